@@ -1,0 +1,44 @@
+# Attune — the two commands a newcomer needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test test-sqlite test-postgresql bench lint fmt clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first and pinned: the CPU build on disk, never a multi-GB CUDA download.
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[ml,dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) ## Create .venv and install Attune with everything it needs
+
+demo: setup ## Run the sandbox store through the real app (see README)
+	$(VENV)/bin/attune demo $(DEMO_ARGS)
+
+test: setup ## The whole suite, on SQLite and then on PostgreSQL
+	$(MAKE) test-sqlite test-postgresql
+
+test-sqlite: setup
+	ATTUNE_TEST_DATABASE=sqlite $(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+test-postgresql: setup
+	ATTUNE_TEST_DATABASE=postgresql $(PY) -m pytest -n 2 -m "not browser" $(PYTEST_ARGS)
+
+bench: setup ## Every benchmark; rewrites BENCHMARKS.md
+	$(VENV)/bin/attune bench all --write BENCHMARKS.md
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

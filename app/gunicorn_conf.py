@@ -1,0 +1,18 @@
+"""Production gunicorn settings (``attune serve`` and the Procfile's web process)."""
+
+import multiprocessing
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+worker_class = "gthread" if threads > 1 else "sync"
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+max_requests = 5000
+max_requests_jitter = 500
+preload_app = True
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG")  # off unless asked: the log line costs throughput
+errorlog = "-"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -1,0 +1,18 @@
+"""HTTP ingress: blueprints only parse, authenticate, record, enqueue and answer."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from app.config import Settings
+
+
+def settings() -> Settings:
+    """The settings of the app serving this request."""
+    return current_app.extensions["attune.settings"]
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.web.health import bp as health_bp
+
+    app.register_blueprint(health_bp)

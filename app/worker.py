@@ -1,0 +1,63 @@
+"""Worker and cron entry points (Procfile ``worker`` and ``cron``)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Sequence
+
+from rq import Worker
+from rq.cron import CronScheduler
+
+from app.config import Settings
+from app.queue import get_redis
+
+log = logging.getLogger(__name__)
+
+# Periodic jobs: (dotted function path, queue, interval seconds, cron expression or None).
+PERIODIC_JOBS: list[tuple[str, str, int | None, str | None]] = [
+    ("webhooks.jobs.sweep_inbox", "default", 60, None),
+    ("app.jobs.sync.reconcile_all_shops", "low", None, "17 3 * * *"),
+]
+
+# Heavy resources a worker loads once per process, before its first job.
+PRELOADS: list[str] = [
+    "app.embedding.preload",
+]
+
+
+def preload() -> None:
+    for path in PRELOADS:
+        module_name, func_name = path.rsplit(".", 1)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        getattr(module, func_name)()
+
+
+def run_worker(settings: Settings, queues: Sequence[str], *, burst: bool = False) -> None:
+    logging.basicConfig(level=logging.INFO)
+    preload()
+    worker = Worker(list(queues), connection=get_redis(settings.redis_url))
+    worker.work(burst=burst, with_scheduler=True)
+
+
+def build_cron(settings: Settings) -> CronScheduler:
+    scheduler = CronScheduler(connection=get_redis(settings.redis_url))
+    for func_path, queue, interval, cron in PERIODIC_JOBS:
+        module_name, func_name = func_path.rsplit(".", 1)
+        try:
+            func = getattr(importlib.import_module(module_name), func_name)
+        except (ModuleNotFoundError, AttributeError):
+            log.warning("periodic job %s is not available; skipped", func_path)
+            continue
+        scheduler.register(func, queue_name=queue, interval=interval, cron=cron)
+    return scheduler
+
+
+def run_cron(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO)
+    build_cron(settings).start()
