@@ -34,9 +34,7 @@ class Settings(BaseSettings):
     shopify_api_secret: str = DEV_API_SECRET
     shopify_api_secret_previous: str | None = None
     scopes: str = "read_products,read_customers,read_orders,read_inventory,write_pixels,read_customer_events"
-    app_url: str = Field(
-        default="http://127.0.0.1:8000", validation_alias=AliasChoices("APP_URL", "HOST")
-    )
+    app_url: str = Field(default="http://127.0.0.1:8000", validation_alias=AliasChoices("APP_URL", "HOST"))
     database_url: str = f"sqlite:///{Path('var/attune.sqlite3').resolve()}"
     redis_url: str | None = None
     attune_encryption_key: str = DEV_ENCRYPTION_KEY
