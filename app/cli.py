@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from app.commands._lazy import add_subcommands
 from app.config import SettingsError, get_settings
 
 
@@ -78,28 +79,15 @@ def db_revision(message: str) -> None:
     revision(_settings().database_url, message)
 
 
-def _register_plugins() -> None:
-    """Subcommand groups that live with their feature modules."""
-    import importlib
-
-    for module_name, attr in PLUGINS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        main.add_command(getattr(module, attr))
-
-
-# (module, click command) pairs added to ``attune``; each feature owns its own CLI module.
-PLUGINS: list[tuple[str, str]] = [
-    ("app.commands.demo", "demo"),
-    ("app.commands.sync", "sync"),
-    ("app.commands.gdpr", "gdpr"),
-    ("app.commands.events", "events"),
-    ("app.commands.backtest", "backtest"),
-    ("app.commands.bench", "bench"),
-]
-
-_register_plugins()
+# Subcommand groups that live with their feature modules.
+add_subcommands(
+    main,
+    [
+        ("app.commands.demo", "demo"),
+        ("app.commands.sync", "sync"),
+        ("app.commands.gdpr", "gdpr"),
+        ("app.commands.events", "events"),
+        ("app.commands.backtest", "backtest"),
+        ("app.commands.bench", "bench"),
+    ],
+)

@@ -1,0 +1,1 @@
+"""Offline backtests on real data; each module exposes one click command."""

@@ -1,0 +1,1 @@
+"""Benchmarks; each module exposes one click command and reports against a same-run peer."""
