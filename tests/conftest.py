@@ -29,12 +29,16 @@ TEST_FERNET_KEY = "Sl3qZqVn6yX8wq2kU1o9YlH6i3b7o1m0uE4b5c8d9fA="
 PG_BASE = os.environ.get("ATTUNE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+# ATTUNE_TEST_SLOT keeps concurrent runs of the suite on one machine apart (own schema, own Redis db).
+SLOT = int(os.environ.get("ATTUNE_TEST_SLOT", "0"))
+
+
 def _worker_id() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return f"s{SLOT}_" + os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 
 
 def _worker_index() -> int:
-    return int(_worker_id().lstrip("gw") or 0)
+    return SLOT * 2 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").lstrip("gw") or 0)
 
 
 @pytest.fixture(scope="session")
