@@ -1,0 +1,169 @@
+/* Attune assistant (app embed): launcher + dialog with nudges, semantic search, picks and one-click reorder. */
+(function () {
+  'use strict';
+  var PROXY = '/apps/attune', TIMEOUT_MS = 1500, LINGER_MS = 3000;
+  var FOCUSABLE = 'a[href],button:not([disabled]),input:not([disabled]),select,textarea,[tabindex]:not([tabindex="-1"])';
+
+  function clientId() {
+    var m = document.cookie.match(/(?:^|; )_shopify_y=([^;]+)/);
+    if (m) return decodeURIComponent(m[1]);
+    try {
+      var v = localStorage.getItem('attune_cid');
+      if (!v) { v = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Math.random()).slice(2); localStorage.setItem('attune_cid', v); }
+      return v;
+    } catch (e) { return ''; }
+  }
+
+  function getJSON(path, params) {
+    var ctl = new AbortController(), timer = setTimeout(function () { ctl.abort(); }, TIMEOUT_MS);
+    var q = new URLSearchParams(params || {}); q.set('client_id', clientId());
+    return fetch(PROXY + path + '?' + q.toString(), { signal: ctl.signal, credentials: 'same-origin', headers: { Accept: 'application/json' } })
+      .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
+      .finally(function () { clearTimeout(timer); });
+  }
+
+  function publish(name, data) {
+    try { if (window.Shopify && Shopify.analytics && Shopify.analytics.publish) Shopify.analytics.publish(name, data); } catch (e) { /* never break the page */ }
+  }
+
+  function money(amount, currency) {
+    var n = Number(amount);
+    if (!isFinite(n)) return '';
+    try { return new Intl.NumberFormat(document.documentElement.lang || undefined, { style: 'currency', currency: currency || 'USD' }).format(n); } catch (e) { return n.toFixed(2); }
+  }
+
+  function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
+
+  function productRow(item, onClick) {
+    var li = el('li', 'attune-row'), div = el('div'), a = el('a', null, item.title);
+    a.href = item.url;
+    if (onClick) a.addEventListener('click', onClick);
+    div.appendChild(a);
+    if (item.reason) div.appendChild(el('small', null, item.reason));
+    li.appendChild(div);
+    li.appendChild(el('span', 'attune-row-price', money(item.price, item.currency)));
+    return li;
+  }
+
+  function watchLinger(node, source) {
+    if (!node || !('IntersectionObserver' in window) || node.dataset.attuneWatched) return;
+    node.dataset.attuneWatched = '1';
+    var timer = null, done = false;
+    new IntersectionObserver(function (entries) {
+      entries.forEach(function (e) {
+        if (done) return;
+        if (e.isIntersecting) {
+          timer = timer || setTimeout(function () { done = true; publish('attune:shipping_notice_lingered', { source: source, seconds: LINGER_MS / 1000, text: node.textContent.trim().slice(0, 200) }); }, LINGER_MS);
+        } else if (timer) { clearTimeout(timer); timer = null; }
+      });
+    }, { threshold: 0.5 }).observe(node);
+  }
+
+  function init(root) {
+    var d = root.dataset, launcher = root.querySelector('.attune-launcher'), panel = root.querySelector('.attune-panel');
+    var closeBtn = root.querySelector('.attune-close'), loaded = false;
+
+    function focusables() {
+      return Array.prototype.filter.call(panel.querySelectorAll(FOCUSABLE), function (n) { return n.getClientRects().length > 0; });
+    }
+    function open(source) {
+      if (!panel.hidden) return;
+      panel.hidden = false; launcher.setAttribute('aria-expanded', 'true'); root.dataset.open = '1';
+      var first = panel.querySelector('#attune-q') || focusables()[0];
+      if (first) first.focus();
+      publish('attune:assistant_opened', { source: source || 'launcher', page: location.pathname });
+      watchLinger(panel.querySelector('[data-attune-shipping]'), 'assistant');
+      if (!loaded) { loaded = true; loadPanel(); }
+    }
+    function close() {
+      if (panel.hidden) return;
+      panel.hidden = true; launcher.setAttribute('aria-expanded', 'false'); delete root.dataset.open;
+      launcher.focus();
+    }
+    launcher.addEventListener('click', function () { if (panel.hidden) open('launcher'); else close(); });
+    closeBtn.addEventListener('click', close);
+    panel.addEventListener('keydown', function (e) {
+      if (e.key === 'Escape') { e.preventDefault(); close(); return; }
+      if (e.key !== 'Tab') return;
+      var f = focusables(); if (!f.length) return;
+      var first = f[0], last = f[f.length - 1];
+      if (e.shiftKey && document.activeElement === first) { e.preventDefault(); last.focus(); }
+      else if (!e.shiftKey && document.activeElement === last) { e.preventDefault(); first.focus(); }
+    });
+
+    function loadPanel() {
+      var params = { placement: 'assistant', limit: d.count };
+      if (d.productId) params.product_id = d.productId;
+      getJSON('/recommendations', params).then(function (data) {
+        var sec = root.querySelector('.attune-foryou'), ul = sec.querySelector('ul');
+        (data.items || []).forEach(function (it, i) {
+          it.currency = data.currency;
+          ul.appendChild(productRow(it, function () {
+            publish('attune:recommendation_clicked', { product_id: it.product_id, placement: 'assistant', strategy: data.strategy, variant: data.variant, list_id: data.list_id, position: i + 1 });
+          }));
+        });
+        sec.hidden = !ul.children.length;
+      }).catch(function () {});
+      var reorder = root.querySelector('.attune-reorder');
+      if (reorder && d.customer) {
+        getJSON('/reorder').then(function (data) {
+          var ul = reorder.querySelector('ul');
+          (data.orders || []).forEach(function (o) {
+            var li = el('li', 'attune-row'), div = el('div');
+            div.appendChild(el('span', null, o.name));
+            div.appendChild(el('small', null, (o.items || []).map(function (x) { return x.quantity + ' × ' + x.title; }).join(', ')));
+            var a = el('a', 'attune-row-btn', d.labelReorder); a.href = o.permalink;
+            a.setAttribute('aria-label', d.labelReorder + ': ' + o.name);
+            li.appendChild(div); li.appendChild(a); ul.appendChild(li);
+          });
+          reorder.hidden = !ul.children.length;
+        }).catch(function () {});
+      }
+    }
+
+    var form = root.querySelector('.attune-search'), results = root.querySelector('.attune-results');
+    if (form) form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      var q = form.querySelector('input').value.trim();
+      if (!q) return;
+      getJSON('/search', { q: q, limit: 6 }).then(function (data) {
+        var frag = document.createDocumentFragment();
+        (data.items || []).forEach(function (it, i) {
+          it.currency = data.currency;
+          frag.appendChild(productRow(it, function () {
+            publish('attune:recommendation_clicked', { product_id: it.product_id, placement: 'search', strategy: 'semantic_search', position: i + 1, query: q });
+          }));
+        });
+        if (!frag.children.length) frag.appendChild(el('li', 'attune-row', d.labelNone));
+        results.replaceChildren(frag);
+      }).catch(function () { results.replaceChildren(); });
+    });
+
+    function showNudges(nudges) {
+      if (!nudges.length) return;
+      var sec = root.querySelector('.attune-nudges'), ul = sec.querySelector('ul');
+      nudges.forEach(function (n) {
+        var li = el('li', 'attune-row'), node = n.url ? el('a', null, n.text) : el('span', null, n.text);
+        if (n.url) node.href = n.url;
+        if (n.kind === 'shipping') node.setAttribute('data-attune-shipping', '');
+        li.appendChild(node); ul.appendChild(li);
+      });
+      sec.hidden = false;
+      var bubble = root.querySelector('.attune-nudge'), text = bubble.querySelector('.attune-nudge-text'), first = nudges[0];
+      text.textContent = first.text;
+      text.addEventListener('click', function (e) { if (!first.url) { e.preventDefault(); bubble.hidden = true; open('nudge'); } });
+      if (first.url) text.href = first.url;
+      bubble.querySelector('.attune-nudge-close').addEventListener('click', function () { bubble.hidden = true; });
+      bubble.hidden = false;
+      if (first.kind === 'shipping') watchLinger(text, 'nudge');
+    }
+    function fetchNudges() {
+      var params = d.productId ? { product_id: d.productId } : {};
+      getJSON('/nudges', params).then(function (data) { showNudges((data && data.nudges) || []); }).catch(function () {});
+    }
+    if ('requestIdleCallback' in window) requestIdleCallback(fetchNudges, { timeout: 3000 }); else setTimeout(fetchNudges, 200);
+  }
+
+  function start() { var root = document.querySelector('[data-attune-assistant]'); if (root) init(root); }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start); else start();
+})();
