@@ -16,3 +16,6 @@ def register_blueprints(app: Flask) -> None:
     from app.web.health import bp as health_bp
 
     app.register_blueprint(health_bp)
+    from webhooks.routes import bp as webhooks_bp
+
+    app.register_blueprint(webhooks_bp)

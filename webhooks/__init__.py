@@ -1,0 +1,1 @@
+"""Shopify webhooks: ingress (``routes``), the inbox worker (``jobs``) and per-topic ``handlers``."""
