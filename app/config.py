@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     shopify_admin_origin_template: str = "https://{shop}"
     webhook_max_body_bytes: int = 1_048_576
     pixel_max_body_bytes: int = 262_144
+    pixel_rate_client_per_min: int = 600  # events per pixel client id per minute
+    pixel_rate_shop_per_min: int = 120_000  # events per shop per minute
 
     @field_validator("app_url")
     @classmethod
