@@ -27,6 +27,7 @@ def upgrade() -> None:
     sa.Column('refresh_token_expires_at', app.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('scopes', sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False),
     sa.Column('pixel_key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('web_pixel_id', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.Column('installed_at', app.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('uninstalled_at', app.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', app.models.base.UTCDateTime(timezone=True), nullable=False),

@@ -1,0 +1,516 @@
+"""The fake's Admin GraphQL API: a subset of Shopify's schema, executed for real by graphql-core.
+
+Any selection the client sends over these types is answered from the shop's ``ShopStore``; unknown
+fields fail validation exactly as they would against Shopify. Also here: Shopify-style query cost
+(``requestedQueryCost``) and the flattening of a bulk query's result into JSONL records.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    build_schema,
+    get_named_type,
+    value_from_ast,
+)
+
+from app.shopify.fake.store import ShopStore
+
+SDL = """
+scalar DateTime
+scalar Decimal
+scalar Money
+scalar URL
+scalar JSON
+scalar HTML
+scalar UnsignedInt64
+
+interface Node { id: ID! }
+
+type PageInfo { hasNextPage: Boolean! hasPreviousPage: Boolean! startCursor: String endCursor: String }
+type MoneyV2 { amount: Decimal! currencyCode: String! }
+type MoneyBag { shopMoney: MoneyV2! presentmentMoney: MoneyV2! }
+type Domain { host: String! url: URL! }
+type ShopPlan { partnerDevelopment: Boolean! shopifyPlus: Boolean! publicDisplayName: String! }
+type UserError { field: [String!] message: String! }
+
+type Shop implements Node {
+  id: ID! name: String! email: String! contactEmail: String! myshopifyDomain: String!
+  currencyCode: String! ianaTimezone: String! primaryDomain: Domain! plan: ShopPlan!
+}
+
+type Image { url: URL! altText: String }
+type MediaPreviewImage { image: Image }
+type Media { preview: MediaPreviewImage }
+type SelectedOption { name: String! value: String! }
+type InventoryItem implements Node { id: ID! tracked: Boolean! sku: String }
+
+enum ProductStatus { ACTIVE ARCHIVED DRAFT }
+
+type Product implements Node {
+  id: ID! title: String! handle: String! description: String! descriptionHtml: HTML!
+  productType: String! vendor: String! status: ProductStatus! tags: [String!]!
+  createdAt: DateTime! updatedAt: DateTime! publishedAt: DateTime onlineStoreUrl: URL
+  featuredMedia: Media totalInventory: Int!
+  variants(first: Int, after: String, last: Int, before: String, reverse: Boolean): ProductVariantConnection!
+}
+type ProductVariant implements Node {
+  id: ID! title: String! sku: String barcode: String price: Money! compareAtPrice: Money
+  inventoryQuantity: Int availableForSale: Boolean! position: Int! createdAt: DateTime! updatedAt: DateTime!
+  selectedOptions: [SelectedOption!]! inventoryItem: InventoryItem! product: Product!
+}
+
+enum CustomerState { DECLINED DISABLED ENABLED INVITED }
+enum CustomerEmailAddressMarketingState { INVALID NOT_SUBSCRIBED PENDING SUBSCRIBED UNSUBSCRIBED }
+enum CustomerSmsMarketingState { NOT_SUBSCRIBED PENDING REDACTED SUBSCRIBED UNSUBSCRIBED }
+enum CustomerMarketingOptInLevel { CONFIRMED_OPT_IN SINGLE_OPT_IN UNKNOWN }
+type CustomerEmailAddress {
+  emailAddress: String marketingState: CustomerEmailAddressMarketingState!
+  marketingOptInLevel: CustomerMarketingOptInLevel marketingUpdatedAt: DateTime
+}
+type CustomerPhoneNumber {
+  phoneNumber: String! marketingState: CustomerSmsMarketingState!
+  marketingOptInLevel: CustomerMarketingOptInLevel marketingUpdatedAt: DateTime marketingCollectedFrom: String
+}
+type Customer implements Node {
+  id: ID! firstName: String lastName: String displayName: String! locale: String! state: CustomerState!
+  tags: [String!]! verifiedEmail: Boolean! createdAt: DateTime! updatedAt: DateTime!
+  numberOfOrders: UnsignedInt64! amountSpent: MoneyV2!
+  defaultEmailAddress: CustomerEmailAddress defaultPhoneNumber: CustomerPhoneNumber
+}
+
+type LineItem implements Node {
+  id: ID! title: String! name: String! quantity: Int! currentQuantity: Int! sku: String vendor: String
+  originalUnitPriceSet: MoneyBag! discountedTotalSet: MoneyBag! variant: ProductVariant product: Product
+}
+type RefundLineItem { id: ID! quantity: Int! subtotalSet: MoneyBag! lineItem: LineItem! }
+type Refund implements Node {
+  id: ID! createdAt: DateTime note: String totalRefundedSet: MoneyBag!
+  refundLineItems(first: Int, after: String, last: Int, before: String, reverse: Boolean): RefundLineItemConnection!
+}
+type Order implements Node {
+  id: ID! name: String! email: String test: Boolean! sourceName: String
+  createdAt: DateTime! updatedAt: DateTime! processedAt: DateTime! cancelledAt: DateTime closedAt: DateTime
+  displayFinancialStatus: String currencyCode: String! customer: Customer
+  subtotalPriceSet: MoneyBag totalPriceSet: MoneyBag! totalRefundedSet: MoneyBag! currentTotalPriceSet: MoneyBag!
+  refunds(first: Int): [Refund!]!
+  lineItems(first: Int, after: String, last: Int, before: String, reverse: Boolean): LineItemConnection!
+}
+
+type WebPixel implements Node { id: ID! settings: JSON! }
+
+enum BulkOperationStatus { CANCELED CANCELING COMPLETED CREATED EXPIRED FAILED RUNNING }
+enum BulkOperationErrorCode { ACCESS_DENIED INTERNAL_SERVER_ERROR TIMEOUT }
+enum BulkOperationType { MUTATION QUERY }
+type BulkOperation implements Node {
+  id: ID! status: BulkOperationStatus! errorCode: BulkOperationErrorCode type: BulkOperationType!
+  createdAt: DateTime! completedAt: DateTime objectCount: UnsignedInt64! rootObjectCount: UnsignedInt64!
+  fileSize: UnsignedInt64 url: URL partialDataUrl: URL query: String!
+}
+type BulkOperationUserError { field: [String!] message: String! code: String }
+type BulkOperationRunQueryPayload { bulkOperation: BulkOperation userErrors: [BulkOperationUserError!]! }
+type BulkOperationCancelPayload { bulkOperation: BulkOperation userErrors: [UserError!]! }
+type ErrorsWebPixelUserError { field: [String!] message: String! code: String }
+type WebPixelCreatePayload { webPixel: WebPixel userErrors: [ErrorsWebPixelUserError!]! }
+type WebPixelUpdatePayload { webPixel: WebPixel userErrors: [ErrorsWebPixelUserError!]! }
+type WebPixelDeletePayload { deletedWebPixelId: ID userErrors: [ErrorsWebPixelUserError!]! }
+input WebPixelInput { settings: JSON! }
+
+CONNECTIONS
+
+type Query {
+  shop: Shop!
+  node(id: ID!): Node
+  nodes(ids: [ID!]!): [Node]!
+  product(id: ID!): Product
+  productVariant(id: ID!): ProductVariant
+  customer(id: ID!): Customer
+  order(id: ID!): Order
+  products(first: Int, after: String, last: Int, before: String, reverse: Boolean, query: String): ProductConnection!
+  customers(first: Int, after: String, last: Int, before: String, reverse: Boolean, query: String): CustomerConnection!
+  orders(first: Int, after: String, last: Int, before: String, reverse: Boolean, query: String): OrderConnection!
+  webPixel(id: ID): WebPixel
+  bulkOperation(id: ID!): BulkOperation
+  currentBulkOperation(type: BulkOperationType = QUERY): BulkOperation
+}
+
+type Mutation {
+  bulkOperationRunQuery(query: String!, groupObjects: Boolean): BulkOperationRunQueryPayload
+  bulkOperationCancel(id: ID!): BulkOperationCancelPayload
+  webPixelCreate(webPixel: WebPixelInput!): WebPixelCreatePayload
+  webPixelUpdate(id: ID!, webPixel: WebPixelInput!): WebPixelUpdatePayload
+  webPixelDelete(id: ID!): WebPixelDeletePayload
+}
+"""
+
+_CONNECTION_TYPES = ("Product", "ProductVariant", "Customer", "Order", "LineItem", "RefundLineItem")
+SDL = SDL.replace(
+    "CONNECTIONS",
+    "\n".join(
+        f"type {t}Edge {{ cursor: String! node: {t}! }}\n"
+        f"type {t}Connection {{ edges: [{t}Edge!]! nodes: [{t}!]! pageInfo: PageInfo! }}"
+        for t in _CONNECTION_TYPES
+    ),
+)
+
+MAX_QUERY_COST = 1000
+MUTATION_COST = 10
+
+
+class QueryError(Exception):
+    """An error Shopify reports in ``errors`` (with an ``extensions.code``)."""
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+# --- connections ------------------------------------------------------------------------------
+
+
+def _cursor(index: int) -> str:
+    return base64.urlsafe_b64encode(f"i:{index}".encode()).decode()
+
+
+def _index(cursor: str) -> int:
+    try:
+        return int(base64.urlsafe_b64decode(cursor.encode()).decode().split(":", 1)[1])
+    except (ValueError, IndexError) as exc:
+        raise QueryError(f"Invalid cursor for current pagination sort: {cursor}") from exc
+
+
+def connection(items: list[Any], info: Any, args: dict[str, Any]) -> dict[str, Any]:
+    first, last = args.get("first"), args.get("last")
+    bulk = info.context.get("bulk", False)
+    if first is None and last is None and not bulk:
+        raise QueryError("you must provide one of first or last")
+    for n in (first, last):
+        if n is not None and not 0 <= n <= 250:
+            raise QueryError("The number of requested items must be between 0 and 250")
+    indexed = list(enumerate(items))
+    if args.get("reverse"):
+        indexed.reverse()
+    positions = list(range(len(indexed)))
+    if args.get("after"):
+        after = _index(args["after"])
+        positions = [p for p in positions if p > after]
+    if args.get("before"):
+        before = _index(args["before"])
+        positions = [p for p in positions if p < before]
+    window = positions
+    if first is not None:
+        window = positions[:first]
+    elif last is not None:
+        window = positions[-last:] if last else []
+    edges = [{"cursor": _cursor(p), "node": indexed[p][1]} for p in window]
+    return {
+        "edges": edges,
+        "nodes": [e["node"] for e in edges],
+        "pageInfo": {
+            "hasNextPage": bool(window) and window[-1] < (positions[-1] if positions else -1),
+            "hasPreviousPage": bool(window) and window[0] > (positions[0] if positions else 0),
+            "startCursor": edges[0]["cursor"] if edges else None,
+            "endCursor": edges[-1]["cursor"] if edges else None,
+        },
+    }
+
+
+_FILTER = re.compile(r"^(updated_at|created_at):(>=|<=|>|<)'?([^']+)'?$")
+
+
+def filter_records(records: list[dict[str, Any]], query: str | None) -> list[dict[str, Any]]:
+    """Shopify search syntax, the part we use: ``updated_at:>'2024-01-01T00:00:00Z'`` (AND-joined)."""
+    if not query:
+        return records
+    out = records
+    for term in query.split(" AND "):
+        m = _FILTER.match(term.strip())
+        if not m:
+            raise QueryError(f"unsupported search term in the fake: {term!r}")
+        key = "updatedAt" if m.group(1) == "updated_at" else "createdAt"
+        op, value = m.group(2), m.group(3).replace("+00:00", "Z")
+        cmp = {
+            ">": lambda a, b: a > b,
+            ">=": lambda a, b: a >= b,
+            "<": lambda a, b: a < b,
+            "<=": lambda a, b: a <= b,
+        }[op]
+        out = [r for r in out if cmp(r[key], value)]
+    return out
+
+
+# --- resolvers --------------------------------------------------------------------------------
+
+
+def _store(info: Any) -> ShopStore:
+    return info.context["store"]
+
+
+def _type_of(record: dict[str, Any]) -> str:
+    return record["id"].split("/")[3]
+
+
+def build() -> GraphQLSchema:
+    schema = build_schema(SDL)
+
+    def resolve(type_name: str, field_name: str):
+        def deco(fn):
+            schema.type_map[type_name].fields[field_name].resolve = fn  # type: ignore[union-attr]
+            return fn
+
+        return deco
+
+    node_iface = schema.type_map["Node"]
+    node_iface.resolve_type = lambda value, _info, _type: _type_of(value)  # type: ignore[attr-defined]
+
+    @resolve("Query", "shop")
+    def _shop(_root, info):
+        return _store(info).shop_record()
+
+    @resolve("Query", "node")
+    def _node(_root, info, id):
+        return _store(info).node(id)
+
+    @resolve("Query", "nodes")
+    def _nodes(_root, info, ids):
+        return [_store(info).node(i) for i in ids]
+
+    for field_name, table in (
+        ("product", "products"),
+        ("productVariant", "variants"),
+        ("customer", "customers"),
+        ("order", "orders"),
+    ):
+
+        def _one(_root, info, id, _table=table):
+            return getattr(_store(info), _table).get(id)
+
+        schema.type_map["Query"].fields[field_name].resolve = _one  # type: ignore[union-attr]
+
+    for field_name, table in (("products", "products"), ("customers", "customers"), ("orders", "orders")):
+
+        def _many(_root, info, _table=table, **args):
+            store = _store(info)
+            with store.lock:
+                records = list(getattr(store, _table).values())
+            return connection(filter_records(records, args.get("query")), info, args)
+
+        schema.type_map["Query"].fields[field_name].resolve = _many  # type: ignore[union-attr]
+
+    @resolve("Query", "webPixel")
+    def _web_pixel(_root, info, id=None):
+        pixels = _store(info).web_pixels
+        if id is not None:
+            return pixels.get(id)
+        if not pixels:
+            raise QueryError("No web pixel was found for this app.", "NOT_FOUND")
+        return next(iter(pixels.values()))
+
+    @resolve("Query", "bulkOperation")
+    def _bulk_op(_root, info, id):
+        return _store(info).bulk_operations.get(id)
+
+    @resolve("Query", "currentBulkOperation")
+    def _current_bulk(_root, info, type="QUERY"):
+        ops = [o for o in _store(info).bulk_operations.values() if o["type"] == type]
+        return ops[-1] if ops else None
+
+    @resolve("Product", "variants")
+    def _variants(product, info, **args):
+        store = _store(info)
+        return connection([store.variants[v] for v in product["_variant_ids"]], info, args)
+
+    @resolve("Product", "totalInventory")
+    def _total_inventory(product, info):
+        store = _store(info)
+        return sum(store.variants[v]["inventoryQuantity"] or 0 for v in product["_variant_ids"])
+
+    @resolve("ProductVariant", "product")
+    def _variant_product(variant, info):
+        return _store(info).products[variant["_product_id"]]
+
+    def _customer_orders(store: ShopStore, customer_id: str) -> list[dict[str, Any]]:
+        return [o for o in store.orders.values() if o["_customer_id"] == customer_id]
+
+    @resolve("Customer", "numberOfOrders")
+    def _n_orders(customer, info):
+        return str(len(_customer_orders(_store(info), customer["id"])))
+
+    @resolve("Customer", "amountSpent")
+    def _spent(customer, info):
+        from decimal import Decimal
+
+        store = _store(info)
+        total = sum(
+            (
+                Decimal(o["currentTotalPriceSet"]["shopMoney"]["amount"])
+                for o in _customer_orders(store, customer["id"])
+            ),
+            Decimal(0),
+        )
+        return {"amount": str(total), "currencyCode": store.currency}
+
+    @resolve("Order", "customer")
+    def _order_customer(order, info):
+        return _store(info).customers.get(order["_customer_id"]) if order["_customer_id"] else None
+
+    @resolve("Order", "lineItems")
+    def _line_items(order, info, **args):
+        return connection(order["_lines"], info, args)
+
+    @resolve("Order", "refunds")
+    def _refunds(order, _info, first=None):
+        return order["refunds"][:first] if first is not None else order["refunds"]
+
+    @resolve("LineItem", "variant")
+    def _line_variant(line, info):
+        return _store(info).variants.get(line["_variant_id"]) if line["_variant_id"] else None
+
+    @resolve("LineItem", "product")
+    def _line_product(line, info):
+        return _store(info).products.get(line["_product_id"]) if line["_product_id"] else None
+
+    @resolve("Refund", "refundLineItems")
+    def _refund_lines(refund, info, **args):
+        return connection(refund["_lines"], info, args)
+
+    @resolve("RefundLineItem", "lineItem")
+    def _refund_line_item(rli, info):
+        for order in _store(info).orders.values():
+            for line in order["_lines"]:
+                if line["id"] == rli["_line_id"]:
+                    return line
+        return None
+
+    return schema
+
+
+SCHEMA = build()
+
+
+# --- query cost (Shopify's calculated cost, simplified) ---------------------------------------
+
+
+def query_cost(document: DocumentNode, variables: dict[str, Any] | None) -> int:
+    """Requested cost: objects 1, scalars/enums 0, connections 2 + size x node cost, mutations 10."""
+    fragments = {d.name.value: d for d in document.definitions if d.kind == "fragment_definition"}
+    ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if not ops:
+        return 0
+    op = ops[0]
+    root = SCHEMA.mutation_type if op.operation.value == "mutation" else SCHEMA.query_type
+    cost = _selection_cost(root, op.selection_set, fragments, variables or {})
+    if op.operation.value == "mutation":
+        cost += MUTATION_COST * len(op.selection_set.selections)
+    return cost
+
+
+def _selection_cost(parent: Any, selection_set: Any, fragments: dict, variables: dict) -> int:
+    total = 0
+    if selection_set is None:
+        return 0
+    for sel in selection_set.selections:
+        if isinstance(sel, FieldNode):
+            if not isinstance(parent, GraphQLObjectType) or sel.name.value not in parent.fields:
+                continue
+            fdef = parent.fields[sel.name.value]
+            named = get_named_type(fdef.type)
+            if sel.selection_set is None:
+                continue
+            if named.name.endswith("Connection"):
+                size = 1
+                for arg in sel.arguments or ():
+                    if arg.name.value in ("first", "last"):
+                        size = value_from_ast(arg.value, fdef.args[arg.name.value].type, variables) or 0
+                node_type = SCHEMA.type_map[named.name[: -len("Connection")]]
+                inner = 0
+                for sub in sel.selection_set.selections:
+                    if isinstance(sub, FieldNode) and sub.name.value == "edges" and sub.selection_set:
+                        for e in sub.selection_set.selections:
+                            if isinstance(e, FieldNode) and e.name.value == "node":
+                                inner += 1 + _selection_cost(node_type, e.selection_set, fragments, variables)
+                    elif isinstance(sub, FieldNode) and sub.name.value == "nodes":
+                        inner += 1 + _selection_cost(node_type, sub.selection_set, fragments, variables)
+                total += 2 + size * inner
+            else:
+                is_list = isinstance(fdef.type, GraphQLList) or (
+                    isinstance(fdef.type, GraphQLNonNull) and isinstance(fdef.type.of_type, GraphQLList)
+                )
+                inner = 1 + _selection_cost(named, sel.selection_set, fragments, variables)
+                total += inner * (10 if is_list and named.name != "String" else 1)
+        elif isinstance(sel, InlineFragmentNode):
+            target = SCHEMA.type_map[sel.type_condition.name.value] if sel.type_condition else parent
+            total += _selection_cost(target, sel.selection_set, fragments, variables)
+        elif isinstance(sel, FragmentSpreadNode) and sel.name.value in fragments:
+            frag = fragments[sel.name.value]
+            target = SCHEMA.type_map[frag.type_condition.name.value]
+            total += _selection_cost(target, frag.selection_set, fragments, variables)
+    return total
+
+
+# --- bulk output ------------------------------------------------------------------------------
+
+
+def _is_connection(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and ("edges" in value or "nodes" in value)
+        and set(value)
+        <= {
+            "edges",
+            "nodes",
+            "pageInfo",
+        }
+    )
+
+
+def _nodes_of(conn: dict[str, Any]) -> list[dict[str, Any]]:
+    if "edges" in conn:
+        return [e["node"] for e in conn["edges"] if isinstance(e, dict) and "node" in e]
+    return list(conn["nodes"])
+
+
+def flatten_bulk(data: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """Shopify's JSONL layout: one line per node, nested connection nodes after their parent with
+    ``__parentId``. Returns (records, root object count)."""
+    roots = [v for v in data.values() if _is_connection(v)]
+    if len(roots) != 1 or len(data) != 1:
+        raise QueryError("Bulk queries must contain exactly one top-level connection field.")
+    out: list[dict[str, Any]] = []
+
+    def walk(conn: dict[str, Any], parent_id: str | None) -> int:
+        count = 0
+        for node in _nodes_of(conn):
+            children = []
+            record: dict[str, Any] = {}
+            for key, value in node.items():
+                if _is_connection(value):
+                    children.append(value)
+                else:
+                    record[key] = value
+            if children and "id" not in record:
+                raise QueryError(
+                    "The parent 'node' field for a nested connection must select the 'id' field."
+                )
+            if parent_id is not None:
+                record["__parentId"] = parent_id
+            out.append(record)
+            count += 1
+            for child in children:
+                walk(child, record.get("id"))
+        return count
+
+    root_count = walk(roots[0], None)
+    return out, root_count

@@ -1,0 +1,709 @@
+"""A local fake Shopify: a real threaded HTTP server on 127.0.0.1 (random port) for tests and the demo.
+
+Every shop lives under ``/store/<shop>``; point ``SHOPIFY_ADMIN_ORIGIN_TEMPLATE`` at
+``fake.origin_template`` (``http://127.0.0.1:<port>/store/{shop}``) and the app's OAuth and Admin API
+calls land here. Served:
+
+- ``GET  /store/<shop>/admin/oauth/authorize``     redirect back with code, hmac, state, timestamp, host
+- ``POST /store/<shop>/admin/oauth/access_token``  code grant, token exchange, refresh (expiring tokens)
+- ``POST /store/<shop>/admin/api/<ver>/graphql.json`` GraphQL with cost accounting and throttling
+- ``GET  /store/<shop>/admin/apps/<api_key>``       embedded admin landing, forwards to ``{app_url}/app``
+- ``GET  /bulk/<token>.jsonl``                      bulk operation results
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode, urlparse
+
+import jwt
+from flask import Flask, Response, abort, jsonify, redirect, request
+from graphql import GraphQLError, execute, parse, validate
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from app.shopify.fake import schema as gql
+from app.shopify.fake.store import ShopStore, gid, iso
+from app.shopify.verify import admin_query_hmac, decode_session_token, is_valid_shop_domain
+
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"
+OFFLINE_TOKEN = "urn:shopify:params:oauth:token-type:offline-access-token"
+ONLINE_TOKEN = "urn:shopify:params:oauth:token-type:online-access-token"
+INVALID_TOKEN_BODY = {
+    "errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"
+}
+
+
+@dataclass
+class IssuedToken:
+    value: str
+    kind: str  # "access" | "refresh"
+    shop: str
+    scopes: str
+    expires_at: float | None
+    revoked: bool = False
+
+    def valid(self, now: float) -> bool:
+        return not self.revoked and (self.expires_at is None or now < self.expires_at)
+
+
+@dataclass
+class Bucket:
+    """Shopify's leaky bucket: ``maximum`` points, restoring ``restore_rate`` per second."""
+
+    maximum: float
+    restore_rate: float
+    available: float
+    updated: float = field(default_factory=time.monotonic)
+
+    def level(self) -> float:
+        now = time.monotonic()
+        self.available = min(self.maximum, self.available + (now - self.updated) * self.restore_rate)
+        self.updated = now
+        return self.available
+
+    def status(self) -> dict[str, float]:
+        return {
+            "maximumAvailable": float(self.maximum),
+            "currentlyAvailable": float(int(self.level())),
+            "restoreRate": float(self.restore_rate),
+        }
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:  # tests and the demo log what matters
+        pass
+
+
+class FakeShopify:
+    """One fake Shopify for one app (``api_key``/``api_secret``); start() / stop() or use as a context manager."""
+
+    def __init__(
+        self,
+        api_key: str,
+        api_secret: str,
+        *,
+        app_url: str | None = None,
+        bucket_size: float = 2000.0,
+        restore_rate: float = 100.0,
+        access_token_ttl: int = 3600,
+        refresh_token_ttl: int = 90 * 24 * 3600,
+        bulk_polls_until_done: int = 2,
+        app_scopes: str = "read_products,read_customers,read_orders,read_inventory,write_pixels,read_customer_events",
+    ):
+        self.api_key = api_key
+        self.api_secret = api_secret
+        self.app_url = app_url.rstrip("/") if app_url else None
+        self.bucket_size = bucket_size
+        self.restore_rate = restore_rate
+        self.access_token_ttl = access_token_ttl
+        self.refresh_token_ttl = refresh_token_ttl
+        self.bulk_polls_until_done = bulk_polls_until_done
+        self.app_scopes = app_scopes  # what a token exchange grants (the app's configured scopes)
+        self.granted_scopes: str | None = None  # None: grant what is asked for
+        self.token_latency_s = 0.0
+        self.reject_token_exchange = False
+        self.calls: Counter[str] = Counter()
+        self.tokens: dict[str, IssuedToken] = {}
+        self.codes: dict[str, tuple[str, str, float]] = {}  # code -> (shop, scopes, expires)
+        self.stores: dict[str, ShopStore] = {}
+        self.buckets: dict[str, Bucket] = {}
+        self._forced_429: dict[str, list[str]] = {}
+        self._bulk_files: dict[str, bytes] = {}
+        self._bulk_failures: dict[str, str] = {}
+        self._lock = threading.RLock()
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.port: int | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> FakeShopify:
+        self._server = make_server(
+            "127.0.0.1", 0, self.wsgi_app(), threaded=True, request_handler=_QuietHandler
+        )
+        self.port = self._server.server_port
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="fake-shopify", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeShopify:
+        return self.start()
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("the fake Shopify is not started")
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def origin_template(self) -> str:
+        """The value for SHOPIFY_ADMIN_ORIGIN_TEMPLATE."""
+        return f"{self.base_url}/store/{{shop}}"
+
+    def origin(self, shop: str) -> str:
+        return self.origin_template.format(shop=shop)
+
+    # --- control API for tests and the demo ----------------------------------------------------
+
+    def store(self, shop: str) -> ShopStore:
+        """The shop's data (created on first use)."""
+        with self._lock:
+            if shop not in self.stores:
+                self.stores[shop] = ShopStore(domain=shop)
+            return self.stores[shop]
+
+    def seed(self, shop: str, **data: list[dict[str, Any]]) -> ShopStore:
+        """Fill a shop from plain dicts: ``seed(shop, products=[...], customers=[...], orders=[...])``."""
+        store = self.store(shop)
+        store.seed(**data)
+        return store
+
+    def bucket(self, shop: str) -> Bucket:
+        with self._lock:
+            if shop not in self.buckets:
+                self.buckets[shop] = Bucket(self.bucket_size, self.restore_rate, self.bucket_size)
+            return self.buckets[shop]
+
+    def configure_bucket(
+        self,
+        shop: str,
+        *,
+        maximum: float | None = None,
+        restore_rate: float | None = None,
+        available: float | None = None,
+    ) -> None:
+        b = self.bucket(shop)
+        with self._lock:
+            b.level()
+            if maximum is not None:
+                b.maximum = maximum
+            if restore_rate is not None:
+                b.restore_rate = restore_rate
+            b.available = min(b.maximum, b.available if available is None else available)
+
+    def force_429(self, shop: str, times: int = 1, retry_after: str = "1.0") -> None:
+        """Answer the shop's next ``times`` GraphQL calls with HTTP 429 and ``Retry-After``."""
+        with self._lock:
+            self._forced_429.setdefault(shop, []).extend([retry_after] * times)
+
+    def fail_next_bulk(self, shop: str, error_code: str = "INTERNAL_SERVER_ERROR") -> None:
+        self._bulk_failures[shop] = error_code
+
+    def tokens_for(self, shop: str, kind: str | None = None) -> list[IssuedToken]:
+        with self._lock:
+            return [t for t in self.tokens.values() if t.shop == shop and (kind is None or t.kind == kind)]
+
+    def expire_token(self, token: str) -> None:
+        with self._lock:
+            self.tokens[token].expires_at = time.time() - 1
+
+    def revoke_token(self, token: str) -> None:
+        with self._lock:
+            self.tokens[token].revoked = True
+
+    def revoke_all(self, shop: str) -> None:
+        with self._lock:
+            for t in self.tokens.values():
+                if t.shop == shop:
+                    t.revoked = True
+
+    def session_token(self, shop: str, *, ttl: int = 60, user_id: str = "1", **claims: Any) -> str:
+        """An App Bridge session token for ``shop``, signed like Shopify's admin signs them."""
+        now = int(time.time())
+        payload = {
+            "iss": f"https://{shop}/admin",
+            "dest": f"https://{shop}",
+            "aud": self.api_key,
+            "sub": user_id,
+            "exp": now + ttl,
+            "nbf": now,
+            "iat": now,
+            "jti": secrets.token_hex(8),
+            "sid": secrets.token_hex(8),
+        }
+        payload.update(claims)
+        return jwt.encode(payload, self.api_secret, algorithm="HS256")
+
+    def signed_query(self, shop: str, **params: str) -> dict[str, str]:
+        """Query params signed as Shopify signs admin links (``hmac`` added; ``timestamp`` if absent)."""
+        params = {"shop": shop, "timestamp": str(int(time.time())), **params}
+        params["hmac"] = admin_query_hmac(params.items(), self.api_secret)
+        return params
+
+    # --- tokens --------------------------------------------------------------------------------
+
+    def _issue(self, shop: str, scopes: str, *, expiring: bool) -> dict[str, Any]:
+        now = time.time()
+        access = IssuedToken(
+            "shpat_" + secrets.token_hex(16),
+            "access",
+            shop,
+            scopes,
+            now + self.access_token_ttl if expiring else None,
+        )
+        body: dict[str, Any] = {"access_token": access.value, "scope": scopes}
+        with self._lock:
+            self.tokens[access.value] = access
+            if expiring:
+                refresh = IssuedToken(
+                    "shprt_" + secrets.token_hex(16), "refresh", shop, scopes, now + self.refresh_token_ttl
+                )
+                self.tokens[refresh.value] = refresh
+                body.update(
+                    expires_in=self.access_token_ttl,
+                    refresh_token=refresh.value,
+                    refresh_token_expires_in=self.refresh_token_ttl,
+                )
+        return body
+
+    def _valid_token(self, value: str | None, shop: str, kind: str) -> IssuedToken | None:
+        with self._lock:
+            tok = self.tokens.get(value or "")
+            if tok and tok.kind == kind and tok.shop == shop and tok.valid(time.time()):
+                return tok
+        return None
+
+    # --- the HTTP app ----------------------------------------------------------------------------
+
+    def wsgi_app(self) -> Flask:
+        fake = self
+        app = Flask("fake_shopify")
+
+        def oauth_error(error: str, description: str, status: int = 400) -> tuple[Response, int]:
+            return jsonify(error=error, error_description=description), status
+
+        @app.before_request
+        def _check_shop():
+            shop = (request.view_args or {}).get("shop")
+            if shop is not None and not is_valid_shop_domain(shop, allow_dev_domains=True):
+                abort(404)
+
+        @app.get("/store/<shop>/admin/oauth/authorize")
+        def authorize(shop: str):
+            fake.calls["authorize"] += 1
+            args = request.args
+            if args.get("client_id") != fake.api_key:
+                return oauth_error("invalid_request", "Oauth error invalid_request: unknown client_id")
+            redirect_uri = args.get("redirect_uri", "")
+            if fake.app_url and urlparse(redirect_uri)[:2] != urlparse(fake.app_url)[:2]:
+                return oauth_error("invalid_request", "The redirect_uri is not whitelisted")
+            if not redirect_uri.startswith(("http://", "https://")):
+                return oauth_error("invalid_request", "redirect_uri must be an absolute URL")
+            requested = args.get("scope", "")
+            granted = requested if fake.granted_scopes is None else fake.granted_scopes
+            code = secrets.token_hex(16)
+            with fake._lock:
+                fake.codes[code] = (shop, granted, time.time() + 600)
+            fake.store(shop)
+            host = _b64(f"admin.shopify.com/store/{shop.split('.', 1)[0]}")
+            params = {"code": code, "host": host, "shop": shop, "state": args.get("state", "")}
+            params["timestamp"] = str(int(time.time()))
+            params["hmac"] = admin_query_hmac(params.items(), fake.api_secret)
+            sep = "&" if "?" in redirect_uri else "?"
+            return redirect(f"{redirect_uri}{sep}{urlencode(params)}", code=302)
+
+        @app.post("/store/<shop>/admin/oauth/access_token")
+        def access_token(shop: str):
+            if fake.token_latency_s:
+                time.sleep(fake.token_latency_s)
+            body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+            body = body or {}
+            if body.get("client_id") != fake.api_key or body.get("client_secret") != fake.api_secret:
+                fake.calls["bad_client"] += 1
+                return oauth_error("invalid_client", "Client authentication failed", 401)
+            expiring = str(body.get("expiring", "0")) == "1"
+            grant = body.get("grant_type")
+            if grant == TOKEN_EXCHANGE:
+                fake.calls["token_exchange"] += 1
+                if body.get("subject_token_type") != ID_TOKEN:
+                    return oauth_error("invalid_request", "subject_token_type must be an id_token")
+                if body.get("requested_token_type") not in (OFFLINE_TOKEN, ONLINE_TOKEN):
+                    return oauth_error("invalid_request", "unsupported requested_token_type")
+                try:
+                    st = decode_session_token(
+                        body.get("subject_token", ""),
+                        api_key=fake.api_key,
+                        secrets=[fake.api_secret],
+                        allow_dev_domains=True,
+                    )
+                except ValueError as exc:
+                    return oauth_error("invalid_subject_token", str(exc))
+                if st.shop != shop or fake.reject_token_exchange:
+                    return oauth_error("invalid_subject_token", "the session token is not for this shop")
+                fake.store(shop)
+                scopes = fake.granted_scopes if fake.granted_scopes is not None else fake.app_scopes
+                return jsonify(fake._issue(shop, scopes, expiring=expiring))
+            if grant == "refresh_token":
+                fake.calls["refresh"] += 1
+                with fake._lock:
+                    tok = fake._valid_token(body.get("refresh_token"), shop, "refresh")
+                    if tok is None:
+                        return oauth_error("invalid_grant", "refresh token is invalid, expired or revoked")
+                    tok.revoked = True  # refresh tokens rotate
+                    return jsonify(fake._issue(shop, tok.scopes, expiring=True))
+            if "code" in body:
+                fake.calls["code"] += 1
+                with fake._lock:
+                    entry = fake.codes.pop(str(body["code"]), None)
+                if entry is None or entry[0] != shop or entry[2] < time.time():
+                    return oauth_error(
+                        "invalid_request", "authorization code was not found or was already used"
+                    )
+                return jsonify(fake._issue(shop, entry[1], expiring=expiring))
+            return oauth_error("unsupported_grant_type", "unsupported grant")
+
+        @app.post("/store/<shop>/admin/api/<version>/graphql.json")
+        def graphql(shop: str, version: str):
+            fake.calls["graphql"] += 1
+            if not _valid_version(version):
+                abort(404)
+            if fake._valid_token(request.headers.get("X-Shopify-Access-Token"), shop, "access") is None:
+                fake.calls["unauthorized"] += 1
+                return jsonify(INVALID_TOKEN_BODY), 401
+            with fake._lock:
+                forced = fake._forced_429.get(shop)
+                if forced:
+                    retry_after = forced.pop(0)
+                    fake.calls["http_429"] += 1
+                    return Response(
+                        json.dumps(
+                            {"errors": "Exceeded 2 calls per second for api client. Reduce request rates."}
+                        ),
+                        status=429,
+                        headers={"Retry-After": retry_after},
+                        content_type="application/json",
+                    )
+            payload = request.get_json(silent=True)
+            if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+                return jsonify(errors=[{"message": "Parameter Missing or Invalid"}]), 400
+            return jsonify(fake._graphql(shop, version, payload["query"], payload.get("variables") or {}))
+
+        @app.get("/bulk/<token>.jsonl")
+        def bulk_file(token: str):
+            fake.calls["bulk_download"] += 1
+            data = fake._bulk_files.get(token)
+            if data is None:
+                abort(404)
+            return Response(data, content_type="application/jsonl")
+
+        @app.get("/store/<shop>/admin/apps/<api_key>")
+        @app.get("/store/<shop>/admin/apps/<api_key>/<path:rest>")
+        def embedded_landing(shop: str, api_key: str, rest: str = ""):
+            fake.calls["admin_landing"] += 1
+            if api_key != fake.api_key or not fake.app_url:
+                abort(404)
+            params = {
+                "embedded": "1",
+                "host": _b64(f"admin.shopify.com/store/{shop.split('.', 1)[0]}"),
+                "id_token": fake.session_token(shop),
+                "locale": "en",
+                "session": secrets.token_hex(16),
+                "shop": shop,
+                "timestamp": str(int(time.time())),
+            }
+            params["hmac"] = admin_query_hmac(params.items(), fake.api_secret)
+            return redirect(f"{fake.app_url}/app?{urlencode(params)}", code=302)
+
+        return app
+
+    # --- GraphQL execution -------------------------------------------------------------------------
+
+    def _graphql(self, shop: str, version: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        store = self.store(shop)
+        bucket = self.bucket(shop)
+        try:
+            document = parse(query)
+        except GraphQLError as exc:
+            return {"errors": [{"message": exc.message, "locations": _locations(exc)}]}
+        errors = validate(gql.SCHEMA, document)
+        if errors:
+            return {"errors": [{"message": e.message, "locations": _locations(e)} for e in errors]}
+        cost = gql.query_cost(document, variables)
+        with self._lock:
+            available = bucket.level()
+            if cost > gql.MAX_QUERY_COST:
+                return {
+                    "errors": [
+                        {
+                            "message": f"Query cost is {cost}, which exceeds the single query max cost limit "
+                            f"({gql.MAX_QUERY_COST}).",
+                            "extensions": {"code": "MAX_COST_EXCEEDED", "cost": cost},
+                        }
+                    ],
+                    "extensions": {
+                        "cost": {
+                            "requestedQueryCost": cost,
+                            "actualQueryCost": None,
+                            "throttleStatus": bucket.status(),
+                        }
+                    },
+                }
+            if cost > available:
+                self.calls["throttled"] += 1
+                return {
+                    "errors": [
+                        {
+                            "message": "Throttled",
+                            "extensions": {
+                                "code": "THROTTLED",
+                                "documentation": "https://shopify.dev/api/usage/rate-limits",
+                            },
+                        }
+                    ],
+                    "extensions": {
+                        "cost": {
+                            "requestedQueryCost": cost,
+                            "actualQueryCost": None,
+                            "throttleStatus": bucket.status(),
+                        }
+                    },
+                }
+            bucket.available -= cost
+        context = {"store": store, "fake": self, "shop": shop, "version": version}
+        root = _MutationRoot(self, store) if _is_mutation(document) else None
+        result = execute(
+            gql.SCHEMA, document, root_value=root, context_value=context, variable_values=variables
+        )
+        body: dict[str, Any] = {}
+        if result.errors:
+            body["errors"] = [_error(e) for e in result.errors]
+        body["data"] = result.data
+        body["extensions"] = {
+            "cost": {"requestedQueryCost": cost, "actualQueryCost": cost, "throttleStatus": bucket.status()}
+        }
+        return body
+
+    def _run_bulk(self, store: ShopStore, query: str) -> dict[str, Any]:
+        """Execute a bulk query now; polls reveal it as RUNNING, then COMPLETED (see bulk_polls_until_done)."""
+        op_id = gid("BulkOperation", store.next_id())
+        try:
+            document = parse(query)
+        except GraphQLError as exc:
+            return {
+                "bulkOperation": None,
+                "userErrors": [{"field": ["query"], "message": exc.message, "code": "INVALID"}],
+            }
+        errors = validate(gql.SCHEMA, document)
+        if errors or _is_mutation(document):
+            message = errors[0].message if errors else "Bulk queries cannot contain mutations."
+            return {
+                "bulkOperation": None,
+                "userErrors": [{"field": ["query"], "message": message, "code": "INVALID"}],
+            }
+        with store.lock:
+            running = [o for o in store.bulk_operations.values() if o["status"] in ("CREATED", "RUNNING")]
+            if running:
+                return {
+                    "bulkOperation": None,
+                    "userErrors": [
+                        {
+                            "field": None,
+                            "message": "A bulk query operation for this app and shop is already in progress: "
+                            + running[0]["id"],
+                            "code": "OPERATION_IN_PROGRESS",
+                        }
+                    ],
+                }
+        result = execute(gql.SCHEMA, document, context_value={"store": store, "fake": self, "bulk": True})
+        failure = self._bulk_failures.pop(store.domain, None)
+        records: list[dict[str, Any]] = []
+        root_count = 0
+        if result.errors:
+            failure = failure or "INTERNAL_SERVER_ERROR"
+        else:
+            try:
+                records, root_count = gql.flatten_bulk(result.data or {})
+            except gql.QueryError as exc:
+                return {
+                    "bulkOperation": None,
+                    "userErrors": [{"field": ["query"], "message": str(exc), "code": "INVALID"}],
+                }
+        op = {
+            "id": op_id,
+            "status": "CREATED",
+            "errorCode": None,
+            "type": "QUERY",
+            "createdAt": iso(datetime.now(UTC)),
+            "completedAt": None,
+            "objectCount": "0",
+            "rootObjectCount": "0",
+            "fileSize": None,
+            "url": None,
+            "partialDataUrl": None,
+            "query": query,
+            "_records": records,
+            "_root_count": root_count,
+            "_failure": failure,
+            "_polls": 0,
+        }
+        with store.lock:
+            store.bulk_operations[op_id] = op
+        return {"bulkOperation": op, "userErrors": []}
+
+    def _advance_bulk(self, op: dict[str, Any]) -> None:
+        """Each poll moves a bulk operation on: CREATED/RUNNING (partial counts) → COMPLETED or FAILED."""
+        if op["status"] not in ("CREATED", "RUNNING"):
+            return
+        op["_polls"] += 1
+        total = len(op["_records"])
+        if op["_polls"] < self.bulk_polls_until_done:
+            op["status"] = "RUNNING"
+            op["objectCount"] = str(total * op["_polls"] // self.bulk_polls_until_done)
+            return
+        op["completedAt"] = iso(datetime.now(UTC))
+        if op["_failure"]:
+            op["status"], op["errorCode"] = "FAILED", op["_failure"]
+            return
+        op["status"] = "COMPLETED"
+        op["objectCount"] = str(total)
+        op["rootObjectCount"] = str(op["_root_count"])
+        if total:
+            token = secrets.token_urlsafe(16)
+            data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in op["_records"]).encode()
+            self._bulk_files[token] = data
+            op["fileSize"] = str(len(data))
+            op["url"] = f"{self.base_url}/bulk/{token}.jsonl"
+
+
+class _MutationRoot:
+    """Root value for mutations: the default resolver calls these methods with the field's args."""
+
+    def __init__(self, fake: FakeShopify, store: ShopStore):
+        self.fake, self.store = fake, store
+
+    def bulkOperationRunQuery(self, _info: Any, query: str, groupObjects: bool | None = None):  # noqa: N802
+        return self.fake._run_bulk(self.store, query)
+
+    def bulkOperationCancel(self, _info: Any, id: str):  # noqa: N802
+        op = self.store.bulk_operations.get(id)
+        if op is None:
+            return {
+                "bulkOperation": None,
+                "userErrors": [{"field": ["id"], "message": "Bulk operation not found"}],
+            }
+        if op["status"] in ("CREATED", "RUNNING"):
+            op["status"] = "CANCELED"
+        return {"bulkOperation": op, "userErrors": []}
+
+    def webPixelCreate(self, _info: Any, webPixel: dict[str, Any]):  # noqa: N802
+        settings = _pixel_settings(webPixel.get("settings"))
+        if settings is None:
+            return {
+                "webPixel": None,
+                "userErrors": [_pixel_error("settings", "Settings must be a JSON object")],
+            }
+        with self.store.lock:
+            if self.store.web_pixels:
+                return {"webPixel": None, "userErrors": [_pixel_error(None, "Web pixel is taken.", "TAKEN")]}
+            pixel = {"id": gid("WebPixel", self.store.next_id()), "settings": json.dumps(settings)}
+            self.store.web_pixels[pixel["id"]] = pixel
+        return {"webPixel": pixel, "userErrors": []}
+
+    def webPixelUpdate(self, _info: Any, id: str, webPixel: dict[str, Any]):  # noqa: N802
+        settings = _pixel_settings(webPixel.get("settings"))
+        pixel = self.store.web_pixels.get(id)
+        if pixel is None:
+            return {"webPixel": None, "userErrors": [_pixel_error("id", "Web pixel not found", "NOT_FOUND")]}
+        if settings is None:
+            return {
+                "webPixel": None,
+                "userErrors": [_pixel_error("settings", "Settings must be a JSON object")],
+            }
+        pixel["settings"] = json.dumps(settings)
+        return {"webPixel": pixel, "userErrors": []}
+
+    def webPixelDelete(self, _info: Any, id: str):  # noqa: N802
+        if self.store.web_pixels.pop(id, None) is None:
+            return {
+                "deletedWebPixelId": None,
+                "userErrors": [_pixel_error("id", "Web pixel not found", "NOT_FOUND")],
+            }
+        return {"deletedWebPixelId": id, "userErrors": []}
+
+
+# Bulk operations advance when polled through any of these fields.
+def _polling_resolver(original_field: str):
+    def resolve(_root: Any, info: Any, **args: Any):
+        store: ShopStore = info.context["store"]
+        fake: FakeShopify = info.context["fake"]
+        if original_field == "bulkOperation":
+            op = store.bulk_operations.get(args["id"])
+        else:
+            node = store.node(args["id"])
+            op = node if node is not None and node["id"].startswith("gid://shopify/BulkOperation/") else None
+            if op is None:
+                return node
+        if op is not None:
+            with store.lock:
+                fake._advance_bulk(op)
+        return op
+
+    return resolve
+
+
+gql.SCHEMA.type_map["Query"].fields["bulkOperation"].resolve = _polling_resolver("bulkOperation")  # type: ignore[union-attr]
+gql.SCHEMA.type_map["Query"].fields["node"].resolve = _polling_resolver("node")  # type: ignore[union-attr]
+
+
+def _pixel_settings(raw: Any) -> dict[str, Any] | None:
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    return raw if isinstance(raw, dict) else None
+
+
+def _pixel_error(field_name: str | None, message: str, code: str = "INVALID_SETTINGS") -> dict[str, Any]:
+    return {"field": [field_name] if field_name else None, "message": message, "code": code}
+
+
+def _is_mutation(document: Any) -> bool:
+    return any(
+        getattr(d, "operation", None) is not None and d.operation.value == "mutation"
+        for d in document.definitions
+    )
+
+
+def _error(exc: GraphQLError) -> dict[str, Any]:
+    original = exc.original_error
+    err: dict[str, Any] = {"message": exc.message, "locations": _locations(exc), "path": exc.path}
+    if isinstance(original, gql.QueryError) and original.code:
+        err["extensions"] = {"code": original.code}
+    return err
+
+
+def _locations(exc: GraphQLError) -> list[dict[str, int]]:
+    return [{"line": loc.line, "column": loc.column} for loc in (exc.locations or [])]
+
+
+def _valid_version(version: str) -> bool:
+    if version == "unstable":
+        return True
+    parts = version.split("-")
+    return len(parts) == 2 and parts[0].isdigit() and parts[1] in ("01", "04", "07", "10")
+
+
+def _b64(value: str) -> str:
+    import base64
+
+    return base64.b64encode(value.encode()).decode().rstrip("=")

@@ -1,0 +1,384 @@
+"""The fake Shopify's in-memory data, one ``ShopStore`` per shop, seeded from plain dicts.
+
+Records are kept in the shape the Admin GraphQL API returns (camelCase keys, ``gid://`` ids, MoneyBag
+objects), so the GraphQL layer can serve them as they are. Seeding accepts plain snake_case dicts, so
+tests and the demo can fill a store from any dataset:
+
+    store.add_product({"title": "Mug", "variants": [{"sku": "MUG-1", "price": "12.00",
+                                                     "inventory_quantity": 5}]})
+    store.add_customer({"email": "a@example.com", "email_marketing": "SUBSCRIBED"})
+    store.add_order({"customer_id": 1, "lines": [{"variant_id": 2, "quantity": 1}],
+                     "refunds": [{"lines": [{"line": 0, "quantity": 1}]}]})
+
+Numeric ids may be given (``id``); otherwise they are allocated. References (``customer_id``,
+``variant_id``, ``product_id``) accept numeric ids or gids.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+
+def gid(kind: str, num: int | str) -> str:
+    return f"gid://shopify/{kind}/{num}"
+
+
+def gid_num(value: int | str) -> int:
+    """The numeric part of a gid (or the number itself)."""
+    if isinstance(value, int):
+        return value
+    return int(str(value).rsplit("/", 1)[-1].split("?", 1)[0])
+
+
+def iso(value: datetime | str | None) -> str | None:
+    """An ISO-8601 UTC timestamp as Shopify writes it (``2024-01-02T03:04:05Z``)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def decimal_str(amount: Any) -> str:
+    """Money amounts as Shopify writes them (two decimals)."""
+    return str(Decimal(str(amount or 0)).quantize(Decimal("0.01")))
+
+
+def money(amount: Any, currency: str) -> dict[str, str]:
+    return {"amount": decimal_str(amount), "currencyCode": currency}
+
+
+def money_bag(amount: Any, currency: str) -> dict[str, dict[str, str]]:
+    m = money(amount, currency)
+    return {"shopMoney": m, "presentmentMoney": dict(m)}
+
+
+_EMAIL_STATES = {"INVALID", "NOT_SUBSCRIBED", "PENDING", "SUBSCRIBED", "UNSUBSCRIBED"}
+_SMS_STATES = {"NOT_SUBSCRIBED", "PENDING", "REDACTED", "SUBSCRIBED", "UNSUBSCRIBED"}
+
+
+@dataclass
+class ShopStore:
+    """Everything one fake shop holds. Safe to seed and read from several threads."""
+
+    domain: str
+    name: str = ""
+    currency: str = "USD"
+    timezone: str = "UTC"
+    email: str = ""
+    products: dict[str, dict[str, Any]] = field(default_factory=dict)
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    orders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    web_pixels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bulk_operations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1_000_001), repr=False)
+
+    def __post_init__(self) -> None:
+        self.name = self.name or self.domain.split(".", 1)[0].replace("-", " ").title()
+        self.email = self.email or f"owner@{self.domain}"
+
+    def next_id(self) -> int:
+        with self.lock:
+            return next(self._ids)
+
+    def _id(self, given: Any) -> int:
+        return gid_num(given) if given is not None else self.next_id()
+
+    # --- seeding ------------------------------------------------------------------------------
+
+    def seed(
+        self,
+        *,
+        products: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        customers: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        orders: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    ) -> None:
+        for p in products:
+            self.add_product(p)
+        for c in customers:
+            self.add_customer(c)
+        for o in orders:
+            self.add_order(o)
+
+    def add_product(self, data: dict[str, Any]) -> dict[str, Any]:
+        now = iso(datetime.now(UTC))
+        pid = gid("Product", self._id(data.get("id")))
+        title = data.get("title") or "Untitled product"
+        product = {
+            "id": pid,
+            "title": title,
+            "handle": data.get("handle") or "-".join(title.lower().split()),
+            "description": data.get("description") or "",
+            "descriptionHtml": data.get("description_html") or data.get("description") or "",
+            "productType": data.get("product_type") or "",
+            "vendor": data.get("vendor") or self.name,
+            "status": (data.get("status") or "ACTIVE").upper(),
+            "tags": list(data.get("tags") or []),
+            "createdAt": iso(data.get("created_at")) or now,
+            "updatedAt": iso(data.get("updated_at") or data.get("created_at")) or now,
+            "publishedAt": iso(data.get("published_at") or data.get("created_at")) or now,
+            "onlineStoreUrl": data.get("online_store_url"),
+            "featuredMedia": (
+                {"preview": {"image": {"url": data["image_url"], "altText": title}}}
+                if data.get("image_url")
+                else None
+            ),
+            "_variant_ids": [],
+        }
+        with self.lock:
+            self.products[pid] = product
+        for position, v in enumerate(data.get("variants") or [{"title": "Default Title"}], start=1):
+            self.add_variant(pid, {"position": position, **v})
+        return product
+
+    def add_variant(self, product_id: int | str, data: dict[str, Any]) -> dict[str, Any]:
+        pid = gid("Product", gid_num(product_id))
+        with self.lock:
+            product = self.products[pid]
+            vid = gid("ProductVariant", self._id(data.get("id")))
+            qty = data.get("inventory_quantity")
+            variant = {
+                "id": vid,
+                "title": data.get("title") or "Default Title",
+                "sku": data.get("sku"),
+                "barcode": data.get("barcode"),
+                "price": decimal_str(data.get("price", "0")),
+                "compareAtPrice": (
+                    decimal_str(data["compare_at_price"]) if data.get("compare_at_price") else None
+                ),
+                "inventoryQuantity": int(qty) if qty is not None else 0,
+                "availableForSale": bool(data.get("available_for_sale", (qty is None) or int(qty) > 0)),
+                "position": int(data.get("position") or len(product["_variant_ids"]) + 1),
+                "createdAt": iso(data.get("created_at")) or product["createdAt"],
+                "updatedAt": iso(data.get("updated_at")) or product["updatedAt"],
+                "selectedOptions": [
+                    {"name": k, "value": str(v)} for k, v in (data.get("options") or {}).items()
+                ],
+                "inventoryItem": {
+                    "id": gid("InventoryItem", self._id(data.get("inventory_item_id"))),
+                    "tracked": qty is not None,
+                    "sku": data.get("sku"),
+                },
+                "_product_id": pid,
+            }
+            self.variants[vid] = variant
+            product["_variant_ids"].append(vid)
+        return variant
+
+    def add_customer(self, data: dict[str, Any]) -> dict[str, Any]:
+        now = iso(datetime.now(UTC))
+        cid = gid("Customer", self._id(data.get("id")))
+        email_state = (data.get("email_marketing") or "NOT_SUBSCRIBED").upper()
+        sms_state = (data.get("sms_marketing") or "NOT_SUBSCRIBED").upper()
+        if email_state not in _EMAIL_STATES or sms_state not in _SMS_STATES:
+            raise ValueError(f"unknown marketing state in {data!r}")
+        updated = iso(data.get("updated_at") or data.get("created_at")) or now
+        consent_at = iso(data.get("marketing_updated_at")) or updated
+        customer = {
+            "id": cid,
+            "firstName": data.get("first_name"),
+            "lastName": data.get("last_name"),
+            "displayName": " ".join(x for x in (data.get("first_name"), data.get("last_name")) if x)
+            or (data.get("email") or ""),
+            "locale": data.get("locale") or "en",
+            "state": (data.get("state") or "ENABLED").upper(),
+            "tags": list(data.get("tags") or []),
+            "verifiedEmail": bool(data.get("email")),
+            "createdAt": iso(data.get("created_at")) or now,
+            "updatedAt": updated,
+            "defaultEmailAddress": (
+                {
+                    "emailAddress": data["email"],
+                    "marketingState": email_state,
+                    "marketingOptInLevel": data.get("email_opt_in_level")
+                    or ("SINGLE_OPT_IN" if email_state == "SUBSCRIBED" else None),
+                    "marketingUpdatedAt": consent_at if email_state != "NOT_SUBSCRIBED" else None,
+                }
+                if data.get("email")
+                else None
+            ),
+            "defaultPhoneNumber": (
+                {
+                    "phoneNumber": data["phone"],
+                    "marketingState": sms_state,
+                    "marketingOptInLevel": data.get("sms_opt_in_level")
+                    or ("SINGLE_OPT_IN" if sms_state == "SUBSCRIBED" else None),
+                    "marketingUpdatedAt": consent_at if sms_state != "NOT_SUBSCRIBED" else None,
+                    "marketingCollectedFrom": "OTHER" if sms_state != "NOT_SUBSCRIBED" else None,
+                }
+                if data.get("phone")
+                else None
+            ),
+        }
+        with self.lock:
+            self.customers[cid] = customer
+        return customer
+
+    def add_order(self, data: dict[str, Any]) -> dict[str, Any]:
+        now = iso(datetime.now(UTC))
+        currency = data.get("currency") or self.currency
+        num = self._id(data.get("id"))
+        oid = gid("Order", num)
+        created = iso(data.get("created_at")) or now
+        lines = []
+        with self.lock:
+            for raw in data.get("lines") or []:
+                variant = None
+                if raw.get("variant_id") is not None:
+                    variant = self.variants.get(gid("ProductVariant", gid_num(raw["variant_id"])))
+                product_id = raw.get("product_id")
+                pid = (
+                    gid("Product", gid_num(product_id))
+                    if product_id is not None
+                    else (variant["_product_id"] if variant else None)
+                )
+                product = self.products.get(pid) if pid else None
+                price = raw.get("price", variant["price"] if variant else "0")
+                qty = int(raw.get("quantity", 1))
+                title = raw.get("title") or (product["title"] if product else "Custom item")
+                lines.append(
+                    {
+                        "id": gid("LineItem", self._id(raw.get("id"))),
+                        "title": title,
+                        "name": title
+                        if not variant or variant["title"] == "Default Title"
+                        else f"{title} - {variant['title']}",
+                        "quantity": qty,
+                        "currentQuantity": qty,
+                        "sku": raw.get("sku") or (variant["sku"] if variant else None),
+                        "vendor": product["vendor"] if product else None,
+                        "originalUnitPriceSet": money_bag(price, currency),
+                        "discountedTotalSet": money_bag(
+                            Decimal(str(price)) * qty - Decimal(str(raw.get("discount", 0))), currency
+                        ),
+                        "_variant_id": variant["id"] if variant else None,
+                        "_product_id": pid,
+                    }
+                )
+            refunds = []
+            for raw in data.get("refunds") or []:
+                refund_lines, total = [], Decimal(0)
+                for rl in raw.get("lines") or []:
+                    line = self._refund_target(lines, rl)
+                    qty = int(rl.get("quantity", line["quantity"]))
+                    line["currentQuantity"] = max(0, line["currentQuantity"] - qty)
+                    unit = Decimal(line["originalUnitPriceSet"]["shopMoney"]["amount"])
+                    refund_lines.append(
+                        {
+                            "id": gid("RefundLineItem", self.next_id()),
+                            "quantity": qty,
+                            "subtotalSet": money_bag(unit * qty, currency),
+                            "_line_id": line["id"],
+                        }
+                    )
+                    total += unit * qty
+                amount = raw.get("amount", total)
+                refunds.append(
+                    {
+                        "id": gid("Refund", self._id(raw.get("id"))),
+                        "createdAt": iso(raw.get("created_at")) or created,
+                        "note": raw.get("note"),
+                        "totalRefundedSet": money_bag(amount, currency),
+                        "_lines": refund_lines,
+                    }
+                )
+            subtotal = sum(
+                (Decimal(x["discountedTotalSet"]["shopMoney"]["amount"]) for x in lines), Decimal(0)
+            )
+            total = Decimal(str(data.get("total", subtotal)))
+            refunded = sum(
+                (Decimal(r["totalRefundedSet"]["shopMoney"]["amount"]) for r in refunds), Decimal(0)
+            )
+            customer_id = data.get("customer_id")
+            order = {
+                "id": oid,
+                "name": data.get("name") or f"#{1000 + len(self.orders) + 1}",
+                "email": data.get("email"),
+                "test": bool(data.get("test", False)),
+                "sourceName": data.get("source_name") or "web",
+                "createdAt": created,
+                "updatedAt": iso(data.get("updated_at")) or created,
+                "processedAt": iso(data.get("processed_at")) or created,
+                "cancelledAt": iso(data.get("cancelled_at")),
+                "closedAt": iso(data.get("closed_at")),
+                "displayFinancialStatus": (
+                    data.get("financial_status") or _financial(total, refunded)
+                ).upper(),
+                "currencyCode": currency,
+                "subtotalPriceSet": money_bag(subtotal, currency),
+                "totalPriceSet": money_bag(total, currency),
+                "totalRefundedSet": money_bag(refunded, currency),
+                "currentTotalPriceSet": money_bag(max(Decimal(0), total - refunded), currency),
+                "refunds": refunds,
+                "_lines": lines,
+                "_customer_id": gid("Customer", gid_num(customer_id)) if customer_id is not None else None,
+            }
+            self.orders[oid] = order
+        return order
+
+    @staticmethod
+    def _refund_target(lines: list[dict[str, Any]], rl: dict[str, Any]) -> dict[str, Any]:
+        if "line" in rl:
+            return lines[int(rl["line"])]
+        for line in lines:
+            if rl.get("variant_id") is not None and line["_variant_id"] == gid(
+                "ProductVariant", gid_num(rl["variant_id"])
+            ):
+                return line
+            if rl.get("line_item_id") is not None and line["id"] == gid(
+                "LineItem", gid_num(rl["line_item_id"])
+            ):
+                return line
+        raise ValueError(f"refund line {rl!r} matches no order line")
+
+    # --- lookups used by the GraphQL layer ----------------------------------------------------
+
+    def node(self, node_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            for table in (
+                self.products,
+                self.variants,
+                self.customers,
+                self.orders,
+                self.web_pixels,
+                self.bulk_operations,
+            ):
+                if node_id in table:
+                    return table[node_id]
+        return None
+
+    def shop_record(self) -> dict[str, Any]:
+        return {
+            "id": gid("Shop", abs(hash(self.domain)) % 10**10),
+            "name": self.name,
+            "email": self.email,
+            "contactEmail": self.email,
+            "myshopifyDomain": self.domain,
+            "currencyCode": self.currency,
+            "ianaTimezone": self.timezone,
+            "primaryDomain": {"host": self.domain, "url": f"https://{self.domain}"},
+            "plan": {"partnerDevelopment": True, "shopifyPlus": False, "publicDisplayName": "Development"},
+        }
+
+    def dump(self) -> str:
+        """A JSON snapshot (for debugging and demo logs)."""
+        with self.lock:
+            return json.dumps(
+                {"products": len(self.products), "customers": len(self.customers), "orders": len(self.orders)}
+            )
+
+
+def _financial(total: Decimal, refunded: Decimal) -> str:
+    if refunded <= 0:
+        return "PAID"
+    return "REFUNDED" if refunded >= total else "PARTIALLY_REFUNDED"
