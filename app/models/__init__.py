@@ -14,22 +14,33 @@ from app.models.commerce import (
     RefundLine,
     SyncRun,
 )
+from app.models.events import IdentityLink, PixelEvent
 from app.models.inbox import WebhookInbox
+from app.models.profiles import CustomerProfile
+from app.models.serving import HoldoutPolicy, Nudge, RecommendationList, ServedList, WishlistItem
 from app.models.shop import Shop
 
 __all__ = [
     "Cart",
     "Checkout",
     "Customer",
+    "CustomerProfile",
     "GdprExport",
+    "HoldoutPolicy",
+    "IdentityLink",
     "InventoryLevel",
+    "Nudge",
     "Order",
     "OrderLine",
+    "PixelEvent",
     "Product",
     "ProductVariant",
+    "RecommendationList",
     "Refund",
     "RefundLine",
+    "ServedList",
     "Shop",
     "SyncRun",
     "WebhookInbox",
+    "WishlistItem",
 ]

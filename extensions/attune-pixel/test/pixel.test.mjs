@@ -242,12 +242,12 @@ test("payload: shop, key, client, compact context and data, no e-mail/phone/stre
 
 test("custom events carry their data; oversized custom data is cut", () => {
   const h = harness();
-  h.emit("attune:shipping_notice_lingered", {}, { customData: { ms: 4200, threshold: 50 } });
+  h.emit("attune:shipping_notice_lingered", {}, { customData: { source: "cart", seconds: 4 } });
   h.emit("attune:assistant_opened", {}, { customData: { blob: "x".repeat(10000) } });
   h.handle.flush();
   const [lingered, opened] = h.beacons[0].batch.events;
   assert.equal(lingered.type, "custom");
-  assert.deepEqual(lingered.data.custom, { ms: 4200, threshold: 50 });
+  assert.deepEqual(lingered.data.custom, { source: "cart", seconds: 4 });
   assert.deepEqual(opened.data.custom, { truncated: true });
 });
 

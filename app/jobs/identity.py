@@ -1,0 +1,76 @@
+"""Persistent identity stitching (the flat union-find of ``app.identity`` in ``identity_link``). No commits.
+
+Callers: the pixel batch job, ``refresh_profile`` (order/checkout webhooks give cart and checkout tokens
+with a customer id) and the app proxy (``logged_in_customer_id`` next to a pixel client id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from app.identity import Conflict, IdentityGraph, Merge
+from app.models.base import utcnow
+from app.models.events import IdentityLink
+
+
+@dataclass
+class LinkResult:
+    roots: dict[str, str] = field(default_factory=dict)
+    merges: list[Merge] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+
+
+def roots_of(session: Session, shop_id: int, nodes: Iterable[str]) -> dict[str, str]:
+    """The stored root of each node (nodes never seen are absent)."""
+    wanted = sorted(set(nodes))
+    if not wanted:
+        return {}
+    rows = session.exec(
+        select(IdentityLink.node, IdentityLink.root).where(
+            IdentityLink.shop_id == shop_id,
+            IdentityLink.node.in_(wanted),  # type: ignore[attr-defined]
+        )
+    ).all()
+    return {node: root for node, root in rows}
+
+
+def members_of(session: Session, shop_id: int, root: str) -> list[str]:
+    return sorted(
+        session.exec(
+            select(IdentityLink.node).where(IdentityLink.shop_id == shop_id, IdentityLink.root == root)
+        ).all()
+    )
+
+
+def link_identifiers(session: Session, shop_id: int, nodes: Iterable[str | None]) -> LinkResult:
+    """Record that ``nodes`` are one shopper. Returns every node's root and the merges performed
+    (in order: move what was keyed by ``absorbed`` to ``root``)."""
+    present = list(dict.fromkeys(n for n in nodes if n))
+    if not present:
+        return LinkResult()
+    known = roots_of(session, shop_id, present)
+    parent = {n: known.get(n, n) for n in present}
+    parent.update({r: r for r in known.values()})
+    graph = IdentityGraph(parent=parent)
+    merges = graph.link_all(present)
+    now = utcnow()
+    for merge in merges:
+        session.execute(
+            update(IdentityLink)
+            .where(IdentityLink.shop_id == shop_id, IdentityLink.root == merge.absorbed)  # type: ignore[arg-type]
+            .values(root=merge.root, updated_at=now)
+        )
+    for node in present:
+        if node not in known:
+            session.add(IdentityLink(shop_id=shop_id, node=node, root=graph.find(node)))
+    session.flush()
+    return LinkResult(roots={n: graph.find(n) for n in present}, merges=merges, conflicts=graph.conflicts)
+
+
+def resolve(session: Session, shop_id: int, node: str) -> str:
+    """The root of ``node`` (the node itself when it was never linked)."""
+    return roots_of(session, shop_id, [node]).get(node, node)

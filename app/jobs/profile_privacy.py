@@ -1,0 +1,75 @@
+"""Erasure and export of one shopper's pixel history, identity links and profiles. No commits.
+
+``erase_customer`` is called by the customers/redact handler next to ``app.commerce.privacy``'s own
+erasure: it removes the customer's profile, every identifier stitched to the customer, and every pixel
+event of those identifiers (including the anonymous history that was merged in at login/checkout).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, or_
+from sqlmodel import Session, select
+
+from app.identity import kind_of
+from app.jobs.identity import members_of
+from app.models.events import IdentityLink, PixelEvent
+from app.models.profiles import CustomerProfile
+
+
+def _nodes(session: Session, shop_id: int, customer_id: int) -> tuple[str, set[str], list[str]]:
+    key = f"customer:{customer_id}"
+    nodes = set(members_of(session, shop_id, key)) | {key}
+    clients = sorted(n.split(":", 1)[1] for n in nodes if kind_of(n) == "client")
+    return key, nodes, clients
+
+
+def erase_customer(session: Session, shop_id: int, customer_id: int) -> dict[str, int]:
+    """Delete everything the customer model holds about one customer of one shop. Returns counts."""
+    key, nodes, clients = _nodes(session, shop_id, customer_id)
+    event_match = [PixelEvent.customer_shopify_id == customer_id]
+    if clients:
+        event_match.append(PixelEvent.client_id.in_(clients))  # type: ignore[attr-defined]
+    counts = {
+        "pixel_event": session.execute(
+            delete(PixelEvent).where(PixelEvent.shop_id == shop_id, or_(*event_match))
+        ).rowcount,
+        "customer_profile": session.execute(
+            delete(CustomerProfile).where(
+                CustomerProfile.shop_id == shop_id,
+                or_(
+                    CustomerProfile.customer_key.in_(sorted(nodes)),  # type: ignore[attr-defined]
+                    CustomerProfile.customer_shopify_id == customer_id,
+                ),
+            )
+        ).rowcount,
+        "identity_link": session.execute(
+            delete(IdentityLink).where(
+                IdentityLink.shop_id == shop_id,
+                or_(IdentityLink.root == key, IdentityLink.node.in_(sorted(nodes))),  # type: ignore[attr-defined]
+            )
+        ).rowcount,
+    }
+    return counts
+
+
+def export_customer(session: Session, shop_id: int, customer_id: int) -> dict[str, Any]:
+    """What the customer model holds about one customer (for customers/data_request)."""
+    key, nodes, clients = _nodes(session, shop_id, customer_id)
+    profile = session.exec(
+        select(CustomerProfile).where(CustomerProfile.shop_id == shop_id, CustomerProfile.customer_key == key)
+    ).first()
+    events = session.exec(
+        select(PixelEvent)
+        .where(
+            PixelEvent.shop_id == shop_id,
+            or_(PixelEvent.customer_shopify_id == customer_id, PixelEvent.client_id.in_(clients)),  # type: ignore[attr-defined]
+        )
+        .order_by(PixelEvent.occurred_at)
+    ).all()
+    return {
+        "identifiers": sorted(nodes),
+        "profile": profile.model_dump(mode="json", exclude={"working"}) if profile else None,
+        "pixel_events": [e.model_dump(mode="json", exclude={"id", "shop_id"}) for e in events],
+    }

@@ -1,0 +1,271 @@
+"""Profile jobs: fold pixel event batches into profiles, refresh a profile from commerce data, sweep.
+
+``process_pixel_batch`` claims its events (``processed_at``) in the same transaction that writes the
+profiles, so a retried or duplicated job folds nothing twice; profile writes are compare-and-set on
+``version``, so concurrent jobs on one shopper fail and retry instead of losing an update.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from app.config import get_settings
+from app.db import after_commit, session_scope
+from app.identity import customer_id_of, kind_of, node
+from app.jobs.identity import link_identifiers, resolve
+from app.models.base import utcnow
+from app.models.events import PixelEvent
+from app.models.profiles import CustomerProfile
+from app.profiles.merge import merge_profiles
+from app.profiles.state import ProfileEvent, apply_events, parse_iso
+from app.queue import enqueue
+
+log = logging.getLogger(__name__)
+SWEEP_AFTER = timedelta(seconds=60)
+SWEEP_BATCH = 500
+STATE_KEYS = ("behavioural", "contextual", "working")
+
+
+class StaleProfile(RuntimeError):
+    """Another job updated the profile first; the job is retried (RQ) and folds on the fresh row."""
+
+
+# --- profile rows -------------------------------------------------------------------------------
+
+
+def load_profile(session: Session, shop_id: int, customer_key: str) -> CustomerProfile | None:
+    return session.exec(
+        select(CustomerProfile).where(
+            CustomerProfile.shop_id == shop_id, CustomerProfile.customer_key == customer_key
+        )
+    ).first()
+
+
+def state_of(row: CustomerProfile | None) -> dict[str, Any] | None:
+    if row is None or not row.behavioural:
+        return None
+    return {key: getattr(row, key) for key in STATE_KEYS} | {"explicit": row.explicit, "derived": row.derived}
+
+
+def save_profile(
+    session: Session, shop_id: int, customer_key: str, row: CustomerProfile | None, state: dict[str, Any]
+) -> None:
+    """Insert, or compare-and-set update on ``version``; raises StaleProfile when another writer won."""
+    behavioural = state["behavioural"]
+    values: dict[str, Any] = {key: state[key] for key in STATE_KEYS}
+    values.update(
+        customer_shopify_id=customer_id_of(customer_key),
+        event_count=behavioural["events"],
+        last_seen_at=parse_iso(behavioural["last_seen"]) if behavioural["last_seen"] else None,
+        updated_at=utcnow(),
+    )
+    for key in ("explicit", "derived"):
+        if key in state:
+            values[key] = state[key] or {}
+    values.update(scalar_columns(values.get("derived") or {}))
+    if row is None:
+        session.add(CustomerProfile(shop_id=shop_id, customer_key=customer_key, **values))
+        session.flush()
+        return
+    result = session.execute(
+        update(CustomerProfile)
+        .where(CustomerProfile.id == row.id, CustomerProfile.version == row.version)  # type: ignore[arg-type]
+        .values(version=row.version + 1, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise StaleProfile(f"profile {customer_key} of shop {shop_id} changed concurrently")
+    session.expire(row)
+
+
+def scalar_columns(derived: dict[str, Any]) -> dict[str, Any]:
+    """The indexed columns mirrored from the derived section (None where not derived yet)."""
+
+    def value(name: str) -> float | None:
+        entry = derived.get(name)
+        v = entry.get("value") if isinstance(entry, dict) else None
+        return float(v) if isinstance(v, int | float) else None
+
+    rfm = derived.get("rfm")
+    return {
+        "intent": value("intent"),
+        "clv": value("clv"),
+        "churn_risk": value("churn_risk"),
+        "rfm_segment": rfm.get("segment") if isinstance(rfm, dict) else None,
+    }
+
+
+def merge_into(session: Session, shop_id: int, root: str, absorbed: str) -> None:
+    """Identity merged ``absorbed`` into ``root``: the two profiles become one row keyed by ``root``."""
+    gone = load_profile(session, shop_id, absorbed)
+    if gone is None:
+        return
+    keep = load_profile(session, shop_id, root)
+    merged = merge_profiles(state_of(keep), state_of(gone))
+    session.delete(gone)
+    session.flush()
+    save_profile(session, shop_id, root, keep, merged)
+
+
+# --- pixel batches ------------------------------------------------------------------------------
+
+
+def _identifiers(event: PixelEvent) -> tuple[list[str | None], str | None]:
+    """(identifiers this event ties to its client, the customer node it names if any)."""
+    data = event.data or {}
+    checkout = data.get("checkout") if isinstance(data.get("checkout"), dict) else {}
+    cart = data.get("cart") if isinstance(data.get("cart"), dict) else {}
+    customer = node("customer", event.customer_shopify_id) or node("customer", checkout.get("customerId"))
+    ids = [node("cart", cart.get("id")), node("checkout", checkout.get("token")), customer]
+    return ids, customer
+
+
+def to_profile_event(row: PixelEvent) -> ProfileEvent:
+    return ProfileEvent(
+        event_id=row.event_id,
+        name=row.name,
+        ts=row.occurred_at,
+        client_id=row.client_id,
+        data=row.data or {},
+        context=row.context or {},
+    )
+
+
+def fold_pixel_events(session: Session, shop_id: int, event_ids: Sequence[int]) -> dict[str, int]:
+    """Claim the unprocessed events among ``event_ids``, stitch identities, fold them into profiles.
+
+    No commit: the caller's transaction makes the claim and the profile writes visible together.
+    """
+    rows = session.exec(
+        select(PixelEvent)
+        .where(
+            PixelEvent.shop_id == shop_id,
+            PixelEvent.id.in_(list(event_ids)),  # type: ignore[union-attr]
+            PixelEvent.processed_at.is_(None),  # type: ignore[union-attr]
+        )
+        .order_by(PixelEvent.occurred_at, PixelEvent.event_id)
+    ).all()
+    if not rows:
+        return {"events": 0, "profiles": 0, "merges": 0}
+    claimed = session.execute(
+        update(PixelEvent)
+        .where(PixelEvent.id.in_([r.id for r in rows]), PixelEvent.processed_at.is_(None))  # type: ignore[union-attr]
+        .values(processed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != len(rows):
+        raise StaleProfile("events were claimed by another job")
+
+    by_client: dict[str, list[PixelEvent]] = defaultdict(list)
+    for row in rows:
+        by_client[row.client_id].append(row)
+    groups: dict[str, list[ProfileEvent]] = defaultdict(list)
+    merges = 0
+    for client_id, events in by_client.items():
+        client_node = node("client", client_id)
+        identifiers: list[str | None] = [client_node]
+        customers: list[str | None] = []
+        for event in events:
+            ids, customer = _identifiers(event)
+            identifiers.extend(ids)
+            customers.append(customer)
+        result = link_identifiers(session, shop_id, identifiers)
+        for merge in result.merges:
+            merge_into(session, shop_id, merge.root, merge.absorbed)
+            merges += 1
+        assert client_node is not None
+        for event, customer in zip(events, customers, strict=True):
+            # An event that names its customer belongs to that customer, even on a shared device.
+            root = resolve(session, shop_id, customer) if customer else result.roots[client_node]
+            groups[root].append(to_profile_event(event))
+
+    for root, events in groups.items():
+        row = load_profile(session, shop_id, root)
+        state = apply_events(state_of(row), events)
+        save_profile(session, shop_id, root, row, state)
+    return {"events": len(rows), "profiles": len(groups), "merges": merges}
+
+
+def process_pixel_batch(shop_id: int, event_ids: list[int]) -> dict[str, int]:
+    """RQ job enqueued by ``POST /pixel/events`` after its commit. Idempotent."""
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        return fold_pixel_events(session, shop_id, event_ids)
+
+
+def sweep_pixel_events() -> int:
+    """Periodic: re-enqueue events a lost job never folded (older than a minute). Returns how many."""
+    settings = get_settings()
+    cutoff = utcnow() - SWEEP_AFTER
+    with session_scope(settings.database_url) as session:
+        rows = session.exec(
+            select(PixelEvent.shop_id, PixelEvent.id)
+            .where(PixelEvent.processed_at.is_(None), PixelEvent.received_at < cutoff)  # type: ignore[union-attr]
+            .order_by(PixelEvent.id)
+            .limit(SWEEP_BATCH)
+        ).all()
+    per_shop: dict[int, list[int]] = defaultdict(list)
+    for shop_id, event_id in rows:
+        per_shop[shop_id].append(event_id)
+    for shop_id, ids in per_shop.items():
+        enqueue(settings.redis_url, "app.jobs.profiles.process_pixel_batch", shop_id, ids, queue="low")
+    return len(rows)
+
+
+# --- commerce data and derived scores ---------------------------------------------------------
+
+
+def link_commerce_identity(
+    session: Session,
+    shop_id: int,
+    customer_id: int | None,
+    *,
+    cart_token: str | None = None,
+    checkout_token: str | None = None,
+    client_id: str | None = None,
+) -> str | None:
+    """Stitch identifiers seen together outside the pixel (order/checkout webhooks, the app proxy's
+    ``logged_in_customer_id`` next to a client id). Merges the profiles involved; returns the root."""
+    nodes = [
+        node("customer", customer_id),
+        node("checkout", checkout_token),
+        node("cart", cart_token),
+        node("client", client_id),
+    ]
+    present = [n for n in nodes if n]
+    if not present:
+        return None
+    result = link_identifiers(session, shop_id, present)
+    for merge in result.merges:
+        merge_into(session, shop_id, merge.root, merge.absorbed)
+    return result.roots[present[0]]
+
+
+def enqueue_refresh(session: Session, shop_id: int, customer_id: int) -> None:
+    """For webhook handlers: refresh this customer's profile once the current transaction commits."""
+    redis_url = get_settings().redis_url
+    after_commit(
+        session,
+        lambda: enqueue(redis_url, "app.jobs.profiles.refresh_profile", shop_id, f"customer:{customer_id}"),
+    )
+
+
+def refresh_profile(shop_id: int, customer_key: str) -> dict[str, Any]:
+    """RQ job: stitch the customer's order/checkout tokens, rebuild the explicit section from commerce
+    tables and recompute derived scores. Idempotent (it recomputes those sections from their sources)."""
+    from app.jobs.profile_refresh import refresh_in_session
+
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        return refresh_in_session(session, shop_id, customer_key)
+
+
+def is_customer_key(key: str) -> bool:
+    return kind_of(key) == "customer"

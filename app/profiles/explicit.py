@@ -1,0 +1,148 @@
+"""The explicit section: what the shopper did for certain (orders and lines, returns, carts, checkouts),
+summarised from the mirrored commerce rows. Pure: plain records in, JSON-ready dict out."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+RECENT_ORDERS = 10
+TOP_PRODUCTS = 20
+
+
+@dataclass(frozen=True)
+class OrderLineRec:
+    product_id: int | None
+    variant_id: int | None
+    title: str | None
+    quantity: int
+    price: float | None
+    discount: float = 0.0
+    vendor: str | None = None
+    product_type: str | None = None
+    compare_at_price: float | None = None
+
+
+@dataclass(frozen=True)
+class OrderRec:
+    order_id: int
+    name: str | None
+    at: datetime | None
+    currency: str | None
+    total: float
+    discounts: float
+    cancelled: bool
+    lines: list[OrderLineRec] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RefundRec:
+    order_id: int
+    at: datetime | None
+    amount: float
+    quantity: int
+
+
+@dataclass(frozen=True)
+class CartRec:
+    token: str
+    item_count: int
+    total: float | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CheckoutRec:
+    token: str
+    total: float | None
+    completed: bool
+    updated_at: datetime | None
+    has_recovery_url: bool
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return ts.isoformat() if ts else None
+
+
+def summarize(
+    orders: list[OrderRec],
+    refunds: list[RefundRec],
+    carts: list[CartRec],
+    checkouts: list[CheckoutRec],
+    now: datetime,
+) -> dict[str, Any]:
+    live = sorted((o for o in orders if not o.cancelled), key=lambda o: (o.at or now, o.order_id))
+    spent = round(sum(o.total for o in live), 2)
+    units: dict[int, dict[str, Any]] = {}
+    vendors: dict[str, int] = defaultdict(int)
+    types: dict[str, int] = defaultdict(int)
+    discounted_units = compare_at_units = total_units = 0
+    for order in live:
+        for line in order.lines:
+            total_units += line.quantity
+            if line.discount > 0:
+                discounted_units += line.quantity
+            if line.compare_at_price and line.price and line.compare_at_price > line.price:
+                compare_at_units += line.quantity
+            if line.vendor:
+                vendors[line.vendor] += line.quantity
+            if line.product_type:
+                types[line.product_type] += line.quantity
+            if line.product_id is None:
+                continue
+            entry = units.setdefault(
+                line.product_id, {"product_id": line.product_id, "title": line.title, "units": 0}
+            )
+            entry["units"] += line.quantity
+    refunded_units = sum(r.quantity for r in refunds)
+    open_carts = [c for c in carts if c.item_count > 0]
+    abandoned = [c for c in checkouts if not c.completed]
+    return {
+        "orders": {
+            "count": len(live),
+            "cancelled": len(orders) - len(live),
+            "spent": spent,
+            "currency": next((o.currency for o in reversed(live) if o.currency), None),
+            "average_order_value": round(spent / len(live), 2) if live else None,
+            "first_at": _iso(live[0].at) if live else None,
+            "last_at": _iso(live[-1].at) if live else None,
+            "with_discount": sum(1 for o in live if o.discounts > 0),
+            "recent": [
+                {
+                    "id": o.order_id,
+                    "name": o.name,
+                    "at": _iso(o.at),
+                    "total": o.total,
+                    "discounts": o.discounts,
+                    "items": sum(line.quantity for line in o.lines),
+                }
+                for o in reversed(live[-RECENT_ORDERS:])
+            ],
+        },
+        "products": sorted(units.values(), key=lambda e: (-e["units"], e["product_id"]))[:TOP_PRODUCTS],
+        "vendors": dict(sorted(vendors.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_PRODUCTS]),
+        "product_types": dict(sorted(types.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_PRODUCTS]),
+        "units": {
+            "bought": total_units,
+            "discounted": discounted_units,
+            "compare_at": compare_at_units,
+            "returned": refunded_units,
+        },
+        "returns": {
+            "count": len(refunds),
+            "amount": round(sum(r.amount for r in refunds), 2),
+            "rate": round(refunded_units / total_units, 4) if total_units else None,
+        },
+        "carts": [
+            {"token": c.token, "items": c.item_count, "total": c.total, "updated_at": _iso(c.updated_at)}
+            for c in sorted(open_carts, key=lambda c: (c.updated_at or now, c.token), reverse=True)[:5]
+        ],
+        "abandoned_checkouts": [
+            {"total": c.total, "updated_at": _iso(c.updated_at), "recoverable": c.has_recovery_url}
+            for c in sorted(abandoned, key=lambda c: (c.updated_at or now, c.token), reverse=True)[:5]
+        ],
+        # Not collected yet: wishlist items, reviews and support conversations have no tables so far.
+        "refreshed_at": now.isoformat(),
+    }
