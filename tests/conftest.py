@@ -26,6 +26,7 @@ TEST_API_KEY = "test-api-key"
 TEST_API_SECRET = "test-api-secret-0123456789abcdef"
 TEST_PREVIOUS_SECRET = "previous-secret-0123456789abcdef"
 TEST_FERNET_KEY = "Sl3qZqVn6yX8wq2kU1o9YlH6i3b7o1m0uE4b5c8d9fA="
+pytest_plugins = ["fixtures_shopify"]  # fake Shopify, live app, installed shop, session tokens
 PG_BASE = os.environ.get("ATTUNE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

@@ -16,6 +16,11 @@ def register_blueprints(app: Flask) -> None:
     from app.web.health import bp as health_bp
 
     app.register_blueprint(health_bp)
+    from app.web.admin import bp as admin_bp
+    from app.web.auth import bp as auth_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(admin_bp)
     from webhooks.routes import bp as webhooks_bp
 
     app.register_blueprint(webhooks_bp)
