@@ -24,3 +24,6 @@ def register_blueprints(app: Flask) -> None:
     from webhooks.routes import bp as webhooks_bp
 
     app.register_blueprint(webhooks_bp)
+    from app.web.proxy import bp as proxy_bp
+
+    app.register_blueprint(proxy_bp)

@@ -1,0 +1,361 @@
+"""Precompute the storefront's recommendation lists per shop, product, customer and placement.
+
+``refresh_for_shop`` rebuilds every list of a shop from its commerce rows; ``refresh_for_customer``
+rewrites only one customer's lists (after their order or refund). Both are idempotent and enqueued after
+the commit of the change that makes them stale (``enqueue_refresh_after_commit``). The app proxy serves
+the stored rows; nothing here runs on a storefront request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlmodel import Session, select
+
+from app.config import Settings, get_settings
+from app.db import after_commit, get_engine
+from app.models.base import utcnow
+from app.models.commerce import Order, OrderLine, Product, Refund, RefundLine
+from app.models.serving import RecommendationList
+from app.queue import enqueue
+from app.recommend.cooccurrence import BoughtTogether
+from app.recommend.popularity import item_popularity
+from app.recommend.repeat import buy_it_again, item_repurchase, just_bought_one_offs
+from app.recommend.transactions import Baskets, build_baskets
+from app.storefront.shopper_data import product_cards, shop_currency
+
+log = logging.getLogger(__name__)
+
+LIST_LENGTH = 12
+DAY = 86400.0
+JOB_SHOP = "app.jobs.recommendations.refresh_for_shop"
+JOB_CUSTOMER = "app.jobs.recommendations.refresh_for_customer"
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ShopData:
+    """What the recommenders need about one shop, as plain data."""
+
+    cards: dict[int, dict[str, Any]]
+    texts: dict[int, str]
+    created: dict[int, float]
+    baskets: Baskets | None
+    customer_index: dict[int, int] = field(default_factory=dict)
+
+
+def _product_text(p: Product) -> str:
+    import re
+
+    body = re.sub(r"<[^>]+>", " ", p.body_html or "")
+    return " ".join(x for x in (p.title, p.product_type, p.vendor, p.tags, body) if x)
+
+
+def load_shop_data(session: Session, shop_id: int) -> ShopData:
+    products = session.exec(
+        select(Product).where(Product.shop_id == shop_id, Product.deleted_at.is_(None))
+    ).all()
+    currency = shop_currency(session, shop_id)
+    cards = product_cards(session, shop_id, [p.shopify_id for p in products], currency)
+    texts = {p.shopify_id: _product_text(p) for p in products}
+    created = {
+        p.shopify_id: (p.shopify_created_at or p.published_at or utcnow()).timestamp() for p in products
+    }
+    rows = session.exec(
+        select(
+            Order.customer_shopify_id,
+            Order.shopify_id,
+            Order.processed_at,
+            OrderLine.product_shopify_id,
+            OrderLine.quantity,
+            OrderLine.title,
+        )
+        .join(
+            OrderLine, (OrderLine.shop_id == Order.shop_id) & (OrderLine.order_shopify_id == Order.shopify_id)
+        )
+        .where(
+            Order.shop_id == shop_id,
+            Order.cancelled_at.is_(None),
+            Order.test.is_(False),
+            OrderLine.product_shopify_id.is_not(None),
+            OrderLine.quantity > 0,
+        )
+    ).all()
+    returns = session.exec(
+        select(
+            Order.customer_shopify_id,
+            Order.shopify_id,
+            Refund.processed_at,
+            RefundLine.product_shopify_id,
+            RefundLine.quantity,
+        )
+        .join(
+            Refund,
+            (Refund.shop_id == RefundLine.shop_id) & (Refund.shopify_id == RefundLine.refund_shopify_id),
+        )
+        .join(
+            Order, (Order.shop_id == RefundLine.shop_id) & (Order.shopify_id == RefundLine.order_shopify_id)
+        )
+        .where(RefundLine.shop_id == shop_id, RefundLine.product_shopify_id.is_not(None))
+    ).all()
+    if not rows:
+        return ShopData(cards, texts, created, None)
+    cust, oid, times, pid, qty, titles = [], [], [], [], [], []
+    for c, o, at, p, q, t in rows:
+        cust.append(str(c) if c else f"order:{o}")  # guest orders still teach co-purchase
+        oid.append(str(o))
+        times.append((at or utcnow()).timestamp() / DAY)
+        pid.append(str(p))
+        qty.append(q)
+        titles.append(cards.get(p, {}).get("title") or t or str(p))
+    for c, o, at, p, q in returns:
+        if not c or not q:
+            continue
+        cust.append(str(c))
+        oid.append(f"refund:{o}")
+        times.append((at or utcnow()).timestamp() / DAY)
+        pid.append(str(p))
+        qty.append(-abs(q))
+        titles.append(cards.get(p, {}).get("title") or str(p))
+    baskets = build_baskets(
+        np.array(cust), np.array(oid), np.array(times), np.array(pid), np.array(qty), np.array(titles)
+    )
+    index = {int(c): i for i, c in enumerate(baskets.customers) if not str(c).startswith("order:")}
+    return ShopData(cards, texts, created, baskets, index)
+
+
+# --- computing (plain data in, lists out) -----------------------------------------------------
+
+
+@dataclass
+class ListSpec:
+    scope: str
+    subject: str
+    placement: str
+    strategy: str
+    items: list[dict[str, Any]]
+
+
+def _items(
+    data: ShopData,
+    ranked: list[tuple[int, float, str]],
+    exclude: set[int] | None = None,
+    k: int = LIST_LENGTH,
+) -> list[dict[str, Any]]:
+    """Cards for ranked (product id, score, reason): only live, in-stock products, each once."""
+    out, seen = [], set(exclude or ())
+    for pid, score, reason in ranked:
+        card = data.cards.get(pid)
+        if pid in seen or card is None or not card["available"]:
+            continue
+        seen.add(pid)
+        out.append({**card, "score": round(float(score), 5), "reason": reason})
+        if len(out) >= k:
+            break
+    return out
+
+
+def _similar(data: ShopData) -> dict[int, list[tuple[int, float]]]:
+    """Content neighbours per product (cold start): TF-IDF over title, type, vendor, tags, description."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    ids = [pid for pid, text in data.texts.items() if text.strip()]
+    if len(ids) < 2:
+        return {}
+    matrix = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1).fit_transform(
+        [data.texts[i] for i in ids]
+    )
+    sims = (matrix @ matrix.T).toarray()
+    np.fill_diagonal(sims, -1.0)
+    out = {}
+    for row, pid in enumerate(ids):
+        order = np.argsort(-sims[row])[: LIST_LENGTH * 2]
+        out[pid] = [(ids[j], float(sims[row, j])) for j in order if sims[row, j] > 0]
+    return out
+
+
+def compute_lists(
+    data: ShopData, customers: set[int] | None = None, now: float | None = None
+) -> list[ListSpec]:
+    """Every list of a shop (or only the given customers' lists), ranked, filtered and explained."""
+    now = time.time() if now is None else now
+    specs: list[ListSpec] = []
+    title = {pid: c["title"] for pid, c in data.cards.items()}
+    b = data.baskets
+    if b is None:  # a new shop: newest products and content similarity, no purchase signal yet
+        newest = sorted(data.created, key=lambda p: -data.created[p])
+        popular = [(p, 1.0 / (r + 1), "New in the shop") for r, p in enumerate(newest)]
+        strategy, home_strategy = "new_arrivals", "new_arrivals"
+        home = popular
+        bt = None
+    else:
+        items = [int(x) for x in b.items]
+        pop = item_popularity(b)
+        trend = item_popularity(b, half_life_days=30.0, now=now / DAY)
+        popular = [(items[i], float(pop[i]), "Popular in this shop") for i in np.argsort(-pop)]
+        home = [(items[i], float(trend[i]), "Trending right now") for i in np.argsort(-trend)]
+        strategy, home_strategy = "popular", "trending"
+        bt = BoughtTogether(half_life_days=180.0, min_support=1.0).fit(b, now=now / DAY)
+    if customers is None:
+        specs.append(ListSpec("placement", "", "popular", strategy, _items(data, popular)))
+        specs.append(ListSpec("placement", "", "home", home_strategy, _items(data, home)))
+        similar = _similar(data)
+        for pid in data.cards:
+            together: list[tuple[int, float, str]] = []
+            if bt is not None and b is not None:
+                idx = np.searchsorted(b.items, str(pid))
+                if idx < len(b.items) and b.items[idx] == str(pid):
+                    together = [
+                        (
+                            int(b.items[r.consequent]),
+                            r.confidence,
+                            f"Often bought with {title.get(pid, 'this')}",
+                        )
+                        for r in bt.rules(int(idx), k=LIST_LENGTH)
+                    ]
+            like = [(q, s, f"Similar to {title.get(pid, 'this')}") for q, s in similar.get(pid, [])]
+            fbt = _items(data, together, {pid})
+            if fbt:
+                specs.append(ListSpec("product", str(pid), "fbt", "bought_together", fbt))
+            mixed = _items(data, together[: LIST_LENGTH // 2] + like + together[LIST_LENGTH // 2 :], {pid})
+            if mixed:
+                specs.append(
+                    ListSpec(
+                        "product",
+                        str(pid),
+                        "product",
+                        "bought_together+similar" if together else "similar",
+                        mixed,
+                    )
+                )
+    if b is None or bt is None:
+        return specs
+    stats = item_repurchase(b)
+    returned = b.returned()
+    for cid, ci in data.customer_index.items():
+        if customers is not None and cid not in customers:
+            continue
+        rows = slice(b.cust_ptr[ci], b.cust_ptr[ci + 1])
+        bought = [int(i) for i in np.flatnonzero(np.asarray(b.binary()[rows].sum(axis=0)).ravel())]
+        banned = {int(b.items[i]) for i in returned[ci].indices} | {
+            int(b.items[i]) for i in just_bought_one_offs(b, stats, ci)
+        }
+        again = [
+            (int(b.items[i]), s, reason[0].upper() + reason[1:])
+            for i, s, reason in buy_it_again(b, ci, now / DAY, stats, k=LIST_LENGTH)
+        ]
+        again_items = _items(data, again, {int(b.items[i]) for i in returned[ci].indices})
+        if again_items:
+            specs.append(ListSpec("customer", str(cid), "buy_again", "repeat", again_items))
+        personal = [
+            (int(b.items[i]), s, f"Because you bought {title.get(int(b.items[src]), b.titles[src])}")
+            for i, s, src in bt.for_basket(bought, k=LIST_LENGTH * 2)
+        ]
+        mine = _items(data, personal + popular, banned | {int(b.items[i]) for i in bought})
+        if mine:
+            specs.append(ListSpec("customer", str(cid), "home", "personal" if personal else "popular", mine))
+    return specs
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def _hash(items: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode()).hexdigest()[:64]
+
+
+def write_lists(
+    session: Session, shop_id: int, specs: list[ListSpec], *, replace_scopes: dict[str, set[str] | None]
+) -> int:
+    """Upsert ``specs``; delete this shop's rows in ``replace_scopes`` (scope → subjects, None = all)
+    that the new computation no longer produces."""
+    now = utcnow()
+    existing = session.exec(select(RecommendationList).where(RecommendationList.shop_id == shop_id)).all()
+    by_key = {(r.scope, r.subject, r.placement): r for r in existing}
+    fresh = set()
+    for spec in specs:
+        key = (spec.scope, spec.subject, spec.placement)
+        fresh.add(key)
+        row = by_key.get(key) or RecommendationList(
+            shop_id=shop_id,
+            scope=spec.scope,
+            subject=spec.subject,
+            placement=spec.placement,
+            strategy=spec.strategy,
+        )
+        row.strategy, row.items, row.inputs_hash, row.computed_at = (
+            spec.strategy,
+            spec.items,
+            _hash(spec.items),
+            now,
+        )
+        session.add(row)
+    for key, row in by_key.items():
+        subjects = replace_scopes.get(key[0], set())
+        if key not in fresh and key[0] in replace_scopes and (subjects is None or key[1] in subjects):
+            session.delete(row)
+    return len(specs)
+
+
+def refresh_for_shop(shop_id: int, settings: Settings | None = None) -> int:
+    """Rebuild every list of the shop. Returns how many lists it wrote."""
+    settings = settings or get_settings()
+    with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
+        specs = compute_lists(load_shop_data(session, shop_id))
+        n = write_lists(
+            session, shop_id, specs, replace_scopes={"placement": None, "product": None, "customer": None}
+        )
+        session.commit()
+    log.info("recommendations: shop %s, %s lists", shop_id, n)
+    return n
+
+
+def refresh_for_customer(shop_id: int, customer_id: int, settings: Settings | None = None) -> int:
+    """Rewrite one customer's lists (buy it again, personal home) from the shop's current history."""
+    settings = settings or get_settings()
+    with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
+        specs = compute_lists(load_shop_data(session, shop_id), customers={customer_id})
+        n = write_lists(session, shop_id, specs, replace_scopes={"customer": {str(customer_id)}})
+        session.commit()
+    return n
+
+
+def enqueue_refresh_after_commit(
+    session: Session, settings: Settings, shop_id: int, customer_id: int | None = None
+) -> None:
+    """Queue a refresh once the change that made the lists stale has committed (deduplicated by job id)."""
+    if customer_id is None:
+        after_commit(
+            session,
+            lambda: enqueue(
+                settings.redis_url, JOB_SHOP, shop_id, queue="low", job_id=f"recs-shop-{shop_id}"
+            ),
+        )
+    else:
+        after_commit(
+            session,
+            lambda: enqueue(
+                settings.redis_url,
+                JOB_CUSTOMER,
+                shop_id,
+                customer_id,
+                queue="low",
+                job_id=f"recs-customer-{shop_id}-{customer_id}",
+            ),
+        )
+
+
+def flush_served_log() -> int:
+    """Periodic: move the served-list log from Redis into ``served_list``."""
+    from app.storefront.serving import flush_served_log as flush
+
+    settings = get_settings()
+    return flush(settings.database_url, settings.redis_url)

@@ -1,0 +1,207 @@
+"""A local storefront on loopback that plays Shopify's part around the theme extension.
+
+It serves product and cart pages rendered from the extension's Liquid, the extension's assets, a stand-in
+AJAX Cart API (``POST /cart/add.js`` records what was posted), and the app proxy: ``/apps/attune/*`` is
+signed exactly as Shopify signs it (shop, ``logged_in_customer_id``, ``path_prefix``, ``timestamp``,
+``signature``) and handed to the real Flask app's ``/proxy/*``. ``proxy_mode`` makes that proxy fail or be
+slow, to prove the widgets then render nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Flask
+from sqlmodel import Session, select
+from werkzeug.serving import make_server
+from werkzeug.test import Client
+from werkzeug.wrappers import Request, Response
+
+from app.db import get_engine
+from app.models.commerce import Product, ProductVariant
+from app.shopify.verify import proxy_signature
+from app.storefront.render import ASSET_PREFIX, EXTENSION_DIR, Theme, render_page
+
+PROXY_PREFIX = "/apps/attune"
+ALL_BLOCKS = [("recommended", {}), ("fbt", {}), ("buy-again", {})]
+DEFAULT_EMBED = {"shipping_notice": "Free shipping on orders over $50"}
+
+
+@dataclass
+class LocalStorefront:
+    """``with LocalStorefront(app, shop, …) as sf: page.goto(sf.url + "/products/<handle>")``."""
+
+    app: Flask
+    shop: str
+    database_url: str
+    secret: str
+    customer_id: int | None = None
+    widgets: bool = True
+    locale: str = "en"
+    proxy_mode: str = "ok"  # ok | fail | slow
+    slow_seconds: float = 3.0
+    cart_posts: list[list[dict[str, Any]]] = field(default_factory=list)
+    proxied: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.theme = Theme(locale=self.locale)
+        self._client = Client(self.app)
+        self._lock = threading.Lock()
+        self._server = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalStorefront:
+        self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    # --- pages --------------------------------------------------------------------------------
+
+    def product_context(self, handle: str) -> dict[str, Any] | None:
+        with Session(get_engine(self.database_url)) as s:
+            product = s.exec(
+                select(Product).where(Product.handle == handle, Product.deleted_at.is_(None))
+            ).first()
+            if product is None:
+                return None
+            variant = s.exec(
+                select(ProductVariant)
+                .where(
+                    ProductVariant.shop_id == product.shop_id,
+                    ProductVariant.product_shopify_id == product.shopify_id,
+                )
+                .order_by(ProductVariant.position)
+            ).first()
+        price = int(round(float(variant.price or 0) * 100)) if variant else 0
+        return {
+            "id": product.shopify_id,
+            "title": product.title,
+            "handle": product.handle,
+            "description": product.body_html and product.body_html.replace("<p>", "").replace("</p>", ""),
+            "selected_or_first_available_variant": {
+                "id": variant.shopify_id if variant else None,
+                "price": price,
+            },
+        }
+
+    def page(self, template: str, product: dict[str, Any] | None) -> str:
+        customer = {"id": self.customer_id} if self.customer_id else None
+        blocks = ALL_BLOCKS if template == "product" else [("recommended", {}), ("buy-again", {})]
+        return render_page(
+            self.theme,
+            template=template,
+            shop=self.shop,
+            product=product,
+            customer=customer,
+            blocks=blocks if self.widgets else [],
+            embed=DEFAULT_EMBED if self.widgets else None,
+        )
+
+    # --- WSGI ---------------------------------------------------------------------------------
+
+    def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        return self.dispatch(request)(environ, start_response)
+
+    def dispatch(self, request: Request) -> Response:
+        path = request.path
+        if path.startswith(PROXY_PREFIX + "/"):
+            return self.proxy(request)
+        if path.startswith(ASSET_PREFIX):
+            return self.asset(path[len(ASSET_PREFIX) :])
+        if path == "/cart/add.js" and request.method == "POST":
+            return self.cart_add(request)
+        if path.startswith("/products/"):
+            product = self.product_context(path.split("/", 2)[2])
+            if product is None:
+                return Response("not found", status=404)
+            return Response(self.page("product", product), mimetype="text/html")
+        if path == "/cart":
+            return Response(self.page("cart", None), mimetype="text/html")
+        if path.startswith("/cart/"):  # a cart permalink: what a one-click reorder opens
+            with self._lock:
+                self.cart_posts.append(
+                    [
+                        {"id": int(v), "quantity": int(q)}
+                        for v, q in (p.split(":") for p in path[6:].split(","))
+                    ]
+                )
+            return Response(status=302, headers={"Location": "/cart"})
+        if path == "/favicon.ico":
+            return Response(status=204)
+        return Response("not found", status=404)
+
+    def asset(self, name: str) -> Response:
+        file = (EXTENSION_DIR / "assets" / name).resolve()
+        if file.parent != (EXTENSION_DIR / "assets").resolve() or not file.is_file():
+            return Response("not found", status=404)
+        mime = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        return Response(file.read_bytes(), mimetype=mime, headers={"Cache-Control": "no-cache"})
+
+    def cart_add(self, request: Request) -> Response:
+        body = request.get_json(silent=True)
+        items = body.get("items") if isinstance(body, dict) else None
+        if (
+            not isinstance(items, list)
+            or not items
+            or not all(
+                isinstance(i, dict) and isinstance(i.get("id"), int) and isinstance(i.get("quantity"), int)
+                for i in items
+            )
+        ):
+            return Response(
+                json.dumps({"status": 422, "description": "items must be [{id, quantity}]"}),
+                status=422,
+                mimetype="application/json",
+            )
+        with self._lock:
+            self.cart_posts.append(items)
+        return Response(json.dumps({"items": items}), mimetype="application/json")
+
+    def signed_query(self, request: Request) -> str:
+        pairs = [(k, v) for k, v in request.args.items(multi=True) if k not in ("signature",)]
+        pairs += [
+            ("shop", self.shop),
+            ("logged_in_customer_id", str(self.customer_id or "")),
+            ("path_prefix", PROXY_PREFIX),
+            ("timestamp", str(int(time.time()))),
+        ]
+        pairs.append(("signature", proxy_signature(pairs, self.secret)))
+        return urlencode(pairs)
+
+    def proxy(self, request: Request) -> Response:
+        with self._lock:
+            self.proxied.append(request.full_path)
+        if self.proxy_mode == "fail":
+            return Response("upstream error", status=502)
+        if self.proxy_mode == "slow":
+            time.sleep(self.slow_seconds)
+        target = "/proxy" + request.path[len(PROXY_PREFIX) :]
+        upstream = self._client.open(
+            target,
+            method=request.method,
+            query_string=self.signed_query(request),
+            data=request.get_data(),
+            content_type=request.content_type,
+        )
+        return Response(
+            upstream.get_data(),
+            status=upstream.status_code,
+            headers=[(k, v) for k, v in upstream.headers.items() if k.lower() != "content-length"],
+        )

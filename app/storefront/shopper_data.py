@@ -1,0 +1,307 @@
+"""Reads (and the wishlist write) behind the app proxy that are not precomputed lists.
+
+Product cards, reorder permalinks net of returns, active nudges, wishlists, semantic search over the
+product index. Every query is scoped by ``shop_id``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from app.models.commerce import InventoryLevel, Order, OrderLine, Product, ProductVariant, RefundLine
+from app.models.serving import Nudge, WishlistItem
+from app.storefront.serving import ServingStore
+
+DEFAULT_CURRENCY = "USD"
+
+
+class NotYours(LookupError):
+    """The order exists but belongs to another customer."""
+
+
+# --- product cards ----------------------------------------------------------------------------
+
+
+def shop_currency(session: Session, shop_id: int) -> str:
+    """The currency most of the shop's recent orders were placed in."""
+    rows = session.exec(
+        select(Order.currency)
+        .where(Order.shop_id == shop_id, Order.currency.is_not(None))
+        .order_by(Order.processed_at.desc())
+        .limit(200)
+    ).all()
+    return Counter(rows).most_common(1)[0][0] if rows else DEFAULT_CURRENCY
+
+
+def variant_availability(
+    session: Session, shop_id: int, variants: Iterable[ProductVariant]
+) -> dict[int, bool]:
+    """Variant id → sellable: inventory levels when known, else the variant's quantity, else untracked."""
+    variants = list(variants)
+    items = [v.inventory_item_id for v in variants if v.inventory_item_id]
+    levels: dict[int, int] = {}
+    if items:
+        for item_id, available in session.exec(
+            select(InventoryLevel.inventory_item_id, func.sum(InventoryLevel.available))
+            .where(InventoryLevel.shop_id == shop_id, InventoryLevel.inventory_item_id.in_(items))
+            .group_by(InventoryLevel.inventory_item_id)
+        ).all():
+            levels[item_id] = int(available or 0)
+    out: dict[int, bool] = {}
+    for v in variants:
+        if v.inventory_item_id in levels:
+            out[v.shopify_id] = levels[v.inventory_item_id] > 0
+        elif v.inventory_quantity is not None:
+            out[v.shopify_id] = v.inventory_quantity > 0
+        else:
+            out[v.shopify_id] = True
+    return out
+
+
+def product_cards(
+    session: Session, shop_id: int, product_ids: Iterable[int], currency: str | None = None
+) -> dict[int, dict[str, Any]]:
+    """Product id → what a storefront card shows, for live, non-deleted products.
+
+    ``variant_id`` is the first sellable variant (None when nothing is in stock; ``available`` says so).
+    """
+    ids = sorted({int(p) for p in product_ids})
+    if not ids:
+        return {}
+    currency = currency or shop_currency(session, shop_id)
+    products = session.exec(
+        select(Product).where(
+            Product.shop_id == shop_id,
+            Product.shopify_id.in_(ids),
+            Product.deleted_at.is_(None),
+            or_(Product.status.is_(None), Product.status == "active"),
+        )
+    ).all()
+    variants = session.exec(
+        select(ProductVariant)
+        .where(ProductVariant.shop_id == shop_id, ProductVariant.product_shopify_id.in_(ids))
+        .order_by(ProductVariant.product_shopify_id, ProductVariant.position, ProductVariant.shopify_id)
+    ).all()
+    sellable = variant_availability(session, shop_id, variants)
+    by_product: dict[int, list[ProductVariant]] = defaultdict(list)
+    for v in variants:
+        by_product[v.product_shopify_id].append(v)
+    cards: dict[int, dict[str, Any]] = {}
+    for p in products:
+        vs = by_product.get(p.shopify_id, [])
+        pick = next((v for v in vs if sellable.get(v.shopify_id)), None)
+        shown = pick or (vs[0] if vs else None)
+        cards[p.shopify_id] = {
+            "product_id": p.shopify_id,
+            "variant_id": pick.shopify_id if pick else None,
+            "title": p.title or "",
+            "handle": p.handle or "",
+            "url": f"/products/{p.handle}" if p.handle else f"/products/{p.shopify_id}",
+            "price": str(shown.price) if shown is not None and shown.price is not None else None,
+            "currency": currency,
+            "image": None,
+            "available": pick is not None,
+        }
+    return cards
+
+
+# --- semantic search --------------------------------------------------------------------------
+
+
+def search_products(store: ServingStore, shop_id: int, query: str, limit: int) -> list[dict[str, Any]]:
+    """Products nearest to the query text in the shop's product index, in stock, with a reason."""
+    from app.catalog.search import search_shop  # imported lazily: loads the embedder once per process
+
+    hits = search_shop(store.database_url, shop_id, query, k=limit * 3)
+    with store.session() as s:
+        cards = product_cards(s, shop_id, [pid for pid, _ in hits])
+    out = []
+    for pid, score in hits:
+        card = cards.get(pid)
+        if card is None or not card["available"]:
+            continue
+        out.append({**card, "score": round(float(score), 4), "reason": f"Matches “{query[:60]}”"})
+        if len(out) >= limit:
+            break
+    return out
+
+
+# --- reorder ----------------------------------------------------------------------------------
+
+
+def reorder_links(
+    store: ServingStore, shop_id: int, customer_id: int, order_id: int | None, *, limit: int = 3
+) -> list[dict[str, Any]]:
+    """Cart permalinks (``/cart/VARIANT:QTY,…``) for the customer's past orders, net of returns.
+
+    Raises ``NotYours`` when ``order_id`` is someone else's order.
+    """
+    with store.session() as s:
+        query = select(Order).where(Order.shop_id == shop_id)
+        if order_id is not None:
+            order = s.exec(query.where(Order.shopify_id == order_id)).first()
+            if order is None:
+                return []
+            if order.customer_shopify_id != customer_id:
+                raise NotYours(order_id)
+            orders = [order]
+        else:
+            orders = s.exec(
+                query.where(Order.customer_shopify_id == customer_id, Order.cancelled_at.is_(None))
+                .order_by(Order.processed_at.desc(), Order.shopify_id.desc())
+                .limit(limit * 2)
+            ).all()
+        order_ids = [o.shopify_id for o in orders]
+        if not order_ids:
+            return []
+        lines = s.exec(
+            select(OrderLine)
+            .where(OrderLine.shop_id == shop_id, OrderLine.order_shopify_id.in_(order_ids))
+            .order_by(OrderLine.order_shopify_id, OrderLine.shopify_id)
+        ).all()
+        refunded: Counter[int] = Counter()
+        for line_id, qty in s.exec(
+            select(RefundLine.order_line_shopify_id, RefundLine.quantity).where(
+                RefundLine.shop_id == shop_id, RefundLine.order_shopify_id.in_(order_ids)
+            )
+        ).all():
+            refunded[line_id] += qty
+        variant_ids = {ln.variant_shopify_id for ln in lines if ln.variant_shopify_id}
+        live = set(
+            s.exec(
+                select(ProductVariant.shopify_id)
+                .join(
+                    Product,
+                    (Product.shop_id == ProductVariant.shop_id)
+                    & (Product.shopify_id == ProductVariant.product_shopify_id),
+                )
+                .where(
+                    ProductVariant.shop_id == shop_id,
+                    ProductVariant.shopify_id.in_(variant_ids or {0}),
+                    Product.deleted_at.is_(None),
+                )
+            ).all()
+        )
+    by_order: dict[int, list[OrderLine]] = defaultdict(list)
+    for ln in lines:
+        by_order[ln.order_shopify_id].append(ln)
+    out = []
+    for o in orders:
+        qty: Counter[int] = Counter()
+        titles: dict[int, str] = {}
+        products: dict[int, int | None] = {}
+        for ln in by_order.get(o.shopify_id, []):
+            keep = ln.quantity - refunded[ln.shopify_id]
+            if keep > 0 and ln.variant_shopify_id in live:
+                qty[ln.variant_shopify_id] += keep
+                titles[ln.variant_shopify_id] = ln.title or ""
+                products[ln.variant_shopify_id] = ln.product_shopify_id
+        if not qty:
+            continue
+        out.append(
+            {
+                "order_id": o.shopify_id,
+                "name": o.name or f"#{o.shopify_id}",
+                "placed_at": o.processed_at.isoformat() if o.processed_at else None,
+                "items": [
+                    {"variant_id": v, "product_id": products[v], "title": titles[v], "quantity": q}
+                    for v, q in qty.items()
+                ],
+                "permalink": "/cart/" + ",".join(f"{v}:{q}" for v, q in qty.items()),
+            }
+        )
+        if len(out) >= limit:
+            break
+    return out
+
+
+# --- nudges -----------------------------------------------------------------------------------
+
+
+def active_nudges(
+    store: ServingStore, shop_id: int, customer_id: int | None, client_id: str | None, *, limit: int = 3
+) -> list[dict[str, Any]]:
+    """Nudges for this shopper (or for everyone), live now, highest priority first."""
+    now = datetime.now(UTC)
+    audience = [(Nudge.customer_id.is_(None)) & (Nudge.client_id.is_(None))]
+    if customer_id:
+        audience.append(Nudge.customer_id == customer_id)
+    if client_id:
+        audience.append(Nudge.client_id == client_id)
+    with store.session() as s:
+        rows = s.exec(
+            select(Nudge)
+            .where(
+                Nudge.shop_id == shop_id,
+                or_(*audience),
+                Nudge.dismissed_at.is_(None),
+                or_(Nudge.starts_at.is_(None), Nudge.starts_at <= now),
+                or_(Nudge.expires_at.is_(None), Nudge.expires_at > now),
+            )
+            .order_by(Nudge.priority.desc(), Nudge.created_at.desc())
+            .limit(limit)
+        ).all()
+    return [
+        {
+            "id": n.id,
+            "kind": n.kind,
+            "text": n.text,
+            # Same-origin paths only: a nudge never sends the shopper off the shop.
+            "url": n.url if n.url and n.url.startswith("/") and not n.url.startswith("//") else None,
+            "reason": n.reason,
+        }
+        for n in rows
+    ]
+
+
+# --- wishlist ---------------------------------------------------------------------------------
+
+
+def wishlist(store: ServingStore, shop_id: int, owner: str) -> list[dict[str, Any]]:
+    with store.session() as s:
+        rows = s.exec(
+            select(WishlistItem)
+            .where(WishlistItem.shop_id == shop_id, WishlistItem.owner == owner)
+            .order_by(WishlistItem.created_at.desc())
+        ).all()
+    return [
+        {"product_id": r.product_id, "variant_id": r.variant_id, "saved_at": r.created_at.isoformat()}
+        for r in rows
+    ]
+
+
+def save_wishlist_item(
+    store: ServingStore, shop_id: int, owner: str, product_id: int, variant_id: int | None
+) -> bool | None:
+    """True when saved now, False when it was already saved, None when the shop has no such product."""
+    with store.session() as s:
+        exists = s.exec(
+            select(Product.id).where(
+                Product.shop_id == shop_id, Product.shopify_id == product_id, Product.deleted_at.is_(None)
+            )
+        ).first()
+        if exists is None:
+            return None
+        already = s.exec(
+            select(WishlistItem.id).where(
+                WishlistItem.shop_id == shop_id,
+                WishlistItem.owner == owner,
+                WishlistItem.product_id == product_id,
+            )
+        ).first()
+        if already is not None:
+            return False
+        s.add(WishlistItem(shop_id=shop_id, owner=owner, product_id=product_id, variant_id=variant_id))
+        try:
+            s.commit()
+        except IntegrityError:
+            s.rollback()
+            return False
+    return True

@@ -1,0 +1,217 @@
+"""The app proxy: Shopify forwards ``/apps/attune/*`` on the shop's domain to ``/proxy/*`` here.
+
+Every request is signed by Shopify (``signature`` over the sorted query pairs, current or previous
+secret, fresh ``timestamp``): forged or stale requests get 401. The shop must be installed. The only
+customer this app answers for is ``logged_in_customer_id``, which Shopify adds and signs; asking for
+anyone else's data gets 403. Answers are JSON: ``private`` cache headers when they are about a
+customer or client, short ``public`` ones when they are the same for everyone.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from app.shopify.verify import VerificationError, is_valid_shop_domain, parse_query_pairs, verify_proxy
+from app.storefront import shopper_data
+from app.storefront.serving import (
+    PLACEMENTS,
+    ServingStore,
+    new_serve_id,
+    record_served,
+    resolve_recommendations,
+)
+from app.web import settings
+
+bp = Blueprint("proxy", __name__, url_prefix="/proxy")
+
+PROXY_MAX_AGE_S = 600
+MAX_LIMIT = 20
+_CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+class ProxyError(HTTPException):
+    """A JSON error with a status (handled below, never a 500)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def store() -> ServingStore:
+    """One serving store (and its caches) per app."""
+    app = current_app
+    found = app.extensions.get("attune.serving")
+    if found is None:
+        cfg = settings()
+        found = app.extensions["attune.serving"] = ServingStore(cfg.database_url, cfg.redis_url)
+    return found
+
+
+def _error(code: int, message: str):
+    response = jsonify(error=message)
+    response.status_code = code
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.errorhandler(ProxyError)
+def _proxy_error(exc: ProxyError):
+    return _error(exc.code or 400, exc.description or "bad request")
+
+
+@bp.before_request
+def _authenticate():
+    started = time.perf_counter()
+    pairs = parse_query_pairs(request.query_string)
+    try:
+        verify_proxy(pairs, settings().api_secrets, max_age=PROXY_MAX_AGE_S)
+    except VerificationError as exc:
+        return _error(401, f"app proxy signature rejected: {exc}")
+    query = dict(pairs)
+    domain = query.get("shop", "")
+    if not is_valid_shop_domain(domain, allow_dev_domains=settings().attune_env != "production"):
+        return _error(400, "missing or invalid shop")
+    shop = store().shop(domain)
+    if shop is None or not shop.installed:
+        return _error(403, "this shop has not installed Attune")
+    g.proxy_started = started
+    g.shop = shop
+    raw_customer = query.get("logged_in_customer_id", "")
+    g.customer_id = _int_or_none(raw_customer, "logged_in_customer_id") if raw_customer else None
+    asked = request.args.get("customer_id")
+    if asked and (g.customer_id is None or asked != str(g.customer_id)):
+        return _error(403, "customer data is only served to that signed-in customer")
+    client = request.args.get("client_id") or ""
+    g.client_id = client if _CLIENT_ID_RE.fullmatch(client) else ""
+    return None
+
+
+@bp.after_request
+def _timing(response):
+    started = g.get("proxy_started")
+    if started is not None:
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
+    return response
+
+
+def _int_or_none(value: str | None, name: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise ProxyError(400, f"{name} must be an integer") from exc
+    if number <= 0 or number >= 2**63:
+        raise ProxyError(400, f"{name} is out of range")
+    return number
+
+
+def _limit(default: int = 4) -> int:
+    raw = request.args.get("limit")
+    value = _int_or_none(raw, "limit") if raw else default
+    return max(1, min(MAX_LIMIT, value or default))
+
+
+def _answer(payload: dict[str, Any], *, personal: bool, max_age: int = 60):
+    response = jsonify(payload)
+    if personal:
+        response.headers["Cache-Control"] = f"private, max-age={max_age}"
+        response.headers["Vary"] = "Cookie"
+    else:
+        response.headers["Cache-Control"] = f"public, max-age={max_age}, stale-while-revalidate=300"
+        response.headers["Vary"] = "Accept-Encoding"
+    return response
+
+
+def _subject() -> tuple[str, str]:
+    return ("customer", str(g.customer_id)) if g.customer_id else ("client", g.client_id)
+
+
+@bp.get("/recommendations")
+def recommendations():
+    placement = request.args.get("placement", "product")
+    if placement not in PLACEMENTS:
+        raise ProxyError(400, f"placement must be one of {', '.join(sorted(PLACEMENTS))}")
+    product_id = _int_or_none(request.args.get("product_id"), "product_id")
+    if placement == "fbt" and product_id is None:
+        raise ProxyError(400, "placement fbt needs product_id")
+    if placement == "buy_again" and g.customer_id is None:
+        raise ProxyError(403, "buy again is only served to a signed-in customer")
+    served = resolve_recommendations(
+        store(),
+        g.shop.id,
+        placement,
+        product_id=product_id,
+        customer_id=g.customer_id,
+        client_id=g.client_id,
+        limit=_limit(),
+    )
+    served.serve_id = new_serve_id()
+    kind, subject = _subject()
+    record_served(store(), g.shop.id, served, subject_kind=kind, subject=subject)
+    personal = bool(g.customer_id or g.client_id)
+    return _answer(served.as_json(), personal=personal)
+
+
+@bp.get("/search")
+def search():
+    query = (request.args.get("q") or "").strip()
+    if not query:
+        raise ProxyError(400, "q is required")
+    if len(query) > 200:
+        raise ProxyError(400, "q is longer than 200 characters")
+    items = shopper_data.search_products(store(), g.shop.id, query, _limit(6))
+    return _answer(
+        {"query": query, "items": items, "currency": items[0]["currency"] if items else None},
+        personal=False,
+        max_age=300,
+    )
+
+
+@bp.get("/reorder")
+def reorder():
+    if g.customer_id is None:
+        raise ProxyError(403, "sign in to reorder past purchases")
+    order_id = _int_or_none(request.args.get("order_id"), "order_id")
+    try:
+        orders = shopper_data.reorder_links(store(), g.shop.id, g.customer_id, order_id, limit=3)
+    except shopper_data.NotYours as exc:
+        raise ProxyError(403, "that order belongs to another customer") from exc
+    if order_id is not None and not orders:
+        raise ProxyError(404, "order not found")
+    return _answer({"orders": orders}, personal=True)
+
+
+@bp.get("/nudges")
+def nudges():
+    items = shopper_data.active_nudges(store(), g.shop.id, g.customer_id, g.client_id or None, limit=3)
+    return _answer({"nudges": items}, personal=True, max_age=30)
+
+
+@bp.route("/wishlist", methods=["GET", "POST"])
+def wishlist():
+    kind, subject = _subject()
+    if not subject:
+        raise ProxyError(400, "a signed-in customer or a client_id is required")
+    owner = f"{kind}:{subject}"
+    if request.method == "GET":
+        return _answer({"items": shopper_data.wishlist(store(), g.shop.id, owner)}, personal=True, max_age=0)
+    body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+    if not isinstance(body, dict):
+        raise ProxyError(400, "send a JSON object with product_id")
+    product_id = _int_or_none(str(body.get("product_id", "")), "product_id")
+    if product_id is None:
+        raise ProxyError(400, "product_id is required")
+    variant_id = _int_or_none(str(body.get("variant_id") or ""), "variant_id")
+    created = shopper_data.save_wishlist_item(store(), g.shop.id, owner, product_id, variant_id)
+    if created is None:
+        raise ProxyError(404, "no such product in this shop")
+    response = jsonify(saved=True, created=created, product_id=product_id)
+    response.status_code = 201 if created else 200
+    response.headers["Cache-Control"] = "no-store"
+    return response
