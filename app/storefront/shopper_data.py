@@ -22,6 +22,10 @@ from app.storefront.serving import ServingStore
 DEFAULT_CURRENCY = "USD"
 
 
+class SearchUnavailable(RuntimeError):
+    """The shop's product index (semantic search) is not available in this deployment."""
+
+
 class NotYours(LookupError):
     """The order exists but belongs to another customer."""
 
@@ -117,7 +121,10 @@ def product_cards(
 
 def search_products(store: ServingStore, shop_id: int, query: str, limit: int) -> list[dict[str, Any]]:
     """Products nearest to the query text in the shop's product index, in stock, with a reason."""
-    from app.catalog.search import search_shop  # imported lazily: loads the embedder once per process
+    try:  # imported lazily: the product index and its embedder load once per process
+        from app.catalog.search import search_shop
+    except ModuleNotFoundError as exc:
+        raise SearchUnavailable("the product index is not installed") from exc
 
     hits = search_shop(store.database_url, shop_id, query, k=limit * 3)
     with store.session() as s:

@@ -165,7 +165,10 @@ def search():
         raise ProxyError(400, "q is required")
     if len(query) > 200:
         raise ProxyError(400, "q is longer than 200 characters")
-    items = shopper_data.search_products(store(), g.shop.id, query, _limit(6))
+    try:
+        items = shopper_data.search_products(store(), g.shop.id, query, _limit(6))
+    except shopper_data.SearchUnavailable as exc:
+        raise ProxyError(503, "product search is not available yet") from exc
     return _answer(
         {"query": query, "items": items, "currency": items[0]["currency"] if items else None},
         personal=False,
