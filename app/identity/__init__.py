@@ -10,7 +10,8 @@ Rules:
 - a customer node always wins the root, so a visitor who logs in or checks out is keyed by the customer;
 - a set never holds two customers: linking a device already stitched to customer A with customer B is
   refused (shared devices stay apart) and reported as a conflict;
-- otherwise the higher-ranked kind wins (customer > checkout > cart > client), then the smaller key.
+- otherwise the higher-ranked kind wins (customer > client > cart > checkout), then the smaller key, so an
+  anonymous shopper is keyed by the browser's client id rather than a short-lived token.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 KINDS = ("client", "cart", "checkout", "customer")
-KIND_RANK = {"client": 0, "cart": 1, "checkout": 2, "customer": 3}
+KIND_RANK = {"checkout": 0, "cart": 1, "client": 2, "customer": 3}
 MAX_VALUE_LEN = 150
 _GID_RE = re.compile(r"^gid://shopify/[A-Za-z]+/")
 _DIGITS_RE = re.compile(r"^\d{1,19}$")

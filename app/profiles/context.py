@@ -152,7 +152,7 @@ def collection_view(url: str | None) -> tuple[str, str, str | None] | None:
         elif key == "sort_by" and value:
             sort = value[:60]
     if i + 2 < len(segments) and segments[i + 2] != "products":
-        filters.extend(f"tag={t}"[:120] for t in unquote_plus(segments[i + 2]).split("+") if t)
+        filters.extend(f"tag={unquote_plus(t)}"[:120] for t in segments[i + 2].split("+") if t)
     return handle, "&".join(sorted(set(filters))), sort
 
 
