@@ -27,3 +27,9 @@ def register_blueprints(app: Flask) -> None:
     from app.web.proxy import bp as proxy_bp
 
     app.register_blueprint(proxy_bp)
+    from app.web.pixel import bp as pixel_bp
+
+    app.register_blueprint(pixel_bp)
+    from app.web.admin_profiles import bp as admin_profiles_bp
+
+    app.register_blueprint(admin_profiles_bp)
