@@ -12,8 +12,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, delete, or_, select, update
-from sqlmodel import Session, SQLModel
+from sqlalchemy import Table, delete, or_, update
+from sqlalchemy import select as table_select
+from sqlmodel import Session, SQLModel, select
 
 from app.models.commerce import Checkout, Customer, Order, OrderLine, Refund, RefundLine
 from app.models.inbox import PENDING, WebhookInbox
@@ -96,7 +97,7 @@ def export_customer(
         if table.name == "gdpr_export":
             continue
         rows = session.execute(
-            select(table).where(table.c.shop_id == shop_id, table.c.customer_shopify_id == customer_id)
+            table_select(table).where(table.c.shop_id == shop_id, table.c.customer_shopify_id == customer_id)
         )
         doc[table.name] = [_row_dict(r) for r in rows]
     return doc

@@ -1,0 +1,68 @@
+"""A real RQ worker SIGKILLed mid-job: after the sweep and retry the event is applied exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT
+from sqlmodel import select
+from webhook_support import DATA_WEBHOOKS, deliver, jobs_env, make_shop, run_jobs  # noqa: F401
+
+from app.models.commerce import Order, OrderLine
+from app.models.inbox import DONE, PENDING, WebhookInbox
+from webhooks.jobs import TEST_PAUSE_ENV, sweep_inbox
+
+WORKER = (
+    "import sys; from redis import Redis; from rq import Worker; "
+    "Worker(['webhooks'], connection=Redis.from_url(sys.argv[1])).work(burst=True)"
+)
+
+
+@pytest.mark.usefixtures("jobs_env")
+def test_worker_killed_mid_job_applies_the_event_exactly_once(settings, client, session, tmp_path):
+    make_shop(session)
+    body = (DATA_WEBHOOKS / "orders__create.json").read_bytes()
+    assert deliver(client, "orders/create", body, event_id="crash-1").json["status"] == "accepted"
+
+    marker = tmp_path / "paused"
+    env = dict(os.environ, **{TEST_PAUSE_ENV: f"120:{marker}"})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WORKER, settings.redis_url],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(600):  # the handler ran; the job now sleeps before its commit
+            if marker.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert marker.exists(), "the worker never reached the test pause"
+    finally:
+        # The worker and its work horse (RQ puts the horse in its own process group), as a lost machine.
+        if marker.exists():
+            os.kill(int(marker.read_text()), signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    session.expire_all()
+    row = session.exec(select(WebhookInbox)).one()
+    assert row.status == PENDING  # nothing of the half-done job survived
+    assert session.exec(select(Order)).all() == []
+
+    assert sweep_inbox(older_than_s=0) == 1
+    run_jobs(settings.redis_url)
+    sweep_inbox(older_than_s=0)  # a second sweep after success enqueues nothing new to apply
+    run_jobs(settings.redis_url)
+    session.expire_all()
+    row = session.exec(select(WebhookInbox)).one()
+    assert (row.status, row.attempts) == (DONE, 1)
+    assert len(session.exec(select(Order)).all()) == 1
+    assert sorted(ln.quantity for ln in session.exec(select(OrderLine))) == [1, 2]
