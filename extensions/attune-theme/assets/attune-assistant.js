@@ -99,7 +99,7 @@
         (data.items || []).forEach(function (it, i) {
           it.currency = data.currency;
           ul.appendChild(productRow(it, function () {
-            publish('attune:recommendation_clicked', { product_id: it.product_id, placement: 'assistant', strategy: data.strategy, variant: data.variant, list_id: data.list_id, position: i + 1 });
+            publish('attune:recommendation_clicked', { product_id: it.product_id, placement: 'assistant', strategy: data.strategy, variant: data.variant, list_id: data.list_id, serve_id: data.serve_id, position: i + 1 });
           }));
         });
         sec.hidden = !ul.children.length;

@@ -54,7 +54,7 @@
         if (!it.self) {
           title.href = it.url;
           title.addEventListener('click', function () {
-            publish('attune:recommendation_clicked', { product_id: it.product_id, placement: 'fbt', strategy: data.strategy, variant: data.variant, list_id: data.list_id, position: i });
+            publish('attune:recommendation_clicked', { product_id: it.product_id, placement: 'fbt', strategy: data.strategy, variant: data.variant, list_id: data.list_id, serve_id: data.serve_id, position: i });
           });
         }
         li.appendChild(box); li.appendChild(label); li.appendChild(img); li.appendChild(title);

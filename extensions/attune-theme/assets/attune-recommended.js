@@ -44,7 +44,7 @@
     if (item.image) { img.src = item.image; img.alt = ''; img.loading = 'lazy'; img.width = 300; img.height = 300; }
     var a = el('a', 'attune-title', item.title); a.href = item.url;
     a.addEventListener('click', function () {
-      publish('attune:recommendation_clicked', { product_id: item.product_id, placement: data.placement, strategy: data.strategy, variant: data.variant, list_id: data.list_id, position: pos });
+      publish('attune:recommendation_clicked', { product_id: item.product_id, placement: data.placement, strategy: data.strategy, variant: data.variant, list_id: data.list_id, serve_id: data.serve_id, position: pos });
     });
     li.appendChild(img); li.appendChild(a); li.appendChild(el('span', 'attune-price', money(item.price, data.currency)));
     if (d.reasons !== 'false') li.appendChild(el('span', 'attune-reason', item.reason || ''));
