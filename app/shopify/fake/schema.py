@@ -1,8 +1,8 @@
 """The fake's Admin GraphQL API: a subset of Shopify's schema, executed for real by graphql-core.
 
 Any selection the client sends over these types is answered from the shop's ``ShopStore``; unknown
-fields fail validation exactly as they would against Shopify. Also here: Shopify-style query cost
-(``requestedQueryCost``) and the flattening of a bulk query's result into JSONL records.
+fields fail validation exactly as they would against Shopify. Query cost lives in ``cost``; execution,
+throttling and bulk operations in ``graphql_api``.
 """
 
 from __future__ import annotations
@@ -12,18 +12,8 @@ import re
 from typing import Any
 
 from graphql import (
-    DocumentNode,
-    FieldNode,
-    FragmentSpreadNode,
-    GraphQLList,
-    GraphQLNonNull,
-    GraphQLObjectType,
     GraphQLSchema,
-    InlineFragmentNode,
-    OperationDefinitionNode,
     build_schema,
-    get_named_type,
-    value_from_ast,
 )
 
 from app.shopify.fake.store import ShopStore
@@ -164,9 +154,6 @@ SDL = SDL.replace(
         for t in _CONNECTION_TYPES
     ),
 )
-
-MAX_QUERY_COST = 1000
-MUTATION_COST = 10
 
 
 class QueryError(Exception):
@@ -398,119 +385,3 @@ def build() -> GraphQLSchema:
 
 
 SCHEMA = build()
-
-
-# --- query cost (Shopify's calculated cost, simplified) ---------------------------------------
-
-
-def query_cost(document: DocumentNode, variables: dict[str, Any] | None) -> int:
-    """Requested cost: objects 1, scalars/enums 0, connections 2 + size x node cost, mutations 10."""
-    fragments = {d.name.value: d for d in document.definitions if d.kind == "fragment_definition"}
-    ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if not ops:
-        return 0
-    op = ops[0]
-    root = SCHEMA.mutation_type if op.operation.value == "mutation" else SCHEMA.query_type
-    cost = _selection_cost(root, op.selection_set, fragments, variables or {})
-    if op.operation.value == "mutation":
-        cost += MUTATION_COST * len(op.selection_set.selections)
-    return cost
-
-
-def _selection_cost(parent: Any, selection_set: Any, fragments: dict, variables: dict) -> int:
-    total = 0
-    if selection_set is None:
-        return 0
-    for sel in selection_set.selections:
-        if isinstance(sel, FieldNode):
-            if not isinstance(parent, GraphQLObjectType) or sel.name.value not in parent.fields:
-                continue
-            fdef = parent.fields[sel.name.value]
-            named = get_named_type(fdef.type)
-            if sel.selection_set is None:
-                continue
-            if named.name.endswith("Connection"):
-                size = 1
-                for arg in sel.arguments or ():
-                    if arg.name.value in ("first", "last"):
-                        size = value_from_ast(arg.value, fdef.args[arg.name.value].type, variables) or 0
-                node_type = SCHEMA.type_map[named.name[: -len("Connection")]]
-                inner = 0
-                for sub in sel.selection_set.selections:
-                    if isinstance(sub, FieldNode) and sub.name.value == "edges" and sub.selection_set:
-                        for e in sub.selection_set.selections:
-                            if isinstance(e, FieldNode) and e.name.value == "node":
-                                inner += 1 + _selection_cost(node_type, e.selection_set, fragments, variables)
-                    elif isinstance(sub, FieldNode) and sub.name.value == "nodes":
-                        inner += 1 + _selection_cost(node_type, sub.selection_set, fragments, variables)
-                total += 2 + size * inner
-            else:
-                is_list = isinstance(fdef.type, GraphQLList) or (
-                    isinstance(fdef.type, GraphQLNonNull) and isinstance(fdef.type.of_type, GraphQLList)
-                )
-                inner = 1 + _selection_cost(named, sel.selection_set, fragments, variables)
-                total += inner * (10 if is_list and named.name != "String" else 1)
-        elif isinstance(sel, InlineFragmentNode):
-            target = SCHEMA.type_map[sel.type_condition.name.value] if sel.type_condition else parent
-            total += _selection_cost(target, sel.selection_set, fragments, variables)
-        elif isinstance(sel, FragmentSpreadNode) and sel.name.value in fragments:
-            frag = fragments[sel.name.value]
-            target = SCHEMA.type_map[frag.type_condition.name.value]
-            total += _selection_cost(target, frag.selection_set, fragments, variables)
-    return total
-
-
-# --- bulk output ------------------------------------------------------------------------------
-
-
-def _is_connection(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and ("edges" in value or "nodes" in value)
-        and set(value)
-        <= {
-            "edges",
-            "nodes",
-            "pageInfo",
-        }
-    )
-
-
-def _nodes_of(conn: dict[str, Any]) -> list[dict[str, Any]]:
-    if "edges" in conn:
-        return [e["node"] for e in conn["edges"] if isinstance(e, dict) and "node" in e]
-    return list(conn["nodes"])
-
-
-def flatten_bulk(data: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
-    """Shopify's JSONL layout: one line per node, nested connection nodes after their parent with
-    ``__parentId``. Returns (records, root object count)."""
-    roots = [v for v in data.values() if _is_connection(v)]
-    if len(roots) != 1 or len(data) != 1:
-        raise QueryError("Bulk queries must contain exactly one top-level connection field.")
-    out: list[dict[str, Any]] = []
-
-    def walk(conn: dict[str, Any], parent_id: str | None) -> int:
-        count = 0
-        for node in _nodes_of(conn):
-            children = []
-            record: dict[str, Any] = {}
-            for key, value in node.items():
-                if _is_connection(value):
-                    children.append(value)
-                else:
-                    record[key] = value
-            if children and "id" not in record:
-                raise QueryError(
-                    "The parent 'node' field for a nested connection must select the 'id' field."
-                )
-            if parent_id is not None:
-                record["__parentId"] = parent_id
-            out.append(record)
-            count += 1
-            for child in children:
-                walk(child, record.get("id"))
-        return count
-
-    root_count = walk(roots[0], None)
-    return out, root_count

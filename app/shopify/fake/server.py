@@ -19,17 +19,15 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
 import jwt
 from flask import Flask, Response, abort, jsonify, redirect, request
-from graphql import GraphQLError, execute, parse, validate
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from app.shopify.fake import schema as gql
-from app.shopify.fake.store import ShopStore, gid, iso
+from app.shopify.fake import graphql_api
+from app.shopify.fake.store import ShopStore
 from app.shopify.verify import admin_query_hmac, decode_session_token, is_valid_shop_domain
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -395,7 +393,11 @@ class FakeShopify:
             payload = request.get_json(silent=True)
             if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
                 return jsonify(errors=[{"message": "Parameter Missing or Invalid"}]), 400
-            return jsonify(fake._graphql(shop, version, payload["query"], payload.get("variables") or {}))
+            return jsonify(
+                graphql_api.execute_graphql(
+                    fake, shop, version, payload["query"], payload.get("variables") or {}
+                )
+            )
 
         @app.get("/bulk/<token>.jsonl")
         def bulk_file(token: str):
@@ -424,276 +426,6 @@ class FakeShopify:
             return redirect(f"{fake.app_url}/app?{urlencode(params)}", code=302)
 
         return app
-
-    # --- GraphQL execution -------------------------------------------------------------------------
-
-    def _graphql(self, shop: str, version: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-        store = self.store(shop)
-        bucket = self.bucket(shop)
-        try:
-            document = parse(query)
-        except GraphQLError as exc:
-            return {"errors": [{"message": exc.message, "locations": _locations(exc)}]}
-        errors = validate(gql.SCHEMA, document)
-        if errors:
-            return {"errors": [{"message": e.message, "locations": _locations(e)} for e in errors]}
-        cost = gql.query_cost(document, variables)
-        with self._lock:
-            available = bucket.level()
-            if cost > gql.MAX_QUERY_COST:
-                return {
-                    "errors": [
-                        {
-                            "message": f"Query cost is {cost}, which exceeds the single query max cost limit "
-                            f"({gql.MAX_QUERY_COST}).",
-                            "extensions": {"code": "MAX_COST_EXCEEDED", "cost": cost},
-                        }
-                    ],
-                    "extensions": {
-                        "cost": {
-                            "requestedQueryCost": cost,
-                            "actualQueryCost": None,
-                            "throttleStatus": bucket.status(),
-                        }
-                    },
-                }
-            if cost > available:
-                self.calls["throttled"] += 1
-                return {
-                    "errors": [
-                        {
-                            "message": "Throttled",
-                            "extensions": {
-                                "code": "THROTTLED",
-                                "documentation": "https://shopify.dev/api/usage/rate-limits",
-                            },
-                        }
-                    ],
-                    "extensions": {
-                        "cost": {
-                            "requestedQueryCost": cost,
-                            "actualQueryCost": None,
-                            "throttleStatus": bucket.status(),
-                        }
-                    },
-                }
-            bucket.available -= cost
-        context = {"store": store, "fake": self, "shop": shop, "version": version}
-        root = _MutationRoot(self, store) if _is_mutation(document) else None
-        result = execute(
-            gql.SCHEMA, document, root_value=root, context_value=context, variable_values=variables
-        )
-        body: dict[str, Any] = {}
-        if result.errors:
-            body["errors"] = [_error(e) for e in result.errors]
-        body["data"] = result.data
-        body["extensions"] = {
-            "cost": {"requestedQueryCost": cost, "actualQueryCost": cost, "throttleStatus": bucket.status()}
-        }
-        return body
-
-    def _run_bulk(self, store: ShopStore, query: str) -> dict[str, Any]:
-        """Execute a bulk query now; polls reveal it as RUNNING, then COMPLETED (see bulk_polls_until_done)."""
-        op_id = gid("BulkOperation", store.next_id())
-        try:
-            document = parse(query)
-        except GraphQLError as exc:
-            return {
-                "bulkOperation": None,
-                "userErrors": [{"field": ["query"], "message": exc.message, "code": "INVALID"}],
-            }
-        errors = validate(gql.SCHEMA, document)
-        if errors or _is_mutation(document):
-            message = errors[0].message if errors else "Bulk queries cannot contain mutations."
-            return {
-                "bulkOperation": None,
-                "userErrors": [{"field": ["query"], "message": message, "code": "INVALID"}],
-            }
-        with store.lock:
-            running = [o for o in store.bulk_operations.values() if o["status"] in ("CREATED", "RUNNING")]
-            if running:
-                return {
-                    "bulkOperation": None,
-                    "userErrors": [
-                        {
-                            "field": None,
-                            "message": "A bulk query operation for this app and shop is already in progress: "
-                            + running[0]["id"],
-                            "code": "OPERATION_IN_PROGRESS",
-                        }
-                    ],
-                }
-        result = execute(gql.SCHEMA, document, context_value={"store": store, "fake": self, "bulk": True})
-        failure = self._bulk_failures.pop(store.domain, None)
-        records: list[dict[str, Any]] = []
-        root_count = 0
-        if result.errors:
-            failure = failure or "INTERNAL_SERVER_ERROR"
-        else:
-            try:
-                records, root_count = gql.flatten_bulk(result.data or {})
-            except gql.QueryError as exc:
-                return {
-                    "bulkOperation": None,
-                    "userErrors": [{"field": ["query"], "message": str(exc), "code": "INVALID"}],
-                }
-        op = {
-            "id": op_id,
-            "status": "CREATED",
-            "errorCode": None,
-            "type": "QUERY",
-            "createdAt": iso(datetime.now(UTC)),
-            "completedAt": None,
-            "objectCount": "0",
-            "rootObjectCount": "0",
-            "fileSize": None,
-            "url": None,
-            "partialDataUrl": None,
-            "query": query,
-            "_records": records,
-            "_root_count": root_count,
-            "_failure": failure,
-            "_polls": 0,
-        }
-        with store.lock:
-            store.bulk_operations[op_id] = op
-        return {"bulkOperation": op, "userErrors": []}
-
-    def _advance_bulk(self, op: dict[str, Any]) -> None:
-        """Each poll moves a bulk operation on: CREATED/RUNNING (partial counts) → COMPLETED or FAILED."""
-        if op["status"] not in ("CREATED", "RUNNING"):
-            return
-        op["_polls"] += 1
-        total = len(op["_records"])
-        if op["_polls"] < self.bulk_polls_until_done:
-            op["status"] = "RUNNING"
-            op["objectCount"] = str(total * op["_polls"] // self.bulk_polls_until_done)
-            return
-        op["completedAt"] = iso(datetime.now(UTC))
-        if op["_failure"]:
-            op["status"], op["errorCode"] = "FAILED", op["_failure"]
-            return
-        op["status"] = "COMPLETED"
-        op["objectCount"] = str(total)
-        op["rootObjectCount"] = str(op["_root_count"])
-        if total:
-            token = secrets.token_urlsafe(16)
-            data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in op["_records"]).encode()
-            self._bulk_files[token] = data
-            op["fileSize"] = str(len(data))
-            op["url"] = f"{self.base_url}/bulk/{token}.jsonl"
-
-
-class _MutationRoot:
-    """Root value for mutations: the default resolver calls these methods with the field's args."""
-
-    def __init__(self, fake: FakeShopify, store: ShopStore):
-        self.fake, self.store = fake, store
-
-    def bulkOperationRunQuery(self, _info: Any, query: str, groupObjects: bool | None = None):  # noqa: N802
-        return self.fake._run_bulk(self.store, query)
-
-    def bulkOperationCancel(self, _info: Any, id: str):  # noqa: N802
-        op = self.store.bulk_operations.get(id)
-        if op is None:
-            return {
-                "bulkOperation": None,
-                "userErrors": [{"field": ["id"], "message": "Bulk operation not found"}],
-            }
-        if op["status"] in ("CREATED", "RUNNING"):
-            op["status"] = "CANCELED"
-        return {"bulkOperation": op, "userErrors": []}
-
-    def webPixelCreate(self, _info: Any, webPixel: dict[str, Any]):  # noqa: N802
-        settings = _pixel_settings(webPixel.get("settings"))
-        if settings is None:
-            return {
-                "webPixel": None,
-                "userErrors": [_pixel_error("settings", "Settings must be a JSON object")],
-            }
-        with self.store.lock:
-            if self.store.web_pixels:
-                return {"webPixel": None, "userErrors": [_pixel_error(None, "Web pixel is taken.", "TAKEN")]}
-            pixel = {"id": gid("WebPixel", self.store.next_id()), "settings": json.dumps(settings)}
-            self.store.web_pixels[pixel["id"]] = pixel
-        return {"webPixel": pixel, "userErrors": []}
-
-    def webPixelUpdate(self, _info: Any, id: str, webPixel: dict[str, Any]):  # noqa: N802
-        settings = _pixel_settings(webPixel.get("settings"))
-        pixel = self.store.web_pixels.get(id)
-        if pixel is None:
-            return {"webPixel": None, "userErrors": [_pixel_error("id", "Web pixel not found", "NOT_FOUND")]}
-        if settings is None:
-            return {
-                "webPixel": None,
-                "userErrors": [_pixel_error("settings", "Settings must be a JSON object")],
-            }
-        pixel["settings"] = json.dumps(settings)
-        return {"webPixel": pixel, "userErrors": []}
-
-    def webPixelDelete(self, _info: Any, id: str):  # noqa: N802
-        if self.store.web_pixels.pop(id, None) is None:
-            return {
-                "deletedWebPixelId": None,
-                "userErrors": [_pixel_error("id", "Web pixel not found", "NOT_FOUND")],
-            }
-        return {"deletedWebPixelId": id, "userErrors": []}
-
-
-# Bulk operations advance when polled through any of these fields.
-def _polling_resolver(original_field: str):
-    def resolve(_root: Any, info: Any, **args: Any):
-        store: ShopStore = info.context["store"]
-        fake: FakeShopify = info.context["fake"]
-        if original_field == "bulkOperation":
-            op = store.bulk_operations.get(args["id"])
-        else:
-            node = store.node(args["id"])
-            op = node if node is not None and node["id"].startswith("gid://shopify/BulkOperation/") else None
-            if op is None:
-                return node
-        if op is not None:
-            with store.lock:
-                fake._advance_bulk(op)
-        return op
-
-    return resolve
-
-
-gql.SCHEMA.type_map["Query"].fields["bulkOperation"].resolve = _polling_resolver("bulkOperation")  # type: ignore[union-attr]
-gql.SCHEMA.type_map["Query"].fields["node"].resolve = _polling_resolver("node")  # type: ignore[union-attr]
-
-
-def _pixel_settings(raw: Any) -> dict[str, Any] | None:
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return None
-    return raw if isinstance(raw, dict) else None
-
-
-def _pixel_error(field_name: str | None, message: str, code: str = "INVALID_SETTINGS") -> dict[str, Any]:
-    return {"field": [field_name] if field_name else None, "message": message, "code": code}
-
-
-def _is_mutation(document: Any) -> bool:
-    return any(
-        getattr(d, "operation", None) is not None and d.operation.value == "mutation"
-        for d in document.definitions
-    )
-
-
-def _error(exc: GraphQLError) -> dict[str, Any]:
-    original = exc.original_error
-    err: dict[str, Any] = {"message": exc.message, "locations": _locations(exc), "path": exc.path}
-    if isinstance(original, gql.QueryError) and original.code:
-        err["extensions"] = {"code": original.code}
-    return err
-
-
-def _locations(exc: GraphQLError) -> list[dict[str, int]]:
-    return [{"line": loc.line, "column": loc.column} for loc in (exc.locations or [])]
 
 
 def _valid_version(version: str) -> bool:
