@@ -41,9 +41,13 @@ def test_endpoint_uses_origin_and_pinned_version(live_app: LiveApp, installed_sh
 
 
 def test_throttled_is_retried_and_succeeds(live_app: LiveApp, installed_shop: InstalledShop):
-    live_app.fake.configure_bucket(installed_shop.domain, available=0, restore_rate=400)
+    live_app.fake.seed(installed_shop.domain, products=[{"title": "Mug"}])
     client = _client(live_app, installed_shop)
-    assert client.shop_info().myshopify_domain == installed_shop.domain
+    client.tokens.access_token()  # warm: nothing slow between emptying the bucket and the call
+    query = "{ products(first: 10) { edges { node { id variants(first: 5) { nodes { id } } } } } }"
+    # The query costs 82 points; an empty bucket restoring 100/s cannot hold them for ~0.8 s.
+    live_app.fake.configure_bucket(installed_shop.domain, available=0, restore_rate=100)
+    assert len(client.graphql(query)["products"]["edges"]) == 1
     assert live_app.fake.calls["throttled"] >= 1
     assert client.retries >= 1
 
