@@ -1,0 +1,149 @@
+"""Bulk-operation JSONL (GraphQL shape, see ``app.shopify.bulk_queries``) → the REST/webhook shape the
+upserts take. Children (variants, line items) follow their parent line, carrying ``__parentId``.
+Plain data in, plain data out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from app.commerce.values import shopify_id
+
+
+def _amount(money_set: Any) -> str | None:
+    if not isinstance(money_set, dict):
+        return None
+    return ((money_set.get("shopMoney") or {}) or {}).get("amount")
+
+
+def _lower(value: Any) -> str | None:
+    return value.lower() if isinstance(value, str) else None
+
+
+def _ref(obj: Any) -> int | None:
+    return shopify_id(obj.get("id")) if isinstance(obj, dict) else None
+
+
+def group_children(
+    records: Iterable[dict[str, Any]],
+) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """(parent, children) pairs from JSONL where each child line follows its parent."""
+    parent: dict[str, Any] | None = None
+    children: list[dict[str, Any]] = []
+    for record in records:
+        if "__parentId" in record:
+            if parent is not None and record["__parentId"] == parent.get("id"):
+                children.append(record)
+            continue
+        if parent is not None:
+            yield parent, children
+        parent, children = record, []
+    if parent is not None:
+        yield parent, children
+
+
+def product(node: dict[str, Any], variants: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": shopify_id(node.get("id")),
+        "title": node.get("title"),
+        "handle": node.get("handle"),
+        "product_type": node.get("productType"),
+        "vendor": node.get("vendor"),
+        "status": _lower(node.get("status")),
+        "tags": ", ".join(node.get("tags") or []),
+        "body_html": node.get("description"),
+        "created_at": node.get("createdAt"),
+        "updated_at": node.get("updatedAt"),
+        "published_at": node.get("publishedAt"),
+        "variants": [
+            {
+                "id": shopify_id(v.get("id")),
+                "title": v.get("title"),
+                "sku": v.get("sku"),
+                "price": v.get("price"),
+                "compare_at_price": v.get("compareAtPrice"),
+                "position": v.get("position"),
+                "inventory_item_id": _ref(v.get("inventoryItem")),
+                "inventory_quantity": v.get("inventoryQuantity"),
+                "updated_at": v.get("updatedAt"),
+            }
+            for v in variants
+        ],
+    }
+
+
+def customer(node: dict[str, Any]) -> dict[str, Any]:
+    email = node.get("defaultEmailAddress") or {}
+    phone = node.get("defaultPhoneNumber") or {}
+    out: dict[str, Any] = {
+        "id": shopify_id(node.get("id")),
+        "first_name": node.get("firstName"),
+        "last_name": node.get("lastName"),
+        "state": _lower(node.get("state")),
+        "tags": ", ".join(node.get("tags") or []),
+        "email": email.get("emailAddress"),
+        "phone": phone.get("phoneNumber"),
+        "created_at": node.get("createdAt"),
+        "updated_at": node.get("updatedAt"),
+    }
+    if email:
+        out["email_marketing_consent"] = {
+            "state": _lower(email.get("marketingState")),
+            "opt_in_level": _lower(email.get("marketingOptInLevel")),
+            "consent_updated_at": email.get("marketingUpdatedAt"),
+        }
+    if phone:
+        out["sms_marketing_consent"] = {
+            "state": _lower(phone.get("marketingState")),
+            "opt_in_level": _lower(phone.get("marketingOptInLevel")),
+            "consent_updated_at": phone.get("marketingUpdatedAt"),
+        }
+    return out
+
+
+def purchasing_summary(node: dict[str, Any]) -> dict[str, Any]:
+    """The customer's Shopify totals, in customers/purchasing_summary's shape."""
+    return {
+        "customerId": node.get("id"),
+        "numberOfOrders": int(node["numberOfOrders"]) if node.get("numberOfOrders") is not None else None,
+        "amountSpent": node.get("amountSpent"),
+        "occurredAt": node.get("updatedAt"),
+    }
+
+
+def order(node: dict[str, Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
+    customer_id = _ref(node.get("customer"))
+    return {
+        "id": shopify_id(node.get("id")),
+        "name": node.get("name"),
+        "email": node.get("email"),
+        "test": bool(node.get("test")),
+        "source_name": node.get("sourceName"),
+        "created_at": node.get("createdAt"),
+        "updated_at": node.get("updatedAt"),
+        "processed_at": node.get("processedAt"),
+        "cancelled_at": node.get("cancelledAt"),
+        "financial_status": _lower(node.get("displayFinancialStatus")),
+        "currency": node.get("currencyCode"),
+        "subtotal_price": _amount(node.get("subtotalPriceSet")),
+        "total_price": _amount(node.get("totalPriceSet")),
+        "customer": {"id": customer_id} if customer_id is not None else None,
+        "line_items": [
+            {
+                "id": shopify_id(ln.get("id")),
+                "title": ln.get("title") or ln.get("name"),
+                "quantity": ln.get("quantity"),
+                "sku": ln.get("sku"),
+                "variant_id": _ref(ln.get("variant")),
+                "product_id": _ref(ln.get("product")),
+                "price": _amount(ln.get("originalUnitPriceSet")),
+            }
+            for ln in lines
+        ],
+        # Bulk queries cannot select refund line items; the refunds themselves are recorded.
+        "refunds": [
+            {"id": shopify_id(r.get("id")), "created_at": r.get("createdAt"), "note": r.get("note")}
+            for r in node.get("refunds") or []
+        ],
+    }

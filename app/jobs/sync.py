@@ -1,0 +1,166 @@
+"""Backfill and reconciliation: the three bulk queries → JSONL → the same upserts as webhooks.
+
+``initial_sync`` runs after install, ``sync_shop`` on demand (``attune sync SHOP``), and
+``reconcile_all_shops`` nightly enqueues an incremental sync (records updated since the last good run,
+less a day) for every installed shop. Progress lives in ``SyncRun`` rows for the admin; a callback
+lets the CLI draw a progress bar. Re-running is safe: every write is a version-guarded upsert.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta
+from itertools import islice
+from typing import Any
+
+from sqlmodel import Session, select
+
+from app.commerce import bulk
+from app.commerce.upserts import update_purchasing_summary, upsert_customer, upsert_order, upsert_product
+from app.config import Settings, get_settings
+from app.db import get_engine
+from app.models.base import utcnow
+from app.models.commerce import SyncRun
+from app.models.shop import Shop
+from app.queue import enqueue
+
+log = logging.getLogger(__name__)
+
+RESOURCES = ("products", "customers", "orders")
+BATCH = 200
+RECONCILE_OVERLAP = timedelta(days=1)
+Progress = Callable[[str, int], None]
+
+
+def _records(resource: str, lines: Iterable[dict[str, Any]]) -> Iterator[Callable[[Session, int], Any]]:
+    """One write per resource record (parent plus its child lines)."""
+    if resource == "customers":
+        for node in lines:
+            if "__parentId" in node:
+                continue
+            yield lambda s, shop_id, n=node: (
+                upsert_customer(s, shop_id, bulk.customer(n)),
+                update_purchasing_summary(s, shop_id, bulk.purchasing_summary(n)),
+            )
+        return
+    to_rest, upsert = (bulk.product, upsert_product) if resource == "products" else (bulk.order, upsert_order)
+    for parent, children in bulk.group_children(lines):
+        yield lambda s, shop_id, p=parent, c=children: upsert(s, shop_id, to_rest(p, c))
+
+
+def _query(resource: str, since: datetime | None) -> str:
+    from app.shopify import bulk_queries
+
+    return getattr(bulk_queries, f"{resource}_query")(since)
+
+
+def sync_shop(
+    shop_id: int,
+    kind: str = "manual",
+    updated_since: datetime | None = None,
+    *,
+    settings: Settings | None = None,
+    client: Any = None,
+    progress: Progress | None = None,
+) -> int:
+    """Run the three bulk queries for a shop and upsert everything. Returns the SyncRun id."""
+    from app.shopify.admin import AdminClient
+
+    settings = settings or get_settings()
+    engine = get_engine(settings.database_url)
+    with Session(engine, expire_on_commit=False) as session:
+        if session.get(Shop, shop_id) is None:
+            raise ValueError(f"shop {shop_id} does not exist")
+        run = SyncRun(shop_id=shop_id, kind=kind, counts={r: 0 for r in RESOURCES})
+        session.add(run)
+        session.commit()
+    client = client or AdminClient.for_shop(settings, shop_id)
+    counts = {r: 0 for r in RESOURCES}
+    try:
+        for resource in RESOURCES:
+            _set(engine, run.id, resource=resource)
+            writes = _records(resource, client.run_bulk_query(_query(resource, updated_since)))
+            while batch := list(islice(writes, BATCH)):
+                with Session(engine) as session:
+                    for write in batch:
+                        write(session, shop_id)
+                    session.commit()
+                counts[resource] += len(batch)
+                _set(engine, run.id, counts=dict(counts))
+                if progress:
+                    progress(resource, len(batch))
+        _set(engine, run.id, status="done", resource=None, finished_at=utcnow())
+    except Exception as exc:
+        _set(
+            engine,
+            run.id,
+            status="failed",
+            error=f"{exc.__class__.__name__}: {exc}"[:4000],
+            finished_at=utcnow(),
+        )
+        raise
+    return run.id
+
+
+def _set(engine: Any, run_id: int, **fields: Any) -> None:
+    with Session(engine) as session:
+        run = session.get(SyncRun, run_id)
+        if run is None:
+            return
+        for name, value in fields.items():
+            if name == "counts":
+                value = {**(run.counts or {}), **value}
+            setattr(run, name, value)
+        session.add(run)
+        session.commit()
+
+
+def initial_sync(shop_id: int) -> int:
+    """After install: everything the shop has."""
+    return sync_shop(shop_id, kind="initial")
+
+
+def last_good_start(session: Session, shop_id: int) -> datetime | None:
+    run = session.exec(
+        select(SyncRun)
+        .where(SyncRun.shop_id == shop_id, SyncRun.status == "done")
+        .order_by(SyncRun.started_at.desc())  # type: ignore[union-attr]
+    ).first()
+    return run.started_at if run else None
+
+
+def reconcile_shop(shop_id: int) -> int:
+    """Catch what webhooks missed: records updated since the last good sync (less an overlap)."""
+    settings = get_settings()
+    with Session(get_engine(settings.database_url)) as session:
+        since = last_good_start(session, shop_id)
+    return sync_shop(shop_id, kind="reconcile", updated_since=since - RECONCILE_OVERLAP if since else None)
+
+
+def reconcile_all_shops() -> int:
+    """Nightly: enqueue one reconciliation per installed shop (low queue). Returns how many."""
+    settings = get_settings()
+    with Session(get_engine(settings.database_url)) as session:
+        shops = session.exec(
+            select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
+        ).all()
+    return sum(
+        1
+        for shop_id in shops
+        if enqueue(
+            settings.redis_url,
+            "app.jobs.sync.reconcile_shop",
+            shop_id,
+            queue="low",
+            meta={"shop_id": shop_id},
+        )
+    )
+
+
+def latest_run(session: Session, shop_id: int) -> SyncRun | None:
+    return session.exec(
+        select(SyncRun)
+        .where(SyncRun.shop_id == shop_id)
+        .order_by(SyncRun.started_at.desc(), SyncRun.id.desc())  # type: ignore[union-attr]
+    ).first()
