@@ -243,3 +243,38 @@ def test_admin_lists_customers_by_segment_and_score(client, session):
     for bad in ("?sort=email", "?segment=DROP%20TABLE", "?limit=0", "?limit=abc"):
         assert client.get(f"/api/admin/customers{bad}", headers=auth).status_code == 400
     assert client.get("/api/admin/customers").status_code == 401
+
+
+def test_batches_arriving_while_a_fold_is_queued_join_it(client, session, jobs_env):
+    shop = shop_row(session)
+    now = datetime.now(UTC).isoformat()
+    for n in range(3):
+        body = {"shop": shop.domain, "pixelKey": shop.pixel_key, "clientId": f"cl-{n}",
+                "events": [{"id": f"e-{n}", "name": "page_viewed", "timestamp": now}]}  # fmt: skip
+        assert client.post("/pixel/events", json=body).status_code == 200
+    redis = Redis.from_url(jobs_env.redis_url)
+    queue = Queue("default", connection=redis)
+    assert queue.count == 1  # one fold queued for the shop, not one per batch
+    SimpleWorker([queue], connection=redis).work(burst=True)
+    keys = session.exec(select(CustomerProfile.customer_key).where(CustomerProfile.shop_id == shop.id)).all()
+    assert sorted(keys) == ["client:cl-0", "client:cl-1", "client:cl-2"]
+    # the run cleared the marker: the next batch queues a new fold
+    body = {"shop": shop.domain, "pixelKey": shop.pixel_key, "clientId": "cl-9",
+            "events": [{"id": "e-9", "name": "page_viewed", "timestamp": now}]}  # fmt: skip
+    assert client.post("/pixel/events", json=body).status_code == 200
+    assert queue.count == 1
+
+
+def test_sweeper_requeues_events_a_lost_job_never_folded(session, jobs_env):
+    from app.jobs.profiles import sweep_pixel_events
+
+    shop = shop_row(session)
+    ids = pixel_rows(session, shop.id, "lost", ["page_viewed", "page_viewed"])
+    assert sweep_pixel_events() == 0  # just received: the ingress job may still be on its way
+    for row in session.exec(select(PixelEvent)).all():
+        row.received_at = datetime.now(UTC) - timedelta(minutes=5)
+        session.add(row)
+    session.commit()
+    assert sweep_pixel_events() == 2
+    jobs = Queue("low", connection=Redis.from_url(jobs_env.redis_url)).jobs
+    assert [j.args for j in jobs] == [(shop.id, ids)]

@@ -7,12 +7,15 @@ profiles, so a retried or duplicated job folds nothing twice; profile writes are
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from redis.exceptions import RedisError
+from rq import Queue, get_current_job
 from sqlalchemy import update
 from sqlmodel import Session, select
 
@@ -25,11 +28,14 @@ from app.models.events import PixelEvent
 from app.models.profiles import CustomerProfile
 from app.profiles.merge import merge_profiles
 from app.profiles.state import ProfileEvent, apply_events, parse_iso
-from app.queue import enqueue
+from app.queue import DEFAULT_RETRY, enqueue, get_redis
 
 log = logging.getLogger(__name__)
 SWEEP_AFTER = timedelta(seconds=60)
 SWEEP_BATCH = 500
+FOLD_LIMIT = 500  # events folded per job run
+QUEUED_TTL_S = 60
+PROCESS_JOB = "app.jobs.profiles.process_pixel_batch"
 STATE_KEYS = ("behavioural", "contextual", "working")
 
 
@@ -138,30 +144,45 @@ def to_profile_event(row: PixelEvent) -> ProfileEvent:
     )
 
 
-def fold_pixel_events(session: Session, shop_id: int, event_ids: Sequence[int]) -> dict[str, int]:
-    """Claim the unprocessed events among ``event_ids``, stitch identities, fold them into profiles.
+def fold_pixel_events(
+    session: Session, shop_id: int, event_ids: Sequence[int], *, pending_limit: int = 0
+) -> dict[str, int]:
+    """Claim the unprocessed events among ``event_ids`` (plus up to ``pending_limit`` other unprocessed
+    events of the shop, oldest first), stitch identities, and fold them into profiles.
 
-    No commit: the caller's transaction makes the claim and the profile writes visible together.
+    The claim is ``UPDATE … WHERE processed_at IS NULL RETURNING id``: a concurrent job gets the rows
+    this one did not, never the same ones. No commit: the caller's transaction makes the claim and the
+    profile writes visible together.
     """
+    wanted = set(event_ids)
+    if pending_limit:
+        wanted |= set(
+            session.exec(
+                select(PixelEvent.id)
+                .where(PixelEvent.shop_id == shop_id, PixelEvent.processed_at.is_(None))  # type: ignore[union-attr]
+                .order_by(PixelEvent.id)
+                .limit(pending_limit)
+            ).all()
+        )
+    if not wanted:
+        return {"events": 0, "profiles": 0, "merges": 0}
+    table = PixelEvent.__table__  # type: ignore[attr-defined]
+    claimed = [
+        r[0]
+        for r in session.execute(
+            update(table)
+            .where(table.c.shop_id == shop_id, table.c.id.in_(sorted(wanted)), table.c.processed_at.is_(None))
+            .values(processed_at=utcnow())
+            .returning(table.c.id)
+        )
+    ]
+    if not claimed:
+        return {"events": 0, "profiles": 0, "merges": 0}
     rows = session.exec(
         select(PixelEvent)
-        .where(
-            PixelEvent.shop_id == shop_id,
-            PixelEvent.id.in_(list(event_ids)),  # type: ignore[union-attr]
-            PixelEvent.processed_at.is_(None),  # type: ignore[union-attr]
-        )
+        .where(PixelEvent.id.in_(claimed))  # type: ignore[union-attr]
         .order_by(PixelEvent.occurred_at, PixelEvent.event_id)
     ).all()
-    if not rows:
-        return {"events": 0, "profiles": 0, "merges": 0}
-    claimed = session.execute(
-        update(PixelEvent)
-        .where(PixelEvent.id.in_([r.id for r in rows]), PixelEvent.processed_at.is_(None))  # type: ignore[union-attr]
-        .values(processed_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if claimed != len(rows):
-        raise StaleProfile("events were claimed by another job")
 
     by_client: dict[str, list[PixelEvent]] = defaultdict(list)
     for row in rows:
@@ -193,11 +214,42 @@ def fold_pixel_events(session: Session, shop_id: int, event_ids: Sequence[int]) 
     return {"events": len(rows), "profiles": len(groups), "merges": merges}
 
 
+def _queued_key(shop_id: int) -> str:
+    return f"attune:pixel:queued:{shop_id}"
+
+
+def enqueue_pixel_fold(redis_url: str | None, shop_id: int, event_ids: list[int]) -> bool:
+    """After ingress commits: queue a fold for the shop unless one is already queued and not started
+    (that job will pick these events up, so a busy shop's events are folded in larger batches)."""
+    try:
+        if not get_redis(redis_url).set(_queued_key(shop_id), "1", nx=True, ex=QUEUED_TTL_S):
+            return True
+    except RedisError as exc:
+        log.warning("pixel fold for shop %s not queued (Redis unavailable): %s", shop_id, exc)
+        return False
+    return enqueue(redis_url, PROCESS_JOB, shop_id, event_ids, queue="default")
+
+
 def process_pixel_batch(shop_id: int, event_ids: list[int]) -> dict[str, int]:
-    """RQ job enqueued by ``POST /pixel/events`` after its commit. Idempotent."""
+    """RQ job enqueued after ingress commits: folds ``event_ids`` and the shop's other pending events
+    (up to FOLD_LIMIT per run; a fuller backlog re-queues itself). Idempotent."""
     settings = get_settings()
+    with contextlib.suppress(RedisError):
+        get_redis(settings.redis_url).delete(_queued_key(shop_id))  # later events queue a new run
     with session_scope(settings.database_url) as session:
-        return fold_pixel_events(session, shop_id, event_ids)
+        result = fold_pixel_events(session, shop_id, event_ids, pending_limit=FOLD_LIMIT)
+        if result["events"] >= FOLD_LIMIT:
+            after_commit(session, lambda: _continue_backlog(settings.redis_url, shop_id))
+    return result
+
+
+def _continue_backlog(redis_url: str | None, shop_id: int) -> None:
+    """More events are pending: queue the next run on the queue this job came from."""
+    job = get_current_job()
+    if job is None or not job.origin:
+        enqueue_pixel_fold(redis_url, shop_id, [])
+        return
+    Queue(job.origin, connection=job.connection).enqueue(PROCESS_JOB, shop_id, [], retry=DEFAULT_RETRY)
 
 
 def sweep_pixel_events() -> int:
@@ -215,7 +267,7 @@ def sweep_pixel_events() -> int:
     for shop_id, event_id in rows:
         per_shop[shop_id].append(event_id)
     for shop_id, ids in per_shop.items():
-        enqueue(settings.redis_url, "app.jobs.profiles.process_pixel_batch", shop_id, ids, queue="low")
+        enqueue(settings.redis_url, PROCESS_JOB, shop_id, ids, queue="low")
     return len(rows)
 
 

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from app.profiles.context import collection_view, device_of, local_time, traffic_source, url_path
@@ -271,6 +272,11 @@ def apply_event(profile: dict[str, Any], event: ProfileEvent) -> None:
     _context(c, event, at, eid, url, new_session)
 
 
+@lru_cache(maxsize=1024)
+def _device(user_agent: str) -> dict[str, str]:
+    return device_of(user_agent)
+
+
 def _context(c: dict[str, Any], event: ProfileEvent, at: str, eid: str, url: str | None, new: bool) -> None:
     ctx = event.context
     tz = ctx.get("timeZone")
@@ -278,7 +284,7 @@ def _context(c: dict[str, Any], event: ProfileEvent, at: str, eid: str, url: str
     c["hours"][hour] += 1
     c["weekdays"][weekday] += 1
     if ctx.get("userAgent"):
-        device = {**device_of(ctx["userAgent"]), "at": at, "eid": eid}
+        device = {**_device(ctx["userAgent"]), "at": at, "eid": eid}
         if later(device, c["device"]):
             c["device"] = device
         if new:
@@ -288,6 +294,8 @@ def _context(c: dict[str, Any], event: ProfileEvent, at: str, eid: str, url: str
             stamped = {"value": value[:64], "at": at, "eid": eid}
             if later(stamped, c[key]):
                 c[key] = stamped
+    if not new and "utm_" not in (url or ""):
+        return
     touch_fields = traffic_source(url, ctx.get("referrer"))
     if new or touch_fields["medium"] or touch_fields["campaign"]:
         touch = {**touch_fields, "at": at, "eid": eid}

@@ -24,9 +24,10 @@ from sqlmodel import select
 
 from app.db import after_commit, session_scope
 from app.identity import normalize_customer_id
+from app.jobs.profiles import enqueue_pixel_fold
 from app.models.events import PixelEvent
 from app.models.shop import Shop
-from app.queue import enqueue, get_redis
+from app.queue import get_redis
 from app.shopify.verify import sanitize_shop_domain
 from app.web import settings
 from app.web.pixel_limits import RateLimited, check_rate
@@ -34,7 +35,6 @@ from app.web.pixel_schema import MAX_EVENTS, BatchIn, clean_context, reason_of, 
 
 log = logging.getLogger(__name__)
 bp = Blueprint("pixel", __name__)
-PROCESS_JOB = "app.jobs.profiles.process_pixel_batch"
 
 
 @bp.after_request
@@ -134,7 +134,7 @@ def receive() -> Any:
         new_ids = insert_new_events(session, rows)
         if new_ids:
             redis_url = cfg.redis_url
-            after_commit(session, lambda: enqueue(redis_url, PROCESS_JOB, shop_id, new_ids, queue="default"))
+            after_commit(session, lambda: enqueue_pixel_fold(redis_url, shop_id, new_ids))
 
     result = {
         "stored": len(new_ids),
