@@ -1,0 +1,1 @@
+"""Domain models behind customer profiles: intent, lifetime value, price sensitivity, affinity, RFM."""
