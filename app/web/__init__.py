@@ -33,3 +33,6 @@ def register_blueprints(app: Flask) -> None:
     from app.web.admin_profiles import bp as admin_profiles_bp
 
     app.register_blueprint(admin_profiles_bp)
+    from app.web.admin_records import bp as admin_records_bp
+
+    app.register_blueprint(admin_records_bp)
