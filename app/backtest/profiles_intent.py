@@ -108,7 +108,9 @@ def _logistic(train: list[SessionFeatures], y: np.ndarray, test: list[SessionFea
     return model.predict_proba(_lr_design(_table(test)))[:, 1]
 
 
-def _gradient_boosting(train: list[SessionFeatures], y: np.ndarray, test: list[SessionFeatures]) -> np.ndarray:
+def _gradient_boosting(
+    train: list[SessionFeatures], y: np.ndarray, test: list[SessionFeatures]
+) -> np.ndarray:
     model = HistGradientBoostingClassifier(random_state=0).fit(_table(train), y)
     return model.predict_proba(_table(test))[:, 1]
 
@@ -145,3 +147,13 @@ def evaluate(data: Path, progress: Callable[[str], None] = lambda _: None, folds
         "protocol": f"stratified {folds}-fold (shuffle, seed 0), out-of-fold predictions pooled",
         "models": results,
     }
+
+
+def build_global_artifact(data: Path, path: Path | None = None) -> Path:
+    """Train the shipped day-one intent prior on all UCI sessions and write it next to ``app/modelling/intent.py``."""
+    from app.modelling.intent import ARTIFACT
+
+    sessions, y = load_sessions(data)
+    target = path or ARTIFACT
+    GlobalIntentModel.fit(sessions, y).save(target)
+    return target
