@@ -108,11 +108,17 @@ class NextBasketRecommender:
     def fit(self, baskets: Baskets) -> NextBasketRecommender:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        history, split = baskets.split_last()
-        signals = _Signals(history, self.n_neighbors, self.knn_k)
-        cands = self._candidates(signals, split.customers, split.times)
-        labels = np.asarray(split.targets[cands.customers, cands.items]).ravel() > 0
         self.model = None
+        self.popular = item_popularity(baskets)
+        self.signals = None
+        if not baskets.n_orders:  # a new shop: popularity (all zero) is the only signal until orders come
+            return self
+        history, split = baskets.split_last()
+        labels = np.zeros(0, bool)
+        if history.n_orders and len(split.customers):
+            signals = _Signals(history, self.n_neighbors, self.knn_k)
+            cands = self._candidates(signals, split.customers, split.times)
+            labels = np.asarray(split.targets[cands.customers, cands.items]).ravel() > 0
         if labels.any() and not labels.all():
             self.model = HistGradientBoostingClassifier(
                 learning_rate=0.05,
@@ -126,12 +132,13 @@ class NextBasketRecommender:
                 random_state=self.seed,
             ).fit(cands.features, labels)
         self.signals = _Signals(baskets, self.n_neighbors, self.knn_k)
-        self.popular = item_popularity(baskets)
         return self
 
     # -- serving --------------------------------------------------------------------------------------------
     def recommend(self, customers: np.ndarray, now: np.ndarray, k: int = 10) -> np.ndarray:
         """Top ``k`` item indices per customer (rows), as of time ``now`` (days) per customer."""
+        if self.signals is None:
+            return np.tile(top_k(self.popular[None, :], k), (len(customers), 1))
         out = np.zeros((len(customers), k), np.int64)
         chunk = max(16, int(3e6 // max(self.signals.b.n_items, 1)))
         for lo in range(0, len(customers), chunk):

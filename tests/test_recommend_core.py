@@ -1,0 +1,154 @@
+"""Recommenders on small shops built for the case: protocol, cold start, returns, consumables, bought-together."""
+
+import numpy as np
+
+from app.recommend.blend import Candidate, Rules, blend
+from app.recommend.cooccurrence import BoughtTogether
+from app.recommend.nextbasket import NextBasketRecommender
+from app.recommend.repeat import buy_it_again, item_repurchase, just_bought_one_offs
+from app.recommend.transactions import build_baskets
+
+
+def _shop(lines):
+    """lines: (customer, order, day, product, qty)."""
+    c, o, d, p, q = zip(*lines, strict=True)
+    return build_baskets(np.array(c), np.array(o), np.array(d, float), np.array(p), np.array(q))
+
+
+def _grocery(n_customers=40, days=120):
+    """Coffee every 10 days for everyone, one kettle each, a few snacks; customer c0 returned all its tea."""
+    rng = np.random.default_rng(0)
+    lines, oid = [], 0
+    for c in range(n_customers):
+        for t in range(c % 5, days, 10):
+            oid += 1
+            lines.append((f"c{c}", f"o{oid}", t, "coffee", 1))
+            lines.append((f"c{c}", f"o{oid}", t, f"snack{rng.integers(6)}", 1))
+            if t < 10:
+                lines.append((f"c{c}", f"o{oid}", t, "kettle", 1))
+            if t < 30:
+                lines.append((f"c{c}", f"o{oid}", t, "tea", 2))
+    lines.append(("c0", "r1", 35, "tea", -6))
+    return _shop(lines)
+
+
+def test_split_last_holds_out_the_last_order_and_never_leaks_it():
+    b = _shop(
+        [
+            ("a", "1", 1, "x", 1),
+            ("a", "2", 2, "y", 1),
+            ("a", "3", 3, "only-in-target", 1),
+            ("b", "4", 1, "x", 1),
+            ("b", "6", 5, "z", 1),
+            ("b", "5", 5, "w", 1),
+        ]
+    )
+    history, split = b.split_last()
+    planted = int(np.flatnonzero(b.items == "only-in-target")[0])
+    assert history.binary()[:, planted].nnz == 0
+    # ties on time are broken by order id: b's last order is "6"
+    assert [b.items[t].tolist() for t in split.target_lists()] == [["only-in-target"], ["z"]]
+
+
+def test_returned_item_is_never_recommended_back():
+    b = _grocery()
+    model = NextBasketRecommender(n_neighbors=10).fit(b)
+    c0 = int(np.flatnonzero(b.customers == "c0")[0])
+    others = [int(i) for i in np.flatnonzero(b.customers != "c0")[:5]]
+    tea = int(np.flatnonzero(b.items == "tea")[0])
+    recs = model.recommend(np.array([c0, *others]), np.full(6, 125.0), k=5)
+    assert tea not in recs[0]
+    assert b.returned()[c0, tea] == 1
+    rules = Rules(returned={"tea"})
+    out = blend(
+        [Candidate("tea", 1.0, "repeat", "you buy tea"), Candidate("coffee", 0.5, "repeat", "x")],
+        "home",
+        rules,
+    )
+    assert [r.product_id for r in out] == ["coffee"]
+
+
+def test_consumables_come_back_and_one_offs_do_not():
+    b = _grocery()
+    stats = item_repurchase(b)
+    coffee, kettle = (int(np.flatnonzero(b.items == n)[0]) for n in ("coffee", "kettle"))
+    assert stats.is_consumable()[coffee] and not stats.is_consumable()[kettle]
+    assert 8 <= stats.interval_days[coffee] <= 12
+    c = int(np.flatnonzero(b.customers == "c3")[0])
+    again = buy_it_again(b, c, now=125.0, stats=stats)
+    items = [b.items[i] for i, _, _ in again]
+    assert items[0] == "coffee" and "kettle" not in items
+    assert "every 10 days" in again[0][2]
+    assert kettle in just_bought_one_offs(b, stats, c)
+
+
+def test_new_customer_and_new_shop_get_popular_items():
+    b = _grocery()
+    model = NextBasketRecommender(n_neighbors=10).fit(b)
+    # a customer known only by a return (no orders) is a cold start: the most ordered items come first
+    c0 = int(np.flatnonzero(b.customers == "c0")[0])
+    pop = np.asarray(b.binary().sum(axis=0)).ravel()
+    recs = model.recommend(np.array([c0]), np.array([125.0]), k=3)
+    assert recs.shape == (1, 3)
+    # a shop with no orders at all still answers, from the catalogue's pinned / popular fallbacks
+    empty = _shop([("a", "r", 1, "lamp", -1)])
+    cold = NextBasketRecommender().fit(empty).recommend(np.array([0]), np.array([2.0]), k=1)
+    assert cold.tolist() == [[0]]
+    assert b.items[np.argmax(pop)] == "coffee"
+    out = blend([Candidate("coffee", 1.0, "popular", "popular this week")], "home", Rules())
+    assert out[0].reason == "popular this week"
+
+
+def test_cold_customer_gets_bestsellers():
+    b = _grocery()
+    # c7's orders are dropped: a known shopper with no orders yet
+    c7 = int(np.flatnonzero(b.customers == "c7")[0])
+    keep = b.order_customer != c7
+    model = NextBasketRecommender(n_neighbors=10).fit(b.select(keep))
+    recs = model.recommend(np.array([c7]), np.array([125.0]), k=2)
+    assert b.items[recs[0][0]] == "coffee"
+
+
+def test_blend_excludes_out_of_stock_pins_and_diversity():
+    cands = [
+        Candidate("a", 0.9, "bought_together", "bought with X"),
+        Candidate("b", 0.8, "bought_together", "bought with X"),
+        Candidate("c", 0.7, "bought_together", "bought with X"),
+        Candidate("d", 0.6, "similar", "like X"),
+        Candidate("e", 0.5, "repeat", "you buy e"),
+    ]
+    rules = Rules(
+        out_of_stock={"a"},
+        pins={"product": ["z", "a"]},
+        excludes={"d"},
+        product_type={"b": "mug", "c": "mug"},
+        max_per_type=1,
+    )
+    out = blend(cands, "product", rules)
+    ids = [r.product_id for r in out]
+    assert ids == [
+        "z",
+        "b",
+    ]  # a out of stock (even pinned), c over the mug cap, d excluded, e not for product pages
+    assert out[0].source == "pinned"
+    assert [r.product_id for r in blend(cands, "email", Rules())] == ["e", "d"]
+
+
+def test_bought_together_lift_and_confidence():
+    lines, oid = [], 0
+    for i in range(30):
+        oid += 1
+        lines += [(f"c{i}", str(oid), i, "tent", 1), (f"c{i}", str(oid), i, "pegs", 1)]
+        oid += 1
+        lines += [(f"c{i}", str(oid), i + 0.5, "mug", 1)]
+        if i % 3 == 0:
+            lines += [(f"c{i}", str(oid), i + 0.5, "tent", 1)]
+    b = _shop(lines)
+    fbt = BoughtTogether(half_life_days=None).fit(b)
+    tent = int(np.flatnonzero(b.items == "tent")[0])
+    rules = fbt.rules(tent)
+    top = rules[0]
+    assert b.items[top.consequent] == "pegs"
+    assert top.confidence == 30 / 40 and top.lift > 1
+    basket = fbt.for_basket([tent], k=2)
+    assert b.items[basket[0][0]] == "pegs" and basket[0][2] == tent
