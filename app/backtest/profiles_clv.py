@@ -13,7 +13,10 @@ from scipy.stats import spearmanr
 from app.modelling.clv import ClvModel, CustomerHistory, summarise
 from app.modelling.clv_hybrid import HybridClv
 
-FILES = ("online_retail_ii/online_retail_II_2009-2010.csv.gz", "online_retail_ii/online_retail_2010-2011.csv.gz")
+FILES = (
+    "online_retail_ii/online_retail_II_2009-2010.csv.gz",
+    "online_retail_ii/online_retail_2010-2011.csv.gz",
+)
 CAL_END = datetime(2011, 6, 10)
 HORIZON_WEEKS = 26.0
 TRAINING_CUTOFFS = (1,)  # the hybrid trains on the split ending 26 weeks before CAL_END

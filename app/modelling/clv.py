@@ -123,7 +123,9 @@ def _map_fit(
         val = negll(np.exp(theta)) + 0.5 * float(np.sum((theta - theta0) ** 2)) / prior_sd**2
         return val if np.isfinite(val) else 1e100
 
-    res = minimize(objective, theta0, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-8})
+    res = minimize(
+        objective, theta0, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-8}
+    )
     res = minimize(objective, res.x, method="L-BFGS-B")
     return np.exp(res.x)
 
@@ -229,7 +231,12 @@ class ClvModel:
         purchases = expected_purchases(self.bgnbd, horizon_weeks, x, tx, T)
         alive = p_alive(self.bgnbd, x, tx, T)
         spend = expected_spend_per_purchase(self.gamma_gamma, x, m)
-        return {"purchases": purchases, "p_alive": alive, "spend_per_purchase": spend, "value": purchases * spend}
+        return {
+            "purchases": purchases,
+            "p_alive": alive,
+            "spend_per_purchase": spend,
+            "value": purchases * spend,
+        }
 
     def predict(self, histories: list[CustomerHistory], horizon_weeks: float = 26.0) -> list[ClvPrediction]:
         arr = self.arrays(histories, horizon_weeks)

@@ -202,15 +202,19 @@ class ShopIntentModel:
         global_model: GlobalIntentModel,
         sessions: Sequence[SessionFeatures],
         purchased: Sequence[int],
-        prior_strength: float = 20.0,
+        prior_strength: float = 50.0,
     ) -> ShopIntentModel:
-        """MAP logistic regression with a Gaussian prior (precision ``prior_strength``) around the global model."""
+        """MAP logistic regression with a Gaussian prior around the global model.
+
+        Each coefficient's prior precision is ``prior_strength × mean(column²)``: the prior weighs about as much
+        as ``prior_strength`` sessions, whatever the scale of the column.
+        """
         if not sessions:
             return cls.prior()
         raw = raw_matrix(sessions)
         Z = shop_design(raw, global_model.logit(raw))
         y = np.asarray(purchased, dtype=float)
-        lam = np.full(len(PRIOR_MEAN), prior_strength)
+        lam = prior_strength * np.maximum((Z**2).mean(axis=0), 1.0)
 
         def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
             z = Z @ w

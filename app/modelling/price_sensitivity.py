@@ -92,14 +92,30 @@ def score_customers(
         md_share, cp_share = n_md / n, n_cp / n
         weight = gross / (gross + prior_spend)
         signals = [
-            Signal("discount_share", round(share, 4), weight * (share - mu),
-                   f"{share:.0%} of spend came through discounts (shop average {mu:.0%})"),
-            Signal("markdown_lines", round(md_share, 4), 0.1 * (md_share - 0.5) * weight,
-                   f"{md_share:.0%} of items bought on markdown / compare-at price"),
-            Signal("coupon_lines", round(cp_share, 4), cp_share * weight,
-                   f"used a coupon on {cp_share:.0%} of items"),
-            Signal("price_tier", round(tier, 3), -0.05 * tier * weight,
-                   f"pays {np.exp(tier):.2f}× the category median unit price"),
+            Signal(
+                "discount_share",
+                round(share, 4),
+                weight * (share - mu),
+                f"{share:.0%} of spend came through discounts (shop average {mu:.0%})",
+            ),
+            Signal(
+                "markdown_lines",
+                round(md_share, 4),
+                0.1 * (md_share - 0.5) * weight,
+                f"{md_share:.0%} of items bought on markdown / compare-at price",
+            ),
+            Signal(
+                "coupon_lines",
+                round(cp_share, 4),
+                0.1 * cp_share * weight,
+                f"used a coupon on {cp_share:.0%} of items",
+            ),
+            Signal(
+                "price_tier",
+                round(tier, 3),
+                -0.05 * tier * weight,
+                f"pays {np.exp(tier):.2f}× the category median unit price",
+            ),
         ]
         out[cid] = PriceSensitivity(
             customer_id=cid,
@@ -110,7 +126,9 @@ def score_customers(
             coupon_line_share=cp_share,
             price_tier=tier,
             explanation=Explanation.build(
-                "price_sensitivity", round(score, 4), signals,
+                "price_sensitivity",
+                round(score, 4),
+                signals,
                 summary=f"expects {score:.0%} of spend through discounts ({score / mu if mu else 1:.1f}× shop)",
             ),
         )

@@ -74,12 +74,23 @@ def segment_customers(customers: list[RfmInput]) -> list[RfmSegment]:
     for i, c in enumerate(customers):
         name = _segment(int(r[i]), int(f[i]))
         signals = [
-            Signal("recency", c.days_since_last_order, float(r[i] - 3), f"last order {c.days_since_last_order:.0f} days ago (R{r[i]})"),
+            Signal(
+                "recency",
+                c.days_since_last_order,
+                float(r[i] - 3),
+                f"last order {c.days_since_last_order:.0f} days ago (R{r[i]})",
+            ),
             Signal("frequency", c.orders, float(f[i] - 3), f"{c.orders} orders (F{f[i]})"),
             Signal("monetary", round(c.spend, 2), float(m[i] - 3) / 2, f"spent {c.spend:.2f} (M{m[i]})"),
         ]
         out.append(
-            RfmSegment(c.customer_id, int(r[i]), int(f[i]), int(m[i]), name,
-                       Explanation.build("rfm_segment", name, signals, summary=f"{name}: R{r[i]} F{f[i]} M{m[i]}"))
+            RfmSegment(
+                c.customer_id,
+                int(r[i]),
+                int(f[i]),
+                int(m[i]),
+                name,
+                Explanation.build("rfm_segment", name, signals, summary=f"{name}: R{r[i]} F{f[i]} M{m[i]}"),
+            )
         )
     return out

@@ -147,7 +147,9 @@ def fit_boosted_trees(
             )
         )
     known = {f: {int(v) for v in categories[f]} for f in cats}
-    return BoostedTrees(baseline=float(np.ravel(model._baseline_prediction)[0]), trees=trees, known_categories=known)
+    return BoostedTrees(
+        baseline=float(np.ravel(model._baseline_prediction)[0]), trees=trees, known_categories=known
+    )
 
 
 def _column_layout(model: object, X: np.ndarray, cats: list[int]) -> tuple[list[int], dict[int, np.ndarray]]:
