@@ -12,6 +12,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from redis.exceptions import RedisError
 from sqlmodel import Session, select
 
 from app.config import Settings, get_settings
@@ -19,8 +20,8 @@ from app.db import get_engine
 from app.models.base import utcnow
 from app.models.inbox import DONE, DROPPED, FAILED, PENDING, WebhookInbox
 from app.models.shop import Shop
-from app.queue import enqueue
-from webhooks.handlers import resolve
+from app.queue import DEFAULT_RETRY, get_queue
+from webhooks.handlers import COMPLIANCE_TOPICS, resolve
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ SWEEP_BATCH = 1000
 # Tests only (ATTUNE_ENV=test): "<seconds>:<marker file>" makes a job pause after the handler ran and
 # before its commit, writing the marker first, so a test can kill the worker mid-job.
 TEST_PAUSE_ENV = "ATTUNE_TEST_PAUSE_BEFORE_COMMIT"
+# Applied even when the shop is no longer installed (the ingress drops everything else).
+ALWAYS_PROCESSED = COMPLIANCE_TOPICS | {"app/uninstalled"}
 
 
 def job_id(inbox_id: int) -> str:
@@ -37,15 +40,24 @@ def job_id(inbox_id: int) -> str:
 
 
 def enqueue_inbox(settings: Settings, inbox_id: int, shop_id: int | None) -> bool:
-    """Queue ``process_inbox``; False (never an exception) when Redis is down: the sweeper retries."""
-    return enqueue(
-        settings.redis_url,
-        PROCESS,
-        inbox_id,
-        queue="webhooks",
-        job_id=job_id(inbox_id),
-        meta={"shop_id": shop_id},
-    )
+    """Queue ``process_inbox`` in one Redis round trip; False (never an exception) when Redis is down:
+    the row is durable and the sweeper enqueues it later."""
+    try:
+        queue = get_queue(settings.redis_url, "webhooks")
+        with queue.connection.pipeline() as pipe:
+            queue.enqueue(
+                PROCESS,
+                inbox_id,
+                job_id=job_id(inbox_id),
+                retry=DEFAULT_RETRY,
+                meta={"shop_id": shop_id},
+                pipeline=pipe,
+            )
+            pipe.execute()
+        return True
+    except RedisError as exc:
+        log.warning("enqueue of inbox %s failed (Redis unavailable): %s", inbox_id, exc)
+        return False
 
 
 def process_inbox(inbox_id: int) -> str:
@@ -61,6 +73,11 @@ def process_inbox(inbox_id: int) -> str:
         shop = session.get(Shop, row.shop_id) if row.shop_id is not None else None
         if shop is None:
             row.status, row.error, row.processed_at = DROPPED, "unknown shop", utcnow()
+            session.add(row)
+            session.commit()
+            return DROPPED
+        if not shop.is_installed and row.topic not in ALWAYS_PROCESSED:
+            row.status, row.error, row.processed_at = DROPPED, "shop uninstalled", utcnow()
             session.add(row)
             session.commit()
             return DROPPED
