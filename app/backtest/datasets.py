@@ -175,3 +175,21 @@ def baskets_from_frame(frame: pd.DataFrame):
         frame["quantity"].to_numpy(),
         frame["product_title"].to_numpy(),
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m app.backtest.datasets NAME OUT.csv.gz [--shared DIR]``: convert one ../shared dataset."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("name", choices=sorted(CONVERTERS))
+    parser.add_argument("out")
+    parser.add_argument("--shared", default=str(Path(__file__).resolve().parents[3] / "shared" / "data"))
+    args = parser.parse_args(argv)
+    frame = CONVERTERS[args.name](Path(args.shared) / args.name)
+    write_transactions(frame, args.out)
+    print(f"{args.out}: {len(frame)} lines, {frame['customer_id'].nunique()} customers")
+
+
+if __name__ == "__main__":
+    main()
