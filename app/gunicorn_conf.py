@@ -16,3 +16,17 @@ preload_app = True
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG")  # off unless asked: the log line costs throughput
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def post_worker_init(worker):  # noqa: ANN001 - gunicorn hook
+    """Warm this worker's serving caches and move its served-list log appends off the request path."""
+    from app.web.proxy_fast import prepare_worker
+
+    prepare_worker(worker.wsgi)
+
+
+def worker_exit(server, worker):  # noqa: ANN001 - gunicorn hook
+    """Push what this worker's served-list log still holds before it goes."""
+    from app.web.proxy_fast import finish_worker
+
+    finish_worker(getattr(worker, "wsgi", None))

@@ -1,14 +1,23 @@
 """The storefront read path: precomputed lists through a short in-process cache, holdout, served-list log.
 
-Nothing here computes a recommendation. A request costs at most a few indexed row reads (usually none:
-shops, holdout policies and lists are cached for ``ttl`` seconds per process) and one Redis ``RPUSH`` for
-the served-list log, which ``flush_served_log`` moves into ``served_list`` in batches.
+Nothing here computes a recommendation. Per process, shops, holdout policies and lists are cached for
+``ttl`` seconds: a shop's shop-wide lists (product and placement scopes) as one snapshot read in one query,
+each customer's lists as one snapshot read in one query, so a warm request reads no rows at all.
+``ServingStore.warm`` fills those caches in bulk when a web worker starts. Each answer's JSON is rendered
+once per list × placement × holdout × limit and kept beside the list, so serving it is a byte splice of
+the fresh ``serve_id``. Each answer appends one entry to the served-list log in Redis, which
+``flush_served_log`` moves into ``served_list`` in batches. Web workers batch those appends too
+(``ServingStore.buffer_log``): a background thread pushes what accumulated every ``linger`` seconds and the
+worker's exit hook drains the rest, so the request never waits for Redis. A worker killed outright loses
+at most ``linger`` seconds of its log entries (never an answer).
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import os
 import secrets
 import threading
 import time
@@ -19,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from redis.exceptions import RedisError
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from app.db import get_engine
@@ -34,6 +44,9 @@ SERVED_LOG_KEY = "attune:served_log"
 PLACEMENTS = frozenset({"product", "cart", "home", "assistant", "fbt", "buy_again", "post_purchase", "email"})
 CONTROL_PLACEMENT = "popular"  # the non-personalised list the holdout group sees
 _MISSING = object()
+MISSING = _MISSING
+SHOP_SCOPES = ("placement", "product")  # lists that are the same for every shopper of a shop
+MAX_RENDERED_PER_LIST = 512
 
 
 class TTLCache:
@@ -43,6 +56,23 @@ class TTLCache:
         self.ttl, self.maxsize = ttl, maxsize
         self._data: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        """The fresh value for ``key``, or ``MISSING``."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._data.get(key, _MISSING)
+            if hit is not _MISSING and hit[0] > now:
+                self._data.move_to_end(key)
+                return hit[1]
+        return _MISSING
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._data[key] = (time.monotonic() + self.ttl, value)
+            self._data.move_to_end(key)
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
 
     def get_or_load(self, key: Any, load: Callable[[], Any]) -> Any:
         now = time.monotonic()
@@ -78,6 +108,35 @@ class CachedList:
     variant: str
     items: tuple[dict[str, Any], ...]
     computed_at: str
+    ids: frozenset[Any] = field(init=False, repr=False, compare=False)
+    # answers rendered from this list, keyed by placement, holdout, skipped product, limit, JSON style
+    rendered: dict[tuple[Any, ...], Rendered] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ids", frozenset(it.get("product_id") for it in self.items))
+
+
+def _cached_list(row: RecommendationList) -> CachedList:
+    return CachedList(row.id, row.strategy, row.variant, tuple(row.items or ()), row.computed_at.isoformat())
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One answer's JSON around its ``serve_id``, and what the served-list log records about it."""
+
+    placement: str
+    strategy: str
+    variant: str
+    holdout: bool
+    list_id: int | None
+    product_ids: tuple[Any, ...]
+    prefix: bytes
+    suffix: bytes
+
+    def body(self, serve_id: str) -> bytes:
+        return self.prefix + serve_id.encode("ascii") + self.suffix
 
 
 @dataclass
@@ -107,21 +166,41 @@ class Served:
             "items": self.items,
         }
 
+    @property
+    def product_ids(self) -> list[Any]:
+        return [it.get("product_id") for it in self.items]
+
 
 class ServingStore:
-    """Cached reads of shops, holdout policies and precomputed lists for one database."""
+    """Cached reads of shops, holdout policies and precomputed lists for one database.
 
-    def __init__(self, database_url: str, redis_url: str | None, ttl: float = 30.0) -> None:
+    A shop's shop-wide lists are one snapshot (one query) when there are at most ``snapshot_max`` of
+    them; bigger shops fall back to one cached read per list. A customer's lists are one snapshot too.
+    """
+
+    def __init__(
+        self, database_url: str, redis_url: str | None, ttl: float = 30.0, snapshot_max: int = 20_000
+    ) -> None:
         self.database_url, self.redis_url = database_url, redis_url
+        self.snapshot_max = snapshot_max
         self._shops = TTLCache(ttl, 10_000)
         self._policies = TTLCache(ttl, 10_000)
         self._lists = TTLCache(ttl, 50_000)
+        self._shop_lists = TTLCache(ttl, 256)  # shop id -> {key: CachedList} or None (too many)
+        self._customer_lists = TTLCache(ttl, 50_000)  # (shop id, customer) -> {placement: CachedList}
+        self.log_buffer: ServedLogBuffer | None = None
+
+    def buffer_log(self, linger: float = 0.02) -> ServedLogBuffer:
+        """Batch this store's served-list log appends from now on (web workers; see the module doc)."""
+        if self.log_buffer is None:
+            self.log_buffer = ServedLogBuffer(self.database_url, self.redis_url, linger)
+        return self.log_buffer
 
     def session(self) -> Session:
         return Session(get_engine(self.database_url), expire_on_commit=False)
 
     def clear(self) -> None:
-        for cache in (self._shops, self._policies, self._lists):
+        for cache in (self._shops, self._policies, self._lists, self._shop_lists, self._customer_lists):
             cache.clear()
 
     def shop(self, domain: str) -> ShopRef | None:
@@ -145,6 +224,12 @@ class ServingStore:
         return self._policies.get_or_load((shop_id, agent), load)
 
     def list(self, shop_id: int, scope: str, subject: str, placement: str) -> CachedList | None:
+        if scope == "customer":
+            return self._customer_snapshot(shop_id, subject).get(placement)
+        snapshot = self._shop_lists.get_or_load(shop_id, lambda: self._load_shop_lists(shop_id))
+        if snapshot is not None:
+            return snapshot.get((scope, subject, placement))
+
         def load() -> CachedList | None:
             with self.session() as s:
                 row = s.exec(
@@ -155,13 +240,85 @@ class ServingStore:
                         RecommendationList.placement == placement,
                     )
                 ).first()
-                if row is None or row.id is None:
-                    return None
-                return CachedList(
-                    row.id, row.strategy, row.variant, tuple(row.items or ()), row.computed_at.isoformat()
-                )
+                return _cached_list(row) if row is not None and row.id is not None else None
 
         return self._lists.get_or_load((shop_id, scope, subject, placement), load)
+
+    def _load_shop_lists(self, shop_id: int) -> dict[tuple[str, str, str], CachedList] | None:
+        with self.session() as s:
+            rows = s.exec(
+                select(RecommendationList)
+                .where(RecommendationList.shop_id == shop_id, RecommendationList.scope.in_(SHOP_SCOPES))
+                .limit(self.snapshot_max + 1)
+            ).all()
+        if len(rows) > self.snapshot_max:
+            return None
+        return {(r.scope, r.subject, r.placement): _cached_list(r) for r in rows if r.id is not None}
+
+    def _customer_snapshot(self, shop_id: int, customer: str) -> dict[str, CachedList]:
+        def load() -> dict[str, CachedList]:
+            with self.session() as s:
+                rows = s.exec(
+                    select(RecommendationList).where(
+                        RecommendationList.shop_id == shop_id,
+                        RecommendationList.scope == "customer",
+                        RecommendationList.subject == customer,
+                    )
+                ).all()
+            return {r.placement: _cached_list(r) for r in rows if r.id is not None}
+
+        return self._customer_lists.get_or_load((shop_id, customer), load)
+
+    def warm(self, *, shops: int = 64, customers: int = 20_000) -> dict[str, int]:
+        """Fill the caches in bulk (a web worker calls this at start): installed shops, their holdout
+        policies and shop-wide lists, and the lists of up to ``customers`` most recently refreshed
+        customers. Returns what was loaded."""
+        loaded = {"shops": 0, "shop_lists": 0, "customers": 0}
+        with self.session() as s:
+            rows = s.exec(select(Shop).order_by(Shop.id)).all()
+            installed = [r for r in rows if r.id is not None and r.is_installed][:shops]
+            policies = {
+                (p.shop_id, p.agent): (p.share, p.salt)
+                for p in s.exec(
+                    select(HoldoutPolicy).where(HoldoutPolicy.shop_id.in_([r.id for r in installed]))
+                ).all()
+            }
+        for row in installed:
+            self._shops.put(row.domain, ShopRef(row.id, row.domain, True))
+            self._policies.put((row.id, AGENT), policies.get((row.id, AGENT), (DEFAULT_SHARE, "")))
+            snapshot = self._load_shop_lists(row.id)
+            self._shop_lists.put(row.id, snapshot)
+            loaded["shops"] += 1
+            loaded["shop_lists"] += len(snapshot or ())
+        if installed and customers > 0:
+            ids = [r.id for r in installed]
+            with self.session() as s:
+                recent = s.exec(
+                    select(RecommendationList.shop_id, RecommendationList.subject)
+                    .where(RecommendationList.shop_id.in_(ids), RecommendationList.scope == "customer")
+                    .group_by(RecommendationList.shop_id, RecommendationList.subject)
+                    .order_by(func.max(RecommendationList.computed_at).desc())
+                    .limit(customers)
+                ).all()
+                by_customer: dict[tuple[int, str], dict[str, CachedList]] = {
+                    (shop_id, subject): {} for shop_id, subject in recent
+                }
+                for shop_id in ids:
+                    subjects = [subject for sid, subject in recent if sid == shop_id]
+                    for at in range(0, len(subjects), 500):
+                        for r in s.exec(
+                            select(RecommendationList).where(
+                                RecommendationList.shop_id == shop_id,
+                                RecommendationList.scope == "customer",
+                                RecommendationList.subject.in_(subjects[at : at + 500]),
+                            )
+                        ):
+                            if r.id is not None:
+                                by_customer[(shop_id, r.subject)][r.placement] = _cached_list(r)
+            for key, lists in by_customer.items():
+                self._customer_lists.put(key, lists)
+            loaded["customers"] = len(by_customer)
+        return loaded
 
 
 def lookup_chain(
@@ -188,6 +345,30 @@ def lookup_chain(
     return [c for c in chain if not (c in seen or seen.add(c))]
 
 
+def _choose(
+    store: ServingStore,
+    shop_id: int,
+    placement: str,
+    product_id: int | None,
+    customer_id: int | None,
+    client_id: str | None,
+    skip: set[Any],
+) -> tuple[bool, CachedList | None]:
+    """Holdout, and the first list of the lookup chain with something left to show."""
+    kind, subject = ("customer", str(customer_id)) if customer_id else ("client", client_id or "")
+    share, salt = store.holdout_policy(shop_id, AGENT)
+    holdout = in_holdout(shop_id, AGENT, kind, subject, share, salt)
+    if holdout:
+        chain = [] if placement == "buy_again" else [("placement", "", CONTROL_PLACEMENT)]
+    else:
+        chain = lookup_chain(placement, customer_id, product_id)
+    for scope, subj, plc in chain:
+        found = store.list(shop_id, scope, subj, plc)
+        if found is not None and any(it.get("product_id") not in skip for it in found.items):
+            return holdout, found
+    return holdout, None
+
+
 def resolve_recommendations(
     store: ServingStore,
     shop_id: int,
@@ -200,26 +381,64 @@ def resolve_recommendations(
     exclude: set[int] | None = None,
 ) -> Served:
     """Pick the precomputed list for this shopper and placement; the holdout group gets the control list."""
-    kind, subject = ("customer", str(customer_id)) if customer_id else ("client", client_id or "")
-    share, salt = store.holdout_policy(shop_id, AGENT)
-    holdout = in_holdout(shop_id, AGENT, kind, subject, share, salt)
-    if holdout:
-        chain = [] if placement == "buy_again" else [("placement", "", CONTROL_PLACEMENT)]
-    else:
-        chain = lookup_chain(placement, customer_id, product_id)
     skip = set(exclude or ())
     if product_id:
         skip.add(product_id)
-    for scope, subj, plc in chain:
-        found = store.list(shop_id, scope, subj, plc)
-        if found is None:
-            continue
+    holdout, found = _choose(store, shop_id, placement, product_id, customer_id, client_id, skip)
+    if found is None:
+        return Served(placement, "none", "A", holdout, None, [])
+    items = [dict(it) for it in found.items if it.get("product_id") not in skip][:limit]
+    return Served(placement, found.strategy, found.variant, holdout, found.id, items, "", found.computed_at)
+
+
+_SERVE_ID_MARK = "serve-id-" + secrets.token_hex(16)  # never in real data: random per process
+_NOTHING = CachedList(0, "none", "A", (), "")  # where "no list" answers are memoised
+
+
+def resolve_rendered(
+    store: ServingStore,
+    shop_id: int,
+    placement: str,
+    *,
+    product_id: int | None,
+    customer_id: int | None,
+    client_id: str | None,
+    limit: int,
+    dumps: Callable[[dict[str, Any]], str],
+    style: Any = None,
+) -> Rendered:
+    """``resolve_recommendations`` already serialised by ``dumps``: rendered once per list and key, then
+    reused until the list leaves the cache. ``style`` names how ``dumps`` formats (part of the key)."""
+    skip = {product_id} if product_id else set()
+    holdout, found = _choose(store, shop_id, placement, product_id, customer_id, client_id, skip)
+    owner = found if found is not None else _NOTHING
+    key = (placement, holdout, product_id if product_id in owner.ids else None, limit, style)
+    hit = owner.rendered.get(key)
+    if hit is not None:
+        return hit
+    if found is None:
+        served = Served(placement, "none", "A", holdout, None, [])
+    else:
         items = [dict(it) for it in found.items if it.get("product_id") not in skip][:limit]
-        if items:
-            return Served(
-                placement, found.strategy, found.variant, holdout, found.id, items, "", found.computed_at
-            )
-    return Served(placement, "none", "A", holdout, None, [])
+        served = Served(
+            placement, found.strategy, found.variant, holdout, found.id, items, "", found.computed_at
+        )
+    served.serve_id = _SERVE_ID_MARK
+    prefix, suffix = dumps(served.as_json()).rsplit(_SERVE_ID_MARK, 1)
+    rendered = Rendered(
+        placement,
+        served.strategy,
+        served.variant,
+        holdout,
+        served.list_id,
+        tuple(served.product_ids),
+        prefix.encode("utf-8"),
+        suffix.encode("utf-8"),
+    )
+    if len(owner.rendered) >= MAX_RENDERED_PER_LIST:
+        owner.rendered.clear()
+    owner.rendered[key] = rendered
+    return rendered
 
 
 # --- served-list log --------------------------------------------------------------------------
@@ -230,11 +449,17 @@ def new_serve_id() -> str:
 
 
 def record_served(
-    store: ServingStore, shop_id: int, served: Served, *, subject_kind: str, subject: str
+    store: ServingStore,
+    shop_id: int,
+    served: Served | Rendered,
+    *,
+    subject_kind: str,
+    subject: str,
+    serve_id: str | None = None,
 ) -> None:
     """Append one served list to the log (Redis first; straight to the table if Redis is down)."""
     entry = {
-        "serve_id": served.serve_id,
+        "serve_id": serve_id or getattr(served, "serve_id", ""),
         "shop_id": shop_id,
         "agent": AGENT,
         "placement": served.placement,
@@ -244,14 +469,72 @@ def record_served(
         "strategy": served.strategy,
         "variant": served.variant,
         "holdout": served.holdout,
-        "product_ids": [it.get("product_id") for it in served.items],
+        "product_ids": list(served.product_ids),
         "served_at": datetime.now(UTC).isoformat(),
     }
+    if store.log_buffer is not None:
+        store.log_buffer.add(entry)
+        return
+    _push_entries(store.database_url, store.redis_url, [entry])
+
+
+def _push_entries(database_url: str, redis_url: str | None, entries: list[dict[str, Any]]) -> None:
     try:
-        get_redis(store.redis_url).rpush(SERVED_LOG_KEY, json.dumps(entry, separators=(",", ":")))
+        get_redis(redis_url).rpush(SERVED_LOG_KEY, *(json.dumps(e, separators=(",", ":")) for e in entries))
     except RedisError as exc:
-        log.warning("served-list log: Redis unavailable (%s); writing the row directly", exc)
-        _insert_entries(store.database_url, [entry])
+        log.warning("served-list log: Redis unavailable (%s); writing the rows directly", exc)
+        _insert_entries(database_url, entries)
+
+
+class ServedLogBuffer:
+    """Served-list log entries on their way to Redis: appended by requests, pushed in batches by a
+    daemon thread every ``linger`` seconds, drained by ``flush`` (worker exit, and at interpreter exit)."""
+
+    def __init__(self, database_url: str, redis_url: str | None, linger: float = 0.02) -> None:
+        self.database_url, self.redis_url, self.linger = database_url, redis_url, linger
+        self._entries: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        atexit.register(self.flush)
+
+    def add(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self._entries.append(entry)
+            first = len(self._entries) == 1
+        if first:
+            if self._pid != os.getpid():  # started lazily, and again in a forked child
+                self._start()
+            self._wake.set()
+
+    def flush(self) -> int:
+        """Push everything buffered now; returns how many entries were pushed."""
+        with self._lock:
+            entries, self._entries = self._entries, []
+        if entries:
+            _push_entries(self.database_url, self.redis_url, entries)
+        return len(entries)
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="served-log", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            time.sleep(self.linger)  # let a batch gather
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # the log must never take the worker down
+                log.exception("served-list log: flush failed")
 
 
 def _insert_entries(database_url: str, entries: list[dict[str, Any]]) -> int:

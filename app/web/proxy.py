@@ -5,6 +5,10 @@ secret, fresh ``timestamp``): forged or stale requests get 401. The shop must be
 customer this app answers for is ``logged_in_customer_id``, which Shopify adds and signs; asking for
 anyone else's data gets 403. Answers are JSON: ``private`` cache headers when they are about a
 customer or client, short ``public`` ones when they are the same for everyone.
+
+``GET /proxy/recommendations`` is the hot path: its ordinary answers are served by
+``app.web.proxy_fast.ProxyFastPath`` in front of Flask with the same checks and bytes as the route below,
+which answers everything the fast path hands over (every error, HEAD, odd queries).
 """
 
 from __future__ import annotations
@@ -13,17 +17,18 @@ import re
 import time
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app.shopify.verify import VerificationError, is_valid_shop_domain, parse_query_pairs, verify_proxy
 from app.storefront import shopper_data
 from app.storefront.serving import (
     PLACEMENTS,
+    Rendered,
     ServingStore,
     new_serve_id,
     record_served,
-    resolve_recommendations,
+    resolve_rendered,
 )
 from app.web import settings
 
@@ -31,7 +36,7 @@ bp = Blueprint("proxy", __name__, url_prefix="/proxy")
 
 PROXY_MAX_AGE_S = 600
 MAX_LIMIT = 20
-_CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 class ProxyError(HTTPException):
@@ -42,14 +47,61 @@ class ProxyError(HTTPException):
         self.code = code
 
 
-def store() -> ServingStore:
+def store_for(app: Flask) -> ServingStore:
     """One serving store (and its caches) per app."""
-    app = current_app
     found = app.extensions.get("attune.serving")
     if found is None:
-        cfg = settings()
+        cfg = app.extensions["attune.settings"]
         found = app.extensions["attune.serving"] = ServingStore(cfg.database_url, cfg.redis_url)
     return found
+
+
+def store() -> ServingStore:
+    return store_for(current_app)
+
+
+def json_style(app: Flask) -> bool:
+    """True when ``jsonify`` indents (debug mode or a non-compact provider), as Flask decides."""
+    compact = getattr(app.json, "compact", None)
+    return (compact is None and app.debug) or compact is False
+
+
+def json_text(app: Flask, payload: dict[str, Any]) -> str:
+    """Exactly the text ``jsonify(payload)`` sends."""
+    if json_style(app):
+        return app.json.dumps(payload, indent=2, separators=(", ", ": ")) + "\n"
+    return app.json.dumps(payload, separators=(",", ":")) + "\n"
+
+
+def render_recommendations(
+    app: Flask,
+    shop_id: int,
+    placement: str,
+    product_id: int | None,
+    customer_id: int | None,
+    client_id: str,
+    limit: int,
+) -> Rendered:
+    return resolve_rendered(
+        store_for(app),
+        shop_id,
+        placement,
+        product_id=product_id,
+        customer_id=customer_id,
+        client_id=client_id,
+        limit=limit,
+        dumps=lambda payload: json_text(app, payload),
+        style=json_style(app),
+    )
+
+
+def cache_headers(*, personal: bool, max_age: int = 60) -> list[tuple[str, str]]:
+    if personal:
+        return [("Cache-Control", f"private, max-age={max_age}"), ("Vary", "Cookie")]
+    return [
+        ("Cache-Control", f"public, max-age={max_age}, stale-while-revalidate=300"),
+        ("Vary", "Accept-Encoding"),
+    ]
 
 
 def _error(code: int, message: str):
@@ -82,12 +134,12 @@ def _authenticate():
     g.proxy_started = started
     g.shop = shop
     raw_customer = query.get("logged_in_customer_id", "")
-    g.customer_id = _int_or_none(raw_customer, "logged_in_customer_id") if raw_customer else None
+    g.customer_id = int_param(raw_customer, "logged_in_customer_id") if raw_customer else None
     asked = request.args.get("customer_id")
     if asked and (g.customer_id is None or asked != str(g.customer_id)):
         return _error(403, "customer data is only served to that signed-in customer")
     client = request.args.get("client_id") or ""
-    g.client_id = client if _CLIENT_ID_RE.fullmatch(client) else ""
+    g.client_id = client if CLIENT_ID_RE.fullmatch(client) else ""
     return None
 
 
@@ -99,7 +151,7 @@ def _timing(response):
     return response
 
 
-def _int_or_none(value: str | None, name: str) -> int | None:
+def int_param(value: str | None, name: str) -> int | None:
     if value in (None, ""):
         return None
     try:
@@ -111,20 +163,19 @@ def _int_or_none(value: str | None, name: str) -> int | None:
     return number
 
 
-def _limit(default: int = 4) -> int:
-    raw = request.args.get("limit")
-    value = _int_or_none(raw, "limit") if raw else default
+def limit_param(raw: str | None, default: int = 4) -> int:
+    value = int_param(raw, "limit") if raw else default
     return max(1, min(MAX_LIMIT, value or default))
+
+
+def _limit(default: int = 4) -> int:
+    return limit_param(request.args.get("limit"), default)
 
 
 def _answer(payload: dict[str, Any], *, personal: bool, max_age: int = 60):
     response = jsonify(payload)
-    if personal:
-        response.headers["Cache-Control"] = f"private, max-age={max_age}"
-        response.headers["Vary"] = "Cookie"
-    else:
-        response.headers["Cache-Control"] = f"public, max-age={max_age}, stale-while-revalidate=300"
-        response.headers["Vary"] = "Accept-Encoding"
+    for key, value in cache_headers(personal=personal, max_age=max_age):
+        response.headers[key] = value
     return response
 
 
@@ -137,25 +188,21 @@ def recommendations():
     placement = request.args.get("placement", "product")
     if placement not in PLACEMENTS:
         raise ProxyError(400, f"placement must be one of {', '.join(sorted(PLACEMENTS))}")
-    product_id = _int_or_none(request.args.get("product_id"), "product_id")
+    product_id = int_param(request.args.get("product_id"), "product_id")
     if placement == "fbt" and product_id is None:
         raise ProxyError(400, "placement fbt needs product_id")
     if placement == "buy_again" and g.customer_id is None:
         raise ProxyError(403, "buy again is only served to a signed-in customer")
-    served = resolve_recommendations(
-        store(),
-        g.shop.id,
-        placement,
-        product_id=product_id,
-        customer_id=g.customer_id,
-        client_id=g.client_id,
-        limit=_limit(),
+    rendered = render_recommendations(
+        current_app, g.shop.id, placement, product_id, g.customer_id, g.client_id, _limit()
     )
-    served.serve_id = new_serve_id()
+    serve_id = new_serve_id()
     kind, subject = _subject()
-    record_served(store(), g.shop.id, served, subject_kind=kind, subject=subject)
-    personal = bool(g.customer_id or g.client_id)
-    return _answer(served.as_json(), personal=personal)
+    record_served(store(), g.shop.id, rendered, subject_kind=kind, subject=subject, serve_id=serve_id)
+    response = current_app.response_class(rendered.body(serve_id), mimetype="application/json")
+    for key, value in cache_headers(personal=bool(g.customer_id or g.client_id)):
+        response.headers[key] = value
+    return response
 
 
 @bp.get("/search")
@@ -180,7 +227,7 @@ def search():
 def reorder():
     if g.customer_id is None:
         raise ProxyError(403, "sign in to reorder past purchases")
-    order_id = _int_or_none(request.args.get("order_id"), "order_id")
+    order_id = int_param(request.args.get("order_id"), "order_id")
     try:
         orders = shopper_data.reorder_links(store(), g.shop.id, g.customer_id, order_id, limit=3)
     except shopper_data.NotYours as exc:
@@ -207,10 +254,10 @@ def wishlist():
     body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
     if not isinstance(body, dict):
         raise ProxyError(400, "send a JSON object with product_id")
-    product_id = _int_or_none(str(body.get("product_id", "")), "product_id")
+    product_id = int_param(str(body.get("product_id", "")), "product_id")
     if product_id is None:
         raise ProxyError(400, "product_id is required")
-    variant_id = _int_or_none(str(body.get("variant_id") or ""), "variant_id")
+    variant_id = int_param(str(body.get("variant_id") or ""), "variant_id")
     created = shopper_data.save_wishlist_item(store(), g.shop.id, owner, product_id, variant_id)
     if created is None:
         raise ProxyError(404, "no such product in this shop")
