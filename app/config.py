@@ -19,7 +19,7 @@ PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev-secret", "dev
 # A fixed, public key: only ever accepted in development and tests.
 DEV_ENCRYPTION_KEY = "ZGV2LW9ubHktYXR0dW5lLWtleS1kby1ub3QtdXNlLTE="
 DEV_API_KEY = "attune-dev-api-key"
-DEV_API_SECRET = "dev-secret"
+DEV_API_SECRET = "attune-development-secret-never-in-production"
 
 
 class SettingsError(RuntimeError):
@@ -77,7 +77,10 @@ class Settings(BaseSettings):
         problems = []
         if self.shopify_api_key in {DEV_API_KEY, ""}:
             problems.append("SHOPIFY_API_KEY is missing")
-        if self.shopify_api_secret.lower() in PLACEHOLDER_SECRETS:
+        if (
+            self.shopify_api_secret.lower() in PLACEHOLDER_SECRETS
+            or self.shopify_api_secret == DEV_API_SECRET
+        ):
             problems.append("SHOPIFY_API_SECRET is missing or a placeholder")
         if DEV_ENCRYPTION_KEY in self.split_keys(self.attune_encryption_key):
             problems.append("ATTUNE_ENCRYPTION_KEY is missing or the public development key")

@@ -68,6 +68,28 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int | None:
     return int(raw)
 
 
+@bp.get("/api/admin/segments")
+@require_session_token
+def segment_counts() -> Any:
+    """How many profiles each RFM segment holds, plus known/anonymous and high-intent/at-risk counts."""
+    shop_id = g.shop.id
+    with session_scope(settings().database_url) as session:
+        by_segment = session.exec(
+            select(CustomerProfile.rfm_segment, func.count())
+            .where(CustomerProfile.shop_id == shop_id)
+            .group_by(CustomerProfile.rfm_segment)
+        ).all()
+        counts = {
+            name: session.exec(
+                select(func.count())
+                .select_from(CustomerProfile)
+                .where(CustomerProfile.shop_id == shop_id, _segment_filter(name))
+            ).one()
+            for name in ("known", "anonymous", "high_intent", "at_risk")
+        }
+    return jsonify(rfm={seg or "unscored": n for seg, n in by_segment}, **counts)
+
+
 @bp.get("/api/admin/customers")
 @require_session_token
 def list_customers() -> Any:

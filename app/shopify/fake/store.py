@@ -265,33 +265,7 @@ class ShopStore:
                         "_product_id": pid,
                     }
                 )
-            refunds = []
-            for raw in data.get("refunds") or []:
-                refund_lines, total = [], Decimal(0)
-                for rl in raw.get("lines") or []:
-                    line = self._refund_target(lines, rl)
-                    qty = int(rl.get("quantity", line["quantity"]))
-                    line["currentQuantity"] = max(0, line["currentQuantity"] - qty)
-                    unit = Decimal(line["originalUnitPriceSet"]["shopMoney"]["amount"])
-                    refund_lines.append(
-                        {
-                            "id": gid("RefundLineItem", self.next_id()),
-                            "quantity": qty,
-                            "subtotalSet": money_bag(unit * qty, currency),
-                            "_line_id": line["id"],
-                        }
-                    )
-                    total += unit * qty
-                amount = raw.get("amount", total)
-                refunds.append(
-                    {
-                        "id": gid("Refund", self._id(raw.get("id"))),
-                        "createdAt": iso(raw.get("created_at")) or created,
-                        "note": raw.get("note"),
-                        "totalRefundedSet": money_bag(amount, currency),
-                        "_lines": refund_lines,
-                    }
-                )
+            refunds = [self._build_refund(lines, raw, currency, created) for raw in data.get("refunds") or []]
             subtotal = sum(
                 (Decimal(x["discountedTotalSet"]["shopMoney"]["amount"]) for x in lines), Decimal(0)
             )
@@ -325,6 +299,51 @@ class ShopStore:
             }
             self.orders[oid] = order
         return order
+
+    def _build_refund(
+        self, lines: list[dict[str, Any]], raw: dict[str, Any], currency: str, default_at: str
+    ) -> dict[str, Any]:
+        """A refund of some of ``lines`` (their ``currentQuantity`` goes down). Call with the lock held."""
+        refund_lines, total = [], Decimal(0)
+        for rl in raw.get("lines") or []:
+            line = self._refund_target(lines, rl)
+            qty = min(int(rl.get("quantity", line["quantity"])), line["currentQuantity"])
+            line["currentQuantity"] -= qty
+            unit = Decimal(line["originalUnitPriceSet"]["shopMoney"]["amount"])
+            refund_lines.append(
+                {
+                    "id": gid("RefundLineItem", self.next_id()),
+                    "quantity": qty,
+                    "subtotalSet": money_bag(unit * qty, currency),
+                    "_line_id": line["id"],
+                }
+            )
+            total += unit * qty
+        return {
+            "id": gid("Refund", self._id(raw.get("id"))),
+            "createdAt": iso(raw.get("created_at")) or default_at,
+            "note": raw.get("note"),
+            "totalRefundedSet": money_bag(raw.get("amount", total), currency),
+            "_lines": refund_lines,
+        }
+
+    def add_refund(self, order_id: int | str, data: dict[str, Any]) -> dict[str, Any]:
+        """A return on an existing order (``lines``: ``line`` index, ``variant_id`` or ``line_item_id``)."""
+        with self.lock:
+            order = self.orders[gid("Order", gid_num(order_id))]
+            refund = self._build_refund(order["_lines"], data, order["currencyCode"], iso(datetime.now(UTC)))
+            order["refunds"].append(refund)
+            order["updatedAt"] = refund["createdAt"]
+            refunded = sum(
+                (Decimal(r["totalRefundedSet"]["shopMoney"]["amount"]) for r in order["refunds"]), Decimal(0)
+            )
+            total = Decimal(order["totalPriceSet"]["shopMoney"]["amount"])
+            order["totalRefundedSet"] = money_bag(refunded, order["currencyCode"])
+            order["currentTotalPriceSet"] = money_bag(
+                max(Decimal(0), total - refunded), order["currencyCode"]
+            )
+            order["displayFinancialStatus"] = _financial(total, refunded)
+        return refund
 
     @staticmethod
     def _refund_target(lines: list[dict[str, Any]], rl: dict[str, Any]) -> dict[str, Any]:

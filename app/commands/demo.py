@@ -1,0 +1,129 @@
+"""``attune demo``: a sandbox store, built from real data, replayed through the real app."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+DEMO_SHOP = "attune-demo.myshopify.com"
+
+
+@click.command()
+@click.option(
+    "--sample",
+    type=click.Choice(["small", "standard"]),
+    default="standard",
+    show_default=True,
+    help="small: 60 customers (under two minutes); standard: the whole shipped sample (250).",
+)
+@click.option(
+    "--data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Another transactions CSV (see app/backtest/datasets.py) instead of the shipped sample.",
+)
+@click.option(
+    "--serve/--no-serve",
+    default=True,
+    show_default=True,
+    help="Keep the admin and the demo storefront running after the summary.",
+)
+@click.option("--port", default=8000, show_default=True, help="Port of the app (0: any free port).")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("var/demo"),
+    show_default=True,
+    help="Where the demo's SQLite file lives (when DATABASE_URL is unset).",
+)
+@click.option(
+    "--json-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the summary as JSON.",
+)
+def demo(
+    sample: str, data: Path | None, serve: bool, port: int, workdir: Path, json_out: Path | None
+) -> None:
+    """Install Attune on a sandbox shop (fake Shopify, real app), backfill, replay webhooks and storefront
+    sessions, print what Attune learned, then leave the admin and a demo storefront running."""
+    from app.demo.replay import Meter, install, replay_live, seed_store, wait_backfill
+    from app.demo.runtime import DemoRuntime
+    from app.demo.sample import SAMPLE_SIZES, SHIPPED_SAMPLE, build_plan, load_transactions
+    from app.demo.summary import gather, render
+
+    t0 = time.perf_counter()
+    click.echo("Building the sandbox shop from " + str(data or SHIPPED_SAMPLE))
+    plan = build_plan(load_transactions(data or SHIPPED_SAMPLE), customers=SAMPLE_SIZES[sample])
+    click.echo(
+        f"  {len(plan.products)} products, {len(plan.customers)} customers, {len(plan.history_orders)} past orders "
+        f"(backfill), {len(plan.live_orders)} live orders + {len(plan.live_refunds)} returns (replayed)"
+    )
+    rt = DemoRuntime(workdir=workdir, port=port).start()
+    try:
+        click.echo(
+            f"App {rt.app_url} · fake Shopify {rt.fake.base_url} · database {rt.settings.database_url} · "
+            f"Redis {rt.redis_url or 'in-process (fakeredis)'}"
+        )
+        seed_store(rt, DEMO_SHOP, plan)
+        timings: dict[str, float] = {}
+        click.echo("Installing through OAuth (authorization-code grant)…")
+        shop_id = install(rt, DEMO_SHOP)
+        t = time.perf_counter()
+        total = len(plan.products) + len(plan.customers) + len(plan.history_orders)
+        with tqdm(total=total, desc="Backfill (bulk operations)", unit="obj") as bar:
+            counts = wait_backfill(rt, shop_id, total, bar.update)
+        timings["backfill_s"] = time.perf_counter() - t
+        click.echo(f"  backfilled {counts}")
+        rt.wait_idle()
+        meter = Meter()
+        with tqdm(
+            total=len(plan.live_orders) + len(plan.live_refunds),
+            desc="Replay (webhooks + pixel)",
+            unit="order",
+        ) as bar:
+            timings["replay_s"] = replay_live(rt, DEMO_SHOP, plan, meter, bar.update)
+        t = time.perf_counter()
+        rt.wait_idle()
+        timings["drain_s"] = time.perf_counter() - t
+        _finish_models(rt, shop_id)
+        summary = gather(rt, DEMO_SHOP, meter, timings)
+        summary["failed_jobs"] = rt.failed()
+        urls = {
+            "Embedded admin": f"{rt.fake.origin(DEMO_SHOP)}/admin/apps/{rt.settings.shopify_api_key}",
+        }
+        storefront = _storefront(rt, DEMO_SHOP, shop_id) if serve else None
+        if storefront is not None:
+            urls["Demo storefront"] = storefront.url + "/"
+        click.echo(render(summary, {"source": plan.source, **plan.meta}, urls))
+        click.echo(f"Total {time.perf_counter() - t0:.1f} s")
+        if json_out:
+            json_out.write_text(json.dumps(summary, indent=2, default=str))
+        if serve:
+            click.echo("Serving; press Ctrl-C to stop.")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+    finally:
+        rt.stop()
+
+
+def _finish_models(rt, shop_id: int) -> None:  # noqa: ANN001
+    """Precompute what the storefront serves (Gorse style: train → precompute → serve from cache)."""
+    from app.queue import enqueue
+
+    enqueue(rt.redis_url, "app.jobs.recommendations.refresh_for_shop", shop_id, queue="low")
+    rt.wait_idle()
+
+
+def _storefront(rt, shop: str, shop_id: int):  # noqa: ANN001
+    from app.storefront.local import LocalStorefront
+
+    sf = LocalStorefront(rt.flask_app, shop, rt.settings.database_url, rt.settings.shopify_api_secret)
+    return sf.__enter__()
