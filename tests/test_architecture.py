@@ -1,0 +1,54 @@
+"""The layering rules of ARCHITECTURE.md, checked on the source (imports only; cheap and exact)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PURE_DOMAIN = ["app/modelling", "app/recommend", "app/identity", "app/agents"]
+FORBIDDEN_IN_DOMAIN = {
+    "flask",
+    "rq",
+    "requests",
+    "redis",
+    "sqlmodel",
+    "sqlalchemy",
+    "werkzeug",
+    "app.web",
+    "app.jobs",
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def _py_files(*roots: str) -> list[Path]:
+    return [p for r in roots for p in (ROOT / r).rglob("*.py") if (ROOT / r).exists()]
+
+
+def test_shopify_library_is_imported_only_inside_app_shopify():
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in _py_files("app", "webhooks", "tests", "migrations")
+        if any(n == "shopify" or n.startswith("shopify.") for n in _imports(p))
+        and not p.is_relative_to(ROOT / "app" / "shopify")
+    ]
+    assert offenders == []
+
+
+def test_domain_code_is_plain_python():
+    offenders = []
+    for path in _py_files(*PURE_DOMAIN):
+        for name in _imports(path):
+            if any(name == f or name.startswith(f + ".") for f in FORBIDDEN_IN_DOMAIN):
+                offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert offenders == []
