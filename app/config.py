@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     shopify_admin_origin_template: str = "https://{shop}"
     webhook_max_body_bytes: int = 1_048_576
     pixel_max_body_bytes: int = 262_144
+    # Text embedder for the catalogue: the real MiniLM model, or the dependency-free hashing fake.
+    attune_embedder: Literal["minilm", "hashing"] = "minilm"
+    attune_embed_threads: int = 0  # torch CPU threads for embedding; 0 = min(4, cores)
+    attune_embed_batch_size: int = 64
     pixel_rate_client_per_min: int = 600  # events per pixel client id per minute
     pixel_rate_shop_per_min: int = 120_000  # events per shop per minute
 

@@ -1,0 +1,1 @@
+"""Catalogue understanding: product text, embeddings (pure job logic) and per-shop similarity search."""

@@ -1,0 +1,148 @@
+"""Embedders: the real MiniLM (offline, once per process, threads pinned) and the hashing fake."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from app.embedding import (
+    MINILM_DIM,
+    Embedder,
+    HashingEmbedder,
+    SentenceTransformerEmbedder,
+    get_embedder,
+    make_embedder,
+)
+from tests import embedding_support
+from tests.conftest import ROOT
+
+minilm = embedding_support.minilm  # the session-scoped fixture
+
+SENTENCES = ["wool hiking socks", "merino trekking socks", "espresso machine"]
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b)
+
+
+def test_minilm_gives_normalised_384_dim_vectors_that_mean_something(minilm):
+    vectors = minilm.embed(SENTENCES)
+    assert isinstance(minilm, SentenceTransformerEmbedder)
+    assert vectors.shape == (3, MINILM_DIM) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    socks, trekking, espresso = vectors
+    assert _cos(socks, trekking) > _cos(socks, espresso) + 0.2
+
+
+def test_minilm_batches_give_the_same_vectors_as_single_texts(minilm):
+    texts = SENTENCES + ["a much longer product title: insulated waterproof down jacket for winter hiking"]
+    batched = minilm.embed(texts)
+    single = np.vstack([minilm.embed([t]) for t in texts])
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    assert minilm.embed([]).shape == (0, MINILM_DIM)
+
+
+def test_minilm_is_loaded_once_per_process_with_threads_pinned(minilm):
+    import torch
+
+    assert get_embedder("minilm") is minilm
+    assert isinstance(minilm, Embedder)
+    assert torch.get_num_threads() == minilm.threads
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["TRANSFORMERS_OFFLINE"] == "1"
+
+
+def test_minilm_loads_with_the_network_blocked_and_an_empty_hub_cache(tmp_path):
+    """A fresh process with no offline switches set, sockets refusing to connect and a bogus HF cache."""
+    bogus = tmp_path / "hf-cache"
+    bogus.mkdir()
+    script = textwrap.dedent(
+        """
+        import json, os, socket, sys
+
+        def refuse(*args, **kwargs):
+            raise OSError("network blocked by the test")
+
+        socket.socket.connect = refuse
+        socket.socket.connect_ex = refuse
+        socket.create_connection = refuse
+
+        from app.embedding import SentenceTransformerEmbedder
+
+        embedder = SentenceTransformerEmbedder(threads=1)
+        v = embedder.embed(["wool hiking socks", "merino trekking socks", "espresso machine"])
+        print(json.dumps({
+            "shape": list(v.shape),
+            "near": float(v[0] @ v[1]),
+            "far": float(v[0] @ v[2]),
+            "offline": [os.environ.get("HF_HUB_OFFLINE"), os.environ.get("TRANSFORMERS_OFFLINE")],
+        }))
+        """
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("HF_", "TRANSFORMERS_", "SENTENCE_TRANSFORMERS"))
+    }
+    env.update(
+        HF_HOME=str(bogus),
+        HF_HUB_CACHE=str(bogus / "hub"),
+        SENTENCE_TRANSFORMERS_HOME=str(bogus / "st"),
+        HF_ENDPOINT="http://127.0.0.1:9",
+        HTTP_PROXY="http://127.0.0.1:9",
+        HTTPS_PROXY="http://127.0.0.1:9",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["shape"] == [3, MINILM_DIM]
+    assert out["near"] > out["far"]
+    assert out["offline"] == ["1", "1"]
+    assert not any(p.is_file() for p in bogus.rglob("*")), "nothing may be downloaded or cached"
+
+
+def test_hashing_embedder_is_deterministic_normalised_and_roughly_semantic():
+    a, b = HashingEmbedder(), HashingEmbedder()
+    texts = ["Wool Hiking Socks", "wool hiking sock", "Espresso Machine", ""]
+    va, vb = a.embed(texts), b.embed(texts)
+    np.testing.assert_array_equal(va, vb)
+    assert va.dtype == np.float32 and va.shape == (4, a.dim)
+    np.testing.assert_allclose(np.linalg.norm(va[:3], axis=1), 1.0, atol=1e-6)
+    assert not va[3].any()  # no features, zero vector (never NaN)
+    assert _cos(va[0], va[1]) > 0.6 > _cos(va[0], va[2])
+
+
+def test_hashing_embedder_is_the_same_in_another_process():
+    script = "from app.embedding import HashingEmbedder; print(HashingEmbedder().embed(['wool hiking socks']).tolist())"
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    theirs = np.array(json.loads(proc.stdout), dtype=np.float32)
+    np.testing.assert_array_equal(theirs, HashingEmbedder().embed(["wool hiking socks"]))
+
+
+def test_attune_embedder_setting_selects_the_fake(monkeypatch):
+    from app import embedding
+    from app.config import get_settings
+
+    monkeypatch.setenv("ATTUNE_EMBEDDER", "hashing")
+    get_settings.cache_clear()
+    try:
+        embedding.preload()
+        chosen = get_embedder()
+        assert isinstance(chosen, HashingEmbedder)
+        assert get_embedder() is chosen
+    finally:
+        get_settings.cache_clear()
+
+
+def test_unknown_embedder_kind_is_refused():
+    with pytest.raises(ValueError, match="unknown embedder"):
+        make_embedder("word2vec")
