@@ -5,10 +5,17 @@ AJAX Cart API (``POST /cart/add.js`` records what was posted), and the app proxy
 signed exactly as Shopify signs it (shop, ``logged_in_customer_id``, ``path_prefix``, ``timestamp``,
 ``signature``) and handed to the real Flask app's ``/proxy/*``. ``proxy_mode`` makes that proxy fail or be
 slow, to prove the widgets then render nothing.
+
+Extension assets are served the way Shopify's CDN serves them: from memory, gzip-compressed when the
+browser accepts it, with a strong ``ETag`` and HTTP caching (``Cache-Control``, ``304 Not Modified``). The
+server answers each connection on its own thread with ``TCP_NODELAY`` (as CDN edges and nginx do, so a
+small response is never held back by Nagle's algorithm) and writes no log line per request.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import mimetypes
 import threading
@@ -19,7 +26,7 @@ from urllib.parse import urlencode
 
 from flask import Flask
 from sqlmodel import Session, select
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
@@ -31,6 +38,38 @@ from app.storefront.render import ASSET_PREFIX, EXTENSION_DIR, Theme, render_pag
 PROXY_PREFIX = "/apps/attune"
 ALL_BLOCKS = [("recommended", {}), ("fbt", {}), ("buy-again", {})]
 DEFAULT_EMBED = {"shipping_notice": "Free shipping on orders over $50"}
+ASSET_CACHE_CONTROL = "public, max-age=3600"
+
+
+class _Handler(WSGIRequestHandler):
+    """Werkzeug's threaded handler, with TCP_NODELAY and without a log line per request."""
+
+    disable_nagle_algorithm = True
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class _Asset:
+    body: bytes
+    gzipped: bytes
+    etag: str
+    mimetype: str
+
+
+def _load_assets() -> dict[str, _Asset]:
+    out = {}
+    for file in sorted((EXTENSION_DIR / "assets").iterdir()):
+        if file.is_file():
+            body = file.read_bytes()
+            out[file.name] = _Asset(
+                body,
+                gzip.compress(body, 9, mtime=0),
+                '"' + hashlib.sha256(body).hexdigest()[:20] + '"',
+                mimetypes.guess_type(file.name)[0] or "application/octet-stream",
+            )
+    return out
 
 
 @dataclass
@@ -54,6 +93,7 @@ class LocalStorefront:
         self._client = Client(self.app)
         self._lock = threading.Lock()
         self._pages: dict[tuple[str, Any], str] = {}
+        self._assets = _load_assets()
         self._server = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -61,7 +101,7 @@ class LocalStorefront:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def __enter__(self) -> LocalStorefront:
-        self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
+        self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True, request_handler=_Handler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -136,7 +176,7 @@ class LocalStorefront:
         if path.startswith(PROXY_PREFIX + "/"):
             return self.proxy(request)
         if path.startswith(ASSET_PREFIX):
-            return self.asset(path[len(ASSET_PREFIX) :])
+            return self.asset(path[len(ASSET_PREFIX) :], request)
         if path == "/cart/add.js" and request.method == "POST":
             return self.cart_add(request)
         if path.startswith("/products/"):
@@ -159,12 +199,17 @@ class LocalStorefront:
             return Response(status=204)
         return Response("not found", status=404)
 
-    def asset(self, name: str) -> Response:
-        file = (EXTENSION_DIR / "assets" / name).resolve()
-        if file.parent != (EXTENSION_DIR / "assets").resolve() or not file.is_file():
+    def asset(self, name: str, request: Request | None = None) -> Response:
+        found = self._assets.get(name)
+        if found is None:
             return Response("not found", status=404)
-        mime = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-        return Response(file.read_bytes(), mimetype=mime, headers={"Cache-Control": "no-cache"})
+        headers = {"Cache-Control": ASSET_CACHE_CONTROL, "ETag": found.etag, "Vary": "Accept-Encoding"}
+        if request is not None and found.etag in request.headers.get("If-None-Match", ""):
+            return Response(status=304, headers=headers)
+        if request is not None and "gzip" in request.headers.get("Accept-Encoding", ""):
+            headers["Content-Encoding"] = "gzip"
+            return Response(found.gzipped, mimetype=found.mimetype, headers=headers)
+        return Response(found.body, mimetype=found.mimetype, headers=headers)
 
     def cart_add(self, request: Request) -> Response:
         body = request.get_json(silent=True)

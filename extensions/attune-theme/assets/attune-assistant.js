@@ -4,14 +4,18 @@
   var PROXY = '/apps/attune', TIMEOUT_MS = 1500, LINGER_MS = 3000;
   var FOCUSABLE = 'a[href],button:not([disabled]),input:not([disabled]),select,textarea,[tabindex]:not([tabindex="-1"])';
 
-  function clientId() {
-    var m = document.cookie.match(/(?:^|; )_shopify_y=([^;]+)/);
-    if (m) return decodeURIComponent(m[1]);
-    try {
-      var v = localStorage.getItem('attune_cid');
-      if (!v) { v = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Math.random()).slice(2); localStorage.setItem('attune_cid', v); }
-      return v;
-    } catch (e) { return ''; }
+  function clientId() { // read once per page (document.cookie is a synchronous round trip), shared by the blocks
+    var w = window.__attune || (window.__attune = {});
+    if (typeof w.cid === 'string') return w.cid;
+    var m = document.cookie.match(/(?:^|; )_shopify_y=([^;]+)/), v = '';
+    if (m) v = decodeURIComponent(m[1]);
+    else {
+      try {
+        v = localStorage.getItem('attune_cid');
+        if (!v) { v = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Math.random()).slice(2); localStorage.setItem('attune_cid', v); }
+      } catch (e) { v = ''; }
+    }
+    return (w.cid = v);
   }
 
   function getJSON(path, params) {
