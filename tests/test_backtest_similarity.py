@@ -1,0 +1,93 @@
+"""``attune backtest similarity``: end to end on the built-in catalogue, and the target on Instacart (slow)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from app.backtest.similarity import (
+    dense_neighbours,
+    load_builtin,
+    precision_at_k,
+    sparse_neighbours,
+    split_queries,
+    subsample,
+    tfidf_matrix,
+)
+from app.cli import main
+from app.embedding import HashingEmbedder
+from tests import embedding_support
+from tests.conftest import DATA, needs_shared
+
+minilm = embedding_support.minilm  # the session-scoped fixture
+
+
+def _run(*args: str) -> dict:
+    result = CliRunner().invoke(main, ["backtest", "similarity", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout[result.stdout.index("{") :])
+
+
+def test_precision_at_k_counts_same_label_neighbours():
+    labels = np.array([0, 0, 1, 1, 0])
+    neighbours = np.array([[1, 2], [4, -1]])  # query 0: one hit of two; query 1: one hit, one empty slot
+    assert precision_at_k(neighbours, labels[[0, 1]], labels) == pytest.approx(0.5)
+
+
+def test_both_methods_use_exact_neighbours_and_never_the_query_itself():
+    cat = load_builtin()
+    queries = np.arange(len(cat.names))
+    vectors = HashingEmbedder().embed(cat.names)
+    dense = dense_neighbours(vectors, queries, 5, center=False)
+    sparse = sparse_neighbours(tfidf_matrix(cat.names, (2, 4)), queries, 5)
+    for nb in (dense, sparse):
+        assert nb.shape == (len(queries), 5)
+        assert not (nb == queries[:, None]).any()
+    scores = vectors @ vectors.T
+    np.fill_diagonal(scores, -np.inf)
+    np.testing.assert_allclose(
+        np.take_along_axis(scores, dense, 1), -np.sort(-scores, axis=1)[:, :5], atol=1e-6
+    )
+    val, test = split_queries(100, seed=0)
+    assert len(val) == 20 and len(test) == 80 and not set(val) & set(test)
+
+
+def test_cli_on_the_builtin_catalogue_with_minilm(minilm, tmp_path):
+    md = tmp_path / "similarity.md"
+    out = _run("--builtin", "--embedder", "minilm", "--markdown", str(md))
+    assert out["products"] == 72 and out["aisles"] == 9 and out["k"] == 10
+    assert out["queries"] == {"validation": 14, "test": 58}
+    assert 0 < out["baseline"]["precision"] < out["ours"]["precision"] <= 0.7  # 7 others per aisle
+    assert out["target_met"] is True and out["ratio"] >= 1.10
+    text = md.read_text()
+    assert "precision@10" in text and f"{out['ours']['precision']:.4f}" in text and "Machine:" in text
+
+
+def test_cli_limit_and_hashing_embedder():
+    out = _run("--builtin", "--limit", "30", "--embedder", "hashing", "--k", "5")
+    assert out["products"] == 30 and out["k"] == 5
+    assert out["ours"]["name"].startswith("hashing/")
+    assert set(out["baseline"]["validation"]) == {"char_wb(1, 3)", "char_wb(2, 4)"}
+
+
+def test_cli_without_data_is_a_clear_usage_error(tmp_path):
+    result = CliRunner().invoke(main, ["backtest", "similarity", "--data", str(tmp_path)])
+    assert result.exit_code == 2 and "products.csv.gz" in result.output
+
+
+def test_subsample_is_deterministic():
+    cat = load_builtin()
+    a, b = subsample(cat, 10, 3), subsample(cat, 10, 3)
+    assert a.names == b.names and len(a.names) == 10
+
+
+@pytest.mark.slow
+@needs_shared(DATA / "instacart_sample")
+def test_instacart_names_beat_tfidf_by_ten_percent(minilm):
+    out = _run()
+    assert out["products"] == 49688 and out["aisles"] == 134
+    assert out["ratio"] >= 1.10, out
+    assert out["target_met"] is True
