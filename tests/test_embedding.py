@@ -146,3 +146,37 @@ def test_attune_embedder_setting_selects_the_fake(monkeypatch):
 def test_unknown_embedder_kind_is_refused():
     with pytest.raises(ValueError, match="unknown embedder"):
         make_embedder("word2vec")
+
+
+def test_bench_embed_compares_with_the_naive_peer_on_the_same_texts(minilm, tmp_path):
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    out_md = tmp_path / "embed.md"
+    result = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "embed",
+            "--builtin",
+            "--limit",
+            "20",
+            "--changed-share",
+            "0.25",
+            "--json",
+            "--out",
+            str(out_md),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout[result.stdout.index("{") :])
+    assert report["products"] == 20 and report["re_embedded_on_resync"] == 5
+    assert report["max_abs_vector_difference"] < 1e-4  # batching changes speed, not vectors
+    assert report["threads"] == minilm.threads
+    for key in ("ours_cold_products_per_s", "ours_resync_products_per_s", "peer_products_per_s"):
+        assert report[key] > 0
+    assert report["ratio_cold"] == pytest.approx(
+        report["ours_cold_products_per_s"] / report["peer_products_per_s"]
+    )
+    assert "products/s" in out_md.read_text()
