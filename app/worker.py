@@ -20,11 +20,13 @@ PERIODIC_JOBS: list[tuple[str, str, int | None, str | None]] = [
     ("app.jobs.profiles.sweep_pixel_events", "low", 60, None),
     ("app.jobs.sync.reconcile_all_shops", "low", None, "17 3 * * *"),
     ("app.jobs.recommendations.flush_served_log", "low", 15, None),
+    ("app.jobs.shop_models.fit_all_shops", "low", None, "47 3 * * *"),
 ]
 
 # Heavy resources a worker loads once per process, before its first job.
 PRELOADS: list[str] = [
     "app.embedding.preload",
+    "app.profiles.derived.preload",
 ]
 
 

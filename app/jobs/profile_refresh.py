@@ -11,13 +11,17 @@ from app.jobs.identity import link_identifiers, members_of, resolve
 from app.jobs.profiles import load_profile, merge_into, save_profile, state_of
 from app.models.base import utcnow
 from app.models.commerce import Cart, Checkout, Order, OrderLine, Product, ProductVariant, Refund, RefundLine
-from app.profiles.derived import derive
+from app.profiles.derived import Scorers, derive
 from app.profiles.explicit import CartRec, CheckoutRec, OrderLineRec, OrderRec, RefundRec, summarize
 from app.profiles.state import empty_profile
 
 
 def _f(value: Any) -> float:
     return float(value) if value is not None else 0.0
+
+
+def _tags(text: str | None) -> tuple[str, ...]:
+    return tuple(t.strip()[:60] for t in (text or "").split(",") if t.strip())
 
 
 def _orders(session: Session, shop_id: int, customer_id: int) -> list[Order]:
@@ -99,6 +103,7 @@ def explicit_records(
                 compare_at_price=float(variant.compare_at_price)
                 if variant and variant.compare_at_price
                 else None,
+                tags=_tags(product.tags if product else None),
             )
         )
     order_recs = [
@@ -170,7 +175,12 @@ def explicit_records(
     )
 
 
-def refresh_in_session(session: Session, shop_id: int, customer_key: str) -> dict[str, Any]:
+def refresh_in_session(
+    session: Session, shop_id: int, customer_key: str, *, scorers: Scorers | None = None
+) -> dict[str, Any]:
+    """Stitch, rebuild the explicit section, rescore with the shop's stored parameters (or ``scorers``)."""
+    from app.jobs.shop_models import load_scorers
+
     now = utcnow()
     key = resolve(session, shop_id, customer_key)
     explicit: dict[str, Any] = {}
@@ -181,6 +191,6 @@ def refresh_in_session(session: Session, shop_id: int, customer_key: str) -> dic
     row = load_profile(session, shop_id, key)
     state = state_of(row) or empty_profile()
     state["explicit"] = explicit or state.get("explicit") or {}
-    state["derived"] = derive(state, now=now)
+    state["derived"] = derive(state, now, scorers or load_scorers(session, shop_id))
     save_profile(session, shop_id, key, row, state)
     return {"customer_key": key, "orders": (explicit.get("orders") or {}).get("count", 0)}

@@ -207,9 +207,17 @@ def fold_pixel_events(
             root = resolve(session, shop_id, customer) if customer else result.roots[client_node]
             groups[root].append(to_profile_event(event))
 
+    pending = []
     for root, events in groups.items():
         row = load_profile(session, shop_id, root)
-        state = apply_events(state_of(row), events)
+        pending.append((root, row, apply_events(state_of(row), events)))
+    # derived scores for every touched profile in one pass, with the shop's stored (cached) parameters
+    from app.jobs.shop_models import load_scorers
+    from app.profiles.derived import derive_many
+
+    derived = derive_many([p[2] for p in pending], utcnow(), load_scorers(session, shop_id))
+    for (root, row, state), scores in zip(pending, derived, strict=True):
+        state["derived"] = scores
         save_profile(session, shop_id, root, row, state)
     return {"events": len(rows), "profiles": len(groups), "merges": merges}
 

@@ -19,6 +19,7 @@ from app.models.inbox import WebhookInbox
 from app.models.profiles import CustomerProfile
 from app.models.serving import HoldoutPolicy, Nudge, RecommendationList, ServedList, WishlistItem
 from app.models.shop import Shop
+from app.models.shop_models import ShopModelParams
 
 __all__ = [
     "Cart",
@@ -40,6 +41,7 @@ __all__ = [
     "RefundLine",
     "ServedList",
     "Shop",
+    "ShopModelParams",
     "SyncRun",
     "WebhookInbox",
     "WishlistItem",

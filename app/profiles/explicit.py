@@ -10,6 +10,8 @@ from typing import Any
 
 RECENT_ORDERS = 10
 TOP_PRODUCTS = 20
+HISTORY_DAYS = 400  # purchase days kept for lifetime value (the count and first day are always exact)
+RECENT_LINES = 100  # purchased lines kept for price sensitivity and affinity
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class OrderLineRec:
     vendor: str | None = None
     product_type: str | None = None
     compare_at_price: float | None = None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,54 @@ def summarize(
             {"total": c.total, "updated_at": _iso(c.updated_at), "recoverable": c.has_recovery_url}
             for c in sorted(abandoned, key=lambda c: (c.updated_at or now, c.token), reverse=True)[:5]
         ],
+        "history": purchase_days(live, refunds),
+        "lines": recent_lines(live),
         # Not collected yet: wishlist items, reviews and support conversations have no tables so far.
         "refreshed_at": now.isoformat(),
     }
+
+
+def purchase_days(live: list[OrderRec], refunds: list[RefundRec]) -> dict[str, Any]:
+    """Purchase days with their spend net of refunds (fully refunded orders do not count), for CLV/RFM."""
+    refunded: dict[int, float] = defaultdict(float)
+    for r in refunds:
+        refunded[r.order_id] += r.amount
+    per_day: dict[str, float] = defaultdict(float)
+    orders = 0
+    for order in live:
+        net = order.total - refunded.get(order.order_id, 0.0)
+        if order.at is None or net <= 0:
+            continue
+        orders += 1
+        per_day[order.at.date().isoformat()] += net
+    days = sorted(per_day.items())
+    return {
+        "orders": orders,
+        "n_days": len(days),
+        "first": days[0][0] if days else None,
+        "net_spend": round(sum(v for _, v in days), 2),
+        "days": [[d, round(v, 2)] for d, v in days[-HISTORY_DAYS:]],
+    }
+
+
+def recent_lines(live: list[OrderRec]) -> list[dict[str, Any]]:
+    """The most recent purchased lines (newest last) with what price sensitivity and affinity need."""
+    out = []
+    for order in live:
+        if order.at is None:
+            continue
+        for line in order.lines:
+            out.append(
+                {
+                    "at": order.at.isoformat(),
+                    "product_id": line.product_id,
+                    "type": line.product_type,
+                    "vendor": line.vendor,
+                    "tags": list(line.tags[:10]),
+                    "qty": line.quantity,
+                    "price": line.price,
+                    "discount": round(line.discount, 2),
+                    "compare_at": line.compare_at_price,
+                }
+            )
+    return out[-RECENT_LINES:]
