@@ -1,4 +1,8 @@
-"""The app proxy: signatures, tenancy, customer boundaries, cache headers, served-list log, reorder, wishlist."""
+"""The app proxy: signatures, tenancy, customer boundaries, cache headers, served-list log, reorder, wishlist.
+
+Every test runs twice: through the app as deployed (the WSGI fast path in front of Flask answers ordinary
+recommendation requests) and through the Flask routes alone.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +47,16 @@ def signed(
     ]
     pairs.append(("signature", proxy_signature(pairs, secret)))
     return f"/proxy{path}?{urlencode(pairs)}"
+
+
+@pytest.fixture(params=["fast path", "flask only"])
+def client(request, app):
+    from app.web.proxy_fast import ProxyFastPath
+
+    assert isinstance(app.wsgi_app, ProxyFastPath)
+    if request.param == "flask only":
+        app.wsgi_app = app.wsgi_app.inner
+    return app.test_client()
 
 
 @pytest.fixture

@@ -494,6 +494,7 @@ class ServedLogBuffer:
         self.database_url, self.redis_url, self.linger = database_url, redis_url, linger
         self._entries: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        self._push_lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -509,12 +510,14 @@ class ServedLogBuffer:
             self._wake.set()
 
     def flush(self) -> int:
-        """Push everything buffered now; returns how many entries were pushed."""
-        with self._lock:
-            entries, self._entries = self._entries, []
-        if entries:
-            _push_entries(self.database_url, self.redis_url, entries)
-        return len(entries)
+        """Push everything buffered now; returns how many entries were pushed. Waits for a push already
+        under way, so once it returns (the worker exit hook) nothing is left in flight."""
+        with self._push_lock:
+            with self._lock:
+                entries, self._entries = self._entries, []
+            if entries:
+                _push_entries(self.database_url, self.redis_url, entries)
+            return len(entries)
 
     def pending(self) -> int:
         with self._lock:
