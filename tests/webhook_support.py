@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,8 +80,13 @@ def deliver(
 
 
 def run_jobs(redis_url: str) -> None:
-    """Drain the queues with a real RQ worker in this process."""
-    SimpleWorker(["webhooks", "default", "low"], connection=Redis.from_url(redis_url)).work(burst=True)
+    """Drain the queues with a real RQ worker in this process (its signal handlers are undone after)."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        SimpleWorker(["webhooks", "default", "low"], connection=Redis.from_url(redis_url)).work(burst=True)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def load_payload(path: Path) -> tuple[str, bytes]:

@@ -28,6 +28,7 @@ import click
 BENCH_SECRET = "bench-secret-0123456789abcdef0123"
 SHOP = "attune-ingest-bench.myshopify.com"
 P99_TARGET_MS, RATIO_TARGET = 50.0, 0.5
+CLIENT_TIMEOUT_S = 30.0  # a request that hangs counts as a failure instead of hanging the run
 
 
 def hello_app(environ, start_response):  # the peer: the cheapest WSGI answer there is
@@ -140,7 +141,7 @@ def _client(args: tuple[int, list[bytes]]) -> list[tuple[float, int]]:
         t0 = time.perf_counter()
         status = 0
         try:
-            with socket.create_connection(("127.0.0.1", port)) as s:
+            with socket.create_connection(("127.0.0.1", port), timeout=CLIENT_TIMEOUT_S) as s:
                 s.sendall(raw)
                 chunks = []
                 while True:
