@@ -33,3 +33,15 @@ def test_every_declared_topic_has_a_handler_and_every_handler_is_declared():
 def test_every_handler_resolves_to_a_function():
     for topic in HANDLERS:
         assert callable(resolve(topic)), topic
+
+
+def test_periodic_jobs_of_this_pipeline_exist():
+    import importlib
+
+    from app.worker import PERIODIC_JOBS
+
+    paths = {path for path, *_ in PERIODIC_JOBS}
+    for path in ("webhooks.jobs.sweep_inbox", "app.jobs.sync.reconcile_all_shops"):
+        assert path in paths
+        module, func = path.rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(module), func))
