@@ -82,11 +82,14 @@ class CompiledTrees:
         """Log-odds for each row of ``X`` (same columns as the trees were trained on)."""
         return self.baseline + self.per_tree(X).sum(axis=1)
 
-    def per_tree(self, X: np.ndarray, trees: np.ndarray | None = None) -> np.ndarray:
+    def per_tree(
+        self, X: np.ndarray, trees: np.ndarray | None = None, virtual: np.ndarray | None = None
+    ) -> np.ndarray:
         """Each tree's output for each row (rows × trees, or × the given tree indices), without the baseline.
 
         Categorical splits become numeric ones on virtual columns (one per categorical node: 0 = left,
-        1 = right, computed once per call), so the descent is a few gathers per level for all trees at once.
+        1 = right; ``virtual_columns``, which a caller may pass in when the categorical inputs of ``X`` are
+        known not to have changed), so the descent is a few gathers per level for all trees at once.
         """
         X = np.asarray(X, dtype=float)
         n = len(X)
@@ -95,12 +98,7 @@ class CompiledTrees:
             return np.zeros((n, len(roots)))
         cat_nodes, feature, threshold = self._layout(X.shape[1])
         if len(cat_nodes):
-            code = np.trunc(np.nan_to_num(X[:, self.feature[cat_nodes]], nan=-1.0)).astype(np.int64)
-            in_range = (code >= 0) & (code < self.cat_left.shape[1])
-            safe = np.where(in_range, code, 0)
-            seen = in_range & self.known[self.feature[cat_nodes], safe]
-            left = np.where(seen, self.cat_left[cat_nodes, safe], self.missing_left[cat_nodes])
-            X = np.hstack([X, (~left).astype(float)])
+            X = np.hstack([X, self.virtual_columns(X) if virtual is None else virtual])
         has_nan = bool(np.isnan(X).any())
         width = X.shape[1]
         flat = X.ravel()
@@ -113,6 +111,20 @@ class CompiledTrees:
                 go_right = np.where(np.isnan(x), ~self.missing_left[node], go_right)
             node = self._children[2 * node + go_right]
         return self.value[node]
+
+    def virtual_columns(self, X: np.ndarray) -> np.ndarray:
+        """Per row and categorical node: 0.0 when the row goes left there, 1.0 when it goes right."""
+        cat_nodes = self._layout(X.shape[1])[0]
+        code = np.trunc(np.nan_to_num(X[:, self.feature[cat_nodes]], nan=-1.0)).astype(np.int64)
+        in_range = (code >= 0) & (code < self.cat_left.shape[1])
+        safe = np.where(in_range, code, 0)
+        seen = in_range & self.known[self.feature[cat_nodes], safe]
+        left = np.where(seen, self.cat_left[cat_nodes, safe], self.missing_left[cat_nodes])
+        return (~left).astype(float)
+
+    @property
+    def categorical_features(self) -> set[int]:
+        return set(np.flatnonzero(self.known.any(axis=1)).tolist())
 
     def _layout(self, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(categorical node ids, per-node column in the widened matrix, per-node threshold)."""

@@ -10,7 +10,6 @@ it differs from the typical session, over ``CompiledTrees`` (all trees descend t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 
 import numpy as np
 from scipy.special import expit
@@ -51,7 +50,10 @@ class FastIntentScorer:
         self.compiled = compiled
         self.shop = shop or ShopIntentModel.prior()
         self.reference = np.array([global_model.reference.get(name, 0.0) for name in FIELDS])
-        self.subsets = {j: compiled.trees_using(_design_columns(j)) for j in range(len(GLOBAL_FIELDS))}
+        columns = {j: _design_columns(j) for j in range(len(GLOBAL_FIELDS))}
+        self.subsets = {j: compiled.trees_using(cols) for j, cols in columns.items()}
+        # fields feeding a categorical column need their own virtual columns when swapped
+        self.categorical = {j for j, cols in columns.items() if cols & compiled.categorical_features}
 
     @classmethod
     def of(cls, model: IntentModel, compiled: CompiledTrees | None = None) -> FastIntentScorer:
@@ -77,7 +79,9 @@ class FastIntentScorer:
 
     def contributions(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(log-odds per row, log-odds change from swapping each field to its typical value)."""
-        per_tree = self.compiled.per_tree(global_design(raw))
+        design = global_design(raw)
+        virtual = self.compiled.virtual_columns(design)
+        per_tree = self.compiled.per_tree(design, virtual=virtual)
         g = self.compiled.baseline + per_tree.sum(axis=1)
         base = self._shop_logit(raw, g)
         out = np.zeros((len(raw), len(FIELDS)))
@@ -93,7 +97,9 @@ class FastIntentScorer:
                 g_swapped = (
                     g_swapped
                     - per_tree[rows][:, trees].sum(axis=1)
-                    + self.compiled.per_tree(global_design(swapped), trees).sum(axis=1)
+                    + self.compiled.per_tree(
+                        global_design(swapped), trees, None if j in self.categorical else virtual[rows]
+                    ).sum(axis=1)
                 )
             out[rows, j] = base[rows] - self._shop_logit(swapped, g_swapped)
         return base, out
@@ -106,7 +112,7 @@ class FastIntentScorer:
         probs = expit(logits)
         result = []
         for i, s in enumerate(sessions):
-            values = asdict(s)
+            values = {name: getattr(s, name) for name in FIELDS}
             signals = [
                 Signal(name, values[name], round(float(c), 4), describe(name, values[name], c))
                 for name, c in zip(FIELDS, contrib[i], strict=True)

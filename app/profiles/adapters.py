@@ -19,7 +19,7 @@ from app.modelling.clv import WEEK_SECONDS, CustomerHistory
 from app.modelling.intent import SessionFeatures
 from app.modelling.price_sensitivity import PurchaseLine
 from app.modelling.rfm import RfmInput
-from app.profiles.state import MAX_DWELL_S, SESSION_GAP_S, parse_iso
+from app.profiles.state import MAX_DWELL_S, SESSION_GAP_S
 
 # path kinds (see app.profiles.state) -> funnel index in app.modelling.intent.FUNNEL_STEPS
 FUNNEL_INDEX = {
@@ -88,11 +88,17 @@ def last_session(path: list[list[Any]]) -> list[list[Any]]:
         return []
     start = len(steps) - 1
     while start > 0:
-        gap = (parse_iso(steps[start][0]) - parse_iso(steps[start - 1][0])).total_seconds()
+        gap = (parse_ts(steps[start][0]) - parse_ts(steps[start - 1][0])).total_seconds()
         if gap > SESSION_GAP_S:
             break
         start -= 1
     return steps[start:]
+
+
+def parse_ts(text: str) -> datetime:
+    """``app.profiles.state.iso`` strings (and other ISO forms) back to aware UTC datetimes, quickly."""
+    ts = datetime.fromisoformat(text)
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
 
 
 @lru_cache(maxsize=256)
@@ -127,7 +133,7 @@ def session_features(
     pages = {"account": [0, 0.0], "info": [0, 0.0], "product": [0, 0.0]}
     searches = adds = removes = funnel = 0
     keys: list[str] = []
-    times = [parse_iso(s[0]) for s in steps]
+    times = [parse_ts(s[0]) for s in steps]
     for i, (_, kind, ref, _eid) in enumerate(steps):
         kind_type = page_type(kind, ref)
         if kind_type:
@@ -146,7 +152,7 @@ def session_features(
     stats = _page_stats(keys, reference, page_stats, n_pages, funnel)
     c = profile.get("contextual") or {}
     tz = (c.get("time_zone") or {}).get("value") if isinstance(c.get("time_zone"), dict) else None
-    end = parse_iso(all_steps[-1][0])
+    end = parse_ts(all_steps[-1][0])
     local = end.astimezone(_zone(tz) or UTC) if tz else end
     orders = ((profile.get("explicit") or {}).get("orders") or {}).get("count") or 0
     if returning is None:
@@ -301,7 +307,5 @@ def affinity_touches(profile: dict[str, Any]) -> list[tuple[str, str, str, float
 
 
 def age_days(at: str, now: datetime) -> float:
-    ts = parse_iso(at) if at.endswith("Z") else datetime.fromisoformat(at)
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
+    ts = parse_ts(at)
     return max((now - ts).total_seconds() / 86400.0, 0.0)
