@@ -79,11 +79,11 @@ def deliver(
     return client.post("/webhooks", data=body, headers={k: v for k, v in sent.items() if v is not None})
 
 
-def run_jobs(redis_url: str) -> None:
+def run_jobs(redis_url: str, queues: tuple[str, ...] = ("webhooks", "default", "low")) -> None:
     """Drain the queues with a real RQ worker in this process (its signal handlers are undone after)."""
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        SimpleWorker(["webhooks", "default", "low"], connection=Redis.from_url(redis_url)).work(burst=True)
+        SimpleWorker(list(queues), connection=Redis.from_url(redis_url)).work(burst=True)
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
