@@ -36,3 +36,6 @@ def register_blueprints(app: Flask) -> None:
     from app.web.admin_records import bp as admin_records_bp
 
     app.register_blueprint(admin_records_bp)
+    from app.web.admin_lift import bp as admin_lift_bp
+
+    app.register_blueprint(admin_lift_bp)

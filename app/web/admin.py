@@ -1,83 +1,96 @@
-"""The embedded admin: the App Bridge shell (``GET /app``) and its first API route."""
+"""The embedded admin: the dashboard page (``GET /app``), its assets, and the shop and profile API routes.
+
+The page is a template (``app/web/templates/admin/app.html``) with one stylesheet and one script
+(``app/static/admin/``), served from this origin: its Content-Security-Policy allows nothing else, except
+App Bridge from Shopify's CDN in production. Data comes from ``/api/admin/*`` with a session token.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, make_response, render_template_string, request
+import hashlib
+from functools import lru_cache
+from pathlib import Path
 
+from flask import (
+    Blueprint,
+    abort,
+    g,
+    jsonify,
+    make_response,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
+from sqlmodel import select
+
+from app.db import session_scope
+from app.models.base import utcnow
+from app.models.profiles import CustomerProfile
+from app.profiles.view import public_profile
 from app.shopify.verify import is_valid_shop_domain
 from app.web import settings
 from app.web.session_auth import RETRY_HEADER, require_session_token
 
-bp = Blueprint("admin", __name__)
+bp = Blueprint("admin", __name__, template_folder="templates")
 
-SHELL = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="shopify-api-key" content="{{ api_key }}">
-{% if app_bridge %}<script src="https://cdn.shopify.com/shopifycloud/app-bridge.js"></script>
-{% else %}<!-- App Bridge is not loaded: the admin origin is the local fake Shopify. -->
-{% endif %}<title>Attune</title>
-<style>
-body { font-family: -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, sans-serif; margin: 2rem; color: #202223; }
-.card { border: 1px solid #e1e3e5; border-radius: 12px; padding: 1rem 1.25rem; max-width: 40rem; }
-.muted { color: #6d7175; } .error { color: #d72c0d; }
-</style></head>
-<body>
-<main id="attune-admin" data-shop="{{ shop or '' }}">
-  <h1>Attune</h1>
-  <section class="card" id="shop-card"><p class="muted">Loading your shop&hellip;</p></section>
-</main>
-<script>
-(function () {
-  const params = new URLSearchParams(window.location.search);
-  const RETRY = {{ retry_header|tojson }};
-  async function sessionToken() {
-    if (window.shopify && typeof window.shopify.idToken === "function") {
-      try { return await window.shopify.idToken(); } catch (e) { /* fall back below */ }
-    }
-    return params.get("id_token");  // the local fake Shopify passes one on the URL
-  }
-  async function api(path, retried) {
-    const token = await sessionToken();
-    const res = await fetch(path, { headers: { Authorization: "Bearer " + token } });
-    if (res.status === 401 && res.headers.get(RETRY) === "1" && !retried) { return api(path, true); }
-    if (!res.ok) { throw new Error((await res.json()).message || res.statusText); }
-    return res.json();
-  }
-  window.attune = { api: api, sessionToken: sessionToken };
-  const card = document.getElementById("shop-card");
-  api("/api/admin/shop").then(function (shop) {
-    card.innerHTML = "";
-    const h = document.createElement("h2"); h.textContent = shop.shop; card.appendChild(h);
-    const p = document.createElement("p");
-    p.textContent = (shop.installed ? "Installed" : "Not installed") + " \\u00b7 scopes: " + shop.scopes.join(", ");
-    card.appendChild(p);
-  }).catch(function (err) {
-    card.innerHTML = ""; const p = document.createElement("p"); p.className = "error";
-    p.textContent = "Could not load your shop: " + err.message; card.appendChild(p);
-  });
-})();
-</script>
-</body></html>
-"""
+ASSETS = Path(__file__).resolve().parent.parent / "static" / "admin"
+ASSET_NAMES = frozenset({"admin.css", "admin.js"})
+APP_BRIDGE_ORIGIN = "https://cdn.shopify.com"
+MAX_KEY_LEN = 160
+
+
+@lru_cache(maxsize=len(ASSET_NAMES))
+def _asset_version(name: str) -> str:
+    return hashlib.sha256((ASSETS / name).read_bytes()).hexdigest()[:12]
+
+
+def _asset_url(name: str) -> str:
+    return url_for("admin.asset", name=name, v=_asset_version(name))
+
+
+def content_security_policy(shop: str | None, app_bridge: bool) -> str:
+    """Same-origin only; App Bridge's script (and its calls home) from Shopify's CDN in production."""
+    extra = f" {APP_BRIDGE_ORIGIN}" if app_bridge else ""
+    ancestors = "https://admin.shopify.com" + (f" https://{shop}" if shop else "")
+    return (
+        f"default-src 'none'; script-src 'self'{extra}; style-src 'self'; img-src 'self' data:; "
+        f"connect-src 'self'{extra}; font-src 'self'; base-uri 'none'; form-action 'self'; "
+        f"frame-ancestors {ancestors};"
+    )
 
 
 @bp.get("/app")
 def shell():
-    """The embedded admin shell; data comes from ``/api/admin/*`` with a session token."""
+    """The embedded admin dashboard; data comes from ``/api/admin/*`` with a session token."""
     cfg = settings()
     shop = request.args.get("shop")
     shop = shop if is_valid_shop_domain(shop) else None
-    html = render_template_string(
-        SHELL,
+    app_bridge = cfg.shopify_admin_origin_template == "https://{shop}"
+    html = render_template(
+        "admin/app.html",
         api_key=cfg.shopify_api_key,
         shop=shop,
         retry_header=RETRY_HEADER,
-        app_bridge=cfg.shopify_admin_origin_template == "https://{shop}",
+        app_bridge=app_bridge,
+        asset=_asset_url,
     )
     response = make_response(html)
-    ancestors = "https://admin.shopify.com" + (f" https://{shop}" if shop else "")
-    response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors};"
+    response.headers["Content-Security-Policy"] = content_security_policy(shop, app_bridge)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+    response.headers["Cache-Control"] = "no-store"  # the URL carries a session token in local mode
+    return response
+
+
+@bp.get("/app/assets/<name>")
+def asset(name: str):
+    """The dashboard's stylesheet and script (versioned URLs, so they may be cached for long)."""
+    if name not in ASSET_NAMES:
+        abort(404, description="no such asset")
+    versioned = request.args.get("v") == _asset_version(name)
+    response = send_from_directory(ASSETS, name, max_age=31_536_000 if versioned else 60)
+    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 
@@ -94,3 +107,24 @@ def shop_info():
         uninstalled_at=shop.uninstalled_at.isoformat() if shop.uninstalled_at else None,
         api_version=settings().shopify_api_version,
     )
+
+
+@bp.get("/api/admin/profile")
+@require_session_token
+def profile_by_key():
+    """One profile of this shop by its key (``client:…`` for anonymous visitors, ``customer:…``)."""
+    key = request.args.get("key", "")
+    kind, _, value = key.partition(":")
+    if kind not in ("client", "customer", "cart", "checkout") or not value or len(key) > MAX_KEY_LEN:
+        return jsonify(
+            error="invalid_key", message="key is a profile key like client:<id> or customer:<id>"
+        ), 400
+    with session_scope(settings().database_url) as session:
+        row = session.exec(
+            select(CustomerProfile).where(
+                CustomerProfile.shop_id == g.shop.id, CustomerProfile.customer_key == key
+            )
+        ).first()
+        if row is None:
+            abort(404, description="no such profile in this shop")
+        return jsonify(public_profile(row, utcnow()))

@@ -1,0 +1,208 @@
+"""Embedded-admin lift: ``GET /api/admin/lift?window_days=7&days=90`` for the authenticated shop only.
+
+Reads the shop's served-list log (first exposure per shopper × agent × placement × group, aggregated in SQL),
+resolves each subject to its shopper through the identity links (a client id stitched to a customer counts
+as that customer), attributes orders to shoppers by customer id or by cart/checkout token, nets refunds off,
+and hands plain rows to ``app.measurement.lift``. Every query is scoped by ``g.shop.id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request
+from sqlalchemy import func, or_
+from sqlmodel import Session, select
+
+from app.db import session_scope
+from app.measurement.lift import DEFAULT_WINDOW_DAYS, Exposure, Purchase, measure
+from app.models.base import utcnow
+from app.models.commerce import Order, Refund
+from app.models.events import IdentityLink
+from app.models.serving import HoldoutPolicy, ServedList
+from app.storefront.holdout import DEFAULT_SHARE
+from app.web import settings
+from app.web.session_auth import require_session_token
+
+bp = Blueprint("admin_lift", __name__)
+
+CHUNK = 500
+MAX_WINDOW_DAYS = 90
+MAX_DAYS = 365
+DEFAULT_DAYS = 90
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def exposures(session: Session, shop_id: int, since: datetime) -> list[Exposure]:
+    """First exposure per agent × placement × subject × group since ``since``, keyed by shopper root."""
+    rows = session.exec(
+        select(
+            ServedList.agent,
+            ServedList.placement,
+            ServedList.subject_kind,
+            ServedList.subject,
+            ServedList.holdout,
+            func.min(ServedList.served_at),
+        )
+        .where(ServedList.shop_id == shop_id, ServedList.served_at >= since, ServedList.subject != "")
+        .group_by(
+            ServedList.agent,
+            ServedList.placement,
+            ServedList.subject_kind,
+            ServedList.subject,
+            ServedList.holdout,
+        )
+    ).all()
+    nodes = sorted({f"{kind}:{subject}" for _, _, kind, subject, _, _ in rows})
+    roots = _roots(session, shop_id, nodes)
+    return [
+        Exposure(agent, placement, roots.get(f"{kind}:{subject}", f"{kind}:{subject}"), bool(holdout), at)
+        for agent, placement, kind, subject, holdout, at in rows
+    ]
+
+
+def _roots(session: Session, shop_id: int, nodes: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for chunk in _chunks(nodes):
+        out.update(
+            session.exec(
+                select(IdentityLink.node, IdentityLink.root).where(
+                    IdentityLink.shop_id == shop_id,
+                    IdentityLink.node.in_(chunk),  # type: ignore[attr-defined]
+                )
+            ).all()
+        )
+    return out
+
+
+def _token_owners(session: Session, shop_id: int, anonymous_roots: list[str]) -> dict[str, str]:
+    """``cart:…``/``checkout:…`` nodes of anonymous shoppers -> their root (orders carry those tokens)."""
+    out: dict[str, str] = {}
+    for chunk in _chunks(anonymous_roots):
+        out.update(
+            session.exec(
+                select(IdentityLink.node, IdentityLink.root).where(
+                    IdentityLink.shop_id == shop_id,
+                    IdentityLink.root.in_(chunk),  # type: ignore[attr-defined]
+                    or_(IdentityLink.node.startswith("cart:"), IdentityLink.node.startswith("checkout:")),  # type: ignore[attr-defined]
+                )
+            ).all()
+        )
+    return out
+
+
+def purchases(session: Session, shop_id: int, shoppers: Iterable[str], since: datetime) -> list[Purchase]:
+    """Orders (not cancelled, not test) of these shoppers placed since ``since``, net of their refunds."""
+    shoppers = set(shoppers)
+    if not shoppers:
+        return []
+    tokens = _token_owners(session, shop_id, sorted(s for s in shoppers if not s.startswith("customer:")))
+    refunded = (
+        select(Refund.order_shopify_id, func.sum(Refund.amount).label("amount"))
+        .where(Refund.shop_id == shop_id)
+        .group_by(Refund.order_shopify_id)
+        .subquery()
+    )
+    placed_at = func.coalesce(Order.processed_at, Order.shopify_created_at)
+    attributable = [Order.customer_shopify_id.is_not(None)]  # type: ignore[union-attr]
+    if tokens:
+        attributable += [Order.cart_token.is_not(None), Order.checkout_token.is_not(None)]  # type: ignore[union-attr]
+    rows = session.exec(
+        select(
+            Order.customer_shopify_id,
+            Order.cart_token,
+            Order.checkout_token,
+            Order.total_price,
+            placed_at,
+            refunded.c.amount,
+        )
+        .join(refunded, refunded.c.order_shopify_id == Order.shopify_id, isouter=True)
+        .where(
+            Order.shop_id == shop_id,
+            Order.cancelled_at.is_(None),  # type: ignore[union-attr]
+            Order.test == False,  # noqa: E712
+            placed_at >= since,
+            or_(*attributable),
+        )
+    ).all()
+    out = []
+    for customer_id, cart, checkout, total, at, refund in rows:
+        shopper = f"customer:{customer_id}" if customer_id is not None else None
+        if shopper not in shoppers:
+            shopper = tokens.get(f"checkout:{checkout}") or tokens.get(f"cart:{cart}")
+        if shopper is None or at is None:
+            continue
+        net = Decimal(str(total or 0)) - Decimal(str(refund or 0))
+        out.append(Purchase(shopper, at, max(float(net), 0.0)))
+    return out
+
+
+def holdout_shares(session: Session, shop_id: int, agents: Iterable[str]) -> list[dict[str, Any]]:
+    """Each agent's holdout share: its stored policy, or the default the storefront applies without one."""
+    stored = {
+        row.agent: row
+        for row in session.exec(select(HoldoutPolicy).where(HoldoutPolicy.shop_id == shop_id)).all()
+    }
+    return [
+        {
+            "agent": agent,
+            "share": stored[agent].share if agent in stored else DEFAULT_SHARE,
+            "default": agent not in stored,
+            "updated_at": stored[agent].updated_at.isoformat() if agent in stored else None,
+        }
+        for agent in sorted(set(agents) | set(stored))
+    ]
+
+
+def shop_lift(
+    session: Session, shop_id: int, *, window_days: int, days: int, now: datetime
+) -> dict[str, Any]:
+    """The whole measurement for one shop, as the API returns it."""
+    since = now - timedelta(days=days)
+    seen = exposures(session, shop_id, since)
+    bought = purchases(session, shop_id, {e.shopper for e in seen}, since)
+    lifts = measure(seen, bought, window_days=window_days, now=now)
+    shares = holdout_shares(session, shop_id, [lift.agent for lift in lifts])
+    share_of = {s["agent"]: s["share"] for s in shares}
+    return {
+        "window_days": window_days,
+        "days": days,
+        "since": since.isoformat(),
+        "measured_at": now.isoformat(),
+        "agents": [{**lift.as_dict(), "holdout_share": share_of.get(lift.agent)} for lift in lifts],
+        "holdout_policies": shares,
+    }
+
+
+def _int_arg(name: str, default: int, high: int) -> int | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    raw = raw.strip()
+    return int(raw) if raw.isdigit() and 1 <= int(raw) <= high else None
+
+
+@bp.get("/api/admin/lift")
+@require_session_token
+def lift() -> Any:
+    """Incremental lift per agent (and placement) against the holdout, with 95% intervals and a verdict."""
+    window_days = _int_arg("window_days", DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS)
+    days = _int_arg("days", DEFAULT_DAYS, MAX_DAYS)
+    if window_days is None or days is None:
+        return (
+            jsonify(
+                error="invalid_window",
+                message=f"window_days is a whole number 1..{MAX_WINDOW_DAYS}, days 1..{MAX_DAYS}",
+            ),
+            400,
+        )
+    with session_scope(settings().database_url) as session:
+        body = shop_lift(session, g.shop.id, window_days=window_days, days=days, now=utcnow())
+    return jsonify(body)
