@@ -270,7 +270,12 @@ def fit_shop_models(shop_id: int) -> dict[str, Any]:
             return {"shop_id": shop_id, "fitted": False}
         row, changed = fit_in_session(session, shop_id, utcnow())
         if changed:
-            after_commit(session, lambda: enqueue(settings.redis_url, RESCORE_JOB, shop_id, queue="low"))
+            after_commit(
+                session,
+                lambda: enqueue(
+                    settings.redis_url, RESCORE_JOB, shop_id, queue="low", job_id=f"rescore-shop-{shop_id}"
+                ),
+            )
         return {
             "shop_id": shop_id,
             "fitted": True,
@@ -337,10 +342,15 @@ def fit_all_shops() -> int:
         shops = session.exec(
             select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
         ).all()
-    return sum(enqueue(settings.redis_url, FIT_JOB, shop_id, queue="low") for shop_id in shops)
+    return sum(
+        enqueue(settings.redis_url, FIT_JOB, shop_id, queue="low", job_id=f"fit-shop-{shop_id}")
+        for shop_id in shops
+    )
 
 
 def enqueue_fit_after_commit(session: Session, shop_id: int) -> None:
     """For the backfill: fit the shop's models once the transaction that finishes the backfill commits."""
     redis_url = get_settings().redis_url
-    after_commit(session, lambda: enqueue(redis_url, FIT_JOB, shop_id, queue="low"))
+    after_commit(
+        session, lambda: enqueue(redis_url, FIT_JOB, shop_id, queue="low", job_id=f"fit-shop-{shop_id}")
+    )
