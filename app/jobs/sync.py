@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 RESOURCES = ("products", "customers", "orders")
 BATCH = 200
 RECONCILE_OVERLAP = timedelta(days=1)
+FIT_JOB = "app.jobs.shop_models.fit_shop_models"
+RECS_JOB = "app.jobs.recommendations.refresh_for_shop"
 Progress = Callable[[str, int], None]
 
 
@@ -91,6 +93,7 @@ def sync_shop(
                 if progress:
                     progress(resource, len(batch))
         _set(engine, run.id, status="done", resource=None, finished_at=utcnow())
+        _after_sync(settings, shop_id)
     except Exception as exc:
         _set(
             engine,
@@ -101,6 +104,13 @@ def sync_shop(
         )
         raise
     return run.id
+
+
+def _after_sync(settings: Settings, shop_id: int) -> None:
+    """The shop's data changed wholesale: refit its models (which rescores every profile) and recompute its
+    precomputed lists. Both are idempotent jobs, deduplicated per shop."""
+    enqueue(settings.redis_url, FIT_JOB, shop_id, queue="low", job_id=f"fit-shop-{shop_id}")
+    enqueue(settings.redis_url, RECS_JOB, shop_id, queue="low", job_id=f"recs-shop-{shop_id}")
 
 
 def _set(engine: Any, run_id: int, **fields: Any) -> None:

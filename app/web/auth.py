@@ -35,6 +35,7 @@ STATE_COOKIE = "attune_oauth_state"
 STATE_MAX_AGE_S = 600
 BREAKOUT_MAX_AGE_S = 120
 INITIAL_SYNC_JOB = "app.jobs.sync.initial_sync"
+CONNECT_PIXEL_JOB = "app.jobs.install.connect_web_pixel"
 
 BREAKOUT_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -160,12 +161,14 @@ def callback():
     return response
 
 
-def _enqueue_initial_sync(cfg: Settings, shop_id: int | None):
-    return lambda: enqueue(cfg.redis_url, INITIAL_SYNC_JOB, shop_id, queue="low")
+def _enqueue_install_jobs(cfg: Settings, shop_id: int | None):
+    """After the install commits: connect the web pixel, then backfill everything the shop has."""
 
+    def run() -> None:
+        enqueue(cfg.redis_url, CONNECT_PIXEL_JOB, shop_id, queue="default")
+        enqueue(cfg.redis_url, INITIAL_SYNC_JOB, shop_id, queue="low")
 
-def _enqueue_initial_sync(cfg: Settings, shop_id: int | None):
-    return lambda: enqueue(cfg.redis_url, INITIAL_SYNC_JOB, shop_id, queue="low")
+    return run
 
 
 def record_install(cfg: Settings, domain: str, tokens: oauth.TokenSet) -> Shop:
@@ -184,7 +187,7 @@ def record_install(cfg: Settings, domain: str, tokens: oauth.TokenSet) -> Shop:
                 shop.uninstalled_at = None
                 store.save(shop, tokens)
                 session.flush()
-                after_commit(session, _enqueue_initial_sync(cfg, shop.id))
+                after_commit(session, _enqueue_install_jobs(cfg, shop.id))
             return shop
         except IntegrityError:
             if attempt:

@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 
 # Dotted ``module.function(session, shop_id)`` hooks run inside the uninstall transaction; modules that
 # are not written yet are skipped.
-ON_UNINSTALL: list[str] = [
-    "app.outbox.cancel_pending_for_shop",
-]
+# Dotted paths of ``hook(session, shop_id)`` functions that stop a shop's outgoing work on uninstall; the
+# messaging outbox registers its canceller here when it exists.
+ON_UNINSTALL: list[str] = []
 
 
 def uninstalled(session: Session, shop: Shop, payload: dict[str, Any], event: WebhookInbox) -> None:

@@ -9,10 +9,13 @@ from sqlmodel import Session
 from app.commerce.upserts import delete_checkout, upsert_checkout
 from app.models.inbox import WebhookInbox
 from app.models.shop import Shop
+from webhooks.handlers.followups import customer_changed
 
 
 def checkout_changed(session: Session, shop: Shop, payload: dict[str, Any], event: WebhookInbox) -> None:
-    upsert_checkout(session, shop.id, payload)
+    checkout = upsert_checkout(session, shop.id, payload)
+    if checkout is not None:
+        customer_changed(session, shop.id, checkout.customer_shopify_id)
 
 
 def checkout_deleted(session: Session, shop: Shop, payload: dict[str, Any], event: WebhookInbox) -> None:

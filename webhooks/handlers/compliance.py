@@ -12,6 +12,8 @@ from sqlmodel import Session, select
 
 from app.commerce.privacy import erase_customer, erase_shop, export_customer, export_json
 from app.commerce.values import shopify_id
+from app.jobs.profile_privacy import erase_customer as erase_profile
+from app.jobs.profile_privacy import export_customer as export_profile
 from app.models.commerce import GdprExport
 from app.models.inbox import WebhookInbox
 from app.models.shop import Shop
@@ -32,6 +34,7 @@ def data_request(
         return None
     request_id = shopify_id((payload.get("data_request") or {}).get("id"))
     doc = export_customer(session, shop.id, customer_id, email=email, order_ids=orders)
+    doc["customer_model"] = export_profile(session, shop.id, customer_id)
     doc["data_request_id"] = request_id
     export = None
     if request_id is not None:
@@ -49,6 +52,7 @@ def data_request(
 def customer_redact(session: Session, shop: Shop, payload: dict[str, Any], event: WebhookInbox) -> None:
     customer_id, email, orders = _who(payload, "orders_to_redact")
     if customer_id is not None:
+        erase_profile(session, shop.id, customer_id)  # first: it follows identity links to anonymous history
         erase_customer(session, shop.id, customer_id, email=email, order_ids=orders)
 
 

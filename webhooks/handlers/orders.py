@@ -9,7 +9,10 @@ from sqlmodel import Session
 from app.commerce.upserts import upsert_order
 from app.models.inbox import WebhookInbox
 from app.models.shop import Shop
+from webhooks.handlers.followups import customer_changed
 
 
 def order_changed(session: Session, shop: Shop, payload: dict[str, Any], event: WebhookInbox) -> None:
-    upsert_order(session, shop.id, payload)
+    order = upsert_order(session, shop.id, payload)
+    if order is not None:
+        customer_changed(session, shop.id, order.customer_shopify_id)
