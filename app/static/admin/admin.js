@@ -133,7 +133,7 @@
   // --- lift --------------------------------------------------------------------------------------
   function forest(rows, format, title) {
     // One row per interval: a CI bar around the estimate, with the zero line; rows without data say so.
-    const W = 460, left = 112, right = 16, rowH = 26, top = 8, axisH = 22;
+    const W = 500, left = 112, right = 24, rowH = 26, top = 8, axisH = 22;
     const H = top + rows.length * rowH + axisH;
     const vals = [0];
     rows.forEach(function (r) { if (r.ci) vals.push(r.ci.low, r.ci.high); });
@@ -141,7 +141,7 @@
     const span = Math.max(hi - lo, 1e-9), pad = span * 0.08;
     lo -= pad; hi += pad;
     const x = function (v) { return left + (v - lo) / (hi - lo) * (W - left - right); };
-    const g = svg("svg", { viewBox: "0 0 " + W + " " + H, width: "100%", role: "img", "aria-label": title, class: "forest" },
+    const g = svg("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, role: "img", "aria-label": title, class: "forest" },
       svg("title", { text: title }));
     g.appendChild(svg("line", { x1: x(0), x2: x(0), y1: top - 4, y2: H - axisH + 2, stroke: "#8a8a8a", "stroke-dasharray": "3 3" }));
     rows.forEach(function (r, i) {
@@ -197,15 +197,15 @@
         el("span", { class: "badge " + (STATUS_TONE[status] || ""), text: STATUS_TEXT[status] || label(status) }),
         el("span", { class: "muted small", text: "holdout " + pct(a.holdout_share, 0) + " · " + count(a.open_windows) + " shoppers still inside their window" })),
       el("p", { class: "verdict", text: a.verdict.text }),
-      el("div", { class: "lift-grid" },
-        el("div", {}, groupTable(a)),
-        el("div", {},
-          el("h3", { class: "small muted", text: "Conversion lift, points (95% CI)" }),
-          forest(rows, pts, "Conversion lift of " + label(a.agent) + " per placement with 95% confidence intervals"),
-          el("h3", { class: "small muted", text: "Revenue per exposed shopper, difference (95% CI)" }),
-          forest(revRows, signedAmount, "Revenue per shopper lift of " + label(a.agent) + " with 95% confidence intervals"),
-          el("div", { class: "legend" }, el("span", {}, el("span", { class: "swatch", "data-tone": "pos" }), "above zero: lift"),
-            el("span", {}, el("span", { class: "swatch", "data-tone": "mid" }), "interval crosses zero")))));
+      el("div", { class: "table-wrap" }, groupTable(a)),
+      el("div", { class: "lift-charts" },
+        el("figure", {}, el("figcaption", { class: "small muted", text: "Conversion lift, points (95% CI)" }),
+          forest(rows, pts, "Conversion lift of " + label(a.agent) + " per placement with 95% confidence intervals")),
+        el("figure", {}, el("figcaption", { class: "small muted", text: "Revenue per exposed shopper, difference (95% CI)" }),
+          forest(revRows, signedAmount, "Revenue per shopper lift of " + label(a.agent) + " with 95% confidence intervals"))),
+      el("div", { class: "legend" }, el("span", {}, el("span", { class: "swatch", "data-tone": "pos" }), "interval above zero: lift"),
+        el("span", {}, el("span", { class: "swatch", "data-tone": "mid" }), "interval crosses zero: not shown yet"),
+        el("span", {}, el("span", { class: "swatch", "data-tone": "neg" }), "interval below zero: hurting")));
   }
 
   function loadLift() {
@@ -236,7 +236,7 @@
     const entries = Object.keys(rfm).map(function (k) { return [k, rfm[k]]; }).sort(function (a, b) { return b[1] - a[1]; });
     const W = 460, left = 150, rowH = 24, right = 48, H = entries.length * rowH + 4;
     const max = Math.max.apply(null, entries.map(function (e) { return e[1]; }).concat([1]));
-    const g = svg("svg", { viewBox: "0 0 " + W + " " + H, width: "100%", role: "img", id: "segment-chart",
+    const g = svg("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, role: "img", id: "segment-chart",
       "aria-label": "Customers per RFM segment: " + entries.map(function (e) { return label(e[0]) + " " + e[1]; }).join(", ") });
     entries.forEach(function (e, i) {
       const y = i * rowH + 2, w = Math.max((W - left - right) * e[1] / max, 2);
@@ -301,7 +301,7 @@
       return el("li", {}, el("span", { text: s.text || label(s.name) }),
         svg("svg", { width: 70, height: 10, role: "img", "aria-label": (up ? "raises" : "lowers") + " the score" },
           svg("line", { x1: 35, x2: 35, y1: 0, y2: 10, stroke: "#b5b5b5" }),
-          svg("rect", { x: up ? 35 : 35 - w, y: 2, width: w, height: 6, rx: 2, fill: up ? "#005bd3" : "#c70a24" })));
+          svg("rect", { x: up ? 35 : 35 - w, y: 2, width: w, height: 6, rx: 2, fill: up ? "#005bd3" : "#8a8a8a" })));
     }));
   }
 
@@ -328,7 +328,7 @@
       const name = [rec.first_name, rec.last_name].filter(Boolean).join(" ") || customerName(c);
       const facts = rec.id ? el("dl", { class: "facts" },
         el("dt", { text: "Email" }), el("dd", { text: rec.email || "—" }),
-        el("dt", { text: "Orders" }), el("dd", { text: count(rec.orders_count) + " (" + count(rec.returns_count) + " with returns)" }),
+        el("dt", { text: "Orders" }), el("dd", { text: count(rec.orders_count) + " · " + count(rec.returns_count) + (rec.returns_count === 1 ? " return" : " returns") }),
         el("dt", { text: "Spent, net of refunds" }), el("dd", { text: rec.total_spent }),
         el("dt", { text: "Last order" }), el("dd", { text: when(rec.last_order_at) }),
         el("dt", { text: "Email marketing" }), el("dd", { text: label(rec.email_marketing || "unknown") }))
