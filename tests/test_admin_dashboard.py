@@ -346,6 +346,12 @@ def test_dashboard_in_chromium(live_app: LiveApp, installed_shop: InstalledShop,
             assert agent.locator("svg.forest").count() == 2
             assert agent.locator("svg.forest circle").count() == 2 * (1 + len(expected["placements"]))
             assert "20%" in page.locator("#holdout-body").inner_text()
+            fortnight = _get(live_app, domain, "/api/admin/lift?window_days=14").json["agents"][0]
+            with page.expect_response(lambda r: "/api/admin/lift?window_days=14" in r.url):
+                page.select_option("#window-days", "14")
+            page.locator(".verdict", has_text=fortnight["verdict"]["text"]).wait_for(timeout=5000)
+            page.select_option("#window-days", "7")
+            page.locator(".verdict", has_text=expected["verdict"]["text"]).wait_for(timeout=5000)
 
             # sync status and segments (one bar per RFM segment)
             page.locator("#sync-body .badge", has_text="Backfill complete").wait_for(timeout=5000)

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from app.measurement.stats import (
     Interval,
     mean_ratio,
@@ -64,12 +66,6 @@ class Group:
     converters: int = 0
     revenue: float = 0.0
     revenue_sq: float = 0.0
-
-    def add(self, converted: bool, revenue: float) -> None:
-        self.shoppers += 1
-        self.converters += int(converted)
-        self.revenue += revenue
-        self.revenue_sq += revenue * revenue
 
     @property
     def conversion_rate(self) -> float | None:
@@ -172,48 +168,75 @@ def _interval(interval: Interval | None, *, minus_one: bool = False) -> dict[str
     }
 
 
-# --- grouping ---------------------------------------------------------------------------------------
+# --- grouping (vectorised: one sort per agent and placement, window sums by binary search) -----------
 
 
-def first_exposures(exposures: Iterable[Exposure]) -> tuple[dict[str, Exposure], int]:
-    """Each shopper's first exposure (ties: holdout first, so a shopper is never counted twice), and how
-    many shoppers were later seen in the other group."""
-    first: dict[str, Exposure] = {}
-    groups: dict[str, set[bool]] = defaultdict(set)
-    for e in exposures:
-        groups[e.shopper].add(e.holdout)
-        seen = first.get(e.shopper)
-        if seen is None or (e.at, not e.holdout) < (seen.at, not seen.holdout):
-            first[e.shopper] = e
-    return first, sum(1 for g in groups.values() if len(g) > 1)
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
 
 
-def _outcomes(
-    first: dict[str, Exposure], purchases: dict[str, list[Purchase]], window: timedelta, now: datetime
-) -> tuple[Group, Group, int]:
-    treatment, holdout, open_windows = Group(), Group(), 0
-    for shopper, exposure in first.items():
-        end = exposure.at + window
-        inside = [p for p in purchases.get(shopper, ()) if exposure.at <= p.at < end]
-        group = holdout if exposure.holdout else treatment
-        group.add(bool(inside), sum(p.revenue for p in inside))
-        open_windows += end > now
-    return treatment, holdout, open_windows
+@dataclass
+class _Timeline:
+    """Every shopper's purchases on one sorted int64 axis: ``code × span + (t − origin)`` in milliseconds,
+    with cumulative revenue, so a shopper's window is two binary searches."""
+
+    origin: int
+    span: int
+    keys: np.ndarray
+    cumulative: np.ndarray
+
+    @classmethod
+    def build(
+        cls, codes: dict[str, int], purchases: Sequence[Purchase], times: list[int], window_ms: int
+    ) -> _Timeline:
+        origin = min(times)
+        span = max(times) - origin + window_ms + 1
+        if len(codes) * span >= 2**62:
+            raise ValueError("too many shoppers over too long a period for one measurement")
+        mine = [p for p in purchases if p.shopper in codes]
+        keys = np.fromiter((codes[p.shopper] * span + _ms(p.at) - origin for p in mine), np.int64, len(mine))
+        revenue = np.fromiter((p.revenue for p in mine), np.float64, len(mine))
+        order = np.argsort(keys, kind="stable")
+        return cls(origin, span, keys[order], np.concatenate([[0.0], np.cumsum(revenue[order])]))
 
 
 def _measure_one(
     agent: str,
     placement: str | None,
-    exposures: Sequence[Exposure],
-    purchases: dict[str, list[Purchase]],
+    code: np.ndarray,
+    at: np.ndarray,
+    held: np.ndarray,
+    timeline: _Timeline,
+    window_ms: int,
     window_days: float,
-    now: datetime,
+    now_ms: int,
 ) -> Lift:
-    first, crossovers = first_exposures(exposures)
-    treatment, holdout, open_windows = _outcomes(first, purchases, timedelta(days=window_days), now)
-    lift = Lift(agent, placement, window_days, treatment, holdout, open_windows=open_windows)
+    """One agent or placement from its exposures' columns: first exposure per shopper (ties: holdout first,
+    so nobody counts twice), then purchases in ``[first, first + window)``."""
+    order = np.lexsort((~held, at, code))
+    code, at, held = code[order], at[order], held[order]
+    first = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+    crossovers = int(np.count_nonzero(np.maximum.reduceat(held, first) != np.minimum.reduceat(held, first)))
+    c, t, h = code[first], at[first], held[first]
+    start = c * timeline.span + (t - timeline.origin)
+    lo = np.searchsorted(timeline.keys, start, "left")
+    hi = np.searchsorted(timeline.keys, start + window_ms, "left")
+    converted = hi > lo
+    revenue = np.round(timeline.cumulative[hi] - timeline.cumulative[lo], 2)
+    groups = {}
+    for flag in (False, True):
+        mask = h == flag
+        r = revenue[mask]
+        groups[flag] = Group(int(mask.sum()), int(converted[mask].sum()), float(r.sum()), float(np.dot(r, r)))
+    lift = Lift(agent, placement, window_days, groups[False], groups[True])
+    lift.open_windows = int(np.count_nonzero(t + window_ms > now_ms))
     lift.crossovers = crossovers
-    t, h = treatment, holdout
+    _fill_statistics(lift)
+    return lift
+
+
+def _fill_statistics(lift: Lift) -> None:
+    t, h = lift.treatment, lift.holdout
     lift.conversion_diff = newcombe_difference(t.converters, t.shoppers, h.converters, h.shoppers)
     lift.conversion_ratio = risk_ratio(t.converters, t.shoppers, h.converters, h.shoppers)
     lift.conversion_p = proportions_p_value(t.converters, t.shoppers, h.converters, h.shoppers)
@@ -234,7 +257,6 @@ def _measure_one(
         baseline = h.conversion_rate if h.converters else pooled
         lift.needed = sample_size(baseline or 0.0, TARGET_LIFT, t.shoppers / h.shoppers)
     lift.verdict = verdict(lift)
-    return lift
 
 
 def measure(
@@ -245,22 +267,36 @@ def measure(
     now: datetime,
 ) -> list[Lift]:
     """Lift per agent (sorted by name), each with its placements (sorted by shoppers, most first)."""
-    by_shopper: dict[str, list[Purchase]] = defaultdict(list)
-    for p in purchases:
-        by_shopper[p.shopper].append(p)
-    by_agent: dict[str, list[Exposure]] = defaultdict(list)
-    for e in exposures:
-        by_agent[e.agent].append(e)
+    exposures, purchases = list(exposures), list(purchases)
+    if not exposures:
+        return []
+    window_ms = int(timedelta(days=window_days).total_seconds() * 1000)
+    codes: dict[str, int] = {}
+    code = np.fromiter((codes.setdefault(e.shopper, len(codes)) for e in exposures), np.int64, len(exposures))
+    times = [_ms(e.at) for e in exposures]
+    at = np.array(times, dtype=np.int64)
+    held = np.fromiter((e.holdout for e in exposures), bool, len(exposures))
+    timeline = _Timeline.build(codes, purchases, times + [_ms(p.at) for p in purchases], window_ms)
+    by_agent: dict[str, list[int]] = defaultdict(list)
+    by_placement: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, e in enumerate(exposures):
+        by_agent[e.agent].append(i)
+        by_placement[(e.agent, e.placement)].append(i)
+    now_ms = _ms(now)
+
+    def one(agent: str, placement: str | None, rows: list[int]) -> Lift:
+        idx = np.array(rows, dtype=np.int64)
+        return _measure_one(
+            agent, placement, code[idx], at[idx], held[idx], timeline, window_ms, window_days, now_ms
+        )
+
     results = []
     for agent in sorted(by_agent):
-        rows = by_agent[agent]
-        lift = _measure_one(agent, None, rows, by_shopper, window_days, now)
-        by_placement: dict[str, list[Exposure]] = defaultdict(list)
-        for e in rows:
-            by_placement[e.placement].append(e)
-        if len(by_placement) > 1:
+        lift = one(agent, None, by_agent[agent])
+        placements = [(p, rows) for (a, p), rows in by_placement.items() if a == agent]
+        if len(placements) > 1:
             lift.placements = sorted(
-                (_measure_one(agent, p, r, by_shopper, window_days, now) for p, r in by_placement.items()),
+                (one(agent, p, rows) for p, rows in placements),
                 key=lambda x: (-(x.treatment.shoppers + x.holdout.shoppers), x.placement or ""),
             )
         results.append(lift)

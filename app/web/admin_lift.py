@@ -8,13 +8,14 @@ and hands plain rows to ``app.measurement.lift``. Every query is scoped by ``g.s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request
-from sqlalchemy import func, or_
+from sqlalchemy import func, literal
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from app.db import session_scope
@@ -29,115 +30,91 @@ from app.web.session_auth import require_session_token
 
 bp = Blueprint("admin_lift", __name__)
 
-CHUNK = 500
 MAX_WINDOW_DAYS = 90
 MAX_DAYS = 365
 DEFAULT_DAYS = 90
 
 
-def _chunks(items: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]
+def _node(kind: Any, value: Any) -> Any:
+    """SQL for an identity node ``kind:value`` (``||`` works on SQLite and PostgreSQL)."""
+    return kind.concat(":").concat(value) if not isinstance(kind, str) else literal(kind + ":").concat(value)
 
 
 def exposures(session: Session, shop_id: int, since: datetime) -> list[Exposure]:
-    """First exposure per agent × placement × subject × group since ``since``, keyed by shopper root."""
-    rows = session.exec(
+    """First exposure per agent × placement × shopper × group since ``since``; a subject is resolved to its
+    shopper (identity root) in the same query, so a stitched client and its customer are one shopper."""
+    link = aliased(IdentityLink)
+    shopper = func.coalesce(link.root, _node(ServedList.subject_kind, ServedList.subject))
+    stmt = (
         select(
             ServedList.agent,
             ServedList.placement,
-            ServedList.subject_kind,
-            ServedList.subject,
+            shopper,
             ServedList.holdout,
             func.min(ServedList.served_at),
         )
-        .where(ServedList.shop_id == shop_id, ServedList.served_at >= since, ServedList.subject != "")
-        .group_by(
-            ServedList.agent,
-            ServedList.placement,
-            ServedList.subject_kind,
-            ServedList.subject,
-            ServedList.holdout,
+        .select_from(ServedList)
+        .join(
+            link,
+            (link.shop_id == shop_id) & (link.node == _node(ServedList.subject_kind, ServedList.subject)),
+            isouter=True,
         )
-    ).all()
-    nodes = sorted({f"{kind}:{subject}" for _, _, kind, subject, _, _ in rows})
-    roots = _roots(session, shop_id, nodes)
+        .where(ServedList.shop_id == shop_id, ServedList.served_at >= since, ServedList.subject != "")
+        .group_by(ServedList.agent, ServedList.placement, shopper, ServedList.holdout)
+    )
     return [
-        Exposure(agent, placement, roots.get(f"{kind}:{subject}", f"{kind}:{subject}"), bool(holdout), at)
-        for agent, placement, kind, subject, holdout, at in rows
+        Exposure(agent, placement, who, bool(held), at)
+        for agent, placement, who, held, at in session.execute(stmt)
     ]
 
 
-def _roots(session: Session, shop_id: int, nodes: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for chunk in _chunks(nodes):
-        out.update(
-            session.exec(
-                select(IdentityLink.node, IdentityLink.root).where(
-                    IdentityLink.shop_id == shop_id,
-                    IdentityLink.node.in_(chunk),  # type: ignore[attr-defined]
-                )
-            ).all()
-        )
-    return out
-
-
-def _token_owners(session: Session, shop_id: int, anonymous_roots: list[str]) -> dict[str, str]:
-    """``cart:…``/``checkout:…`` nodes of anonymous shoppers -> their root (orders carry those tokens)."""
-    out: dict[str, str] = {}
-    for chunk in _chunks(anonymous_roots):
-        out.update(
-            session.exec(
-                select(IdentityLink.node, IdentityLink.root).where(
-                    IdentityLink.shop_id == shop_id,
-                    IdentityLink.root.in_(chunk),  # type: ignore[attr-defined]
-                    or_(IdentityLink.node.startswith("cart:"), IdentityLink.node.startswith("checkout:")),  # type: ignore[attr-defined]
-                )
-            ).all()
-        )
-    return out
-
-
 def purchases(session: Session, shop_id: int, shoppers: Iterable[str], since: datetime) -> list[Purchase]:
-    """Orders (not cancelled, not test) of these shoppers placed since ``since``, net of their refunds."""
+    """Orders (not cancelled, not test) placed since ``since`` by these shoppers, net of their refunds: by
+    customer id, else by the shopper their checkout or cart token is stitched to."""
     shoppers = set(shoppers)
     if not shoppers:
         return []
-    tokens = _token_owners(session, shop_id, sorted(s for s in shoppers if not s.startswith("customer:")))
     refunded = (
         select(Refund.order_shopify_id, func.sum(Refund.amount).label("amount"))
         .where(Refund.shop_id == shop_id)
         .group_by(Refund.order_shopify_id)
         .subquery()
     )
+    by_checkout, by_cart = aliased(IdentityLink), aliased(IdentityLink)
     placed_at = func.coalesce(Order.processed_at, Order.shopify_created_at)
-    attributable = [Order.customer_shopify_id.is_not(None)]  # type: ignore[union-attr]
-    if tokens:
-        attributable += [Order.cart_token.is_not(None), Order.checkout_token.is_not(None)]  # type: ignore[union-attr]
-    rows = session.exec(
+    stmt = (
         select(
             Order.customer_shopify_id,
-            Order.cart_token,
-            Order.checkout_token,
+            func.coalesce(by_checkout.root, by_cart.root),
             Order.total_price,
             placed_at,
             refunded.c.amount,
         )
+        .select_from(Order)
         .join(refunded, refunded.c.order_shopify_id == Order.shopify_id, isouter=True)
+        .join(
+            by_checkout,
+            (by_checkout.shop_id == shop_id) & (by_checkout.node == _node("checkout", Order.checkout_token)),
+            isouter=True,
+        )
+        .join(
+            by_cart,
+            (by_cart.shop_id == shop_id) & (by_cart.node == _node("cart", Order.cart_token)),
+            isouter=True,
+        )
         .where(
             Order.shop_id == shop_id,
             Order.cancelled_at.is_(None),  # type: ignore[union-attr]
             Order.test == False,  # noqa: E712
             placed_at >= since,
-            or_(*attributable),
         )
-    ).all()
+    )
     out = []
-    for customer_id, cart, checkout, total, at, refund in rows:
+    for customer_id, token_root, total, at, refund in session.execute(stmt):
         shopper = f"customer:{customer_id}" if customer_id is not None else None
         if shopper not in shoppers:
-            shopper = tokens.get(f"checkout:{checkout}") or tokens.get(f"cart:{cart}")
-        if shopper is None or at is None:
+            shopper = token_root
+        if shopper not in shoppers or at is None:
             continue
         net = Decimal(str(total or 0)) - Decimal(str(refund or 0))
         out.append(Purchase(shopper, at, max(float(net), 0.0)))
