@@ -46,7 +46,7 @@ CONTROL_PLACEMENT = "popular"  # the non-personalised list the holdout group see
 _MISSING = object()
 MISSING = _MISSING
 SHOP_SCOPES = ("placement", "product")  # lists that are the same for every shopper of a shop
-MAX_RENDERED_PER_LIST = 512
+MAX_RENDERED_PER_LIST = 64  # rendered answers kept per list (~1 KB each)
 
 
 class TTLCache:
@@ -187,7 +187,7 @@ class ServingStore:
         self._policies = TTLCache(ttl, 10_000)
         self._lists = TTLCache(ttl, 50_000)
         self._shop_lists = TTLCache(ttl, 256)  # shop id -> {key: CachedList} or None (too many)
-        self._customer_lists = TTLCache(ttl, 50_000)  # (shop id, customer) -> {placement: CachedList}
+        self._customer_lists = TTLCache(ttl, 20_000)  # (shop id, customer) -> {placement: CachedList}
         self.log_buffer: ServedLogBuffer | None = None
 
     def buffer_log(self, linger: float = 0.02) -> ServedLogBuffer:
@@ -269,7 +269,7 @@ class ServingStore:
 
         return self._customer_lists.get_or_load((shop_id, customer), load)
 
-    def warm(self, *, shops: int = 64, customers: int = 20_000) -> dict[str, int]:
+    def warm(self, *, shops: int = 64, customers: int = 2_000) -> dict[str, int]:
         """Fill the caches in bulk (a web worker calls this at start): installed shops, their holdout
         policies and shop-wide lists, and the lists of up to ``customers`` most recently refreshed
         customers. Returns what was loaded."""
