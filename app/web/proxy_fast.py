@@ -135,5 +135,10 @@ def prepare_worker(wsgi: Any, *, log_linger: float = 0.02) -> None:
 
 def finish_worker(wsgi: Any) -> None:
     """A web worker on its way out (gunicorn ``worker_exit``): push its buffered served-list log."""
-    if _ours(wsgi) and store_for(wsgi).log_buffer is not None:
-        store_for(wsgi).log_buffer.flush()
+    buffer = store_for(wsgi).log_buffer if _ours(wsgi) else None
+    if buffer is None:
+        return
+    try:
+        buffer.flush()
+    except Exception:  # never stop the rest of the exit hook
+        log.exception("served-list log: final flush failed")
