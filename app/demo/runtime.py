@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rq import Queue, SimpleWorker
+from rq.job import Job
 from rq.registry import StartedJobRegistry
 from rq.timeouts import TimerDeathPenalty
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -114,6 +115,7 @@ class DemoRuntime:
         redis = get_redis(self.redis_url)
         logging.getLogger("rq.worker").setLevel(logging.WARNING)
         while not self._stop.is_set():
+            self._enqueue_due_retries(redis)
             worker = ThreadWorker(list(QUEUES), connection=redis)
             try:
                 worker.work(burst=True, logging_level="WARNING", with_scheduler=False)
@@ -121,13 +123,29 @@ class DemoRuntime:
                 log.exception("worker loop error")
             self._stop.wait(0.2)
 
-    def queued(self) -> int:
+    @staticmethod
+    def _enqueue_due_retries(redis: Any) -> None:
+        """Move retries (RQ ``Retry``) whose time has come back onto their queue, as RQ's scheduler does.
+
+        RQ's own scheduler takes its locks with Lua, which the in-process Redis lacks."""
+        for name in QUEUES:
+            queue = Queue(name, connection=redis)
+            registry = queue.scheduled_job_registry
+            due = registry.get_jobs_to_schedule(int(time.time()))
+            for job in Job.fetch_many(due, connection=redis):
+                if job is not None:
+                    registry.remove(job)
+                    queue.enqueue_job(job)
+
+    def queued(self, horizon_s: float = 45.0) -> int:
+        """Jobs waiting, running, or retrying within ``horizon_s`` (a later retry is not waited for)."""
         redis = get_redis(self.redis_url)
+        soon = int(time.time() + horizon_s)
         total = 0
         for name in QUEUES:
             q = Queue(name, connection=redis)
             total += q.count + len(StartedJobRegistry(queue=q))
-            total += len(q.scheduled_job_registry)
+            total += len(q.scheduled_job_registry.get_jobs_to_schedule(soon))
         return total
 
     def failed(self) -> int:
