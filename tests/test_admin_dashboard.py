@@ -1,5 +1,5 @@
 """The embedded admin dashboard: the lift API per shop, the page and its CSP, the profile route, and the whole
-page in headless Chromium against the fake Shopify (screenshot to docs/admin.png for the README)."""
+page in headless Chromium against the fake Shopify (screenshot to test-artifacts/admin.png; docs/ keeps a copy for the README)."""
 
 from __future__ import annotations
 
@@ -406,8 +406,6 @@ def test_dashboard_in_chromium(live_app: LiveApp, installed_shop: InstalledShop,
             ARTIFACTS = ROOT / "test-artifacts"
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "admin.png"), full_page=True)
-            (ROOT / "docs").mkdir(exist_ok=True)
-            page.screenshot(path=str(ROOT / "docs" / "admin.png"), full_page=True)
             browser.close()
         fake_origin = live_app.fake.origin_template.split("/store/", 1)[0]
         others = [u for u in requests if not u.startswith(live_app.url) and not u.startswith(fake_origin)]
