@@ -140,8 +140,9 @@ def embed(
         cat = load_builtin()
     elif (data_dir / "products.csv.gz").exists():
         cat = load_instacart(data_dir)
-    else:
-        raise click.UsageError(f"{data_dir / 'products.csv.gz'} not found (use --data DIR or --builtin)")
+    else:  # a fresh clone without ../shared still benchmarks, on the shipped catalogue
+        click.echo(f"{data_dir / 'products.csv.gz'} not found: using the built-in catalogue", err=True)
+        cat = load_builtin()
     cat = subsample(cat, limit, seed)
     embedder = get_embedder("minilm")
     assert isinstance(embedder, SentenceTransformerEmbedder)
