@@ -22,6 +22,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.web import register_blueprints
 
     register_blueprints(app)
+    from webhooks.fast import install as install_webhook_fast_path
+
+    install_webhook_fast_path(app)  # POST /webhooks without Flask overhead; same answers as the route
     from app.web.proxy_fast import install as install_proxy_fast_path
 
     install_proxy_fast_path(app)  # GET /proxy/recommendations without Flask overhead; all else is Flask

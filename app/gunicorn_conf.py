@@ -26,7 +26,10 @@ def post_worker_init(worker):  # noqa: ANN001 - gunicorn hook
 
 
 def worker_exit(server, worker):  # noqa: ANN001 - gunicorn hook
-    """Push what this worker's served-list log still holds before it goes."""
+    """Push what this worker's served-list log still holds, and queue the jobs of the webhooks it
+    acknowledged, before it goes."""
     from app.web.proxy_fast import finish_worker
+    from webhooks.ingest import shutdown
 
     finish_worker(getattr(worker, "wsgi", None))
+    shutdown()

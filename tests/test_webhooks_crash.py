@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -21,6 +22,15 @@ WORKER = (
     "import sys; from redis import Redis; from rq import Worker; "
     "Worker(['webhooks'], connection=Redis.from_url(sys.argv[1])).work(burst=True)"
 )
+
+
+def _pid_in(marker: Path) -> int | None:
+    """The pid the paused job wrote, or None until the marker holds a whole one."""
+    try:
+        text = marker.read_text().strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() else None
 
 
 @pytest.mark.usefixtures("jobs_env")
@@ -39,16 +49,18 @@ def test_worker_killed_mid_job_applies_the_event_exactly_once(settings, client, 
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    horse = None
     try:
         for _ in range(600):  # the handler ran; the job now sleeps before its commit
-            if marker.exists() or proc.poll() is not None:
+            horse = _pid_in(marker)
+            if horse is not None or proc.poll() is not None:
                 break
             time.sleep(0.05)
-        assert marker.exists(), "the worker never reached the test pause"
+        assert horse is not None, "the worker never reached the test pause"
     finally:
         # The worker and its work horse (RQ puts the horse in its own process group), as a lost machine.
-        if marker.exists():
-            os.kill(int(marker.read_text()), signal.SIGKILL)
+        if horse is not None:
+            os.kill(horse, signal.SIGKILL)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
 

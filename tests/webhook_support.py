@@ -18,6 +18,7 @@ from sqlmodel import Session
 from app.config import Settings, get_settings
 from app.models.shop import Shop
 from app.shopify.verify import webhook_hmac
+from webhooks.ingest import flush_enqueues
 
 DATA_WEBHOOKS = Path(__file__).resolve().parent / "data" / "webhooks"
 
@@ -80,7 +81,10 @@ def deliver(
 
 
 def run_jobs(redis_url: str, queues: tuple[str, ...] = ("webhooks", "default", "low")) -> None:
-    """Drain the queues with a real RQ worker in this process (its signal handlers are undone after)."""
+    """Drain the queues with a real RQ worker in this process (its signal handlers are undone after),
+    once the jobs of the deliveries acknowledged so far are queued (the web side enqueues them in the
+    background, after the 200)."""
+    assert flush_enqueues(), "background enqueues did not finish"
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         SimpleWorker(list(queues), connection=Redis.from_url(redis_url)).work(burst=True)

@@ -1,7 +1,10 @@
-"""Inbox worker jobs: process one event, sweep forgotten ones, replay failed ones.
+"""Inbox worker jobs: process events, sweep forgotten ones, replay failed ones.
 
 ``process_inbox`` applies the handler's effect and marks the row done in ONE transaction, so a retry
-after a crash (or a duplicate job) finds either nothing applied or the row already done.
+after a crash (or a duplicate job) finds either nothing applied or the row already done. Events are queued
+as ``process_inbox_batch`` jobs of many ids (one RQ job per event would cost more than the events), each
+id also marked in a Redis sorted set so the sweeper can tell a row never queued (its web process died
+between the 200 and the background enqueue) from one waiting its turn.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from redis.exceptions import RedisError
+from rq import Queue
 from sqlmodel import Session, select
 
 from app.config import Settings, get_settings
@@ -20,13 +24,17 @@ from app.db import get_engine
 from app.models.base import utcnow
 from app.models.inbox import DONE, DROPPED, FAILED, PENDING, WebhookInbox
 from app.models.shop import Shop
-from app.queue import DEFAULT_RETRY, get_queue
+from app.queue import DEFAULT_RETRY, get_queue, get_redis
 from webhooks.handlers import COMPLIANCE_TOPICS, resolve
 
 log = logging.getLogger(__name__)
 
-PROCESS = "webhooks.jobs.process_inbox"
+PROCESS_BATCH = "webhooks.jobs.process_inbox_batch"
+JOB_BATCH = 200  # inbox ids per job: a job costs RQ about as much as applying a few events
+QUEUED_KEY = "attune:webhooks:inbox-queued"  # sorted set: inbox id -> when its job was queued
+QUEUED_MEMORY_S = 600  # marks older than this are dropped (the sweeper's plain rule covers those rows)
 SWEEP_AFTER_S = 180
+UNQUEUED_AFTER_S = 15  # a row with no job this long after its commit was never enqueued
 SWEEP_BATCH = 1000
 # Tests only (ATTUNE_ENV=test): "<seconds>:<marker file>" makes a job pause after the handler ran and
 # before its commit, writing the marker first, so a test can kill the worker mid-job.
@@ -35,29 +43,66 @@ TEST_PAUSE_ENV = "ATTUNE_TEST_PAUSE_BEFORE_COMMIT"
 ALWAYS_PROCESSED = COMPLIANCE_TOPICS | {"app/uninstalled"}
 
 
-def job_id(inbox_id: int) -> str:
-    return f"inbox-{inbox_id}"
-
-
 def enqueue_inbox(settings: Settings, inbox_id: int, shop_id: int | None) -> bool:
-    """Queue ``process_inbox`` in one Redis round trip; False (never an exception) when Redis is down:
-    the row is durable and the sweeper enqueues it later."""
+    """Queue one inbox row; False (never an exception) when Redis is down: the row is durable and the
+    sweeper enqueues it later."""
+    return enqueue_inbox_many(settings.redis_url, [(inbox_id, shop_id)]) == 1
+
+
+def enqueue_inbox_many(redis_url: str | None, rows: list[tuple[int, int | None]]) -> int:
+    """Queue (inbox id, shop id) rows in ONE Redis transaction: a ``process_inbox_batch`` job per shop
+    (up to ``JOB_BATCH`` ids each, ``meta['shop_id']`` set so an uninstall can cancel them), and each id
+    marked in ``QUEUED_KEY`` for the sweeper. Returns how many rows were queued: 0 (never an exception)
+    when Redis is down; the rows are durable and the sweeper enqueues them later."""
+    by_shop: dict[int | None, list[int]] = {}
+    for inbox_id, shop_id in dict.fromkeys(rows):
+        by_shop.setdefault(shop_id, []).append(inbox_id)
+    now = time.time()
     try:
-        queue = get_queue(settings.redis_url, "webhooks")
+        queue = get_queue(redis_url, "webhooks")
         with queue.connection.pipeline() as pipe:
-            queue.enqueue(
-                PROCESS,
-                inbox_id,
-                job_id=job_id(inbox_id),
-                retry=DEFAULT_RETRY,
-                meta={"shop_id": shop_id},
+            queue.enqueue_many(
+                [
+                    Queue.prepare_data(
+                        PROCESS_BATCH,
+                        (ids[i : i + JOB_BATCH],),
+                        retry=DEFAULT_RETRY,
+                        meta={"shop_id": shop_id},
+                        description=f"inbox {ids[i]}… ({len(ids[i : i + JOB_BATCH])} events)",
+                    )
+                    for shop_id, ids in by_shop.items()
+                    for i in range(0, len(ids), JOB_BATCH)
+                ],
                 pipeline=pipe,
             )
+            pipe.zadd(QUEUED_KEY, {str(i): now for ids in by_shop.values() for i in ids})
+            pipe.zremrangebyscore(QUEUED_KEY, "-inf", now - QUEUED_MEMORY_S)
             pipe.execute()
-        return True
+        return sum(len(ids) for ids in by_shop.values())
     except RedisError as exc:
-        log.warning("enqueue of inbox %s failed (Redis unavailable): %s", inbox_id, exc)
-        return False
+        log.warning("enqueue of %d inbox rows failed (Redis unavailable): %s", len(rows), exc)
+        return 0
+
+
+def process_inbox_batch(inbox_ids: list[int]) -> dict[str, int]:
+    """Apply each event with ``process_inbox`` (each in its own transaction). Raises after trying them
+    all when any failed, for RQ's retry; a retry skips the ones already done. Returns counts by status."""
+    counts: dict[str, int] = {}
+    failed: list[int] = []
+    for inbox_id in inbox_ids:
+        try:
+            status = process_inbox(inbox_id)
+        except Exception:  # noqa: BLE001 - marked failed and logged by process_inbox; the rest still run
+            failed.append(inbox_id)
+            continue
+        counts[status] = counts.get(status, 0) + 1
+    if failed:
+        raise InboxEventsFailed(f"{len(failed)} of {len(inbox_ids)} inbox events failed: {failed[:20]}")
+    return counts
+
+
+class InboxEventsFailed(Exception):
+    """Some events of a batch job failed (each is marked failed with its error)."""
 
 
 def process_inbox(inbox_id: int) -> str:
@@ -113,26 +158,40 @@ def _test_pause() -> None:
     if not spec or get_settings().attune_env != "test":
         return
     seconds, marker = spec.split(":", 1)
-    Path(marker).write_text(str(os.getpid()))
+    staged = Path(f"{marker}.{os.getpid()}.tmp")  # written whole, then renamed: never seen empty
+    staged.write_text(str(os.getpid()))
+    staged.replace(marker)
     time.sleep(float(seconds))
 
 
-def sweep_inbox(older_than_s: int = SWEEP_AFTER_S) -> int:
-    """Re-enqueue inbox rows still pending after ``older_than_s`` (Redis was down, a job was lost, a
-    worker died). Returns how many were enqueued."""
+def sweep_inbox(older_than_s: int = SWEEP_AFTER_S, unqueued_after_s: int = UNQUEUED_AFTER_S) -> int:
+    """Queue inbox rows still pending: every one older than ``older_than_s`` (a job was lost, a worker
+    died, Redis was down), and those older than ``unqueued_after_s`` that have no job in Redis (the web
+    process died between its 200 and its background enqueue). Returns how many were enqueued."""
     settings = get_settings()
-    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    now = utcnow()
+    cutoff = now - timedelta(seconds=older_than_s)
+    young_cutoff = now - timedelta(seconds=min(unqueued_after_s, older_than_s))
     with Session(get_engine(settings.database_url)) as session:
         rows = session.exec(
-            select(WebhookInbox.id, WebhookInbox.shop_id)
-            .where(WebhookInbox.status == PENDING, WebhookInbox.received_at <= cutoff)
+            select(WebhookInbox.id, WebhookInbox.shop_id, WebhookInbox.received_at)
+            .where(WebhookInbox.status == PENDING, WebhookInbox.received_at <= young_cutoff)
             .order_by(WebhookInbox.id)
             .limit(SWEEP_BATCH)
         ).all()
-    queued = sum(1 for inbox_id, shop_id in rows if enqueue_inbox(settings, inbox_id, shop_id))
-    if rows:
-        log.info("sweeper re-enqueued %d of %d pending inbox rows", queued, len(rows))
-    return queued
+    due = [(i, shop) for i, shop, at in rows if at <= cutoff]
+    young = [(i, shop) for i, shop, at in rows if at > cutoff]
+    if young:
+        try:
+            marks = get_redis(settings.redis_url).zmscore(QUEUED_KEY, [str(i) for i, _ in young])
+        except RedisError as exc:
+            log.warning("sweeper cannot read Redis: %s", exc)
+            return 0
+        due += [row for row, mark in zip(young, marks, strict=True) if mark is None]
+    count = enqueue_inbox_many(settings.redis_url, due) if due else 0
+    if due:
+        log.info("sweeper enqueued %d of %d pending inbox rows", count, len(rows))
+    return count
 
 
 def failed_events(session: Session, shop_id: int | None = None, limit: int = 100) -> list[WebhookInbox]:
@@ -156,8 +215,8 @@ def replay(inbox_ids: list[int], shop_id: int | None = None) -> list[int]:
             session.add(row)
         replayed = [(r.id, r.shop_id) for r in rows]
         session.commit()
-    for inbox_id, row_shop in replayed:
-        enqueue_inbox(settings, inbox_id, row_shop)
+    if replayed:
+        enqueue_inbox_many(settings.redis_url, replayed)
     return [i for i, _ in replayed]
 
 
