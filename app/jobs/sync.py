@@ -32,6 +32,7 @@ BATCH = 200
 RECONCILE_OVERLAP = timedelta(days=1)
 FIT_JOB = "app.jobs.shop_models.fit_shop_models"
 RECS_JOB = "app.jobs.recommendations.refresh_for_shop"
+EMBED_JOB = "app.jobs.catalog.embed_shop_products"
 Progress = Callable[[str, int], None]
 
 
@@ -111,6 +112,8 @@ def _after_sync(settings: Settings, shop_id: int) -> None:
     precomputed lists. Both are idempotent jobs, deduplicated per shop."""
     enqueue(settings.redis_url, FIT_JOB, shop_id, queue="low", job_id=f"fit-shop-{shop_id}")
     enqueue(settings.redis_url, RECS_JOB, shop_id, queue="low", job_id=f"recs-shop-{shop_id}")
+    # Product vectors for search and cold start; it queues the lists again when any vector changed.
+    enqueue(settings.redis_url, EMBED_JOB, shop_id, queue="low", job_id=f"embed-shop-{shop_id}")
 
 
 def _set(engine: Any, run_id: int, **fields: Any) -> None:

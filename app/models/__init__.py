@@ -1,5 +1,6 @@
 """All tables. Importing this package registers every table on ``SQLModel.metadata``."""
 
+from app.models.catalog import ProductEmbedding
 from app.models.commerce import (
     Cart,
     Checkout,
@@ -35,6 +36,7 @@ __all__ = [
     "OrderLine",
     "PixelEvent",
     "Product",
+    "ProductEmbedding",
     "ProductVariant",
     "RecommendationList",
     "Refund",

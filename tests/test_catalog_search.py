@@ -1,0 +1,204 @@
+"""Stored product embeddings (only changed texts re-embedded, deleted products dropped) and semantic search
+through the app proxy: sensible hits, no out-of-stock products, never another shop's products."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+import pytest
+from sqlmodel import select
+
+from app.catalog import search as catalog_search
+from app.embedding import HashingEmbedder, get_embedder
+from app.jobs.catalog import embed_shop_products, sync_embeddings
+from app.models.base import utcnow
+from app.models.catalog import ProductEmbedding
+from app.models.commerce import InventoryLevel, Product, ProductVariant
+from app.queue import get_queue
+from app.shopify.verify import proxy_signature
+from app.storefront.demo_data import CATALOG, OUT_OF_STOCK, seed_demo_shop
+from tests.conftest import TEST_API_SECRET
+from tests.embedding_support import minilm  # noqa: F401  (fixture)
+
+SHOP_A = "attune-demo.myshopify.com"
+SHOP_B = "other-shop.myshopify.com"
+
+
+@pytest.fixture(autouse=True)
+def hashing_embedder(monkeypatch):
+    """The process embedder is the hashing fake unless a test passes the real model explicitly."""
+    from app.config import get_settings
+
+    monkeypatch.setenv("ATTUNE_EMBEDDER", "hashing")
+    get_settings.cache_clear()
+    catalog_search.clear_cache()
+    yield
+    get_settings.cache_clear()
+    catalog_search.clear_cache()
+
+
+def signed(path: str, params: dict, *, shop: str = SHOP_A) -> str:
+    pairs = list(params.items()) + [
+        ("shop", shop),
+        ("logged_in_customer_id", ""),
+        ("path_prefix", "/apps/attune"),
+        ("timestamp", str(int(time.time()))),
+    ]
+    pairs.append(("signature", proxy_signature(pairs, TEST_API_SECRET)))
+    return f"/proxy{path}?{urlencode(pairs)}"
+
+
+@pytest.fixture
+def demo(session, settings):
+    shop = seed_demo_shop(session, SHOP_A, orders=False)
+    session.commit()
+    return shop
+
+
+def stored(session, shop_id: int) -> dict[int, ProductEmbedding]:
+    session.expire_all()
+    rows = session.exec(select(ProductEmbedding).where(ProductEmbedding.shop_id == shop_id)).all()
+    return {r.product_shopify_id: r for r in rows}
+
+
+def test_vectors_are_stored_once_and_reembedded_only_on_text_change(session, settings, demo):
+    first = embed_shop_products(demo.shop_id, settings)
+    assert first == {"embedded": len(CATALOG), "texts_embedded": len(CATALOG), "unchanged": 0, "deleted": 0}
+    rows = stored(session, demo.shop_id)
+    hashes = {p: r.content_hash for p, r in rows.items()}
+    stamps = {p: r.updated_at for p, r in rows.items()}
+    assert set(rows) == {pid for pid, *_ in CATALOG}
+    row = rows[1005]
+    embedder = get_embedder()
+    assert row.model == embedder.name and row.dim == embedder.dim
+    assert row.unpack().shape == (embedder.dim,)
+    # the stored vector is the embedder's vector of the product text
+    assert float(row.unpack() @ embedder.embed([row_text(session, demo.shop_id, 1005)])[0]) > 0.999
+    # embedding finished: the shop's lists are queued for a refresh (deduplicated job id)
+    assert get_queue(settings.redis_url, "low").fetch_job(f"recs-shop-{demo.shop_id}") is not None
+    get_queue(settings.redis_url, "low").empty()
+
+    second = embed_shop_products(demo.shop_id, settings)
+    assert second == {"embedded": 0, "texts_embedded": 0, "unchanged": len(CATALOG), "deleted": 0}
+    assert {p: r.updated_at for p, r in stored(session, demo.shop_id).items()} == stamps
+    assert len(get_queue(settings.redis_url, "low")) == 0  # nothing changed, nothing queued
+
+    product = session.exec(select(Product).where(Product.shopify_id == 1005)).one()
+    product.title = "Polar Fleece Hoodie"
+    product.shopify_updated_at = utcnow()  # a stock-only change elsewhere must not re-embed
+    session.add(product)
+    session.commit()
+    third = embed_shop_products(demo.shop_id, settings)
+    assert third["embedded"] == 1 and third["unchanged"] == len(CATALOG) - 1
+    after = stored(session, demo.shop_id)
+    assert after[1005].content_hash != hashes[1005] and after[1005].updated_at > stamps[1005]
+    assert all(after[p].content_hash == hashes[p] for p in after if p != 1005)
+
+
+def row_text(session, shop_id: int, pid: int) -> str:
+    from app.jobs.catalog import text_of
+
+    return text_of(
+        session.exec(select(Product).where(Product.shop_id == shop_id, Product.shopify_id == pid)).one()
+    )
+
+
+def test_deleted_and_unpublished_products_lose_their_vectors(session, settings, demo):
+    embed_shop_products(demo.shop_id, settings)
+    gone = session.exec(select(Product).where(Product.shopify_id == 1012)).one()
+    gone.deleted_at = utcnow()
+    draft = session.exec(select(Product).where(Product.shopify_id == 1013)).one()
+    draft.status = "draft"
+    session.add_all([gone, draft])
+    session.commit()
+    report = embed_shop_products(demo.shop_id, settings)
+    assert report["deleted"] == 2 and report["embedded"] == 0
+    assert set(stored(session, demo.shop_id)) == {pid for pid, *_ in CATALOG} - {1012, 1013}
+
+
+def test_a_new_embedder_reembeds_everything(session, settings, demo):
+    embed_shop_products(demo.shop_id, settings)
+    report = sync_embeddings(session, demo.shop_id, HashingEmbedder(dim=64))
+    session.commit()
+    assert report.embedded == len(CATALOG)
+    assert {r.dim for r in stored(session, demo.shop_id).values()} == {64}
+
+
+def test_proxy_search_finds_sensible_in_stock_products(client, session, settings, demo):
+    embed_shop_products(demo.shop_id, settings)
+    r = client.get(signed("/search", {"q": "camping stove"}))
+    assert r.status_code == 200, r.json
+    items = r.json["items"]
+    assert items[0]["product_id"] == 1010
+    assert items[0]["reason"] == "Matches “camping stove”" and items[0]["currency"] == "USD"
+    assert r.json["query"] == "camping stove"
+    tent = client.get(signed("/search", {"q": "ultralight two-person tent", "limit": "20"})).json["items"]
+    assert tent and OUT_OF_STOCK not in [i["product_id"] for i in tent]
+
+
+def test_search_index_follows_new_vectors_and_stock(client, session, settings, demo):
+    embed_shop_products(demo.shop_id, settings)
+    assert client.get(signed("/search", {"q": "sun hat"})).json["items"][0]["product_id"] == 1012
+    hat = session.exec(select(Product).where(Product.shopify_id == 1012)).one()
+    hat.title, hat.tags, hat.body_html = "Kayak Paddle", "water, paddle", "<p>A carbon kayak paddle.</p>"
+    session.add(hat)
+    session.commit()
+    embed_shop_products(demo.shop_id, settings)
+    assert client.get(signed("/search", {"q": "kayak paddle"})).json["items"][0]["product_id"] == 1012
+
+    # sold out: gone from the next search (the index re-reads stock after STOCK_TTL; the card is live)
+    level = session.exec(select(InventoryLevel).where(InventoryLevel.inventory_item_id == 101200)).one()
+    level.available = 0
+    session.add(level)
+    session.commit()
+    ids = [i["product_id"] for i in client.get(signed("/search", {"q": "kayak paddle"})).json["items"]]
+    assert 1012 not in ids
+
+
+def test_search_never_crosses_shops(client, session, settings, demo):
+    other = seed_demo_shop(session, SHOP_B, orders=False)
+    # shop B sells a product shop A does not have; same product ids otherwise (ids are per shop)
+    session.add(
+        Product(
+            shop_id=other.shop_id,
+            shopify_id=5001,
+            title="Inflatable Kayak",
+            product_type="Boats",
+            status="active",
+            tags="kayak, water",
+            handle="inflatable-kayak",
+        )
+    )
+    session.add(
+        ProductVariant(
+            shop_id=other.shop_id, shopify_id=5001001, product_shopify_id=5001, price=1, inventory_quantity=3
+        )
+    )
+    session.commit()
+    embed_shop_products(demo.shop_id, settings)
+    embed_shop_products(other.shop_id, settings)
+    in_b = client.get(signed("/search", {"q": "inflatable kayak"}, shop=SHOP_B)).json["items"]
+    assert in_b[0]["product_id"] == 5001
+    in_a = client.get(signed("/search", {"q": "inflatable kayak", "limit": "20"})).json["items"]
+    assert 5001 not in [i["product_id"] for i in in_a]
+    assert catalog_search.search_shop(settings.database_url, demo.shop_id, "inflatable kayak", k=50)
+    assert 5001 not in dict(catalog_search.search_shop(settings.database_url, demo.shop_id, "kayak", k=50))
+
+
+def test_a_shop_without_vectors_answers_an_empty_list(client, demo):
+    r = client.get(signed("/search", {"q": "warm socks"}))
+    assert r.status_code == 200 and r.json["items"] == []
+
+
+def test_minilm_finds_something_warm_for_hiking(session, settings, demo, minilm, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("ATTUNE_EMBEDDER", "minilm")
+    from app.config import get_settings
+
+    get_settings.cache_clear()
+    assert get_embedder() is minilm
+    embed_shop_products(demo.shop_id, settings)
+    hits = catalog_search.search_shop(settings.database_url, demo.shop_id, "something warm for hiking", k=3)
+    titles = {pid: title for pid, title, *_ in CATALOG}
+    top = [titles[pid] for pid, _ in hits]
+    assert any("Fleece" in t or "Wool" in t for t in top), top
