@@ -12,18 +12,22 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from sqlalchemy import func
 from sqlmodel import Session, select
 
+from app.catalog.index import SimilarityIndex
 from app.config import Settings, get_settings
 from app.db import after_commit, get_engine
 from app.models.base import utcnow
+from app.models.catalog import ProductEmbedding
 from app.models.commerce import Order, OrderLine, Product, Refund, RefundLine
 from app.models.serving import RecommendationList
 from app.queue import enqueue
+from app.recommend.blend import Candidate, Rules, blend
 from app.recommend.cooccurrence import BoughtTogether
 from app.recommend.popularity import item_popularity
 from app.recommend.repeat import buy_it_again, item_repurchase, just_bought_one_offs
@@ -50,6 +54,24 @@ class ShopData:
     created: dict[int, float]
     baskets: Baskets | None
     customer_index: dict[int, int] = field(default_factory=dict)
+    types: dict[int, str] = field(default_factory=dict)  # product type, for the blender's diversity cap
+    vectors: tuple[list[int], np.ndarray] | None = None  # stored product embeddings (cold-start similarity)
+
+
+def stored_vectors(session: Session, shop_id: int) -> tuple[list[int], np.ndarray] | None:
+    """The shop's stored product vectors of its most used embedder (None when it has none yet)."""
+    from app.catalog.search import load_vectors
+
+    models = session.exec(
+        select(ProductEmbedding.model, func.count(ProductEmbedding.id))
+        .where(ProductEmbedding.shop_id == shop_id)
+        .group_by(ProductEmbedding.model)
+    ).all()
+    if not models:
+        return None
+    model = max(models, key=lambda m: (m[1], m[0]))[0]
+    ids, matrix = load_vectors(session, shop_id, model)
+    return (ids, matrix) if ids else None
 
 
 def _product_text(p: Product) -> str:
@@ -66,6 +88,8 @@ def load_shop_data(session: Session, shop_id: int) -> ShopData:
     currency = shop_currency(session, shop_id)
     cards = product_cards(session, shop_id, [p.shopify_id for p in products], currency)
     texts = {p.shopify_id: _product_text(p) for p in products}
+    types = {p.shopify_id: p.product_type or "" for p in products}
+    vectors = stored_vectors(session, shop_id)
     created = {
         p.shopify_id: (p.shopify_created_at or p.published_at or utcnow()).timestamp() for p in products
     }
@@ -107,7 +131,7 @@ def load_shop_data(session: Session, shop_id: int) -> ShopData:
         .where(RefundLine.shop_id == shop_id, RefundLine.product_shopify_id.is_not(None))
     ).all()
     if not rows:
-        return ShopData(cards, texts, created, None)
+        return ShopData(cards, texts, created, None, types=types, vectors=vectors)
     cust, oid, times, pid, qty, titles = [], [], [], [], [], []
     for c, o, at, p, q, t in rows:
         cust.append(str(c) if c else f"order:{o}")  # guest orders still teach co-purchase
@@ -129,7 +153,7 @@ def load_shop_data(session: Session, shop_id: int) -> ShopData:
         np.array(cust), np.array(oid), np.array(times), np.array(pid), np.array(qty), np.array(titles)
     )
     index = {int(c): i for i, c in enumerate(baskets.customers) if not str(c).startswith("order:")}
-    return ShopData(cards, texts, created, baskets, index)
+    return ShopData(cards, texts, created, baskets, index, types=types, vectors=vectors)
 
 
 # --- computing (plain data in, lists out) -----------------------------------------------------
@@ -144,55 +168,82 @@ class ListSpec:
     items: list[dict[str, Any]]
 
 
-def _items(
-    data: ShopData,
-    ranked: list[tuple[int, float, str]],
-    exclude: set[int] | None = None,
-    k: int = LIST_LENGTH,
+Ranked = list[tuple[int, float, str]]  # (product id, score, reason), best first
+
+
+def _candidates(data: ShopData, ranked: Ranked, source: str, *, scale: bool = False) -> list[Candidate]:
+    """Blender candidates for one recommender's ranking (products without a card are not products)."""
+    top = max((s for _, s, _ in ranked), default=0.0) if scale else 1.0
+    top = top if top > 0 else 1.0
+    return [
+        Candidate(str(pid), float(s) / top, source, reason) for pid, s, reason in ranked if pid in data.cards
+    ]
+
+
+def _shop_rules(data: ShopData) -> Rules:
+    """Rules every list of the shop obeys: stock and the diversity cap (merchant pins/excludes once stored)."""
+    return Rules(
+        out_of_stock={str(p) for p, c in data.cards.items() if not c["available"]},
+        product_type={str(p): t for p, t in data.types.items() if t},
+        backfill=True,
+        limit=LIST_LENGTH,
+    )
+
+
+def _blended(
+    data: ShopData, candidates: list[Candidate], placement: str, rules: Rules
 ) -> list[dict[str, Any]]:
-    """Cards for ranked (product id, score, reason): only live, in-stock products, each once."""
-    out, seen = [], set(exclude or ())
-    for pid, score, reason in ranked:
-        card = data.cards.get(pid)
-        if pid in seen or card is None or not card["available"]:
-            continue
-        seen.add(pid)
-        out.append({**card, "score": round(float(score), 5), "reason": reason})
-        if len(out) >= k:
-            break
-    return out
+    """The blender's list as storefront cards, each with its score and reason."""
+    return [
+        {**data.cards[int(r.product_id)], "score": round(float(r.score), 5), "reason": r.reason}
+        for r in blend(candidates, placement, rules)
+    ]
 
 
 def _similar(data: ShopData) -> dict[int, list[tuple[int, float]]]:
-    """Content neighbours per product (cold start): TF-IDF over title, type, vendor, tags, description."""
+    """Content neighbours per product (cold start): the stored product vectors where they exist, TF-IDF over
+    title, type, vendor, tags and description for products not embedded yet."""
+    out: dict[int, list[tuple[int, float]]] = {}
+    if data.vectors is not None:
+        ids, matrix = data.vectors
+        index = SimilarityIndex(ids, matrix)
+        for pid, hits in zip(ids, index.similar_items_batch(ids, LIST_LENGTH * 2), strict=True):
+            out[pid] = [(n.product_id, n.score) for n in hits if n.score > 0]
+    missing = [pid for pid in data.texts if pid not in out]
+    if not missing:
+        return out
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     ids = [pid for pid, text in data.texts.items() if text.strip()]
     if len(ids) < 2:
-        return {}
+        return out
     matrix = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1).fit_transform(
         [data.texts[i] for i in ids]
     )
-    sims = (matrix @ matrix.T).toarray()
-    np.fill_diagonal(sims, -1.0)
-    out = {}
-    for row, pid in enumerate(ids):
-        order = np.argsort(-sims[row])[: LIST_LENGTH * 2]
-        out[pid] = [(ids[j], float(sims[row, j])) for j in order if sims[row, j] > 0]
+    row_of = {pid: r for r, pid in enumerate(ids)}
+    for pid in missing:
+        if pid not in row_of:
+            continue
+        sims = (matrix[row_of[pid]] @ matrix.T).toarray().ravel()
+        sims[row_of[pid]] = -1.0
+        order = np.argsort(-sims)[: LIST_LENGTH * 2]
+        out[pid] = [(ids[j], float(sims[j])) for j in order if sims[j] > 0]
     return out
 
 
 def compute_lists(
     data: ShopData, customers: set[int] | None = None, now: float | None = None
 ) -> list[ListSpec]:
-    """Every list of a shop (or only the given customers' lists), ranked, filtered and explained."""
+    """Every list of a shop (or only the given customers' lists): candidates from each recommender, ranked,
+    filtered and explained by the blender (``app.recommend.blend``)."""
     now = time.time() if now is None else now
     specs: list[ListSpec] = []
+    shop_rules = _shop_rules(data)
     title = {pid: c["title"] for pid, c in data.cards.items()}
     b = data.baskets
     if b is None:  # a new shop: newest products and content similarity, no purchase signal yet
         newest = sorted(data.created, key=lambda p: -data.created[p])
-        popular = [(p, 1.0 / (r + 1), "New in the shop") for r, p in enumerate(newest)]
+        popular: Ranked = [(p, 1.0 / (r + 1), "New in the shop") for r, p in enumerate(newest)]
         strategy, home_strategy = "new_arrivals", "new_arrivals"
         home = popular
         bt = None
@@ -204,12 +255,22 @@ def compute_lists(
         home = [(items[i], float(trend[i]), "Trending right now") for i in np.argsort(-trend)]
         strategy, home_strategy = "popular", "trending"
         bt = BoughtTogether(half_life_days=180.0, min_support=1.0).fit(b, now=now / DAY)
+    popular_cands = _candidates(data, popular, "popular", scale=True)
     if customers is None:
-        specs.append(ListSpec("placement", "", "popular", strategy, _items(data, popular)))
-        specs.append(ListSpec("placement", "", "home", home_strategy, _items(data, home)))
+        specs.append(
+            ListSpec(
+                "placement", "", "popular", strategy, _blended(data, popular_cands, "popular", shop_rules)
+            )
+        )
+        home_cands = _candidates(data, home, "popular", scale=True)
+        specs.append(
+            ListSpec(
+                "placement", "", "home", home_strategy, _blended(data, home_cands, "popular", shop_rules)
+            )
+        )
         similar = _similar(data)
         for pid in data.cards:
-            together: list[tuple[int, float, str]] = []
+            together: Ranked = []
             if bt is not None and b is not None:
                 idx = np.searchsorted(b.items, str(pid))
                 if idx < len(b.items) and b.items[idx] == str(pid):
@@ -222,20 +283,15 @@ def compute_lists(
                         for r in bt.rules(int(idx), k=LIST_LENGTH)
                     ]
             like = [(q, s, f"Similar to {title.get(pid, 'this')}") for q, s in similar.get(pid, [])]
-            fbt = _items(data, together, {pid})
+            on_page = replace(shop_rules, context={str(pid)})
+            together_cands = _candidates(data, together, "bought_together")
+            fbt = _blended(data, together_cands, "fbt", on_page)
             if fbt:
                 specs.append(ListSpec("product", str(pid), "fbt", "bought_together", fbt))
-            mixed = _items(data, together[: LIST_LENGTH // 2] + like + together[LIST_LENGTH // 2 :], {pid})
+            mixed = _blended(data, together_cands + _candidates(data, like, "similar"), "product", on_page)
             if mixed:
-                specs.append(
-                    ListSpec(
-                        "product",
-                        str(pid),
-                        "product",
-                        "bought_together+similar" if together else "similar",
-                        mixed,
-                    )
-                )
+                strategy_name = "bought_together+similar" if together else "similar"
+                specs.append(ListSpec("product", str(pid), "product", strategy_name, mixed))
     if b is None or bt is None:
         return specs
     stats = item_repurchase(b)
@@ -245,21 +301,25 @@ def compute_lists(
             continue
         rows = slice(b.cust_ptr[ci], b.cust_ptr[ci + 1])
         bought = [int(i) for i in np.flatnonzero(np.asarray(b.binary()[rows].sum(axis=0)).ravel())]
-        banned = {int(b.items[i]) for i in returned[ci].indices} | {
-            int(b.items[i]) for i in just_bought_one_offs(b, stats, ci)
-        }
-        again = [
+        mine_rules = replace(
+            shop_rules,
+            returned={str(b.items[i]) for i in returned[ci].indices},
+            owned_one_offs={str(b.items[i]) for i in just_bought_one_offs(b, stats, ci)},
+            owned={str(b.items[i]) for i in bought},
+        )
+        again: Ranked = [
             (int(b.items[i]), s, reason[0].upper() + reason[1:])
             for i, s, reason in buy_it_again(b, ci, now / DAY, stats, k=LIST_LENGTH)
         ]
-        again_items = _items(data, again, {int(b.items[i]) for i in returned[ci].indices})
+        again_items = _blended(data, _candidates(data, again, "repeat", scale=True), "buy_again", mine_rules)
         if again_items:
             specs.append(ListSpec("customer", str(cid), "buy_again", "repeat", again_items))
-        personal = [
+        personal: Ranked = [
             (int(b.items[i]), s, f"Because you bought {title.get(int(b.items[src]), b.titles[src])}")
             for i, s, src in bt.for_basket(bought, k=LIST_LENGTH * 2)
         ]
-        mine = _items(data, personal + popular, banned | {int(b.items[i]) for i in bought})
+        personal_cands = _candidates(data, personal, "personal", scale=True)
+        mine = _blended(data, personal_cands + popular_cands, "home", mine_rules)
         if mine:
             specs.append(ListSpec("customer", str(cid), "home", "personal" if personal else "popular", mine))
     return specs

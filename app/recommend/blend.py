@@ -1,8 +1,11 @@
 """The blender: candidates from every recommender -> one list per placement, with business rules and reasons.
 
 Rules, in order: merchant excludes, out-of-stock, returned items, non-consumables the shopper already bought,
-items already on the page or in the cart; then the placement's source weights, a diversity cap per product
-type, and merchant pins on top (pins still obey stock, excludes and returns).
+items already on the page or in the cart, anything else the shopper owns unless a repeat recommender brings it
+back; then the placement's source weights, a diversity cap per product type (optionally backfilled so a list
+is never shorter than its candidates allow), and merchant pins on top (pins still obey stock, excludes and
+returns). Besides the storefront placements, the precomputed lists ``fbt``, ``buy_again`` and ``popular``
+(the holdout's control list) are blended here too, each from its one source.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-PLACEMENTS = ("product", "cart", "home", "email", "post_purchase")
+PLACEMENTS = ("product", "cart", "home", "email", "post_purchase", "fbt", "buy_again", "popular")
 
 # How much each source counts per placement (missing = 0: not shown there).
 PLACEMENT_WEIGHTS: dict[str, dict[str, float]] = {
@@ -19,6 +22,9 @@ PLACEMENT_WEIGHTS: dict[str, dict[str, float]] = {
     "home": {"personal": 1.0, "repeat": 0.9, "session": 0.6, "similar": 0.3, "popular": 0.3},
     "email": {"repeat": 1.0, "personal": 0.9, "similar": 0.3, "popular": 0.2},
     "post_purchase": {"bought_together": 1.0, "repeat": 0.8, "personal": 0.6, "popular": 0.1},
+    "fbt": {"bought_together": 1.0},
+    "buy_again": {"repeat": 1.0},
+    "popular": {"popular": 1.0},
 }
 
 
@@ -40,10 +46,14 @@ class Rules:
     returned: set[str] = field(default_factory=set)
     owned_one_offs: set[str] = field(default_factory=set)
     context: set[str] = field(default_factory=set)  # the product on the page, the cart's items
+    owned: set[str] = field(
+        default_factory=set
+    )  # everything the shopper bought: shown again only as a repeat
     excludes: set[str] = field(default_factory=set)
     pins: dict[str, list[str]] = field(default_factory=dict)  # placement -> product ids, in order
     product_type: dict[str, str] = field(default_factory=dict)
     max_per_type: int = 3
+    backfill: bool = False  # fill slots left by the diversity cap with the best capped items
     limit: int = 10
 
 
@@ -81,6 +91,8 @@ def blend(candidates: list[Candidate], placement: str, rules: Rules) -> list[Rec
         w = weights.get(c.source, 0.0)
         if w <= 0 or blocked(c.product_id, rules):
             continue
+        if c.source != "repeat" and c.product_id in rules.owned:
+            continue  # the shopper has it: only "buy it again" (with its cycle) may suggest it
         contribution = w * max(0.0, min(1.0, c.score))
         total[c.product_id] += contribution
         if contribution > best.get(c.product_id, (-1.0, c))[0]:
@@ -92,6 +104,7 @@ def blend(candidates: list[Candidate], placement: str, rules: Rules) -> list[Rec
             out.append(Recommendation(pid, 1.0 + (total.get(pid) or 0.0), "pinned", "picked by the shop"))
             seen.add(pid)
     per_type: dict[str, int] = defaultdict(int)
+    capped: list[str] = []
     for pid in (p for p, _ in sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))):
         if len(out) >= rules.limit:
             break
@@ -99,9 +112,14 @@ def blend(candidates: list[Candidate], placement: str, rules: Rules) -> list[Rec
             continue
         ptype = rules.product_type.get(pid, "")
         if ptype and per_type[ptype] >= rules.max_per_type:
+            capped.append(pid)
             continue
         per_type[ptype] += 1
         c = best[pid][1]
         out.append(Recommendation(pid, round(total[pid], 6), c.source, c.reason))
         seen.add(pid)
+    if rules.backfill:
+        for pid in capped[: max(0, rules.limit - len(out))]:
+            c = best[pid][1]
+            out.append(Recommendation(pid, round(total[pid], 6), c.source, c.reason))
     return out[: rules.limit]
