@@ -68,6 +68,29 @@ def test_protocol_never_leaks_a_target(tmp_path):
         assert item not in top, name
 
 
+def test_rankings_do_not_depend_on_the_targets():
+    """Replacing every target order's items by other items changes no method's ranking: no method sees a target
+    (nor the ranker's training, which holds out earlier orders of the history only)."""
+    import scipy.sparse as sp
+
+    baskets = baskets_from_frame(read_transactions(SAMPLE))
+    n = baskets.orders_per_customer
+    targets = (baskets.cust_ptr[1:] - 1)[n >= 2]
+    coo = baskets.matrix.tocoo()
+    moved = np.isin(coo.row, targets)
+    cols = np.where(moved, (coo.col * 7 + 3) % baskets.n_items, coo.col)
+    changed = sp.csr_matrix((coo.data, (coo.row, cols)), shape=baskets.matrix.shape)
+    changed.sum_duplicates()
+    other = type(baskets)(**{**baskets.__dict__, "matrix": changed})
+    assert (other.matrix != baskets.matrix).nnz > 0
+    results_a, ranked_a, test_a = run_backtest(baskets, limit_customers=60)
+    results_b, ranked_b, test_b = run_backtest(other, limit_customers=60)
+    assert (test_a.customers == test_b.customers).all()
+    assert (test_a.targets != test_b.targets).nnz > 0
+    for name in ranked_a:
+        assert (ranked_a[name] == ranked_b[name]).all(), name
+
+
 @pytest.mark.slow
 @needs_shared(DATA / "yoochoose_clicks_100k")
 def test_sessions_cli_meets_its_targets():

@@ -174,7 +174,24 @@ def baskets_from_frame(frame: pd.DataFrame):
         frame["product_id"].to_numpy(),
         frame["quantity"].to_numpy(),
         frame["product_title"].to_numpy(),
+        frame["product_type"].fillna("").to_numpy() if "product_type" in frame.columns else None,
     )
+
+
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def cached_dataset(
+    name: str, cache_dir: str | Path = "var/datasets", shared: str | Path = SHARED_DATA
+) -> Path:
+    """The transactions CSV of one ../shared dataset, converted once into ``cache_dir/NAME.csv.gz``."""
+    out = Path(cache_dir) / f"{name}.csv.gz"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(f".{out.name}.partial.csv.gz")
+        write_transactions(CONVERTERS[name](Path(shared) / name), partial)
+        partial.replace(out)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -184,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("name", choices=sorted(CONVERTERS))
     parser.add_argument("out")
-    parser.add_argument("--shared", default=str(Path(__file__).resolve().parents[3] / "shared" / "data"))
+    parser.add_argument("--shared", default=str(SHARED_DATA))
     args = parser.parse_args(argv)
     frame = CONVERTERS[args.name](Path(args.shared) / args.name)
     write_transactions(frame, args.out)

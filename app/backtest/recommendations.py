@@ -2,8 +2,9 @@
 
 Protocol: for every customer with at least two orders, the last order (by time, ties by order id) is the
 target and everything before it is history; methods are fitted on the history only. Baselines pick their
-hyperparameters on a validation split of the history (each customer's last history order as the target), and
-are then refitted on the whole history. Attune's recommender learns its ranker on the same validation split.
+hyperparameters on a validation split of the history (each customer's last history order as the target) from
+the grids below, and are then refitted on the whole history. Attune's recommender has one fixed configuration;
+it learns its ranker from the history alone (that same validation split and the two orders before it).
 """
 
 from __future__ import annotations
@@ -19,25 +20,34 @@ import numpy as np
 
 from app.backtest.datasets import DatasetError, baskets_from_frame, read_transactions
 from app.backtest.metrics import evaluate
-from app.recommend.transactions import Baskets, Split, top_k
+from app.recommend.transactions import Baskets, Split, sparse_top_k, top_k
 
 K = 10
 
-# name -> grid of constructor kwargs, tuned on the validation split
+# name -> grid of constructor kwargs, tuned on the validation split (TIFU-KNN: every combination below)
+TIFU_VECTORS = [  # (within-basket decay r_b, group decay r_g, groups m)
+    (0.9, 0.7, 7),
+    (0.9, 0.6, 3),
+    (1.0, 0.8, 10),
+    (1.0, 0.9, 3),
+]
+TIFU_NEIGHBOURS = [100, 300]
+TIFU_ALPHAS = [0.3, 0.5, 0.7, 0.9]
 BASELINES: dict[str, list[dict]] = {
     "popularity": [{"half_life_days": None}, {"half_life_days": 30.0}, {"half_life_days": 90.0}],
     "gp_topfreq": [{}],
     "item_knn": [{"k": 20, "shrink": 10.0}, {"k": 100, "shrink": 10.0}, {"k": 300, "shrink": 10.0}],
     "implicit_als": [
+        {"factors": 64, "regularization": 0.05, "alpha": 1.0},
         {"factors": 64, "regularization": 0.05, "alpha": 5.0},
         {"factors": 128, "regularization": 0.05, "alpha": 20.0},
         {"factors": 64, "regularization": 0.5, "alpha": 20.0},
     ],
     "tifu_knn": [
-        {"n_neighbors": 300, "within_decay": 0.9, "group_decay": 0.7, "alpha": 0.7, "n_groups": 7},
-        {"n_neighbors": 100, "within_decay": 0.9, "group_decay": 0.7, "alpha": 0.9, "n_groups": 7},
-        {"n_neighbors": 300, "within_decay": 0.9, "group_decay": 0.6, "alpha": 0.9, "n_groups": 3},
-        {"n_neighbors": 300, "within_decay": 1.0, "group_decay": 0.8, "alpha": 0.5, "n_groups": 10},
+        {"n_neighbors": k, "within_decay": rb, "group_decay": rg, "alpha": a, "n_groups": m}
+        for rb, rg, m in TIFU_VECTORS
+        for k in TIFU_NEIGHBOURS
+        for a in TIFU_ALPHAS
     ],
 }
 
@@ -68,6 +78,12 @@ def make_baseline(name: str, params: dict):
 
 def rank(model, customers: np.ndarray, now: np.ndarray, popular: np.ndarray, k: int = K) -> np.ndarray:
     """Top ``k`` per customer from ``model.score``; ties and empty scores fall back to popularity."""
+    if hasattr(model, "score_sparse"):
+        out = np.zeros((len(customers), k), np.int64)
+        for lo in range(0, len(customers), 512):
+            scores = model.score_sparse(customers[lo : lo + 512], now[lo : lo + 512])
+            out[lo : lo + 512] = sparse_top_k(scores, k, popular)
+        return out
     out = np.zeros((len(customers), k), np.int64)
     tie = 1e-9 * popular / max(float(popular.max()), 1.0)
     chunk = max(16, int(3e6 // max(len(popular), 1)))
@@ -115,9 +131,8 @@ def run_backtest(
         started = time.perf_counter()
         best, best_key = grid[0], (-1.0, -1.0)
         if len(grid) > 1:
-            for params in grid:
-                m = make_baseline(name, params).fit(val_history)
-                res = score_split(rank(m, val.customers, val.times, pop_val), val_history, val)
+            for params, top in _grid_rankings(name, grid, val_history, val, pop_val):
+                res = score_split(top, val_history, val)
                 key = (res["recall@10"], res["ndcg@10"])
                 say(f"{name} {params}: validation recall@10={key[0]:.4f} ndcg@10={key[1]:.4f}")
                 if key > best_key:
@@ -134,18 +149,47 @@ def run_backtest(
         ours = NextBasketRecommender().fit(history)
         ranked["attune"] = ours.recommend(test.customers, test.times, K)
         results["attune"] = score_split(ranked["attune"], history, test) | {
-            "params": {
-                "n_neighbors": ours.n_neighbors,
-                "knn_k": ours.knn_k,
-                "own_cap": ours.own_cap,
-                "extra": ours.extra,
-            },
+            "params": ours.params(),
             "seconds": round(time.perf_counter() - started, 1),
         }
         say(
             f"attune: recall@10={results['attune']['recall@10']:.4f} ndcg@10={results['attune']['ndcg@10']:.4f}"
         )
     return results, ranked, test
+
+
+def _grid_rankings(name: str, grid: list[dict], history: Baskets, split: Split, popular: np.ndarray):
+    """(params, top-K rankings of ``split``) for every point of ``grid``; what does not depend on a parameter is
+    computed once (TIFU vectors per decay setting and neighbour means per k, item-item similarity per shrink)."""
+    if name == "tifu_knn":
+        from app.recommend.tifu import TIFUKNN
+
+        fit_keys = ("within_decay", "group_decay", "n_groups")
+        for key in dict.fromkeys(tuple(p[f] for f in fit_keys) for p in grid):
+            at_key = [p for p in grid if tuple(p[f] for f in fit_keys) == key]
+            model = TIFUKNN(**at_key[0]).fit(history)
+            for k in dict.fromkeys(p["n_neighbors"] for p in at_key):
+                points = [p for p in at_key if p["n_neighbors"] == k]
+                model.n_neighbors = k
+                tops = [np.zeros((len(split.customers), K), np.int64) for _ in points]
+                for lo in range(0, len(split.customers), 512):
+                    own, neigh = model.parts(split.customers[lo : lo + 512])
+                    for p, top in zip(points, tops, strict=True):
+                        top[lo : lo + 512] = sparse_top_k(
+                            p["alpha"] * own + (1 - p["alpha"]) * neigh, K, popular
+                        )
+                yield from zip(points, tops, strict=True)
+        return
+    if name == "item_knn":
+        for shrink in dict.fromkeys(p["shrink"] for p in grid):
+            points = [p for p in grid if p["shrink"] == shrink]
+            widest = make_baseline(name, max(points, key=lambda p: p["k"])).fit(history)
+            for p in points:
+                yield p, rank(widest.with_k(p["k"]), split.customers, split.times, popular)
+        return
+    for params in grid:
+        model = make_baseline(name, params).fit(history)
+        yield params, rank(model, split.customers, split.times, popular)
 
 
 def lift_over_best(results: dict[str, dict], metric: str) -> float | None:

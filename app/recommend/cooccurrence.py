@@ -60,8 +60,17 @@ class ItemKNN:
         self.sim = cosine_item_knn(binary, self.k, self.shrink)
         return self
 
+    def with_k(self, k: int) -> ItemKNN:
+        """The same model keeping only the ``k`` best neighbours per item (``k`` <= the fitted ``k``)."""
+        other = ItemKNN(k, self.shrink)
+        other.counts, other.sim = self.counts, prune_top_k(self.sim, k)
+        return other
+
+    def score_sparse(self, customers: np.ndarray, now: np.ndarray) -> sp.csr_matrix:
+        return (self.counts[customers] @ self.sim).tocsr()
+
     def score(self, customers: np.ndarray, now: np.ndarray) -> np.ndarray:
-        return (self.counts[customers] @ self.sim).toarray()
+        return self.score_sparse(customers, now).toarray()
 
 
 @dataclass

@@ -71,6 +71,10 @@ class PersonalTopFrequency:
     def score(self, customers: np.ndarray, now: np.ndarray) -> np.ndarray:
         return self.counts[customers].toarray() + self.pad
 
+    def score_sparse(self, customers: np.ndarray, now: np.ndarray) -> sp.csr_matrix:
+        """Order counts; the ranker breaks ties and pads with popularity, exactly like ``pad``."""
+        return self.counts[customers].tocsr()
+
 
 def buy_it_again(
     baskets: Baskets,

@@ -93,6 +93,16 @@ class TIFUKNN:
         )
         return (agg @ self.vectors).tocsr()
 
-    def score(self, customers: np.ndarray, now: np.ndarray) -> np.ndarray:
+    def parts(self, customers: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """The customers' own vectors and the mean vectors of their neighbours (sparse)."""
         own = self.vectors[customers]
-        return (self.alpha * own + (1 - self.alpha) * self.neighbour_mean(customers)).toarray()
+        if not len(self.pool):
+            return own, sp.csr_matrix(own.shape)
+        return own, self.neighbour_mean(customers)
+
+    def score_sparse(self, customers: np.ndarray, now: np.ndarray) -> sp.csr_matrix:
+        own, neigh = self.parts(customers)
+        return (self.alpha * own + (1 - self.alpha) * neigh).tocsr()
+
+    def score(self, customers: np.ndarray, now: np.ndarray) -> np.ndarray:
+        return self.score_sparse(customers, now).toarray()

@@ -29,6 +29,17 @@ class Baskets:
     ret_item: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     ret_qty: np.ndarray = field(default_factory=lambda: np.zeros(0))
     ret_time: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    categories: np.ndarray | None = None  # per item: product type code, -1 = unknown
+
+    def category_matrix(self) -> sp.csr_matrix | None:
+        """Item x category 0/1 (None when no item has a known category)."""
+        if self.categories is None or not (self.categories >= 0).any():
+            return None
+        known = np.flatnonzero(self.categories >= 0)
+        return sp.csr_matrix(
+            (np.ones(len(known), np.float32), (known, self.categories[known])),
+            shape=(self.n_items, int(self.categories.max()) + 1),
+        )
 
     @property
     def n_customers(self) -> int:
@@ -130,6 +141,7 @@ class Baskets:
             ret_item=self.ret_item[rmask],
             ret_qty=self.ret_qty[rmask],
             ret_time=self.ret_time[rmask],
+            categories=self.categories,
         )
 
     def split_last(self, min_orders: int = 2) -> tuple[Baskets, Split]:
@@ -170,8 +182,10 @@ def build_baskets(
     product_ids: np.ndarray,
     quantities: np.ndarray,
     titles: np.ndarray | None = None,
+    categories: np.ndarray | None = None,
 ) -> Baskets:
-    """Index raw order lines. An order is an order id with a positive line; negative lines are returns."""
+    """Index raw order lines. An order is an order id with a positive line; negative lines are returns.
+    ``categories`` (per line, e.g. the product type; empty = unknown) become per-item category codes."""
     customer_ids = np.asarray(customer_ids).astype(str)
     order_ids = np.asarray(order_ids).astype(str)
     product_ids = np.asarray(product_ids).astype(str)
@@ -184,6 +198,14 @@ def build_baskets(
     else:
         first = np.unique(item, return_index=True)[1]
         item_titles = np.asarray(titles).astype(str)[first]
+    item_categories = None
+    if categories is not None:
+        first = np.unique(item, return_index=True)[1]
+        names = np.asarray(categories).astype(str)[first]
+        known = (names != "") & (names != "nan")
+        codes = np.unique(names[known], return_inverse=True)[1]
+        item_categories = np.full(len(items), -1, np.int64)
+        item_categories[known] = codes
     pos = quantities > 0
     oid_vals, oid = np.unique(order_ids[pos], return_inverse=True)
     n_orders = len(oid_vals)
@@ -211,6 +233,7 @@ def build_baskets(
         ret_item=item[neg].astype(np.int32),
         ret_qty=-quantities[neg],
         ret_time=times_days[neg],
+        categories=item_categories,
     )
 
 
@@ -224,3 +247,56 @@ def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.n
     vals = np.take_along_axis(scores, part, axis=1)
     order = np.argsort(-vals, axis=1, kind="stable")
     return np.take_along_axis(part, order, axis=1)
+
+
+def row_top_k(matrix: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, col) of each row's ``k`` largest positive entries of a sparse matrix, rows in order, best first."""
+    m = matrix.tocsr()
+    ptr, idx, data = m.indptr, m.indices, m.data
+    rows, cols = [], []
+    for r in range(m.shape[0]):
+        lo, hi = ptr[r], ptr[r + 1]
+        if hi == lo:
+            continue
+        d = data[lo:hi]
+        if hi - lo > k:
+            part = np.argpartition(-d, k - 1)[:k]
+            part = part[np.argsort(-d[part], kind="stable")]
+        else:
+            part = np.argsort(-d, kind="stable")
+        part = part[d[part] > 0]
+        rows.append(np.full(len(part), r, np.int64))
+        cols.append(idx[lo:hi][part].astype(np.int64))
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(rows), np.concatenate(cols)
+
+
+def sparse_top_k(
+    scores: sp.csr_matrix, k: int, popular: np.ndarray, exclude: sp.csr_matrix | None = None
+) -> np.ndarray:
+    """Top ``k`` per row of sparse positive scores, ties and missing places filled by ``popular`` (best first);
+    the nonzero columns of ``exclude``'s row are never filled in."""
+    k = min(k, s_cols := scores.shape[1])
+    if s_cols == 0:
+        return np.zeros((scores.shape[0], 0), np.int64)
+    s = scores.tocsr().astype(np.float64)
+    s.data = s.data + 1e-9 * popular[s.indices] / max(float(popular.max()), 1.0)
+    rows, cols = row_top_k(s, k)
+    excl = exclude.tocsr() if exclude is not None else None
+    width = 2 * k + (int(np.diff(excl.indptr).max()) if excl is not None and excl.shape[0] else 0)
+    fill = np.argsort(-popular, kind="stable")[:width]
+    out = np.empty((s.shape[0], k), np.int64)
+    starts = np.searchsorted(rows, np.arange(s.shape[0] + 1))
+    for r in range(s.shape[0]):
+        mine = cols[starts[r] : starts[r + 1]]
+        if len(mine) < k:
+            skip = (
+                mine
+                if excl is None
+                else np.concatenate([mine, excl.indices[excl.indptr[r] : excl.indptr[r + 1]]])
+            )
+            extra = fill[~np.isin(fill, skip)][: k - len(mine)]
+            mine = np.concatenate([mine, extra])
+        out[r] = mine[:k]
+    return out
