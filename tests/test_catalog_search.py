@@ -202,3 +202,22 @@ def test_minilm_finds_something_warm_for_hiking(session, settings, demo, minilm,
     titles = {pid: title for pid, title, *_ in CATALOG}
     top = [titles[pid] for pid, _ in hits]
     assert any("Fleece" in t or "Wool" in t for t in top), top
+
+
+def test_catalogue_changes_and_syncs_queue_the_embedding_job_after_commit(session, settings, demo):
+    from app.jobs.sync import _after_sync
+    from webhooks.handlers.followups import catalog_changed
+
+    low = get_queue(settings.redis_url, "low")
+    job_id = f"embed-shop-{demo.shop_id}"
+    product = session.exec(select(Product).where(Product.shopify_id == 1001)).one()
+    product.title = "Alpine Down Parka"
+    session.add(product)
+    catalog_changed(session, demo.shop_id)
+    session.flush()
+    assert low.fetch_job(job_id) is None  # not before the change commits
+    session.commit()
+    assert low.fetch_job(job_id).func_name == "app.jobs.catalog.embed_shop_products"
+    low.empty()
+    _after_sync(settings, demo.shop_id)
+    assert job_id in low.job_ids
