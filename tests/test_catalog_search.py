@@ -204,9 +204,17 @@ def test_minilm_finds_something_warm_for_hiking(session, settings, demo, minilm,
     assert any("Fleece" in t or "Wool" in t for t in top), top
 
 
-def test_catalogue_changes_and_syncs_queue_the_embedding_job_after_commit(session, settings, demo):
+def test_catalogue_changes_and_syncs_queue_the_embedding_job_after_commit(
+    session, settings, demo, monkeypatch
+):
+    from app.config import get_settings
     from app.jobs.sync import _after_sync
     from webhooks.handlers.followups import catalog_changed
+
+    # webhook handlers read the process settings, as the worker does: point them at the test Redis
+    monkeypatch.setenv("REDIS_URL", settings.redis_url)
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    get_settings.cache_clear()
 
     low = get_queue(settings.redis_url, "low")
     job_id = f"embed-shop-{demo.shop_id}"
