@@ -108,8 +108,8 @@ def sync_shop(
 
 
 def _after_sync(settings: Settings, shop_id: int) -> None:
-    """The shop's data changed wholesale: refit its models (which rescores every profile) and recompute its
-    precomputed lists. Both are idempotent jobs, deduplicated per shop."""
+    """The shop's data changed wholesale: refit its models (which rescores every profile), recompute its
+    precomputed lists and embed its changed products. All are idempotent jobs, deduplicated per shop."""
     enqueue(settings.redis_url, FIT_JOB, shop_id, queue="low", job_id=f"fit-shop-{shop_id}")
     enqueue(settings.redis_url, RECS_JOB, shop_id, queue="low", job_id=f"recs-shop-{shop_id}")
     # Product vectors for search and cold start; it queues the lists again when any vector changed.
