@@ -121,3 +121,15 @@ def client(app):
 def needs_shared(path: Path) -> pytest.MarkDecorator:
     """Skip cleanly when ../shared (real datasets, Shopify fixtures) is not beside the checkout."""
     return pytest.mark.skipif(not path.exists(), reason=f"{path} not present (../shared is optional)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the PostgreSQL pass, run only the tests that touch the database (their fixture closure holds
+    ``db_url``): the rest already ran, unchanged, on the SQLite pass."""
+    if os.environ.get("ATTUNE_TEST_DATABASE", "sqlite") not in ("postgresql", "postgres"):
+        return
+    keep = [item for item in items if "db_url" in getattr(item, "fixturenames", ())]
+    dropped = [item for item in items if "db_url" not in getattr(item, "fixturenames", ())]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

@@ -1,0 +1,46 @@
+"""The main job: `attune demo --sample small --no-serve` on a machine with no Redis/PostgreSQL configured."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_small_runs_end_to_end(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "HOST", "APP_URL")}
+    env.update(PYTHONUNBUFFERED="1", ATTUNE_EMBEDDER="hashing")
+    out = tmp_path / "summary.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "app", "demo", "--sample", "small", "--no-serve", "--port", "0",
+         "--workdir", str(tmp_path / "demo"), "--json-out", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    text = proc.stdout
+    assert "Attune demo — summary" in text
+    assert "Redis in-process (fakeredis)" in text and "sqlite:///" in text
+    assert "Embedded admin: http://127.0.0.1:" in text
+
+    summary = json.loads(out.read_text())
+    seg = summary["segments"]
+    assert seg["known"] >= 50, seg  # every backfilled customer of the 60 is modelled
+    assert seg["anonymous"] > 0  # hesitating visitors who never bought
+    assert summary["failed_jobs"] == 0
+    figures = summary["figures"]
+    assert figures["webhooks"]["errors"] == 0 and figures["pixel"]["errors"] == 0
+    assert figures["webhooks"]["requests"] > 50 and figures["pixel"]["items"] > 500
+    assert len(summary["examples"]) == 3
+    for example in summary["examples"]:
+        record = example["customer"]
+        assert record["orders_count"] >= 1 and float(record["total_spent"]) > 0
+        assert record["profile"]["derived"], record["profile"]
+        recs = example["recommendations"]["items"]
+        assert recs and all(item.get("reason") for item in recs)
