@@ -120,9 +120,12 @@ class NextBasketRecommender:
                 cands.features[:, FEATURES.index("tifu_score")]
                 + 1e-3 * cands.features[:, FEATURES.index("popularity")]
             )
-        # candidates above everything else, then what sells (cold start); never an item the customer returned
+        # candidates above everything else, then what sells; a customer without orders gets the best sellers
+        # (the ranker learned from customers with a history); never an item the customer returned
+        known = s.n_orders[customers][cands.rows] > 0
         scores = sp.csr_matrix(
-            (1.0 + np.nan_to_num(p), (cands.rows, cands.items)), shape=(len(customers), s.b.n_items)
+            (1.0 + np.nan_to_num(p[known]), (cands.rows[known], cands.items[known])),
+            shape=(len(customers), s.b.n_items),
         )
         returned = s.returned[customers].tocsr()
         scores = scores - scores.multiply(returned > 0)
