@@ -18,6 +18,7 @@ MISSED = {
 
 
 @pytest.mark.slow
+@pytest.mark.backtest
 @pytest.mark.skipif(
     os.environ.get("ATTUNE_TEST_DATABASE") == "postgresql",
     reason="no database involved: runs once, in the SQLite pass",
@@ -41,6 +42,7 @@ def test_next_order_beats_the_best_baseline_by_ten_percent(name):
 
 
 @pytest.mark.slow
+@pytest.mark.backtest
 @needs_shared(DATA / "online_retail_ii")
 def test_dataset_cache_converts_once(tmp_path):
     path = cached_dataset("online_retail_ii", cache_dir=tmp_path, shared=DATA)

@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import DATA, needs_shared
 
-pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
+pytestmark = [pytest.mark.slow, pytest.mark.backtest, pytest.mark.shared_data]
 
 
 @needs_shared(DATA / "online_shoppers_intention")
