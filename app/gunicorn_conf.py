@@ -4,9 +4,14 @@ import multiprocessing
 import os
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# Threaded workers: Shopify delivers webhooks concurrently, and concurrent deliveries in one process
+# share one inbox commit (group commit, webhooks/inbox_writer.py); one process per core keeps
+# GIL-bound processes from fighting over cores. GUNICORN_THREADS=1 gives the classic sync workers
+# (2 x cores + 1 of them unless WEB_CONCURRENCY says otherwise).
+threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 worker_class = "gthread" if threads > 1 else "sync"
+_default_workers = multiprocessing.cpu_count() if threads > 1 else multiprocessing.cpu_count() * 2 + 1
+workers = int(os.environ.get("WEB_CONCURRENCY", _default_workers))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from conftest import TEST_PREVIOUS_SECRET
 from sqlmodel import select
-from webhook_support import DATA_WEBHOOKS, deliver, jobs_env, make_shop, run_jobs  # noqa: F401
+from webhook_support import (  # noqa: F401
+    DATA_WEBHOOKS,
+    client_for,
+    deliver,
+    jobs_env,
+    make_shop,
+    run_jobs,
+)
 
 from app import create_app
 from app.models.commerce import Order
@@ -14,6 +21,17 @@ from app.shopify.verify import webhook_hmac
 from webhooks.jobs import sweep_inbox
 
 ORDER = (DATA_WEBHOOKS / "orders__create.json").read_bytes()
+
+
+@pytest.fixture(params=["fast", "flask"])
+def path(request) -> str:
+    """Every test here runs through the WSGI fast path and through the Flask route alone."""
+    return request.param
+
+
+@pytest.fixture
+def client(app, path):
+    return client_for(app, path)
 
 
 def _inbox(session):
@@ -106,10 +124,10 @@ def test_missing_headers_are_400(client, session):
     assert _inbox(session) == []
 
 
-def test_oversized_body_is_413(settings, session):
+def test_oversized_body_is_413(settings, session, path):
     make_shop(session)
     app = create_app(settings.model_copy(update={"webhook_max_body_bytes": 1000}))
-    client = app.test_client()
+    client = client_for(app, path)
     big = b'{"id": 1, "pad": "' + b"x" * 2000 + b'"}'
     r = deliver(client, "orders/create", big)
     assert r.status_code == 413 and r.json["error"] == "payload_too_large"
@@ -149,10 +167,10 @@ def test_undeclared_topic_is_recorded_as_dropped(client, session):
 
 
 @pytest.mark.usefixtures("jobs_env")
-def test_redis_down_still_200_and_the_sweeper_enqueues_later(settings, session):
+def test_redis_down_still_200_and_the_sweeper_enqueues_later(settings, session, path):
     make_shop(session)
     down = create_app(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
-    r = deliver(down.test_client(), "orders/create", ORDER, event_id="while-redis-down")
+    r = deliver(client_for(down, path), "orders/create", ORDER, event_id="while-redis-down")
     assert r.status_code == 200 and r.json["status"] == "accepted"
     run_jobs(settings.redis_url)  # nothing was queued
     assert [row.status for row in _inbox(session)] == [PENDING]
@@ -164,10 +182,10 @@ def test_redis_down_still_200_and_the_sweeper_enqueues_later(settings, session):
     assert len(session.exec(select(Order)).all()) == 1
 
 
-def test_database_down_is_503(settings):
+def test_database_down_is_503(settings, path):
     # A closed port: the connection is refused at once (and app.db caps PostgreSQL connects at 1 s).
     down = create_app(
         settings.model_copy(update={"database_url": "postgresql+psycopg://attune@127.0.0.1:1/attune"})
     )
-    r = deliver(down.test_client(), "orders/create", ORDER)
+    r = deliver(client_for(down, path), "orders/create", ORDER)
     assert r.status_code == 503 and r.json["error"] == "unavailable"

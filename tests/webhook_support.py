@@ -96,3 +96,24 @@ def run_jobs(redis_url: str, queues: tuple[str, ...] = ("webhooks", "default", "
 def load_payload(path: Path) -> tuple[str, bytes]:
     """(topic, raw bytes) for a fixture named ``topic with / as __``.json; bytes kept verbatim."""
     return path.stem.replace("__", "/"), path.read_bytes()
+
+
+def flask_only(app: Any) -> Any:
+    """``app`` with the ``POST /webhooks`` fast path taken out of its WSGI chain: the Flask route answers."""
+    from webhooks.fast import WebhookFastPath
+
+    holder: Any = app
+    attr = "wsgi_app"
+    while True:
+        wsgi = getattr(holder, attr)
+        if isinstance(wsgi, WebhookFastPath):
+            setattr(holder, attr, wsgi.inner)
+            return app
+        if not hasattr(wsgi, "inner"):
+            raise AssertionError("no webhook fast path in the app's WSGI chain")
+        holder, attr = wsgi, "inner"
+
+
+def client_for(app: Any, path: str) -> Any:
+    """A test client whose deliveries take the fast path (``fast``) or only the Flask route (``flask``)."""
+    return (flask_only(app) if path == "flask" else app).test_client()

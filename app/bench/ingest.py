@@ -1,11 +1,13 @@
 """``attune bench ingest``: POST /webhooks under production gunicorn vs a bare WSGI hello-world.
 
-Both servers run with ``app.gunicorn_conf`` (same workers, same worker class) in the same run, driven by
-the same bounded load generator (a few client processes on raw loopback sockets, a new connection per
-request as sync workers close it). Every webhook is a validly signed ``orders/create`` with a unique
-``X-Shopify-Event-Id``. Afterwards the inbox rows and queued jobs are counted: nothing may be lost.
-A private ``redis-server`` on a free loopback port takes the jobs (unless ``--redis-url`` is given), and
-the database is a temporary SQLite file unless ``--database-url`` names another (it is migrated).
+Both servers run with ``app.gunicorn_conf`` (same workers, same worker class and threads) side by side,
+measured in alternating rounds so load from elsewhere on a shared machine falls on both alike, and driven by
+the same bounded load generator (``app.bench.ingest_load``: client processes on raw loopback sockets, each
+keeping a fixed number of requests in flight, a new connection per request). Every webhook is a validly
+signed ``orders/create`` with a unique ``X-Shopify-Event-Id``. Afterwards the inbox rows are counted
+(nothing may be lost) and every stored row must be carried by a queued job. A private ``redis-server`` on a
+free loopback port takes the jobs (unless ``--redis-url`` is given), and the database is a temporary SQLite
+file unless ``--database-url`` names another (it is migrated).
 """
 
 from __future__ import annotations
@@ -324,7 +326,7 @@ def _machine() -> str:
 @click.option("--warmup", default=200, show_default=True, help="Unmeasured requests per server first.")
 @click.option("--concurrency", default=4, show_default=True, help="Load-generator processes.")
 @click.option(
-    "--inflight", default=16, show_default=True, help="Requests in flight per load-generator process."
+    "--inflight", default=8, show_default=True, help="Requests in flight per load-generator process."
 )
 @click.option("--rounds", default=4, show_default=True, help="Alternating rounds per server.")
 @click.option(
