@@ -449,7 +449,7 @@ def ingest(
         "200; concurrent deliveries in one worker share a commit (group commit), and the job is queued after "
         "the 200 by a background thread.",
         "",
-        f"Throughput ratio: **{ratio:.2f}×** hello-world (goal ≥ {RATIO_TARGET}×: "
+        f"Throughput ratio: **{ratio:.3f}×** hello-world (goal ≥ {RATIO_TARGET}×: "
         f"{'met' if ratio >= RATIO_TARGET else 'NOT met'}); per round: "
         + ", ".join(f"{r:.2f}×" for r in round_ratios)
         + ".",
