@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -18,17 +19,33 @@ DEFAULT_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 
 
 @lru_cache(maxsize=4)
-def _redis_for(url: str | None) -> Redis:
-    if url:
-        return Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5)
-    # Zero-install demo only: an in-process Redis shared by the threads of this process.
+def _redis_for(url: str) -> Redis:
+    return Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5)
+
+
+_fake = threading.local()
+
+
+@lru_cache(maxsize=1)
+def _fake_server() -> Any:
     import fakeredis
 
-    return fakeredis.FakeRedis()
+    return fakeredis.FakeServer()
 
 
 def get_redis(url: str | None) -> Redis:
-    return _redis_for(url)
+    """Redis at ``url``; without one (the zero-install demo only), an in-process Redis.
+
+    The in-process server is shared by every thread of this process, each thread with its own client, as
+    threads of a real app each hold their own connection (one shared client races between threads)."""
+    if url:
+        return _redis_for(url)
+    client = getattr(_fake, "client", None)
+    if client is None:
+        import fakeredis
+
+        client = _fake.client = fakeredis.FakeRedis(server=_fake_server())
+    return client
 
 
 def get_queue(url: str | None, name: str = "default") -> Queue:
