@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from sqlalchemy import event
 from sqlmodel import select
 
 from app import create_app
+from app.bench.servers import free_port
 from app.db import get_engine
 from app.jobs.recommendations import refresh_for_shop
 from app.models.base import utcnow
@@ -221,14 +221,8 @@ def test_buffered_log_writes_rows_directly_when_redis_is_down(demo, settings, se
     assert (row.serve_id, row.subject, row.holdout, row.product_ids) == ("f" * 24, "c-1", True, [1001])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_production_gunicorn_serves_the_fast_path_and_flushes_the_log_on_shutdown(demo, settings):
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url,

@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,16 +26,11 @@ from pathlib import Path
 import click
 
 from app.bench.ingest_load import drive
+from app.bench.servers import HELLO_APP, free_port, wait_for_port
 
 BENCH_SECRET = "bench-secret-0123456789abcdef0123"
 SHOP = "attune-ingest-bench.myshopify.com"
 P99_TARGET_MS, RATIO_TARGET = 50.0, 0.5
-
-
-def hello_app(environ, start_response):  # the peer: the cheapest WSGI answer there is
-    body = b'{"hello":"world"}'
-    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-    return [body]
 
 
 def order_body() -> bytes:
@@ -102,23 +96,6 @@ def order_body() -> bytes:
     return json.dumps(order).encode()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(port: int, timeout: float = 30.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise click.ClickException(f"server on port {port} did not start")
-
-
 def _requests(n: int, body: bytes, prefix: str) -> list[bytes]:
     from app.shopify.verify import webhook_hmac
 
@@ -153,7 +130,7 @@ def _serve(target: str, port: int, env: dict[str, str]) -> subprocess.Popen:
         target,
     ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait(port)
+    wait_for_port(port)
     return proc
 
 
@@ -161,7 +138,7 @@ def _private_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise click.ClickException("redis-server not found; pass --redis-url")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             binary,
@@ -179,7 +156,7 @@ def _private_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    _wait(port)
+    wait_for_port(port)
     return proc, f"redis://127.0.0.1:{port}/0"
 
 
@@ -372,8 +349,8 @@ def ingest(
         warm: list = []
         try:
             before = _queued_ids(redis_url)
-            for name, target in (("hello-world", "app.bench.ingest:hello_app"), ("webhooks", "app.wsgi:app")):
-                port = _free_port()
+            for name, target in (("hello-world", HELLO_APP), ("webhooks", "app.wsgi:app")):
+                port = free_port()
                 servers[name] = (_serve(target, port, env), port)
             for name, (_, port) in servers.items():
                 results, _ = drive(port, _requests(warmup, body, prefix), concurrency, inflight)

@@ -23,31 +23,10 @@ from urllib.parse import urlencode
 
 import click
 
+from app.bench.servers import HELLO_APP, free_port, wait_for_port
+
 BENCH_SECRET = "bench-secret-0123456789abcdef0123"
 SHOP = "attune-bench.myshopify.com"
-
-
-def hello_app(environ, start_response):  # the peer: the cheapest WSGI answer there is
-    body = b'{"hello":"world"}'
-    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-    return [body]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(port: int, timeout: float = 30.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise click.ClickException(f"server on port {port} did not start")
 
 
 def _request_lines(n: int, customers: list[int], products: list[int]) -> list[bytes]:
@@ -149,7 +128,7 @@ def _serve(target: str, port: int, env: dict[str, str]) -> subprocess.Popen:
         target,
     ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait(port)
+    wait_for_port(port)
     return proc
 
 
@@ -185,12 +164,12 @@ def proxy(n: int, concurrency: int, rounds: int, redis_url: str, out: str) -> No
         lines = _request_lines(
             n, [DEMO_CUSTOMER, STOVE_CUSTOMER] + list(range(600, 660)), [p for p, *_ in CATALOG]
         )
-        targets = {"hello-world": "app.bench.proxy:hello_app", "proxy": "app.wsgi:app"}
+        targets = {"hello-world": HELLO_APP, "proxy": "app.wsgi:app"}
         results: dict[str, list[tuple[float, float | None, int]]] = {k: [] for k in targets}
         walls: dict[str, float] = {k: 0.0 for k in targets}
         ratios: list[float] = []
         logged_before = Redis.from_url(redis_url).llen(SERVED_LOG_KEY)
-        ports = {k: _free_port() for k in targets}
+        ports = {k: free_port() for k in targets}
         servers = {}
         try:
             for name, target in targets.items():
