@@ -91,54 +91,48 @@ def upsert_customer(session: Session, shop_id: int, data: dict[str, Any]) -> Cus
     _guarded(session, row, fields, ts(data.get("updated_at")))
     email, sms = _consent_fields(data)
     if email is not None:
-        apply_email_consent(row, email)
+        apply_consent(row, "email", email)
     if sms is not None:
-        apply_sms_consent(row, sms)
+        apply_consent(row, "sms", sms)
     return row
 
 
-def apply_email_consent(row: Customer, consent: dict[str, Any]) -> bool:
+def apply_consent(row: Customer, channel: str, consent: dict[str, Any]) -> bool:
+    """Apply an ``email`` or ``sms`` marketing consent when it is newer than the stored one."""
     incoming = (ts(consent.get("consent_updated_at")) or EPOCH, consent.get("state") or "")
-    stored = (row.email_consent_updated_at or EPOCH, row.email_consent_state or "")
+    stored = (
+        getattr(row, f"{channel}_consent_updated_at") or EPOCH,
+        getattr(row, f"{channel}_consent_state") or "",
+    )
     if incoming <= stored:
         return False
-    row.email_consent_updated_at, row.email_consent_state = incoming
-    row.email_consent_opt_in_level = text(consent.get("opt_in_level"), 64)
+    setattr(row, f"{channel}_consent_updated_at", incoming[0])
+    setattr(row, f"{channel}_consent_state", incoming[1])
+    setattr(row, f"{channel}_consent_opt_in_level", text(consent.get("opt_in_level"), 64))
     return True
 
 
-def apply_sms_consent(row: Customer, consent: dict[str, Any]) -> bool:
-    incoming = (ts(consent.get("consent_updated_at")) or EPOCH, consent.get("state") or "")
-    stored = (row.sms_consent_updated_at or EPOCH, row.sms_consent_state or "")
-    if incoming <= stored:
-        return False
-    row.sms_consent_updated_at, row.sms_consent_state = incoming
-    row.sms_consent_opt_in_level = text(consent.get("opt_in_level"), 64)
-    return True
+def _update_consent(
+    session: Session, shop_id: int, cid: int | None, channel: str, consent: Any
+) -> Customer | None:
+    if cid is None or not isinstance(consent, dict):
+        return None
+    row = _customer_row(session, shop_id, cid)
+    if apply_consent(row, channel, consent):
+        session.add(row)
+    return row
 
 
 def update_email_consent(session: Session, shop_id: int, data: dict[str, Any]) -> Customer | None:
     """customers_email_marketing_consent/update."""
     cid = shopify_id(data.get("customer_id") or data.get("id"))
-    consent = data.get("email_marketing_consent")
-    if cid is None or not isinstance(consent, dict):
-        return None
-    row = _customer_row(session, shop_id, cid)
-    if apply_email_consent(row, consent):
-        session.add(row)
-    return row
+    return _update_consent(session, shop_id, cid, "email", data.get("email_marketing_consent"))
 
 
 def update_sms_consent(session: Session, shop_id: int, data: dict[str, Any]) -> Customer | None:
     """customers_marketing_consent/update (SMS)."""
     cid = shopify_id(data.get("id") or data.get("customer_id"))
-    consent = data.get("sms_marketing_consent")
-    if cid is None or not isinstance(consent, dict):
-        return None
-    row = _customer_row(session, shop_id, cid)
-    if apply_sms_consent(row, consent):
-        session.add(row)
-    return row
+    return _update_consent(session, shop_id, cid, "sms", data.get("sms_marketing_consent"))
 
 
 def update_purchasing_summary(session: Session, shop_id: int, data: dict[str, Any]) -> Customer | None:
