@@ -14,8 +14,18 @@ import click
 BENCHES = ["ingest", "worker", "proxy", "embed", "storefront"]
 # Backtests take minutes each on real data: `make bench` keeps their last recorded pages (their commands are
 # in each page) and indexes them too.
-ORDER = ["ingest", "ingest-postgresql", "worker", "proxy", "storefront", "embed", "recommendations", "sessions",
-         "similarity", "profiles"]
+ORDER = [
+    "ingest",
+    "ingest-postgresql",
+    "worker",
+    "proxy",
+    "storefront",
+    "embed",
+    "recommendations",
+    "sessions",
+    "similarity",
+    "profiles",
+]
 
 
 def machine() -> str:
@@ -25,7 +35,9 @@ def machine() -> str:
 
 
 def build_index(folder: Path, out: Path) -> None:
-    pages = sorted(folder.glob("*.md"), key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else 99, p.stem))
+    pages = sorted(
+        folder.glob("*.md"), key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else 99, p.stem)
+    )
     parts = [
         "# Benchmarks",
         "",
@@ -45,8 +57,14 @@ def build_index(folder: Path, out: Path) -> None:
 
 
 @click.command("all")
-@click.option("--write", "out", default="BENCHMARKS.md", show_default=True, type=click.Path(dir_okay=False,
-              path_type=Path), help="The index to rewrite.")
+@click.option(
+    "--write",
+    "out",
+    default="BENCHMARKS.md",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The index to rewrite.",
+)
 @click.option("--only", multiple=True, type=click.Choice(BENCHES), help="Run only these (repeatable).")
 @click.option("--index-only", is_flag=True, help="Rebuild the index from benchmarks/*.md without running.")
 def all_(out: Path, only: tuple[str, ...], index_only: bool) -> None:
