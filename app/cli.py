@@ -86,6 +86,7 @@ add_subcommands(
         ("app.commands.demo", "demo"),
         ("app.commands.sync", "sync"),
         ("app.commands.gdpr", "gdpr"),
+        ("app.commands.reviews", "reviews"),
         ("app.commands.events", "events"),
         ("app.commands.backtest", "backtest"),
         ("app.commands.bench", "bench"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from app.identity import customer_id_of, kind_of
@@ -11,8 +12,10 @@ from app.jobs.identity import link_identifiers, members_of, resolve
 from app.jobs.profiles import load_profile, merge_into, save_profile, state_of
 from app.models.base import utcnow
 from app.models.commerce import Cart, Checkout, Order, OrderLine, Product, ProductVariant, Refund, RefundLine
+from app.models.feedback import ProductReview, SupportMessage
 from app.profiles.derived import Scorers, derive
 from app.profiles.explicit import CartRec, CheckoutRec, OrderLineRec, OrderRec, RefundRec, summarize
+from app.profiles.feedback import ReviewRec, SupportTurnRec, summarize_reviews, summarize_support
 from app.profiles.state import empty_profile
 
 
@@ -175,6 +178,40 @@ def explicit_records(
     )
 
 
+def review_records(session: Session, shop_id: int, customer_id: int) -> list[ReviewRec]:
+    rows = session.exec(
+        select(ProductReview, Product.title)
+        .join(
+            Product,
+            (Product.shop_id == ProductReview.shop_id)
+            & (Product.shopify_id == ProductReview.product_shopify_id),
+            isouter=True,
+        )
+        .where(ProductReview.shop_id == shop_id, ProductReview.customer_shopify_id == customer_id)
+    ).all()
+    return [ReviewRec(r.product_shopify_id, r.rating, r.title, r.reviewed_at, title) for r, title in rows]
+
+
+def support_records(session: Session, shop_id: int, key: str) -> list[SupportTurnRec]:
+    """The support turns of the shopper ``key`` (a root): as the customer, and as every stitched client."""
+    nodes = set(members_of(session, shop_id, key)) | {key}
+    clients = sorted(n.split(":", 1)[1] for n in nodes if kind_of(n) == "client")
+    who = []
+    if kind_of(key) == "customer":
+        who.append(SupportMessage.customer_shopify_id == customer_id_of(key))
+    if clients:
+        who.append(SupportMessage.client_id.in_(clients))  # type: ignore[union-attr]
+    if not who:
+        return []
+    rows = session.exec(select(SupportMessage).where(SupportMessage.shop_id == shop_id, or_(*who))).all()
+    return [
+        SupportTurnRec(
+            m.conversation, m.role, m.topic, m.text, m.escalated, m.resolved_at is not None, m.created_at
+        )
+        for m in rows
+    ]
+
+
 def refresh_in_session(
     session: Session, shop_id: int, customer_key: str, *, scorers: Scorers | None = None
 ) -> dict[str, Any]:
@@ -188,9 +225,14 @@ def refresh_in_session(
         orders = _orders(session, shop_id, customer_id_of(key) or 0)
         _stitch_orders(session, shop_id, key, orders)
         explicit = summarize(*explicit_records(session, shop_id, key, orders), now=now)
+        explicit["reviews"] = summarize_reviews(review_records(session, shop_id, customer_id_of(key) or 0))
     row = load_profile(session, shop_id, key)
     state = state_of(row) or empty_profile()
-    state["explicit"] = explicit or state.get("explicit") or {}
+    explicit = explicit or dict(state.get("explicit") or {})
+    turns = support_records(session, shop_id, key)
+    if turns or kind_of(key) == "customer" or "support" in explicit:
+        explicit["support"] = summarize_support(turns)
+    state["explicit"] = explicit
     state["derived"] = derive(state, now, scorers or load_scorers(session, shop_id))
     save_profile(session, shop_id, key, row, state)
     return {"customer_key": key, "orders": (explicit.get("orders") or {}).get("count", 0)}

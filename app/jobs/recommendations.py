@@ -25,7 +25,9 @@ from app.db import after_commit, get_engine
 from app.models.base import utcnow
 from app.models.catalog import ProductEmbedding
 from app.models.commerce import Order, OrderLine, Product, Refund, RefundLine
+from app.models.feedback import ProductReview
 from app.models.serving import RecommendationList
+from app.profiles.feedback import DISLIKED_MAX
 from app.queue import enqueue
 from app.recommend.blend import Candidate, Rules, blend
 from app.recommend.cooccurrence import BoughtTogether
@@ -56,6 +58,7 @@ class ShopData:
     customer_index: dict[int, int] = field(default_factory=dict)
     types: dict[int, str] = field(default_factory=dict)  # product type, for the blender's diversity cap
     vectors: tuple[list[int], np.ndarray] | None = None  # stored product embeddings (cold-start similarity)
+    disliked: dict[int, set[str]] = field(default_factory=dict)  # customer -> products rated 1-2 stars
 
 
 def stored_vectors(session: Session, shop_id: int) -> tuple[list[int], np.ndarray] | None:
@@ -130,8 +133,9 @@ def load_shop_data(session: Session, shop_id: int) -> ShopData:
         )
         .where(RefundLine.shop_id == shop_id, RefundLine.product_shopify_id.is_not(None))
     ).all()
+    disliked = load_disliked(session, shop_id)
     if not rows:
-        return ShopData(cards, texts, created, None, types=types, vectors=vectors)
+        return ShopData(cards, texts, created, None, types=types, vectors=vectors, disliked=disliked)
     cust, oid, times, pid, qty, titles = [], [], [], [], [], []
     for c, o, at, p, q, t in rows:
         cust.append(str(c) if c else f"order:{o}")  # guest orders still teach co-purchase
@@ -153,7 +157,19 @@ def load_shop_data(session: Session, shop_id: int) -> ShopData:
         np.array(cust), np.array(oid), np.array(times), np.array(pid), np.array(qty), np.array(titles)
     )
     index = {int(c): i for i, c in enumerate(baskets.customers) if not str(c).startswith("order:")}
-    return ShopData(cards, texts, created, baskets, index, types=types, vectors=vectors)
+    return ShopData(cards, texts, created, baskets, index, types=types, vectors=vectors, disliked=disliked)
+
+
+def load_disliked(session: Session, shop_id: int) -> dict[int, set[str]]:
+    """Customer -> products they rated 1-2 stars (imported reviews): a soft return for the blender."""
+    out: dict[int, set[str]] = {}
+    for cid, pid in session.exec(
+        select(ProductReview.customer_shopify_id, ProductReview.product_shopify_id).where(
+            ProductReview.shop_id == shop_id, ProductReview.rating <= DISLIKED_MAX
+        )
+    ).all():
+        out.setdefault(int(cid), set()).add(str(pid))
+    return out
 
 
 # --- computing (plain data in, lists out) -----------------------------------------------------
@@ -304,9 +320,12 @@ def compute_lists(
         mine_rules = replace(
             shop_rules,
             returned={str(b.items[i]) for i in returned[ci].indices},
+            disliked=data.disliked.get(cid, set()),
             owned_one_offs={str(b.items[i]) for i in just_bought_one_offs(b, stats, ci)},
             owned={str(b.items[i]) for i in bought},
         )
+        # products the shopper rated low do not seed "Because you bought …"
+        liked = [i for i in bought if str(b.items[i]) not in mine_rules.disliked]
         again: Ranked = [
             (int(b.items[i]), s, reason[0].upper() + reason[1:])
             for i, s, reason in buy_it_again(b, ci, now / DAY, stats, k=LIST_LENGTH)
@@ -316,7 +335,7 @@ def compute_lists(
             specs.append(ListSpec("customer", str(cid), "buy_again", "repeat", again_items))
         personal: Ranked = [
             (int(b.items[i]), s, f"Because you bought {title.get(int(b.items[src]), b.titles[src])}")
-            for i, s, src in bt.for_basket(bought, k=LIST_LENGTH * 2)
+            for i, s, src in bt.for_basket(liked, k=LIST_LENGTH * 2)
         ]
         personal_cands = _candidates(data, personal, "personal", scale=True)
         mine = _blended(data, personal_cands + popular_cands, "home", mine_rules)

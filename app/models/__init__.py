@@ -16,6 +16,7 @@ from app.models.commerce import (
     SyncRun,
 )
 from app.models.events import IdentityLink, PixelEvent
+from app.models.feedback import ProductReview, SupportMessage
 from app.models.inbox import WebhookInbox
 from app.models.profiles import CustomerProfile
 from app.models.serving import HoldoutPolicy, Nudge, RecommendationList, ServedList, WishlistItem
@@ -37,6 +38,7 @@ __all__ = [
     "PixelEvent",
     "Product",
     "ProductEmbedding",
+    "ProductReview",
     "ProductVariant",
     "RecommendationList",
     "Refund",
@@ -44,6 +46,7 @@ __all__ = [
     "ServedList",
     "Shop",
     "ShopModelParams",
+    "SupportMessage",
     "SyncRun",
     "WebhookInbox",
     "WishlistItem",

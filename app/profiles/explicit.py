@@ -148,7 +148,8 @@ def summarize(
         ],
         "history": purchase_days(live, refunds),
         "lines": recent_lines(live),
-        # Not collected yet: wishlist items, reviews and support conversations have no tables so far.
+        # Reviews and support conversations are added by the refresh (app.profiles.feedback); wishlist
+        # items are not collected into the profile yet.
         "refreshed_at": now.isoformat(),
     }
 

@@ -1,6 +1,7 @@
 """The blender: candidates from every recommender -> one list per placement, with business rules and reasons.
 
-Rules, in order: merchant excludes, out-of-stock, returned items, non-consumables the shopper already bought,
+Rules, in order: merchant excludes, out-of-stock, returned items, items the shopper rated low (1-2 stars: a soft
+return, the shopper kept it but did not like it), non-consumables the shopper already bought,
 items already on the page or in the cart, anything else the shopper owns unless a repeat recommender brings it
 back; then the placement's source weights, a diversity cap per product type (optionally backfilled so a list
 is never shorter than its candidates allow), and merchant pins on top (pins still obey stock, excludes and
@@ -44,6 +45,7 @@ class Rules:
 
     out_of_stock: set[str] = field(default_factory=set)
     returned: set[str] = field(default_factory=set)
+    disliked: set[str] = field(default_factory=set)  # rated 1-2 stars by this shopper
     owned_one_offs: set[str] = field(default_factory=set)
     context: set[str] = field(default_factory=set)  # the product on the page, the cart's items
     owned: set[str] = field(
@@ -73,6 +75,8 @@ def blocked(product_id: str, rules: Rules) -> str | None:
         return "out of stock"
     if product_id in rules.returned:
         return "returned by this shopper"
+    if product_id in rules.disliked:
+        return "rated low by this shopper"
     if product_id in rules.owned_one_offs:
         return "already bought (not a consumable)"
     if product_id in rules.context:
