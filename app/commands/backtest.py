@@ -19,5 +19,6 @@ add_subcommands(
         ("app.backtest.sessions", "sessions"),
         ("app.backtest.similarity", "similarity"),
         ("app.backtest.profiles", "profiles"),
+        ("app.backtest.convert", "convert"),
     ],
 )
