@@ -21,6 +21,7 @@ PERIODIC_JOBS: list[tuple[str, str, int | None, str | None]] = [
     ("app.jobs.sync.reconcile_all_shops", "low", None, "17 3 * * *"),
     ("app.jobs.recommendations.flush_served_log", "low", 15, None),
     ("app.jobs.shop_models.fit_all_shops", "low", None, "47 3 * * *"),
+    ("app.jobs.interests.infer_all_shops", "low", None, "7 4 * * *"),
 ]
 
 # Heavy resources a worker loads once per process, before its first job.

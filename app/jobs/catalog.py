@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 JOB_EMBED = "app.jobs.catalog.embed_shop_products"
 RECS_JOB = "app.jobs.recommendations.refresh_for_shop"
+INTERESTS_JOB = "app.jobs.interests.infer_for_shop"  # new vectors can move the shop's interests
 
 
 def embed_job_id(shop_id: int) -> str:
@@ -132,6 +133,7 @@ def embed_shop_products(shop_id: int, settings: Settings | None = None) -> dict[
     )
     if report.changed:
         enqueue(settings.redis_url, RECS_JOB, shop_id, queue="low", job_id=f"recs-shop-{shop_id}")
+        enqueue(settings.redis_url, INTERESTS_JOB, shop_id, queue="low", job_id=f"interests-shop-{shop_id}")
     return {
         "embedded": report.embedded,
         "texts_embedded": report.texts_embedded,

@@ -19,7 +19,7 @@ import numpy as np
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from app.catalog.index import SimilarityIndex
+from app.catalog.hybrid import HybridIndex
 from app.config import Settings, get_settings
 from app.db import after_commit, get_engine
 from app.models.base import utcnow
@@ -34,6 +34,7 @@ from app.recommend.cooccurrence import BoughtTogether
 from app.recommend.popularity import item_popularity
 from app.recommend.repeat import buy_it_again, item_repurchase, just_bought_one_offs
 from app.recommend.transactions import Baskets, build_baskets
+from app.recommend.usecases import Interest, interest_of, shopper_interests
 from app.storefront.shopper_data import product_cards, shop_currency
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,9 @@ class ShopData:
     customer_index: dict[int, int] = field(default_factory=dict)
     types: dict[int, str] = field(default_factory=dict)  # product type, for the blender's diversity cap
     vectors: tuple[list[int], np.ndarray] | None = None  # stored product embeddings (cold-start similarity)
+    interests: list[Interest] = field(default_factory=list)  # inferred use cases (``app.jobs.interests``)
+    pins: dict[str, list[str]] = field(default_factory=dict)  # merchant pins: placement -> product ids
+    excludes: dict[str, set[str]] = field(default_factory=dict)  # merchant excludes: placement|"all" -> ids
     disliked: dict[int, set[str]] = field(default_factory=dict)  # customer -> products rated 1-2 stars
 
 
@@ -134,8 +138,11 @@ def load_shop_data(session: Session, shop_id: int) -> ShopData:
         .where(RefundLine.shop_id == shop_id, RefundLine.product_shopify_id.is_not(None))
     ).all()
     disliked = load_disliked(session, shop_id)
+    extras = _merchandising(session, shop_id)
     if not rows:
-        return ShopData(cards, texts, created, None, types=types, vectors=vectors, disliked=disliked)
+        return ShopData(
+            cards, texts, created, None, types=types, vectors=vectors, **extras, disliked=disliked
+        )
     cust, oid, times, pid, qty, titles = [], [], [], [], [], []
     for c, o, at, p, q, t in rows:
         cust.append(str(c) if c else f"order:{o}")  # guest orders still teach co-purchase
@@ -157,7 +164,9 @@ def load_shop_data(session: Session, shop_id: int) -> ShopData:
         np.array(cust), np.array(oid), np.array(times), np.array(pid), np.array(qty), np.array(titles)
     )
     index = {int(c): i for i, c in enumerate(baskets.customers) if not str(c).startswith("order:")}
-    return ShopData(cards, texts, created, baskets, index, types=types, vectors=vectors, disliked=disliked)
+    return ShopData(
+        cards, texts, created, baskets, index, types=types, vectors=vectors, **extras, disliked=disliked
+    )
 
 
 def load_disliked(session: Session, shop_id: int) -> dict[int, set[str]]:
@@ -170,6 +179,15 @@ def load_disliked(session: Session, shop_id: int) -> dict[int, set[str]]:
     ).all():
         out.setdefault(int(cid), set()).add(str(pid))
     return out
+
+
+def _merchandising(session: Session, shop_id: int) -> dict[str, Any]:
+    """The shop's inferred interests and the merchant's pins and excludes, as ``ShopData`` fields."""
+    from app.jobs.interests import load_interests
+    from app.jobs.merchant_rules import load_rules
+
+    pins, excludes = load_rules(session, shop_id)
+    return {"interests": load_interests(session, shop_id), "pins": pins, "excludes": excludes}
 
 
 # --- computing (plain data in, lists out) -----------------------------------------------------
@@ -197,9 +215,11 @@ def _candidates(data: ShopData, ranked: Ranked, source: str, *, scale: bool = Fa
 
 
 def _shop_rules(data: ShopData) -> Rules:
-    """Rules every list of the shop obeys: stock and the diversity cap (merchant pins/excludes once stored)."""
+    """Rules every list of the shop obeys: stock, the merchant's shop-wide excludes and the diversity cap
+    (per-placement pins and excludes are added by ``_blended``)."""
     return Rules(
         out_of_stock={str(p) for p, c in data.cards.items() if not c["available"]},
+        excludes=set(data.excludes.get("all", set())),
         product_type={str(p): t for p, t in data.types.items() if t},
         backfill=True,
         limit=LIST_LENGTH,
@@ -207,9 +227,16 @@ def _shop_rules(data: ShopData) -> Rules:
 
 
 def _blended(
-    data: ShopData, candidates: list[Candidate], placement: str, rules: Rules
+    data: ShopData, candidates: list[Candidate], placement: str, rules: Rules, *, served: str | None = None
 ) -> list[dict[str, Any]]:
-    """The blender's list as storefront cards, each with its score and reason."""
+    """The blender's list as storefront cards, each with its score and reason. ``served`` is the placement the
+    list is stored for when it is blended with another placement's weights: its pins and excludes apply."""
+    served = served or placement
+    rules = replace(
+        rules,
+        excludes=rules.excludes | data.excludes.get(served, set()),
+        pins={placement: [p for p in data.pins.get(served, []) if int(p) in data.cards]},
+    )
     return [
         {**data.cards[int(r.product_id)], "score": round(float(r.score), 5), "reason": r.reason}
         for r in blend(candidates, placement, rules)
@@ -217,12 +244,13 @@ def _blended(
 
 
 def _similar(data: ShopData) -> dict[int, list[tuple[int, float]]]:
-    """Content neighbours per product (cold start): the stored product vectors where they exist, TF-IDF over
-    title, type, vendor, tags and description for products not embedded yet."""
+    """Content neighbours per product (cold start): the hybrid of the stored product vectors and word TF-IDF
+    (``app.catalog.hybrid``) where vectors exist, TF-IDF over title, type, vendor, tags and description for
+    products not embedded yet."""
     out: dict[int, list[tuple[int, float]]] = {}
     if data.vectors is not None:
         ids, matrix = data.vectors
-        index = SimilarityIndex(ids, matrix)
+        index = HybridIndex.build(ids, matrix, [data.texts.get(pid, "") for pid in ids], center=True)
         for pid, hits in zip(ids, index.similar_items_batch(ids, LIST_LENGTH * 2), strict=True):
             out[pid] = [(n.product_id, n.score) for n in hits if n.score > 0]
     missing = [pid for pid in data.texts if pid not in out]
@@ -281,7 +309,11 @@ def compute_lists(
         home_cands = _candidates(data, home, "popular", scale=True)
         specs.append(
             ListSpec(
-                "placement", "", "home", home_strategy, _blended(data, home_cands, "popular", shop_rules)
+                "placement",
+                "",
+                "home",
+                home_strategy,
+                _blended(data, home_cands, "popular", shop_rules, served="home"),
             )
         )
         similar = _similar(data)
@@ -312,6 +344,7 @@ def compute_lists(
         return specs
     stats = item_repurchase(b)
     returned = b.returned()
+    interest_by_product = interest_of(data.interests)
     for cid, ci in data.customer_index.items():
         if customers is not None and cid not in customers:
             continue
@@ -333,8 +366,9 @@ def compute_lists(
         again_items = _blended(data, _candidates(data, again, "repeat", scale=True), "buy_again", mine_rules)
         if again_items:
             specs.append(ListSpec("customer", str(cid), "buy_again", "repeat", again_items))
+        shown = {i.key for i, _ in shopper_interests([str(b.items[i]) for i in bought], data.interests)}
         personal: Ranked = [
-            (int(b.items[i]), s, f"Because you bought {title.get(int(b.items[src]), b.titles[src])}")
+            (int(b.items[i]), s, _personal_reason(b, title, interest_by_product, shown, i, src))
             for i, s, src in bt.for_basket(liked, k=LIST_LENGTH * 2)
         ]
         personal_cands = _candidates(data, personal, "personal", scale=True)
@@ -342,6 +376,22 @@ def compute_lists(
         if mine:
             specs.append(ListSpec("customer", str(cid), "home", "personal" if personal else "popular", mine))
     return specs
+
+
+def _personal_reason(
+    b: Baskets,
+    title: dict[int, str],
+    interest_by_product: dict[str, Interest],
+    shown: set[str],
+    item: int,
+    source: int,
+) -> str:
+    """ "For your interest in coffee" when the product belongs to an interest the shopper has shown (two or
+    more of its products bought), else "Because you bought …"."""
+    interest = interest_by_product.get(str(b.items[item]))
+    if interest is not None and interest.key in shown:
+        return f"For your interest in {interest.name}"
+    return f"Because you bought {title.get(int(b.items[source]), b.titles[source])}"
 
 
 # --- writing ----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from app.models.commerce import (
 from app.models.events import IdentityLink, PixelEvent
 from app.models.feedback import ProductReview, SupportMessage
 from app.models.inbox import WebhookInbox
+from app.models.merchandising import MerchantRule, ShopInterest
 from app.models.profiles import CustomerProfile
 from app.models.serving import HoldoutPolicy, Nudge, RecommendationList, ServedList, WishlistItem
 from app.models.shop import Shop
@@ -32,6 +33,7 @@ __all__ = [
     "HoldoutPolicy",
     "IdentityLink",
     "InventoryLevel",
+    "MerchantRule",
     "Nudge",
     "Order",
     "OrderLine",
@@ -45,6 +47,7 @@ __all__ = [
     "RefundLine",
     "ServedList",
     "Shop",
+    "ShopInterest",
     "ShopModelParams",
     "SupportMessage",
     "SyncRun",

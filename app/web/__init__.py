@@ -39,6 +39,9 @@ def register_blueprints(app: Flask) -> None:
     from app.web.admin_lift import bp as admin_lift_bp
 
     app.register_blueprint(admin_lift_bp)
+    from app.web.admin_merchandising import bp as admin_merchandising_bp
+
+    app.register_blueprint(admin_merchandising_bp)
     from app.web.admin_reviews import bp as admin_reviews_bp
 
     app.register_blueprint(admin_reviews_bp)

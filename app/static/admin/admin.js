@@ -372,6 +372,57 @@
     }).catch(failed("failed-body", "failed events"));
   }
 
+  // --- interests and merchandising ---------------------------------------------------------------
+  function loadInterests() {
+    return api("/api/admin/interests").then(function (body) {
+      if (!body.interests.length) { fill("interests-body", el("p", { class: "muted", text: "No interests found yet: they are inferred from the catalogue and its orders, nightly and after catalogue changes." })); return; }
+      fill("interests-body", el("ul", { class: "interests" }, body.interests.map(function (i) {
+        return el("li", { "data-interest": i.key }, el("strong", { text: label(i.name) }), " ",
+          el("span", { class: "muted small", text: count(i.size) + " products · e.g. " + i.examples.slice(0, 3).join(", ") }));
+      })));
+    }).catch(failed("interests-body", "interests"));
+  }
+
+  function loadRules() {
+    return api("/api/admin/merchandising").then(function (body) {
+      const select = document.getElementById("rule-placement");
+      if (!select.options.length) {
+        body.placements.excludes.forEach(function (p) { select.appendChild(el("option", { value: p, text: label(p) })); });
+      }
+      const rows = [];
+      Object.keys(body.rules).forEach(function (placement) {
+        ["pins", "excludes"].forEach(function (kind) {
+          body.rules[placement][kind].forEach(function (pid) {
+            const remove = el("button", { type: "button", class: "btn plain", text: "Remove", "aria-label": "Remove " + kind + " " + pid,
+              onclick: function () {
+                remove.disabled = true;
+                api("/api/admin/merchandising/" + placement + "/" + kind + "/" + pid, { method: "DELETE" }).then(loadRules)
+                  .catch(function (err) { remove.disabled = false; remove.title = err.message; });
+              } });
+            rows.push(el("tr", { "data-rule": placement + ":" + kind + ":" + pid }, el("td", { text: label(placement) }),
+              el("td", { text: kind === "pins" ? "Pinned" : "Excluded" }), el("td", { text: body.titles[pid] || pid }), el("td", {}, remove)));
+          });
+        });
+      });
+      fill("merchandising-body", rows.length ? el("table", {}, el("tbody", {}, rows))
+        : el("p", { class: "muted", text: "No pins or excludes: lists are ranked by the recommenders alone." }));
+    }).catch(failed("merchandising-body", "pins and excludes"));
+  }
+
+  document.getElementById("rule-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    const placement = document.getElementById("rule-placement").value;
+    const kind = document.getElementById("rule-kind").value;
+    const pid = document.getElementById("rule-product").value.trim();
+    api("/api/admin/merchandising").then(function (body) {
+      const current = (body.rules[placement] || { pins: [], excludes: [] })[kind];
+      const change = {};
+      change[kind] = current.concat([pid]);
+      return api("/api/admin/merchandising/" + placement, { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(change) });
+    }).then(function () { document.getElementById("rule-product").value = ""; return loadRules(); })
+      .catch(function (err) { fill("merchandising-body", el("p", { class: "error", text: "Could not save: " + err.message })); });
+  });
+
   document.getElementById("window-days").addEventListener("change", loadLift);
   loadShop();
   loadSync();
@@ -379,4 +430,6 @@
   loadSegments();
   loadCustomers();
   loadFailed();
+  loadInterests();
+  loadRules();
 })();

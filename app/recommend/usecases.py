@@ -1,0 +1,402 @@
+"""Use-case inference: a shop's interests ("outdoor gear", "coffee") found from product clusters, with names.
+
+Each product gets one feature vector: its content (the stored embedding, or TF-IDF of its title, type and tags
+when it has none) and, once the shop has orders, its co-purchase profile (which orders it appears in, reduced
+with a truncated SVD), each part unit length and weighted. Products are clustered with k-means (cosine, on unit
+rows); k is picked by the silhouette score over a small grid, so a catalogue with three obvious groups gets three
+interests and a flat one gets few. Each cluster is named after its most distinctive words: the product types,
+tags and title words that are much more frequent inside the cluster than in the whole catalogue (a class-based
+TF-IDF), best two joined ("camping & hiking"), or the cluster's product type when nearly all of it shares one.
+
+Plain Python over plain data: products in, :class:`Interest` rows out. The job ``app.jobs.interests`` loads and
+stores them per shop.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+MIN_PRODUCTS = 6  # below this a shop has no interests worth naming
+MIN_CLUSTER = 2  # a cluster smaller than this is not an interest
+MAX_INTERESTS = 30
+CONTENT_WEIGHT = 1.0
+COPURCHASE_WEIGHT = 1.0
+DOMINANT_TYPE_SHARE = 0.8
+MIN_TYPE_LIFT = 1.5  # a type shared by the whole catalogue names nothing
+
+_WORD = re.compile(r"[a-z][a-z'-]{2,}")
+STOPWORDS = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "with",
+        "from",
+        "your",
+        "you",
+        "our",
+        "this",
+        "that",
+        "are",
+        "was",
+        "were",
+        "has",
+        "have",
+        "had",
+        "not",
+        "but",
+        "all",
+        "any",
+        "can",
+        "will",
+        "one",
+        "two",
+        "new",
+        "set",
+        "pack",
+        "size",
+        "small",
+        "medium",
+        "large",
+        "extra",
+        "per",
+        "each",
+        "pcs",
+        "pieces",
+        "piece",
+        "of",
+        "in",
+        "on",
+        "to",
+        "by",
+        "an",
+        "a",
+        "or",
+        "at",
+        "as",
+        "is",
+        "it",
+        "be",
+        "its",
+        "into",
+        "over",
+        "under",
+        "up",
+        "out",
+        "off",
+        "more",
+        "most",
+        "very",
+        "just",
+        "only",
+        "also",
+        "than",
+        "then",
+        "them",
+        "they",
+        "their",
+        "there",
+        "here",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "how",
+        "why",
+        "when",
+        "where",
+        "x",
+        "xl",
+        "xxl",
+        "xs",
+        "mini",
+        "maxi",
+        "plus",
+        "pro",
+        "ltd",
+        "inc",
+        "co",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class CatalogueItem:
+    """What use-case inference reads about one product."""
+
+    product_id: str
+    title: str
+    product_type: str = ""
+    tags: Sequence[str] = ()
+
+
+@dataclass
+class Interest:
+    """One inferred interest: a readable name, the words behind it, and its products (most central first)."""
+
+    key: str
+    name: str
+    terms: list[str]
+    product_ids: list[str]
+    score: float = 0.0  # silhouette of the cluster (how well separated it is)
+    sources: list[str] = field(default_factory=list)  # "content", "co-purchase"
+
+    def as_dict(self) -> dict:
+        return {
+            "key": self.key,
+            "name": self.name,
+            "terms": list(self.terms),
+            "product_ids": list(self.product_ids),
+            "size": len(self.product_ids),
+            "score": round(float(self.score), 4),
+            "sources": list(self.sources),
+        }
+
+
+# --- features ------------------------------------------------------------------------------------
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
+def item_terms(item: CatalogueItem) -> list[str]:
+    """The words of one product that may name an interest: type, tags (whole and split) and title words."""
+    out: list[str] = []
+    for phrase in [item.product_type, *item.tags]:
+        phrase = " ".join(phrase.lower().split())
+        if phrase and len(phrase) <= 40:
+            out.append(phrase)
+            words = _WORD.findall(phrase)
+            if len(words) > 1:
+                out.extend(w for w in words if w not in STOPWORDS)
+    out.extend(w for w in _WORD.findall(item.title.lower()) if w not in STOPWORDS)
+    return list(dict.fromkeys(out))  # each term once per product
+
+
+def content_features(items: Sequence[CatalogueItem], max_dims: int = 64) -> np.ndarray:
+    """TF-IDF of type, tags and title words, reduced by SVD: the content part when a shop has no vectors."""
+    vocab: dict[str, int] = {}
+    rows, cols = [], []
+    for r, item in enumerate(items):
+        for term in item_terms(item):
+            rows.append(r)
+            cols.append(vocab.setdefault(term, len(vocab)))
+    if not vocab:
+        return np.zeros((len(items), 1))
+    x = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(items), len(vocab)))
+    df = np.asarray((x > 0).sum(axis=0)).ravel()
+    x = x.multiply(np.log((1 + len(items)) / (1 + df)) + 1.0).tocsr()
+    return _reduce(x, max_dims)
+
+
+def _reduce(x: sp.spmatrix | np.ndarray, max_dims: int) -> np.ndarray:
+    """Rows of ``x`` in at most ``max_dims`` dimensions (truncated SVD), unit length."""
+    n, d = x.shape
+    dims = min(max_dims, n - 1, d - 1)
+    if dims < 2:
+        dense = x.toarray() if sp.issparse(x) else np.asarray(x)
+        return _unit_rows(dense)
+    from scipy.sparse.linalg import svds
+
+    u, s, _ = svds(sp.csr_matrix(x, dtype=np.float64), k=dims, random_state=0)
+    return _unit_rows(u * s)
+
+
+def copurchase_features(order_item: sp.spmatrix, max_dims: int = 32) -> np.ndarray | None:
+    """Each item's column of the order × item incidence, reduced: items bought in the same orders end close.
+
+    Returns None when there is too little co-purchase to say anything (fewer than two multi-item orders)."""
+    x = sp.csr_matrix(order_item, dtype=np.float64)
+    x.data[:] = 1.0
+    multi = np.asarray(x.sum(axis=1)).ravel() >= 2
+    if multi.sum() < 2:
+        return None
+    x = x[multi]
+    # cosine-style normalisation: popular items do not swamp the factors
+    col = np.sqrt(np.asarray(x.sum(axis=0)).ravel())
+    x = x.multiply(1.0 / np.where(col > 0, col, 1.0)).tocsc()
+    feats = _reduce(x.T.tocsr(), max_dims)
+    feats[col == 0] = 0.0
+    return feats
+
+
+def combined_features(
+    items: Sequence[CatalogueItem],
+    vectors: np.ndarray | None = None,
+    order_item: sp.spmatrix | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """One unit row per product from content (``vectors`` or TF-IDF) and co-purchase (``order_item``:
+    orders × the same products, in the same order), with the sources used."""
+    content = _unit_rows(vectors) if vectors is not None else content_features(items)
+    parts, sources = [CONTENT_WEIGHT * content], ["content"]
+    if order_item is not None and order_item.shape[1] == len(items):
+        co = copurchase_features(order_item)
+        if co is not None:
+            parts.append(COPURCHASE_WEIGHT * co)
+            sources.append("co-purchase")
+    return _unit_rows(np.hstack(parts)), sources
+
+
+# --- clustering ----------------------------------------------------------------------------------
+
+
+def _kmeans(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(x)
+
+
+def _silhouettes(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    from sklearn.metrics import silhouette_samples
+
+    return silhouette_samples(x, labels, metric="cosine")
+
+
+def cluster(x: np.ndarray, *, seed: int = 0, max_k: int = MAX_INTERESTS) -> tuple[np.ndarray, np.ndarray]:
+    """(cluster label, silhouette) per row; k picked by the mean silhouette over a small grid."""
+    n = len(x)
+    hi = min(max_k, n // MIN_CLUSTER, n - 1)
+    if hi < 2:
+        return np.zeros(n, dtype=np.int64), np.zeros(n)
+    grid = sorted(
+        {k for k in (2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, round(math.sqrt(n / 2))) if 2 <= k <= hi}
+    )
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    for k in grid:
+        labels = _kmeans(x, k, seed)
+        if len(np.unique(labels)) < 2:
+            continue
+        sil = _silhouettes(x, labels)
+        if best is None or sil.mean() > best[0] + 1e-9:
+            best = (float(sil.mean()), labels, sil)
+    if best is None:
+        return np.zeros(n, dtype=np.int64), np.zeros(n)
+    return best[1], best[2]
+
+
+# --- naming --------------------------------------------------------------------------------------
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "interest"
+
+
+def distinctive_terms(
+    members: Sequence[int], terms: Sequence[list[str]], df: Counter, n: int, top: int = 5
+) -> list[str]:
+    """Terms most particular to ``members``: in-cluster share × log(lift over the catalogue)."""
+    inside = Counter(t for m in members for t in terms[m])
+    scored = []
+    for term, count in inside.items():
+        share = count / len(members)
+        lift = share / (df[term] / n)
+        if count < 2 and len(members) > 2:
+            continue
+        scored.append((share * math.log(1.0 + lift) * (1.15 if " " in term else 1.0), term))
+    scored.sort(key=lambda st: (-st[0], st[1]))
+    chosen: list[str] = []
+    for _, term in scored:
+        # skip a word already inside a chosen phrase (and a phrase containing a chosen word)
+        if any(term in c.split() or c in term.split() for c in chosen):
+            continue
+        chosen.append(term)
+        if len(chosen) == top:
+            break
+    return chosen
+
+
+def interest_name(
+    members: Sequence[int], items: Sequence[CatalogueItem], top_terms: list[str], type_share: Counter
+) -> str:
+    """The cluster's product type when nearly all of it shares one that is rare elsewhere (``type_share``: the
+    catalogue's count per type), else its two most distinctive terms."""
+    types = Counter(items[m].product_type.strip().lower() for m in members if items[m].product_type.strip())
+    if types:
+        ptype, count = types.most_common(1)[0]
+        share = count / len(members)
+        if share >= DOMINANT_TYPE_SHARE and share / (type_share[ptype] / len(items)) >= MIN_TYPE_LIFT:
+            return ptype
+    if not top_terms:
+        return items[members[0]].product_type.lower() or items[members[0]].title.lower()
+    return " & ".join(top_terms[:2])
+
+
+def infer_interests(
+    items: Sequence[CatalogueItem],
+    vectors: np.ndarray | None = None,
+    order_item: sp.spmatrix | None = None,
+    *,
+    seed: int = 0,
+) -> list[Interest]:
+    """The shop's interests, biggest first. ``vectors`` (one row per item) and ``order_item`` (orders × items)
+    are optional; products are never in two interests, and products that fit no cluster well are left out."""
+    n = len(items)
+    if n < MIN_PRODUCTS:
+        return []
+    x, sources = combined_features(items, vectors, order_item)
+    labels, sil = cluster(x, seed=seed)
+    terms = [item_terms(item) for item in items]
+    df = Counter(t for ts in terms for t in ts)
+    type_count = Counter(i.product_type.strip().lower() for i in items if i.product_type.strip())
+    named: dict[str, list[int]] = {}  # clusters named after the same product type are one interest
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        members = members[sil[members] > 0] if len(members) > MIN_CLUSTER else members  # drop misfits
+        if len(members) < MIN_CLUSTER:
+            continue
+        name = interest_name(
+            members.tolist(), items, distinctive_terms(members.tolist(), terms, df, n), type_count
+        )
+        if name not in type_count:
+            name = f"{name}\x00{label}"  # a terms name: kept apart even when two clusters share it
+        named.setdefault(name, []).extend(members.tolist())
+    out: list[Interest] = []
+    used: set[str] = set()
+    for tagged, member_list in named.items():
+        name = tagged.split("\x00")[0]
+        members = np.asarray(member_list)
+        centroid = x[members].mean(axis=0)
+        members = members[np.argsort(-(x[members] @ centroid), kind="stable")]
+        key = _slug(name)
+        while key in used:
+            key = f"{key}-{len(used)}"
+        used.add(key)
+        out.append(
+            Interest(
+                key,
+                name,
+                distinctive_terms(members.tolist(), terms, df, n),
+                [items[m].product_id for m in members],
+                float(sil[members].mean()),
+                list(sources),
+            )
+        )
+    out.sort(key=lambda i: (-len(i.product_ids), i.key))
+    return out
+
+
+def interest_of(interests: Sequence[Interest]) -> dict[str, Interest]:
+    """Product id → its interest."""
+    return {pid: interest for interest in interests for pid in interest.product_ids}
+
+
+def shopper_interests(
+    bought: Sequence[str], interests: Sequence[Interest], min_items: int = 2
+) -> list[tuple[Interest, int]]:
+    """The interests a shopper has shown (at least ``min_items`` distinct products bought in it), strongest first."""
+    of = interest_of(interests)
+    counts = Counter(of[p].key for p in set(bought) if p in of)
+    by_key = {i.key: i for i in interests}
+    return [
+        (by_key[k], c) for k, c in sorted(counts.items(), key=lambda kc: (-kc[1], kc[0])) if c >= min_items
+    ]
