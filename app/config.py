@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     attune_embedder: Literal["minilm", "hashing"] = "minilm"
     attune_embed_threads: int = 0  # torch CPU threads for embedding; 0 = min(4, cores)
     attune_embed_batch_size: int = 64
+    # Web workers load the storefront search's query embedder before their first request (gunicorn
+    # post_worker_init), so the first search does not pay the model load; off = load on the first search.
+    attune_search_preload: bool = True
     pixel_rate_client_per_min: int = 600  # events per pixel client id per minute
     pixel_rate_shop_per_min: int = 120_000  # events per shop per minute
 

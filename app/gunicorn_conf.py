@@ -24,10 +24,13 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
 def post_worker_init(worker):  # noqa: ANN001 - gunicorn hook
-    """Warm this worker's serving caches and move its served-list log appends off the request path."""
+    """Warm this worker's serving caches, move its served-list log appends off the request path, and load
+    the search embedder (``ATTUNE_SEARCH_PRELOAD``) so the first storefront search does not pay for it."""
+    from app.catalog.search import prepare_web_worker
     from app.web.proxy_fast import prepare_worker
 
     prepare_worker(worker.wsgi)
+    prepare_web_worker()
 
 
 def worker_exit(server, worker):  # noqa: ANN001 - gunicorn hook

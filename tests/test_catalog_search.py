@@ -229,3 +229,32 @@ def test_catalogue_changes_and_syncs_queue_the_embedding_job_after_commit(
     low.empty()
     _after_sync(settings, demo.shop_id)
     assert job_id in low.job_ids
+
+
+def test_web_workers_preload_the_search_embedder(monkeypatch, caplog):
+    import app.embedding as embedding
+    from app import gunicorn_conf
+    from app.config import get_settings
+
+    monkeypatch.setattr(embedding, "_cache", {})
+    monkeypatch.setenv("ATTUNE_SEARCH_PRELOAD", "0")
+    get_settings.cache_clear()
+    assert catalog_search.warm_up_search() is None and embedding._cache == {}  # off: loads on first search
+    monkeypatch.delenv("ATTUNE_SEARCH_PRELOAD")
+    get_settings.cache_clear()
+    assert get_settings().attune_search_preload is True  # on by default
+    called = []
+    monkeypatch.setattr("app.web.proxy_fast.prepare_worker", lambda wsgi: called.append(wsgi))
+    with caplog.at_level("INFO", logger="app.catalog.search"):
+        gunicorn_conf.post_worker_init(type("Worker", (), {"wsgi": "app"})())
+    assert called == ["app"]
+    assert [key[0] for key in embedding._cache] == ["hashing"]  # loaded before the first request
+    assert "search embedder hashing/512 loaded" in caplog.text
+    # a broken model never stops the worker: search falls back to loading on first use
+    monkeypatch.setattr(embedding, "_cache", {})
+    monkeypatch.setattr(
+        catalog_search, "get_embedder", lambda: (_ for _ in ()).throw(RuntimeError("no model"))
+    )
+    with caplog.at_level("WARNING", logger="app.catalog.search"):
+        catalog_search.prepare_web_worker()
+    assert "preload failed" in caplog.text

@@ -230,6 +230,7 @@ def test_production_gunicorn_serves_the_fast_path_and_flushes_the_log_on_shutdow
         "SHOPIFY_API_SECRET": TEST_API_SECRET,
         "ATTUNE_ENV": "development",
         "WEB_CONCURRENCY": "2",
+        "ATTUNE_EMBEDDER": "hashing",
     }
     cmd = [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_conf", "-b", f"127.0.0.1:{port}"]
     server = subprocess.Popen([*cmd, "app.wsgi:app"], env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)
@@ -253,6 +254,7 @@ def test_production_gunicorn_serves_the_fast_path_and_flushes_the_log_on_shutdow
         server.send_signal(signal.SIGTERM)
         _, stderr = server.communicate(timeout=30)
     assert "serving caches warmed" in stderr  # each worker warmed itself before serving
+    assert stderr.count("search embedder hashing/512 loaded") == 2  # and loaded the search embedder
     assert _log_length(settings) == 20  # nothing buffered was lost on a graceful shutdown
     assert flush_served_log(settings.database_url, settings.redis_url) == 20
 

@@ -9,6 +9,7 @@ The query text is embedded with :func:`app.embedding.get_embedder` (loaded once 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -25,6 +26,8 @@ from app.db import get_engine
 from app.embedding import Embedder, get_embedder
 from app.models.catalog import ProductEmbedding
 from app.models.commerce import Product, ProductVariant
+
+log = logging.getLogger(__name__)
 
 STOCK_TTL = 30.0
 MAX_SHOPS = 64  # indexes kept per process (least recently used goes first)
@@ -140,3 +143,31 @@ def search_shop(database_url: str, shop_id: int, query: str, k: int = 10) -> lis
 def clear_cache() -> None:
     with _lock:
         _indexes.clear()
+
+
+def warm_up_search(preload: bool | None = None) -> float | None:
+    """Load the query embedder now and run one tiny batch (seconds taken; None when preloading is off).
+
+    ``get_embedder`` loads it once per process under a lock, so a search that arrives meanwhile waits for
+    this load instead of starting a second one."""
+    from app.config import get_settings
+
+    if preload is None:
+        preload = get_settings().attune_search_preload
+    if not preload:
+        return None
+    started = time.perf_counter()
+    get_embedder().embed(["warm-up"])
+    return time.perf_counter() - started
+
+
+def prepare_web_worker() -> None:
+    """A freshly started web worker (gunicorn ``post_worker_init``): preload the search embedder before the
+    first request. A failure is logged and the model then loads on the first search."""
+    try:
+        seconds = warm_up_search()
+    except Exception:  # search degrades to a lazy load; the worker still serves everything else
+        log.warning("search embedder preload failed; it loads on the first search", exc_info=True)
+        return
+    if seconds is not None:
+        log.info("search embedder %s loaded in %.0f ms", get_embedder().name, seconds * 1000)
