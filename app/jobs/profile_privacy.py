@@ -2,7 +2,9 @@
 
 ``erase_customer`` is called by the customers/redact handler next to ``app.commerce.privacy``'s own
 erasure: it removes the customer's profile, every identifier stitched to the customer, and every pixel
-event of those identifiers (including the anonymous history that was merged in at login/checkout).
+event and support message of those identifiers (including the anonymous history that was merged in at
+login/checkout). Rows that carry the customer id (reviews, signed-in support turns) are also covered by
+``app.commerce.privacy``'s generic pass.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlmodel import Session, select
 from app.identity import kind_of
 from app.jobs.identity import members_of
 from app.models.events import IdentityLink, PixelEvent
+from app.models.feedback import SupportMessage
 from app.models.profiles import CustomerProfile
 
 
@@ -31,7 +34,13 @@ def erase_customer(session: Session, shop_id: int, customer_id: int) -> dict[str
     event_match = [PixelEvent.customer_shopify_id == customer_id]
     if clients:
         event_match.append(PixelEvent.client_id.in_(clients))  # type: ignore[attr-defined]
+    support_match = [SupportMessage.customer_shopify_id == customer_id]
+    if clients:
+        support_match.append(SupportMessage.client_id.in_(clients))  # type: ignore[union-attr]
     counts = {
+        "support_message": session.execute(
+            delete(SupportMessage).where(SupportMessage.shop_id == shop_id, or_(*support_match))
+        ).rowcount,
         "pixel_event": session.execute(
             delete(PixelEvent).where(PixelEvent.shop_id == shop_id, or_(*event_match))
         ).rowcount,
@@ -68,8 +77,25 @@ def export_customer(session: Session, shop_id: int, customer_id: int) -> dict[st
         )
         .order_by(PixelEvent.occurred_at)
     ).all()
+    anonymous_support = (
+        session.exec(
+            select(SupportMessage)
+            .where(
+                SupportMessage.shop_id == shop_id,
+                SupportMessage.client_id.in_(clients),  # type: ignore[union-attr]
+                SupportMessage.customer_shopify_id.is_(None),  # type: ignore[union-attr]
+            )
+            .order_by(SupportMessage.created_at, SupportMessage.id)
+        ).all()
+        if clients
+        else []
+    )
     return {
         "identifiers": sorted(nodes),
+        # signed-in turns are in the export's support_message table (they carry the customer id)
+        "support_messages_before_sign_in": [
+            m.model_dump(mode="json", exclude={"id", "shop_id"}) for m in anonymous_support
+        ],
         "profile": profile.model_dump(mode="json", exclude={"working"}) if profile else None,
         "pixel_events": [e.model_dump(mode="json", exclude={"id", "shop_id"}) for e in events],
     }

@@ -6,6 +6,11 @@ customer this app answers for is ``logged_in_customer_id``, which Shopify adds a
 anyone else's data gets 403. Answers are JSON: ``private`` cache headers when they are about a
 customer or client, short ``public`` ones when they are the same for everyone.
 
+``POST /proxy/support`` takes the assistant's support question (JSON ``{"question": …}``, from the signed-in
+customer or ``client_id``): ``app.jobs.support`` answers it from the shop's own data (the signed-in customer's
+latest order, in-stock products) or escalates it honestly, and records both turns; the shopper's profile is
+refreshed by a job after the commit.
+
 ``GET /proxy/recommendations`` is the hot path: its ordinary answers are served by
 ``app.web.proxy_fast.ProxyFastPath`` in front of Flask with the same checks and bytes as the route below,
 which answers everything the fast path hands over (every error, HEAD, odd queries).
@@ -20,6 +25,9 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from app.db import after_commit, session_scope
+from app.jobs.support import TooManyQuestions, ask, refresh_key
+from app.queue import enqueue
 from app.shopify.verify import VerificationError, is_valid_shop_domain, parse_query_pairs, verify_proxy
 from app.storefront import shopper_data
 from app.storefront.serving import (
@@ -37,6 +45,8 @@ bp = Blueprint("proxy", __name__, url_prefix="/proxy")
 PROXY_MAX_AGE_S = 600
 MAX_LIMIT = 20
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+SUPPORT_MAX_BODY = 8192
+SUPPORT_MAX_QUESTION = 2000
 
 
 class ProxyError(HTTPException):
@@ -263,5 +273,53 @@ def wishlist():
         raise ProxyError(404, "no such product in this shop")
     response = jsonify(saved=True, created=created, product_id=product_id)
     response.status_code = 201 if created else 200
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _search_or_none(shop_id: int) -> Any:
+    def search(query: str, limit: int) -> list[dict[str, Any]] | None:
+        try:
+            return shopper_data.search_products(store(), shop_id, query, limit)
+        except shopper_data.SearchUnavailable:
+            return None
+
+    return search
+
+
+@bp.post("/support")
+def support():
+    """The assistant's support question: recorded as a conversation turn with the answer the shop's own data
+    gives (order status for the signed-in customer, in-stock products), or an honest escalation."""
+    kind, subject = _subject()
+    if not subject:
+        raise ProxyError(400, "a signed-in customer or a client_id is required")
+    if (request.content_length or 0) > SUPPORT_MAX_BODY:
+        raise ProxyError(413, f"the body exceeds {SUPPORT_MAX_BODY} bytes")
+    body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+    question = body.get("question") if isinstance(body, dict) else None
+    if not isinstance(question, str) or not question.strip():
+        raise ProxyError(400, "send a JSON object with a non-empty question")
+    if len(question) > SUPPORT_MAX_QUESTION:
+        raise ProxyError(400, f"question is longer than {SUPPORT_MAX_QUESTION} characters")
+    shop_id, customer_id, client_id = g.shop.id, g.customer_id, g.client_id or None
+    redis_url = settings().redis_url
+    with session_scope(settings().database_url) as session:
+        try:
+            result = ask(
+                session,
+                shop_id,
+                question,
+                customer_id=customer_id,
+                client_id=client_id,
+                search=_search_or_none(shop_id),
+            )
+        except TooManyQuestions as exc:
+            raise ProxyError(429, str(exc)) from exc
+        key = refresh_key(customer_id, client_id)
+        after_commit(
+            session, lambda: enqueue(redis_url, "app.jobs.profiles.refresh_profile", shop_id, key) or None
+        )
+    response = jsonify(result)
     response.headers["Cache-Control"] = "no-store"
     return response

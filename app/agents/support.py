@@ -1,0 +1,163 @@
+"""The support agent behind the storefront assistant: what a shopper's question is about, and the answer the
+shop's own data allows. Pure: the question and plain facts in, a ``Reply`` out.
+
+Topics, decided by keywords (so every answer can say why):
+- ``order_status``: where an order is. Answered from the signed-in customer's latest order.
+- ``order_change`` (cancel, change the address …) and ``returns``: a person must act. The answer says so,
+  names the order it is about when there is one, and escalates.
+- ``shop_info`` (discount codes, payment, contact, opening hours, the account): no data here; escalated.
+- ``product``: anything else that reads like a product wish. Answered with in-stock products from the shop's
+  search; escalated when nothing matches.
+
+``escalated`` is honest: the assistant never pretends to have solved what it handed to a person.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+TOPICS = ("order_status", "order_change", "returns", "shop_info", "product")
+MAX_QUESTION = 500
+
+_RULES: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "returns",
+        re.compile(r"\b(return(s|ing|ed)?|refund(s|ed)?|exchange|send (it |them )?back|money back)\b"),
+    ),
+    (
+        "order_change",
+        re.compile(r"\b(cancel(l?ed|l?ing)?|change (my |the )?(order|address)|wrong (address|item|size))\b"),
+    ),
+    (
+        "order_status",
+        re.compile(
+            r"\b(where('?s| is) my|track(ing)?|shipped|shipping status|dispatch(ed)?|deliver(y|ed)?|arrive[ds]?"
+            r"|order status|status of my|my (last |latest )?order|my (package|parcel))\b"
+        ),
+    ),
+    (
+        "shop_info",
+        re.compile(
+            r"\b(discount|coupon|promo( code)?|voucher|gift card|payment|pay with|invoice|contact|phone number"
+            r"|opening hours|open(ing)? times|your address|password|log ?in|sign ?in|account|privacy|unsubscribe)\b"
+        ),
+    ),
+]
+ESCALATION = "I've passed your question to the shop: a person from the shop will reply."
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """The signed-in customer's latest order, as the shop's mirror has it."""
+
+    name: str
+    placed_at: datetime | None
+    financial_status: str | None
+    fulfillment_status: str | None
+    cancelled: bool
+    items: int
+
+
+@dataclass(frozen=True)
+class ProductFacts:
+    product_id: int
+    title: str
+    url: str
+    price: str | None
+    currency: str | None
+
+
+@dataclass(frozen=True)
+class Reply:
+    topic: str
+    text: str
+    escalated: bool
+    reason: str  # why this answer (for the admin and the tests)
+    order: str | None = None
+    products: tuple[ProductFacts, ...] = field(default=())
+
+
+def clean_question(text: str) -> str:
+    """Whitespace collapsed, at most MAX_QUESTION characters."""
+    return " ".join(text.split())[:MAX_QUESTION]
+
+
+def classify(question: str) -> str:
+    """The question's topic (see the module docstring); the first matching rule wins."""
+    text = question.lower().replace("’", "'")
+    for topic, pattern in _RULES:
+        if pattern.search(text):
+            return topic
+    return "product"
+
+
+def order_state(order: OrderFacts) -> str:
+    if order.cancelled:
+        return "was cancelled"
+    if (order.financial_status or "").lower() in ("refunded",):
+        return "was refunded"
+    fulfillment = (order.fulfillment_status or "").lower()
+    if fulfillment == "fulfilled":
+        return "has shipped"
+    if fulfillment in ("partial", "partially_fulfilled"):
+        return "has partly shipped"
+    if (order.financial_status or "").lower() in ("pending", "authorized"):
+        return "is waiting for payment"
+    return "is confirmed and not shipped yet"
+
+
+def _order_line(order: OrderFacts) -> str:
+    when = f", placed on {order.placed_at:%d %b %Y}," if order.placed_at else ""
+    items = f" ({order.items} item{'s' if order.items != 1 else ''})" if order.items else ""
+    return f"Your latest order {order.name}{items}{when} {order_state(order)}."
+
+
+def answer(
+    question: str,
+    *,
+    signed_in: bool,
+    order: OrderFacts | None = None,
+    products: list[ProductFacts] | None = None,
+    topic: str | None = None,
+) -> Reply:
+    """The reply to ``question`` from the facts given (``order``: the signed-in customer's latest order;
+    ``products``: the shop's search results for the question, None when search is unavailable)."""
+    topic = topic or classify(question)
+    if topic == "order_status":
+        if not signed_in:
+            return Reply(
+                topic,
+                "I can only look up orders for signed-in customers: sign in and ask again. " + ESCALATION,
+                True,
+                "order question from a visitor who is not signed in",
+            )
+        if order is None:
+            return Reply(
+                topic, "I can't find an order on your account. " + ESCALATION, True, "no order found"
+            )
+        return Reply(topic, _order_line(order), False, "latest order of the signed-in customer", order.name)
+    if topic in ("order_change", "returns"):
+        about = _order_line(order) + " " if signed_in and order is not None else ""
+        what = "returns" if topic == "returns" else "changes to an order"
+        return Reply(
+            topic,
+            about + ESCALATION,
+            True,
+            f"{what} need a person from the shop",
+            order.name if about and order else None,
+        )
+    if topic == "shop_info":
+        return Reply(topic, ESCALATION, True, "a question about the shop that its data does not answer")
+    if not products:
+        why = "product search is not available" if products is None else "no product in stock matched"
+        return Reply(topic, "I couldn't find a product in stock that matches. " + ESCALATION, True, why)
+    names = ", ".join(p.title for p in products)
+    return Reply(
+        topic,
+        f"Here is what I found in the shop: {names}.",
+        False,
+        "products from the shop's search",
+        products=tuple(products),
+    )
