@@ -196,3 +196,37 @@ def test_widgets_do_not_shift_the_layout(app, settings, demo, page):
         page.locator("[data-attune-again][data-state=ready]").wait_for(timeout=5000)
         page.wait_for_timeout(100)
         assert page.evaluate("window.__cls") < 0.01
+
+
+def test_widgets_start_only_after_the_load_event(app, settings, demo, page):
+    """Scripts, proxy calls and images of the widgets never delay the page's load event: before it the blocks
+    show their reserved skeleton and nothing of Attune is requested; after it they fill from the proxy."""
+    with storefront(app, settings, customer_id=DEMO_CUSTOMER) as sf:
+        page.add_init_script(
+            "window.addEventListener('load', () => { window.__atLoad = {"
+            " requests: performance.getEntriesByType('resource').map(r => r.name).filter(n => n.includes('attune')),"
+            " skeletons: document.querySelectorAll('.attune-skeleton').length,"
+            " ready: document.querySelectorAll('[data-state]').length }; }, {once: true});"
+        )
+        page.goto(sf.url + STOVE, wait_until="load")
+        for sel in ("[data-attune-fbt]", "[data-attune-recs]", "[data-attune-again]"):
+            page.locator(f"{sel}[data-state=ready]").wait_for(timeout=5000)
+        page.locator(".attune-launcher").wait_for(timeout=5000)
+        page.locator(".attune-nudge").wait_for(timeout=5000)
+        at_load = page.evaluate("window.__atLoad")
+        assert at_load == {"requests": [], "skeletons": 3 + 4 + 4, "ready": 0}
+        timing = page.evaluate(
+            "(() => { const n = performance.getEntriesByType('navigation')[0];"
+            " return { loadEnd: n.loadEventEnd, resources: performance.getEntriesByType('resource')"
+            " .filter(r => r.name.includes('/apps/attune/') || r.name.includes('/assets/attune/'))"
+            " .map(r => [r.name, r.startTime]) }; })()"
+        )
+        started = {name.split("?")[0].rsplit("/", 1)[1] for name, _ in timing["resources"]}
+        assert {
+            "attune-recommended.js",
+            "attune-fbt.js",
+            "attune-buy-again.js",
+            "attune-assistant.js",
+        } <= started
+        assert {"recommendations", "nudges"} <= started
+        assert all(start >= timing["loadEnd"] for _, start in timing["resources"]), timing

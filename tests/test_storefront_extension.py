@@ -76,13 +76,17 @@ def test_liquid_and_script_budgets():
 def test_block_schemas_are_valid_and_translated():
     en = json.loads((EXTENSION_DIR / "locales" / "en.default.schema.json").read_text())
     fr = json.loads((EXTENSION_DIR / "locales" / "fr.schema.json").read_text())
-    targets = {}
+    targets, loaders = {}, {}
     for block in sorted((EXTENSION_DIR / "blocks").glob("*.liquid")):
         schema = block_schema(block.read_text())
         targets[block.stem] = schema["target"]
         assert schema["target"] in {"section", "body", "head"}
-        for asset in (schema.get("javascript"), schema.get("stylesheet")):
-            assert asset and (EXTENSION_DIR / "assets" / asset).is_file()
+        # No schema javascript/stylesheet: Shopify would inject them as a deferred script and a render-blocking
+        # <link>, both of which delay the page's load event. Each block loads its own script after it instead.
+        assert "javascript" not in schema and "stylesheet" not in schema, block.name
+        scripts = re.findall(r"render 'attune-loader', script: '([\w.-]+)'", block.read_text())
+        assert len(scripts) == 1 and (EXTENSION_DIR / "assets" / scripts[0]).is_file(), block.name
+        loaders[block.stem] = scripts[0]
         labels = [schema["name"]]
         ids = [s["id"] for s in schema["settings"] if "id" in s]
         assert len(ids) == len(set(ids)), f"duplicate setting ids in {block.name}"
@@ -101,6 +105,7 @@ def test_block_schemas_are_valid_and_translated():
             assert label.startswith("t:")
             assert _lookup(en, label[2:]) and _lookup(fr, label[2:])
         assert len(_lookup(en, schema["name"][2:])) <= 25
+    assert len(set(loaders.values())) == 4  # each block type has its own script
     assert targets == {
         "assistant": "body",
         "recommended": "section",
@@ -135,7 +140,14 @@ def test_blocks_render_with_merchant_settings_and_translations():
     )
     assert "Pour vous" in html and "Tout ajouter au panier" in html and "translation missing" not in html
     assert html.count("attune-card attune-skeleton") == 3 + 3 + 4  # space reserved for every card
-    assert '<script src="/assets/attune/attune-fbt.js" defer></script>' in html
+    head = html.split("</head>", 1)[0]
+    assert "/assets/attune/" not in head and 'rel="stylesheet"' not in head  # nothing render-blocking
+    for script in ("attune-recommended.js", "attune-fbt.js", "attune-buy-again.js", "attune-assistant.js"):
+        assert html.count(f'"/assets/attune/{script}"') == 1  # loaded after the load event
+    assert html.count("w.addEventListener('load'") == 4
+    body = html.split("<body>", 1)[1]
+    assert "<style>.attune-block{" in body  # block styles inline: the skeleton is laid out in the first paint
+    assert "<template data-attune-ui>" in body and "<style>.attune-assistant{" in body
     anonymous = render_page(
         Theme(),
         template="product",

@@ -64,6 +64,8 @@
   }
 
   function init(root) {
+    var tpl = root.querySelector('template[data-attune-ui]');
+    if (tpl) root.replaceChildren(tpl.content.cloneNode(true)); // the embed's UI, inert until this script runs
     var d = root.dataset, launcher = root.querySelector('.attune-launcher'), panel = root.querySelector('.attune-panel');
     var closeBtn = root.querySelector('.attune-close'), loaded = false;
 

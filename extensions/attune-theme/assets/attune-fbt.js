@@ -53,7 +53,7 @@
         box.dataset.price = it.price;
         var label = el('label', 'visually-hidden', it.title); label.htmlFor = id; label.style.cssText = 'position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)';
         var img = it.image ? el('img', 'attune-img') : el('span', 'attune-img');
-        if (it.image) { img.src = it.image; img.alt = ''; img.loading = 'lazy'; img.width = 300; img.height = 300; }
+        if (it.image) { img.src = it.image; img.alt = ''; img.loading = 'lazy'; img.decoding = 'async'; img.width = 300; img.height = 300; }
         var title = it.self ? el('span', 'attune-title', it.title) : el('a', 'attune-title', it.title);
         if (!it.self) {
           title.href = it.url;

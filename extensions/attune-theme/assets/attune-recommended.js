@@ -45,7 +45,7 @@
   function card(root, data, item, pos) {
     var li = el('li', 'attune-card'), d = root.dataset;
     var img = item.image ? el('img', 'attune-img') : el('span', 'attune-img');
-    if (item.image) { img.src = item.image; img.alt = ''; img.loading = 'lazy'; img.width = 300; img.height = 300; }
+    if (item.image) { img.src = item.image; img.alt = ''; img.loading = 'lazy'; img.decoding = 'async'; img.width = 300; img.height = 300; }
     var a = el('a', 'attune-title', item.title); a.href = item.url;
     a.addEventListener('click', function () {
       publish('attune:recommendation_clicked', { product_id: item.product_id, placement: data.placement, strategy: data.strategy, variant: data.variant, list_id: data.list_id, serve_id: data.serve_id, position: pos });
