@@ -273,7 +273,7 @@ Machine: {report["machine"]}
 
 Catalogue: {report["catalogue"]} — {report["products"]} products, {report["aisles"]} aisles.
 Queries: {report["queries"]["test"]} test products ({report["queries"]["validation"]} more used only to pick
-each method's one setting), seed {report["seed"]}. Every product is in the index; a product is never its own
+each method's settings), seed {report["seed"]}. Every product is in the index; a product is never its own
 neighbour. Both methods see the product name only.
 
 | method | setting (picked on validation) | precision@{report["k"]} (test) | validation |
