@@ -114,3 +114,11 @@ def test_small_catalogues_and_shopper_interests():
     assert of["coffee-0"].name == "coffee"
     mine = shopper_interests(["coffee-0", "coffee-1", "baby-0", "missing"], interests)
     assert [(i.name, n) for i, n in mine] == [("coffee", 2)]
+
+
+def test_big_catalogues_choose_k_on_a_sample(monkeypatch):
+    import app.recommend.usecases as usecases
+
+    monkeypatch.setattr(usecases, "EXACT_SILHOUETTE", 12)  # the sampled path, on the small catalogue
+    items, group_of = _catalogue()
+    _check(infer_interests(items), group_of)

@@ -26,6 +26,7 @@ import scipy.sparse as sp
 MIN_PRODUCTS = 6  # below this a shop has no interests worth naming
 MIN_CLUSTER = 2  # a cluster smaller than this is not an interest
 MAX_INTERESTS = 30
+EXACT_SILHOUETTE = 4000  # above this many products, k is chosen on a sample's silhouette
 CONTENT_WEIGHT = 1.0
 COPURCHASE_WEIGHT = 1.0
 DOMINANT_TYPE_SHARE = 0.8
@@ -253,13 +254,34 @@ def combined_features(
 def _kmeans(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     from sklearn.cluster import KMeans
 
-    return KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(x)
+    return KMeans(n_clusters=k, n_init=4 if len(x) <= 20_000 else 2, random_state=seed).fit_predict(x)
 
 
-def _silhouettes(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def _simplified_silhouettes(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per row: cosine distance to its own centroid vs the nearest other centroid, O(n·k)."""
+    clusters = np.unique(labels)
+    centroids = _unit_rows(np.vstack([x[labels == c].mean(axis=0) for c in clusters]))
+    dist = 1.0 - x @ centroids.T  # rows are unit length
+    own = np.searchsorted(clusters, labels)
+    a = dist[np.arange(len(x)), own]
+    dist[np.arange(len(x)), own] = np.inf
+    b = dist.min(axis=1)
+    return (b - a) / np.maximum(np.maximum(a, b), 1e-12)
+
+
+def _silhouettes(x: np.ndarray, labels: np.ndarray, sample: np.ndarray | None) -> tuple[float, np.ndarray]:
+    """(mean silhouette, per-row silhouette). Exact (cosine) up to ``EXACT_SILHOUETTE`` rows; above, the mean is
+    taken on a fixed random sample and the per-row values are the simplified silhouette (O(n²) would not fit a
+    50,000-product shop)."""
     from sklearn.metrics import silhouette_samples
 
-    return silhouette_samples(x, labels, metric="cosine")
+    if sample is None:
+        sil = silhouette_samples(x, labels, metric="cosine")
+        return float(sil.mean()), sil
+    if len(np.unique(labels[sample])) < 2:
+        return -1.0, _simplified_silhouettes(x, labels)
+    mean = float(silhouette_samples(x[sample], labels[sample], metric="cosine").mean())
+    return mean, _simplified_silhouettes(x, labels)
 
 
 def cluster(x: np.ndarray, *, seed: int = 0, max_k: int = MAX_INTERESTS) -> tuple[np.ndarray, np.ndarray]:
@@ -271,14 +293,17 @@ def cluster(x: np.ndarray, *, seed: int = 0, max_k: int = MAX_INTERESTS) -> tupl
     grid = sorted(
         {k for k in (2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, round(math.sqrt(n / 2))) if 2 <= k <= hi}
     )
+    sample = None
+    if n > EXACT_SILHOUETTE:
+        sample = np.sort(np.random.default_rng(seed).choice(n, EXACT_SILHOUETTE, replace=False))
     best: tuple[float, np.ndarray, np.ndarray] | None = None
     for k in grid:
         labels = _kmeans(x, k, seed)
         if len(np.unique(labels)) < 2:
             continue
-        sil = _silhouettes(x, labels)
-        if best is None or sil.mean() > best[0] + 1e-9:
-            best = (float(sil.mean()), labels, sil)
+        mean, sil = _silhouettes(x, labels, sample)
+        if best is None or mean > best[0] + 1e-9:
+            best = (mean, labels, sil)
     if best is None:
         return np.zeros(n, dtype=np.int64), np.zeros(n)
     return best[1], best[2]
