@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import Session, select
 
 from app.identity import Conflict, IdentityGraph, Merge
@@ -58,15 +58,24 @@ def link_identifiers(session: Session, shop_id: int, nodes: Iterable[str | None]
     graph = IdentityGraph(parent=parent)
     merges = graph.link_all(present)
     now = utcnow()
+    stored_roots = set(known.values())
     for merge in merges:
+        # Roots point at themselves, so only a stored root has stored members to move: a node seen for the
+        # first time in this call (the usual case for a new cart or checkout token) has none.
+        if merge.absorbed not in stored_roots:
+            continue
         session.execute(
             update(IdentityLink)
             .where(IdentityLink.shop_id == shop_id, IdentityLink.root == merge.absorbed)  # type: ignore[arg-type]
             .values(root=merge.root, updated_at=now)
         )
-    for node in present:
-        if node not in known:
-            session.add(IdentityLink(shop_id=shop_id, node=node, root=graph.find(node)))
+    new_rows = [
+        {"shop_id": shop_id, "node": n, "root": graph.find(n), "created_at": now, "updated_at": now}
+        for n in present
+        if n not in known
+    ]
+    if new_rows:  # one multi-row INSERT, without building ORM objects (the fold's hot path)
+        session.execute(insert(IdentityLink.__table__), new_rows)  # type: ignore[attr-defined]
     session.flush()
     return LinkResult(roots={n: graph.find(n) for n in present}, merges=merges, conflicts=graph.conflicts)
 

@@ -54,6 +54,19 @@ def load_profile(session: Session, shop_id: int, customer_key: str) -> CustomerP
     ).first()
 
 
+def load_profiles(session: Session, shop_id: int, keys: list[str]) -> dict[str, CustomerProfile]:
+    """The profile rows of ``keys`` (those that exist), by key."""
+    if not keys:
+        return {}
+    rows = session.exec(
+        select(CustomerProfile).where(
+            CustomerProfile.shop_id == shop_id,
+            CustomerProfile.customer_key.in_(sorted(set(keys))),  # type: ignore[attr-defined]
+        )
+    ).all()
+    return {row.customer_key: row for row in rows}
+
+
 def state_of(row: CustomerProfile | None) -> dict[str, Any] | None:
     if row is None or not row.behavioural:
         return None
@@ -208,8 +221,9 @@ def fold_pixel_events(
             groups[root].append(to_profile_event(event))
 
     pending = []
+    rows_by_key = load_profiles(session, shop_id, list(groups))  # one query for every touched profile
     for root, events in groups.items():
-        row = load_profile(session, shop_id, root)
+        row = rows_by_key.get(root)
         pending.append((root, row, apply_events(state_of(row), events)))
     # derived scores for every touched profile in one pass, with the shop's stored (cached) parameters
     from app.jobs.shop_models import load_scorers

@@ -277,6 +277,13 @@ def _device(user_agent: str) -> dict[str, str]:
     return device_of(user_agent)
 
 
+@lru_cache(maxsize=4096)
+def _traffic_source(url: str | None, referrer: str | None) -> dict[str, str | None]:
+    """``traffic_source`` memoised: a shopper's events mostly repeat the landing URL and referrer. Callers copy
+    the answer, never change it."""
+    return traffic_source(url, referrer)
+
+
 def _context(c: dict[str, Any], event: ProfileEvent, at: str, eid: str, url: str | None, new: bool) -> None:
     ctx = event.context
     tz = ctx.get("timeZone")
@@ -296,7 +303,9 @@ def _context(c: dict[str, Any], event: ProfileEvent, at: str, eid: str, url: str
                 c[key] = stamped
     if not new and "utm_" not in (url or ""):
         return
-    touch_fields = traffic_source(url, ctx.get("referrer"))
+    referrer = ctx.get("referrer")
+    plain = isinstance(url, str | None) and isinstance(referrer, str | None)
+    touch_fields = (_traffic_source if plain else traffic_source)(url, referrer)
     if new or touch_fields["medium"] or touch_fields["campaign"]:
         touch = {**touch_fields, "at": at, "eid": eid}
         if c["first_touch"] is None or not later(touch, c["first_touch"]):
