@@ -74,6 +74,14 @@ def test_personal_reasons_name_the_shoppers_interest(session, settings):
     home = _list(session, shop.shop_id, "customer", str(DEMO_CUSTOMER), "home")
     reasons = [i["reason"] for i in home.items]
     assert "For your interest in outdoor gear" in reasons, reasons
+    # the same interest is what the admin shows for this customer
+    from app.jobs.interests import load_interests
+    from app.recommend.usecases import shopper_interests
+
+    bought = ["1004", "1002", "1009", "1003"]
+    assert [(i.name, n) for i, n in shopper_interests(bought, load_interests(session, shop.shop_id))] == [
+        ("outdoor gear", 4)
+    ]
 
 
 @pytest.mark.usefixtures("jobs_env")
@@ -87,6 +95,13 @@ def test_interests_in_the_admin_api(session, settings, client):
     assert listed and all(i["name"] and i["examples"] and i["size"] == len(i["product_ids"]) for i in listed)
     assert client.get("/api/admin/interests", headers=_auth(BETA)).json["interests"] == []
     assert client.get("/api/admin/interests").status_code == 401
+    mine = client.get(f"/api/admin/customers/{DEMO_CUSTOMER}/interests", headers=_auth())
+    assert mine.status_code == 200 and mine.json["customer_id"] == str(DEMO_CUSTOMER)
+    names = {i["name"] for i in listed}
+    assert all(i["name"] in names and i["products_bought"] >= 2 for i in mine.json["interests"])
+    other = client.get(f"/api/admin/customers/{DEMO_CUSTOMER}/interests", headers=_auth(BETA))
+    assert other.json["interests"] == []  # beta has no interests yet
+    assert client.get(f"/api/admin/customers/{DEMO_CUSTOMER}/interests").status_code == 401
     assert client.post("/api/admin/interests/refresh", headers=_auth(BETA)).status_code == 202
     run_jobs(settings.redis_url)
     assert client.get("/api/admin/interests", headers=_auth(BETA)).json["interests"]

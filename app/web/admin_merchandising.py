@@ -2,6 +2,8 @@
 
 - ``GET /api/admin/interests``: the shop's inferred interests (use cases), each with its name, the words it
   was named after and its products; ``POST /api/admin/interests/refresh`` queues a new inference.
+- ``GET /api/admin/customers/<id>/interests``: the interests one customer has shown (two or more of an
+  interest's products bought), strongest first: what their "For your interest in …" reasons come from.
 - ``GET /api/admin/merchandising``: pins and excludes of every placement, and the placements that take them.
 - ``PUT /api/admin/merchandising/<placement>`` with ``{"pins": [ids], "excludes": [ids]}``: replaces the
   given kinds for that placement (a key left out is left as it is; an empty list clears it).
@@ -19,10 +21,12 @@ from flask import Blueprint, abort, g, jsonify, request
 from sqlmodel import Session, select
 
 from app.db import after_commit, get_engine
+from app.jobs.interests import load_interests
 from app.jobs.merchant_rules import MAX_PER_LIST, delete_rule, list_rules, placements_for, replace_rules
-from app.models.commerce import Product
+from app.models.commerce import Order, OrderLine, Product
 from app.models.merchandising import ShopInterest
 from app.queue import enqueue
+from app.recommend.usecases import shopper_interests
 from app.web import settings
 from app.web.session_auth import require_session_token
 
@@ -102,6 +106,33 @@ def interests():
                 for r in rows
             ]
         )
+
+
+@bp.get("/api/admin/customers/<int:customer_id>/interests")
+@require_session_token
+def customer_interests(customer_id: int):
+    """The interests this customer has bought into, with how many of each interest's products they bought."""
+    if customer_id > MAX_ID:
+        abort(404, description="no such customer in this shop")
+    shop_id = g.shop.id
+    with _session() as session:
+        bought = session.exec(
+            select(OrderLine.product_shopify_id)
+            .join(
+                Order, (Order.shop_id == OrderLine.shop_id) & (Order.shopify_id == OrderLine.order_shopify_id)
+            )
+            .where(
+                OrderLine.shop_id == shop_id,
+                Order.customer_shopify_id == customer_id,
+                Order.cancelled_at.is_(None),  # type: ignore[union-attr]
+                OrderLine.product_shopify_id.is_not(None),  # type: ignore[union-attr]
+            )
+        ).all()
+        found = shopper_interests([str(p) for p in bought], load_interests(session, shop_id))
+    return jsonify(
+        customer_id=str(customer_id),
+        interests=[{"key": i.key, "name": i.name, "products_bought": n} for i, n in found],
+    )
 
 
 @bp.post("/api/admin/interests/refresh")

@@ -339,9 +339,16 @@
           el("div", { class: "value", text: s[2](d.value) }), el("p", { class: "small", text: d.summary || "" }),
           d.signals && d.signals.length ? [el("p", { class: "small muted", text: "Why:" }), signalBars(d.signals)] : null);
       });
+      const interests = rec.id ? el("p", { class: "small", "data-interests": "" }, el("span", { class: "muted", text: "Interests: " }), "…") : null;
+      if (interests) {
+        api("/api/admin/customers/" + rec.id + "/interests").then(function (body) {
+          interests.replaceChildren(el("span", { class: "muted", text: "Interests: " }), body.interests.length
+            ? body.interests.map(function (i) { return label(i.name) + " (" + i.products_bought + " bought)"; }).join(", ") : "none shown yet");
+        }).catch(function () { interests.remove(); });
+      }
       box.replaceChildren(el("div", { class: "card-head row" }, el("h3", { text: name }),
         el("button", { type: "button", class: "btn plain", text: "Close", onclick: function () { box.hidden = true; tr.classList.remove("selected"); tr.focus(); } })),
-      facts, cards.length ? el("div", { class: "detail-grid" }, cards) : el("p", { class: "muted", text: "No derived scores yet." }));
+      facts, interests, cards.length ? el("div", { class: "detail-grid" }, cards) : el("p", { class: "muted", text: "No derived scores yet." }));
     }).catch(function (err) { box.replaceChildren(el("p", { class: "error", text: "Could not load this customer: " + err.message })); });
   }
 
