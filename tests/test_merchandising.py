@@ -164,6 +164,7 @@ def test_merchandising_api_refuses_bad_requests(session, client):
     bad = [
         ("nowhere", {"pins": [product]}, 400),
         ("all", {"pins": [product]}, 400),  # pins are per placement
+        ("cart", {"pins": [product]}, 400),  # served from the product and home lists: refused, not ignored
         ("home", {"pins": "1001"}, 400),
         ("home", {"pins": ["x"]}, 400),
         ("home", {"boost": [product]}, 400),

@@ -13,14 +13,19 @@ from collections.abc import Sequence
 from sqlmodel import Session, delete, select
 
 from app.models.merchandising import ALL_PLACEMENTS, RULE_KINDS, MerchantRule
-from app.recommend.blend import PLACEMENTS
 
 MAX_PER_LIST = 50
 
 
+# The placements with precomputed lists of their own (``app.jobs.recommendations.compute_lists``). The storefront's
+# cart, email and post-purchase requests are answered from these lists (``app.storefront.serving.lookup_chain``),
+# so a rule for them would never be seen: they are refused rather than silently ignored.
+RULE_PLACEMENTS = ("product", "fbt", "home", "buy_again")
+
+
 def placements_for(kind: str) -> tuple[str, ...]:
-    """Where a rule of ``kind`` may apply: every blender placement, and ``all`` for excludes."""
-    return PLACEMENTS + ((ALL_PLACEMENTS,) if kind == "exclude" else ())
+    """Where a rule of ``kind`` may apply: the placements with lists of their own, and ``all`` for excludes."""
+    return RULE_PLACEMENTS + ((ALL_PLACEMENTS,) if kind == "exclude" else ())
 
 
 def load_rules(session: Session, shop_id: int) -> tuple[dict[str, list[str]], dict[str, set[str]]]:

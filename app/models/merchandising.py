@@ -40,7 +40,8 @@ class ShopInterest(SQLModel, table=True):
 class MerchantRule(SQLModel, table=True):
     """A merchant's pin (shown first, in ``position`` order) or exclude (never shown) for one placement.
 
-    ``placement`` is one of the blender's placements; an exclude may also use ``"all"``.
+    ``placement`` is one with precomputed lists (``app.jobs.merchant_rules.RULE_PLACEMENTS``: product, fbt, home,
+    buy_again); an exclude may also use ``"all"``.
     """
 
     __tablename__ = "merchant_rule"
