@@ -11,6 +11,8 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +26,21 @@ def _redis_for(url: str) -> Redis:
 
 
 _fake = threading.local()
+_fake_lock = threading.Lock()
+_fake_servers: list[Any] = []
 
 
-@lru_cache(maxsize=1)
 def _fake_server() -> Any:
-    import fakeredis
+    """The one in-process Redis server of this process.
 
-    return fakeredis.FakeServer()
+    Created under a lock: ``lru_cache`` may run its function once per thread when threads race on the first
+    call, and workers bound to a second server would never see the jobs the web threads enqueue."""
+    with _fake_lock:
+        if not _fake_servers:
+            import fakeredis
+
+            _fake_servers.append(fakeredis.FakeServer())
+        return _fake_servers[0]
 
 
 def get_redis(url: str | None) -> Redis:
@@ -54,6 +64,15 @@ def get_queue(url: str | None, name: str = "default") -> Queue:
     return Queue(name, connection=get_redis(url))
 
 
+def _waiting(queue: Queue, job_id: str) -> bool:
+    """Whether the job ``job_id`` sits in ``queue`` and has not started yet."""
+    try:
+        job = Job.fetch(job_id, connection=queue.connection)
+    except NoSuchJobError:
+        return False
+    return job.origin == queue.name and job.get_status(refresh=False) == JobStatus.QUEUED
+
+
 def enqueue(
     url: str | None,
     func: str | Callable[..., Any],
@@ -65,11 +84,18 @@ def enqueue(
 ) -> bool:
     """Enqueue a job; return False instead of raising when Redis is unreachable.
 
+    With ``job_id``, a job of that id still waiting in the queue is not queued a second time.
+
     Callers that must not lose work record it durably first (an inbox row), so a sweeper can
     enqueue it later.
     """
     try:
-        get_queue(url, queue).enqueue(func, *args, job_id=job_id, retry=retry, **kwargs)
+        q = get_queue(url, queue)
+        if job_id is not None and _waiting(q, job_id):
+            # it has not started, so it will read the latest rows when it runs: queueing it again would
+            # only push its id a second time (RQ runs a re-enqueued id twice)
+            return True
+        q.enqueue(func, *args, job_id=job_id, retry=retry, **kwargs)
         return True
     except RedisError as exc:
         log.warning("enqueue of %s failed (Redis unavailable): %s", func, exc)
