@@ -206,7 +206,15 @@ def support_records(session: Session, shop_id: int, key: str) -> list[SupportTur
     rows = session.exec(select(SupportMessage).where(SupportMessage.shop_id == shop_id, or_(*who))).all()
     return [
         SupportTurnRec(
-            m.conversation, m.role, m.topic, m.text, m.escalated, m.resolved_at is not None, m.created_at
+            m.conversation,
+            m.role,
+            m.topic,
+            m.text,
+            m.escalated,
+            m.resolved_at is not None,
+            m.created_at,
+            m.resolved_at,
+            m.resolution_note,
         )
         for m in rows
     ]

@@ -144,3 +144,99 @@ def ask(
         "order": reply.order,
         "products": cards if reply.products else [],
     }
+
+
+# --- escalations: the merchant's side ------------------------------------------------------------
+
+MAX_NOTE = 2000  # characters of the merchant's reply note
+
+
+def _escalation(answer_turn: SupportMessage, question: SupportMessage | None) -> dict[str, Any]:
+    return {
+        "id": answer_turn.id,
+        "conversation": answer_turn.conversation,
+        "topic": answer_turn.topic,
+        "question": question.text if question is not None else None,
+        "answer": answer_turn.text,
+        "asked_at": (question.created_at if question is not None else answer_turn.created_at).isoformat(),
+        # Shopify ids as strings: they exceed JavaScript's exact integers
+        "customer_id": str(answer_turn.customer_shopify_id) if answer_turn.customer_shopify_id else None,
+        "client_id": answer_turn.client_id,
+        "status": "resolved" if answer_turn.resolved_at else "open",
+        "resolved_at": answer_turn.resolved_at.isoformat() if answer_turn.resolved_at else None,
+        "note": answer_turn.resolution_note,
+    }
+
+
+def _questions(session: Session, shop_id: int, turns: list[SupportMessage]) -> dict[int, SupportMessage]:
+    """The shopper's question each escalated answer replied to: the latest shopper turn of the same
+    conversation and shopper at or before the answer."""
+    conversations = sorted({t.conversation for t in turns})
+    if not conversations:
+        return {}
+    asked = session.exec(
+        select(SupportMessage)
+        .where(
+            SupportMessage.shop_id == shop_id,
+            SupportMessage.conversation.in_(conversations),  # type: ignore[attr-defined]
+            SupportMessage.role == "shopper",
+        )
+        .order_by(SupportMessage.created_at, SupportMessage.id)  # type: ignore[arg-type]
+    ).all()
+    out: dict[int, SupportMessage] = {}
+    for turn in turns:
+        for q in asked:
+            if (
+                q.conversation == turn.conversation
+                and (q.customer_shopify_id, q.client_id) == (turn.customer_shopify_id, turn.client_id)
+                and q.created_at <= turn.created_at
+            ):
+                out[turn.id or 0] = q
+    return out
+
+
+def open_escalations(session: Session, shop_id: int, limit: int = 50) -> tuple[list[dict[str, Any]], int]:
+    """The shop's escalated answers nobody has resolved yet, oldest first (the longest waiting at the top),
+    each with the question it answered; and how many are open in all."""
+    where = (
+        (SupportMessage.shop_id == shop_id)
+        & (SupportMessage.role == "assistant")
+        & (SupportMessage.escalated == True)  # noqa: E712
+        & SupportMessage.resolved_at.is_(None)  # type: ignore[union-attr]
+    )
+    total = session.exec(select(func.count()).select_from(SupportMessage).where(where)).one()
+    turns = list(
+        session.exec(
+            select(SupportMessage)
+            .where(where)
+            .order_by(SupportMessage.created_at, SupportMessage.id)  # type: ignore[arg-type]
+            .limit(limit)
+        ).all()
+    )
+    questions = _questions(session, shop_id, turns)
+    return [_escalation(t, questions.get(t.id or 0)) for t in turns], int(total)
+
+
+def resolve_escalation(
+    session: Session, shop_id: int, message_id: int, note: str | None, *, now: datetime | None = None
+) -> tuple[dict[str, Any], bool] | None:
+    """Mark one escalated answer of this shop resolved, with the merchant's optional reply note. Returns the
+    escalation and whether this call changed it (False: it was already resolved, and stays as it was), or None
+    when the shop has no such escalation. No commit."""
+    turn = session.exec(
+        select(SupportMessage).where(
+            SupportMessage.shop_id == shop_id,
+            SupportMessage.id == message_id,
+            SupportMessage.role == "assistant",
+            SupportMessage.escalated == True,  # noqa: E712
+        )
+    ).first()
+    if turn is None:
+        return None
+    changed = turn.resolved_at is None
+    if changed:
+        turn.resolved_at = now or utcnow()
+        turn.resolution_note = (note or "").strip()[:MAX_NOTE] or None
+        session.add(turn)
+        session.flush()
+    return _escalation(turn, _questions(session, shop_id, [turn]).get(turn.id or 0)), changed

@@ -46,7 +46,8 @@ class SupportMessage(SQLModel, table=True):
     """One turn of a support conversation on the storefront assistant: the shopper's question or the answer.
 
     ``conversation`` groups the turns of one conversation of one shopper (a new one starts after a pause);
-    ``escalated`` marks an answer that handed the question to a person, open until ``resolved_at``.
+    ``escalated`` marks an answer that handed the question to a person, open until ``resolved_at``; the merchant
+    may leave a ``resolution_note`` (their reply) when resolving it.
     """
 
     __tablename__ = "support_message"
@@ -66,4 +67,5 @@ class SupportMessage(SQLModel, table=True):
     text: str = Field(sa_type=Text)
     escalated: bool = False
     resolved_at: datetime | None = ts_field()
+    resolution_note: str | None = Field(default=None, sa_type=Text, nullable=True)
     created_at: datetime = ts_field(nullable=False, default_now=True)

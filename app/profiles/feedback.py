@@ -1,4 +1,5 @@
-"""The explicit section's words from the shopper: product reviews and support conversations.
+"""The explicit section's words from the shopper: product reviews and support conversations (with the merchant's
+resolution of escalated questions).
 
 Pure: plain records in, JSON-ready dicts out (``app.jobs.profile_refresh`` loads the rows).
 """
@@ -13,6 +14,7 @@ LIKED_MIN = 4  # ratings of 4-5 stars: liked
 DISLIKED_MAX = 2  # ratings of 1-2 stars: disliked (the recommender treats them like a soft return)
 LISTED = 10  # liked / disliked products kept in the profile
 RECENT_TURNS = 5
+RECENT_ESCALATIONS = 5
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class SupportTurnRec:
     escalated: bool
     resolved: bool
     at: datetime
+    resolved_at: datetime | None = None
+    note: str | None = None  # the merchant's reply note when resolving an escalation
 
 
 def _iso(ts: datetime | None) -> str | None:
@@ -64,10 +68,12 @@ def summarize_reviews(reviews: list[ReviewRec]) -> dict[str, Any]:
 
 
 def summarize_support(turns: list[SupportTurnRec]) -> dict[str, Any]:
-    """Conversation count, the last topic the shopper asked about, and escalations still open."""
+    """Conversation count, the last topic the shopper asked about, escalations still open and resolved, and the
+    latest escalations with their state (and the merchant's note once resolved)."""
     turns = sorted(turns, key=lambda t: t.at)
     asked = [t for t in turns if t.role == "shopper"]
-    open_escalations = [t for t in turns if t.role == "assistant" and t.escalated and not t.resolved]
+    escalations = [t for t in turns if t.role == "assistant" and t.escalated]
+    open_escalations = [t for t in escalations if not t.resolved]
     topics: dict[str, int] = {}
     for t in asked:
         topics[t.topic] = topics.get(t.topic, 0) + 1
@@ -78,6 +84,17 @@ def summarize_support(turns: list[SupportTurnRec]) -> dict[str, Any]:
         "last_at": _iso(turns[-1].at) if turns else None,
         "topics": dict(sorted(topics.items(), key=lambda kv: (-kv[1], kv[0]))),
         "open_escalations": len(open_escalations),
+        "resolved_escalations": len(escalations) - len(open_escalations),
+        "escalations": [
+            {
+                "topic": t.topic,
+                "at": _iso(t.at),
+                "status": "resolved" if t.resolved else "open",
+                "resolved_at": _iso(t.resolved_at),
+                "note": t.note[:200] if t.note else None,
+            }
+            for t in reversed(escalations[-RECENT_ESCALATIONS:])
+        ],
         "recent": [
             {"role": t.role, "topic": t.topic, "text": t.text[:200], "at": _iso(t.at)}
             for t in turns[-RECENT_TURNS:]

@@ -45,3 +45,6 @@ def register_blueprints(app: Flask) -> None:
     from app.web.admin_reviews import bp as admin_reviews_bp
 
     app.register_blueprint(admin_reviews_bp)
+    from app.web.admin_support import bp as admin_support_bp
+
+    app.register_blueprint(admin_support_bp)
