@@ -2,8 +2,8 @@
 
 ``erase_customer`` is called by the customers/redact handler next to ``app.commerce.privacy``'s own
 erasure: it removes the customer's profile, every identifier stitched to the customer, and every pixel
-event and support message of those identifiers (including the anonymous history that was merged in at
-login/checkout). Rows that carry the customer id (reviews, signed-in support turns) are also covered by
+event, support message and wishlist item of those identifiers (including the anonymous history that was merged
+in at login/checkout). Rows that carry the customer id (reviews, signed-in support turns) are also covered by
 ``app.commerce.privacy``'s generic pass.
 """
 
@@ -19,6 +19,12 @@ from app.jobs.identity import members_of
 from app.models.events import IdentityLink, PixelEvent
 from app.models.feedback import SupportMessage
 from app.models.profiles import CustomerProfile
+from app.models.serving import WishlistItem
+
+
+def _wishlist_owners(nodes: set[str]) -> list[str]:
+    """Wishlist owners are ``customer:<id>`` or ``client:<client id>``, the form of identity nodes."""
+    return sorted(n for n in nodes if kind_of(n) in ("customer", "client"))
 
 
 def _nodes(session: Session, shop_id: int, customer_id: int) -> tuple[str, set[str], list[str]]:
@@ -38,6 +44,12 @@ def erase_customer(session: Session, shop_id: int, customer_id: int) -> dict[str
     if clients:
         support_match.append(SupportMessage.client_id.in_(clients))  # type: ignore[union-attr]
     counts = {
+        "wishlist_item": session.execute(
+            delete(WishlistItem).where(
+                WishlistItem.shop_id == shop_id,
+                WishlistItem.owner.in_(_wishlist_owners(nodes)),  # type: ignore[attr-defined]
+            )
+        ).rowcount,
         "support_message": session.execute(
             delete(SupportMessage).where(SupportMessage.shop_id == shop_id, or_(*support_match))
         ).rowcount,
@@ -90,8 +102,18 @@ def export_customer(session: Session, shop_id: int, customer_id: int) -> dict[st
         if clients
         else []
     )
+    wishlist = session.exec(
+        select(WishlistItem)
+        .where(
+            WishlistItem.shop_id == shop_id,
+            WishlistItem.owner.in_(_wishlist_owners(nodes)),  # type: ignore[attr-defined]
+        )
+        .order_by(WishlistItem.created_at, WishlistItem.id)  # type: ignore[arg-type]
+    ).all()
     return {
         "identifiers": sorted(nodes),
+        # saved as the customer and, before signing in, as a stitched client
+        "wishlist": [w.model_dump(mode="json", exclude={"id", "shop_id"}) for w in wishlist],
         # signed-in turns are in the export's support_message table (they carry the customer id)
         "support_messages_before_sign_in": [
             m.model_dump(mode="json", exclude={"id", "shop_id"}) for m in anonymous_support

@@ -13,9 +13,17 @@ from app.jobs.profiles import load_profile, merge_into, save_profile, state_of
 from app.models.base import utcnow
 from app.models.commerce import Cart, Checkout, Order, OrderLine, Product, ProductVariant, Refund, RefundLine
 from app.models.feedback import ProductReview, SupportMessage
+from app.models.serving import WishlistItem
 from app.profiles.derived import Scorers, derive
 from app.profiles.explicit import CartRec, CheckoutRec, OrderLineRec, OrderRec, RefundRec, summarize
-from app.profiles.feedback import ReviewRec, SupportTurnRec, summarize_reviews, summarize_support
+from app.profiles.feedback import (
+    ReviewRec,
+    SupportTurnRec,
+    WishlistRec,
+    summarize_reviews,
+    summarize_support,
+    summarize_wishlist,
+)
 from app.profiles.state import empty_profile
 
 
@@ -220,6 +228,26 @@ def support_records(session: Session, shop_id: int, key: str) -> list[SupportTur
     ]
 
 
+def wishlist_records(session: Session, shop_id: int, key: str) -> list[WishlistRec]:
+    """What the shopper ``key`` (a root) saved: as the customer, and as every stitched client (wishlist owners
+    are ``customer:<id>`` or ``client:<client id>``, the same form as identity nodes)."""
+    owners = sorted(
+        n for n in set(members_of(session, shop_id, key)) | {key} if kind_of(n) in ("customer", "client")
+    )
+    rows = session.exec(
+        select(WishlistItem, Product.title)
+        .join(
+            Product,
+            (Product.shop_id == WishlistItem.shop_id)
+            & (Product.shopify_id == WishlistItem.product_id)
+            & Product.deleted_at.is_(None),  # type: ignore[union-attr]
+            isouter=True,
+        )
+        .where(WishlistItem.shop_id == shop_id, WishlistItem.owner.in_(owners))  # type: ignore[attr-defined]
+    ).all()
+    return [WishlistRec(w.product_id, w.variant_id, w.created_at, title) for w, title in rows]
+
+
 def refresh_in_session(
     session: Session, shop_id: int, customer_key: str, *, scorers: Scorers | None = None
 ) -> dict[str, Any]:
@@ -240,6 +268,9 @@ def refresh_in_session(
     turns = support_records(session, shop_id, key)
     if turns or kind_of(key) == "customer" or "support" in explicit:
         explicit["support"] = summarize_support(turns)
+    saved = wishlist_records(session, shop_id, key)
+    if saved or kind_of(key) == "customer" or "wishlist" in explicit:
+        explicit["wishlist"] = summarize_wishlist(saved)
     state["explicit"] = explicit
     state["derived"] = derive(state, now, scorers or load_scorers(session, shop_id))
     save_profile(session, shop_id, key, row, state)

@@ -148,8 +148,7 @@ def summarize(
         ],
         "history": purchase_days(live, refunds),
         "lines": recent_lines(live),
-        # Reviews and support conversations are added by the refresh (app.profiles.feedback); wishlist
-        # items are not collected into the profile yet.
+        # Reviews, support conversations and the wishlist are added by the refresh (app.profiles.feedback).
         "refreshed_at": now.isoformat(),
     }
 

@@ -1,5 +1,5 @@
-"""The explicit section's words from the shopper: product reviews and support conversations (with the merchant's
-resolution of escalated questions).
+"""The explicit section's words and choices from the shopper: product reviews, support conversations (with the
+merchant's resolution of escalated questions) and the wishlist.
 
 Pure: plain records in, JSON-ready dicts out (``app.jobs.profile_refresh`` loads the rows).
 """
@@ -15,6 +15,7 @@ DISLIKED_MAX = 2  # ratings of 1-2 stars: disliked (the recommender treats them 
 LISTED = 10  # liked / disliked products kept in the profile
 RECENT_TURNS = 5
 RECENT_ESCALATIONS = 5
+WISHLIST_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,14 @@ class SupportTurnRec:
     at: datetime
     resolved_at: datetime | None = None
     note: str | None = None  # the merchant's reply note when resolving an escalation
+
+
+@dataclass(frozen=True)
+class WishlistRec:
+    product_id: int
+    variant_id: int | None
+    saved_at: datetime
+    title: str | None = None  # None when the product is gone from the catalogue
 
 
 def _iso(ts: datetime | None) -> str | None:
@@ -98,5 +107,27 @@ def summarize_support(turns: list[SupportTurnRec]) -> dict[str, Any]:
         "recent": [
             {"role": t.role, "topic": t.topic, "text": t.text[:200], "at": _iso(t.at)}
             for t in turns[-RECENT_TURNS:]
+        ],
+    }
+
+
+def summarize_wishlist(items: list[WishlistRec]) -> dict[str, Any]:
+    """What the shopper saved from the widgets and when, newest first (a product saved both before and after
+    signing in counts once, by its first save)."""
+    first: dict[int, WishlistRec] = {}
+    for item in sorted(items, key=lambda i: (i.saved_at, i.product_id)):
+        first.setdefault(item.product_id, item)
+    saved = sorted(first.values(), key=lambda i: (i.saved_at, i.product_id), reverse=True)
+    return {
+        "count": len(saved),
+        "last_at": _iso(saved[0].saved_at) if saved else None,
+        "items": [
+            {
+                "product_id": i.product_id,
+                "variant_id": i.variant_id,
+                "title": i.title,
+                "saved_at": _iso(i.saved_at),
+            }
+            for i in saved[:WISHLIST_SHOWN]
         ],
     }

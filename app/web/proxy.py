@@ -9,7 +9,8 @@ customer or client, short ``public`` ones when they are the same for everyone.
 ``POST /proxy/support`` takes the assistant's support question (JSON ``{"question": …}``, from the signed-in
 customer or ``client_id``): ``app.jobs.support`` answers it from the shop's own data (the signed-in customer's
 latest order, in-stock products) or escalates it honestly, and records both turns; the shopper's profile is
-refreshed by a job after the commit.
+refreshed by a job after the commit. ``GET``/``POST /proxy/wishlist`` lists and saves the shopper's wishlist; a
+new save refreshes the profile (its ``wishlist`` block) the same way.
 
 ``GET /proxy/recommendations`` is the hot path: its ordinary answers are served by
 ``app.web.proxy_fast.ProxyFastPath`` in front of Flask with the same checks and bytes as the route below,
@@ -271,6 +272,8 @@ def wishlist():
     created = shopper_data.save_wishlist_item(store(), g.shop.id, owner, product_id, variant_id)
     if created is None:
         raise ProxyError(404, "no such product in this shop")
+    if created:  # the row is committed: the profile's wishlist block follows
+        enqueue(settings().redis_url, "app.jobs.profiles.refresh_profile", g.shop.id, owner)
     response = jsonify(saved=True, created=created, product_id=product_id)
     response.status_code = 201 if created else 200
     response.headers["Cache-Control"] = "no-store"
