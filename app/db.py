@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, create_engine
+
+T = TypeVar("T")
+LOST_RACE_ATTEMPTS = 4
 
 
 def normalize_url(url: str) -> str:
@@ -78,3 +83,22 @@ def after_commit(session: Session, callback: Callable[[], None]) -> None:
         @event.listens_for(session, "after_rollback")
         def _drop(sess: Session) -> None:
             sess.info.pop("after_commit", None)
+
+
+def retry_lost_race(
+    work: Callable[[], T], *, also: tuple[type[BaseException], ...] = (), attempts: int = LOST_RACE_ATTEMPTS
+) -> T:
+    """Run ``work`` (one whole transaction) again when another writer got there first.
+
+    A unique-key conflict (two workers inserting the same row) or one of ``also`` (e.g. an optimistic
+    version check) means our read was stale, not that the job failed: recompute from the new state a few
+    times before letting the job's own retry policy take over.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except (IntegrityError, *also):
+            if attempt == attempts:
+                raise
+            time.sleep(0.02 * attempt)
+    raise AssertionError("unreachable")

@@ -20,7 +20,7 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from app.config import get_settings
-from app.db import after_commit, session_scope
+from app.db import after_commit, retry_lost_race, session_scope
 from app.identity import customer_id_of, kind_of, node
 from app.jobs.identity import link_identifiers, resolve
 from app.models.base import utcnow
@@ -337,8 +337,13 @@ def refresh_profile(shop_id: int, customer_key: str) -> dict[str, Any]:
     from app.jobs.profile_refresh import refresh_in_session
 
     settings = get_settings()
-    with session_scope(settings.database_url) as session:
-        return refresh_in_session(session, shop_id, customer_key)
+
+    def work() -> dict[str, Any]:
+        with session_scope(settings.database_url) as session:
+            return refresh_in_session(session, shop_id, customer_key)
+
+    # another worker may write this profile between our read and our write: recompute from the new row
+    return retry_lost_race(work, also=(StaleProfile,))
 
 
 def is_customer_key(key: str) -> bool:

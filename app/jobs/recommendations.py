@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 
 from app.catalog.hybrid import HybridIndex
 from app.config import Settings, get_settings
-from app.db import after_commit, get_engine
+from app.db import after_commit, get_engine, retry_lost_race
 from app.models.base import utcnow
 from app.models.catalog import ProductEmbedding
 from app.models.commerce import Order, OrderLine, Product, Refund, RefundLine
@@ -88,15 +88,17 @@ def _product_text(p: Product) -> str:
     return " ".join(x for x in (p.title, p.product_type, p.vendor, p.tags, body) if x)
 
 
-def load_shop_data(session: Session, shop_id: int) -> ShopData:
+def load_shop_data(session: Session, shop_id: int, *, with_content: bool = True) -> ShopData:
+    """The shop's catalogue and purchase history; ``with_content=False`` skips the product texts and vectors
+    (only the per-product similar lists use them, and a one-customer refresh computes none)."""
     products = session.exec(
         select(Product).where(Product.shop_id == shop_id, Product.deleted_at.is_(None))
     ).all()
     currency = shop_currency(session, shop_id)
     cards = product_cards(session, shop_id, [p.shopify_id for p in products], currency)
-    texts = {p.shopify_id: _product_text(p) for p in products}
+    texts = {p.shopify_id: _product_text(p) for p in products} if with_content else {}
     types = {p.shopify_id: p.product_type or "" for p in products}
-    vectors = stored_vectors(session, shop_id)
+    vectors = stored_vectors(session, shop_id) if with_content else None
     created = {
         p.shopify_id: (p.shopify_created_at or p.published_at or utcnow()).timestamp() for p in products
     }
@@ -407,7 +409,18 @@ def write_lists(
     """Upsert ``specs``; delete this shop's rows in ``replace_scopes`` (scope → subjects, None = all)
     that the new computation no longer produces."""
     now = utcnow()
-    existing = session.exec(select(RecommendationList).where(RecommendationList.shop_id == shop_id)).all()
+    query = select(RecommendationList).where(RecommendationList.shop_id == shop_id)
+    scopes = {spec.scope for spec in specs} | set(replace_scopes)
+    if all(replace_scopes.get(scope, set()) is not None for scope in scopes):
+        # a partial refresh (one customer's lists): read only the rows it may touch, not the whole shop's
+        subjects = {spec.subject for spec in specs}
+        for subject_set in replace_scopes.values():
+            subjects |= subject_set or set()
+        query = query.where(
+            RecommendationList.scope.in_(scopes),  # type: ignore[attr-defined]
+            RecommendationList.subject.in_(subjects),  # type: ignore[attr-defined]
+        )
+    existing = session.exec(query).all()
     by_key = {(r.scope, r.subject, r.placement): r for r in existing}
     fresh = set()
     for spec in specs:
@@ -437,12 +450,18 @@ def write_lists(
 def refresh_for_shop(shop_id: int, settings: Settings | None = None) -> int:
     """Rebuild every list of the shop. Returns how many lists it wrote."""
     settings = settings or get_settings()
-    with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
-        specs = compute_lists(load_shop_data(session, shop_id))
-        n = write_lists(
-            session, shop_id, specs, replace_scopes={"placement": None, "product": None, "customer": None}
-        )
-        session.commit()
+
+    def work() -> int:
+        with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
+            specs = compute_lists(load_shop_data(session, shop_id))
+            n = write_lists(
+                session, shop_id, specs, replace_scopes={"placement": None, "product": None, "customer": None}
+            )
+            session.commit()
+        return n
+
+    # a customer refresh may insert one of the same rows meanwhile: recompute rather than fail the job
+    n = retry_lost_race(work)
     log.info("recommendations: shop %s, %s lists", shop_id, n)
     return n
 
@@ -450,11 +469,16 @@ def refresh_for_shop(shop_id: int, settings: Settings | None = None) -> int:
 def refresh_for_customer(shop_id: int, customer_id: int, settings: Settings | None = None) -> int:
     """Rewrite one customer's lists (buy it again, personal home) from the shop's current history."""
     settings = settings or get_settings()
-    with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
-        specs = compute_lists(load_shop_data(session, shop_id), customers={customer_id})
-        n = write_lists(session, shop_id, specs, replace_scopes={"customer": {str(customer_id)}})
-        session.commit()
-    return n
+
+    def work() -> int:
+        with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
+            data = load_shop_data(session, shop_id, with_content=False)
+            specs = compute_lists(data, customers={customer_id})
+            n = write_lists(session, shop_id, specs, replace_scopes={"customer": {str(customer_id)}})
+            session.commit()
+        return n
+
+    return retry_lost_race(work)
 
 
 def enqueue_refresh_after_commit(
