@@ -430,6 +430,37 @@
       .catch(function (err) { fill("merchandising-body", el("p", { class: "error", text: "Could not save: " + err.message })); });
   });
 
+  // --- support escalations -----------------------------------------------------------------------
+  function shopperName(e) { return e.customer_id ? "Customer " + e.customer_id : "Visitor " + String(e.client_id || "").slice(0, 10); }
+
+  function loadEscalations() {
+    return api("/api/admin/support/escalations").then(function (body) {
+      if (!body.escalations.length) { fill("support-body", el("p", {}, el("span", { class: "badge success", text: "All answered" }), " No support question is waiting for a person.")); return; }
+      const more = body.open > body.escalations.length ? el("p", { class: "muted small", text: "Showing the " + body.escalations.length + " longest waiting of " + count(body.open) + "." }) : null;
+      fill("support-body", [more, el("ul", { class: "escalations" }, body.escalations.map(function (e) {
+        const noteId = "note-" + e.id;
+        const note = el("textarea", { id: noteId, rows: 2, maxlength: 2000, placeholder: "Optional: what you replied" });
+        const status = el("span", { class: "small", role: "status" });
+        const button = el("button", { type: "submit", class: "btn", text: "Mark resolved" });
+        const form = el("form", { class: "resolve", onsubmit: function (ev) {
+          ev.preventDefault();
+          button.disabled = true;
+          status.textContent = "Saving…";
+          api("/api/admin/support/escalations/" + e.id + "/resolve", { method: "POST", headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ note: note.value.trim() || null }) })
+            .then(function () { status.textContent = "Resolved"; item.remove(); if (!document.querySelector("#support-body li[data-escalation]")) loadEscalations(); })
+            .catch(function (err) { button.disabled = false; status.textContent = ""; status.appendChild(el("span", { class: "error", text: "Could not save: " + err.message })); });
+        } }, el("label", { for: noteId, class: "small muted", text: "Reply note" }), note, el("div", { class: "row small" }, button, status));
+        const item = el("li", { "data-escalation": e.id },
+          el("p", {}, el("strong", { text: shopperName(e) }), " ", el("span", { class: "badge warning", text: label(e.topic) }),
+            " ", el("span", { class: "muted small", text: "asked " + when(e.asked_at) })),
+          el("blockquote", { text: e.question || "(question not kept)" }),
+          el("p", { class: "small muted", text: "Assistant: " + e.answer }), form);
+        return item;
+      }))]);
+    }).catch(failed("support-body", "support questions"));
+  }
+
   document.getElementById("window-days").addEventListener("change", loadLift);
   loadShop();
   loadSync();
@@ -439,4 +470,5 @@
   loadFailed();
   loadInterests();
   loadRules();
+  loadEscalations();
 })();
