@@ -14,19 +14,31 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.xfail(
-    reason="known intermittent hang since 10:00 UTC on 2026-11-25: after the OAuth install the in-process worker "
-    "threads stop picking up the queued initial-sync job (demo waits in wait_backfill); passed before; see issue 7",
-    strict=False,
-)
 def test_demo_small_runs_end_to_end(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "HOST", "APP_URL")}
     env.update(PYTHONUNBUFFERED="1", ATTUNE_EMBEDDER="hashing")
     out = tmp_path / "summary.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "app", "demo", "--sample", "small", "--no-serve", "--port", "0",
-         "--workdir", str(tmp_path / "demo"), "--json-out", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "demo",
+            "--sample",
+            "small",
+            "--no-serve",
+            "--port",
+            "0",
+            "--workdir",
+            str(tmp_path / "demo"),
+            "--json-out",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = proc.stdout

@@ -103,6 +103,9 @@ class DemoRuntime:
             t = threading.Thread(target=self._work, name=f"attune-worker-{i}", daemon=True)
             t.start()
             self._threads.append(t)
+        t = threading.Thread(target=self._schedule, name="attune-retries", daemon=True)
+        t.start()
+        self._threads.append(t)
         return self
 
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -115,13 +118,21 @@ class DemoRuntime:
         redis = get_redis(self.redis_url)
         logging.getLogger("rq.worker").setLevel(logging.WARNING)
         while not self._stop.is_set():
-            self._enqueue_due_retries(redis)
             worker = ThreadWorker(list(QUEUES), connection=redis)
             try:
                 worker.work(burst=True, logging_level="WARNING", with_scheduler=False)
             except Exception:  # noqa: BLE001 - a demo worker keeps going, like a supervised process
                 log.exception("worker loop error")
             self._stop.wait(0.2)
+
+    def _schedule(self) -> None:
+        """Requeue due retries every half second, whether or not the workers are busy."""
+        redis = get_redis(self.redis_url)
+        while not self._stop.wait(0.5):
+            try:
+                self._enqueue_due_retries(redis)
+            except Exception:  # noqa: BLE001 - keep scheduling, as a supervised scheduler process would
+                log.exception("retry scheduling error")
 
     @staticmethod
     def _enqueue_due_retries(redis: Any) -> None:
