@@ -105,6 +105,17 @@ def session(settings: Settings) -> Iterator[Session]:
 
 
 @pytest.fixture
+def hashing_embedder(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process embedder is the hashing fake (no model to load), for tests that embed through settings."""
+    from app.config import get_settings
+
+    monkeypatch.setenv("ATTUNE_EMBEDDER", "hashing")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
 def app(settings: Settings):
     from app import create_app
 

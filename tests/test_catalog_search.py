@@ -26,15 +26,10 @@ SHOP_B = "other-shop.myshopify.com"
 
 
 @pytest.fixture(autouse=True)
-def hashing_embedder(monkeypatch):
+def fresh_search(hashing_embedder):
     """The process embedder is the hashing fake unless a test passes the real model explicitly."""
-    from app.config import get_settings
-
-    monkeypatch.setenv("ATTUNE_EMBEDDER", "hashing")
-    get_settings.cache_clear()
     catalog_search.clear_cache()
     yield
-    get_settings.cache_clear()
     catalog_search.clear_cache()
 
 

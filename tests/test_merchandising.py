@@ -16,14 +16,7 @@ from app.storefront.demo_data import CATALOG, DEMO_CUSTOMER, OUT_OF_STOCK, seed_
 ALPHA, BETA = "alpha.myshopify.com", "beta.myshopify.com"
 
 
-@pytest.fixture(autouse=True)
-def hashing_embedder(monkeypatch):
-    from app.config import get_settings
-
-    monkeypatch.setenv("ATTUNE_EMBEDDER", "hashing")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("hashing_embedder")
 
 
 def _auth(shop: str = ALPHA) -> dict[str, str]:

@@ -13,15 +13,7 @@ from app.models.serving import RecommendationList
 from app.recommend.blend import Candidate, Rules, blend
 from app.storefront.demo_data import DEMO_CUSTOMER, OUT_OF_STOCK, RETURNED, seed_demo_shop
 
-
-@pytest.fixture(autouse=True)
-def hashing_embedder(monkeypatch):
-    from app.config import get_settings
-
-    monkeypatch.setenv("ATTUNE_EMBEDDER", "hashing")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("hashing_embedder")
 
 
 def test_owned_items_come_back_only_as_repeats():

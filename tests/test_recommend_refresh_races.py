@@ -14,15 +14,7 @@ from app.jobs.recommendations import refresh_for_customer, refresh_for_shop
 from app.models.serving import RecommendationList
 from app.storefront.demo_data import DEMO_CUSTOMER, seed_demo_shop
 
-
-@pytest.fixture(autouse=True)
-def hashing_embedder(monkeypatch):
-    from app.config import get_settings
-
-    monkeypatch.setenv("ATTUNE_EMBEDDER", "hashing")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("hashing_embedder")
 
 
 def test_a_lost_race_is_recomputed_and_a_persistent_conflict_still_fails():
@@ -73,10 +65,7 @@ def test_concurrent_shop_and_customer_refreshes_all_succeed(session, settings):
 
     key = (RecommendationList.scope, RecommendationList.subject, RecommendationList.placement)
     dupes = session.exec(
-        select(*key)
-        .where(RecommendationList.shop_id == shop.shop_id)
-        .group_by(*key)
-        .having(func.count() > 1)
+        select(*key).where(RecommendationList.shop_id == shop.shop_id).group_by(*key).having(func.count() > 1)
     ).all()
     assert dupes == []
     mine = session.exec(
