@@ -1,7 +1,7 @@
-/* Attune assistant (app embed): launcher + dialog with nudges, semantic search, picks and one-click reorder. */
+/* Attune assistant (app embed): launcher + dialog with nudges, semantic search, support questions, picks and one-click reorder. */
 (function () {
   'use strict';
-  var PROXY = '/apps/attune', TIMEOUT_MS = 1500, LINGER_MS = 3000;
+  var PROXY = '/apps/attune', TIMEOUT_MS = 1500, ASK_MS = 8000, LINGER_MS = 3000;
   var FOCUSABLE = 'a[href],button:not([disabled]),input:not([disabled]),select,textarea,[tabindex]:not([tabindex="-1"])';
 
   function clientId() { // read once per page (document.cookie is a synchronous round trip), shared by the blocks
@@ -18,10 +18,12 @@
     return (w.cid = v);
   }
 
-  function getJSON(path, params) {
-    var ctl = new AbortController(), timer = setTimeout(function () { ctl.abort(); }, TIMEOUT_MS);
+  function getJSON(path, params, body, ms) { // with body: a JSON POST
+    var ctl = new AbortController(), timer = setTimeout(function () { ctl.abort(); }, ms || TIMEOUT_MS);
     var q = new URLSearchParams(params || {}); q.set('client_id', clientId());
-    return fetch(PROXY + path + '?' + q.toString(), { signal: ctl.signal, credentials: 'same-origin', headers: { Accept: 'application/json' } })
+    var init = { signal: ctl.signal, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+    if (body) { init.method = 'POST'; init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(body); }
+    return fetch(PROXY + path + '?' + q.toString(), init)
       .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
       .finally(function () { clearTimeout(timer); });
   }
@@ -143,6 +145,33 @@
         if (!frag.children.length) frag.appendChild(el('li', 'attune-row', d.labelNone));
         results.replaceChildren(frag);
       }).catch(function () { results.replaceChildren(); });
+    });
+
+    var ask = root.querySelector('.attune-ask-form'), chat = root.querySelector('.attune-chat');
+    if (ask) ask.addEventListener('submit', function (e) { // nothing is sent until the shopper asks
+      e.preventDefault();
+      var input = ask.querySelector('input'), btn = ask.querySelector('button'), q = input.value.trim();
+      if (!q || btn.disabled) return;
+      var turn = el('li', 'attune-turn'), wait = el('p', 'attune-wait', d.labelWait);
+      turn.appendChild(el('p', 'attune-you', d.labelYou + ': ' + q)); turn.appendChild(wait);
+      chat.appendChild(turn); btn.disabled = true; input.value = '';
+      getJSON('/support', null, { question: q }, ASK_MS).then(function (data) {
+        var box = el('div', 'attune-answer'), items = data.products || [];
+        box.appendChild(el('p', null, data.answer));
+        if (data.order) box.appendChild(el('p', 'attune-order', d.labelOrder + ' ' + data.order));
+        if (items.length) {
+          var ul = el('ul'); ul.setAttribute('role', 'list');
+          items.forEach(function (it, i) {
+            ul.appendChild(productRow(it, function () { publish('attune:recommendation_clicked', { product_id: it.product_id, placement: 'support', strategy: 'support', position: i + 1 }); }));
+          });
+          box.appendChild(ul);
+        }
+        if (data.escalated) box.appendChild(el('p', 'attune-escalated', d.labelEscalated));
+        wait.replaceWith(box); box.scrollIntoView({ block: 'nearest' });
+      }).catch(function () {
+        var p = el('p', 'attune-error', d.labelError); p.setAttribute('role', 'alert'); wait.replaceWith(p);
+        if (!input.value) input.value = q; // keep the question to try again
+      }).finally(function () { btn.disabled = false; input.focus(); });
     });
 
     function showNudges(nudges) {
