@@ -3,6 +3,7 @@ through the app proxy: sensible hits, no out-of-stock products, never another sh
 
 from __future__ import annotations
 
+import gc
 import time
 from urllib.parse import urlencode
 
@@ -240,9 +241,12 @@ def test_web_workers_preload_the_search_embedder(monkeypatch, caplog):
     assert get_settings().attune_search_preload is True  # on by default
     called = []
     monkeypatch.setattr("app.web.proxy_fast.prepare_worker", lambda wsgi: called.append(wsgi))
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(len(gc.get_objects())))
+    frozen: list[int] = []
     with caplog.at_level("INFO", logger="app.catalog.search"):
         gunicorn_conf.post_worker_init(type("Worker", (), {"wsgi": "app"})())
     assert called == ["app"]
+    assert len(frozen) == 1 and frozen[0] > 10_000  # the start-up heap, model included, is frozen last
     assert [key[0] for key in embedding._cache] == ["hashing"]  # loaded before the first request
     assert "search embedder hashing/512 loaded" in caplog.text
     # a broken model never stops the worker: search falls back to loading on first use
