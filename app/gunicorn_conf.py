@@ -16,8 +16,10 @@ workers = int(os.environ.get("WEB_CONCURRENCY", _default_workers))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
-max_requests = 5000
-max_requests_jitter = 500
+# Recycle a worker now and then (a guard against slow leaks), but rarely: a new worker spends seconds of
+# CPU loading the search embedder, which at 5,000 requests meant a reload every few seconds under load.
+max_requests = 100_000
+max_requests_jitter = 10_000
 preload_app = True
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG")  # off unless asked: the log line costs throughput
 errorlog = "-"

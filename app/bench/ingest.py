@@ -17,7 +17,6 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -26,7 +25,7 @@ from pathlib import Path
 import click
 
 from app.bench.ingest_load import drive
-from app.bench.servers import HELLO_APP, free_port, wait_for_port
+from app.bench.servers import HELLO_APP, free_port, serve_gunicorn, wait_for_port
 
 BENCH_SECRET = "bench-secret-0123456789abcdef0123"
 SHOP = "attune-ingest-bench.myshopify.com"
@@ -116,22 +115,6 @@ def _requests(n: int, body: bytes, prefix: str) -> list[bytes]:
 def _pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
-
-
-def _serve(target: str, port: int, env: dict[str, str]) -> subprocess.Popen:
-    cmd = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "-c",
-        "python:app.gunicorn_conf",
-        "-b",
-        f"127.0.0.1:{port}",
-        target,
-    ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_port(port)
-    return proc
 
 
 def _private_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
@@ -351,7 +334,7 @@ def ingest(
             before = _queued_ids(redis_url)
             for name, target in (("hello-world", HELLO_APP), ("webhooks", "app.wsgi:app")):
                 port = free_port()
-                servers[name] = (_serve(target, port, env), port)
+                servers[name] = (serve_gunicorn(target, port, env), port)
             for name, (_, port) in servers.items():
                 results, _ = drive(port, _requests(warmup, body, prefix), concurrency, inflight)
                 if name == "webhooks":

@@ -14,8 +14,6 @@ import os
 import random
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +21,7 @@ from urllib.parse import urlencode
 
 import click
 
-from app.bench.servers import HELLO_APP, free_port, wait_for_port
+from app.bench.servers import HELLO_APP, free_port, serve_gunicorn
 
 BENCH_SECRET = "bench-secret-0123456789abcdef0123"
 SHOP = "attune-bench.myshopify.com"
@@ -116,22 +114,6 @@ def _setup(workdir: Path) -> dict[str, str]:
     return {"DATABASE_URL": url}
 
 
-def _serve(target: str, port: int, env: dict[str, str]) -> subprocess.Popen:
-    cmd = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "-c",
-        "python:app.gunicorn_conf",
-        "-b",
-        f"127.0.0.1:{port}",
-        target,
-    ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_port(port)
-    return proc
-
-
 @click.command("proxy")
 @click.option("--requests", "n", default=4000, show_default=True, help="Measured requests per server.")
 @click.option("--concurrency", default=4, show_default=True, help="Load-generator processes.")
@@ -173,7 +155,7 @@ def proxy(n: int, concurrency: int, rounds: int, redis_url: str, out: str) -> No
         servers = {}
         try:
             for name, target in targets.items():
-                servers[name] = _serve(target, ports[name], env)
+                servers[name] = serve_gunicorn(target, ports[name], env)
             per_round = -(-n // rounds)
             for r in range(rounds):
                 chunk = lines[r * per_round : (r + 1) * per_round]

@@ -1,9 +1,14 @@
-"""What the server benchmarks share: the bare WSGI peer, a free loopback port, waiting for a server."""
+"""What the server benchmarks share: the bare WSGI peer, a free loopback port, starting a production
+gunicorn and waiting until it has finished starting."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -31,3 +36,63 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
         except OSError:
             time.sleep(0.1)
     raise click.ClickException(f"server on port {port} did not start")
+
+
+def serve_gunicorn(target: str, port: int, env: dict[str, str]) -> subprocess.Popen:
+    """``target`` under the production gunicorn settings on loopback ``port``, once every worker has booted
+    and finished its start-up work (the search-embedder preload costs seconds of CPU per worker: measured
+    while it runs, it would slow whichever server happens to be measured then)."""
+    from app import gunicorn_conf
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        "python:app.gunicorn_conf",
+        "-b",
+        f"127.0.0.1:{port}",
+        target,
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(port)
+    wait_until_settled(proc.pid, workers=gunicorn_conf.workers)
+    return proc
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                kids.append(int(entry))
+    return kids
+
+
+def wait_until_settled(pid: int, *, workers: int, quiet_s: float = 1.0, timeout: float = 180.0) -> None:
+    """Until the server ``pid`` has ``workers`` children and it and they used under 10 % of a core over
+    ``quiet_s``. Without /proc (not Linux) it returns at once."""
+    if not Path(f"/proc/{pid}/stat").exists():
+        return
+    hz = os.sysconf("SC_CLK_TCK")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        kids = _children(pid)
+        before = sum(_cpu_ticks(p) for p in [pid, *kids])
+        time.sleep(quiet_s)
+        after = sum(_cpu_ticks(p) for p in [pid, *kids])
+        if len(kids) >= workers and (after - before) / hz < 0.1 * quiet_s:
+            return
+    raise click.ClickException(f"server {pid} was still starting after {timeout:.0f} s")
