@@ -46,7 +46,10 @@ def _request_lines(n: int, customers: list[int], products: list[int]) -> list[by
         ]
         pairs.append(("signature", proxy_signature(pairs, BENCH_SECRET)))
         out.append(
-            f"GET /proxy/recommendations?{urlencode(pairs)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+            # a new connection per request, closed by the server after its answer (the client reads to EOF;
+            # without the header a keep-alive server holds it open for its keepalive timeout)
+            f"GET /proxy/recommendations?{urlencode(pairs)} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Connection: close\r\n\r\n".encode()
         )
     return out
 
