@@ -314,6 +314,42 @@
     ["affinity", "Top affinity", function (v) { return v; }],
   ];
 
+  // the shopper's own words and choices (profile.explicit); a block shows only when it holds something
+  function productTitle(p) { return p.title || "Product " + p.product_id; }
+  function plural(n, one, many) { return count(n) + " " + (n === 1 ? one : many); }
+  function feedbackFacts(explicit) {
+    const wish = explicit.wishlist, reviews = explicit.reviews, support = explicit.support, rows = [];
+    if (wish && wish.count) {
+      const titles = (wish.items || []).slice(0, 3).map(productTitle);
+      const more = wish.count > titles.length ? " and " + count(wish.count - titles.length) + " more" : "";
+      rows.push(el("dt", { text: "Wishlist" }), el("dd", { "data-feedback": "wishlist" }, count(wish.count) + " saved" +
+        (titles.length ? ": " + titles.join(", ") + more : "") + " · last " + when(wish.last_at)));
+    }
+    if (reviews && reviews.count) {
+      const avg = reviews.average_rating;
+      rows.push(el("dt", { text: "Reviews" }), el("dd", { "data-feedback": "reviews" }, plural(reviews.count, "review", "reviews") +
+        (avg === null || avg === undefined ? "" : " · average " + avg.toFixed(1) + " of 5 stars")));
+      if (reviews.disliked && reviews.disliked.length) {
+        rows.push(el("dt", { text: "Disliked, not recommended" }), el("dd", { "data-feedback": "disliked" },
+          reviews.disliked.map(function (r) { return productTitle(r) + " (" + plural(r.rating, "star", "stars") + ")"; }).join(", ")));
+      }
+    }
+    if (support && (support.questions || support.open_escalations || support.resolved_escalations)) {
+      rows.push(el("dt", { text: "Support" }), el("dd", { "data-feedback": "support" }, plural(support.questions, "question", "questions") +
+        (support.last_topic ? " · last about " + label(support.last_topic).toLowerCase() : "")));
+      if (support.open_escalations || support.resolved_escalations) {
+        const waiting = (support.escalations || []).filter(function (e) { return e.status === "open"; })
+          .map(function (e) { return label(e.topic); }).filter(function (t, i, all) { return all.indexOf(t) === i; });
+        rows.push(el("dt", { text: "Escalated to you" }), el("dd", { "data-feedback": "escalations" },
+          support.open_escalations ? [el("span", { class: "badge warning", text: count(support.open_escalations) + " waiting" }),
+            waiting.length ? " (" + waiting.join(", ") + ")" : "", " · "] : "",
+          count(support.resolved_escalations) + " resolved"));
+      }
+    }
+    return rows.length ? el("section", { class: "feedback", "data-explicit": "", "aria-labelledby": "customer-feedback-title" },
+      el("h3", { id: "customer-feedback-title", class: "small muted", text: "Feedback from the shopper" }), el("dl", { class: "facts" }, rows)) : null;
+  }
+
   function showCustomer(c, tr) {
     document.querySelectorAll("#customer-rows tr.selected").forEach(function (r) { r.classList.remove("selected"); });
     tr.classList.add("selected");
@@ -348,7 +384,7 @@
       }
       box.replaceChildren(el("div", { class: "card-head row" }, el("h3", { text: name }),
         el("button", { type: "button", class: "btn plain", text: "Close", onclick: function () { box.hidden = true; tr.classList.remove("selected"); tr.focus(); } })),
-      facts, interests, cards.length ? el("div", { class: "detail-grid" }, cards) : el("p", { class: "muted", text: "No derived scores yet." }));
+      facts, interests, feedbackFacts(profile.explicit || {}), cards.length ? el("div", { class: "detail-grid" }, cards) : el("p", { class: "muted", text: "No derived scores yet." }));
     }).catch(function (err) { box.replaceChildren(el("p", { class: "error", text: "Could not load this customer: " + err.message })); });
   }
 
