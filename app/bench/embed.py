@@ -21,6 +21,7 @@ import click
 import numpy as np
 
 from app.backtest.similarity import DEFAULT_DATA, load_builtin, load_instacart, machine_description, subsample
+from app.bench.report import write_report
 from app.catalog.embed_jobs import embed_changed
 
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "benchmarks" / "embed.md"
@@ -152,5 +153,5 @@ def embed(
     if str(out) != "-":
         out.parent.mkdir(parents=True, exist_ok=True)
         command = "attune bench embed " + " ".join(sys.argv[3:])
-        out.write_text(markdown_report(report, command.strip(), cat.source))
+        write_report(out, markdown_report(report, command.strip(), cat.source))
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))

@@ -25,6 +25,7 @@ from pathlib import Path
 import click
 
 from app.bench.ingest_load import drive
+from app.bench.report import write_report
 from app.bench.servers import HELLO_APP, free_port, serve_gunicorn, wait_for_port
 
 BENCH_SECRET = "bench-secret-0123456789abcdef0123"
@@ -419,7 +420,7 @@ def ingest(
         "",
     ]
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text("\n".join(report))
+    write_report(out, "\n".join(report))
     click.echo("\n".join(report))
     if non_2xx or lost or not_queued:
         raise click.ClickException(f"{non_2xx} non-2xx, {lost} webhooks lost, {not_queued} not queued")

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 import click
 
+from app.bench.report import write_report
 from app.bench.servers import HELLO_APP, free_port, serve_gunicorn
 
 BENCH_SECRET = "bench-secret-0123456789abcdef0123"
@@ -234,5 +235,5 @@ def proxy(n: int, concurrency: int, rounds: int, redis_url: str, out: str) -> No
         "",
     ]
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text("\n".join(report))
+    write_report(out, "\n".join(report))
     click.echo("\n".join(report))

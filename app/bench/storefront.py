@@ -21,6 +21,8 @@ from pathlib import Path
 
 import click
 
+from app.bench.report import write_report
+
 CHROMIUM = "/usr/bin/chromium"
 SHOP = "attune-bench.myshopify.com"
 SECRET = "bench-secret-0123456789abcdef0123"
@@ -180,5 +182,5 @@ def storefront(runs: int, out: str) -> None:
         "",
     ]
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text("\n".join(report))
+    write_report(out, "\n".join(report))
     click.echo("\n".join(report))

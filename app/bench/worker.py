@@ -19,6 +19,8 @@ from typing import Any
 
 import click
 
+from app.bench.report import write_report
+
 TARGET_EVENTS_PER_S = 2000
 NAMES = (
     ["page_viewed"] * 4
@@ -204,7 +206,7 @@ def worker(
     ]
     report = "\n".join(lines) + "\n"
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(report)
+    write_report(out, report)
     click.echo(report)
     for q in (noop_queue, fold_queue):
         q.delete(delete_jobs=True)
