@@ -105,6 +105,32 @@ def session(settings: Settings) -> Iterator[Session]:
 
 
 @pytest.fixture
+def jobs_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Jobs read their settings from the environment, as an RQ worker does: point it at the test database and
+    Redis (with the hashing embedder, so no job loads a model)."""
+    from app.catalog import search as catalog_search
+    from app.config import get_settings
+
+    env = {
+        "ATTUNE_ENV": "test",
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url or "",
+        "SHOPIFY_API_KEY": TEST_API_KEY,
+        "SHOPIFY_API_SECRET": TEST_API_SECRET,
+        "ATTUNE_ENCRYPTION_KEY": TEST_FERNET_KEY,
+        "APP_URL": "https://attune.test",
+        "ATTUNE_EMBEDDER": "hashing",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    catalog_search.clear_cache()
+    yield settings
+    get_settings.cache_clear()
+    catalog_search.clear_cache()
+
+
+@pytest.fixture
 def hashing_embedder(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The process embedder is the hashing fake (no model to load), for tests that embed through settings."""
     from app.config import get_settings

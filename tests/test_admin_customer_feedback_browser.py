@@ -9,10 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import TEST_API_KEY, TEST_API_SECRET, TEST_FERNET_KEY
+from conftest import TEST_API_KEY
 from fixtures_shopify import InstalledShop, LiveApp
 
-from app.config import Settings, get_settings
 from app.models.commerce import Customer, Product
 from app.models.feedback import ProductReview, SupportMessage
 from app.models.serving import WishlistItem
@@ -26,25 +25,6 @@ pytestmark = [
         not Path(CHROMIUM).exists() or shutil.which("chromium") is None, reason="needs chromium"
     ),
 ]
-
-
-@pytest.fixture
-def jobs_env(settings: Settings, monkeypatch: pytest.MonkeyPatch):
-    """The refresh job reads its settings from the environment, like an RQ worker."""
-    env = {
-        "ATTUNE_ENV": "test",
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url or "",
-        "SHOPIFY_API_KEY": TEST_API_KEY,
-        "SHOPIFY_API_SECRET": TEST_API_SECRET,
-        "ATTUNE_ENCRYPTION_KEY": TEST_FERNET_KEY,
-        "ATTUNE_EMBEDDER": "hashing",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
 
 
 def _seed(session, shop_id: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fixtures_shopify import make_session_token
 from sqlmodel import select
-from webhook_support import jobs_env, run_jobs  # noqa: F401
+from webhook_support import run_jobs
 
 from app.jobs.interests import infer_for_shop, load_interests
 from app.jobs.recommendations import refresh_for_shop

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from profile_support import pixel_rows
 from sqlmodel import Session, select
-from test_profiles_jobs import _token, jobs_env, profile, shop_row  # noqa: F401 (jobs_env is a fixture)
+from test_profiles_jobs import _token, profile, shop_row
 
 from app.jobs.identity import resolve
 from app.jobs.profiles import process_pixel_batch, refresh_profile

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import jwt
-import pytest
-from conftest import TEST_API_KEY, TEST_API_SECRET, TEST_FERNET_KEY
+from conftest import TEST_API_KEY, TEST_API_SECRET
 from profile_support import T0, pixel_rows
 from redis import Redis
 from rq import Queue, SimpleWorker
 from sqlmodel import Session, select
 
 from app.commerce.privacy import erase_customer as erase_commerce_customer
-from app.config import Settings, get_settings
 from app.jobs.profile_privacy import erase_customer, export_customer
 from app.jobs.profiles import fold_pixel_events, process_pixel_batch, refresh_profile, to_profile_event
 from app.models.commerce import Order, OrderLine, Product
@@ -27,23 +24,6 @@ from app.models.profiles import CustomerProfile
 from app.models.shop import Shop
 from app.profiles.state import apply_events
 from app.web.admin_profiles import profile_for
-
-
-@pytest.fixture
-def jobs_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    env = {
-        "ATTUNE_ENV": "test",
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url or "",
-        "SHOPIFY_API_KEY": TEST_API_KEY,
-        "SHOPIFY_API_SECRET": TEST_API_SECRET,
-        "ATTUNE_ENCRYPTION_KEY": TEST_FERNET_KEY,
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
 
 
 def shop_row(session: Session, domain: str = "alpha.myshopify.com") -> Shop:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Iterator
 from types import SimpleNamespace
 
 import jwt
@@ -18,12 +17,12 @@ from rq import Queue
 from sqlmodel import Session, func, select
 
 from app.commerce.reviews import ReviewFileError, parse_reviews_csv
-from app.config import Settings, get_settings
+from app.config import Settings
 from app.models.feedback import ProductReview
 from app.models.profiles import CustomerProfile
 from app.models.serving import RecommendationList
 from app.storefront.demo_data import DEMO_CUSTOMER, STOVE_CUSTOMER, seed_demo_shop
-from tests.conftest import TEST_API_KEY, TEST_API_SECRET, TEST_FERNET_KEY
+from tests.conftest import TEST_API_KEY, TEST_API_SECRET
 
 SHOP_A = "alpha-reviews.myshopify.com"
 SHOP_B = "beta-reviews.myshopify.com"
@@ -42,23 +41,6 @@ BAD = [
 ]
 # good and bad rows interleaved: rows 1, 3, 5, 7 are good
 MIXED = HEADER + "\n".join(x for pair in zip(GOOD, [b for b, _ in BAD], strict=True) for x in pair) + "\n"
-
-
-@pytest.fixture
-def jobs_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    env = {
-        "ATTUNE_ENV": "test",
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url or "",
-        "SHOPIFY_API_KEY": TEST_API_KEY,
-        "SHOPIFY_API_SECRET": TEST_API_SECRET,
-        "ATTUNE_ENCRYPTION_KEY": TEST_FERNET_KEY,
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from urllib.parse import urlencode
@@ -17,8 +16,7 @@ from rq import Queue
 from sqlmodel import Session, func, select
 
 from app.agents.support import OrderFacts, ProductFacts, answer, classify
-from app.catalog import search as catalog_search
-from app.config import Settings, get_settings
+from app.config import Settings
 from app.jobs.catalog import embed_shop_products
 from app.jobs.profiles import link_commerce_identity
 from app.models.feedback import SupportMessage
@@ -26,30 +24,10 @@ from app.models.profiles import CustomerProfile
 from app.models.shop import Shop
 from app.shopify.verify import proxy_signature
 from app.storefront.demo_data import DEMO_CUSTOMER, seed_demo_shop
-from tests.conftest import TEST_API_KEY, TEST_API_SECRET, TEST_FERNET_KEY
+from tests.conftest import TEST_API_SECRET
 
 SHOP_A = "alpha-support.myshopify.com"
 SHOP_B = "beta-support.myshopify.com"
-
-
-@pytest.fixture
-def jobs_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    env = {
-        "ATTUNE_ENV": "test",
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url or "",
-        "SHOPIFY_API_KEY": TEST_API_KEY,
-        "SHOPIFY_API_SECRET": TEST_API_SECRET,
-        "ATTUNE_ENCRYPTION_KEY": TEST_FERNET_KEY,
-        "ATTUNE_EMBEDDER": "hashing",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    catalog_search.clear_cache()
-    yield settings
-    get_settings.cache_clear()
-    catalog_search.clear_cache()
 
 
 @pytest.fixture

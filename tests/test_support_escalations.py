@@ -5,41 +5,22 @@ the same customer ids staying apart."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
 from sqlmodel import Session, select
 
-from app.config import Settings, get_settings
+from app.config import Settings
 from app.models.feedback import SupportMessage
 from app.profiles.feedback import SupportTurnRec, summarize_support
 from app.storefront.demo_data import DEMO_CUSTOMER, seed_demo_shop
-from tests.conftest import TEST_API_KEY, TEST_API_SECRET, TEST_FERNET_KEY
+from tests.conftest import TEST_API_KEY, TEST_API_SECRET
 from tests.test_support import ask, profile, run_jobs
 
 SHOP_A = "alpha-support.myshopify.com"  # the shops tests.test_support's helpers sign for
 SHOP_B = "beta-support.myshopify.com"
 LIST = "/api/admin/support/escalations"
-
-
-@pytest.fixture
-def jobs_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    env = {
-        "ATTUNE_ENV": "test",
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url or "",
-        "SHOPIFY_API_KEY": TEST_API_KEY,
-        "SHOPIFY_API_SECRET": TEST_API_SECRET,
-        "ATTUNE_ENCRYPTION_KEY": TEST_FERNET_KEY,
-        "ATTUNE_EMBEDDER": "hashing",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from fixtures_shopify import make_session_token
 from redis import Redis
 from rq import Queue
-from webhook_support import DATA_WEBHOOKS, deliver, jobs_env, load_payload, make_shop, run_jobs  # noqa: F401
+from webhook_support import DATA_WEBHOOKS, deliver, load_payload, make_shop, run_jobs
 
 from app.models.inbox import DONE, FAILED, WebhookInbox
 

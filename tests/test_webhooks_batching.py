@@ -18,7 +18,7 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import text
 from sqlmodel import select
-from webhook_support import DATA_WEBHOOKS, client_for, deliver, jobs_env, make_shop, run_jobs  # noqa: F401
+from webhook_support import DATA_WEBHOOKS, client_for, deliver, make_shop, run_jobs
 
 from app import create_app
 from app.models.commerce import Order

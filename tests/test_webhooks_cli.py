@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 from sqlmodel import select
-from webhook_support import DATA_WEBHOOKS, deliver, jobs_env, load_payload, make_shop, run_jobs  # noqa: F401
+from webhook_support import DATA_WEBHOOKS, deliver, load_payload, make_shop, run_jobs
 
 from app.cli import main
 from app.models.commerce import Product

@@ -8,7 +8,7 @@ import pytest
 from redis import Redis
 from rq import Queue
 from sqlmodel import select
-from webhook_support import deliver, jobs_env, make_shop, run_jobs  # noqa: F401
+from webhook_support import deliver, make_shop, run_jobs
 
 from app.models.commerce import Checkout, Customer, GdprExport, Order, OrderLine
 from app.models.inbox import DONE, DROPPED, PENDING, WebhookInbox

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 from sqlmodel import select
-from webhook_support import DATA_WEBHOOKS, deliver, jobs_env, make_shop, run_jobs  # noqa: F401
+from webhook_support import DATA_WEBHOOKS, deliver, make_shop, run_jobs
 
 from app.models.commerce import Order, OrderLine
 from app.models.inbox import DONE, PENDING, WebhookInbox

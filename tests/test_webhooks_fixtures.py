@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import FIXTURES, needs_shared
 from sqlmodel import select
-from webhook_support import DATA_WEBHOOKS, deliver, jobs_env, load_payload, make_shop, run_jobs  # noqa: F401
+from webhook_support import DATA_WEBHOOKS, deliver, load_payload, make_shop, run_jobs
 
 from app.models.commerce import Customer, Order, OrderLine, Refund, RefundLine
 from app.models.inbox import DONE, DROPPED, WebhookInbox

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 from conftest import TEST_PREVIOUS_SECRET
 from sqlmodel import select
-from webhook_support import (  # noqa: F401
+from webhook_support import (
     DATA_WEBHOOKS,
     client_for,
     deliver,
-    jobs_env,
     make_shop,
     run_jobs,
 )

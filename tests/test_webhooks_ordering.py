@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlmodel import Session, select
-from webhook_support import jobs_env, make_shop  # noqa: F401
+from webhook_support import make_shop
 
 from app.db import get_engine
 from app.models.commerce import Customer, Order, OrderLine, Product, ProductVariant

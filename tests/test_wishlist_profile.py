@@ -16,7 +16,7 @@ from app.models.serving import WishlistItem
 from app.models.shop import Shop
 from app.profiles.feedback import WishlistRec, summarize_wishlist
 from app.storefront.demo_data import DEMO_CUSTOMER, seed_demo_shop
-from tests.test_support import SHOP_A, SHOP_B, jobs_env, profile, run_jobs, signed  # noqa: F401 (fixture)
+from tests.test_support import SHOP_A, SHOP_B, profile, run_jobs, signed
 
 
 @pytest.fixture

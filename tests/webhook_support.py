@@ -5,41 +5,19 @@ from __future__ import annotations
 import json
 import signal
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from conftest import TEST_API_KEY, TEST_API_SECRET, TEST_FERNET_KEY
+from conftest import TEST_API_SECRET
 from redis import Redis
 from rq import SimpleWorker
 from sqlmodel import Session
 
-from app.config import Settings, get_settings
 from app.models.shop import Shop
 from app.shopify.verify import webhook_hmac
 from webhooks.ingest import flush_enqueues
 
 DATA_WEBHOOKS = Path(__file__).resolve().parent / "data" / "webhooks"
-
-
-@pytest.fixture
-def jobs_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """Jobs read settings from the environment (as the worker does): point it at the test DB/Redis."""
-    env = {
-        "ATTUNE_ENV": "test",
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url or "",
-        "SHOPIFY_API_KEY": TEST_API_KEY,
-        "SHOPIFY_API_SECRET": TEST_API_SECRET,
-        "ATTUNE_ENCRYPTION_KEY": TEST_FERNET_KEY,
-        "APP_URL": "https://attune.test",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
 
 
 def make_shop(session: Session, domain: str = "alpha.myshopify.com", *, installed: bool = True) -> Shop:
