@@ -4,27 +4,20 @@ profile refresh job; a customer with none of it shows no such section."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from conftest import TEST_API_KEY
 from fixtures_shopify import InstalledShop, LiveApp
 
+from app.bench.storefront import launch_chromium
 from app.models.commerce import Customer, Product
 from app.models.feedback import ProductReview, SupportMessage
 from app.models.serving import WishlistItem
+from tests.browser_support import BROWSER_MARKS, admin_page
 
-CHROMIUM = "/usr/bin/chromium"
 FAN, QUIET = 701, 702  # the customer with feedback, and one without
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() or shutil.which("chromium") is None, reason="needs chromium"
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 def _seed(session, shop_id: int) -> None:
@@ -111,11 +104,8 @@ def test_customer_detail_shows_explicit_feedback(
 
     landing = live_app.fake.origin_template.format(shop=installed_shop.domain) + f"/admin/apps/{TEST_API_KEY}"
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US").new_page()
+        browser = launch_chromium(pw)
+        page = admin_page(browser)
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(landing)

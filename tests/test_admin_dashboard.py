@@ -3,10 +3,8 @@ page in headless Chromium against the fake Shopify (screenshot to test-artifacts
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,16 +13,17 @@ from conftest import ROOT, TEST_API_KEY
 from fixtures_shopify import InstalledShop, LiveApp, make_session_token
 from sqlmodel import Session
 
+from app.bench.storefront import launch_chromium
 from app.models.commerce import Order, Refund
 from app.models.events import IdentityLink
 from app.models.inbox import FAILED, WebhookInbox
 from app.models.profiles import CustomerProfile
 from app.models.serving import HoldoutPolicy, ServedList
 from app.storefront.holdout import in_holdout
+from tests.browser_support import admin_page, needs_chromium
 
 AGENT = "recommendations"
 OTHER = "other-shop.myshopify.com"
-CHROMIUM = "/usr/bin/chromium"
 
 
 def _get(live: LiveApp, shop: str, path: str):
@@ -269,7 +268,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, live: LiveApp) -> None:
 
 @pytest.mark.browser
 @pytest.mark.slow
-@pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("chromium") is None, reason="needs chromium")
+@needs_chromium
 def test_dashboard_in_chromium(live_app: LiveApp, installed_shop: InstalledShop, session, monkeypatch):
     from playwright.sync_api import sync_playwright
     from profile_support import pixel_rows
@@ -322,11 +321,8 @@ def test_dashboard_in_chromium(live_app: LiveApp, installed_shop: InstalledShop,
         landing = live_app.fake.origin_template.format(shop=domain) + f"/admin/apps/{TEST_API_KEY}"
         requests: list[str] = []
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM,
-                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-            )
-            page = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US").new_page()
+            browser = launch_chromium(pw)
+            page = admin_page(browser)
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))

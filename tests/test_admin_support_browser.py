@@ -3,25 +3,17 @@ one with a reply note by keyboard, and the list emptying."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from conftest import TEST_API_KEY
 from fixtures_shopify import InstalledShop, LiveApp
 from sqlmodel import select
 
+from app.bench.storefront import launch_chromium
 from app.models.feedback import SupportMessage
+from tests.browser_support import BROWSER_MARKS, admin_page
 
-CHROMIUM = "/usr/bin/chromium"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() or shutil.which("chromium") is None, reason="needs chromium"
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 def _turns(shop_id: int, conversation: str, question: str, at: datetime, **who) -> list[SupportMessage]:
@@ -58,11 +50,8 @@ def test_escalations_are_resolved_from_the_admin(live_app: LiveApp, installed_sh
     session.commit()
     landing = live_app.fake.origin_template.format(shop=installed_shop.domain) + f"/admin/apps/{TEST_API_KEY}"
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US").new_page()
+        browser = launch_chromium(pw)
+        page = admin_page(browser)
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(landing)

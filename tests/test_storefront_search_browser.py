@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
+from app.bench.storefront import launch_chromium
 from app.catalog import search as catalog_search
 from app.jobs.catalog import embed_shop_products
 from app.jobs.recommendations import refresh_for_shop
 from app.models.serving import HoldoutPolicy
 from app.storefront.demo_data import seed_demo_shop
 from app.storefront.local import LocalStorefront
+from tests.browser_support import BROWSER_MARKS
 from tests.conftest import ROOT, TEST_API_SECRET
 from tests.embedding_support import minilm  # noqa: F401  (fixture)
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
 SHOP = "attune-demo.myshopify.com"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() or shutil.which("chromium") is None, reason="needs chromium"
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
@@ -33,10 +26,7 @@ def browser_page():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        b = launch_chromium(pw)
         context = b.new_context(viewport={"width": 1280, "height": 900})
         yield context.new_page()
         context.close()

@@ -4,9 +4,7 @@ with a polite error, the whole exchange by keyboard, and nothing sent before the
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -18,32 +16,20 @@ from app.models.feedback import SupportMessage
 from app.models.serving import HoldoutPolicy
 from app.storefront.demo_data import DEMO_CUSTOMER, seed_demo_shop
 from app.storefront.local import LocalStorefront
+from tests.browser_support import BROWSER_MARKS, chromium
 from tests.conftest import ROOT, TEST_API_SECRET
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
 SHOP = "attune-demo.myshopify.com"
 STOVE = "/products/compact-camping-stove"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() or shutil.which("chromium") is None, reason="needs chromium"
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

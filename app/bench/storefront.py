@@ -18,14 +18,24 @@ import os
 import statistics
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
 from app.bench.report import write_report
 
 CHROMIUM = "/usr/bin/chromium"
+# Debian's chromium, headless, with nothing of its own on the network (the flags the project settled on)
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SHOP = "attune-bench.myshopify.com"
 SECRET = "bench-secret-0123456789abcdef0123"
+
+
+def launch_chromium(pw: Any) -> Any:
+    """Debian's Chromium through Playwright (``pw``: a ``sync_playwright()`` handle)."""
+    return pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
 BLOCKS = ("[data-attune-recs]", "[data-attune-fbt]", "[data-attune-again]")
 # Added to every page of both variants: total blocking time, and the moment all three blocks are filled
 # (window.__filled, ms since navigation start, from a MutationObserver on the blocks' data-state).
@@ -94,10 +104,7 @@ def storefront(runs: int, out: str) -> None:
             (v, w): [] for v in views for w in (True, False)
         }
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM,
-                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-            )
+            browser = launch_chromium(pw)
             kept = {w: browser.new_context(viewport={"width": 1280, "height": 900}) for w in (True, False)}
             for context in kept.values():
                 context.add_init_script(OBSERVER)
