@@ -1,17 +1,21 @@
 """Group commit for the webhook inbox: concurrent deliveries in one process share one transaction.
 
-A request thread hands its row to the process's :class:`InboxWriter` and waits. The writer thread takes
-the rows waiting (up to ``max_batch``), looks their shops up, inserts them with ONE
-``INSERT … ON CONFLICT DO NOTHING RETURNING`` and commits; only after the commit returns does it wake the
-waiters, each with its own outcome (new row, or duplicate: the same shop + event id already stored, or
-delivered twice in this batch). Nothing is acknowledged before its commit. When anything fails before the
-commit returns, every waiter of that batch gets :class:`InboxUnavailable` (→ 503, Shopify retries; a row
-that committed in spite of an error is then found as a duplicate). No batching delay is added: while one
-commit is in flight the next batch gathers, so a lone request commits at once.
+A request thread hands its row to the process's :class:`InboxWriter`. When no commit is in progress it
+leads: it takes the rows waiting (up to ``max_batch``, its own among them), looks their shops up, inserts
+them with ONE ``INSERT … ON CONFLICT DO NOTHING RETURNING`` (autocommit: the statement is the transaction)
+and, once that returns, wakes the waiters of the batch, each with its own outcome (new row, or duplicate:
+the same shop + event id already stored, or delivered twice in this batch). Otherwise it waits, and is
+woken either with its outcome or as the next leader. There is no writer thread: a delivery that finds the
+inbox idle commits on its own thread with no hand-off at all, and under load each delivery is woken once.
+Nothing is acknowledged before its commit. When anything fails before the commit returns, every waiter
+of that batch gets :class:`InboxUnavailable` (→ 503, Shopify retries; a row that committed in spite of
+an error is then found as a duplicate). While one commit is in flight the next batch gathers.
 
-On SQLite the writers of every process take an exclusive file lock (``flock``) around their write
-transaction, so they queue in the kernel and run as soon as the lock is free, instead of polling in
-SQLite's busy handler (which sleeps up to 100 ms between tries).
+On SQLite the writers of every process take an exclusive file lock (``flock``) around the INSERT, so they
+queue in the kernel and run as soon as the lock is free, instead of polling in SQLite's busy handler
+(which sleeps up to 100 ms between tries). The shop lookup and the parameters are done before the lock:
+every step under it that needs the GIL back waits behind this process's request threads, and the lock
+holds up every other process's writer meanwhile.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from sqlalchemy.engine import make_url
@@ -75,9 +79,10 @@ def classify(shop: Any, topic: str) -> tuple[str, str | None]:
 
 
 class _Ticket:
-    """One waiting delivery: its lock is held until the writer has its outcome (or error)."""
+    """One waiting delivery: its lock is held until its outcome (or error) is known, or until its thread
+    is made the leader (``lead``). ``gone``: its thread stopped waiting (timed out)."""
 
-    __slots__ = ("row", "outcome", "error", "lock")
+    __slots__ = ("row", "outcome", "error", "lock", "lead", "gone")
 
     def __init__(self, row: dict[str, Any]) -> None:
         self.row = row
@@ -85,6 +90,8 @@ class _Ticket:
         self.error: BaseException | None = None
         self.lock = threading.Lock()
         self.lock.acquire()
+        self.lead = False
+        self.gone = False
 
 
 AfterCommit = Callable[[list[tuple[int, int | None]]], None]
@@ -94,7 +101,7 @@ class InboxWriter:
     """One per process and database: ``record(row)`` returns once the row's batch has committed.
 
     ``after_commit`` gets the (inbox id, shop id) of every new pending row of each committed batch (the
-    enqueuer); it runs on the writer thread after the waiters are woken, and must not block for long.
+    enqueuer); it runs on the leader's thread after the waiters are woken, and must not block for long.
     """
 
     def __init__(
@@ -114,14 +121,14 @@ class InboxWriter:
         self._last_batch = 0
         self.batches = 0  # committed batches, for tests and logs
         self.rows = 0  # rows in committed batches
-        # Hand-offs kept cheap under load: a deque, one wake-up event for the writer, a lock per waiter
-        # (a shared Condition would make every waiter of a batch queue up for the same lock).
+        # Hand-offs kept cheap under load: a deque, a lock per waiter (a shared Condition would make every
+        # waiter of a batch queue up for the same lock), and no writer thread: the leader is a request
+        # thread, and the next leader is woken by the lock it was waiting on anyway.
         self._pending: deque[_Ticket] = deque()
-        self._work = threading.Event()
-        self._start_lock = threading.Lock()
+        self._leader = threading.Lock()  # held by the thread that commits (passed on, never shared)
+        self._mu = threading.Lock()  # orders a waiter giving up against being made the leader
         self._held = 0
         self._closed = False
-        self._thread: threading.Thread | None = None
         parsed = make_url(normalize_url(url))
         self.dialect = parsed.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
@@ -129,7 +136,7 @@ class InboxWriter:
         db = parsed.database if self.dialect == "sqlite" else None
         self._lock_path = f"{db}-ingest.lock" if db and db != ":memory:" else None
         self._lock_fd: int | None = None
-        self._conn: Any = None  # the writer thread's own DBAPI connection (from the engine's pool)
+        self._conn: Any = None  # the leaders' DBAPI connection (from the engine's pool), kept between batches
         self._sql = _Sql(get_engine(url).dialect)
 
     # --- request side -------------------------------------------------------------------------
@@ -137,24 +144,30 @@ class InboxWriter:
     def record(self, row: dict[str, Any]) -> Recorded:
         """Commit ``row`` (inbox columns but shop_id/status/error) with whatever else is waiting.
 
+        The calling thread either commits itself (it found no commit in progress: it leads, and takes
+        every row waiting along) or waits for the leader's commit, or to be made the next leader.
         Raises :class:`InboxUnavailable` when the commit failed or did not happen within ``wait_s``."""
         if self._closed:
             raise InboxUnavailable("the inbox writer is closed")
-        if self._thread is None:
-            self._start()
         ticket = _Ticket(row)
         self._pending.append(ticket)
-        if not self._work.is_set():
-            self._work.set()
-        if not ticket.lock.acquire(timeout=self.wait_s):
-            raise InboxUnavailable(f"no commit within {self.wait_s} s")
+        if self._leader.acquire(blocking=False):
+            self._lead(ticket)
+        elif not ticket.lock.acquire(timeout=self.wait_s):
+            with self._mu:
+                if not ticket.lead and ticket.outcome is None and ticket.error is None:
+                    ticket.gone = True  # never made the leader now; its row may still be committed
+                    raise InboxUnavailable(f"no commit within {self.wait_s} s")
+            ticket.lock.acquire()  # woken just as it gave up: released already, or about to be
+        if ticket.lead:
+            self._lead(ticket)
         if ticket.error is not None:
             raise InboxUnavailable(str(ticket.error)) from ticket.error
         assert ticket.outcome is not None
         return ticket.outcome
 
     def waiting(self) -> int:
-        """Rows handed in and not yet taken by the writer thread."""
+        """Rows handed in and not yet taken into a commit."""
         return len(self._pending)
 
     @contextmanager
@@ -165,60 +178,70 @@ class InboxWriter:
             yield
         finally:
             self._held -= 1
-            self._work.set()
 
     def close(self, timeout: float = 10.0) -> None:
         """Commit what is waiting, then stop; later ``record`` calls raise InboxUnavailable."""
         self._closed = True
-        self._work.set()
+        if self._leader.acquire(timeout=timeout):  # kept: nobody leads after this
+            while self._pending:
+                self._commit_next()
         if self.batches:
             log.info("inbox writer: %d rows in %d commits", self.rows, self.batches)
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-        self._drop_connection(broken=False)
+        self._drop_connection()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    # --- writer thread ------------------------------------------------------------------------
+    # --- the leader -----------------------------------------------------------------------------
 
-    def _start(self) -> None:
-        with self._start_lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="inbox-writer", daemon=True)
-                self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            self._work.wait()
-            self._work.clear()  # before taking rows: a row handed in after this sets it again
+    def _lead(self, mine: _Ticket) -> None:
+        """Commit batches (holding ``_leader``) until ``mine`` has its outcome, then pass the lead to
+        the first row still waiting, or let it go when none is."""
+        while mine.outcome is None and mine.error is None:
             while self._held and not self._closed:
                 time.sleep(0.005)
             if self.linger_s > 0 and self._last_batch > 1 and len(self._pending) < self.max_batch:
                 time.sleep(self.linger_s)  # under load, let a few more rows join this commit
-            while self._pending:
-                tickets = [self._pending.popleft() for _ in range(min(self.max_batch, len(self._pending)))]
-                new = self._commit(tickets)
-                self._last_batch = len(tickets)
-                for ticket in tickets:
-                    ticket.lock.release()
-                if new and self.after_commit is not None:
-                    try:
-                        self.after_commit(new)
-                    except Exception:  # the rows are durable; the sweeper enqueues what this missed
-                        log.exception("after-commit hook of the inbox writer failed")
-            if self._closed:
+            self._commit_next(mine)
+        while True:
+            with self._mu:
+                for ticket in self._pending:
+                    if not ticket.gone:
+                        ticket.lead = True  # it wakes as the leader, and the lead is its own now
+                        ticket.lock.release()
+                        return
+            if self._pending:  # only rows whose threads gave up: commit them here
+                self._commit_next()
+                continue
+            self._leader.release()
+            # A row handed in while the lead was held, after the look above, found it taken and waits:
+            # take the lead back for it unless another thread has.
+            if not self._pending or not self._leader.acquire(blocking=False):
                 return
+
+    def _commit_next(self, mine: _Ticket | None = None) -> None:
+        """Commit the next batch of waiting rows and wake their threads (not ``mine``: it is awake)."""
+        tickets = [self._pending.popleft() for _ in range(min(self.max_batch, len(self._pending)))]
+        if not tickets:
+            return
+        new = self._commit(tickets)
+        self._last_batch = len(tickets)
+        for ticket in tickets:
+            if ticket is not mine:
+                ticket.lock.release()
+        if new and self.after_commit is not None:
+            try:
+                self.after_commit(new)
+            except Exception:  # the rows are durable; the sweeper enqueues what this missed
+                log.exception("after-commit hook of the inbox writer failed")
 
     def _commit(self, tickets: list[_Ticket]) -> list[tuple[int, int | None]]:
         rows = [t.row for t in tickets]
         try:
-            with self._write_lock():
-                try:
-                    outcomes = self._transaction(rows, fresh=self._conn is None)
-                except _StaleConnection:  # an idle connection the server dropped: one more try
-                    outcomes = self._transaction(rows, fresh=True)
+            try:
+                outcomes = self._transaction(rows, fresh=self._conn is None)
+            except _StaleConnection:  # an idle connection the server dropped: one more try
+                outcomes = self._transaction(rows, fresh=True)
         except Exception as exc:  # noqa: BLE001 - every waiter must get an answer, never hang
             for ticket in tickets:
                 ticket.error = exc
@@ -231,70 +254,89 @@ class InboxWriter:
         return [(o.inbox_id, o.shop_id) for o in outcomes if o.inbox_id is not None and o.status == PENDING]
 
     def _transaction(self, rows: list[dict[str, Any]], *, fresh: bool) -> list[Recorded]:
-        """Write and commit on the writer's own connection (kept between batches: no pool checkout or
-        ping per batch). Any error drops the connection. Raises _StaleConnection when a kept connection
-        failed before the commit was sent (nothing can have been committed: safe to try again)."""
+        """Look up, insert and commit on the leaders' own connection (kept between batches: no pool
+        checkout or ping per batch). The connection is in autocommit mode, so the one INSERT is its own
+        transaction, durable when it returns: two statements per batch, no BEGIN or COMMIT round trips.
+        Any error drops the connection. Raises _StaleConnection when a kept connection failed on the
+        lookup (before the INSERT was sent, so nothing can have been committed: safe to try again)."""
         if self._conn is None:
-            self._conn = get_engine(self.url).raw_connection()
-        conn, committing = self._conn, False
+            self._conn = self._connect()
+        conn = self._conn
         try:
-            outcomes = self._write(conn, rows)
-            committing = True
-            conn.commit()
-            return outcomes
+            batch = self._prepare(conn, rows)
         except Exception as exc:
-            self._drop_connection(broken=True)
+            self._drop_connection()
             dbapi = get_engine(self.url).dialect.loaded_dbapi
-            if (
-                not fresh
-                and not committing
-                and isinstance(exc, dbapi.OperationalError | dbapi.InterfaceError)
-            ):
+            if not fresh and isinstance(exc, dbapi.OperationalError | dbapi.InterfaceError):
                 raise _StaleConnection from exc
             raise
+        try:
+            with self._write_lock():
+                ids = self._insert(conn, batch)
+        except Exception:
+            self._drop_connection()
+            raise
+        return batch.outcomes(ids)
 
-    def _drop_connection(self, *, broken: bool) -> None:
+    def _connect(self) -> Any:
+        """A connection of the engine's, taken out of its pool for good and put in autocommit mode."""
+        conn = get_engine(self.url).raw_connection()
+        conn.detach()  # never handed back to the pool in autocommit mode
+        driver = conn.dbapi_connection
+        if self.dialect == "sqlite":
+            driver.isolation_level = None
+        else:
+            driver.autocommit = True
+        return conn
+
+    def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            with suppress(Exception):  # a broken connection may fail to roll back or close
-                if broken:
-                    conn.invalidate()
-                else:
-                    conn.rollback()
-                conn.close()
+            with suppress(Exception):  # a broken connection may fail to close
+                conn.close()  # detached from the pool: this closes the DBAPI connection
 
-    def _write(self, conn: Any, rows: list[dict[str, Any]]) -> list[Recorded]:
-        """Look the shops up and insert the batch on the DBAPI connection ``conn`` (not committed).
+    def _prepare(self, conn: Any, rows: list[dict[str, Any]]) -> _Batch:
+        """Look the batch's shops up and build its INSERT parameters, before the write lock is taken.
 
-        Plain DBAPI with SQL written once per batch size: SQLAlchemy's per-statement work (cache keys over
-        every bound value of a multi-row VALUES) cost more CPU than the rest of a request. Values go through
-        the columns' own SQLAlchemy bind processors, so rows are stored exactly as the ORM stores them."""
+        On SQLite the lock is shared by every process's writer, and each step inside it that needs the GIL
+        back waits behind this process's request threads: the less Python runs under the lock, the shorter
+        every writer waits. Plain DBAPI with SQL written once per batch size: SQLAlchemy's per-statement
+        work (cache keys over every bound value of a multi-row VALUES) cost more CPU than the rest of a
+        request. Values go through the columns' own SQLAlchemy bind processors, so rows are stored exactly
+        as the ORM stores them. A shop uninstalled between this lookup and the commit is treated as a
+        delivery that arrived a moment before the uninstall."""
         sql = self._sql
         cur = conn.cursor()
         try:
             domains = sorted({r["shop_domain"] for r in rows})
             cur.execute(sql.shops(len(domains)), domains)
             shops = {d: _Shop(i, token, gone) for d, i, token, gone in cur.fetchall()}
-            first: dict[tuple[str, str], int] = {}
-            params: list[Any] = []
-            decided = []
-            for i, row in enumerate(rows):
-                shop = shops.get(row["shop_domain"])
-                status, reason = classify(shop, row["topic"])
-                shop_id = shop.id if shop is not None else None
-                decided.append((status, reason, shop_id))
-                key = (row["shop_domain"], row["event_id"])
-                if key not in first:  # the same event twice in one batch: the first delivery stands for both
-                    first[key] = i
-                    params.extend(sql.params({**row, "shop_id": shop_id, "status": status, "error": reason}))
-            cur.execute(sql.insert(len(first)), params)
-            ids = {(d, e): i for i, d, e in cur.fetchall()}
         finally:
             cur.close()
-        return [
-            Recorded(ids.get(key) if first[key] == i else None, *decided[i])
-            for i, key in enumerate((r["shop_domain"], r["event_id"]) for r in rows)
-        ]
+        batch = _Batch(keys=[(r["shop_domain"], r["event_id"]) for r in rows])
+        for i, (row, key) in enumerate(zip(rows, batch.keys, strict=True)):
+            shop = shops.get(row["shop_domain"])
+            status, reason = classify(shop, row["topic"])
+            shop_id = shop.id if shop is not None else None
+            batch.decided.append((status, reason, shop_id))
+            if (
+                key not in batch.first
+            ):  # the same event twice in one batch: the first delivery stands for both
+                batch.first[key] = i
+                batch.params.extend(
+                    sql.params({**row, "shop_id": shop_id, "status": status, "error": reason})
+                )
+        return batch
+
+    def _insert(self, conn: Any, batch: _Batch) -> dict[tuple[str, str], int]:
+        """Insert the prepared batch (one statement: committed, in autocommit mode, once it returns);
+        the new rows' ids by (shop domain, event id)."""
+        cur = conn.cursor()
+        try:
+            cur.execute(self._sql.insert(len(batch.first)), batch.params)
+            return {(d, e): i for i, d, e in cur.fetchall()}
+        finally:
+            cur.close()
 
     def _write_lock(self) -> Any:
         if self._lock_path is None:
@@ -302,6 +344,25 @@ class InboxWriter:
         if self._lock_fd is None:
             self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         return _flocked(self._lock_fd)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One batch ready to insert: its rows' keys, what was decided for each, the parameters of the
+    first delivery of each key."""
+
+    keys: list[tuple[str, str]]
+    decided: list[tuple[str, str | None, int | None]] = field(default_factory=list)
+    first: dict[tuple[str, str], int] = field(default_factory=dict)
+    params: list[Any] = field(default_factory=list)
+
+    def outcomes(self, ids: dict[tuple[str, str], int]) -> list[Recorded]:
+        """Each row's outcome; a key inserted by an earlier batch (no id now) or repeated here is a
+        duplicate."""
+        return [
+            Recorded(ids.get(key) if self.first[key] == i else None, *self.decided[i])
+            for i, key in enumerate(self.keys)
+        ]
 
 
 class _Shop(NamedTuple):

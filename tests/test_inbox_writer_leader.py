@@ -1,0 +1,100 @@
+"""The inbox writer's leader hand-off: a delivery that finds the inbox idle commits on its own thread; a
+waiter that gives up is never left holding the lead; many concurrent deliveries all get their own
+outcome, each row stored once, in fewer commits than rows."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlmodel import select
+from webhook_support import make_shop
+
+from app.models.base import utcnow
+from app.models.inbox import PENDING, WebhookInbox
+from webhooks.inbox_writer import InboxUnavailable, InboxWriter
+
+SHOP = "alpha.myshopify.com"
+
+
+def _row(event_id: str | None = None) -> dict:
+    return {
+        "shop_domain": SHOP,
+        "event_id": event_id or str(uuid.uuid4()),
+        "webhook_id": None,
+        "topic": "orders/create",
+        "api_version": None,
+        "triggered_at": None,
+        "payload": '{"id": 1}',
+        "attempts": 0,
+        "received_at": utcnow(),
+        "processed_at": None,
+    }
+
+
+def _stored(session) -> list[str]:
+    session.expire_all()
+    events = sorted(r.event_id for r in session.exec(select(WebhookInbox)))
+    session.rollback()
+    return events
+
+
+@pytest.fixture
+def writer(settings, session):
+    make_shop(session, SHOP)
+    w = InboxWriter(settings.database_url, wait_s=0.3)
+    yield w
+    w.close()
+
+
+def test_a_lone_delivery_commits_on_its_own_thread(writer, session):
+    threads = threading.active_count()
+    outcome = writer.record(_row("lone"))
+    assert outcome.inbox_id is not None and outcome.status == PENDING
+    assert threading.active_count() == threads  # no writer thread was started
+    assert writer.batches == 1 and writer.waiting() == 0
+    assert _stored(session) == ["lone"]
+
+
+def test_a_waiter_that_gave_up_never_keeps_the_lead(writer, session):
+    results: dict[str, object] = {}
+
+    def record(name: str) -> None:
+        try:
+            results[name] = writer.record(_row(name))
+        except InboxUnavailable as exc:
+            results[name] = exc
+
+    leader = threading.Thread(target=record, args=("leader",))
+    with writer.hold():
+        leader.start()
+        while writer.waiting() < 1:
+            time.sleep(0.005)
+        follower = threading.Thread(target=record, args=("follower",))
+        follower.start()
+        follower.join(5)
+        assert isinstance(results["follower"], InboxUnavailable)  # gave up after wait_s: a 503
+    leader.join(5)
+    assert results["leader"].inbox_id is not None
+    # The row of the waiter that gave up was committed with the leader's batch (Shopify's retry of it
+    # will be a duplicate), and the lead is free: the next delivery commits at once.
+    assert _stored(session) == ["follower", "leader"]
+    assert writer.record(_row("next")).inbox_id is not None
+    assert _stored(session) == ["follower", "leader", "next"]
+
+
+def test_many_concurrent_deliveries_each_get_their_own_outcome(writer, session):
+    writer.wait_s = 10.0
+    names = [f"evt-{i}" for i in range(400)] + ["evt-7"] * 5  # five repeats of one event
+    with ThreadPoolExecutor(16) as pool:
+        outcomes = list(pool.map(lambda name: writer.record(_row(name)), names))
+    new = [o for o in outcomes if o.inbox_id is not None]
+    assert len(new) == 400 and len({o.inbox_id for o in new}) == 400
+    assert sum(1 for o in outcomes if o.inbox_id is None) == 5
+    assert _stored(session) == sorted(set(names))
+    assert writer.batches < len(names)  # concurrent deliveries shared commits
+    assert writer.waiting() == 0
+    assert writer.record(_row("after")).inbox_id is not None  # nobody kept the lead
