@@ -1,10 +1,11 @@
 """Group commit for the webhook inbox: concurrent deliveries in one process share one transaction.
 
 A request thread hands its row to the process's :class:`InboxWriter`. When no commit is in progress it
-leads: it takes the rows waiting (up to ``max_batch``, its own among them), looks their shops up, inserts
-them with ONE ``INSERT … ON CONFLICT DO NOTHING RETURNING`` (autocommit: the statement is the transaction)
-and, once that returns, wakes the waiters of the batch, each with its own outcome (new row, or duplicate:
-the same shop + event id already stored, or delivered twice in this batch). Otherwise it waits, and is
+leads: it takes the rows waiting (up to ``max_batch``, its own among them) and inserts them with ONE
+``INSERT … ON CONFLICT DO NOTHING RETURNING`` that also looks each row's shop up (autocommit: the
+statement is the transaction, one round trip per batch) and, once that returns, wakes the waiters of the
+batch, each with its own outcome (new row, or duplicate: the same shop + event id already stored, or
+delivered twice in this batch). Otherwise it waits, and is
 woken either with its outcome or as the next leader. There is no writer thread: a delivery that finds the
 inbox idle commits on its own thread with no hand-off at all, and under load each delivery is woken once.
 Nothing is acknowledged before its commit. When anything fails before the commit returns, every waiter
@@ -13,9 +14,9 @@ an error is then found as a duplicate). While one commit is in flight the next b
 
 On SQLite the writers of every process take an exclusive file lock (``flock``) around the INSERT, so they
 queue in the kernel and run as soon as the lock is free, instead of polling in SQLite's busy handler
-(which sleeps up to 100 ms between tries). The shop lookup and the parameters are done before the lock:
-every step under it that needs the GIL back waits behind this process's request threads, and the lock
-holds up every other process's writer meanwhile.
+(which sleeps up to 100 ms between tries). The parameters are built before the lock: every step under it
+that needs the GIL back waits behind this process's request threads, and the lock holds up every other
+process's writer meanwhile.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy.engine import make_url
@@ -46,14 +48,12 @@ MAX_BATCH = 256
 # Under load (the last commit carried more than one row) the writer waits this long before taking the
 # next batch, so more rows share each commit: PostgreSQL's commit_delay, for the same reason (CPU).
 LINGER_S = float(os.environ.get("ATTUNE_INBOX_LINGER_S", "0.002"))
+IDLE_PING_S = 10.0  # a kept connection idle this long is checked before use
+DUPLICATE = "duplicate"  # the status of a delivery whose event is stored already
 
 
 class InboxUnavailable(Exception):
     """The row could not be committed (database down or failing, or no commit in time)."""
-
-
-class _StaleConnection(Exception):
-    """A kept connection failed before its commit was sent."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -137,6 +137,7 @@ class InboxWriter:
         self._lock_path = f"{db}-ingest.lock" if db and db != ":memory:" else None
         self._lock_fd: int | None = None
         self._conn: Any = None  # the leaders' DBAPI connection (from the engine's pool), kept between batches
+        self._used = 0.0  # when it last committed (monotonic)
         self._sql = _Sql(get_engine(url).dialect)
 
     # --- request side -------------------------------------------------------------------------
@@ -236,12 +237,8 @@ class InboxWriter:
                 log.exception("after-commit hook of the inbox writer failed")
 
     def _commit(self, tickets: list[_Ticket]) -> list[tuple[int, int | None]]:
-        rows = [t.row for t in tickets]
         try:
-            try:
-                outcomes = self._transaction(rows, fresh=self._conn is None)
-            except _StaleConnection:  # an idle connection the server dropped: one more try
-                outcomes = self._transaction(rows, fresh=True)
+            outcomes = self._transaction([t.row for t in tickets])
         except Exception as exc:  # noqa: BLE001 - every waiter must get an answer, never hang
             for ticket in tickets:
                 ticket.error = exc
@@ -253,30 +250,36 @@ class InboxWriter:
         self.rows += len(outcomes)
         return [(o.inbox_id, o.shop_id) for o in outcomes if o.inbox_id is not None and o.status == PENDING]
 
-    def _transaction(self, rows: list[dict[str, Any]], *, fresh: bool) -> list[Recorded]:
-        """Look up, insert and commit on the leaders' own connection (kept between batches: no pool
-        checkout or ping per batch). The connection is in autocommit mode, so the one INSERT is its own
-        transaction, durable when it returns: two statements per batch, no BEGIN or COMMIT round trips.
-        Any error drops the connection. Raises _StaleConnection when a kept connection failed on the
-        lookup (before the INSERT was sent, so nothing can have been committed: safe to try again)."""
-        if self._conn is None:
-            self._conn = self._connect()
-        conn = self._conn
-        try:
-            batch = self._prepare(conn, rows)
-        except Exception as exc:
-            self._drop_connection()
-            dbapi = get_engine(self.url).dialect.loaded_dbapi
-            if not fresh and isinstance(exc, dbapi.OperationalError | dbapi.InterfaceError):
-                raise _StaleConnection from exc
-            raise
+    def _transaction(self, rows: list[dict[str, Any]]) -> list[Recorded]:
+        """Insert and commit the batch with ONE statement on the leaders' own connection (kept between
+        batches, in autocommit mode: the INSERT is its own transaction, durable when it returns; no BEGIN
+        or COMMIT round trips). Any error drops the connection."""
+        batch = self._prepare(rows)
+        conn = self._connection()
         try:
             with self._write_lock():
-                ids = self._insert(conn, batch)
+                returned = self._insert(conn, batch)
         except Exception:
             self._drop_connection()
             raise
-        return batch.outcomes(ids)
+        self._used = time.monotonic()
+        return batch.outcomes(returned)
+
+    def _connection(self) -> Any:
+        """The kept connection. One idle for more than ``IDLE_PING_S`` is checked first (the server may
+        have dropped it meanwhile) and replaced when dead, so a retry never has to guess whether a failed
+        INSERT committed."""
+        if self._conn is not None and time.monotonic() - self._used > IDLE_PING_S:
+            try:
+                cur = self._conn.cursor()
+                cur.execute("SELECT 1")
+                cur.fetchall()
+                cur.close()
+            except Exception:  # noqa: BLE001 - any failure: open a new one
+                self._drop_connection()
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
 
     def _connect(self) -> Any:
         """A connection of the engine's, taken out of its pool for good and put in autocommit mode."""
@@ -295,46 +298,27 @@ class InboxWriter:
             with suppress(Exception):  # a broken connection may fail to close
                 conn.close()  # detached from the pool: this closes the DBAPI connection
 
-    def _prepare(self, conn: Any, rows: list[dict[str, Any]]) -> _Batch:
-        """Look the batch's shops up and build its INSERT parameters, before the write lock is taken.
-
-        On SQLite the lock is shared by every process's writer, and each step inside it that needs the GIL
-        back waits behind this process's request threads: the less Python runs under the lock, the shorter
-        every writer waits. Plain DBAPI with SQL written once per batch size: SQLAlchemy's per-statement
-        work (cache keys over every bound value of a multi-row VALUES) cost more CPU than the rest of a
-        request. Values go through the columns' own SQLAlchemy bind processors, so rows are stored exactly
-        as the ORM stores them. A shop uninstalled between this lookup and the commit is treated as a
-        delivery that arrived a moment before the uninstall."""
-        sql = self._sql
-        cur = conn.cursor()
-        try:
-            domains = sorted({r["shop_domain"] for r in rows})
-            cur.execute(sql.shops(len(domains)), domains)
-            shops = {d: _Shop(i, token, gone) for d, i, token, gone in cur.fetchall()}
-        finally:
-            cur.close()
+    def _prepare(self, rows: list[dict[str, Any]]) -> _Batch:
+        """The batch's INSERT parameters, built before the write lock is taken (on SQLite the lock is
+        shared by every process's writer, and any Python under it waits for the GIL behind this process's
+        request threads). The same event twice in one batch: the first delivery stands for both."""
         batch = _Batch(keys=[(r["shop_domain"], r["event_id"]) for r in rows])
         for i, (row, key) in enumerate(zip(rows, batch.keys, strict=True)):
-            shop = shops.get(row["shop_domain"])
-            status, reason = classify(shop, row["topic"])
-            shop_id = shop.id if shop is not None else None
-            batch.decided.append((status, reason, shop_id))
-            if (
-                key not in batch.first
-            ):  # the same event twice in one batch: the first delivery stands for both
+            if key not in batch.first:
                 batch.first[key] = i
-                batch.params.extend(
-                    sql.params({**row, "shop_id": shop_id, "status": status, "error": reason})
-                )
+                batch.params.extend(self._sql.params(row))
         return batch
 
-    def _insert(self, conn: Any, batch: _Batch) -> dict[tuple[str, str], int]:
-        """Insert the prepared batch (one statement: committed, in autocommit mode, once it returns);
-        the new rows' ids by (shop domain, event id)."""
+    def _insert(self, conn: Any, batch: _Batch) -> dict[tuple[str, str], Recorded]:
+        """Insert the prepared batch (committed, in autocommit mode, once it returns); the new rows'
+        outcomes by (shop domain, event id)."""
         cur = conn.cursor()
         try:
             cur.execute(self._sql.insert(len(batch.first)), batch.params)
-            return {(d, e): i for i, d, e in cur.fetchall()}
+            return {
+                (domain, event): Recorded(inbox_id, status, error, shop_id)
+                for inbox_id, domain, event, shop_id, status, error in cur.fetchall()
+            }
         finally:
             cur.close()
 
@@ -348,21 +332,23 @@ class InboxWriter:
 
 @dataclass(slots=True)
 class _Batch:
-    """One batch ready to insert: its rows' keys, what was decided for each, the parameters of the
-    first delivery of each key."""
+    """One batch ready to insert: its rows' keys, the row index of the first delivery of each key, and
+    the parameters of those first deliveries."""
 
     keys: list[tuple[str, str]]
-    decided: list[tuple[str, str | None, int | None]] = field(default_factory=list)
     first: dict[tuple[str, str], int] = field(default_factory=dict)
     params: list[Any] = field(default_factory=list)
 
-    def outcomes(self, ids: dict[tuple[str, str], int]) -> list[Recorded]:
-        """Each row's outcome; a key inserted by an earlier batch (no id now) or repeated here is a
-        duplicate."""
+    def outcomes(self, returned: dict[tuple[str, str], Recorded]) -> list[Recorded]:
+        """Each row's outcome; a key stored by an earlier batch (nothing returned now) or repeated in
+        this one is a duplicate."""
         return [
-            Recorded(ids.get(key) if self.first[key] == i else None, *self.decided[i])
+            returned.get(key, _DUPLICATE) if self.first[key] == i else _DUPLICATE
             for i, key in enumerate(self.keys)
         ]
+
+
+_DUPLICATE = Recorded(None, DUPLICATE, None, None)
 
 
 class _Shop(NamedTuple):
@@ -371,23 +357,54 @@ class _Shop(NamedTuple):
     uninstalled_at: Any
 
 
+# What ``classify`` sees for a shop that is installed, and for one that is not: the INSERT picks between
+# their outcomes (and the unknown shop's) by the shop row's state, with ``_LIVE_SQL``, ``classify``'s test.
+_INSTALLED = _Shop(0, "token", None)
+_GONE = _Shop(0, None, None)
+_LIVE_SQL = "access_token_enc IS NOT NULL AND uninstalled_at IS NULL"
+
+
+@lru_cache(maxsize=512)
+def _outcomes(topic: str) -> tuple[tuple[str, str | None], ...]:
+    """(status, reason) for ``topic`` at an installed shop, an uninstalled one and an unknown one."""
+    return classify(_INSTALLED, topic), classify(_GONE, topic), classify(None, topic)
+
+
 class _Sql:
-    """The batch statements for one dialect, with the inbox columns' bind processors."""
+    """The batch INSERT for one dialect, with the inbox columns' bind processors.
+
+    Each row looks its shop up inside the statement: ``shop_id`` and the (status, error) that
+    ``classify`` gives for the shop's state come from scalar subqueries on ``shop.domain`` (unique), so a
+    batch is one statement and one round trip, and the shop's state is read in the transaction that
+    stores the row."""
 
     def __init__(self, dialect: Any) -> None:
-        self.mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
         self.columns = [c.name for c in _INBOX.columns if c.name != "id"]
         procs = {c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in _INBOX.columns}
         self._procs = [(name, procs[name]) for name in self.columns]
-        self._row = "(" + ", ".join([self.mark] * len(self.columns)) + ")"
+        pick = (
+            f"CASE (SELECT CASE WHEN {_LIVE_SQL} THEN 1 ELSE 0 END FROM shop WHERE domain = {mark}) "
+            f"WHEN 1 THEN {mark} WHEN 0 THEN {mark} ELSE {mark} END"
+        )
+        value = {"shop_id": f"(SELECT id FROM shop WHERE domain = {mark})", "status": pick, "error": pick}
+        self._row = "(" + ", ".join(value.get(name, mark) for name in self.columns) + ")"
         self._inserts: dict[int, str] = {}
 
     def params(self, row: dict[str, Any]) -> list[Any]:
-        return [row[name] if proc is None else proc(row[name]) for name, proc in self._procs]
-
-    def shops(self, n: int) -> str:
-        marks = ", ".join([self.mark] * n)
-        return f"SELECT domain, id, access_token_enc, uninstalled_at FROM shop WHERE domain IN ({marks})"
+        installed, gone, unknown = _outcomes(row["topic"])
+        domain = row["shop_domain"]
+        out: list[Any] = []
+        for name, proc in self._procs:
+            if name == "shop_id":
+                out.append(domain)
+            elif name == "status":
+                out += [domain, installed[0], gone[0], unknown[0]]
+            elif name == "error":
+                out += [domain, installed[1], gone[1], unknown[1]]
+            else:
+                out.append(row[name] if proc is None else proc(row[name]))
+        return out
 
     def insert(self, n: int) -> str:
         sql = self._inserts.get(n)
@@ -395,7 +412,8 @@ class _Sql:
             sql = self._inserts[n] = (
                 f"INSERT INTO {_INBOX.name} ({', '.join(self.columns)}) VALUES "
                 + ", ".join([self._row] * n)
-                + f" ON CONFLICT ({', '.join(_KEY)}) DO NOTHING RETURNING id, shop_domain, event_id"
+                + f" ON CONFLICT ({', '.join(_KEY)}) DO NOTHING"
+                " RETURNING id, shop_domain, event_id, shop_id, status, error"
             )
         return sql
 

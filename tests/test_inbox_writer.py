@@ -1,6 +1,7 @@
-"""The inbox writer's leader hand-off: a delivery that finds the inbox idle commits on its own thread; a
-waiter that gives up is never left holding the lead; many concurrent deliveries all get their own
-outcome, each row stored once, in fewer commits than rows."""
+"""The inbox writer: a delivery that finds the inbox idle commits on its own thread; a waiter that gives
+up is never left holding the lead; many concurrent deliveries all get their own outcome, each row stored
+once, in fewer commits than rows; the one-statement INSERT classifies rows exactly as ``classify`` does;
+a kept connection that died while idle is replaced."""
 
 from __future__ import annotations
 
@@ -15,17 +16,18 @@ from webhook_support import make_shop
 
 from app.models.base import utcnow
 from app.models.inbox import PENDING, WebhookInbox
-from webhooks.inbox_writer import InboxUnavailable, InboxWriter
+from app.models.shop import Shop
+from webhooks.inbox_writer import InboxUnavailable, InboxWriter, classify
 
 SHOP = "alpha.myshopify.com"
 
 
-def _row(event_id: str | None = None) -> dict:
+def _row(event_id: str | None = None, *, shop: str = SHOP, topic: str = "orders/create") -> dict:
     return {
-        "shop_domain": SHOP,
+        "shop_domain": shop,
         "event_id": event_id or str(uuid.uuid4()),
         "webhook_id": None,
-        "topic": "orders/create",
+        "topic": topic,
         "api_version": None,
         "triggered_at": None,
         "payload": '{"id": 1}',
@@ -98,3 +100,42 @@ def test_many_concurrent_deliveries_each_get_their_own_outcome(writer, session):
     assert writer.batches < len(names)  # concurrent deliveries shared commits
     assert writer.waiting() == 0
     assert writer.record(_row("after")).inbox_id is not None  # nobody kept the lead
+
+
+def test_the_insert_classifies_every_row_as_classify_does(writer, session):
+    gone = make_shop(session, "gone.myshopify.com")
+    gone.uninstalled_at = utcnow()
+    session.add(gone)
+    session.commit()
+    no_token = make_shop(session, "tokenless.myshopify.com", installed=False)
+    shops = {
+        SHOP: session.exec(select(Shop).where(Shop.domain == SHOP)).one(),
+        gone.domain: gone,
+        no_token.domain: no_token,
+        "nobody.myshopify.com": None,
+    }
+    session.expunge_all()
+    session.rollback()
+    topics = ["orders/create", "customers/redact", "shop/redact", "app/uninstalled", "no/such-topic"]
+    cases = [(domain, topic) for domain in shops for topic in topics]
+    writer.wait_s = 10.0
+    with ThreadPoolExecutor(8) as pool:  # several batches, some rows sharing one
+        outcomes = list(pool.map(lambda c: writer.record(_row(shop=c[0], topic=c[1])), cases))
+    for (domain, topic), outcome in zip(cases, outcomes, strict=True):
+        shop = shops[domain]
+        assert (outcome.status, outcome.reason) == classify(shop, topic), (domain, topic)
+        assert outcome.shop_id == (shop.id if shop is not None else None)
+        assert outcome.inbox_id is not None
+    session.expire_all()
+    stored = {r.id: r for r in session.exec(select(WebhookInbox))}
+    for outcome in outcomes:  # what was answered is what was stored
+        row = stored[outcome.inbox_id]
+        assert (row.status, row.error, row.shop_id) == (outcome.status, outcome.reason, outcome.shop_id)
+
+
+def test_a_kept_connection_that_died_while_idle_is_replaced(writer, session):
+    assert writer.record(_row("first")).inbox_id is not None
+    writer._conn.dbapi_connection.close()  # as if the server dropped it
+    writer._used -= 60  # idle for a minute
+    assert writer.record(_row("second")).inbox_id is not None
+    assert _stored(session) == ["first", "second"]
