@@ -119,10 +119,10 @@ def _setup(workdir: Path) -> dict[str, str]:
 
 
 @click.command("proxy")
-@click.option("--requests", "n", default=4000, show_default=True, help="Measured requests per server.")
+@click.option("--requests", "n", default=16000, show_default=True, help="Measured requests per server.")
 @click.option("--concurrency", default=4, show_default=True, help="Load-generator processes.")
 @click.option(
-    "--rounds", default=4, show_default=True, help="Alternating rounds the requests are split into."
+    "--rounds", default=8, show_default=True, help="Alternating rounds the requests are split into."
 )
 @click.option(
     "--redis-url",

@@ -3,7 +3,9 @@
 Nothing here computes a recommendation. Per process, shops, holdout policies and lists are cached for
 ``ttl`` seconds: a shop's shop-wide lists (product and placement scopes) as one snapshot read in one query,
 each customer's lists as one snapshot read in one query, so a warm request reads no rows at all.
-``ServingStore.warm`` fills those caches in bulk when a web worker starts. Each answer's JSON is rendered
+``ServingStore.warm`` fills those caches in bulk when a web worker starts, and from then on an expired
+entry is served while a background thread reloads it (``ServingStore.refresh_ahead``), so a request never
+waits on the database for a key it has seen in the last two ``ttl``. Each answer's JSON is rendered
 once per list × placement × holdout × limit and kept beside the list, so serving it is a byte splice of
 the fresh ``serve_id``. Each answer appends one entry to the served-list log in Redis, which
 ``flush_served_log`` moves into ``served_list`` in batches. Web workers batch those appends too
@@ -21,12 +23,12 @@ import os
 import secrets
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from redis.exceptions import RedisError
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -36,6 +38,7 @@ from app.models.serving import HoldoutPolicy, RecommendationList, ServedList
 from app.models.shop import Shop
 from app.queue import get_redis
 from app.storefront.holdout import DEFAULT_SHARE, in_holdout
+from app.storefront.ttl_cache import TTLCache, refresher
 
 log = logging.getLogger(__name__)
 
@@ -43,55 +46,11 @@ AGENT = "recommendations"
 SERVED_LOG_KEY = "attune:served_log"
 PLACEMENTS = frozenset({"product", "cart", "home", "assistant", "fbt", "buy_again", "post_purchase", "email"})
 CONTROL_PLACEMENT = "popular"  # the non-personalised list the holdout group sees
-_MISSING = object()
-MISSING = _MISSING
 SHOP_SCOPES = ("placement", "product")  # lists that are the same for every shopper of a shop
 MAX_RENDERED_PER_LIST = 64  # rendered answers kept per list (~1 KB each)
-
-
-class TTLCache:
-    """A small thread-safe LRU with per-entry expiry (one per app process)."""
-
-    def __init__(self, ttl: float, maxsize: int = 20_000) -> None:
-        self.ttl, self.maxsize = ttl, maxsize
-        self._data: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any:
-        """The fresh value for ``key``, or ``MISSING``."""
-        now = time.monotonic()
-        with self._lock:
-            hit = self._data.get(key, _MISSING)
-            if hit is not _MISSING and hit[0] > now:
-                self._data.move_to_end(key)
-                return hit[1]
-        return _MISSING
-
-    def put(self, key: Any, value: Any) -> None:
-        with self._lock:
-            self._data[key] = (time.monotonic() + self.ttl, value)
-            self._data.move_to_end(key)
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
-
-    def get_or_load(self, key: Any, load: Callable[[], Any]) -> Any:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._data.get(key, _MISSING)
-            if hit is not _MISSING and hit[0] > now:
-                self._data.move_to_end(key)
-                return hit[1]
-        value = load()
-        with self._lock:
-            self._data[key] = (now + self.ttl, value)
-            self._data.move_to_end(key)
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
+# Web workers keep lists this long; a change is picked up by ServingStore.check_lists within LIST_CHECK_S.
+LIST_TTL_S = 600.0
+LIST_CHECK_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -179,15 +138,23 @@ class ServingStore:
     """
 
     def __init__(
-        self, database_url: str, redis_url: str | None, ttl: float = 30.0, snapshot_max: int = 20_000
+        self,
+        database_url: str,
+        redis_url: str | None,
+        ttl: float = 30.0,
+        snapshot_max: int = 20_000,
+        *,
+        list_ttl: float = 30.0,
     ) -> None:
         self.database_url, self.redis_url = database_url, redis_url
         self.snapshot_max = snapshot_max
         self._shops = TTLCache(ttl, 10_000)
         self._policies = TTLCache(ttl, 10_000)
-        self._lists = TTLCache(ttl, 50_000)
-        self._shop_lists = TTLCache(ttl, 256)  # shop id -> {key: CachedList} or None (too many)
-        self._customer_lists = TTLCache(ttl, 20_000)  # (shop id, customer) -> {placement: CachedList}
+        self._lists = TTLCache(list_ttl, 50_000)
+        self._shop_lists = TTLCache(list_ttl, 256)  # shop id -> {key: CachedList} or None (too many)
+        self._customer_lists = TTLCache(list_ttl, 20_000)  # (shop id, customer) -> {placement: CachedList}
+        self._list_versions: dict[int, tuple[Any, ...]] = {}
+        self._checking: object | None = None
         self.log_buffer: ServedLogBuffer | None = None
 
     def buffer_log(self, linger: float = 0.02) -> ServedLogBuffer:
@@ -199,8 +166,57 @@ class ServingStore:
     def session(self) -> Session:
         return Session(get_engine(self.database_url), expire_on_commit=False)
 
+    def _caches(self) -> tuple[TTLCache, ...]:
+        return (self._shops, self._policies, self._lists, self._shop_lists, self._customer_lists)
+
+    def refresh_ahead(self, *, list_ttl: float = LIST_TTL_S, check_every: float = LIST_CHECK_S) -> None:
+        """Web workers: serve expired entries while a background thread reloads them (see TTLCache), and
+        keep lists for ``list_ttl``, reloading a shop's lists as soon as ``check_lists`` (run every
+        ``check_every`` seconds on that thread) sees them change."""
+        for cache in self._caches():
+            cache.refresh_ahead = True
+        for cache in (self._lists, self._shop_lists, self._customer_lists):
+            cache.ttl = list_ttl
+        if self._checking is None:
+            self._checking = refresher().every(check_every, self.check_lists)
+
+    def stop_refresh(self) -> None:
+        """Stop the periodic list check (a web worker on its way out)."""
+        if self._checking is not None:
+            refresher().cancel(self._checking)
+            self._checking = None
+
+    def check_lists(self) -> list[int]:
+        """Expire the cached lists of every shop whose precomputed lists changed since the last look (a
+        count and the newest ``computed_at`` per shop: every write of a list stamps it, every removal
+        changes the count), and of shops looked at for the first time (their entries may predate it).
+        Returns those shops."""
+
+        def shop_of(key: Any) -> Any:
+            return key if isinstance(key, int) else key[0]
+
+        shops = {
+            shop_of(k)
+            for c in (self._lists, self._shop_lists, self._customer_lists)
+            for k in c.snapshot_keys()
+        }
+        if not shops:
+            return []
+        now = self._versions_of(shops)
+        changed = []
+        for shop_id in shops:
+            version = now[shop_id]
+            if self._list_versions.get(shop_id) != version:
+                changed.append(shop_id)
+            self._list_versions[shop_id] = version
+        if changed:
+            gone = set(changed)
+            for cache in (self._lists, self._shop_lists, self._customer_lists):
+                cache.expire_where(lambda key: shop_of(key) in gone)
+        return changed
+
     def clear(self) -> None:
-        for cache in (self._shops, self._policies, self._lists, self._shop_lists, self._customer_lists):
+        for cache in self._caches():
             cache.clear()
 
     def shop(self, domain: str) -> ShopRef | None:
@@ -269,6 +285,21 @@ class ServingStore:
 
         return self._customer_lists.get_or_load((shop_id, customer), load)
 
+    def _versions_of(self, shops: set[int]) -> dict[int, tuple[int, str | None]]:
+        """Each shop's list version: how many lists it has and when the newest was written."""
+        with self.session() as s:
+            rows = s.exec(
+                select(
+                    RecommendationList.shop_id,
+                    func.count(RecommendationList.id),
+                    func.max(RecommendationList.computed_at),
+                )
+                .where(RecommendationList.shop_id.in_(sorted(shops)))  # type: ignore[attr-defined]
+                .group_by(RecommendationList.shop_id)
+            ).all()
+        found = {shop_id: (count, str(newest)) for shop_id, count, newest in rows}
+        return {shop_id: found.get(shop_id, (0, None)) for shop_id in shops}
+
     def warm(self, *, shops: int = 64, customers: int = 2_000) -> dict[str, int]:
         """Fill the caches in bulk (a web worker calls this at start): installed shops, their holdout
         policies and shop-wide lists, and the lists of up to ``customers`` most recently refreshed
@@ -283,6 +314,8 @@ class ServingStore:
                     select(HoldoutPolicy).where(HoldoutPolicy.shop_id.in_([r.id for r in installed]))
                 ).all()
             }
+        if installed:  # before the lists are read: a change made while they load is seen by check_lists
+            self._list_versions.update(self._versions_of({r.id for r in installed if r.id is not None}))
         for row in installed:
             self._shops.put(row.domain, ShopRef(row.id, row.domain, True))
             self._policies.put((row.id, AGENT), policies.get((row.id, AGENT), (DEFAULT_SHARE, "")))
@@ -480,7 +513,7 @@ def record_served(
 
 def _push_entries(database_url: str, redis_url: str | None, entries: list[dict[str, Any]]) -> None:
     try:
-        get_redis(redis_url).rpush(SERVED_LOG_KEY, *(json.dumps(e, separators=(",", ":")) for e in entries))
+        get_redis(redis_url).rpush(SERVED_LOG_KEY, *(orjson.dumps(e) for e in entries))
     except RedisError as exc:
         log.warning("served-list log: Redis unavailable (%s); writing the rows directly", exc)
         _insert_entries(database_url, entries)

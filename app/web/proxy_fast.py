@@ -119,11 +119,13 @@ def _ours(wsgi: Any) -> bool:
 
 def prepare_worker(wsgi: Any, *, log_linger: float = 0.02) -> None:
     """A freshly started web worker (gunicorn ``post_worker_init``): batch the served-list log off the
-    request path and fill the serving caches before the first request."""
+    request path, reload expired cache entries off it too, and fill the serving caches before the first
+    request."""
     if not _ours(wsgi):
         return
     store = store_for(wsgi)
     store.buffer_log(log_linger)
+    store.refresh_ahead()
     started = time.perf_counter()
     try:
         loaded = store.warm()
@@ -134,7 +136,10 @@ def prepare_worker(wsgi: Any, *, log_linger: float = 0.02) -> None:
 
 
 def finish_worker(wsgi: Any) -> None:
-    """A web worker on its way out (gunicorn ``worker_exit``): push its buffered served-list log."""
+    """A web worker on its way out (gunicorn ``worker_exit``): stop its list check, push its buffered
+    served-list log."""
+    if _ours(wsgi):
+        store_for(wsgi).stop_refresh()
     buffer = store_for(wsgi).log_buffer if _ours(wsgi) else None
     if buffer is None:
         return
