@@ -12,8 +12,9 @@ import jwt
 from conftest import TEST_API_KEY, TEST_API_SECRET
 from profile_support import T0, pixel_rows
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from sqlmodel import Session, select
+from webhook_support import run_jobs
 
 from app.commerce.privacy import erase_customer as erase_commerce_customer
 from app.jobs.profile_privacy import erase_customer, export_customer
@@ -61,8 +62,7 @@ def test_ingress_to_profile_through_a_real_rq_worker(client, session, jobs_env):
         ],
     }  # fmt: skip
     assert client.post("/pixel/events", data=json.dumps(body), content_type="text/plain").status_code == 200
-    redis = Redis.from_url(jobs_env.redis_url)
-    SimpleWorker([Queue("default", connection=redis)], connection=redis).work(burst=True)
+    run_jobs(jobs_env.redis_url, ("default",))
     row = profile(session, shop.id, "client:web-client-1")
     assert row is not None and row.event_count == 3
     assert row.behavioural["products"]["99"]["dwell_s"] == 10.0
@@ -235,7 +235,7 @@ def test_batches_arriving_while_a_fold_is_queued_join_it(client, session, jobs_e
     redis = Redis.from_url(jobs_env.redis_url)
     queue = Queue("default", connection=redis)
     assert queue.count == 1  # one fold queued for the shop, not one per batch
-    SimpleWorker([queue], connection=redis).work(burst=True)
+    run_jobs(jobs_env.redis_url, ("default",))
     keys = session.exec(select(CustomerProfile.customer_key).where(CustomerProfile.shop_id == shop.id)).all()
     assert sorted(keys) == ["client:cl-0", "client:cl-1", "client:cl-2"]
     # the run cleared the marker: the next batch queues a new fold

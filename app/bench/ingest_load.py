@@ -4,11 +4,12 @@ request so a hung server counts failures instead of hanging the run."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import selectors
 import socket
 import time
 from collections.abc import Sequence
+
+from app.bench.servers import client_pool
 
 CLIENT_TIMEOUT_S = 30.0
 Result = tuple[float, int]  # (latency ms, HTTP status; 0 when the request failed)
@@ -77,7 +78,7 @@ def run_client(args: tuple[int, Sequence[bytes], int]) -> list[Result]:
 
 def drive(port: int, requests: Sequence[bytes], processes: int, inflight: int) -> tuple[list[Result], float]:
     """All ``requests`` from ``processes`` client processes (``inflight`` each); (results, wall seconds)."""
-    with mp.get_context("fork").Pool(processes) as pool:
+    with client_pool(processes) as pool:
         t0 = time.perf_counter()
         parts = pool.map(run_client, [(port, requests[i::processes], inflight) for i in range(processes)])
         wall = time.perf_counter() - t0

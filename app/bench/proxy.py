@@ -9,7 +9,6 @@ placements, against a seeded demo shop whose lists were precomputed by the real 
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import random
 import socket
@@ -22,7 +21,7 @@ from urllib.parse import urlencode
 import click
 
 from app.bench.report import write_report
-from app.bench.servers import HELLO_APP, free_port, serve_gunicorn
+from app.bench.servers import HELLO_APP, client_pool, free_port, serve_gunicorn
 
 BENCH_SECRET = "bench-secret-0123456789abcdef0123"
 SHOP = "attune-bench.myshopify.com"
@@ -87,7 +86,7 @@ def _load(
     port: int, lines: list[bytes], concurrency: int, warmup: bool = True
 ) -> tuple[list[tuple[float, float | None, int]], float]:
     shards = [(port, lines[i::concurrency]) for i in range(concurrency)]
-    with mp.get_context("fork").Pool(concurrency) as pool:
+    with client_pool(concurrency) as pool:
         if warmup:
             pool.map(_client, [(port, s[1][:WARMUP]) for s in shards])
         t0 = time.perf_counter()

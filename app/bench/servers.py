@@ -3,7 +3,9 @@ gunicorn and waiting until it has finished starting."""
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +21,19 @@ def hello_app(environ, start_response):  # noqa: ANN001 - the peer: the cheapest
     body = b'{"hello":"world"}'
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
+
+
+def client_pool(processes: int) -> mp.pool.Pool:
+    """A pool of forked load-generator processes. They start with the default SIGTERM and SIGINT
+    handlers: a parent running inside a process that installed its own (an in-process RQ worker, a
+    test runner) would otherwise pass them on, and ``Pool.terminate`` would wait forever for children
+    that no longer die on SIGTERM."""
+    return mp.get_context("fork").Pool(processes, initializer=_default_signals)
+
+
+def _default_signals() -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def free_port() -> int:
