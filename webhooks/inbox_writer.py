@@ -206,7 +206,9 @@ class InboxWriter:
             self._commit_next(mine)
         while True:
             with self._mu:
-                for ticket in self._pending:
+                # list() copies in one step under the GIL: iterating the deque itself while request
+                # threads append to it would raise "deque mutated during iteration" and lose the lead
+                for ticket in list(self._pending):
                     if not ticket.gone:
                         ticket.lead = True  # it wakes as the leader, and the lead is its own now
                         ticket.lock.release()
