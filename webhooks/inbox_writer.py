@@ -45,7 +45,7 @@ _INBOX = WebhookInbox.__table__
 _KEY = ["shop_domain", "event_id"]
 WAIT_S = 4.5  # Shopify waits 5 s for an answer; a later 200 would count as a failure anyway
 MAX_BATCH = 256
-# Under load (the last commit carried more than one row) the writer waits this long before taking the
+# Under load (the last commit carried more than one row) the leader waits this long before taking the
 # next batch, so more rows share each commit: PostgreSQL's commit_delay, for the same reason (CPU).
 LINGER_S = float(os.environ.get("ATTUNE_INBOX_LINGER_S", "0.002"))
 IDLE_PING_S = 10.0  # a kept connection idle this long is checked before use

@@ -143,16 +143,14 @@ class ServingStore:
         redis_url: str | None,
         ttl: float = 30.0,
         snapshot_max: int = 20_000,
-        *,
-        list_ttl: float = 30.0,
     ) -> None:
         self.database_url, self.redis_url = database_url, redis_url
         self.snapshot_max = snapshot_max
         self._shops = TTLCache(ttl, 10_000)
         self._policies = TTLCache(ttl, 10_000)
-        self._lists = TTLCache(list_ttl, 50_000)
-        self._shop_lists = TTLCache(list_ttl, 256)  # shop id -> {key: CachedList} or None (too many)
-        self._customer_lists = TTLCache(list_ttl, 20_000)  # (shop id, customer) -> {placement: CachedList}
+        self._lists = TTLCache(ttl, 50_000)
+        self._shop_lists = TTLCache(ttl, 256)  # shop id -> {key: CachedList} or None (too many)
+        self._customer_lists = TTLCache(ttl, 20_000)  # (shop id, customer) -> {placement: CachedList}
         self._list_versions: dict[int, tuple[Any, ...]] = {}
         self._checking: object | None = None
         self.log_buffer: ServedLogBuffer | None = None
@@ -166,8 +164,11 @@ class ServingStore:
     def session(self) -> Session:
         return Session(get_engine(self.database_url), expire_on_commit=False)
 
+    def _list_caches(self) -> tuple[TTLCache, ...]:
+        return (self._lists, self._shop_lists, self._customer_lists)
+
     def _caches(self) -> tuple[TTLCache, ...]:
-        return (self._shops, self._policies, self._lists, self._shop_lists, self._customer_lists)
+        return (self._shops, self._policies, *self._list_caches())
 
     def refresh_ahead(self, *, list_ttl: float = LIST_TTL_S, check_every: float = LIST_CHECK_S) -> None:
         """Web workers: serve expired entries while a background thread reloads them (see TTLCache), and
@@ -175,7 +176,7 @@ class ServingStore:
         ``check_every`` seconds on that thread) sees them change."""
         for cache in self._caches():
             cache.refresh_ahead = True
-        for cache in (self._lists, self._shop_lists, self._customer_lists):
+        for cache in self._list_caches():
             cache.ttl = list_ttl
         if self._checking is None:
             self._checking = refresher().every(check_every, self.check_lists)
@@ -195,11 +196,7 @@ class ServingStore:
         def shop_of(key: Any) -> Any:
             return key if isinstance(key, int) else key[0]
 
-        shops = {
-            shop_of(k)
-            for c in (self._lists, self._shop_lists, self._customer_lists)
-            for k in c.snapshot_keys()
-        }
+        shops = {shop_of(k) for cache in self._list_caches() for k in cache.snapshot_keys()}
         if not shops:
             return []
         now = self._versions_of(shops)
@@ -211,7 +208,7 @@ class ServingStore:
             self._list_versions[shop_id] = version
         if changed:
             gone = set(changed)
-            for cache in (self._lists, self._shop_lists, self._customer_lists):
+            for cache in self._list_caches():
                 cache.expire_where(lambda key: shop_of(key) in gone)
         return changed
 

@@ -14,8 +14,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-_MISSING = object()
-MISSING = _MISSING
+MISSING = object()
 
 
 class TTLCache:
@@ -36,11 +35,11 @@ class TTLCache:
         """The fresh value for ``key``, or ``MISSING``."""
         now = time.monotonic()
         with self._lock:
-            hit = self._data.get(key, _MISSING)
-            if hit is not _MISSING and hit[0] > now:
+            hit = self._data.get(key, MISSING)
+            if hit is not MISSING and hit[0] > now:
                 self._data.move_to_end(key)
                 return hit[1]
-        return _MISSING
+        return MISSING
 
     def put(self, key: Any, value: Any) -> None:
         with self._lock:
@@ -55,8 +54,8 @@ class TTLCache:
     def get_or_load(self, key: Any, load: Callable[[], Any]) -> Any:
         now = time.monotonic()
         with self._lock:
-            hit = self._data.get(key, _MISSING)
-            if hit is not _MISSING:
+            hit = self._data.get(key, MISSING)
+            if hit is not MISSING:
                 expires, value = hit
                 if expires > now:
                     self._data.move_to_end(key)

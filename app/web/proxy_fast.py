@@ -138,9 +138,11 @@ def prepare_worker(wsgi: Any, *, log_linger: float = 0.02) -> None:
 def finish_worker(wsgi: Any) -> None:
     """A web worker on its way out (gunicorn ``worker_exit``): stop its list check, push its buffered
     served-list log."""
-    if _ours(wsgi):
-        store_for(wsgi).stop_refresh()
-    buffer = store_for(wsgi).log_buffer if _ours(wsgi) else None
+    if not _ours(wsgi):
+        return
+    store = store_for(wsgi)
+    store.stop_refresh()
+    buffer = store.log_buffer
     if buffer is None:
         return
     try:
