@@ -10,11 +10,6 @@ from app.backtest.recommendations import run_backtest
 from tests.conftest import DATA, needs_shared
 
 BASELINES = {"popularity", "gp_topfreq", "item_knn", "implicit_als", "tifu_knn"}
-# Where the +10 % target is still missed (benchmarks/recommendations.md): beating every baseline stays a hard
-# requirement there, the +10 % is reported as an expected failure until it is reached.
-MISSED = {
-    "completejourney_8451": "Complete Journey: about +6 % over TIFU-KNN, the +10 % target is not met yet"
-}
 
 
 @pytest.mark.slow
@@ -36,8 +31,6 @@ def test_next_order_beats_the_best_baseline_by_ten_percent(name):
         best = max(results[b][metric] for b in BASELINES)
         assert results["attune"][metric] > best, (metric, {n: r[metric] for n, r in results.items()})
         lifts[metric] = results["attune"][metric] / best - 1.0
-    if name in MISSED and min(lifts.values()) < 0.10:
-        pytest.xfail(f"{MISSED[name]} (this run: {lifts})")
     assert min(lifts.values()) >= 0.10, lifts
 
 

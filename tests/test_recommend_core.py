@@ -152,3 +152,53 @@ def test_bought_together_lift_and_confidence():
     assert top.confidence == 30 / 40 and top.lift > 1
     basket = fbt.for_basket([tent], k=2)
     assert b.items[basket[0][0]] == "pegs" and basket[0][2] == tent
+
+
+def test_recent_sales_counts_only_orders_before_the_time():
+    """Orders of an item in [t - window, t), checked against a brute-force count; nothing at or after t."""
+    from app.recommend.popularity import RecentSales
+
+    rng = np.random.default_rng(3)
+    lines = [(f"c{o % 7}", f"o{o}", float(rng.uniform(0, 60)), f"p{rng.integers(5)}", 1) for o in range(300)]
+    b = _shop(lines)
+    sales = RecentSales(b)
+    binary = b.binary().tocsc()
+    items = rng.integers(b.n_items, size=200)
+    times = rng.uniform(-5, 70, size=200)
+    for window in (2.0, 7.0):
+        got = sales.count(items, times, window)
+        want = [
+            np.count_nonzero(
+                (b.order_time[binary[:, i].indices] >= t - window) & (b.order_time[binary[:, i].indices] < t)
+            )
+            for i, t in zip(items, times, strict=True)
+        ]
+        assert got.tolist() == want
+    at = float(b.order_time[0])  # an order exactly at t is not before t
+    first = int(b.matrix[0].indices[0])
+    assert sales.count(np.array([first]), np.array([at]), 1e-9)[0] == 0
+    top = sales.top_before(30.0, 7.0, 3)
+    window_sales = np.asarray(binary[((b.order_time >= 23) & (b.order_time < 30))].sum(axis=0)).ravel()
+    assert window_sales[top].tolist() == sorted(window_sales, reverse=True)[: len(top)]
+
+
+def test_ranker_bags_see_every_positive_and_disjoint_negatives():
+    b = _grocery()
+    model = NextBasketRecommender(n_neighbors=10, train_splits=3, negatives=0.2, bags=3)
+    x, y, query, bag = model.training_rows(b)
+    assert len(x) == len(y) == len(query) == len(bag) and y.any()
+    # every row of a query is contiguous (LightGBM's groups), queries of later splits come after
+    starts = np.r_[True, query[1:] != query[:-1]]
+    assert len(np.unique(query)) == starts.sum() and (np.diff(query) >= 0).all()
+    # negatives are each in one bag (or none, then dropped), about a fifth of them per bag
+    negatives = bag[~y]
+    assert set(np.unique(negatives)) <= {0, 1, 2} and len(negatives)
+    shares = np.bincount(negatives, minlength=3) / len(negatives)
+    assert np.allclose(shares, 1 / 3, atol=0.1)
+    model.fit(b)
+    assert len(model.models) == 3
+    c3 = int(np.flatnonzero(b.customers == "c3")[0])
+    first = model.recommend(np.array([c3]), np.array([125.0]), k=3)
+    assert b.items[first[0][0]] == "coffee"  # the customer's every-10-days item leads
+    again = NextBasketRecommender(n_neighbors=10, train_splits=3, negatives=0.2, bags=3).fit(b)
+    assert (again.recommend(np.array([c3]), np.array([125.0]), k=3) == first).all()  # seeded: reproducible

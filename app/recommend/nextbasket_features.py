@@ -14,10 +14,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from app.recommend.cooccurrence import cosine_item_knn
-from app.recommend.popularity import item_popularity, weekly_popularity
+from app.recommend.popularity import RecentSales, item_popularity, weekly_popularity
 from app.recommend.repeat import item_repurchase
 from app.recommend.tifu import TIFUKNN
-from app.recommend.transactions import Baskets, row_top_k
+from app.recommend.transactions import Baskets, SparseLookup, row_top_k
 
 FEATURES = [
     "count",
@@ -61,6 +61,14 @@ FEATURES = [
     "source_knn",
     "source_popular",
     "source_category",
+    "freq_since_first",
+    "share_30d",
+    "share_120d",
+    "cat_share_120d",
+    "pop_7d",
+    "pop_2d",
+    "pop_7d_trend",
+    "source_recent",
 ]
 
 
@@ -80,28 +88,6 @@ def _slot(days: np.ndarray) -> np.ndarray:
 
 def _weekday(days: np.ndarray) -> np.ndarray:
     return (np.floor(np.asarray(days)).astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday (3)
-
-
-class SparseLookup:
-    """Vectorised ``matrix[rows, cols]`` for a CSR matrix (0 where absent), via sorted linear keys."""
-
-    def __init__(self, matrix: sp.csr_matrix) -> None:
-        m = matrix.tocsr()
-        m.sum_duplicates()
-        m.sort_indices()
-        self.n_cols = m.shape[1]
-        rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
-        self.keys = rows * self.n_cols + m.indices
-        self.values = m.data
-
-    def __call__(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        q = rows.astype(np.int64) * self.n_cols + cols
-        pos = np.searchsorted(self.keys, q)
-        pos = np.minimum(pos, max(len(self.keys) - 1, 0))
-        if not len(self.keys):
-            return np.zeros(len(q))
-        found = self.keys[pos] == q
-        return np.where(found, self.values[pos], 0.0)
 
 
 class Signals:
@@ -131,6 +117,7 @@ class Signals:
         binary.eliminate_zeros()
         self.sim = cosine_item_knn(binary, k=knn_k, shrink=10.0)
         self.cum, self.start = weekly_popularity(b)
+        self.recent = RecentSales(b)
         n = b.orders_per_customer
         self.n_orders = n
         pos = b.order_position
@@ -142,7 +129,8 @@ class Signals:
         self.in_last3_at = SparseLookup((ind((pos >= cust_n - 3).astype(float)) @ bin_orders).tocsr())
         self.in_last10_at = SparseLookup((ind((pos >= cust_n - 10).astype(float)) @ bin_orders).tocsr())
         # position (0-based) of the last order containing each (customer, item)
-        self.last_pos_at = SparseLookup(self._last_pos(b))
+        last_pos, first_pos = self._positions(b)
+        self.last_pos_at, self.first_pos_at = SparseLookup(last_pos), SparseLookup(first_pos)
         has = n > 0
         self.last_order_time = np.full(b.n_customers, np.nan)
         self.last_order_time[has] = b.order_time[b.cust_ptr[1:][has] - 1]
@@ -166,6 +154,11 @@ class Signals:
         self.t_ref = float(b.order_time.max()) if b.n_orders else 0.0
         self.decayed_at = {
             h: SparseLookup(ind(2.0 ** ((b.order_time - self.t_ref) / h)) @ bin_orders) for h in (30.0, 120.0)
+        }
+        # the same decay summed over the customer's orders: item / orders = decayed share of trips with the item
+        self.decayed_orders = {
+            h: np.bincount(b.order_customer, 2.0 ** ((b.order_time - self.t_ref) / h), b.n_customers)
+            for h in (30.0, 120.0)
         }
         self._categories(bin_orders)
         self._time_slots(bin_orders)
@@ -228,17 +221,22 @@ class Signals:
         self.cat_top = prune_top_k(share, 10)
 
     @staticmethod
-    def _last_pos(b: Baskets) -> sp.csr_matrix:
-        """Customer x item: 1 + position of the latest order containing the item."""
+    def _positions(b: Baskets) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """Customer x item: 1 + position of the latest, and of the first, order containing the item."""
         coo = b.binary().tocoo()
         pos = b.order_position[coo.row].astype(float) + 1.0
         cust = b.order_customer[coo.row]
         keys = cust.astype(np.int64) * b.n_items + coo.col
         order = np.lexsort((pos, keys))
         keys, pos = keys[order], pos[order]
-        last = np.concatenate([np.flatnonzero(np.diff(keys)), [len(keys) - 1]]) if len(keys) else []
-        k = keys[last]
-        return sp.csr_matrix((pos[last], (k // b.n_items, k % b.n_items)), shape=(b.n_customers, b.n_items))
+        ends = np.flatnonzero(np.diff(keys))
+        last = np.concatenate([ends, [len(keys) - 1]]) if len(keys) else np.zeros(0, np.int64)
+        first = np.concatenate([[0], ends + 1]) if len(keys) else np.zeros(0, np.int64)
+        shape = (b.n_customers, b.n_items)
+        return tuple(  # type: ignore[return-value]
+            sp.csr_matrix((pos[at], (keys[at] // b.n_items, keys[at] % b.n_items)), shape=shape)
+            for at in (last, first)
+        )
 
     # -- candidates -----------------------------------------------------------------------------------------
     def candidates(
@@ -287,6 +285,14 @@ class Signals:
         pr = np.repeat(np.arange(nc), [len(top[w]) for w in week])
         pi = np.concatenate([top[w] for w in week]) if nc else np.zeros(0, np.int64)
         sources.append((pr, pi))
+        days = np.floor(now).astype(np.int64)
+        top7 = {d: self.recent.top_before(float(d), 7.0, extra) for d in np.unique(days)}
+        sources.append(
+            (
+                np.repeat(np.arange(nc), [len(top7[d]) for d in days]),
+                np.concatenate([top7[d] for d in days]) if nc else np.zeros(0, np.int64),
+            )
+        )
         flags = [np.full(len(r), 1 << s, np.int64) for s, (r, _) in enumerate(sources)]
         r_all = np.concatenate([r for r, _ in sources])
         i_all = np.concatenate([i for _, i in sources]).astype(np.int64)
@@ -317,9 +323,11 @@ class Signals:
             cat_freq = np.where(known, self.cat_count_at(cu, kk) / np.maximum(n_orders, 1), np.nan)
             cat_dec = np.where(known, self.cat_decayed_at(cu, kk) * 2.0 ** ((self.t_ref - t) / 120.0), np.nan)
             cat_share = self.cat_share[i]
+            cat_dec_raw = np.where(known, self.cat_decayed_at(cu, kk), np.nan)
         else:
-            cat_freq = cat_dec = cat_share = nan
+            cat_freq = cat_dec = cat_share = cat_dec_raw = nan
         slot_share, weekday_share = self._slot_shares(cu, i, t)
+        p7 = self.recent.count(i, t, 7.0)
         rr = self.stats.repeat_rate[i]
         with np.errstate(divide="ignore", invalid="ignore"):
             due_own, due_item = days_since / own_cycle, days_since / item_cycle
@@ -368,6 +376,14 @@ class Signals:
                 (flag & 4) > 0,
                 (flag & 16) > 0,
                 (flag & 8) > 0,
+                np.where(cnt > 0, cnt / np.maximum(n_orders - self.first_pos_at(cu, i) + 1, 1), np.nan),
+                self.decayed_at[30.0](cu, i) / np.maximum(self.decayed_orders[30.0][cu], 1e-12),
+                self.decayed_at[120.0](cu, i) / np.maximum(self.decayed_orders[120.0][cu], 1e-12),
+                cat_dec_raw / np.maximum(self.decayed_orders[120.0][cu], 1e-12),
+                np.log1p(p7),
+                np.log1p(self.recent.count(i, t, 2.0)),
+                (p7 + 1.0) / (p4 / 4.0 + 1.0),
+                (flag & 32) > 0,
             ]
         ).astype(np.float32)
         feats[~np.isfinite(feats)] = np.nan

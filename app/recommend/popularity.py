@@ -40,6 +40,37 @@ def recent_popularity(cum: np.ndarray, start: float, times: np.ndarray, weeks: i
     return (cum[:, w] - cum[:, lo]).T
 
 
+class RecentSales:
+    """Orders of each item in the ``window`` days strictly before a time (other customers' orders only count once
+    they happened: nothing after ``t`` is seen)."""
+
+    def __init__(self, b: Baskets) -> None:
+        coo = b.binary().tocoo()
+        self.t0 = float(b.order_time.min()) if b.n_orders else 0.0
+        self.span = float(b.order_time.max() - self.t0 + 10_000.0) if b.n_orders else 1.0
+        t = b.order_time[coo.row] - self.t0
+        self.keys = np.sort(coo.col.astype(np.float64) * self.span + t)
+        order = np.argsort(t, kind="stable")
+        self.line_time, self.line_item = t[order], coo.col[order]
+        self.n_items = b.n_items
+
+    def count(self, items: np.ndarray, t: np.ndarray, window: float) -> np.ndarray:
+        """Orders of ``items[j]`` in [t[j] - window, t[j]): one binary search per end in the item-major keys (each
+        item's times sit in their own band of width ``span``, so a window never reaches the next item's)."""
+        base = items.astype(np.float64) * self.span
+        rel = np.clip(t - self.t0, -5_000.0, self.span - 5_000.0)
+        hi = np.searchsorted(self.keys, base + rel)
+        lo = np.searchsorted(self.keys, base + np.maximum(rel - window, -5_000.0))
+        return (hi - lo).astype(np.float64)
+
+    def top_before(self, t: float, window: float, n: int) -> np.ndarray:
+        """The ``n`` items in most orders in [t - window, t)."""
+        lo, hi = np.searchsorted(self.line_time, [t - window - self.t0, t - self.t0])
+        sold = np.bincount(self.line_item[lo:hi], minlength=self.n_items)
+        top = np.argsort(-sold, kind="stable")[:n]
+        return top[sold[top] > 0]
+
+
 class Popularity:
     """Global popularity baseline: the same most-ordered items for everyone (optionally recency-decayed)."""
 

@@ -300,3 +300,25 @@ def sparse_top_k(
             mine = np.concatenate([mine, extra])
         out[r] = mine[:k]
     return out
+
+
+class SparseLookup:
+    """Vectorised ``matrix[rows, cols]`` for a CSR matrix (0 where absent), via sorted linear keys."""
+
+    def __init__(self, matrix: sp.csr_matrix) -> None:
+        m = matrix.tocsr()
+        m.sum_duplicates()
+        m.sort_indices()
+        self.n_cols = m.shape[1]
+        rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+        self.keys = rows * self.n_cols + m.indices
+        self.values = m.data
+
+    def __call__(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        q = rows.astype(np.int64) * self.n_cols + cols
+        pos = np.searchsorted(self.keys, q)
+        pos = np.minimum(pos, max(len(self.keys) - 1, 0))
+        if not len(self.keys):
+            return np.zeros(len(q))
+        found = self.keys[pos] == q
+        return np.where(found, self.values[pos], 0.0)
