@@ -1,6 +1,7 @@
 """Recommenders on small shops built for the case: protocol, cold start, returns, consumables, bought-together."""
 
 import numpy as np
+import pytest
 
 from app.recommend.blend import Candidate, Rules, blend
 from app.recommend.cooccurrence import BoughtTogether
@@ -202,3 +203,10 @@ def test_ranker_bags_see_every_positive_and_disjoint_negatives():
     assert b.items[first[0][0]] == "coffee"  # the customer's every-10-days item leads
     again = NextBasketRecommender(n_neighbors=10, train_splits=3, negatives=0.2, bags=3).fit(b)
     assert (again.recommend(np.array([c3]), np.array([125.0]), k=3) == first).all()  # seeded: reproducible
+
+
+def test_bags_cannot_share_out_more_negatives_than_there_are():
+    with pytest.raises(ValueError):
+        NextBasketRecommender(negatives=0.5, bags=3)
+    with pytest.raises(ValueError):
+        NextBasketRecommender(bags=0)

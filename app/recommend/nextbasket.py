@@ -21,6 +21,7 @@ import os
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
 
 from app.recommend.nextbasket_features import FEATURES, Candidates, Signals
 from app.recommend.popularity import item_popularity
@@ -45,6 +46,10 @@ class NextBasketRecommender:
     ) -> None:
         self.n_neighbors, self.knn_k, self.own_cap, self.extra = n_neighbors, knn_k, own_cap, extra
         self.train_splits, self.negatives, self.bags, self.seed = train_splits, negatives, bags, seed
+        if bags < 1 or not 0.0 < negatives * bags <= 1.0:
+            raise ValueError(
+                "each of the bags needs its own share of the negatives: 0 < negatives * bags <= 1"
+            )
 
     def params(self) -> dict:
         return {
@@ -115,7 +120,7 @@ class NextBasketRecommender:
         if self.models and len(cands.items):
             x = cands.features
             x[:, self.void] = 0.0
-            p = 1.0 / (1.0 + np.exp(-np.mean([m.predict(x) for m in self.models], axis=0)))
+            p = expit(np.mean([m.predict(x) for m in self.models], axis=0))
         else:
             p = (
                 cands.features[:, FEATURES.index("tifu_score")]
