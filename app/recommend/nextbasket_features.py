@@ -90,6 +90,14 @@ def _weekday(days: np.ndarray) -> np.ndarray:
     return (np.floor(np.asarray(days)).astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday (3)
 
 
+def _shared_lists(keys: np.ndarray, items_for) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, items) giving row j the list ``items_for(keys[j])``, computed once per distinct key."""
+    lists = {k: items_for(k) for k in np.unique(keys)}
+    rows = np.repeat(np.arange(len(keys)), [len(lists[k]) for k in keys])
+    items = np.concatenate([lists[k] for k in keys]) if len(keys) else np.zeros(0, np.int64)
+    return rows, items
+
+
 class Signals:
     """History-only statistics shared by candidate generation and features."""
 
@@ -261,7 +269,7 @@ class Signals:
         )
 
     def _chunk(self, cust: np.ndarray, now: np.ndarray, own_cap: int, extra: int) -> Candidates:
-        n_items, nc = self.b.n_items, len(cust)
+        n_items = self.b.n_items
         own = self.tifu.vectors[cust]
         neigh, share = self._neighbourhood(cust)
         knn = (own @ self.sim).tocsr()
@@ -281,18 +289,9 @@ class Signals:
             sources.append(row_top_k(sp.csr_matrix(by_cat - by_cat.multiply(bought)), extra))
         else:
             sources.append((np.zeros(0, np.int64), np.zeros(0, np.int64)))
-        top = {w: self._popular_at(w, extra) for w in np.unique(week)}
-        pr = np.repeat(np.arange(nc), [len(top[w]) for w in week])
-        pi = np.concatenate([top[w] for w in week]) if nc else np.zeros(0, np.int64)
-        sources.append((pr, pi))
+        sources.append(_shared_lists(week, lambda w: self._popular_at(w, extra)))
         days = np.floor(now).astype(np.int64)
-        top7 = {d: self.recent.top_before(float(d), 7.0, extra) for d in np.unique(days)}
-        sources.append(
-            (
-                np.repeat(np.arange(nc), [len(top7[d]) for d in days]),
-                np.concatenate([top7[d] for d in days]) if nc else np.zeros(0, np.int64),
-            )
-        )
+        sources.append(_shared_lists(days, lambda d: self.recent.top_before(float(d), 7.0, extra)))
         flags = [np.full(len(r), 1 << s, np.int64) for s, (r, _) in enumerate(sources)]
         r_all = np.concatenate([r for r, _ in sources])
         i_all = np.concatenate([i for _, i in sources]).astype(np.int64)
@@ -321,13 +320,14 @@ class Signals:
             known = k >= 0
             kk = np.maximum(k, 0)
             cat_freq = np.where(known, self.cat_count_at(cu, kk) / np.maximum(n_orders, 1), np.nan)
-            cat_dec = np.where(known, self.cat_decayed_at(cu, kk) * 2.0 ** ((self.t_ref - t) / 120.0), np.nan)
-            cat_share = self.cat_share[i]
             cat_dec_raw = np.where(known, self.cat_decayed_at(cu, kk), np.nan)
+            cat_dec = cat_dec_raw * 2.0 ** ((self.t_ref - t) / 120.0)
+            cat_share = self.cat_share[i]
         else:
             cat_freq = cat_dec = cat_share = cat_dec_raw = nan
         slot_share, weekday_share = self._slot_shares(cu, i, t)
         p7 = self.recent.count(i, t, 7.0)
+        dec30, dec120 = self.decayed_at[30.0](cu, i), self.decayed_at[120.0](cu, i)  # as of t_ref
         rr = self.stats.repeat_rate[i]
         with np.errstate(divide="ignore", invalid="ignore"):
             due_own, due_item = days_since / own_cycle, days_since / item_cycle
@@ -340,8 +340,8 @@ class Signals:
                 own_v,
                 neigh_v,
                 0.7 * own_v + 0.3 * neigh_v,
-                self.decayed_at[30.0](cu, i) * 2.0 ** ((self.t_ref - t) / 30.0),
-                self.decayed_at[120.0](cu, i) * 2.0 ** ((self.t_ref - t) / 120.0),
+                dec30 * 2.0 ** ((self.t_ref - t) / 30.0),
+                dec120 * 2.0 ** ((self.t_ref - t) / 120.0),
                 SparseLookup(knn)(r, i),
                 SparseLookup(knn_last)(r, i),
                 SparseLookup(share)(r, i),
@@ -377,8 +377,8 @@ class Signals:
                 (flag & 16) > 0,
                 (flag & 8) > 0,
                 np.where(cnt > 0, cnt / np.maximum(n_orders - self.first_pos_at(cu, i) + 1, 1), np.nan),
-                self.decayed_at[30.0](cu, i) / np.maximum(self.decayed_orders[30.0][cu], 1e-12),
-                self.decayed_at[120.0](cu, i) / np.maximum(self.decayed_orders[120.0][cu], 1e-12),
+                dec30 / np.maximum(self.decayed_orders[30.0][cu], 1e-12),
+                dec120 / np.maximum(self.decayed_orders[120.0][cu], 1e-12),
                 cat_dec_raw / np.maximum(self.decayed_orders[120.0][cu], 1e-12),
                 np.log1p(p7),
                 np.log1p(self.recent.count(i, t, 2.0)),

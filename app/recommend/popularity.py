@@ -44,10 +44,12 @@ class RecentSales:
     """Orders of each item in the ``window`` days strictly before a time (other customers' orders only count once
     they happened: nothing after ``t`` is seen)."""
 
+    PAD = 5_000.0  # days of empty band on each side of an item's times: where out-of-range queries land
+
     def __init__(self, b: Baskets) -> None:
         coo = b.binary().tocoo()
         self.t0 = float(b.order_time.min()) if b.n_orders else 0.0
-        self.span = float(b.order_time.max() - self.t0 + 10_000.0) if b.n_orders else 1.0
+        self.span = float(b.order_time.max() - self.t0 if b.n_orders else 0.0) + 2 * self.PAD
         t = b.order_time[coo.row] - self.t0
         self.keys = np.sort(coo.col.astype(np.float64) * self.span + t)
         order = np.argsort(t, kind="stable")
@@ -58,9 +60,9 @@ class RecentSales:
         """Orders of ``items[j]`` in [t[j] - window, t[j]): one binary search per end in the item-major keys (each
         item's times sit in their own band of width ``span``, so a window never reaches the next item's)."""
         base = items.astype(np.float64) * self.span
-        rel = np.clip(t - self.t0, -5_000.0, self.span - 5_000.0)
+        rel = np.clip(t - self.t0, -self.PAD, self.span - self.PAD)
         hi = np.searchsorted(self.keys, base + rel)
-        lo = np.searchsorted(self.keys, base + np.maximum(rel - window, -5_000.0))
+        lo = np.searchsorted(self.keys, base + np.maximum(rel - window, -self.PAD))
         return (hi - lo).astype(np.float64)
 
     def top_before(self, t: float, window: float, n: int) -> np.ndarray:
