@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from rq import Worker
 from rq.cron import CronScheduler
 
+from app import tasks
 from app.config import Settings
 from app.queue import get_redis
 
@@ -17,11 +18,11 @@ log = logging.getLogger(__name__)
 # Periodic jobs: (dotted function path, queue, interval seconds, cron expression or None).
 PERIODIC_JOBS: list[tuple[str, str, int | None, str | None]] = [
     ("webhooks.jobs.sweep_inbox", "default", 60, None),
-    ("app.jobs.profiles.sweep_pixel_events", "low", 60, None),
-    ("app.jobs.sync.reconcile_all_shops", "low", None, "17 3 * * *"),
-    ("app.jobs.recommendations.flush_served_log", "low", 15, None),
-    ("app.jobs.shop_models.fit_all_shops", "low", None, "47 3 * * *"),
-    ("app.jobs.interests.infer_all_shops", "low", None, "7 4 * * *"),
+    (tasks.SWEEP_PIXEL_EVENTS, "low", 60, None),
+    (tasks.RECONCILE_ALL_SHOPS, "low", None, "17 3 * * *"),
+    (tasks.FLUSH_SERVED_LOG, "low", 15, None),
+    (tasks.FIT_ALL_SHOPS, "low", None, "47 3 * * *"),
+    (tasks.INFER_ALL_INTERESTS, "low", None, "7 4 * * *"),
 ]
 
 # Heavy resources a worker loads once per process, before its first job.

@@ -12,13 +12,14 @@ from sqlmodel import select
 
 from app.catalog import search as catalog_search
 from app.embedding import HashingEmbedder, get_embedder
-from app.jobs.catalog import embed_shop_products, sync_embeddings
+from app.jobs.catalog import embed_shop_products
 from app.models.base import utcnow
 from app.models.catalog import ProductEmbedding
 from app.models.commerce import InventoryLevel, Product, ProductVariant
 from app.queue import get_queue
 from app.shopify.verify import proxy_signature
 from app.storefront.demo_data import CATALOG, OUT_OF_STOCK, seed_demo_shop
+from app.stores.catalog import sync_embeddings
 from tests.conftest import TEST_API_SECRET
 from tests.embedding_support import minilm  # noqa: F401  (fixture)
 
@@ -93,7 +94,7 @@ def test_vectors_are_stored_once_and_reembedded_only_on_text_change(session, set
 
 
 def row_text(session, shop_id: int, pid: int) -> str:
-    from app.jobs.catalog import text_of
+    from app.stores.catalog import text_of
 
     return text_of(
         session.exec(select(Product).where(Product.shop_id == shop_id, Product.shopify_id == pid)).one()
@@ -205,7 +206,7 @@ def test_catalogue_changes_and_syncs_queue_the_embedding_job_after_commit(
 ):
     from app.config import get_settings
     from app.jobs.sync import _after_sync
-    from webhooks.handlers.followups import catalog_changed
+    from app.tasks import catalog_changed
 
     # webhook handlers read the process settings, as the worker does: point them at the test Redis
     monkeypatch.setenv("REDIS_URL", settings.redis_url)

@@ -6,11 +6,12 @@ from profile_support import pixel_rows
 from sqlmodel import Session, select
 
 from app.identity import IdentityGraph, node, normalize_customer_id, normalize_token
-from app.jobs.identity import link_identifiers, members_of, resolve
-from app.jobs.profiles import fold_pixel_events, link_commerce_identity
+from app.jobs.profiles import fold_pixel_events
 from app.models.events import IdentityLink, PixelEvent
 from app.models.profiles import CustomerProfile
 from app.models.shop import Shop
+from app.stores.identity import link_identifiers, members_of, resolve
+from app.stores.profiles import link_commerce_identity
 
 
 def test_normalisation():

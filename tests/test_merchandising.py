@@ -7,11 +7,12 @@ from fixtures_shopify import make_session_token
 from sqlmodel import select
 from webhook_support import run_jobs
 
-from app.jobs.interests import infer_for_shop, load_interests
+from app.jobs.interests import infer_for_shop
 from app.jobs.recommendations import refresh_for_shop
 from app.models.merchandising import MerchantRule, ShopInterest
 from app.models.serving import RecommendationList
 from app.storefront.demo_data import CATALOG, DEMO_CUSTOMER, OUT_OF_STOCK, seed_demo_shop
+from app.stores.interests import load_interests
 
 ALPHA, BETA = "alpha.myshopify.com", "beta.myshopify.com"
 
@@ -68,8 +69,8 @@ def test_personal_reasons_name_the_shoppers_interest(session, settings):
     reasons = [i["reason"] for i in home.items]
     assert "For your interest in outdoor gear" in reasons, reasons
     # the same interest is what the admin shows for this customer
-    from app.jobs.interests import load_interests
-    from app.recommend.usecases import shopper_interests
+    from app.recommend.interests import shopper_interests
+    from app.stores.interests import load_interests
 
     bought = ["1004", "1002", "1009", "1003"]
     assert [(i.name, n) for i, n in shopper_interests(bought, load_interests(session, shop.shop_id))] == [

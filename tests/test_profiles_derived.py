@@ -11,9 +11,8 @@ from profile_support import pixel_rows
 from sqlmodel import Session, select
 from test_profiles_jobs import _token, profile, shop_row
 
-from app.jobs.identity import resolve
 from app.jobs.profiles import process_pixel_batch, refresh_profile
-from app.jobs.shop_models import fit_shop_models, load_scorers, rescore_shop
+from app.jobs.shop_models import fit_shop_models, rescore_shop
 from app.modelling.compiled_trees import CompiledTrees
 from app.modelling.intent import IntentModel, SessionFeatures, ShopIntentModel
 from app.modelling.intent_fast import FastIntentScorer
@@ -22,6 +21,8 @@ from app.models.commerce import Customer, Order, OrderLine, Product, ProductVari
 from app.models.shop_models import ShopModelParams
 from app.profiles.derived import global_intent, rfm_slug
 from app.profiles.shop_params import quintile, rfm_sketches
+from app.stores.identity import resolve
+from app.stores.shop_models import load_scorers
 
 NOW = datetime.now(UTC)
 BROWSE = ["page_viewed", "collection_viewed", "product_viewed", "product_viewed", "search_submitted"]

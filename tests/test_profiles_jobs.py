@@ -17,13 +17,13 @@ from sqlmodel import Session, select
 from webhook_support import run_jobs
 
 from app.commerce.privacy import erase_customer as erase_commerce_customer
-from app.jobs.profile_privacy import erase_customer, export_customer
 from app.jobs.profiles import fold_pixel_events, process_pixel_batch, refresh_profile, to_profile_event
 from app.models.commerce import Order, OrderLine, Product
 from app.models.events import IdentityLink, PixelEvent
 from app.models.profiles import CustomerProfile
 from app.models.shop import Shop
 from app.profiles.state import apply_events
+from app.stores.privacy import erase_customer, export_customer
 from app.web.admin_profiles import profile_for
 
 

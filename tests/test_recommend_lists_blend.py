@@ -7,11 +7,13 @@ import pytest
 from sqlmodel import select
 
 from app.jobs.catalog import embed_shop_products
-from app.jobs.recommendations import compute_lists, load_shop_data, refresh_for_shop
+from app.jobs.recommendations import refresh_for_shop
 from app.models.catalog import ProductEmbedding
 from app.models.serving import RecommendationList
 from app.recommend.blend import Candidate, Rules, blend
+from app.recommend.lists import compute_lists
 from app.storefront.demo_data import DEMO_CUSTOMER, OUT_OF_STOCK, RETURNED, seed_demo_shop
+from app.stores.lists import load_shop_data
 
 pytestmark = pytest.mark.usefixtures("hashing_embedder")
 

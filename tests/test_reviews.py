@@ -18,7 +18,8 @@ from sqlmodel import Session, func, select
 
 from app.commerce.reviews import ReviewFileError, parse_reviews_csv
 from app.config import Settings
-from app.models.feedback import ProductReview
+from app.jobs.reviews import run_review_import
+from app.models.feedback import ProductReview, ReviewImport
 from app.models.profiles import CustomerProfile
 from app.models.serving import RecommendationList
 from app.storefront.demo_data import DEMO_CUSTOMER, STOVE_CUSTOMER, seed_demo_shop
@@ -66,9 +67,22 @@ def _post(client, text: str, shop: str = SHOP_A, **kwargs):
     )
 
 
-def _run_jobs(settings: Settings) -> None:
+def _import(client, settings: Settings, text: str, shop: str = SHOP_A) -> dict:
+    """Upload a file (202, nothing stored yet), run the import job as a worker would, answer its status."""
+    response = _post(client, text, shop=shop)
+    assert response.status_code == 202, response.json
+    assert response.json["status"] == "queued" and response.json["status_url"].endswith(
+        str(response.json["import_id"])
+    )
+    _run_jobs(settings, "default")
+    status = client.get(response.json["status_url"], headers=_auth(shop))
+    assert status.status_code == 200, status.json
+    return status.json
+
+
+def _run_jobs(settings: Settings, queue_name: str = "low") -> None:
     """Run the queued jobs in this process, in order (the jobs an RQ worker would run)."""
-    queue = Queue("low", connection=Redis.from_url(settings.redis_url))
+    queue = Queue(queue_name, connection=Redis.from_url(settings.redis_url))
     jobs = queue.get_jobs()
     assert jobs, "nothing was queued"
     for job in jobs:
@@ -128,18 +142,31 @@ def test_unusable_files_are_refused_as_a_whole():
 
 def test_admin_import_keeps_good_rows_lists_bad_ones_and_feeds_the_profile(client, session, shops, jobs_env):
     a, b = shops
+    # the request checks and records the file; rows that cannot be read are listed at once
     response = _post(client, MIXED)
-    assert response.status_code == 207, response.json
-    body = response.json
+    assert response.status_code == 202, response.json
+    assert response.json["rows"] == 6
+    assert response.json["rejected"] == [{"row": 2, "reason": BAD[0][1]}, {"row": 8, "reason": BAD[3][1]}]
+    assert _count(session, a.shop_id) == 0  # nothing stored by the request
+    _run_jobs(jobs_env, "default")
+    status = client.get(response.json["status_url"], headers=_auth(SHOP_A))
+    body = status.json
+    assert body["status"] == "done"
     assert body["stored"] == 4 and body["updated"] == 0 and body["customers"] == 2
     assert body["rejected"] == [
         {"row": r, "reason": why} for r, (_, why) in zip((2, 4, 6, 8), BAD, strict=True)
     ]
     assert _count(session, a.shop_id) == 4 and _count(session, b.shop_id) == 0
+    # another shop cannot read this import; the stored file is gone once imported
+    assert client.get(response.json["status_url"], headers=_auth(SHOP_B)).status_code == 404
+    assert session.get(ReviewImport, body["import_id"]).body is None
+    # the job again (a retry): a finished import does nothing
+    assert run_review_import(body["import_id"])["status"] == "done"
+    assert _count(session, a.shop_id) == 4
 
     # re-import: the same four reviews are updated, not added
-    again = _post(client, MIXED)
-    assert again.status_code == 207 and again.json["stored"] == 0 and again.json["updated"] == 4
+    again = _import(client, jobs_env, MIXED)
+    assert again["stored"] == 0 and again["updated"] == 4
     assert _count(session, a.shop_id) == 4
 
     _run_jobs(jobs_env)
@@ -155,11 +182,15 @@ def test_admin_import_keeps_good_rows_lists_bad_ones_and_feeds_the_profile(clien
     assert other is None or other.explicit.get("reviews", {}).get("count", 0) == 0
 
 
-def test_admin_import_answers_4xx_with_reasons(client, session, shops, monkeypatch):
+def test_admin_import_answers_4xx_with_reasons(client, session, shops, monkeypatch, jobs_env):
     all_bad = HEADER + "\n".join(b for b, _ in BAD) + "\n"
-    response = _post(client, all_bad)
+    unreadable = HEADER + BAD[0][0] + "\n" + BAD[3][0] + "\n"
+    response = _post(client, unreadable)  # no row can even be read: refused at once
     assert response.status_code == 422 and response.json["error"] == "no_valid_rows"
-    assert len(response.json["rejected"]) == 4
+    assert [r["row"] for r in response.json["rejected"]] == [1, 2]
+    status = _import(client, jobs_env, all_bad)  # readable rows that match nothing: rejected by the import
+    assert status["status"] == "done" and status["stored"] == status["updated"] == 0
+    assert len(status["rejected"]) == 4
     response = _post(client, "title,body\nx,y\n")
     assert response.status_code == 400 and "rating" in response.json["message"]
     response = _post(client, HEADER.encode("utf-16").decode("latin-1"))
@@ -178,7 +209,8 @@ def test_admin_import_answers_4xx_with_reasons(client, session, shops, monkeypat
         headers=_auth(SHOP_B),
         content_type="multipart/form-data",
     )
-    assert response.status_code == 200 and response.json["stored"] == 1
+    assert response.status_code == 202 and response.json["rows"] == 1
+    _run_jobs(jobs_env, "default")
     assert _count(session, shops[1].shop_id) == 1 and _count(session, shops[0].shop_id) == 0
     assert session.exec(select(ProductReview.source)).all() == ["judgeme"]
 
@@ -216,7 +248,7 @@ def test_low_ratings_keep_a_product_out_of_personal_lists(client, session, shops
         return [item["product_id"] for item in (row.items if row else [])]
 
     assert 1009 in buy_again()  # the energy bars are bought again ...
-    assert _post(client, HEADER + GOOD[1] + "\n").status_code == 200  # ... until rated 1 star
+    assert _import(client, jobs_env, HEADER + GOOD[1] + "\n")["stored"] == 1  # ... until rated 1 star
     _run_jobs(jobs_env)
     assert 1009 not in buy_again() and 1002 in buy_again()
     refresh_for_shop(a.shop_id, jobs_env)  # the whole-shop refresh keeps the rule
@@ -230,8 +262,8 @@ def test_reviews_are_exported_and_erased_per_shop(client, session, shops, jobs_e
     from webhooks.handlers.compliance import customer_redact, data_request, shop_redact
 
     a, b = shops
-    assert _post(client, MIXED).status_code == 207
-    assert _post(client, MIXED, shop=SHOP_B).status_code == 207
+    assert _import(client, jobs_env, MIXED)["stored"] == 4
+    assert _import(client, jobs_env, MIXED, shop=SHOP_B)["stored"] == 4
     _run_jobs(jobs_env)
     shop_a = _shop(session, SHOP_A)
     shop_b = _shop(session, SHOP_B)

@@ -121,9 +121,11 @@ def _wait(condition, what: str) -> None:
 
 
 def test_a_web_worker_keeps_lists_until_they_change_then_reloads_them_off_the_request(settings, session):
-    from app.jobs.recommendations import ListSpec, refresh_for_shop, write_lists
+    from app.jobs.recommendations import refresh_for_shop
+    from app.recommend.lists import ListSpec
     from app.storefront.demo_data import DEMO_CUSTOMER, seed_demo_shop
     from app.storefront.serving import ServingStore
+    from app.stores.lists import write_lists
 
     shop = seed_demo_shop(session, "attune-demo.myshopify.com")
     refresh_for_shop(shop.shop_id, settings)

@@ -18,12 +18,12 @@ from sqlmodel import Session, func, select
 from app.agents.support import OrderFacts, ProductFacts, answer, classify
 from app.config import Settings
 from app.jobs.catalog import embed_shop_products
-from app.jobs.profiles import link_commerce_identity
 from app.models.feedback import SupportMessage
 from app.models.profiles import CustomerProfile
 from app.models.shop import Shop
 from app.shopify.verify import proxy_signature
 from app.storefront.demo_data import DEMO_CUSTOMER, seed_demo_shop
+from app.stores.profiles import link_commerce_identity
 from tests.conftest import TEST_API_SECRET
 
 SHOP_A = "alpha-support.myshopify.com"
@@ -170,9 +170,9 @@ def test_bad_requests_are_refused(client, session, shops, monkeypatch):
     assert client.post(signed("/support", {"client_id": "c"}), json={"q": "x"}).status_code == 400
     assert client.post(signed("/support", {"client_id": "c"}), json={"question": "  "}).status_code == 400
     assert ask(client, "x" * 2001, client_id="c").status_code == 400
-    import app.jobs.support as support_jobs
+    import app.stores.support as support_store
 
-    monkeypatch.setattr(support_jobs, "HOURLY_LIMIT", 2)
+    monkeypatch.setattr(support_store, "HOURLY_LIMIT", 2)
     assert ask(client, "socks", client_id="c").status_code == 200
     assert ask(client, "socks", client_id="c").status_code == 200
     limited = ask(client, "socks", client_id="c")

@@ -7,8 +7,9 @@ from rq import Queue
 from sqlmodel import select
 from webhook_support import deliver, run_jobs
 
-from app.jobs.sync import latest_run, reconcile_all_shops, sync_shop
+from app.jobs.sync import reconcile_all_shops, sync_shop
 from app.models.commerce import Customer, Order, OrderLine, Product, ProductVariant, Refund
+from app.stores.sync_runs import latest_run
 
 
 def _seed(fake, domain):

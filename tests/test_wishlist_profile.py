@@ -11,11 +11,12 @@ from types import SimpleNamespace
 import pytest
 from sqlmodel import Session, select
 
-from app.jobs.profiles import link_commerce_identity, refresh_profile
+from app.jobs.profiles import refresh_profile
 from app.models.serving import WishlistItem
 from app.models.shop import Shop
 from app.profiles.feedback import WishlistRec, summarize_wishlist
 from app.storefront.demo_data import DEMO_CUSTOMER, seed_demo_shop
+from app.stores.profiles import link_commerce_identity
 from tests.test_support import SHOP_A, SHOP_B, profile, run_jobs, signed
 
 

@@ -115,6 +115,7 @@ def worker(
     from rq import Queue, SimpleWorker, Worker
     from sqlmodel import Session
 
+    from app import tasks
     from app.config import get_settings
     from app.db import get_engine
     from app.migrate import upgrade
@@ -150,13 +151,13 @@ def worker(
     click.echo(f"no-op: {noop_jobs} jobs ...")
     noop_s, _ = _drain(noop_queue, worker_cls, connection)
 
-    # The ingress path: after each batch's commit, enqueue_pixel_fold queues a fold unless one is
+    # The ingress path: after each batch's commit, app.tasks.fold_pixel_events queues a fold unless one is
     # already waiting for the shop (the bench's private queue stands in for "default"); a run that
     # leaves a backlog queues its successor on the queue it came from.
     fold_queue = Queue(f"bench-fold-{run}", connection=connection)
     for ids in id_batches:
         if connection.set(f"attune:pixel:queued:{shop_id}", "1", nx=True, ex=60):
-            fold_queue.enqueue("app.jobs.profiles.process_pixel_batch", shop_id, ids)
+            fold_queue.enqueue(tasks.FOLD_PIXEL_EVENTS, shop_id, ids)
     click.echo(f"profiles: {total_events} events posted in {len(id_batches)} batches ...")
     fold_s, fold_cpu_s = _drain(fold_queue, worker_cls, connection)
     jobs_run = fold_queue.finished_job_registry.count + fold_queue.failed_job_registry.count

@@ -8,7 +8,7 @@ flavour) are what a bag-of-words sees best. The score of a pair is
 with TF-IDF over the same product text as the embedding (word unigrams, sublinear tf, rows of unit length,
 fitted on the shop's own catalogue). ``LEXICAL_WEIGHT`` was picked on the validation queries of
 ``attune backtest similarity`` (never on its test queries); see ``benchmarks/similarity.md``. The
-recommendation lists (``app.jobs.recommendations``) and the backtest both go through :class:`HybridIndex`.
+recommendation lists (``app.recommend.lists``) and the backtest both go through :class:`HybridIndex`.
 """
 
 from __future__ import annotations

@@ -116,9 +116,10 @@ def demo(
 
 def _finish_models(rt, shop_id: int) -> None:  # noqa: ANN001
     """Precompute what the storefront serves (Gorse style: train → precompute → serve from cache)."""
+    from app import tasks
     from app.queue import enqueue
 
-    enqueue(rt.redis_url, "app.jobs.recommendations.refresh_for_shop", shop_id, queue="low")
+    enqueue(rt.redis_url, tasks.REFRESH_SHOP_LISTS, shop_id, queue="low")
     rt.wait_idle()
 
 

@@ -4,7 +4,7 @@ belong to one shopper.
 Identifiers are nodes ``kind:value`` (``client:…``, ``cart:…``, ``checkout:…``, ``customer:…``). A set of
 linked nodes is one shopper; its root is the node the profile is keyed by. The structure is a *flat*
 union-find: every node points straight at its root, so finding a root is one lookup and listing a
-shopper's identifiers is one query (the persistent copy in ``app.jobs.identity`` keeps the same shape).
+shopper's identifiers is one query (the persistent copy in ``app.stores.identity`` keeps the same shape).
 
 Rules:
 - a customer node always wins the root, so a visitor who logs in or checks out is keyed by the customer;

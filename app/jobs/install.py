@@ -9,6 +9,7 @@ from sqlmodel import Session
 from app.config import get_settings
 from app.db import get_engine
 from app.models.shop import Shop
+from app.shopify.admin import AdminClient
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +20,6 @@ def connect_web_pixel(shop_id: int) -> str | None:
     Idempotent: a known pixel id is updated in place, and Shopify's "taken" answer finds and updates the
     existing one. Returns the pixel's gid, or None for a shop that is no longer installed.
     """
-    from app.shopify.admin import AdminClient
-
     settings = get_settings()
     engine = get_engine(settings.database_url)
     with Session(engine) as session:

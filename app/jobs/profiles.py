@@ -2,7 +2,8 @@
 
 ``process_pixel_batch`` claims its events (``processed_at``) in the same transaction that writes the
 profiles, so a retried or duplicated job folds nothing twice; profile writes are compare-and-set on
-``version``, so concurrent jobs on one shopper fail and retry instead of losing an update.
+``version`` (``app.stores.profiles``), so concurrent jobs on one shopper fail and retry instead of losing an
+update.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -19,118 +20,24 @@ from rq import Queue, get_current_job
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from app import tasks
 from app.config import get_settings
 from app.db import after_commit, retry_lost_race, session_scope
-from app.identity import customer_id_of, kind_of, node
-from app.jobs.identity import link_identifiers, resolve
+from app.identity import node
+from app.jobs.profile_refresh import refresh_in_session
 from app.models.base import utcnow
 from app.models.events import PixelEvent
-from app.models.profiles import CustomerProfile
-from app.profiles.merge import merge_profiles
-from app.profiles.state import ProfileEvent, apply_events, parse_iso
-from app.queue import DEFAULT_RETRY, enqueue, get_redis
+from app.profiles.derived import derive_many
+from app.profiles.state import ProfileEvent, apply_events
+from app.queue import DEFAULT_RETRY, enqueue
+from app.stores.identity import link_identifiers, resolve
+from app.stores.profiles import StaleProfile, load_profiles, merge_into, save_profile, state_of
+from app.stores.shop_models import load_scorers
 
 log = logging.getLogger(__name__)
 SWEEP_AFTER = timedelta(seconds=60)
 SWEEP_BATCH = 500
 FOLD_LIMIT = 500  # events folded per job run
-QUEUED_TTL_S = 60
-PROCESS_JOB = "app.jobs.profiles.process_pixel_batch"
-STATE_KEYS = ("behavioural", "contextual", "working")
-
-
-class StaleProfile(RuntimeError):
-    """Another job updated the profile first; the job is retried (RQ) and folds on the fresh row."""
-
-
-# --- profile rows -------------------------------------------------------------------------------
-
-
-def load_profile(session: Session, shop_id: int, customer_key: str) -> CustomerProfile | None:
-    return session.exec(
-        select(CustomerProfile).where(
-            CustomerProfile.shop_id == shop_id, CustomerProfile.customer_key == customer_key
-        )
-    ).first()
-
-
-def load_profiles(session: Session, shop_id: int, keys: list[str]) -> dict[str, CustomerProfile]:
-    """The profile rows of ``keys`` (those that exist), by key."""
-    if not keys:
-        return {}
-    rows = session.exec(
-        select(CustomerProfile).where(
-            CustomerProfile.shop_id == shop_id,
-            CustomerProfile.customer_key.in_(sorted(set(keys))),  # type: ignore[attr-defined]
-        )
-    ).all()
-    return {row.customer_key: row for row in rows}
-
-
-def state_of(row: CustomerProfile | None) -> dict[str, Any] | None:
-    if row is None or not row.behavioural:
-        return None
-    return {key: getattr(row, key) for key in STATE_KEYS} | {"explicit": row.explicit, "derived": row.derived}
-
-
-def save_profile(
-    session: Session, shop_id: int, customer_key: str, row: CustomerProfile | None, state: dict[str, Any]
-) -> None:
-    """Insert, or compare-and-set update on ``version``; raises StaleProfile when another writer won."""
-    behavioural = state["behavioural"]
-    values: dict[str, Any] = {key: state[key] for key in STATE_KEYS}
-    values.update(
-        customer_shopify_id=customer_id_of(customer_key),
-        event_count=behavioural["events"],
-        last_seen_at=parse_iso(behavioural["last_seen"]) if behavioural["last_seen"] else None,
-        updated_at=utcnow(),
-    )
-    for key in ("explicit", "derived"):
-        if key in state:
-            values[key] = state[key] or {}
-    values.update(scalar_columns(values.get("derived") or {}))
-    if row is None:
-        session.add(CustomerProfile(shop_id=shop_id, customer_key=customer_key, **values))
-        session.flush()
-        return
-    result = session.execute(
-        update(CustomerProfile)
-        .where(CustomerProfile.id == row.id, CustomerProfile.version == row.version)  # type: ignore[arg-type]
-        .values(version=row.version + 1, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        raise StaleProfile(f"profile {customer_key} of shop {shop_id} changed concurrently")
-    session.expire(row)
-
-
-def scalar_columns(derived: dict[str, Any]) -> dict[str, Any]:
-    """The indexed columns mirrored from the derived section (None where not derived yet)."""
-
-    def value(name: str) -> float | None:
-        entry = derived.get(name)
-        v = entry.get("value") if isinstance(entry, dict) else None
-        return float(v) if isinstance(v, int | float) else None
-
-    rfm = derived.get("rfm")
-    return {
-        "intent": value("intent"),
-        "clv": value("clv"),
-        "churn_risk": value("churn_risk"),
-        "rfm_segment": rfm.get("segment") if isinstance(rfm, dict) else None,
-    }
-
-
-def merge_into(session: Session, shop_id: int, root: str, absorbed: str) -> None:
-    """Identity merged ``absorbed`` into ``root``: the two profiles become one row keyed by ``root``."""
-    gone = load_profile(session, shop_id, absorbed)
-    if gone is None:
-        return
-    keep = load_profile(session, shop_id, root)
-    merged = merge_profiles(state_of(keep), state_of(gone))
-    session.delete(gone)
-    session.flush()
-    save_profile(session, shop_id, root, keep, merged)
 
 
 # --- pixel batches ------------------------------------------------------------------------------
@@ -226,9 +133,6 @@ def fold_pixel_events(
         row = rows_by_key.get(root)
         pending.append((root, row, apply_events(state_of(row), events)))
     # derived scores for every touched profile in one pass, with the shop's stored (cached) parameters
-    from app.jobs.shop_models import load_scorers
-    from app.profiles.derived import derive_many
-
     derived = derive_many([p[2] for p in pending], utcnow(), load_scorers(session, shop_id))
     for (root, row, state), scores in zip(pending, derived, strict=True):
         state["derived"] = scores
@@ -236,28 +140,12 @@ def fold_pixel_events(
     return {"events": len(rows), "profiles": len(groups), "merges": merges}
 
 
-def _queued_key(shop_id: int) -> str:
-    return f"attune:pixel:queued:{shop_id}"
-
-
-def enqueue_pixel_fold(redis_url: str | None, shop_id: int, event_ids: list[int]) -> bool:
-    """After ingress commits: queue a fold for the shop unless one is already queued and not started
-    (that job will pick these events up, so a busy shop's events are folded in larger batches)."""
-    try:
-        if not get_redis(redis_url).set(_queued_key(shop_id), "1", nx=True, ex=QUEUED_TTL_S):
-            return True
-    except RedisError as exc:
-        log.warning("pixel fold for shop %s not queued (Redis unavailable): %s", shop_id, exc)
-        return False
-    return enqueue(redis_url, PROCESS_JOB, shop_id, event_ids, queue="default")
-
-
 def process_pixel_batch(shop_id: int, event_ids: list[int]) -> dict[str, int]:
     """RQ job enqueued after ingress commits: folds ``event_ids`` and the shop's other pending events
     (up to FOLD_LIMIT per run; a fuller backlog re-queues itself). Idempotent."""
     settings = get_settings()
     with contextlib.suppress(RedisError):
-        get_redis(settings.redis_url).delete(_queued_key(shop_id))  # later events queue a new run
+        tasks.pixel_fold_started(settings.redis_url, shop_id)  # later events queue a new run
     with session_scope(settings.database_url) as session:
         result = fold_pixel_events(session, shop_id, event_ids, pending_limit=FOLD_LIMIT)
         if result["events"] >= FOLD_LIMIT:
@@ -269,15 +157,17 @@ def _continue_backlog(redis_url: str | None, shop_id: int) -> None:
     """More events are pending: queue the next run on the queue this job came from."""
     job = get_current_job()
     if job is None or not job.origin:
-        enqueue_pixel_fold(redis_url, shop_id, [])
+        tasks.fold_pixel_events(redis_url, shop_id, [])
         return
-    Queue(job.origin, connection=job.connection).enqueue(PROCESS_JOB, shop_id, [], retry=DEFAULT_RETRY)
+    Queue(job.origin, connection=job.connection).enqueue(
+        tasks.FOLD_PIXEL_EVENTS, shop_id, [], retry=DEFAULT_RETRY
+    )
 
 
-def sweep_pixel_events() -> int:
+def sweep_pixel_events(now: datetime | None = None) -> int:
     """Periodic: re-enqueue events a lost job never folded (older than a minute). Returns how many."""
     settings = get_settings()
-    cutoff = utcnow() - SWEEP_AFTER
+    cutoff = (now or utcnow()) - SWEEP_AFTER
     with session_scope(settings.database_url) as session:
         rows = session.exec(
             select(PixelEvent.shop_id, PixelEvent.id)
@@ -289,53 +179,13 @@ def sweep_pixel_events() -> int:
     for shop_id, event_id in rows:
         per_shop[shop_id].append(event_id)
     for shop_id, ids in per_shop.items():
-        enqueue(settings.redis_url, PROCESS_JOB, shop_id, ids, queue="low")
+        enqueue(settings.redis_url, tasks.FOLD_PIXEL_EVENTS, shop_id, ids, queue="low")
     return len(rows)
-
-
-# --- commerce data and derived scores ---------------------------------------------------------
-
-
-def link_commerce_identity(
-    session: Session,
-    shop_id: int,
-    customer_id: int | None,
-    *,
-    cart_token: str | None = None,
-    checkout_token: str | None = None,
-    client_id: str | None = None,
-) -> str | None:
-    """Stitch identifiers seen together outside the pixel (order/checkout webhooks, the app proxy's
-    ``logged_in_customer_id`` next to a client id). Merges the profiles involved; returns the root."""
-    nodes = [
-        node("customer", customer_id),
-        node("checkout", checkout_token),
-        node("cart", cart_token),
-        node("client", client_id),
-    ]
-    present = [n for n in nodes if n]
-    if not present:
-        return None
-    result = link_identifiers(session, shop_id, present)
-    for merge in result.merges:
-        merge_into(session, shop_id, merge.root, merge.absorbed)
-    return result.roots[present[0]]
-
-
-def enqueue_refresh(session: Session, shop_id: int, customer_id: int) -> None:
-    """For webhook handlers: refresh this customer's profile once the current transaction commits."""
-    redis_url = get_settings().redis_url
-    after_commit(
-        session,
-        lambda: enqueue(redis_url, "app.jobs.profiles.refresh_profile", shop_id, f"customer:{customer_id}"),
-    )
 
 
 def refresh_profile(shop_id: int, customer_key: str) -> dict[str, Any]:
     """RQ job: stitch the customer's order/checkout tokens, rebuild the explicit section from commerce
     tables and recompute derived scores. Idempotent (it recomputes those sections from their sources)."""
-    from app.jobs.profile_refresh import refresh_in_session
-
     settings = get_settings()
 
     def work() -> dict[str, Any]:
@@ -344,7 +194,3 @@ def refresh_profile(shop_id: int, customer_key: str) -> dict[str, Any]:
 
     # another worker may write this profile between our read and our write: recompute from the new row
     return retry_lost_race(work, also=(StaleProfile,))
-
-
-def is_customer_key(key: str) -> bool:
-    return kind_of(key) == "customer"

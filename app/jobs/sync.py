@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from app import tasks
 from app.commerce import bulk
 from app.commerce.upserts import update_purchasing_summary, upsert_customer, upsert_order, upsert_product
 from app.config import Settings, get_settings
@@ -24,15 +25,15 @@ from app.models.base import utcnow
 from app.models.commerce import SyncRun
 from app.models.shop import Shop
 from app.queue import enqueue
+from app.shopify import bulk_queries
+from app.shopify.admin import AdminClient
+from app.stores.sync_runs import last_good_start
 
 log = logging.getLogger(__name__)
 
 RESOURCES = ("products", "customers", "orders")
 BATCH = 200
 RECONCILE_OVERLAP = timedelta(days=1)
-FIT_JOB = "app.jobs.shop_models.fit_shop_models"
-RECS_JOB = "app.jobs.recommendations.refresh_for_shop"
-EMBED_JOB = "app.jobs.catalog.embed_shop_products"
 Progress = Callable[[str, int], None]
 
 
@@ -53,8 +54,6 @@ def _records(resource: str, lines: Iterable[dict[str, Any]]) -> Iterator[Callabl
 
 
 def _query(resource: str, since: datetime | None) -> str:
-    from app.shopify import bulk_queries
-
     return getattr(bulk_queries, f"{resource}_query")(since)
 
 
@@ -68,8 +67,6 @@ def sync_shop(
     progress: Progress | None = None,
 ) -> int:
     """Run the three bulk queries for a shop and upsert everything. Returns the SyncRun id."""
-    from app.shopify.admin import AdminClient
-
     settings = settings or get_settings()
     engine = get_engine(settings.database_url)
     with Session(engine, expire_on_commit=False) as session:
@@ -110,10 +107,10 @@ def sync_shop(
 def _after_sync(settings: Settings, shop_id: int) -> None:
     """The shop's data changed wholesale: refit its models (which rescores every profile), recompute its
     precomputed lists and embed its changed products. All are idempotent jobs, deduplicated per shop."""
-    enqueue(settings.redis_url, FIT_JOB, shop_id, queue="low", job_id=f"fit-shop-{shop_id}")
-    enqueue(settings.redis_url, RECS_JOB, shop_id, queue="low", job_id=f"recs-shop-{shop_id}")
+    tasks.fit_shop_models(settings.redis_url, shop_id)
+    tasks.refresh_shop_lists(settings.redis_url, shop_id)
     # Product vectors for search and cold start; it queues the lists again when any vector changed.
-    enqueue(settings.redis_url, EMBED_JOB, shop_id, queue="low", job_id=f"embed-shop-{shop_id}")
+    tasks.embed_products(settings.redis_url, shop_id)
 
 
 def _set(engine: Any, run_id: int, **fields: Any) -> None:
@@ -132,15 +129,6 @@ def _set(engine: Any, run_id: int, **fields: Any) -> None:
 def initial_sync(shop_id: int) -> int:
     """After install: everything the shop has."""
     return sync_shop(shop_id, kind="initial")
-
-
-def last_good_start(session: Session, shop_id: int) -> datetime | None:
-    run = session.exec(
-        select(SyncRun)
-        .where(SyncRun.shop_id == shop_id, SyncRun.status == "done")
-        .order_by(SyncRun.started_at.desc())  # type: ignore[union-attr]
-    ).first()
-    return run.started_at if run else None
 
 
 def reconcile_shop(shop_id: int) -> int:
@@ -163,17 +151,9 @@ def reconcile_all_shops() -> int:
         for shop_id in shops
         if enqueue(
             settings.redis_url,
-            "app.jobs.sync.reconcile_shop",
+            tasks.RECONCILE_SHOP,
             shop_id,
             queue="low",
             meta={"shop_id": shop_id},
         )
     )
-
-
-def latest_run(session: Session, shop_id: int) -> SyncRun | None:
-    return session.exec(
-        select(SyncRun)
-        .where(SyncRun.shop_id == shop_id)
-        .order_by(SyncRun.started_at.desc(), SyncRun.id.desc())  # type: ignore[union-attr]
-    ).first()

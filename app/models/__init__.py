@@ -16,7 +16,7 @@ from app.models.commerce import (
     SyncRun,
 )
 from app.models.events import IdentityLink, PixelEvent
-from app.models.feedback import ProductReview, SupportMessage
+from app.models.feedback import ProductReview, ReviewImport, SupportMessage
 from app.models.inbox import WebhookInbox
 from app.models.merchandising import MerchantRule, ShopInterest
 from app.models.profiles import CustomerProfile
@@ -42,6 +42,7 @@ __all__ = [
     "ProductEmbedding",
     "ProductReview",
     "ProductVariant",
+    "ReviewImport",
     "RecommendationList",
     "Refund",
     "RefundLine",

@@ -2,14 +2,14 @@
 
 Both carry ``customer_shopify_id`` where the person is known, so ``app.commerce.privacy`` exports and erases
 them with the customer; support messages of anonymous visitors carry ``client_id`` and are followed through
-identity links by ``app.jobs.profile_privacy``.
+identity links by ``app.stores.privacy``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.models.base import shop_fk, ts_field
@@ -69,3 +69,25 @@ class SupportMessage(SQLModel, table=True):
     resolved_at: datetime | None = ts_field()
     resolution_note: str | None = Field(default=None, sa_type=Text, nullable=True)
     created_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class ReviewImport(SQLModel, table=True):
+    """One uploaded review file, imported by a worker job (``app.jobs.reviews.run_review_import``), never by
+    the request that received it.
+
+    ``status``: queued → done (``result`` holds what was stored, updated and rejected) or failed (``error``).
+    The file itself (``body``) is kept only until the import ran: it is cleared when the job finishes, so a
+    reviewer's words live on only in ``product_review``, where erasure finds them.
+    """
+
+    __tablename__ = "review_import"
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = shop_fk()
+    source: str = Field(default="csv", max_length=32)
+    status: str = Field(default="queued", max_length=16)  # queued | done | failed
+    body: str | None = Field(default=None, sa_type=Text, nullable=True)
+    result: dict | None = Field(default=None, sa_type=JSON, nullable=True)
+    error: str | None = Field(default=None, sa_type=Text, nullable=True)
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+    finished_at: datetime | None = ts_field()

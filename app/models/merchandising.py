@@ -15,7 +15,7 @@ ALL_PLACEMENTS = "all"  # an exclude for every placement
 
 
 class ShopInterest(SQLModel, table=True):
-    """One interest (use case) inferred from the shop's product clusters (``app.recommend.usecases``).
+    """One interest (use case) inferred from the shop's product clusters (``app.recommend.interests``).
 
     Rewritten whole per shop by ``app.jobs.interests.infer_for_shop``; ``product_ids`` are Shopify product
     ids as strings, most central first.
@@ -40,7 +40,7 @@ class ShopInterest(SQLModel, table=True):
 class MerchantRule(SQLModel, table=True):
     """A merchant's pin (shown first, in ``position`` order) or exclude (never shown) for one placement.
 
-    ``placement`` is one with precomputed lists (``app.jobs.merchant_rules.RULE_PLACEMENTS``: product, fbt, home,
+    ``placement`` is one with precomputed lists (``app.stores.merchant_rules.RULE_PLACEMENTS``: product, fbt, home,
     buy_again); an exclude may also use ``"all"``.
     """
 

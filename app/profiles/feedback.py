@@ -1,7 +1,7 @@
 """The explicit section's words and choices from the shopper: product reviews, support conversations (with the
 merchant's resolution of escalated questions) and the wishlist.
 
-Pure: plain records in, JSON-ready dicts out (``app.jobs.profile_refresh`` loads the rows).
+Pure: plain records in, JSON-ready dicts out (``app.stores.customer_records`` loads the rows).
 """
 
 from __future__ import annotations

@@ -20,20 +20,18 @@ from typing import Any
 from flask import Blueprint, abort, g, jsonify, request
 from sqlmodel import Session, select
 
+from app import tasks
 from app.db import after_commit, get_engine
-from app.jobs.interests import load_interests
-from app.jobs.merchant_rules import MAX_PER_LIST, delete_rule, list_rules, placements_for, replace_rules
 from app.models.commerce import Order, OrderLine, Product
 from app.models.merchandising import ShopInterest
-from app.queue import enqueue
-from app.recommend.usecases import shopper_interests
+from app.recommend.interests import shopper_interests
+from app.stores.interests import load_interests
+from app.stores.merchant_rules import MAX_PER_LIST, delete_rule, list_rules, placements_for, replace_rules
 from app.web import settings
 from app.web.session_auth import require_session_token
 
 bp = Blueprint("admin_merchandising", __name__)
 
-REFRESH_JOB = "app.jobs.recommendations.refresh_for_shop"
-INTERESTS_JOB = "app.jobs.interests.infer_for_shop"
 KIND_OF = {"pins": "pin", "excludes": "exclude"}
 MAX_ID = 2**63 - 1
 
@@ -47,11 +45,8 @@ def _bad(message: str, status: int = 400):
 
 
 def _refresh_after_commit(session: Session, shop_id: int) -> None:
-    cfg = settings()
-    after_commit(
-        session,
-        lambda: enqueue(cfg.redis_url, REFRESH_JOB, shop_id, queue="low", job_id=f"recs-shop-{shop_id}"),
-    )
+    redis_url = settings().redis_url
+    after_commit(session, lambda: tasks.refresh_shop_lists(redis_url, shop_id) or None)
 
 
 def _titles(session: Session, shop_id: int, ids: set[int]) -> dict[int, str | None]:
@@ -139,10 +134,7 @@ def customer_interests(customer_id: int):
 @require_session_token
 def refresh_interests():
     """Queue a new inference of the shop's interests (deduplicated per shop)."""
-    cfg = settings()
-    queued = enqueue(
-        cfg.redis_url, INTERESTS_JOB, g.shop.id, queue="low", job_id=f"interests-shop-{g.shop.id}"
-    )
+    queued = tasks.infer_interests(settings().redis_url, g.shop.id)
     return jsonify(queued=queued), 202 if queued else 503
 
 

@@ -19,9 +19,11 @@ from flask import Blueprint, Response, abort, g, jsonify
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from app import tasks
 from app.db import get_engine
 from app.models.commerce import Customer, GdprExport, Order, Refund
 from app.queue import enqueue
+from app.stores.sync_runs import latest_run
 from app.web import settings
 from app.web.session_auth import require_session_token
 
@@ -175,8 +177,6 @@ def gdpr_export(export_id: int):
 @bp.get("/api/admin/sync")
 @require_session_token
 def sync_progress():
-    from app.jobs.sync import latest_run
-
     with _session() as session:
         run = latest_run(session, g.shop.id)
     if run is None:
@@ -197,8 +197,6 @@ def sync_progress():
 @require_session_token
 def start_sync():
     shop_id = g.shop.id
-    if not enqueue(
-        settings().redis_url, "app.jobs.sync.sync_shop", shop_id, queue="low", meta={"shop_id": shop_id}
-    ):
+    if not enqueue(settings().redis_url, tasks.SYNC_SHOP, shop_id, queue="low", meta={"shop_id": shop_id}):
         abort(503, description="the job queue is unavailable; try again")
     return jsonify(status="queued"), 202

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from app.db import after_commit, session_scope
-from app.jobs.support import MAX_NOTE, open_escalations, refresh_key, resolve_escalation
-from app.queue import enqueue
+from app import tasks
+from app.db import session_scope
+from app.stores.support import MAX_NOTE, open_escalations, refresh_key, resolve_escalation
 from app.web import settings
 from app.web.session_auth import require_session_token
 
 bp = Blueprint("admin_support", __name__)
 
-REFRESH_JOB = "app.jobs.profiles.refresh_profile"
 MAX_LIMIT = 200
 MAX_ID = 2**63 - 1
 
@@ -68,5 +67,5 @@ def resolve(message_id: int):
         if changed:
             customer = int(escalation["customer_id"]) if escalation["customer_id"] else None
             key = refresh_key(customer, escalation["client_id"])
-            after_commit(session, lambda: enqueue(cfg.redis_url, REFRESH_JOB, shop_id, key) or None)
+            tasks.refresh_profile_after_commit(session, cfg.redis_url, shop_id, key)
     return jsonify(escalation=escalation, changed=changed)

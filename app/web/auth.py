@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from app import tasks
 from app.config import Settings
 from app.db import after_commit, session_scope
 from app.models.base import utcnow
@@ -34,8 +35,6 @@ bp = Blueprint("auth", __name__)
 STATE_COOKIE = "attune_oauth_state"
 STATE_MAX_AGE_S = 600
 BREAKOUT_MAX_AGE_S = 120
-INITIAL_SYNC_JOB = "app.jobs.sync.initial_sync"
-CONNECT_PIXEL_JOB = "app.jobs.install.connect_web_pixel"
 
 BREAKOUT_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -165,8 +164,8 @@ def _enqueue_install_jobs(cfg: Settings, shop_id: int | None):
     """After the install commits: connect the web pixel, then backfill everything the shop has."""
 
     def run() -> None:
-        enqueue(cfg.redis_url, CONNECT_PIXEL_JOB, shop_id, queue="default")
-        enqueue(cfg.redis_url, INITIAL_SYNC_JOB, shop_id, queue="low")
+        enqueue(cfg.redis_url, tasks.CONNECT_WEB_PIXEL, shop_id, queue="default")
+        enqueue(cfg.redis_url, tasks.INITIAL_SYNC, shop_id, queue="low")
 
     return run
 

@@ -22,9 +22,9 @@ from pydantic import ValidationError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 
+from app import tasks
 from app.db import after_commit, session_scope
 from app.identity import normalize_customer_id
-from app.jobs.profiles import enqueue_pixel_fold
 from app.models.events import PixelEvent
 from app.models.shop import Shop
 from app.queue import get_redis
@@ -134,7 +134,7 @@ def receive() -> Any:
         new_ids = insert_new_events(session, rows)
         if new_ids:
             redis_url = cfg.redis_url
-            after_commit(session, lambda: enqueue_pixel_fold(redis_url, shop_id, new_ids))
+            after_commit(session, lambda: tasks.fold_pixel_events(redis_url, shop_id, new_ids))
 
     result = {
         "stored": len(new_ids),

@@ -7,7 +7,7 @@ anyone else's data gets 403. Answers are JSON: ``private`` cache headers when th
 customer or client, short ``public`` ones when they are the same for everyone.
 
 ``POST /proxy/support`` takes the assistant's support question (JSON ``{"question": …}``, from the signed-in
-customer or ``client_id``): ``app.jobs.support`` answers it from the shop's own data (the signed-in customer's
+customer or ``client_id``): ``app.stores.support`` answers it from the shop's own data (the signed-in customer's
 latest order, in-stock products) or escalates it honestly, and records both turns; the shopper's profile is
 refreshed by a job after the commit. ``GET``/``POST /proxy/wishlist`` lists and saves the shopper's wishlist; a
 new save refreshes the profile (its ``wishlist`` block) the same way.
@@ -26,9 +26,8 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from app.db import after_commit, session_scope
-from app.jobs.support import TooManyQuestions, ask, refresh_key
-from app.queue import enqueue
+from app import tasks
+from app.db import session_scope
 from app.shopify.verify import VerificationError, is_valid_shop_domain, parse_query_pairs, verify_proxy
 from app.storefront import shopper_data
 from app.storefront.serving import (
@@ -39,6 +38,7 @@ from app.storefront.serving import (
     record_served,
     resolve_rendered,
 )
+from app.stores.support import TooManyQuestions, ask, refresh_key
 from app.web import settings
 
 bp = Blueprint("proxy", __name__, url_prefix="/proxy")
@@ -273,7 +273,7 @@ def wishlist():
     if created is None:
         raise ProxyError(404, "no such product in this shop")
     if created:  # the row is committed: the profile's wishlist block follows
-        enqueue(settings().redis_url, "app.jobs.profiles.refresh_profile", g.shop.id, owner)
+        tasks.refresh_profile(settings().redis_url, g.shop.id, owner)
     response = jsonify(saved=True, created=created, product_id=product_id)
     response.status_code = 201 if created else 200
     response.headers["Cache-Control"] = "no-store"
@@ -320,9 +320,7 @@ def support():
         except TooManyQuestions as exc:
             raise ProxyError(429, str(exc)) from exc
         key = refresh_key(customer_id, client_id)
-        after_commit(
-            session, lambda: enqueue(redis_url, "app.jobs.profiles.refresh_profile", shop_id, key) or None
-        )
+        tasks.refresh_profile_after_commit(session, redis_url, shop_id, key)
     response = jsonify(result)
     response.headers["Cache-Control"] = "no-store"
     return response

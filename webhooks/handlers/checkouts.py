@@ -9,7 +9,7 @@ from sqlmodel import Session
 from app.commerce.upserts import delete_checkout, upsert_checkout
 from app.models.inbox import WebhookInbox
 from app.models.shop import Shop
-from webhooks.handlers.followups import customer_changed
+from app.tasks import customer_changed
 
 
 def checkout_changed(session: Session, shop: Shop, payload: dict[str, Any], event: WebhookInbox) -> None:

@@ -12,11 +12,11 @@ from sqlmodel import Session, select
 
 from app.commerce.privacy import erase_customer, erase_shop, export_customer, export_json
 from app.commerce.values import shopify_id
-from app.jobs.profile_privacy import erase_customer as erase_profile
-from app.jobs.profile_privacy import export_customer as export_profile
 from app.models.commerce import GdprExport
 from app.models.inbox import WebhookInbox
 from app.models.shop import Shop
+from app.stores.privacy import erase_customer as erase_profile
+from app.stores.privacy import export_customer as export_profile
 
 
 def _who(payload: dict[str, Any], orders_key: str) -> tuple[int | None, str | None, list[int]]:

@@ -9,7 +9,7 @@ from sqlmodel import Session
 from app.commerce.upserts import upsert_inventory_level
 from app.models.inbox import WebhookInbox
 from app.models.shop import Shop
-from webhooks.handlers.followups import catalog_changed
+from app.tasks import catalog_changed
 
 
 def level_changed(session: Session, shop: Shop, payload: dict[str, Any], event: WebhookInbox) -> None:

@@ -10,7 +10,7 @@ from app.commerce.upserts import insert_refund
 from app.models.commerce import Order
 from app.models.inbox import WebhookInbox
 from app.models.shop import Shop
-from webhooks.handlers.followups import customer_changed
+from app.tasks import customer_changed
 
 
 def refund_created(session: Session, shop: Shop, payload: dict[str, Any], event: WebhookInbox) -> None:

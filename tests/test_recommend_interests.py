@@ -1,4 +1,4 @@
-"""Use-case inference (``app.recommend.usecases``): obvious clusters are found and get sensible names."""
+"""Use-case inference (``app.recommend.interests``): obvious clusters are found and get sensible names."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from app.embedding import HashingEmbedder
-from app.recommend.usecases import CatalogueItem, infer_interests, interest_of, shopper_interests
+from app.recommend.interests import CatalogueItem, infer_interests, interest_of, shopper_interests
 
 OUTDOOR = [
     ("Two-person dome tent", "Camping", ["outdoor", "camping"]),
@@ -117,8 +117,8 @@ def test_small_catalogues_and_shopper_interests():
 
 
 def test_big_catalogues_choose_k_on_a_sample(monkeypatch):
-    import app.recommend.usecases as usecases
+    import app.recommend.interests as interests
 
-    monkeypatch.setattr(usecases, "EXACT_SILHOUETTE", 12)  # the sampled path, on the small catalogue
+    monkeypatch.setattr(interests, "EXACT_SILHOUETTE", 12)  # the sampled path, on the small catalogue
     items, group_of = _catalogue()
     _check(infer_interests(items), group_of)

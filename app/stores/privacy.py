@@ -15,11 +15,11 @@ from sqlalchemy import delete, or_
 from sqlmodel import Session, select
 
 from app.identity import kind_of
-from app.jobs.identity import members_of
 from app.models.events import IdentityLink, PixelEvent
 from app.models.feedback import SupportMessage
 from app.models.profiles import CustomerProfile
 from app.models.serving import WishlistItem
+from app.stores.identity import members_of
 
 
 def _wishlist_owners(nodes: set[str]) -> list[str]:

@@ -1,0 +1,156 @@
+"""Every RQ job by name, and the helpers that queue them (after the caller's commit, deduplicated by job id).
+
+Ingress (webhook routes, the pixel, the admin API, the app proxy) queues jobs without importing job code: a
+web process stays lean and a request can never call a job function. Jobs queue their follow-ups through the
+same helpers. The names below are the whole route from an event to the work it causes;
+``tests/test_tasks.py`` resolves each to its function, and no other module spells a job's dotted name.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from redis.exceptions import RedisError
+from sqlmodel import Session
+
+from app.config import Settings, get_settings
+from app.db import after_commit
+from app.queue import enqueue, get_redis
+
+log = logging.getLogger(__name__)
+
+# --- the jobs -----------------------------------------------------------------------------------
+INITIAL_SYNC = "app.jobs.sync.initial_sync"
+SYNC_SHOP = "app.jobs.sync.sync_shop"
+RECONCILE_SHOP = "app.jobs.sync.reconcile_shop"
+RECONCILE_ALL_SHOPS = "app.jobs.sync.reconcile_all_shops"
+CONNECT_WEB_PIXEL = "app.jobs.install.connect_web_pixel"
+FOLD_PIXEL_EVENTS = "app.jobs.profiles.process_pixel_batch"
+SWEEP_PIXEL_EVENTS = "app.jobs.profiles.sweep_pixel_events"
+REFRESH_PROFILE = "app.jobs.profiles.refresh_profile"
+FIT_SHOP_MODELS = "app.jobs.shop_models.fit_shop_models"
+FIT_ALL_SHOPS = "app.jobs.shop_models.fit_all_shops"
+RESCORE_SHOP = "app.jobs.shop_models.rescore_shop"
+EMBED_PRODUCTS = "app.jobs.catalog.embed_shop_products"
+INFER_INTERESTS = "app.jobs.interests.infer_for_shop"
+INFER_ALL_INTERESTS = "app.jobs.interests.infer_all_shops"
+REFRESH_SHOP_LISTS = "app.jobs.recommendations.refresh_for_shop"
+REFRESH_CUSTOMER_LISTS = "app.jobs.recommendations.refresh_for_customer"
+FLUSH_SERVED_LOG = "app.jobs.recommendations.flush_served_log"
+IMPORT_REVIEWS = "app.jobs.reviews.run_review_import"
+REFRESH_REVIEWERS = "app.jobs.reviews.refresh_reviewers"
+
+PIXEL_QUEUED_TTL_S = 60
+
+
+# --- job ids (one queued job per id: RQ drops a second enqueue while the first waits) ----------------
+def shop_lists_job_id(shop_id: int) -> str:
+    return f"recs-shop-{shop_id}"
+
+
+def embed_job_id(shop_id: int) -> str:
+    return f"embed-shop-{shop_id}"
+
+
+def interests_job_id(shop_id: int) -> str:
+    return f"interests-shop-{shop_id}"
+
+
+def fit_job_id(shop_id: int) -> str:
+    return f"fit-shop-{shop_id}"
+
+
+# --- queueing now ---------------------------------------------------------------------------------
+def refresh_shop_lists(redis_url: str | None, shop_id: int) -> bool:
+    return enqueue(redis_url, REFRESH_SHOP_LISTS, shop_id, queue="low", job_id=shop_lists_job_id(shop_id))
+
+
+def embed_products(redis_url: str | None, shop_id: int) -> bool:
+    return enqueue(redis_url, EMBED_PRODUCTS, shop_id, queue="low", job_id=embed_job_id(shop_id))
+
+
+def infer_interests(redis_url: str | None, shop_id: int) -> bool:
+    return enqueue(redis_url, INFER_INTERESTS, shop_id, queue="low", job_id=interests_job_id(shop_id))
+
+
+def fit_shop_models(redis_url: str | None, shop_id: int) -> bool:
+    return enqueue(redis_url, FIT_SHOP_MODELS, shop_id, queue="low", job_id=fit_job_id(shop_id))
+
+
+def rescore_shop(redis_url: str | None, shop_id: int) -> bool:
+    return enqueue(redis_url, RESCORE_SHOP, shop_id, queue="low", job_id=f"rescore-shop-{shop_id}")
+
+
+def refresh_profile(redis_url: str | None, shop_id: int, customer_key: str) -> bool:
+    return enqueue(redis_url, REFRESH_PROFILE, shop_id, customer_key)
+
+
+def _pixel_queued_key(shop_id: int) -> str:
+    return f"attune:pixel:queued:{shop_id}"
+
+
+def fold_pixel_events(redis_url: str | None, shop_id: int, event_ids: list[int]) -> bool:
+    """After ingress commits: queue a fold for the shop unless one is already queued and not started
+    (that job will pick these events up, so a busy shop's events are folded in larger batches)."""
+    try:
+        if not get_redis(redis_url).set(_pixel_queued_key(shop_id), "1", nx=True, ex=PIXEL_QUEUED_TTL_S):
+            return True
+    except RedisError as exc:
+        log.warning("pixel fold for shop %s not queued (Redis unavailable): %s", shop_id, exc)
+        return False
+    return enqueue(redis_url, FOLD_PIXEL_EVENTS, shop_id, event_ids, queue="default")
+
+
+def pixel_fold_started(redis_url: str | None, shop_id: int) -> None:
+    """The fold job has started: events arriving from now on queue a new run (raises ``RedisError``)."""
+    get_redis(redis_url).delete(_pixel_queued_key(shop_id))
+
+
+# --- queueing once the caller's transaction commits (Saleor's rule: never before) ---------------------
+def customer_changed(session: Session, shop_id: int, customer_id: int | None) -> None:
+    """A customer's orders, returns or checkouts changed: their profile and their personal lists."""
+    if customer_id is None:
+        return
+    settings = get_settings()
+    redis_url = settings.redis_url
+    after_commit(session, lambda: refresh_profile(redis_url, shop_id, f"customer:{customer_id}"))
+    refresh_lists_after_commit(session, settings, shop_id, customer_id)
+
+
+def catalog_changed(session: Session, shop_id: int) -> None:
+    """The catalogue or stock changed: the shop's lists and its product vectors (one job each per shop)."""
+    settings = get_settings()
+    refresh_lists_after_commit(session, settings, shop_id)
+    redis_url = settings.redis_url
+    after_commit(session, lambda: embed_products(redis_url, shop_id))
+
+
+def refresh_lists_after_commit(
+    session: Session, settings: Settings, shop_id: int, customer_id: int | None = None
+) -> None:
+    """Queue a list refresh (the shop's, or one customer's) once the change that made it stale commits."""
+    redis_url = settings.redis_url
+    if customer_id is None:
+        after_commit(session, lambda: refresh_shop_lists(redis_url, shop_id))
+        return
+    after_commit(
+        session,
+        lambda: enqueue(
+            redis_url,
+            REFRESH_CUSTOMER_LISTS,
+            shop_id,
+            customer_id,
+            queue="low",
+            job_id=f"recs-customer-{shop_id}-{customer_id}",
+        ),
+    )
+
+
+def refresh_profile_after_commit(session: Session, redis_url: str | None, shop_id: int, key: str) -> None:
+    after_commit(session, lambda: refresh_profile(redis_url, shop_id, key) or None)
+
+
+def fit_after_commit(session: Session, shop_id: int) -> None:
+    """For the backfill: fit the shop's models once the transaction that finishes the backfill commits."""
+    redis_url = get_settings().redis_url
+    after_commit(session, lambda: fit_shop_models(redis_url, shop_id))
