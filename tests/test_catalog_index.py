@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.catalog.embedder import l2_normalise
 from app.catalog.index import SimilarityIndex, top_k_rows
-from app.embedding import l2_normalise
 from tests import embedding_support
 
 minilm = embedding_support.minilm  # the session-scoped fixture

@@ -11,9 +11,9 @@ import textwrap
 import numpy as np
 import pytest
 
+from app.catalog.embedder import Embedder
 from app.embedding import (
     MINILM_DIM,
-    Embedder,
     HashingEmbedder,
     SentenceTransformerEmbedder,
     get_embedder,

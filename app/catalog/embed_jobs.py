@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from app.catalog.embedder import Embedder
 from app.catalog.text import content_hash
-from app.embedding import Embedder
 
 DEFAULT_BATCH = 256
 

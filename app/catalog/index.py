@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.embedding import Embedder, l2_normalise
+from app.catalog.embedder import Embedder, l2_normalise
 
 QUERY_CHUNK = 512
 

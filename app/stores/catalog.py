@@ -11,9 +11,9 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, delete, select
 
 from app.catalog.embed_jobs import EmbedRow, embed_changed
+from app.catalog.embedder import Embedder
 from app.catalog.search import load_vectors
 from app.catalog.text import product_text
-from app.embedding import Embedder
 from app.models.base import utcnow
 from app.models.catalog import ProductEmbedding
 from app.models.commerce import Product
