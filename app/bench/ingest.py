@@ -8,6 +8,9 @@ signed ``orders/create`` with a unique ``X-Shopify-Event-Id``. Afterwards the in
 (nothing may be lost) and every stored row must be carried by a queued job. A private ``redis-server`` on a
 free loopback port takes the jobs (unless ``--redis-url`` is given), and the database is a temporary SQLite
 file unless ``--database-url`` names another (it is migrated).
+
+Longer than about 400 lines: the servers, the alternating rounds, both client modes and the loss check share
+one set-up and must stay side by side to be compared fairly.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Each function takes a session, a shop id and one resource in Shopify's REST/webh
 the rows, and never commits (the caller's transaction also marks the event done). A version replaces
 the stored one only when its version key (``updated_at``, then content digest) is larger, so the
 state after any permutation or duplication of deliveries is the state of the largest version.
+
+Longer than about 400 lines on purpose: every resource's upsert keeps the same invariant, and keeping them in
+one module lets a reader check it once, for all of them.
 """
 
 from __future__ import annotations

@@ -8,14 +8,14 @@ interests and a flat one gets few. Each cluster is named after its most distinct
 tags and title words that are much more frequent inside the cluster than in the whole catalogue (a class-based
 TF-IDF), best two joined ("camping & hiking"), or the cluster's product type when nearly all of it shares one.
 
-Plain Python over plain data: products in, :class:`Interest` rows out. The job ``app.jobs.interests`` loads and
+The words and names come from ``app.recommend.interest_terms``. Plain Python over plain data: products in,
+:class:`Interest` rows out. The job ``app.jobs.interests`` loads and
 stores them per shop.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,119 +23,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from app.recommend.interest_terms import (
+    CatalogueItem,
+    distinctive_terms,
+    interest_name,
+    item_terms,
+    slug,
+)
+
 MIN_PRODUCTS = 6  # below this a shop has no interests worth naming
 MIN_CLUSTER = 2  # a cluster smaller than this is not an interest
 MAX_INTERESTS = 30
 EXACT_SILHOUETTE = 4000  # above this many products, k is chosen on a sample's silhouette
 CONTENT_WEIGHT = 1.0
 COPURCHASE_WEIGHT = 1.0
-DOMINANT_TYPE_SHARE = 0.8
-MIN_TYPE_LIFT = 1.5  # a type shared by the whole catalogue names nothing
-
-_WORD = re.compile(r"[a-z][a-z'-]{2,}")
-STOPWORDS = frozenset(
-    [
-        "the",
-        "and",
-        "for",
-        "with",
-        "from",
-        "your",
-        "you",
-        "our",
-        "this",
-        "that",
-        "are",
-        "was",
-        "were",
-        "has",
-        "have",
-        "had",
-        "not",
-        "but",
-        "all",
-        "any",
-        "can",
-        "will",
-        "one",
-        "two",
-        "new",
-        "set",
-        "pack",
-        "size",
-        "small",
-        "medium",
-        "large",
-        "extra",
-        "per",
-        "each",
-        "pcs",
-        "pieces",
-        "piece",
-        "of",
-        "in",
-        "on",
-        "to",
-        "by",
-        "an",
-        "a",
-        "or",
-        "at",
-        "as",
-        "is",
-        "it",
-        "be",
-        "its",
-        "into",
-        "over",
-        "under",
-        "up",
-        "out",
-        "off",
-        "more",
-        "most",
-        "very",
-        "just",
-        "only",
-        "also",
-        "than",
-        "then",
-        "them",
-        "they",
-        "their",
-        "there",
-        "here",
-        "what",
-        "which",
-        "who",
-        "whom",
-        "how",
-        "why",
-        "when",
-        "where",
-        "x",
-        "xl",
-        "xxl",
-        "xs",
-        "mini",
-        "maxi",
-        "plus",
-        "pro",
-        "ltd",
-        "inc",
-        "co",
-    ]
-)
-
-
-@dataclass(frozen=True)
-class CatalogueItem:
-    """What use-case inference reads about one product."""
-
-    product_id: str
-    title: str
-    product_type: str = ""
-    tags: Sequence[str] = ()
 
 
 @dataclass
@@ -168,20 +69,6 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.where(norms > 0, norms, 1.0)
-
-
-def item_terms(item: CatalogueItem) -> list[str]:
-    """The words of one product that may name an interest: type, tags (whole and split) and title words."""
-    out: list[str] = []
-    for phrase in [item.product_type, *item.tags]:
-        phrase = " ".join(phrase.lower().split())
-        if phrase and len(phrase) <= 40:
-            out.append(phrase)
-            words = _WORD.findall(phrase)
-            if len(words) > 1:
-                out.extend(w for w in words if w not in STOPWORDS)
-    out.extend(w for w in _WORD.findall(item.title.lower()) if w not in STOPWORDS)
-    return list(dict.fromkeys(out))  # each term once per product
 
 
 def content_features(items: Sequence[CatalogueItem], max_dims: int = 64) -> np.ndarray:
@@ -309,53 +196,6 @@ def cluster(x: np.ndarray, *, seed: int = 0, max_k: int = MAX_INTERESTS) -> tupl
     return best[1], best[2]
 
 
-# --- naming --------------------------------------------------------------------------------------
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "interest"
-
-
-def distinctive_terms(
-    members: Sequence[int], terms: Sequence[list[str]], df: Counter, n: int, top: int = 5
-) -> list[str]:
-    """Terms most particular to ``members``: in-cluster share × log(lift over the catalogue)."""
-    inside = Counter(t for m in members for t in terms[m])
-    scored = []
-    for term, count in inside.items():
-        share = count / len(members)
-        lift = share / (df[term] / n)
-        if count < 2 and len(members) > 2:
-            continue
-        scored.append((share * math.log(1.0 + lift) * (1.15 if " " in term else 1.0), term))
-    scored.sort(key=lambda st: (-st[0], st[1]))
-    chosen: list[str] = []
-    for _, term in scored:
-        # skip a word already inside a chosen phrase (and a phrase containing a chosen word)
-        if any(term in c.split() or c in term.split() for c in chosen):
-            continue
-        chosen.append(term)
-        if len(chosen) == top:
-            break
-    return chosen
-
-
-def interest_name(
-    members: Sequence[int], items: Sequence[CatalogueItem], top_terms: list[str], type_share: Counter
-) -> str:
-    """The cluster's product type when nearly all of it shares one that is rare elsewhere (``type_share``: the
-    catalogue's count per type), else its two most distinctive terms."""
-    types = Counter(items[m].product_type.strip().lower() for m in members if items[m].product_type.strip())
-    if types:
-        ptype, count = types.most_common(1)[0]
-        share = count / len(members)
-        if share >= DOMINANT_TYPE_SHARE and share / (type_share[ptype] / len(items)) >= MIN_TYPE_LIFT:
-            return ptype
-    if not top_terms:
-        return items[members[0]].product_type.lower() or items[members[0]].title.lower()
-    return " & ".join(top_terms[:2])
-
-
 def infer_interests(
     items: Sequence[CatalogueItem],
     vectors: np.ndarray | None = None,
@@ -392,7 +232,7 @@ def infer_interests(
         members = np.asarray(member_list)
         centroid = x[members].mean(axis=0)
         members = members[np.argsort(-(x[members] @ centroid), kind="stable")]
-        key = _slug(name)
+        key = slug(name)
         while key in used:
             key = f"{key}-{len(used)}"
         used.add(key)

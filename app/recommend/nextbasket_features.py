@@ -4,6 +4,9 @@
 neighbours, repurchase statistics, weekly popularity); ``Signals.candidates(customers, now)`` returns the
 candidate (customer, item) pairs with one feature row each, as of each customer's time ``now`` (days). Nothing
 here looks past the history it was given.
+
+Longer than about 400 lines on purpose: ``Signals`` is one idea, every feature of the ranker computed from the
+same precomputed state; split, that state would have to travel between modules.
 """
 
 from __future__ import annotations

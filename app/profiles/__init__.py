@@ -1,0 +1,1 @@
+"""Shopper profiles: the pure parts (state folding, explicit summaries, derived scores, merges, shop parameters)."""

@@ -1,0 +1,76 @@
+"""``app.tasks``: every job name resolves to a job function, no other module spells a job's dotted name, and
+a web process that serves every route has loaded no job module (requests can only queue work by name)."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from app import tasks
+from tests.conftest import ROOT
+
+JOB_NAME = re.compile(r"^(app\.jobs|webhooks\.inbox_jobs)\.[a-z_]+\.?[a-z_]*$")
+NAMES = {k: v for k, v in vars(tasks).items() if k.isupper() and isinstance(v, str) and JOB_NAME.match(v)}
+
+
+def test_the_registry_names_the_jobs():
+    assert len(NAMES) >= 19
+    assert len(set(NAMES.values())) == len(NAMES), "two names for one job"
+
+
+@pytest.mark.parametrize("name", sorted(NAMES))
+def test_every_job_name_resolves_to_a_job_function(name):
+    module_name, func_name = NAMES[name].rsplit(".", 1)
+    func = getattr(importlib.import_module(module_name), func_name)
+    assert inspect.isfunction(func) and func.__module__ == module_name
+    # ids in: what a job needs is a plain value RQ can pickle, not a session or a client
+    for param in inspect.signature(func).parameters.values():
+        if param.default is inspect.Parameter.empty:
+            assert param.name not in ("session", "client", "engine"), f"{NAMES[name]} needs {param.name}"
+
+
+def _string_constants(path):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+
+
+def test_no_other_module_spells_a_job_name():
+    offenders = []
+    for path in [*(ROOT / "app").rglob("*.py"), *(ROOT / "webhooks").rglob("*.py")]:
+        if path == ROOT / "app" / "tasks.py":
+            continue
+        offenders += [f"{path.relative_to(ROOT)}: {s}" for s in _string_constants(path) if JOB_NAME.match(s)]
+    assert offenders == []
+
+
+def test_a_web_process_loads_no_job_code():
+    """Build the app and serve a request on every blueprint's first route: no job module or handler is loaded."""
+    script = """
+import json, sys
+from app import create_app
+from app.config import load_settings
+app = create_app(load_settings(attune_env="test", shopify_api_key="k", shopify_api_secret="s" * 32,
+                               database_url="sqlite://", redis_url="redis://127.0.0.1:6379/15",
+                               attune_encryption_key="Sl3qZqVn6yX8wq2kU1o9YlH6i3b7o1m0uE4b5c8d9fA=",
+                               app_url="https://attune.test"))
+client = app.test_client()
+for rule in app.url_map.iter_rules():
+    if "GET" in rule.methods and not rule.arguments:
+        client.get(rule.rule)
+client.post("/webhooks", data=b"{}")
+loaded = sorted(m for m in sys.modules if m.startswith(("app.jobs", "webhooks.handlers", "webhooks.inbox_jobs")))
+print(json.dumps({"loaded": loaded, "blueprints": sorted(app.blueprints)}))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["loaded"] == []
+    assert len(result["blueprints"]) >= 10
