@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,3 +54,15 @@ def test_domain_code_is_plain_python():
             if any(name == f or name.startswith(f + ".") for f in FORBIDDEN_IN_DOMAIN):
                 offenders.append(f"{path.relative_to(ROOT)} imports {name}")
     assert offenders == []
+
+
+def test_the_served_list_log_flushes_without_the_serving_cache():
+    """A worker moving the served-list log into its table loads none of the web-only read path."""
+    script = "import sys, app.storefront.served_log; print(*sys.modules)"
+    loaded = set(
+        subprocess.run(
+            [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+        ).stdout.split()
+    )
+    assert "app.storefront.served_log" in loaded
+    assert "app.storefront.cache" not in loaded and "app.storefront.lists" not in loaded

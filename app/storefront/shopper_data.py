@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from app.models.commerce import InventoryLevel, Order, OrderLine, Product, ProductVariant, RefundLine
 from app.models.serving import Nudge, WishlistItem
-from app.storefront.serving import ServingStore
+from app.storefront.cache import ServingStore
 
 DEFAULT_CURRENCY = "USD"
 

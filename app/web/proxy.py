@@ -31,14 +31,9 @@ from app.jobs.support import TooManyQuestions, ask, refresh_key
 from app.queue import enqueue
 from app.shopify.verify import VerificationError, is_valid_shop_domain, parse_query_pairs, verify_proxy
 from app.storefront import shopper_data
-from app.storefront.serving import (
-    PLACEMENTS,
-    Rendered,
-    ServingStore,
-    new_serve_id,
-    record_served,
-    resolve_rendered,
-)
+from app.storefront.cache import Rendered, ServingStore
+from app.storefront.lists import PLACEMENTS, resolve_rendered
+from app.storefront.served_log import new_serve_id, record_served
 from app.web import settings
 
 bp = Blueprint("proxy", __name__, url_prefix="/proxy")
