@@ -66,3 +66,14 @@ def test_the_served_list_log_flushes_without_the_serving_cache():
     )
     assert "app.storefront.served_log" in loaded
     assert "app.storefront.cache" not in loaded and "app.storefront.lists" not in loaded
+
+
+def test_the_catalogue_never_imports_the_storefront():
+    """Stock and search are catalogue facts; the storefront reads them, never the other way round."""
+    offenders = [
+        f"{p.relative_to(ROOT)} imports {n}"
+        for p in _py_files("app/catalog")
+        for n in _imports(p)
+        if n == "app.storefront" or n.startswith("app.storefront.")
+    ]
+    assert offenders == []

@@ -22,6 +22,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from app.catalog.index import SimilarityIndex
+from app.catalog.stock import variant_availability
 from app.db import get_engine
 from app.embedding import Embedder, get_embedder
 from app.models.catalog import ProductEmbedding
@@ -85,8 +86,6 @@ def load_vectors(session: Session, shop_id: int, model: str) -> tuple[list[int],
 
 def out_of_stock(session: Session, shop_id: int, product_ids: Iterable[int]) -> set[int]:
     """Products with no sellable variant (inventory levels when known, else variant quantity)."""
-    from app.storefront.shopper_data import variant_availability
-
     ids = list(product_ids)
     if not ids:
         return set()

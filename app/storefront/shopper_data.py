@@ -11,11 +11,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from app.models.commerce import InventoryLevel, Order, OrderLine, Product, ProductVariant, RefundLine
+from app.catalog.stock import variant_availability
+from app.models.commerce import Order, OrderLine, Product, ProductVariant, RefundLine
 from app.models.serving import Nudge, WishlistItem
 from app.storefront.cache import ServingStore
 
@@ -42,31 +43,6 @@ def shop_currency(session: Session, shop_id: int) -> str:
         .limit(200)
     ).all()
     return Counter(rows).most_common(1)[0][0] if rows else DEFAULT_CURRENCY
-
-
-def variant_availability(
-    session: Session, shop_id: int, variants: Iterable[ProductVariant]
-) -> dict[int, bool]:
-    """Variant id → sellable: inventory levels when known, else the variant's quantity, else untracked."""
-    variants = list(variants)
-    items = [v.inventory_item_id for v in variants if v.inventory_item_id]
-    levels: dict[int, int] = {}
-    if items:
-        for item_id, available in session.exec(
-            select(InventoryLevel.inventory_item_id, func.sum(InventoryLevel.available))
-            .where(InventoryLevel.shop_id == shop_id, InventoryLevel.inventory_item_id.in_(items))
-            .group_by(InventoryLevel.inventory_item_id)
-        ).all():
-            levels[item_id] = int(available or 0)
-    out: dict[int, bool] = {}
-    for v in variants:
-        if v.inventory_item_id in levels:
-            out[v.shopify_id] = levels[v.inventory_item_id] > 0
-        elif v.inventory_quantity is not None:
-            out[v.shopify_id] = v.inventory_quantity > 0
-        else:
-            out[v.shopify_id] = True
-    return out
 
 
 def product_cards(
