@@ -23,6 +23,7 @@ from sqlmodel import Session, select
 
 from app.catalog.index import SimilarityIndex
 from app.catalog.stock import variant_availability
+from app.config import get_settings
 from app.db import get_engine
 from app.embedding import Embedder, get_embedder
 from app.models.catalog import ProductEmbedding
@@ -149,8 +150,6 @@ def warm_up_search(preload: bool | None = None) -> float | None:
 
     ``get_embedder`` loads it once per process under a lock, so a search that arrives meanwhile waits for
     this load instead of starting a second one."""
-    from app.config import get_settings
-
     if preload is None:
         preload = get_settings().attune_search_preload
     if not preload:

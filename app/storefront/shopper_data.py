@@ -15,16 +15,13 @@ from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from app.catalog.search import search_shop
 from app.catalog.stock import variant_availability
 from app.models.commerce import Order, OrderLine, Product, ProductVariant, RefundLine
 from app.models.serving import Nudge, WishlistItem
 from app.storefront.cache import ServingStore
 
 DEFAULT_CURRENCY = "USD"
-
-
-class SearchUnavailable(RuntimeError):
-    """The shop's product index (semantic search) is not available in this deployment."""
 
 
 class NotYours(LookupError):
@@ -97,11 +94,6 @@ def product_cards(
 
 def search_products(store: ServingStore, shop_id: int, query: str, limit: int) -> list[dict[str, Any]]:
     """Products nearest to the query text in the shop's product index, in stock, with a reason."""
-    try:  # imported lazily: the product index and its embedder load once per process
-        from app.catalog.search import search_shop
-    except ModuleNotFoundError as exc:
-        raise SearchUnavailable("the product index is not installed") from exc
-
     hits = search_shop(store.database_url, shop_id, query, k=limit * 3)
     with store.session() as s:
         cards = product_cards(s, shop_id, [pid for pid, _ in hits])
