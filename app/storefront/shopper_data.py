@@ -203,7 +203,11 @@ def reorder_links(
 def active_nudges(
     store: ServingStore, shop_id: int, customer_id: int | None, client_id: str | None, *, limit: int = 3
 ) -> list[dict[str, Any]]:
-    """Nudges for this shopper (or for everyone), live now, highest priority first."""
+    """Nudges for this shopper (or for everyone), live now, highest priority first.
+
+    Reads ``Nudge``, the on-site channel's message table: nothing in the app writes it yet (only tests do);
+    the outbox's on-site channel, in the coming action layer, will.
+    """
     now = datetime.now(UTC)
     audience = [(Nudge.customer_id.is_(None)) & (Nudge.client_id.is_(None))]
     if customer_id:
