@@ -35,9 +35,10 @@ test-backtests: setup ## Full real-data backtests against the issues' targets (n
 bench: setup ## Every benchmark; rewrites BENCHMARKS.md
 	$(VENV)/bin/attune bench all --write BENCHMARKS.md
 
-lint: setup
+lint: setup ## ruff, and import-linter's layer contracts (docs/architecture.md)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 fmt: setup
 	$(VENV)/bin/ruff check --fix .

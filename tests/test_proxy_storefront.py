@@ -24,7 +24,7 @@ from app.storefront.demo_data import (
     seed_demo_shop,
 )
 from app.storefront.holdout import holdout_bucket, in_holdout
-from app.storefront.serving import flush_served_log
+from app.storefront.served_log import flush_served_log
 from tests.conftest import TEST_API_SECRET, TEST_PREVIOUS_SECRET
 
 SHOP = "attune-demo.myshopify.com"

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.shopify.verify import parse_query_pairs
-from app.storefront.serving import CachedList
+from app.storefront.cache import CachedList, ServingStore
 from app.storefront.ttl_cache import TTLCache
 
 QUERY_CHARS = st.sampled_from(list("ab=&+%;2F0z é") + ["%2F", "%E9", "%zz", "%", "==", "&&"])
@@ -124,7 +124,6 @@ def test_a_web_worker_keeps_lists_until_they_change_then_reloads_them_off_the_re
     from app.jobs.recommendations import refresh_for_shop
     from app.recommend.lists import ListSpec
     from app.storefront.demo_data import DEMO_CUSTOMER, seed_demo_shop
-    from app.storefront.serving import ServingStore
     from app.stores.lists import write_lists
 
     shop = seed_demo_shop(session, "attune-demo.myshopify.com")
@@ -160,7 +159,6 @@ def test_a_web_worker_keeps_lists_until_they_change_then_reloads_them_off_the_re
 def test_lists_warmed_at_start_are_not_reloaded_by_the_first_check(settings, session):
     from app.jobs.recommendations import refresh_for_shop
     from app.storefront.demo_data import seed_demo_shop
-    from app.storefront.serving import ServingStore
 
     shop = seed_demo_shop(session, "attune-demo.myshopify.com")
     refresh_for_shop(shop.shop_id, settings)

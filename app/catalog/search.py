@@ -22,6 +22,8 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from app.catalog.index import SimilarityIndex
+from app.catalog.stock import variant_availability
+from app.config import get_settings
 from app.db import get_engine
 from app.embedding import Embedder, get_embedder
 from app.models.catalog import ProductEmbedding
@@ -85,8 +87,6 @@ def load_vectors(session: Session, shop_id: int, model: str) -> tuple[list[int],
 
 def out_of_stock(session: Session, shop_id: int, product_ids: Iterable[int]) -> set[int]:
     """Products with no sellable variant (inventory levels when known, else variant quantity)."""
-    from app.storefront.shopper_data import variant_availability
-
     ids = list(product_ids)
     if not ids:
         return set()
@@ -150,8 +150,6 @@ def warm_up_search(preload: bool | None = None) -> float | None:
 
     ``get_embedder`` loads it once per process under a lock, so a search that arrives meanwhile waits for
     this load instead of starting a second one."""
-    from app.config import get_settings
-
     if preload is None:
         preload = get_settings().attune_search_preload
     if not preload:

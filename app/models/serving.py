@@ -93,7 +93,12 @@ class WishlistItem(SQLModel, table=True):
 
 
 class Nudge(SQLModel, table=True):
-    """A proactive message for the storefront assistant, written by an agent, with its reason."""
+    """A message for one shopper (or every shopper) of a shop, shown on site by the storefront assistant.
+
+    The on-site channel's message table. The storefront reads it (``app.storefront.shopper_data.active_nudges``
+    behind ``GET /proxy/nudges``); nothing in the app writes it yet (only tests do): the outbox's on-site
+    channel, in the coming action layer, will.
+    """
 
     __tablename__ = "nudge"
     __table_args__ = (Index("ix_nudge_shop_target", "shop_id", "customer_id", "client_id"),)

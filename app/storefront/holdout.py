@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
+AGENT = "recommendations"  # the storefront's agent: its holdout policy, hash and served-list log entries
 BUCKETS = 10_000
 DEFAULT_SHARE = 0.1
 

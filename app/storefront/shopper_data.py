@@ -11,19 +11,17 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from app.models.commerce import InventoryLevel, Order, OrderLine, Product, ProductVariant, RefundLine
+from app.catalog.search import search_shop
+from app.catalog.stock import variant_availability
+from app.models.commerce import Order, OrderLine, Product, ProductVariant, RefundLine
 from app.models.serving import Nudge, WishlistItem
-from app.storefront.serving import ServingStore
+from app.storefront.cache import ServingStore
 
 DEFAULT_CURRENCY = "USD"
-
-
-class SearchUnavailable(RuntimeError):
-    """The shop's product index (semantic search) is not available in this deployment."""
 
 
 class NotYours(LookupError):
@@ -42,31 +40,6 @@ def shop_currency(session: Session, shop_id: int) -> str:
         .limit(200)
     ).all()
     return Counter(rows).most_common(1)[0][0] if rows else DEFAULT_CURRENCY
-
-
-def variant_availability(
-    session: Session, shop_id: int, variants: Iterable[ProductVariant]
-) -> dict[int, bool]:
-    """Variant id → sellable: inventory levels when known, else the variant's quantity, else untracked."""
-    variants = list(variants)
-    items = [v.inventory_item_id for v in variants if v.inventory_item_id]
-    levels: dict[int, int] = {}
-    if items:
-        for item_id, available in session.exec(
-            select(InventoryLevel.inventory_item_id, func.sum(InventoryLevel.available))
-            .where(InventoryLevel.shop_id == shop_id, InventoryLevel.inventory_item_id.in_(items))
-            .group_by(InventoryLevel.inventory_item_id)
-        ).all():
-            levels[item_id] = int(available or 0)
-    out: dict[int, bool] = {}
-    for v in variants:
-        if v.inventory_item_id in levels:
-            out[v.shopify_id] = levels[v.inventory_item_id] > 0
-        elif v.inventory_quantity is not None:
-            out[v.shopify_id] = v.inventory_quantity > 0
-        else:
-            out[v.shopify_id] = True
-    return out
 
 
 def product_cards(
@@ -121,11 +94,6 @@ def product_cards(
 
 def search_products(store: ServingStore, shop_id: int, query: str, limit: int) -> list[dict[str, Any]]:
     """Products nearest to the query text in the shop's product index, in stock, with a reason."""
-    try:  # imported lazily: the product index and its embedder load once per process
-        from app.catalog.search import search_shop
-    except ModuleNotFoundError as exc:
-        raise SearchUnavailable("the product index is not installed") from exc
-
     hits = search_shop(store.database_url, shop_id, query, k=limit * 3)
     with store.session() as s:
         cards = product_cards(s, shop_id, [pid for pid, _ in hits])
@@ -235,7 +203,11 @@ def reorder_links(
 def active_nudges(
     store: ServingStore, shop_id: int, customer_id: int | None, client_id: str | None, *, limit: int = 3
 ) -> list[dict[str, Any]]:
-    """Nudges for this shopper (or for everyone), live now, highest priority first."""
+    """Nudges for this shopper (or for everyone), live now, highest priority first.
+
+    Reads ``Nudge``, the on-site channel's message table: nothing in the app writes it yet (only tests do);
+    the outbox's on-site channel, in the coming action layer, will.
+    """
     now = datetime.now(UTC)
     audience = [(Nudge.customer_id.is_(None)) & (Nudge.client_id.is_(None))]
     if customer_id:

@@ -18,7 +18,7 @@ MAX_PER_LIST = 50
 
 
 # The placements with precomputed lists of their own (``app.recommend.lists.compute_lists``). The storefront's
-# cart, email and post-purchase requests are answered from these lists (``app.storefront.serving.lookup_chain``),
+# cart, email and post-purchase requests are answered from these lists (``app.storefront.lists.lookup_chain``),
 # so a rule for them would never be seen: they are refused rather than silently ignored.
 RULE_PLACEMENTS = ("product", "fbt", "home", "buy_again")
 

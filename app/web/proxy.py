@@ -30,14 +30,9 @@ from app import tasks
 from app.db import session_scope
 from app.shopify.verify import VerificationError, is_valid_shop_domain, parse_query_pairs, verify_proxy
 from app.storefront import shopper_data
-from app.storefront.serving import (
-    PLACEMENTS,
-    Rendered,
-    ServingStore,
-    new_serve_id,
-    record_served,
-    resolve_rendered,
-)
+from app.storefront.cache import Rendered, ServingStore
+from app.storefront.lists import PLACEMENTS, resolve_rendered
+from app.storefront.served_log import new_serve_id, record_served
 from app.stores.support import TooManyQuestions, ask, refresh_key
 from app.web import settings
 
@@ -223,10 +218,7 @@ def search():
         raise ProxyError(400, "q is required")
     if len(query) > 200:
         raise ProxyError(400, "q is longer than 200 characters")
-    try:
-        items = shopper_data.search_products(store(), g.shop.id, query, _limit(6))
-    except shopper_data.SearchUnavailable as exc:
-        raise ProxyError(503, "product search is not available yet") from exc
+    items = shopper_data.search_products(store(), g.shop.id, query, _limit(6))
     return _answer(
         {"query": query, "items": items, "currency": items[0]["currency"] if items else None},
         personal=False,
@@ -280,12 +272,9 @@ def wishlist():
     return response
 
 
-def _search_or_none(shop_id: int) -> Any:
-    def search(query: str, limit: int) -> list[dict[str, Any]] | None:
-        try:
-            return shopper_data.search_products(store(), shop_id, query, limit)
-        except shopper_data.SearchUnavailable:
-            return None
+def _shop_search(shop_id: int) -> Any:
+    def search(query: str, limit: int) -> list[dict[str, Any]]:
+        return shopper_data.search_products(store(), shop_id, query, limit)
 
     return search
 
@@ -315,7 +304,7 @@ def support():
                 question,
                 customer_id=customer_id,
                 client_id=client_id,
-                search=_search_or_none(shop_id),
+                search=_shop_search(shop_id),
             )
         except TooManyQuestions as exc:
             raise ProxyError(429, str(exc)) from exc

@@ -18,7 +18,8 @@ from typing import Any
 from flask import Flask
 
 from app.shopify.verify import VerificationError, is_valid_shop_domain, parse_query_pairs, verify_proxy
-from app.storefront.serving import PLACEMENTS, new_serve_id, record_served
+from app.storefront.lists import PLACEMENTS
+from app.storefront.served_log import new_serve_id, record_served
 from app.web.proxy import (
     CLIENT_ID_RE,
     PROXY_MAX_AGE_S,
