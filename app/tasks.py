@@ -36,7 +36,7 @@ INFER_INTERESTS = "app.jobs.interests.infer_for_shop"
 INFER_ALL_INTERESTS = "app.jobs.interests.infer_all_shops"
 REFRESH_SHOP_LISTS = "app.jobs.recommendations.refresh_for_shop"
 REFRESH_CUSTOMER_LISTS = "app.jobs.recommendations.refresh_for_customer"
-FLUSH_SERVED_LOG = "app.jobs.recommendations.flush_served_log"
+FLUSH_SERVED_LOG = "app.jobs.served_log.flush_served_log"
 IMPORT_REVIEWS = "app.jobs.reviews.run_review_import"
 REFRESH_REVIEWERS = "app.jobs.reviews.refresh_reviewers"
 

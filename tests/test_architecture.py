@@ -255,13 +255,13 @@ def test_shopify_library_is_imported_only_inside_app_shopify():
     assert offenders == []
 
 
-def test_the_served_list_log_flushes_without_the_serving_cache():
-    """A worker moving the served-list log into its table loads none of the web-only read path."""
-    script = "import sys, app.storefront.served_log; print(*sys.modules)"
+def test_the_served_list_log_flushes_without_the_storefront():
+    """The worker moving the served-list log into its table loads none of the web-only read path."""
+    script = "import sys, app.jobs.served_log; print(*sys.modules)"
     loaded = set(
         subprocess.run(
             [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
         ).stdout.split()
     )
-    assert "app.storefront.served_log" in loaded
-    assert "app.storefront.cache" not in loaded and "app.storefront.lists" not in loaded
+    assert "app.jobs.served_log" in loaded
+    assert not any(m.startswith("app.storefront") for m in loaded)

@@ -22,12 +22,14 @@ from app import create_app
 from app.bench.servers import free_port
 from app.db import get_engine
 from app.jobs.recommendations import refresh_for_shop
+from app.jobs.served_log import flush_served_log
 from app.models.base import utcnow
 from app.models.serving import HoldoutPolicy, ServedList
 from app.models.shop import Shop
 from app.shopify.verify import proxy_signature
 from app.storefront.demo_data import DEMO_CUSTOMER, STOVE_CUSTOMER, seed_demo_shop
-from app.storefront.served_log import SERVED_LOG_KEY, ServedLogBuffer, flush_served_log
+from app.storefront.served_log import ServedLogBuffer
+from app.stores.served_log import SERVED_LOG_KEY
 from app.web.proxy import store_for
 from app.web.proxy_fast import ProxyFastPath, finish_worker, prepare_worker
 from tests.conftest import ROOT, TEST_API_SECRET

@@ -13,6 +13,7 @@ import pytest
 from sqlmodel import select
 
 from app.jobs.recommendations import refresh_for_customer, refresh_for_shop
+from app.jobs.served_log import flush_served_log
 from app.models.serving import HoldoutPolicy, Nudge, RecommendationList, ServedList
 from app.shopify.verify import proxy_signature
 from app.storefront.demo_data import (
@@ -24,7 +25,6 @@ from app.storefront.demo_data import (
     seed_demo_shop,
 )
 from app.storefront.holdout import holdout_bucket, in_holdout
-from app.storefront.served_log import flush_served_log
 from tests.conftest import TEST_API_SECRET, TEST_PREVIOUS_SECRET
 
 SHOP = "attune-demo.myshopify.com"

@@ -135,7 +135,7 @@ def proxy(n: int, concurrency: int, rounds: int, redis_url: str, out: str) -> No
     from redis import Redis
 
     from app.storefront.demo_data import CATALOG, DEMO_CUSTOMER, STOVE_CUSTOMER
-    from app.storefront.served_log import SERVED_LOG_KEY
+    from app.stores.served_log import SERVED_LOG_KEY
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {

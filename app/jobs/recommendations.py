@@ -52,11 +52,3 @@ def refresh_for_customer(shop_id: int, customer_id: int, settings: Settings | No
         return n
 
     return retry_lost_race(work)
-
-
-def flush_served_log() -> int:
-    """Periodic: move the served-list log from Redis into ``served_list``."""
-    from app.storefront.served_log import flush_served_log as flush
-
-    settings = get_settings()
-    return flush(settings.database_url, settings.redis_url)

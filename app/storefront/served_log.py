@@ -1,42 +1,55 @@
-"""The served-list log that measurement reads: one entry per storefront answer, via Redis into ``served_list``.
+"""The served-list log that measurement reads, request side: one entry per storefront answer, into Redis.
 
-``record_served`` appends each answer's entry to a Redis list (straight to the table when Redis is down),
-and ``flush_served_log`` (a worker job) moves the entries into ``served_list`` in batches, deduplicated by
-``serve_id``, so a retried or concurrent flush never stores an entry twice and a crash loses none. Web
+``record_served`` appends each answer's entry to a Redis list (straight to the table when Redis is down);
+the job ``app.jobs.served_log.flush_served_log`` moves the entries into ``served_list``
+(``app.stores.served_log``). Web
 workers batch the appends (``ServedLogBuffer``, turned on by ``ServingStore.buffer_log``): a background
 thread pushes what accumulated every ``linger`` seconds and the worker's exit hook drains the rest, so the
 request never waits for Redis. A worker killed outright loses at most ``linger`` seconds of its log entries
-(never an answer). The flush side needs no serving cache: a worker imports this module alone.
+(never an answer).
 """
 
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 from redis.exceptions import RedisError
-from sqlmodel import Session, select
 
-from app.db import get_engine
-from app.models.serving import ServedList
+from app.db import session_scope
 from app.queue import get_redis
 from app.storefront.holdout import AGENT
+from app.stores.served_log import SERVED_LOG_KEY, insert_entries
 
-if TYPE_CHECKING:  # annotations only: the serving cache imports this module, never the reverse
-    from app.storefront.cache import Rendered, ServingStore
-    from app.storefront.lists import Served
+
+class Answer(Protocol):
+    """What the log records of one answer (``app.storefront.lists.Served`` or a cached ``Rendered``)."""
+
+    placement: str
+    list_id: int | None
+    strategy: str
+    variant: str
+    holdout: bool
+    product_ids: Sequence[Any]
+
+
+class LogTarget(Protocol):
+    """Where an entry goes (``app.storefront.cache.ServingStore``; this module never imports the cache)."""
+
+    database_url: str
+    redis_url: str | None
+    log_buffer: ServedLogBuffer | None
+
 
 log = logging.getLogger(__name__)
-
-SERVED_LOG_KEY = "attune:served_log"
 
 
 def new_serve_id() -> str:
@@ -44,9 +57,9 @@ def new_serve_id() -> str:
 
 
 def record_served(
-    store: ServingStore,
+    store: LogTarget,
     shop_id: int,
-    served: Served | Rendered,
+    served: Answer,
     *,
     subject_kind: str,
     subject: str,
@@ -78,7 +91,8 @@ def _push_entries(database_url: str, redis_url: str | None, entries: list[dict[s
         get_redis(redis_url).rpush(SERVED_LOG_KEY, *(orjson.dumps(e) for e in entries))
     except RedisError as exc:
         log.warning("served-list log: Redis unavailable (%s); writing the rows directly", exc)
-        _insert_entries(database_url, entries)
+        with session_scope(database_url) as session:
+            insert_entries(session, entries)
 
 
 class ServedLogBuffer:
@@ -133,41 +147,3 @@ class ServedLogBuffer:
                 self.flush()
             except Exception:  # the log must never take the worker down
                 log.exception("served-list log: flush failed")
-
-
-def _insert_entries(database_url: str, entries: list[dict[str, Any]]) -> int:
-    """Insert log entries, skipping serve ids already stored (a retried flush never duplicates)."""
-    if not entries:
-        return 0
-    with Session(get_engine(database_url)) as s:
-        ids = [e["serve_id"] for e in entries]
-        known = set(s.exec(select(ServedList.serve_id).where(ServedList.serve_id.in_(ids))).all())
-        fresh = {e["serve_id"]: e for e in entries if e["serve_id"] not in known}
-        for e in fresh.values():
-            s.add(ServedList(**{**e, "served_at": datetime.fromisoformat(e["served_at"])}))
-        s.commit()
-        return len(fresh)
-
-
-def flush_served_log(database_url: str, redis_url: str | None, batch: int = 1000) -> int:
-    """Move logged entries from Redis into ``served_list``; idempotent and safe to run concurrently-ish.
-
-    Entries are read, inserted (deduplicated by ``serve_id``), and only then trimmed from Redis, so a
-    crash between the two re-inserts nothing and loses nothing.
-    """
-    redis = get_redis(redis_url)
-    moved = 0
-    while True:
-        raw = redis.lrange(SERVED_LOG_KEY, 0, batch - 1)
-        if not raw:
-            return moved
-        entries = []
-        for item in raw:
-            try:
-                entries.append(json.loads(item))
-            except ValueError:
-                log.warning("served-list log: dropping a malformed entry")
-        moved += _insert_entries(database_url, entries)
-        redis.ltrim(SERVED_LOG_KEY, len(raw), -1)
-        if len(raw) < batch:
-            return moved

@@ -7,86 +7,22 @@ product index. Every query is scoped by ``shop_id``.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from app.catalog.search import search_shop
-from app.catalog.stock import variant_availability
 from app.models.commerce import Order, OrderLine, Product, ProductVariant, RefundLine
 from app.models.serving import Nudge, WishlistItem
 from app.storefront.cache import ServingStore
-
-DEFAULT_CURRENCY = "USD"
+from app.stores.catalog import product_cards
 
 
 class NotYours(LookupError):
     """The order exists but belongs to another customer."""
-
-
-# --- product cards ----------------------------------------------------------------------------
-
-
-def shop_currency(session: Session, shop_id: int) -> str:
-    """The currency most of the shop's recent orders were placed in."""
-    rows = session.exec(
-        select(Order.currency)
-        .where(Order.shop_id == shop_id, Order.currency.is_not(None))
-        .order_by(Order.processed_at.desc())
-        .limit(200)
-    ).all()
-    return Counter(rows).most_common(1)[0][0] if rows else DEFAULT_CURRENCY
-
-
-def product_cards(
-    session: Session, shop_id: int, product_ids: Iterable[int], currency: str | None = None
-) -> dict[int, dict[str, Any]]:
-    """Product id → what a storefront card shows, for live, non-deleted products.
-
-    ``variant_id`` is the first sellable variant (None when nothing is in stock; ``available`` says so).
-    """
-    ids = sorted({int(p) for p in product_ids})
-    if not ids:
-        return {}
-    currency = currency or shop_currency(session, shop_id)
-    products = session.exec(
-        select(Product).where(
-            Product.shop_id == shop_id,
-            Product.shopify_id.in_(ids),
-            Product.deleted_at.is_(None),
-            or_(Product.status.is_(None), Product.status == "active"),
-        )
-    ).all()
-    variants = session.exec(
-        select(ProductVariant)
-        .where(ProductVariant.shop_id == shop_id, ProductVariant.product_shopify_id.in_(ids))
-        .order_by(ProductVariant.product_shopify_id, ProductVariant.position, ProductVariant.shopify_id)
-    ).all()
-    sellable = variant_availability(session, shop_id, variants)
-    by_product: dict[int, list[ProductVariant]] = defaultdict(list)
-    for v in variants:
-        by_product[v.product_shopify_id].append(v)
-    cards: dict[int, dict[str, Any]] = {}
-    for p in products:
-        vs = by_product.get(p.shopify_id, [])
-        pick = next((v for v in vs if sellable.get(v.shopify_id)), None)
-        shown = pick or (vs[0] if vs else None)
-        cards[p.shopify_id] = {
-            "product_id": p.shopify_id,
-            "variant_id": pick.shopify_id if pick else None,
-            "title": p.title or "",
-            "handle": p.handle or "",
-            "url": f"/products/{p.handle}" if p.handle else f"/products/{p.shopify_id}",
-            "price": str(shown.price) if shown is not None and shown.price is not None else None,
-            "currency": currency,
-            "image": None,
-            "available": pick is not None,
-        }
-    return cards
 
 
 # --- semantic search --------------------------------------------------------------------------

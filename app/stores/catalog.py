@@ -1,10 +1,14 @@
-"""One shop's catalogue as the models see it: the live products, their texts, and their stored vectors
-(one per live product and embedder, rewritten only when the product's text changed). No commits.
+"""One shop's catalogue as the models and the storefront see it: the live products, their texts, their stored
+vectors (one per live product and embedder, rewritten only when the product's text changed), and the cards a
+storefront list shows (price in the shop's currency, the first sellable variant). No commits.
 """
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import func, or_
@@ -13,10 +17,11 @@ from sqlmodel import Session, delete, select
 from app.catalog.embed_jobs import EmbedRow, embed_changed
 from app.catalog.embedder import Embedder
 from app.catalog.search import load_vectors
+from app.catalog.stock import variant_availability
 from app.catalog.text import product_text
 from app.models.base import utcnow
 from app.models.catalog import ProductEmbedding
-from app.models.commerce import Product
+from app.models.commerce import Order, Product, ProductVariant
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,3 +117,64 @@ def stored_vectors(session: Session, shop_id: int) -> tuple[list[int], np.ndarra
     model = max(models, key=lambda m: (m[1], m[0]))[0]
     ids, matrix = load_vectors(session, shop_id, model)
     return (ids, matrix) if ids else None
+
+
+DEFAULT_CURRENCY = "USD"
+
+
+def shop_currency(session: Session, shop_id: int) -> str:
+    """The currency most of the shop's recent orders were placed in."""
+    rows = session.exec(
+        select(Order.currency)
+        .where(Order.shop_id == shop_id, Order.currency.is_not(None))
+        .order_by(Order.processed_at.desc())
+        .limit(200)
+    ).all()
+    return Counter(rows).most_common(1)[0][0] if rows else DEFAULT_CURRENCY
+
+
+def product_cards(
+    session: Session, shop_id: int, product_ids: Iterable[int], currency: str | None = None
+) -> dict[int, dict[str, Any]]:
+    """Product id → what a storefront card shows, for live, non-deleted products.
+
+    ``variant_id`` is the first sellable variant (None when nothing is in stock; ``available`` says so).
+    """
+    ids = sorted({int(p) for p in product_ids})
+    if not ids:
+        return {}
+    currency = currency or shop_currency(session, shop_id)
+    products = session.exec(
+        select(Product).where(
+            Product.shop_id == shop_id,
+            Product.shopify_id.in_(ids),
+            Product.deleted_at.is_(None),
+            or_(Product.status.is_(None), Product.status == "active"),
+        )
+    ).all()
+    variants = session.exec(
+        select(ProductVariant)
+        .where(ProductVariant.shop_id == shop_id, ProductVariant.product_shopify_id.in_(ids))
+        .order_by(ProductVariant.product_shopify_id, ProductVariant.position, ProductVariant.shopify_id)
+    ).all()
+    sellable = variant_availability(session, shop_id, variants)
+    by_product: dict[int, list[ProductVariant]] = defaultdict(list)
+    for v in variants:
+        by_product[v.product_shopify_id].append(v)
+    cards: dict[int, dict[str, Any]] = {}
+    for p in products:
+        vs = by_product.get(p.shopify_id, [])
+        pick = next((v for v in vs if sellable.get(v.shopify_id)), None)
+        shown = pick or (vs[0] if vs else None)
+        cards[p.shopify_id] = {
+            "product_id": p.shopify_id,
+            "variant_id": pick.shopify_id if pick else None,
+            "title": p.title or "",
+            "handle": p.handle or "",
+            "url": f"/products/{p.handle}" if p.handle else f"/products/{p.shopify_id}",
+            "price": str(shown.price) if shown is not None and shown.price is not None else None,
+            "currency": currency,
+            "image": None,
+            "available": pick is not None,
+        }
+    return cards

@@ -24,8 +24,7 @@ from app.models.serving import RecommendationList
 from app.profiles.feedback import DISLIKED_MAX
 from app.recommend.lists import DAY, ListSpec, ShopData
 from app.recommend.transactions import build_baskets
-from app.storefront.shopper_data import product_cards, shop_currency
-from app.stores.catalog import stored_vectors
+from app.stores.catalog import product_cards, shop_currency, stored_vectors
 from app.stores.interests import load_interests
 from app.stores.merchant_rules import load_rules
 
