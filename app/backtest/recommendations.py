@@ -20,7 +20,8 @@ import numpy as np
 
 from app.backtest.datasets import DatasetError, baskets_from_frame, read_transactions
 from app.backtest.metrics import evaluate
-from app.recommend.transactions import Baskets, Split, sparse_top_k, top_k
+from app.recommend.topk import sparse_top_k, top_k
+from app.recommend.transactions import Baskets, Split
 
 K = 10
 
