@@ -36,6 +36,8 @@ INFER_INTERESTS = "app.jobs.interests.infer_for_shop"
 INFER_ALL_INTERESTS = "app.jobs.interests.infer_all_shops"
 REFRESH_SHOP_LISTS = "app.jobs.recommendations.refresh_for_shop"
 REFRESH_CUSTOMER_LISTS = "app.jobs.recommendations.refresh_for_customer"
+TRAIN_RANKER = "app.jobs.ranker.train_ranker"
+TRAIN_ALL_RANKERS = "app.jobs.ranker.train_all_rankers"
 FLUSH_SERVED_LOG = "app.jobs.served_log.flush_served_log"
 IMPORT_REVIEWS = "app.jobs.reviews.run_review_import"
 REFRESH_REVIEWERS = "app.jobs.reviews.refresh_reviewers"
@@ -60,6 +62,10 @@ def fit_job_id(shop_id: int) -> str:
     return f"fit-shop-{shop_id}"
 
 
+def ranker_job_id(shop_id: int) -> str:
+    return f"ranker-shop-{shop_id}"
+
+
 # --- queueing now ---------------------------------------------------------------------------------
 def refresh_shop_lists(redis_url: str | None, shop_id: int) -> bool:
     return enqueue(redis_url, REFRESH_SHOP_LISTS, shop_id, queue="low", job_id=shop_lists_job_id(shop_id))
@@ -75,6 +81,11 @@ def infer_interests(redis_url: str | None, shop_id: int) -> bool:
 
 def fit_shop_models(redis_url: str | None, shop_id: int) -> bool:
     return enqueue(redis_url, FIT_SHOP_MODELS, shop_id, queue="low", job_id=fit_job_id(shop_id))
+
+
+def train_ranker(redis_url: str | None, shop_id: int) -> bool:
+    """The shop's next-basket ranker (nightly, after a sync, after enough new orders); one queued per shop."""
+    return enqueue(redis_url, TRAIN_RANKER, shop_id, queue="low", job_id=ranker_job_id(shop_id))
 
 
 def rescore_shop(redis_url: str | None, shop_id: int) -> bool:

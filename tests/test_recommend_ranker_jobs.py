@@ -1,0 +1,73 @@
+"""The shop's next-basket ranker as a job: trained nightly and after a sync, stored per shop with its version,
+training time and data size; the lists it ranks say so; a customer refresh without a ranker asks for one."""
+
+from __future__ import annotations
+
+import pytest
+from redis import Redis
+from rq import Queue
+from sqlmodel import select
+
+from app import tasks
+from app.jobs.ranker import train_all_rankers, train_ranker
+from app.jobs.recommendations import refresh_for_customer, refresh_for_shop
+from app.models.serving import RecommendationList
+from app.models.shop_models import RankerModel
+from app.storefront.demo_data import DEMO_CUSTOMER, seed_demo_shop
+from app.stores.ranker import load_ranker
+from app.worker import PERIODIC_JOBS
+
+pytestmark = pytest.mark.usefixtures("hashing_embedder")
+
+
+def _queued(settings) -> list[str]:
+    return Queue("low", connection=Redis.from_url(settings.redis_url)).job_ids
+
+
+def test_the_ranker_is_stored_versioned_with_its_training_time_and_size(session, settings):
+    shop = seed_demo_shop(session)
+    first = train_ranker(shop.shop_id, settings)
+    # 62 shoppers, 125 orders: too little to learn from, so the stored model is the untrained fallback
+    assert first["kind"] == "untrained" and first["version"] == 1 and first["orders"] == 125
+    assert first["why"] == (
+        "too little history to learn from: 42 customers with a repeat order and 125 orders "
+        "(it learns from 30 and 200)"
+    )
+    assert tasks.shop_lists_job_id(shop.shop_id) in _queued(settings)  # its lists are recomputed with it
+    row = session.exec(select(RankerModel).where(RankerModel.shop_id == shop.shop_id)).one()
+    assert row.customers == 62 and row.items == 16 and row.size_bytes == len(row.blob) > 0
+    assert row.last_order_at is not None and row.trained_at >= row.last_order_at
+    assert row.params["ranker"] == "lightgbm lambdarank" and row.currency == "USD"
+
+    refresh_for_shop(shop.shop_id, settings)
+    home = session.exec(
+        select(RecommendationList).where(
+            RecommendationList.shop_id == shop.shop_id,
+            RecommendationList.subject == str(DEMO_CUSTOMER),
+            RecommendationList.placement == "home",
+        )
+    ).one()
+    assert home.strategy == "nextbasket_untrained" and home.model_version == 1
+    assert home.model_note.startswith("fallback (TIFU + popularity, untrained) v1, trained ")
+    assert "on 125 orders of 62 customers: too little history to learn from" in home.model_note
+
+    assert train_ranker(shop.shop_id, settings)["version"] == 2  # every training is a new version
+    session.expire_all()
+    assert load_ranker(session, shop.shop_id).version == 2
+
+
+def test_without_a_ranker_a_customer_refresh_queues_one(session, settings):
+    shop = seed_demo_shop(session)
+    assert refresh_for_customer(shop.shop_id, DEMO_CUSTOMER, settings) == 0
+    assert _queued(settings) == [tasks.ranker_job_id(shop.shop_id)]
+    refresh_for_customer(shop.shop_id, DEMO_CUSTOMER, settings)
+    assert _queued(settings) == [tasks.ranker_job_id(shop.shop_id)]  # deduplicated by job id
+
+
+@pytest.mark.usefixtures("jobs_env")
+def test_rankers_are_trained_nightly_for_every_installed_shop(session, settings):
+    assert (tasks.TRAIN_ALL_RANKERS, "low", None, "27 3 * * *") in PERIODIC_JOBS
+    a = seed_demo_shop(session, "a.myshopify.com")
+    b = seed_demo_shop(session, "b.myshopify.com")
+    assert train_all_rankers() == 2
+    assert sorted(_queued(settings)) == sorted(tasks.ranker_job_id(s.shop_id) for s in (a, b))
