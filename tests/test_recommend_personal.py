@@ -131,6 +131,8 @@ def test_reasons_name_what_drove_the_score():
     assert reason("repeat", x) == "You buy this about every 10 days"
     x[COL["count"]], x[COL["own_cycle"]] = 1, np.nan
     assert reason("repeat", x) == "You bought this 3 weeks ago"
+    x[COL["days_since"]] = 400.0
+    assert reason("repeat", x) == "You bought this over a year ago"
     new = np.zeros(len(COL), np.float32)
     assert reason("similar", new, similar_to="Tea Towel") == "Often bought with Tea Towel"
     assert reason("category", new, category="Kitchen") == "Best seller in Kitchen"

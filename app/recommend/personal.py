@@ -125,7 +125,7 @@ def personal_lists(
     explain: bool = True,
 ) -> list[dict[str, list[Recommendation]]]:
     """Per customer row of ``ranked``: placement -> the list, rules applied, in the ranker's order."""
-    items = ranked.ranker.items.astype(str)
+    items = [str(p) for p in ranked.ranker.items]
     cs = ranked.customers
     one_off = one_offs(ranked.ranker)
     live = rules.live

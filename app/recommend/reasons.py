@@ -125,8 +125,9 @@ def _ago(days: float) -> str:
         return f"{d} days ago"
     if d < 60:
         return f"{int(round(d / 7))} weeks ago"
-    months = int(round(d / 30))
-    return "a month ago" if months == 1 else f"{months} months ago"
+    if d < 365:
+        return f"{min(int(round(d / 30)), 11)} months ago"
+    return "over a year ago" if d < 730 else f"{d // 365} years ago"
 
 
 def reason(
