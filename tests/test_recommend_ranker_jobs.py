@@ -11,6 +11,8 @@ from sqlmodel import select
 from app import tasks
 from app.jobs.ranker import train_all_rankers, train_ranker
 from app.jobs.recommendations import refresh_for_customer, refresh_for_shop
+from app.models.base import utcnow
+from app.models.commerce import Order, OrderLine, Product
 from app.models.serving import RecommendationList
 from app.models.shop_models import RankerModel
 from app.storefront.demo_data import DEMO_CUSTOMER, seed_demo_shop
@@ -54,6 +56,33 @@ def test_the_ranker_is_stored_versioned_with_its_training_time_and_size(session,
     assert train_ranker(shop.shop_id, settings)["version"] == 2  # every training is a new version
     session.expire_all()
     assert load_ranker(session, shop.shop_id).version == 2
+
+
+def test_a_shopper_the_ranker_knows_no_orders_of_gets_best_sellers_and_the_list_says_so(session, settings):
+    shop = seed_demo_shop(session)
+    train_ranker(shop.shop_id, settings)
+    # a new shopper's first order is of a product added after the training
+    session.add(Product(shop_id=shop.shop_id, shopify_id=2001, title="New Lantern", status="active"))
+    session.add(Order(shop_id=shop.shop_id, shopify_id=9901, customer_shopify_id=777, processed_at=utcnow()))
+    session.add(
+        OrderLine(
+            shop_id=shop.shop_id,
+            shopify_id=990101,
+            order_shopify_id=9901,
+            product_shopify_id=2001,
+            quantity=1,
+        )
+    )
+    session.commit()
+    assert refresh_for_customer(shop.shop_id, 777, settings) == 1  # home only: nothing to buy again
+    row = session.exec(
+        select(RecommendationList).where(
+            RecommendationList.shop_id == shop.shop_id, RecommendationList.subject == "777"
+        )
+    ).one()
+    assert row.placement == "home" and row.strategy == "popular" and row.model_version == 1
+    assert row.model_note.startswith("best sellers: no orders of products the ranker knows yet")
+    assert row.items and all(i["reason"] in ("Popular this week", "Popular in this shop") for i in row.items)
 
 
 def test_without_a_ranker_a_customer_refresh_queues_one(session, settings):

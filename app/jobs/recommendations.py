@@ -74,7 +74,7 @@ def customer_lists(
     else:  # none of their orders is of a product the ranker knows yet: the best sellers until it retrains
         ranked = rank_personal(ranker, None, np.zeros(1, np.int64), when, customer_ids=[str(customer_id)])
     cards, rules = customer_rules(session, shop_id, [customer_id], ranked.product_ids(), stored.currency)
-    return customer_specs(cards, ranked.customer_ids, personal_lists(ranked, rules), stored.info())
+    return customer_specs(cards, ranked, personal_lists(ranked, rules), stored.info())
 
 
 def refresh_for_customer(shop_id: int, customer_id: int, settings: Settings | None = None) -> int:

@@ -21,6 +21,7 @@ from app.recommend.blend import Candidate, Rules, blend
 from app.recommend.cooccurrence import BoughtTogether
 from app.recommend.interests import Interest
 from app.recommend.nextbasket import Ranker
+from app.recommend.personal import Ranked as PersonalRanking
 from app.recommend.personal import list_rules, personal_lists, rank_personal
 from app.recommend.popularity import item_popularity
 from app.recommend.transactions import Baskets, PurchaseLines
@@ -63,6 +64,7 @@ class ModelInfo:
 
 
 STRATEGY = {"ranker": "nextbasket", "untrained": "nextbasket_untrained", "popularity": "popular"}
+NO_HISTORY = "no orders of products the ranker knows yet (its next training will)"
 
 
 @dataclass
@@ -235,16 +237,19 @@ def personal_specs(data: ShopData, customers: set[int] | None, now: float) -> li
     for lo in range(0, len(known), 512):
         rows = np.array(known[lo : lo + 512], np.int64)
         ranked = rank_personal(ranker, cs, rows, np.full(len(rows), now / DAY))
-        specs += customer_specs(data.cards, ranked.customer_ids, personal_lists(ranked, rules), info)
+        specs += customer_specs(data.cards, ranked, personal_lists(ranked, rules), info)
     return specs
 
 
 def customer_specs(
-    cards: dict[int, dict[str, Any]], customer_ids: list[str], lists: list[dict], info: ModelInfo
+    cards: dict[int, dict[str, Any]], ranked: PersonalRanking, lists: list[dict], info: ModelInfo
 ) -> list[ListSpec]:
-    """Storefront rows for ``personal_lists``' output (products without a card are not shown)."""
+    """Storefront rows for ``personal_lists``' output (products without a card are not shown). A customer the
+    ranker knows no orders of gets the best sellers, and their lists say so."""
     specs = []
-    for cid, per in zip(customer_ids, lists, strict=True):
+    cold = ModelInfo("popularity", info.version, f"best sellers: {NO_HISTORY}; ranker: {info.note}")
+    for j, (cid, per) in enumerate(zip(ranked.customer_ids, lists, strict=True)):
+        used = info if ranked.has_history(j) else cold
         for placement, recs in per.items():
             items = [
                 {**cards[int(r.product_id)], "score": r.score, "reason": r.reason}
@@ -253,6 +258,6 @@ def customer_specs(
             ]
             if items:
                 specs.append(
-                    ListSpec("customer", cid, placement, STRATEGY[info.kind], items, info.version, info.note)
+                    ListSpec("customer", cid, placement, STRATEGY[used.kind], items, used.version, used.note)
                 )
     return specs
