@@ -1,7 +1,9 @@
 """Precompute the storefront's recommendation lists per shop, product, customer and placement.
 
 ``refresh_for_shop`` rebuilds every list of a shop from its commerce rows (the shop's stored ranker ranks the
-personal lists; before its first training, the untrained fallback computed here). ``refresh_for_customer``
+personal lists; before its first training, which the install's sync queues, the untrained fallback computed
+here); ``refresh_personal_lists``
+rewrites only the customers' lists, after a training. ``refresh_for_customer``
 rewrites one customer's personal lists after their order or refund, from the stored ranker and that customer's
 own rows only (plus the cards of the ranked products and the shop's rules): its cost does not grow with the
 shop. It also queues a retraining once enough new orders arrived since the last one. Both are idempotent and
@@ -20,7 +22,7 @@ from app import tasks
 from app.config import Settings, get_settings
 from app.db import get_engine, retry_lost_race
 from app.models.base import utcnow
-from app.recommend.lists import DAY, ListSpec, compute_lists, customer_specs
+from app.recommend.lists import DAY, ListSpec, compute_lists, customer_specs, personal_specs
 from app.recommend.nextbasket import retrain_due, retrain_threshold
 from app.recommend.personal import personal_lists, rank_personal
 from app.stores.lists import customer_rules, load_shop_data, write_lists
@@ -32,14 +34,11 @@ log = logging.getLogger(__name__)
 def refresh_for_shop(shop_id: int, settings: Settings | None = None) -> int:
     """Rebuild every list of the shop. Returns how many lists it wrote."""
     settings = settings or get_settings()
-    trained = True
 
     def work() -> int:
-        nonlocal trained
         with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
             now = utcnow()
             data = load_shop_data(session, shop_id)
-            trained = data.model is None or data.model.version is not None
             specs = compute_lists(data, now=now.timestamp())
             n = write_lists(
                 session,
@@ -53,9 +52,26 @@ def refresh_for_shop(shop_id: int, settings: Settings | None = None) -> int:
 
     # a customer refresh may insert one of the same rows meanwhile: recompute rather than fail the job
     n = retry_lost_race(work)
-    if not trained:  # the personal lists used the fallback computed here: train the shop's ranker
-        tasks.train_ranker(settings.redis_url, shop_id)
     log.info("recommendations: shop %s, %s lists", shop_id, n)
+    return n
+
+
+def refresh_personal_lists(shop_id: int, settings: Settings | None = None) -> int:
+    """Rewrite every customer's personal lists with the shop's stored ranker (queued after each training; the
+    product and placement lists do not depend on it and stay as they are)."""
+    settings = settings or get_settings()
+
+    def work() -> int:
+        with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
+            now = utcnow()
+            data = load_shop_data(session, shop_id, with_content=False)
+            specs = personal_specs(data, None, now.timestamp())
+            n = write_lists(session, shop_id, specs, replace_scopes={"customer": None}, now=now)
+            session.commit()
+        return n
+
+    n = retry_lost_race(work)
+    log.info("recommendations: shop %s, %s personal lists", shop_id, n)
     return n
 
 

@@ -13,7 +13,6 @@ own candidates only, so a refresh of one customer explains exactly as a whole-sh
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -92,12 +91,11 @@ def customer_baselines(features: np.ndarray, rows: np.ndarray, n_rows: int) -> n
     out = np.full((n_rows, features.shape[1]), np.nan, np.float32)
     order = np.argsort(rows, kind="stable")
     starts = np.searchsorted(rows[order], np.arange(n_rows + 1))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
-        for r in range(n_rows):
-            mine = order[starts[r] : starts[r + 1]]
-            if len(mine):
-                out[r] = np.nanmedian(features[mine], axis=0)
+    for r in range(n_rows):
+        block = features[order[starts[r] : starts[r + 1]]]
+        seen = ~np.isnan(block).all(axis=0)  # columns all missing for this customer stay NaN
+        if len(block) and seen.any():
+            out[r, seen] = np.nanmedian(block[:, seen], axis=0)
     return out
 
 

@@ -31,7 +31,7 @@ from app.stores.interests import load_interests
 from app.stores.merchant_rules import load_rules
 from app.stores.ranker import load_ranker, purchase_lines
 
-NO_RANKER_YET = "no ranker trained yet (training is queued)"
+NO_RANKER_YET = "no ranker trained yet (a sync, the nightly job or a customer refresh queues one)"
 
 
 def _product_text(p: Product) -> str:

@@ -2,7 +2,9 @@
 
 - ``load_ranker``: the stored ranker, unpacked once per process and reused while the stored (version,
   trained_at) is the one this process holds: one small query per job, the blob is read only after a training.
-- ``save_ranker``: store a newly trained ranker (the version grows).
+- ``save_ranker``: store a newly trained ranker (the version grows; a training that started earlier than the
+  stored one is dropped); ``history_stamp``: a fingerprint of the training data, so an unchanged history is not
+  trained again.
 - ``purchase_lines``: a shop's order and returned lines as ``PurchaseLines``, for every customer (training, a
   whole-shop refresh) or only some (one customer's refresh reads that customer's rows and nothing else).
 - ``orders_since``: how many orders arrived after the ranker's last training order (bounded count), for the
@@ -86,6 +88,32 @@ def load_ranker(session: Session, shop_id: int) -> StoredRanker | None:
     return stored
 
 
+def history_stamp(session: Session, shop_id: int) -> list[Any]:
+    """What a training's data is, in a few numbers: order lines and returned lines, the newest order time and
+    order update, the newest return. A training with the stamp of the stored ranker would learn the same model."""
+    orders = session.exec(
+        select(func.count(OrderLine.id), func.max(Order.processed_at), func.max(Order.shopify_updated_at))
+        .join(
+            OrderLine, (OrderLine.shop_id == Order.shop_id) & (OrderLine.order_shopify_id == Order.shopify_id)
+        )
+        .where(Order.shop_id == shop_id, Order.cancelled_at.is_(None), Order.test.is_(False))
+    ).one()
+    returns = session.exec(
+        select(func.count(RefundLine.id), func.max(Refund.processed_at))
+        .join(
+            Refund,
+            (Refund.shop_id == RefundLine.shop_id) & (Refund.shopify_id == RefundLine.refund_shopify_id),
+        )
+        .where(RefundLine.shop_id == shop_id)
+    ).one()
+    return [v.isoformat() if isinstance(v, datetime) else v for v in (*orders, *returns)]
+
+
+def stored_stamp(session: Session, shop_id: int) -> list[Any] | None:
+    params = session.exec(select(RankerModel.params).where(RankerModel.shop_id == shop_id)).first()
+    return None if params is None else params.get("history")
+
+
 def save_ranker(
     session: Session,
     shop_id: int,
@@ -95,12 +123,15 @@ def save_ranker(
     lines: PurchaseLines,
     currency: str,
     params: dict[str, Any],
-) -> RankerModel:
-    """Store a trained ranker as the shop's new version; returns the row. No commit."""
+) -> RankerModel | None:
+    """Store a trained ranker as the shop's new version; returns the row, or None when a training that started
+    later was stored meanwhile (it saw at least the same orders). No commit."""
     blob = dumps(ranker)
-    row = session.exec(select(RankerModel).where(RankerModel.shop_id == shop_id)).first()
+    row = session.exec(select(RankerModel).where(RankerModel.shop_id == shop_id).with_for_update()).first()
     if row is None:
         row = RankerModel(shop_id=shop_id, version=1, kind=ranker.kind)
+    elif row.trained_at > trained_at:
+        return None
     else:
         row.version += 1
     sold = lines.quantities > 0
