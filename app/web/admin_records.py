@@ -16,13 +16,15 @@ from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, jsonify
-from sqlalchemy import func
 from sqlmodel import Session, select
 
 from app import tasks
 from app.db import get_engine
-from app.models.commerce import Customer, GdprExport, Order, Refund
+from app.models.base import utcnow
+from app.models.commerce import Customer, GdprExport
+from app.profiles.explicit import live_orders, net_spend
 from app.queue import enqueue
+from app.stores.customer_records import spend_records
 from app.stores.sync_runs import latest_run
 from app.web import settings
 from app.web.session_auth import require_session_token
@@ -55,35 +57,28 @@ def _profile(session: Session, shop_id: int, customer_id: int) -> dict[str, Any]
 
 
 def customer_record(session: Session, shop_id: int, customer_id: int) -> dict[str, Any] | None:
-    """What Attune knows about one customer of one shop, from its own mirrored orders and refunds."""
+    """What Attune knows about one customer of one shop, from its own mirrored orders and refunds: the live
+    orders (neither cancelled nor test) and what the customer paid for them net of the money refunded, in
+    the shop's currency (``app.profiles.explicit.net_spend``, as in the profile)."""
     customer = session.exec(
         select(Customer).where(Customer.shop_id == shop_id, Customer.shopify_id == customer_id)
     ).first()
     if customer is None:
         return None
-    mine = (Order.shop_id == shop_id) & (Order.customer_shopify_id == customer_id)
-    orders_count, gross, last_order_at = session.exec(
-        select(func.count(Order.id), func.sum(Order.total_price), func.max(Order.processed_at)).where(
-            mine,
-            Order.cancelled_at.is_(None),  # type: ignore[union-attr]
-        )
-    ).one()
-    order_ids = select(Order.shopify_id).where(mine)
-    returns_count, refunded = session.exec(
-        select(func.count(Refund.id), func.sum(Refund.amount)).where(
-            Refund.shop_id == shop_id,
-            Refund.order_shopify_id.in_(order_ids),  # type: ignore[attr-defined]
-        )
-    ).one()
+    orders, refunds = spend_records(session, shop_id, customer_id)
+    live = live_orders(orders, utcnow())
+    live_ids = {o.order_id for o in live}
+    spend = net_spend(live, refunds)
     return {
         "id": str(customer.shopify_id),
         "email": customer.email,
         "first_name": customer.first_name,
         "last_name": customer.last_name,
-        "orders_count": int(orders_count or 0),
-        "total_spent": _money(Decimal(str(gross or 0)) - Decimal(str(refunded or 0))),
-        "last_order_at": _iso(last_order_at),
-        "returns_count": int(returns_count or 0),
+        "orders_count": len(live),
+        "total_spent": _money(spend.spent),
+        "currency": spend.currency,
+        "last_order_at": _iso(max((o.at for o in live if o.at), default=None)),
+        "returns_count": sum(1 for r in refunds if r.order_id in live_ids),
         "email_marketing": customer.email_consent_state,
         "sms_marketing": customer.sms_consent_state,
         "deleted": customer.deleted_at is not None,
