@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 # Periodic jobs: (dotted function path, queue, interval seconds, cron expression or None).
 PERIODIC_JOBS: list[tuple[str, str, int | None, str | None]] = [
-    ("webhooks.jobs.sweep_inbox", "default", 60, None),
+    ("webhooks.inbox_jobs.sweep_inbox", "default", 60, None),
     ("app.jobs.profiles.sweep_pixel_events", "low", 60, None),
     ("app.jobs.sync.reconcile_all_shops", "low", None, "17 3 * * *"),
     ("app.jobs.recommendations.flush_served_log", "low", 15, None),

@@ -16,7 +16,7 @@ from webhook_support import DATA_WEBHOOKS, deliver, make_shop, run_jobs
 
 from app.models.commerce import Order, OrderLine
 from app.models.inbox import DONE, PENDING, WebhookInbox
-from webhooks.jobs import TEST_PAUSE_ENV, sweep_inbox
+from webhooks.inbox_jobs import TEST_PAUSE_ENV, sweep_inbox
 
 WORKER = (
     "import sys; from redis import Redis; from rq import Worker; "

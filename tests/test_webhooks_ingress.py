@@ -17,7 +17,7 @@ from app import create_app
 from app.models.commerce import Order
 from app.models.inbox import DONE, DROPPED, PENDING, WebhookInbox
 from app.shopify.verify import webhook_hmac
-from webhooks.jobs import sweep_inbox
+from webhooks.inbox_jobs import sweep_inbox
 
 ORDER = (DATA_WEBHOOKS / "orders__create.json").read_bytes()
 

@@ -41,7 +41,7 @@ def test_periodic_jobs_of_this_pipeline_exist():
     from app.worker import PERIODIC_JOBS
 
     paths = {path for path, *_ in PERIODIC_JOBS}
-    for path in ("webhooks.jobs.sweep_inbox", "app.jobs.sync.reconcile_all_shops"):
+    for path in ("webhooks.inbox_jobs.sweep_inbox", "app.jobs.sync.reconcile_all_shops"):
         assert path in paths
         module, func = path.rsplit(".", 1)
         assert callable(getattr(importlib.import_module(module), func))

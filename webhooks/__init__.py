@@ -1,1 +1,1 @@
-"""Shopify webhooks: ingress (``routes``), the inbox worker (``jobs``) and per-topic ``handlers``."""
+"""Shopify webhooks: ingress (``routes``), the inbox worker (``inbox_jobs``) and per-topic ``handlers``."""

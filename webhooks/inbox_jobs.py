@@ -29,7 +29,7 @@ from webhooks.handlers import COMPLIANCE_TOPICS, resolve
 
 log = logging.getLogger(__name__)
 
-PROCESS_BATCH = "webhooks.jobs.process_inbox_batch"
+PROCESS_BATCH = "webhooks.inbox_jobs.process_inbox_batch"
 JOB_BATCH = 200  # inbox ids per job: a job costs RQ about as much as applying a few events
 QUEUED_KEY = "attune:webhooks:inbox-queued"  # sorted set: inbox id -> when its job was queued
 QUEUED_MEMORY_S = 600  # marks older than this are dropped (the sweeper's plain rule covers those rows)
