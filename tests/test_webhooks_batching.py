@@ -23,7 +23,8 @@ from webhook_support import DATA_WEBHOOKS, client_for, deliver, make_shop, run_j
 from app import create_app
 from app.models.commerce import Order
 from app.models.inbox import DONE, PENDING, WebhookInbox
-from webhooks.inbox_jobs import QUEUED_KEY, sweep_inbox
+from webhooks.inbox_jobs import sweep_inbox
+from webhooks.inbox_queue import QUEUED_KEY
 from webhooks.ingest import _INVALID, _parse_json, flush_enqueues, writer_for
 
 ORDER = (DATA_WEBHOOKS / "orders__create.json").read_bytes()

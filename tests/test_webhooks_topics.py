@@ -45,3 +45,12 @@ def test_periodic_jobs_of_this_pipeline_exist():
         assert path in paths
         module, func = path.rsplit(".", 1)
         assert callable(getattr(importlib.import_module(module), func))
+
+
+def test_the_queued_job_name_is_the_batch_job():
+    from rq.utils import import_attribute
+
+    from webhooks.inbox_jobs import process_inbox_batch
+    from webhooks.inbox_queue import PROCESS_BATCH
+
+    assert import_attribute(PROCESS_BATCH) is process_inbox_batch

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from webhooks.inbox_jobs import enqueue_inbox_many
+from webhooks.inbox_queue import enqueue_inbox_many
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,9 @@
-"""Inbox worker jobs: process events, sweep forgotten ones, replay failed ones.
+"""Inbox worker jobs: process events, sweep forgotten ones.
 
 ``process_inbox`` applies the handler's effect and marks the row done in ONE transaction, so a retry
-after a crash (or a duplicate job) finds either nothing applied or the row already done. Events are queued
-as ``process_inbox_batch`` jobs of many ids (one RQ job per event would cost more than the events), each
-id also marked in a Redis sorted set so the sweeper can tell a row never queued (its web process died
-between the 200 and the background enqueue) from one waiting its turn.
+after a crash (or a duplicate job) finds either nothing applied or the row already done. Rows are queued
+(and failed ones replayed) by ``webhooks.inbox_queue``, as ``process_inbox_batch`` jobs of many ids; the
+sweeper tells a row never queued from one waiting its turn by the marks that module keeps in Redis.
 """
 
 from __future__ import annotations
@@ -16,23 +15,19 @@ from datetime import timedelta
 from pathlib import Path
 
 from redis.exceptions import RedisError
-from rq import Queue
 from sqlmodel import Session, select
 
-from app.config import Settings, get_settings
+from app.config import get_settings
 from app.db import get_engine
 from app.models.base import utcnow
 from app.models.inbox import DONE, DROPPED, FAILED, PENDING, WebhookInbox
 from app.models.shop import Shop
-from app.queue import DEFAULT_RETRY, get_queue, get_redis
+from app.queue import get_redis
 from webhooks.handlers import COMPLIANCE_TOPICS, resolve
+from webhooks.inbox_queue import QUEUED_KEY, enqueue_inbox_many
 
 log = logging.getLogger(__name__)
 
-PROCESS_BATCH = "webhooks.inbox_jobs.process_inbox_batch"
-JOB_BATCH = 200  # inbox ids per job: a job costs RQ about as much as applying a few events
-QUEUED_KEY = "attune:webhooks:inbox-queued"  # sorted set: inbox id -> when its job was queued
-QUEUED_MEMORY_S = 600  # marks older than this are dropped (the sweeper's plain rule covers those rows)
 SWEEP_AFTER_S = 180
 UNQUEUED_AFTER_S = 15  # a row with no job this long after its commit was never enqueued
 SWEEP_BATCH = 1000
@@ -41,47 +36,6 @@ SWEEP_BATCH = 1000
 TEST_PAUSE_ENV = "ATTUNE_TEST_PAUSE_BEFORE_COMMIT"
 # Applied even when the shop is no longer installed (the ingress drops everything else).
 ALWAYS_PROCESSED = COMPLIANCE_TOPICS | {"app/uninstalled"}
-
-
-def enqueue_inbox(settings: Settings, inbox_id: int, shop_id: int | None) -> bool:
-    """Queue one inbox row; False (never an exception) when Redis is down: the row is durable and the
-    sweeper enqueues it later."""
-    return enqueue_inbox_many(settings.redis_url, [(inbox_id, shop_id)]) == 1
-
-
-def enqueue_inbox_many(redis_url: str | None, rows: list[tuple[int, int | None]]) -> int:
-    """Queue (inbox id, shop id) rows in ONE Redis transaction: a ``process_inbox_batch`` job per shop
-    (up to ``JOB_BATCH`` ids each, ``meta['shop_id']`` set so an uninstall can cancel them), and each id
-    marked in ``QUEUED_KEY`` for the sweeper. Returns how many rows were queued: 0 (never an exception)
-    when Redis is down; the rows are durable and the sweeper enqueues them later."""
-    by_shop: dict[int | None, list[int]] = {}
-    for inbox_id, shop_id in dict.fromkeys(rows):
-        by_shop.setdefault(shop_id, []).append(inbox_id)
-    now = time.time()
-    try:
-        queue = get_queue(redis_url, "webhooks")
-        with queue.connection.pipeline() as pipe:
-            queue.enqueue_many(
-                [
-                    Queue.prepare_data(
-                        PROCESS_BATCH,
-                        (ids[i : i + JOB_BATCH],),
-                        retry=DEFAULT_RETRY,
-                        meta={"shop_id": shop_id},
-                        description=f"inbox {ids[i]}… ({len(ids[i : i + JOB_BATCH])} events)",
-                    )
-                    for shop_id, ids in by_shop.items()
-                    for i in range(0, len(ids), JOB_BATCH)
-                ],
-                pipeline=pipe,
-            )
-            pipe.zadd(QUEUED_KEY, {str(i): now for ids in by_shop.values() for i in ids})
-            pipe.zremrangebyscore(QUEUED_KEY, "-inf", now - QUEUED_MEMORY_S)
-            pipe.execute()
-        return sum(len(ids) for ids in by_shop.values())
-    except RedisError as exc:
-        log.warning("enqueue of %d inbox rows failed (Redis unavailable): %s", len(rows), exc)
-        return 0
 
 
 def process_inbox_batch(inbox_ids: list[int]) -> dict[str, int]:
@@ -192,36 +146,3 @@ def sweep_inbox(older_than_s: int = SWEEP_AFTER_S, unqueued_after_s: int = UNQUE
     if due:
         log.info("sweeper enqueued %d of %d pending inbox rows", count, len(rows))
     return count
-
-
-def failed_events(session: Session, shop_id: int | None = None, limit: int = 100) -> list[WebhookInbox]:
-    stmt = select(WebhookInbox).where(WebhookInbox.status == FAILED)
-    if shop_id is not None:
-        stmt = stmt.where(WebhookInbox.shop_id == shop_id)
-    return list(session.exec(stmt.order_by(WebhookInbox.id.desc()).limit(limit)))  # type: ignore[union-attr]
-
-
-def replay(inbox_ids: list[int], shop_id: int | None = None) -> list[int]:
-    """Put failed events back to pending and enqueue them. Returns the ids replayed (scoped to
-    ``shop_id`` when given; rows that are not failed are left alone)."""
-    settings = get_settings()
-    with Session(get_engine(settings.database_url)) as session:
-        stmt = select(WebhookInbox).where(WebhookInbox.id.in_(inbox_ids), WebhookInbox.status == FAILED)  # type: ignore[attr-defined]
-        if shop_id is not None:
-            stmt = stmt.where(WebhookInbox.shop_id == shop_id)
-        rows = list(session.exec(stmt))
-        for row in rows:
-            row.status, row.error = PENDING, None
-            session.add(row)
-        replayed = [(r.id, r.shop_id) for r in rows]
-        session.commit()
-    if replayed:
-        enqueue_inbox_many(settings.redis_url, replayed)
-    return [i for i, _ in replayed]
-
-
-def replay_all_failed(shop_id: int | None = None) -> list[int]:
-    settings = get_settings()
-    with Session(get_engine(settings.database_url)) as session:
-        ids = [r.id for r in failed_events(session, shop_id, limit=100_000)]
-    return replay(ids, shop_id)

@@ -110,7 +110,7 @@ def customer(customer_id: int):
 @bp.get("/api/admin/events/failed")
 @require_session_token
 def failed_events():
-    from webhooks.inbox_jobs import failed_events as failed
+    from webhooks.inbox_queue import failed_events as failed
 
     with _session() as session:
         rows = failed(session, g.shop.id, limit=200)
@@ -132,7 +132,7 @@ def failed_events():
 @bp.post("/api/admin/events/<int:inbox_id>/replay")
 @require_session_token
 def replay_event(inbox_id: int):
-    from webhooks.inbox_jobs import replay
+    from webhooks.inbox_queue import replay
 
     if not replay([inbox_id], g.shop.id):
         abort(404, description="no failed event with this id in this shop")
