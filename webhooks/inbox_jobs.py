@@ -23,8 +23,9 @@ from app.models.base import utcnow
 from app.models.inbox import DONE, DROPPED, FAILED, PENDING, WebhookInbox
 from app.models.shop import Shop
 from app.queue import get_redis
-from webhooks.handlers import COMPLIANCE_TOPICS, resolve
+from webhooks.handlers import resolve
 from webhooks.inbox_queue import QUEUED_KEY, enqueue_inbox_many
+from webhooks.topics import COMPLIANCE_TOPICS
 
 log = logging.getLogger(__name__)
 

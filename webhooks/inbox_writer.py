@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url
 
 from app.db import get_engine, normalize_url
 from app.models.inbox import DROPPED, PENDING, WebhookInbox
-from webhooks.handlers import COMPLIANCE_TOPICS, TOPICS
+from webhooks.topics import COMPLIANCE_TOPICS, TOPICS
 
 log = logging.getLogger(__name__)
 
