@@ -16,12 +16,27 @@ from webhook_support import DATA_WEBHOOKS, deliver, make_shop, run_jobs
 
 from app.models.commerce import Order, OrderLine
 from app.models.inbox import DONE, PENDING, WebhookInbox
-from webhooks.inbox_jobs import TEST_PAUSE_ENV, sweep_inbox
+from webhooks.inbox_jobs import sweep_inbox
 
-WORKER = (
-    "import sys; from redis import Redis; from rq import Worker; "
-    "Worker(['webhooks'], connection=Redis.from_url(sys.argv[1])).work(burst=True)"
-)
+# A real RQ worker whose jobs stop after the handler ran, before the commit: the hook writes the pid of
+# the process running the job (RQ's work horse) to the marker file, then sleeps until it is killed.
+WORKER = """
+import os, sys, time
+from pathlib import Path
+from redis import Redis
+from rq import Worker
+from webhooks import inbox_jobs
+
+def pause(row):
+    marker = Path(sys.argv[2])
+    staged = Path(f"{marker}.{os.getpid()}.tmp")  # written whole, then renamed: never seen empty
+    staged.write_text(str(os.getpid()))
+    staged.replace(marker)
+    time.sleep(120)
+
+inbox_jobs.before_commit = pause
+Worker(["webhooks"], connection=Redis.from_url(sys.argv[1])).work(burst=True)
+"""
 
 
 def _pid_in(marker: Path) -> int | None:
@@ -40,11 +55,9 @@ def test_worker_killed_mid_job_applies_the_event_exactly_once(settings, client, 
     assert deliver(client, "orders/create", body, event_id="crash-1").json["status"] == "accepted"
 
     marker = tmp_path / "paused"
-    env = dict(os.environ, **{TEST_PAUSE_ENV: f"120:{marker}"})
     proc = subprocess.Popen(
-        [sys.executable, "-c", WORKER, settings.redis_url],
+        [sys.executable, "-c", WORKER, settings.redis_url, str(marker)],
         cwd=ROOT,
-        env=env,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -56,7 +69,7 @@ def test_worker_killed_mid_job_applies_the_event_exactly_once(settings, client, 
             if horse is not None or proc.poll() is not None:
                 break
             time.sleep(0.05)
-        assert horse is not None, "the worker never reached the test pause"
+        assert horse is not None, "the job never reached its before_commit hook"
     finally:
         # The worker and its work horse (RQ puts the horse in its own process group), as a lost machine.
         if horse is not None:

@@ -9,10 +9,8 @@ sweeper tells a row never queued from one waiting its turn by the marks that mod
 from __future__ import annotations
 
 import logging
-import os
-import time
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 from redis.exceptions import RedisError
 from sqlmodel import Session, select
@@ -32,11 +30,17 @@ log = logging.getLogger(__name__)
 SWEEP_AFTER_S = 180
 UNQUEUED_AFTER_S = 15  # a row with no job this long after its commit was never enqueued
 SWEEP_BATCH = 1000
-# Tests only (ATTUNE_ENV=test): "<seconds>:<marker file>" makes a job pause after the handler ran and
-# before its commit, writing the marker first, so a test can kill the worker mid-job.
-TEST_PAUSE_ENV = "ATTUNE_TEST_PAUSE_BEFORE_COMMIT"
 # Applied even when the shop is no longer installed (the ingress drops everything else).
 ALWAYS_PROCESSED = COMPLIANCE_TOPICS | {"app/uninstalled"}
+
+
+def _nothing(row: WebhookInbox) -> None:
+    """The default ``before_commit``."""
+
+
+# Called with the row after its handler ran, just before the commit: a test replaces it in the worker
+# process it starts, to stop a job there and kill the worker mid-job.
+before_commit: Callable[[WebhookInbox], None] = _nothing
 
 
 def process_inbox_batch(inbox_ids: list[int]) -> dict[str, int]:
@@ -83,7 +87,7 @@ def process_inbox(inbox_id: int) -> str:
             return DROPPED
         try:
             resolve(row.topic)(session, shop, row.body(), row)
-            _test_pause()
+            before_commit(row)
             row.status, row.error, row.processed_at = DONE, None, utcnow()
             row.attempts += 1
             session.add(row)
@@ -106,17 +110,6 @@ def _mark_failed(engine, inbox_id: int, exc: BaseException) -> None:  # noqa: AN
         session.add(row)
         session.commit()
     log.exception("webhook inbox %s failed", inbox_id, exc_info=exc)
-
-
-def _test_pause() -> None:
-    spec = os.environ.get(TEST_PAUSE_ENV)
-    if not spec or get_settings().attune_env != "test":
-        return
-    seconds, marker = spec.split(":", 1)
-    staged = Path(f"{marker}.{os.getpid()}.tmp")  # written whole, then renamed: never seen empty
-    staged.write_text(str(os.getpid()))
-    staged.replace(marker)
-    time.sleep(float(seconds))
 
 
 def sweep_inbox(older_than_s: int = SWEEP_AFTER_S, unqueued_after_s: int = UNQUEUED_AFTER_S) -> int:
