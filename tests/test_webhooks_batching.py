@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 from conftest import ROOT
@@ -23,7 +24,7 @@ from webhook_support import DATA_WEBHOOKS, Gate, client_for, deliver, make_shop,
 from app import create_app
 from app.models.commerce import Order
 from app.models.inbox import DONE, PENDING, WebhookInbox
-from webhooks.inbox_jobs import sweep_inbox
+from webhooks.inbox_jobs import SWEEP_AFTER_S, UNQUEUED_AFTER_S, sweep_inbox
 from webhooks.inbox_queue import QUEUED_KEY
 from webhooks.ingest import _INVALID, _parse_json, flush_enqueues, writer_for
 
@@ -267,10 +268,12 @@ def test_sweeper_queues_rows_whose_job_was_never_sent_and_leaves_queued_ones(set
     assert flush_enqueues()
     queue = Queue("webhooks", connection=Redis.from_url(settings.redis_url))
     assert sum(len(job.args[0]) for job in queue.jobs) == 1
-    # Young rows: only the one without a job is queued; the queued one waits its turn.
-    assert sweep_inbox(older_than_s=3600, unqueued_after_s=0) == 1
+    # Past the unqueued window, not the plain one: only the row without a job is queued; the queued one
+    # waits its turn.
+    unqueued = max(r.received_at for r in _rows(session)) + timedelta(seconds=UNQUEUED_AFTER_S + 1)
+    assert sweep_inbox(now=unqueued) == 1
     assert sum(len(job.args[0]) for job in queue.jobs) == 2
     run_jobs(settings.redis_url)
     assert [r.status for r in _rows(session)] == [DONE, DONE]
-    assert sweep_inbox(older_than_s=0, unqueued_after_s=0) == 0  # nothing pending is left
+    assert sweep_inbox(now=unqueued + timedelta(seconds=SWEEP_AFTER_S)) == 0  # nothing pending is left
     assert PENDING not in {r.status for r in _rows(session)}

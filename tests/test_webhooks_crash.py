@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from webhook_support import DATA_WEBHOOKS, deliver, make_shop, run_jobs
 
 from app.models.commerce import Order, OrderLine
 from app.models.inbox import DONE, PENDING, WebhookInbox
-from webhooks.inbox_jobs import sweep_inbox
+from webhooks.inbox_jobs import SWEEP_AFTER_S, sweep_inbox
 
 # A real RQ worker whose jobs stop after the handler ran, before the commit: the hook writes the pid of
 # the process running the job (RQ's work horse) to the marker file, then sleeps until it is killed.
@@ -82,9 +83,12 @@ def test_worker_killed_mid_job_applies_the_event_exactly_once(settings, client, 
     assert row.status == PENDING  # nothing of the half-done job survived
     assert session.exec(select(Order)).all() == []
 
-    assert sweep_inbox(older_than_s=0) == 1
+    # Its job was queued (and lost with the worker): the sweeper queues it again once it is overdue.
+    overdue = row.received_at + timedelta(seconds=SWEEP_AFTER_S + 1)
+    assert sweep_inbox(now=overdue - timedelta(seconds=SWEEP_AFTER_S // 2)) == 0
+    assert sweep_inbox(now=overdue) == 1
     run_jobs(settings.redis_url)
-    sweep_inbox(older_than_s=0)  # a second sweep after success enqueues nothing new to apply
+    assert sweep_inbox(now=overdue) == 0  # a second sweep after success enqueues nothing
     run_jobs(settings.redis_url)
     session.expire_all()
     row = session.exec(select(WebhookInbox)).one()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from redis.exceptions import RedisError
 from sqlmodel import Session, select
@@ -112,12 +112,18 @@ def _mark_failed(engine, inbox_id: int, exc: BaseException) -> None:  # noqa: AN
     log.exception("webhook inbox %s failed", inbox_id, exc_info=exc)
 
 
-def sweep_inbox(older_than_s: int = SWEEP_AFTER_S, unqueued_after_s: int = UNQUEUED_AFTER_S) -> int:
+def sweep_inbox(
+    older_than_s: int = SWEEP_AFTER_S,
+    unqueued_after_s: int = UNQUEUED_AFTER_S,
+    *,
+    now: datetime | None = None,
+) -> int:
     """Queue inbox rows still pending: every one older than ``older_than_s`` (a job was lost, a worker
     died, Redis was down), and those older than ``unqueued_after_s`` that have no job in Redis (the web
-    process died between its 200 and its background enqueue). Returns how many were enqueued."""
+    process died between its 200 and its background enqueue). Ages are taken at ``now`` (default: the
+    current time). Returns how many were enqueued."""
     settings = get_settings()
-    now = utcnow()
+    now = now or utcnow()
     cutoff = now - timedelta(seconds=older_than_s)
     young_cutoff = now - timedelta(seconds=min(unqueued_after_s, older_than_s))
     with Session(get_engine(settings.database_url)) as session:

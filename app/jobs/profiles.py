@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -274,10 +274,10 @@ def _continue_backlog(redis_url: str | None, shop_id: int) -> None:
     Queue(job.origin, connection=job.connection).enqueue(PROCESS_JOB, shop_id, [], retry=DEFAULT_RETRY)
 
 
-def sweep_pixel_events() -> int:
+def sweep_pixel_events(*, now: datetime | None = None) -> int:
     """Periodic: re-enqueue events a lost job never folded (older than a minute). Returns how many."""
     settings = get_settings()
-    cutoff = utcnow() - SWEEP_AFTER
+    cutoff = (now or utcnow()) - SWEEP_AFTER
     with session_scope(settings.database_url) as session:
         rows = session.exec(
             select(PixelEvent.shop_id, PixelEvent.id)
