@@ -17,7 +17,7 @@ from webhook_support import make_shop
 from app.db import get_engine
 from app.models.commerce import Customer, Order, OrderLine, Product, ProductVariant
 from app.models.inbox import DONE, WebhookInbox
-from webhooks.jobs import process_inbox
+from webhooks.inbox_jobs import process_inbox
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
 CUSTOMER_ID, PRODUCT_ID, ORDER_ID = (

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +72,26 @@ def run_jobs(redis_url: str, queues: tuple[str, ...] = ("webhooks", "default", "
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+
+
+class Gate:
+    """An inbox writer's ``before_batch`` hook: while the gate is closed, the writer's leader waits in it
+    (a minute at most), so concurrent deliveries gather without a commit."""
+
+    def __init__(self) -> None:
+        self._open = threading.Event()
+        self._open.set()
+
+    def __call__(self) -> None:
+        self._open.wait(60)
+
+    @contextmanager
+    def closed(self) -> Iterator[None]:
+        self._open.clear()
+        try:
+            yield
+        finally:
+            self._open.set()
 
 
 def load_payload(path: Path) -> tuple[str, bytes]:

@@ -19,6 +19,9 @@ from typing import Any, Protocol
 import requests
 
 from app.config import Settings
+from app.db import session_scope
+from app.models.shop import Shop
+from app.shopify.tokens import ReauthorizationRequired, ShopTokens, TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -134,10 +137,6 @@ class AdminClient:
     @classmethod
     def for_shop(cls, settings: Settings, shop_id: int, **kwargs: Any) -> AdminClient:
         """A client whose tokens come from the database (refreshed under the shop's lock)."""
-        from app.db import session_scope
-        from app.models.shop import Shop
-        from app.shopify.tokens import ReauthorizationRequired, ShopTokens, TokenStore
-
         with session_scope(settings.database_url) as session:
             shop = session.get(Shop, shop_id)
             if shop is None:

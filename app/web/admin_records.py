@@ -10,7 +10,6 @@ Shopify ids are returned as strings: they exceed JavaScript's exact integer rang
 
 from __future__ import annotations
 
-import importlib
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -27,7 +26,10 @@ from app.queue import enqueue
 from app.stores.customer_records import spend_records
 from app.stores.sync_runs import latest_run
 from app.web import settings
+from app.web.admin_profiles import profile_for
 from app.web.session_auth import require_session_token
+from webhooks.inbox_queue import failed_events as failed_inbox_events
+from webhooks.inbox_queue import replay
 
 bp = Blueprint("admin_records", __name__)
 
@@ -44,16 +46,6 @@ def _money(value: Any) -> str:
 
 def _session() -> Session:
     return Session(get_engine(settings().database_url), expire_on_commit=False)
-
-
-def _profile(session: Session, shop_id: int, customer_id: int) -> dict[str, Any] | None:
-    """The customer-model issue's profile (when that module is present) merged into the record."""
-    try:
-        module = importlib.import_module("app.web.admin_profiles")
-    except ModuleNotFoundError:
-        return None
-    profile_for = getattr(module, "profile_for", None)
-    return profile_for(session, shop_id, customer_id) if profile_for else None
 
 
 def customer_record(session: Session, shop_id: int, customer_id: int) -> dict[str, Any] | None:
@@ -88,7 +80,7 @@ def customer_record(session: Session, shop_id: int, customer_id: int) -> dict[st
             if customer.summary_amount_spent is not None
             else None,
         },
-        "profile": _profile(session, shop_id, customer_id),
+        "profile": profile_for(session, shop_id, customer_id),
     }
 
 
@@ -107,10 +99,8 @@ def customer(customer_id: int):
 @bp.get("/api/admin/events/failed")
 @require_session_token
 def failed_events():
-    from webhooks.jobs import failed_events as failed
-
     with _session() as session:
-        rows = failed(session, g.shop.id, limit=200)
+        rows = failed_inbox_events(session, g.shop.id, limit=200)
     return jsonify(
         events=[
             {
@@ -129,8 +119,6 @@ def failed_events():
 @bp.post("/api/admin/events/<int:inbox_id>/replay")
 @require_session_token
 def replay_event(inbox_id: int):
-    from webhooks.jobs import replay
-
     if not replay([inbox_id], g.shop.id):
         abort(404, description="no failed event with this id in this shop")
     return jsonify(replayed=inbox_id), 202
