@@ -17,6 +17,9 @@ queue in the kernel and run as soon as the lock is free, instead of polling in S
 (which sleeps up to 100 ms between tries). The parameters are built before the lock: every step under it
 that needs the GIL back waits behind this process's request threads, and the lock holds up every other
 process's writer meanwhile.
+
+Longer than about 400 lines on purpose: it is performance-critical (docs/architecture.md), and the leader
+hand-off, the batch statement and the per-dialect commit are one protocol that must be read together.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@
 - Backs off and retries on ``THROTTLED`` errors and on HTTP 429 (honouring ``Retry-After``).
 - A 401 triggers one token refresh and one retry (``app.shopify.tokens``).
 - Typed methods for what Attune needs: shop info, the web pixel, bulk queries.
+
+Longer than about 400 lines on purpose: the throttle bookkeeping, the retries and the typed calls share one
+client's state, and the fake Shopify's tests exercise them together.
 """
 
 from __future__ import annotations
