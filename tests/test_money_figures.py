@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -34,14 +33,13 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlmodel import Session, select
-from webhook_support import deliver, make_shop, run_jobs
+from webhook_support import apply_each, deliver, make_shop, run_jobs
 
 from app.commerce import bulk
 from app.commerce.upserts import insert_refund, upsert_order
 from app.commerce.values import refund_money
 from app.db import get_engine
 from app.models.commerce import Refund, RefundLine
-from app.models.inbox import DONE, WebhookInbox
 from app.models.profiles import CustomerProfile
 from app.profiles.adapters import purchase_history, rfm_input
 from app.profiles.explicit import OrderRec, RefundRec, net_spend, summarize
@@ -49,7 +47,6 @@ from app.stores.customer_records import customer_orders, explicit_records
 from app.stores.shop_models import purchase_profiles
 from app.web.admin_lift import purchases
 from app.web.admin_records import customer_record
-from webhooks.jobs import process_inbox
 
 SAMPLES = FIXTURES / "webhooks"
 CUSTOMER = 115310627314723954
@@ -407,22 +404,6 @@ def order_histories(draw):
     return stream, delivered, max(edited - returned, 0)
 
 
-def _apply(db_url: str, shop_id: int, domain: str, stream) -> None:
-    for topic, payload in stream:
-        with Session(get_engine(db_url)) as s:
-            row = WebhookInbox(
-                shop_id=shop_id,
-                shop_domain=domain,
-                event_id=str(uuid.uuid4()),
-                topic=topic,
-                payload=json.dumps(payload),
-            )
-            s.add(row)
-            s.commit()
-            inbox_id = row.id
-        assert process_inbox(inbox_id) == DONE
-
-
 def _figures(db_url: str, shop_id: int) -> tuple[Any, ...]:
     with Session(get_engine(db_url)) as s:
         record = customer_record(s, shop_id, PROP_CUSTOMER)
@@ -452,8 +433,8 @@ def test_spend_is_never_negative_and_ignores_delivery_order_and_duplicates(setti
     n = next(_shops)
     a = make_shop(session, f"money-a{n}.myshopify.com")
     b = make_shop(session, f"money-b{n}.myshopify.com")
-    _apply(settings.database_url, a.id, a.domain, in_order)
-    _apply(settings.database_url, b.id, b.domain, delivered)
+    apply_each(settings.database_url, a.id, a.domain, in_order)
+    apply_each(settings.database_url, b.id, b.domain, delivered)
     figures = _figures(settings.database_url, a.id)
     assert _figures(settings.database_url, b.id) == figures
     total_spent, orders_count, returns_count, spent, count, aov, returns, days, fitted, revenue = figures

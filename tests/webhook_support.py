@@ -16,8 +16,11 @@ from redis import Redis
 from rq import SimpleWorker
 from sqlmodel import Session
 
+from app.db import get_engine
+from app.models.inbox import DONE, WebhookInbox
 from app.models.shop import Shop
 from app.shopify.verify import webhook_hmac
+from webhooks.inbox_jobs import process_inbox
 from webhooks.ingest import flush_enqueues
 
 DATA_WEBHOOKS = Path(__file__).resolve().parent / "data" / "webhooks"
@@ -118,3 +121,21 @@ def flask_only(app: Any) -> Any:
 def client_for(app: Any, path: str) -> Any:
     """A test client whose deliveries take the fast path (``fast``) or only the Flask route (``flask``)."""
     return (flask_only(app) if path == "flask" else app).test_client()
+
+
+def apply_each(db_url: str, shop_id: int, domain: str, stream) -> None:
+    """Record each (topic, payload) delivery as its own inbox event and process it at once (distinct event
+    ids: a duplicate really re-applies)."""
+    for topic, payload in stream:
+        with Session(get_engine(db_url)) as s:
+            row = WebhookInbox(
+                shop_id=shop_id,
+                shop_domain=domain,
+                event_id=str(uuid.uuid4()),
+                topic=topic,
+                payload=json.dumps(payload),
+            )
+            s.add(row)
+            s.commit()
+            inbox_id = row.id
+        assert process_inbox(inbox_id) == DONE
