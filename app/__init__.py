@@ -11,7 +11,8 @@ from app.config import Settings, get_settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build the web app. Settings are validated here, so a bad environment fails at start."""
+    """Build the web app: every blueprint, then the WSGI fast paths in front of Flask. Settings are
+    validated here, so a bad environment fails at start."""
     settings = settings or get_settings()
     app = Flask(__name__, instance_relative_config=False)
     app.config["SECRET_KEY"] = settings.shopify_api_secret
@@ -19,14 +20,38 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["attune.settings"] = settings
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from app.web import register_blueprints
-
-    register_blueprints(app)
-    from webhooks.fast import install as install_webhook_fast_path
-
-    install_webhook_fast_path(app)  # POST /webhooks without Flask overhead; same answers as the route
+    # Imported here: every process imports the ``app`` package, and only the web process needs the web.
+    from app.web.admin import bp as admin_bp
+    from app.web.admin_lift import bp as admin_lift_bp
+    from app.web.admin_merchandising import bp as admin_merchandising_bp
+    from app.web.admin_profiles import bp as admin_profiles_bp
+    from app.web.admin_records import bp as admin_records_bp
+    from app.web.admin_reviews import bp as admin_reviews_bp
+    from app.web.admin_support import bp as admin_support_bp
+    from app.web.auth import bp as auth_bp
+    from app.web.health import bp as health_bp
+    from app.web.pixel import bp as pixel_bp
+    from app.web.proxy import bp as proxy_bp
     from app.web.proxy_fast import install as install_proxy_fast_path
+    from webhooks.fast import install as install_webhook_fast_path
+    from webhooks.routes import bp as webhooks_bp
 
+    for bp in (
+        health_bp,
+        auth_bp,
+        admin_bp,
+        webhooks_bp,
+        proxy_bp,
+        pixel_bp,
+        admin_profiles_bp,
+        admin_records_bp,
+        admin_lift_bp,
+        admin_merchandising_bp,
+        admin_reviews_bp,
+        admin_support_bp,
+    ):
+        app.register_blueprint(bp)
+    install_webhook_fast_path(app)  # POST /webhooks without Flask overhead; same answers as the route
     install_proxy_fast_path(app)  # GET /proxy/recommendations without Flask overhead; all else is Flask
 
     @app.errorhandler(HTTPException)

@@ -20,6 +20,8 @@ from app.queue import enqueue, get_redis
 log = logging.getLogger(__name__)
 
 # --- the jobs -----------------------------------------------------------------------------------
+PROCESS_INBOX_BATCH = "webhooks.inbox_jobs.process_inbox_batch"  # queued by webhooks.inbox_queue
+SWEEP_INBOX = "webhooks.inbox_jobs.sweep_inbox"
 INITIAL_SYNC = "app.jobs.sync.initial_sync"
 SYNC_SHOP = "app.jobs.sync.sync_shop"
 RECONCILE_SHOP = "app.jobs.sync.reconcile_shop"

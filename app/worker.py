@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 # Periodic jobs: (dotted function path, queue, interval seconds, cron expression or None).
 PERIODIC_JOBS: list[tuple[str, str, int | None, str | None]] = [
-    ("webhooks.jobs.sweep_inbox", "default", 60, None),
+    (tasks.SWEEP_INBOX, "default", 60, None),
     (tasks.SWEEP_PIXEL_EVENTS, "low", 60, None),
     (tasks.RECONCILE_ALL_SHOPS, "low", None, "17 3 * * *"),
     (tasks.FLUSH_SERVED_LOG, "low", 15, None),

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlmodel import select
-from webhook_support import make_shop
+from webhook_support import Gate, make_shop
 
 from app.models.base import utcnow
 from app.models.inbox import PENDING, WebhookInbox
@@ -45,9 +45,14 @@ def _stored(session) -> list[str]:
 
 
 @pytest.fixture
-def writer(settings, session):
+def gate() -> Gate:
+    return Gate()
+
+
+@pytest.fixture
+def writer(settings, session, gate):
     make_shop(session, SHOP)
-    w = InboxWriter(settings.database_url, wait_s=0.3)
+    w = InboxWriter(settings.database_url, wait_s=0.3, before_batch=gate)
     yield w
     w.close()
 
@@ -61,7 +66,7 @@ def test_a_lone_delivery_commits_on_its_own_thread(writer, session):
     assert _stored(session) == ["lone"]
 
 
-def test_a_waiter_that_gave_up_never_keeps_the_lead(writer, session):
+def test_a_waiter_that_gave_up_never_keeps_the_lead(writer, gate, session):
     results: dict[str, object] = {}
 
     def record(name: str) -> None:
@@ -71,9 +76,11 @@ def test_a_waiter_that_gave_up_never_keeps_the_lead(writer, session):
             results[name] = exc
 
     leader = threading.Thread(target=record, args=("leader",))
-    with writer.hold():
+    with gate.closed():
         leader.start()
-        while writer.waiting() < 1:
+        deadline = time.monotonic() + 10
+        while writer.waiting() < 1:  # the leader's row waits: the leader is held at the gate
+            assert time.monotonic() < deadline, "the leader committed through the closed gate"
             time.sleep(0.005)
         follower = threading.Thread(target=record, args=("follower",))
         follower.start()

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 from conftest import ROOT
@@ -18,13 +19,14 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import text
 from sqlmodel import select
-from webhook_support import DATA_WEBHOOKS, client_for, deliver, make_shop, run_jobs
+from webhook_support import DATA_WEBHOOKS, Gate, client_for, deliver, make_shop, run_jobs
 
 from app import create_app
 from app.models.commerce import Order
 from app.models.inbox import DONE, PENDING, WebhookInbox
+from webhooks.inbox_jobs import SWEEP_AFTER_S, UNQUEUED_AFTER_S, sweep_inbox
+from webhooks.inbox_queue import QUEUED_KEY
 from webhooks.ingest import _INVALID, _parse_json, flush_enqueues, writer_for
-from webhooks.jobs import QUEUED_KEY, sweep_inbox
 
 ORDER = (DATA_WEBHOOKS / "orders__create.json").read_bytes()
 
@@ -38,10 +40,12 @@ def _rows(session) -> list[WebhookInbox]:
     return rows
 
 
-def _in_one_batch(app, settings, sends: list[dict]) -> list:
-    """Deliver ``sends`` (keyword arguments of ``deliver``) from concurrent threads while the writer is
-    held, so they are all waiting before it commits; returns the responses in order."""
+def _in_one_batch(app, settings, monkeypatch, sends: list[dict]) -> list:
+    """Deliver ``sends`` (keyword arguments of ``deliver``) from concurrent threads while the writer's
+    gate is closed, so they are all waiting before it commits; returns the responses in order."""
     writer = writer_for(settings)
+    gate = Gate()
+    monkeypatch.setattr(writer, "before_batch", gate)
     responses: list = [None] * len(sends)
 
     def one(i: int) -> None:
@@ -49,7 +53,7 @@ def _in_one_batch(app, settings, sends: list[dict]) -> list:
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(len(sends))]
     before = writer.batches
-    with writer.hold():
+    with gate.closed():
         for t in threads:
             t.start()
         deadline = time.monotonic() + 30
@@ -65,11 +69,11 @@ def _in_one_batch(app, settings, sends: list[dict]) -> list:
     return responses, committed
 
 
-def test_concurrent_duplicates_in_one_batch_are_one_row_and_one_200_each(app, settings, session):
+def test_concurrent_duplicates_in_one_batch_are_one_row_and_one_200_each(app, settings, session, monkeypatch):
     make_shop(session)
     sends = [dict(topic="orders/create", payload=ORDER, event_id="same-event")] * 6
     sends += [dict(topic="orders/create", payload=ORDER, event_id=f"other-{i}") for i in range(3)]
-    responses, commits = _in_one_batch(app, settings, sends)
+    responses, commits = _in_one_batch(app, settings, monkeypatch, sends)
     assert commits == 1
     assert [r.status_code for r in responses] == [200] * 9
     same = [r.json["status"] for r in responses[:6]]
@@ -82,12 +86,13 @@ def test_concurrent_duplicates_in_one_batch_are_one_row_and_one_200_each(app, se
 
 
 @pytest.mark.usefixtures("jobs_env")
-def test_a_batch_mixing_stored_new_and_dropped_events(app, settings, session):
+def test_a_batch_mixing_stored_new_and_dropped_events(app, settings, session, monkeypatch):
     make_shop(session)
     assert deliver(app.test_client(), "orders/create", ORDER, event_id="stored").json["status"] == "accepted"
     responses, commits = _in_one_batch(
         app,
         settings,
+        monkeypatch,
         [
             dict(topic="orders/create", payload=ORDER, event_id="stored"),
             dict(topic="orders/create", payload=ORDER, event_id="new"),
@@ -143,12 +148,12 @@ def _poisoned(session, event_id: str):
 
 
 @pytest.mark.usefixtures("jobs_env")
-def test_a_failing_commit_is_503_for_every_waiter_and_loses_nothing(app, settings, session):
+def test_a_failing_commit_is_503_for_every_waiter_and_loses_nothing(app, settings, session, monkeypatch):
     make_shop(session)
     sends = [dict(topic="orders/create", payload=ORDER, event_id=f"evt-{i}") for i in range(4)]
     sends.append(dict(topic="orders/create", payload=ORDER, event_id="poison"))
     with _poisoned(session, "poison"):
-        responses, commits = _in_one_batch(app, settings, sends)
+        responses, commits = _in_one_batch(app, settings, monkeypatch, sends)
         assert commits == 0
         assert [r.status_code for r in responses] == [503] * 5
         assert {r.json["error"] for r in responses} == {"unavailable"}
@@ -263,10 +268,12 @@ def test_sweeper_queues_rows_whose_job_was_never_sent_and_leaves_queued_ones(set
     assert flush_enqueues()
     queue = Queue("webhooks", connection=Redis.from_url(settings.redis_url))
     assert sum(len(job.args[0]) for job in queue.jobs) == 1
-    # Young rows: only the one without a job is queued; the queued one waits its turn.
-    assert sweep_inbox(older_than_s=3600, unqueued_after_s=0) == 1
+    # Past the unqueued window, not the plain one: only the row without a job is queued; the queued one
+    # waits its turn.
+    unqueued = max(r.received_at for r in _rows(session)) + timedelta(seconds=UNQUEUED_AFTER_S + 1)
+    assert sweep_inbox(now=unqueued) == 1
     assert sum(len(job.args[0]) for job in queue.jobs) == 2
     run_jobs(settings.redis_url)
     assert [r.status for r in _rows(session)] == [DONE, DONE]
-    assert sweep_inbox(older_than_s=0, unqueued_after_s=0) == 0  # nothing pending is left
+    assert sweep_inbox(now=unqueued + timedelta(seconds=SWEEP_AFTER_S)) == 0  # nothing pending is left
     assert PENDING not in {r.status for r in _rows(session)}

@@ -150,7 +150,7 @@ def test_uninstall_deletes_tokens_and_stops_the_shops_work(settings, client, ses
     assert flush_enqueues()  # the web side queues jobs in the background, after the 200
     assert _queued_events(queue) == 3
     # Process only the uninstall event first (as a worker picking it up would).
-    from webhooks.jobs import process_inbox
+    from webhooks.inbox_jobs import process_inbox
 
     assert process_inbox(uninstall.json["id"]) == DONE
     session.expire_all()

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,27 @@ from webhook_support import DATA_WEBHOOKS, deliver, make_shop, run_jobs
 
 from app.models.commerce import Order, OrderLine
 from app.models.inbox import DONE, PENDING, WebhookInbox
-from webhooks.jobs import TEST_PAUSE_ENV, sweep_inbox
+from webhooks.inbox_jobs import SWEEP_AFTER_S, sweep_inbox
 
-WORKER = (
-    "import sys; from redis import Redis; from rq import Worker; "
-    "Worker(['webhooks'], connection=Redis.from_url(sys.argv[1])).work(burst=True)"
-)
+# A real RQ worker whose jobs stop after the handler ran, before the commit: the hook writes the pid of
+# the process running the job (RQ's work horse) to the marker file, then sleeps until it is killed.
+WORKER = """
+import os, sys, time
+from pathlib import Path
+from redis import Redis
+from rq import Worker
+from webhooks import inbox_jobs
+
+def pause(row):
+    marker = Path(sys.argv[2])
+    staged = Path(f"{marker}.{os.getpid()}.tmp")  # written whole, then renamed: never seen empty
+    staged.write_text(str(os.getpid()))
+    staged.replace(marker)
+    time.sleep(120)
+
+inbox_jobs.before_commit = pause
+Worker(["webhooks"], connection=Redis.from_url(sys.argv[1])).work(burst=True)
+"""
 
 
 def _pid_in(marker: Path) -> int | None:
@@ -40,11 +56,9 @@ def test_worker_killed_mid_job_applies_the_event_exactly_once(settings, client, 
     assert deliver(client, "orders/create", body, event_id="crash-1").json["status"] == "accepted"
 
     marker = tmp_path / "paused"
-    env = dict(os.environ, **{TEST_PAUSE_ENV: f"120:{marker}"})
     proc = subprocess.Popen(
-        [sys.executable, "-c", WORKER, settings.redis_url],
+        [sys.executable, "-c", WORKER, settings.redis_url, str(marker)],
         cwd=ROOT,
-        env=env,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -56,7 +70,7 @@ def test_worker_killed_mid_job_applies_the_event_exactly_once(settings, client, 
             if horse is not None or proc.poll() is not None:
                 break
             time.sleep(0.05)
-        assert horse is not None, "the worker never reached the test pause"
+        assert horse is not None, "the job never reached its before_commit hook"
     finally:
         # The worker and its work horse (RQ puts the horse in its own process group), as a lost machine.
         if horse is not None:
@@ -69,9 +83,12 @@ def test_worker_killed_mid_job_applies_the_event_exactly_once(settings, client, 
     assert row.status == PENDING  # nothing of the half-done job survived
     assert session.exec(select(Order)).all() == []
 
-    assert sweep_inbox(older_than_s=0) == 1
+    # Its job was queued (and lost with the worker): the sweeper queues it again once it is overdue.
+    overdue = row.received_at + timedelta(seconds=SWEEP_AFTER_S + 1)
+    assert sweep_inbox(now=overdue - timedelta(seconds=SWEEP_AFTER_S // 2)) == 0
+    assert sweep_inbox(now=overdue) == 1
     run_jobs(settings.redis_url)
-    sweep_inbox(older_than_s=0)  # a second sweep after success enqueues nothing new to apply
+    assert sweep_inbox(now=overdue) == 0  # a second sweep after success enqueues nothing
     run_jobs(settings.redis_url)
     session.expire_all()
     row = session.exec(select(WebhookInbox)).one()

@@ -11,7 +11,7 @@ from webhook_support import DATA_WEBHOOKS, deliver, load_payload, make_shop, run
 
 from app.models.commerce import Customer, Order, OrderLine, Refund, RefundLine
 from app.models.inbox import DONE, DROPPED, WebhookInbox
-from webhooks.handlers import TOPICS
+from webhooks.topics import TOPICS
 
 SHARED_WEBHOOKS = FIXTURES / "webhooks"
 SHARED_FILES = sorted(SHARED_WEBHOOKS.glob("*.json")) if SHARED_WEBHOOKS.exists() else []

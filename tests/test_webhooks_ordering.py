@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,12 +11,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlmodel import Session, select
-from webhook_support import make_shop
+from webhook_support import apply_each, make_shop
 
 from app.db import get_engine
 from app.models.commerce import Customer, Order, OrderLine, Product, ProductVariant
-from app.models.inbox import DONE, WebhookInbox
-from webhooks.jobs import process_inbox
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
 CUSTOMER_ID, PRODUCT_ID, ORDER_ID = (
@@ -94,23 +91,6 @@ def delivery_streams(draw):
     return stream, delivered
 
 
-def _apply(db_url: str, shop_id: int, domain: str, stream) -> None:
-    """Record each delivery as its own inbox event (distinct event ids: duplicates really re-apply)."""
-    for topic, payload in stream:
-        with Session(get_engine(db_url)) as s:
-            row = WebhookInbox(
-                shop_id=shop_id,
-                shop_domain=domain,
-                event_id=str(uuid.uuid4()),
-                topic=topic,
-                payload=json.dumps(payload),
-            )
-            s.add(row)
-            s.commit()
-            inbox_id = row.id
-        assert process_inbox(inbox_id) == DONE
-
-
 def _snapshot(db_url: str, shop_id: int) -> dict:
     out = {}
     with Session(get_engine(db_url)) as s:
@@ -133,8 +113,8 @@ def test_any_order_and_duplication_converges(settings, session, streams):
     n = next(_shops)
     a = make_shop(session, f"order-a{n}.myshopify.com")
     b = make_shop(session, f"order-b{n}.myshopify.com")
-    _apply(settings.database_url, a.id, a.domain, in_order)
-    _apply(settings.database_url, b.id, b.domain, delivered)
+    apply_each(settings.database_url, a.id, a.domain, in_order)
+    apply_each(settings.database_url, b.id, b.domain, delivered)
     expected = _snapshot(settings.database_url, a.id)
     assert _snapshot(settings.database_url, b.id) == expected
     assert len(expected["customer"]) == 1 and len(expected["shop_order"]) == 1

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +16,11 @@ from redis import Redis
 from rq import SimpleWorker
 from sqlmodel import Session
 
+from app.db import get_engine
+from app.models.inbox import DONE, WebhookInbox
 from app.models.shop import Shop
 from app.shopify.verify import webhook_hmac
+from webhooks.inbox_jobs import process_inbox
 from webhooks.ingest import flush_enqueues
 
 DATA_WEBHOOKS = Path(__file__).resolve().parent / "data" / "webhooks"
@@ -71,6 +77,26 @@ def run_jobs(redis_url: str, queues: tuple[str, ...] = ("webhooks", "default", "
             signal.signal(sig, handler)
 
 
+class Gate:
+    """An inbox writer's ``before_batch`` hook: while the gate is closed, the writer's leader waits in it
+    (a minute at most), so concurrent deliveries gather without a commit."""
+
+    def __init__(self) -> None:
+        self._open = threading.Event()
+        self._open.set()
+
+    def __call__(self) -> None:
+        self._open.wait(60)
+
+    @contextmanager
+    def closed(self) -> Iterator[None]:
+        self._open.clear()
+        try:
+            yield
+        finally:
+            self._open.set()
+
+
 def load_payload(path: Path) -> tuple[str, bytes]:
     """(topic, raw bytes) for a fixture named ``topic with / as __``.json; bytes kept verbatim."""
     return path.stem.replace("__", "/"), path.read_bytes()
@@ -95,3 +121,21 @@ def flask_only(app: Any) -> Any:
 def client_for(app: Any, path: str) -> Any:
     """A test client whose deliveries take the fast path (``fast``) or only the Flask route (``flask``)."""
     return (flask_only(app) if path == "flask" else app).test_client()
+
+
+def apply_each(db_url: str, shop_id: int, domain: str, stream) -> None:
+    """Record each (topic, payload) delivery as its own inbox event and process it at once (distinct event
+    ids: a duplicate really re-applies)."""
+    for topic, payload in stream:
+        with Session(get_engine(db_url)) as s:
+            row = WebhookInbox(
+                shop_id=shop_id,
+                shop_domain=domain,
+                event_id=str(uuid.uuid4()),
+                topic=topic,
+                payload=json.dumps(payload),
+            )
+            s.add(row)
+            s.commit()
+            inbox_id = row.id
+        assert process_inbox(inbox_id) == DONE

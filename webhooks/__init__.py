@@ -1,1 +1,2 @@
-"""Shopify webhooks: ingress (``routes``), the inbox worker (``jobs``) and per-topic ``handlers``."""
+"""Shopify webhooks: ingress (``routes``, ``fast``, ``ingest``), queueing (``inbox_queue``), the inbox
+worker (``inbox_jobs``) and per-topic ``handlers``."""

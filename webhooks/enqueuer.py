@@ -5,7 +5,7 @@ thread sends what was handed in during the last ``LINGER_S`` as one Redis transa
 ``process_inbox_batch`` job per shop); the 200 was sent already, so the linger only delays the job. ``flush`` sends what is left from the calling thread; the
 gunicorn ``worker_exit`` hook and ``atexit`` call it, so a process that exits normally leaves nothing
 behind. A process killed between the 200 and the send leaves its rows pending without a job: the
-sweeper (``webhooks.jobs.sweep_inbox``) queues such rows after ``UNQUEUED_AFTER_S``.
+sweeper (``webhooks.inbox_jobs.sweep_inbox``) queues such rows after ``UNQUEUED_AFTER_S``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from webhooks.jobs import enqueue_inbox_many
+from webhooks.inbox_queue import enqueue_inbox_many
 
 log = logging.getLogger(__name__)
 

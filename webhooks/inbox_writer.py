@@ -17,6 +17,9 @@ queue in the kernel and run as soon as the lock is free, instead of polling in S
 (which sleeps up to 100 ms between tries). The parameters are built before the lock: every step under it
 that needs the GIL back waits behind this process's request threads, and the lock holds up every other
 process's writer meanwhile.
+
+Longer than about 400 lines on purpose: it is performance-critical (docs/architecture.md), and the leader
+hand-off, the batch statement and the per-dialect commit are one protocol that must be read together.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from sqlalchemy.engine import make_url
 
 from app.db import get_engine, normalize_url
 from app.models.inbox import DROPPED, PENDING, WebhookInbox
-from webhooks.handlers import COMPLIANCE_TOPICS, TOPICS
+from webhooks.topics import COMPLIANCE_TOPICS, TOPICS
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +98,7 @@ class _Ticket:
 
 
 AfterCommit = Callable[[list[tuple[int, int | None]]], None]
+BeforeBatch = Callable[[], None]
 
 
 class InboxWriter:
@@ -102,6 +106,8 @@ class InboxWriter:
 
     ``after_commit`` gets the (inbox id, shop id) of every new pending row of each committed batch (the
     enqueuer); it runs on the leader's thread after the waiters are woken, and must not block for long.
+    ``before_batch`` (None: nothing) runs on the leader's thread before it takes each batch; while it
+    blocks, rows gather without a commit (tests use it to put deliveries in one batch).
     """
 
     def __init__(
@@ -109,12 +115,14 @@ class InboxWriter:
         url: str,
         *,
         after_commit: AfterCommit | None = None,
+        before_batch: BeforeBatch | None = None,
         max_batch: int = MAX_BATCH,
         wait_s: float = WAIT_S,
         linger_s: float = LINGER_S,
     ) -> None:
         self.url = url
         self.after_commit = after_commit
+        self.before_batch = before_batch
         self.max_batch = max_batch
         self.wait_s = wait_s
         self.linger_s = linger_s
@@ -127,7 +135,6 @@ class InboxWriter:
         self._pending: deque[_Ticket] = deque()
         self._leader = threading.Lock()  # held by the thread that commits (passed on, never shared)
         self._mu = threading.Lock()  # orders a waiter giving up against being made the leader
-        self._held = 0
         self._closed = False
         parsed = make_url(normalize_url(url))
         self.dialect = parsed.get_backend_name()
@@ -171,15 +178,6 @@ class InboxWriter:
         """Rows handed in and not yet taken into a commit."""
         return len(self._pending)
 
-    @contextmanager
-    def hold(self) -> Iterator[None]:
-        """Let rows gather without committing until the block ends (tests; maintenance)."""
-        self._held += 1
-        try:
-            yield
-        finally:
-            self._held -= 1
-
     def close(self, timeout: float = 10.0) -> None:
         """Commit what is waiting, then stop; later ``record`` calls raise InboxUnavailable."""
         self._closed = True
@@ -199,8 +197,8 @@ class InboxWriter:
         """Commit batches (holding ``_leader``) until ``mine`` has its outcome, then pass the lead to
         the first row still waiting, or let it go when none is."""
         while mine.outcome is None and mine.error is None:
-            while self._held and not self._closed:
-                time.sleep(0.005)
+            if self.before_batch is not None:
+                self.before_batch()
             if self.linger_s > 0 and self._last_batch > 1 and len(self._pending) < self.max_batch:
                 time.sleep(self.linger_s)  # under load, let a few more rows join this commit
             self._commit_next(mine)

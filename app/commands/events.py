@@ -8,6 +8,8 @@ from sqlmodel import Session, select
 from app.config import SettingsError, get_settings
 from app.db import get_engine
 from app.models.shop import Shop
+from webhooks.inbox_queue import failed_events, replay_all_failed
+from webhooks.inbox_queue import replay as replay_ids
 
 
 def _settings():
@@ -36,8 +38,6 @@ def events() -> None:
 @click.option("--limit", default=100, show_default=True)
 def failed(domain: str | None, limit: int) -> None:
     """List failed webhook events, newest first."""
-    from webhooks.jobs import failed_events
-
     with Session(get_engine(_settings().database_url)) as session:
         rows = failed_events(session, _shop_id(session, domain), limit)
     if not rows:
@@ -53,9 +53,6 @@ def failed(domain: str | None, limit: int) -> None:
 @click.option("--shop", "domain", default=None, help="Only this shop's events.")
 def replay(ids: tuple[int, ...], all_failed: bool, domain: str | None) -> None:
     """Put failed events back in the queue (they are applied once, whatever happened before)."""
-    from webhooks.jobs import replay as replay_ids
-    from webhooks.jobs import replay_all_failed
-
     if bool(ids) == all_failed:
         raise click.UsageError("give event IDs or --all-failed (not both)")
     with Session(get_engine(_settings().database_url)) as session:

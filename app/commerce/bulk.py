@@ -141,9 +141,23 @@ def order(node: dict[str, Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
             }
             for ln in lines
         ],
-        # Bulk queries cannot select refund line items; the refunds themselves are recorded.
+        # Bulk queries cannot select refund line items; the refunds themselves are recorded, with the money
+        # each gave back (``totalRefundedSet``: its successful refund transactions, in shop money).
         "refunds": [
-            {"id": shopify_id(r.get("id")), "created_at": r.get("createdAt"), "note": r.get("note")}
+            {
+                "id": shopify_id(r.get("id")),
+                "created_at": r.get("createdAt"),
+                "note": r.get("note"),
+                "total_refunded_set": _shop_money_set(r.get("totalRefundedSet")),
+            }
             for r in node.get("refunds") or []
         ],
     }
+
+
+def _shop_money_set(money_set: Any) -> dict[str, Any] | None:
+    """GraphQL's ``{"shopMoney": {"amount", "currencyCode"}}`` as REST's ``{"shop_money": {...}}``."""
+    shop = money_set.get("shopMoney") if isinstance(money_set, dict) else None
+    if not isinstance(shop, dict):
+        return None
+    return {"shop_money": {"amount": shop.get("amount"), "currency_code": shop.get("currencyCode")}}

@@ -4,6 +4,7 @@ Each function takes a session, a shop id and one resource in Shopify's REST/webh
 the rows, and never commits (the caller's transaction also marks the event done). A version replaces
 the stored one only when its version key (``updated_at``, then content digest) is larger, so the
 state after any permutation or duplication of deliveries is the state of the largest version.
+Refunds carry no ``updated_at``: their versions merge instead (``insert_refund``), which converges as well.
 
 Longer than about 400 lines on purpose: every resource's upsert keeps the same invariant, and keeping them in
 one module lets a reader check it once, for all of them.
@@ -16,7 +17,17 @@ from typing import Any
 
 from sqlmodel import Session, SQLModel, select
 
-from app.commerce.values import EPOCH, content_hash, money, shopify_id, text, ts, version_key
+from app.commerce.values import (
+    EPOCH,
+    content_hash,
+    money,
+    refund_money,
+    shop_money,
+    shopify_id,
+    text,
+    ts,
+    version_key,
+)
 from app.models.base import utcnow
 from app.models.commerce import (
     Cart,
@@ -288,8 +299,8 @@ def _line_fields(line: dict[str, Any]) -> dict[str, Any]:
         "title": text(line.get("title") or line.get("name"), 512),
         "sku": text(line.get("sku"), 255),
         "quantity": int(line.get("quantity") or 0),
-        "price": money(line.get("price")),
-        "total_discount": money(line.get("total_discount")),
+        "price": shop_money(line, "price"),
+        "total_discount": shop_money(line, "total_discount"),
     }
 
 
@@ -311,9 +322,13 @@ def upsert_order(session: Session, shop_id: int, data: dict[str, Any]) -> Order 
         "email": text(data.get("email") or data.get("contact_email"), 320),
         "name": text(data.get("name"), 64),
         "currency": text(data.get("currency"), 8),
-        "total_price": money(data.get("total_price")),
-        "subtotal_price": money(data.get("subtotal_price")),
-        "total_discounts": money(data.get("total_discounts")),
+        # Shop money (``*_set.shop_money``): the order's amounts in the shop's currency, whatever the buyer saw.
+        # ``total_price`` is what the order cost after discounts (shipping and taxes in), before returns;
+        # money given back is the refunds' transactions, so ``current_total_price`` (already net of
+        # returned lines) would take returns off twice.
+        "total_price": shop_money(data, "total_price"),
+        "subtotal_price": shop_money(data, "subtotal_price"),
+        "total_discounts": shop_money(data, "total_discounts"),
         "financial_status": text(data.get("financial_status"), 32),
         "fulfillment_status": text(data.get("fulfillment_status"), 32),
         "cart_token": text(data.get("cart_token"), 255),
@@ -360,31 +375,41 @@ def _replace_lines(session: Session, shop_id: int, oid: int, lines: list[dict[st
             session.delete(row)
 
 
-def insert_refund(session: Session, shop_id: int, data: dict[str, Any]) -> Refund | None:
-    """refunds/create (or a refund inside an order): refunds never change, so the first write stays.
+def _money_key(amount: Any, currency: str | None) -> tuple[bool, Any, str]:
+    """The order a refund's money versions are merged in: a known amount beats none, then the larger."""
+    return (amount is not None, amount if amount is not None else 0, currency or "")
 
-    Each refund line is recorded against the order line it returns (``order_line_shopify_id``).
+
+def insert_refund(session: Session, shop_id: int, data: dict[str, Any]) -> Refund | None:
+    """refunds/create, a refund inside an order, or a bulk refund: one row per refund, merged.
+
+    A refund reaches us several times (its webhook, inside each later version of its order, a sync) and
+    in any order. Shopify never changes what it refunded, only how much of it has gone through: a pending
+    refund transaction turns successful. So the versions merge instead of the first one staying: the
+    money returned (``amount``, shop currency, see ``refund_money``) is the largest any version showed
+    (a known amount beats an unknown one), missing fields are filled, and each refund line is recorded
+    once, against the order line it returns (``order_line_shopify_id``). Max and fill-in are commutative
+    and idempotent, so any permutation or duplication of the versions ends in the same row.
     """
     rid, oid = shopify_id(data.get("id")), shopify_id(data.get("order_id"))
     if rid is None or oid is None:
         return None
+    amount, currency = refund_money(data)
     row = _get(session, Refund, shop_id, shopify_id=rid)
-    if row is not None:
-        return row
-    lines = data.get("refund_line_items") or []
-    amount = sum((money(ln.get("subtotal")) or 0 for ln in lines), start=money("0"))
-    row = Refund(
-        shop_id=shop_id,
-        shopify_id=rid,
-        order_shopify_id=oid,
-        note=text(data.get("note"), 4000),
-        restock=data.get("restock"),
-        amount=amount,
-        shopify_created_at=ts(data.get("created_at")),
-        processed_at=ts(data.get("processed_at")),
-    )
+    if row is None:
+        row = Refund(shop_id=shop_id, shopify_id=rid, order_shopify_id=oid)
+    if _money_key(amount, currency) > _money_key(row.amount, row.currency):
+        row.amount, row.currency = amount, currency
+    for name, value in (
+        ("note", text(data.get("note"), 4000)),
+        ("restock", data.get("restock")),
+        ("shopify_created_at", ts(data.get("created_at"))),
+        ("processed_at", ts(data.get("processed_at"))),
+    ):
+        if getattr(row, name) is None and value is not None:
+            setattr(row, name, value)
     session.add(row)
-    for ln in lines:
+    for ln in data.get("refund_line_items") or []:
         lid = shopify_id(ln.get("id"))
         line_item = ln.get("line_item") or {}
         order_line = shopify_id(ln.get("line_item_id") or line_item.get("id"))
@@ -400,7 +425,7 @@ def insert_refund(session: Session, shop_id: int, data: dict[str, Any]) -> Refun
                 product_shopify_id=shopify_id(line_item.get("product_id")),
                 variant_shopify_id=shopify_id(line_item.get("variant_id")),
                 quantity=int(ln.get("quantity") or 0),
-                subtotal=money(ln.get("subtotal")),
+                subtotal=shop_money(ln, "subtotal"),
                 restock_type=text(ln.get("restock_type"), 32),
             )
         )

@@ -164,7 +164,7 @@ def _continue_backlog(redis_url: str | None, shop_id: int) -> None:
     )
 
 
-def sweep_pixel_events(now: datetime | None = None) -> int:
+def sweep_pixel_events(*, now: datetime | None = None) -> int:
     """Periodic: re-enqueue events a lost job never folded (older than a minute). Returns how many."""
     settings = get_settings()
     cutoff = (now or utcnow()) - SWEEP_AFTER

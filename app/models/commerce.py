@@ -166,7 +166,9 @@ class OrderLine(SQLModel, table=True):
 
 
 class Refund(SQLModel, table=True):
-    """A refund (return) of an order. Refunds are immutable in Shopify: first write wins."""
+    """A refund (return) of an order. ``amount`` is the money it gave back (its successful refund transactions)
+    in ``currency``, the shop's; None until a version that shows it arrives. Which products came back is in
+    its ``RefundLine`` rows. Versions merge (``app.commerce.upserts.insert_refund``)."""
 
     __tablename__ = "refund"
     __table_args__ = (UniqueConstraint("shop_id", "shopify_id", name="uq_refund_shop_shopify"),)
@@ -178,6 +180,7 @@ class Refund(SQLModel, table=True):
     note: str | None = Field(default=None, max_length=4000)
     restock: bool | None = None
     amount: Decimal | None = money_field()
+    currency: str | None = Field(default=None, max_length=8)
     shopify_created_at: datetime | None = ts_field()
     processed_at: datetime | None = ts_field()
 

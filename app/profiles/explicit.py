@@ -44,8 +44,9 @@ class OrderRec:
 class RefundRec:
     order_id: int
     at: datetime | None
-    amount: float
+    amount: float  # the money given back (successful refund transactions), 0 when not known yet
     quantity: int
+    currency: str | None = None  # the currency of ``amount``; None: not said, taken as its order's
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,49 @@ def _iso(ts: datetime | None) -> str | None:
     return ts.isoformat() if ts else None
 
 
+def _same_currency(a: str | None, b: str | None) -> bool:
+    return a is None or b is None or a == b
+
+
+@dataclass(frozen=True)
+class Spend:
+    """What a customer paid, in Shopify's terms, over their live orders (not cancelled; test orders never
+    reach the records): each order's ``total_price`` (after discounts, shipping and taxes in, before
+    returns; in the shop's currency) less the money its refunds gave back, never below 0. Refunds of a
+    cancelled order, or of an order not here, count for nothing. Amounts in another currency than the
+    shop's (the latest order's: a shop that changed currency) are not added."""
+
+    currency: str | None
+    net: dict[int, float]  # order id -> what the customer kept paying for, for the orders in ``currency``
+    returned: float  # money given back on those orders
+
+    @property
+    def spent(self) -> float:
+        return round(sum(self.net.values()), 2)
+
+    @property
+    def average_order_value(self) -> float | None:
+        return round(self.spent / len(self.net), 2) if self.net else None
+
+
+def live_orders(orders: list[OrderRec], now: datetime) -> list[OrderRec]:
+    """The orders not cancelled, oldest first (an order without a time counts as placed ``now``)."""
+    return sorted((o for o in orders if not o.cancelled), key=lambda o: (o.at or now, o.order_id))
+
+
+def net_spend(live: list[OrderRec], refunds: list[RefundRec]) -> Spend:
+    """``Spend`` of the live orders ``live`` (oldest first) given any refunds (others are ignored)."""
+    currency = next((o.currency for o in reversed(live) if o.currency), None)
+    kept = {o.order_id: o for o in live if _same_currency(o.currency, currency)}
+    refunded: dict[int, float] = defaultdict(float)
+    for r in refunds:
+        order = kept.get(r.order_id)
+        if order is not None and _same_currency(r.currency, order.currency):
+            refunded[r.order_id] += r.amount
+    net = {oid: round(max(o.total - refunded[oid], 0.0), 2) for oid, o in kept.items()}
+    return Spend(currency, net, round(sum(refunded.values()), 2))
+
+
 def summarize(
     orders: list[OrderRec],
     refunds: list[RefundRec],
@@ -76,8 +120,10 @@ def summarize(
     checkouts: list[CheckoutRec],
     now: datetime,
 ) -> dict[str, Any]:
-    live = sorted((o for o in orders if not o.cancelled), key=lambda o: (o.at or now, o.order_id))
-    spent = round(sum(o.total for o in live), 2)
+    live = live_orders(orders, now)
+    live_ids = {o.order_id for o in live}
+    refunds = [r for r in refunds if r.order_id in live_ids]  # a cancelled order's refunds are no returns
+    spend = net_spend(live, refunds)
     units: dict[int, dict[str, Any]] = {}
     vendors: dict[str, int] = defaultdict(int)
     types: dict[str, int] = defaultdict(int)
@@ -106,9 +152,9 @@ def summarize(
         "orders": {
             "count": len(live),
             "cancelled": len(orders) - len(live),
-            "spent": spent,
-            "currency": next((o.currency for o in reversed(live) if o.currency), None),
-            "average_order_value": round(spent / len(live), 2) if live else None,
+            "spent": spend.spent,  # net of the money refunded
+            "currency": spend.currency,
+            "average_order_value": spend.average_order_value,
             "first_at": _iso(live[0].at) if live else None,
             "last_at": _iso(live[-1].at) if live else None,
             "with_discount": sum(1 for o in live if o.discounts > 0),
@@ -135,7 +181,7 @@ def summarize(
         },
         "returns": {
             "count": len(refunds),
-            "amount": round(sum(r.amount for r in refunds), 2),
+            "amount": spend.returned,
             "rate": round(refunded_units / total_units, 4) if total_units else None,
         },
         "carts": [
@@ -146,22 +192,23 @@ def summarize(
             {"total": c.total, "updated_at": _iso(c.updated_at), "recoverable": c.has_recovery_url}
             for c in sorted(abandoned, key=lambda c: (c.updated_at or now, c.token), reverse=True)[:5]
         ],
-        "history": purchase_days(live, refunds),
+        "history": purchase_days(live, refunds, spend),
         "lines": recent_lines(live),
         # Reviews, support conversations and the wishlist are added by the refresh (app.profiles.feedback).
         "refreshed_at": now.isoformat(),
     }
 
 
-def purchase_days(live: list[OrderRec], refunds: list[RefundRec]) -> dict[str, Any]:
-    """Purchase days with their spend net of refunds (fully refunded orders do not count), for CLV/RFM."""
-    refunded: dict[int, float] = defaultdict(float)
-    for r in refunds:
-        refunded[r.order_id] += r.amount
+def purchase_days(
+    live: list[OrderRec], refunds: list[RefundRec], spend: Spend | None = None
+) -> dict[str, Any]:
+    """Purchase days with their spend net of refunds (fully refunded orders do not count), for CLV/RFM.
+    ``live``: the live orders, oldest first; amounts as ``net_spend`` (``spend``, when already worked out)."""
+    net_of = (spend or net_spend(live, refunds)).net
     per_day: dict[str, float] = defaultdict(float)
     orders = 0
     for order in live:
-        net = order.total - refunded.get(order.order_id, 0.0)
+        net = net_of.get(order.order_id, 0.0)
         if order.at is None or net <= 0:
             continue
         orders += 1

@@ -43,6 +43,55 @@ def customer_orders(session: Session, shop_id: int, customer_id: int) -> list[Or
     )
 
 
+def order_record(o: Order, lines: list[OrderLineRec] | None = None) -> OrderRec:
+    """An order row as the profile's record: ``total`` is ``total_price`` in shop money (after discounts,
+    before returns; the refunds' money is taken off by ``app.profiles.explicit.net_spend``)."""
+    return OrderRec(
+        order_id=o.shopify_id,
+        name=o.name,
+        at=o.processed_at or o.shopify_created_at,
+        currency=o.currency,
+        total=_f(o.total_price),
+        discounts=_f(o.total_discounts),
+        cancelled=o.cancelled_at is not None,
+        lines=lines or [],
+    )
+
+
+def refund_records(session: Session, shop_id: int, order_ids: list[int]) -> list[RefundRec]:
+    """The refunds of these orders, each with the money it gave back and the units it returned."""
+    if not order_ids:
+        return []
+    refunds = session.exec(
+        select(Refund).where(Refund.shop_id == shop_id, Refund.order_shopify_id.in_(order_ids))  # type: ignore[attr-defined]
+    ).all()
+    qty: dict[int, int] = {}
+    for rl in session.exec(
+        select(RefundLine).where(
+            RefundLine.shop_id == shop_id,
+            RefundLine.order_shopify_id.in_(order_ids),  # type: ignore[attr-defined]
+        )
+    ).all():
+        qty[rl.refund_shopify_id] = qty.get(rl.refund_shopify_id, 0) + rl.quantity
+    return [
+        RefundRec(
+            r.order_shopify_id,
+            r.processed_at or r.shopify_created_at,
+            _f(r.amount),
+            qty.get(r.shopify_id, 0),
+            r.currency,
+        )
+        for r in refunds
+    ]
+
+
+def spend_records(session: Session, shop_id: int, customer_id: int) -> tuple[list[OrderRec], list[RefundRec]]:
+    """A customer's orders (test orders left out, cancelled ones in, without lines) and their refunds: what
+    ``app.profiles.explicit.net_spend`` needs."""
+    orders = customer_orders(session, shop_id, customer_id)
+    return [order_record(o) for o in orders], refund_records(session, shop_id, [o.shopify_id for o in orders])
+
+
 def stitch_orders(session: Session, shop_id: int, customer_key: str, orders: list[Order]) -> None:
     """Orders and checkouts name cart and checkout tokens next to the customer: link them, merging the
     anonymous history those tokens carry into the customer's profile."""
@@ -113,40 +162,8 @@ def explicit_records(
                 tags=_tags(product.tags if product else None),
             )
         )
-    order_recs = [
-        OrderRec(
-            order_id=o.shopify_id,
-            name=o.name,
-            at=o.processed_at or o.shopify_created_at,
-            currency=o.currency,
-            total=_f(o.total_price),
-            discounts=_f(o.total_discounts),
-            cancelled=o.cancelled_at is not None,
-            lines=by_order.get(o.shopify_id, []),
-        )
-        for o in orders
-    ]
-    refund_recs: list[RefundRec] = []
-    if order_ids:
-        refunds = session.exec(
-            select(Refund).where(Refund.shop_id == shop_id, Refund.order_shopify_id.in_(order_ids))  # type: ignore[attr-defined]
-        ).all()
-        qty: dict[int, int] = {}
-        for rl in session.exec(
-            select(RefundLine).where(
-                RefundLine.shop_id == shop_id, RefundLine.order_shopify_id.in_(order_ids)
-            )  # type: ignore[attr-defined]
-        ).all():
-            qty[rl.refund_shopify_id] = qty.get(rl.refund_shopify_id, 0) + rl.quantity
-        refund_recs = [
-            RefundRec(
-                r.order_shopify_id,
-                r.processed_at or r.shopify_created_at,
-                _f(r.amount),
-                qty.get(r.shopify_id, 0),
-            )
-            for r in refunds
-        ]
+    order_recs = [order_record(o, by_order.get(o.shopify_id, [])) for o in orders]
+    refund_recs = refund_records(session, shop_id, order_ids)
     tokens = [m.split(":", 1)[1] for m in members_of(session, shop_id, customer_key) if kind_of(m) == "cart"]
     carts = (
         session.exec(select(Cart).where(Cart.shop_id == shop_id, Cart.token.in_(tokens))).all()  # type: ignore[attr-defined]

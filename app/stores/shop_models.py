@@ -105,7 +105,9 @@ def purchase_profiles(session: Session, shop_id: int) -> dict[int, dict[str, Any
     refunds: dict[int, list[RefundRec]] = defaultdict(list)
     for r in session.exec(select(Refund).where(Refund.shop_id == shop_id)).all():
         refunds[r.order_shopify_id].append(
-            RefundRec(r.order_shopify_id, r.processed_at or r.shopify_created_at, _money(r.amount), 0)
+            RefundRec(
+                r.order_shopify_id, r.processed_at or r.shopify_created_at, _money(r.amount), 0, r.currency
+            )
         )
     per_customer: dict[int, list[OrderRec]] = defaultdict(list)
     for o in orders:

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request
-from sqlalchemy import func, literal
+from sqlalchemy import func, literal, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
@@ -68,17 +68,38 @@ def exposures(session: Session, shop_id: int, since: datetime) -> list[Exposure]
     ]
 
 
+def shop_currency(session: Session, shop_id: int) -> str | None:
+    """The shop's currency: that of its latest order (``currency`` is the shop's, not the buyer's)."""
+    placed_at = func.coalesce(Order.processed_at, Order.shopify_created_at)
+    return session.exec(
+        select(Order.currency)
+        .where(Order.shop_id == shop_id, Order.test == False, Order.currency.is_not(None))  # type: ignore[union-attr]  # noqa: E712
+        .order_by(placed_at.desc(), Order.shopify_id.desc())
+        .limit(1)
+    ).first()
+
+
 def purchases(session: Session, shop_id: int, shoppers: Iterable[str], since: datetime) -> list[Purchase]:
     """Orders (not cancelled, not test) placed since ``since`` by these shoppers, net of their refunds: by
-    customer id, else by the shopper their checkout or cart token is stitched to."""
+    customer id, else by the shopper their checkout or cart token is stitched to.
+
+    Revenue is Shopify's ``total_price`` in shop money (after discounts, before returns) less the money the
+    order's refunds gave back (their successful transactions), never below 0. Only amounts in the shop's
+    currency are added: an order in another one (a shop that changed currency) still converts, with no
+    revenue, and a refund in another currency than its order's is not taken off it."""
     shoppers = set(shoppers)
     if not shoppers:
         return []
+    currency = shop_currency(session, shop_id)
     refunded = (
-        select(Refund.order_shopify_id, func.sum(Refund.amount).label("amount"))
-        .where(Refund.shop_id == shop_id)
-        .group_by(Refund.order_shopify_id)
-        .subquery()
+        select(func.sum(Refund.amount))
+        .where(
+            Refund.shop_id == shop_id,
+            Refund.order_shopify_id == Order.shopify_id,
+            or_(Refund.currency.is_(None), Order.currency.is_(None), Refund.currency == Order.currency),  # type: ignore[union-attr]
+        )
+        .correlate(Order)
+        .scalar_subquery()
     )
     by_checkout, by_cart = aliased(IdentityLink), aliased(IdentityLink)
     placed_at = func.coalesce(Order.processed_at, Order.shopify_created_at)
@@ -87,11 +108,11 @@ def purchases(session: Session, shop_id: int, shoppers: Iterable[str], since: da
             Order.customer_shopify_id,
             func.coalesce(by_checkout.root, by_cart.root),
             Order.total_price,
+            Order.currency,
             placed_at,
-            refunded.c.amount,
+            refunded,
         )
         .select_from(Order)
-        .join(refunded, refunded.c.order_shopify_id == Order.shopify_id, isouter=True)
         .join(
             by_checkout,
             (by_checkout.shop_id == shop_id) & (by_checkout.node == _node("checkout", Order.checkout_token)),
@@ -110,14 +131,15 @@ def purchases(session: Session, shop_id: int, shoppers: Iterable[str], since: da
         )
     )
     out = []
-    for customer_id, token_root, total, at, refund in session.execute(stmt):
+    for customer_id, token_root, total, order_currency, at, refund in session.execute(stmt):
         shopper = f"customer:{customer_id}" if customer_id is not None else None
         if shopper not in shoppers:
             shopper = token_root
         if shopper not in shoppers or at is None:
             continue
         net = Decimal(str(total or 0)) - Decimal(str(refund or 0))
-        out.append(Purchase(shopper, at, max(float(net), 0.0)))
+        revenue = max(float(net), 0.0) if currency is None or order_currency in (None, currency) else 0.0
+        out.append(Purchase(shopper, at, revenue))
     return out
 
 

@@ -10,22 +10,26 @@ Shopify ids are returned as strings: they exceed JavaScript's exact integer rang
 
 from __future__ import annotations
 
-import importlib
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, jsonify
-from sqlalchemy import func
 from sqlmodel import Session, select
 
 from app import tasks
 from app.db import get_engine
-from app.models.commerce import Customer, GdprExport, Order, Refund
+from app.models.base import utcnow
+from app.models.commerce import Customer, GdprExport
+from app.profiles.explicit import live_orders, net_spend
 from app.queue import enqueue
+from app.stores.customer_records import spend_records
 from app.stores.sync_runs import latest_run
 from app.web import settings
+from app.web.admin_profiles import profile_for
 from app.web.session_auth import require_session_token
+from webhooks.inbox_queue import failed_events as failed_inbox_events
+from webhooks.inbox_queue import replay
 
 bp = Blueprint("admin_records", __name__)
 
@@ -44,46 +48,29 @@ def _session() -> Session:
     return Session(get_engine(settings().database_url), expire_on_commit=False)
 
 
-def _profile(session: Session, shop_id: int, customer_id: int) -> dict[str, Any] | None:
-    """The customer-model issue's profile (when that module is present) merged into the record."""
-    try:
-        module = importlib.import_module("app.web.admin_profiles")
-    except ModuleNotFoundError:
-        return None
-    profile_for = getattr(module, "profile_for", None)
-    return profile_for(session, shop_id, customer_id) if profile_for else None
-
-
 def customer_record(session: Session, shop_id: int, customer_id: int) -> dict[str, Any] | None:
-    """What Attune knows about one customer of one shop, from its own mirrored orders and refunds."""
+    """What Attune knows about one customer of one shop, from its own mirrored orders and refunds: the live
+    orders (neither cancelled nor test) and what the customer paid for them net of the money refunded, in
+    the shop's currency (``app.profiles.explicit.net_spend``, as in the profile)."""
     customer = session.exec(
         select(Customer).where(Customer.shop_id == shop_id, Customer.shopify_id == customer_id)
     ).first()
     if customer is None:
         return None
-    mine = (Order.shop_id == shop_id) & (Order.customer_shopify_id == customer_id)
-    orders_count, gross, last_order_at = session.exec(
-        select(func.count(Order.id), func.sum(Order.total_price), func.max(Order.processed_at)).where(
-            mine,
-            Order.cancelled_at.is_(None),  # type: ignore[union-attr]
-        )
-    ).one()
-    order_ids = select(Order.shopify_id).where(mine)
-    returns_count, refunded = session.exec(
-        select(func.count(Refund.id), func.sum(Refund.amount)).where(
-            Refund.shop_id == shop_id,
-            Refund.order_shopify_id.in_(order_ids),  # type: ignore[attr-defined]
-        )
-    ).one()
+    orders, refunds = spend_records(session, shop_id, customer_id)
+    live = live_orders(orders, utcnow())
+    live_ids = {o.order_id for o in live}
+    spend = net_spend(live, refunds)
     return {
         "id": str(customer.shopify_id),
         "email": customer.email,
         "first_name": customer.first_name,
         "last_name": customer.last_name,
-        "orders_count": int(orders_count or 0),
-        "total_spent": _money(Decimal(str(gross or 0)) - Decimal(str(refunded or 0))),
-        "last_order_at": _iso(last_order_at),
-        "returns_count": int(returns_count or 0),
+        "orders_count": len(live),
+        "total_spent": _money(spend.spent),
+        "currency": spend.currency,
+        "last_order_at": _iso(max((o.at for o in live if o.at), default=None)),
+        "returns_count": sum(1 for r in refunds if r.order_id in live_ids),
         "email_marketing": customer.email_consent_state,
         "sms_marketing": customer.sms_consent_state,
         "deleted": customer.deleted_at is not None,
@@ -93,7 +80,7 @@ def customer_record(session: Session, shop_id: int, customer_id: int) -> dict[st
             if customer.summary_amount_spent is not None
             else None,
         },
-        "profile": _profile(session, shop_id, customer_id),
+        "profile": profile_for(session, shop_id, customer_id),
     }
 
 
@@ -112,10 +99,8 @@ def customer(customer_id: int):
 @bp.get("/api/admin/events/failed")
 @require_session_token
 def failed_events():
-    from webhooks.jobs import failed_events as failed
-
     with _session() as session:
-        rows = failed(session, g.shop.id, limit=200)
+        rows = failed_inbox_events(session, g.shop.id, limit=200)
     return jsonify(
         events=[
             {
@@ -134,8 +119,6 @@ def failed_events():
 @bp.post("/api/admin/events/<int:inbox_id>/replay")
 @require_session_token
 def replay_event(inbox_id: int):
-    from webhooks.jobs import replay
-
     if not replay([inbox_id], g.shop.id):
         abort(404, description="no failed event with this id in this shop")
     return jsonify(replayed=inbox_id), 202

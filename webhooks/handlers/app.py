@@ -23,7 +23,7 @@ from app.models.base import utcnow
 from app.models.inbox import DROPPED, PENDING, WebhookInbox
 from app.models.shop import Shop
 from app.queue import QUEUES, get_queue
-from webhooks.handlers import COMPLIANCE_TOPICS
+from webhooks.topics import COMPLIANCE_TOPICS
 
 log = logging.getLogger(__name__)
 

@@ -6,20 +6,18 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from graphql import GraphQLError, execute, parse, validate
 
 from app.shopify.fake import schema as gql
 from app.shopify.fake.cost import MAX_QUERY_COST, query_cost
+from app.shopify.fake.state import FakeState
 from app.shopify.fake.store import ShopStore, gid, iso
-
-if TYPE_CHECKING:
-    from app.shopify.fake.server import FakeShopify
 
 
 def execute_graphql(
-    fake: FakeShopify, shop: str, version: str, query: str, variables: dict[str, Any]
+    fake: FakeState, shop: str, version: str, query: str, variables: dict[str, Any]
 ) -> dict[str, Any]:
     """Answer one Admin API GraphQL call: validate, charge its cost to the shop's bucket (or answer
     THROTTLED / MAX_COST_EXCEEDED), execute, and report ``extensions.cost``."""
@@ -86,7 +84,7 @@ def execute_graphql(
     return body
 
 
-def run_bulk(fake: FakeShopify, store: ShopStore, query: str) -> dict[str, Any]:
+def run_bulk(fake: FakeState, store: ShopStore, query: str) -> dict[str, Any]:
     """Execute a bulk query now; polls reveal it as RUNNING, then COMPLETED (see bulk_polls_until_done)."""
     op_id = gid("BulkOperation", store.next_id())
     try:
@@ -154,7 +152,7 @@ def run_bulk(fake: FakeShopify, store: ShopStore, query: str) -> dict[str, Any]:
     return {"bulkOperation": op, "userErrors": []}
 
 
-def advance_bulk(fake: FakeShopify, op: dict[str, Any]) -> None:
+def advance_bulk(fake: FakeState, op: dict[str, Any]) -> None:
     """Each poll moves a bulk operation on: CREATED/RUNNING (partial counts) → COMPLETED or FAILED."""
     if op["status"] not in ("CREATED", "RUNNING"):
         return
@@ -182,7 +180,7 @@ def advance_bulk(fake: FakeShopify, op: dict[str, Any]) -> None:
 class _MutationRoot:
     """Root value for mutations: the default resolver calls these methods with the field's args."""
 
-    def __init__(self, fake: FakeShopify, store: ShopStore):
+    def __init__(self, fake: FakeState, store: ShopStore):
         self.fake, self.store = fake, store
 
     def bulkOperationRunQuery(self, _info: Any, query: str, groupObjects: bool | None = None):  # noqa: N802
@@ -239,7 +237,7 @@ class _MutationRoot:
 def _polling_resolver(original_field: str):
     def resolve(_root: Any, info: Any, **args: Any):
         store: ShopStore = info.context["store"]
-        fake: FakeShopify = info.context["fake"]
+        fake: FakeState = info.context["fake"]
         if original_field == "bulkOperation":
             op = store.bulk_operations.get(args["id"])
         else:

@@ -90,6 +90,18 @@ def refund_payload(store: ShopStore, order_gid: str, refund: dict[str, Any]) -> 
             }
             for rl in refund["_lines"]
         ],
+        # The money given back: one successful refund transaction (its currency: the order's).
+        "transactions": [
+            {
+                "order_id": gid_num(order_gid),
+                "kind": "refund",
+                "status": "success",
+                "gateway": "bogus",
+                "amount": _amount(refund["totalRefundedSet"]),
+                "currency": order["currencyCode"],
+                "created_at": refund["createdAt"],
+            }
+        ],
     }
 
 

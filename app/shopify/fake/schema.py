@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+from decimal import Decimal
 from typing import Any
 
 from graphql import (
@@ -337,8 +338,6 @@ def build() -> GraphQLSchema:
 
     @resolve("Customer", "amountSpent")
     def _spent(customer, info):
-        from decimal import Decimal
-
         store = _store(info)
         total = sum(
             (

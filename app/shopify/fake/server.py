@@ -13,12 +13,12 @@ calls land here. Served:
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
@@ -27,6 +27,7 @@ from flask import Flask, Response, abort, jsonify, redirect, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from app.shopify.fake import graphql_api
+from app.shopify.fake.state import FakeState
 from app.shopify.fake.store import ShopStore
 from app.shopify.verify import admin_query_hmac, decode_session_token, is_valid_shop_domain
 
@@ -52,35 +53,12 @@ class IssuedToken:
         return not self.revoked and (self.expires_at is None or now < self.expires_at)
 
 
-@dataclass
-class Bucket:
-    """Shopify's leaky bucket: ``maximum`` points, restoring ``restore_rate`` per second."""
-
-    maximum: float
-    restore_rate: float
-    available: float
-    updated: float = field(default_factory=time.monotonic)
-
-    def level(self) -> float:
-        now = time.monotonic()
-        self.available = min(self.maximum, self.available + (now - self.updated) * self.restore_rate)
-        self.updated = now
-        return self.available
-
-    def status(self) -> dict[str, float]:
-        return {
-            "maximumAvailable": float(self.maximum),
-            "currentlyAvailable": float(int(self.level())),
-            "restoreRate": float(self.restore_rate),
-        }
-
-
 class _QuietHandler(WSGIRequestHandler):
     def log_request(self, *args: Any, **kwargs: Any) -> None:  # tests and the demo log what matters
         pass
 
 
-class FakeShopify:
+class FakeShopify(FakeState):
     """One fake Shopify for one app (``api_key``/``api_secret``); start() / stop() or use as a context manager."""
 
     def __init__(
@@ -96,30 +74,23 @@ class FakeShopify:
         bulk_polls_until_done: int = 2,
         app_scopes: str = "read_products,read_customers,read_orders,read_inventory,write_pixels,read_customer_events",
     ):
+        super().__init__(
+            bucket_size=bucket_size, restore_rate=restore_rate, bulk_polls_until_done=bulk_polls_until_done
+        )
         self.api_key = api_key
         self.api_secret = api_secret
         self.app_url = app_url.rstrip("/") if app_url else None
-        self.bucket_size = bucket_size
-        self.restore_rate = restore_rate
         self.access_token_ttl = access_token_ttl
         self.refresh_token_ttl = refresh_token_ttl
-        self.bulk_polls_until_done = bulk_polls_until_done
         self.app_scopes = app_scopes  # what a token exchange grants (the app's configured scopes)
         self.granted_scopes: str | None = None  # None: grant what is asked for
         self.token_latency_s = 0.0
         self.reject_token_exchange = False
-        self.calls: Counter[str] = Counter()
         self.tokens: dict[str, IssuedToken] = {}
         self.codes: dict[str, tuple[str, str, float]] = {}  # code -> (shop, scopes, expires)
-        self.stores: dict[str, ShopStore] = {}
-        self.buckets: dict[str, Bucket] = {}
         self._forced_429: dict[str, list[str]] = {}
-        self._bulk_files: dict[str, bytes] = {}
-        self._bulk_failures: dict[str, str] = {}
-        self._lock = threading.RLock()
         self._server: Any = None
         self._thread: threading.Thread | None = None
-        self.port: int | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -147,12 +118,6 @@ class FakeShopify:
         self.stop()
 
     @property
-    def base_url(self) -> str:
-        if self.port is None:
-            raise RuntimeError("the fake Shopify is not started")
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
     def origin_template(self) -> str:
         """The value for SHOPIFY_ADMIN_ORIGIN_TEMPLATE."""
         return f"{self.base_url}/store/{{shop}}"
@@ -162,24 +127,11 @@ class FakeShopify:
 
     # --- control API for tests and the demo ----------------------------------------------------
 
-    def store(self, shop: str) -> ShopStore:
-        """The shop's data (created on first use)."""
-        with self._lock:
-            if shop not in self.stores:
-                self.stores[shop] = ShopStore(domain=shop)
-            return self.stores[shop]
-
     def seed(self, shop: str, **data: list[dict[str, Any]]) -> ShopStore:
         """Fill a shop from plain dicts: ``seed(shop, products=[...], customers=[...], orders=[...])``."""
         store = self.store(shop)
         store.seed(**data)
         return store
-
-    def bucket(self, shop: str) -> Bucket:
-        with self._lock:
-            if shop not in self.buckets:
-                self.buckets[shop] = Bucket(self.bucket_size, self.restore_rate, self.bucket_size)
-            return self.buckets[shop]
 
     def configure_bucket(
         self,
@@ -436,6 +388,4 @@ def _valid_version(version: str) -> bool:
 
 
 def _b64(value: str) -> str:
-    import base64
-
     return base64.b64encode(value.encode()).decode().rstrip("=")

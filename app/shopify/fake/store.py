@@ -12,6 +12,9 @@ tests and the demo can fill a store from any dataset:
 
 Numeric ids may be given (``id``); otherwise they are allocated. References (``customer_id``,
 ``variant_id``, ``product_id``) accept numeric ids or gids.
+
+Longer than about 400 lines (just): one store per resource kind would scatter the id counters and the
+seeding shortcuts that tie products, customers and orders together.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 import requests
 
+from app.config import get_settings
 from app.shopify.verify import webhook_hmac
 
 
@@ -58,8 +59,6 @@ def deliver_webhook(
     ``api_version`` default to the running settings'. Reusing ``event_id`` simulates a redelivery.
     """
     if secret is None or api_version is None:
-        from app.config import get_settings
-
         cfg = get_settings()
         secret = secret if secret is not None else cfg.shopify_api_secret
         api_version = api_version or cfg.shopify_api_version

@@ -1,0 +1,148 @@
+"""Inbox worker jobs: process events, sweep forgotten ones.
+
+``process_inbox`` applies the handler's effect and marks the row done in ONE transaction, so a retry
+after a crash (or a duplicate job) finds either nothing applied or the row already done. Rows are queued
+(and failed ones replayed) by ``webhooks.inbox_queue``, as ``process_inbox_batch`` jobs of many ids; the
+sweeper tells a row never queued from one waiting its turn by the marks that module keeps in Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from redis.exceptions import RedisError
+from sqlmodel import Session, select
+
+from app.config import get_settings
+from app.db import get_engine
+from app.models.base import utcnow
+from app.models.inbox import DONE, DROPPED, FAILED, PENDING, WebhookInbox
+from app.models.shop import Shop
+from app.queue import get_redis
+from webhooks.handlers import resolve
+from webhooks.inbox_queue import QUEUED_KEY, enqueue_inbox_many
+from webhooks.topics import COMPLIANCE_TOPICS
+
+log = logging.getLogger(__name__)
+
+SWEEP_AFTER_S = 180
+UNQUEUED_AFTER_S = 15  # a row with no job this long after its commit was never enqueued
+SWEEP_BATCH = 1000
+# Applied even when the shop is no longer installed (the ingress drops everything else).
+ALWAYS_PROCESSED = COMPLIANCE_TOPICS | {"app/uninstalled"}
+
+
+def _nothing(row: WebhookInbox) -> None:
+    """The default ``before_commit``."""
+
+
+# Called with the row after its handler ran, just before the commit: a test replaces it in the worker
+# process it starts, to stop a job there and kill the worker mid-job.
+before_commit: Callable[[WebhookInbox], None] = _nothing
+
+
+def process_inbox_batch(inbox_ids: list[int]) -> dict[str, int]:
+    """Apply each event with ``process_inbox`` (each in its own transaction). Raises after trying them
+    all when any failed, for RQ's retry; a retry skips the ones already done. Returns counts by status."""
+    counts: dict[str, int] = {}
+    failed: list[int] = []
+    for inbox_id in inbox_ids:
+        try:
+            status = process_inbox(inbox_id)
+        except Exception:  # noqa: BLE001 - marked failed and logged by process_inbox; the rest still run
+            failed.append(inbox_id)
+            continue
+        counts[status] = counts.get(status, 0) + 1
+    if failed:
+        raise InboxEventsFailed(f"{len(failed)} of {len(inbox_ids)} inbox events failed: {failed[:20]}")
+    return counts
+
+
+class InboxEventsFailed(Exception):
+    """Some events of a batch job failed (each is marked failed with its error)."""
+
+
+def process_inbox(inbox_id: int) -> str:
+    """Apply one inbox event. Returns the row's final status; raises (for RQ's retry) when it failed."""
+    settings = get_settings()
+    engine = get_engine(settings.database_url)
+    with Session(engine, expire_on_commit=False) as session:
+        row = session.exec(select(WebhookInbox).where(WebhookInbox.id == inbox_id).with_for_update()).first()
+        if row is None:
+            return "missing"
+        if row.status in (DONE, DROPPED):
+            return row.status
+        shop = session.get(Shop, row.shop_id) if row.shop_id is not None else None
+        if shop is None:
+            row.status, row.error, row.processed_at = DROPPED, "unknown shop", utcnow()
+            session.add(row)
+            session.commit()
+            return DROPPED
+        if not shop.is_installed and row.topic not in ALWAYS_PROCESSED:
+            row.status, row.error, row.processed_at = DROPPED, "shop uninstalled", utcnow()
+            session.add(row)
+            session.commit()
+            return DROPPED
+        try:
+            resolve(row.topic)(session, shop, row.body(), row)
+            before_commit(row)
+            row.status, row.error, row.processed_at = DONE, None, utcnow()
+            row.attempts += 1
+            session.add(row)
+            session.commit()
+        except Exception as exc:
+            session.rollback()
+            _mark_failed(engine, inbox_id, exc)
+            raise
+    return DONE
+
+
+def _mark_failed(engine, inbox_id: int, exc: BaseException) -> None:  # noqa: ANN001
+    with Session(engine) as session:
+        row = session.get(WebhookInbox, inbox_id)
+        if row is None or row.status == DONE:
+            return
+        row.status = FAILED
+        row.attempts += 1
+        row.error = f"{exc.__class__.__name__}: {exc}"[:4000]
+        session.add(row)
+        session.commit()
+    log.exception("webhook inbox %s failed", inbox_id, exc_info=exc)
+
+
+def sweep_inbox(
+    older_than_s: int = SWEEP_AFTER_S,
+    unqueued_after_s: int = UNQUEUED_AFTER_S,
+    *,
+    now: datetime | None = None,
+) -> int:
+    """Queue inbox rows still pending: every one older than ``older_than_s`` (a job was lost, a worker
+    died, Redis was down), and those older than ``unqueued_after_s`` that have no job in Redis (the web
+    process died between its 200 and its background enqueue). Ages are taken at ``now`` (default: the
+    current time). Returns how many were enqueued."""
+    settings = get_settings()
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=older_than_s)
+    young_cutoff = now - timedelta(seconds=min(unqueued_after_s, older_than_s))
+    with Session(get_engine(settings.database_url)) as session:
+        rows = session.exec(
+            select(WebhookInbox.id, WebhookInbox.shop_id, WebhookInbox.received_at)
+            .where(WebhookInbox.status == PENDING, WebhookInbox.received_at <= young_cutoff)
+            .order_by(WebhookInbox.id)
+            .limit(SWEEP_BATCH)
+        ).all()
+    due = [(i, shop) for i, shop, at in rows if at <= cutoff]
+    young = [(i, shop) for i, shop, at in rows if at > cutoff]
+    if young:
+        try:
+            marks = get_redis(settings.redis_url).zmscore(QUEUED_KEY, [str(i) for i, _ in young])
+        except RedisError as exc:
+            log.warning("sweeper cannot read Redis: %s", exc)
+            return 0
+        due += [row for row, mark in zip(young, marks, strict=True) if mark is None]
+    count = enqueue_inbox_many(settings.redis_url, due) if due else 0
+    if due:
+        log.info("sweeper enqueued %d of %d pending inbox rows", count, len(rows))
+    return count
