@@ -1,7 +1,7 @@
 """ranker_model: each shop's next-basket ranker; recommendation_list says which ranker built a personal list
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-06 08:00:00.000000
 """
 
@@ -11,8 +11,8 @@ from alembic import op
 
 import app.models.base
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
