@@ -39,10 +39,10 @@ def post_worker_init(worker):  # noqa: ANN001 - gunicorn hook
 
 
 def freeze_startup_heap() -> int:
-    """Hide everything loaded so far (the app, torch and the embedding model: about half a million objects)
-    from the cyclic garbage collector. They live as long as the worker; left in view, every full collection
-    walks them all and stops every request thread of the worker for about 250 ms. Returns how many objects
-    were frozen."""
+    """Hide everything loaded so far (the app and its libraries, and the search embedder) from the cyclic
+    garbage collector. They live as long as the worker; left in view, every full collection walks them all
+    and stops every request thread of the worker (about 250 ms when workers still imported torch, which
+    they no longer do: ``app/embedding/minilm_numpy.py``). Returns how many objects were frozen."""
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
