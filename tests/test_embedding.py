@@ -229,6 +229,47 @@ def test_query_embedder_is_minilm_on_numpy_unless_told_torch(minilm, monkeypatch
         get_settings.cache_clear()
 
 
+def test_work_horses_forked_after_the_worker_preload_can_embed_and_cluster():
+    """The RQ worker preloads MiniLM, then forks a work horse per job: each horse must be able to run torch
+    and OpenMP code (a parent that already ran torch's thread pool leaves children that hang)."""
+    script = textwrap.dedent(
+        """
+        import json, os, time
+        from app.worker import preload
+
+        preload()
+        results = {}
+        for job in ("embed", "cluster"):
+            pid = os.fork()
+            if pid == 0:
+                if job == "embed":
+                    from app.embedding import get_embedder
+                    ok = get_embedder().embed(["wool socks"]).shape == (1, 384)
+                else:
+                    import numpy as np
+                    from sklearn.cluster import KMeans
+                    ok = len(KMeans(3, n_init=2, random_state=0).fit(np.random.rand(200, 8)).labels_) == 200
+                os._exit(0 if ok else 1)
+            deadline = time.monotonic() + 90  # a hung horse never finishes: give up on it, and say so
+            while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if done[0] == 0:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                results[job] = "hung"
+            else:
+                results[job] = "ok" if os.waitstatus_to_exitcode(done[1]) == 0 else "failed"
+        print(json.dumps(results))
+        """
+    )
+    env = {**os.environ, "ATTUNE_EMBEDDER": "minilm"}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"embed": "ok", "cluster": "ok"}
+
+
 def test_hashing_embedder_is_deterministic_normalised_and_roughly_semantic():
     a, b = HashingEmbedder(), HashingEmbedder()
     texts = ["Wool Hiking Socks", "wool hiking sock", "Espresso Machine", ""]

@@ -196,5 +196,9 @@ def get_query_embedder() -> Embedder:
 
 
 def preload() -> None:
-    """Worker start-up: load the configured embedder and run one tiny batch so the first job is warm."""
-    get_embedder().embed(["warm-up"])
+    """Worker start-up: load the configured embedder (imports and weights) before the first job, and compute
+    nothing with it. The RQ worker forks a work horse per job, and a process that forks after torch has run
+    its OpenMP thread pool leaves children that hang on their first parallel region: in torch (embedding
+    jobs) and in scikit-learn (interest clustering) alike. Horses inherit the loaded model and start their
+    own pool."""
+    get_embedder()
