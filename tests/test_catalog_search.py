@@ -367,3 +367,30 @@ def test_web_workers_preload_the_search_embedder(monkeypatch, caplog):
     with caplog.at_level("WARNING", logger="app.catalog.search"):
         catalog_search.prepare_web_worker()
     assert "preload failed" in caplog.text
+
+
+def test_web_workers_run_blas_on_one_thread():
+    """gunicorn's settings (read before the app is imported) give each web worker one BLAS thread: its request
+    threads, not OpenBLAS's, share the worker's core."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    script = (
+        "import json, app.gunicorn_conf, numpy, threadpoolctl; "
+        "print(json.dumps([p['num_threads'] for p in threadpoolctl.threadpool_info() if p['user_api'] == 'blas']))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [1]
