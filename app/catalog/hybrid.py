@@ -28,7 +28,7 @@ CHUNK = 512
 def lexical_matrix(texts: Sequence[str]) -> sp.csr_matrix:
     """Word TF-IDF rows (unit length) of ``texts``; an empty catalogue or vocabulary gives zero rows."""
     # imported here, not at the top: scikit-learn takes ~0.8 s to import and only this function needs it
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.feature_extraction.text import TfidfVectorizer  # heavy: optional, slow to import
 
     try:
         return TfidfVectorizer(sublinear_tf=True, dtype=np.float32).fit_transform(list(texts)).tocsr()

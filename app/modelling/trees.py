@@ -116,7 +116,7 @@ def fit_boosted_trees(
     X: np.ndarray, y: np.ndarray, categorical: list[int] | None = None, **params: object
 ) -> BoostedTrees:
     """Train scikit-learn's HistGradientBoostingClassifier and export its trees to plain arrays."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.ensemble import HistGradientBoostingClassifier  # heavy: optional, slow to import
 
     cats = categorical or []
     params.setdefault("random_state", 0)

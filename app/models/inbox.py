@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +41,4 @@ class WebhookInbox(SQLModel, table=True):
     processed_at: datetime | None = ts_field()
 
     def body(self) -> Any:
-        import json
-
         return json.loads(self.payload)

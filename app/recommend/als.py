@@ -24,8 +24,8 @@ class ImplicitALS:
         self.iterations, self.seed = iterations, seed
 
     def fit(self, baskets: Baskets) -> ImplicitALS:
-        from implicit.cpu.als import AlternatingLeastSquares
-        from threadpoolctl import threadpool_limits
+        from implicit.cpu.als import AlternatingLeastSquares  # heavy: optional, slow to import
+        from threadpoolctl import threadpool_limits  # heavy: only with the ALS baseline
 
         counts = baskets.counts().astype(np.float32)
         counts.data = np.log1p(counts.data)

@@ -94,7 +94,7 @@ def _reduce(x: sp.spmatrix | np.ndarray, max_dims: int) -> np.ndarray:
     if dims < 2:
         dense = x.toarray() if sp.issparse(x) else np.asarray(x)
         return _unit_rows(dense)
-    from scipy.sparse.linalg import svds
+    from scipy.sparse.linalg import svds  # heavy: scipy.sparse.linalg, only when clustering
 
     u, s, _ = svds(sp.csr_matrix(x, dtype=np.float64), k=dims, random_state=0)
     return _unit_rows(u * s)
@@ -139,7 +139,7 @@ def combined_features(
 
 
 def _kmeans(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    from sklearn.cluster import KMeans
+    from sklearn.cluster import KMeans  # heavy: scikit-learn, only when clustering
 
     return KMeans(n_clusters=k, n_init=4 if len(x) <= 20_000 else 2, random_state=seed).fit_predict(x)
 
@@ -160,7 +160,7 @@ def _silhouettes(x: np.ndarray, labels: np.ndarray, sample: np.ndarray | None) -
     """(mean silhouette, per-row silhouette). Exact (cosine) up to ``EXACT_SILHOUETTE`` rows; above, the mean is
     taken on a fixed random sample and the per-row values are the simplified silhouette (O(n²) would not fit a
     50,000-product shop)."""
-    from sklearn.metrics import silhouette_samples
+    from sklearn.metrics import silhouette_samples  # heavy: scikit-learn, only when clustering
 
     if sample is None:
         sil = silhouette_samples(x, labels, metric="cosine")

@@ -153,7 +153,7 @@ RANKER = {
 
 def _fit_ranker(x: np.ndarray, y: np.ndarray, query: np.ndarray, seed: int):
     """A LightGBM LambdaRank model over queries (rows of one query are contiguous in ``query`` order)."""
-    import lightgbm as lgb
+    import lightgbm as lgb  # heavy: LightGBM (ml extra), only when training
 
     starts = np.flatnonzero(np.r_[True, query[1:] != query[:-1]])
     sizes = np.diff(np.r_[starts, len(query)])

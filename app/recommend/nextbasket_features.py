@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from app.recommend.cooccurrence import cosine_item_knn
+from app.recommend.cooccurrence import cosine_item_knn, prune_top_k
 from app.recommend.popularity import RecentSales, item_popularity, weekly_popularity
 from app.recommend.repeat import item_repurchase
 from app.recommend.tifu import TIFUKNN
@@ -227,7 +227,6 @@ class Signals:
             (np.nan_to_num(self.cat_share[known]), (b.categories[known], np.flatnonzero(known))),
             shape=(cats.shape[1], b.n_items),
         )
-        from app.recommend.cooccurrence import prune_top_k
 
         self.cat_top = prune_top_k(share, 10)
 
