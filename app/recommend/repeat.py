@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from app.recommend.popularity import item_popularity
 from app.recommend.transactions import Baskets
 
 
@@ -61,8 +62,6 @@ class PersonalTopFrequency:
     name = "gp_topfreq"
 
     def fit(self, baskets: Baskets) -> PersonalTopFrequency:
-        from app.recommend.popularity import item_popularity
-
         self.counts = baskets.counts()
         pop = item_popularity(baskets)
         self.pad = 0.5 * pop / max(pop.max(), 1.0)  # < 1: never outranks a personal purchase
