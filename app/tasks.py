@@ -38,6 +38,9 @@ INFER_INTERESTS = "app.jobs.interests.infer_for_shop"
 INFER_ALL_INTERESTS = "app.jobs.interests.infer_all_shops"
 REFRESH_SHOP_LISTS = "app.jobs.recommendations.refresh_for_shop"
 REFRESH_CUSTOMER_LISTS = "app.jobs.recommendations.refresh_for_customer"
+REFRESH_PERSONAL_LISTS = "app.jobs.recommendations.refresh_personal_lists"
+TRAIN_RANKER = "app.jobs.ranker.train_ranker"
+TRAIN_ALL_RANKERS = "app.jobs.ranker.train_all_rankers"
 FLUSH_SERVED_LOG = "app.jobs.served_log.flush_served_log"
 IMPORT_REVIEWS = "app.jobs.reviews.run_review_import"
 REFRESH_REVIEWERS = "app.jobs.reviews.refresh_reviewers"
@@ -48,6 +51,10 @@ PIXEL_QUEUED_TTL_S = 60
 # --- job ids (one queued job per id: RQ drops a second enqueue while the first waits) ----------------
 def shop_lists_job_id(shop_id: int) -> str:
     return f"recs-shop-{shop_id}"
+
+
+def personal_lists_job_id(shop_id: int) -> str:
+    return f"recs-personal-{shop_id}"
 
 
 def embed_job_id(shop_id: int) -> str:
@@ -62,9 +69,20 @@ def fit_job_id(shop_id: int) -> str:
     return f"fit-shop-{shop_id}"
 
 
+def ranker_job_id(shop_id: int) -> str:
+    return f"ranker-shop-{shop_id}"
+
+
 # --- queueing now ---------------------------------------------------------------------------------
 def refresh_shop_lists(redis_url: str | None, shop_id: int) -> bool:
     return enqueue(redis_url, REFRESH_SHOP_LISTS, shop_id, queue="low", job_id=shop_lists_job_id(shop_id))
+
+
+def refresh_personal_lists(redis_url: str | None, shop_id: int) -> bool:
+    """Every customer's personal lists of the shop (after its ranker was trained); one queued per shop."""
+    return enqueue(
+        redis_url, REFRESH_PERSONAL_LISTS, shop_id, queue="low", job_id=personal_lists_job_id(shop_id)
+    )
 
 
 def embed_products(redis_url: str | None, shop_id: int) -> bool:
@@ -77,6 +95,11 @@ def infer_interests(redis_url: str | None, shop_id: int) -> bool:
 
 def fit_shop_models(redis_url: str | None, shop_id: int) -> bool:
     return enqueue(redis_url, FIT_SHOP_MODELS, shop_id, queue="low", job_id=fit_job_id(shop_id))
+
+
+def train_ranker(redis_url: str | None, shop_id: int) -> bool:
+    """The shop's next-basket ranker (nightly, after a sync, after enough new orders); one queued per shop."""
+    return enqueue(redis_url, TRAIN_RANKER, shop_id, queue="low", job_id=ranker_job_id(shop_id))
 
 
 def rescore_shop(redis_url: str | None, shop_id: int) -> bool:
@@ -106,6 +129,27 @@ def fold_pixel_events(redis_url: str | None, shop_id: int, event_ids: list[int])
 def pixel_fold_started(redis_url: str | None, shop_id: int) -> None:
     """The fold job has started: events arriving from now on queue a new run (raises ``RedisError``)."""
     get_redis(redis_url).delete(_pixel_queued_key(shop_id))
+
+
+def _training_key(shop_id: int) -> str:
+    return f"attune:ranker:training:{shop_id}"
+
+
+def claim_training(redis_url: str | None, shop_id: int, ttl_s: int = 3600) -> bool:
+    """A ranker training of the shop starts: False while another one runs (queued by another customer's refresh
+    a moment apart, it would learn from the same orders). Without Redis, train anyway."""
+    try:
+        return bool(get_redis(redis_url).set(_training_key(shop_id), "1", nx=True, ex=ttl_s))
+    except RedisError as exc:
+        log.warning("ranker training of shop %s not coordinated (Redis unavailable): %s", shop_id, exc)
+        return True
+
+
+def training_done(redis_url: str | None, shop_id: int) -> None:
+    try:
+        get_redis(redis_url).delete(_training_key(shop_id))
+    except RedisError as exc:
+        log.warning("ranker training of shop %s: claim not released (expires by itself): %s", shop_id, exc)
 
 
 # --- queueing once the caller's transaction commits (Saleor's rule: never before) ---------------------

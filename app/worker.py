@@ -21,6 +21,7 @@ PERIODIC_JOBS: list[tuple[str, str, int | None, str | None]] = [
     (tasks.SWEEP_PIXEL_EVENTS, "low", 60, None),
     (tasks.RECONCILE_ALL_SHOPS, "low", None, "17 3 * * *"),
     (tasks.FLUSH_SERVED_LOG, "low", 15, None),
+    (tasks.TRAIN_ALL_RANKERS, "low", None, "27 3 * * *"),
     (tasks.FIT_ALL_SHOPS, "low", None, "47 3 * * *"),
     (tasks.INFER_ALL_INTERESTS, "low", None, "7 4 * * *"),
 ]

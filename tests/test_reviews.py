@@ -231,9 +231,12 @@ def test_cli_import_refreshes_profiles_inline(session, shops, tmp_path):
 
 
 def test_low_ratings_keep_a_product_out_of_personal_lists(client, session, shops, jobs_env):
+    from app.jobs.ranker import train_ranker
     from app.jobs.recommendations import refresh_for_shop
 
     a, _ = shops
+    # as the install's sync does: the personal lists come from the shop's ranker
+    train_ranker(a.shop_id, jobs_env)
     refresh_for_shop(a.shop_id, jobs_env)
 
     def buy_again() -> list[int]:

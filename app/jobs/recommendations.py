@@ -1,21 +1,32 @@
 """Precompute the storefront's recommendation lists per shop, product, customer and placement.
 
-``refresh_for_shop`` rebuilds every list of a shop from its commerce rows; ``refresh_for_customer``
-rewrites only one customer's lists (after their order or refund). Both are idempotent and queued after the
-commit of the change that makes them stale (``app.tasks.refresh_lists_after_commit``). The app proxy serves
-the stored rows; nothing here runs on a storefront request.
+``refresh_for_shop`` rebuilds every list of a shop from its commerce rows (the shop's stored ranker ranks the
+personal lists; before its first training, which the install's sync queues, the untrained fallback computed
+here); ``refresh_personal_lists``
+rewrites only the customers' lists, after a training. ``refresh_for_customer``
+rewrites one customer's personal lists after their order or refund, from the stored ranker and that customer's
+own rows only (plus the cards of the ranked products and the shop's rules): its cost does not grow with the
+shop. It also queues a retraining once enough new orders arrived since the last one. Both are idempotent and
+queued after the commit of the change that makes them stale (``app.tasks.refresh_lists_after_commit``). The
+app proxy serves the stored rows; nothing here runs on a storefront request.
 """
 
 from __future__ import annotations
 
 import logging
 
+import numpy as np
 from sqlmodel import Session
 
+from app import tasks
 from app.config import Settings, get_settings
 from app.db import get_engine, retry_lost_race
-from app.recommend.lists import compute_lists
-from app.stores.lists import load_shop_data, write_lists
+from app.models.base import utcnow
+from app.recommend.lists import DAY, ListSpec, compute_lists, customer_specs, personal_specs
+from app.recommend.nextbasket import retrain_due, retrain_threshold
+from app.recommend.personal import personal_lists, rank_personal
+from app.stores.lists import customer_rules, load_shop_data, write_lists
+from app.stores.ranker import StoredRanker, load_ranker, orders_since, purchase_lines
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +37,15 @@ def refresh_for_shop(shop_id: int, settings: Settings | None = None) -> int:
 
     def work() -> int:
         with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
-            specs = compute_lists(load_shop_data(session, shop_id))
+            now = utcnow()
+            data = load_shop_data(session, shop_id)
+            specs = compute_lists(data, now=now.timestamp())
             n = write_lists(
-                session, shop_id, specs, replace_scopes={"placement": None, "product": None, "customer": None}
+                session,
+                shop_id,
+                specs,
+                replace_scopes={"placement": None, "product": None, "customer": None},
+                now=now,
             )
             session.commit()
         return n
@@ -39,16 +56,64 @@ def refresh_for_shop(shop_id: int, settings: Settings | None = None) -> int:
     return n
 
 
-def refresh_for_customer(shop_id: int, customer_id: int, settings: Settings | None = None) -> int:
-    """Rewrite one customer's lists (buy it again, personal home) from the shop's current history."""
+def refresh_personal_lists(shop_id: int, settings: Settings | None = None) -> int:
+    """Rewrite every customer's personal lists with the shop's stored ranker (queued after each training; the
+    product and placement lists do not depend on it and stay as they are)."""
     settings = settings or get_settings()
 
     def work() -> int:
         with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
+            now = utcnow()
             data = load_shop_data(session, shop_id, with_content=False)
-            specs = compute_lists(data, customers={customer_id})
-            n = write_lists(session, shop_id, specs, replace_scopes={"customer": {str(customer_id)}})
+            specs = personal_specs(data, None, now.timestamp())
+            n = write_lists(session, shop_id, specs, replace_scopes={"customer": None}, now=now)
             session.commit()
         return n
 
-    return retry_lost_race(work)
+    n = retry_lost_race(work)
+    log.info("recommendations: shop %s, %s personal lists", shop_id, n)
+    return n
+
+
+def customer_lists(
+    session: Session, shop_id: int, customer_id: int, stored: StoredRanker, now
+) -> list[ListSpec]:
+    """One customer's personal lists from the stored ranker: reads the customer's orders and returns, the
+    cards of the ranked products and the shop's rules."""
+    ranker = stored.ranker
+    history = purchase_lines(session, shop_id, [customer_id], with_products=False).baskets(ranker.catalogue)
+    cs = ranker.customers(history)
+    at = np.flatnonzero(history.customers == str(customer_id))
+    when = np.array([now.timestamp() / DAY])
+    if len(at):
+        ranked = rank_personal(ranker, cs, at, when)
+    else:  # none of their orders is of a product the ranker knows yet: the best sellers until it retrains
+        ranked = rank_personal(ranker, None, np.zeros(1, np.int64), when, customer_ids=[str(customer_id)])
+    cards, rules = customer_rules(session, shop_id, [customer_id], ranked.product_ids(), stored.currency)
+    return customer_specs(cards, ranked, personal_lists(ranked, rules), stored.info())
+
+
+def refresh_for_customer(shop_id: int, customer_id: int, settings: Settings | None = None) -> int:
+    """Rewrite one customer's personal lists (home, buy it again) with the shop's stored ranker."""
+    settings = settings or get_settings()
+    due = False
+
+    def work() -> int:
+        nonlocal due
+        with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
+            stored = load_ranker(session, shop_id)
+            if stored is None or stored.ranker.shop is None:
+                due = True  # no ranker (or one trained before any order): the training refreshes every list
+                return 0
+            now = utcnow()
+            specs = customer_lists(session, shop_id, customer_id, stored, now)
+            n = write_lists(session, shop_id, specs, replace_scopes={"customer": {str(customer_id)}}, now=now)
+            cap = retrain_threshold(stored.orders)
+            due = retrain_due(stored.orders, orders_since(session, shop_id, stored.last_order_at, cap))
+            session.commit()
+        return n
+
+    n = retry_lost_race(work)
+    if due:
+        tasks.train_ranker(settings.redis_url, shop_id)
+    return n

@@ -106,9 +106,11 @@ def sync_shop(
 
 def _after_sync(settings: Settings, shop_id: int) -> None:
     """The shop's data changed wholesale: refit its models (which rescores every profile), recompute its
-    precomputed lists and embed its changed products. All are idempotent jobs, deduplicated per shop."""
+    precomputed lists, retrain its next-basket ranker and embed its changed products. All are idempotent
+    jobs, deduplicated per shop."""
     tasks.fit_shop_models(settings.redis_url, shop_id)
     tasks.refresh_shop_lists(settings.redis_url, shop_id)
+    tasks.train_ranker(settings.redis_url, shop_id)  # it refreshes the lists again with the new ranker
     # Product vectors for search and cold start; it queues the lists again when any vector changed.
     tasks.embed_products(settings.redis_url, shop_id)
 

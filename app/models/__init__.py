@@ -22,7 +22,7 @@ from app.models.merchandising import MerchantRule, ShopInterest
 from app.models.profiles import CustomerProfile
 from app.models.serving import HoldoutPolicy, Nudge, RecommendationList, ServedList, WishlistItem
 from app.models.shop import Shop
-from app.models.shop_models import ShopModelParams
+from app.models.shop_models import RankerModel, ShopModelParams
 
 __all__ = [
     "Cart",
@@ -43,6 +43,7 @@ __all__ = [
     "ProductReview",
     "ProductVariant",
     "ReviewImport",
+    "RankerModel",
     "RecommendationList",
     "Refund",
     "RefundLine",

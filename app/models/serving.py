@@ -23,7 +23,8 @@ class RecommendationList(SQLModel, table=True):
     """One precomputed list: per shop × scope (customer | product | placement) × subject × placement.
 
     ``items`` holds ``{"product_id", "variant_id", "score", "reason"}`` dicts in rank order; the
-    storefront joins product details at refresh time, so serving is a single row read.
+    storefront joins product details at refresh time, so serving is a single row read. A customer's lists also
+    say which ranker built them (``model_version``, ``model_note``).
     """
 
     __tablename__ = "recommendation_list"
@@ -41,6 +42,10 @@ class RecommendationList(SQLModel, table=True):
     items: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
     inputs_hash: str = Field(default="", max_length=64)
     computed_at: datetime = ts_field(nullable=False, default_now=True)
+    # personal lists: the ranker that built the list (``ranker_model.version``; None when not a stored one) and
+    # which model that is: kind, training time and size, or the fallback and why
+    model_version: int | None = Field(default=None)
+    model_note: str = Field(default="", max_length=512)
 
 
 class HoldoutPolicy(SQLModel, table=True):

@@ -6,7 +6,9 @@ items already on the page or in the cart, anything else the shopper owns unless 
 back; then the placement's source weights, a diversity cap per product type (optionally backfilled so a list
 is never shorter than its candidates allow), and merchant pins on top (pins still obey stock, excludes and
 returns). Besides the storefront placements, the precomputed lists ``fbt``, ``buy_again`` and ``popular``
-(the holdout's control list) are blended here too, each from its one source.
+(the holdout's control list) are blended here too, each from its one source. A customer's ``home`` list has one
+source, ``ranker`` (the next-basket ranker's order, see ``app.recommend.personal``): the rules filter it and the
+pins go on top, its order stays.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ PLACEMENTS = ("product", "cart", "home", "email", "post_purchase", "fbt", "buy_a
 PLACEMENT_WEIGHTS: dict[str, dict[str, float]] = {
     "product": {"bought_together": 1.0, "similar": 0.8, "session": 0.7, "personal": 0.5, "popular": 0.1},
     "cart": {"bought_together": 1.0, "session": 0.6, "personal": 0.5, "repeat": 0.4, "popular": 0.1},
-    "home": {"personal": 1.0, "repeat": 0.9, "session": 0.6, "similar": 0.3, "popular": 0.3},
+    "home": {"ranker": 1.0, "personal": 1.0, "repeat": 0.9, "session": 0.6, "similar": 0.3, "popular": 0.3},
     "email": {"repeat": 1.0, "personal": 0.9, "similar": 0.3, "popular": 0.2},
     "post_purchase": {"bought_together": 1.0, "repeat": 0.8, "personal": 0.6, "popular": 0.1},
     "fbt": {"bought_together": 1.0},

@@ -1,7 +1,11 @@
-"""The storefront's recommendation lists of one shop, computed from plain data: candidates from each
-recommender (popularity, bought-together, buy-it-again, content similarity, interests), ranked, filtered and
-explained by the blender (``app.recommend.blend``). Pure: ``ShopData`` in, ``ListSpec`` rows out; loading
-and storing them is ``app.stores.lists``, scheduling is ``app.jobs.recommendations``.
+"""The storefront's recommendation lists of one shop, computed from plain data. Pure: ``ShopData`` in,
+``ListSpec`` rows out; loading and storing them is ``app.stores.lists``, scheduling ``app.jobs.recommendations``.
+
+- Shop lists (``placement`` and ``product`` scopes): candidates from popularity, bought-together and content
+  similarity, ranked, filtered and explained by the blender (``app.recommend.blend``).
+- Personal lists (a customer's ``home`` and ``buy_again``): the shop's next-basket ranker through
+  ``app.recommend.personal``, the path ``attune backtest recommendations`` measures, with the blender's rules on
+  top. Each list records the model that ranked it (kind, version, and why a fallback was used).
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ import numpy as np
 from app.catalog.hybrid import HybridIndex
 from app.recommend.blend import Candidate, Rules, blend
 from app.recommend.cooccurrence import BoughtTogether
-from app.recommend.interests import Interest, interest_of, shopper_interests
+from app.recommend.interests import Interest
+from app.recommend.nextbasket import Ranker
+from app.recommend.personal import Ranked as PersonalRanking
+from app.recommend.personal import list_rules, personal_lists, rank_personal
 from app.recommend.popularity import item_popularity
-from app.recommend.repeat import buy_it_again, item_repurchase, just_bought_one_offs
-from app.recommend.transactions import Baskets
+from app.recommend.transactions import Baskets, PurchaseLines
 
 LIST_LENGTH = 12
 DAY = 86400.0
@@ -39,6 +45,26 @@ class ShopData:
     pins: dict[str, list[str]] = field(default_factory=dict)  # merchant pins: placement -> product ids
     excludes: dict[str, set[str]] = field(default_factory=dict)  # merchant excludes: placement|"all" -> ids
     disliked: dict[int, set[str]] = field(default_factory=dict)  # customer -> products rated 1-2 stars
+    lines: PurchaseLines | None = (
+        None  # the order lines ``baskets`` was built from (personal lists re-index them)
+    )
+    ranker: Ranker | None = None  # the shop's next-basket ranker (personal lists)
+    model: ModelInfo | None = None  # which ranker that is
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Which model ranked a personal list: kind (``ranker`` | ``untrained`` | ``popularity``), the stored
+    version (None: computed in the job, not stored yet) and a note for the admin (training time and size, or
+    why the fallback)."""
+
+    kind: str
+    version: int | None
+    note: str
+
+
+STRATEGY = {"ranker": "nextbasket", "untrained": "nextbasket_untrained", "popularity": "popular"}
+NO_HISTORY = "no orders of products the ranker knows yet (its next training will)"
 
 
 @dataclass
@@ -48,6 +74,8 @@ class ListSpec:
     placement: str
     strategy: str
     items: list[dict[str, Any]]
+    model_version: int | None = None
+    model_note: str = ""
 
 
 Ranked = list[tuple[int, float, str]]  # (product id, score, reason), best first
@@ -188,55 +216,48 @@ def compute_lists(
             if mixed:
                 strategy_name = "bought_together+similar" if together else "similar"
                 specs.append(ListSpec("product", str(pid), "product", strategy_name, mixed))
-    if b is None or bt is None:
-        return specs
-    stats = item_repurchase(b)
-    returned = b.returned()
-    interest_by_product = interest_of(data.interests)
-    for cid, ci in data.customer_index.items():
-        if customers is not None and cid not in customers:
-            continue
-        rows = slice(b.cust_ptr[ci], b.cust_ptr[ci + 1])
-        bought = [int(i) for i in np.flatnonzero(np.asarray(b.binary()[rows].sum(axis=0)).ravel())]
-        mine_rules = replace(
-            shop_rules,
-            returned={str(b.items[i]) for i in returned[ci].indices},
-            disliked=data.disliked.get(cid, set()),
-            owned_one_offs={str(b.items[i]) for i in just_bought_one_offs(b, stats, ci)},
-            owned={str(b.items[i]) for i in bought},
-        )
-        # products the shopper rated low do not seed "Because you bought …"
-        liked = [i for i in bought if str(b.items[i]) not in mine_rules.disliked]
-        again: Ranked = [
-            (int(b.items[i]), s, reason[0].upper() + reason[1:])
-            for i, s, reason in buy_it_again(b, ci, now / DAY, stats, k=LIST_LENGTH)
-        ]
-        again_items = _blended(data, _candidates(data, again, "repeat", scale=True), "buy_again", mine_rules)
-        if again_items:
-            specs.append(ListSpec("customer", str(cid), "buy_again", "repeat", again_items))
-        shown = {i.key for i, _ in shopper_interests([str(b.items[i]) for i in bought], data.interests)}
-        personal: Ranked = [
-            (int(b.items[i]), s, _personal_reason(b, title, interest_by_product, shown, i, src))
-            for i, s, src in bt.for_basket(liked, k=LIST_LENGTH * 2)
-        ]
-        personal_cands = _candidates(data, personal, "personal", scale=True)
-        mine = _blended(data, personal_cands + popular_cands, "home", mine_rules)
-        if mine:
-            specs.append(ListSpec("customer", str(cid), "home", "personal" if personal else "popular", mine))
+    specs += personal_specs(data, customers, now)
     return specs
 
 
-def _personal_reason(
-    b: Baskets,
-    title: dict[int, str],
-    interest_by_product: dict[str, Interest],
-    shown: set[str],
-    item: int,
-    source: int,
-) -> str:
-    """ "For your interest in coffee" when the product belongs to an interest the shopper has shown (two or
-    more of its products bought), else "Because you bought …"."""
-    interest = interest_by_product.get(str(b.items[item]))
-    if interest is not None and interest.key in shown:
-        return f"For your interest in {interest.name}"
-    return f"Because you bought {title.get(int(b.items[source]), b.titles[source])}"
+def personal_specs(data: ShopData, customers: set[int] | None, now: float) -> list[ListSpec]:
+    """Every customer's (or only ``customers``') ``home`` and ``buy_again`` lists from the shop's ranker."""
+    ranker, info = data.ranker, data.model
+    if ranker is None or info is None or data.lines is None or not len(data.lines):
+        return []
+    history = data.lines.baskets(ranker.catalogue)
+    cs = ranker.customers(history)
+    known = [
+        r
+        for r, c in enumerate(history.customers)
+        if not str(c).startswith("order:") and (customers is None or int(c) in customers)
+    ]
+    rules = list_rules(data.cards, data.pins, data.excludes, data.disliked, data.interests)
+    specs: list[ListSpec] = []
+    for lo in range(0, len(known), 512):
+        rows = np.array(known[lo : lo + 512], np.int64)
+        ranked = rank_personal(ranker, cs, rows, np.full(len(rows), now / DAY))
+        specs += customer_specs(data.cards, ranked, personal_lists(ranked, rules), info)
+    return specs
+
+
+def customer_specs(
+    cards: dict[int, dict[str, Any]], ranked: PersonalRanking, lists: list[dict], info: ModelInfo
+) -> list[ListSpec]:
+    """Storefront rows for ``personal_lists``' output (products without a card are not shown). A customer the
+    ranker knows no orders of gets the best sellers, and their lists say so."""
+    specs = []
+    cold = ModelInfo("popularity", info.version, f"best sellers: {NO_HISTORY}; ranker: {info.note}")
+    for j, (cid, per) in enumerate(zip(ranked.customer_ids, lists, strict=True)):
+        used = info if ranked.has_history(j) else cold
+        for placement, recs in per.items():
+            items = [
+                {**cards[int(r.product_id)], "score": r.score, "reason": r.reason}
+                for r in recs
+                if int(r.product_id) in cards
+            ]
+            if items:
+                specs.append(
+                    ListSpec("customer", cid, placement, STRATEGY[used.kind], items, used.version, used.note)
+                )
+    return specs

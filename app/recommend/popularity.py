@@ -56,6 +56,31 @@ class RecentSales:
         self.line_time, self.line_item = t[order], coo.col[order]
         self.n_items = b.n_items
 
+    def since(self, t: float) -> RecentSales:
+        """The same counts for windows that start at or after ``t`` (days): older lines are dropped."""
+        out = RecentSales.__new__(RecentSales)
+        out.__dict__.update(self.__dict__)
+        keep = self.line_time >= t - self.t0
+        out.line_time, out.line_item = self.line_time[keep], self.line_item[keep]
+        out.keys = np.sort(out.line_item.astype(np.float64) * self.span + out.line_time)
+        return out
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "line_time": self.line_time,
+            "line_item": self.line_item,
+            "scalars": np.array([self.t0, self.span, self.n_items], float),
+        }
+
+    @classmethod
+    def from_arrays(cls, a: dict[str, np.ndarray]) -> RecentSales:
+        out = cls.__new__(cls)
+        t0, span, n_items = a["scalars"].tolist()
+        out.t0, out.span, out.n_items = t0, span, int(n_items)
+        out.line_time, out.line_item = a["line_time"], a["line_item"]
+        out.keys = np.sort(out.line_item.astype(np.float64) * span + out.line_time)
+        return out
+
     def count(self, items: np.ndarray, t: np.ndarray, window: float) -> np.ndarray:
         """Orders of ``items[j]`` in [t[j] - window, t[j]): one binary search per end in the item-major keys (each
         item's times sit in their own band of width ``span``, so a window never reaches the next item's)."""

@@ -30,6 +30,7 @@ class Baskets:
     ret_qty: np.ndarray = field(default_factory=lambda: np.zeros(0))
     ret_time: np.ndarray = field(default_factory=lambda: np.zeros(0))
     categories: np.ndarray | None = None  # per item: product type code, -1 = unknown
+    category_names: np.ndarray | None = None  # per product type code: its name
 
     def category_matrix(self) -> sp.csr_matrix | None:
         """Item x category 0/1 (None when no item has a known category)."""
@@ -142,6 +143,33 @@ class Baskets:
             ret_qty=self.ret_qty[rmask],
             ret_time=self.ret_time[rmask],
             categories=self.categories,
+            category_names=self.category_names,
+        )
+
+    def of_customers(self, customers: np.ndarray) -> Baskets:
+        """Only these customers' orders and returns, the customers re-indexed 0..len-1 in the given order (the
+        items keep their indices)."""
+        customers = np.asarray(customers, np.int64)
+        new = np.full(self.n_customers, -1, np.int64)
+        new[customers] = np.arange(len(customers))
+        ptr = self.cust_ptr
+        orders = np.concatenate([np.arange(ptr[c], ptr[c + 1]) for c in customers]) if len(customers) else []
+        orders = np.asarray(orders, np.int64)
+        back = np.flatnonzero(new[self.ret_customer] >= 0)
+        return Baskets(
+            customers=self.customers[customers],
+            items=self.items,
+            titles=self.titles,
+            matrix=self.matrix[orders],
+            order_customer=new[self.order_customer[orders]].astype(np.int32),
+            order_time=self.order_time[orders],
+            order_ids=self.order_ids[orders],
+            ret_customer=new[self.ret_customer[back]].astype(np.int32),
+            ret_item=self.ret_item[back],
+            ret_qty=self.ret_qty[back],
+            ret_time=self.ret_time[back],
+            categories=self.categories,
+            category_names=self.category_names,
         )
 
     def split_last(self, min_orders: int = 2) -> tuple[Baskets, Split]:
@@ -175,6 +203,35 @@ class Split:
         return [t.indices[t.indptr[k] : t.indptr[k + 1]] for k in range(t.shape[0])]
 
 
+@dataclass
+class PurchaseLines:
+    """A shop's order lines (quantity > 0) and returned lines (quantity < 0) as plain arrays, one entry per
+    line: what ``build_baskets`` indexes. Stores load them from the mirror, the backtest from a CSV."""
+
+    customers: np.ndarray
+    orders: np.ndarray
+    days: np.ndarray
+    products: np.ndarray
+    quantities: np.ndarray
+    titles: np.ndarray | None = None
+    types: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.customers)
+
+    def baskets(self, catalogue: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None) -> Baskets:
+        return build_baskets(
+            self.customers,
+            self.orders,
+            self.days,
+            self.products,
+            self.quantities,
+            self.titles,
+            self.types,
+            catalogue=catalogue,
+        )
+
+
 def build_baskets(
     customer_ids: np.ndarray,
     order_ids: np.ndarray,
@@ -183,14 +240,20 @@ def build_baskets(
     quantities: np.ndarray,
     titles: np.ndarray | None = None,
     categories: np.ndarray | None = None,
+    *,
+    catalogue: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None,
 ) -> Baskets:
     """Index raw order lines. An order is an order id with a positive line; negative lines are returns.
-    ``categories`` (per line, e.g. the product type; empty = unknown) become per-item category codes."""
+    ``categories`` (per line, e.g. the product type; empty = unknown) become per-item category codes.
+    ``catalogue`` = (items, titles, categories) of a fitted model: index the lines in that item space instead
+    (lines of other items are dropped; ``titles`` and ``categories`` are then ignored)."""
     customer_ids = np.asarray(customer_ids).astype(str)
     order_ids = np.asarray(order_ids).astype(str)
     product_ids = np.asarray(product_ids).astype(str)
     times_days = np.asarray(times_days, dtype=np.float64)
     quantities = np.asarray(quantities, dtype=np.float64)
+    if catalogue is not None:
+        return _in_catalogue(customer_ids, order_ids, times_days, product_ids, quantities, catalogue)
     customers, cust = np.unique(customer_ids, return_inverse=True)
     items, item = np.unique(product_ids, return_inverse=True)
     if titles is None:
@@ -198,14 +261,57 @@ def build_baskets(
     else:
         first = np.unique(item, return_index=True)[1]
         item_titles = np.asarray(titles).astype(str)[first]
-    item_categories = None
+    item_categories = category_names = None
     if categories is not None:
         first = np.unique(item, return_index=True)[1]
         names = np.asarray(categories).astype(str)[first]
         known = (names != "") & (names != "nan")
-        codes = np.unique(names[known], return_inverse=True)[1]
+        category_names, codes = np.unique(names[known], return_inverse=True)
         item_categories = np.full(len(items), -1, np.int64)
         item_categories[known] = codes
+    out = _indexed(
+        customers, cust, items, item, item_titles, item_categories, order_ids, times_days, quantities
+    )
+    out.category_names = category_names
+    return out
+
+
+def _in_catalogue(
+    customer_ids: np.ndarray,
+    order_ids: np.ndarray,
+    times_days: np.ndarray,
+    product_ids: np.ndarray,
+    quantities: np.ndarray,
+    catalogue: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+) -> Baskets:
+    items, titles, categories = catalogue
+    at = np.minimum(np.searchsorted(items, product_ids), max(len(items) - 1, 0))
+    known = (items[at] == product_ids) if len(items) else np.zeros(len(product_ids), bool)
+    customers, cust = np.unique(customer_ids[known], return_inverse=True)
+    return _indexed(
+        customers,
+        cust,
+        items,
+        at[known],
+        titles,
+        categories,
+        order_ids[known],
+        times_days[known],
+        quantities[known],
+    )
+
+
+def _indexed(
+    customers: np.ndarray,
+    cust: np.ndarray,
+    items: np.ndarray,
+    item: np.ndarray,
+    item_titles: np.ndarray,
+    item_categories: np.ndarray | None,
+    order_ids: np.ndarray,
+    times_days: np.ndarray,
+    quantities: np.ndarray,
+) -> Baskets:
     pos = quantities > 0
     oid_vals, oid = np.unique(order_ids[pos], return_inverse=True)
     n_orders = len(oid_vals)
@@ -235,90 +341,3 @@ def build_baskets(
         ret_time=times_days[neg],
         categories=item_categories,
     )
-
-
-def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
-    """Indices of the ``k`` best columns per row of a dense score matrix, best first (-inf = excluded)."""
-    scores = np.array(scores, dtype=np.float64, copy=True)
-    if exclude is not None:
-        scores[exclude] = -np.inf
-    k = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    vals = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-vals, axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1)
-
-
-def row_top_k(matrix: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(row, col) of each row's ``k`` largest positive entries of a sparse matrix, rows in order, best first."""
-    m = matrix.tocsr()
-    ptr, idx, data = m.indptr, m.indices, m.data
-    rows, cols = [], []
-    for r in range(m.shape[0]):
-        lo, hi = ptr[r], ptr[r + 1]
-        if hi == lo:
-            continue
-        d = data[lo:hi]
-        if hi - lo > k:
-            part = np.argpartition(-d, k - 1)[:k]
-            part = part[np.argsort(-d[part], kind="stable")]
-        else:
-            part = np.argsort(-d, kind="stable")
-        part = part[d[part] > 0]
-        rows.append(np.full(len(part), r, np.int64))
-        cols.append(idx[lo:hi][part].astype(np.int64))
-    if not rows:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(rows), np.concatenate(cols)
-
-
-def sparse_top_k(
-    scores: sp.csr_matrix, k: int, popular: np.ndarray, exclude: sp.csr_matrix | None = None
-) -> np.ndarray:
-    """Top ``k`` per row of sparse positive scores, ties and missing places filled by ``popular`` (best first);
-    the nonzero columns of ``exclude``'s row are never filled in."""
-    k = min(k, s_cols := scores.shape[1])
-    if s_cols == 0:
-        return np.zeros((scores.shape[0], 0), np.int64)
-    s = scores.tocsr().astype(np.float64)
-    s.data = s.data + 1e-9 * popular[s.indices] / max(float(popular.max()), 1.0)
-    rows, cols = row_top_k(s, k)
-    excl = exclude.tocsr() if exclude is not None else None
-    width = 2 * k + (int(np.diff(excl.indptr).max()) if excl is not None and excl.shape[0] else 0)
-    fill = np.argsort(-popular, kind="stable")[:width]
-    out = np.empty((s.shape[0], k), np.int64)
-    starts = np.searchsorted(rows, np.arange(s.shape[0] + 1))
-    for r in range(s.shape[0]):
-        mine = cols[starts[r] : starts[r + 1]]
-        if len(mine) < k:
-            skip = (
-                mine
-                if excl is None
-                else np.concatenate([mine, excl.indices[excl.indptr[r] : excl.indptr[r + 1]]])
-            )
-            extra = fill[~np.isin(fill, skip)][: k - len(mine)]
-            mine = np.concatenate([mine, extra])
-        out[r] = mine[:k]
-    return out
-
-
-class SparseLookup:
-    """Vectorised ``matrix[rows, cols]`` for a CSR matrix (0 where absent), via sorted linear keys."""
-
-    def __init__(self, matrix: sp.csr_matrix) -> None:
-        m = matrix.tocsr()
-        m.sum_duplicates()
-        m.sort_indices()
-        self.n_cols = m.shape[1]
-        rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
-        self.keys = rows * self.n_cols + m.indices
-        self.values = m.data
-
-    def __call__(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        q = rows.astype(np.int64) * self.n_cols + cols
-        pos = np.searchsorted(self.keys, q)
-        pos = np.minimum(pos, max(len(self.keys) - 1, 0))
-        if not len(self.keys):
-            return np.zeros(len(q))
-        found = self.keys[pos] == q
-        return np.where(found, self.values[pos], 0.0)

@@ -1,6 +1,7 @@
 """One shop's recommendation lists: the plain ``ShopData`` the list computation reads (catalogue cards,
-purchase history net of returns, reviews, interests, merchant rules, product vectors), and the upsert of the
-computed lists into ``recommendation_list``. No commits.
+purchase history net of returns, reviews, interests, merchant rules, product vectors, the shop's next-basket
+ranker), the rules of a few customers' personal lists, and the upsert of the computed lists into
+``recommendation_list``. No commits.
 
 Invariant of ``write_lists``: after a refresh of some scopes, the stored rows of those scopes are exactly the
 computed ones (new rows added, changed rows rewritten, rows no longer produced deleted); other scopes are
@@ -12,21 +13,25 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import datetime
 from typing import Any
 
-import numpy as np
 from sqlmodel import Session, select
 
 from app.models.base import utcnow
-from app.models.commerce import Order, OrderLine, Product, Refund, RefundLine
+from app.models.commerce import Product
 from app.models.feedback import ProductReview
 from app.models.serving import RecommendationList
 from app.profiles.feedback import DISLIKED_MAX
-from app.recommend.lists import DAY, ListSpec, ShopData
-from app.recommend.transactions import build_baskets
+from app.recommend.lists import ListSpec, ModelInfo, ShopData
+from app.recommend.nextbasket import NextBasketRecommender
+from app.recommend.personal import ListRules, list_rules
 from app.stores.catalog import product_cards, shop_currency, stored_vectors
 from app.stores.interests import load_interests
 from app.stores.merchant_rules import load_rules
+from app.stores.ranker import load_ranker, purchase_lines
+
+NO_RANKER_YET = "no ranker trained yet (a sync, the nightly job or a customer refresh queues one)"
 
 
 def _product_text(p: Product) -> str:
@@ -48,83 +53,63 @@ def load_shop_data(session: Session, shop_id: int, *, with_content: bool = True)
     created = {
         p.shopify_id: (p.shopify_created_at or p.published_at or utcnow()).timestamp() for p in products
     }
-    rows = session.exec(
-        select(
-            Order.customer_shopify_id,
-            Order.shopify_id,
-            Order.processed_at,
-            OrderLine.product_shopify_id,
-            OrderLine.quantity,
-            OrderLine.title,
-        )
-        .join(
-            OrderLine, (OrderLine.shop_id == Order.shop_id) & (OrderLine.order_shopify_id == Order.shopify_id)
-        )
-        .where(
-            Order.shop_id == shop_id,
-            Order.cancelled_at.is_(None),
-            Order.test.is_(False),
-            OrderLine.product_shopify_id.is_not(None),
-            OrderLine.quantity > 0,
-        )
-    ).all()
-    returns = session.exec(
-        select(
-            Order.customer_shopify_id,
-            Order.shopify_id,
-            Refund.processed_at,
-            RefundLine.product_shopify_id,
-            RefundLine.quantity,
-        )
-        .join(
-            Refund,
-            (Refund.shop_id == RefundLine.shop_id) & (Refund.shopify_id == RefundLine.refund_shopify_id),
-        )
-        .join(
-            Order, (Order.shop_id == RefundLine.shop_id) & (Order.shopify_id == RefundLine.order_shopify_id)
-        )
-        .where(RefundLine.shop_id == shop_id, RefundLine.product_shopify_id.is_not(None))
-    ).all()
     disliked = load_disliked(session, shop_id)
     extras = _merchandising(session, shop_id)
-    if not rows:
-        return ShopData(
-            cards, texts, created, None, types=types, vectors=vectors, **extras, disliked=disliked
-        )
-    cust, oid, times, pid, qty, titles = [], [], [], [], [], []
-    for c, o, at, p, q, t in rows:
-        cust.append(str(c) if c else f"order:{o}")  # guest orders still teach co-purchase
-        oid.append(str(o))
-        times.append((at or utcnow()).timestamp() / DAY)
-        pid.append(str(p))
-        qty.append(q)
-        titles.append(cards.get(p, {}).get("title") or t or str(p))
-    for c, o, at, p, q in returns:
-        if not c or not q:
-            continue
-        cust.append(str(c))
-        oid.append(f"refund:{o}")
-        times.append((at or utcnow()).timestamp() / DAY)
-        pid.append(str(p))
-        qty.append(-abs(q))
-        titles.append(cards.get(p, {}).get("title") or str(p))
-    baskets = build_baskets(
-        np.array(cust), np.array(oid), np.array(times), np.array(pid), np.array(qty), np.array(titles)
+    lines = purchase_lines(session, shop_id)
+    baskets = lines.baskets() if (lines.quantities > 0).any() else None
+    stored = load_ranker(session, shop_id)
+    if stored is not None and stored.ranker.shop is not None:
+        ranker, model = stored.ranker, stored.info()
+    elif baskets is not None:  # before the first training: the untrained fallback, computed here
+        ranker = NextBasketRecommender().untrained(baskets, NO_RANKER_YET)
+        model = ModelInfo(ranker.kind, None, f"fallback (TIFU + popularity, untrained): {NO_RANKER_YET}")
+    else:
+        ranker, model = None, None
+    index = (
+        {int(c): i for i, c in enumerate(baskets.customers) if not str(c).startswith("order:")}
+        if baskets
+        else {}
     )
-    index = {int(c): i for i, c in enumerate(baskets.customers) if not str(c).startswith("order:")}
     return ShopData(
-        cards, texts, created, baskets, index, types=types, vectors=vectors, **extras, disliked=disliked
+        cards,
+        texts,
+        created,
+        baskets,
+        index,
+        types=types,
+        vectors=vectors,
+        **extras,
+        disliked=disliked,
+        lines=lines,
+        ranker=ranker,
+        model=model,
     )
 
 
-def load_disliked(session: Session, shop_id: int) -> dict[int, set[str]]:
+def customer_rules(
+    session: Session, shop_id: int, customer_ids: list[int], product_ids: set[str], currency: str
+) -> tuple[dict[int, dict[str, Any]], ListRules]:
+    """The cards of ``product_ids`` (and of the merchant's pins) and the rules of these customers' personal
+    lists: what a one-customer refresh reads besides the customer's own orders."""
+    pins, excludes = load_rules(session, shop_id)
+    wanted = {int(p) for p in product_ids} | {int(p) for ids in pins.values() for p in ids}
+    cards = product_cards(session, shop_id, wanted, currency)
+    disliked = load_disliked(session, shop_id, customer_ids)
+    rules = list_rules(cards, pins, excludes, disliked, load_interests(session, shop_id))
+    return cards, rules
+
+
+def load_disliked(
+    session: Session, shop_id: int, customer_ids: list[int] | None = None
+) -> dict[int, set[str]]:
     """Customer -> products they rated 1-2 stars (imported reviews): a soft return for the blender."""
     out: dict[int, set[str]] = {}
-    for cid, pid in session.exec(
-        select(ProductReview.customer_shopify_id, ProductReview.product_shopify_id).where(
-            ProductReview.shop_id == shop_id, ProductReview.rating <= DISLIKED_MAX
-        )
-    ).all():
+    query = select(ProductReview.customer_shopify_id, ProductReview.product_shopify_id).where(
+        ProductReview.shop_id == shop_id, ProductReview.rating <= DISLIKED_MAX
+    )
+    if customer_ids is not None:
+        query = query.where(ProductReview.customer_shopify_id.in_(customer_ids))  # type: ignore[attr-defined]
+    for cid, pid in session.exec(query).all():
         out.setdefault(int(cid), set()).add(str(pid))
     return out
 
@@ -140,11 +125,16 @@ def _hash(items: list[dict[str, Any]]) -> str:
 
 
 def write_lists(
-    session: Session, shop_id: int, specs: list[ListSpec], *, replace_scopes: dict[str, set[str] | None]
+    session: Session,
+    shop_id: int,
+    specs: list[ListSpec],
+    *,
+    replace_scopes: dict[str, set[str] | None],
+    now: datetime | None = None,
 ) -> int:
-    """Upsert ``specs``; delete this shop's rows in ``replace_scopes`` (scope → subjects, None = all)
-    that the new computation no longer produces."""
-    now = utcnow()
+    """Upsert ``specs`` (computed at ``now``, their ``computed_at``); delete this shop's rows in
+    ``replace_scopes`` (scope → subjects, None = all) that the new computation no longer produces."""
+    now = now or utcnow()
     query = select(RecommendationList).where(RecommendationList.shop_id == shop_id)
     scopes = {spec.scope for spec in specs} | set(replace_scopes)
     if all(replace_scopes.get(scope, set()) is not None for scope in scopes):
@@ -175,6 +165,7 @@ def write_lists(
             _hash(spec.items),
             now,
         )
+        row.model_version, row.model_note = spec.model_version, spec.model_note[:512]
         session.add(row)
     for key, row in by_key.items():
         subjects = replace_scopes.get(key[0], set())
