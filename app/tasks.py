@@ -196,6 +196,13 @@ def refresh_profile_after_commit(session: Session, redis_url: str | None, shop_i
     after_commit(session, lambda: refresh_profile(redis_url, shop_id, key) or None)
 
 
+def train_ranker_after_commit(session: Session, shop_id: int) -> None:
+    """The shop's order history changed in a way its ranker must forget (a customer was redacted): retrain it
+    once the change commits (the new history fingerprint makes the training run)."""
+    redis_url = get_settings().redis_url
+    after_commit(session, lambda: train_ranker(redis_url, shop_id) or None)
+
+
 def fit_after_commit(session: Session, shop_id: int) -> None:
     """For the backfill: fit the shop's models once the transaction that finishes the backfill commits."""
     redis_url = get_settings().redis_url
