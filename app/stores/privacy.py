@@ -2,7 +2,7 @@
 
 ``erase_customer`` is called by the customers/redact handler next to ``app.commerce.privacy``'s own
 erasure: it removes the customer's profile, every identifier stitched to the customer, and every pixel
-event, support message and wishlist item of those identifiers (including the anonymous history that was merged
+event, support message, on-site message (nudge) and wishlist item of those identifiers (including the anonymous history that was merged
 in at login/checkout). Rows that carry the customer id (reviews, signed-in support turns) are also covered by
 ``app.commerce.privacy``'s generic pass.
 """
@@ -18,7 +18,7 @@ from app.identity import kind_of
 from app.models.events import IdentityLink, PixelEvent
 from app.models.feedback import SupportMessage
 from app.models.profiles import CustomerProfile
-from app.models.serving import WishlistItem
+from app.models.serving import Nudge, WishlistItem
 from app.stores.identity import members_of
 
 
@@ -32,6 +32,14 @@ def _nodes(session: Session, shop_id: int, customer_id: int) -> tuple[str, set[s
     nodes = set(members_of(session, shop_id, key)) | {key}
     clients = sorted(n.split(":", 1)[1] for n in nodes if kind_of(n) == "client")
     return key, nodes, clients
+
+
+def _nudge_match(shop_id: int, customer_id: int, clients: list[str]) -> Any:
+    """On-site messages addressed to the customer or to one of their stitched browsers (not broadcasts)."""
+    who = [Nudge.customer_id == customer_id]
+    if clients:
+        who.append(Nudge.client_id.in_(clients))  # type: ignore[union-attr]
+    return (Nudge.shop_id == shop_id) & or_(*who)
 
 
 def erase_customer(session: Session, shop_id: int, customer_id: int) -> dict[str, int]:
@@ -50,6 +58,7 @@ def erase_customer(session: Session, shop_id: int, customer_id: int) -> dict[str
                 WishlistItem.owner.in_(_wishlist_owners(nodes)),  # type: ignore[attr-defined]
             )
         ).rowcount,
+        "nudge": session.execute(delete(Nudge).where(_nudge_match(shop_id, customer_id, clients))).rowcount,
         "support_message": session.execute(
             delete(SupportMessage).where(SupportMessage.shop_id == shop_id, or_(*support_match))
         ).rowcount,
@@ -110,8 +119,12 @@ def export_customer(session: Session, shop_id: int, customer_id: int) -> dict[st
         )
         .order_by(WishlistItem.created_at, WishlistItem.id)  # type: ignore[arg-type]
     ).all()
+    nudges = session.exec(
+        select(Nudge).where(_nudge_match(shop_id, customer_id, clients)).order_by(Nudge.id)  # type: ignore[arg-type]
+    ).all()
     return {
         "identifiers": sorted(nodes),
+        "on_site_messages": [n.model_dump(mode="json", exclude={"id", "shop_id"}) for n in nudges],
         # saved as the customer and, before signing in, as a stitched client
         "wishlist": [w.model_dump(mode="json", exclude={"id", "shop_id"}) for w in wishlist],
         # signed-in turns are in the export's support_message table (they carry the customer id)
