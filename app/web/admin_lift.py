@@ -25,6 +25,7 @@ from app.models.commerce import Order, Refund
 from app.models.events import IdentityLink
 from app.models.serving import HoldoutPolicy, ServedList
 from app.storefront.holdout import DEFAULT_SHARE
+from app.stores.catalog import shop_currency
 from app.web import settings
 from app.web.session_auth import require_session_token
 
@@ -66,17 +67,6 @@ def exposures(session: Session, shop_id: int, since: datetime) -> list[Exposure]
         Exposure(agent, placement, who, bool(held), at)
         for agent, placement, who, held, at in session.execute(stmt)
     ]
-
-
-def shop_currency(session: Session, shop_id: int) -> str | None:
-    """The shop's currency: that of its latest order (``currency`` is the shop's, not the buyer's)."""
-    placed_at = func.coalesce(Order.processed_at, Order.shopify_created_at)
-    return session.exec(
-        select(Order.currency)
-        .where(Order.shop_id == shop_id, Order.test == False, Order.currency.is_not(None))  # type: ignore[union-attr]  # noqa: E712
-        .order_by(placed_at.desc(), Order.shopify_id.desc())
-        .limit(1)
-    ).first()
 
 
 def purchases(session: Session, shop_id: int, shoppers: Iterable[str], since: datetime) -> list[Purchase]:
@@ -138,7 +128,7 @@ def purchases(session: Session, shop_id: int, shoppers: Iterable[str], since: da
         if shopper not in shoppers or at is None:
             continue
         net = Decimal(str(total or 0)) - Decimal(str(refund or 0))
-        revenue = max(float(net), 0.0) if currency is None or order_currency in (None, currency) else 0.0
+        revenue = max(float(net), 0.0) if order_currency in (None, currency) else 0.0
         out.append(Purchase(shopper, at, revenue))
     return out
 
