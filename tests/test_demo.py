@@ -44,7 +44,7 @@ def test_demo_small_runs_end_to_end(tmp_path):
     text = proc.stdout
     assert "Attune demo — summary" in text
     assert "Redis in-process (fakeredis)" in text and "sqlite:///" in text
-    assert "Embedded admin: http://127.0.0.1:" in text
+    assert "Embedded admin (what the merchant sees): http://127.0.0.1:" in text
 
     summary = json.loads(out.read_text())
     seg = summary["segments"]

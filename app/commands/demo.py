@@ -93,12 +93,17 @@ def demo(
         _finish_models(rt, shop_id)
         summary = gather(rt, DEMO_SHOP, meter, timings)
         summary["failed_jobs"] = rt.failed()
-        urls = {
-            "Embedded admin": f"{rt.fake.origin(DEMO_SHOP)}/admin/apps/{rt.settings.shopify_api_key}",
-        }
+        urls: dict[str, str] = {}
         storefront = _storefront(rt, DEMO_SHOP, shop_id) if serve else None
-        if storefront is not None:
-            urls["Demo storefront"] = storefront.url + "/"
+        if storefront is not None:  # what a newcomer should open first, in this order
+            urls["Open first: the demo storefront (products, cart, the assistant)"] = storefront.url + "/"
+            for who in _shoppers(rt, shop_id)[:1]:
+                urls[f"Then: the storefront as {who.name}, signed in"] = (
+                    f"{storefront.url}/?as={who.customer_id}"
+                )
+        urls["Embedded admin (what the merchant sees)"] = (
+            f"{rt.fake.origin(DEMO_SHOP)}/admin/apps/{rt.settings.shopify_api_key}"
+        )
         click.echo(render(summary, {"source": plan.source, **plan.meta}, urls))
         click.echo(f"Total {time.perf_counter() - t0:.1f} s")
         if json_out:
@@ -121,6 +126,16 @@ def _finish_models(rt, shop_id: int) -> None:  # noqa: ANN001
 
     enqueue(rt.redis_url, tasks.REFRESH_SHOP_LISTS, shop_id, queue="low")
     rt.wait_idle()
+
+
+def _shoppers(rt, shop_id: int) -> list:  # noqa: ANN001
+    from sqlmodel import Session
+
+    from app.db import get_engine
+    from app.storefront.local_home import known_shoppers
+
+    with Session(get_engine(rt.settings.database_url)) as session:
+        return known_shoppers(session, shop_id)
 
 
 def _storefront(rt, shop: str, shop_id: int):  # noqa: ANN001
