@@ -12,6 +12,7 @@ import re
 import smtplib
 import ssl
 from dataclasses import dataclass
+from email.policy import SMTP as SMTP_POLICY
 from urllib.parse import unquote, urlsplit
 
 from app.channels.base import (
@@ -112,11 +113,13 @@ class EmailChannel:
             except (OSError, smtplib.SMTPServerDisconnected) as exc:
                 raise TransientError(f"SMTP connection lost before the message: {exc}") from exc
             try:
-                code, reply = smtp.data(mime.as_bytes())
+                code, reply = smtp.data(mime.as_bytes(policy=SMTP_POLICY))
             except smtplib.SMTPDataError as exc:  # a definite answer: not accepted
                 raise _classify(exc, "message refused") from exc
             except (TimeoutError, OSError, smtplib.SMTPServerDisconnected) as exc:
                 raise AmbiguousError(f"SMTP connection lost while handing the message over: {exc}") from exc
+            if code != 250:  # smtplib returns the final reply to DATA without raising
+                raise _classify(smtplib.SMTPResponseException(code, reply), "message refused")
         finally:
             try:
                 smtp.quit()

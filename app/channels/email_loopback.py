@@ -57,6 +57,7 @@ class LoopbackSmtp:
     def __init__(self, port: int = 0) -> None:
         self.handler = _Handler()
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=port or _free_port())
+        self._running = False
 
     @property
     def url(self) -> str:
@@ -68,12 +69,16 @@ class LoopbackSmtp:
 
     def start(self) -> LoopbackSmtp:
         self.controller.start()
+        self._running = True
         return self
 
     def stop(self) -> None:
+        """Stop serving (the port then refuses connections); stopping twice is harmless."""
         if self.handler.hold is not None:
             self.handler.hold.set()
-        self.controller.stop()
+        if self._running:
+            self._running = False
+            self.controller.stop()
 
     def __enter__(self) -> LoopbackSmtp:
         return self.start()
