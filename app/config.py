@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # Web workers load the storefront search's query embedder before their first request (gunicorn
     # post_worker_init), so the first search does not pay the model load; off = load on the first search.
     attune_search_preload: bool = True
+    # The SMTP relay e-mail goes through when a shop has not set its own (smtp://user:password@host:587).
+    attune_smtp_url: str | None = None
     pixel_rate_client_per_min: int = 600  # events per pixel client id per minute
     pixel_rate_shop_per_min: int = 120_000  # events per shop per minute
 

@@ -44,6 +44,8 @@ TRAIN_ALL_RANKERS = "app.jobs.ranker.train_all_rankers"
 FLUSH_SERVED_LOG = "app.jobs.served_log.flush_served_log"
 IMPORT_REVIEWS = "app.jobs.reviews.run_review_import"
 REFRESH_REVIEWERS = "app.jobs.reviews.refresh_reviewers"
+RELAY_MESSAGE = "app.jobs.outbox.relay_message"
+SWEEP_OUTBOX = "app.jobs.outbox.sweep_outbox"
 
 PIXEL_QUEUED_TTL_S = 60
 
@@ -73,6 +75,10 @@ def ranker_job_id(shop_id: int) -> str:
     return f"ranker-shop-{shop_id}"
 
 
+def relay_job_id(outbox_id: int) -> str:
+    return f"outbox-{outbox_id}"
+
+
 # --- queueing now ---------------------------------------------------------------------------------
 def refresh_shop_lists(redis_url: str | None, shop_id: int) -> bool:
     return enqueue(redis_url, REFRESH_SHOP_LISTS, shop_id, queue="low", job_id=shop_lists_job_id(shop_id))
@@ -100,6 +106,13 @@ def fit_shop_models(redis_url: str | None, shop_id: int) -> bool:
 def train_ranker(redis_url: str | None, shop_id: int) -> bool:
     """The shop's next-basket ranker (nightly, after a sync, after enough new orders); one queued per shop."""
     return enqueue(redis_url, TRAIN_RANKER, shop_id, queue="low", job_id=ranker_job_id(shop_id))
+
+
+def relay_message(redis_url: str | None, outbox_id: int) -> bool:
+    """Send one outbox row (a duplicate job is harmless: the relay's claim lets one of them send)."""
+    return enqueue(
+        redis_url, RELAY_MESSAGE, outbox_id, queue="default", job_id=relay_job_id(outbox_id), retry=None
+    )
 
 
 def rescore_shop(redis_url: str | None, shop_id: int) -> bool:
@@ -207,3 +220,12 @@ def fit_after_commit(session: Session, shop_id: int) -> None:
     """For the backfill: fit the shop's models once the transaction that finishes the backfill commits."""
     redis_url = get_settings().redis_url
     after_commit(session, lambda: fit_shop_models(redis_url, shop_id))
+
+
+def relay_after_commit(session: Session, outbox_ids: list[int]) -> None:
+    """Relay the messages decided in this transaction once it commits (a lost enqueue is swept later)."""
+    if not outbox_ids:
+        return
+    redis_url = get_settings().redis_url
+    ids = list(outbox_ids)
+    after_commit(session, lambda: [relay_message(redis_url, i) for i in ids] and None)

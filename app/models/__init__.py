@@ -19,6 +19,14 @@ from app.models.events import IdentityLink, PixelEvent
 from app.models.feedback import ProductReview, ReviewImport, SupportMessage
 from app.models.inbox import WebhookInbox
 from app.models.merchandising import MerchantRule, ShopInterest
+from app.models.messaging import (
+    ChannelConfig,
+    ContactConsent,
+    ContactPolicyRow,
+    ConversationMessage,
+    MessageDecision,
+    OutboxMessage,
+)
 from app.models.profiles import CustomerProfile
 from app.models.serving import HoldoutPolicy, Nudge, RecommendationList, ServedList, WishlistItem
 from app.models.shop import Shop
@@ -26,7 +34,11 @@ from app.models.shop_models import RankerModel, ShopModelParams
 
 __all__ = [
     "Cart",
+    "ChannelConfig",
     "Checkout",
+    "ContactConsent",
+    "ContactPolicyRow",
+    "ConversationMessage",
     "Customer",
     "CustomerProfile",
     "GdprExport",
@@ -34,9 +46,11 @@ __all__ = [
     "IdentityLink",
     "InventoryLevel",
     "MerchantRule",
+    "MessageDecision",
     "Nudge",
     "Order",
     "OrderLine",
+    "OutboxMessage",
     "PixelEvent",
     "Product",
     "ProductEmbedding",
