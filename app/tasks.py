@@ -46,6 +46,8 @@ IMPORT_REVIEWS = "app.jobs.reviews.run_review_import"
 REFRESH_REVIEWERS = "app.jobs.reviews.refresh_reviewers"
 RELAY_MESSAGE = "app.jobs.outbox.relay_message"
 SWEEP_OUTBOX = "app.jobs.outbox.sweep_outbox"
+RUN_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_browse_abandonment"
+RUN_ALL_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_all_browse_abandonment"
 
 PIXEL_QUEUED_TTL_S = 60
 
@@ -112,6 +114,13 @@ def relay_message(redis_url: str | None, outbox_id: int) -> bool:
     """Send one outbox row (a duplicate job is harmless: the relay's claim lets one of them send)."""
     return enqueue(
         redis_url, RELAY_MESSAGE, outbox_id, queue="default", job_id=relay_job_id(outbox_id), retry=None
+    )
+
+
+def run_browse_abandonment(redis_url: str | None, shop_id: int) -> bool:
+    """The shop's browse-abandonment reminders (hourly); one queued per shop."""
+    return enqueue(
+        redis_url, RUN_BROWSE_ABANDONMENT, shop_id, queue="low", job_id=f"browse-abandonment-{shop_id}"
     )
 
 
