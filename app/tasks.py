@@ -46,6 +46,7 @@ IMPORT_REVIEWS = "app.jobs.reviews.run_review_import"
 REFRESH_REVIEWERS = "app.jobs.reviews.refresh_reviewers"
 RELAY_MESSAGE = "app.jobs.outbox.relay_message"
 SWEEP_OUTBOX = "app.jobs.outbox.sweep_outbox"
+WRITE_BACK_SMS_CONSENT = "app.jobs.sms.write_back_sms_consent"
 
 PIXEL_QUEUED_TTL_S = 60
 
@@ -229,3 +230,23 @@ def relay_after_commit(session: Session, outbox_ids: list[int]) -> None:
     redis_url = get_settings().redis_url
     ids = list(outbox_ids)
     after_commit(session, lambda: [relay_message(redis_url, i) for i in ids] and None)
+
+
+def sms_consent_after_commit(session: Session, shop_id: int, customer_id: int) -> None:
+    """Write a customer's SMS consent change (STOP, START) back to Shopify once it commits (one queued job per
+    customer; the job writes whatever the mirror holds when it runs)."""
+    redis_url = get_settings().redis_url
+    after_commit(
+        session,
+        lambda: (
+            enqueue(
+                redis_url,
+                WRITE_BACK_SMS_CONSENT,
+                shop_id,
+                customer_id,
+                queue="default",
+                job_id=f"sms-consent-{shop_id}-{customer_id}",
+            )
+            and None
+        ),
+    )

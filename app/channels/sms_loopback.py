@@ -205,7 +205,9 @@ class _Handler(BaseHTTPRequestHandler):
                 "price_unit": "USD",
                 "sid": sms.sid,
                 "status": sms.status,
-                "subresource_uris": {"media": f"/2010-04-01/Accounts/{account_sid}/Messages/{sms.sid}/Media.json"},
+                "subresource_uris": {
+                    "media": f"/2010-04-01/Accounts/{account_sid}/Messages/{sms.sid}/Media.json"
+                },
                 "to": number,
                 "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{sms.sid}.json",
             },
