@@ -37,6 +37,7 @@ ERRORS = {
     20404: (404, "The requested resource was not found"),
     20429: (429, "Too Many Requests"),
     20500: (500, "An internal server error has occurred"),
+    20503: (503, "Service Unavailable"),
     21211: (400, "The 'To' number {to} is not a valid phone number."),
     21602: (400, "Message body is required."),
     21603: (400, "A 'From' phone number is required."),
@@ -154,7 +155,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authenticated(account_sid):
             return self._error(20003)
         if fault is not None:
-            return self._error({429: 20429}.get(fault, 20500))
+            return self._error({429: 20429, 503: 20503}.get(fault, 20500))
         to, body = form.get("To", ""), form.get("Body", "")
         if not to:
             return self._error(21604)
@@ -241,7 +242,7 @@ class LoopbackTwilio:
         return self.state.unsubscribed
 
     def fail_next(self, status: int, times: int = 1) -> None:
-        """Answer the next ``times`` requests with HTTP ``status`` (429, or a 5xx) and accept nothing."""
+        """Answer the next ``times`` requests with HTTP ``status`` (429, 503, else 500) and accept nothing."""
         with self.state.lock:
             self.state.faults.extend([status] * times)
 
