@@ -27,7 +27,6 @@ from app.crypto import TokenCipher
 from app.db import session_scope
 from app.models.base import utcnow
 from app.stores import sms as sms_store
-from app.stores.channels import ChannelNotReady
 from app.stores.consent import record_consent
 from app.stores.conversation import record_incoming
 from app.web import settings
@@ -66,7 +65,8 @@ def _verified(session: Any) -> sms_store.SmsSetup:
             if shop_id
             else None
         )
-    except ChannelNotReady:
+    except ValueError as exc:  # not set up (ChannelNotReady), or the token cannot be decrypted with our keys
+        log.warning("twilio request for %s not verifiable: %s", domain, exc)
         setup = None
     form = request.form  # may raise 413 for a chunked body past the limit
     if setup is None or not RequestValidator(setup.auth_token).validate(_public_url(), form, signature):
