@@ -48,6 +48,7 @@ RELAY_MESSAGE = "app.jobs.outbox.relay_message"
 SWEEP_OUTBOX = "app.jobs.outbox.sweep_outbox"
 RUN_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_browse_abandonment"
 RUN_ALL_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_all_browse_abandonment"
+WRITE_BACK_SMS_CONSENT = "app.jobs.sms.write_back_sms_consent"
 
 PIXEL_QUEUED_TTL_S = 60
 
@@ -238,3 +239,23 @@ def relay_after_commit(session: Session, outbox_ids: list[int]) -> None:
     redis_url = get_settings().redis_url
     ids = list(outbox_ids)
     after_commit(session, lambda: [relay_message(redis_url, i) for i in ids] and None)
+
+
+def sms_consent_after_commit(session: Session, shop_id: int, customer_id: int) -> None:
+    """Write a customer's SMS consent change (STOP, START) back to Shopify once it commits (one queued job per
+    customer; the job writes whatever the mirror holds when it runs)."""
+    redis_url = get_settings().redis_url
+    after_commit(
+        session,
+        lambda: (
+            enqueue(
+                redis_url,
+                WRITE_BACK_SMS_CONSENT,
+                shop_id,
+                customer_id,
+                queue="default",
+                job_id=f"sms-consent-{shop_id}-{customer_id}",
+            )
+            and None
+        ),
+    )
