@@ -55,6 +55,13 @@ def test_demo_small_runs_end_to_end(tmp_path):
     assert figures["webhooks"]["errors"] == 0 and figures["pixel"]["errors"] == 0
     assert figures["webhooks"]["requests"] > 50 and figures["pixel"]["items"] > 500
     assert len(summary["examples"]) == 3
+    acts = summary["actions"]  # the agents acted through the orchestrator, into the local sinks
+    assert acts["decisions"] >= 1 and sum(acts["by_action"].values()) == acts["decisions"]
+    assert acts["example_reason"].startswith("Viewed ")
+    sent = acts["outbox"].get("sent", 0)
+    assert acts["emails_received"] + acts["sms_received"] == sent  # what the relay sent is what arrived
+    assert acts["by_action"].get("send", 0) + acts["by_action"].get("defer", 0) == sum(acts["outbox"].values())
+    assert "Agents acting (browse abandonment):" in text and "SMTP sink: smtp+plain://127.0.0.1:" in text
     for example in summary["examples"]:
         record = example["customer"]
         assert record["orders_count"] >= 1 and float(record["total_spent"]) > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -51,6 +52,14 @@ def demo(
 ) -> None:
     """Install Attune on a sandbox shop (fake Shopify, real app), backfill, replay webhooks and storefront
     sessions, print what Attune learned, then leave the admin and a demo storefront running."""
+    from app.demo.actions import (
+        Sinks,
+        action_summary,
+        browse_visits,
+        configure_channels,
+        render_actions,
+        run_agents,
+    )
     from app.demo.replay import Meter, install, replay_live, seed_store, wait_backfill
     from app.demo.runtime import DemoRuntime
     from app.demo.sample import SAMPLE_SIZES, SHIPPED_SAMPLE, build_plan, load_transactions
@@ -63,6 +72,7 @@ def demo(
         f"  {len(plan.products)} products, {len(plan.customers)} customers, {len(plan.history_orders)} past orders "
         f"(backfill), {len(plan.live_orders)} live orders + {len(plan.live_refunds)} returns (replayed)"
     )
+    sinks = Sinks().start()  # before the runtime reads its settings (the SMS sink's URL)
     rt = DemoRuntime(workdir=workdir, port=port).start()
     try:
         click.echo(
@@ -73,6 +83,7 @@ def demo(
         timings: dict[str, float] = {}
         click.echo("Installing through OAuth (authorization-code grant)…")
         shop_id = install(rt, DEMO_SHOP)
+        configure_channels(rt, shop_id, sinks)
         t = time.perf_counter()
         total = len(plan.products) + len(plan.customers) + len(plan.history_orders)
         with tqdm(total=total, desc="Backfill (bulk operations)", unit="obj") as bar:
@@ -87,11 +98,17 @@ def demo(
             unit="order",
         ) as bar:
             timings["replay_s"] = replay_live(rt, DEMO_SHOP, plan, meter, bar.update)
+        browsers = browse_visits(rt, DEMO_SHOP, plan, meter, datetime.now(UTC))
         t = time.perf_counter()
         rt.wait_idle()
         timings["drain_s"] = time.perf_counter() - t
         _finish_models(rt, shop_id)
+        click.echo(
+            f"Agents acting: {browsers} shoppers left a product they looked at twice; running the agents…"
+        )
+        run_agents(rt, shop_id)
         summary = gather(rt, DEMO_SHOP, meter, timings)
+        summary["actions"] = action_summary(rt, shop_id, sinks)
         summary["failed_jobs"] = rt.failed()
         urls: dict[str, str] = {}
         storefront = _storefront(rt, DEMO_SHOP, shop_id) if serve else None
@@ -104,6 +121,8 @@ def demo(
         urls["Embedded admin (what the merchant sees)"] = (
             f"{rt.fake.origin(DEMO_SHOP)}/admin/apps/{rt.settings.shopify_api_key}"
         )
+        urls.update(sinks.urls())
+        click.echo("\n".join(render_actions(summary["actions"])))
         click.echo(render(summary, {"source": plan.source, **plan.meta}, urls))
         click.echo(f"Total {time.perf_counter() - t0:.1f} s")
         if json_out:
@@ -117,6 +136,7 @@ def demo(
                 pass
     finally:
         rt.stop()
+        sinks.stop()
 
 
 def _finish_models(rt, shop_id: int) -> None:  # noqa: ANN001
