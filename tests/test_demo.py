@@ -60,7 +60,9 @@ def test_demo_small_runs_end_to_end(tmp_path):
     assert acts["example_reason"].startswith("Viewed ")
     sent = acts["outbox"].get("sent", 0)
     assert acts["emails_received"] + acts["sms_received"] == sent  # what the relay sent is what arrived
-    assert acts["by_action"].get("send", 0) + acts["by_action"].get("defer", 0) == sum(acts["outbox"].values())
+    assert acts["by_action"].get("send", 0) + acts["by_action"].get("defer", 0) == sum(
+        acts["outbox"].values()
+    )
     assert "Agents acting (browse abandonment):" in text and "SMTP sink: smtp+plain://127.0.0.1:" in text
     for example in summary["examples"]:
         record = example["customer"]
