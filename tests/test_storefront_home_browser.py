@@ -12,6 +12,7 @@ from app.models.serving import HoldoutPolicy
 from app.storefront.demo_data import DEMO_CUSTOMER, seed_demo_shop
 from app.storefront.local import LocalStorefront
 from app.storefront.local_home import SHOPPER_COOKIE
+from app.stores.identity import resolve
 from tests.browser_support import BROWSER_MARKS, chromium
 from tests.conftest import TEST_API_SECRET
 
@@ -47,7 +48,9 @@ def page():
 
 
 @browser_test
-def test_a_newcomer_walks_the_home_page_as_anonymous_and_as_a_known_shopper(app, settings, demo, page):
+def test_a_newcomer_walks_the_home_page_as_anonymous_and_as_a_known_shopper(
+    app, settings, demo, page, session
+):
     with storefront(app, settings) as sf:
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -65,6 +68,11 @@ def test_a_newcomer_walks_the_home_page_as_anonymous_and_as_a_known_shopper(app,
         again = page.locator("[data-attune-again][data-state=ready]")
         again.wait_for(timeout=10_000)  # the proxy now signs the shopper in, as Shopify would
         assert "Merino Wool Hiking Socks" in again.inner_text()
+        # the assistant embed on a signed-in page links this browser to the customer (the proxy signs who)
+        page.wait_for_function("sessionStorage.getItem('attune_identified')", timeout=10_000)
+        client_id = page.evaluate("window.__attune.cid")
+        assert any(p.startswith("/apps/attune/identify?") for p in sf.proxied)
+        assert resolve(session, demo.shop_id, f"client:{client_id}") == f"customer:{DEMO_CUSTOMER}"
 
         page.locator('.theme-products a:has-text("Compact Camping Stove")').click()
         page.wait_for_url(sf.url + "/products/compact-camping-stove")

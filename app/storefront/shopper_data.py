@@ -141,6 +141,11 @@ def active_nudges(
 ) -> list[dict[str, Any]]:
     """Nudges for this shopper (or for everyone), live now, highest priority first.
 
+    ``customer_id`` must be the proxy's signed ``logged_in_customer_id``. A nudge that names a customer is
+    personal: it is shown only to that signed-in customer, never on the strength of a ``client_id`` (which the
+    browser chooses), even when the nudge also names that client. A client id sees only what was addressed
+    to the browser alone.
+
     Reads ``Nudge``, the on-site channel's message table: nothing in the app writes it yet (only tests do);
     the outbox's on-site channel, in the coming action layer, will.
     """
@@ -149,7 +154,7 @@ def active_nudges(
     if customer_id:
         audience.append(Nudge.customer_id == customer_id)
     if client_id:
-        audience.append(Nudge.client_id == client_id)
+        audience.append((Nudge.client_id == client_id) & Nudge.customer_id.is_(None))
     with store.session() as s:
         rows = s.exec(
             select(Nudge)

@@ -65,11 +65,23 @@
     }, { threshold: 0.5 }).observe(node);
   }
 
+  // A signed-in customer's browser, once per session: Attune links this client id to the customer (the app proxy
+  // verifies the sign-in; the pixel's customer id is never trusted for that).
+  function identify(d) {
+    if (!d.customer) return;
+    var cid = clientId(), key = 'attune_identified';
+    try { if (!cid || sessionStorage.getItem(key) === cid) return; } catch (e) { return; }
+    getJSON('/identify', {}, {}, ASK_MS).then(function () {
+      try { sessionStorage.setItem(key, cid); } catch (e) { /* private mode: ask again next page */ }
+    }).catch(function () {});
+  }
+
   function init(root) {
     var tpl = root.querySelector('template[data-attune-ui]');
     if (tpl) root.replaceChildren(tpl.content.cloneNode(true)); // the embed's UI, inert until this script runs
     var d = root.dataset, launcher = root.querySelector('.attune-launcher'), panel = root.querySelector('.attune-panel');
     var closeBtn = root.querySelector('.attune-close'), loaded = false;
+    identify(d);
 
     function focusables() {
       return Array.prototype.filter.call(panel.querySelectorAll(FOCUSABLE), function (n) { return n.getClientRects().length > 0; });
