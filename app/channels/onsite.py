@@ -25,7 +25,7 @@ MAX_TEXT, MAX_REASON, MAX_URL = 280, 280, 512
 def same_site_path(url: Any) -> str | None:
     """The link as a path on the shop's own site (``/products/x?y``): a nudge never sends the shopper off the
     shop, so an absolute URL keeps only its path and query."""
-    if not isinstance(url, str) or not url.strip():
+    if not isinstance(url, str) or not url.strip() or "\\" in url:  # browsers read "/\\x" as "//x"
         return None
     parts = urlsplit(url.strip())
     if parts.scheme not in ("", "http", "https"):
