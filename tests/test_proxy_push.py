@@ -8,8 +8,10 @@ from sqlmodel import select
 
 from app.channels.push_loopback import LoopbackPush
 from app.channels.vapid import b64url_decode
+from app.models.events import IdentityLink
 from app.models.messaging import ChannelConfig, PushSubscription
 from app.storefront.demo_data import DEMO_CUSTOMER, seed_demo_shop
+from app.stores.privacy import erase_customer, export_customer
 from tests.test_onsite_channel import SHOP, signed
 
 
@@ -94,3 +96,21 @@ def test_bad_subscriptions_are_refused_with_a_clear_400(client, demo, session, s
     forged = client.post(signed("/push/subscribe", {"client_id": "c-1"}).replace("c-1", "c-2"), json=sub)
     assert forged.status_code == 401
     assert rows(session) == []
+
+
+def test_gdpr_export_and_erasure_cover_the_customers_browsers(client, demo, session):
+    with LoopbackPush() as service:
+        mine, before_sign_in, stranger = (service.new_subscription() for _ in range(3))
+    client.post(signed("/push/subscribe", customer=DEMO_CUSTOMER), json=mine)
+    client.post(signed("/push/subscribe", {"client_id": "c-7"}), json=before_sign_in)
+    client.post(signed("/push/subscribe", {"client_id": "c-8"}), json=stranger)
+    session.add(IdentityLink(shop_id=demo.shop_id, node="client:c-7", root=f"customer:{DEMO_CUSTOMER}"))
+    session.add(
+        IdentityLink(shop_id=demo.shop_id, node=f"customer:{DEMO_CUSTOMER}", root=f"customer:{DEMO_CUSTOMER}")
+    )
+    session.commit()
+    exported = export_customer(session, demo.shop_id, DEMO_CUSTOMER)["push_subscriptions"]
+    assert sorted(e["endpoint"] for e in exported) == sorted([mine["endpoint"], before_sign_in["endpoint"]])
+    assert erase_customer(session, demo.shop_id, DEMO_CUSTOMER)["push_subscription"] == 2
+    session.commit()
+    assert rows(session) == [("client:c-8", None, "c-8")]
