@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.web.proxy import bp as proxy_bp
     from app.web.proxy_fast import install as install_proxy_fast_path
     from app.web.proxy_messaging import bp as proxy_messaging_bp
+    from app.web.sms_hooks import bp as sms_hooks_bp
     from webhooks.fast import install as install_webhook_fast_path
     from webhooks.routes import bp as webhooks_bp
 
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         admin_merchandising_bp,
         admin_reviews_bp,
         admin_support_bp,
+        sms_hooks_bp,
     ):
         app.register_blueprint(bp)
     install_webhook_fast_path(app)  # POST /webhooks without Flask overhead; same answers as the route

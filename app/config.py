@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     attune_search_preload: bool = True
     # The SMTP relay e-mail goes through when a shop has not set its own (smtp://user:password@host:587).
     attune_smtp_url: str | None = None
+    # Twilio's REST API origin for SMS (default https://api.twilio.com; tests and the demo use the loopback).
+    attune_twilio_api_url: str | None = None
     pixel_rate_client_per_min: int = 600  # events per pixel client id per minute
     pixel_rate_shop_per_min: int = 120_000  # events per shop per minute
 

@@ -46,6 +46,9 @@ IMPORT_REVIEWS = "app.jobs.reviews.run_review_import"
 REFRESH_REVIEWERS = "app.jobs.reviews.refresh_reviewers"
 RELAY_MESSAGE = "app.jobs.outbox.relay_message"
 SWEEP_OUTBOX = "app.jobs.outbox.sweep_outbox"
+RUN_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_browse_abandonment"
+RUN_ALL_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_all_browse_abandonment"
+WRITE_BACK_SMS_CONSENT = "app.jobs.sms.write_back_sms_consent"
 
 PIXEL_QUEUED_TTL_S = 60
 
@@ -112,6 +115,13 @@ def relay_message(redis_url: str | None, outbox_id: int) -> bool:
     """Send one outbox row (a duplicate job is harmless: the relay's claim lets one of them send)."""
     return enqueue(
         redis_url, RELAY_MESSAGE, outbox_id, queue="default", job_id=relay_job_id(outbox_id), retry=None
+    )
+
+
+def run_browse_abandonment(redis_url: str | None, shop_id: int) -> bool:
+    """The shop's browse-abandonment reminders (hourly); one queued per shop."""
+    return enqueue(
+        redis_url, RUN_BROWSE_ABANDONMENT, shop_id, queue="low", job_id=f"browse-abandonment-{shop_id}"
     )
 
 
@@ -229,3 +239,23 @@ def relay_after_commit(session: Session, outbox_ids: list[int]) -> None:
     redis_url = get_settings().redis_url
     ids = list(outbox_ids)
     after_commit(session, lambda: [relay_message(redis_url, i) for i in ids] and None)
+
+
+def sms_consent_after_commit(session: Session, shop_id: int, customer_id: int) -> None:
+    """Write a customer's SMS consent change (STOP, START) back to Shopify once it commits (one queued job per
+    customer; the job writes whatever the mirror holds when it runs)."""
+    redis_url = get_settings().redis_url
+    after_commit(
+        session,
+        lambda: (
+            enqueue(
+                redis_url,
+                WRITE_BACK_SMS_CONSENT,
+                shop_id,
+                customer_id,
+                queue="default",
+                job_id=f"sms-consent-{shop_id}-{customer_id}",
+            )
+            and None
+        ),
+    )

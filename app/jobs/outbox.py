@@ -35,6 +35,7 @@ from app.config import Settings, get_settings
 from app.crypto import TokenCipher
 from app.db import session_scope
 from app.jobs import relay_channels
+from app.jobs.sms import prepare_sms
 from app.models.base import utcnow
 from app.models.messaging import CANCELLED, FAILED, PENDING, SENT, UNKNOWN, OutboxMessage
 from app.orchestrator.proposal import Purpose
@@ -53,6 +54,8 @@ def _prepare(
     """The channel adapter and the message for it (``PermanentError`` when either cannot be had)."""
     if row.channel in relay_channels.PREPARE:  # push, onsite
         return relay_channels.PREPARE[row.channel](session, settings, row, now)
+    if row.channel == "sms":
+        return prepare_sms(session, settings, row)
     if row.channel != "email":
         raise PermanentError(f"the {row.channel} channel has no adapter yet")
     try:

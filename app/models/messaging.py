@@ -149,6 +149,10 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = ts_field()
     provider_id: str | None = Field(default=None, max_length=255)
     last_error: str | None = Field(default=None, sa_type=Text, nullable=True)
+    # after ``sent``: what the provider reported later (SMS status callbacks: delivered, undelivered, failed)
+    delivery_status: str | None = Field(default=None, max_length=16)
+    delivery_error: str | None = Field(default=None, max_length=255)
+    delivery_updated_at: datetime | None = ts_field()
     created_at: datetime = ts_field(nullable=False, default_now=True)
     updated_at: datetime = ts_field(nullable=False, default_now=True)
 

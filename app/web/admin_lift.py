@@ -23,6 +23,7 @@ from app.measurement.lift import DEFAULT_WINDOW_DAYS, Exposure, Purchase, measur
 from app.models.base import utcnow
 from app.models.commerce import Order, Refund
 from app.models.events import IdentityLink
+from app.models.messaging import MessageDecision
 from app.models.serving import HoldoutPolicy, ServedList
 from app.storefront.holdout import DEFAULT_SHARE
 from app.stores.catalog import shop_currency
@@ -66,6 +67,28 @@ def exposures(session: Session, shop_id: int, since: datetime) -> list[Exposure]
     return [
         Exposure(agent, placement, who, bool(held), at)
         for agent, placement, who, held, at in session.execute(stmt)
+    ]
+
+
+MESSAGES = "messages"  # the placement of an acting agent's messages, whatever their channel
+
+
+def message_exposures(session: Session, shop_id: int, since: datetime) -> list[Exposure]:
+    """First decision per acting agent × shopper × arm since ``since``, every decision counted (intention to
+    treat: the arm is drawn before consent, quiet hours or the budget are looked at, so a treated shopper whose
+    message was then suppressed still counts as treated). One placement per agent, ``messages``: a held-out
+    shopper has no channel to be compared on."""
+    link = aliased(IdentityLink)
+    shopper = func.coalesce(link.root, MessageDecision.shopper_key)
+    stmt = (
+        select(MessageDecision.agent, shopper, MessageDecision.arm, func.min(MessageDecision.decided_at))
+        .select_from(MessageDecision)
+        .join(link, (link.shop_id == shop_id) & (link.node == MessageDecision.shopper_key), isouter=True)
+        .where(MessageDecision.shop_id == shop_id, MessageDecision.decided_at >= since)
+        .group_by(MessageDecision.agent, shopper, MessageDecision.arm)
+    )
+    return [
+        Exposure(agent, MESSAGES, who, arm == "holdout", at) for agent, who, arm, at in session.execute(stmt)
     ]
 
 
@@ -155,7 +178,7 @@ def shop_lift(
 ) -> dict[str, Any]:
     """The whole measurement for one shop, as the API returns it."""
     since = now - timedelta(days=days)
-    seen = exposures(session, shop_id, since)
+    seen = exposures(session, shop_id, since) + message_exposures(session, shop_id, since)
     bought = purchases(session, shop_id, {e.shopper for e in seen}, since)
     lifts = measure(seen, bought, window_days=window_days, now=now)
     shares = holdout_shares(session, shop_id, [lift.agent for lift in lifts])

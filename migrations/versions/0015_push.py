@@ -2,7 +2,7 @@
 send time
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-06 10:40:00.000000
 """
 from alembic import op
@@ -12,7 +12,7 @@ import app.models.base
 
 
 revision = '0015'
-down_revision = '0013'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

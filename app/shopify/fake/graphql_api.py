@@ -12,6 +12,7 @@ from graphql import GraphQLError, execute, parse, validate
 
 from app.shopify.fake import schema as gql
 from app.shopify.fake.cost import MAX_QUERY_COST, query_cost
+from app.shopify.fake.sms_consent import sms_consent_update
 from app.shopify.fake.state import FakeState
 from app.shopify.fake.store import ShopStore, gid, iso
 
@@ -231,6 +232,9 @@ class _MutationRoot:
                 "userErrors": [_pixel_error("id", "Web pixel not found", "NOT_FOUND")],
             }
         return {"deletedWebPixelId": id, "userErrors": []}
+
+    def customerSmsMarketingConsentUpdate(self, _info: Any, input: dict[str, Any]):  # noqa: N802
+        return sms_consent_update(self.store, input)
 
 
 # Bulk operations advance when polled through any of these fields.

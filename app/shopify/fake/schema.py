@@ -118,6 +118,16 @@ type WebPixelCreatePayload { webPixel: WebPixel userErrors: [ErrorsWebPixelUserE
 type WebPixelUpdatePayload { webPixel: WebPixel userErrors: [ErrorsWebPixelUserError!]! }
 type WebPixelDeletePayload { deletedWebPixelId: ID userErrors: [ErrorsWebPixelUserError!]! }
 input WebPixelInput { settings: JSON! }
+enum CustomerSmsMarketingConsentErrorCode { INCLUSION INTERNAL_ERROR INVALID MISSING_ARGUMENT }
+type CustomerSmsMarketingConsentError {
+  field: [String!] message: String! code: CustomerSmsMarketingConsentErrorCode
+}
+type CustomerSmsMarketingConsentUpdatePayload { customer: Customer userErrors: [CustomerSmsMarketingConsentError!]! }
+input CustomerSmsMarketingConsentInput {
+  marketingState: CustomerSmsMarketingState! marketingOptInLevel: CustomerMarketingOptInLevel
+  consentUpdatedAt: DateTime sourceLocationId: ID
+}
+input CustomerSmsMarketingConsentUpdateInput { customerId: ID! smsMarketingConsent: CustomerSmsMarketingConsentInput! }
 
 CONNECTIONS
 
@@ -143,6 +153,7 @@ type Mutation {
   webPixelCreate(webPixel: WebPixelInput!): WebPixelCreatePayload
   webPixelUpdate(id: ID!, webPixel: WebPixelInput!): WebPixelUpdatePayload
   webPixelDelete(id: ID!): WebPixelDeletePayload
+  customerSmsMarketingConsentUpdate(input: CustomerSmsMarketingConsentUpdateInput!): CustomerSmsMarketingConsentUpdatePayload
 }
 """
 
