@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.web.pixel import bp as pixel_bp
     from app.web.proxy import bp as proxy_bp
     from app.web.proxy_fast import install as install_proxy_fast_path
+    from app.web.proxy_messaging import bp as proxy_messaging_bp
     from app.web.sms_hooks import bp as sms_hooks_bp
     from webhooks.fast import install as install_webhook_fast_path
     from webhooks.routes import bp as webhooks_bp
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         admin_bp,
         webhooks_bp,
         proxy_bp,
+        proxy_messaging_bp,
         pixel_bp,
         admin_profiles_bp,
         admin_records_bp,

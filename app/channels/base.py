@@ -13,7 +13,10 @@ from typing import Any, Protocol
 
 
 class SendError(Exception):
-    """A send that did not complete; ``str(error)`` is the reason recorded on the outbox row."""
+    """A send that did not complete; ``str(error)`` is the reason recorded on the outbox row. ``gone`` names
+    the recipients the provider said no longer exist (web push 404/410): the relay forgets them."""
+
+    gone: tuple[str, ...] = ()
 
 
 class TransientError(SendError):
@@ -56,9 +59,11 @@ class OutgoingMessage:
 
 @dataclass(frozen=True)
 class Accepted:
-    """The provider accepted the message; ``provider_id`` is its id for it."""
+    """The provider accepted the message; ``provider_id`` is its id for it. ``gone``: as on ``SendError``
+    (some of a shopper's browsers may be gone while another accepted)."""
 
     provider_id: str
+    gone: tuple[str, ...] = ()
 
 
 class Channel(Protocol):

@@ -34,6 +34,7 @@ from app.channels.unsubscribe import make_token, unsubscribe_url
 from app.config import Settings, get_settings
 from app.crypto import TokenCipher
 from app.db import session_scope
+from app.jobs import relay_channels
 from app.jobs.sms import prepare_sms
 from app.models.base import utcnow
 from app.models.messaging import CANCELLED, FAILED, PENDING, SENT, UNKNOWN, OutboxMessage
@@ -47,8 +48,12 @@ MAX_ATTEMPTS = 5
 RETRY_DELAYS = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(minutes=30))
 
 
-def _prepare(session, settings: Settings, row: OutboxMessage) -> tuple[Channel, OutgoingMessage]:
+def _prepare(
+    session, settings: Settings, row: OutboxMessage, now: datetime
+) -> tuple[Channel, OutgoingMessage]:
     """The channel adapter and the message for it (``PermanentError`` when either cannot be had)."""
+    if row.channel in relay_channels.PREPARE:  # push, onsite
+        return relay_channels.PREPARE[row.channel](session, settings, row, now)
     if row.channel == "sms":
         return prepare_sms(session, settings, row)
     if row.channel != "email":
@@ -84,6 +89,8 @@ def _record(
     settings: Settings, row: OutboxMessage, token: str, outcome: Accepted | SendError, now: datetime
 ) -> str:
     with session_scope(settings.database_url) as session:
+        if outcome.gone:  # web push subscriptions the push service answered 404/410 for
+            relay_channels.forget_gone(session, row, outcome.gone)
         if isinstance(outcome, Accepted):
             outbox.finish(session, row, token, SENT, now, provider_id=outcome.provider_id)
             return SENT
@@ -125,7 +132,7 @@ def relay_message(outbox_id: int, now: datetime | None = None) -> str:
         if row is None:
             return "claimed by another relay"
         try:
-            channel, message = _prepare(session, settings, row)
+            channel, message = _prepare(session, settings, row, now)
         except PermanentError as exc:
             outbox.finish(session, row, token, FAILED, now, error=f"PermanentError: {exc}")
             return FAILED

@@ -26,6 +26,7 @@ from app.models.messaging import (
     ConversationMessage,
     MessageDecision,
     OutboxMessage,
+    PushSubscription,
 )
 from app.models.profiles import CustomerProfile
 from app.models.serving import HoldoutPolicy, Nudge, RecommendationList, ServedList, WishlistItem
@@ -56,6 +57,7 @@ __all__ = [
     "ProductEmbedding",
     "ProductReview",
     "ProductVariant",
+    "PushSubscription",
     "ReviewImport",
     "RankerModel",
     "RecommendationList",

@@ -141,6 +141,7 @@ class OutboxMessage(SQLModel, table=True):
     cancel_on_purchase: bool = False
     proposed_at: datetime = ts_field(nullable=False)
     send_at: datetime = ts_field(nullable=False)
+    latest_at: datetime | None = ts_field()  # the proposal's latest send time (on-site expiry, push TTL)
     status: str = Field(default=PENDING, max_length=16)
     attempts: int = 0
     claim_token: str | None = Field(default=None, max_length=32)
@@ -181,5 +182,30 @@ class ConversationMessage(SQLModel, table=True):
         default=None, foreign_key="outbox_message.id", index=True, ondelete="SET NULL"
     )
     provider_id: str | None = Field(default=None, max_length=255)
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+    updated_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class PushSubscription(SQLModel, table=True):
+    """One browser's web push subscription (``PushManager.subscribe``), made when the shopper pressed the
+    assistant's button and granted notifications: the subscription is their opt-in to push, and deleting it
+    (their "turn off", or the push service's 404/410) withdraws it. ``endpoint`` is the browser's secret
+    capability URL; ``p256dh`` and ``auth`` are its encryption keys (RFC 8291), base64url. A signed-in
+    customer's subscription carries ``customer_shopify_id``; an anonymous one only ``client_id``."""
+
+    __tablename__ = "push_subscription"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "endpoint", name="uq_push_subscription_endpoint"),
+        Index("ix_push_subscription_shop_shopper", "shop_id", "shopper_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = shop_fk()
+    shopper_key: str = Field(max_length=80)
+    customer_shopify_id: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+    client_id: str | None = Field(default=None, max_length=64)
+    endpoint: str = Field(max_length=1024)
+    p256dh: str = Field(max_length=128)
+    auth: str = Field(max_length=64)
     created_at: datetime = ts_field(nullable=False, default_now=True)
     updated_at: datetime = ts_field(nullable=False, default_now=True)

@@ -16,9 +16,19 @@ from app.catalog.stock import variant_availability
 from app.models.commerce import Customer, Order, Product, ProductVariant
 from app.models.messaging import CANCELLED, FAILED, MessageDecision, OutboxMessage
 from app.models.profiles import CustomerProfile
-from app.orchestrator.proposal import CHANNELS, WEEK, Action, Decision, Proposal, Purpose, ShopperFacts
+from app.orchestrator.proposal import (
+    CHANNELS,
+    SUBSCRIBED,
+    WEEK,
+    Action,
+    Decision,
+    Proposal,
+    Purpose,
+    ShopperFacts,
+)
 from app.stores.consent import consents_for
 from app.stores.conversation import record_outgoing
+from app.stores.push import subscribed_keys
 
 BUDGET_CHANNELS = tuple(c for c, spec in CHANNELS.items() if spec.counts_toward_budget)
 
@@ -116,6 +126,7 @@ def load_facts(
     ).all():
         taken[key].add(dedupe_key)
     out_of_stock = _out_of_stock(session, shop_id, {i for p in proposals for i in p.product_ids})
+    pushable = subscribed_keys(session, shop_id, keys)  # a push subscription is the shopper's push opt-in
     facts: dict[str, ShopperFacts] = {}
     for p in proposals:
         key, cid = p.shopper.key, p.shopper.customer_id
@@ -128,8 +139,13 @@ def load_facts(
             if customer.phone:
                 reachable.add("sms")
         address: dict[str, Any] = (customer.default_address or {}) if customer is not None else {}
+        consent = dict(consents.get(cid, {})) if cid is not None else {}
+        consent.pop("push", None)
+        if key in pushable:
+            reachable.add("push")
+            consent["push"] = SUBSCRIBED
         facts[key] = ShopperFacts(
-            consents=consents.get(cid, {}) if cid is not None else {},
+            consents=consent,
             reachable=frozenset(reachable),
             country=address.get("country_code") if isinstance(address, dict) else None,
             province=address.get("province_code") if isinstance(address, dict) else None,
@@ -191,6 +207,7 @@ def record_decisions(
                 cancel_on_purchase=p.cancel_on_purchase,
                 proposed_at=p.proposed_at or now,
                 send_at=d.send_at,
+                latest_at=p.latest,
             )
             session.add(message)
             session.flush()

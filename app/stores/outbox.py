@@ -20,6 +20,7 @@ from app.models.messaging import CANCELLED, PENDING, SENDING, UNKNOWN, OutboxMes
 from app.orchestrator.proposal import CHANNELS, SUBSCRIBED, Purpose
 from app.stores.consent import consents_for
 from app.stores.conversation import follow_outbox
+from app.stores.push import subscribed_keys
 
 CLAIM_TIMEOUT = timedelta(minutes=10)  # a send (SMTP timeouts included) never takes this long
 
@@ -97,7 +98,10 @@ def why_not_now(session: Session, row: OutboxMessage) -> str | None:
     """A reason the message must no longer go out, checked just before the claim: marketing consent withdrawn
     since the decision, or (browse, rescue) the shopper bought since it was proposed."""
     cid = row.customer_shopify_id
-    if row.purpose == Purpose.MARKETING and CHANNELS[row.channel].needs_consent:
+    if row.purpose == Purpose.MARKETING and row.channel == "push":
+        if row.shopper_key not in subscribed_keys(session, row.shop_id, [row.shopper_key]):
+            return "the shopper turned push notifications off"
+    elif row.purpose == Purpose.MARKETING and CHANNELS[row.channel].needs_consent:
         state = consents_for(session, row.shop_id, [cid] if cid else []).get(cid or 0, {}).get(row.channel)
         if state != SUBSCRIBED:
             return f"{row.channel} marketing consent is now {(state or 'not recorded').lower()}"

@@ -2,8 +2,9 @@
 
 ``erase_customer`` is called by the customers/redact handler next to ``app.commerce.privacy``'s own
 erasure: it removes the customer's profile, every identifier stitched to the customer, and every pixel
-event, support message, on-site message (nudge), message decision, outbox row, conversation message and
-wishlist item of those identifiers (including the anonymous history that was merged in at login/checkout). Rows that carry the customer id (reviews, signed-in support turns) are also covered by
+event, support message, on-site message (nudge), web push subscription, message decision, outbox row,
+conversation message and wishlist item of those identifiers (including the anonymous history that was merged in at
+login/checkout). Rows that carry the customer id (reviews, signed-in support turns) are also covered by
 ``app.commerce.privacy``'s generic pass.
 """
 
@@ -17,7 +18,7 @@ from sqlmodel import Session, select
 from app.identity import kind_of
 from app.models.events import IdentityLink, PixelEvent
 from app.models.feedback import SupportMessage
-from app.models.messaging import ConversationMessage, MessageDecision, OutboxMessage
+from app.models.messaging import ConversationMessage, MessageDecision, OutboxMessage, PushSubscription
 from app.models.profiles import CustomerProfile
 from app.models.serving import Nudge, WishlistItem
 from app.stores.identity import members_of
@@ -65,6 +66,12 @@ def erase_customer(session: Session, shop_id: int, customer_id: int) -> dict[str
             )
         ).rowcount,
         "nudge": session.execute(delete(Nudge).where(_nudge_match(shop_id, customer_id, clients))).rowcount,
+        "push_subscription": session.execute(
+            delete(PushSubscription).where(
+                PushSubscription.shop_id == shop_id,
+                PushSubscription.shopper_key.in_(sorted(nodes)),  # type: ignore[attr-defined]
+            )
+        ).rowcount,
         "support_message": session.execute(
             delete(SupportMessage).where(SupportMessage.shop_id == shop_id, or_(*support_match))
         ).rowcount,
@@ -149,8 +156,14 @@ def export_customer(session: Session, shop_id: int, customer_id: int) -> dict[st
     nudges = session.exec(
         select(Nudge).where(_nudge_match(shop_id, customer_id, clients)).order_by(Nudge.id)  # type: ignore[arg-type]
     ).all()
+    browsers = session.exec(
+        select(PushSubscription)
+        .where(PushSubscription.shop_id == shop_id, PushSubscription.shopper_key.in_(sorted(nodes)))  # type: ignore[attr-defined]
+        .order_by(PushSubscription.id)  # type: ignore[arg-type]
+    ).all()
     return {
         "identifiers": sorted(nodes),
+        "push_subscriptions": [b.model_dump(mode="json", exclude={"id", "shop_id"}) for b in browsers],
         # messages to or from the customer's browser before they signed in (signed-in messages are in the
         # export's conversation_message table: they carry the customer id)
         "conversation_before_sign_in": [m.model_dump(mode="json", exclude={"id", "shop_id"}) for m in thread],
