@@ -27,12 +27,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.web.admin_profiles import bp as admin_profiles_bp
     from app.web.admin_records import bp as admin_records_bp
     from app.web.admin_reviews import bp as admin_reviews_bp
+    from app.web.admin_scopes import bp as admin_scopes_bp
     from app.web.admin_support import bp as admin_support_bp
     from app.web.auth import bp as auth_bp
     from app.web.health import bp as health_bp
     from app.web.pixel import bp as pixel_bp
     from app.web.proxy import bp as proxy_bp
     from app.web.proxy_fast import install as install_proxy_fast_path
+    from app.web.unsubscribe import bp as unsubscribe_bp
     from webhooks.fast import install as install_webhook_fast_path
     from webhooks.routes import bp as webhooks_bp
 
@@ -49,6 +51,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         admin_merchandising_bp,
         admin_reviews_bp,
         admin_support_bp,
+        unsubscribe_bp,
+        admin_scopes_bp,
     ):
         app.register_blueprint(bp)
     install_webhook_fast_path(app)  # POST /webhooks without Flask overhead; same answers as the route

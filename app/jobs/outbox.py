@@ -34,6 +34,7 @@ from app.channels.unsubscribe import make_token, unsubscribe_url
 from app.config import Settings, get_settings
 from app.crypto import TokenCipher
 from app.db import session_scope
+from app.jobs.flow_relay import prepare_flow
 from app.models.base import utcnow
 from app.models.messaging import CANCELLED, FAILED, PENDING, SENT, UNKNOWN, OutboxMessage
 from app.orchestrator.proposal import Purpose
@@ -48,6 +49,8 @@ RETRY_DELAYS = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=1
 
 def _prepare(session, settings: Settings, row: OutboxMessage) -> tuple[Channel, OutgoingMessage]:
     """The channel adapter and the message for it (``PermanentError`` when either cannot be had)."""
+    if row.channel == "flow":
+        return prepare_flow(session, settings, row)
     if row.channel != "email":
         raise PermanentError(f"the {row.channel} channel has no adapter yet")
     try:
