@@ -80,7 +80,7 @@ class FakeState:
 
         def send() -> None:
             try:
-                deliver_webhook(url, shop, topic, payload, secret=secret, api_version="2026-07")
+                deliver_webhook(url, shop, topic, payload, secret=secret)
             except Exception as exc:  # a webhook the app did not take is what Shopify would retry; note it
                 self.calls[f"webhook_failed:{type(exc).__name__}"] += 1
 
