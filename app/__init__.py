@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.web.admin_profiles import bp as admin_profiles_bp
     from app.web.admin_records import bp as admin_records_bp
     from app.web.admin_reviews import bp as admin_reviews_bp
+    from app.web.admin_scopes import bp as admin_scopes_bp
     from app.web.admin_support import bp as admin_support_bp
     from app.web.auth import bp as auth_bp
     from app.web.health import bp as health_bp
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.web.proxy_fast import install as install_proxy_fast_path
     from app.web.proxy_messaging import bp as proxy_messaging_bp
     from app.web.sms_hooks import bp as sms_hooks_bp
+    from app.web.unsubscribe import bp as unsubscribe_bp
     from webhooks.fast import install as install_webhook_fast_path
     from webhooks.routes import bp as webhooks_bp
 
@@ -53,6 +55,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         admin_reviews_bp,
         admin_support_bp,
         sms_hooks_bp,
+        unsubscribe_bp,
+        admin_scopes_bp,
     ):
         app.register_blueprint(bp)
     install_webhook_fast_path(app)  # POST /webhooks without Flask overhead; same answers as the route

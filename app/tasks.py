@@ -49,6 +49,12 @@ SWEEP_OUTBOX = "app.jobs.outbox.sweep_outbox"
 RUN_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_browse_abandonment"
 RUN_ALL_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_all_browse_abandonment"
 WRITE_BACK_SMS_CONSENT = "app.jobs.sms.write_back_sms_consent"
+WRITE_BACK_CONSENT = "app.jobs.writeback.write_back_consent"
+SWEEP_WRITEBACKS = "app.jobs.writeback.sweep_writebacks"
+REPLAY_WRITEBACKS = "app.jobs.writeback.replay_skipped"
+REFRESH_SCOPES = "app.jobs.writeback.refresh_scopes"
+SYNC_METAFIELDS = "app.jobs.metafields.sync_metafields"
+SYNC_ALL_METAFIELDS = "app.jobs.metafields.sync_all_metafields"
 
 PIXEL_QUEUED_TTL_S = 60
 
@@ -257,5 +263,46 @@ def sms_consent_after_commit(session: Session, shop_id: int, customer_id: int) -
                 job_id=f"sms-consent-{shop_id}-{customer_id}",
             )
             and None
+        ),
+    )
+
+
+# --- write-backs to Shopify (consent, metafields) and the shop's scopes ------------------------------------
+def write_back_consent(redis_url: str | None, shop_id: int, customer_id: int) -> bool:
+    """Write one customer's e-mail opt-out back to Shopify (skipped and recorded without write_customers)."""
+    return enqueue(
+        redis_url,
+        WRITE_BACK_CONSENT,
+        shop_id,
+        customer_id,
+        queue="default",
+        job_id=f"writeback-consent-{shop_id}-{customer_id}",
+    )
+
+
+def write_back_consent_after_commit(session: Session, shop_id: int, customer_id: int) -> None:
+    redis_url = get_settings().redis_url
+    after_commit(session, lambda: write_back_consent(redis_url, shop_id, customer_id) or None)
+
+
+def sync_metafields(redis_url: str | None, shop_id: int, customer_ids: list[int] | None = None) -> bool:
+    """Attune's scores onto customer metafields: the given customers, or every changed profile of the shop."""
+    job_id = f"metafields-shop-{shop_id}" if customer_ids is None else None
+    return enqueue(redis_url, SYNC_METAFIELDS, shop_id, customer_ids, queue="low", job_id=job_id)
+
+
+def refresh_scopes(redis_url: str | None, shop_id: int) -> bool:
+    """Read the scopes the installation holds from Shopify (after the merchant granted one in the admin)."""
+    return enqueue(redis_url, REFRESH_SCOPES, shop_id, queue="default", job_id=f"scopes-shop-{shop_id}")
+
+
+def replay_writebacks_after_commit(session: Session, shop_id: int) -> None:
+    """A scope was granted: once that commits, redo the write-backs skipped for want of it."""
+    redis_url = get_settings().redis_url
+    after_commit(
+        session,
+        lambda: (
+            enqueue(redis_url, REPLAY_WRITEBACKS, shop_id, queue="low", job_id=f"writeback-replay-{shop_id}")
+            or None
         ),
     )

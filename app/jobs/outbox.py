@@ -36,6 +36,7 @@ from app.crypto import TokenCipher
 from app.db import session_scope
 from app.jobs import relay_channels
 from app.jobs.sms import prepare_sms
+from app.jobs.flow_relay import prepare_flow
 from app.models.base import utcnow
 from app.models.messaging import CANCELLED, FAILED, PENDING, SENT, UNKNOWN, OutboxMessage
 from app.orchestrator.proposal import Purpose
@@ -56,6 +57,8 @@ def _prepare(
         return relay_channels.PREPARE[row.channel](session, settings, row, now)
     if row.channel == "sms":
         return prepare_sms(session, settings, row)
+    if row.channel == "flow":
+        return prepare_flow(session, settings, row)
     if row.channel != "email":
         raise PermanentError(f"the {row.channel} channel has no adapter yet")
     try:

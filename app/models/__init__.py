@@ -32,6 +32,7 @@ from app.models.profiles import CustomerProfile
 from app.models.serving import HoldoutPolicy, Nudge, RecommendationList, ServedList, WishlistItem
 from app.models.shop import Shop
 from app.models.shop_models import RankerModel, ShopModelParams
+from app.models.writeback import ShopifyWriteback
 
 __all__ = [
     "Cart",
@@ -65,6 +66,7 @@ __all__ = [
     "RefundLine",
     "ServedList",
     "Shop",
+    "ShopifyWriteback",
     "ShopInterest",
     "ShopModelParams",
     "SupportMessage",

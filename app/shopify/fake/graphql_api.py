@@ -15,13 +15,20 @@ from app.shopify.fake.cost import MAX_QUERY_COST, query_cost
 from app.shopify.fake.sms_consent import sms_consent_update
 from app.shopify.fake.state import FakeState
 from app.shopify.fake.store import ShopStore, gid, iso
+from app.shopify.fake.writes import WriteMutations, current_installation
 
 
 def execute_graphql(
-    fake: FakeState, shop: str, version: str, query: str, variables: dict[str, Any]
+    fake: FakeState,
+    shop: str,
+    version: str,
+    query: str,
+    variables: dict[str, Any],
+    scopes: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """Answer one Admin API GraphQL call: validate, charge its cost to the shop's bucket (or answer
-    THROTTLED / MAX_COST_EXCEEDED), execute, and report ``extensions.cost``."""
+    THROTTLED / MAX_COST_EXCEEDED), execute, and report ``extensions.cost``. ``scopes`` are the calling
+    token's (mutations that need a scope the token lacks answer ACCESS_DENIED)."""
     store = fake.store(shop)
     bucket = fake.bucket(shop)
     try:
@@ -72,7 +79,13 @@ def execute_graphql(
                 },
             }
         bucket.available -= cost
-    context = {"store": store, "fake": fake, "shop": shop, "version": version}
+    context = {
+        "store": store,
+        "fake": fake,
+        "shop": shop,
+        "version": version,
+        "scopes": scopes or frozenset(),
+    }
     root = _MutationRoot(fake, store) if _is_mutation(document) else None
     result = execute(gql.SCHEMA, document, root_value=root, context_value=context, variable_values=variables)
     body: dict[str, Any] = {}
@@ -178,7 +191,7 @@ def advance_bulk(fake: FakeState, op: dict[str, Any]) -> None:
         op["url"] = f"{fake.base_url}/bulk/{token}.jsonl"
 
 
-class _MutationRoot:
+class _MutationRoot(WriteMutations):
     """Root value for mutations: the default resolver calls these methods with the field's args."""
 
     def __init__(self, fake: FakeState, store: ShopStore):
@@ -259,6 +272,7 @@ def _polling_resolver(original_field: str):
 
 gql.SCHEMA.type_map["Query"].fields["bulkOperation"].resolve = _polling_resolver("bulkOperation")  # type: ignore[union-attr]
 gql.SCHEMA.type_map["Query"].fields["node"].resolve = _polling_resolver("node")  # type: ignore[union-attr]
+gql.SCHEMA.type_map["Query"].fields["currentAppInstallation"].resolve = current_installation  # type: ignore[union-attr]
 
 
 def _pixel_settings(raw: Any) -> dict[str, Any] | None:

@@ -17,7 +17,9 @@ from graphql import (
     build_schema,
 )
 
+from app.shopify.fake.errors import QueryError
 from app.shopify.fake.store import ShopStore
+from app.shopify.fake.writes import WRITES_SDL
 
 SDL = """
 scalar DateTime
@@ -158,22 +160,18 @@ type Mutation {
 """
 
 _CONNECTION_TYPES = ("Product", "ProductVariant", "Customer", "Order", "LineItem", "RefundLineItem")
-SDL = SDL.replace(
-    "CONNECTIONS",
-    "\n".join(
-        f"type {t}Edge {{ cursor: String! node: {t}! }}\n"
-        f"type {t}Connection {{ edges: [{t}Edge!]! nodes: [{t}!]! pageInfo: PageInfo! }}"
-        for t in _CONNECTION_TYPES
-    ),
+SDL = (
+    SDL.replace(
+        "CONNECTIONS",
+        "\n".join(
+            f"type {t}Edge {{ cursor: String! node: {t}! }}\n"
+            f"type {t}Connection {{ edges: [{t}Edge!]! nodes: [{t}!]! pageInfo: PageInfo! }}"
+            for t in _CONNECTION_TYPES
+        ),
+    )
+    + WRITES_SDL
 )
-
-
-class QueryError(Exception):
-    """An error Shopify reports in ``errors`` (with an ``extensions.code``)."""
-
-    def __init__(self, message: str, code: str | None = None):
-        super().__init__(message)
-        self.code = code
+__all__ = ["SCHEMA", "QueryError", "connection", "filter_records"]
 
 
 # --- connections ------------------------------------------------------------------------------
