@@ -35,8 +35,8 @@ from app.config import Settings, get_settings
 from app.crypto import TokenCipher
 from app.db import session_scope
 from app.jobs import relay_channels
-from app.jobs.sms import prepare_sms
 from app.jobs.flow_relay import prepare_flow
+from app.jobs.sms import prepare_sms
 from app.models.base import utcnow
 from app.models.messaging import CANCELLED, FAILED, PENDING, SENT, UNKNOWN, OutboxMessage
 from app.orchestrator.proposal import Purpose
