@@ -49,6 +49,7 @@ SWEEP_OUTBOX = "app.jobs.outbox.sweep_outbox"
 RUN_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_browse_abandonment"
 RUN_ALL_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_all_browse_abandonment"
 WRITE_BACK_SMS_CONSENT = "app.jobs.sms.write_back_sms_consent"
+SEND_TEST_MESSAGE = "app.jobs.channel_test.send_test_message"
 
 PIXEL_QUEUED_TTL_S = 60
 
@@ -115,6 +116,19 @@ def relay_message(redis_url: str | None, outbox_id: int) -> bool:
     """Send one outbox row (a duplicate job is harmless: the relay's claim lets one of them send)."""
     return enqueue(
         redis_url, RELAY_MESSAGE, outbox_id, queue="default", job_id=relay_job_id(outbox_id), retry=None
+    )
+
+
+def send_test_message(redis_url: str | None, shop_id: int, test_id: str) -> bool:
+    """The Channels page's test message (never retried: the merchant sees the reason and tries again)."""
+    return enqueue(
+        redis_url,
+        SEND_TEST_MESSAGE,
+        shop_id,
+        test_id,
+        queue="default",
+        job_id=f"channel-test-{test_id}",
+        retry=None,
     )
 
 
