@@ -299,3 +299,21 @@ def test_holdout_rows_keep_their_salt(live_app: LiveApp, installed_shop: Install
     session.expire_all()
     row = session.query(HoldoutPolicy).filter_by(shop_id=installed_shop.id).one()
     assert (row.share, row.salt) == (0.2, "s1")
+
+
+def test_two_first_saves_at_once_answer_409_not_500(
+    live_app: LiveApp, installed_shop: InstalledShop, monkeypatch
+):
+    from sqlalchemy.exc import IntegrityError
+
+    def raced(*_args, **_kw):
+        raise IntegrityError("INSERT INTO holdout_policy", {}, Exception("uq_holdout_policy_agent"))
+
+    monkeypatch.setattr("app.web.admin_activity.save_holdouts", raced)
+    response = put(
+        live_app, installed_shop.domain, "/api/admin/contact-policy", {**POLICY, "holdouts": {"x": 0.1}}
+    )
+    assert response.status_code == 409 and response.json["error"] == "conflict"
+    assert (
+        get(live_app, installed_shop.domain, "/api/admin/contact-policy").json["per_week"] == 3
+    )  # rolled back

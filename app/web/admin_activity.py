@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from flask import Blueprint, g, jsonify, request
+from sqlalchemy.exc import IntegrityError
 
 from app.agents.browse_abandonment import AGENT as BROWSE_ABANDONMENT
 from app.db import session_scope
@@ -47,6 +48,14 @@ MAX_ID = 2**63 - 1
 
 def _error(status: int, error: str, message: str, **extra):
     return jsonify(error=error, message=message, **extra), status
+
+
+@bp.errorhandler(IntegrityError)
+def _raced(_exc: IntegrityError):
+    """Two first saves of the same shop's row at once: one wins, the other is asked to try again."""
+    return _error(
+        409, "conflict", "these settings were saved by another request at the same moment; try again"
+    )
 
 
 def _hhmm(t) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 from redis.exceptions import RedisError
+from sqlalchemy.exc import IntegrityError
 
 from app import tasks
 from app.crypto import TokenCipher
@@ -41,6 +42,14 @@ TESTABLE = ("email", "sms")
 
 def _error(status: int, error: str, message: str, **extra: Any):
     return jsonify(error=error, message=message, **extra), status
+
+
+@bp.errorhandler(IntegrityError)
+def _raced(_exc: IntegrityError):
+    """Two first saves of the same shop's row at once: one wins, the other is asked to try again."""
+    return _error(
+        409, "conflict", "these settings were saved by another request at the same moment; try again"
+    )
 
 
 def _invalid(exc: FormError):
