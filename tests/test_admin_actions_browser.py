@@ -16,6 +16,7 @@ from rq import Queue
 from app import tasks
 from app.channels.email_loopback import LoopbackSmtp
 from app.jobs.channel_test import send_test_message
+from app.models.profiles import CustomerProfile
 from tests.browser_support import BROWSER_MARKS, admin_page, chromium
 from tests.test_admin_activity import seed
 
@@ -36,6 +37,8 @@ def _wait_for_test_job(live: LiveApp, timeout_s: float = 10.0):
 
 def test_channels_and_activity_pages(live_app: LiveApp, installed_shop: InstalledShop, jobs_env, session):
     seed(session, installed_shop.id)
+    session.add(CustomerProfile(shop_id=installed_shop.id, customer_key="customer:7", customer_shopify_id=7))
+    session.commit()
     landing = live_app.fake.origin_template.format(shop=installed_shop.domain) + f"/admin/apps/{TEST_API_KEY}"
     ARTIFACTS.mkdir(exist_ok=True)
     with LoopbackSmtp() as sink, chromium() as browser:
@@ -96,9 +99,17 @@ def test_channels_and_activity_pages(live_app: LiveApp, installed_shop: Installe
         assert page.locator("svg.daily-chart rect[data-action=send]").count() == 0
         page.screenshot(path=str(ARTIFACTS / "admin-activity.png"), full_page=True)
 
-        # back to the dashboard
+        # back to the dashboard: the customer's detail shows the whole thread
         page.click("a[data-view-link=dashboard]")
         page.locator("#lift").wait_for(state="visible", timeout=5000)
         assert page.locator("#activity").is_hidden()
+        page.locator("#customer-rows tr[data-key='customer:7']").click()
+        thread = page.locator("#customer-detail ol.thread li")
+        thread.first.wait_for(timeout=5000)
+        assert thread.count() == 18  # every message sent or deferred to Ann, e-mail and SMS
+        first = thread.first.inner_text()
+        assert "SMS" in first and "Still thinking? 0" in first and "Why: viewed the Blue mug twice" in first
+        assert page.locator("#customer-detail ol.thread li", has_text="E-mail").count() == 12
+        assert page.locator("#customer-detail ol.thread li", has_text="no e-mail address").count() == 1
         refused = [e for e in errors if "status of 400" in e]
         assert len(refused) == 1 and [e for e in errors if e not in refused] == []  # the one bad address
