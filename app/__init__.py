@@ -22,6 +22,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     # Imported here: every process imports the ``app`` package, and only the web process needs the web.
     from app.web.admin import bp as admin_bp
+    from app.web.admin_activity import bp as admin_activity_bp
+    from app.web.admin_channels import bp as admin_channels_bp
     from app.web.admin_lift import bp as admin_lift_bp
     from app.web.admin_merchandising import bp as admin_merchandising_bp
     from app.web.admin_profiles import bp as admin_profiles_bp
@@ -57,6 +59,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         sms_hooks_bp,
         unsubscribe_bp,
         admin_scopes_bp,
+        admin_channels_bp,
+        admin_activity_bp,
     ):
         app.register_blueprint(bp)
     install_webhook_fast_path(app)  # POST /webhooks without Flask overhead; same answers as the route

@@ -55,6 +55,7 @@ REPLAY_WRITEBACKS = "app.jobs.writeback.replay_skipped"
 REFRESH_SCOPES = "app.jobs.writeback.refresh_scopes"
 SYNC_METAFIELDS = "app.jobs.metafields.sync_metafields"
 SYNC_ALL_METAFIELDS = "app.jobs.metafields.sync_all_metafields"
+SEND_TEST_MESSAGE = "app.jobs.channel_test.send_test_message"
 
 PIXEL_QUEUED_TTL_S = 60
 
@@ -121,6 +122,19 @@ def relay_message(redis_url: str | None, outbox_id: int) -> bool:
     """Send one outbox row (a duplicate job is harmless: the relay's claim lets one of them send)."""
     return enqueue(
         redis_url, RELAY_MESSAGE, outbox_id, queue="default", job_id=relay_job_id(outbox_id), retry=None
+    )
+
+
+def send_test_message(redis_url: str | None, shop_id: int, test_id: str) -> bool:
+    """The Channels page's test message (never retried: the merchant sees the reason and tries again)."""
+    return enqueue(
+        redis_url,
+        SEND_TEST_MESSAGE,
+        shop_id,
+        test_id,
+        queue="default",
+        job_id=f"channel-test-{test_id}",
+        retry=None,
     )
 
 

@@ -91,7 +91,9 @@ class EmailChannel:
         return smtp
 
     def send(self, message: OutgoingMessage) -> Accepted:
-        msg_id = message_id(message.outbox_id, message.shop_id, message.sender.from_address)
+        msg_id = message.extra.get("message_id") or message_id(
+            message.outbox_id, message.shop_id, message.sender.from_address
+        )
         mime = render(message, msg_id)
         envelope_from = message.sender.from_address
         try:

@@ -54,3 +54,27 @@ def save_policy(session: Session, shop_id: int, policy: ContactPolicy) -> Contac
     row.timezone, row.updated_at = policy.shop_timezone, utcnow()
     session.add(row)
     return row
+
+
+def save_holdouts(session: Session, shop_id: int, shares: dict[str, float]) -> None:
+    """Set each named agent's holdout share (a row per agent; its salt, and so its shoppers' draw, is kept)."""
+    if not shares:
+        return
+    rows = {
+        r.agent: r
+        for r in session.exec(
+            select(HoldoutPolicy)
+            .where(HoldoutPolicy.shop_id == shop_id, HoldoutPolicy.agent.in_(sorted(shares)))
+            .with_for_update()
+        ).all()
+    }
+    now = utcnow()
+    for agent, share in shares.items():
+        row = rows.get(agent) or HoldoutPolicy(shop_id=shop_id, agent=agent)
+        row.share, row.updated_at = float(share), now
+        session.add(row)
+
+
+def policy_updated_at(session: Session, shop_id: int) -> str | None:
+    row = session.exec(select(ContactPolicyRow).where(ContactPolicyRow.shop_id == shop_id)).first()
+    return row.updated_at.isoformat() if row else None

@@ -25,7 +25,7 @@
     if (!res.ok) { throw new Error((body && body.message) || res.statusText); }
     return body;
   }
-  window.attune = { api: api, sessionToken: sessionToken };
+  window.attune = { api: api, sessionToken: sessionToken, el: el, svg: svg, when: when, label: label, count: count };
 
   // --- tiny DOM helpers ------------------------------------------------------------------------
   function el(tag, attrs) {
@@ -391,6 +391,7 @@
       box.replaceChildren(el("div", { class: "card-head row" }, el("h3", { text: name }),
         el("button", { type: "button", class: "btn plain", text: "Close", onclick: function () { box.hidden = true; tr.classList.remove("selected"); tr.focus(); } })),
       facts, interests, feedbackFacts(profile.explicit || {}), cards.length ? el("div", { class: "detail-grid" }, cards) : el("p", { class: "muted", text: "No derived scores yet." }));
+      if (rec.id && window.attune.onCustomer) window.attune.onCustomer(box, rec);  // admin_actions.js: the thread
     }).catch(function (err) { box.replaceChildren(el("p", { class: "error", text: "Could not load this customer: " + err.message })); });
   }
 
