@@ -12,12 +12,12 @@ import logging
 
 from sqlmodel import Session
 
-from app.channels.base import Accepted, Channel, OutgoingMessage, PermanentError, Sender, SendError
+from app.channels.base import Accepted, Channel, OutgoingMessage, PermanentError, SendError
 from app.channels.email import EmailChannel, SmtpTarget
-from app.channels.sms import SmsChannel
 from app.config import Settings, get_settings
 from app.crypto import TokenCipher
 from app.db import session_scope
+from app.jobs.outgoing import plain_sender, sms_channel
 from app.stores import channel_tests
 from app.stores import sms as sms_store
 from app.stores.channels import ChannelNotReady, email_setup
@@ -54,14 +54,7 @@ def _email(session: Session, settings: Settings, shop_id: int, test: dict) -> tu
 
 def _sms(session: Session, settings: Settings, shop_id: int, test: dict) -> tuple[Channel, OutgoingMessage]:
     setup = sms_store.sms_setup(session, TokenCipher(settings.encryption_keys), shop_id)
-    channel = SmsChannel(
-        setup.account_sid,
-        setup.auth_token,
-        from_number=setup.from_number,
-        messaging_service_sid=setup.messaging_service_sid,
-        default_region=setup.default_region,
-        api_base_url=settings.attune_twilio_api_url,
-    )
+    channel = sms_channel(settings, setup)
     message = OutgoingMessage(
         outbox_id=0,
         shop_id=shop_id,
@@ -69,7 +62,7 @@ def _sms(session: Session, settings: Settings, shop_id: int, test: dict) -> tupl
         template="message",
         data={"sms_text": f"{setup.shop_name}: " + TEST_TEXT.format(channel="SMS")},
         recipient=test["recipient"],
-        sender=Sender(shop_name=setup.shop_name, from_name=setup.shop_name, from_address=""),
+        sender=plain_sender(setup.shop_name),
     )
     return channel, message
 

@@ -10,6 +10,7 @@ from sqlmodel import Session
 from app.channels.base import AmbiguousError, OutgoingMessage, PermanentError, Sender, TransientError
 from app.channels.flow import FlowChannel
 from app.config import Settings
+from app.jobs.outgoing import outgoing
 from app.models.messaging import OutboxMessage
 from app.models.shop import Shop
 from app.shopify.admin import AdminAPIError, AdminAuthError, AdminClient, AdminThrottledError, AdminUserError
@@ -44,13 +45,7 @@ def prepare_flow(
         raise PermanentError("the shop is not installed")
     if not row.customer_shopify_id:
         raise PermanentError("a Flow trigger needs a known Shopify customer")
-    message = OutgoingMessage(
-        outbox_id=row.id,
-        shop_id=row.shop_id,
-        purpose=row.purpose,
-        template=row.template,
-        data=row.data,
-        recipient=str(row.customer_shopify_id),
-        sender=Sender(shop_name=shop.domain, from_name="Attune", from_address=""),
+    message = outgoing(
+        row, str(row.customer_shopify_id), Sender(shop_name=shop.domain, from_name="Attune", from_address="")
     )
     return FlowChannel(_firer(settings, row.shop_id)), message

@@ -36,6 +36,7 @@ from app.crypto import TokenCipher
 from app.db import session_scope
 from app.jobs import relay_channels
 from app.jobs.flow_relay import prepare_flow
+from app.jobs.outgoing import outgoing
 from app.jobs.sms import prepare_sms
 from app.models.base import utcnow
 from app.models.messaging import CANCELLED, FAILED, PENDING, SENT, UNKNOWN, OutboxMessage
@@ -75,17 +76,7 @@ def _prepare(
     if row.purpose == Purpose.MARKETING and row.customer_shopify_id:
         token = make_token(settings.shopify_api_secret, row.shop_id, row.customer_shopify_id, row.channel)
         link = unsubscribe_url(settings.app_url, token)
-    message = OutgoingMessage(
-        outbox_id=row.id,
-        shop_id=row.shop_id,
-        purpose=row.purpose,
-        template=row.template,
-        data=row.data,
-        recipient=address,
-        sender=sender,
-        unsubscribe_url=link,
-    )
-    return EmailChannel(target), message
+    return EmailChannel(target), outgoing(row, address, sender, unsubscribe_url=link)
 
 
 def _record(

@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from app.channels.base import Channel, OutgoingMessage, PermanentError, Sender
+from app.channels.base import Channel, OutgoingMessage, PermanentError
 from app.channels.onsite import OnsiteChannel
 from app.channels.push import PushChannel, PushTarget
 from app.config import Settings
 from app.crypto import TokenCipher
+from app.jobs.outgoing import outgoing, plain_sender
 from app.models.messaging import OutboxMessage
 from app.models.shop import Shop
 from app.stores import push
@@ -25,16 +26,7 @@ ONSITE_DEFAULT_LIFE = timedelta(days=7)
 def _message(session: Session, row: OutboxMessage, recipient: str, **extra) -> OutgoingMessage:
     shop = session.get(Shop, row.shop_id)
     name = shop.domain if shop is not None else ""
-    return OutgoingMessage(
-        outbox_id=row.id,
-        shop_id=row.shop_id,
-        purpose=row.purpose,
-        template=row.template,
-        data=row.data,
-        recipient=recipient,
-        sender=Sender(shop_name=name, from_name=name, from_address=""),
-        extra=extra,
-    )
+    return outgoing(row, recipient, plain_sender(name), extra=extra)
 
 
 def _ttl(row: OutboxMessage, now: datetime) -> int:

@@ -13,11 +13,11 @@ from urllib.parse import urlencode
 
 from sqlmodel import Session
 
-from app.channels.base import Channel, OutgoingMessage, PermanentError, Sender
-from app.channels.sms import SmsChannel
+from app.channels.base import Channel, OutgoingMessage, PermanentError
 from app.config import Settings, get_settings
 from app.crypto import TokenCipher
 from app.db import session_scope
+from app.jobs.outgoing import outgoing, plain_sender, sms_channel
 from app.models.messaging import OutboxMessage
 from app.shopify.admin import AdminClient, AdminUserError
 from app.shopify.oauth import missing_scopes, parse_scopes
@@ -37,27 +37,16 @@ def prepare_sms(session: Session, settings: Settings, row: OutboxMessage) -> tup
     """The SMS adapter and the message for an outbox row (``PermanentError`` when either cannot be had)."""
     try:
         setup = sms_store.sms_setup(session, TokenCipher(settings.encryption_keys), row.shop_id)
-        channel = SmsChannel(
-            setup.account_sid,
-            setup.auth_token,
-            from_number=setup.from_number,
-            messaging_service_sid=setup.messaging_service_sid,
-            default_region=setup.default_region,
-            api_base_url=settings.attune_twilio_api_url,
-        )
+        channel = sms_channel(settings, setup)
     except (ChannelNotReady, ValueError) as exc:
         raise PermanentError(str(exc)) from exc
     phone = recipient_address(session, row.shop_id, row.customer_shopify_id, "sms")
     if not phone:
         raise PermanentError("the shopper has no phone number")
-    message = OutgoingMessage(
-        outbox_id=row.id,
-        shop_id=row.shop_id,
-        purpose=row.purpose,
-        template=row.template,
-        data=row.data,
-        recipient=phone,
-        sender=Sender(shop_name=setup.shop_name, from_name=setup.shop_name, from_address=""),
+    message = outgoing(
+        row,
+        phone,
+        plain_sender(setup.shop_name),
         extra={"status_callback": status_callback_url(settings.app_url, setup.shop_domain, row.id)},
     )
     return channel, message
