@@ -81,11 +81,27 @@ def test_it_is_sent_in_the_shoppers_most_active_hour_in_their_zone():
     hours = [0] * 24
     hours[19], hours[3] = 5, 9  # 03:00 is the busiest, but not a time to send
     assert best_hour(hours) == 19
-    assert best_hour([0] * 24) == 12  # unknown: midday
+    assert best_hour([0] * 24) is None  # unknown: no reason to wait
     p = propose(1, "Mugs", history(hours=hours, time_zone="Europe/Paris"), NOW, CARDS, PAIRS)
     local = p.earliest.astimezone(p.earliest.tzinfo)
     assert (local.hour, local.minute) == (19, 0) and str(p.earliest.tzinfo) == "Europe/Paris"
     assert p.earliest.astimezone(UTC) == datetime(2026, 12, 7, 18, 0, tzinfo=UTC)  # today, 19:00 in Paris
+
+
+def test_without_a_known_hour_it_goes_at_the_first_pleasant_moment():
+    assert send_time(datetime(2026, 12, 7, 12, 20, tzinfo=UTC), None, "UTC") == datetime(
+        2026, 12, 7, 12, 20, tzinfo=UTC
+    )
+    assert send_time(datetime(2026, 12, 7, 6, 0, tzinfo=UTC), None, "UTC") == datetime(
+        2026, 12, 7, 9, 0, tzinfo=UTC
+    )
+    late = send_time(datetime(2026, 12, 7, 21, 30, tzinfo=UTC), None, "America/New_York")  # 16:30 in New York
+    assert late == datetime(2026, 12, 7, 21, 30, tzinfo=UTC)
+    assert send_time(datetime(2026, 12, 7, 22, 5, tzinfo=UTC), None, "UTC") == datetime(
+        2026, 12, 8, 9, 0, tzinfo=UTC
+    )
+    p = propose(1, "Mugs", history(), datetime(2026, 12, 7, 10, 0, tzinfo=UTC), CARDS, PAIRS)
+    assert p.earliest == datetime(2026, 12, 7, 10, 0, tzinfo=UTC)  # no history of hours: now
 
 
 def test_send_time_inside_the_hour_is_now_and_after_it_is_tomorrow():

@@ -11,8 +11,9 @@ Rules, in order:
 - one reminder per shopper and product, ever (the dedupe key names the product);
 - of several such products, the one viewed most (then most recently).
 
-The send time is the next moment inside the shopper's most active local hour within the default day window
-(from the profile's hour histogram, in their time zone), at least ``LEFT_AFTER`` after the last view; the
+The send time is the next moment inside the shopper's most active local hour within the pleasant part of the
+day (from the profile's hour histogram, in their time zone; without any activity there, the next moment inside
+that part of the day), at least ``LEFT_AFTER`` after the last view; the
 reminder may go out until ``SEND_WINDOW`` later. The expected incremental value is the product's price times an
 uplift (the prior until the shop has enough randomised exposures for its own estimate).
 """
@@ -94,18 +95,25 @@ def _zone(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def best_hour(hours: Sequence[int]) -> int:
-    """The shopper's most active local hour within the pleasant part of the day (midday when unknown)."""
+def best_hour(hours: Sequence[int]) -> int | None:
+    """The shopper's most active local hour within the pleasant part of the day; None without any activity
+    there (no evidence of a better hour: the reminder is not delayed for one)."""
     window = range(DAY_START, DAY_END + 1)
     counts = [(hours[h] if h < len(hours) else 0, h) for h in window]
     top = max(counts, key=lambda c: (c[0], -abs(c[1] - 12)))
-    return top[1] if top[0] > 0 else 12
+    return top[1] if top[0] > 0 else None
 
 
-def send_time(not_before: datetime, hour: int, time_zone: str | None) -> datetime:
+def send_time(not_before: datetime, hour: int | None, time_zone: str | None) -> datetime:
     """The first moment in the shopper's ``hour`` (local) at or after ``not_before``: ``not_before`` itself when
-    it falls inside that hour, else the next ``hour``:00 (aware, in the shopper's zone)."""
+    it falls inside that hour, else the next ``hour``:00 (aware, in the shopper's zone). Without an ``hour``, the
+    first moment inside the pleasant part of the day."""
     local = not_before.astimezone(_zone(time_zone))
+    if hour is None:
+        if DAY_START <= local.hour <= DAY_END:
+            return local
+        day = local if local.hour < DAY_START else local + timedelta(days=1)
+        return day.replace(hour=DAY_START, minute=0, second=0, microsecond=0)
     start = local.replace(hour=hour, minute=0, second=0, microsecond=0)
     if start <= local < start + timedelta(hours=1):
         return local

@@ -55,6 +55,7 @@ def demo(
     from app.demo.actions import (
         Sinks,
         action_summary,
+        anonymous_push_visits,
         browse_visits,
         configure_channels,
         render_actions,
@@ -99,6 +100,7 @@ def demo(
         ) as bar:
             timings["replay_s"] = replay_live(rt, DEMO_SHOP, plan, meter, bar.update)
         browsers = browse_visits(rt, DEMO_SHOP, plan, meter, datetime.now(UTC))
+        browsers += anonymous_push_visits(rt, DEMO_SHOP, plan, meter, sinks, datetime.now(UTC))
         t = time.perf_counter()
         rt.wait_idle()
         timings["drain_s"] = time.perf_counter() - t

@@ -3,7 +3,8 @@ visits that end in browse abandonment, the hourly agent run once, and what was s
 scheduled, and why.
 
 The sinks are the same loopback stand-ins the tests use: an SMTP server (aiosmtpd) that keeps every e-mail,
-and Twilio's Messages API that the real SDK talks to. Nothing leaves the machine.
+Twilio's Messages API that the real SDK talks to, and a push service that checks each push's VAPID token and
+decrypts it as the browser would. Nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlmodel import Session, select
 
 from app import tasks
 from app.channels.email_loopback import LoopbackSmtp
+from app.channels.push_loopback import LoopbackPush
 from app.channels.sms_loopback import LoopbackTwilio
 from app.crypto import TokenCipher
 from app.db import get_engine
@@ -28,6 +30,7 @@ from app.demo.runtime import DemoRuntime
 from app.demo.sample import DemoPlan
 from app.models.messaging import MessageDecision, OutboxMessage
 from app.models.shop import Shop
+from app.shopify.verify import proxy_signature
 from app.stores.channels import save_email_settings
 from app.stores.sms import save_sms_settings
 
@@ -41,19 +44,26 @@ class Sinks:
 
     smtp: LoopbackSmtp = field(default_factory=LoopbackSmtp)
     sms: LoopbackTwilio = field(default_factory=lambda: LoopbackTwilio({TWILIO_SID: TWILIO_TOKEN}))
+    push: LoopbackPush = field(default_factory=LoopbackPush)
 
     def start(self) -> Sinks:
         self.smtp.start()
         self.sms.start()
+        self.push.__enter__()
         os.environ["ATTUNE_TWILIO_API_URL"] = self.sms.url  # read when the runtime loads its settings
         return self
 
     def stop(self) -> None:
         self.smtp.stop()
         self.sms.stop()
+        self.push.__exit__(None, None, None)
 
     def urls(self) -> dict[str, str]:
-        return {"SMTP sink": self.smtp.url, "SMS sink (Twilio Messages API)": self.sms.url}
+        return {
+            "SMTP sink": self.smtp.url,
+            "SMS sink (Twilio Messages API)": self.sms.url,
+            "Push sink (decrypts each push)": self.push.url,
+        }
 
 
 def configure_channels(rt: DemoRuntime, shop_id: int, sinks: Sinks) -> None:
@@ -109,6 +119,48 @@ def browse_visits(rt: DemoRuntime, shop: str, plan: DemoPlan, meter: Meter, now:
     return len(chosen)
 
 
+def _signed(rt: DemoRuntime, shop: str, client_id: str) -> str:
+    """An app-proxy query for an anonymous visitor, signed as Shopify signs it."""
+    pairs = [
+        ("shop", shop),
+        ("logged_in_customer_id", ""),
+        ("path_prefix", "/apps/attune"),
+        ("timestamp", str(int(datetime.now(UTC).timestamp()))),
+        ("client_id", client_id),
+    ]
+    pairs.append(("signature", proxy_signature(pairs, rt.settings.shopify_api_secret)))
+    return "&".join(f"{k}={v}" for k, v in pairs)
+
+
+def anonymous_push_visits(
+    rt: DemoRuntime, shop: str, plan: DemoPlan, meter: Meter, sinks: Sinks, now: datetime, count: int = 6
+) -> int:
+    """Visitors who never signed in press the assistant's "Turn on notifications" (a subscription from the push
+    sink, as a browser's ``PushManager`` would make it, posted through the app proxy), then look at a product
+    twice this week and leave it: push is the only channel they opted in to. Returns how many subscribed."""
+    with Session(get_engine(rt.settings.database_url)) as session:
+        key = session.exec(select(Shop.pixel_key).where(Shop.domain == shop)).one()
+    rng = random.Random(11)
+    variants = [p["variants"][0]["id"] for p in plan.products]
+    http = requests.Session()
+    subscribed = 0
+    for n in range(count):
+        client = f"anon-push-{n}"
+        query = _signed(rt, shop, client)
+        vapid = http.get(f"{rt.app_url}/proxy/push/key?{query}", timeout=30).json()["public_key"]
+        body = sinks.push.new_subscription(application_server_key=vapid)
+        answer = http.post(f"{rt.app_url}/proxy/push/subscribe?{query}", json=body, timeout=30)
+        subscribed += answer.status_code in (200, 201)
+        v = _variant_info(rt, shop, rng.choice(variants))
+        url = f"https://{shop}/products/{v['_handle']}"
+        data = {"variant": {k: x for k, x in v.items() if not k.startswith("_")}}
+        # at this time of day, two and one days ago: the visitor's usual hour is now
+        ago = (timedelta(days=2, seconds=rng.randint(0, 50)), timedelta(days=1, seconds=rng.randint(0, 50)))
+        events = [_event("product_viewed", now - d, url, UA_DESKTOP, "", data) for d in ago]
+        post_pixel(rt, meter, shop, key, client, None, events, http)
+    return subscribed
+
+
 def run_agents(rt: DemoRuntime, shop_id: int) -> None:
     """The hourly browse-abandonment run, now; the relay sends what is due through the sinks."""
     tasks.run_browse_abandonment(rt.redis_url, shop_id)
@@ -143,6 +195,7 @@ def action_summary(rt: DemoRuntime, shop_id: int, sinks: Sinks) -> dict[str, Any
         else None,
         "emails_received": len(emails),
         "sms_received": len(sinks.sms.messages),
+        "pushes_received": len(sinks.push.received),
         "example_email": (
             {"to": emails[0].rcpt_tos[0], "subject": str(emails[0].message["Subject"])} if emails else None
         ),
@@ -157,7 +210,8 @@ def render_actions(summary: dict[str, Any]) -> list[str]:
         f"Agents acting (browse abandonment): {a['decisions']} decisions: "
         + ", ".join(f"{k} {v}" for k, v in sorted(a["by_action"].items())),
         f"  channels chosen: {a['by_channel'] or '-'}; outbox: {a['outbox'] or '-'}",
-        f"  arrived: {a['emails_received']} e-mails at the SMTP sink, {a['sms_received']} SMS at the SMS sink",
+        f"  arrived: {a['emails_received']} e-mails at the SMTP sink, {a['sms_received']} SMS at the SMS sink, "
+        f"{a['pushes_received']} pushes at the push sink",
     ]
     if a["example_reason"]:
         lines.append(f"  why: {a['example_reason']}")
