@@ -13,10 +13,14 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from redis import Redis
+from rq import Queue
 from sqlmodel import select
 
+from app import tasks
 from app.channels.email_loopback import LoopbackSmtp
 from app.channels.unsubscribe import BadToken, read_token
+from app.config import get_settings
 from app.crypto import TokenCipher
 from app.db import session_scope
 from app.jobs import outbox as relay
@@ -322,3 +326,25 @@ def test_sweep_queues_deferred_messages_when_due(jobs_env, shop_id, smtp):
     )
     assert relay.sweep_outbox(now=night)["queued"] == 0
     assert relay.sweep_outbox(now=row.send_at)["queued"] == 1
+
+
+def test_redis_down_when_the_decision_commits_loses_nothing_and_sends_once(
+    jobs_env, shop_id, smtp, monkeypatch
+):
+    """The decision and its outbox row commit although the relay cannot be queued (Redis down); the sweeper
+    queues it once Redis is back, and two sweeps plus a duplicate job still send one e-mail."""
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there
+    get_settings.cache_clear()
+    (d,), (row,) = decide(jobs_env, proposal(shop_id))
+    assert d.action is Action.SEND and row.status == "pending"
+    assert smtp.messages == []
+    monkeypatch.setenv("REDIS_URL", jobs_env.redis_url)  # Redis is back
+    get_settings.cache_clear()
+    assert relay.sweep_outbox(now=NOW)["queued"] == 1
+    assert relay.sweep_outbox(now=NOW)["queued"] == 1  # still waiting: the same job id, queued once
+    assert Queue("default", connection=Redis.from_url(jobs_env.redis_url)).job_ids == [
+        tasks.relay_job_id(row.id)
+    ]
+    assert relay.relay_message(row.id, now=NOW) == "sent"
+    assert relay.relay_message(row.id, now=NOW) == "sent"  # the duplicate finds it sent
+    assert len(smtp.messages) == 1
