@@ -348,3 +348,32 @@ def test_redis_down_when_the_decision_commits_loses_nothing_and_sends_once(
     assert relay.relay_message(row.id, now=NOW) == "sent"
     assert relay.relay_message(row.id, now=NOW) == "sent"  # the duplicate finds it sent
     assert len(smtp.messages) == 1
+
+
+def test_a_relay_that_runs_late_never_sends_in_quiet_hours(jobs_env, shop_id, smtp):
+    """Decided at 20:50 in New York, the relay only runs at 21:30 (Redis was down, retries backed off): the
+    e-mail waits for 08:00, and goes then; one whose window closes before 08:00 is cancelled."""
+    evening = datetime(2026, 12, 8, 1, 50, tzinfo=UTC)  # 20:50 in New York
+    late = evening + timedelta(minutes=40)
+    (d,), (row,) = decide(
+        jobs_env, proposal(shop_id, earliest=evening, latest=evening + timedelta(days=2)), now=evening
+    )
+    assert d.action is Action.SEND and d.timezone == "America/New_York"
+    assert relay.relay_message(row.id, now=late) == "deferred"
+    waiting = status(jobs_env, row.id)
+    assert waiting.status == "pending" and waiting.send_at == datetime(
+        2026, 12, 8, 13, 0, tzinfo=UTC
+    )  # 08:00
+    assert relay.relay_message(row.id, now=late + timedelta(minutes=5)) == "not due" and smtp.messages == []
+    assert relay.relay_message(row.id, now=waiting.send_at) == "sent" and len(smtp.messages) == 1
+
+    # three days later, the same late relay for a message whose window closes at 22:50: cancelled, never sent
+    evening = evening + timedelta(days=3)
+    short = proposal(shop_id, dedupe_key="browse:7:99", earliest=evening, latest=evening + timedelta(hours=2))
+    (d,), rows = decide(jobs_env, short, now=evening)
+    (row2,) = [r for r in rows if r.dedupe_key == "browse:7:99"]
+    assert d.action is Action.SEND and row2.send_at == evening
+    assert relay.relay_message(row2.id, now=evening + timedelta(minutes=40)) == "cancelled"
+    cancelled = status(jobs_env, row2.id)
+    assert cancelled.status == "cancelled" and "quiet hours" in cancelled.last_error
+    assert len(smtp.messages) == 1

@@ -7,7 +7,9 @@ to ``pending`` with a backoff, up to ``MAX_ATTEMPTS`` claims, then ``failed`` wi
 error is ``failed`` at once; a connection lost while the message was handed over is ``unknown`` for
 marketing (at most once: never re-sent automatically) and retried for transactional messages (same
 Message-ID). Just before the claim it checks the message is still wanted (consent still SUBSCRIBED, no purchase
-since a browse or rescue message was proposed); if not, the row is ``cancelled``.
+since a browse or rescue message was proposed); if not, the row is ``cancelled``. And that it is not the
+recipient's quiet hours (a relay that ran late): the row then waits for the next allowed instant, or is
+cancelled when that is after the message's latest send time.
 
 ``sweep_outbox`` (every 30 s) queues the rows that are due (deferred ones, retries) and settles rows a dead
 relay left in ``sending``.
@@ -122,6 +124,13 @@ def relay_message(outbox_id: int, now: datetime | None = None) -> str:
         if why:
             outbox.cancel(session, row, why, now)
             return CANCELLED
+        quiet = outbox.quiet_hours_wait(session, row, now)
+        if quiet is not None and quiet[1] is None:
+            outbox.cancel(session, row, "quiet hours in the recipient's zone until after its latest send time", now)
+            return CANCELLED
+        if quiet is not None:
+            outbox.postpone(session, row, quiet[1], now)
+            return "deferred"
         row = outbox.claim(session, outbox_id, token, now)
         if row is None:
             return "claimed by another relay"

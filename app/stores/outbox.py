@@ -16,9 +16,12 @@ from sqlalchemy import func, update
 from sqlmodel import Session, select
 
 from app.models.commerce import Order
-from app.models.messaging import CANCELLED, PENDING, SENDING, UNKNOWN, OutboxMessage
+from app.models.messaging import CANCELLED, PENDING, SENDING, UNKNOWN, MessageDecision, OutboxMessage
+from app.orchestrator.clock import is_allowed, next_allowed
 from app.orchestrator.proposal import CHANNELS, SUBSCRIBED, Purpose
+from app.orchestrator.timezones import valid_zone
 from app.stores.consent import consents_for
+from app.stores.contact_policy import load_policy
 from app.stores.conversation import follow_outbox
 from app.stores.push import subscribed_keys
 
@@ -116,6 +119,29 @@ def why_not_now(session: Session, row: OutboxMessage) -> str | None:
         if last is not None and last >= row.proposed_at:
             return "the shopper bought since this was proposed"
     return None
+
+
+def quiet_hours_wait(session: Session, row: OutboxMessage, now: datetime) -> tuple[str, datetime | None] | None:
+    """Checked just before the claim, as the decision was: None when a marketing message may go out now;
+    ``("defer", at)`` when it is the recipient's quiet hours (a relay that ran late: Redis was down, retries
+    backed off) and the next allowed instant is within the message's window; ``("cancel", None)`` when the
+    window closes first. The recipient's zone is the one the decision used; the window is the shop's policy."""
+    if row.purpose != Purpose.MARKETING or not CHANNELS[row.channel].quiet_hours:
+        return None
+    policy = load_policy(session, row.shop_id)
+    decided = session.exec(select(MessageDecision.timezone).where(MessageDecision.id == row.decision_id)).first()
+    zone = valid_zone(decided) or valid_zone(policy.shop_timezone) or "UTC"
+    if is_allowed(now, zone, policy.quiet_start, policy.quiet_end):
+        return None
+    at = next_allowed(now, zone, policy.quiet_start, policy.quiet_end)
+    if row.latest_at is not None and at > row.latest_at:
+        return ("cancel", None)
+    return ("defer", at)
+
+
+def postpone(session: Session, row: OutboxMessage, at: datetime, now: datetime) -> bool:
+    """A pending row waits until ``at`` (the sweeper queues it then)."""
+    return _cas(session, row.id, PENDING, None, now, send_at=at)
 
 
 def due(session: Session, now: datetime, limit: int = 500) -> list[int]:
