@@ -126,7 +126,9 @@ def relay_message(outbox_id: int, now: datetime | None = None) -> str:
             return CANCELLED
         quiet = outbox.quiet_hours_wait(session, row, now)
         if quiet is not None and quiet[1] is None:
-            outbox.cancel(session, row, "quiet hours in the recipient's zone until after its latest send time", now)
+            outbox.cancel(
+                session, row, "quiet hours in the recipient's zone until after its latest send time", now
+            )
             return CANCELLED
         if quiet is not None:
             outbox.postpone(session, row, quiet[1], now)

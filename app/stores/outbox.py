@@ -121,7 +121,9 @@ def why_not_now(session: Session, row: OutboxMessage) -> str | None:
     return None
 
 
-def quiet_hours_wait(session: Session, row: OutboxMessage, now: datetime) -> tuple[str, datetime | None] | None:
+def quiet_hours_wait(
+    session: Session, row: OutboxMessage, now: datetime
+) -> tuple[str, datetime | None] | None:
     """Checked just before the claim, as the decision was: None when a marketing message may go out now;
     ``("defer", at)`` when it is the recipient's quiet hours (a relay that ran late: Redis was down, retries
     backed off) and the next allowed instant is within the message's window; ``("cancel", None)`` when the
@@ -129,7 +131,9 @@ def quiet_hours_wait(session: Session, row: OutboxMessage, now: datetime) -> tup
     if row.purpose != Purpose.MARKETING or not CHANNELS[row.channel].quiet_hours:
         return None
     policy = load_policy(session, row.shop_id)
-    decided = session.exec(select(MessageDecision.timezone).where(MessageDecision.id == row.decision_id)).first()
+    decided = session.exec(
+        select(MessageDecision.timezone).where(MessageDecision.id == row.decision_id)
+    ).first()
     zone = valid_zone(decided) or valid_zone(policy.shop_timezone) or "UTC"
     if is_allowed(now, zone, policy.quiet_start, policy.quiet_end):
         return None
