@@ -52,11 +52,12 @@ def _s(value: float) -> str:
 def render(steps: list[Step], setup: dict[str, Any], target_p95: float, rates: str) -> str:
     holding = [s.rate for s in steps if s.holds(target_p95)]
     at_target = [s for s in steps if s.rate == TARGET_RATE]
-    verdict = (
-        "not measured at 100 webhooks/s in this run"
-        if not at_target
-        else ("met" if at_target[0].holds(target_p95) else "NOT met")
-    )
+    if at_target:
+        verdict = "met" if at_target[0].holds(target_p95) else "NOT met"
+    elif steps and not steps[-1].holds(target_p95):
+        verdict = f"NOT met (it broke at {steps[-1].rate:g} webhooks/s; higher rates were not run)"
+    else:
+        verdict = "not measured at 100 webhooks/s in this run"
     command = (
         f"attune bench freshness --rates {rates} --duration {setup['duration']:g} "
         f"--order-share {setup['order_share']:g} --rq-workers {setup['rq_workers']}"
@@ -103,7 +104,8 @@ def render(steps: list[Step], setup: dict[str, Any], target_p95: float, rates: s
         f"Failed jobs over the run: {setup['failed_jobs']}. A step holds when nothing is lost, the rate "
         'achieved is at least 95 % of the rate asked, and p95 is within the target. "Late" orders were '
         'reflected only after the step\'s drain window (their delay is still counted); "never reflected" '
-        "ones were not reflected once every queue was idle (lost).",
+        "ones were not reflected once every queue was idle, or after the settle time (lost). Stepping stops "
+        "at the first rate that does not hold unless `--all-rates` is given.",
         "",
     ]
     return "\n".join(lines)

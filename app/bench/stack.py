@@ -11,6 +11,7 @@ benches install, backfill and deliver webhooks through the same code as ``attune
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -53,12 +54,17 @@ class ProcessStack(DemoRuntime):
     env: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> ProcessStack:
+        if threading.current_thread() is threading.main_thread():  # SIGTERM unwinds, so stop() still runs
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         self.workdir.mkdir(parents=True, exist_ok=True)
         redis_proc, self.redis_url = private_redis(self.workdir)
         self.procs["redis"] = redis_proc
         self.database_url = self.database_url or os.environ.get("DATABASE_URL")
         if not self.database_url:
-            self.database_url = f"sqlite:///{self.workdir / 'bench.sqlite3'}"
+            db_file = self.workdir / "bench.sqlite3"
+            for suffix in ("", "-wal", "-shm", "-ingest.lock"):
+                Path(f"{db_file}{suffix}").unlink(missing_ok=True)
+            self.database_url = f"sqlite:///{db_file}"
         port = self.port or free_port()
         self.app_url = f"http://127.0.0.1:{port}"
         key = os.environ.get("SHOPIFY_API_KEY", DEV_API_KEY)
