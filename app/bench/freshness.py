@@ -228,8 +228,9 @@ def freshness(
             shoppers = _shoppers(rt, shop_id, plan)
             if not shoppers:
                 raise click.ClickException("no customer has a personal list after the backfill")
-            steps = [
-                run_step(
+            steps: list[Step] = []
+            for i, rate in enumerate(steps_rates):
+                step = run_step(
                     rt,
                     shop_id,
                     pixel_key,
@@ -240,9 +241,11 @@ def freshness(
                     order_share=order_share,
                     drain=drain,
                     poll=poll,
-                )  # fmt: skip
-                for i, rate in enumerate(steps_rates)
-            ]
+                    settle=settle,
+                )
+                steps.append(step)
+                if not all_rates and not step.holds(target_p95):
+                    break  # where it breaks is found: higher rates would only take longer to drain
             failed_jobs = rt.failed()
         finally:
             rt.stop()
