@@ -338,12 +338,20 @@ def build() -> GraphQLSchema:
     def _variant_product(variant, info):
         return _store(info).products[variant["_product_id"]]
 
-    def _customer_orders(store: ShopStore, customer_id: str) -> list[dict[str, Any]]:
-        return [o for o in store.orders.values() if o["_customer_id"] == customer_id]
+    def _customer_orders(info: Any, customer_id: str) -> list[dict[str, Any]]:
+        """The customer's orders, from an index built once per request (a scan of every order per customer
+        made a bulk export of 6,000 customers and 40,000 orders take minutes)."""
+        index = info.context.get("_orders_by_customer")
+        if index is None:
+            index = info.context["_orders_by_customer"] = {}
+            with _store(info).lock:
+                for o in _store(info).orders.values():
+                    index.setdefault(o["_customer_id"], []).append(o)
+        return index.get(customer_id, [])
 
     @resolve("Customer", "numberOfOrders")
     def _n_orders(customer, info):
-        return str(len(_customer_orders(_store(info), customer["id"])))
+        return str(len(_customer_orders(info, customer["id"])))
 
     @resolve("Customer", "amountSpent")
     def _spent(customer, info):
@@ -351,7 +359,7 @@ def build() -> GraphQLSchema:
         total = sum(
             (
                 Decimal(o["currentTotalPriceSet"]["shopMoney"]["amount"])
-                for o in _customer_orders(store, customer["id"])
+                for o in _customer_orders(info, customer["id"])
             ),
             Decimal(0),
         )
