@@ -62,12 +62,16 @@ def load_experiment(
         raise click.ClickException(f"cannot read {path}: {exc}") from exc
     missing = [c for c in [treatment_col, outcome_col, *(features or [])] if c not in frame.columns]
     if missing:
-        raise click.ClickException(f"{path}: no column {', '.join(map(repr, missing))} (has {list(frame.columns)})")
+        raise click.ClickException(
+            f"{path}: no column {', '.join(map(repr, missing))} (has {list(frame.columns)})"
+        )
     arms = frame[treatment_col].astype(str).str.strip()
     present = sorted(arms.unique())
     for flag, value in (("--treated", treated), ("--control", control)):
         if value not in present:
-            raise click.ClickException(f"{flag} {value!r} is not a value of {treatment_col!r} (values: {present})")
+            raise click.ClickException(
+                f"{flag} {value!r} is not a value of {treatment_col!r} (values: {present})"
+            )
     if treated == control:
         raise click.ClickException("--treated and --control must differ")
     keep = arms.isin([treated, control]).to_numpy()
@@ -162,16 +166,24 @@ def _print_table(res: dict) -> None:
 
 
 @click.command("uplift")
-@click.option("--data", "data", type=click.Path(path_type=Path), required=True, help="Randomised-experiment CSV.")
+@click.option(
+    "--data", "data", type=click.Path(path_type=Path), required=True, help="Randomised-experiment CSV."
+)
 @click.option("--treatment-col", required=True, help="Column holding the arm.")
 @click.option("--treated", required=True, help="Value of the treatment column for the treated arm.")
 @click.option("--control", required=True, help="Value of the treatment column for the control arm.")
 @click.option("--outcome-col", required=True, help="Binary (0/1) outcome column.")
-@click.option("--features", default=None, help="Comma-separated feature columns (default: every other column).")
+@click.option(
+    "--features", default=None, help="Comma-separated feature columns (default: every other column)."
+)
 @click.option("--score", "score", type=click.Path(path_type=Path), default=None, help="CSV of rows to score.")
-@click.option("--predictions-out", type=click.Path(path_type=Path), default=None, help="Where --score writes.")
+@click.option(
+    "--predictions-out", type=click.Path(path_type=Path), default=None, help="Where --score writes."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@click.option("--splits", type=click.IntRange(min=1), default=10, show_default=True, help="Random 50/50 splits.")
+@click.option(
+    "--splits", type=click.IntRange(min=1), default=10, show_default=True, help="Random 50/50 splits."
+)
 def uplift(
     data: Path,
     treatment_col: str,
@@ -195,7 +207,11 @@ def uplift(
     exp = load_experiment(data, treatment_col, treated.strip(), control.strip(), outcome_col, names)
     if score is not None and predictions_out is not None:
         n = score_file(exp, score, predictions_out)
-        summary = {"scored_rows": n, "predictions_out": str(predictions_out), "trained_rows": len(exp.outcome)}
+        summary = {
+            "scored_rows": n,
+            "predictions_out": str(predictions_out),
+            "trained_rows": len(exp.outcome),
+        }
         click.echo(json.dumps(summary) if as_json else f"wrote {n} rows to {predictions_out}")
         return
     results = evaluate(exp, splits)

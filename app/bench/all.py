@@ -25,6 +25,7 @@ ORDER = [
     "sessions",
     "similarity",
     "profiles",
+    "uplift",
 ]
 
 
