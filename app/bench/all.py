@@ -27,6 +27,7 @@ ORDER = [
     "sessions",
     "similarity",
     "profiles",
+    "uplift",
 ]
 
 
