@@ -14,8 +14,9 @@ Rules, in order:
 The send time is the next moment inside the shopper's most active local hour within the pleasant part of the
 day (from the profile's hour histogram, in their time zone; without any activity there, the next moment inside
 that part of the day), at least ``LEFT_AFTER`` after the last view; the
-reminder may go out until ``SEND_WINDOW`` later. The expected incremental value is the product's price times an
-uplift (the prior until the shop has enough randomised exposures for its own estimate).
+reminder may go out until ``SEND_WINDOW`` later. The expected incremental value is the product's price times the
+shopper's uplift: the prior until the shop has enough randomised exposures, then the shop's own uplift model's
+prediction for this shopper (the job asks it; a shopper it predicts no gain for is not proposed at all).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class BrowseHistory:
     purchases: Sequence[datetime] = ()  # when the shopper bought anything (orders, completed checkouts)
     hours: Sequence[int] = field(default_factory=lambda: [0] * 24)  # activity per local hour
     time_zone: str | None = None
+    features: Mapping[str, float | str | None] = field(default_factory=dict)  # recorded with the decision
 
 
 @dataclass(frozen=True)
@@ -184,4 +186,5 @@ def propose(
         product_ids=tuple(c.product_id for c in products),
         cancel_on_purchase=True,
         proposed_at=now,
+        features=history.features,
     )

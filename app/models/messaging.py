@@ -109,6 +109,7 @@ class MessageDecision(SQLModel, table=True):
     dedupe_key: str = Field(max_length=128)
     template: str = Field(max_length=64)
     product_ids: list[int] = Field(default_factory=list, sa_type=JSON)
+    features: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)  # the proposal's
     decided_at: datetime = ts_field(nullable=False, default_now=True)
 
 

@@ -131,6 +131,9 @@ class Proposal:
         False  # browse / rescue messages: a purchase after ``proposed_at`` cancels them
     )
     proposed_at: datetime | None = None
+    # what the agent knew of the shopper when it proposed (numbers or labels), recorded with the decision: the
+    # agent's uplift model learns from these, never from what the shopper became after the message
+    features: Mapping[str, float | str | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.agent or len(self.agent) > 32:
@@ -155,6 +158,10 @@ class Proposal:
         if not isinstance(self.expected_value, int | float) or not math.isfinite(self.expected_value):
             raise ProposalError("expected value must be a finite number")
         object.__setattr__(self, "product_ids", tuple(int(p) for p in self.product_ids))
+        if not isinstance(self.features, Mapping) or not all(
+            isinstance(k, str) and (v is None or isinstance(v, int | float | str)) for k, v in self.features.items()
+        ):
+            raise ProposalError("features must map names to numbers, labels or None")
 
 
 @dataclass(frozen=True)

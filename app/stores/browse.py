@@ -11,15 +11,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from sqlmodel import Session, select
 
 from app.agents.browse_abandonment import WINDOW, BrowseHistory, Card
 from app.identity import kind_of
+from app.measurement.exposure_features import profile_features
 from app.models.commerce import Order
 from app.models.events import PixelEvent
+from app.models.messaging import MessageDecision
 from app.models.profiles import CustomerProfile
 from app.models.serving import RecommendationList
 from app.models.shop import Shop
@@ -78,12 +82,12 @@ def browse_histories(session: Session, shop_id: int, now: datetime) -> list[Brow
         else:
             carted[root].add(pid)
     _add_orders(session, shop_id, now, purchases, roots.values())
-    profiles = _profiles(session, shop_id, list(latest_client))
+    profiles = _profiles(session, shop_id, list(latest_client), now)
     out = []
     for root, client in latest_client.items():
         if root not in views:
             continue
-        hours, zone = profiles.get(root, ([0] * 24, None))
+        hours, zone, features = profiles.get(root, ([0] * 24, None, profile_features(None, None, 0, now)))
         out.append(
             BrowseHistory(
                 shopper=_shopper(root, client),
@@ -92,6 +96,7 @@ def browse_histories(session: Session, shop_id: int, now: datetime) -> list[Brow
                 purchases=tuple(purchases[root]),
                 hours=tuple(hours),
                 time_zone=zone,
+                features=features,
             )
         )
     return out
@@ -117,10 +122,19 @@ def _add_orders(
             purchases[f"customer:{customer}"].append(placed)
 
 
-def _profiles(session: Session, shop_id: int, keys: list[str]) -> dict[str, tuple[list[int], str | None]]:
-    out: dict[str, tuple[list[int], str | None]] = {}
-    for key, contextual in session.exec(
-        select(CustomerProfile.customer_key, CustomerProfile.contextual).where(
+def _profiles(
+    session: Session, shop_id: int, keys: list[str], now: datetime
+) -> dict[str, tuple[list[int], str | None, dict[str, Any]]]:
+    """Per shopper key: the activity per local hour, the browser's time zone and the uplift features."""
+    out: dict[str, tuple[list[int], str | None, dict[str, Any]]] = {}
+    for key, contextual, derived, explicit, events in session.exec(
+        select(
+            CustomerProfile.customer_key,
+            CustomerProfile.contextual,
+            CustomerProfile.derived,
+            CustomerProfile.explicit,
+            CustomerProfile.event_count,
+        ).where(
             CustomerProfile.shop_id == shop_id,
             CustomerProfile.customer_key.in_(keys),  # type: ignore[attr-defined]
         )
@@ -132,8 +146,57 @@ def _profiles(session: Session, shop_id: int, keys: list[str]) -> dict[str, tupl
         out[key] = (
             [int(h) if isinstance(h, int | float) else 0 for h in hours][:24],
             value if isinstance(value, str) else None,
+            profile_features(derived, explicit, int(events or 0), now),
         )
     return out
+
+
+def agent_experiment(
+    session: Session, shop_id: int, agent: str, now: datetime, window: timedelta = WINDOW
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The agent's randomised exposures in this shop whose outcome window has closed: per known shopper, their
+    first decision's features (as recorded then), whether they were treated (the arm, intention to treat) and
+    whether they ordered within ``window`` of it."""
+    rows = session.exec(
+        select(
+            MessageDecision.customer_shopify_id,
+            MessageDecision.arm,
+            MessageDecision.features,
+            MessageDecision.decided_at,
+        )
+        .where(
+            MessageDecision.shop_id == shop_id,
+            MessageDecision.agent == agent,
+            MessageDecision.customer_shopify_id.is_not(None),  # type: ignore[union-attr]
+            MessageDecision.decided_at <= now - window,
+        )
+        .order_by(MessageDecision.decided_at, MessageDecision.id)
+    ).all()
+    first: dict[int, tuple[str, dict[str, Any], datetime]] = {}
+    for cid, arm, features, at in rows:
+        first.setdefault(int(cid), (arm, features or {}, at))
+    if not first:
+        return pd.DataFrame(), np.zeros(0, int), np.zeros(0, int)
+    since = min(at for _, _, at in first.values())
+    bought: dict[int, list[datetime]] = defaultdict(list)
+    for cid, placed in session.exec(
+        select(Order.customer_shopify_id, Order.processed_at).where(
+            Order.shop_id == shop_id,
+            Order.customer_shopify_id.in_(sorted(first)),  # type: ignore[union-attr]
+            Order.processed_at >= since,  # type: ignore[operator]
+            Order.test.is_(False),  # type: ignore[attr-defined]
+            Order.cancelled_at.is_(None),  # type: ignore[union-attr]
+        )
+    ).all():
+        if placed is not None:
+            bought[int(cid)].append(placed)
+    ids = sorted(first)
+    treated = np.array([first[c][0] == "treatment" for c in ids], int)
+    outcome = np.array(
+        [any(at <= t <= at + window for t in bought[c]) for c, (_, _, at) in ((c, first[c]) for c in ids)],
+        int,
+    )
+    return pd.DataFrame([first[c][1] for c in ids]), treated, outcome
 
 
 def reminder_content(

@@ -184,6 +184,7 @@ def record_decisions(
             dedupe_key=p.dedupe_key,
             template=p.content.template,
             product_ids=list(p.product_ids),
+            features=dict(p.features),
             decided_at=now,
         )
         session.add(row)
