@@ -6,6 +6,7 @@ agent's row with both arms."""
 from __future__ import annotations
 
 import json
+import random
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,7 +21,9 @@ from app.db import session_scope
 from app.jobs import outbox as relay
 from app.jobs.browse_abandonment import run_browse_abandonment
 from app.models.commerce import Customer, Order, Product, ProductVariant
+from app.models.events import PixelEvent
 from app.models.messaging import ContactConsent, MessageDecision, OutboxMessage
+from app.models.profiles import CustomerProfile
 from app.models.serving import HoldoutPolicy, RecommendationList
 from app.models.shop import Shop
 from app.stores.channels import save_email_settings
@@ -159,3 +162,61 @@ def test_two_views_become_one_reminder_email_and_a_lift_row(client, jobs_env, sh
     assert row["treatment"]["converters"] == 1 and row["holdout"]["converters"] == 0
     assert row["placement"] is None and row["verdict"]["status"]  # one placement: the agent row is it
     assert row["holdout_share"] == 0.5
+
+
+def test_with_enough_randomised_exposures_only_shoppers_with_predicted_gain_are_contacted(jobs_env, shop):
+    """A reminder helped Champions (35 % vs 5 % converted) and put off Hibernating shoppers (2 % vs 15 %) in
+    this shop's own experiment: the agent's uplift model proposes the Champion and not the Hibernating one,
+    although both left the same product the same way."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    past = now - timedelta(days=10)
+    rng = random.Random(3)
+    cid = 5000
+    with session_scope(jobs_env.database_url) as s:
+        for segment, rates in (("Champions", (0.35, 0.05)), ("Hibernating", (0.02, 0.15))):
+            for arm, rate in zip(("treatment", "holdout"), rates, strict=True):
+                for _ in range(220):
+                    cid += 1
+                    s.add(MessageDecision(shop_id=shop.id, agent="browse_abandonment", shopper_key=f"customer:{cid}",
+                                          customer_shopify_id=cid, purpose="marketing", arm=arm,
+                                          action="send" if arm == "treatment" else "hold_out", reason="r",
+                                          proposal_reason="r", dedupe_key=f"browse:{cid}", template="message",
+                                          features={"segment": segment, "orders": 2.0}, decided_at=past))  # fmt: skip
+                    if rng.random() < rate:
+                        s.add(Order(shop_id=shop.id, shopify_id=100000 + cid, customer_shopify_id=cid, test=False,
+                                    processed_at=past + timedelta(days=2), total_price=Decimal("10.00")))  # fmt: skip
+        for who, segment in ((9001, "Champions"), (9002, "Hibernating")):
+            s.add(Customer(shop_id=shop.id, shopify_id=who, email=f"c{who}@example.com"))
+            s.add(ContactConsent(shop_id=shop.id, customer_shopify_id=who, channel="email", state="SUBSCRIBED",
+                                 consent_updated_at=now - timedelta(days=30)))  # fmt: skip
+            s.add(CustomerProfile(shop_id=shop.id, customer_key=f"customer:{who}", customer_shopify_id=who,
+                                  derived={"rfm": {"value": segment}}, explicit={"orders": {"count": 2}}))  # fmt: skip
+            link_commerce_identity(s, shop.id, who, client_id=f"web-{who}")
+            for n, days in enumerate((2, 1)):
+                s.add(PixelEvent(shop_id=shop.id, event_id=f"v-{who}-{n}", client_id=f"web-{who}",
+                                 name="product_viewed", occurred_at=now - timedelta(days=days),
+                                 data={"variant": {"product": {"id": "gid://shopify/Product/42"}}}))  # fmt: skip
+
+    result = run_browse_abandonment(shop.id, now=now)
+    assert result["targeting"] == "uplift model"
+    assert result["proposals"] == 1 and result["no_predicted_gain"] == 1
+    with session_scope(jobs_env.database_url) as s:
+        (decided,) = s.exec(select(MessageDecision).where(MessageDecision.decided_at == now)).all()
+    assert decided.customer_shopify_id == 9001 and decided.features["segment"] == "Champions"
+    assert decided.expected_value > 0.003 * 12.0  # its own predicted uplift, above the prior
+
+
+def test_before_enough_exposures_every_candidate_gets_the_prior(jobs_env, shop):
+    now = datetime.now(UTC).replace(microsecond=0)
+    with session_scope(jobs_env.database_url) as s:
+        link_commerce_identity(s, shop.id, 101, client_id="web-101")
+        for n, days in enumerate((2, 1)):
+            s.add(PixelEvent(shop_id=shop.id, event_id=f"p-{n}", client_id="web-101", name="product_viewed",
+                             occurred_at=now - timedelta(days=days),
+                             data={"variant": {"product": {"id": "gid://shopify/Product/42"}}}))  # fmt: skip
+    result = run_browse_abandonment(shop.id, now=now)
+    assert result["targeting"] == "prior" and result["proposals"] == 1
+    with session_scope(jobs_env.database_url) as s:
+        (decided,) = s.exec(select(MessageDecision)).all()
+    assert decided.expected_value == pytest.approx(0.003 * 12.0)
+    assert decided.features["segment"] == "unknown" and decided.features["orders"] == 0.0
