@@ -159,7 +159,8 @@ class Proposal:
             raise ProposalError("expected value must be a finite number")
         object.__setattr__(self, "product_ids", tuple(int(p) for p in self.product_ids))
         if not isinstance(self.features, Mapping) or not all(
-            isinstance(k, str) and (v is None or isinstance(v, int | float | str)) for k, v in self.features.items()
+            isinstance(k, str) and (v is None or isinstance(v, int | float | str))
+            for k, v in self.features.items()
         ):
             raise ProposalError("features must map names to numbers, labels or None")
 
