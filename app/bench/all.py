@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-BENCHES = ["ingest", "worker", "proxy", "embed", "storefront"]
+BENCHES = ["ingest", "worker", "proxy", "embed", "storefront", "memory"]
 # Backtests take minutes each on real data: `make bench` keeps their last recorded pages (their commands are
 # in each page) and indexes them too.
 ORDER = [
@@ -21,9 +21,11 @@ ORDER = [
     "proxy",
     "storefront",
     "embed",
+    "memory",
     "recommendations",
     "sessions",
     "similarity",
+    "query-embedder",
     "profiles",
 ]
 

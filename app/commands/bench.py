@@ -20,6 +20,7 @@ add_subcommands(
         ("app.bench.proxy", "proxy"),
         ("app.bench.embed", "embed"),
         ("app.bench.storefront", "storefront"),
+        ("app.bench.memory", "memory"),
         ("app.bench.all", "all_"),
     ],
 )
