@@ -11,12 +11,13 @@ worker held before). Each gets a warm-up, then the measured requests in alternat
 round, and the answers must all succeed.
 
 RQ worker, twice with the same preloads (MiniLM on torch, the intent model) on one stream of mixed jobs:
-``attune worker`` as deployed, which forks a work horse per job, drains what the web phase queued, a warm-up
-and ``--fork-jobs`` measured jobs (its horses are read every 20 ms: a horse holds the preloaded models and
-whatever its job loads); then the same worker running jobs in its own process (RQ's ``SimpleWorker``, so
-whatever a job leaves behind stays) takes a warm-up and the ``--jobs`` measured jobs in rounds. Each worker
-process is read after each round. (Forking costs a few hundred ms per job on a busy 2-core machine, which is
-why the 10,000-job growth test runs in process.)
+first the worker running jobs in its own process (RQ's ``SimpleWorker``, so whatever a job leaves behind
+stays: the growth test) drains what the web phase's requests queued (their webhooks, pixel batches and
+follow-ups), then takes a warm-up and the ``--jobs`` measured jobs in rounds; then ``attune worker`` as
+deployed, which forks a work horse per job, takes a warm-up and ``--fork-jobs`` measured jobs (its horses are
+read every 20 ms: a horse holds the preloaded models and whatever its job loads). Each worker process is read
+after each round. (Forking costs a few hundred ms per job on a busy 2-core machine, which is why the backlog
+and the long growth test go to the in-process worker.)
 
 Figures are MiB (VmRSS: resident; PSS: shared pages divided among the processes mapping them).
 """
@@ -240,18 +241,19 @@ def run_worker(env, shop_id, plan, *, command, warmup, jobs, rounds, log: Path) 
 
 
 def run_workers(env, shop_id, *, fork_jobs, jobs, warmup, rounds, workdir: Path) -> dict:
-    """The production worker (a forked horse per job) on ``fork_jobs``, then the in-process one on ``jobs``."""
+    """The in-process worker (it drains the web phase's backlog) on ``jobs``, then the production worker (a
+    forked horse per job) on ``fork_jobs``."""
     total = 2 * warmup + fork_jobs + jobs
     folds = sum(share for kind, share in LIGHT_JOBS if kind == "fold")
     batches = stored_pixel_batches(env["DATABASE_URL"], shop_id, total * folds // 100 + folds)
     plan = job_mix(total, shop_id, iter(batches))
-    forked = run_worker(
-        env, shop_id, plan[: warmup + fork_jobs], command=["-m", "app", "worker"], warmup=warmup,
-        jobs=fork_jobs, rounds=2, log=workdir / "worker.log",
-    )  # fmt: skip
     in_process = run_worker(
-        env, shop_id, plan[warmup + fork_jobs :], command=["-c", IN_PROCESS_WORKER], warmup=warmup,
+        env, shop_id, plan[: warmup + jobs], command=["-c", IN_PROCESS_WORKER], warmup=warmup,
         jobs=jobs, rounds=rounds, log=workdir / "worker-in-process.log",
+    )  # fmt: skip
+    forked = run_worker(
+        env, shop_id, plan[warmup + jobs :], command=["-m", "app", "worker"], warmup=warmup,
+        jobs=fork_jobs, rounds=2, log=workdir / "worker.log",
     )  # fmt: skip
     return {"forked": forked, "in_process": in_process}
 
@@ -293,7 +295,7 @@ def memory(
                 env, pixel_key, products, requests=requests, warmup=warmup, rounds=rounds,
                 concurrency=concurrency,
             )  # fmt: skip
-            click.echo(f"RQ workers: {fork_jobs} jobs forked, {jobs} in process ...", err=True)
+            click.echo(f"RQ workers: {jobs} jobs in process, {fork_jobs} forked ...", err=True)
             worker = run_workers(
                 env, shop_id, fork_jobs=fork_jobs, jobs=jobs, warmup=warmup_jobs, rounds=rounds,
                 workdir=Path(tmp),

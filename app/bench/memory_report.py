@@ -97,18 +97,18 @@ def markdown(web: dict, worker: dict, opts: dict) -> str:
         + ", ".join(f"{share} {kind}" for kind, share in LIGHT_JOBS)
         + ", and one each of "
         + ", ".join(f"`{name.rsplit('.', 1)[1]}`" for name, _ in HEAVY_JOBS)
-        + f"; {opts['warmup_jobs']} warm-up jobs each (the first worker also drains what the web phase queued)."
-        " Two workers with the same preloads (MiniLM on torch, the intent model), one after the other:"
-        " `attune worker` as deployed, which forks a work horse per job (its jobs cannot leave anything"
-        " behind in the worker process; a horse holds the preloaded models plus what its job loads), and the"
-        " same worker running its jobs in its own process (RQ's `SimpleWorker`), where whatever a job leaves"
-        " behind stays: the growth test.",
+        + f"; {opts['warmup_jobs']} warm-up jobs each. Two workers with the same preloads (MiniLM on torch,"
+        " the intent model), one after the other: first the worker running its jobs in its own process (RQ's"
+        " `SimpleWorker`), where whatever a job leaves behind stays: the growth test; it first drains what"
+        " the web phase's requests queued (their webhooks, pixel batches and follow-ups), before its"
+        " warm-up. Then `attune worker` as deployed, which forks a work horse per job (its jobs cannot leave"
+        " anything behind in the worker process; a horse holds the preloaded models plus what its job loads).",
         "",
         "| RQ worker | jobs | VmRSS after warm-up | VmRSS after the jobs | growth | peak (VmHWM) | target ≤ 1.5 GiB |",
         "|---|---|---|---|---|---|---|",
     ]
-    for label, run in (("`attune worker` (forked horses): worker process", worker["forked"]),
-                       ("same, jobs in process (`SimpleWorker`)", worker["in_process"])):  # fmt: skip
+    for label, run in (("jobs in process (`SimpleWorker`)", worker["in_process"]),
+                       ("`attune worker` (forked horses): worker process", worker["forked"])):  # fmt: skip
         first, last = run["samples"][0][1], run["samples"][-1][1]
         growth = last.get("VmRSS", float("nan")) - first.get("VmRSS", float("nan"))
         lines.append(
@@ -123,7 +123,7 @@ def markdown(web: dict, worker: dict, opts: dict) -> str:
         f" {_verdict(horse.get('VmHWM', 0), WORKER_TARGET_MIB)} |",
         "",
     ]
-    for label, run in (("forked", forked), ("in process", worker["in_process"])):
+    for label, run in (("in process", worker["in_process"]), ("forked", forked)):
         lines.append(
             f"VmRSS after each round, {label}: "
             + ", ".join(f"{m.get('VmRSS', 0):.0f} ({n} jobs)" for n, m in run["samples"])
