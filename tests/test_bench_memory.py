@@ -3,6 +3,7 @@ small load (two real gunicorn servers, real Redis, the deployed RQ worker and th
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ from app.bench.memory import memory
 from app.bench.memory_load import (
     CUSTOMERS,
     HEAVY_JOBS,
+    ORDER_CUSTOMERS,
     REQUEST_MIX,
     children_of,
     job_mix,
@@ -43,7 +45,11 @@ def test_memory_of_reads_a_process_and_none_once_it_is_gone():
 
 
 def test_the_mixes_hold_their_shares():
-    kinds = [kind for kind, _ in request_mix(2000, "key", [1, 2, 3], seed=1)]
+    requests = request_mix(2000, "key", [1, 2, 3], seed=1)
+    kinds = [kind for kind, _ in requests]
+    orders = [json.loads(raw.split(b"\r\n\r\n", 1)[1]) for kind, raw in requests if kind == "webhook"]
+    assert len({o["id"] for o in orders}) == len(orders)  # every webhook a new order
+    assert len({o["customer"]["id"] for o in orders}) > ORDER_CUSTOMERS // 2  # of many shoppers, not one
     for kind, share in REQUEST_MIX:
         assert abs(kinds.count(kind) / 2000 - share / 100) < 0.04, kind
     plan = job_mix(300, 7, iter([[i] for i in range(1000)]))

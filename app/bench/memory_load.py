@@ -3,7 +3,7 @@ resident memory read from ``/proc``.
 
 Requests (per 100): 45 app-proxy recommendations (signed, the proxy bench's spread of placements, customers
 and anonymous clients), 20 storefront searches (signed, varied shopper queries: the search embedder runs on
-every one), 20 pixel batches (three events each, unique ids) and 15 signed ``orders/create`` webhooks (a
+every one), 20 pixel batches (three events each, unique ids) and 15 signed ``orders/create`` webhooks (from 300 shoppers; a
 unique event and order id each). Jobs (per 100): 50 pixel folds over stored events, 22 profile refreshes, 23
 per-customer list refreshes, and one each of a shop list refresh, a catalogue embedding (after a product's
 title changed, so MiniLM really embeds), an interest inference, a shop model fit and a rescoring — plus
@@ -59,6 +59,7 @@ HEAVY_JOBS = [
     (tasks.RESCORE_SHOP, "low"),
 ]
 CUSTOMERS = list(range(600, 660))
+ORDER_CUSTOMERS = 300  # distinct shoppers of the webhooks' orders
 PIXEL_NAMES = [
     "page_viewed",
     "product_viewed",
@@ -153,11 +154,22 @@ def _pixel(pixel_key: str, client: str, now: datetime, rng: random.Random) -> by
 
 
 def _webhook(order: dict, n: int) -> bytes:
-    """A signed ``orders/create`` of a new order (its own order and line item ids)."""
+    """A signed ``orders/create`` of a new order (its own order and line item ids) by one of
+    ``ORDER_CUSTOMERS`` shoppers (one shopper with thousands of orders would make every profile refresh of the
+    backlog read them all: no store looks like that)."""
     from app.shopify.verify import webhook_hmac
 
     lines = [{**line, "id": 587817672276298554 + 10 * n + i} for i, line in enumerate(order["line_items"])]
-    body = json.dumps({**order, "id": 920982911946154508 + n, "name": f"#B{n}", "line_items": lines}).encode()
+    who = n % ORDER_CUSTOMERS
+    customer = {**order["customer"], "id": 115310627314700000 + who, "email": f"mem{who}@example.com"}
+    body = {
+        **order,
+        "id": 920982911946154508 + n,
+        "name": f"#B{n}",
+        "line_items": lines,
+        "customer": customer,
+    }
+    body = json.dumps(body).encode()
     headers = {
         "Content-Type": "application/json",
         "X-Shopify-Topic": "orders/create",
