@@ -261,12 +261,11 @@ def run_workers(env, shop_id, *, fork_jobs, jobs, warmup, rounds, workdir: Path)
 @click.command("memory")
 @click.option("--requests", default=10_000, show_default=True, help="Measured requests per web server.")
 @click.option("--warmup", default=500, show_default=True, help="Warm-up requests per web server.")
-@click.option(
-    "--jobs", default=10_000, show_default=True, help="Measured jobs, RQ worker running jobs in process."
-)
-@click.option("--fork-jobs", default=500, show_default=True,
+@click.option("--jobs", default=1000, show_default=True,
+              help="Measured jobs, RQ worker running jobs in process (after the web phase's backlog).")  # fmt: skip
+@click.option("--fork-jobs", default=100, show_default=True,
               help="Measured jobs, `attune worker` (a forked horse per job: slower per job).")  # fmt: skip
-@click.option("--warmup-jobs", default=200, show_default=True, help="Warm-up jobs per RQ worker.")
+@click.option("--warmup-jobs", default=50, show_default=True, help="Warm-up jobs per RQ worker.")
 @click.option("--rounds", default=5, show_default=True, help="Rounds (memory is read after each).")
 @click.option("--concurrency", default=4, show_default=True, help="Load-generator processes.")
 @click.option("--out", default="benchmarks/memory.md", show_default=True, type=click.Path(dir_okay=False))
