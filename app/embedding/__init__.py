@@ -9,8 +9,9 @@ under the same name, so either one's queries search the other's stored product v
   with torch's CPU threads pinned. Loading can never reach the Hugging Face hub: the offline switches are set
   before ``sentence_transformers`` is imported and the model is opened by local path with ``local_files_only``.
 - :class:`NumpyMiniLMEmbedder` (``app.embedding.minilm_numpy``): the query embedder of web workers
-  (:func:`get_query_embedder`), no torch: weights memory-mapped from the same package, about 40 MB resident
-  instead of about 500 MB. ``ATTUNE_QUERY_EMBEDDER=torch`` puts the torch model back in the web process.
+  (:func:`get_query_embedder`), no torch: weights memory-mapped from the same package, a web worker about
+  215 MiB instead of about 650 MiB (``benchmarks/memory.md``). ``ATTUNE_QUERY_EMBEDDER=torch`` puts the
+  torch model back in the web process.
 
 Each is loaded once per process. ``ATTUNE_EMBEDDER=hashing`` selects the dependency-free fake for both (tests,
 dev boxes).

@@ -16,7 +16,8 @@ Memory is what it is for:
   ``pread``: it never enters a worker's resident set, however many distinct words shoppers type;
 - tokenizers load their vocabulary (a few MB); nothing else is allocated but one query's activations.
 
-Speed: one query is about 5 ms on one core (torch: about 10 ms). Batches work, but catalogue embedding in
+Speed: one query takes about 10 ms p50 on one thread of a busy machine (torch 7 ms, onnxruntime 3 ms, but
+at 650 and 250 MiB; ``benchmarks/query-embedder.md``). Batches work, but catalogue embedding in
 the worker stays on torch (``app.embedding.SentenceTransformerEmbedder``), which is faster there.
 
 Only what this model uses is implemented; :func:`read_model_config` refuses a model directory that needs
