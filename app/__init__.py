@@ -22,17 +22,23 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     # Imported here: every process imports the ``app`` package, and only the web process needs the web.
     from app.web.admin import bp as admin_bp
+    from app.web.admin_activity import bp as admin_activity_bp
+    from app.web.admin_channels import bp as admin_channels_bp
     from app.web.admin_lift import bp as admin_lift_bp
     from app.web.admin_merchandising import bp as admin_merchandising_bp
     from app.web.admin_profiles import bp as admin_profiles_bp
     from app.web.admin_records import bp as admin_records_bp
     from app.web.admin_reviews import bp as admin_reviews_bp
+    from app.web.admin_scopes import bp as admin_scopes_bp
     from app.web.admin_support import bp as admin_support_bp
     from app.web.auth import bp as auth_bp
     from app.web.health import bp as health_bp
     from app.web.pixel import bp as pixel_bp
     from app.web.proxy import bp as proxy_bp
     from app.web.proxy_fast import install as install_proxy_fast_path
+    from app.web.proxy_messaging import bp as proxy_messaging_bp
+    from app.web.sms_hooks import bp as sms_hooks_bp
+    from app.web.unsubscribe import bp as unsubscribe_bp
     from webhooks.fast import install as install_webhook_fast_path
     from webhooks.routes import bp as webhooks_bp
 
@@ -42,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         admin_bp,
         webhooks_bp,
         proxy_bp,
+        proxy_messaging_bp,
         pixel_bp,
         admin_profiles_bp,
         admin_records_bp,
@@ -49,6 +56,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         admin_merchandising_bp,
         admin_reviews_bp,
         admin_support_bp,
+        sms_hooks_bp,
+        unsubscribe_bp,
+        admin_scopes_bp,
+        admin_channels_bp,
+        admin_activity_bp,
     ):
         app.register_blueprint(bp)
     install_webhook_fast_path(app)  # POST /webhooks without Flask overhead; same answers as the route

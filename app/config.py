@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     shopify_api_secret: str = DEV_API_SECRET
     shopify_api_secret_previous: str | None = None
     scopes: str = "read_products,read_customers,read_orders,read_inventory,write_pixels,read_customer_events"
+    # Asked for after install, feature by feature (shopify.app.toml ``optional_scopes``; app.shopify.scopes).
+    optional_scopes: str = "write_customers"
     app_url: str = Field(default="http://127.0.0.1:8000", validation_alias=AliasChoices("APP_URL", "HOST"))
     database_url: str = f"sqlite:///{Path('var/attune.sqlite3').resolve()}"
     redis_url: str | None = None
@@ -53,6 +55,10 @@ class Settings(BaseSettings):
     # Web workers load the storefront search's query embedder before their first request (gunicorn
     # post_worker_init), so the first search does not pay the model load; off = load on the first search.
     attune_search_preload: bool = True
+    # The SMTP relay e-mail goes through when a shop has not set its own (smtp://user:password@host:587).
+    attune_smtp_url: str | None = None
+    # Twilio's REST API origin for SMS (default https://api.twilio.com; tests and the demo use the loopback).
+    attune_twilio_api_url: str | None = None
     pixel_rate_client_per_min: int = 600  # events per pixel client id per minute
     pixel_rate_shop_per_min: int = 120_000  # events per shop per minute
 
@@ -114,6 +120,10 @@ class Settings(BaseSettings):
     @property
     def scope_set(self) -> frozenset[str]:
         return frozenset(s.strip() for s in self.scopes.split(",") if s.strip())
+
+    @property
+    def optional_scope_set(self) -> frozenset[str]:
+        return frozenset(s.strip() for s in self.optional_scopes.split(",") if s.strip())
 
     @property
     def api_secrets(self) -> list[str]:

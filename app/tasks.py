@@ -44,6 +44,18 @@ TRAIN_ALL_RANKERS = "app.jobs.ranker.train_all_rankers"
 FLUSH_SERVED_LOG = "app.jobs.served_log.flush_served_log"
 IMPORT_REVIEWS = "app.jobs.reviews.run_review_import"
 REFRESH_REVIEWERS = "app.jobs.reviews.refresh_reviewers"
+RELAY_MESSAGE = "app.jobs.outbox.relay_message"
+SWEEP_OUTBOX = "app.jobs.outbox.sweep_outbox"
+RUN_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_browse_abandonment"
+RUN_ALL_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_all_browse_abandonment"
+WRITE_BACK_SMS_CONSENT = "app.jobs.sms.write_back_sms_consent"
+WRITE_BACK_CONSENT = "app.jobs.writeback.write_back_consent"
+SWEEP_WRITEBACKS = "app.jobs.writeback.sweep_writebacks"
+REPLAY_WRITEBACKS = "app.jobs.writeback.replay_skipped"
+REFRESH_SCOPES = "app.jobs.writeback.refresh_scopes"
+SYNC_METAFIELDS = "app.jobs.metafields.sync_metafields"
+SYNC_ALL_METAFIELDS = "app.jobs.metafields.sync_all_metafields"
+SEND_TEST_MESSAGE = "app.jobs.channel_test.send_test_message"
 
 PIXEL_QUEUED_TTL_S = 60
 
@@ -73,6 +85,10 @@ def ranker_job_id(shop_id: int) -> str:
     return f"ranker-shop-{shop_id}"
 
 
+def relay_job_id(outbox_id: int) -> str:
+    return f"outbox-{outbox_id}"
+
+
 # --- queueing now ---------------------------------------------------------------------------------
 def refresh_shop_lists(redis_url: str | None, shop_id: int) -> bool:
     return enqueue(redis_url, REFRESH_SHOP_LISTS, shop_id, queue="low", job_id=shop_lists_job_id(shop_id))
@@ -100,6 +116,33 @@ def fit_shop_models(redis_url: str | None, shop_id: int) -> bool:
 def train_ranker(redis_url: str | None, shop_id: int) -> bool:
     """The shop's next-basket ranker (nightly, after a sync, after enough new orders); one queued per shop."""
     return enqueue(redis_url, TRAIN_RANKER, shop_id, queue="low", job_id=ranker_job_id(shop_id))
+
+
+def relay_message(redis_url: str | None, outbox_id: int) -> bool:
+    """Send one outbox row (a duplicate job is harmless: the relay's claim lets one of them send)."""
+    return enqueue(
+        redis_url, RELAY_MESSAGE, outbox_id, queue="default", job_id=relay_job_id(outbox_id), retry=None
+    )
+
+
+def send_test_message(redis_url: str | None, shop_id: int, test_id: str) -> bool:
+    """The Channels page's test message (never retried: the merchant sees the reason and tries again)."""
+    return enqueue(
+        redis_url,
+        SEND_TEST_MESSAGE,
+        shop_id,
+        test_id,
+        queue="default",
+        job_id=f"channel-test-{test_id}",
+        retry=None,
+    )
+
+
+def run_browse_abandonment(redis_url: str | None, shop_id: int) -> bool:
+    """The shop's browse-abandonment reminders (hourly); one queued per shop."""
+    return enqueue(
+        redis_url, RUN_BROWSE_ABANDONMENT, shop_id, queue="low", job_id=f"browse-abandonment-{shop_id}"
+    )
 
 
 def rescore_shop(redis_url: str | None, shop_id: int) -> bool:
@@ -196,7 +239,84 @@ def refresh_profile_after_commit(session: Session, redis_url: str | None, shop_i
     after_commit(session, lambda: refresh_profile(redis_url, shop_id, key) or None)
 
 
+def train_ranker_after_commit(session: Session, shop_id: int) -> None:
+    """The shop's order history changed in a way its ranker must forget (a customer was redacted): retrain it
+    once the change commits (the new history fingerprint makes the training run)."""
+    redis_url = get_settings().redis_url
+    after_commit(session, lambda: train_ranker(redis_url, shop_id) or None)
+
+
 def fit_after_commit(session: Session, shop_id: int) -> None:
     """For the backfill: fit the shop's models once the transaction that finishes the backfill commits."""
     redis_url = get_settings().redis_url
     after_commit(session, lambda: fit_shop_models(redis_url, shop_id))
+
+
+def relay_after_commit(session: Session, outbox_ids: list[int]) -> None:
+    """Relay the messages decided in this transaction once it commits (a lost enqueue is swept later)."""
+    if not outbox_ids:
+        return
+    redis_url = get_settings().redis_url
+    ids = list(outbox_ids)
+    after_commit(session, lambda: [relay_message(redis_url, i) for i in ids] and None)
+
+
+def sms_consent_after_commit(session: Session, shop_id: int, customer_id: int) -> None:
+    """Write a customer's SMS consent change (STOP, START) back to Shopify once it commits (one queued job per
+    customer; the job writes whatever the mirror holds when it runs)."""
+    redis_url = get_settings().redis_url
+    after_commit(
+        session,
+        lambda: (
+            enqueue(
+                redis_url,
+                WRITE_BACK_SMS_CONSENT,
+                shop_id,
+                customer_id,
+                queue="default",
+                job_id=f"sms-consent-{shop_id}-{customer_id}",
+            )
+            and None
+        ),
+    )
+
+
+# --- write-backs to Shopify (consent, metafields) and the shop's scopes ------------------------------------
+def write_back_consent(redis_url: str | None, shop_id: int, customer_id: int) -> bool:
+    """Write one customer's e-mail opt-out back to Shopify (skipped and recorded without write_customers)."""
+    return enqueue(
+        redis_url,
+        WRITE_BACK_CONSENT,
+        shop_id,
+        customer_id,
+        queue="default",
+        job_id=f"writeback-consent-{shop_id}-{customer_id}",
+    )
+
+
+def write_back_consent_after_commit(session: Session, shop_id: int, customer_id: int) -> None:
+    redis_url = get_settings().redis_url
+    after_commit(session, lambda: write_back_consent(redis_url, shop_id, customer_id) or None)
+
+
+def sync_metafields(redis_url: str | None, shop_id: int, customer_ids: list[int] | None = None) -> bool:
+    """Attune's scores onto customer metafields: the given customers, or every changed profile of the shop."""
+    job_id = f"metafields-shop-{shop_id}" if customer_ids is None else None
+    return enqueue(redis_url, SYNC_METAFIELDS, shop_id, customer_ids, queue="low", job_id=job_id)
+
+
+def refresh_scopes(redis_url: str | None, shop_id: int) -> bool:
+    """Read the scopes the installation holds from Shopify (after the merchant granted one in the admin)."""
+    return enqueue(redis_url, REFRESH_SCOPES, shop_id, queue="default", job_id=f"scopes-shop-{shop_id}")
+
+
+def replay_writebacks_after_commit(session: Session, shop_id: int) -> None:
+    """A scope was granted: once that commits, redo the write-backs skipped for want of it."""
+    redis_url = get_settings().redis_url
+    after_commit(
+        session,
+        lambda: (
+            enqueue(redis_url, REPLAY_WRITEBACKS, shop_id, queue="low", job_id=f"writeback-replay-{shop_id}")
+            or None
+        ),
+    )

@@ -390,6 +390,13 @@ def test_dashboard_in_chromium(live_app: LiveApp, installed_shop: InstalledShop,
             detail.locator(".score[data-score=clv]").wait_for(timeout=5000)
             record = _get(live_app, domain, f"/api/admin/customers/{top['customer_id']}").json
             assert record["email"] in detail.inner_text()
+            shown = detail.locator("dd[data-spent]").inner_text()  # the amount in the shop's currency
+            expected = page.evaluate(
+                "r => new Intl.NumberFormat(undefined, {style: 'currency', currency: r.currency})"
+                ".format(Number(r.total_spent))",
+                record,
+            )
+            assert record["currency"] and shown == expected
             assert detail.locator(".score[data-score=churn_risk] li").count() >= 1
             why = detail.locator(".score[data-score=clv]").inner_text()
             assert "Why:" in why and record["profile"]["derived"]["clv"]["summary"] in why

@@ -44,7 +44,7 @@ def test_demo_small_runs_end_to_end(tmp_path):
     text = proc.stdout
     assert "Attune demo — summary" in text
     assert "Redis in-process (fakeredis)" in text and "sqlite:///" in text
-    assert "Embedded admin: http://127.0.0.1:" in text
+    assert "Embedded admin (what the merchant sees): http://127.0.0.1:" in text
 
     summary = json.loads(out.read_text())
     seg = summary["segments"]
@@ -55,6 +55,16 @@ def test_demo_small_runs_end_to_end(tmp_path):
     assert figures["webhooks"]["errors"] == 0 and figures["pixel"]["errors"] == 0
     assert figures["webhooks"]["requests"] > 50 and figures["pixel"]["items"] > 500
     assert len(summary["examples"]) == 3
+    acts = summary["actions"]  # the agents acted through the orchestrator, into the local sinks
+    assert acts["decisions"] >= 1 and sum(acts["by_action"].values()) == acts["decisions"]
+    assert acts["example_reason"].startswith("Viewed ")
+    sent = acts["outbox"].get("sent", 0)
+    # what the relay sent is what arrived (a push goes to each of the shopper's browsers: one each here)
+    assert acts["emails_received"] + acts["sms_received"] + acts["pushes_received"] == sent
+    assert acts["by_action"].get("send", 0) + acts["by_action"].get("defer", 0) == sum(
+        acts["outbox"].values()
+    )
+    assert "Agents acting (browse abandonment):" in text and "SMTP sink: smtp+plain://127.0.0.1:" in text
     for example in summary["examples"]:
         record = example["customer"]
         assert record["orders_count"] >= 1 and float(record["total_spent"]) > 0

@@ -74,13 +74,20 @@ def test_anonymous_history_merges_into_the_customer_after_login(session: Session
     session.commit()
     assert _profile(session, shop.id, "client:client-x").event_count == 3
 
-    # the same browser logs in: the pixel now sends init.data.customer.id with the batch
+    # the same browser logs in: the pixel now sends init.data.customer.id with the batch, a claim only
     known = pixel_rows(
         session, shop.id, "client-x", ["product_viewed", "product_added_to_cart"], customer=555
     )
     result = fold_pixel_events(session, shop.id, known)
     session.commit()
-    assert result["merges"] == 1
+    assert result["merges"] == 0
+    assert _profile(session, shop.id, "customer:555") is None
+    assert _profile(session, shop.id, "client:client-x").event_count == 5
+    assert members_of(session, shop.id, "customer:555") == []
+
+    # the app proxy's signed logged_in_customer_id next to this client id: verified, the history merges
+    link_commerce_identity(session, shop.id, 555, client_id="client-x")
+    session.commit()
     assert _profile(session, shop.id, "client:client-x") is None
     merged = _profile(session, shop.id, "customer:555")
     assert merged.customer_shopify_id == 555
@@ -93,6 +100,24 @@ def test_anonymous_history_merges_into_the_customer_after_login(session: Session
     fold_pixel_events(session, shop.id, later)
     session.commit()
     assert _profile(session, shop.id, "customer:555").event_count == 6
+
+
+def test_a_pixel_customer_claim_never_stitches(session: Session):
+    """The pixel key is public: a batch naming someone else's customer id must not reach their profile."""
+    shop = Shop(domain="alpha.myshopify.com")
+    session.add(shop)
+    session.commit()
+    link_commerce_identity(session, shop.id, 555, client_id="victim-browser")  # the victim signed in
+    session.commit()
+    spoof = pixel_rows(session, shop.id, "attacker", ["product_viewed", "checkout_started"], customer=555)
+    fold_pixel_events(session, shop.id, spoof)
+    session.commit()
+    assert resolve(session, shop.id, "client:attacker") == "client:attacker"
+    assert "client:attacker" not in members_of(session, shop.id, "customer:555")
+    assert _profile(session, shop.id, "client:attacker").event_count == 2
+    assert _profile(session, shop.id, "customer:555") is None  # nothing folded into the victim
+    # the claim is kept on the rows, as a claim
+    assert {e.customer_shopify_id for e in session.exec(select(PixelEvent)).all()} == {555}
 
 
 def test_checkout_webhook_tokens_and_app_proxy_login_stitch(session: Session):
@@ -121,6 +146,8 @@ def test_two_shops_with_the_same_ids_stay_apart(session: Session):
     a, b = Shop(domain="alpha.myshopify.com"), Shop(domain="beta.myshopify.com")
     session.add_all([a, b])
     session.commit()
+    for shop in (a, b):  # the same customer id signs in on the same client id in both shops
+        link_commerce_identity(session, shop.id, 1, client_id="same-client")
     fold_pixel_events(
         session, a.id, pixel_rows(session, a.id, "same-client", ["product_viewed"], customer=1, start=0)
     )

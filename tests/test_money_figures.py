@@ -39,10 +39,11 @@ from app.commerce import bulk
 from app.commerce.upserts import insert_refund, upsert_order
 from app.commerce.values import refund_money
 from app.db import get_engine
-from app.models.commerce import Refund, RefundLine
+from app.models.commerce import Order, Refund, RefundLine
 from app.models.profiles import CustomerProfile
 from app.profiles.adapters import purchase_history, rfm_input
 from app.profiles.explicit import OrderRec, RefundRec, net_spend, summarize
+from app.stores.catalog import shop_currency
 from app.stores.customer_records import customer_orders, explicit_records
 from app.stores.shop_models import purchase_profiles
 from app.web.admin_lift import purchases
@@ -322,6 +323,28 @@ def test_shop_money_is_used_and_currencies_are_not_added(session, settings):
         319.95,
         "USD",
     )
+
+
+def test_one_rule_for_the_shops_currency_its_latest_real_order(session, settings):
+    """A shop that changed currency is in the new one from its next order on (three older CAD orders, one newer
+    USD order); a newer test order in EUR is not the shop's. Lists, the ranker and the lift page share the rule."""
+    shop = make_shop(session)
+    assert shop_currency(session, shop.id) == "USD"  # no orders yet: the default
+    for n, (currency, days_ago, test) in enumerate(
+        [("CAD", 30, False), ("CAD", 20, False), ("CAD", 10, False), ("USD", 5, False), ("EUR", 1, True)]
+    ):
+        session.add(
+            Order(
+                shop_id=shop.id,
+                shopify_id=7000 + n,
+                currency=currency,
+                test=test,
+                processed_at=BASE + timedelta(days=60 - days_ago),
+                total_price=Decimal("10.00"),
+            )
+        )
+    session.commit()
+    assert shop_currency(session, shop.id) == "USD"
 
 
 # --- properties ---------------------------------------------------------------------------------------------

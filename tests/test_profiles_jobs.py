@@ -24,6 +24,7 @@ from app.models.profiles import CustomerProfile
 from app.models.shop import Shop
 from app.profiles.state import apply_events
 from app.stores.privacy import erase_customer, export_customer
+from app.stores.profiles import link_commerce_identity
 from app.web.admin_profiles import profile_for
 
 
@@ -149,6 +150,10 @@ def test_a_redacted_customer_leaves_no_trace(session):
     other = shop_row(session, "beta.myshopify.com")
     anon = pixel_rows(session, shop.id, "c4", ["page_viewed", "search_submitted"])
     fold_pixel_events(session, shop.id, anon)
+    # verified sign-ins (the app proxy's logged_in_customer_id next to the client id)
+    link_commerce_identity(session, shop.id, 77, client_id="c4")
+    link_commerce_identity(session, shop.id, 78, client_id="c5")
+    link_commerce_identity(session, other.id, 77, client_id="c4")
     fold_pixel_events(
         session, shop.id, pixel_rows(session, shop.id, "c4", ["checkout_completed"], customer=77)
     )

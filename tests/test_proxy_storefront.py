@@ -222,6 +222,11 @@ def test_nudges_for_the_shopper_only(client, demo, session):
         )
     )
     session.add(Nudge(shop_id=demo.shop_id, customer_id=STOVE_CUSTOMER, agent="journey", text="Not for you"))
+    session.add(Nudge(shop_id=demo.shop_id, client_id="c-1", agent="rescue", text="For this browser"))
+    # names a customer: shown to that signed-in customer only, never on the strength of a client id
+    session.add(
+        Nudge(shop_id=demo.shop_id, customer_id=STOVE_CUSTOMER, client_id="c-1", agent="rescue", text="Stove")
+    )
     session.add(
         Nudge(shop_id=demo.shop_id, agent="journey", text="Spring sale", url="https://evil.example/x")
     )
@@ -230,7 +235,9 @@ def test_nudges_for_the_shopper_only(client, demo, session):
     assert [n["text"] for n in mine] == ["You're $12 away from free shipping", "Spring sale"]
     assert mine[1]["url"] is None  # never off-site
     anon = client.get(signed("/nudges", {"client_id": "c-1"})).json["nudges"]
-    assert [n["text"] for n in anon] == ["Spring sale"]
+    assert sorted(n["text"] for n in anon) == ["For this browser", "Spring sale"]
+    stove = client.get(signed("/nudges", {"client_id": "c-1"}, customer=STOVE_CUSTOMER)).json["nudges"]
+    assert "Stove" in [n["text"] for n in stove]  # the signed-in customer it names does see it
 
 
 def test_wishlist_save_is_idempotent_and_scoped(client, demo):

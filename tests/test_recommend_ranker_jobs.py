@@ -4,6 +4,7 @@ training time and data size; the lists it ranks say so; a customer refresh witho
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from redis import Redis
@@ -16,10 +17,12 @@ from app.jobs.recommendations import refresh_for_customer, refresh_for_shop, ref
 from app.models.base import utcnow
 from app.models.commerce import Order, OrderLine, Product
 from app.models.serving import RecommendationList
+from app.models.shop import Shop
 from app.models.shop_models import RankerModel
 from app.storefront.demo_data import DEMO_CUSTOMER, seed_demo_shop
 from app.stores.ranker import load_ranker, purchase_lines, save_ranker
 from app.worker import PERIODIC_JOBS
+from webhooks.handlers.compliance import customer_redact
 
 pytestmark = pytest.mark.usefixtures("hashing_embedder")
 
@@ -146,3 +149,33 @@ def test_rankers_are_trained_nightly_for_every_installed_shop(session, settings)
     b = seed_demo_shop(session, "b.myshopify.com")
     assert train_all_rankers() == 2
     assert sorted(_queued(settings)) == sorted(tasks.ranker_job_id(s.shop_id) for s in (a, b))
+
+
+def test_a_redacted_customer_is_forgotten_by_a_retrained_ranker(session, settings, jobs_env):
+    shop = seed_demo_shop(session)
+    assert train_ranker(shop.shop_id, settings)["version"] == 1
+    before = load_ranker(session, shop.shop_id)
+    own = session.exec(
+        select(Order.shopify_id).where(
+            Order.shop_id == shop.shop_id, Order.customer_shopify_id == DEMO_CUSTOMER
+        )
+    ).all()
+    Queue("low", connection=Redis.from_url(settings.redis_url)).empty()
+
+    customer_redact(
+        session,
+        session.get(Shop, shop.shop_id),
+        {"customer": {"id": DEMO_CUSTOMER}},
+        SimpleNamespace(id=None),
+    )
+    assert _queued(settings) == []  # queued only once the redaction commits
+    session.commit()
+    assert _queued(settings) == [tasks.ranker_job_id(shop.shop_id)]
+    # the same order lines, but the customer's orders are guest orders now: a new history, a new ranker
+    retrained = train_ranker(shop.shop_id, settings)
+    assert retrained["trained"] is True and retrained["version"] == 2
+    session.expire_all()
+    after = load_ranker(session, shop.shop_id)
+    assert after.customers == before.customers - 1 + len(own) > before.customers  # one shopper: now guests
+    lines = purchase_lines(session, shop.shop_id)
+    assert str(DEMO_CUSTOMER) not in set(lines.customers.tolist())

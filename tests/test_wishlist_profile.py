@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import Session, select
 
 from app.jobs.profiles import refresh_profile
-from app.models.serving import WishlistItem
+from app.models.serving import Nudge, WishlistItem
 from app.models.shop import Shop
 from app.profiles.feedback import WishlistRec, summarize_wishlist
 from app.storefront.demo_data import DEMO_CUSTOMER, seed_demo_shop
@@ -110,3 +110,35 @@ def test_wishlist_is_exported_and_erased_with_the_customer(client, session, shop
     assert profile(session, a.shop_id, f"customer:{DEMO_CUSTOMER}") is None
     listed = client.get(signed("/wishlist", customer=DEMO_CUSTOMER)).json["items"]
     assert listed == []
+
+
+def test_on_site_messages_are_exported_and_erased_with_the_customer(session, shops):
+    from webhooks.handlers.compliance import customer_redact, data_request
+
+    a, b = shops
+    link_commerce_identity(session, a.shop_id, DEMO_CUSTOMER, client_id="cl-x")
+    session.add(Nudge(shop_id=a.shop_id, customer_id=DEMO_CUSTOMER, agent="journey", text="For you"))
+    session.add(Nudge(shop_id=a.shop_id, client_id="cl-x", agent="rescue", text="Before you signed in"))
+    session.add(Nudge(shop_id=a.shop_id, client_id="cl-stranger", agent="rescue", text="Someone else's"))
+    session.add(Nudge(shop_id=a.shop_id, agent="journey", text="Spring sale"))  # every shopper's
+    session.add(Nudge(shop_id=b.shop_id, customer_id=DEMO_CUSTOMER, agent="journey", text="Other shop"))
+    session.commit()
+    shop_a = session.exec(select(Shop).where(Shop.domain == SHOP_A)).one()
+
+    doc = json.loads(
+        data_request(
+            session,
+            shop_a,
+            {"customer": {"id": DEMO_CUSTOMER}, "data_request": {"id": 8}},
+            SimpleNamespace(id=None),
+        ).document
+    )
+    assert sorted(m["text"] for m in doc["customer_model"]["on_site_messages"]) == [
+        "Before you signed in",
+        "For you",
+    ]
+
+    customer_redact(session, shop_a, {"customer": {"id": DEMO_CUSTOMER}}, SimpleNamespace(id=None))
+    session.commit()
+    left = session.exec(select(Nudge.shop_id, Nudge.text).order_by(Nudge.id)).all()
+    assert left == [(a.shop_id, "Someone else's"), (a.shop_id, "Spring sale"), (b.shop_id, "Other shop")]

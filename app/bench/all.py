@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-BENCHES = ["ingest", "worker", "proxy", "embed", "storefront", "memory"]
+BENCHES = ["ingest", "worker", "proxy", "embed", "storefront", "freshness", "backfill", "memory"]
 # Backtests take minutes each on real data: `make bench` keeps their last recorded pages (their commands are
 # in each page) and indexes them too.
 ORDER = [
@@ -21,6 +21,8 @@ ORDER = [
     "proxy",
     "storefront",
     "embed",
+    "freshness",
+    "backfill",
     "memory",
     "recommendations",
     "sessions",

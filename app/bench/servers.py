@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -53,10 +54,25 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
     raise click.ClickException(f"server on port {port} did not start")
 
 
-def serve_gunicorn(target: str, port: int, env: dict[str, str]) -> subprocess.Popen:
+def private_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
+    """A private, non-persistent ``redis-server`` on a free loopback port: (process, its URL)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise click.ClickException("redis-server not found; pass --redis-url")
+    port = free_port()
+    cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen(
+        [*cmd, "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    wait_for_port(port)
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def serve_gunicorn(target: str, port: int, env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
     """``target`` under the production gunicorn settings on loopback ``port``, once every worker has booted
     and finished its start-up work (the search-embedder preload costs seconds of CPU per worker: measured
-    while it runs, it would slow whichever server happens to be measured then)."""
+    while it runs, it would slow whichever server happens to be measured then). Its output goes to ``log``
+    when given."""
     from app import gunicorn_conf
 
     cmd = [
@@ -69,7 +85,8 @@ def serve_gunicorn(target: str, port: int, env: dict[str, str]) -> subprocess.Po
         f"127.0.0.1:{port}",
         target,
     ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
+    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
     wait_for_port(port)
     wait_until_settled(proc.pid, workers=gunicorn_conf.workers)
     return proc
@@ -83,7 +100,7 @@ def _cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     kids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -104,7 +121,7 @@ def wait_until_settled(pid: int, *, workers: int, quiet_s: float = 1.0, timeout:
     hz = os.sysconf("SC_CLK_TCK")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        kids = _children(pid)
+        kids = children(pid)
         before = sum(_cpu_ticks(p) for p in [pid, *kids])
         time.sleep(quiet_s)
         after = sum(_cpu_ticks(p) for p in [pid, *kids])

@@ -20,6 +20,8 @@ add_subcommands(
         ("app.bench.proxy", "proxy"),
         ("app.bench.embed", "embed"),
         ("app.bench.storefront", "storefront"),
+        ("app.bench.freshness", "freshness"),
+        ("app.bench.backfill", "backfill"),
         ("app.bench.memory", "memory"),
         ("app.bench.all", "all_"),
     ],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -51,6 +52,15 @@ def demo(
 ) -> None:
     """Install Attune on a sandbox shop (fake Shopify, real app), backfill, replay webhooks and storefront
     sessions, print what Attune learned, then leave the admin and a demo storefront running."""
+    from app.demo.actions import (
+        Sinks,
+        action_summary,
+        anonymous_push_visits,
+        browse_visits,
+        configure_channels,
+        render_actions,
+        run_agents,
+    )
     from app.demo.replay import Meter, install, replay_live, seed_store, wait_backfill
     from app.demo.runtime import DemoRuntime
     from app.demo.sample import SAMPLE_SIZES, SHIPPED_SAMPLE, build_plan, load_transactions
@@ -63,6 +73,7 @@ def demo(
         f"  {len(plan.products)} products, {len(plan.customers)} customers, {len(plan.history_orders)} past orders "
         f"(backfill), {len(plan.live_orders)} live orders + {len(plan.live_refunds)} returns (replayed)"
     )
+    sinks = Sinks().start()  # before the runtime reads its settings (the SMS sink's URL)
     rt = DemoRuntime(workdir=workdir, port=port).start()
     try:
         click.echo(
@@ -73,6 +84,7 @@ def demo(
         timings: dict[str, float] = {}
         click.echo("Installing through OAuth (authorization-code grant)…")
         shop_id = install(rt, DEMO_SHOP)
+        configure_channels(rt, shop_id, sinks)
         t = time.perf_counter()
         total = len(plan.products) + len(plan.customers) + len(plan.history_orders)
         with tqdm(total=total, desc="Backfill (bulk operations)", unit="obj") as bar:
@@ -87,18 +99,32 @@ def demo(
             unit="order",
         ) as bar:
             timings["replay_s"] = replay_live(rt, DEMO_SHOP, plan, meter, bar.update)
+        browsers = browse_visits(rt, DEMO_SHOP, plan, meter, datetime.now(UTC))
+        browsers += anonymous_push_visits(rt, DEMO_SHOP, plan, meter, sinks, datetime.now(UTC))
         t = time.perf_counter()
         rt.wait_idle()
         timings["drain_s"] = time.perf_counter() - t
         _finish_models(rt, shop_id)
+        click.echo(
+            f"Agents acting: {browsers} shoppers left a product they looked at twice; running the agents…"
+        )
+        run_agents(rt, shop_id)
         summary = gather(rt, DEMO_SHOP, meter, timings)
+        summary["actions"] = action_summary(rt, shop_id, sinks)
         summary["failed_jobs"] = rt.failed()
-        urls = {
-            "Embedded admin": f"{rt.fake.origin(DEMO_SHOP)}/admin/apps/{rt.settings.shopify_api_key}",
-        }
+        urls: dict[str, str] = {}
         storefront = _storefront(rt, DEMO_SHOP, shop_id) if serve else None
-        if storefront is not None:
-            urls["Demo storefront"] = storefront.url + "/"
+        if storefront is not None:  # what a newcomer should open first, in this order
+            urls["Open first: the demo storefront (products, cart, the assistant)"] = storefront.url + "/"
+            for who in _shoppers(rt, shop_id)[:1]:
+                urls[f"Then: the storefront as {who.name}, signed in"] = (
+                    f"{storefront.url}/?as={who.customer_id}"
+                )
+        urls["Embedded admin (what the merchant sees)"] = (
+            f"{rt.fake.origin(DEMO_SHOP)}/admin/apps/{rt.settings.shopify_api_key}"
+        )
+        urls.update(sinks.urls())
+        click.echo("\n".join(render_actions(summary["actions"])))
         click.echo(render(summary, {"source": plan.source, **plan.meta}, urls))
         click.echo(f"Total {time.perf_counter() - t0:.1f} s")
         if json_out:
@@ -112,6 +138,7 @@ def demo(
                 pass
     finally:
         rt.stop()
+        sinks.stop()
 
 
 def _finish_models(rt, shop_id: int) -> None:  # noqa: ANN001
@@ -121,6 +148,16 @@ def _finish_models(rt, shop_id: int) -> None:  # noqa: ANN001
 
     enqueue(rt.redis_url, tasks.REFRESH_SHOP_LISTS, shop_id, queue="low")
     rt.wait_idle()
+
+
+def _shoppers(rt, shop_id: int) -> list:  # noqa: ANN001
+    from sqlmodel import Session
+
+    from app.db import get_engine
+    from app.storefront.local_home import known_shoppers
+
+    with Session(get_engine(rt.settings.database_url)) as session:
+        return known_shoppers(session, shop_id)
 
 
 def _storefront(rt, shop: str, shop_id: int):  # noqa: ANN001

@@ -41,6 +41,7 @@ from app.models.commerce import (
     Refund,
     RefundLine,
 )
+from app.stores.consent import record_consent
 
 
 def _get(session: Session, model: type[SQLModel], shop_id: int, **key: Any) -> Any:
@@ -104,11 +105,24 @@ def upsert_customer(session: Session, shop_id: int, data: dict[str, Any]) -> Cus
     }
     _guarded(session, row, fields, ts(data.get("updated_at")))
     email, sms = _consent_fields(data)
-    if email is not None:
-        apply_consent(row, "email", email)
-    if sms is not None:
-        apply_consent(row, "sms", sms)
+    if email is not None and apply_consent(row, "email", email):
+        mirror_consent(session, row, "email")
+    if sms is not None and apply_consent(row, "sms", sms):
+        mirror_consent(session, row, "sms")
     return row
+
+
+def mirror_consent(session: Session, row: Customer, channel: str) -> None:
+    """Copy the customer's newest ``email`` or ``sms`` consent into the consent mirror."""
+    record_consent(
+        session,
+        row.shop_id,
+        row.shopify_id,
+        channel,
+        getattr(row, f"{channel}_consent_state"),
+        updated_at=getattr(row, f"{channel}_consent_updated_at"),
+        opt_in_level=getattr(row, f"{channel}_consent_opt_in_level"),
+    )
 
 
 def apply_consent(row: Customer, channel: str, consent: dict[str, Any]) -> bool:
@@ -134,6 +148,7 @@ def _update_consent(
     row = _customer_row(session, shop_id, cid)
     if apply_consent(row, channel, consent):
         session.add(row)
+        mirror_consent(session, row, channel)
     return row
 
 

@@ -8,6 +8,9 @@ shopper's identifiers is one query (the persistent copy in ``app.stores.identity
 
 Rules:
 - a customer node always wins the root, so a visitor who logs in or checks out is keyed by the customer;
+- only verified sources link a customer node (the app proxy's signed ``logged_in_customer_id``, Shopify's
+  order and checkout webhooks): the storefront pixel's customer id is a claim anyone can forge, so pixel
+  batches link only their browser's client id with the cart and checkout tokens it holds;
 - a set never holds two customers: linking a device already stitched to customer A with customer B is
   refused (shared devices stay apart) and reported as a conflict;
 - otherwise the higher-ranked kind wins (customer > client > cart > checkout), then the smaller key, so an

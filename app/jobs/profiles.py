@@ -30,7 +30,7 @@ from app.models.events import PixelEvent
 from app.profiles.derived import derive_many
 from app.profiles.state import ProfileEvent, apply_events
 from app.queue import DEFAULT_RETRY, enqueue
-from app.stores.identity import link_identifiers, resolve
+from app.stores.identity import link_identifiers
 from app.stores.profiles import StaleProfile, load_profiles, merge_into, save_profile, state_of
 from app.stores.shop_models import load_scorers
 
@@ -43,14 +43,19 @@ FOLD_LIMIT = 500  # events folded per job run
 # --- pixel batches ------------------------------------------------------------------------------
 
 
-def _identifiers(event: PixelEvent) -> tuple[list[str | None], str | None]:
-    """(identifiers this event ties to its client, the customer node it names if any)."""
+def _tokens(event: PixelEvent) -> list[str | None]:
+    """The cart and checkout tokens this event ties to its browser.
+
+    The batch's ``customerId`` (and ``checkout.customerId``) is deliberately not among them: anyone holding
+    the shop's public pixel key can send any customer id, so the claim stays on the event row as an
+    unverified hint and never links a browser to a customer. Only verified sources do that: the app proxy's
+    signed ``logged_in_customer_id`` (``POST /proxy/identify``) and Shopify's order and checkout webhooks,
+    which name these tokens next to the customer (``app.stores.customer_records.stitch_orders``).
+    """
     data = event.data or {}
     checkout = data.get("checkout") if isinstance(data.get("checkout"), dict) else {}
     cart = data.get("cart") if isinstance(data.get("cart"), dict) else {}
-    customer = node("customer", event.customer_shopify_id) or node("customer", checkout.get("customerId"))
-    ids = [node("cart", cart.get("id")), node("checkout", checkout.get("token")), customer]
-    return ids, customer
+    return [node("cart", cart.get("id")), node("checkout", checkout.get("token"))]
 
 
 def to_profile_event(row: PixelEvent) -> ProfileEvent:
@@ -111,21 +116,17 @@ def fold_pixel_events(
     merges = 0
     for client_id, events in by_client.items():
         client_node = node("client", client_id)
+        assert client_node is not None
         identifiers: list[str | None] = [client_node]
-        customers: list[str | None] = []
         for event in events:
-            ids, customer = _identifiers(event)
-            identifiers.extend(ids)
-            customers.append(customer)
+            identifiers.extend(_tokens(event))
         result = link_identifiers(session, shop_id, identifiers)
         for merge in result.merges:
             merge_into(session, shop_id, merge.root, merge.absorbed)
             merges += 1
-        assert client_node is not None
-        for event, customer in zip(events, customers, strict=True):
-            # An event that names its customer belongs to that customer, even on a shared device.
-            root = resolve(session, shop_id, customer) if customer else result.roots[client_node]
-            groups[root].append(to_profile_event(event))
+        # Every event of a browser belongs to the browser's shopper: its own anonymous profile, or the
+        # customer it was verifiably stitched to. What the batch claims about the customer routes nothing.
+        groups[result.roots[client_node]].extend(to_profile_event(event) for event in events)
 
     pending = []
     rows_by_key = load_profiles(session, shop_id, list(groups))  # one query for every touched profile

@@ -19,14 +19,28 @@ from app.models.events import IdentityLink, PixelEvent
 from app.models.feedback import ProductReview, ReviewImport, SupportMessage
 from app.models.inbox import WebhookInbox
 from app.models.merchandising import MerchantRule, ShopInterest
+from app.models.messaging import (
+    ChannelConfig,
+    ContactConsent,
+    ContactPolicyRow,
+    ConversationMessage,
+    MessageDecision,
+    OutboxMessage,
+    PushSubscription,
+)
 from app.models.profiles import CustomerProfile
 from app.models.serving import HoldoutPolicy, Nudge, RecommendationList, ServedList, WishlistItem
 from app.models.shop import Shop
 from app.models.shop_models import RankerModel, ShopModelParams
+from app.models.writeback import ShopifyWriteback
 
 __all__ = [
     "Cart",
+    "ChannelConfig",
     "Checkout",
+    "ContactConsent",
+    "ContactPolicyRow",
+    "ConversationMessage",
     "Customer",
     "CustomerProfile",
     "GdprExport",
@@ -34,14 +48,17 @@ __all__ = [
     "IdentityLink",
     "InventoryLevel",
     "MerchantRule",
+    "MessageDecision",
     "Nudge",
     "Order",
     "OrderLine",
+    "OutboxMessage",
     "PixelEvent",
     "Product",
     "ProductEmbedding",
     "ProductReview",
     "ProductVariant",
+    "PushSubscription",
     "ReviewImport",
     "RankerModel",
     "RecommendationList",
@@ -49,6 +66,7 @@ __all__ = [
     "RefundLine",
     "ServedList",
     "Shop",
+    "ShopifyWriteback",
     "ShopInterest",
     "ShopModelParams",
     "SupportMessage",

@@ -16,6 +16,10 @@ class PixelEvent(SQLModel, table=True):
 
     ``processed_at`` is set, in the same transaction that updates the profile, by the job that folds the
     event in; rows still NULL after a while are picked up by the sweeper.
+
+    ``customer_shopify_id`` is what the batch *claims* (its ``customerId``, or the checkout's): an unverified
+    hint, since anyone holding the shop's public pixel key can send any id. It is kept (a customer's erasure
+    removes the events that name them) but never identifies anyone: the fold ignores it for stitching.
     """
 
     __tablename__ = "pixel_event"

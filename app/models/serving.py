@@ -101,12 +101,15 @@ class Nudge(SQLModel, table=True):
     """A message for one shopper (or every shopper) of a shop, shown on site by the storefront assistant.
 
     The on-site channel's message table. The storefront reads it (``app.storefront.shopper_data.active_nudges``
-    behind ``GET /proxy/nudges``); nothing in the app writes it yet (only tests do): the outbox's on-site
-    channel, in the coming action layer, will.
+    behind ``GET /proxy/nudges``); the outbox relay's on-site channel (``app.channels.onsite``) writes it, one
+    row per outbox message (``outbox_id``), so a repeated send finds the row it wrote.
     """
 
     __tablename__ = "nudge"
-    __table_args__ = (Index("ix_nudge_shop_target", "shop_id", "customer_id", "client_id"),)
+    __table_args__ = (
+        Index("ix_nudge_shop_target", "shop_id", "customer_id", "client_id"),
+        UniqueConstraint("shop_id", "outbox_id", name="uq_nudge_outbox"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     shop_id: int = shop_fk()
@@ -121,4 +124,5 @@ class Nudge(SQLModel, table=True):
     starts_at: datetime | None = ts_field()
     expires_at: datetime | None = ts_field()
     dismissed_at: datetime | None = ts_field()
+    outbox_id: int | None = Field(default=None)  # the outbox message it delivers (the on-site channel's)
     created_at: datetime = ts_field(nullable=False, default_now=True)

@@ -79,12 +79,15 @@ def missing_scopes(granted: frozenset[str], required: frozenset[str]) -> frozens
     return frozenset(required - implied)
 
 
-def authorize_url(settings: Settings, shop: str, *, state: str, redirect_uri: str) -> str:
-    """``{origin}/admin/oauth/authorize`` asking for an offline token (no ``grant_options[]``)."""
+def authorize_url(
+    settings: Settings, shop: str, *, state: str, redirect_uri: str, optional: frozenset[str] = frozenset()
+) -> str:
+    """``{origin}/admin/oauth/authorize`` asking for an offline token (no ``grant_options[]``): the required
+    scopes, plus those of ``optional`` the app declares as optional (a merchant granting a feature's scope)."""
     query = urlencode(
         {
             "client_id": settings.shopify_api_key,
-            "scope": ",".join(sorted(settings.scope_set)),
+            "scope": ",".join(sorted(settings.scope_set | (optional & settings.optional_scope_set))),
             "redirect_uri": redirect_uri,
             "state": state,
         }

@@ -1,29 +1,11 @@
-"""Holdout assignment: a stable hash bucket per shop × agent × shopper, compared with the shop's share.
-
-Pure functions. The same shopper always lands in the same bucket for one agent, and buckets of different
-agents are independent (the agent is part of the hash), so each agent's lift is measured on its own.
-"""
+"""Holdout assignment of the storefront's lists: the shared stable hash (``app.measurement.holdout``) under the
+storefront's agent name and default share."""
 
 from __future__ import annotations
 
-import hashlib
+from app.measurement.holdout import BUCKETS, holdout_bucket, in_holdout
 
 AGENT = "recommendations"  # the storefront's agent: its holdout policy, hash and served-list log entries
-BUCKETS = 10_000
 DEFAULT_SHARE = 0.1
 
-
-def holdout_bucket(shop_id: int, agent: str, subject_kind: str, subject: str, salt: str = "") -> int:
-    """A bucket in ``[0, BUCKETS)`` that never changes for this shop, agent and shopper."""
-    key = f"{shop_id}:{agent}:{subject_kind}:{subject}:{salt}".encode()
-    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") % BUCKETS
-
-
-def in_holdout(
-    shop_id: int, agent: str, subject_kind: str, subject: str, share: float, salt: str = ""
-) -> bool:
-    """True when the shopper is held out. Shoppers without an id are never held out (and not measured)."""
-    if not subject or share <= 0:
-        return False
-    threshold = round(min(share, 1.0) * BUCKETS)
-    return holdout_bucket(shop_id, agent, subject_kind, subject, salt) < threshold
+__all__ = ["AGENT", "BUCKETS", "DEFAULT_SHARE", "holdout_bucket", "in_holdout"]

@@ -1,6 +1,7 @@
 """A local storefront on loopback that plays Shopify's part around the theme extension.
 
-It serves product and cart pages rendered from the extension's Liquid, the extension's assets, a stand-in
+It serves a home page (products, the cart, a switch to browse as a known shopper or anonymously:
+``app.storefront.local_home``), product and cart pages rendered from the extension's Liquid, the extension's assets, a stand-in
 AJAX Cart API (``POST /cart/add.js`` records what was posted), and the app proxy: ``/apps/attune/*`` is
 signed exactly as Shopify signs it (shop, ``logged_in_customer_id``, ``path_prefix``, ``timestamp``,
 ``signature``) and handed to the real Flask app's ``/proxy/*``. ``proxy_mode`` makes that proxy fail or be
@@ -33,7 +34,17 @@ from werkzeug.wrappers import Request, Response
 from app.db import get_engine
 from app.models.commerce import Product, ProductVariant
 from app.shopify.verify import proxy_signature
+from app.storefront.local_home import (
+    ANONYMOUS,
+    SHOPPER_COOKIE,
+    home_content,
+    home_products,
+    is_known,
+    known_shoppers,
+    shop_id_of,
+)
 from app.storefront.render import ASSET_PREFIX, EXTENSION_DIR, Theme, render_page
+from app.stores.catalog import shop_currency
 
 PROXY_PREFIX = "/apps/attune"
 ALL_BLOCKS = [("recommended", {}), ("fbt", {}), ("buy-again", {})]
@@ -96,6 +107,7 @@ class LocalStorefront:
         self._assets = _load_assets()
         self._server = None
         self._thread: threading.Thread | None = None
+        self._shop_pk: int | None = None
         self.url = ""
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -114,10 +126,19 @@ class LocalStorefront:
 
     # --- pages --------------------------------------------------------------------------------
 
+    def _shop_id(self, s: Session) -> int | None:
+        if self._shop_pk is None:
+            self._shop_pk = shop_id_of(s, self.shop)
+        return self._shop_pk
+
     def product_context(self, handle: str) -> dict[str, Any] | None:
         with Session(get_engine(self.database_url)) as s:
             product = s.exec(
-                select(Product).where(Product.handle == handle, Product.deleted_at.is_(None))
+                select(Product).where(
+                    Product.shop_id == self._shop_id(s),
+                    Product.handle == handle,
+                    Product.deleted_at.is_(None),
+                )
             ).first()
             if product is None:
                 return None
@@ -141,19 +162,26 @@ class LocalStorefront:
             },
         }
 
-    def page(self, template: str, product: dict[str, Any] | None) -> str:
+    def page(self, template: str, product: dict[str, Any] | None, customer_id: int | None = None) -> str:
         """The rendered page, cached: Shopify renders Liquid on its side, so page loads measure the browser."""
-        key = (template, (product or {}).get("id"))
+        key = (template, (product or {}).get("id"), customer_id)
         with self._lock:
             cached = self._pages.get(key)
         if cached is None:
-            cached = self._render(template, product)
+            cached = self._render(template, product, customer_id)
             with self._lock:
                 self._pages[key] = cached
         return cached
 
-    def _render(self, template: str, product: dict[str, Any] | None) -> str:
-        customer = {"id": self.customer_id} if self.customer_id else None
+    def _render(
+        self,
+        template: str,
+        product: dict[str, Any] | None,
+        customer_id: int | None,
+        content: str | None = None,
+        title: str | None = None,
+    ) -> str:
+        customer = {"id": customer_id} if customer_id else None
         blocks = ALL_BLOCKS if template == "product" else [("recommended", {}), ("buy-again", {})]
         return render_page(
             self.theme,
@@ -163,7 +191,40 @@ class LocalStorefront:
             customer=customer,
             blocks=blocks if self.widgets else [],
             embed=DEFAULT_EMBED if self.widgets else None,
+            content=content,
+            title=title,
         )
+
+    # --- who is browsing ------------------------------------------------------------------------
+
+    def shopper(self, request: Request) -> int | None:
+        """The shopper this browser chose on the home page (a cookie), else the storefront's default."""
+        chosen = request.cookies.get(SHOPPER_COOKIE)
+        if chosen is None:
+            return self.customer_id
+        if chosen == ANONYMOUS or not chosen.isdigit():
+            return None
+        with Session(get_engine(self.database_url)) as s:
+            shop_id = self._shop_id(s)
+            return int(chosen) if shop_id is not None and is_known(s, shop_id, int(chosen)) else None
+
+    def home(self, request: Request) -> Response:
+        chosen = request.args.get("as")
+        if chosen is not None:  # the switch: remember the choice, then show the page without the query
+            response = Response(status=302, headers={"Location": "/"})
+            value = ANONYMOUS if chosen == ANONYMOUS or not chosen.isdigit() else chosen
+            response.set_cookie(SHOPPER_COOKIE, value, httponly=True, samesite="Lax")
+            return response
+        customer_id = self.shopper(request)
+        with Session(get_engine(self.database_url)) as s:
+            shop_id = self._shop_id(s)
+            if shop_id is None:
+                return Response("not found", status=404)
+            content = home_content(
+                home_products(s, shop_id), known_shoppers(s, shop_id), customer_id, shop_currency(s, shop_id)
+            )
+        page = self._render("index", None, customer_id, content=content, title="Home")
+        return Response(page, mimetype="text/html", headers={"Cache-Control": "no-store"})
 
     # --- WSGI ---------------------------------------------------------------------------------
 
@@ -179,13 +240,15 @@ class LocalStorefront:
             return self.asset(path[len(ASSET_PREFIX) :], request)
         if path == "/cart/add.js" and request.method == "POST":
             return self.cart_add(request)
+        if path == "/":
+            return self.home(request)
         if path.startswith("/products/"):
             product = self.product_context(path.split("/", 2)[2])
             if product is None:
                 return Response("not found", status=404)
-            return Response(self.page("product", product), mimetype="text/html")
+            return Response(self.page("product", product, self.shopper(request)), mimetype="text/html")
         if path == "/cart":
-            return Response(self.page("cart", None), mimetype="text/html")
+            return Response(self.page("cart", None, self.shopper(request)), mimetype="text/html")
         if path.startswith("/cart/"):  # a cart permalink: what a one-click reorder opens
             with self._lock:
                 self.cart_posts.append(
@@ -235,7 +298,7 @@ class LocalStorefront:
         pairs = [(k, v) for k, v in request.args.items(multi=True) if k not in ("signature",)]
         pairs += [
             ("shop", self.shop),
-            ("logged_in_customer_id", str(self.customer_id or "")),
+            ("logged_in_customer_id", str(self.shopper(request) or "")),
             ("path_prefix", PROXY_PREFIX),
             ("timestamp", str(int(time.time()))),
         ]

@@ -147,7 +147,8 @@ window.Shopify = window.Shopify || {{shop: {shop}, locale: {lang_json}, currency
 </script>
 </head>
 <body>
-<header>{shop_name}</header>
+<header><a href="/" style="color:inherit;text-decoration:none">{shop_name}</a>
+ <a href="/cart" style="float:right;font-weight:400">Cart</a></header>
 <main>
 {content}
 {blocks}
@@ -185,6 +186,7 @@ def render_page(
     embed: dict[str, Any] | None = None,
     currency: str = "USD",
     content: str | None = None,
+    title: str | None = None,
 ) -> str:
     """A full storefront page: a plain theme plus the given app blocks and (optionally) the app embed.
 
@@ -224,7 +226,7 @@ def render_page(
     return LAYOUT.format(
         lang=theme.locale,
         lang_json=json.dumps(theme.locale),
-        title=html.escape(str((product or {}).get("title", "Cart"))),
+        title=html.escape(title or str((product or {}).get("title", "Cart"))),
         head="\n".join(head),
         shop=json.dumps(shop),
         currency=json.dumps(currency),

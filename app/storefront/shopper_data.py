@@ -1,7 +1,7 @@
 """Reads (and the wishlist write) behind the app proxy that are not precomputed lists.
 
-Product cards, reorder permalinks net of returns, active nudges, wishlists, semantic search over the
-product index. Every query is scoped by ``shop_id``.
+Product cards, reorder permalinks net of returns, active nudges, the signed-in customer's recent messages,
+wishlists, semantic search over the product index. Every query is scoped by ``shop_id``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from sqlmodel import select
 
 from app.catalog.search import search_shop
 from app.models.commerce import Order, OrderLine, Product, ProductVariant, RefundLine
+from app.models.messaging import ConversationMessage
 from app.models.serving import Nudge, WishlistItem
 from app.storefront.cache import ServingStore
 from app.stores.catalog import product_cards
@@ -141,15 +142,19 @@ def active_nudges(
 ) -> list[dict[str, Any]]:
     """Nudges for this shopper (or for everyone), live now, highest priority first.
 
-    Reads ``Nudge``, the on-site channel's message table: nothing in the app writes it yet (only tests do);
-    the outbox's on-site channel, in the coming action layer, will.
+    ``customer_id`` must be the proxy's signed ``logged_in_customer_id``. A nudge that names a customer is
+    personal: it is shown only to that signed-in customer, never on the strength of a ``client_id`` (which the
+    browser chooses), even when the nudge also names that client. A client id sees only what was addressed
+    to the browser alone.
+
+    Reads ``Nudge``, the on-site channel's message table (written by the outbox relay's on-site channel).
     """
     now = datetime.now(UTC)
     audience = [(Nudge.customer_id.is_(None)) & (Nudge.client_id.is_(None))]
     if customer_id:
         audience.append(Nudge.customer_id == customer_id)
     if client_id:
-        audience.append(Nudge.client_id == client_id)
+        audience.append((Nudge.client_id == client_id) & Nudge.customer_id.is_(None))
     with store.session() as s:
         rows = s.exec(
             select(Nudge)
@@ -173,6 +178,36 @@ def active_nudges(
             "reason": n.reason,
         }
         for n in rows
+    ]
+
+
+# --- the signed-in customer's messages ----------------------------------------------------------
+
+
+def customer_messages(
+    store: ServingStore, shop_id: int, customer_id: int, *, limit: int = 5
+) -> list[dict[str, Any]]:
+    """The customer's recent messages in their one conversation, newest first: what the shop sent them (on any
+    channel, once sent) and what they wrote. Only ever called for the app proxy's signed customer."""
+    with store.session() as s:
+        rows = s.exec(
+            select(ConversationMessage)
+            .where(
+                ConversationMessage.shop_id == shop_id,
+                ConversationMessage.shopper_key == f"customer:{customer_id}",
+                or_(ConversationMessage.direction == "in", ConversationMessage.status == "sent"),
+            )
+            .order_by(ConversationMessage.created_at.desc(), ConversationMessage.id.desc())
+            .limit(limit)
+        ).all()
+    return [
+        {
+            "direction": m.direction,
+            "channel": m.channel,
+            "summary": m.summary,
+            "at": (m.updated_at if m.direction == "out" else m.created_at).isoformat(),
+        }
+        for m in rows
     ]
 
 

@@ -5,7 +5,7 @@ storefront list shows (price in the shop's currency, the first sellable variant)
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -123,14 +123,17 @@ DEFAULT_CURRENCY = "USD"
 
 
 def shop_currency(session: Session, shop_id: int) -> str:
-    """The currency most of the shop's recent orders were placed in."""
-    rows = session.exec(
+    """The shop's currency: that of its latest real order (an order's ``currency`` is the shop's, not the
+    buyer's presentment currency, so a shop that changed currency is in the new one from its next order on).
+    Lists, the ranker and the lift page all use this one rule. ``DEFAULT_CURRENCY`` before any order."""
+    placed_at = func.coalesce(Order.processed_at, Order.shopify_created_at)
+    latest = session.exec(
         select(Order.currency)
-        .where(Order.shop_id == shop_id, Order.currency.is_not(None))
-        .order_by(Order.processed_at.desc())
-        .limit(200)
-    ).all()
-    return Counter(rows).most_common(1)[0][0] if rows else DEFAULT_CURRENCY
+        .where(Order.shop_id == shop_id, Order.test.is_(False), Order.currency.is_not(None))  # type: ignore[union-attr]
+        .order_by(placed_at.desc(), Order.shopify_id.desc())
+        .limit(1)
+    ).first()
+    return latest or DEFAULT_CURRENCY
 
 
 def product_cards(

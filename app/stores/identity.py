@@ -1,7 +1,9 @@
 """Persistent identity stitching (the flat union-find of ``app.identity`` in ``identity_link``). No commits.
 
-Callers: the pixel batch job, ``refresh_profile`` (order/checkout webhooks give cart and checkout tokens
-with a customer id) and the app proxy (``logged_in_customer_id`` next to a pixel client id).
+Callers: the pixel batch job (a client id with its cart and checkout tokens, never a customer: the pixel's
+customer id is unverified), ``refresh_profile`` (order/checkout webhooks give cart and checkout tokens with a
+customer id) and the app proxy (``POST /proxy/identify``: the signed ``logged_in_customer_id`` next to the
+browser's client id).
 """
 
 from __future__ import annotations

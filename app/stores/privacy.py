@@ -2,8 +2,9 @@
 
 ``erase_customer`` is called by the customers/redact handler next to ``app.commerce.privacy``'s own
 erasure: it removes the customer's profile, every identifier stitched to the customer, and every pixel
-event, support message and wishlist item of those identifiers (including the anonymous history that was merged
-in at login/checkout). Rows that carry the customer id (reviews, signed-in support turns) are also covered by
+event, support message, on-site message (nudge), web push subscription, message decision, outbox row,
+conversation message and wishlist item of those identifiers (including the anonymous history that was merged in at
+login/checkout). Rows that carry the customer id (reviews, signed-in support turns) are also covered by
 ``app.commerce.privacy``'s generic pass.
 """
 
@@ -17,8 +18,9 @@ from sqlmodel import Session, select
 from app.identity import kind_of
 from app.models.events import IdentityLink, PixelEvent
 from app.models.feedback import SupportMessage
+from app.models.messaging import ConversationMessage, MessageDecision, OutboxMessage, PushSubscription
 from app.models.profiles import CustomerProfile
-from app.models.serving import WishlistItem
+from app.models.serving import Nudge, WishlistItem
 from app.stores.identity import members_of
 
 
@@ -32,6 +34,19 @@ def _nodes(session: Session, shop_id: int, customer_id: int) -> tuple[str, set[s
     nodes = set(members_of(session, shop_id, key)) | {key}
     clients = sorted(n.split(":", 1)[1] for n in nodes if kind_of(n) == "client")
     return key, nodes, clients
+
+
+def _nudge_match(shop_id: int, customer_id: int, clients: list[str]) -> Any:
+    """On-site messages addressed to the customer or to one of their stitched browsers (not broadcasts)."""
+    who = [Nudge.customer_id == customer_id]
+    if clients:
+        who.append(Nudge.client_id.in_(clients))  # type: ignore[union-attr]
+    return (Nudge.shop_id == shop_id) & or_(*who)
+
+
+# The action layer's rows of an anonymous shopper (a browser later stitched to the customer). Rows that carry the
+# customer id are covered by ``app.commerce.privacy``'s generic pass. Children before parents.
+_CLIENT_MESSAGE_TABLES = (ConversationMessage, OutboxMessage, MessageDecision)
 
 
 def erase_customer(session: Session, shop_id: int, customer_id: int) -> dict[str, int]:
@@ -48,6 +63,13 @@ def erase_customer(session: Session, shop_id: int, customer_id: int) -> dict[str
             delete(WishlistItem).where(
                 WishlistItem.shop_id == shop_id,
                 WishlistItem.owner.in_(_wishlist_owners(nodes)),  # type: ignore[attr-defined]
+            )
+        ).rowcount,
+        "nudge": session.execute(delete(Nudge).where(_nudge_match(shop_id, customer_id, clients))).rowcount,
+        "push_subscription": session.execute(
+            delete(PushSubscription).where(
+                PushSubscription.shop_id == shop_id,
+                PushSubscription.shopper_key.in_(sorted(nodes)),  # type: ignore[attr-defined]
             )
         ).rowcount,
         "support_message": session.execute(
@@ -72,6 +94,14 @@ def erase_customer(session: Session, shop_id: int, customer_id: int) -> dict[str
             )
         ).rowcount,
     }
+    for model in _CLIENT_MESSAGE_TABLES:
+        counts[model.__tablename__ + "_before_sign_in"] = (
+            session.execute(
+                delete(model).where(model.shop_id == shop_id, model.client_id.in_(clients))  # type: ignore[union-attr]
+            ).rowcount
+            if clients
+            else 0
+        )
     return counts
 
 
@@ -110,8 +140,34 @@ def export_customer(session: Session, shop_id: int, customer_id: int) -> dict[st
         )
         .order_by(WishlistItem.created_at, WishlistItem.id)  # type: ignore[arg-type]
     ).all()
+    thread = (
+        session.exec(
+            select(ConversationMessage)
+            .where(
+                ConversationMessage.shop_id == shop_id,
+                ConversationMessage.client_id.in_(clients),  # type: ignore[union-attr]
+                ConversationMessage.customer_shopify_id.is_(None),  # type: ignore[union-attr]
+            )
+            .order_by(ConversationMessage.created_at, ConversationMessage.id)  # type: ignore[arg-type]
+        ).all()
+        if clients
+        else []
+    )
+    nudges = session.exec(
+        select(Nudge).where(_nudge_match(shop_id, customer_id, clients)).order_by(Nudge.id)  # type: ignore[arg-type]
+    ).all()
+    browsers = session.exec(
+        select(PushSubscription)
+        .where(PushSubscription.shop_id == shop_id, PushSubscription.shopper_key.in_(sorted(nodes)))  # type: ignore[attr-defined]
+        .order_by(PushSubscription.id)  # type: ignore[arg-type]
+    ).all()
     return {
         "identifiers": sorted(nodes),
+        "push_subscriptions": [b.model_dump(mode="json", exclude={"id", "shop_id"}) for b in browsers],
+        # messages to or from the customer's browser before they signed in (signed-in messages are in the
+        # export's conversation_message table: they carry the customer id)
+        "conversation_before_sign_in": [m.model_dump(mode="json", exclude={"id", "shop_id"}) for m in thread],
+        "on_site_messages": [n.model_dump(mode="json", exclude={"id", "shop_id"}) for n in nudges],
         # saved as the customer and, before signing in, as a stitched client
         "wishlist": [w.model_dump(mode="json", exclude={"id", "shop_id"}) for w in wishlist],
         # signed-in turns are in the export's support_message table (they carry the customer id)

@@ -138,3 +138,19 @@ def link_commerce_identity(
     for merge in result.merges:
         merge_into(session, shop_id, merge.root, merge.absorbed)
     return result.roots[present[0]]
+
+
+def link_signed_in_client(
+    session: Session, shop_id: int, customer_id: int, client_id: str
+) -> tuple[bool, bool]:
+    """The app proxy's signed ``logged_in_customer_id`` next to the browser's client id: the one link from the
+    storefront that ties a browser to a customer (the pixel's customer id is only a claim). The browser's
+    anonymous history merges into the customer's profile. Returns ``(linked, changed)``: linked is False when
+    the browser already belongs to another customer (a shared device stays apart, nothing changes)."""
+    customer, client = node("customer", customer_id), node("client", client_id)
+    if customer is None or client is None:
+        raise ValueError("a customer id and a client id are required")
+    result = link_identifiers(session, shop_id, [customer, client])
+    for merge in result.merges:
+        merge_into(session, shop_id, merge.root, merge.absorbed)
+    return result.roots[client] == result.roots[customer], bool(result.merges)

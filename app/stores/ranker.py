@@ -89,10 +89,17 @@ def load_ranker(session: Session, shop_id: int) -> StoredRanker | None:
 
 
 def history_stamp(session: Session, shop_id: int) -> list[Any]:
-    """What a training's data is, in a few numbers: order lines and returned lines, the newest order time and
-    order update, the newest return. A training with the stamp of the stored ranker would learn the same model."""
+    """What a training's data is, in a few numbers: order lines, the customers they belong to (a redacted
+    customer's orders become guest orders: the same lines, one customer fewer), the newest order time and order
+    update, returned lines and the newest return. A training with the stamp of the stored ranker would learn the
+    same model."""
     orders = session.exec(
-        select(func.count(OrderLine.id), func.max(Order.processed_at), func.max(Order.shopify_updated_at))
+        select(
+            func.count(OrderLine.id),
+            func.count(func.distinct(Order.customer_shopify_id)),
+            func.max(Order.processed_at),
+            func.max(Order.shopify_updated_at),
+        )
         .join(
             OrderLine, (OrderLine.shop_id == Order.shop_id) & (OrderLine.order_shopify_id == Order.shopify_id)
         )

@@ -35,7 +35,7 @@ from app.web.session_auth import RETRY_HEADER, require_session_token
 bp = Blueprint("admin", __name__, template_folder="templates")
 
 ASSETS = Path(__file__).resolve().parent.parent / "static" / "admin"
-ASSET_NAMES = frozenset({"admin.css", "admin.js"})
+ASSET_NAMES = frozenset(p.name for p in ASSETS.iterdir() if p.suffix in (".css", ".js"))
 APP_BRIDGE_ORIGIN = "https://cdn.shopify.com"
 MAX_KEY_LEN = 160
 

@@ -23,8 +23,10 @@ from app.measurement.lift import DEFAULT_WINDOW_DAYS, Exposure, Purchase, measur
 from app.models.base import utcnow
 from app.models.commerce import Order, Refund
 from app.models.events import IdentityLink
+from app.models.messaging import MessageDecision
 from app.models.serving import HoldoutPolicy, ServedList
 from app.storefront.holdout import DEFAULT_SHARE
+from app.stores.catalog import shop_currency
 from app.web import settings
 from app.web.session_auth import require_session_token
 
@@ -68,15 +70,26 @@ def exposures(session: Session, shop_id: int, since: datetime) -> list[Exposure]
     ]
 
 
-def shop_currency(session: Session, shop_id: int) -> str | None:
-    """The shop's currency: that of its latest order (``currency`` is the shop's, not the buyer's)."""
-    placed_at = func.coalesce(Order.processed_at, Order.shopify_created_at)
-    return session.exec(
-        select(Order.currency)
-        .where(Order.shop_id == shop_id, Order.test == False, Order.currency.is_not(None))  # type: ignore[union-attr]  # noqa: E712
-        .order_by(placed_at.desc(), Order.shopify_id.desc())
-        .limit(1)
-    ).first()
+MESSAGES = "messages"  # the placement of an acting agent's messages, whatever their channel
+
+
+def message_exposures(session: Session, shop_id: int, since: datetime) -> list[Exposure]:
+    """First decision per acting agent × shopper × arm since ``since``, every decision counted (intention to
+    treat: the arm is drawn before consent, quiet hours or the budget are looked at, so a treated shopper whose
+    message was then suppressed still counts as treated). One placement per agent, ``messages``: a held-out
+    shopper has no channel to be compared on."""
+    link = aliased(IdentityLink)
+    shopper = func.coalesce(link.root, MessageDecision.shopper_key)
+    stmt = (
+        select(MessageDecision.agent, shopper, MessageDecision.arm, func.min(MessageDecision.decided_at))
+        .select_from(MessageDecision)
+        .join(link, (link.shop_id == shop_id) & (link.node == MessageDecision.shopper_key), isouter=True)
+        .where(MessageDecision.shop_id == shop_id, MessageDecision.decided_at >= since)
+        .group_by(MessageDecision.agent, shopper, MessageDecision.arm)
+    )
+    return [
+        Exposure(agent, MESSAGES, who, arm == "holdout", at) for agent, who, arm, at in session.execute(stmt)
+    ]
 
 
 def purchases(session: Session, shop_id: int, shoppers: Iterable[str], since: datetime) -> list[Purchase]:
@@ -138,7 +151,7 @@ def purchases(session: Session, shop_id: int, shoppers: Iterable[str], since: da
         if shopper not in shoppers or at is None:
             continue
         net = Decimal(str(total or 0)) - Decimal(str(refund or 0))
-        revenue = max(float(net), 0.0) if currency is None or order_currency in (None, currency) else 0.0
+        revenue = max(float(net), 0.0) if order_currency in (None, currency) else 0.0
         out.append(Purchase(shopper, at, revenue))
     return out
 
@@ -165,7 +178,7 @@ def shop_lift(
 ) -> dict[str, Any]:
     """The whole measurement for one shop, as the API returns it."""
     since = now - timedelta(days=days)
-    seen = exposures(session, shop_id, since)
+    seen = exposures(session, shop_id, since) + message_exposures(session, shop_id, since)
     bought = purchases(session, shop_id, {e.shopper for e in seen}, since)
     lifts = measure(seen, bought, window_days=window_days, now=now)
     shares = holdout_shares(session, shop_id, [lift.agent for lift in lifts])

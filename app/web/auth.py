@@ -83,6 +83,7 @@ def begin():
     cfg = settings()
     shop = _shop_param()
     breakout = _single("breakout")
+    optional: frozenset[str] = frozenset()
     if breakout is not None:
         # Our own signed hand-off from the iframe breakout page (Shopify's hmac cannot survive it).
         try:
@@ -91,6 +92,8 @@ def begin():
             abort(401, description="install hand-off is invalid or expired; open the app from Shopify again")
         if signed_shop != shop:
             abort(401, description="install hand-off is for another shop")
+        # the admin's "grant" action (local mode) asks for declared optional scopes; others are ignored
+        optional = oauth.parse_scopes(_single("optional")) & cfg.optional_scope_set
     else:
         _verify_query("install request")
         if _single("embedded") == "1":
@@ -98,7 +101,9 @@ def begin():
             url = f"{cfg.app_url}/auth?{urlencode({'shop': shop, 'breakout': token})}"
             return render_template_string(BREAKOUT_PAGE, api_key=cfg.shopify_api_key, url=url)
     nonce = secrets.token_urlsafe(24)
-    url = oauth.authorize_url(cfg, shop, state=nonce, redirect_uri=f"{cfg.app_url}/auth/callback")
+    url = oauth.authorize_url(
+        cfg, shop, state=nonce, redirect_uri=f"{cfg.app_url}/auth/callback", optional=optional
+    )
     response = redirect(url, code=302)
     response.set_cookie(
         STATE_COOKIE,

@@ -3,7 +3,8 @@
 The pixel posts ``text/plain`` JSON (sendBeacon / fetch keepalive), so browsers send no preflight; an
 OPTIONS preflight is still answered for other clients. The endpoint is public and cookie-less: any
 origin may post (``Access-Control-Allow-Origin: *``, no credentials); what ties a batch to a shop is the
-shop's public pixel key from the pixel settings.
+shop's public pixel key from the pixel settings. Being public, the key proves nothing about the shopper: the
+batch's ``customerId`` is stored as an unverified claim and identifies nobody (see ``app.jobs.profiles``).
 
 Answers: 200 all stored (or already stored), 207 some events rejected (listed with reasons, the rest
 kept), 4xx with ``{"error", "message"}`` when nothing could be kept. Never a 500 for bad input.

@@ -12,6 +12,12 @@ latest order, in-stock products) or escalates it honestly, and records both turn
 refreshed by a job after the commit. ``GET``/``POST /proxy/wishlist`` lists and saves the shopper's wishlist; a
 new save refreshes the profile (its ``wishlist`` block) the same way.
 
+``POST /proxy/identify`` (a JSON POST from the signed-in customer's browser) links the browser's ``client_id``
+to ``logged_in_customer_id``, so its anonymous history joins the customer's profile. It is the storefront's
+only way to tie a browser to a customer: the pixel's ``customerId`` is an unverified claim. Nothing is served
+to a ``client_id`` on the strength of such a link: personal data (orders, buy-again, the customer's nudges,
+wishlist, support history) needs the signed ``logged_in_customer_id`` on the request itself.
+
 ``GET /proxy/recommendations`` is the hot path: its ordinary answers are served by
 ``app.web.proxy_fast.ProxyFastPath`` in front of Flask with the same checks and bytes as the route below,
 which answers everything the fast path hands over (every error, HEAD, odd queries).
@@ -33,6 +39,7 @@ from app.storefront import shopper_data
 from app.storefront.cache import Rendered, ServingStore
 from app.storefront.lists import PLACEMENTS, resolve_rendered
 from app.storefront.served_log import new_serve_id, record_served
+from app.stores.profiles import link_signed_in_client
 from app.stores.support import TooManyQuestions, ask, refresh_key
 from app.web import settings
 
@@ -311,5 +318,30 @@ def support():
         key = refresh_key(customer_id, client_id)
         tasks.refresh_profile_after_commit(session, redis_url, shop_id, key)
     response = jsonify(result)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/identify")
+def identify():
+    """Link the signed-in customer's browser (``client_id``) to the customer. JSON only: a cross-site form or
+    link cannot send ``application/json`` (a cross-site fetch would need a CORS preflight this app never
+    grants), so another site cannot make a signed-in shopper's browser vouch for the attacker's client id."""
+    if g.customer_id is None:
+        raise ProxyError(403, "only a signed-in customer's browser can be identified")
+    if not g.client_id:
+        raise ProxyError(400, "a valid client_id is required")
+    if not request.is_json:
+        raise ProxyError(415, "send a JSON POST (Content-Type: application/json)")
+    shop_id, customer_id = g.shop.id, g.customer_id
+    with session_scope(settings().database_url) as session:
+        linked, changed = link_signed_in_client(session, shop_id, customer_id, g.client_id)
+        if changed:  # the browser's history and saves join the customer's profile
+            tasks.refresh_profile_after_commit(
+                session, settings().redis_url, shop_id, f"customer:{customer_id}"
+            )
+    if not linked:
+        raise ProxyError(409, "this browser is already linked to another customer")
+    response = jsonify(linked=True, changed=changed)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -16,6 +16,7 @@ from rq.job import Job
 from sqlalchemy import update
 from sqlmodel import Session
 
+from app import tasks
 from app.commerce.values import ts
 from app.config import get_settings
 from app.db import after_commit
@@ -23,6 +24,7 @@ from app.models.base import utcnow
 from app.models.inbox import DROPPED, PENDING, WebhookInbox
 from app.models.shop import Shop
 from app.queue import QUEUES, get_queue
+from app.shopify.scopes import WRITE_CUSTOMERS, has_scope
 from webhooks.topics import COMPLIANCE_TOPICS
 
 log = logging.getLogger(__name__)
@@ -91,8 +93,15 @@ def cancel_shop_jobs(shop_id: int, redis_url: str | None = None) -> int:
 
 
 def scopes_updated(session: Session, shop: Shop, payload: dict[str, Any], event: WebhookInbox) -> None:
+    """The merchant granted or revoked (optional) scopes: store the current set; a newly granted
+    ``write_customers`` replays the write-backs skipped without it, once this commits."""
     current = payload.get("current")
-    if isinstance(current, list):
-        shop.scopes = ",".join(str(s) for s in current)
-        shop.touch()
-        session.add(shop)
+    if not isinstance(current, list) or not all(isinstance(s, str) for s in current):
+        log.warning("app/scopes_update for %s without a list of scopes; ignored", shop.domain)
+        return
+    had = has_scope(shop, WRITE_CUSTOMERS)
+    shop.scopes = ",".join(sorted({s.strip() for s in current if s.strip()}))
+    shop.touch()
+    session.add(shop)
+    if not had and has_scope(shop, WRITE_CUSTOMERS):
+        tasks.replay_writebacks_after_commit(session, shop.id)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from app import tasks
 from app.commerce.privacy import erase_customer, erase_shop, export_customer, export_json
 from app.commerce.values import shopify_id
 from app.models.commerce import GdprExport
@@ -54,6 +55,8 @@ def customer_redact(session: Session, shop: Shop, payload: dict[str, Any], event
     if customer_id is not None:
         erase_profile(session, shop.id, customer_id)  # first: it follows identity links to anonymous history
         erase_customer(session, shop.id, customer_id, email=email, order_ids=orders)
+        # The stored ranker still holds the customer's baskets (its neighbour pool): retrain without them.
+        tasks.train_ranker_after_commit(session, shop.id)
 
 
 def shop_redact(session: Session, shop: Shop, payload: dict[str, Any], event: WebhookInbox) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,15 +13,25 @@ from graphql import GraphQLError, execute, parse, validate
 
 from app.shopify.fake import schema as gql
 from app.shopify.fake.cost import MAX_QUERY_COST, query_cost
+from app.shopify.fake.sms_consent import sms_consent_update
 from app.shopify.fake.state import FakeState
 from app.shopify.fake.store import ShopStore, gid, iso
+from app.shopify.fake.writes import WriteMutations, current_installation
+
+BULK_ANSWER_WAIT_S = 10.0  # how long bulkOperationRunQuery waits for a small export to finish
 
 
 def execute_graphql(
-    fake: FakeState, shop: str, version: str, query: str, variables: dict[str, Any]
+    fake: FakeState,
+    shop: str,
+    version: str,
+    query: str,
+    variables: dict[str, Any],
+    scopes: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """Answer one Admin API GraphQL call: validate, charge its cost to the shop's bucket (or answer
-    THROTTLED / MAX_COST_EXCEEDED), execute, and report ``extensions.cost``."""
+    THROTTLED / MAX_COST_EXCEEDED), execute, and report ``extensions.cost``. ``scopes`` are the calling
+    token's (mutations that need a scope the token lacks answer ACCESS_DENIED)."""
     store = fake.store(shop)
     bucket = fake.bucket(shop)
     try:
@@ -71,7 +82,13 @@ def execute_graphql(
                 },
             }
         bucket.available -= cost
-    context = {"store": store, "fake": fake, "shop": shop, "version": version}
+    context = {
+        "store": store,
+        "fake": fake,
+        "shop": shop,
+        "version": version,
+        "scopes": scopes or frozenset(),
+    }
     root = _MutationRoot(fake, store) if _is_mutation(document) else None
     result = execute(gql.SCHEMA, document, root_value=root, context_value=context, variable_values=variables)
     body: dict[str, Any] = {}
@@ -85,7 +102,8 @@ def execute_graphql(
 
 
 def run_bulk(fake: FakeState, store: ShopStore, query: str) -> dict[str, Any]:
-    """Execute a bulk query now; polls reveal it as RUNNING, then COMPLETED (see bulk_polls_until_done)."""
+    """Start a bulk query on a thread; polls reveal it as RUNNING until it has run, then for
+    ``bulk_polls_until_done`` polls, then COMPLETED or FAILED."""
     op_id = gid("BulkOperation", store.next_id())
     try:
         document = parse(query)
@@ -115,20 +133,6 @@ def run_bulk(fake: FakeState, store: ShopStore, query: str) -> dict[str, Any]:
                     }
                 ],
             }
-    result = execute(gql.SCHEMA, document, context_value={"store": store, "fake": fake, "bulk": True})
-    failure = fake._bulk_failures.pop(store.domain, None)
-    records: list[dict[str, Any]] = []
-    root_count = 0
-    if result.errors:
-        failure = failure or "INTERNAL_SERVER_ERROR"
-    else:
-        try:
-            records, root_count = flatten_bulk(result.data or {})
-        except gql.QueryError as exc:
-            return {
-                "bulkOperation": None,
-                "userErrors": [{"field": ["query"], "message": str(exc), "code": "INVALID"}],
-            }
     op = {
         "id": op_id,
         "status": "CREATED",
@@ -142,19 +146,67 @@ def run_bulk(fake: FakeState, store: ShopStore, query: str) -> dict[str, Any]:
         "url": None,
         "partialDataUrl": None,
         "query": query,
-        "_records": records,
-        "_root_count": root_count,
-        "_failure": failure,
+        "_records": [],
+        "_root_count": 0,
+        "_failure": None,
+        "_invalid": None,
         "_polls": 0,
+        "_ready": threading.Event(),
     }
     with store.lock:
+        running = [o for o in store.bulk_operations.values() if o["status"] in ("CREATED", "RUNNING")]
+        if running:
+            return {
+                "bulkOperation": None,
+                "userErrors": [
+                    {
+                        "field": None,
+                        "message": "A bulk query operation for this app and shop is already in progress: "
+                        + running[0]["id"],
+                        "code": "OPERATION_IN_PROGRESS",
+                    }
+                ],
+            }
         store.bulk_operations[op_id] = op
+    threading.Thread(target=_execute_bulk, args=(fake, store, document, op), daemon=True).start()
+    # A small export answers as before (a query the bulk format cannot flatten is a user error); a big one
+    # runs on, as Shopify's do, and polls show it RUNNING until it is done.
+    if op["_ready"].wait(BULK_ANSWER_WAIT_S) and op["_invalid"]:
+        with store.lock:
+            store.bulk_operations.pop(op_id, None)
+        return {
+            "bulkOperation": None,
+            "userErrors": [{"field": ["query"], "message": op["_invalid"], "code": "INVALID"}],
+        }
     return {"bulkOperation": op, "userErrors": []}
+
+
+def _execute_bulk(fake: FakeState, store: ShopStore, document: Any, op: dict[str, Any]) -> None:
+    """Run a bulk query into ``op`` (its records, or why it failed), then mark it ready."""
+    try:
+        result = execute(gql.SCHEMA, document, context_value={"store": store, "fake": fake, "bulk": True})
+        failure = fake._bulk_failures.pop(store.domain, None)
+        if result.errors:
+            failure = failure or "INTERNAL_SERVER_ERROR"
+        else:
+            try:
+                op["_records"], op["_root_count"] = flatten_bulk(result.data or {})
+            except gql.QueryError as exc:
+                op["_invalid"] = str(exc)
+                failure = failure or "INTERNAL_SERVER_ERROR"  # seen only when it was too late to refuse
+        op["_failure"] = failure
+    except Exception:  # noqa: BLE001 - a crashed export is a failed operation, as on Shopify
+        op["_failure"] = "INTERNAL_SERVER_ERROR"
+    finally:
+        op["_ready"].set()
 
 
 def advance_bulk(fake: FakeState, op: dict[str, Any]) -> None:
     """Each poll moves a bulk operation on: CREATED/RUNNING (partial counts) → COMPLETED or FAILED."""
     if op["status"] not in ("CREATED", "RUNNING"):
+        return
+    if not op["_ready"].is_set():
+        op["status"] = "RUNNING"
         return
     op["_polls"] += 1
     total = len(op["_records"])
@@ -177,7 +229,7 @@ def advance_bulk(fake: FakeState, op: dict[str, Any]) -> None:
         op["url"] = f"{fake.base_url}/bulk/{token}.jsonl"
 
 
-class _MutationRoot:
+class _MutationRoot(WriteMutations):
     """Root value for mutations: the default resolver calls these methods with the field's args."""
 
     def __init__(self, fake: FakeState, store: ShopStore):
@@ -232,6 +284,9 @@ class _MutationRoot:
             }
         return {"deletedWebPixelId": id, "userErrors": []}
 
+    def customerSmsMarketingConsentUpdate(self, _info: Any, input: dict[str, Any]):  # noqa: N802
+        return sms_consent_update(self.store, input)
+
 
 # Bulk operations advance when polled through any of these fields.
 def _polling_resolver(original_field: str):
@@ -255,6 +310,7 @@ def _polling_resolver(original_field: str):
 
 gql.SCHEMA.type_map["Query"].fields["bulkOperation"].resolve = _polling_resolver("bulkOperation")  # type: ignore[union-attr]
 gql.SCHEMA.type_map["Query"].fields["node"].resolve = _polling_resolver("node")  # type: ignore[union-attr]
+gql.SCHEMA.type_map["Query"].fields["currentAppInstallation"].resolve = current_installation  # type: ignore[union-attr]
 
 
 def _pixel_settings(raw: Any) -> dict[str, Any] | None:

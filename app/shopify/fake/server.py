@@ -9,6 +9,9 @@ calls land here. Served:
 - ``POST /store/<shop>/admin/api/<ver>/graphql.json`` GraphQL with cost accounting and throttling
 - ``GET  /store/<shop>/admin/apps/<api_key>``       embedded admin landing, forwards to ``{app_url}/app``
 - ``GET  /bulk/<token>.jsonl``                      bulk operation results
+
+Longer than about 400 lines (just): the OAuth endpoints, the tokens they issue and the controls tests use on
+them (expire, revoke, grant optional scopes) share one object.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
@@ -80,6 +84,8 @@ class FakeShopify(FakeState):
         self.api_key = api_key
         self.api_secret = api_secret
         self.app_url = app_url.rstrip("/") if app_url else None
+        self.webhook_url = f"{self.app_url}/webhooks" if self.app_url else None
+        self.webhook_secret = api_secret
         self.access_token_ttl = access_token_ttl
         self.refresh_token_ttl = refresh_token_ttl
         self.app_scopes = app_scopes  # what a token exchange grants (the app's configured scopes)
@@ -161,6 +167,23 @@ class FakeShopify(FakeState):
     def tokens_for(self, shop: str, kind: str | None = None) -> list[IssuedToken]:
         with self._lock:
             return [t for t in self.tokens.values() if t.shop == shop and (kind is None or t.kind == kind)]
+
+    def grant_scopes(self, shop: str, scopes: str) -> None:
+        """The merchant grants (or revokes) optional scopes: the shop's tokens now carry ``scopes``, and
+        ``app/scopes_update`` is emitted as Shopify does."""
+        with self._lock:
+            previous = next((t.scopes for t in self.tokens.values() if t.shop == shop), "")
+            for tok in self.tokens.values():
+                if tok.shop == shop:
+                    tok.scopes = scopes
+        payload = {
+            "id": self.store(shop).next_id(),
+            "shop_id": self.store(shop).shop_record()["id"],
+            "previous": [s for s in previous.split(",") if s],
+            "current": [s for s in scopes.split(",") if s],
+            "updated_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        }
+        self.emit_webhook(self.store(shop), "app/scopes_update", payload)
 
     def expire_token(self, token: str) -> None:
         with self._lock:
@@ -326,7 +349,8 @@ class FakeShopify(FakeState):
             fake.calls["graphql"] += 1
             if not _valid_version(version):
                 abort(404)
-            if fake._valid_token(request.headers.get("X-Shopify-Access-Token"), shop, "access") is None:
+            token = fake._valid_token(request.headers.get("X-Shopify-Access-Token"), shop, "access")
+            if token is None:
                 fake.calls["unauthorized"] += 1
                 return jsonify(INVALID_TOKEN_BODY), 401
             with fake._lock:
@@ -347,7 +371,12 @@ class FakeShopify(FakeState):
                 return jsonify(errors=[{"message": "Parameter Missing or Invalid"}]), 400
             return jsonify(
                 graphql_api.execute_graphql(
-                    fake, shop, version, payload["query"], payload.get("variables") or {}
+                    fake,
+                    shop,
+                    version,
+                    payload["query"],
+                    payload.get("variables") or {},
+                    scopes=frozenset(x for x in token.scopes.split(",") if x),
                 )
             )
 

@@ -8,8 +8,10 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.shopify.fake.store import ShopStore
+from app.shopify.fake.webhooks import deliver_webhook
 
 
 @dataclass
@@ -49,6 +51,11 @@ class FakeState:
         self._bulk_failures: dict[str, str] = {}
         self._lock = threading.RLock()
         self.port: int | None = None
+        # Webhooks Shopify would send after a mutation: always recorded on the shop's store, and POSTed to
+        # ``webhook_url`` (signed with ``webhook_secret``) when ``emit_webhooks`` is on.
+        self.emit_webhooks = False
+        self.webhook_url: str | None = None
+        self.webhook_secret = ""
 
     @property
     def base_url(self) -> str:
@@ -62,6 +69,22 @@ class FakeState:
             if shop not in self.stores:
                 self.stores[shop] = ShopStore(domain=shop)
             return self.stores[shop]
+
+    def emit_webhook(self, store: ShopStore, topic: str, payload: dict[str, Any]) -> None:
+        """Record (and, when on, deliver in the background) the webhook a mutation caused."""
+        with store.lock:
+            store.webhooks_emitted.append((topic, payload))
+        if not (self.emit_webhooks and self.webhook_url):
+            return
+        url, secret, shop = self.webhook_url, self.webhook_secret, store.domain
+
+        def send() -> None:
+            try:
+                deliver_webhook(url, shop, topic, payload, secret=secret)
+            except Exception as exc:  # a webhook the app did not take is what Shopify would retry; note it
+                self.calls[f"webhook_failed:{type(exc).__name__}"] += 1
+
+        threading.Thread(target=send, name="fake-shopify-webhook", daemon=True).start()
 
     def bucket(self, shop: str) -> Bucket:
         with self._lock:

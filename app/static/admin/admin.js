@@ -25,7 +25,7 @@
     if (!res.ok) { throw new Error((body && body.message) || res.statusText); }
     return body;
   }
-  window.attune = { api: api, sessionToken: sessionToken };
+  window.attune = { api: api, sessionToken: sessionToken, el: el, svg: svg, when: when, label: label, count: count };
 
   // --- tiny DOM helpers ------------------------------------------------------------------------
   function el(tag, attrs) {
@@ -73,6 +73,12 @@
   function signedPct(x) { return x === null || x === undefined ? "—" : (x >= 0 ? "+" : "") + (x * 100).toFixed(1) + "%"; }
   function pts(x) { return (x >= 0 ? "+" : "") + (x * 100).toFixed(1) + " pts"; }
   function amount(x) { return x === null || x === undefined ? "—" : money.format(x); }
+  function spent(x, currency) {
+    if (x === null || x === undefined) return "—";
+    try {
+      return new Intl.NumberFormat(undefined, { style: "currency", currency: currency || "USD" }).format(Number(x));
+    } catch (e) { return amount(Number(x)) + " " + (currency || ""); }  // a code Intl does not know
+  }
   function signedAmount(x) { return (x >= 0 ? "+" : "−") + money.format(Math.abs(x)); }
   function label(s) { return String(s || "").replace(/_/g, " ").replace(/^./, function (c) { return c.toUpperCase(); }); }
   function when(iso) {
@@ -365,7 +371,7 @@
       const facts = rec.id ? el("dl", { class: "facts" },
         el("dt", { text: "Email" }), el("dd", { text: rec.email || "—" }),
         el("dt", { text: "Orders" }), el("dd", { text: count(rec.orders_count) + " · " + count(rec.returns_count) + (rec.returns_count === 1 ? " return" : " returns") }),
-        el("dt", { text: "Spent, net of refunds" }), el("dd", { text: rec.total_spent }),
+        el("dt", { text: "Spent, net of refunds" }), el("dd", { "data-spent": "", text: spent(rec.total_spent, rec.currency) }),
         el("dt", { text: "Last order" }), el("dd", { text: when(rec.last_order_at) }),
         el("dt", { text: "Email marketing" }), el("dd", { text: label(rec.email_marketing || "unknown") }))
         : el("p", { class: "muted", text: "Anonymous visitor: " + count(profile.event_count) + " storefront events, last seen " + when(profile.last_seen_at) });
@@ -385,6 +391,7 @@
       box.replaceChildren(el("div", { class: "card-head row" }, el("h3", { text: name }),
         el("button", { type: "button", class: "btn plain", text: "Close", onclick: function () { box.hidden = true; tr.classList.remove("selected"); tr.focus(); } })),
       facts, interests, feedbackFacts(profile.explicit || {}), cards.length ? el("div", { class: "detail-grid" }, cards) : el("p", { class: "muted", text: "No derived scores yet." }));
+      if (rec.id && window.attune.onCustomer) window.attune.onCustomer(box, rec);  // admin_actions.js: the thread
     }).catch(function (err) { box.replaceChildren(el("p", { class: "error", text: "Could not load this customer: " + err.message })); });
   }
 

@@ -1,4 +1,5 @@
-/* Attune assistant (app embed): launcher + dialog with nudges, semantic search, support questions, picks and one-click reorder. */
+/* Attune assistant (app embed): launcher + dialog with nudges, semantic search, support questions, picks, one-click reorder,
+   the signed-in shopper's recent messages and a web push opt-in (permission asked only when its button is pressed). */
 (function () {
   'use strict';
   var PROXY = '/apps/attune', TIMEOUT_MS = 1500, ASK_MS = 8000, LINGER_MS = 3000;
@@ -65,11 +66,23 @@
     }, { threshold: 0.5 }).observe(node);
   }
 
+  // A signed-in customer's browser, once per session: Attune links this client id to the customer (the app proxy
+  // verifies the sign-in; the pixel's customer id is never trusted for that).
+  function identify(d) {
+    if (!d.customer) return;
+    var cid = clientId(), key = 'attune_identified';
+    try { if (!cid || sessionStorage.getItem(key) === cid) return; } catch (e) { return; }
+    getJSON('/identify', {}, {}, ASK_MS).then(function () {
+      try { sessionStorage.setItem(key, cid); } catch (e) { /* private mode: ask again next page */ }
+    }).catch(function () {});
+  }
+
   function init(root) {
     var tpl = root.querySelector('template[data-attune-ui]');
     if (tpl) root.replaceChildren(tpl.content.cloneNode(true)); // the embed's UI, inert until this script runs
     var d = root.dataset, launcher = root.querySelector('.attune-launcher'), panel = root.querySelector('.attune-panel');
     var closeBtn = root.querySelector('.attune-close'), loaded = false;
+    identify(d);
 
     function focusables() {
       return Array.prototype.filter.call(panel.querySelectorAll(FOCUSABLE), function (n) { return n.getClientRects().length > 0; });
@@ -100,6 +113,7 @@
     });
 
     function loadPanel() {
+      loadThread(); initPush();
       var params = { placement: 'assistant', limit: d.count };
       if (d.productId) params.product_id = d.productId;
       getJSON('/recommendations', params).then(function (data) {
@@ -127,6 +141,72 @@
           reorder.hidden = !ul.children.length;
         }).catch(function () {});
       }
+    }
+
+    var thread = root.querySelector('.attune-thread');
+    function loadThread() { // the signed-in customer's own messages (the proxy refuses anyone else)
+      if (!thread || !d.customer) return;
+      getJSON('/messages').then(function (data) {
+        var ul = thread.querySelector('ul');
+        (data.messages || []).forEach(function (m) {
+          var key = 'labelSent' + m.channel.charAt(0).toUpperCase() + m.channel.slice(1);
+          var lead = m.direction === 'in' ? d.labelYouWrote : (d[key] || d.labelSentOther);
+          var li = el('li', 'attune-row'), div = el('div'), at = new Date(m.at);
+          div.appendChild(el('span', null, lead + ' \u201c' + m.summary + '\u201d'));
+          if (!isNaN(at)) div.appendChild(el('small', null, at.toLocaleDateString(document.documentElement.lang || undefined)));
+          li.appendChild(div); ul.appendChild(li);
+        });
+        thread.hidden = !ul.children.length;
+      }).catch(function () {});
+    }
+
+    var push = root.querySelector('.attune-push'), SW = PROXY + '/sw.js', SCOPE = PROXY + '/';
+    function pushState(on, note) {
+      push.hidden = false; push.dataset.state = on ? 'on' : 'off';
+      push.querySelector('.attune-push-on').hidden = on; push.querySelector('.attune-push-off').hidden = !on;
+      push.querySelector('.attune-push-note').textContent = note || (on ? d.labelPushOn : '');
+    }
+    function keyBytes(s) {
+      var raw = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '===='.slice(0, (4 - s.length % 4) % 4)), out = new Uint8Array(raw.length);
+      for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+      return out;
+    }
+    function active(reg) { // pushManager.subscribe needs an active worker
+      if (reg.active) return Promise.resolve(reg);
+      var w = reg.installing || reg.waiting;
+      return new Promise(function (ok, fail) {
+        if (!w) return fail(new Error('no worker'));
+        w.addEventListener('statechange', function () { if (w.state === 'activated') ok(reg); else if (w.state === 'redundant') fail(new Error('worker failed')); });
+      });
+    }
+    function current() { return navigator.serviceWorker.getRegistration(SCOPE).then(function (reg) { return reg ? reg.pushManager.getSubscription() : null; }); }
+    function pushOn(btn) {
+      btn.disabled = true;
+      Notification.requestPermission().then(function (perm) { // asked here, on the shopper's click, never before
+        if (perm !== 'granted') throw new Error(perm);
+        return Promise.all([getJSON('/push/key', null, null, ASK_MS), navigator.serviceWorker.register(SW, { scope: SCOPE }).then(active)]);
+      }).then(function (r) {
+        return r[1].pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(r[0].public_key) });
+      }).then(function (sub) { return getJSON('/push/subscribe', null, sub.toJSON(), ASK_MS); })
+        .then(function () { pushState(true); publish('attune:push_opted_in', { page: location.pathname }); })
+        .catch(function () { pushState(false, Notification.permission === 'denied' ? d.labelPushBlocked : d.labelPushError); })
+        .finally(function () { btn.disabled = false; });
+    }
+    function pushOff(btn) {
+      btn.disabled = true;
+      current().then(function (sub) {
+        if (!sub) return null;
+        return getJSON('/push/unsubscribe', null, { endpoint: sub.endpoint }, ASK_MS).then(function () { return sub.unsubscribe(); });
+      }).then(function () { pushState(false); }, function () { pushState(true, d.labelPushError); })
+        .finally(function () { btn.disabled = false; });
+    }
+    function initPush() {
+      if (!push || !('serviceWorker' in navigator) || !('PushManager' in window) || !('Notification' in window)) return;
+      push.querySelector('.attune-push-on').addEventListener('click', function (e) { pushOn(e.currentTarget); });
+      push.querySelector('.attune-push-off').addEventListener('click', function (e) { pushOff(e.currentTarget); });
+      if (Notification.permission === 'denied') return pushState(false, d.labelPushBlocked);
+      if (Notification.permission !== 'granted') return pushState(false);
+      current().then(function (sub) { pushState(!!sub); }, function () { pushState(false); });
     }
 
     var form = root.querySelector('.attune-search'), results = root.querySelector('.attune-results');

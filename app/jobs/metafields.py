@@ -1,0 +1,111 @@
+"""Attune's scores on Shopify customer metafields (``metafieldsSet``, namespace ``$app:attune``: intent,
+churn_risk, predicted_next_order, segment), from each customer's profile (``app.profiles.metafields``).
+
+``sync_metafields(shop_id, customer_ids=None)`` writes the given customers, or every customer whose profile
+changed since its last write; ``sync_all_metafields`` (cron, hourly) runs it for every installed shop that
+granted ``write_customers``. Without the scope nothing is written: named customers are recorded as skipped
+(and replayed once the scope is granted). Idempotent: it writes the profile's current values.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlmodel import select
+
+from app import tasks
+from app.config import get_settings
+from app.db import session_scope
+from app.models.base import utcnow
+from app.models.profiles import CustomerProfile
+from app.models.shop import Shop
+from app.models.writeback import METAFIELDS, WB_DONE, WB_FAILED, WB_SKIPPED, ShopifyWriteback
+from app.profiles.metafields import score_fields
+from app.shopify.admin import AdminClient, AdminUserError
+from app.shopify.scopes import WRITE_CUSTOMERS, has_scope
+from app.shopify.writes import MetafieldValue, ScopeDenied, set_customer_metafields
+from app.stores import writeback
+
+log = logging.getLogger(__name__)
+
+BATCH = 6  # customers per metafieldsSet call (4 fields each, at most 25 per call)
+MAX_PER_RUN = 5000
+
+
+def _changed(session, shop_id: int, customer_ids: list[int] | None) -> list[CustomerProfile]:
+    query = select(CustomerProfile).where(
+        CustomerProfile.shop_id == shop_id,
+        CustomerProfile.customer_shopify_id.is_not(None),  # type: ignore[union-attr]
+    )
+    if customer_ids is not None:
+        query = query.where(CustomerProfile.customer_shopify_id.in_(customer_ids))  # type: ignore[union-attr]
+    profiles = session.exec(query.order_by(CustomerProfile.id)).all()
+    if customer_ids is not None:
+        return list(profiles)
+    written = dict(
+        session.exec(
+            select(ShopifyWriteback.customer_shopify_id, ShopifyWriteback.done_at).where(
+                ShopifyWriteback.shop_id == shop_id,
+                ShopifyWriteback.kind == METAFIELDS,
+                ShopifyWriteback.status == WB_DONE,
+            )
+        ).all()
+    )
+    return [
+        p
+        for p in profiles
+        if written.get(p.customer_shopify_id) is None or written[p.customer_shopify_id] < p.updated_at
+    ][:MAX_PER_RUN]
+
+
+def sync_metafields(shop_id: int, customer_ids: list[int] | None = None) -> dict[str, Any]:
+    """RQ job: write Attune's scores onto customers' metafields; returns counts (or why nothing was written)."""
+    settings = get_settings()
+    now = utcnow()
+    with session_scope(settings.database_url) as session:
+        shop = session.get(Shop, shop_id)
+        if shop is None or not shop.is_installed:
+            return {"written": 0, "skipped": "the shop is not installed"}
+        if not has_scope(shop, WRITE_CUSTOMERS):
+            for cid in customer_ids or []:
+                writeback.record(session, shop_id, cid, METAFIELDS, WB_SKIPPED, "write_customers not granted")
+            return {"written": 0, "skipped": "the shop has not granted write_customers"}
+        values = {
+            int(p.customer_shopify_id): [
+                MetafieldValue(f.key, f.type, f.value)
+                for f in score_fields(p.intent, p.churn_risk, p.rfm_segment, p.derived, now)
+            ]
+            for p in _changed(session, shop_id, customer_ids)
+        }
+    values = {cid: v for cid, v in values.items() if v}
+    client = AdminClient.for_shop(settings, shop_id)
+    ids = list(values)
+    counts = {"written": 0, "failed": 0}
+    for i in range(0, len(ids), BATCH):
+        chunk = ids[i : i + BATCH]
+        try:
+            set_customer_metafields(client, {cid: values[cid] for cid in chunk})
+            status, detail = WB_DONE, ""
+        except ScopeDenied:
+            status, detail = WB_SKIPPED, "Shopify denied write_customers (revoked?)"
+        except AdminUserError as exc:
+            status, detail = WB_FAILED, f"Shopify refused it: {exc}"
+        with session_scope(settings.database_url) as session:
+            for cid in chunk:
+                note = detail or "wrote " + ", ".join(f.key for f in values[cid])
+                writeback.record(session, shop_id, cid, METAFIELDS, status, note, now)
+        counts["written" if status == WB_DONE else "failed"] += len(chunk)
+        if status == WB_SKIPPED:
+            return {**counts, "skipped": detail}
+    log.info("shop %s: metafields %s", shop_id, counts)
+    return counts
+
+
+def sync_all_metafields() -> int:
+    """RQ cron job: queue a metafield sync for every installed shop that granted ``write_customers``."""
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        shops = session.exec(select(Shop).where(Shop.uninstalled_at.is_(None))).all()  # type: ignore[union-attr]
+        ids = [s.id for s in shops if s.is_installed and has_scope(s, WRITE_CUSTOMERS)]
+    return sum(bool(tasks.sync_metafields(settings.redis_url, shop_id)) for shop_id in ids)

@@ -1,0 +1,39 @@
+"""Hand agents' proposals to the orchestrator, inside the caller's job transaction: lock the shoppers, load
+their facts and the shop's policy, decide, record every decision with its outbox row, and queue the relay of
+the messages due now once the transaction commits (deferred ones are queued by ``sweep_outbox``).
+
+Agent jobs call ``submit``; it never commits (the job's commit makes the decisions and their outbox rows
+visible together, the transactional outbox)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel import Session
+
+from app import tasks
+from app.models.base import utcnow
+from app.orchestrator.policy import decide
+from app.orchestrator.proposal import Decision, Proposal, ProposalError
+from app.stores.contact_policy import load_policy
+from app.stores.orchestrator import load_facts, lock_shoppers, record_decisions
+
+
+def submit(
+    session: Session, shop_id: int, proposals: Sequence[Proposal], now: datetime | None = None
+) -> list[Decision]:
+    """Decide and record ``proposals`` (all of shop ``shop_id``); returns the decisions in their order."""
+    if any(p.shop_id != shop_id for p in proposals):
+        raise ProposalError("every proposal must belong to the shop being decided")
+    if not proposals:
+        return []
+    now = now or utcnow()
+    lock_shoppers(session, shop_id, [p.shopper.key for p in proposals])
+    decisions = decide(
+        proposals, load_facts(session, shop_id, proposals, now), load_policy(session, shop_id), now
+    )
+    recorded = record_decisions(session, decisions, now)
+    due = [m.id for _, m in recorded if m is not None and m.send_at <= now]
+    tasks.relay_after_commit(session, due)
+    return decisions

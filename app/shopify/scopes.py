@@ -1,0 +1,70 @@
+"""Which access scopes a shop has granted, and which of Attune's features wait for an optional one.
+
+Required scopes are granted at install; optional ones (``Settings.optional_scopes``, ``optional_scopes`` in
+``shopify.app.toml``) are asked for later, in the embedded admin, with App Bridge's ``shopify.scopes.request``.
+A feature whose scope is missing degrades: it is skipped and recorded, never an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from app.models.shop import Shop
+
+WRITE_CUSTOMERS = "write_customers"
+
+
+@dataclass(frozen=True)
+class Feature:
+    key: str
+    scope: str
+    title: str
+    detail: str
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature(
+        "consent_writeback",
+        WRITE_CUSTOMERS,
+        "Unsubscribes written back to Shopify",
+        "A shopper who unsubscribes from Attune's e-mail is also unsubscribed in Shopify "
+        "(customerEmailMarketingConsentUpdate), so Shopify Email and other apps respect it.",
+    ),
+    Feature(
+        "customer_metafields",
+        WRITE_CUSTOMERS,
+        "Attune's scores on customers",
+        "Intent, churn risk, predicted next order and segment as customer metafields, for Shopify "
+        "segments, Shopify Email and Messaging.",
+    ),
+)
+
+
+def parse(scopes: str | Iterable[str] | None) -> frozenset[str]:
+    """A scope set from Shopify's comma-separated form (or any iterable of scope names)."""
+    if scopes is None:
+        return frozenset()
+    items = scopes.split(",") if isinstance(scopes, str) else scopes
+    return frozenset(s.strip() for s in items if s and s.strip())
+
+
+def granted(scopes: str | Iterable[str] | None) -> frozenset[str]:
+    """The scopes a grant covers: ``write_x`` implies ``read_x`` (Shopify lists only the write scope)."""
+    out = set(parse(scopes))
+    out |= {s.replace("write_", "read_", 1) for s in out if "write_" in s}
+    return frozenset(out)
+
+
+def has_scope(shop: Shop | str | None, scope: str) -> bool:
+    """Whether ``shop`` (a Shop row, or its stored ``scopes`` string) has granted ``scope``."""
+    if shop is None:
+        return False
+    value = shop if isinstance(shop, str) else shop.scopes
+    return scope in granted(value)
+
+
+def waiting_features(scopes: str | Iterable[str] | None, optional: Iterable[str]) -> list[Feature]:
+    """The features whose (optional) scope the shop has not granted yet."""
+    have, asked = granted(scopes), set(optional)
+    return [f for f in FEATURES if f.scope in asked and f.scope not in have]

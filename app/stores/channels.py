@@ -1,0 +1,80 @@
+"""A shop's channel settings: the e-mail sender (name, address, postal address, reply-to) and its SMTP URL,
+stored encrypted (``ChannelConfig.secret_enc``); a shop without its own SMTP URL uses ``ATTUNE_SMTP_URL``.
+And the recipient's address on a channel. No commits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, select
+
+from app.channels.base import Sender
+from app.crypto import TokenCipher
+from app.models.base import utcnow
+from app.models.commerce import Customer
+from app.models.messaging import ChannelConfig
+from app.models.shop import Shop
+
+
+class ChannelNotReady(ValueError):
+    """The shop has not set up the channel (the reason says what is missing)."""
+
+
+def _row(session: Session, shop_id: int, channel: str) -> ChannelConfig | None:
+    return session.exec(
+        select(ChannelConfig).where(ChannelConfig.shop_id == shop_id, ChannelConfig.channel == channel)
+    ).first()
+
+
+def save_email_settings(
+    session: Session, cipher: TokenCipher, shop_id: int, settings: dict[str, Any], smtp_url: str | None = None
+) -> ChannelConfig:
+    """Store the e-mail sender settings (and the SMTP URL, encrypted, when given)."""
+    row = _row(session, shop_id, "email") or ChannelConfig(shop_id=shop_id, channel="email")
+    row.settings = {
+        k: settings[k]
+        for k in ("shop_name", "from_name", "from_address", "postal_address", "reply_to")
+        if settings.get(k)
+    }
+    if smtp_url is not None:
+        row.secret_enc = cipher.encrypt(smtp_url) if smtp_url else None
+    row.updated_at = utcnow()
+    session.add(row)
+    return row
+
+
+def email_setup(
+    session: Session, cipher: TokenCipher, shop_id: int, default_smtp_url: str | None
+) -> tuple[Sender, str]:
+    """The shop's sender and SMTP URL, or ``ChannelNotReady`` naming what is missing."""
+    row = _row(session, shop_id, "email")
+    if row is None or not row.enabled:
+        raise ChannelNotReady("e-mail is not set up for this shop")
+    s = row.settings or {}
+    if not s.get("from_address"):
+        raise ChannelNotReady("e-mail has no sender address")
+    smtp_url = cipher.decrypt(row.secret_enc) if row.secret_enc else default_smtp_url
+    if not smtp_url:
+        raise ChannelNotReady("e-mail has no SMTP server (the shop's or ATTUNE_SMTP_URL)")
+    shop = session.get(Shop, shop_id)
+    shop_name = s.get("shop_name") or (shop.domain if shop else "")
+    sender = Sender(
+        shop_name=shop_name,
+        from_name=s.get("from_name") or shop_name,
+        from_address=s["from_address"],
+        postal_address=s.get("postal_address") or "",
+        reply_to=s.get("reply_to"),
+    )
+    return sender, smtp_url
+
+
+def recipient_address(session: Session, shop_id: int, customer_id: int | None, channel: str) -> str | None:
+    """The customer's address on ``channel`` (e-mail or phone), or None."""
+    if customer_id is None:
+        return None
+    customer = session.exec(
+        select(Customer).where(Customer.shop_id == shop_id, Customer.shopify_id == customer_id)
+    ).first()
+    if customer is None or customer.deleted_at is not None:
+        return None
+    return {"email": customer.email, "sms": customer.phone}.get(channel)

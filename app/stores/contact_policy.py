@@ -1,0 +1,80 @@
+"""A shop's contact policy (budget, allowed hours, time zone) and its agents' holdout shares, as the
+orchestrator's ``ContactPolicy``. No commits."""
+
+from __future__ import annotations
+
+from datetime import time
+
+from sqlmodel import Session, select
+
+from app.models.base import utcnow
+from app.models.messaging import ContactPolicyRow
+from app.models.serving import HoldoutPolicy
+from app.orchestrator.proposal import ContactPolicy, HoldoutShare
+
+DEFAULT_MESSAGE_HOLDOUT = 0.1
+
+
+def _minute(t: time) -> int:
+    return t.hour * 60 + t.minute
+
+
+def _time(minute: int) -> time:
+    return time(minute // 60, minute % 60)
+
+
+def load_policy(session: Session, shop_id: int) -> ContactPolicy:
+    """The shop's policy; the defaults (1 a day, 3 a week, 08:00-21:00, 10 % holdout) where none is set."""
+    row = session.exec(select(ContactPolicyRow).where(ContactPolicyRow.shop_id == shop_id)).first()
+    holdouts = {
+        h.agent: HoldoutShare(h.share, h.salt)
+        for h in session.exec(select(HoldoutPolicy).where(HoldoutPolicy.shop_id == shop_id)).all()
+    }
+    default = HoldoutShare(DEFAULT_MESSAGE_HOLDOUT)
+    if row is None:
+        return ContactPolicy(holdouts=holdouts, default_holdout=default)
+    return ContactPolicy(
+        per_day=row.per_day,
+        per_week=row.per_week,
+        quiet_start=_time(row.quiet_start_minute),
+        quiet_end=_time(row.quiet_end_minute),
+        shop_timezone=row.timezone or "UTC",
+        holdouts=holdouts,
+        default_holdout=default,
+    )
+
+
+def save_policy(session: Session, shop_id: int, policy: ContactPolicy) -> ContactPolicyRow:
+    """Store the budget, hours and zone of a (validated) policy."""
+    row = session.exec(
+        select(ContactPolicyRow).where(ContactPolicyRow.shop_id == shop_id).with_for_update()
+    ).first() or ContactPolicyRow(shop_id=shop_id)
+    row.per_day, row.per_week = policy.per_day, policy.per_week
+    row.quiet_start_minute, row.quiet_end_minute = _minute(policy.quiet_start), _minute(policy.quiet_end)
+    row.timezone, row.updated_at = policy.shop_timezone, utcnow()
+    session.add(row)
+    return row
+
+
+def save_holdouts(session: Session, shop_id: int, shares: dict[str, float]) -> None:
+    """Set each named agent's holdout share (a row per agent; its salt, and so its shoppers' draw, is kept)."""
+    if not shares:
+        return
+    rows = {
+        r.agent: r
+        for r in session.exec(
+            select(HoldoutPolicy)
+            .where(HoldoutPolicy.shop_id == shop_id, HoldoutPolicy.agent.in_(sorted(shares)))
+            .with_for_update()
+        ).all()
+    }
+    now = utcnow()
+    for agent, share in shares.items():
+        row = rows.get(agent) or HoldoutPolicy(shop_id=shop_id, agent=agent)
+        row.share, row.updated_at = float(share), now
+        session.add(row)
+
+
+def policy_updated_at(session: Session, shop_id: int) -> str | None:
+    row = session.exec(select(ContactPolicyRow).where(ContactPolicyRow.shop_id == shop_id)).first()
+    return row.updated_at.isoformat() if row else None

@@ -1,0 +1,216 @@
+"""The orchestrator's reads and writes: the facts its policy needs about the shoppers of some proposals, and
+the decisions it made, each recorded with its outbox row and the thread's entry in one transaction (the
+transactional outbox: the caller commits them together, or none of them). No commits."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, text
+from sqlmodel import Session, select
+
+from app.catalog.stock import variant_availability
+from app.models.commerce import Customer, Order, Product, ProductVariant
+from app.models.messaging import CANCELLED, FAILED, MessageDecision, OutboxMessage
+from app.models.profiles import CustomerProfile
+from app.orchestrator.proposal import (
+    CHANNELS,
+    SUBSCRIBED,
+    WEEK,
+    Action,
+    Decision,
+    Proposal,
+    Purpose,
+    ShopperFacts,
+)
+from app.stores.consent import consents_for
+from app.stores.conversation import record_outgoing
+from app.stores.push import subscribed_keys
+
+BUDGET_CHANNELS = tuple(c for c, spec in CHANNELS.items() if spec.counts_toward_budget)
+
+
+def lock_shoppers(session: Session, shop_id: int, keys: Sequence[str]) -> None:
+    """Serialise deciders of the same shoppers until the transaction ends (PostgreSQL advisory locks, in a
+    fixed order). SQLite has one writer at a time: a decider that read before another committed fails its
+    write and its job retries."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        session.exec(
+            text("SELECT pg_advisory_xact_lock(:shop, hashtext(:key))").bindparams(shop=shop_id, key=key)
+        )
+
+
+def _out_of_stock(session: Session, shop_id: int, product_ids: set[int]) -> frozenset[int]:
+    """Products with no sellable variant, or gone from the shop (deleted, not active)."""
+    if not product_ids:
+        return frozenset()
+    ids = sorted(product_ids)
+    live = {
+        p.shopify_id
+        for p in session.exec(
+            select(Product).where(Product.shop_id == shop_id, Product.shopify_id.in_(ids))
+        ).all()
+        if p.deleted_at is None and (p.status or "active").lower() == "active"
+    }
+    variants = session.exec(
+        select(ProductVariant).where(
+            ProductVariant.shop_id == shop_id, ProductVariant.product_shopify_id.in_(ids)
+        )
+    ).all()
+    sellable = variant_availability(session, shop_id, variants)
+    in_stock = {v.product_shopify_id for v in variants if sellable.get(v.shopify_id)}
+    with_variants = {v.product_shopify_id for v in variants}
+    return frozenset(p for p in ids if p not in live or (p in with_variants and p not in in_stock))
+
+
+def _browser_zone(profile: CustomerProfile | None) -> str | None:
+    zone = ((profile.contextual or {}).get("time_zone") or {}) if profile else {}
+    value = zone.get("value") if isinstance(zone, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def load_facts(
+    session: Session, shop_id: int, proposals: Sequence[Proposal], now: datetime
+) -> dict[str, ShopperFacts]:
+    """``Shopper.key`` → what the policy needs to know, for every shopper of ``proposals`` (one shop)."""
+    keys = sorted({p.shopper.key for p in proposals})
+    customer_ids = sorted({p.shopper.customer_id for p in proposals if p.shopper.customer_id is not None})
+    customers = {
+        c.shopify_id: c
+        for c in session.exec(
+            select(Customer).where(Customer.shop_id == shop_id, Customer.shopify_id.in_(customer_ids))
+        ).all()
+    }
+    consents = consents_for(session, shop_id, customer_ids)
+    profiles = {
+        p.customer_key: p
+        for p in session.exec(
+            select(CustomerProfile).where(
+                CustomerProfile.shop_id == shop_id, CustomerProfile.customer_key.in_(keys)
+            )
+        ).all()
+    }
+    bought = dict(
+        session.exec(
+            select(
+                Order.customer_shopify_id,
+                func.max(func.coalesce(Order.processed_at, Order.shopify_created_at)),
+            )
+            .where(Order.shop_id == shop_id, Order.customer_shopify_id.in_(customer_ids), Order.test == False)  # noqa: E712
+            .group_by(Order.customer_shopify_id)
+        ).all()
+    )
+    times: dict[str, list[datetime]] = defaultdict(list)
+    taken: dict[str, set[str]] = defaultdict(set)
+    wanted = sorted({p.dedupe_key for p in proposals})
+    for row in session.exec(
+        select(OutboxMessage).where(OutboxMessage.shop_id == shop_id, OutboxMessage.shopper_key.in_(keys))
+    ).all():
+        if row.dedupe_key in wanted:
+            taken[row.shopper_key].add(row.dedupe_key)
+        counted = row.purpose == Purpose.MARKETING and row.channel in BUDGET_CHANNELS
+        if counted and row.status not in (FAILED, CANCELLED) and (row.sent_at or row.send_at) > now - WEEK:
+            times[row.shopper_key].append(row.sent_at or row.send_at)
+    for key, dedupe_key in session.exec(
+        select(MessageDecision.shopper_key, MessageDecision.dedupe_key).where(
+            MessageDecision.shop_id == shop_id,
+            MessageDecision.shopper_key.in_(keys),
+            MessageDecision.action == Action.HOLD_OUT.value,
+            MessageDecision.dedupe_key.in_(wanted),
+        )
+    ).all():
+        taken[key].add(dedupe_key)
+    out_of_stock = _out_of_stock(session, shop_id, {i for p in proposals for i in p.product_ids})
+    pushable = subscribed_keys(session, shop_id, keys)  # a push subscription is the shopper's push opt-in
+    facts: dict[str, ShopperFacts] = {}
+    for p in proposals:
+        key, cid = p.shopper.key, p.shopper.customer_id
+        customer = customers.get(cid) if cid is not None else None
+        reachable = {"onsite"}
+        if customer is not None and customer.deleted_at is None:
+            reachable.add("flow")
+            if customer.email:
+                reachable.add("email")
+            if customer.phone:
+                reachable.add("sms")
+        address: dict[str, Any] = (customer.default_address or {}) if customer is not None else {}
+        consent = dict(consents.get(cid, {})) if cid is not None else {}
+        consent.pop("push", None)
+        if key in pushable:
+            reachable.add("push")
+            consent["push"] = SUBSCRIBED
+        facts[key] = ShopperFacts(
+            consents=consent,
+            reachable=frozenset(reachable),
+            country=address.get("country_code") if isinstance(address, dict) else None,
+            province=address.get("province_code") if isinstance(address, dict) else None,
+            browser_timezone=_browser_zone(profiles.get(key)),
+            marketing_times=tuple(times[key]),
+            taken_keys=frozenset(taken[key]),
+            last_purchase_at=bought.get(cid) if cid is not None else None,
+            out_of_stock=out_of_stock,
+        )
+    return facts
+
+
+def record_decisions(
+    session: Session, decisions: Sequence[Decision], now: datetime
+) -> list[tuple[MessageDecision, OutboxMessage | None]]:
+    """Add each decision, and for a send or a deferral its outbox row and the thread's entry (flushed, so
+    their ids are known). The caller's commit makes them visible together."""
+    out: list[tuple[MessageDecision, OutboxMessage | None]] = []
+    for d in decisions:
+        p = d.proposal
+        row = MessageDecision(
+            shop_id=p.shop_id,
+            agent=p.agent,
+            shopper_key=p.shopper.key,
+            customer_shopify_id=p.shopper.customer_id,
+            client_id=p.shopper.client_id,
+            purpose=p.purpose.value,
+            action=d.action.value,
+            arm=d.arm.value,
+            channel=d.channel,
+            send_at=d.send_at,
+            timezone=d.timezone,
+            reason=d.reason,
+            proposal_reason=p.reason,
+            expected_value=float(p.expected_value),
+            dedupe_key=p.dedupe_key,
+            template=p.content.template,
+            product_ids=list(p.product_ids),
+            decided_at=now,
+        )
+        session.add(row)
+        session.flush()
+        message = None
+        if d.creates_message and d.channel is not None and d.send_at is not None:
+            message = OutboxMessage(
+                shop_id=p.shop_id,
+                decision_id=row.id,
+                agent=p.agent,
+                purpose=p.purpose.value,
+                channel=d.channel,
+                shopper_key=p.shopper.key,
+                customer_shopify_id=p.shopper.customer_id,
+                client_id=p.shopper.client_id,
+                dedupe_key=p.dedupe_key,
+                template=p.content.template,
+                data=dict(p.content.data),
+                reason=p.reason,
+                product_ids=list(p.product_ids),
+                cancel_on_purchase=p.cancel_on_purchase,
+                proposed_at=p.proposed_at or now,
+                send_at=d.send_at,
+                latest_at=p.latest,
+            )
+            session.add(message)
+            session.flush()
+            record_outgoing(session, message)
+        out.append((row, message))
+    return out
