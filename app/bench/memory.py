@@ -35,7 +35,6 @@ from pathlib import Path
 
 import click
 
-from app.bench.ingest import _private_redis
 from app.bench.memory_load import (
     LIGHT_JOBS,
     children_of,
@@ -49,7 +48,7 @@ from app.bench.memory_load import (
 from app.bench.memory_report import markdown
 from app.bench.proxy import BENCH_SECRET, SHOP, _setup
 from app.bench.report import write_report
-from app.bench.servers import client_pool, free_port, serve_gunicorn, wait_until_settled
+from app.bench.servers import client_pool, free_port, private_redis, serve_gunicorn, wait_until_settled
 
 BACKENDS = {"ours": "numpy", "peer": "torch"}
 QUEUE_NAMES = ("webhooks", "default", "low")
@@ -286,7 +285,7 @@ def memory(
         f" --warmup-jobs {warmup_jobs} --rounds {rounds} --concurrency {concurrency}"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        redis, redis_url = _private_redis(Path(tmp))
+        redis, redis_url = private_redis(Path(tmp))
         try:
             env, shop_id, pixel_key, products = _prepare(Path(tmp), redis_url)
             click.echo(f"web: {requests} requests per server ...", err=True)

@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 from app import tasks
 from app.bench.ingest import order_body
 from app.bench.proxy import BENCH_SECRET, SHOP, _request_lines
-from app.bench.servers import _children
+from app.bench.servers import children
 
 QUERIES = [
     "camping stove",
@@ -77,7 +77,7 @@ def children_of(pid: int) -> list[int]:
     try:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except FileNotFoundError:
-        return _children(pid)
+        return children(pid)
     except (OSError, ValueError):
         return []
 
