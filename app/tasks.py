@@ -229,7 +229,7 @@ def refresh_lists_after_commit(
             REFRESH_CUSTOMER_LISTS,
             shop_id,
             customer_id,
-            queue="low",
+            queue="default",  # O(that customer): never behind a shop's training or list rebuild
             job_id=f"recs-customer-{shop_id}-{customer_id}",
         ),
     )

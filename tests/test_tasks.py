@@ -74,3 +74,20 @@ print(json.dumps({"loaded": loaded, "blueprints": sorted(app.blueprints)}))
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["loaded"] == []
     assert len(result["blueprints"]) >= 10
+
+
+def test_the_procfile_serves_every_queue_and_keeps_customer_refreshes_off_the_slow_lane():
+    """Freshness: a new order's list refresh (O(that customer)) is queued where no shop-wide training or list
+    rebuild can hold it up; every queue has a worker."""
+    from app.bench.stack import procfile_workers
+    from app.queue import QUEUES
+
+    lanes = [args[args.index("--queues") + 1].split(",") for args in procfile_workers()]
+    assert {q for lane in lanes for q in lane} == set(QUEUES)
+    fast = [lane for lane in lanes if "low" not in lane]
+    assert fast and all(lane[0] != "low" for lane in fast)
+    source = (ROOT / "app" / "tasks.py").read_text()
+    block = source[source.index("REFRESH_CUSTOMER_LISTS,\n") :][:200]
+    queue = block.split('queue="', 1)[1].split('"', 1)[0]
+    assert queue in fast[0] and queue != "low"
+    assert 'TRAIN_RANKER, shop_id, queue="low"' in source  # training stays on the slow lane

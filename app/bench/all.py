@@ -29,6 +29,7 @@ ORDER = [
     "similarity",
     "query-embedder",
     "profiles",
+    "uplift",
 ]
 
 

@@ -139,11 +139,18 @@ def _served(rt: ProcessStack, shop_id: int, customers: list[int], bar: tqdm) -> 
 @click.command("backfill")
 @click.option("--sample", is_flag=True, help="The shipped sample instead of the full data set (tests).")
 @click.option("--customers", type=int, default=None, help="Only a stable sample of N customers.")
-@click.option("--rq-workers", default=1, show_default=True, help="RQ worker processes (Procfile: one).")
+@click.option(
+    "--rq-workers",
+    type=int,
+    default=None,
+    help="RQ worker processes on every queue (default: the Procfile's workers: a fast lane and a low lane).",
+)
 @click.option("--workdir", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Keep the database and the processes' logs here (default: a temporary folder).")  # fmt: skip
 @click.option("--out", default="benchmarks/backfill.md", show_default=True, type=click.Path(dir_okay=False))
-def backfill(sample: bool, customers: int | None, rq_workers: int, workdir: Path | None, out: str) -> None:
+def backfill(
+    sample: bool, customers: int | None, rq_workers: int | None, workdir: Path | None, out: str
+) -> None:
     """Install → bulk backfill → models trained → every customer's lists served: phase times, peak RSS."""
     from app.bench.backfill_report import render
 
@@ -205,7 +212,7 @@ def backfill(sample: bool, customers: int | None, rq_workers: int, workdir: Path
         "command": "attune bench backfill"
         + (" --sample" if sample else "")
         + (f" --customers {customers}" if customers else "")
-        + f" --rq-workers {rq_workers}",
+        + (f" --rq-workers {rq_workers}" if rq_workers else ""),
         "when": datetime.now(UTC),
         "load": os.getloadavg()[0],
     }

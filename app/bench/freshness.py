@@ -185,7 +185,12 @@ def _fill(step: Step, orders: list[Order], drain_end: float) -> None:
 @click.option(
     "--customers", default=250, show_default=True, help="Customers of the shipped sample in the shop."
 )
-@click.option("--rq-workers", default=1, show_default=True, help="RQ worker processes (Procfile: one).")
+@click.option(
+    "--rq-workers",
+    type=int,
+    default=None,
+    help="RQ worker processes on every queue (default: the Procfile's workers: a fast lane and a low lane).",
+)
 @click.option("--drain", default=60.0, show_default=True, help="Seconds a step waits for its last orders.")
 @click.option("--settle", default=300.0, show_default=True,
               help="Seconds a step may then wait for idle queues; what is still unreflected counts as lost.")  # fmt: skip
@@ -200,7 +205,7 @@ def freshness(
     duration: float,
     order_share: float,
     customers: int,
-    rq_workers: int,
+    rq_workers: int | None,
     drain: float,
     settle: float,
     all_rates: bool,

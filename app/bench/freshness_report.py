@@ -11,6 +11,13 @@ from app import gunicorn_conf
 TARGET_RATE, TARGET_P95_S = 100.0, 2.0
 
 
+def workers_text(rq_workers: int | None) -> str:
+    """The RQ workers of a run, as the report names them."""
+    if rq_workers:
+        return f"{rq_workers} `attune worker` on every queue"
+    return "the Procfile's RQ workers (`worker`: webhooks, default; `worker_low`: low, then the others)"
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -60,7 +67,8 @@ def render(steps: list[Step], setup: dict[str, Any], target_p95: float, rates: s
         verdict = "not measured at 100 webhooks/s in this run"
     command = (
         f"attune bench freshness --rates {rates} --duration {setup['duration']:g} "
-        f"--order-share {setup['order_share']:g} --rq-workers {setup['rq_workers']}"
+        f"--order-share {setup['order_share']:g}"
+        + (f" --rq-workers {setup['rq_workers']}" if setup["rq_workers"] else "")
     )
     lines = [
         "# Benchmark: freshness (order → profile and served personal list)",
@@ -69,7 +77,7 @@ def render(steps: list[Step], setup: dict[str, Any], target_p95: float, rates: s
         f"Measured: {setup['when']:%Y-%m-%d %H:%M UTC} on {os.cpu_count()} CPU cores, shared with other work "
         f"(load average {setup['load']:.1f} at the end; whole run {setup['wall']:.0f} s).  ",
         f"Processes: gunicorn `app.gunicorn_conf` ({gunicorn_conf.workers} {gunicorn_conf.worker_class} workers, "
-        f"{gunicorn_conf.threads} threads), {setup['rq_workers']} `attune worker` (RQ, forking), `attune cron`, "
+        f"{gunicorn_conf.threads} threads), {workers_text(setup['rq_workers'])} (RQ, forking), `attune cron`, "
         "a private redis-server, SQLite; the fake Shopify and the load generator in the bench process, on the "
         "same cores.  ",
         f"Shop: the shipped Online Retail II sample, installed through OAuth and the bulk backfill; orders go to "

@@ -1,8 +1,8 @@
 """The production process layout on loopback, for the end-to-end benches (freshness, backfill).
 
 Each part is a process of its own, as the Procfile runs them: gunicorn with ``app.gunicorn_conf`` (``web``),
-``attune worker`` RQ workers (``worker``; the Procfile runs one per dyno) and ``attune cron`` (``cron``), with a
-private ``redis-server`` and a migrated database (a SQLite file unless ``DATABASE_URL`` names another). The
+``attune worker`` RQ workers (``worker``, the fast lane: webhooks and default; ``worker_low``: low first, then
+the rest) and ``attune cron`` (``cron``), with a private ``redis-server`` and a migrated database (a SQLite file unless ``DATABASE_URL`` names another). The
 fake Shopify runs in this process. ``ProcessStack`` is a ``DemoRuntime`` in everything the demo's replay
 helpers use (``app_url``, ``fake``, ``settings``, ``redis_url``, ``wait_idle``, ``queued``, ``failed``), so the
 benches install, backfill and deliver webhooks through the same code as ``attune demo``.
@@ -45,11 +45,25 @@ def _ticks(pid: int, *, with_waited: bool = False) -> int:
     return own + (int(fields[13]) + int(fields[14]) if with_waited else 0)  # + cutime + cstime
 
 
+PROCFILE = Path(__file__).resolve().parents[2] / "Procfile"
+
+
+def procfile_workers(procfile: Path = PROCFILE) -> list[list[str]]:
+    """The ``attune worker`` processes the Procfile runs, as argument lists after ``attune``."""
+    lanes = []
+    for line in procfile.read_text().splitlines():
+        name, _, command = line.partition(":")
+        parts = command.split()
+        if name.strip().startswith("worker") and parts[:2] == ["attune", "worker"]:
+            lanes.append(parts[1:])
+    return lanes
+
+
 @dataclass
 class ProcessStack(DemoRuntime):
     """gunicorn + ``rq_workers`` RQ worker processes + cron + Redis + the fake Shopify (see the module doc)."""
 
-    rq_workers: int = 1
+    rq_workers: int | None = None  # None: the Procfile's worker processes; a number: that many on every queue
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
 
@@ -89,8 +103,9 @@ class ProcessStack(DemoRuntime):
         self.env = {**os.environ, **settings_env}
         self.env.pop("GUNICORN_ACCESS_LOG", None)
         self.procs["web"] = serve_gunicorn("app.wsgi:app", port, self.env, log=self.workdir / "web.log")
-        for i in range(self.rq_workers):
-            self.procs[f"worker-{i}"] = self._spawn(["worker"], f"worker-{i}")
+        lanes = procfile_workers() if self.rq_workers is None else [["worker"]] * self.rq_workers
+        for i, args in enumerate(lanes):
+            self.procs[f"worker-{i}"] = self._spawn(args, f"worker-{i}")
         self.procs["cron"] = self._spawn(["cron"], "cron")
         for name, proc in self.procs.items():
             if name.startswith("worker"):

@@ -19,6 +19,7 @@ add_subcommands(
         ("app.backtest.sessions", "sessions"),
         ("app.backtest.similarity", "similarity"),
         ("app.backtest.profiles", "profiles"),
+        ("app.backtest.uplift", "uplift"),
         ("app.backtest.convert", "convert"),
     ],
 )
