@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     attune_embedder: Literal["minilm", "hashing"] = "minilm"
     attune_embed_threads: int = 0  # torch CPU threads for embedding; 0 = min(4, cores)
     attune_embed_batch_size: int = 64
+    # How web workers embed search queries with MiniLM: "numpy" (the same vectors computed with NumPy from
+    # the memory-mapped weights, no torch: a web worker about 215 MiB) or "torch" (sentence-transformers in
+    # every web worker: about 650 MiB). See app/embedding/minilm_numpy.py and benchmarks/memory.md.
+    attune_query_embedder: Literal["numpy", "torch"] = "numpy"
     # Web workers load the storefront search's query embedder before their first request (gunicorn
     # post_worker_init), so the first search does not pay the model load; off = load on the first search.
     attune_search_preload: bool = True

@@ -123,3 +123,41 @@ def test_hybrid_index_is_the_exact_weighted_sum_and_what_the_lists_use():
     lists = hybrid.similar_items_batch([1000, 424242], 10)
     assert lists[1] == [] and len(lists[0]) == 10
     assert all(nb.product_id not in (1000, 1001) and -1.0 <= nb.score <= 1.0 + 1e-6 for nb in lists[0])
+
+
+def test_list_agreement_counts_identical_lists_and_shared_products():
+    from app.backtest.query_agreement import list_agreement
+
+    old = np.array([[1, 2, 3], [4, 5, 6]])
+    new = np.array([[1, 2, 3], [4, 6, 7]])  # the second list keeps two of its three products
+    assert list_agreement(old, new) == pytest.approx({"identical": 0.5, "overlap": (1 + 2 / 3) / 2})
+
+
+def test_the_web_query_embedder_finds_the_catalogue_embedders_neighbours(minilm, tmp_path):
+    """Test queries embedded by MiniLM on NumPy (the web's) against product vectors from MiniLM on torch
+    (the worker's): the same top-10 lists, so the same precision."""
+    md = tmp_path / "query-embedder.md"
+    out = _run(
+        "--builtin",
+        "--embedder",
+        "minilm",
+        "--query-embedder",
+        "minilm-numpy",
+        "--query-markdown",
+        str(md),
+    )
+    agreement = out["query_agreement"]
+    assert (
+        agreement["queries"] == out["queries"]["test"] and agreement["query_backend"] == "NumpyMiniLMEmbedder"
+    )
+    assert agreement["max_abs_vector_difference"] < 1e-5
+    assert set(agreement["by_lexical_weight"]) == {
+        "0",
+        f"{float(out['ours']['config'].split('lexical=')[1]):g}",
+    }
+    for a in agreement["by_lexical_weight"].values():
+        assert a["identical"] == 1.0 and a["overlap"] == 1.0
+        assert a["precision_new"] == a["precision_old"]
+    assert "identical top-10 lists" in md.read_text()
+    refused = CliRunner().invoke(main, ["backtest", "similarity", "--builtin", "--query-markdown", str(md)])
+    assert refused.exit_code != 0 and "--query-embedder" in refused.output

@@ -201,6 +201,115 @@ def test_minilm_finds_something_warm_for_hiking(session, settings, demo, minilm,
     assert any("Fleece" in t or "Wool" in t for t in top), top
 
 
+SHOPPER_QUERIES = [
+    "something warm for hiking",
+    "camping stove",
+    "rain gear",
+    "a gift for someone who loves coffee",
+    "sleeping bag for winter",
+    "socks",
+]
+
+
+@pytest.fixture
+def minilm_vectors(session, settings, demo, minilm, monkeypatch):  # noqa: F811
+    """The demo shop's products embedded by the worker's MiniLM (torch), as in production."""
+    from app.config import get_settings
+
+    monkeypatch.setenv("ATTUNE_EMBEDDER", "minilm")
+    get_settings.cache_clear()
+    assert get_embedder() is minilm
+    embed_shop_products(demo.shop_id, settings)
+    yield demo
+    get_settings.cache_clear()
+
+
+def _search_all(settings, shop_id: int) -> dict[str, list[tuple[int, float]]]:
+    catalog_search.clear_cache()
+    return {q: catalog_search.search_shop(settings.database_url, shop_id, q, k=10) for q in SHOPPER_QUERIES}
+
+
+def test_queries_embedded_without_torch_find_the_same_products(settings, minilm_vectors, monkeypatch):
+    """The web's query embedder (MiniLM on NumPy) answers every query with the products, order and scores
+    (within 1e-5) of the torch model that embedded the catalogue."""
+    from app.config import get_settings
+    from app.embedding import NumpyMiniLMEmbedder, get_query_embedder
+
+    assert isinstance(get_query_embedder(), NumpyMiniLMEmbedder)
+    ours = _search_all(settings, minilm_vectors.shop_id)
+    monkeypatch.setenv("ATTUNE_QUERY_EMBEDDER", "torch")
+    get_settings.cache_clear()
+    assert get_query_embedder() is get_embedder()
+    theirs = _search_all(settings, minilm_vectors.shop_id)
+    for query in SHOPPER_QUERIES:
+        assert [p for p, _ in ours[query]] == [p for p, _ in theirs[query]], query
+        assert [s for _, s in ours[query]] == pytest.approx([s for _, s in theirs[query]], abs=1e-5)
+    assert all(ours[q] for q in SHOPPER_QUERIES)
+
+
+def test_a_web_process_serves_search_without_importing_torch(settings, minilm_vectors, monkeypatch):
+    """A fresh process builds the app, prepares itself as a gunicorn worker does (search embedder preloaded)
+    and serves storefront searches through the app proxy: the answers are the torch model's, and nothing of
+    torch, transformers or sentence-transformers is in ``sys.modules``."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from app.config import get_settings
+    from tests.conftest import ROOT
+
+    paths = [signed("/search", {"q": q, "limit": "6"}) for q in SHOPPER_QUERIES]
+    script = """
+import json, sys
+from app import create_app
+from app.catalog.search import prepare_web_worker
+from app.config import get_settings
+app = create_app(get_settings())
+prepare_web_worker()
+client = app.test_client()
+answers = {}
+for path in json.loads(sys.argv[1]):
+    r = client.get(path)
+    assert r.status_code == 200, r.data
+    answers[path] = [item["product_id"] for item in r.json["items"]]
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "sentence_transformers"))
+print(json.dumps({"answers": answers, "heavy": heavy}))
+"""
+    env = {
+        **os.environ,
+        "ATTUNE_ENV": "test",
+        "ATTUNE_EMBEDDER": "minilm",
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url or "",
+        "SHOPIFY_API_SECRET": TEST_API_SECRET,
+        "APP_URL": "https://attune.test",
+    }
+    env.pop("ATTUNE_QUERY_EMBEDDER", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(paths)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["heavy"] == []
+    # the same answers as this process gives with the torch model embedding the queries
+    monkeypatch.setenv("ATTUNE_QUERY_EMBEDDER", "torch")
+    get_settings.cache_clear()
+    catalog_search.clear_cache()
+    from app import create_app
+
+    client = create_app(settings).test_client()
+    for path in paths:
+        r = client.get(path)
+        assert out["answers"][path] == [item["product_id"] for item in r.json["items"]]
+    assert all(out["answers"].values())
+
+
 def test_catalogue_changes_and_syncs_queue_the_embedding_job_after_commit(
     session, settings, demo, monkeypatch
 ):
@@ -253,8 +362,35 @@ def test_web_workers_preload_the_search_embedder(monkeypatch, caplog):
     # a broken model never stops the worker: search falls back to loading on first use
     monkeypatch.setattr(embedding, "_cache", {})
     monkeypatch.setattr(
-        catalog_search, "get_embedder", lambda: (_ for _ in ()).throw(RuntimeError("no model"))
+        catalog_search, "get_query_embedder", lambda: (_ for _ in ()).throw(RuntimeError("no model"))
     )
     with caplog.at_level("WARNING", logger="app.catalog.search"):
         catalog_search.prepare_web_worker()
     assert "preload failed" in caplog.text
+
+
+def test_web_workers_run_blas_on_one_thread():
+    """gunicorn's settings (read before the app is imported) give each web worker one BLAS thread: its request
+    threads, not OpenBLAS's, share the worker's core."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    script = (
+        "import json, app.gunicorn_conf, numpy, threadpoolctl; "
+        "print(json.dumps([p['num_threads'] for p in threadpoolctl.threadpool_info() if p['user_api'] == 'blas']))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [1]

@@ -1,4 +1,5 @@
-"""Embedders: the real MiniLM (offline, once per process, threads pinned) and the hashing fake."""
+"""Embedders: the real MiniLM (offline, once per process, threads pinned), its NumPy backend (the same vectors
+without torch, for web workers) and the hashing fake."""
 
 from __future__ import annotations
 
@@ -15,10 +16,14 @@ from app.catalog.embedder import Embedder
 from app.embedding import (
     MINILM_DIM,
     HashingEmbedder,
+    NumpyMiniLMEmbedder,
     SentenceTransformerEmbedder,
     get_embedder,
+    get_query_embedder,
     make_embedder,
+    minilm_path,
 )
+from app.embedding.minilm_numpy import WORD_EMBEDDINGS, SafetensorsFile, read_model_config
 from tests import embedding_support
 from tests.conftest import ROOT
 
@@ -108,6 +113,163 @@ def test_minilm_loads_with_the_network_blocked_and_an_empty_hub_cache(tmp_path):
     assert not any(p.is_file() for p in bogus.rglob("*")), "nothing may be downloaded or cached"
 
 
+# --- MiniLM on NumPy: the web workers' query embedder -----------------------------------------------
+
+# Queries as shoppers type them, product titles, and the awkward cases: empty, blank, accents, other
+# scripts, emoji, and a text past MiniLM's 256-token limit (truncated the same way by both).
+AWKWARD = [
+    "warm jacket",
+    "Organic Raw Unfiltered Apple Cider Vinegar 32 oz",
+    "CAMPING stove!!",
+    "Café crème brûlée ×12",
+    "日本語のテキスト",
+    "gift for dad 🎁",
+    "",
+    "   ",
+    "merino " * 300,
+]
+
+
+@pytest.fixture(scope="module")
+def numpy_minilm() -> NumpyMiniLMEmbedder:
+    return NumpyMiniLMEmbedder()
+
+
+def test_numpy_minilm_gives_the_torch_vectors(minilm, numpy_minilm):
+    """Same model, same name, same vectors (within 1e-5; about 3e-7 in practice), batched or one by one, so
+    queries embedded without torch search the product vectors the worker embedded with torch."""
+    assert numpy_minilm.name == minilm.name and numpy_minilm.dim == minilm.dim == MINILM_DIM
+    assert isinstance(numpy_minilm, Embedder)
+    texts = SENTENCES + AWKWARD
+    theirs = minilm.embed(texts)
+    batched = numpy_minilm.embed(texts)
+    single = np.vstack([numpy_minilm.embed([t]) for t in texts])
+    assert batched.dtype == np.float32 and batched.shape == (len(texts), MINILM_DIM)
+    np.testing.assert_allclose(batched, theirs, atol=1e-5)
+    np.testing.assert_allclose(single, theirs, atol=1e-5)
+    assert numpy_minilm.embed([]).shape == (0, MINILM_DIM)
+
+
+def test_numpy_minilm_reads_word_rows_with_pread_as_stored():
+    weights = SafetensorsFile(minilm_path() / "model.safetensors")
+    ids = np.array([[101, 7592, 102, 0], [101, 30521, 7592, 102]])
+    np.testing.assert_array_equal(weights.rows(WORD_EMBEDDINGS, ids), weights.tensor(WORD_EMBEDDINGS)[ids])
+    with pytest.raises(IndexError):
+        weights.rows(WORD_EMBEDDINGS, np.array([30522]))
+
+
+@pytest.mark.parametrize(
+    ("file", "change"),
+    [
+        ("config.json", {"hidden_act": "relu"}),
+        ("config.json", {"model_type": "roberta"}),
+        ("config.json", {"position_embedding_type": "relative_key"}),
+        ("1_Pooling/config.json", {"pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True}),
+    ],
+)
+def test_numpy_minilm_refuses_a_model_it_does_not_compute(tmp_path, file, change):
+    source = minilm_path()
+    for name in ("config.json", "1_Pooling/config.json", "modules.json", "sentence_bert_config.json"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text((source / name).read_text())
+    assert read_model_config(tmp_path).max_length == 256
+    config = json.loads((tmp_path / file).read_text())
+    (tmp_path / file).write_text(json.dumps({**config, **change}))
+    with pytest.raises(ValueError, match="not supported"):
+        read_model_config(tmp_path)
+
+
+def test_numpy_minilm_loads_offline_without_torch():
+    """A fresh process that blocks the network builds the NumPy embedder and embeds: nothing of torch,
+    transformers or the Hugging Face hub is imported."""
+    script = textwrap.dedent(
+        """
+        import json, socket, sys
+
+        def refuse(*args, **kwargs):
+            raise OSError("network blocked by the test")
+
+        socket.socket.connect = refuse
+        socket.create_connection = refuse
+
+        from app.embedding import NumpyMiniLMEmbedder
+
+        v = NumpyMiniLMEmbedder().embed(["wool hiking socks", "merino trekking socks", "espresso machine"])
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in
+                       ("torch", "transformers", "sentence_transformers", "huggingface_hub"))
+        print(json.dumps({"near": float(v[0] @ v[1]), "far": float(v[0] @ v[2]), "heavy": heavy}))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["heavy"] == []
+    assert out["near"] > out["far"]
+
+
+def test_query_embedder_is_minilm_on_numpy_unless_told_torch(minilm, monkeypatch):
+    from app.config import get_settings
+
+    def chosen(**env: str):
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        return get_query_embedder()
+
+    try:
+        on_numpy = chosen(ATTUNE_EMBEDDER="minilm")
+        assert isinstance(on_numpy, NumpyMiniLMEmbedder) and on_numpy.name == minilm.name
+        assert chosen() is on_numpy  # loaded once per process
+        assert chosen(ATTUNE_QUERY_EMBEDDER="torch") is get_embedder() is minilm
+        assert isinstance(chosen(ATTUNE_EMBEDDER="hashing"), HashingEmbedder)
+        assert get_query_embedder() is get_embedder()
+    finally:
+        get_settings.cache_clear()
+
+
+def test_work_horses_forked_after_the_worker_preload_can_embed_and_cluster():
+    """The RQ worker preloads MiniLM, then forks a work horse per job: each horse must be able to run torch
+    and OpenMP code (a parent that already ran torch's thread pool leaves children that hang)."""
+    script = textwrap.dedent(
+        """
+        import json, os, time
+        from app.worker import preload
+
+        preload()
+        results = {}
+        for job in ("embed", "cluster"):
+            pid = os.fork()
+            if pid == 0:
+                if job == "embed":
+                    from app.embedding import get_embedder
+                    ok = get_embedder().embed(["wool socks"]).shape == (1, 384)
+                else:
+                    import numpy as np
+                    from sklearn.cluster import KMeans
+                    ok = len(KMeans(3, n_init=2, random_state=0).fit(np.random.rand(200, 8)).labels_) == 200
+                os._exit(0 if ok else 1)
+            deadline = time.monotonic() + 90  # a hung horse never finishes: give up on it, and say so
+            while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if done[0] == 0:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                results[job] = "hung"
+            else:
+                results[job] = "ok" if os.waitstatus_to_exitcode(done[1]) == 0 else "failed"
+        print(json.dumps(results))
+        """
+    )
+    env = {**os.environ, "ATTUNE_EMBEDDER": "minilm"}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"embed": "ok", "cluster": "ok"}
+
+
 def test_hashing_embedder_is_deterministic_normalised_and_roughly_semantic():
     a, b = HashingEmbedder(), HashingEmbedder()
     texts = ["Wool Hiking Socks", "wool hiking sock", "Espresso Machine", ""]
@@ -146,6 +308,7 @@ def test_attune_embedder_setting_selects_the_fake(monkeypatch):
 def test_unknown_embedder_kind_is_refused():
     with pytest.raises(ValueError, match="unknown embedder"):
         make_embedder("word2vec")
+    assert isinstance(make_embedder("minilm-numpy"), NumpyMiniLMEmbedder)
 
 
 def test_bench_embed_compares_with_the_naive_peer_on_the_same_texts(minilm, tmp_path):

@@ -27,9 +27,12 @@ from pathlib import Path
 import click
 import numpy as np
 
+from app.backtest.query_agreement import compare_query_embedder, format_agreement, markdown_agreement
+from app.bench.report import write_report
 from app.catalog.embed_jobs import embed_texts
 from app.catalog.hybrid import WEIGHT_GRID, HybridIndex, lexical_matrix
 from app.catalog.index import SimilarityIndex, top_k_rows
+from app.embedding import KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "instacart_sample"
@@ -160,9 +163,17 @@ def _bar(total: int, desc: str, quiet: bool):
 
 
 def run_similarity(
-    cat: Catalogue, embedder, *, k: int = 10, seed: int = 0, batch_size: int = 256, quiet: bool = False
+    cat: Catalogue,
+    embedder,
+    *,
+    k: int = 10,
+    seed: int = 0,
+    batch_size: int = 256,
+    quiet: bool = False,
+    query_embedder=None,
 ) -> dict:
-    """Both methods on ``cat``; returns the report (plain data)."""
+    """Both methods on ``cat``; returns the report (plain data). With ``query_embedder``, the report also
+    says how far its test-query neighbours agree with the catalogue embedder's (``query_agreement``)."""
     n = len(cat.names)
     k = min(k, n - 1)
     val, test = split_queries(n, seed)
@@ -198,6 +209,22 @@ def run_similarity(
         time.perf_counter() - t0,
     )
     embedding_only = test_scores[0.0]
+    agreement = None
+    if query_embedder is not None:
+        with _bar(len(test), f"test queries embedded by {type(query_embedder).__name__}", quiet) as bar:
+            agreement = compare_query_embedder(
+                indexes[best_center],
+                cat.names,
+                test,
+                found,
+                query_embedder,
+                catalogue_embedder=embedder,
+                k=k,
+                labels=labels,
+                batch_size=batch_size,
+                precision=precision_at_k,
+                progress=bar.update,
+            )
 
     t0 = time.perf_counter()
     tfidf_val: dict[str, float] = {}
@@ -233,6 +260,7 @@ def run_similarity(
         "target_met": bool(ratio >= TARGET_RATIO),
         "embed_seconds": embed_seconds,
         "machine": machine_description(embedder),
+        **({"query_agreement": agreement} if agreement is not None else {}),
     }
 
 
@@ -257,6 +285,7 @@ def format_report(report: dict) -> str:
             f"  ratio ours / baseline: {report['ratio']:.3f} (target ≥ {report['target_ratio']:.2f}: "
             f"{'met' if report['target_met'] else 'NOT met'})",
             f"  ours, embedding alone (lexical=0): {report['ours_embedding_only']:.4f}",
+            *(format_agreement(report["query_agreement"]) if "query_agreement" in report else []),
         ]
     )
 
@@ -304,6 +333,11 @@ Time: embedding {report["embed_seconds"]:.0f} s; our kNN + embedding {ours["seco
 @click.option("--embedder", "embedder_kind", type=click.Choice(["minilm", "hashing"]), default=None,
               help="Default: ATTUNE_EMBEDDER (minilm).")  # fmt: skip
 @click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--query-embedder", "query_kind", type=click.Choice(KINDS), default=None,
+              help="Also embed the test queries with this embedder (e.g. minilm-numpy, the web's) and compare "
+                   "their top-k with the catalogue embedder's own vectors.")  # fmt: skip
+@click.option("--query-markdown", type=click.Path(path_type=Path), default=None,
+              help="Write that comparison as Markdown (e.g. benchmarks/query-embedder.md).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--markdown", "markdown_out", type=click.Path(path_type=Path), default=None,
               help="Also write the report as Markdown (e.g. benchmarks/similarity.md).")  # fmt: skip
@@ -315,11 +349,16 @@ def similarity(
     seed: int,
     embedder_kind: str | None,
     batch_size: int,
+    query_kind: str | None,
+    query_markdown: Path | None,
     as_json: bool,
     markdown_out: Path | None,
 ) -> None:
     """Same-aisle precision@k: our product similarity (embedding + word TF-IDF) vs TF-IDF character n-grams."""
     from app.embedding import get_embedder
+
+    if query_markdown is not None and query_kind is None:
+        raise click.UsageError("--query-markdown needs --query-embedder")
 
     if builtin:
         cat = load_builtin()
@@ -331,10 +370,19 @@ def similarity(
     if len(cat.names) < 3:
         raise click.UsageError("need at least 3 products")
     report = run_similarity(
-        cat, get_embedder(embedder_kind), k=k, seed=seed, batch_size=batch_size, quiet=as_json
+        cat,
+        get_embedder(embedder_kind),
+        k=k,
+        seed=seed,
+        batch_size=batch_size,
+        quiet=as_json,
+        query_embedder=get_embedder(query_kind) if query_kind else None,
     )
+    command = ("attune backtest similarity " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])).strip()
     if markdown_out is not None:
         markdown_out.parent.mkdir(parents=True, exist_ok=True)
-        command = "attune backtest similarity " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
-        markdown_out.write_text(markdown_report(report, command.strip()))
+        markdown_out.write_text(markdown_report(report, command))
+    if query_markdown is not None:
+        query_markdown.parent.mkdir(parents=True, exist_ok=True)
+        write_report(query_markdown, markdown_agreement(report["query_agreement"], report, command))
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))

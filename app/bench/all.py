@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-BENCHES = ["ingest", "worker", "proxy", "embed", "storefront", "freshness", "backfill"]
+BENCHES = ["ingest", "worker", "proxy", "embed", "storefront", "freshness", "backfill", "memory"]
 # Backtests take minutes each on real data: `make bench` keeps their last recorded pages (their commands are
 # in each page) and indexes them too.
 ORDER = [
@@ -23,9 +23,11 @@ ORDER = [
     "embed",
     "freshness",
     "backfill",
+    "memory",
     "recommendations",
     "sessions",
     "similarity",
+    "query-embedder",
     "profiles",
     "uplift",
 ]

@@ -4,7 +4,9 @@ Each process keeps one :class:`SimilarityIndex` per (database, shop), built from
 process's embedder. Before a search it asks the database one cheap question — how many rows and the newest
 ``updated_at`` for the shop — and rebuilds the index only when that version moved. Stock is re-read at most
 every ``STOCK_TTL`` seconds; out-of-stock products are never returned (the proxy re-checks live cards too).
-The query text is embedded with :func:`app.embedding.get_embedder` (loaded once per process).
+The query text is embedded with :func:`app.embedding.get_query_embedder` (loaded once per process): in a web
+worker that is MiniLM computed with NumPy, never torch (``app/embedding/minilm_numpy.py``), whose vectors and
+name are those of the worker's torch model that embedded the products.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from app.catalog.index import SimilarityIndex
 from app.catalog.stock import variant_availability
 from app.config import get_settings
 from app.db import get_engine
-from app.embedding import Embedder, get_embedder
+from app.embedding import Embedder, get_query_embedder
 from app.models.catalog import ProductEmbedding
 from app.models.commerce import Product, ProductVariant
 
@@ -103,7 +105,7 @@ def out_of_stock(session: Session, shop_id: int, product_ids: Iterable[int]) -> 
 
 def shop_index(database_url: str, shop_id: int, embedder: Embedder | None = None) -> SimilarityIndex | None:
     """The shop's current index (cached per process, rebuilt when its vectors changed); None when empty."""
-    embedder = embedder or get_embedder()
+    embedder = embedder or get_query_embedder()
     key = (database_url, shop_id)
     with Session(get_engine(database_url)) as session:
         version = embeddings_version(session, shop_id, embedder.name)
@@ -148,14 +150,14 @@ def clear_cache() -> None:
 def warm_up_search(preload: bool | None = None) -> float | None:
     """Load the query embedder now and run one tiny batch (seconds taken; None when preloading is off).
 
-    ``get_embedder`` loads it once per process under a lock, so a search that arrives meanwhile waits for
+    ``get_query_embedder`` loads it once per process under a lock, so a search that arrives meanwhile waits for
     this load instead of starting a second one."""
     if preload is None:
         preload = get_settings().attune_search_preload
     if not preload:
         return None
     started = time.perf_counter()
-    get_embedder().embed(["warm-up"])
+    get_query_embedder().embed(["warm-up"])
     return time.perf_counter() - started
 
 
@@ -168,4 +170,4 @@ def prepare_web_worker() -> None:
         log.warning("search embedder preload failed; it loads on the first search", exc_info=True)
         return
     if seconds is not None:
-        log.info("search embedder %s loaded in %.0f ms", get_embedder().name, seconds * 1000)
+        log.info("search embedder %s loaded in %.0f ms", get_query_embedder().name, seconds * 1000)

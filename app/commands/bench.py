@@ -22,6 +22,7 @@ add_subcommands(
         ("app.bench.storefront", "storefront"),
         ("app.bench.freshness", "freshness"),
         ("app.bench.backfill", "backfill"),
+        ("app.bench.memory", "memory"),
         ("app.bench.all", "all_"),
     ],
 )
