@@ -1,5 +1,8 @@
 """The fake's Admin API GraphQL endpoint: cost accounting and throttling (Shopify's leaky bucket),
-execution against the fake schema, mutations, and bulk operations (run → poll → JSONL URL)."""
+execution against the fake schema, mutations, and bulk operations (run → poll → JSONL URL).
+
+It is longer than about 400 lines because every mutation the app sends (consent, metafields, Flow, pixels,
+bulk) resolves here against one store, next to the cost accounting that must see all of them."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 Any selection the client sends over these types is answered from the shop's ``ShopStore``; unknown
 fields fail validation exactly as they would against Shopify. Query cost lives in ``cost``; execution,
-throttling and bulk operations in ``graphql_api``.
+throttling and bulk operations in ``graphql_api``. It is longer than about 400 lines because it is one SDL
+document: the subset of Shopify's schema the app queries, kept in one place so it reads like Shopify's.
 """
 
 from __future__ import annotations
