@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import subprocess
 import tempfile
 import time
@@ -29,7 +28,7 @@ import click
 
 from app.bench.ingest_load import drive
 from app.bench.report import write_report
-from app.bench.servers import HELLO_APP, free_port, serve_gunicorn, wait_for_port
+from app.bench.servers import HELLO_APP, free_port, private_redis, serve_gunicorn
 
 BENCH_SECRET = "bench-secret-0123456789abcdef0123"
 SHOP = "attune-ingest-bench.myshopify.com"
@@ -119,32 +118,6 @@ def _requests(n: int, body: bytes, prefix: str) -> list[bytes]:
 def _pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
-
-
-def _private_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise click.ClickException("redis-server not found; pass --redis-url")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for_port(port)
-    return proc, f"redis://127.0.0.1:{port}/0"
 
 
 def _prepare_db(url: str) -> int:
@@ -320,7 +293,7 @@ def ingest(
         shop_id = _prepare_db(url)
         redis_proc = None
         if redis_url is None:
-            redis_proc, redis_url = _private_redis(workdir)
+            redis_proc, redis_url = private_redis(workdir)
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
         env = {
             **os.environ,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -111,3 +112,30 @@ def wait_until_settled(pid: int, *, workers: int, quiet_s: float = 1.0, timeout:
         if len(kids) >= workers and (after - before) / hz < 0.1 * quiet_s:
             return
     raise click.ClickException(f"server {pid} was still starting after {timeout:.0f} s")
+
+
+def private_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
+    """A redis-server of the bench's own on a free loopback port, persisting nothing; (process, URL)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise click.ClickException("redis-server not found; pass --redis-url")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port)
+    return proc, f"redis://127.0.0.1:{port}/0"
