@@ -74,3 +74,20 @@ print(json.dumps({"loaded": loaded, "blueprints": sorted(app.blueprints)}))
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["loaded"] == []
     assert len(result["blueprints"]) >= 10
+
+
+def test_a_worker_imports_every_job_module_before_its_first_job():
+    """``rq.Worker`` forks a work horse per job: a job module the worker has not imported is imported again by
+    every horse, so the worker imports them all at start."""
+    assert set(tasks.job_modules()) == {name.rsplit(".", 1)[0] for name in NAMES.values()}
+    script = """
+import json, sys
+from app import tasks
+before = [m for m in tasks.job_modules() if m in sys.modules]
+from app.worker import import_jobs
+import_jobs()
+print(json.dumps({"before": before, "missing": [m for m in tasks.job_modules() if m not in sys.modules]}))
+"""
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert loaded == {"before": [], "missing": []}
