@@ -20,6 +20,7 @@ add_subcommands(
         ("app.bench.proxy", "proxy"),
         ("app.bench.embed", "embed"),
         ("app.bench.storefront", "storefront"),
+        ("app.bench.outbox", "outbox"),
         ("app.bench.all", "all_"),
     ],
 )
