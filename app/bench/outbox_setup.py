@@ -20,7 +20,7 @@ from app.channels.sms import SmsChannel
 from app.channels.unsubscribe import make_token, unsubscribe_url
 from app.config import Settings
 from app.crypto import TokenCipher
-from app.db import session_scope
+from app.db import normalize_url, session_scope
 from app.jobs.sms import status_callback_url
 from app.models.commerce import Customer
 from app.models.messaging import ContactConsent
@@ -59,6 +59,7 @@ def scratch_database(url: str | None, workdir: str) -> Iterator[str]:
         upgrade(url)
         yield url
         return
+    url = normalize_url(url)
     schema = f"attune_bench_outbox_{uuid.uuid4().hex[:8]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
