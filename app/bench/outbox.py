@@ -144,14 +144,25 @@ def run_peer(
     return len(messages) / (end - start)
 
 
-def start_workers(count: int, env: dict[str, str]) -> list[subprocess.Popen]:
-    """``count`` production workers (``attune worker``) on the default queue, once each has finished starting."""
+SIMPLE_WORKER = """
+from app.config import get_settings
+from app.queue import get_redis
+from app.worker import import_jobs, preload
+from rq import SimpleWorker
+import_jobs()
+preload()
+SimpleWorker(["default"], connection=get_redis(get_settings().redis_url)).work()
+"""
+
+
+def start_workers(count: int, env: dict[str, str], *, simple: bool = False) -> list[subprocess.Popen]:
+    """``count`` production workers (``attune worker``: ``rq.Worker``, a work horse forked per job) on the default
+    queue, or with ``simple`` the same start-up but ``rq.SimpleWorker`` (jobs in the worker process itself), once
+    each has finished starting."""
+    argv = ["-c", SIMPLE_WORKER] if simple else ["-m", "app", "worker", "--queues", "default"]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "app", "worker", "--queues", "default"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            [sys.executable, *argv], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         for _ in range(count)
     ]
@@ -206,10 +217,20 @@ def measure(
 
 
 def report(
-    results: dict[str, list[Round]], command: str, backend: str, workers: int, place: tuple[str, str | None]
+    results: dict[str, list[Round]],
+    command: str,
+    backend: str,
+    workers: int,
+    place: tuple[str, str | None],
+    simple: bool = False,
 ) -> tuple[str, bool]:
     """The page, and whether both targets were met on every channel."""
     load = os.getloadavg()
+    relay = (
+        "(`rq.SimpleWorker`, jobs run in the worker process: NOT the production worker, for comparison)"
+        if simple
+        else "(`attune worker`: `rq.Worker`, a work horse forked per job, as the Procfile runs it)"
+    )
     lines = [
         "# Benchmark: the outbox (policy → outbox → relay → channel)",
         "",
@@ -218,8 +239,8 @@ def report(
         f"Machine: {os.cpu_count()} CPUs ({_cpu_name()}), {platform.system()} {platform.release()}, Python "
         f"{platform.python_version()}; shared with other work (load average {load[0]:.1f} / {load[1]:.1f} / "
         f"{load[2]:.1f} over 1 / 5 / 15 min at the end of the run). Measured {utc_now():%Y-%m-%d %H:%M} UTC.",
-        f"Database: {backend}. Redis: private redis-server. Relay: {workers} `attune worker` process"
-        f"{'es' if workers != 1 else ''} (`rq.Worker`, a work horse forked per job, as the Procfile runs it). "
+        f"Database: {backend}. Redis: private redis-server. Relay: {workers} worker process"
+        f"{'es' if workers != 1 else ''} {relay}. "
         "Sinks: the loopback SMTP server (aiosmtpd, `app/channels/email_loopback.py`) and the loopback Twilio "
         "Messages endpoint (`app/channels/sms_loopback.py`, reached by the real twilio SDK), in a process of "
         f"their own. Shoppers: marketing-subscribed, one message each, living in {'/'.join(p for p in place if p)}.",
@@ -280,6 +301,8 @@ def _cpu_name() -> str:
 @click.option(
     "--channel", "channels", multiple=True, type=click.Choice(CHANNELS), help="Only these (repeatable)."
 )
+@click.option("--simple-worker", is_flag=True,
+              help="rq.SimpleWorker (no fork per job) instead of the production rq.Worker: for comparison only.")  # fmt: skip
 @click.option("--database-url", default=None,
               help="PostgreSQL to use (a scratch schema, dropped afterwards); default a scratch SQLite file.")  # fmt: skip
 @click.option("--out", default=None, type=click.Path(dir_okay=False),
@@ -289,6 +312,7 @@ def outbox(
     rounds: int,
     warmup: int,
     workers: int,
+    simple_worker: bool,
     channels: tuple[str, ...],
     database_url: str | None,
     out: str | None,
@@ -304,6 +328,7 @@ def outbox(
     command = (
         f"attune bench outbox --messages {messages} --rounds {rounds} --warmup {warmup} --workers {workers}"
         + "".join(f" --channel {c}" for c in channels if len(channels) < len(CHANNELS))
+        + (" --simple-worker" if simple_worker else "")
         + (" --database-url <URL>" if database_url else "")
     )
     results: dict[str, list[Round]] = {}
@@ -326,7 +351,7 @@ def outbox(
         try:
             world = build_world(settings, sinks.smtp_url, customers, utc_now())
             click.echo(f"{customers} shoppers ready; starting {workers} worker(s) ...", err=True)
-            procs = start_workers(workers, {**os.environ, **env})
+            procs = start_workers(workers, {**os.environ, **env}, simple=simple_worker)
             first = 1
             for channel in channels:
                 results[channel] = measure(settings, world, sinks, channel, messages, rounds, warmup, first)
@@ -335,7 +360,7 @@ def outbox(
             stop(procs)
             redis_proc.terminate()
             redis_proc.wait(10)
-    page, met = report(results, command, backend, workers, world.place)
+    page, met = report(results, command, backend, workers, world.place, simple_worker)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     write_report(out, page)
     click.echo(page)
