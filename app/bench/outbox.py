@@ -232,7 +232,8 @@ def report(
         else "(`attune worker`: `rq.Worker`, a work horse forked per job, as the Procfile runs it)"
     )
     lines = [
-        "# Benchmark: the outbox (policy → outbox → relay → channel)",
+        f"# Benchmark: the outbox (policy → outbox → relay → channel) on "
+        f"{'PostgreSQL' if backend == 'postgresql' else 'SQLite'}",
         "",
         f"Command: `{command}`",
         "",
