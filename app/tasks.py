@@ -60,6 +60,12 @@ SEND_TEST_MESSAGE = "app.jobs.channel_test.send_test_message"
 PIXEL_QUEUED_TTL_S = 60
 
 
+def job_modules() -> list[str]:
+    """The modules holding the jobs named above, which a worker imports before its first job."""
+    names = [v for k, v in globals().items() if k.isupper() and isinstance(v, str)]
+    return sorted({n.rsplit(".", 1)[0] for n in names if n.startswith(("app.jobs.", "webhooks.inbox_jobs."))})
+
+
 # --- job ids (one queued job per id: RQ drops a second enqueue while the first waits) ----------------
 def shop_lists_job_id(shop_id: int) -> str:
     return f"recs-shop-{shop_id}"

@@ -91,3 +91,20 @@ def test_the_procfile_serves_every_queue_and_keeps_customer_refreshes_off_the_sl
     queue = block.split('queue="', 1)[1].split('"', 1)[0]
     assert queue in fast[0] and queue != "low"
     assert 'TRAIN_RANKER, shop_id, queue="low"' in source  # training stays on the slow lane
+
+
+def test_a_worker_imports_every_job_module_before_its_first_job():
+    """``rq.Worker`` forks a work horse per job: a job module the worker has not imported is imported again by
+    every horse, so the worker imports them all at start."""
+    assert set(tasks.job_modules()) == {name.rsplit(".", 1)[0] for name in NAMES.values()}
+    script = """
+import json, sys
+from app import tasks
+before = [m for m in tasks.job_modules() if m in sys.modules]
+from app.worker import import_jobs
+import_jobs()
+print(json.dumps({"before": before, "missing": [m for m in tasks.job_modules() if m not in sys.modules]}))
+"""
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert loaded == {"before": [], "missing": []}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-BENCHES = ["ingest", "worker", "proxy", "embed", "storefront", "freshness", "backfill", "memory"]
+BENCHES = ["ingest", "worker", "proxy", "embed", "storefront", "outbox", "freshness", "backfill", "memory"]
 # Backtests take minutes each on real data: `make bench` keeps their last recorded pages (their commands are
 # in each page) and indexes them too.
 ORDER = [
@@ -20,6 +20,8 @@ ORDER = [
     "worker",
     "proxy",
     "storefront",
+    "outbox",
+    "outbox-postgresql",
     "embed",
     "freshness",
     "backfill",

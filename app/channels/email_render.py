@@ -51,6 +51,15 @@ def _inliner() -> css_inline.CSSInliner:
     return css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
 
 
+def preload() -> None:
+    """Worker start-up (``app.worker.PRELOADS``): compile the templates and build the inliner once, so the work
+    horses forked per job inherit them instead of compiling them again for every message."""
+    env = _env()
+    for name in env.list_templates():
+        env.get_template(name)
+    _inliner()
+
+
 def clean_header(name: str, value: Any, limit: int = 320) -> str:
     """``value`` as a header-safe string, or ``HeaderInjection`` naming the header."""
     text = "" if value is None else str(value)

@@ -23,6 +23,7 @@ add_subcommands(
         ("app.bench.freshness", "freshness"),
         ("app.bench.backfill", "backfill"),
         ("app.bench.memory", "memory"),
+        ("app.bench.outbox", "outbox"),
         ("app.bench.all", "all_"),
     ],
 )
