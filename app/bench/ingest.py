@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import tempfile
 import uuid
 from pathlib import Path
@@ -26,7 +27,7 @@ from app.bench.ingest_db import SHOP
 from app.bench.ingest_load import drive, drive_keepalive
 from app.bench.ingest_report import Mode, Tally, render
 from app.bench.report import write_report
-from app.bench.servers import HELLO_APP, free_port, serve_gunicorn
+from app.bench.servers import HELLO_APP, cpu_seconds, free_port, serve_gunicorn
 
 BENCH_SECRET = "bench-secret-0123456789abcdef0123"
 
@@ -214,38 +215,42 @@ def ingest(
             "ATTUNE_ENV": "development",
         }
         env.pop("GUNICORN_ACCESS_LOG", None)
-        servers: dict[str, tuple[object, int]] = {}
+        servers: dict[str, tuple[subprocess.Popen, int]] = {}
 
-        def new_connections(name: str, port: int, count: int) -> list[float]:
+        def new_connections(name: str, count: int) -> tuple[list[float], float, float]:
+            """(latencies, seconds, server CPU seconds) of ``count`` deliveries."""
+            proc, port = servers[name]
             requests, ids = _requests(count, body, prefix)
+            cpu = cpu_seconds(proc.pid)
             results, wall = drive(port, requests, concurrency, inflight)
+            cpu = cpu_seconds(proc.pid) - cpu
             if name == "webhooks":
                 sent.extend(s for _, s, _ in results)
                 acked.update(ids[i] for _, s, i in results if 200 <= s < 300)
-            return [ms for ms, _, _ in results], wall
+            return [ms for ms, _, _ in results], wall, cpu
 
         try:
             before = db.queued_jobs(redis_url)[1]
             for name, target in (("hello-world", HELLO_APP), ("webhooks", "app.wsgi:app")):
                 port = free_port()
                 servers[name] = (serve_gunicorn(target, port, env), port)
-            for name, (_, port) in servers.items():
-                new_connections(name, port, warmup)
+            for name in servers:
+                new_connections(name, warmup)
             for size in per_round:  # alternating, so load from elsewhere falls on both alike
-                for name, (_, port) in servers.items():
-                    (fresh.webhooks if name == "webhooks" else fresh.hello).add(
-                        *new_connections(name, port, size)
-                    )
+                for name in servers:
+                    (fresh.webhooks if name == "webhooks" else fresh.hello).add(*new_connections(name, size))
             for r in range(keepalive_rounds):
-                for name, (_, port) in servers.items():
+                for name, (proc, port) in servers.items():
+                    cpu = cpu_seconds(proc.pid)
                     run = drive_keepalive(
                         port, head, tail, f"{prefix}-k{r}", keepalive_clients, connections, keepalive_seconds
                     )
+                    cpu = cpu_seconds(proc.pid) - cpu  # the late answers' work too: within noise
                     if name == "webhooks":
                         sent.extend([s for _, s in run.results] + run.late)
                         acked.update(run.acked)
                     (kept.webhooks if name == "webhooks" else kept.hello).add(
-                        [ms for ms, _ in run.results], run.seconds
+                        [ms for ms, _ in run.results], run.seconds, cpu
                     )
         finally:
             for proc, _ in servers.values():

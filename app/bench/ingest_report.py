@@ -19,12 +19,20 @@ def pct(values: list[float], q: float) -> float:
 
 @dataclass(slots=True)
 class Server:
-    """One server's measured rounds in one client mode: (latencies in ms, seconds) per round."""
+    """One server's measured rounds in one client mode: (latencies in ms, seconds) per round, and the CPU
+    seconds the server's processes used meanwhile."""
 
     rounds: list[tuple[list[float], float]] = field(default_factory=list)
+    cpu: float = 0.0
 
-    def add(self, latencies: list[float], seconds: float) -> None:
+    def add(self, latencies: list[float], seconds: float, cpu: float = 0.0) -> None:
         self.rounds.append((latencies, seconds))
+        self.cpu += cpu
+
+    @property
+    def cpu_per_request_us(self) -> float:
+        n = len(self.latencies)
+        return self.cpu / n * 1e6 if n else 0.0
 
     @property
     def latencies(self) -> list[float]:
@@ -65,6 +73,8 @@ class Mode:
             f"| {self.name}: throughput (req/s) | {self.webhooks.rate:.0f} | {self.hello.rate:.0f} |",
             f"| {self.name}: latency p50 (ms) | {pct(w, 0.5):.2f} | {pct(h, 0.5):.2f} |",
             f"| {self.name}: latency p99 (ms) | {pct(w, 0.99):.2f} | {pct(h, 0.99):.2f} |",
+            f"| {self.name}: server CPU per request (µs) | {self.webhooks.cpu_per_request_us:.0f} | "
+            f"{self.hello.cpu_per_request_us:.0f} |",
         ]
 
     def verdict(self) -> str:

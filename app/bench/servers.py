@@ -96,6 +96,12 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by the server ``pid`` and its live workers; 0 without /proc."""
+    hz = os.sysconf("SC_CLK_TCK")
+    return sum(_cpu_ticks(p) for p in [pid, *_children(pid)]) / hz
+
+
 def wait_until_settled(pid: int, *, workers: int, quiet_s: float = 1.0, timeout: float = 180.0) -> None:
     """Until the server ``pid`` has ``workers`` children and it and they used under 10 % of a core over
     ``quiet_s``. Without /proc (not Linux) it returns at once."""
