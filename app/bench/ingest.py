@@ -233,7 +233,7 @@ def ingest(
             before = db.queued_jobs(redis_url)[1]
             for name, target in (("hello-world", HELLO_APP), ("webhooks", "app.wsgi:app")):
                 port = free_port()
-                servers[name] = (serve_gunicorn(target, port, env), port)
+                servers[name] = (serve_gunicorn(target, port, env, recycle=False), port)
             for name in servers:
                 new_connections(name, warmup)
             for size in per_round:  # alternating, so load from elsewhere falls on both alike
@@ -286,7 +286,8 @@ def ingest(
     )
     server = (
         f"gunicorn `app.gunicorn_conf` ({gunicorn_conf.workers} {gunicorn_conf.worker_class} workers, "
-        f"{gunicorn_conf.threads} thread(s) each, keepalive {gunicorn_conf.keepalive} s) on loopback for both; "
+        f"{gunicorn_conf.threads} thread(s) each, keepalive {gunicorn_conf.keepalive} s; worker recycling off) on "
+        "loopback for both; "
         f"database: {backend} ({durability}); Redis: {'private redis-server' if redis_proc else 'given'}."
     )
     modes = [fresh] + ([kept] if keepalive_rounds else [])
