@@ -4,10 +4,13 @@ inherit them, ignore ``Pool.terminate``'s SIGTERM and hang the bench and the tes
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 from conftest import ROOT
+
+from app.bench.servers import cpu_seconds
 
 SCRIPT = """
 import signal
@@ -30,3 +33,11 @@ def test_the_client_pool_children_die_on_sigterm_though_the_parent_caught_it():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "True"
+
+
+def test_server_cpu_counts_workers_that_exited_and_were_reaped():
+    """A worker recycled mid-round must not take its CPU time with it."""
+    before = cpu_seconds(os.getpid())
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass"
+    subprocess.run([sys.executable, "-c", burn], check=True, timeout=60)  # exits and is reaped
+    assert cpu_seconds(os.getpid()) - before >= 0.4

@@ -146,3 +146,69 @@ def test_a_kept_connection_that_died_while_idle_is_replaced(writer, session):
     writer._used -= 60  # idle for a minute
     assert writer.record(_row("second")).inbox_id is not None
     assert _stored(session) == ["first", "second"]
+
+
+# --- the leader waits for deliveries announced on their way, and only for them ----------------------
+
+
+def test_a_leader_waits_for_an_announced_delivery_and_they_share_one_commit(settings, session):
+    make_shop(session, SHOP)
+    writer = InboxWriter(settings.database_url, linger_s=60.0)
+    try:
+        writer.expect()  # a delivery is being checked on another thread
+        leader = threading.Thread(target=writer.record, args=(_row("first"),))
+        leader.start()
+        deadline = time.monotonic() + 10
+        while writer.waiting() == 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(0.05)  # the leader has had every chance to commit alone; it must still be waiting
+        assert writer.batches == 0 and leader.is_alive()
+        writer.record(_row("second"), expected=True)  # arrives: both go in one commit, nobody waits on
+        leader.join(10)
+        assert not leader.is_alive()
+        assert writer.batches == 1 and writer.rows == 2
+        assert _stored(session) == ["first", "second"]
+    finally:
+        writer.close()
+
+
+def test_a_refused_announced_delivery_releases_the_waiting_leader(settings, session):
+    make_shop(session, SHOP)
+    writer = InboxWriter(settings.database_url, linger_s=60.0)
+    try:
+        writer.expect()
+        leader = threading.Thread(target=writer.record, args=(_row("only"),))
+        leader.start()
+        deadline = time.monotonic() + 10
+        while writer.waiting() == 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        writer.unexpect()  # the announced delivery failed its checks (401, 400 …)
+        leader.join(10)
+        assert not leader.is_alive()  # it did not wait out the 60 s linger
+        assert writer.batches == 1 and _stored(session) == ["only"]
+    finally:
+        writer.close()
+
+
+def test_without_an_announced_delivery_the_leader_commits_at_once(settings, session):
+    make_shop(session, SHOP)
+    writer = InboxWriter(settings.database_url, linger_s=60.0)
+    try:
+        for name in ("a", "b", "c"):  # one after another: each commits alone, none waits out the linger
+            done = threading.Thread(target=writer.record, args=(_row(name),))
+            done.start()
+            done.join(10)
+            assert not done.is_alive()
+        assert writer.batches == 3 and _stored(session) == ["a", "b", "c"]
+    finally:
+        writer.close()
+
+
+def test_a_closed_writer_refuses_an_announced_delivery_and_forgets_it(settings, session):
+    make_shop(session, SHOP)
+    writer = InboxWriter(settings.database_url, linger_s=60.0)
+    writer.close()
+    writer.expect()
+    with pytest.raises(InboxUnavailable):
+        writer.record(_row("late"), expected=True)
+    assert writer._expected == 0

@@ -20,6 +20,7 @@ from app.models.commerce import Order
 from app.models.inbox import DONE, DROPPED, PENDING, WebhookInbox
 from app.shopify.verify import webhook_hmac
 from webhooks.inbox_jobs import UNQUEUED_AFTER_S, sweep_inbox
+from webhooks.ingest import writer_for
 
 ORDER = (DATA_WEBHOOKS / "orders__create.json").read_bytes()
 
@@ -192,4 +193,25 @@ def test_database_down_is_503(settings, path):
         settings.model_copy(update={"database_url": "postgresql+psycopg://attune@127.0.0.1:1/attune"})
     )
     r = deliver(client_for(down, path), "orders/create", ORDER)
+    assert r.status_code == 503 and r.json["error"] == "unavailable"
+
+
+def test_refused_and_accepted_deliveries_leave_nothing_announced(settings, client, session):
+    """Every delivery is announced to the inbox writer while it is checked; whatever its answer, the
+    announcement ends (one left behind would make every later commit wait out the linger)."""
+    make_shop(session)
+    assert deliver(client, "orders/create", ORDER, secret="wrong-secret").status_code == 401
+    assert deliver(client, "orders/create", ORDER, headers={"X-Shopify-Topic": None}).status_code == 400
+    assert deliver(client, "orders/create", b"{not json").status_code == 400
+    assert deliver(client, "orders/create", ORDER, event_id="dup").status_code == 200
+    assert deliver(client, "orders/create", ORDER, event_id="dup").json["status"] == "duplicate"
+    assert writer_for(settings)._expected == 0
+    assert len(_inbox(session)) == 1
+
+
+def test_a_bad_delivery_is_refused_even_when_the_inbox_cannot_be_opened(settings, path):
+    broken = create_app(settings.model_copy(update={"database_url": "mysql://attune@127.0.0.1:1/attune"}))
+    client = client_for(broken, path)
+    assert deliver(client, "orders/create", ORDER, secret="wrong-secret").status_code == 401
+    r = deliver(client, "orders/create", ORDER)
     assert r.status_code == 503 and r.json["error"] == "unavailable"

@@ -48,8 +48,9 @@ _INBOX = WebhookInbox.__table__
 _KEY = ["shop_domain", "event_id"]
 WAIT_S = 4.5  # Shopify waits 5 s for an answer; a later 200 would count as a failure anyway
 MAX_BATCH = 256
-# Under load (the last commit carried more than one row) the leader waits this long before taking the
-# next batch, so more rows share each commit: PostgreSQL's commit_delay, for the same reason (CPU).
+# The leader waits at most this long before taking a batch for deliveries already on their way (announced
+# with ``expect``), so they share its commit: PostgreSQL's commit_delay, for the same reason (CPU). With
+# none on the way it does not wait: every thread that could add a row is waiting for this commit.
 LINGER_S = float(os.environ.get("ATTUNE_INBOX_LINGER_S", "0.002"))
 IDLE_PING_S = 10.0  # a kept connection idle this long is checked before use
 DUPLICATE = "duplicate"  # the status of a delivery whose event is stored already
@@ -108,6 +109,10 @@ class InboxWriter:
     enqueuer); it runs on the leader's thread after the waiters are woken, and must not block for long.
     ``before_batch`` (None: nothing) runs on the leader's thread before it takes each batch; while it
     blocks, rows gather without a commit (tests use it to put deliveries in one batch).
+
+    ``expect()`` announces a delivery on its way (it is being checked); its ``record(row, expected=True)``
+    (or ``unexpect()`` when it is refused) ends that. A leader waits for announced deliveries, up to
+    ``linger_s``, before it takes a batch, and never waits when none is announced.
     """
 
     def __init__(
@@ -126,7 +131,6 @@ class InboxWriter:
         self.max_batch = max_batch
         self.wait_s = wait_s
         self.linger_s = linger_s
-        self._last_batch = 0
         self.batches = 0  # committed batches, for tests and logs
         self.rows = 0  # rows in committed batches
         # Hand-offs kept cheap under load: a deque, a lock per waiter (a shared Condition would make every
@@ -135,6 +139,10 @@ class InboxWriter:
         self._pending: deque[_Ticket] = deque()
         self._leader = threading.Lock()  # held by the thread that commits (passed on, never shared)
         self._mu = threading.Lock()  # orders a waiter giving up against being made the leader
+        self._count = threading.Lock()  # guards ``_expected``
+        self._expected = 0  # deliveries announced and not yet handed in (or refused)
+        self._lingering = False  # a leader waits on ``_arrived`` for the announced ones
+        self._arrived = threading.Event()
         self._closed = False
         parsed = make_url(normalize_url(url))
         self.dialect = parsed.get_backend_name()
@@ -149,16 +157,34 @@ class InboxWriter:
 
     # --- request side -------------------------------------------------------------------------
 
-    def record(self, row: dict[str, Any]) -> Recorded:
+    def expect(self) -> None:
+        """A delivery is on its way: a leader about to commit may wait for it (up to ``linger_s``)."""
+        with self._count:
+            self._expected += 1
+
+    def unexpect(self) -> None:
+        """An announced delivery will not be recorded after all (it was refused)."""
+        with self._count:
+            self._expected -= 1
+            arrived = self._expected <= 0
+        if arrived and self._lingering:
+            self._arrived.set()
+
+    def record(self, row: dict[str, Any], *, expected: bool = False) -> Recorded:
         """Commit ``row`` (inbox columns but shop_id/status/error) with whatever else is waiting.
+        ``expected``: the delivery was announced with ``expect`` (this ends it, whatever happens).
 
         The calling thread either commits itself (it found no commit in progress: it leads, and takes
         every row waiting along) or waits for the leader's commit, or to be made the next leader.
         Raises :class:`InboxUnavailable` when the commit failed or did not happen within ``wait_s``."""
         if self._closed:
+            if expected:
+                self.unexpect()
             raise InboxUnavailable("the inbox writer is closed")
         ticket = _Ticket(row)
         self._pending.append(ticket)
+        if expected:
+            self.unexpect()
         if self._leader.acquire(blocking=False):
             self._lead(ticket)
         elif not ticket.lock.acquire(timeout=self.wait_s):
@@ -199,8 +225,8 @@ class InboxWriter:
         while mine.outcome is None and mine.error is None:
             if self.before_batch is not None:
                 self.before_batch()
-            if self.linger_s > 0 and self._last_batch > 1 and len(self._pending) < self.max_batch:
-                time.sleep(self.linger_s)  # under load, let a few more rows join this commit
+            if self.linger_s > 0:
+                self._gather()
             self._commit_next(mine)
         while True:
             with self._mu:
@@ -220,13 +246,28 @@ class InboxWriter:
             if not self._pending or not self._leader.acquire(blocking=False):
                 return
 
+    def _gather(self) -> None:
+        """Wait, up to ``linger_s``, until no announced delivery is still on its way (or a full batch
+        waits), so they share the next commit. Without any on the way it returns at once."""
+        deadline = time.monotonic() + self.linger_s
+        while self._expected > 0 and len(self._pending) < self.max_batch:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._arrived.clear()
+            self._lingering = True
+            try:
+                if self._expected > 0:  # checked again: an arrival before the clear set nothing
+                    self._arrived.wait(left)
+            finally:
+                self._lingering = False
+
     def _commit_next(self, mine: _Ticket | None = None) -> None:
         """Commit the next batch of waiting rows and wake their threads (not ``mine``: it is awake)."""
         tickets = [self._pending.popleft() for _ in range(min(self.max_batch, len(self._pending)))]
         if not tickets:
             return
         new = self._commit(tickets)
-        self._last_batch = len(tickets)
         for ticket in tickets:
             if ticket is not mine:
                 ticket.lock.release()

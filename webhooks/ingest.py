@@ -64,7 +64,43 @@ def _parse_json(body: bytes) -> Any:
 
 
 def receive(cfg: Settings, body: bytes, header: Header) -> Answer:
-    """The answer to one delivery of ``body`` (already within the size limit) with these headers."""
+    """The answer to one delivery of ``body`` (already within the size limit) with these headers.
+
+    The delivery is announced to the writer while it is checked, so a commit about to start waits for
+    it (briefly) instead of leaving it for the next one."""
+    try:
+        writer = writer_for(cfg)
+    except Exception as exc:  # noqa: BLE001 - a bad delivery still gets its 4xx; a good one a 503
+        writer, unavailable = None, exc
+    else:
+        writer.expect()
+    try:
+        checked = _check(cfg, body, header)
+    except BaseException:
+        if writer is not None:
+            writer.unexpect()
+        raise
+    if not isinstance(checked, dict):
+        if writer is not None:
+            writer.unexpect()
+        return checked
+    try:
+        if writer is None:
+            raise InboxUnavailable("no inbox writer") from unavailable
+        done = writer.record(checked, expected=True)
+    except InboxUnavailable as exc:
+        log.error("webhook inbox unavailable: %s", exc.__cause__.__class__.__name__ if exc.__cause__ else exc)
+        return error(503, "unavailable", "the event store is unavailable; retry later")
+    if done.inbox_id is None:
+        return 200, {"status": "duplicate"}
+    if done.status == PENDING:
+        return 200, {"status": "accepted", "id": done.inbox_id}
+    log.info("webhook %s for %s dropped: %s", checked["topic"], checked["shop_domain"], done.reason)
+    return 200, {"status": "dropped", "reason": done.reason}
+
+
+def _check(cfg: Settings, body: bytes, header: Header) -> Answer | dict[str, Any]:
+    """The inbox row for a valid delivery, else the answer that refuses it."""
     if not verify_webhook(body, header("X-Shopify-Hmac-Sha256"), cfg.api_secrets):
         return error(401, "unauthorized", "invalid or missing X-Shopify-Hmac-Sha256")
     topic = (header("X-Shopify-Topic") or "").strip()
@@ -91,7 +127,7 @@ def receive(cfg: Settings, body: bytes, header: Header) -> Answer:
     if not isinstance(payload, dict):
         return error(400, "malformed_json", "the body must be a JSON object")
 
-    row = {
+    return {
         "shop_domain": domain,
         "event_id": event_id,
         "webhook_id": (header("X-Shopify-Webhook-Id") or "")[:255] or None,
@@ -103,17 +139,6 @@ def receive(cfg: Settings, body: bytes, header: Header) -> Answer:
         "received_at": utcnow(),
         "processed_at": None,
     }
-    try:
-        done = writer_for(cfg).record(row)
-    except InboxUnavailable as exc:
-        log.error("webhook inbox unavailable: %s", exc.__cause__.__class__.__name__ if exc.__cause__ else exc)
-        return error(503, "unavailable", "the event store is unavailable; retry later")
-    if done.inbox_id is None:
-        return 200, {"status": "duplicate"}
-    if done.status == PENDING:
-        return 200, {"status": "accepted", "id": done.inbox_id}
-    log.info("webhook %s for %s dropped: %s", topic, domain, done.reason)
-    return 200, {"status": "dropped", "reason": done.reason}
 
 
 # --- one writer per database (and Redis), one enqueuer per Redis, per process -----------------------

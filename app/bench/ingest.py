@@ -1,16 +1,13 @@
 """``attune bench ingest``: POST /webhooks under production gunicorn vs a bare WSGI hello-world.
 
-Both servers run with ``app.gunicorn_conf`` (same workers, same worker class and threads) side by side,
-measured in alternating rounds so load from elsewhere on a shared machine falls on both alike, and driven by
-the same bounded load generator (``app.bench.ingest_load``: client processes on raw loopback sockets, each
-keeping a fixed number of requests in flight, a new connection per request). Every webhook is a validly
-signed ``orders/create`` with a unique ``X-Shopify-Event-Id``. Afterwards the inbox rows are counted
-(nothing may be lost) and every stored row must be carried by a queued job. A private ``redis-server`` on a
-free loopback port takes the jobs (unless ``--redis-url`` is given), and the database is a temporary SQLite
-file unless ``--database-url`` names another (it is migrated).
-
-Longer than about 400 lines: the servers, the alternating rounds, both client modes and the loss check share
-one set-up and must stay side by side to be compared fairly.
+Both servers run with ``app.gunicorn_conf`` (same workers, same worker class and threads) side by side and
+are measured in alternating rounds, so load from elsewhere on a shared machine falls on both alike, by the
+same load generators (``app.bench.ingest_load``) in two client modes: a new connection per request (as
+Shopify opens them), and wrk-style persistent connections. Every webhook is a validly signed
+``orders/create`` with a unique ``X-Shopify-Event-Id``. Afterwards every acknowledged event id must be in
+the inbox and every stored row carried by a queued job. A private ``redis-server`` on a free loopback port
+takes the jobs (unless ``--redis-url`` is given), and the database is a temporary SQLite file unless
+``--database-url`` names another (it is migrated).
 """
 
 from __future__ import annotations
@@ -20,19 +17,19 @@ import os
 import platform
 import subprocess
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 import click
 
-from app.bench.ingest_load import drive
+from app.bench import ingest_db as db
+from app.bench.ingest_db import SHOP
+from app.bench.ingest_load import drive, drive_keepalive
+from app.bench.ingest_report import Mode, Tally, render
 from app.bench.report import write_report
-from app.bench.servers import HELLO_APP, free_port, private_redis, serve_gunicorn
+from app.bench.servers import HELLO_APP, cpu_seconds, free_port, private_redis, serve_gunicorn
 
 BENCH_SECRET = "bench-secret-0123456789abcdef0123"
-SHOP = "attune-ingest-bench.myshopify.com"
-P99_TARGET_MS, RATIO_TARGET = 50.0, 0.5
 
 
 def order_body() -> bytes:
@@ -98,152 +95,26 @@ def order_body() -> bytes:
     return json.dumps(order).encode()
 
 
-def _requests(n: int, body: bytes, prefix: str) -> list[bytes]:
+def request_parts(body: bytes) -> tuple[bytes, bytes]:
+    """(head, tail) of a signed delivery of ``body``: a request is ``head`` + an ``X-Shopify-Event-Id``
+    header line + ``tail`` (any further headers, the blank line and the body)."""
     from app.shopify.verify import webhook_hmac
 
-    signature = webhook_hmac(body, BENCH_SECRET)
-    out = []
-    for _ in range(n):
-        head = (
-            "POST /webhooks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nX-Shopify-Topic: orders/create\r\n"
-            f"X-Shopify-Shop-Domain: {SHOP}\r\nX-Shopify-Hmac-Sha256: {signature}\r\n"
-            f"X-Shopify-Event-Id: {prefix}-{uuid.uuid4()}\r\nX-Shopify-Webhook-Id: {uuid.uuid4()}\r\n"
-            "X-Shopify-API-Version: 2026-07\r\nConnection: close\r\n\r\n"
-        )
-        out.append(head.encode() + body)
-    return out
+    head = (
+        "POST /webhooks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nX-Shopify-Topic: orders/create\r\n"
+        f"X-Shopify-Shop-Domain: {SHOP}\r\nX-Shopify-Hmac-Sha256: {webhook_hmac(body, BENCH_SECRET)}\r\n"
+        f"X-Shopify-Webhook-Id: {uuid.uuid4()}\r\nX-Shopify-API-Version: 2026-07\r\n"
+    )
+    return head.encode(), b"\r\n" + body
 
 
-def _pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
-
-
-def _prepare_db(url: str) -> int:
-    from sqlmodel import Session, select
-
-    from app.db import get_engine
-    from app.migrate import upgrade
-    from app.models.base import utcnow
-    from app.models.shop import Shop
-
-    upgrade(url)
-    with Session(get_engine(url)) as s:
-        shop = s.exec(select(Shop).where(Shop.domain == SHOP)).first()
-        if shop is None:
-            shop = Shop(domain=SHOP, access_token_enc="bench", installed_at=utcnow(), scopes="read_orders")
-            s.add(shop)
-            s.commit()
-            s.refresh(shop)
-        return shop.id
-
-
-def _count(url: str, shop_id: int, prefix: str) -> int:
-    from sqlalchemy import func
-    from sqlmodel import Session, select
-
-    from app.db import get_engine
-    from app.models.inbox import WebhookInbox
-
-    with Session(get_engine(url)) as s:
-        return s.exec(
-            select(func.count())
-            .select_from(WebhookInbox)
-            .where(WebhookInbox.shop_id == shop_id, WebhookInbox.event_id.startswith(prefix + "-"))  # type: ignore[attr-defined]
-        ).one()
-
-
-def _commit_latency(url: str, body: bytes, n: int = 200) -> float:
-    """Median time of one durable inbox commit on its own (one writer, batches of one, no HTTP/HMAC/Redis),
-    in ms: what every delivery would pay without group commit."""
-    from app.models.base import utcnow
-    from webhooks.inbox_writer import InboxWriter
-
-    writer = InboxWriter(url)
-    payload, times = body.decode(), []
-    try:
-        for _ in range(n):
-            t0 = time.perf_counter()
-            writer.record(
-                {
-                    "shop_domain": SHOP,
-                    "event_id": f"commit-{uuid.uuid4()}",
-                    "webhook_id": None,
-                    "topic": "bench/commit-timing",  # no handler: recorded as dropped, never queued
-                    "api_version": None,
-                    "triggered_at": None,
-                    "payload": payload,
-                    "attempts": 0,
-                    "received_at": utcnow(),
-                    "processed_at": None,
-                }
-            )
-            times.append((time.perf_counter() - t0) * 1000)
-    finally:
-        writer.close()
-    return _pct(times, 0.5)
-
-
-def _durability(url: str) -> str:
-    """The database's commit durability setting, as the server processes see it."""
-    from sqlalchemy import text
-
-    from app.db import get_engine
-
-    engine = get_engine(url)
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            level = conn.execute(text("PRAGMA synchronous")).scalar()
-            mode = conn.execute(text("PRAGMA journal_mode")).scalar()
-            name = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(level, str(level))
-            return f"SQLite journal_mode={mode}, synchronous={name}"
-        value = conn.execute(text("SHOW synchronous_commit")).scalar()
-        fsync = conn.execute(text("SHOW fsync")).scalar()
-        return f"PostgreSQL synchronous_commit={value}, fsync={fsync}"
-
-
-def _queued_jobs(redis_url: str) -> tuple[int, set[int]]:
-    """(jobs in the webhooks queue, the inbox ids they carry)."""
-    from redis import Redis
-    from rq import Queue
-
-    jobs = Queue("webhooks", connection=Redis.from_url(redis_url)).jobs
-    return len(jobs), {i for job in jobs for i in job.args[0]}
-
-
-def _queued_ids(redis_url: str) -> set[int]:
-    return _queued_jobs(redis_url)[1]
-
-
-def _stored_ids(url: str, shop_id: int, prefix: str) -> set[int]:
-    from sqlmodel import Session, select
-
-    from app.db import get_engine
-    from app.models.inbox import WebhookInbox
-
-    with Session(get_engine(url)) as s:
-        return set(
-            s.exec(
-                select(WebhookInbox.id).where(
-                    WebhookInbox.shop_id == shop_id,
-                    WebhookInbox.event_id.startswith(prefix + "-"),  # type: ignore[attr-defined]
-                )
-            )
-        )
-
-
-def _cleanup(url: str, shop_id: int) -> None:
-    """Remove the bench shop (and, by cascade, its inbox rows) from a database that outlives the run."""
-    from sqlalchemy import delete
-
-    from app.db import get_engine
-    from app.models.inbox import WebhookInbox
-    from app.models.shop import Shop
-
-    with get_engine(url).begin() as conn:
-        conn.execute(delete(WebhookInbox).where(WebhookInbox.shop_id == shop_id))
-        conn.execute(delete(Shop).where(Shop.id == shop_id))
+def _requests(n: int, body: bytes, prefix: str) -> tuple[list[bytes], list[str]]:
+    """``n`` deliveries on connections the server closes after answering; (requests, their event ids)."""
+    head, tail = request_parts(body)
+    ids = [f"{prefix}-{uuid.uuid4().hex}" for _ in range(n)]
+    close = b"Connection: close\r\n"
+    return [head + f"X-Shopify-Event-Id: {i}\r\n".encode() + close + tail for i in ids], ids
 
 
 def _machine() -> str:
@@ -259,13 +130,34 @@ def _machine() -> str:
 
 
 @click.command("ingest")
-@click.option("--requests", "n", default=4000, show_default=True, help="Measured requests per server.")
-@click.option("--warmup", default=200, show_default=True, help="Unmeasured requests per server first.")
-@click.option("--concurrency", default=4, show_default=True, help="Load-generator processes.")
 @click.option(
-    "--inflight", default=8, show_default=True, help="Requests in flight per load-generator process."
+    "--requests",
+    "n",
+    default=4000,
+    show_default=True,
+    help="New-connection mode: measured requests per server.",
 )
-@click.option("--rounds", default=4, show_default=True, help="Alternating rounds per server.")
+@click.option(
+    "--warmup", default=200, show_default=True, help="Unmeasured new-connection requests per server first."
+)
+@click.option("--concurrency", default=4, show_default=True, help="New-connection mode: client processes.")
+@click.option(
+    "--inflight", default=8, show_default=True, help="New-connection mode: requests in flight per process."
+)
+@click.option(
+    "--rounds", default=4, show_default=True, help="New-connection mode: alternating rounds per server."
+)
+@click.option("--connections", default=32, show_default=True, help="Keep-alive mode: persistent connections.")
+@click.option("--keepalive-clients", default=2, show_default=True, help="Keep-alive mode: client processes.")
+@click.option(
+    "--keepalive-rounds",
+    default=3,
+    show_default=True,
+    help="Keep-alive mode: alternating rounds per server (0: skip the mode).",
+)
+@click.option(
+    "--keepalive-seconds", default=8.0, show_default=True, help="Keep-alive mode: length of each round."
+)
 @click.option(
     "--database-url", default=None, help="Database for the inbox (default: a temporary SQLite file)."
 )
@@ -277,20 +169,39 @@ def ingest(
     concurrency: int,
     inflight: int,
     rounds: int,
+    connections: int,
+    keepalive_clients: int,
+    keepalive_rounds: int,
+    keepalive_seconds: float,
     database_url: str | None,
     redis_url: str | None,
     out: str,
 ) -> None:
-    """Webhooks/s and p99 of POST /webhooks vs a WSGI hello-world; proves zero lost, zero non-2xx."""
-
+    """Webhooks/s and p99 of POST /webhooks vs a WSGI hello-world, with a new connection per request and
+    with persistent connections; proves zero lost, zero non-2xx."""
     from app import gunicorn_conf
 
     body = order_body()
+    head, tail = request_parts(body)
     per_round = [n // rounds + (1 if i < n % rounds else 0) for i in range(rounds)]
+    fresh = Mode(
+        "new connection",
+        f"a new connection per request, closed by the server after its answer; {concurrency} client "
+        f"processes with up to {inflight} requests in flight each ({concurrency * inflight} in all); "
+        f"{rounds} alternating rounds per server after {warmup} warm-up requests each.",
+    )
+    kept = Mode(
+        "keep-alive",
+        f"{connections} persistent HTTP/1.1 connections from {keepalive_clients} client processes, wrk-style "
+        f"(each sends its next request as soon as the last answer is read); {keepalive_rounds} alternating "
+        f"rounds of {keepalive_seconds:g} s per server, after the new-connection rounds.",
+    )
+    sent: list[int] = []  # statuses of every delivery to the webhooks server
+    acked: set[str] = set()  # event ids it answered 2xx
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         url = database_url or f"sqlite:///{workdir / 'ingest.sqlite3'}"
-        shop_id = _prepare_db(url)
+        shop_id = db.prepare_db(url)
         redis_proc = None
         if redis_url is None:
             redis_proc, redis_url = private_redis(workdir)
@@ -305,98 +216,94 @@ def ingest(
         }
         env.pop("GUNICORN_ACCESS_LOG", None)
         servers: dict[str, tuple[subprocess.Popen, int]] = {}
-        runs: dict[str, list[tuple[list, float]]] = {"hello-world": [], "webhooks": []}
-        warm: list = []
+
+        def new_connections(name: str, count: int) -> tuple[list[float], float, float]:
+            """(latencies, seconds, server CPU seconds) of ``count`` deliveries."""
+            proc, port = servers[name]
+            requests, ids = _requests(count, body, prefix)
+            cpu = cpu_seconds(proc.pid)
+            results, wall = drive(port, requests, concurrency, inflight)
+            cpu = cpu_seconds(proc.pid) - cpu
+            if name == "webhooks":
+                sent.extend(s for _, s, _ in results)
+                acked.update(ids[i] for _, s, i in results if 200 <= s < 300)
+            return [ms for ms, _, _ in results], wall, cpu
+
         try:
-            before = _queued_ids(redis_url)
+            before = db.queued_jobs(redis_url)[1]
             for name, target in (("hello-world", HELLO_APP), ("webhooks", "app.wsgi:app")):
                 port = free_port()
-                servers[name] = (serve_gunicorn(target, port, env), port)
-            for name, (_, port) in servers.items():
-                results, _ = drive(port, _requests(warmup, body, prefix), concurrency, inflight)
-                if name == "webhooks":
-                    warm = results
+                servers[name] = (serve_gunicorn(target, port, env, recycle=False), port)
+            for name in servers:
+                new_connections(name, warmup)
             for size in per_round:  # alternating, so load from elsewhere falls on both alike
-                for name, (_, port) in servers.items():
-                    runs[name].append(drive(port, _requests(size, body, prefix), concurrency, inflight))
+                for name in servers:
+                    (fresh.webhooks if name == "webhooks" else fresh.hello).add(*new_connections(name, size))
+            for r in range(keepalive_rounds):
+                for name, (proc, port) in servers.items():
+                    cpu = cpu_seconds(proc.pid)
+                    run = drive_keepalive(
+                        port, head, tail, f"{prefix}-k{r}", keepalive_clients, connections, keepalive_seconds
+                    )
+                    cpu = cpu_seconds(proc.pid) - cpu  # the late answers' work too: within noise
+                    if name == "webhooks":
+                        sent.extend([s for _, s in run.results] + run.late)
+                        acked.update(run.acked)
+                    (kept.webhooks if name == "webhooks" else kept.hello).add(
+                        [ms for ms, _ in run.results], run.seconds, cpu
+                    )
         finally:
             for proc, _ in servers.values():
                 proc.terminate()  # graceful: each worker commits and enqueues what it holds, then exits
             for proc, _ in servers.values():
                 proc.wait(30)
         try:
-            rows_stored = _count(url, shop_id, prefix)
-            jobs, queued_ids = _queued_jobs(redis_url)
-            not_queued = len(_stored_ids(url, shop_id, prefix) - (queued_ids - before))
-            commit_ms = _commit_latency(url, body)
-            durability = _durability(url)
+            stored = db.stored_rows(url, shop_id, prefix)
+            jobs, queued = db.queued_jobs(redis_url)
+            tally = Tally(
+                sent=len(sent),
+                ok=sum(1 for s in sent if 200 <= s < 300),
+                stored=len(stored),
+                lost=len(acked - stored.keys()),
+                not_queued=len(set(stored.values()) - (queued - before)),
+                jobs=jobs,
+            )
+            commit_ms = db.commit_latency(url, body)
+            durability = db.durability(url)
             if database_url:
-                _cleanup(url, shop_id)
+                db.cleanup(url, shop_id)
         finally:
             if redis_proc is not None:
                 redis_proc.terminate()
                 redis_proc.wait(10)
 
-    def totals(name: str) -> tuple[list, float, float]:
-        results = [r for part, _ in runs[name] for r in part]
-        wall = sum(w for _, w in runs[name])
-        return results, wall, len(results) / wall
-
-    ours, _, rate = totals("webhooks")
-    hello, _, hello_rate = totals("hello-world")
-    round_ratios = [
-        (len(a) / wa) / (len(b) / wb)
-        for (a, wa), (b, wb) in zip(runs["webhooks"], runs["hello-world"], strict=True)
-    ]
-    sent = len(warm) + len(ours)
-    ok = sum(1 for _, s in warm + ours if 200 <= s < 300)
-    non_2xx = sent - ok
-    lost = ok - rows_stored
-    ratio = rate / hello_rate
-    p50, p99 = _pct([e for e, _ in ours], 0.5), _pct([e for e, _ in ours], 0.99)
-    h50, h99 = _pct([e for e, _ in hello], 0.5), _pct([e for e, _ in hello], 0.99)
     backend = url.split(":", 1)[0].split("+", 1)[0]
     command = (
         f"attune bench ingest --requests {n} --warmup {warmup} --concurrency {concurrency} "
-        f"--inflight {inflight} --rounds {rounds}" + (" --database-url <URL>" if database_url else "")
+        f"--inflight {inflight} --rounds {rounds} --connections {connections} --keepalive-clients "
+        f"{keepalive_clients} --keepalive-rounds {keepalive_rounds} --keepalive-seconds {keepalive_seconds:g}"
+        + (" --database-url <URL>" if database_url else "")
     )
-    report = [
-        "# Benchmark: webhook ingest (POST /webhooks)",
-        "",
-        f"Command: `{command}`",
-        "",
-        f"Machine: {_machine()}.",
-        f"Server: gunicorn `app.gunicorn_conf` ({gunicorn_conf.workers} {gunicorn_conf.worker_class} workers, "
-        f"{gunicorn_conf.threads} thread(s) each) on loopback for both; database: {backend} ({durability}); "
-        f"Redis: {'private redis-server' if redis_proc else 'given'}. Load: {concurrency} client processes on "
-        f"the same CPUs with up to {inflight} requests in flight each ({concurrency * inflight} in all, the same "
-        f"for both servers), a new connection per request; {rounds} alternating rounds per server after "
-        f"{warmup} warm-up requests each; signed `orders/create` (about {len(body) // 100 / 10:.1f} KB), "
-        "unique event ids.",
-        "",
-        "| figure | POST /webhooks | bare WSGI hello-world |",
-        "|---|---|---|",
-        f"| measured requests | {len(ours)} | {len(hello)} |",
-        f"| throughput (req/s) | {rate:.0f} | {hello_rate:.0f} |",
-        f"| latency p50 (ms) | {p50:.2f} | {h50:.2f} |",
-        f"| latency p99 (ms) | {p99:.2f} | {h99:.2f} |",
-        "",
-        f"Same database, same run: one durable inbox commit on its own (one writer, a batch of one, no "
-        f"HTTP/HMAC/Redis) takes **{commit_ms:.2f} ms** (median). Every webhook's row is committed before its "
-        "200; concurrent deliveries in one worker share a commit (group commit), and the job is queued after "
-        "the 200 by a background thread.",
-        "",
-        f"Throughput ratio: **{ratio:.3f}×** hello-world (goal ≥ {RATIO_TARGET}×: "
-        f"{'met' if ratio >= RATIO_TARGET else 'NOT met'}); per round: "
-        + ", ".join(f"{r:.2f}×" for r in round_ratios)
-        + ".",
-        f"p99: **{p99:.2f} ms** (goal ≤ {P99_TARGET_MS:.0f} ms: {'met' if p99 <= P99_TARGET_MS else 'NOT met'}).",
-        f"Webhooks sent (incl. warm-up): {sent}; 2xx: {ok}; non-2xx: **{non_2xx}**; inbox rows stored: "
-        f"{rows_stored}; lost: **{lost}**; rows without a queued job: **{not_queued}** ({jobs} jobs queued).",
-        "",
-    ]
+    server = (
+        f"gunicorn `app.gunicorn_conf` ({gunicorn_conf.workers} {gunicorn_conf.worker_class} workers, "
+        f"{gunicorn_conf.threads} thread(s) each, keepalive {gunicorn_conf.keepalive} s; worker recycling off) on "
+        "loopback for both; "
+        f"database: {backend} ({durability}); Redis: {'private redis-server' if redis_proc else 'given'}."
+    )
+    modes = [fresh] + ([kept] if keepalive_rounds else [])
+    report = render(
+        command=command,
+        machine=_machine(),
+        server=server,
+        modes=modes,
+        commit_ms=commit_ms,
+        tally=tally,
+        body_kb=len(body) // 100 / 10,
+    )
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    write_report(out, "\n".join(report))
-    click.echo("\n".join(report))
-    if non_2xx or lost or not_queued:
-        raise click.ClickException(f"{non_2xx} non-2xx, {lost} webhooks lost, {not_queued} not queued")
+    write_report(out, report)
+    click.echo(report)
+    if tally.non_2xx or tally.lost or tally.not_queued:
+        raise click.ClickException(
+            f"{tally.non_2xx} non-2xx, {tally.lost} webhooks lost, {tally.not_queued} not queued"
+        )

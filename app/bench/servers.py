@@ -68,11 +68,15 @@ def private_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
     return proc, f"redis://127.0.0.1:{port}/0"
 
 
-def serve_gunicorn(target: str, port: int, env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
+def serve_gunicorn(
+    target: str, port: int, env: dict[str, str], log: Path | None = None, *, recycle: bool = True
+) -> subprocess.Popen:
     """``target`` under the production gunicorn settings on loopback ``port``, once every worker has booted
     and finished its start-up work (the search-embedder preload costs seconds of CPU per worker: measured
     while it runs, it would slow whichever server happens to be measured then). Its output goes to ``log``
-    when given."""
+    when given. ``recycle=False`` turns the production worker recycling (``max_requests``) off: a bench that
+    sends hundreds of thousands of requests would otherwise restart the faster server's workers, and their
+    start-up, in its own rounds."""
     from app import gunicorn_conf
 
     cmd = [
@@ -83,6 +87,7 @@ def serve_gunicorn(target: str, port: int, env: dict[str, str], log: Path | None
         "python:app.gunicorn_conf",
         "-b",
         f"127.0.0.1:{port}",
+        *([] if recycle else ["--max-requests", "0"]),
         target,
     ]
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
@@ -92,12 +97,13 @@ def serve_gunicorn(target: str, port: int, env: dict[str, str], log: Path | None
     return proc
 
 
-def _cpu_ticks(pid: int) -> int:
+def _cpu_ticks(pid: int, *, reaped: bool = False) -> int:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0
-    return int(fields[11]) + int(fields[12])  # utime + stime
+    ticks = int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks + (int(fields[13]) + int(fields[14]) if reaped else 0)  # + its reaped children's
 
 
 def children(pid: int) -> list[int]:
@@ -111,6 +117,13 @@ def children(pid: int) -> list[int]:
             if ppid == pid:
                 kids.append(int(entry))
     return kids
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by the server ``pid``, its live workers and the workers it has
+    reaped; 0 without /proc."""
+    hz = os.sysconf("SC_CLK_TCK")
+    return (_cpu_ticks(pid, reaped=True) + sum(_cpu_ticks(p) for p in children(pid))) / hz
 
 
 def wait_until_settled(pid: int, *, workers: int, quiet_s: float = 1.0, timeout: float = 180.0) -> None:
