@@ -40,11 +40,17 @@ def serve(host: str, port: int, workers: int | None) -> None:
 @main.command()
 @click.option("--queues", default="webhooks,default,low", show_default=True, help="Queues, highest first.")
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
-def worker(queues: str, burst: bool) -> None:
+@click.option(
+    "--fork/--no-fork",
+    default=True,
+    show_default=True,
+    help="A work horse per job (--fork), or every job in this process (--no-fork: the fast lane's short jobs).",
+)
+def worker(queues: str, burst: bool, fork: bool) -> None:
     """Run an RQ worker (heavy models load once per process)."""
     from app.worker import run_worker
 
-    run_worker(_settings(), queues.split(","), burst=burst)
+    run_worker(_settings(), queues.split(","), burst=burst, fork=fork)
 
 
 @main.command()

@@ -6,7 +6,7 @@ import importlib
 import logging
 from collections.abc import Sequence
 
-from rq import Worker
+from rq import SimpleWorker, Worker
 from rq.cron import CronScheduler
 
 from app import tasks
@@ -61,11 +61,16 @@ def import_jobs() -> None:
         importlib.import_module(module_name)
 
 
-def run_worker(settings: Settings, queues: Sequence[str], *, burst: bool = False) -> None:
+def run_worker(settings: Settings, queues: Sequence[str], *, burst: bool = False, fork: bool = True) -> None:
+    """An RQ worker on ``queues``. ``fork=False`` runs each job in this process (``rq.SimpleWorker``): the
+    fast lane's jobs (webhooks, one customer's profile and lists, a message) take milliseconds, and a work
+    horse forked per job costs 60-80 ms on these machines, more than the job (benchmarks/outbox.md); the
+    slow lane (training, shop-wide rebuilds) keeps a horse per job, so a long job's memory goes with it."""
     logging.basicConfig(level=logging.INFO)
     import_jobs()  # first: the preloads below (the mappers) need every model imported
     preload()
-    worker = Worker(list(queues), connection=get_redis(settings.redis_url))
+    worker_class = Worker if fork else SimpleWorker
+    worker = worker_class(list(queues), connection=get_redis(settings.redis_url))
     worker.work(burst=burst, with_scheduler=True)
 
 

@@ -91,6 +91,28 @@ def test_the_procfile_serves_every_queue_and_keeps_customer_refreshes_off_the_sl
     queue = block.split('queue="', 1)[1].split('"', 1)[0]
     assert queue in fast[0] and queue != "low"
     assert 'TRAIN_RANKER, shop_id, queue="low"' in source  # training stays on the slow lane
+    workers = procfile_workers()
+    assert all(
+        ("--no-fork" in args) == ("low" not in lane) for args, lane in zip(workers, lanes, strict=True)
+    )
+
+
+@pytest.mark.parametrize("fork", [False, True])
+def test_the_fast_lane_runs_jobs_in_its_own_process_and_the_slow_lane_forks(jobs_env, fork):
+    """``attune worker --no-fork`` (the Procfile's fast lane) runs each job in the worker's process: no work
+    horse to fork per short job. The slow lane's worker forks one per job."""
+    import os
+
+    from redis import Redis
+    from rq import Queue
+
+    from app.worker import run_worker
+
+    job = Queue("default", connection=Redis.from_url(jobs_env.redis_url)).enqueue(os.getpid)
+    run_worker(jobs_env, ["default"], burst=True, fork=fork)
+    job.refresh()
+    assert job.get_status() == "finished"
+    assert (job.return_value() == os.getpid()) is not fork
 
 
 def test_a_worker_imports_every_job_module_before_its_first_job():

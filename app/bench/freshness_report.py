@@ -15,7 +15,10 @@ def workers_text(rq_workers: int | None) -> str:
     """The RQ workers of a run, as the report names them."""
     if rq_workers:
         return f"{rq_workers} `attune worker` on every queue"
-    return "the Procfile's RQ workers (`worker`: webhooks, default; `worker_low`: low, then the others)"
+    return (
+        "the Procfile's RQ workers (`worker`: webhooks, default, in its own process; `worker_low`: low, then "
+        "the others, a forked work horse per job)"
+    )
 
 
 def pct(values: list[float], q: float) -> float:
