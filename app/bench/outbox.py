@@ -144,22 +144,11 @@ def run_peer(
     return len(messages) / (end - start)
 
 
-SIMPLE_WORKER = """
-from app.config import get_settings
-from app.queue import get_redis
-from app.worker import import_jobs, preload
-from rq import SimpleWorker
-import_jobs()
-preload()
-SimpleWorker(["default"], connection=get_redis(get_settings().redis_url)).work()
-"""
-
-
-def start_workers(count: int, env: dict[str, str], *, simple: bool = False) -> list[subprocess.Popen]:
-    """``count`` production workers (``attune worker``: ``rq.Worker``, a work horse forked per job) on the default
-    queue, or with ``simple`` the same start-up but ``rq.SimpleWorker`` (jobs in the worker process itself), once
-    each has finished starting."""
-    argv = ["-c", SIMPLE_WORKER] if simple else ["-m", "app", "worker", "--queues", "default"]
+def start_workers(count: int, env: dict[str, str], *, fork: bool = False) -> list[subprocess.Popen]:
+    """``count`` workers of the Procfile's fast lane on the default queue (``attune worker --no-fork``: jobs in
+    the worker process), or with ``fork`` the forking ``rq.Worker`` (a work horse per job, the slow lane's
+    kind), once each has finished starting."""
+    argv = ["-m", "app", "worker", "--queues", "default", *([] if fork else ["--no-fork"])]
     procs = [
         subprocess.Popen(
             [sys.executable, *argv], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -222,14 +211,14 @@ def report(
     backend: str,
     workers: int,
     place: tuple[str, str | None],
-    simple: bool = False,
+    fork: bool = False,
 ) -> tuple[str, bool]:
     """The page, and whether both targets were met on every channel."""
     load = os.getloadavg()
     relay = (
-        "(`rq.SimpleWorker`, jobs run in the worker process: NOT the production worker, for comparison)"
-        if simple
-        else "(`attune worker`: `rq.Worker`, a work horse forked per job, as the Procfile runs it)"
+        "(`attune worker` with `rq.Worker`, a work horse forked per job: the slow lane's kind, for comparison)"
+        if fork
+        else "(`attune worker --no-fork`: jobs in the worker process, as the Procfile's fast lane runs them)"
     )
     lines = [
         f"# Benchmark: the outbox (policy → outbox → relay → channel) on "
@@ -302,8 +291,8 @@ def _cpu_name() -> str:
 @click.option(
     "--channel", "channels", multiple=True, type=click.Choice(CHANNELS), help="Only these (repeatable)."
 )
-@click.option("--simple-worker", is_flag=True,
-              help="rq.SimpleWorker (no fork per job) instead of the production rq.Worker: for comparison only.")  # fmt: skip
+@click.option("--fork-per-job", is_flag=True,
+              help="The forking rq.Worker (the slow lane's kind) instead of the fast lane's --no-fork: comparison.")  # fmt: skip
 @click.option("--database-url", default=None,
               help="PostgreSQL to use (a scratch schema, dropped afterwards); default a scratch SQLite file.")  # fmt: skip
 @click.option("--out", default=None, type=click.Path(dir_okay=False),
@@ -313,7 +302,7 @@ def outbox(
     rounds: int,
     warmup: int,
     workers: int,
-    simple_worker: bool,
+    fork_per_job: bool,
     channels: tuple[str, ...],
     database_url: str | None,
     out: str | None,
@@ -329,7 +318,7 @@ def outbox(
     command = (
         f"attune bench outbox --messages {messages} --rounds {rounds} --warmup {warmup} --workers {workers}"
         + "".join(f" --channel {c}" for c in channels if len(channels) < len(CHANNELS))
-        + (" --simple-worker" if simple_worker else "")
+        + (" --fork-per-job" if fork_per_job else "")
         + (" --database-url <URL>" if database_url else "")
     )
     results: dict[str, list[Round]] = {}
@@ -352,7 +341,7 @@ def outbox(
         try:
             world = build_world(settings, sinks.smtp_url, customers, utc_now())
             click.echo(f"{customers} shoppers ready; starting {workers} worker(s) ...", err=True)
-            procs = start_workers(workers, {**os.environ, **env}, simple=simple_worker)
+            procs = start_workers(workers, {**os.environ, **env}, fork=fork_per_job)
             first = 1
             for channel in channels:
                 results[channel] = measure(settings, world, sinks, channel, messages, rounds, warmup, first)
@@ -361,7 +350,7 @@ def outbox(
             stop(procs)
             redis_proc.terminate()
             redis_proc.wait(10)
-    page, met = report(results, command, backend, workers, world.place, simple_worker)
+    page, met = report(results, command, backend, workers, world.place, fork_per_job)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     write_report(out, page)
     click.echo(page)
