@@ -132,7 +132,9 @@ def test_a_post_without_one_click_or_too_big_changes_nothing(shop):
 
 def test_write_back_retries_through_throttling(shop):
     assert requests.post(url(shop), data=ONE_CLICK, timeout=10).status_code == 200
-    shop.live.fake.configure_bucket(shop.domain, available=0, restore_rate=200)
+    # a bucket that refills slowly: empty after the 429, it is still short of the mutation's cost when the retry
+    # arrives (the client then waits for it to refill), however slow this machine is
+    shop.live.fake.configure_bucket(shop.domain, available=0, restore_rate=2)
     shop.live.fake.force_429(shop.domain, times=1, retry_after="0.1")
     assert write_back_consent(shop.id, CUSTOMER) == "done"
     assert shop.live.fake.calls["http_429"] >= 1 and shop.live.fake.calls["throttled"] >= 1
