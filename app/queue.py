@@ -17,6 +17,10 @@ from rq.job import Job, JobStatus
 log = logging.getLogger(__name__)
 
 QUEUES = ("webhooks", "default", "low")
+# Seconds a job may run. The low queue holds a shop's whole-shop work (the install backfill, reconciliation,
+# training, list rebuilds), which takes minutes on a big shop: the full Online Retail II's initial sync ran past
+# RQ's default 180 s and was retried from the start, forever. The other queues keep RQ's default.
+JOB_TIMEOUTS = {"low": 2 * 3600}
 DEFAULT_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 
 
@@ -61,7 +65,7 @@ def get_redis(url: str | None) -> Redis:
 def get_queue(url: str | None, name: str = "default") -> Queue:
     if name not in QUEUES:
         raise ValueError(f"unknown queue {name!r}")
-    return Queue(name, connection=get_redis(url))
+    return Queue(name, connection=get_redis(url), default_timeout=JOB_TIMEOUTS.get(name))
 
 
 def _waiting(queue: Queue, job_id: str) -> bool:

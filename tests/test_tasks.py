@@ -130,3 +130,18 @@ print(json.dumps({"before": before, "missing": [m for m in tasks.job_modules() i
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert loaded == {"before": [], "missing": []}
+
+
+def test_whole_shop_jobs_may_run_for_hours_and_the_rest_keep_rqs_default(jobs_env):
+    """A big shop's install backfill or training takes minutes: the low queue's jobs get two hours (RQ's default
+    180 s killed the full Online Retail II's initial sync and retried it from the start, forever)."""
+    from redis import Redis
+    from rq import Queue
+
+    from app.queue import enqueue
+
+    enqueue(jobs_env.redis_url, tasks.INITIAL_SYNC, 1, queue="low", job_id="sync-timeout-probe")
+    enqueue(jobs_env.redis_url, tasks.REFRESH_CUSTOMER_LISTS, 1, 2, queue="default", job_id="refresh-probe")
+    redis = Redis.from_url(jobs_env.redis_url)
+    assert Queue("low", connection=redis).fetch_job("sync-timeout-probe").timeout == 2 * 3600
+    assert Queue("default", connection=redis).fetch_job("refresh-probe").timeout == 180
