@@ -16,9 +16,10 @@ from app.jobs.orchestrate import submit
 from app.models.commerce import Customer
 from app.models.messaging import ContactConsent, ConversationMessage, OutboxMessage
 from app.models.shop import Shop
-from app.orchestrator.proposal import Content, Proposal, Purpose, Shopper
+from app.orchestrator.proposal import Content, Proposal
 from app.stores import outbox as outbox_store
 from app.stores.sms import save_sms_settings
+from tests.messaging_support import make_proposal
 
 NOW = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)  # 10:00 in New York
 ACCOUNT = "AC" + "a1" * 16
@@ -77,22 +78,10 @@ def no_holdout(monkeypatch):
 
 
 def proposal(shop_id: int, **kw) -> Proposal:
-    base = dict(
-        agent="browse_abandonment",
-        shop_id=shop_id,
-        shopper=Shopper(customer_id=7),
-        purpose=Purpose.MARKETING,
-        content=Content("message", {"sms_text": "The Blue mug is still here: https://mugs.test/p/blue"}),
-        channels=("sms",),
-        earliest=NOW,
-        latest=NOW + timedelta(days=2),
-        dedupe_key="browse:7:42",
-        reason="viewed the Blue mug twice this week",
-        expected_value=1.0,
-        product_ids=(),
+    kw.setdefault(
+        "content", Content("message", {"sms_text": "The Blue mug is still here: https://mugs.test/p/blue"})
     )
-    base.update(kw)
-    return Proposal(**base)
+    return make_proposal(shop_id, NOW, **{"channels": ("sms",), **kw})
 
 
 def decide(settings, *proposals) -> OutboxMessage:

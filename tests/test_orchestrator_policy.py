@@ -30,6 +30,7 @@ from app.orchestrator.proposal import (
     ShopperFacts,
 )
 from app.orchestrator.timezones import address_timezone, recipient_timezone
+from tests.messaging_support import make_proposal
 
 NOW = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)  # 10:00 in New York, 16:00 in Berlin
 NO_HOLDOUT = ContactPolicy(default_holdout=HoldoutShare(0.0))
@@ -39,22 +40,13 @@ SUBSCRIBED_EMAIL = ShopperFacts(
 
 
 def proposal(**kw) -> Proposal:
-    base = dict(
-        agent="browse_abandonment",
-        shop_id=1,
-        shopper=Shopper(customer_id=7),
-        purpose=Purpose.MARKETING,
-        content=Content("browse_reminder", {"product": "Mug"}),
-        channels=("email",),
-        earliest=NOW,
-        latest=NOW + timedelta(hours=48),
-        dedupe_key="browse:7:42",
-        reason="viewed Mug twice this week",
-        expected_value=1.0,
-        product_ids=(42,),
-    )
-    base.update(kw)
-    return Proposal(**base)
+    defaults = {
+        "content": Content("browse_reminder", {"product": "Mug"}),
+        "latest": NOW + timedelta(hours=48),
+        "reason": "viewed Mug twice this week",
+        "product_ids": (42,),
+    }
+    return make_proposal(kw.pop("shop_id", 1), NOW, **{**defaults, **kw})
 
 
 def one(p: Proposal, facts: ShopperFacts = SUBSCRIBED_EMAIL, policy: ContactPolicy = NO_HOLDOUT, now=NOW):

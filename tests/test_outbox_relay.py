@@ -33,11 +33,12 @@ from app.models.messaging import (
     OutboxMessage,
 )
 from app.models.shop import Shop
-from app.orchestrator.proposal import Action, Content, Proposal, Purpose, Shopper
+from app.orchestrator.proposal import Action, Content, Proposal, Shopper
 from app.stores import outbox as outbox_store
 from app.stores.channels import save_email_settings
 from app.stores.conversation import thread
 from tests.conftest import ROOT, TEST_API_SECRET
+from tests.messaging_support import make_proposal
 
 NOW = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)  # 10:00 in New York
 
@@ -89,31 +90,17 @@ def shop_id(jobs_env, smtp, monkeypatch) -> int:
 
 
 def proposal(shop_id: int, **kw) -> Proposal:
-    base = dict(
-        agent="browse_abandonment",
-        shop_id=shop_id,
-        shopper=Shopper(customer_id=7),
-        purpose=Purpose.MARKETING,
-        content=Content(
-            "message",
-            {
-                "subject": "Still thinking about the <b>Blue</b> mug?",
-                "heading": "Your mug is waiting",
-                "paragraphs": ["You looked at it twice <script>alert(1)</script>."],
-                "products": [{"title": "Blue mug", "url": "https://mugs.test/products/blue", "price": "$12"}],
-                "cta_url": "https://mugs.test/cart",
-            },
-        ),
-        channels=("email",),
-        earliest=NOW,
-        latest=NOW + timedelta(days=2),
-        dedupe_key="browse:7:42",
-        reason="viewed the Blue mug twice this week",
-        expected_value=1.0,
-        product_ids=(),
+    content = Content(
+        "message",
+        {
+            "subject": "Still thinking about the <b>Blue</b> mug?",
+            "heading": "Your mug is waiting",
+            "paragraphs": ["You looked at it twice <script>alert(1)</script>."],
+            "products": [{"title": "Blue mug", "url": "https://mugs.test/products/blue", "price": "$12"}],
+            "cta_url": "https://mugs.test/cart",
+        },
     )
-    base.update(kw)
-    return Proposal(**base)
+    return make_proposal(shop_id, NOW, **{"content": content, **kw})
 
 
 def decide(settings, *proposals, now=NOW):

@@ -25,10 +25,11 @@ from app.jobs.orchestrate import submit
 from app.models.commerce import Customer
 from app.models.messaging import OutboxMessage, PushSubscription
 from app.models.shop import Shop
-from app.orchestrator.proposal import Action, Content, Proposal, Purpose, Shopper
+from app.orchestrator.proposal import Action, Content, Proposal, Shopper
 from app.stores import outbox as outbox_store
 from app.stores import push as push_store
 from app.stores.conversation import thread
+from tests.messaging_support import make_proposal
 
 NOW = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)  # 10:00 in New York
 
@@ -78,28 +79,16 @@ def browser(settings, service, shop, *, customer_id=7, client_id=None, server_ke
 
 
 def proposal(shop_id: int, **kw) -> Proposal:
-    base = dict(
-        agent="browse_abandonment",
-        shop_id=shop_id,
-        shopper=Shopper(customer_id=7),
-        purpose=Purpose.MARKETING,
-        content=Content(
-            "message",
-            {
-                "subject": "Still thinking about the Blue mug?",
-                "paragraphs": ["It is back in stock in your size."],
-                "cta_url": "https://mugs.test/products/blue",
-            },
-        ),
-        channels=("push",),
-        earliest=NOW,
-        latest=NOW + timedelta(hours=6),
-        dedupe_key="browse:7:42",
-        reason="viewed the Blue mug twice this week",
-        expected_value=1.0,
+    content = Content(
+        "message",
+        {
+            "subject": "Still thinking about the Blue mug?",
+            "paragraphs": ["It is back in stock in your size."],
+            "cta_url": "https://mugs.test/products/blue",
+        },
     )
-    base.update(kw)
-    return Proposal(**base)
+    defaults = {"content": content, "channels": ("push",), "latest": NOW + timedelta(hours=6)}
+    return make_proposal(shop_id, NOW, **{**defaults, **kw})
 
 
 def decide(settings, *proposals, now=NOW):
