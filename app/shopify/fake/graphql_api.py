@@ -122,20 +122,6 @@ def run_bulk(fake: FakeState, store: ShopStore, query: str) -> dict[str, Any]:
             "bulkOperation": None,
             "userErrors": [{"field": ["query"], "message": message, "code": "INVALID"}],
         }
-    with store.lock:
-        running = [o for o in store.bulk_operations.values() if o["status"] in ("CREATED", "RUNNING")]
-        if running:
-            return {
-                "bulkOperation": None,
-                "userErrors": [
-                    {
-                        "field": None,
-                        "message": "A bulk query operation for this app and shop is already in progress: "
-                        + running[0]["id"],
-                        "code": "OPERATION_IN_PROGRESS",
-                    }
-                ],
-            }
     op = {
         "id": op_id,
         "status": "CREATED",
@@ -156,7 +142,7 @@ def run_bulk(fake: FakeState, store: ShopStore, query: str) -> dict[str, Any]:
         "_polls": 0,
         "_ready": threading.Event(),
     }
-    with store.lock:
+    with store.lock:  # the check and the insert under one lock: two runs never both start
         running = [o for o in store.bulk_operations.values() if o["status"] in ("CREATED", "RUNNING")]
         if running:
             return {
