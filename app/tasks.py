@@ -9,6 +9,7 @@ same helpers. The names below are the whole route from an event to the work it c
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from redis.exceptions import RedisError
 from sqlmodel import Session
@@ -44,7 +45,7 @@ TRAIN_ALL_RANKERS = "app.jobs.ranker.train_all_rankers"
 FLUSH_SERVED_LOG = "app.jobs.served_log.flush_served_log"
 IMPORT_REVIEWS = "app.jobs.reviews.run_review_import"
 REFRESH_REVIEWERS = "app.jobs.reviews.refresh_reviewers"
-RELAY_MESSAGE = "app.jobs.outbox.relay_message"
+RELAY_DUE = "app.jobs.outbox.relay_due"
 SWEEP_OUTBOX = "app.jobs.outbox.sweep_outbox"
 RUN_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_browse_abandonment"
 RUN_ALL_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_all_browse_abandonment"
@@ -91,8 +92,8 @@ def ranker_job_id(shop_id: int) -> str:
     return f"ranker-shop-{shop_id}"
 
 
-def relay_job_id(outbox_id: int) -> str:
-    return f"outbox-{outbox_id}"
+def relay_job_id(shop_id: int, channel: str) -> str:
+    return f"outbox-{shop_id}-{channel}"
 
 
 # --- queueing now ---------------------------------------------------------------------------------
@@ -124,10 +125,17 @@ def train_ranker(redis_url: str | None, shop_id: int) -> bool:
     return enqueue(redis_url, TRAIN_RANKER, shop_id, queue="low", job_id=ranker_job_id(shop_id))
 
 
-def relay_message(redis_url: str | None, outbox_id: int) -> bool:
-    """Send one outbox row (a duplicate job is harmless: the relay's claim lets one of them send)."""
+def relay_due(redis_url: str | None, shop_id: int, channel: str) -> bool:
+    """Send the shop's due outbox rows on ``channel``: one waiting job per shop and channel, which relays
+    whatever is due when it runs (a duplicate is harmless: the relay's claim lets one of them send a row)."""
     return enqueue(
-        redis_url, RELAY_MESSAGE, outbox_id, queue="default", job_id=relay_job_id(outbox_id), retry=None
+        redis_url,
+        RELAY_DUE,
+        shop_id,
+        channel,
+        queue="default",
+        job_id=relay_job_id(shop_id, channel),
+        retry=None,
     )
 
 
@@ -258,13 +266,14 @@ def fit_after_commit(session: Session, shop_id: int) -> None:
     after_commit(session, lambda: fit_shop_models(redis_url, shop_id))
 
 
-def relay_after_commit(session: Session, outbox_ids: list[int]) -> None:
-    """Relay the messages decided in this transaction once it commits (a lost enqueue is swept later)."""
-    if not outbox_ids:
+def relay_after_commit(session: Session, due: Iterable[tuple[int, str]]) -> None:
+    """Relay the messages decided in this transaction once it commits: one job per (shop, channel) in ``due``
+    (a lost enqueue is swept later)."""
+    groups = sorted(set(due))
+    if not groups:
         return
     redis_url = get_settings().redis_url
-    ids = list(outbox_ids)
-    after_commit(session, lambda: [relay_message(redis_url, i) for i in ids] and None)
+    after_commit(session, lambda: [relay_due(redis_url, s, c) for s, c in groups] and None)
 
 
 def sms_consent_after_commit(session: Session, shop_id: int, customer_id: int) -> None:

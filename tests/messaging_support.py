@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
+
 from app.orchestrator.proposal import Content, Proposal, Purpose, Shopper
 
 
@@ -27,3 +29,9 @@ def make_proposal(shop_id: int, now: datetime, **kw: Any) -> Proposal:
     )
     base.update(kw)
     return Proposal(**base)
+
+
+@pytest.fixture
+def no_holdout(monkeypatch):
+    """Every proposal in the treated arm (for tests about sending, not about the holdout)."""
+    monkeypatch.setattr("app.stores.contact_policy.DEFAULT_MESSAGE_HOLDOUT", 0.0)

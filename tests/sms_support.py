@@ -19,7 +19,7 @@ from app.models.shop import Shop
 from app.orchestrator.proposal import Content, Proposal
 from app.stores import outbox as outbox_store
 from app.stores.sms import save_sms_settings
-from tests.messaging_support import make_proposal
+from tests.messaging_support import make_proposal, no_holdout  # noqa: F401  (a fixture, re-exported)
 
 NOW = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)  # 10:00 in New York
 ACCOUNT = "AC" + "a1" * 16
@@ -70,11 +70,6 @@ def shop_id(jobs_env, twilio, monkeypatch) -> int:
             TOKEN,
         )
         return shop.id
-
-
-@pytest.fixture
-def no_holdout(monkeypatch):
-    monkeypatch.setattr("app.stores.contact_policy.DEFAULT_MESSAGE_HOLDOUT", 0.0)
 
 
 def proposal(shop_id: int, **kw) -> Proposal:

@@ -18,107 +18,27 @@ from rq import Queue
 from sqlmodel import select
 
 from app import tasks
-from app.channels.email_loopback import LoopbackSmtp
 from app.channels.unsubscribe import BadToken, read_token
 from app.config import get_settings
-from app.crypto import TokenCipher
 from app.db import session_scope
 from app.jobs import outbox as relay
-from app.jobs.orchestrate import submit
 from app.models.commerce import Customer
 from app.models.messaging import (
     ContactConsent,
     ConversationMessage,
     MessageDecision,
-    OutboxMessage,
 )
-from app.models.shop import Shop
-from app.orchestrator.proposal import Action, Content, Proposal, Shopper
+from app.orchestrator.proposal import Action, Content, Shopper
 from app.stores import outbox as outbox_store
-from app.stores.channels import save_email_settings
 from app.stores.conversation import thread
+from tests import email_support
 from tests.conftest import ROOT, TEST_API_SECRET
-from tests.messaging_support import make_proposal
+from tests.email_support import NOW, decide, proposal, status
 
-NOW = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)  # 10:00 in New York
-
-
-@pytest.fixture
-def smtp():
-    with LoopbackSmtp() as sink:
-        yield sink
-
-
-@pytest.fixture
-def shop_id(jobs_env, smtp, monkeypatch) -> int:
-    """A shop with e-mail set up (sender, postal address, the loopback SMTP) and one subscribed customer."""
-    with session_scope(jobs_env.database_url) as s:
-        shop = Shop(domain="mugs.myshopify.com")
-        s.add(shop)
-        s.flush()
-        s.add(
-            Customer(
-                shop_id=shop.id,
-                shopify_id=7,
-                email="ann@example.com",
-                first_name="Ann",
-                default_address={"country_code": "US", "province_code": "NY"},
-            )
-        )
-        s.add(
-            ContactConsent(
-                shop_id=shop.id,
-                customer_shopify_id=7,
-                channel="email",
-                state="SUBSCRIBED",
-                consent_updated_at=NOW - timedelta(days=30),
-            )
-        )
-        save_email_settings(
-            s,
-            TokenCipher(jobs_env.encryption_keys),
-            shop.id,
-            {
-                "shop_name": "Mugs & Co",
-                "from_name": "Mugs & Co",
-                "from_address": "hello@mugs.test",
-                "postal_address": "1 Harbour St, Portland ME 04101",
-            },
-            smtp.url,
-        )
-        return shop.id
-
-
-def proposal(shop_id: int, **kw) -> Proposal:
-    content = Content(
-        "message",
-        {
-            "subject": "Still thinking about the <b>Blue</b> mug?",
-            "heading": "Your mug is waiting",
-            "paragraphs": ["You looked at it twice <script>alert(1)</script>."],
-            "products": [{"title": "Blue mug", "url": "https://mugs.test/products/blue", "price": "$12"}],
-            "cta_url": "https://mugs.test/cart",
-        },
-    )
-    return make_proposal(shop_id, NOW, **{"content": content, **kw})
-
-
-def decide(settings, *proposals, now=NOW):
-    with session_scope(settings.database_url) as s:
-        decisions = submit(s, proposals[0].shop_id, list(proposals), now=now)
-    with session_scope(settings.database_url) as s:
-        rows = s.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()
-    return decisions, rows
-
-
-def status(settings, outbox_id: int) -> OutboxMessage:
-    with session_scope(settings.database_url) as s:
-        return outbox_store.get(s, outbox_id)
-
-
-@pytest.fixture(autouse=True)
-def _no_holdout(monkeypatch):
-    monkeypatch.setattr("app.stores.contact_policy.DEFAULT_MESSAGE_HOLDOUT", 0.0)
+smtp = email_support.smtp  # fixtures
+shop_id = email_support.shop_id
+no_holdout = email_support.no_holdout
+pytestmark = pytest.mark.usefixtures("no_holdout")  # every message is treated, none held out
 
 
 def test_a_decision_commits_with_its_outbox_row_and_the_relay_sends_a_parsed_email(jobs_env, shop_id, smtp):
@@ -330,7 +250,7 @@ def test_redis_down_when_the_decision_commits_loses_nothing_and_sends_once(
     assert relay.sweep_outbox(now=NOW)["queued"] == 1
     assert relay.sweep_outbox(now=NOW)["queued"] == 1  # still waiting: the same job id, queued once
     assert Queue("default", connection=Redis.from_url(jobs_env.redis_url)).job_ids == [
-        tasks.relay_job_id(row.id)
+        tasks.relay_job_id(shop_id, "email")
     ]
     assert relay.relay_message(row.id, now=NOW) == "sent"
     assert relay.relay_message(row.id, now=NOW) == "sent"  # the duplicate finds it sent

@@ -188,3 +188,30 @@ def test_numbers_and_keywords():
     ] * 6
     assert [keyword(w) for w in ("START", "unstop", "Help", "info")] == ["start", "start", "help", "help"]
     assert keyword("stop sending me these") is None and keyword("") is None
+
+
+def test_a_batch_of_sms_goes_over_one_kept_alive_connection(jobs_env, shop_id, twilio):
+    """The relay's batch holds the client's connection open: three messages, one HTTP connection; outside a
+    batch each message opens its own."""
+    from app.channels.base import OutgoingMessage, Sender
+    from app.channels.sms import SmsChannel
+
+    def outgoing_for(n: int) -> OutgoingMessage:
+        return OutgoingMessage(
+            outbox_id=n,
+            shop_id=shop_id,
+            purpose="transactional",
+            template="message",
+            data={"sms_text": f"Order {n} shipped"},
+            recipient=PHONE,
+            sender=Sender(shop_name="Mugs", from_name="Mugs", from_address=""),
+        )
+
+    channel = SmsChannel(ACCOUNT, sms_support.TOKEN, from_number=SENDER, api_base_url=twilio.url)
+    with channel.hold():
+        for n in range(3):
+            channel.send(outgoing_for(n))
+    assert len(twilio.messages) == 3 and twilio.connections == 1
+    channel.send(outgoing_for(3))
+    channel.send(outgoing_for(4))
+    assert len(twilio.messages) == 5 and twilio.connections == 3

@@ -4,9 +4,10 @@ channel → loopback sink), against the same messages sent straight through the 
 The pipeline: the bench submits one browse-abandonment proposal per shopper through
 ``app.jobs.orchestrate.submit`` in its own transaction (decide, record, commit; the relay job is queued after
 the commit), as an agent job would, while real ``attune worker`` processes (``rq.Worker``, as the Procfile
-runs them) relay them with ``app.jobs.outbox.relay_message``. The peer: the same rendered messages, sent one
-after another by one process through the same channel client (``EmailChannel`` over SMTP, ``SmsChannel`` over
-the twilio SDK), with no policy, outbox or relay. Both are timed from the first message to the last one the
+runs them) relay them with ``app.jobs.outbox.relay_due`` (batches of due rows, one connection each). The peer:
+the same rendered messages, sent one after another by one process through the same channel client
+(``EmailChannel`` over SMTP, ``SmsChannel`` over the twilio SDK), over one kept connection as the relay's
+batches use it, with no policy, outbox or relay. Both are timed from the first message to the last one the
 sink accepted; the rounds alternate which goes first. Every message must arrive exactly once.
 
 It writes ``benchmarks/outbox.md`` (``benchmarks/outbox-postgresql.md`` with a PostgreSQL ``--database-url``).
@@ -81,9 +82,11 @@ def _exactly_once(sinks: Sinks, channel: str, expected: set[int]) -> None:
 
 
 def run_pipeline(
-    settings: Any, world: World, sinks: Sinks, channel: str, customers: range
+    settings: Any, world: World, sinks: Sinks, channel: str, customers: range, submit_batch: int = 1
 ) -> tuple[float, list[float]]:  # noqa: ANN401
-    """(messages/s, decision latencies in ms) for one round through the action layer."""
+    """(messages/s, decision latencies in ms) for one round through the action layer: the proposals handed to
+    ``submit`` ``submit_batch`` at a time, each batch in its own transaction (an agent job submits all of a
+    shop's proposals in one); every proposal's latency is its whole batch's."""
     from sqlmodel import select
 
     from app.db import session_scope
@@ -95,11 +98,12 @@ def run_pipeline(
     sinks.clear()
     latencies = []
     start = time.perf_counter()
-    for p in proposals:
+    for k in range(0, len(proposals), submit_batch):
+        batch = proposals[k : k + submit_batch]
         t0 = time.perf_counter()
         with session_scope(settings.database_url) as s:
-            submit(s, world.shop_id, [p])
-        latencies.append((time.perf_counter() - t0) * 1000)
+            submit(s, world.shop_id, batch)
+        latencies += [(time.perf_counter() - t0) * 1000] * len(batch)
     end = _wait_for(sinks, len(proposals), timeout_s=120 + len(proposals))
     keys = [f"customer:{i}" for i in customers]
     deadline = time.monotonic() + 30
@@ -123,8 +127,12 @@ def run_pipeline(
 
 
 def _send_all(client: Any, messages: list) -> None:  # noqa: ANN401 - runs in the peer's process
-    for message in messages:
-        client.send(message)
+    """One after another over one kept connection where the client can hold one (as the relay's batches do)."""
+    from app.channels.base import held_open
+
+    with held_open(client):
+        for message in messages:
+            client.send(message)
 
 
 def run_peer(
@@ -181,12 +189,13 @@ def measure(
     rounds: int,
     warmup: int,
     first: int,
+    submit_batch: int = 1,
 ) -> list[Round]:  # noqa: ANN401
     """Warm-up, then ``rounds`` alternating rounds of the pipeline and the peer; customers from ``first`` on."""
     peer_id = 10_000_000 * (CHANNELS.index(channel) + 1)
     if warmup:
         customers = range(first, first + warmup)
-        run_pipeline(settings, world, sinks, channel, customers)
+        run_pipeline(settings, world, sinks, channel, customers, submit_batch)
         run_peer(settings, world, sinks, channel, customers, peer_id)
         first += warmup
     out = []
@@ -195,11 +204,11 @@ def measure(
         peer_first = peer_id + (r + 1) * messages
         click.echo(f"{channel} round {r + 1}/{rounds}: {messages} messages each way ...", err=True)
         if r % 2 == 0:
-            pipe, latencies = run_pipeline(settings, world, sinks, channel, customers)
+            pipe, latencies = run_pipeline(settings, world, sinks, channel, customers, submit_batch)
             peer = run_peer(settings, world, sinks, channel, customers, peer_first)
         else:
             peer = run_peer(settings, world, sinks, channel, customers, peer_first)
-            pipe, latencies = run_pipeline(settings, world, sinks, channel, customers)
+            pipe, latencies = run_pipeline(settings, world, sinks, channel, customers, submit_batch)
         out.append(Round(pipe, peer, latencies))
         click.echo(f"  pipeline {pipe:,.0f}/s, peer {peer:,.0f}/s: {pipe / peer:.2f}x", err=True)
     return out
@@ -263,11 +272,12 @@ def report(
         "",
         *summary,
         "",
-        "Decision latency: from handing one proposal to `app.jobs.orchestrate.submit` in a new transaction (lock,",
-        "facts, policy, decision + outbox row + thread entry) until its commit has returned and the relay job is",
-        "queued, measured while the workers relay the earlier ones. Throughput: from the first proposal (or the",
-        "peer's first send) until the sink holds the round's last message. Every message arrived exactly once",
-        "and every outbox row ended `sent` (checked each round; the bench fails otherwise).",
+        "Decision latency: from handing a batch of proposals to `app.jobs.orchestrate.submit` in a new transaction",
+        "(lock, facts, policy, decisions + outbox rows + thread entries) until its commit has returned and the relay",
+        "job is queued, counted for every proposal of the batch, measured while the workers relay the earlier",
+        "ones. Throughput: from the first proposal (or the peer's first send) until the sink holds the round's",
+        "last message. Every message arrived exactly once and every outbox row ended `sent` (checked each round;",
+        "the bench fails otherwise).",
     ]
     return "\n".join(lines) + "\n", met
 
@@ -291,6 +301,8 @@ def _cpu_name() -> str:
 @click.option(
     "--channel", "channels", multiple=True, type=click.Choice(CHANNELS), help="Only these (repeatable)."
 )
+@click.option("--submit-batch", default=10, show_default=True,
+              help="Proposals per submit (one transaction), as an agent job hands a shop's proposals over.")  # fmt: skip
 @click.option("--fork-per-job", is_flag=True,
               help="The forking rq.Worker (the slow lane's kind) instead of the fast lane's --no-fork: comparison.")  # fmt: skip
 @click.option("--database-url", default=None,
@@ -302,6 +314,7 @@ def outbox(
     rounds: int,
     warmup: int,
     workers: int,
+    submit_batch: int,
     fork_per_job: bool,
     channels: tuple[str, ...],
     database_url: str | None,
@@ -317,6 +330,7 @@ def outbox(
     out = out or ("benchmarks/outbox-postgresql.md" if backend == "postgresql" else "benchmarks/outbox.md")
     command = (
         f"attune bench outbox --messages {messages} --rounds {rounds} --warmup {warmup} --workers {workers}"
+        f" --submit-batch {submit_batch}"
         + "".join(f" --channel {c}" for c in channels if len(channels) < len(CHANNELS))
         + (" --fork-per-job" if fork_per_job else "")
         + (" --database-url <URL>" if database_url else "")
@@ -344,7 +358,9 @@ def outbox(
             procs = start_workers(workers, {**os.environ, **env}, fork=fork_per_job)
             first = 1
             for channel in channels:
-                results[channel] = measure(settings, world, sinks, channel, messages, rounds, warmup, first)
+                results[channel] = measure(
+                    settings, world, sinks, channel, messages, rounds, warmup, first, submit_batch
+                )
                 first += rounds * messages + warmup
         finally:
             stop(procs)

@@ -8,6 +8,7 @@ been accepted (marketing is then never re-sent automatically).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -67,8 +68,17 @@ class Accepted:
 
 
 class Channel(Protocol):
+    """A provider's adapter. One that can keep a connection open between messages (SMTP, Twilio's HTTP API)
+    also has ``hold()``, a context manager: the sends inside it share one connection (``held_open``)."""
+
     name: str
 
     def send(self, message: OutgoingMessage) -> Accepted:
         """Deliver ``message`` to the provider, or raise a ``SendError`` subclass."""
         ...
+
+
+def held_open(channel: Channel) -> AbstractContextManager[None]:
+    """``channel.hold()`` where the adapter has one, else a block that changes nothing."""
+    hold = getattr(channel, "hold", None)
+    return hold() if callable(hold) else nullcontext()

@@ -1,7 +1,8 @@
 """The e-mail channel's loopback stand-in: a real SMTP server on 127.0.0.1 (aiosmtpd) that keeps every
 message it accepts, for tests and the demo. ``hold`` makes it keep the connection after storing a message and
 before answering 250 (a relay killed then has handed the message over, but never heard it was accepted);
-``refuse`` answers every message with that SMTP reply instead."""
+``refuse`` answers every message with that SMTP reply instead; ``connections`` counts the SMTP connections
+that greeted it."""
 
 from __future__ import annotations
 
@@ -33,6 +34,14 @@ class _Handler:
     hold: threading.Event | None = None  # while set to an unset Event, answers wait for it
     refuse: str | None = None
     queue_id: int = 0
+    connections: int = 0  # EHLO/HELO greetings: one per SMTP connection
+
+    async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self.connections += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.refuse:

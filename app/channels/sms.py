@@ -13,6 +13,8 @@ the body from ``sms_text.compose`` (marketing names the shop and says how to opt
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import requests
@@ -92,6 +94,21 @@ class SmsChannel:
         self.client = Client(account_sid, auth_token, http_client=http)
         if api_base_url:
             self.client.api.base_url = api_base_url.rstrip("/")
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Keep one HTTP connection to Twilio open for the sends inside the block (the relay's batches);
+        outside it every message opens its own."""
+        http = self.client.http_client
+        if not isinstance(http, TwilioHttpClient) or http.session is not None:
+            yield
+            return
+        http.session = requests.Session()
+        try:
+            yield
+        finally:
+            session, http.session = http.session, None
+            session.close()
 
     def body(self, message: OutgoingMessage) -> str:
         """The text that goes out (``PermanentError`` when there is none or it is past Twilio's limit)."""

@@ -99,12 +99,15 @@ class _State:
     hold: threading.Event | None = None
     arrived: threading.Event = field(default_factory=threading.Event)
     requests: int = 0
+    peers: set[tuple[str, int]] = field(default_factory=set)  # client (address, port): one per connection
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as two writes: without this a kept-alive client
+    # waits out the delayed ACK (40 ms) on every request, which Twilio's own servers do not make it do
 
     def log_message(self, *args: Any) -> None:  # quiet
         pass
@@ -147,6 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
         form = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
         with state.lock:
             state.requests += 1
+            state.peers.add(self.client_address[:2])
             fault = state.faults.popleft() if state.faults else None
         match = MESSAGES_PATH.match(urlsplit(self.path).path)
         if match is None:
@@ -240,6 +244,11 @@ class LoopbackTwilio:
     @property
     def unsubscribed(self) -> set[str]:
         return self.state.unsubscribed
+
+    @property
+    def connections(self) -> int:
+        """How many HTTP connections have posted to it (a kept-alive client counts once)."""
+        return len(self.state.peers)
 
     def fail_next(self, status: int, times: int = 1) -> None:
         """Answer the next ``times`` requests with HTTP ``status`` (429, 503, else 500) and accept nothing."""

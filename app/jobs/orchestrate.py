@@ -34,6 +34,7 @@ def submit(
         proposals, load_facts(session, shop_id, proposals, now), load_policy(session, shop_id), now
     )
     recorded = record_decisions(session, decisions, now)
-    due = [m.id for _, m in recorded if m is not None and m.send_at <= now]
-    tasks.relay_after_commit(session, due)
+    tasks.relay_after_commit(
+        session, [(r.shop_id, r.channel) for r in recorded if r.outbox_id is not None and r.send_at <= now]
+    )
     return decisions

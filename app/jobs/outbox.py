@@ -1,24 +1,28 @@
 """The outbox relay: send each decided message once, and record what happened.
 
-``relay_message(outbox_id)`` claims the row (pending → sending, a compare-and-set: of two jobs for one row only
-one wins), commits the claim, hands the message to its channel, and records the outcome in a second
-transaction: ``sent`` with the provider's id; a transient error (no connection, 4xx, throttling) puts it back
-to ``pending`` with a backoff, up to ``MAX_ATTEMPTS`` claims, then ``failed`` with the reason; a permanent
-error is ``failed`` at once; a connection lost while the message was handed over is ``unknown`` for
-marketing (at most once: never re-sent automatically) and retried for transactional messages (same
-Message-ID). Just before the claim it checks the message is still wanted (consent still SUBSCRIBED, no purchase
-since a browse or rescue message was proposed); if not, the row is ``cancelled``. And that it is not the
-recipient's quiet hours (a relay that ran late): the row then waits for the next allowed instant, or is
-cancelled when that is after the message's latest send time.
+``relay_due(shop_id, channel)`` (queued after a decision commits, one waiting job per shop and channel) relays
+that shop's due rows on that channel in batches of ``BATCH_SIZE``; ``relay_rows(ids)`` is one batch. A batch
+checks each row is still wanted (consent still SUBSCRIBED, no purchase since a browse or rescue message was
+proposed: else ``cancelled``) and that it is not the recipient's quiet hours (a relay that ran late: the row
+waits for the next allowed instant, or is cancelled when that is after its latest send time). It then claims
+the rows in one compare-and-set ``UPDATE`` (pending → sending under the batch's token: of two relays of one row
+only one wins) and commits the claim before anything is sent. The messages go out over one connection per
+channel (``held_open``), and the outcomes are recorded in one transaction: ``sent`` with the provider's id; a
+transient error (no connection, 4xx, throttling) puts the row back to ``pending`` with a backoff, up to
+``MAX_ATTEMPTS`` claims, then ``failed`` with the reason; a permanent error is ``failed`` at once; a connection
+lost while a message was handed over is ``unknown`` for marketing (at most once: never re-sent automatically)
+and retried for transactional messages (same Message-ID).
 
-``sweep_outbox`` (every 30 s) queues the rows that are due (deferred ones, retries) and settles rows a dead
-relay left in ``sending``.
+A relay that dies mid-batch leaves its claimed rows in ``sending``; ``sweep_outbox`` (every 30 s) settles them
+(marketing ``unknown``, transactional ``pending``) and queues the relay of every shop and channel with rows that
+are due (deferred ones, retries).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 
 from app import tasks
@@ -28,8 +32,10 @@ from app.channels.base import (
     Channel,
     OutgoingMessage,
     PermanentError,
+    Sender,
     SendError,
     TransientError,
+    held_open,
 )
 from app.channels.email import EmailChannel, SmtpTarget
 from app.channels.unsubscribe import make_token, unsubscribe_url
@@ -38,125 +44,213 @@ from app.crypto import TokenCipher
 from app.db import session_scope
 from app.jobs import relay_channels
 from app.jobs.flow_relay import prepare_flow
-from app.jobs.outgoing import outgoing
+from app.jobs.outgoing import BatchMemo, outgoing
 from app.jobs.sms import prepare_sms
 from app.models.base import utcnow
 from app.models.messaging import CANCELLED, FAILED, PENDING, SENT, UNKNOWN, OutboxMessage
 from app.orchestrator.proposal import Purpose
 from app.stores import outbox
-from app.stores.channels import ChannelNotReady, email_setup, recipient_address
+from app.stores.channels import ChannelNotReady, email_setup
+from app.stores.outbox import Outcome
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+BATCH_SIZE = 25  # rows claimed, sent and recorded together: a relay that dies loses at most these
+MAX_BATCHES = 20
 RETRY_DELAYS = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(minutes=30))
 
 
 def _prepare(
-    session, settings: Settings, row: OutboxMessage, now: datetime
+    session, settings: Settings, row: OutboxMessage, now: datetime, memo: BatchMemo
 ) -> tuple[Channel, OutgoingMessage]:
     """The channel adapter and the message for it (``PermanentError`` when either cannot be had)."""
     if row.channel in relay_channels.PREPARE:  # push, onsite
         return relay_channels.PREPARE[row.channel](session, settings, row, now)
     if row.channel == "sms":
-        return prepare_sms(session, settings, row)
+        return prepare_sms(session, settings, row, memo)
     if row.channel == "flow":
         return prepare_flow(session, settings, row)
     if row.channel != "email":
         raise PermanentError(f"the {row.channel} channel has no adapter yet")
+
+    def load() -> tuple[Sender, EmailChannel]:
+        cipher = TokenCipher(settings.encryption_keys)
+        sender, smtp_url = email_setup(session, cipher, row.shop_id, settings.attune_smtp_url)
+        return sender, EmailChannel(SmtpTarget.parse(smtp_url))
+
     try:
-        sender, smtp_url = email_setup(
-            session, TokenCipher(settings.encryption_keys), row.shop_id, settings.attune_smtp_url
-        )
-        target = SmtpTarget.parse(smtp_url)
+        sender, channel = memo.setup(("email", row.shop_id), load)
     except (ChannelNotReady, ValueError) as exc:
         raise PermanentError(str(exc)) from exc
-    address = recipient_address(session, row.shop_id, row.customer_shopify_id, row.channel)
+    address = memo.address(row)
     if not address:
         raise PermanentError("the shopper has no e-mail address")
     link = None
     if row.purpose == Purpose.MARKETING and row.customer_shopify_id:
         token = make_token(settings.shopify_api_secret, row.shop_id, row.customer_shopify_id, row.channel)
         link = unsubscribe_url(settings.app_url, token)
-    return EmailChannel(target), outgoing(row, address, sender, unsubscribe_url=link)
+    return channel, outgoing(row, address, sender, unsubscribe_url=link)
+
+
+def _settle(row: OutboxMessage, outcome: Accepted | SendError, now: datetime) -> Outcome | datetime:
+    """What the provider's answer makes of a claimed row: its final ``Outcome``, or the time to try again."""
+    if isinstance(outcome, Accepted):
+        return Outcome(row.shop_id, row.id, SENT, provider_id=outcome.provider_id)
+    reason = f"{type(outcome).__name__}: {outcome}"
+    marketing = row.purpose == Purpose.MARKETING
+    if isinstance(outcome, AmbiguousError) and marketing:
+        return Outcome(row.shop_id, row.id, UNKNOWN, error=reason)
+    retryable = isinstance(outcome, TransientError | AmbiguousError)
+    if retryable and row.attempts < MAX_ATTEMPTS:
+        return now + RETRY_DELAYS[min(row.attempts, len(RETRY_DELAYS)) - 1]
+    if retryable:
+        reason = f"gave up after {row.attempts} attempts: {reason}"
+    return Outcome(row.shop_id, row.id, FAILED, error=reason)
 
 
 def _record(
-    settings: Settings, row: OutboxMessage, token: str, outcome: Accepted | SendError, now: datetime
-) -> str:
-    with session_scope(settings.database_url) as session:
+    session, token: str, sent: list[tuple[OutboxMessage, Accepted | SendError]], now: datetime
+) -> dict[int, str]:
+    """Every outcome of a batch, in the caller's transaction; each row's status afterwards."""
+    final: list[Outcome] = []
+    statuses: dict[int, str] = {}
+    for row, outcome in sent:
         if outcome.gone:  # web push subscriptions the push service answered 404/410 for
             relay_channels.forget_gone(session, row, outcome.gone)
-        if isinstance(outcome, Accepted):
-            outbox.finish(session, row, token, SENT, now, provider_id=outcome.provider_id)
-            return SENT
-        reason = f"{type(outcome).__name__}: {outcome}"
-        marketing = row.purpose == Purpose.MARKETING
-        if isinstance(outcome, AmbiguousError) and marketing:
-            outbox.finish(session, row, token, UNKNOWN, now, error=reason)
-            return UNKNOWN
-        retryable = isinstance(outcome, TransientError | AmbiguousError)
-        if retryable and row.attempts < MAX_ATTEMPTS:
-            at = now + RETRY_DELAYS[min(row.attempts, len(RETRY_DELAYS)) - 1]
-            outbox.retry_later(session, row, token, reason, at, now)
-            return PENDING
-        if retryable:
-            reason = f"gave up after {row.attempts} attempts: {reason}"
-        outbox.finish(session, row, token, FAILED, now, error=reason)
-        return FAILED
+        settled = _settle(row, outcome, now)
+        if isinstance(settled, Outcome):
+            final.append(settled)
+            statuses[row.id] = settled.status
+        else:
+            outbox.retry_later(session, row, token, f"{type(outcome).__name__}: {outcome}", settled, now)
+            statuses[row.id] = PENDING
+    outbox.finish_many(session, token, final, now)
+    return statuses
 
 
-def relay_message(outbox_id: int, now: datetime | None = None) -> str:
-    """RQ job: send one outbox row if it is due and still pending; returns the row's status afterwards (or
-    ``not due``, ``missing``)."""
+def _claimable(session, rows: list[OutboxMessage], now: datetime) -> tuple[list[int], dict[int, str]]:
+    """The ids of ``rows`` that may be claimed now, and what happened to the others instead (recorded here:
+    cancelled when no longer wanted or when quiet hours outlast the message's window, deferred to the end
+    of the recipient's quiet hours)."""
+    instead: dict[int, str] = {}
+    candidates = []
+    for row in rows:
+        if row.status != PENDING:
+            instead[row.id] = row.status
+        elif row.send_at > now:
+            instead[row.id] = "not due"
+        else:
+            candidates.append(row)
+    unwanted = outbox.why_not_now_many(session, candidates)
+    for row in candidates:
+        if row.id in unwanted:
+            outbox.cancel(session, row, unwanted[row.id], now)
+            instead[row.id] = CANCELLED
+    candidates = [r for r in candidates if r.id not in unwanted]
+    for outbox_id, (_, at) in outbox.quiet_hours_wait_many(session, candidates, now).items():
+        row = next(r for r in candidates if r.id == outbox_id)
+        if at is None:
+            why = "quiet hours in the recipient's zone until after its latest send time"
+            outbox.cancel(session, row, why, now)
+            instead[outbox_id] = CANCELLED
+        else:
+            outbox.postpone(session, row, at, now)
+            instead[outbox_id] = "deferred"
+    return [r.id for r in candidates if r.id not in instead], instead
+
+
+def _send_all(prepared: list[tuple[OutboxMessage, Channel, OutgoingMessage]]) -> list[Accepted | SendError]:
+    """Each message through its channel, in order; the rows of one shop and channel share the first row's
+    client (prepared from the same settings in the same transaction) and its connection."""
+    clients: dict[tuple[int, str], Channel] = {}
+    for row, channel, _ in prepared:
+        clients.setdefault((row.shop_id, row.channel), channel)
+    outcomes: dict[int, Accepted | SendError] = {}
+    with ExitStack() as held:
+        for client in clients.values():
+            held.enter_context(held_open(client))
+        for row, _, message in prepared:
+            try:
+                outcomes[row.id] = clients[(row.shop_id, row.channel)].send(message)
+            except SendError as exc:
+                outcomes[row.id] = exc
+    return [outcomes[row.id] for row, _, _ in prepared]
+
+
+def relay_rows(outbox_ids: list[int], now: datetime | None = None) -> dict[int, str]:
+    """One batch: send the rows of ``outbox_ids`` that are due and still pending. Returns each id's status
+    afterwards, or ``not due``, ``deferred``, ``missing``, ``claimed by another relay``."""
     settings = get_settings()
     now = now or utcnow()
     token = uuid.uuid4().hex
+    result: dict[int, str] = {i: "missing" for i in outbox_ids}
+    prepared: list[tuple[OutboxMessage, Channel, OutgoingMessage]] = []
     with session_scope(settings.database_url) as session:
-        row = outbox.get(session, outbox_id)
-        if row is None:
-            return "missing"
-        if row.status != PENDING:
-            return row.status
-        if row.send_at > now:
-            return "not due"
-        why = outbox.why_not_now(session, row)
-        if why:
-            outbox.cancel(session, row, why, now)
-            return CANCELLED
-        quiet = outbox.quiet_hours_wait(session, row, now)
-        if quiet is not None and quiet[1] is None:
-            outbox.cancel(
-                session, row, "quiet hours in the recipient's zone until after its latest send time", now
-            )
-            return CANCELLED
-        if quiet is not None:
-            outbox.postpone(session, row, quiet[1], now)
-            return "deferred"
-        row = outbox.claim(session, outbox_id, token, now)
-        if row is None:
-            return "claimed by another relay"
-        try:
-            channel, message = _prepare(session, settings, row, now)
-        except PermanentError as exc:
-            outbox.finish(session, row, token, FAILED, now, error=f"PermanentError: {exc}")
-            return FAILED
-    # the claim is committed: from here on a crash leaves the row in 'sending' for the sweeper to settle
-    try:
-        outcome: Accepted | SendError = channel.send(message)
-    except SendError as exc:
-        outcome = exc
-    status = _record(settings, row, token, outcome, now)
-    log.info("outbox %s (%s, %s): %s", outbox_id, row.channel, row.purpose, status)
-    return status
+        ready, instead = _claimable(session, outbox.get_many(session, list(outbox_ids)), now)
+        result.update(instead)
+        result.update({i: "claimed by another relay" for i in ready})
+        claimed = outbox.claim_many(session, ready, token, now)
+        memo = BatchMemo(session, claimed)
+        failed: list[Outcome] = []
+        for row in claimed:
+            try:
+                channel, message = _prepare(session, settings, row, now, memo)
+            except PermanentError as exc:
+                failed.append(Outcome(row.shop_id, row.id, FAILED, error=f"PermanentError: {exc}"))
+                result[row.id] = FAILED
+                continue
+            prepared.append((row, channel, message))
+        outbox.finish_many(session, token, failed, now)
+    # the claims are committed: from here on a crash leaves the rows in 'sending' for the sweeper to settle
+    if not prepared:
+        return result
+    outcomes = _send_all(prepared)
+    with session_scope(settings.database_url) as session:
+        result.update(
+            _record(session, token, [(r, o) for (r, _, _), o in zip(prepared, outcomes, strict=True)], now)
+        )
+    for row, _, _ in prepared:
+        log.info("outbox %s (%s, %s): %s", row.id, row.channel, row.purpose, result[row.id])
+    return result
+
+
+def relay_message(outbox_id: int, now: datetime | None = None) -> str:
+    """Relay one row now (a batch of one); its status afterwards, as ``relay_rows`` gives it."""
+    return relay_rows([outbox_id], now)[outbox_id]
+
+
+def relay_due(shop_id: int, channel: str, now: datetime | None = None) -> dict[str, int]:
+    """RQ job: relay the shop's due rows on ``channel``, a batch at a time, until none is left (at most
+    ``MAX_BATCHES`` batches a run: then it queues itself again, so one busy shop cannot hold the worker).
+    Returns how many rows ended in each status."""
+    settings = get_settings()
+    counts: dict[str, int] = {}
+    seen: set[int] = set()
+    for _ in range(MAX_BATCHES):
+        moment = now or utcnow()
+        with session_scope(settings.database_url) as session:
+            ids = [
+                i
+                for i in outbox.due(session, moment, BATCH_SIZE, shop_id=shop_id, channel=channel)
+                if i not in seen
+            ]
+        if not ids:
+            return counts
+        seen.update(ids)
+        for status in relay_rows(ids, moment).values():
+            counts[status] = counts.get(status, 0) + 1
+    tasks.relay_due(settings.redis_url, shop_id, channel)
+    return counts
 
 
 def sweep_outbox(now: datetime | None = None) -> dict[str, int]:
-    """RQ cron job: settle stale claims, then queue every due pending row (one job id per row)."""
+    """RQ cron job: settle stale claims, then queue the relay of every shop and channel with due rows (one
+    waiting job per shop and channel)."""
     settings = get_settings()
     now = now or utcnow()
     with session_scope(settings.database_url) as session:
         settled = outbox.settle_stale(session, now)
-        due = outbox.due(session, now)
-    queued = sum(bool(tasks.relay_message(settings.redis_url, outbox_id)) for outbox_id in due)
+        groups = outbox.due_groups(session, now)
+    queued = sum(bool(tasks.relay_due(settings.redis_url, shop_id, channel)) for shop_id, channel in groups)
     return {"queued": queued, "unknown": settled[UNKNOWN], "requeued": settled[PENDING]}

@@ -1,16 +1,21 @@
-"""The message a channel adapter gets for one outbox row, and the Twilio client of a shop: the pieces every
-channel's ``prepare`` in the relay (and the admin's test send) shares."""
+"""The message a channel adapter gets for one outbox row, the Twilio client of a shop, and what the rows of one
+relay batch share: the pieces every channel's ``prepare`` in the relay (and the admin's test send) uses."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from sqlmodel import Session
 
 from app.channels.base import OutgoingMessage, Sender
 from app.channels.sms import SmsChannel
 from app.config import Settings
 from app.models.messaging import OutboxMessage
+from app.stores.channels import recipient_addresses
 from app.stores.sms import SmsSetup
+
+T = TypeVar("T")
 
 
 def outgoing(
@@ -50,3 +55,34 @@ def sms_channel(settings: Settings, setup: SmsSetup) -> SmsChannel:
         default_region=setup.default_region,
         api_base_url=settings.attune_twilio_api_url,
     )
+
+
+class BatchMemo:
+    """What the rows of one relay batch share, read once: each shop's channel setup (``setup``) and the
+    recipients' addresses (one query per shop and channel for every row of the batch, ``address``)."""
+
+    def __init__(self, session: Session, rows: Sequence[OutboxMessage]) -> None:
+        self.session = session
+        self.rows = rows
+        self._setups: dict[Hashable, Any] = {}
+        self._addresses: dict[tuple[int, str], dict[int, str]] = {}
+
+    def setup(self, key: Hashable, load: Callable[[], T]) -> T:
+        """``load()`` the first time ``key`` is asked for, the same value after (a failure is not kept)."""
+        if key not in self._setups:
+            self._setups[key] = load()
+        return self._setups[key]
+
+    def address(self, row: OutboxMessage) -> str | None:
+        """The row's recipient on its channel (an e-mail address or a phone number), or None."""
+        if row.customer_shopify_id is None:
+            return None
+        key = (row.shop_id, row.channel)
+        if key not in self._addresses:
+            ids = [
+                r.customer_shopify_id
+                for r in self.rows
+                if (r.shop_id, r.channel) == key and r.customer_shopify_id
+            ]
+            self._addresses[key] = recipient_addresses(self.session, row.shop_id, ids, row.channel)
+        return self._addresses[key].get(row.customer_shopify_id)

@@ -17,13 +17,14 @@ from app.channels.base import Channel, OutgoingMessage, PermanentError
 from app.config import Settings, get_settings
 from app.crypto import TokenCipher
 from app.db import session_scope
-from app.jobs.outgoing import outgoing, plain_sender, sms_channel
+from app.jobs.outgoing import BatchMemo, outgoing, plain_sender, sms_channel
 from app.models.messaging import OutboxMessage
 from app.shopify.admin import AdminClient, AdminUserError
 from app.shopify.oauth import missing_scopes, parse_scopes
 from app.shopify.sms_consent import SCOPE, WRITABLE, update_sms_marketing_consent
 from app.stores import sms as sms_store
-from app.stores.channels import ChannelNotReady, recipient_address
+from app.stores.channels import ChannelNotReady
+from app.stores.sms import SmsSetup
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +34,22 @@ def status_callback_url(app_url: str, shop_domain: str, outbox_id: int) -> str:
     return f"{app_url}/channels/twilio/status?{urlencode({'shop': shop_domain, 'outbox': outbox_id})}"
 
 
-def prepare_sms(session: Session, settings: Settings, row: OutboxMessage) -> tuple[Channel, OutgoingMessage]:
-    """The SMS adapter and the message for an outbox row (``PermanentError`` when either cannot be had)."""
-    try:
+def prepare_sms(
+    session: Session, settings: Settings, row: OutboxMessage, memo: BatchMemo | None = None
+) -> tuple[Channel, OutgoingMessage]:
+    """The SMS adapter and the message for an outbox row (``PermanentError`` when either cannot be had); the
+    rows of one batch share the shop's client through ``memo``."""
+    memo = memo or BatchMemo(session, [row])
+
+    def load() -> tuple[SmsSetup, Channel]:
         setup = sms_store.sms_setup(session, TokenCipher(settings.encryption_keys), row.shop_id)
-        channel = sms_channel(settings, setup)
+        return setup, sms_channel(settings, setup)
+
+    try:
+        setup, channel = memo.setup(("sms", row.shop_id), load)
     except (ChannelNotReady, ValueError) as exc:
         raise PermanentError(str(exc)) from exc
-    phone = recipient_address(session, row.shop_id, row.customer_shopify_id, "sms")
+    phone = memo.address(row)
     if not phone:
         raise PermanentError("the shopper has no phone number")
     message = outgoing(

@@ -4,6 +4,7 @@ And the recipient's address on a channel. No commits."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlmodel import Session, select
@@ -68,13 +69,27 @@ def email_setup(
     return sender, smtp_url
 
 
+def recipient_addresses(
+    session: Session, shop_id: int, customer_ids: Iterable[int], channel: str
+) -> dict[int, str]:
+    """Customer id → their address on ``channel`` (e-mail or phone), for those of ``customer_ids`` who have one
+    and are not erased."""
+    field = {"email": Customer.email, "sms": Customer.phone}.get(channel)
+    ids = sorted(set(customer_ids))
+    if field is None or not ids:
+        return {}
+    rows = session.exec(
+        select(Customer.shopify_id, field).where(
+            Customer.shop_id == shop_id,
+            Customer.shopify_id.in_(ids),  # type: ignore[attr-defined]
+            Customer.deleted_at == None,  # noqa: E711
+        )
+    ).all()
+    return {cid: address for cid, address in rows if address}
+
+
 def recipient_address(session: Session, shop_id: int, customer_id: int | None, channel: str) -> str | None:
     """The customer's address on ``channel`` (e-mail or phone), or None."""
     if customer_id is None:
         return None
-    customer = session.exec(
-        select(Customer).where(Customer.shop_id == shop_id, Customer.shopify_id == customer_id)
-    ).first()
-    if customer is None or customer.deleted_at is not None:
-        return None
-    return {"email": customer.email, "sms": customer.phone}.get(channel)
+    return recipient_addresses(session, shop_id, [customer_id], channel).get(customer_id)

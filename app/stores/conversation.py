@@ -3,11 +3,14 @@ An outgoing message's entry follows its outbox row (queued → sent | unknown | 
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, select
 
 from app.models.base import utcnow
-from app.models.messaging import ConversationMessage, OutboxMessage
+from app.models.messaging import ConversationMessage
 
 QUEUED = "queued"
 SUMMARY_CHARS = 512
@@ -19,22 +22,22 @@ def summary_of(data: dict, template: str) -> str:
     return (subject if isinstance(subject, str) and subject else template.replace("_", " "))[:SUMMARY_CHARS]
 
 
-def record_outgoing(session: Session, message: OutboxMessage) -> ConversationMessage:
-    entry = ConversationMessage(
-        shop_id=message.shop_id,
-        shopper_key=message.shopper_key,
-        customer_shopify_id=message.customer_shopify_id,
-        client_id=message.client_id,
+def outgoing_entry(outbox: dict[str, Any], outbox_id: int) -> dict[str, Any]:
+    """The thread's entry for a new outbox row (its values, as inserted, and its id): queued until the relay
+    moves it on (``follow_outbox``)."""
+    return dict(
+        shop_id=outbox["shop_id"],
+        shopper_key=outbox["shopper_key"],
+        customer_shopify_id=outbox["customer_shopify_id"],
+        client_id=outbox["client_id"],
         direction="out",
-        agent=message.agent,
-        channel=message.channel,
-        reason=message.reason,
-        summary=summary_of(message.data, message.template),
+        agent=outbox["agent"],
+        channel=outbox["channel"],
+        reason=outbox["reason"],
+        summary=summary_of(outbox["data"], outbox["template"]),
         status=QUEUED,
-        outbox_id=message.id,
+        outbox_id=outbox_id,
     )
-    session.add(entry)
-    return entry
 
 
 def record_incoming(
@@ -75,6 +78,26 @@ def follow_outbox(
         update(ConversationMessage)
         .where(ConversationMessage.shop_id == shop_id, ConversationMessage.outbox_id == outbox_id)
         .values(**values)
+    )
+
+
+def follow_outbox_many(session: Session, changes: Sequence[tuple[int, int, str, str | None]]) -> None:
+    """``follow_outbox`` for many rows at once: (shop id, outbox id, status, provider id) each."""
+    if not changes:
+        return
+    t = ConversationMessage.__table__
+    session.connection().execute(
+        update(t)
+        .where(t.c.shop_id == bindparam("b_shop"), t.c.outbox_id == bindparam("b_outbox"))
+        .values(
+            status=bindparam("b_status"),
+            provider_id=func.coalesce(bindparam("b_provider"), t.c.provider_id),
+            updated_at=utcnow(),
+        ),
+        [
+            {"b_shop": shop, "b_outbox": outbox_id, "b_status": status, "b_provider": provider or None}
+            for shop, outbox_id, status, provider in changes
+        ],
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlmodel import Session, select
 
 from app.catalog.stock import variant_availability
 from app.models.commerce import Customer, Order, Product, ProductVariant
-from app.models.messaging import CANCELLED, FAILED, MessageDecision, OutboxMessage
+from app.models.messaging import CANCELLED, FAILED, ConversationMessage, MessageDecision, OutboxMessage
 from app.models.profiles import CustomerProfile
 from app.orchestrator.proposal import (
     CHANNELS,
@@ -26,8 +27,9 @@ from app.orchestrator.proposal import (
     Purpose,
     ShopperFacts,
 )
+from app.stores.bulk import insert_rows
 from app.stores.consent import consents_for
-from app.stores.conversation import record_outgoing
+from app.stores.conversation import outgoing_entry
 from app.stores.push import subscribed_keys
 
 BUDGET_CHANNELS = tuple(c for c, spec in CHANNELS.items() if spec.counts_toward_budget)
@@ -158,60 +160,86 @@ def load_facts(
     return facts
 
 
-def record_decisions(
-    session: Session, decisions: Sequence[Decision], now: datetime
-) -> list[tuple[MessageDecision, OutboxMessage | None]]:
-    """Add each decision, and for a send or a deferral its outbox row and the thread's entry (flushed, so
-    their ids are known). The caller's commit makes them visible together."""
-    out: list[tuple[MessageDecision, OutboxMessage | None]] = []
-    for d in decisions:
-        p = d.proposal
-        row = MessageDecision(
-            shop_id=p.shop_id,
-            agent=p.agent,
-            shopper_key=p.shopper.key,
-            customer_shopify_id=p.shopper.customer_id,
-            client_id=p.shopper.client_id,
-            purpose=p.purpose.value,
-            action=d.action.value,
-            arm=d.arm.value,
-            channel=d.channel,
-            send_at=d.send_at,
-            timezone=d.timezone,
-            reason=d.reason,
-            proposal_reason=p.reason,
-            expected_value=float(p.expected_value),
-            dedupe_key=p.dedupe_key,
-            template=p.content.template,
-            product_ids=list(p.product_ids),
-            features=dict(p.features),
-            decided_at=now,
+@dataclass(frozen=True)
+class Recorded:
+    """What ``record_decisions`` stored for one decision: its row's id and, for a message, its outbox row."""
+
+    decision_id: int
+    outbox_id: int | None = None
+    shop_id: int | None = None
+    channel: str | None = None
+    send_at: datetime | None = None
+
+
+def record_decisions(session: Session, decisions: Sequence[Decision], now: datetime) -> list[Recorded]:
+    """Add each decision, and for a send or a deferral its outbox row and the thread's entry: one insert per
+    table for the whole batch. The caller's commit makes them visible together."""
+    decision_ids = insert_rows(session, MessageDecision, [_decision_values(d, now) for d in decisions])
+    messages = [
+        (i, _outbox_values(d, decision_id, now))
+        for i, (d, decision_id) in enumerate(zip(decisions, decision_ids, strict=True))
+        if d.creates_message and d.channel is not None and d.send_at is not None
+    ]
+    outbox_ids = insert_rows(session, OutboxMessage, [values for _, values in messages])
+    insert_rows(
+        session,
+        ConversationMessage,
+        [
+            outgoing_entry(values, outbox_id)
+            for (_, values), outbox_id in zip(messages, outbox_ids, strict=True)
+        ],
+    )
+    recorded = [Recorded(decision_id) for decision_id in decision_ids]
+    for (i, values), outbox_id in zip(messages, outbox_ids, strict=True):
+        recorded[i] = Recorded(
+            decision_ids[i], outbox_id, values["shop_id"], values["channel"], values["send_at"]
         )
-        session.add(row)
-        session.flush()
-        message = None
-        if d.creates_message and d.channel is not None and d.send_at is not None:
-            message = OutboxMessage(
-                shop_id=p.shop_id,
-                decision_id=row.id,
-                agent=p.agent,
-                purpose=p.purpose.value,
-                channel=d.channel,
-                shopper_key=p.shopper.key,
-                customer_shopify_id=p.shopper.customer_id,
-                client_id=p.shopper.client_id,
-                dedupe_key=p.dedupe_key,
-                template=p.content.template,
-                data=dict(p.content.data),
-                reason=p.reason,
-                product_ids=list(p.product_ids),
-                cancel_on_purchase=p.cancel_on_purchase,
-                proposed_at=p.proposed_at or now,
-                send_at=d.send_at,
-                latest_at=p.latest,
-            )
-            session.add(message)
-            session.flush()
-            record_outgoing(session, message)
-        out.append((row, message))
-    return out
+    return recorded
+
+
+def _decision_values(d: Decision, now: datetime) -> dict[str, Any]:
+    p = d.proposal
+    return dict(
+        shop_id=p.shop_id,
+        agent=p.agent,
+        shopper_key=p.shopper.key,
+        customer_shopify_id=p.shopper.customer_id,
+        client_id=p.shopper.client_id,
+        purpose=p.purpose.value,
+        action=d.action.value,
+        arm=d.arm.value,
+        channel=d.channel,
+        send_at=d.send_at,
+        timezone=d.timezone,
+        reason=d.reason,
+        proposal_reason=p.reason,
+        expected_value=float(p.expected_value),
+        dedupe_key=p.dedupe_key,
+        template=p.content.template,
+        product_ids=list(p.product_ids),
+        features=dict(p.features),
+        decided_at=now,
+    )
+
+
+def _outbox_values(d: Decision, decision_id: int, now: datetime) -> dict[str, Any]:
+    p = d.proposal
+    return dict(
+        shop_id=p.shop_id,
+        decision_id=decision_id,
+        agent=p.agent,
+        purpose=p.purpose.value,
+        channel=d.channel,
+        shopper_key=p.shopper.key,
+        customer_shopify_id=p.shopper.customer_id,
+        client_id=p.shopper.client_id,
+        dedupe_key=p.dedupe_key,
+        template=p.content.template,
+        data=dict(p.content.data),
+        reason=p.reason,
+        product_ids=list(p.product_ids),
+        cancel_on_purchase=p.cancel_on_purchase,
+        proposed_at=p.proposed_at or now,
+        send_at=d.send_at,
+        latest_at=p.latest,
+    )

@@ -10,9 +10,12 @@ No commits: the relay commits each transition before it talks to the provider.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, select
 
 from app.models.commerce import Order
@@ -22,10 +25,21 @@ from app.orchestrator.proposal import CHANNELS, SUBSCRIBED, Purpose
 from app.orchestrator.timezones import valid_zone
 from app.stores.consent import consents_for
 from app.stores.contact_policy import load_policy
-from app.stores.conversation import follow_outbox
+from app.stores.conversation import follow_outbox, follow_outbox_many
 from app.stores.push import subscribed_keys
 
 CLAIM_TIMEOUT = timedelta(minutes=10)  # a send (SMTP timeouts included) never takes this long
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one claimed row: its final status, the provider's id or the error."""
+
+    shop_id: int
+    outbox_id: int
+    status: str
+    provider_id: str | None = None
+    error: str | None = None
 
 
 def _cas(session: Session, outbox_id: int, expect: str, token: str | None, now: datetime, **values) -> bool:
@@ -42,11 +56,32 @@ def get(session: Session, outbox_id: int) -> OutboxMessage | None:
     ).first()
 
 
-def claim(session: Session, outbox_id: int, token: str, now: datetime) -> OutboxMessage | None:
-    """pending (and due) → sending under ``token``; the row when this caller won it, else None."""
-    won = session.exec(
+def get_many(session: Session, outbox_ids: list[int]) -> list[OutboxMessage]:
+    """The rows of ``outbox_ids`` that exist, freshly read, in id order."""
+    if not outbox_ids:
+        return []
+    return list(
+        session.exec(
+            select(OutboxMessage)
+            .where(OutboxMessage.id.in_(outbox_ids))  # type: ignore[attr-defined]
+            .order_by(OutboxMessage.id)
+            .execution_options(populate_existing=True)
+        ).all()
+    )
+
+
+def claim_many(session: Session, outbox_ids: list[int], token: str, now: datetime) -> list[OutboxMessage]:
+    """pending (and due) → sending under ``token``, in one compare-and-set ``UPDATE`` for all of
+    ``outbox_ids``; the rows this caller won (a row another relay claimed first is not among them)."""
+    if not outbox_ids:
+        return []
+    session.exec(
         update(OutboxMessage)
-        .where(OutboxMessage.id == outbox_id, OutboxMessage.status == PENDING, OutboxMessage.send_at <= now)
+        .where(
+            OutboxMessage.id.in_(outbox_ids),  # type: ignore[attr-defined]
+            OutboxMessage.status == PENDING,
+            OutboxMessage.send_at <= now,
+        )
         .values(
             status=SENDING,
             claim_token=token,
@@ -54,8 +89,15 @@ def claim(session: Session, outbox_id: int, token: str, now: datetime) -> Outbox
             attempts=OutboxMessage.attempts + 1,
             updated_at=now,
         )
-    ).rowcount  # type: ignore[attr-defined]
-    return get(session, outbox_id) if won == 1 else None
+    )
+    return list(
+        session.exec(
+            select(OutboxMessage)
+            .where(OutboxMessage.id.in_(outbox_ids), OutboxMessage.claim_token == token)  # type: ignore[attr-defined]
+            .order_by(OutboxMessage.id)
+            .execution_options(populate_existing=True)
+        ).all()
+    )
 
 
 def finish(
@@ -80,6 +122,45 @@ def finish(
     return done
 
 
+def finish_many(session: Session, token: str, outcomes: Sequence[Outcome], now: datetime) -> set[int]:
+    """``finish`` for many rows claimed under ``token``, in one statement for the rows and one for their thread
+    entries; returns the ids that moved (a row no longer in ``sending`` under ``token`` is left alone)."""
+    if not outcomes:
+        return set()
+    t = OutboxMessage.__table__
+    session.connection().execute(
+        update(t)
+        .where(t.c.id == bindparam("b_id"), t.c.status == SENDING, t.c.claim_token == token)
+        .values(
+            status=bindparam("b_status"),
+            provider_id=func.coalesce(bindparam("b_provider"), t.c.provider_id),
+            sent_at=func.coalesce(bindparam("b_sent_at"), t.c.sent_at),
+            last_error=func.coalesce(bindparam("b_error"), t.c.last_error),
+            updated_at=now,
+        ),
+        [
+            {
+                "b_id": o.outbox_id,
+                "b_status": o.status,
+                "b_provider": o.provider_id[:255] if o.provider_id else None,
+                "b_sent_at": now if o.provider_id else None,
+                "b_error": o.error,
+            }
+            for o in outcomes
+        ],
+    )
+    wanted = {o.outbox_id: o for o in outcomes}
+    moved = session.exec(
+        select(OutboxMessage.id, OutboxMessage.status).where(
+            OutboxMessage.id.in_(sorted(wanted)),  # type: ignore[attr-defined]
+            OutboxMessage.claim_token == token,
+        )
+    ).all()
+    done = [wanted[i] for i, status in moved if status == wanted[i].status]
+    follow_outbox_many(session, [(o.shop_id, o.outbox_id, o.status, o.provider_id) for o in done])
+    return {o.outbox_id for o in done}
+
+
 def retry_later(
     session: Session, row: OutboxMessage, token: str, error: str, at: datetime, now: datetime
 ) -> bool:
@@ -97,50 +178,110 @@ def cancel(session: Session, row: OutboxMessage, reason: str, now: datetime) -> 
     return done
 
 
+def why_not_now_many(session: Session, rows: Sequence[OutboxMessage]) -> dict[int, str]:
+    """Outbox id → a reason the message must no longer go out, for those of ``rows`` that have one; checked
+    just before the claim, in a few queries per shop: marketing consent withdrawn since the decision (push: no
+    subscription left), or (browse, rescue) the shopper bought since it was proposed."""
+    reasons: dict[int, str] = {}
+    for shop_id, group in _by_shop(rows).items():
+        marketing = [r for r in group if r.purpose == Purpose.MARKETING]
+        is_marketing = {r.id for r in marketing}
+        pushing = subscribed_keys(session, shop_id, [r.shopper_key for r in marketing if r.channel == "push"])
+        consents = consents_for(
+            session,
+            shop_id,
+            [r.customer_shopify_id for r in marketing if r.customer_shopify_id and r.channel != "push"],
+        )
+        bought = _last_orders(
+            session,
+            shop_id,
+            [r.customer_shopify_id for r in group if r.cancel_on_purchase and r.customer_shopify_id],
+        )
+        for row in group:
+            cid = row.customer_shopify_id
+            if row.id in is_marketing and row.channel == "push":
+                if row.shopper_key not in pushing:
+                    reasons[row.id] = "the shopper turned push notifications off"
+                    continue
+            elif row.id in is_marketing and CHANNELS[row.channel].needs_consent:
+                state = consents.get(cid or 0, {}).get(row.channel)
+                if state != SUBSCRIBED:
+                    reasons[row.id] = (
+                        f"{row.channel} marketing consent is now {(state or 'not recorded').lower()}"
+                    )
+                    continue
+            last = bought.get(cid or 0) if row.cancel_on_purchase else None
+            if last is not None and last >= row.proposed_at:
+                reasons[row.id] = "the shopper bought since this was proposed"
+    return reasons
+
+
 def why_not_now(session: Session, row: OutboxMessage) -> str | None:
-    """A reason the message must no longer go out, checked just before the claim: marketing consent withdrawn
-    since the decision, or (browse, rescue) the shopper bought since it was proposed."""
-    cid = row.customer_shopify_id
-    if row.purpose == Purpose.MARKETING and row.channel == "push":
-        if row.shopper_key not in subscribed_keys(session, row.shop_id, [row.shopper_key]):
-            return "the shopper turned push notifications off"
-    elif row.purpose == Purpose.MARKETING and CHANNELS[row.channel].needs_consent:
-        state = consents_for(session, row.shop_id, [cid] if cid else []).get(cid or 0, {}).get(row.channel)
-        if state != SUBSCRIBED:
-            return f"{row.channel} marketing consent is now {(state or 'not recorded').lower()}"
-    if row.cancel_on_purchase and cid:
-        last = session.exec(
-            select(func.max(func.coalesce(Order.processed_at, Order.shopify_created_at))).where(
-                Order.shop_id == row.shop_id,
-                Order.customer_shopify_id == cid,
-                Order.test == False,  # noqa: E712
+    """``why_not_now_many`` for one row."""
+    return why_not_now_many(session, [row]).get(row.id)
+
+
+def _by_shop(rows: Sequence[OutboxMessage]) -> dict[int, list[OutboxMessage]]:
+    groups: dict[int, list[OutboxMessage]] = defaultdict(list)
+    for row in rows:
+        groups[row.shop_id].append(row)
+    return groups
+
+
+def _last_orders(session: Session, shop_id: int, customer_ids: list[int]) -> dict[int, datetime]:
+    """Customer id → when their latest real order was placed."""
+    if not customer_ids:
+        return {}
+    placed = func.max(func.coalesce(Order.processed_at, Order.shopify_created_at))
+    rows = session.exec(
+        select(Order.customer_shopify_id, placed)
+        .where(
+            Order.shop_id == shop_id,
+            Order.customer_shopify_id.in_(sorted(set(customer_ids))),  # type: ignore[union-attr]
+            Order.test == False,  # noqa: E712
+        )
+        .group_by(Order.customer_shopify_id)
+    ).all()
+    return {cid: at for cid, at in rows if at is not None}
+
+
+def quiet_hours_wait_many(
+    session: Session, rows: Sequence[OutboxMessage], now: datetime
+) -> dict[int, tuple[str, datetime | None]]:
+    """Outbox id → ``("defer", at)`` or ``("cancel", None)`` for those of ``rows`` that may not go out now.
+    Checked just before the claim, as the decision was: a marketing message on a channel that keeps quiet hours
+    waits while it is the recipient's quiet hours (a relay that ran late: Redis was down, retries backed off)
+    until the next allowed instant when that is within the message's window, else it is cancelled. The
+    recipient's zone is the one the decision used; the window is the shop's policy."""
+    quiet = [r for r in rows if r.purpose == Purpose.MARKETING and CHANNELS[r.channel].quiet_hours]
+    if not quiet:
+        return {}
+    zones = dict(
+        session.exec(
+            select(MessageDecision.id, MessageDecision.timezone).where(
+                MessageDecision.id.in_(sorted({r.decision_id for r in quiet if r.decision_id}))  # type: ignore[attr-defined]
             )
-        ).one()
-        if last is not None and last >= row.proposed_at:
-            return "the shopper bought since this was proposed"
-    return None
+        ).all()
+    )
+    waits: dict[int, tuple[str, datetime | None]] = {}
+    for shop_id, group in _by_shop(quiet).items():
+        policy = load_policy(session, shop_id)
+        for row in group:
+            zone = valid_zone(zones.get(row.decision_id)) or valid_zone(policy.shop_timezone) or "UTC"
+            if is_allowed(now, zone, policy.quiet_start, policy.quiet_end):
+                continue
+            at = next_allowed(now, zone, policy.quiet_start, policy.quiet_end)
+            waits[row.id] = (
+                ("cancel", None) if row.latest_at is not None and at > row.latest_at else ("defer", at)
+            )
+    return waits
 
 
 def quiet_hours_wait(
     session: Session, row: OutboxMessage, now: datetime
 ) -> tuple[str, datetime | None] | None:
-    """Checked just before the claim, as the decision was: None when a marketing message may go out now;
-    ``("defer", at)`` when it is the recipient's quiet hours (a relay that ran late: Redis was down, retries
-    backed off) and the next allowed instant is within the message's window; ``("cancel", None)`` when the
-    window closes first. The recipient's zone is the one the decision used; the window is the shop's policy."""
-    if row.purpose != Purpose.MARKETING or not CHANNELS[row.channel].quiet_hours:
-        return None
-    policy = load_policy(session, row.shop_id)
-    decided = session.exec(
-        select(MessageDecision.timezone).where(MessageDecision.id == row.decision_id)
-    ).first()
-    zone = valid_zone(decided) or valid_zone(policy.shop_timezone) or "UTC"
-    if is_allowed(now, zone, policy.quiet_start, policy.quiet_end):
-        return None
-    at = next_allowed(now, zone, policy.quiet_start, policy.quiet_end)
-    if row.latest_at is not None and at > row.latest_at:
-        return ("cancel", None)
-    return ("defer", at)
+    """``quiet_hours_wait_many`` for one row: None when it may go out now."""
+    return quiet_hours_wait_many(session, [row], now).get(row.id)
 
 
 def postpone(session: Session, row: OutboxMessage, at: datetime, now: datetime) -> bool:
@@ -148,16 +289,32 @@ def postpone(session: Session, row: OutboxMessage, at: datetime, now: datetime) 
     return _cas(session, row.id, PENDING, None, now, send_at=at)
 
 
-def due(session: Session, now: datetime, limit: int = 500) -> list[int]:
-    """Pending rows whose time has come, oldest first."""
-    return list(
-        session.exec(
-            select(OutboxMessage.id)
-            .where(OutboxMessage.status == PENDING, OutboxMessage.send_at <= now)
-            .order_by(OutboxMessage.send_at, OutboxMessage.id)
-            .limit(limit)
-        ).all()
-    )
+def due(
+    session: Session,
+    now: datetime,
+    limit: int = 500,
+    *,
+    shop_id: int | None = None,
+    channel: str | None = None,
+) -> list[int]:
+    """Pending rows whose time has come (of one shop and channel when given), oldest first."""
+    stmt = select(OutboxMessage.id).where(OutboxMessage.status == PENDING, OutboxMessage.send_at <= now)
+    if shop_id is not None:
+        stmt = stmt.where(OutboxMessage.shop_id == shop_id)
+    if channel is not None:
+        stmt = stmt.where(OutboxMessage.channel == channel)
+    return list(session.exec(stmt.order_by(OutboxMessage.send_at, OutboxMessage.id).limit(limit)).all())
+
+
+def due_groups(session: Session, now: datetime) -> list[tuple[int, str]]:
+    """Every (shop, channel) with a pending row whose time has come."""
+    rows = session.exec(
+        select(OutboxMessage.shop_id, OutboxMessage.channel)
+        .where(OutboxMessage.status == PENDING, OutboxMessage.send_at <= now)
+        .distinct()
+        .order_by(OutboxMessage.shop_id, OutboxMessage.channel)
+    ).all()
+    return [(shop_id, channel) for shop_id, channel in rows]
 
 
 def settle_stale(session: Session, now: datetime) -> dict[str, int]:
