@@ -76,6 +76,23 @@ def _browser_zone(profile: CustomerProfile | None) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def last_purchases(session: Session, shop_id: int, customer_ids: Sequence[int]) -> dict[int, datetime]:
+    """Customer id → when their latest real (not test) order was placed."""
+    if not customer_ids:
+        return {}
+    placed = func.max(func.coalesce(Order.processed_at, Order.shopify_created_at))
+    rows = session.exec(
+        select(Order.customer_shopify_id, placed)
+        .where(
+            Order.shop_id == shop_id,
+            Order.customer_shopify_id.in_(sorted(set(customer_ids))),  # type: ignore[union-attr]
+            Order.test == False,  # noqa: E712
+        )
+        .group_by(Order.customer_shopify_id)
+    ).all()
+    return {cid: at for cid, at in rows if at is not None}
+
+
 def load_facts(
     session: Session, shop_id: int, proposals: Sequence[Proposal], now: datetime
 ) -> dict[str, ShopperFacts]:
@@ -97,16 +114,7 @@ def load_facts(
             )
         ).all()
     }
-    bought = dict(
-        session.exec(
-            select(
-                Order.customer_shopify_id,
-                func.max(func.coalesce(Order.processed_at, Order.shopify_created_at)),
-            )
-            .where(Order.shop_id == shop_id, Order.customer_shopify_id.in_(customer_ids), Order.test == False)  # noqa: E712
-            .group_by(Order.customer_shopify_id)
-        ).all()
-    )
+    bought = last_purchases(session, shop_id, customer_ids)
     times: dict[str, list[datetime]] = defaultdict(list)
     taken: dict[str, set[str]] = defaultdict(set)
     wanted = sorted({p.dedupe_key for p in proposals})

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, select
 
-from app.models.commerce import Order
 from app.models.messaging import CANCELLED, PENDING, SENDING, UNKNOWN, MessageDecision, OutboxMessage
 from app.orchestrator.clock import is_allowed, next_allowed
 from app.orchestrator.proposal import CHANNELS, SUBSCRIBED, Purpose
@@ -26,6 +25,7 @@ from app.orchestrator.timezones import valid_zone
 from app.stores.consent import consents_for
 from app.stores.contact_policy import load_policy
 from app.stores.conversation import follow_outbox, follow_outbox_many
+from app.stores.orchestrator import last_purchases
 from app.stores.push import subscribed_keys
 
 CLAIM_TIMEOUT = timedelta(minutes=10)  # a send (SMTP timeouts included) never takes this long
@@ -192,7 +192,7 @@ def why_not_now_many(session: Session, rows: Sequence[OutboxMessage]) -> dict[in
             shop_id,
             [r.customer_shopify_id for r in marketing if r.customer_shopify_id and r.channel != "push"],
         )
-        bought = _last_orders(
+        bought = last_purchases(
             session,
             shop_id,
             [r.customer_shopify_id for r in group if r.cancel_on_purchase and r.customer_shopify_id],
@@ -226,23 +226,6 @@ def _by_shop(rows: Sequence[OutboxMessage]) -> dict[int, list[OutboxMessage]]:
     for row in rows:
         groups[row.shop_id].append(row)
     return groups
-
-
-def _last_orders(session: Session, shop_id: int, customer_ids: list[int]) -> dict[int, datetime]:
-    """Customer id → when their latest real order was placed."""
-    if not customer_ids:
-        return {}
-    placed = func.max(func.coalesce(Order.processed_at, Order.shopify_created_at))
-    rows = session.exec(
-        select(Order.customer_shopify_id, placed)
-        .where(
-            Order.shop_id == shop_id,
-            Order.customer_shopify_id.in_(sorted(set(customer_ids))),  # type: ignore[union-attr]
-            Order.test == False,  # noqa: E712
-        )
-        .group_by(Order.customer_shopify_id)
-    ).all()
-    return {cid: at for cid, at in rows if at is not None}
 
 
 def quiet_hours_wait_many(
