@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Numeric, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, Numeric, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.models.base import shop_fk, shopify_id_field, ts_field
@@ -33,7 +33,10 @@ def json_field() -> Any:
 
 class Customer(SQLModel, table=True):
     __tablename__ = "customer"
-    __table_args__ = (UniqueConstraint("shop_id", "shopify_id", name="uq_customer_shop_shopify"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "shopify_id", name="uq_customer_shop_shopify"),
+        Index("ix_customer_shop_email", "shop_id", "email"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     shop_id: int = shop_fk()
@@ -88,7 +91,11 @@ class ProductVariant(SQLModel, table=True):
     """Variants follow their product's version: a winning product version replaces its variant set."""
 
     __tablename__ = "product_variant"
-    __table_args__ = (UniqueConstraint("shop_id", "shopify_id", name="uq_variant_shop_shopify"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "shopify_id", name="uq_variant_shop_shopify"),
+        Index("ix_variant_shop_product", "shop_id", "product_shopify_id"),
+        Index("ix_variant_shop_item", "shop_id", "inventory_item_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     shop_id: int = shop_fk()
@@ -122,7 +129,11 @@ class InventoryLevel(SQLModel, table=True):
 
 class Order(SQLModel, table=True):
     __tablename__ = "shop_order"
-    __table_args__ = (UniqueConstraint("shop_id", "shopify_id", name="uq_order_shop_shopify"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "shopify_id", name="uq_order_shop_shopify"),
+        Index("ix_order_shop_customer", "shop_id", "customer_shopify_id"),
+        Index("ix_order_shop_processed", "shop_id", "processed_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     shop_id: int = shop_fk()
@@ -150,7 +161,11 @@ class Order(SQLModel, table=True):
 
 class OrderLine(SQLModel, table=True):
     __tablename__ = "order_line"
-    __table_args__ = (UniqueConstraint("shop_id", "shopify_id", name="uq_order_line_shop_shopify"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "shopify_id", name="uq_order_line_shop_shopify"),
+        Index("ix_order_line_shop_order", "shop_id", "order_shopify_id"),
+        Index("ix_order_line_shop_product", "shop_id", "product_shopify_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     shop_id: int = shop_fk()
@@ -171,7 +186,10 @@ class Refund(SQLModel, table=True):
     its ``RefundLine`` rows. Versions merge (``app.commerce.upserts.insert_refund``)."""
 
     __tablename__ = "refund"
-    __table_args__ = (UniqueConstraint("shop_id", "shopify_id", name="uq_refund_shop_shopify"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "shopify_id", name="uq_refund_shop_shopify"),
+        Index("ix_refund_shop_order", "shop_id", "order_shopify_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     shop_id: int = shop_fk()
@@ -189,7 +207,11 @@ class RefundLine(SQLModel, table=True):
     """One refunded quantity of one order line (``order_line_shopify_id`` is the line it returns)."""
 
     __tablename__ = "refund_line"
-    __table_args__ = (UniqueConstraint("shop_id", "shopify_id", name="uq_refund_line_shop_shopify"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "shopify_id", name="uq_refund_line_shop_shopify"),
+        Index("ix_refund_line_shop_order", "shop_id", "order_shopify_id"),
+        Index("ix_refund_line_shop_refund", "shop_id", "refund_shopify_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     shop_id: int = shop_fk()
@@ -222,7 +244,10 @@ class Cart(SQLModel, table=True):
 
 class Checkout(SQLModel, table=True):
     __tablename__ = "checkout"
-    __table_args__ = (UniqueConstraint("shop_id", "token", name="uq_checkout_shop_token"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "token", name="uq_checkout_shop_token"),
+        Index("ix_checkout_shop_customer", "shop_id", "customer_shopify_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     shop_id: int = shop_fk()

@@ -27,6 +27,7 @@ class PixelEvent(SQLModel, table=True):
         UniqueConstraint("shop_id", "event_id", name="uq_pixel_event_shop_event"),
         Index("ix_pixel_event_shop_client", "shop_id", "client_id"),
         Index("ix_pixel_event_shop_pending", "shop_id", "processed_at"),
+        Index("ix_pixel_event_shop_customer", "shop_id", "customer_shopify_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -166,6 +166,7 @@ class ConversationMessage(SQLModel, table=True):
     __table_args__ = (
         Index("ix_conversation_message_shop_shopper", "shop_id", "shopper_key", "created_at"),
         Index("ix_conversation_message_shop_customer", "shop_id", "customer_shopify_id"),
+        Index("ix_conversation_message_shop_outbox", "shop_id", "outbox_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

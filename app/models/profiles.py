@@ -27,6 +27,7 @@ class CustomerProfile(SQLModel, table=True):
         Index("ix_customer_profile_shop_churn", "shop_id", "churn_risk"),
         Index("ix_customer_profile_shop_segment", "shop_id", "rfm_segment"),
         Index("ix_customer_profile_shop_seen", "shop_id", "last_seen_at"),
+        Index("ix_customer_profile_shop_customer", "shop_id", "customer_shopify_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
