@@ -84,6 +84,8 @@ class ShopStore:
     web_pixels: dict[str, dict[str, Any]] = field(default_factory=dict)
     bulk_operations: dict[str, dict[str, Any]] = field(default_factory=dict)
     flow_triggers: list[dict[str, Any]] = field(default_factory=list)  # flowTriggerReceive calls accepted
+    # (owner type, resolved namespace, key) -> the definition metafieldDefinitionCreate made
+    metafield_definitions: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     webhooks_emitted: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (topic, payload)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1_000_001), repr=False)
