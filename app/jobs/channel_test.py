@@ -14,9 +14,11 @@ import logging
 
 from sqlmodel import Session
 
+from app.channels import copy
 from app.channels.base import Accepted, Channel, OutgoingMessage, PermanentError, SendError
 from app.channels.email import EmailChannel, SmtpTarget
 from app.channels.flow import FlowChannel, sample_data
+from app.channels.i18n import negotiate
 from app.channels.push import PushChannel, PushTarget
 from app.config import Settings, get_settings
 from app.crypto import TokenCipher
@@ -25,14 +27,17 @@ from app.jobs.flow_relay import firer
 from app.jobs.outgoing import plain_sender, sms_channel
 from app.models.base import utcnow
 from app.models.shop import Shop
-from app.stores import channel_tests
+from app.stores import channel_tests, locales
 from app.stores import push as push_store
 from app.stores import sms as sms_store
 from app.stores.channels import ChannelNotReady, email_setup
 
 log = logging.getLogger(__name__)
 
-TEST_TEXT = "This is a test message from Attune: your {channel} settings work."
+
+def _locale(session: Session, shop_id: int) -> str:
+    """Tests are written in the shop's language (its primary locale, English without one)."""
+    return negotiate(locales.shop_locale(session, shop_id))
 
 
 def _email(session: Session, settings: Settings, shop_id: int, test: dict) -> tuple[Channel, OutgoingMessage]:
@@ -45,14 +50,13 @@ def _email(session: Session, settings: Settings, shop_id: int, test: dict) -> tu
         shop_id=shop_id,
         purpose="transactional",
         template="message",
-        data={
-            "subject": f"Test e-mail from {sender.shop_name}",
-            "heading": "Your e-mail channel works",
-            "paragraphs": [
-                TEST_TEXT.format(channel="e-mail"),
-                f"Sent as {sender.from_name} <{sender.from_address}>.",
-            ],
-        },
+        data=copy.test_email(
+            sender.shop_name,
+            sender.from_name,
+            sender.from_address,
+            utcnow().date(),
+            _locale(session, shop_id),
+        ),
         recipient=test["recipient"],
         sender=sender,
         extra={"message_id": f"<test-{test['test_id']}.shop-{shop_id}@{domain}>"},
@@ -68,7 +72,7 @@ def _sms(session: Session, settings: Settings, shop_id: int, test: dict) -> tupl
         shop_id=shop_id,
         purpose="transactional",
         template="message",
-        data={"sms_text": f"{setup.shop_name}: " + TEST_TEXT.format(channel="SMS")},
+        data={"sms_text": f"{setup.shop_name}: " + copy.test_text("sms", _locale(session, shop_id))},
         recipient=test["recipient"],
         sender=plain_sender(setup.shop_name),
     )
@@ -87,7 +91,10 @@ def _push(session: Session, settings: Settings, shop_id: int, test: dict) -> tup
         shop_id=shop_id,
         purpose="transactional",
         template="message",
-        data={"push_title": f"Test from {name}", "push_body": TEST_TEXT.format(channel="web push")},
+        data={
+            "push_title": copy.test_push_title(name, _locale(session, shop_id)),
+            "push_body": copy.test_text("push", _locale(session, shop_id)),
+        },
         recipient=row.shopper_key,
         sender=plain_sender(name),
         extra={

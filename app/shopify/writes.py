@@ -1,5 +1,6 @@
 """Attune's writes to a shop through the Admin API client (``app.shopify.admin``): e-mail marketing consent,
-customer metafields and their definitions, Shopify Flow triggers, and the scopes the installation holds.
+customer metafields and their definitions, Shopify Flow triggers, the scopes the installation holds and the
+shop's primary language.
 
 Throttling and 429s are retried by the client. A call the shop's grant does not allow (the merchant never
 granted, or revoked, an optional scope) raises ``ScopeDenied``, so callers can skip and record it.
@@ -35,17 +36,20 @@ def _customer_gid(customer_id: int) -> str:
     return f"gid://shopify/Customer/{int(customer_id)}"
 
 
+def _raise_denied(exc: AdminAPIError) -> None:
+    """``ScopeDenied`` when Shopify answered ACCESS_DENIED (the installation lacks the scope)."""
+    codes = {((e or {}).get("extensions") or {}).get("code") for e in exc.errors or [] if isinstance(e, dict)}
+    if "ACCESS_DENIED" in codes:
+        raise ScopeDenied(str(exc), status=exc.status, errors=exc.errors) from exc
+
+
 def _call(client: AdminClient, query: str, variables: dict[str, Any], field: str) -> dict[str, Any]:
     try:
         return client._mutate(query, variables, field)
     except AdminUserError:
         raise
     except AdminAPIError as exc:
-        codes = {
-            ((e or {}).get("extensions") or {}).get("code") for e in exc.errors or [] if isinstance(e, dict)
-        }
-        if "ACCESS_DENIED" in codes:
-            raise ScopeDenied(str(exc), status=exc.status, errors=exc.errors) from exc
+        _raise_denied(exc)
         raise
 
 
@@ -164,3 +168,13 @@ def access_scopes(client: AdminClient) -> list[str]:
     """The scopes the installation holds now (``currentAppInstallation.accessScopes``)."""
     data = client.graphql("{ currentAppInstallation { accessScopes { handle } } }")
     return sorted(s["handle"] for s in (data.get("currentAppInstallation") or {}).get("accessScopes") or [])
+
+
+def primary_locale(client: AdminClient) -> str | None:
+    """The shop's primary language (``shopLocales``: needs ``read_locales``; ``ScopeDenied`` without it)."""
+    try:
+        data = client.graphql("{ shopLocales(published: true) { locale primary } }")
+    except AdminAPIError as exc:
+        _raise_denied(exc)
+        raise
+    return next((s["locale"] for s in data.get("shopLocales") or [] if s.get("primary")), None)

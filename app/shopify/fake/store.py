@@ -77,6 +77,7 @@ class ShopStore:
     currency: str = "USD"
     timezone: str = "UTC"
     email: str = ""
+    locales: list[str] = field(default_factory=lambda: ["en"])  # shopLocales: the first is the primary
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -1,5 +1,6 @@
 """The fake's write-back mutations, as Shopify answers them: ``customerEmailMarketingConsentUpdate``,
-``metafieldsSet`` (customers) and ``flowTriggerReceive``, and ``currentAppInstallation.accessScopes``.
+``metafieldsSet`` (customers) and ``flowTriggerReceive``, and ``currentAppInstallation.accessScopes`` and
+``shopLocales`` (with ``read_locales``).
 
 - Scopes are enforced: the two customer writes need ``write_customers`` on the calling token, or the call
   answers Shopify's top-level ``ACCESS_DENIED`` error.
@@ -75,7 +76,8 @@ type MetafieldDefinitionCreatePayload {
 }
 type AccessScope { handle: String! description: String! }
 type AppInstallation { id: ID! accessScopes: [AccessScope!]! }
-extend type Query { currentAppInstallation: AppInstallation! }
+type ShopLocale { locale: String! name: String! primary: Boolean! published: Boolean! }
+extend type Query { currentAppInstallation: AppInstallation! shopLocales(published: Boolean): [ShopLocale!]! }
 extend type Mutation {
   customerEmailMarketingConsentUpdate(
     input: CustomerEmailMarketingConsentUpdateInput!
@@ -93,6 +95,16 @@ def current_installation(_root: Any, info: Any) -> dict[str, Any]:
         "id": gid("AppInstallation", abs(hash(info.context.get("shop"))) % 10**9),
         "accessScopes": [{"handle": s, "description": s.replace("_", " ")} for s in scopes],
     }
+
+
+def shop_locales(_root: Any, info: Any, published: bool | None = None) -> list[dict[str, Any]]:
+    """The shop's languages (``ShopStore.locales``; the first is the primary), with ``read_locales``."""
+    require_scope(info, "shopLocales", "read_locales")
+    store = info.context["store"]
+    return [
+        {"locale": code, "name": code, "primary": i == 0, "published": True}
+        for i, code in enumerate(store.locales)
+    ]
 
 
 @lru_cache(maxsize=1)
