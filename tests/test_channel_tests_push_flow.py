@@ -23,6 +23,7 @@ from app.models.commerce import Product
 from app.models.messaging import PushSubscription
 from app.shopify.fake import writes as fake_writes
 from app.stores import push as push_store
+from tests.test_push_channel import browser
 
 OTHER = "other-shop.myshopify.com"
 
@@ -49,20 +50,11 @@ def service():
 
 
 def subscribe(settings, service: LoopbackPush, shop_id: int, customer_id: int | None = CUSTOMER) -> int:
+    """The shop's VAPID keys (made on first use), then one browser subscribed to them."""
     with session_scope(settings.database_url) as s:
         key = push_store.ensure_vapid(s, TokenCipher(settings.encryption_keys), shop_id)
-    sub = service.new_subscription(application_server_key=key)
-    with session_scope(settings.database_url) as s:
-        row, _ = push_store.subscribe(
-            s,
-            shop_id,
-            sub["endpoint"],
-            sub["keys"]["p256dh"],
-            sub["keys"]["auth"],
-            customer_id=customer_id,
-            client_id=None if customer_id else "anon-client",
-        )
-        return row.id
+    client = None if customer_id else "anon-client"
+    return browser(settings, service, (shop_id, key), customer_id=customer_id, client_id=client)[1]
 
 
 def test_push_test_goes_to_the_newest_subscription_encrypted(shop, jobs_env, service):

@@ -218,3 +218,20 @@ def test_the_channels_test_email_is_in_the_shops_language(jobs_env):
     assert "Deine Einstellungen für E-Mail funktionieren." in text
     assert f"Gesendet am {day(datetime.now(UTC).date(), 'de')} als Mugs <hello@mugs.test>." in text
     assert "Zum Shop" not in text  # no link in a test: the default label is not shown
+
+
+def test_push_and_onsite_text_follow_the_localized_words():
+    from app.channels.base import OutgoingMessage, Sender
+    from app.channels.onsite import nudge_text
+    from app.channels.push import notification
+
+    data = copy.localize(
+        {"copy": "browse_reminder", "product_title": "Blaue Tasse", "shop_name": "Mugs", "products": [{}],
+         "cta_url": "https://mugs.test/products/blue"},
+        "de",
+    )  # fmt: skip
+    message = OutgoingMessage(1, 1, "marketing", "message", data, "customer:7", Sender("Mugs", "Mugs", ""))
+    shown = notification(message)
+    assert shown["title"] == "Denkst du noch an Blaue Tasse?"
+    assert shown["body"].startswith("Du hast dir Blaue Tasse diese Woche mehrmals angesehen.")
+    assert nudge_text(message) == "Denkst du noch an Blaue Tasse?"

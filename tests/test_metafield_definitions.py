@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import pytest
 from sqlmodel import select
-from writeback_support import CUSTOMER, install
+from writeback_support import CUSTOMER, add_profile, install
 
 from app.config import get_settings
 from app.db import session_scope
 from app.jobs.metafields import DEFINITIONS_KIND, ensure_definitions, sync_metafields
 from app.jobs.writeback import replay_skipped
-from app.models.profiles import CustomerProfile
 from app.models.shop import Shop
 from app.models.writeback import ShopifyWriteback
 from app.profiles.metafields import DEFINITIONS, score_fields
@@ -26,20 +25,6 @@ from app.shopify.writes import (
     create_metafield_definition,
     set_customer_metafields,
 )
-
-
-def _profile(settings, shop_id: int) -> None:
-    with session_scope(settings.database_url) as s:
-        s.add(
-            CustomerProfile(
-                shop_id=shop_id,
-                customer_key=f"customer:{CUSTOMER}",
-                customer_shopify_id=CUSTOMER,
-                intent=0.42,
-                churn_risk=0.31,
-                rfm_segment="Champions",
-            )
-        )
 
 
 def _definitions(shop) -> dict:
@@ -66,7 +51,7 @@ def test_definitions_describe_every_score_with_its_type():
 
 def test_made_once_before_the_first_values(live_app, jobs_env, monkeypatch):
     shop = install(live_app, monkeypatch, write_customers=True)
-    _profile(jobs_env, shop.id)
+    add_profile(jobs_env, shop.id)
     assert sync_metafields(shop.id) == {"written": 1, "failed": 0}
     namespace = f"app--{jobs_env.shopify_api_key}--attune"
     made = _definitions(shop)
@@ -80,6 +65,7 @@ def test_made_once_before_the_first_values(live_app, jobs_env, monkeypatch):
     assert {key: m["type"] for (ns, key), m in stored.items() if ns == namespace} == {
         "intent": "number_decimal",
         "churn_risk": "number_decimal",
+        "predicted_next_order": "date",
         "segment": "single_line_text_field",
     }
     calls = shop.live.fake.calls["graphql"]
@@ -104,7 +90,7 @@ def test_a_definition_the_shop_has_counts_as_made(live_app, jobs_env, monkeypatc
 
 def test_without_write_customers_nothing_is_defined_until_granted(live_app, jobs_env, monkeypatch):
     shop = install(live_app, monkeypatch, write_customers=False)
-    _profile(jobs_env, shop.id)
+    add_profile(jobs_env, shop.id)
     assert sync_metafields(shop.id)["skipped"] == "the shop has not granted write_customers"
     assert _definitions(shop) == {}
     with pytest.raises(ScopeDenied):  # the fake enforces the scope too
@@ -124,7 +110,7 @@ def test_without_write_customers_nothing_is_defined_until_granted(live_app, jobs
 
 def test_a_refusal_is_recorded_and_the_values_still_written(live_app, jobs_env, monkeypatch):
     shop = install(live_app, monkeypatch, write_customers=True)
-    _profile(jobs_env, shop.id)
+    add_profile(jobs_env, shop.id)
     bad = DEFINITIONS[0].__class__("x", "number_decimal", "Broken", "a key Shopify refuses")
     monkeypatch.setattr("app.jobs.metafields.DEFINITIONS", (bad, *DEFINITIONS))
     assert sync_metafields(shop.id)["written"] == 1
