@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import jwt
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
@@ -30,6 +31,7 @@ from app.orchestrator.proposal import (
     Shopper,
     ShopperFacts,
 )
+from tests.browser_support import admin_page, chromium, needs_chromium
 from tests.conftest import TEST_API_KEY, TEST_API_SECRET
 from tests.messaging_support import make_proposal
 
@@ -100,18 +102,16 @@ def _token(domain: str) -> str:
     return jwt.encode(claims, TEST_API_SECRET, algorithm="HS256")
 
 
-def test_the_admin_lift_is_per_agent_and_channel_with_intervals(client, jobs_env):
-    """E-mail helped (30 % vs 10 % bought within the week), SMS did not (10 % vs 10 %): the agent row mixes
-    them; its placements tell them apart, each with its own interval; rows decided before the intended channel
-    was recorded stay apart."""
+def seed_channels(settings, domain: str, now: datetime, *, add_shop: bool = True) -> int:
+    """E-mail helped (30 % vs 10 % bought within the week), SMS did not (10 % vs 10 %); 60 older decisions
+    have no intended channel recorded. Returns the shop's id."""
     rng = random.Random(11)
-    now = datetime.now(UTC).replace(microsecond=0)
     at = now - timedelta(days=10)
-    domain = "lift-channels.myshopify.com"
-    with session_scope(jobs_env.database_url) as s:
-        shop = Shop(domain=domain, access_token_enc="x", installed_at=now)
-        s.add(shop)
-        s.flush()
+    with session_scope(settings.database_url) as s:
+        if add_shop:
+            s.add(Shop(domain=domain, access_token_enc="x", installed_at=now))
+            s.flush()
+        shop = s.exec(select(Shop).where(Shop.domain == domain)).one()
         cid, order = 1000, 50_000
         plan = [("email", "treatment", 0.30), ("email", "holdout", 0.10), ("sms", "treatment", 0.10),
                 ("sms", "holdout", 0.10), (None, "treatment", 0.2), (None, "holdout", 0.2)]  # fmt: skip
@@ -129,6 +129,14 @@ def test_the_admin_lift_is_per_agent_and_channel_with_intervals(client, jobs_env
                     s.add(Order(shop_id=shop.id, shopify_id=order, customer_shopify_id=cid, test=False,
                                 processed_at=at + timedelta(days=2), total_price=Decimal("20.00"),
                                 currency="USD"))  # fmt: skip
+        return shop.id
+
+
+def test_the_admin_lift_is_per_agent_and_channel_with_intervals(client, jobs_env):
+    """The agent row mixes e-mail and SMS; its placements tell them apart, each with its own interval; rows
+    decided before the intended channel was recorded stay apart."""
+    domain = "lift-channels.myshopify.com"
+    seed_channels(jobs_env, domain, datetime.now(UTC).replace(microsecond=0))
     r = client.get("/api/admin/lift?window_days=7", headers={"Authorization": f"Bearer {_token(domain)}"})
     assert r.status_code == 200, r.json
     (agent,) = r.json["agents"]
@@ -143,6 +151,22 @@ def test_the_admin_lift_is_per_agent_and_channel_with_intervals(client, jobs_env
     lo, hi = sms["conversion"]["absolute"]["low"], sms["conversion"]["absolute"]["high"]
     assert lo < 0 < hi  # SMS: no lift, and the interval says so
     assert email["revenue_per_shopper"]["absolute"]["low"] > 0
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_the_dashboard_draws_each_channels_interval(live_app, installed_shop):
+    seed_channels(
+        live_app.settings, installed_shop.domain, datetime.now(UTC).replace(microsecond=0), add_shop=False
+    )
+    landing = live_app.fake.origin_template.format(shop=installed_shop.domain) + f"/admin/apps/{TEST_API_KEY}"
+    with chromium() as browser:
+        page = admin_page(browser)
+        page.goto(landing)
+        agent = page.locator("article.agent[data-agent=browse_abandonment]")
+        agent.wait_for(timeout=10_000)
+        labels = agent.locator("svg.forest").first.locator("text.label").all_text_contents()
+    assert labels == ["All placements", "By e-mail", "By SMS", "Channel not recorded"]
 
 
 def test_measure_lists_an_acting_agents_single_channel():
