@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-sqlite test-postgresql bench lint fmt clean
+.PHONY: setup demo test test-sqlite test-postgresql bench lint fmt i18n clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ lint: setup ## ruff, and import-linter's layer contracts (docs/architecture.md)
 fmt: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+i18n: setup ## Re-extract the messages' msgids (babel.cfg) and update every catalogue in app/channels/locales
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --project Attune \
+		--copyright-holder "Attune contributors" -o app/channels/locales/messages.pot .
+	$(VENV)/bin/pybabel update -i app/channels/locales/messages.pot -d app/channels/locales --no-fuzzy-matching \
+		--ignore-obsolete --width 110
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

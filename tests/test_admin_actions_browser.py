@@ -19,23 +19,28 @@ from app.jobs.channel_test import send_test_message
 from app.models.profiles import CustomerProfile
 from tests.browser_support import BROWSER_MARKS, admin_page, chromium
 from tests.test_admin_activity import seed
+from tests.writeback_support import point_jobs_at
 
 pytestmark = [*BROWSER_MARKS, pytest.mark.slow]
 ARTIFACTS = ROOT / "test-artifacts"
 
 
-def _wait_for_test_job(live: LiveApp, timeout_s: float = 10.0):
+def _wait_for_test_job(live: LiveApp, timeout_s: float = 10.0, seen: int = 0):
+    """The test message job the page queued after the ``seen`` earlier ones."""
     queue = Queue("default", connection=Redis.from_url(live.settings.redis_url or ""))
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         jobs = [j for j in queue.jobs if j.func_name == tasks.SEND_TEST_MESSAGE]
-        if jobs:
-            return jobs[0]
+        if len(jobs) > seen:
+            return jobs[seen]
         time.sleep(0.1)
     raise AssertionError("the page queued no test message")
 
 
-def test_channels_and_activity_pages(live_app: LiveApp, installed_shop: InstalledShop, jobs_env, session):
+def test_channels_and_activity_pages(
+    live_app: LiveApp, installed_shop: InstalledShop, jobs_env, session, monkeypatch
+):
+    point_jobs_at(live_app, monkeypatch)
     seed(session, installed_shop.id)
     session.add(CustomerProfile(shop_id=installed_shop.id, customer_key="customer:7", customer_shopify_id=7))
     session.commit()
@@ -78,6 +83,18 @@ def test_channels_and_activity_pages(live_app: LiveApp, installed_shop: Installe
         assert send_test_message(*job.args) == "sent"
         page.locator("[data-test-result=email]", has_text="provider id LOOP1").wait_for(timeout=10_000)
         assert len(sink.messages) == 1 and sink.messages[0].rcpt_tos == ["owner@mugs.test"]
+
+        # fire a test Flow trigger: the chosen trigger reaches Shopify with its sample payload
+        flow = page.locator("form[data-test=flow]")
+        flow.locator("select[name=trigger]").select_option("attune-cart-at-risk")
+        flow.locator("button[type=submit]").click()
+        job = _wait_for_test_job(live_app, seen=1)
+        assert send_test_message(*job.args) == "sent"
+        page.locator("[data-test-result=flow]", has_text="provider id flow:attune-cart-at-risk").wait_for(
+            timeout=10_000
+        )
+        (fired,) = live_app.fake.store(installed_shop.domain).flow_triggers
+        assert fired["handle"] == "attune-cart-at-risk" and fired["payload"]["customer_id"] == 7
         page.screenshot(path=str(ARTIFACTS / "admin-channels.png"), full_page=True)
 
         # Activity: the chart with its table, then the feed filtered to held-out decisions

@@ -59,7 +59,12 @@ def test_email_settings_saved_encrypted_and_masked(env, session):
     live, shop = env
     fresh = call(live, shop.domain, "GET", "/api/admin/channels").json
     assert fresh["email"]["configured"] is False and fresh["email"]["ready"] is False
-    assert fresh["push"] == {"ready": False, "vapid_public_key": None}  # not set up: shown gracefully
+    assert fresh["push"] == {
+        "ready": False,
+        "vapid_public_key": None,
+        "subscriptions": 0,
+        "latest_subscription": None,
+    }  # not set up: shown gracefully
     url = f"smtp://apikey-user:{PASSWORD}@smtp.mugs.test:2525"
     saved = call(live, shop.domain, "PUT", "/api/admin/channels/email", {**EMAIL, "smtp_url": url})
     assert saved.status_code == 200, saved.json
@@ -159,7 +164,7 @@ def test_test_send_refuses_bad_input_and_unready_channels(env):
     assert post("email", {"to": "nope"}).json["field"] == "to"
     assert post("email", {"address": "ann@mugs.test"}).status_code == 400
     assert post("sms", {"to": "12"}).status_code == 400
-    assert post("push", {"to": "x"}).status_code == 404
+    assert post("fax", {"to": "x"}).status_code == 404
     assert call(live, shop.domain, "GET", "/api/admin/channels/tests/../../etc").status_code == 404
     assert _queued(live) == []
 

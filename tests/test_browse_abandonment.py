@@ -160,7 +160,11 @@ def test_two_views_become_one_reminder_email_and_a_lift_row(client, jobs_env, sh
     (row,) = [a for a in r.json["agents"] if a["agent"] == "browse_abandonment"]
     assert row["treatment"]["shoppers"] == len(treated) and row["holdout"]["shoppers"] == len(held)
     assert row["treatment"]["converters"] == 1 and row["holdout"]["converters"] == 0
-    assert row["placement"] is None and row["verdict"]["status"]  # one placement: the agent row is it
+    assert row["placement"] is None and row["verdict"]["status"]
+    # per channel: every one of them (held out too) would have been e-mailed
+    (email,) = row["placements"]
+    assert (email["placement"], email["channel"]) == ("email_messages", "email")
+    assert email["treatment"]["shoppers"] == len(treated) and email["holdout"]["shoppers"] == len(held)
     assert row["holdout_share"] == 0.5
 
 

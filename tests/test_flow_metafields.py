@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
-from writeback_support import CUSTOMER, install
+from writeback_support import CUSTOMER, add_profile, install
 
 from app.channels.base import PermanentError
 from app.channels.flow import PAYLOAD_LIMIT, TRIGGERS, build_payload
@@ -21,7 +21,6 @@ from app.jobs import outbox as relay
 from app.jobs.metafields import sync_all_metafields, sync_metafields
 from app.jobs.orchestrate import submit
 from app.models.messaging import OutboxMessage
-from app.models.profiles import CustomerProfile
 from app.models.writeback import ShopifyWriteback
 from app.orchestrator.proposal import Content, Proposal, Purpose, Shopper
 from app.profiles.metafields import score_fields
@@ -153,33 +152,8 @@ def test_the_payload_limit_is_checked_by_us_and_by_the_fake(shop, jobs_env):
     assert shop.live.fake.store(shop.domain).flow_triggers == []
 
 
-def _profile(settings, shop_id: int) -> None:
-    derived = {
-        "computed_at": "2026-12-01T00:00:00+00:00",
-        "churn_risk": {
-            "value": 0.31,
-            "signals": [
-                {"name": "weeks_since_last_purchase", "value": 2.0, "contribution": 0.1, "text": ""},
-                {"name": "typical_gap_weeks", "value": 5.0, "contribution": 0.0, "text": ""},
-            ],
-        },
-    }
-    with session_scope(settings.database_url) as s:
-        s.add(
-            CustomerProfile(
-                shop_id=shop_id,
-                customer_key=f"customer:{CUSTOMER}",
-                customer_shopify_id=CUSTOMER,
-                intent=0.4219,
-                churn_risk=0.31,
-                rfm_segment="Champions",
-                derived=derived,
-            )
-        )
-
-
 def test_scores_land_on_customer_metafields_with_shopify_types(shop, jobs_env):
-    _profile(jobs_env, shop.id)
+    add_profile(jobs_env, shop.id)
     assert sync_metafields(shop.id) == {"written": 1, "failed": 0}
     stored = shop.fake_customer["_metafields"]
     namespace = f"app--{jobs_env.shopify_api_key}--attune"
@@ -196,7 +170,7 @@ def test_scores_land_on_customer_metafields_with_shopify_types(shop, jobs_env):
 
 def test_without_write_customers_metafields_are_skipped(live_app, jobs_env, monkeypatch):
     shop = install(live_app, monkeypatch, write_customers=False)
-    _profile(jobs_env, shop.id)
+    add_profile(jobs_env, shop.id)
     assert sync_metafields(shop.id)["skipped"] == "the shop has not granted write_customers"
     assert sync_metafields(shop.id, [CUSTOMER])["written"] == 0
     assert "_metafields" not in shop.fake_customer

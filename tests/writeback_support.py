@@ -14,6 +14,7 @@ from app.config import get_settings
 from app.db import session_scope
 from app.models.commerce import Customer
 from app.models.messaging import ContactConsent
+from app.models.profiles import CustomerProfile
 from app.models.shop import Shop
 
 CUSTOMER = 7
@@ -75,3 +76,29 @@ def install(live: LiveApp, monkeypatch, *, write_customers: bool) -> Installed:
         )
     point_jobs_at(live, monkeypatch)
     return Installed(live=live, id=shop.id)
+
+
+def add_profile(settings, shop_id: int) -> None:
+    """Customer 7's profile: intent, churn risk (two weeks since the last purchase, every five weeks), segment."""
+    derived = {
+        "computed_at": "2026-12-01T00:00:00+00:00",
+        "churn_risk": {
+            "value": 0.31,
+            "signals": [
+                {"name": "weeks_since_last_purchase", "value": 2.0, "contribution": 0.1, "text": ""},
+                {"name": "typical_gap_weeks", "value": 5.0, "contribution": 0.0, "text": ""},
+            ],
+        },
+    }
+    with session_scope(settings.database_url) as s:
+        s.add(
+            CustomerProfile(
+                shop_id=shop_id,
+                customer_key=f"customer:{CUSTOMER}",
+                customer_shopify_id=CUSTOMER,
+                intent=0.4219,
+                churn_risk=0.31,
+                rfm_segment="Champions",
+                derived=derived,
+            )
+        )

@@ -52,6 +52,9 @@ class Card:
     price: str | None
     value: float  # the price as a number (0 when unknown)
     available: bool = True
+    currency: str | None = (
+        None  # the price's ISO 4217 code, for the message to write it in the shopper's locale
+    )
 
 
 @dataclass(frozen=True)
@@ -155,20 +158,23 @@ def propose(
     recs = _recommendations(found.product_id, pairs, cards)
     earliest = send_time(max(now, found.last_view + LEFT_AFTER), best_hour(history.hours), history.time_zone)
     products = [card, *recs]
-    data = {
-        "subject": f"Still thinking about {card.title}?",
-        "heading": f"Still thinking about {card.title}?",
-        "paragraphs": [
-            f"You looked at {card.title} a few times this week. It is still available at {shop_name}.",
-            "A couple of things that go well with it:" if recs else "",
-        ],
+    data = {  # the words are written in the shopper's language by app.channels.copy ("browse_reminder")
+        "copy": "browse_reminder",
+        "product_title": card.title,
+        "shop_name": shop_name,
         "products": [
-            {"id": c.product_id, "title": c.title, "url": c.url, "price": c.price} for c in products
+            {
+                "id": c.product_id,
+                "title": c.title,
+                "url": c.url,
+                "price": c.price,
+                "amount": c.value or None,
+                "currency": c.currency,
+            }
+            for c in products
         ],
         "cta_url": card.url,
-        "cta_label": f"See {card.title}",
     }
-    data["paragraphs"] = [p for p in data["paragraphs"] if p]
     return Proposal(
         agent=AGENT,
         shop_id=shop_id,

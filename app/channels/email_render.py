@@ -1,5 +1,7 @@
 """An e-mail from a template: subject, plain text and HTML (Jinja, autoescaped, CSS inlined by css-inline),
-the merchant's sender and postal address, and for marketing the one-click unsubscribe headers (RFC 8058).
+the merchant's sender and postal address, and for marketing the one-click unsubscribe headers (RFC 8058). The
+templates' own words are in the message's language (``data["locale"]``, Jinja's i18n extension over
+``app.channels.i18n``'s catalogues), as is ``<html lang>``.
 
 Template data is escaped in the HTML part; a name, address or subject that would inject a header (CR, LF or
 other control characters) is refused with ``HeaderInjection``.
@@ -26,6 +28,7 @@ from jinja2 import (
 )
 
 from app.channels.base import OutgoingMessage, PermanentError
+from app.channels.i18n import SOURCE, language, languages, translations
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "email"
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -36,14 +39,18 @@ class HeaderInjection(PermanentError):
     """A header value with a line break or another control character."""
 
 
-@lru_cache(maxsize=1)
-def _env() -> Environment:
-    return Environment(
+@lru_cache(maxsize=8)
+def _env(lang: str = SOURCE) -> Environment:
+    """The templates with their words in ``lang`` (Jinja's i18n extension over the language's catalogue)."""
+    env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    return env
 
 
 @lru_cache(maxsize=1)
@@ -54,9 +61,10 @@ def _inliner() -> css_inline.CSSInliner:
 def preload() -> None:
     """Worker start-up (``app.worker.PRELOADS``): compile the templates and build the inliner once, so the work
     horses forked per job inherit them instead of compiling them again for every message."""
-    env = _env()
-    for name in env.list_templates():
-        env.get_template(name)
+    for lang in languages():
+        env = _env(lang)
+        for name in env.list_templates():
+            env.get_template(name)
     _inliner()
 
 
@@ -93,9 +101,10 @@ def render(message: OutgoingMessage, message_id: str) -> EmailMessage:
         **dict(message.data),
         "sender": sender,
         "unsubscribe_url": message.unsubscribe_url if marketing else None,
+        "language": language(message.data.get("locale")),
     }
     try:
-        env = _env()
+        env = _env(context["language"])
         subject = env.get_template(f"{message.template}.subject.txt").render(context).strip()
         text = env.get_template(f"{message.template}.txt").render(context)
         html = _inliner().inline(env.get_template(f"{message.template}.html").render(context))

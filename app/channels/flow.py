@@ -85,6 +85,41 @@ TRIGGERS: Mapping[str, Trigger] = {
     )
 }
 REFERENCE_DATA = {"product_reference": "product_id", "order_reference": "order_id"}
+TEST_REASON = "A test from Attune's Channels page: your workflow starts with this trigger."
+SAMPLES: Mapping[str, Any] = {  # the sample value of each field data name, for the Channels page's test
+    "product_title": "Sample product",
+    "product_url": "https://example.com/products/sample",
+    "views": 3,
+    "cart_value": 42.5,
+    "risk": 0.6,
+    "churn_risk": 0.55,
+    "previous_churn_risk": 0.3,
+    "segment": "At risk",
+    "reason": TEST_REASON,
+}
+
+
+def sample_data(handle: str, today: date, product: tuple[int, str] | None = None) -> dict[str, Any]:
+    """The data of a test firing of trigger ``handle`` (its sample values, a due date a week after ``today``):
+    ``product`` (a real product's id and title) fills the product reference a trigger may need."""
+    trigger = TRIGGERS.get(handle)
+    if trigger is None:
+        raise PermanentError(f"no Flow trigger {handle!r}")
+    data: dict[str, Any] = {
+        f.data_name: SAMPLES[f.data_name] for f in trigger.fields if f.data_name in SAMPLES
+    }
+    if any(f.data_name == "due_date" for f in trigger.fields):
+        data["due_date"] = date.fromordinal(today.toordinal() + 7)
+    if product is not None:
+        data["product_id"], title = product
+        if "product_title" in data and title:
+            data["product_title"] = title
+    return data
+
+
+def needs_product(handle: str) -> bool:
+    trigger = TRIGGERS.get(handle)
+    return trigger is not None and "product_reference" in trigger.references
 
 
 def _value(field: TriggerField, raw: Any) -> Any:

@@ -12,6 +12,9 @@ from typing import Any
 
 import phonenumbers
 
+from app.channels.copy import opt_out_line
+from app.channels.i18n import SOURCE
+
 # GSM 03.38: the basic character set (one septet each) and its extension table (escape + one septet).
 GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -21,7 +24,7 @@ GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
 SINGLE = {"GSM-7": 160, "UCS-2": 70}  # units in a message of one segment
 CONCATENATED = {"GSM-7": 153, "UCS-2": 67}  # units per segment once a user-data header is needed
 MAX_BODY_CHARS = 1600  # Twilio's limit on a message body
-OPT_OUT_LINE = "Reply STOP to opt out."
+OPT_OUT_LINE = opt_out_line(SOURCE)  # in English; ``copy.opt_out_line(locale)`` in another language
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_WORDS = frozenset({"START", "UNSTOP"})
@@ -80,7 +83,8 @@ def segments(text: str) -> Segments:
 
 def compose(data: Mapping[str, Any], *, marketing: bool, shop_name: str) -> str:
     """The SMS body for an outbox row's content: ``sms_text`` when the agent wrote one, else the heading, the
-    first paragraph and the link. Marketing names the shop first and ends with the opt-out line (TCPA, CTIA)."""
+    first paragraph and the link. Marketing names the shop first and ends with the opt-out line (TCPA, CTIA),
+    in the message's language (``data["locale"]``)."""
     text = data.get("sms_text")
     if not isinstance(text, str) or not text.strip():
         paragraphs = data.get("paragraphs") or []
@@ -93,7 +97,7 @@ def compose(data: Mapping[str, Any], *, marketing: bool, shop_name: str) -> str:
     if marketing:
         if shop_name and not text.startswith(shop_name):
             text = f"{shop_name}: {text}"
-        text = f"{text}\n{OPT_OUT_LINE}"
+        text = f"{text}\n{opt_out_line(data.get('locale'))}"
     return text
 
 

@@ -80,6 +80,7 @@ def customer(node: dict[str, Any]) -> dict[str, Any]:
         "id": shopify_id(node.get("id")),
         "first_name": node.get("firstName"),
         "last_name": node.get("lastName"),
+        "locale": node.get("locale"),
         "state": _lower(node.get("state")),
         "tags": ", ".join(node.get("tags") or []),
         "email": email.get("emailAddress"),

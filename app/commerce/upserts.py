@@ -103,6 +103,8 @@ def upsert_customer(session: Session, shop_id: int, data: dict[str, Any]) -> Cus
         "default_address": data.get("default_address"),
         "shopify_created_at": ts(data.get("created_at")),
     }
+    if data.get("locale"):  # GraphQL's customer has it; a payload without it keeps the stored one
+        fields["locale"] = text(data.get("locale"), 16)
     _guarded(session, row, fields, ts(data.get("updated_at")))
     email, sms = _consent_fields(data)
     if email is not None and apply_consent(row, "email", email):
@@ -485,6 +487,8 @@ def upsert_cart(session: Session, shop_id: int, data: dict[str, Any]) -> Cart | 
         "item_count": sum(int(ln.get("quantity") or 0) for ln in lines),
         "shopify_created_at": ts(data.get("created_at")),
     }
+    if data.get("locale"):  # GraphQL's customer has it; a payload without it keeps the stored one
+        fields["locale"] = text(data.get("locale"), 16)
     _guarded(session, row, fields, ts(data.get("updated_at")))
     return row
 
@@ -514,6 +518,8 @@ def upsert_checkout(session: Session, shop_id: int, data: dict[str, Any]) -> Che
         "completed_at": ts(data.get("completed_at")),
         "shopify_created_at": ts(data.get("created_at")),
     }
+    if data.get("locale"):  # GraphQL's customer has it; a payload without it keeps the stored one
+        fields["locale"] = text(data.get("locale"), 16)
     _guarded(session, row, fields, ts(data.get("updated_at")))
     if row.deleted_at is None:
         row.deleted_at = _checkout_tombstone(session, shop_id, row.shopify_id, row.cart_token, token)

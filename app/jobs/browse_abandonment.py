@@ -24,6 +24,7 @@ from app import tasks
 from app.agents.browse_abandonment import AGENT, UPLIFT_PRIOR, abandoned_product, propose
 from app.config import get_settings
 from app.db import get_engine
+from app.jobs.message_locale import ensure_shop_locale, localized
 from app.jobs.orchestrate import submit
 from app.measurement.uplift import UpliftModel, fit_uplift, readiness
 from app.models.base import utcnow
@@ -38,6 +39,7 @@ def run_browse_abandonment(shop_id: int, now: datetime | None = None) -> dict[st
     """RQ job: propose this shop's reminders and let the orchestrator decide them. Returns counts by action."""
     settings = get_settings()
     now = now or utcnow()
+    ensure_shop_locale(settings, shop_id)  # read once from Shopify: the language of the shop's messages
     with Session(get_engine(settings.database_url)) as session:
         if session.get(Shop, shop_id) is None:
             return {"shop_id": shop_id, "proposals": 0}
@@ -59,6 +61,7 @@ def run_browse_abandonment(shop_id: int, now: datetime | None = None) -> dict[st
         # the activity feed would repeat it every hour)
         taken = load_facts(session, shop_id, proposals, now) if proposals else {}
         proposals = [p for p in proposals if p.dedupe_key not in taken[p.shopper.key].taken_keys]
+        proposals = localized(session, shop_id, proposals)
         decisions = submit(session, shop_id, proposals, now)
         session.commit()
     counts: dict[str, int] = {}

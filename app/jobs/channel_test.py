@@ -1,6 +1,8 @@
 """The Channels page's "send a test message": one transactional message through the shop's real adapter (SMTP,
-Twilio) to the address the merchant typed, with the outcome recorded for the page to poll
-(``app/stores/channel_tests.py``: sent with the provider's id, or failed with the reason).
+Twilio, pywebpush, ``flowTriggerReceive``) to what the merchant chose (an address, a number, one subscribed
+browser, one Flow trigger with its sample values), with the outcome recorded for the page to poll
+(``app/stores/channel_tests.py``: sent with the provider's id, or failed with the reason). A push service's
+404/410 deletes the subscription, as for any push.
 
 A test is no shopper's message: it has no outbox row, no thread entry, counts toward no budget and is never
 retried (the merchant presses the button again). A duplicate job for the same test sends nothing.
@@ -12,19 +14,30 @@ import logging
 
 from sqlmodel import Session
 
+from app.channels import copy
 from app.channels.base import Accepted, Channel, OutgoingMessage, PermanentError, SendError
 from app.channels.email import EmailChannel, SmtpTarget
+from app.channels.flow import FlowChannel, sample_data
+from app.channels.i18n import negotiate
+from app.channels.push import PushChannel, PushTarget
 from app.config import Settings, get_settings
 from app.crypto import TokenCipher
 from app.db import session_scope
+from app.jobs.flow_relay import firer
 from app.jobs.outgoing import plain_sender, sms_channel
-from app.stores import channel_tests
+from app.models.base import utcnow
+from app.models.shop import Shop
+from app.stores import channel_tests, locales
+from app.stores import push as push_store
 from app.stores import sms as sms_store
 from app.stores.channels import ChannelNotReady, email_setup
 
 log = logging.getLogger(__name__)
 
-TEST_TEXT = "This is a test message from Attune: your {channel} settings work."
+
+def _locale(session: Session, shop_id: int) -> str:
+    """Tests are written in the shop's language (its primary locale, English without one)."""
+    return negotiate(locales.shop_locale(session, shop_id))
 
 
 def _email(session: Session, settings: Settings, shop_id: int, test: dict) -> tuple[Channel, OutgoingMessage]:
@@ -37,14 +50,13 @@ def _email(session: Session, settings: Settings, shop_id: int, test: dict) -> tu
         shop_id=shop_id,
         purpose="transactional",
         template="message",
-        data={
-            "subject": f"Test e-mail from {sender.shop_name}",
-            "heading": "Your e-mail channel works",
-            "paragraphs": [
-                TEST_TEXT.format(channel="e-mail"),
-                f"Sent as {sender.from_name} <{sender.from_address}>.",
-            ],
-        },
+        data=copy.test_email(
+            sender.shop_name,
+            sender.from_name,
+            sender.from_address,
+            utcnow().date(),
+            _locale(session, shop_id),
+        ),
         recipient=test["recipient"],
         sender=sender,
         extra={"message_id": f"<test-{test['test_id']}.shop-{shop_id}@{domain}>"},
@@ -60,14 +72,63 @@ def _sms(session: Session, settings: Settings, shop_id: int, test: dict) -> tupl
         shop_id=shop_id,
         purpose="transactional",
         template="message",
-        data={"sms_text": f"{setup.shop_name}: " + TEST_TEXT.format(channel="SMS")},
+        data={"sms_text": f"{setup.shop_name}: " + copy.test_text("sms", _locale(session, shop_id))},
         recipient=test["recipient"],
         sender=plain_sender(setup.shop_name),
     )
     return channel, message
 
 
-PREPARE = {"email": _email, "sms": _sms}
+def _push(session: Session, settings: Settings, shop_id: int, test: dict) -> tuple[Channel, OutgoingMessage]:
+    keys = push_store.vapid_keys(session, TokenCipher(settings.encryption_keys), shop_id)
+    row = push_store.for_test(session, shop_id, int(test["recipient"]))
+    if row is None:
+        raise PermanentError("the subscription is gone (the browser turned push off, or the service said so)")
+    shop = session.get(Shop, shop_id)
+    name = shop.domain if shop is not None else ""
+    message = OutgoingMessage(
+        outbox_id=0,
+        shop_id=shop_id,
+        purpose="transactional",
+        template="message",
+        data={
+            "push_title": copy.test_push_title(name, _locale(session, shop_id)),
+            "push_body": copy.test_text("push", _locale(session, shop_id)),
+        },
+        recipient=row.shopper_key,
+        sender=plain_sender(name),
+        extra={
+            "subscriptions": (PushTarget(str(row.id), row.endpoint, row.p256dh, row.auth),),
+            "ttl": 3600,
+        },
+    )
+    subject = push_store.vapid_subject(session, shop_id, settings.app_url)
+    return PushChannel(keys.private_pem, subject), message
+
+
+def _flow(session: Session, settings: Settings, shop_id: int, test: dict) -> tuple[Channel, OutgoingMessage]:
+    handle = test["recipient"]
+    product = (int(test["product_id"]), test.get("product_title") or "") if test.get("product_id") else None
+    message = OutgoingMessage(
+        outbox_id=0,
+        shop_id=shop_id,
+        purpose="transactional",
+        template=handle,
+        data=sample_data(handle, utcnow().date(), product),
+        recipient=str(test["customer_id"]),
+        sender=plain_sender(""),
+    )
+    return FlowChannel(firer(settings, shop_id)), message
+
+
+PREPARE = {"email": _email, "sms": _sms, "push": _push, "flow": _flow}
+
+
+def _forget_gone(settings: Settings, shop_id: int, gone: tuple[str, ...]) -> None:
+    """A push service's 404/410 for the test's browser: forget it, as the relay does."""
+    if gone:
+        with session_scope(settings.database_url) as session:
+            push_store.forget(session, shop_id, [int(g) for g in gone if g.isdigit()])
 
 
 def send_test_message(shop_id: int, test_id: str) -> str:
@@ -89,6 +150,7 @@ def send_test_message(shop_id: int, test_id: str) -> str:
         outcome = exc
     except (ChannelNotReady, ValueError) as exc:  # not set up, a stored secret or URL that cannot be used
         outcome = PermanentError(str(exc))
+    _forget_gone(settings, shop_id, outcome.gone)
     if isinstance(outcome, Accepted):
         done = channel_tests.finish(settings.redis_url, shop_id, test, provider_id=outcome.provider_id)
     else:

@@ -3,6 +3,7 @@ API client, with the client's failures turned into the channel errors the relay 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlmodel import Session
@@ -18,7 +19,9 @@ from app.shopify.tokens import ReauthorizationRequired
 from app.shopify.writes import ScopeDenied, flow_trigger_receive
 
 
-def _firer(settings: Settings, shop_id: int):
+def firer(settings: Settings, shop_id: int) -> Callable[[str, dict[str, Any]], None]:
+    """Fire a trigger of the shop through its Admin API client, the client's failures as channel errors."""
+
     def fire(handle: str, payload: dict[str, Any]) -> None:
         try:
             flow_trigger_receive(AdminClient.for_shop(settings, shop_id), handle, payload)
@@ -48,4 +51,4 @@ def prepare_flow(
     message = outgoing(
         row, str(row.customer_shopify_id), Sender(shop_name=shop.domain, from_name="Attune", from_address="")
     )
-    return FlowChannel(_firer(settings, row.shop_id)), message
+    return FlowChannel(firer(settings, row.shop_id)), message

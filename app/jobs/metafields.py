@@ -1,5 +1,7 @@
 """Attune's scores on Shopify customer metafields (``metafieldsSet``, namespace ``$app:attune``: intent,
-churn_risk, predicted_next_order, segment), from each customer's profile (``app.profiles.metafields``).
+churn_risk, predicted_next_order, segment), from each customer's profile (``app.profiles.metafields``), with
+their metafield definitions made once per shop first (``ensure_definitions``), so merchants find them named
+and described on the customer page and can filter segments on them.
 
 ``sync_metafields(shop_id, customer_ids=None)`` writes the given customers, or every customer whose profile
 changed since its last write; ``sync_all_metafields`` (cron, hourly) runs it for every installed shop that
@@ -15,20 +17,28 @@ from typing import Any
 from sqlmodel import select
 
 from app import tasks
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.db import session_scope
 from app.models.base import utcnow
 from app.models.profiles import CustomerProfile
 from app.models.shop import Shop
 from app.models.writeback import METAFIELDS, WB_DONE, WB_FAILED, WB_SKIPPED, ShopifyWriteback
-from app.profiles.metafields import score_fields
+from app.profiles.metafields import DEFINITIONS, score_fields
 from app.shopify.admin import AdminClient, AdminUserError
 from app.shopify.scopes import WRITE_CUSTOMERS, has_scope
-from app.shopify.writes import MetafieldValue, ScopeDenied, set_customer_metafields
+from app.shopify.writes import (
+    MetafieldDefinition,
+    MetafieldValue,
+    ScopeDenied,
+    create_metafield_definition,
+    set_customer_metafields,
+)
 from app.stores import writeback
 
 log = logging.getLogger(__name__)
 
+DEFINITIONS_KIND = "definitions"  # one shopify_writeback row per shop (customer 0): the definitions made
+NO_CUSTOMER = 0
 BATCH = 6  # customers per metafieldsSet call (4 fields each, at most 25 per call)
 MAX_PER_RUN = 5000
 
@@ -59,6 +69,37 @@ def _changed(session, shop_id: int, customer_ids: list[int] | None) -> list[Cust
     ][:MAX_PER_RUN]
 
 
+def ensure_definitions(settings: Settings, client: AdminClient, shop_id: int) -> list[str]:
+    """Create the shop's customer metafield definitions for Attune's scores (``metafieldDefinitionCreate``,
+    pinned, merchant read-only) once: the keys already made are kept on the shop's ``definitions`` write-back
+    row, and one the shop already has (``TAKEN``) counts as made. Returns the keys made by this call; a refusal
+    is recorded as failed (tried again next run) and never stops the values from being written."""
+    with session_scope(settings.database_url) as session:
+        row = writeback.get(session, shop_id, NO_CUSTOMER, DEFINITIONS_KIND)
+        done = set(row.detail.split(",")) if row is not None and row.status == WB_DONE else set()
+    wanted = [d for d in DEFINITIONS if d.key not in done]
+    if not wanted:
+        return []
+    made, error = [], ""
+    for d in wanted:
+        try:
+            create_metafield_definition(
+                client, MetafieldDefinition("CUSTOMER", d.key, d.type, d.name, d.description)
+            )
+            made.append(d.key)
+        except (AdminUserError, ScopeDenied) as exc:
+            error = f"{d.key}: Shopify refused the definition: {exc}"
+            break
+    with session_scope(settings.database_url) as session:
+        keys = ",".join(sorted(done | set(made)))
+        if error:
+            writeback.record(session, shop_id, NO_CUSTOMER, DEFINITIONS_KIND, WB_FAILED, error)
+            log.warning("shop %s: metafield definitions: %s", shop_id, error)
+        else:
+            writeback.record(session, shop_id, NO_CUSTOMER, DEFINITIONS_KIND, WB_DONE, keys)
+    return made
+
+
 def sync_metafields(shop_id: int, customer_ids: list[int] | None = None) -> dict[str, Any]:
     """RQ job: write Attune's scores onto customers' metafields; returns counts (or why nothing was written)."""
     settings = get_settings()
@@ -80,6 +121,7 @@ def sync_metafields(shop_id: int, customer_ids: list[int] | None = None) -> dict
         }
     values = {cid: v for cid, v in values.items() if v}
     client = AdminClient.for_shop(settings, shop_id)
+    ensure_definitions(settings, client, shop_id)
     ids = list(values)
     counts = {"written": 0, "failed": 0}
     for i in range(0, len(ids), BATCH):

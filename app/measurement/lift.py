@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -265,8 +265,10 @@ def measure(
     *,
     window_days: float = DEFAULT_WINDOW_DAYS,
     now: datetime,
+    split: Collection[str] = (),
 ) -> list[Lift]:
-    """Lift per agent (sorted by name), each with its placements (sorted by shoppers, most first)."""
+    """Lift per agent (sorted by name), each with its placements (sorted by shoppers, most first) when it has
+    several, or always for the agents in ``split`` (an acting agent's channels: one is still worth naming)."""
     exposures, purchases = list(exposures), list(purchases)
     if not exposures:
         return []
@@ -294,7 +296,7 @@ def measure(
     for agent in sorted(by_agent):
         lift = one(agent, None, by_agent[agent])
         placements = [(p, rows) for (a, p), rows in by_placement.items() if a == agent]
-        if len(placements) > 1:
+        if len(placements) > 1 or (placements and agent in split):
             lift.placements = sorted(
                 (one(agent, p, rows) for p, rows in placements),
                 key=lambda x: (-(x.treatment.shoppers + x.holdout.shoppers), x.placement or ""),

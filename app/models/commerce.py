@@ -50,6 +50,9 @@ class Customer(SQLModel, table=True):
     currency: str | None = Field(default=None, max_length=8)
     note: str | None = Field(default=None, max_length=4000)
     default_address: dict | None = json_field()
+    locale: str | None = Field(
+        default=None, max_length=16
+    )  # the customer's language in Shopify (en, de-CH …)
     email_consent_state: str | None = Field(default=None, max_length=32)
     email_consent_opt_in_level: str | None = Field(default=None, max_length=64)
     email_consent_updated_at: datetime | None = ts_field()

@@ -81,6 +81,9 @@ class ChannelConfig(SQLModel, table=True):
     updated_at: datetime = ts_field(nullable=False, default_now=True)
 
 
+NO_CHANNEL = "none"  # message_decision.intended_channel when the policy found no channel it could use
+
+
 class MessageDecision(SQLModel, table=True):
     """The orchestrator's decision on one proposal: sent, deferred, held out or suppressed, with the reason.
     Committed in the same transaction as its outbox row (when it has one)."""
@@ -101,6 +104,9 @@ class MessageDecision(SQLModel, table=True):
     action: str = Field(max_length=16)  # send | defer | hold_out | suppress
     arm: str = Field(max_length=16)  # treatment | holdout
     channel: str | None = Field(default=None, max_length=16)
+    # the channel the policy would use, decided before the arm is applied: a held-out shopper's counterfactual
+    # ("none": no channel it could use; NULL: decided before this was recorded)
+    intended_channel: str | None = Field(default=None, max_length=16)
     send_at: datetime | None = ts_field()
     timezone: str | None = Field(default=None, max_length=64)
     reason: str = Field(sa_type=Text)

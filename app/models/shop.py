@@ -26,6 +26,7 @@ class Shop(SQLModel, table=True):
     scopes: str = Field(default="", max_length=2048)
     pixel_key: str = Field(default_factory=new_pixel_key, max_length=64)
     web_pixel_id: str | None = Field(default=None, max_length=255)  # gid of our web pixel, once created
+    primary_locale: str | None = Field(default=None, max_length=16)  # shopLocales' primary one (de, pt-BR …)
     installed_at: datetime | None = ts_field()
     uninstalled_at: datetime | None = ts_field()
     created_at: datetime = ts_field(nullable=False, default_now=True)

@@ -11,7 +11,9 @@ through these steps, and the first that stops it gives the decision and its reas
    suppressed;
 4. **stock**: a proposal about an out-of-stock product is suppressed;
 5. **channel and consent**: the first allowed channel the shopper can be reached on and, for marketing on a
-   consent channel, has SUBSCRIBED to (transactional messages need no marketing consent);
+   consent channel, has SUBSCRIBED to (transactional messages need no marketing consent). The same choice is
+   recorded on every decision, held out or not, as ``intended_channel`` (read before the arm is applied), so
+   lift can be measured per agent × channel;
 6. **quiet hours and window**: the first instant from ``max(earliest, now)`` inside the recipient's allowed
    local hours; past ``latest`` the proposal is suppressed, later than now it is deferred;
 7. **budget**: a budget-counted marketing message must fit ``per_day`` in every 24 h and ``per_week`` in every
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -102,6 +105,14 @@ def _budget_loss(proposal: Proposal, state: _Shopper, policy: ContactPolicy, sen
 
 
 def _decide_one(proposal: Proposal, state: _Shopper, policy: ContactPolicy, now: datetime) -> Decision:
+    """The decision, with the channel the proposal would go by whatever its arm (``intended_channel``): read
+    from reachability and consent before the arm is applied, the same way for both arms, so a held-out
+    shopper's counterfactual channel and a treated one's are comparable."""
+    intended = _channel(proposal, state.facts)[0]
+    return replace(_decide(proposal, state, policy, now), intended_channel=intended)
+
+
+def _decide(proposal: Proposal, state: _Shopper, policy: ContactPolicy, now: datetime) -> Decision:
     facts = state.facts
 
     def suppress(arm: Arm, reason: str, **kw: object) -> Decision:

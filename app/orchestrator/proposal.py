@@ -235,6 +235,10 @@ class Decision:
     channel: str | None = None
     send_at: datetime | None = None
     timezone: str | None = None  # the recipient's time zone the quiet hours were kept in
+    # the channel the policy picks for this shopper from reachability and consent alone, decided for both arms
+    # before the arm is applied (intention to treat): a held-out shopper's counterfactual channel, so lift can
+    # be compared per agent × channel
+    intended_channel: str | None = None
 
     @property
     def creates_message(self) -> bool:

@@ -17,6 +17,45 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class ScoreDefinition:
+    """The Shopify metafield definition of one score: what merchants see in the admin and in segments."""
+
+    key: str
+    type: str
+    name: str
+    description: str
+
+
+# Segments filter on customer metafields with a definition of type date, number, text or true/false.
+DEFINITIONS: tuple[ScoreDefinition, ...] = (
+    ScoreDefinition(
+        "intent",
+        "number_decimal",
+        "Attune purchase intent",
+        "How likely the customer is to buy soon, from 0 to 1, from their recent browsing (Attune).",
+    ),
+    ScoreDefinition(
+        "churn_risk",
+        "number_decimal",
+        "Attune churn risk",
+        "The probability, from 0 to 1, that the customer has stopped buying (Attune).",
+    ),
+    ScoreDefinition(
+        "predicted_next_order",
+        "date",
+        "Attune predicted next order",
+        "When a repeat customer is expected to order next: last purchase plus their usual gap (Attune).",
+    ),
+    ScoreDefinition(
+        "segment",
+        "single_line_text_field",
+        "Attune segment",
+        "The customer's RFM segment, such as Champions or At risk (Attune).",
+    ),
+)
+
+
+@dataclass(frozen=True)
 class ScoreField:
     key: str
     type: str

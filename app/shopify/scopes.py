@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from app.models.shop import Shop
 
 WRITE_CUSTOMERS = "write_customers"
+READ_LOCALES = "read_locales"
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,13 @@ FEATURES: tuple[Feature, ...] = (
         "Attune's scores on customers",
         "Intent, churn risk, predicted next order and segment as customer metafields, for Shopify "
         "segments, Shopify Email and Messaging.",
+    ),
+    Feature(
+        "shop_language",
+        READ_LOCALES,
+        "Messages in your shop's language",
+        "Attune's e-mails, texts and notifications are written in your shop's primary language (a shopper "
+        "whose own language Shopify knows gets theirs); without it, English.",
     ),
 )
 

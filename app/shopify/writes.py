@@ -1,5 +1,6 @@
 """Attune's writes to a shop through the Admin API client (``app.shopify.admin``): e-mail marketing consent,
-customer metafields, Shopify Flow triggers, and the scopes the installation holds.
+customer metafields and their definitions, Shopify Flow triggers, the scopes the installation holds and the
+shop's primary language.
 
 Throttling and 429s are retried by the client. A call the shop's grant does not allow (the merchant never
 granted, or revoked, an optional scope) raises ``ScopeDenied``, so callers can skip and record it.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -35,17 +36,20 @@ def _customer_gid(customer_id: int) -> str:
     return f"gid://shopify/Customer/{int(customer_id)}"
 
 
+def _raise_denied(exc: AdminAPIError) -> None:
+    """``ScopeDenied`` when Shopify answered ACCESS_DENIED (the installation lacks the scope)."""
+    codes = {((e or {}).get("extensions") or {}).get("code") for e in exc.errors or [] if isinstance(e, dict)}
+    if "ACCESS_DENIED" in codes:
+        raise ScopeDenied(str(exc), status=exc.status, errors=exc.errors) from exc
+
+
 def _call(client: AdminClient, query: str, variables: dict[str, Any], field: str) -> dict[str, Any]:
     try:
         return client._mutate(query, variables, field)
     except AdminUserError:
         raise
     except AdminAPIError as exc:
-        codes = {
-            ((e or {}).get("extensions") or {}).get("code") for e in exc.errors or [] if isinstance(e, dict)
-        }
-        if "ACCESS_DENIED" in codes:
-            raise ScopeDenied(str(exc), status=exc.status, errors=exc.errors) from exc
+        _raise_denied(exc)
         raise
 
 
@@ -98,6 +102,52 @@ def set_customer_metafields(
     return stored
 
 
+@dataclass(frozen=True)
+class MetafieldDefinition:
+    """``MetafieldDefinitionInput``: one definition for an owner type (``CUSTOMER`` …)."""
+
+    owner_type: str
+    key: str
+    type: str
+    name: str
+    description: str
+    pin: bool = True  # shown on the owner's admin page (``PINNED_LIMIT_REACHED``: created unpinned)
+    admin_access: str = "MERCHANT_READ"  # app-owned: the merchant reads, only the app writes
+
+
+def create_metafield_definition(
+    client: AdminClient, definition: MetafieldDefinition, namespace: str = APP_NAMESPACE
+) -> bool:
+    """``metafieldDefinitionCreate``; True when created, False when the shop already has it (``TAKEN``).
+    Raises ``AdminUserError`` for any other refusal and ``ScopeDenied`` without the owner's write scope."""
+    fields = {
+        "ownerType": definition.owner_type,
+        "namespace": namespace,
+        "key": definition.key,
+        "type": definition.type,
+        "name": definition.name,
+        "description": definition.description,
+        "pin": definition.pin,
+    }
+    if namespace.startswith("$app"):  # admin access can be set only on app-owned definitions
+        fields["access"] = {"admin": definition.admin_access}
+    try:
+        _call(
+            client,
+            "mutation($definition: MetafieldDefinitionInput!) { metafieldDefinitionCreate(definition: $definition) {"
+            " createdDefinition { id namespace key pinnedPosition } userErrors { field message code } } }",
+            {"definition": fields},
+            "metafieldDefinitionCreate",
+        )
+    except AdminUserError as exc:
+        if exc.codes == {"TAKEN"}:
+            return False
+        if "PINNED_LIMIT_REACHED" in exc.codes and definition.pin:
+            return create_metafield_definition(client, replace(definition, pin=False), namespace)
+        raise
+    return True
+
+
 def flow_payload_size(payload: Mapping[str, Any]) -> int:
     """The payload's size as Shopify measures it (compact JSON, in bytes)."""
     return len(json.dumps(payload, separators=(",", ":"), default=str).encode())
@@ -118,3 +168,13 @@ def access_scopes(client: AdminClient) -> list[str]:
     """The scopes the installation holds now (``currentAppInstallation.accessScopes``)."""
     data = client.graphql("{ currentAppInstallation { accessScopes { handle } } }")
     return sorted(s["handle"] for s in (data.get("currentAppInstallation") or {}).get("accessScopes") or [])
+
+
+def primary_locale(client: AdminClient) -> str | None:
+    """The shop's primary language (``shopLocales``: needs ``read_locales``; ``ScopeDenied`` without it)."""
+    try:
+        data = client.graphql("{ shopLocales(published: true) { locale primary } }")
+    except AdminAPIError as exc:
+        _raise_denied(exc)
+        raise
+    return next((s["locale"] for s in data.get("shopLocales") or [] if s.get("primary")), None)

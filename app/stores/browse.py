@@ -234,6 +234,7 @@ def reminder_content(
             url=f"https://{domain}{card['url']}" if domain else card["url"],
             price=shown,
             value=float(price) if price else 0.0,
+            currency=card["currency"] if price else None,
             available=bool(card["available"]),
         )
     return name, cards, dict(pairs)

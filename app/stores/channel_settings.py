@@ -14,7 +14,9 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from app.crypto import TokenCipher
+from app.models.commerce import Customer, Product
 from app.models.messaging import FAILED, SENT, UNKNOWN, ChannelConfig, OutboxMessage
+from app.stores import push as push_store
 from app.stores import sms as sms_store
 from app.stores.channels import ChannelNotReady, email_setup
 
@@ -110,7 +112,35 @@ def push_view(session: Session, shop_id: int) -> dict[str, Any]:
     """The shop's VAPID public key once web push has made its key pair (the private key is never read here)."""
     row = _row(session, shop_id, "push")
     key = (row.settings or {}).get("vapid_public_key") if row else None
-    return {"ready": bool(key and row and row.enabled), "vapid_public_key": key}
+    ready = bool(key and row and row.enabled)
+    latest = push_store.for_test(session, shop_id) if ready else None
+    return {
+        "ready": ready,
+        "vapid_public_key": key,
+        "subscriptions": push_store.count(session, shop_id) if ready else 0,
+        "latest_subscription": (
+            {"id": latest.id, "shopper": latest.shopper_key, "updated_at": latest.updated_at.isoformat()}
+            if latest is not None
+            else None
+        ),
+    }
+
+
+def flow_test_refs(session: Session, shop_id: int) -> tuple[int | None, tuple[int, str] | None]:
+    """What a test Flow trigger names: the shop's newest customer, and its newest active product (id, title)."""
+    customer = session.exec(
+        select(Customer.shopify_id)
+        .where(Customer.shop_id == shop_id, Customer.deleted_at.is_(None))  # type: ignore[union-attr]
+        .order_by(Customer.id.desc())
+        .limit(1)
+    ).first()
+    product = session.exec(
+        select(Product.shopify_id, Product.title)
+        .where(Product.shop_id == shop_id, Product.deleted_at.is_(None))  # type: ignore[union-attr]
+        .order_by(Product.id.desc())
+        .limit(1)
+    ).first()
+    return customer, (int(product[0]), product[1] or "") if product else None
 
 
 def flow_record(session: Session, shop_id: int) -> dict[str, dict[str, Any]]:

@@ -28,9 +28,13 @@ def valid_test_id(test_id: str) -> bool:
     return len(test_id) == TEST_ID_CHARS and all(c.isalnum() or c in "-_" for c in test_id)
 
 
-def create(redis_url: str | None, shop_id: int, channel: str, recipient: str) -> dict[str, Any]:
-    """A new test, ``queued`` (raises ``RedisError`` when Redis is down)."""
+def create(
+    redis_url: str | None, shop_id: int, channel: str, recipient: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A new test, ``queued`` (raises ``RedisError`` when Redis is down); ``details``: what the job needs
+    beyond the recipient (the customer and product a test Flow trigger names)."""
     test = {
+        **(details or {}),
         "test_id": secrets.token_urlsafe(16),
         "channel": channel,
         "recipient": recipient,

@@ -15,7 +15,14 @@ from sqlmodel import Session, select
 
 from app.catalog.stock import variant_availability
 from app.models.commerce import Customer, Order, Product, ProductVariant
-from app.models.messaging import CANCELLED, FAILED, ConversationMessage, MessageDecision, OutboxMessage
+from app.models.messaging import (
+    CANCELLED,
+    FAILED,
+    NO_CHANNEL,
+    ConversationMessage,
+    MessageDecision,
+    OutboxMessage,
+)
 from app.models.profiles import CustomerProfile
 from app.orchestrator.proposal import (
     CHANNELS,
@@ -217,6 +224,7 @@ def _decision_values(d: Decision, now: datetime) -> dict[str, Any]:
         action=d.action.value,
         arm=d.arm.value,
         channel=d.channel,
+        intended_channel=d.intended_channel or NO_CHANNEL,
         send_at=d.send_at,
         timezone=d.timezone,
         reason=d.reason,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func
 from sqlmodel import Session, select
 
 from app.channels.vapid import VapidKeys, generate, public_key_of
@@ -106,6 +106,25 @@ def subscriptions_for(session: Session, shop_id: int, shopper_key: str) -> list[
             .where(PushSubscription.shop_id == shop_id, PushSubscription.shopper_key == shopper_key)
             .order_by(PushSubscription.updated_at.desc(), PushSubscription.id.desc())
         ).all()
+    )
+
+
+def for_test(session: Session, shop_id: int, subscription_id: int | None = None) -> PushSubscription | None:
+    """The subscription a test push goes to: the one named (this shop's only), else the shop's newest."""
+    query = select(PushSubscription).where(PushSubscription.shop_id == shop_id)
+    if subscription_id is not None:
+        query = query.where(PushSubscription.id == subscription_id)
+    return session.exec(
+        query.order_by(PushSubscription.updated_at.desc(), PushSubscription.id.desc()).limit(1)
+    ).first()
+
+
+def count(session: Session, shop_id: int) -> int:
+    """How many browsers of the shop's shoppers are subscribed."""
+    return int(
+        session.exec(
+            select(func.count()).select_from(PushSubscription).where(PushSubscription.shop_id == shop_id)
+        ).one()
     )
 
 

@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from app.channels.copy import sms_help
+from app.channels.i18n import negotiate
 from app.crypto import TokenCipher
 from app.models.base import utcnow
 from app.models.commerce import Customer
@@ -99,10 +101,7 @@ def sms_setup(session: Session, cipher: TokenCipher, shop_id: int) -> SmsSetup:
     if not s.get("from_number") and not s.get("messaging_service_sid"):
         raise ChannelNotReady("SMS has no sender number or Messaging Service")
     shop_name = s.get("shop_name") or shop.domain.split(".")[0]
-    help_text = s.get("help_text") or (
-        f"{shop_name}: for help, reply here and we will get back to you. Msg&data rates may apply. "
-        "Reply STOP to opt out."
-    )
+    help_text = s.get("help_text") or sms_help(shop_name, negotiate(shop.primary_locale))
     return SmsSetup(
         shop_id=shop_id,
         shop_domain=shop.domain,

@@ -6,9 +6,12 @@
 - ``PUT /api/admin/channels/email`` and ``/sms``: the settings (400 naming the field when one is wrong). A secret
   left out (``smtp_url``, ``auth_token``) keeps the stored one; ``"smtp_url": ""`` removes it. Secrets are stored
   encrypted and never sent back in full.
-- ``POST /api/admin/channels/<email|sms>/test`` with ``{"to": address}``: queues a transactional test message
-  through the real adapter (job ``app.jobs.channel_test.send_test_message``); 202 with a ``status_url``.
-  409 while the channel is not set up, 503 when the queue is unreachable.
+- ``POST /api/admin/channels/<email|sms|push|flow>/test``: queues a test through the real adapter (job
+  ``app.jobs.channel_test.send_test_message``); 202 with a ``status_url``. E-mail and SMS ``{"to": address}``
+  (a transactional message); push ``{"subscription_id": id}`` or ``{}`` (the shop's newest subscription);
+  Flow ``{"trigger": handle}`` (``flowTriggerReceive`` with the trigger's sample values, naming the shop's
+  newest customer and product). 409 while the channel cannot send, 404 for another shop's subscription,
+  503 when the queue is unreachable (``app.web.channel_test_forms``).
 - ``GET /api/admin/channels/tests/<id>``: ``queued``, ``sending``, ``sent`` (with the provider's id) or ``failed``
   (with the reason); another shop's id, or an expired one, is 404.
 """
@@ -32,12 +35,12 @@ from app.stores.channels import save_email_settings
 from app.stores.sms import save_sms_settings
 from app.web import channel_forms, settings
 from app.web.channel_forms import FormError
+from app.web.channel_test_forms import TESTABLE, NotFound, NotReady, test_target
 from app.web.session_auth import require_session_token
 
 bp = Blueprint("admin_channels", __name__)
 
 EXTENSIONS = Path(__file__).resolve().parents[2] / "extensions"
-TESTABLE = ("email", "sms")
 
 
 def _error(status: int, error: str, message: str, **extra: Any):
@@ -125,26 +128,23 @@ def save_sms():
 @require_session_token
 def send_test(channel: str):
     if channel not in TESTABLE:
-        return _error(404, "not_found", f"test messages go by {' or '.join(TESTABLE)}")
+        return _error(404, "not_found", f"test messages go by {', '.join(TESTABLE)}")
     body = request.get_json(silent=True)
-    if not isinstance(body, dict) or set(body) != {"to"}:
-        return _error(400, "invalid_request", 'send a JSON object {"to": "the address to send the test to"}')
     cfg = settings()
     shop_id = g.shop.id
     with session_scope(cfg.database_url) as session:
         try:
-            if channel == "email":
-                to = channel_forms.email_address(body["to"])
-                view = channel_settings.email_view(session, _cipher(), shop_id, cfg.attune_smtp_url)
-            else:
-                to = channel_forms.phone(body["to"], channel_settings.sms_region(session, shop_id))
-                view = channel_settings.sms_view(session, _cipher(), shop_id)
+            recipient, details = test_target(session, cfg, _cipher(), shop_id, channel, body)
         except FormError as exc:
+            if exc.field == "body":
+                return _error(400, "invalid_request", str(exc))
             return _invalid(exc)
-    if not view["ready"]:
-        return _error(409, "channel_not_ready", f"Save the settings first: {view['missing']}.")
+        except NotReady as exc:
+            return _error(409, "channel_not_ready", str(exc))
+        except NotFound as exc:
+            return _error(404, "not_found", str(exc))
     try:
-        test = channel_tests.create(cfg.redis_url, shop_id, channel, to)
+        test = channel_tests.create(cfg.redis_url, shop_id, channel, recipient, details)
     except RedisError:
         return _error(503, "queue_unavailable", "the job queue is unreachable; try again in a minute")
     if not tasks.send_test_message(cfg.redis_url, shop_id, test["test_id"]):

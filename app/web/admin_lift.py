@@ -70,25 +70,42 @@ def exposures(session: Session, shop_id: int, since: datetime) -> list[Exposure]
     ]
 
 
-MESSAGES = "messages"  # the placement of an acting agent's messages, whatever their channel
+MESSAGES = "messages"  # an acting agent's messages: placement ``<channel>_messages`` per intended channel
+NOT_RECORDED = "channel_not_recorded"  # decisions made before the intended channel was recorded
+
+
+def message_placement(intended_channel: str | None) -> str:
+    """The lift placement of a decision: its intended channel's messages (``email_messages``, or
+    ``none_messages`` when the policy found no channel it could use for the shopper)."""
+    return f"{intended_channel}_{MESSAGES}" if intended_channel else NOT_RECORDED
 
 
 def message_exposures(session: Session, shop_id: int, since: datetime) -> list[Exposure]:
-    """First decision per acting agent × shopper × arm since ``since``, every decision counted (intention to
-    treat: the arm is drawn before consent, quiet hours or the budget are looked at, so a treated shopper whose
-    message was then suppressed still counts as treated). One placement per agent, ``messages``: a held-out
-    shopper has no channel to be compared on."""
+    """First decision per acting agent × intended channel × shopper × arm since ``since``, every decision
+    counted (intention to treat: the arm is drawn before consent, quiet hours or the budget are looked at, so a
+    treated shopper whose message was then suppressed still counts as treated). The placement is the channel
+    the policy would use for the shopper (``intended_channel``), read for both arms before the arm is applied:
+    the held-out shoppers of ``email_messages`` are those who would have been e-mailed, so each channel's
+    treated and held-out groups are alike but for the message. Decisions made before it was recorded are
+    kept together under ``channel_not_recorded`` (their held-out shoppers have no channel to compare on)."""
     link = aliased(IdentityLink)
     shopper = func.coalesce(link.root, MessageDecision.shopper_key)
     stmt = (
-        select(MessageDecision.agent, shopper, MessageDecision.arm, func.min(MessageDecision.decided_at))
+        select(
+            MessageDecision.agent,
+            MessageDecision.intended_channel,
+            shopper,
+            MessageDecision.arm,
+            func.min(MessageDecision.decided_at),
+        )
         .select_from(MessageDecision)
         .join(link, (link.shop_id == shop_id) & (link.node == MessageDecision.shopper_key), isouter=True)
         .where(MessageDecision.shop_id == shop_id, MessageDecision.decided_at >= since)
-        .group_by(MessageDecision.agent, shopper, MessageDecision.arm)
+        .group_by(MessageDecision.agent, MessageDecision.intended_channel, shopper, MessageDecision.arm)
     )
     return [
-        Exposure(agent, MESSAGES, who, arm == "holdout", at) for agent, who, arm, at in session.execute(stmt)
+        Exposure(agent, message_placement(channel), who, arm == "holdout", at)
+        for agent, channel, who, arm, at in session.execute(stmt)
     ]
 
 
@@ -180,7 +197,8 @@ def shop_lift(
     since = now - timedelta(days=days)
     seen = exposures(session, shop_id, since) + message_exposures(session, shop_id, since)
     bought = purchases(session, shop_id, {e.shopper for e in seen}, since)
-    lifts = measure(seen, bought, window_days=window_days, now=now)
+    acting = {e.agent for e in seen if e.placement.endswith(MESSAGES) or e.placement == NOT_RECORDED}
+    lifts = measure(seen, bought, window_days=window_days, now=now, split=acting)
     shares = holdout_shares(session, shop_id, [lift.agent for lift in lifts])
     share_of = {s["agent"]: s["share"] for s in shares}
     return {
@@ -188,9 +206,23 @@ def shop_lift(
         "days": days,
         "since": since.isoformat(),
         "measured_at": now.isoformat(),
-        "agents": [{**lift.as_dict(), "holdout_share": share_of.get(lift.agent)} for lift in lifts],
+        "agents": [
+            {**_with_channels(lift.as_dict(), acting), "holdout_share": share_of.get(lift.agent)}
+            for lift in lifts
+        ],
         "holdout_policies": shares,
     }
+
+
+def _with_channels(lift: dict[str, Any], acting: set[str]) -> dict[str, Any]:
+    """An acting agent's placements name their channel (``channel``: ``email`` …, ``none``, or None for
+    decisions made before it was recorded)."""
+    if lift["agent"] not in acting:
+        return lift
+    for p in lift["placements"]:
+        suffix = "_" + MESSAGES
+        p["channel"] = p["placement"][: -len(suffix)] if p["placement"].endswith(suffix) else None
+    return lift
 
 
 def _int_arg(name: str, default: int, high: int) -> int | None:

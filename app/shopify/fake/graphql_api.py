@@ -19,7 +19,7 @@ from app.shopify.fake.cost import MAX_QUERY_COST, query_cost
 from app.shopify.fake.sms_consent import sms_consent_update
 from app.shopify.fake.state import FakeState
 from app.shopify.fake.store import ShopStore, gid, iso
-from app.shopify.fake.writes import WriteMutations, current_installation
+from app.shopify.fake.writes import WriteMutations, current_installation, shop_locales
 
 BULK_ANSWER_WAIT_S = 10.0  # how long bulkOperationRunQuery waits for a small export to finish
 
@@ -300,6 +300,7 @@ def _polling_resolver(original_field: str):
 gql.SCHEMA.type_map["Query"].fields["bulkOperation"].resolve = _polling_resolver("bulkOperation")  # type: ignore[union-attr]
 gql.SCHEMA.type_map["Query"].fields["node"].resolve = _polling_resolver("node")  # type: ignore[union-attr]
 gql.SCHEMA.type_map["Query"].fields["currentAppInstallation"].resolve = current_installation  # type: ignore[union-attr]
+gql.SCHEMA.type_map["Query"].fields["shopLocales"].resolve = shop_locales  # type: ignore[union-attr]
 
 
 def _pixel_settings(raw: Any) -> dict[str, Any] | None:

@@ -77,6 +77,7 @@ class ShopStore:
     currency: str = "USD"
     timezone: str = "UTC"
     email: str = ""
+    locales: list[str] = field(default_factory=lambda: ["en"])  # shopLocales: the first is the primary
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -84,6 +85,8 @@ class ShopStore:
     web_pixels: dict[str, dict[str, Any]] = field(default_factory=dict)
     bulk_operations: dict[str, dict[str, Any]] = field(default_factory=dict)
     flow_triggers: list[dict[str, Any]] = field(default_factory=list)  # flowTriggerReceive calls accepted
+    # (owner type, resolved namespace, key) -> the definition metafieldDefinitionCreate made
+    metafield_definitions: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     webhooks_emitted: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (topic, payload)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1_000_001), repr=False)

@@ -1,11 +1,16 @@
 """The fake's write-back mutations, as Shopify answers them: ``customerEmailMarketingConsentUpdate``,
-``metafieldsSet`` (customers) and ``flowTriggerReceive``, and ``currentAppInstallation.accessScopes``.
+``metafieldsSet`` (customers) and ``flowTriggerReceive``, and ``currentAppInstallation.accessScopes`` and
+``shopLocales`` (with ``read_locales``).
 
 - Scopes are enforced: the two customer writes need ``write_customers`` on the calling token, or the call
   answers Shopify's top-level ``ACCESS_DENIED`` error.
 - A consent change updates the fake customer and emits ``customers_email_marketing_consent/update`` (recorded
   in ``ShopStore.webhooks_emitted``; delivered to the app when ``FakeShopify.emit_webhooks`` is on).
-- ``metafieldsSet`` validates types and values (at most 25 per call) and resolves ``$app`` namespaces.
+- ``metafieldsSet`` validates types and values (at most 25 per call) and resolves ``$app`` namespaces; where a
+  definition exists its type is the metafield's (another type is ``INVALID_TYPE``).
+- ``metafieldDefinitionCreate`` (``metafield_definitions.py``) checks the owner type's write scope, the key,
+  the type and admin access (app-owned namespaces only), answers ``TAKEN`` for a definition the shop has, and
+  pins up to 20 per owner type (then ``PINNED_LIMIT_REACHED``).
 - ``flowTriggerReceive`` checks the handle against the app's deployed ``flow_trigger`` extensions (read from
   ``extensions/*/shopify.extension.toml``), the payload against the trigger's fields, and its size (50 KB),
   and records what it accepted in ``ShopStore.flow_triggers``.
@@ -21,7 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from app.shopify.fake.errors import QueryError
+from app.shopify.fake.errors import require_scope
+from app.shopify.fake.metafield_definitions import DefinitionMutations, resolve_namespace
 from app.shopify.fake.store import gid, iso
 
 EXTENSIONS = Path(__file__).resolve().parents[3] / "extensions"
@@ -51,32 +57,36 @@ type Metafield { id: ID! namespace: String! key: String! value: String! type: St
 type MetafieldsSetUserError { field: [String!] message: String! code: String elementIndex: Int }
 type MetafieldsSetPayload { metafields: [Metafield!] userErrors: [MetafieldsSetUserError!]! }
 type FlowTriggerReceivePayload { userErrors: [UserError!]! }
+enum MetafieldOwnerType { COLLECTION CUSTOMER ORDER PRODUCT PRODUCTVARIANT SHOP }
+enum MetafieldAdminAccessInput { MERCHANT_READ MERCHANT_READ_WRITE }
+input MetafieldAccessInput { admin: MetafieldAdminAccessInput }
+input MetafieldDefinitionInput {
+  namespace: String key: String! name: String! description: String type: String!
+  ownerType: MetafieldOwnerType! pin: Boolean access: MetafieldAccessInput
+}
+type MetafieldDefinitionType { name: String! }
+type MetafieldAccess { admin: String }
+type MetafieldDefinition {
+  id: ID! namespace: String! key: String! name: String! description: String ownerType: MetafieldOwnerType!
+  type: MetafieldDefinitionType! pinnedPosition: Int access: MetafieldAccess!
+}
+type MetafieldDefinitionCreateUserError { field: [String!] message: String! code: String }
+type MetafieldDefinitionCreatePayload {
+  createdDefinition: MetafieldDefinition userErrors: [MetafieldDefinitionCreateUserError!]!
+}
 type AccessScope { handle: String! description: String! }
 type AppInstallation { id: ID! accessScopes: [AccessScope!]! }
-extend type Query { currentAppInstallation: AppInstallation! }
+type ShopLocale { locale: String! name: String! primary: Boolean! published: Boolean! }
+extend type Query { currentAppInstallation: AppInstallation! shopLocales(published: Boolean): [ShopLocale!]! }
 extend type Mutation {
   customerEmailMarketingConsentUpdate(
     input: CustomerEmailMarketingConsentUpdateInput!
   ): CustomerEmailMarketingConsentUpdatePayload
   metafieldsSet(metafields: [MetafieldsSetInput!]!): MetafieldsSetPayload
   flowTriggerReceive(handle: String, payload: JSON, body: String): FlowTriggerReceivePayload
+  metafieldDefinitionCreate(definition: MetafieldDefinitionInput!): MetafieldDefinitionCreatePayload
 }
 """
-
-
-def _granted(info: Any) -> frozenset[str]:
-    scopes = set(info.context.get("scopes") or ())
-    scopes |= {s.replace("write_", "read_", 1) for s in scopes if "write_" in s}
-    return frozenset(scopes)
-
-
-def require_scope(info: Any, field_name: str, scope: str) -> None:
-    """Shopify's top-level ACCESS_DENIED when the calling token lacks ``scope``."""
-    if scope not in _granted(info):
-        raise QueryError(
-            f"Access denied for {field_name} field. Required access: `{scope}` access scope.",
-            "ACCESS_DENIED",
-        )
 
 
 def current_installation(_root: Any, info: Any) -> dict[str, Any]:
@@ -85,6 +95,16 @@ def current_installation(_root: Any, info: Any) -> dict[str, Any]:
         "id": gid("AppInstallation", abs(hash(info.context.get("shop"))) % 10**9),
         "accessScopes": [{"handle": s, "description": s.replace("_", " ")} for s in scopes],
     }
+
+
+def shop_locales(_root: Any, info: Any, published: bool | None = None) -> list[dict[str, Any]]:
+    """The shop's languages (``ShopStore.locales``; the first is the primary), with ``read_locales``."""
+    require_scope(info, "shopLocales", "read_locales")
+    store = info.context["store"]
+    return [
+        {"locale": code, "name": code, "primary": i == 0, "published": True}
+        for i, code in enumerate(store.locales)
+    ]
 
 
 @lru_cache(maxsize=1)
@@ -130,7 +150,7 @@ def _check_value(kind: str, value: str) -> str | None:
     return None
 
 
-class WriteMutations:
+class WriteMutations(DefinitionMutations):
     """Mixed into the fake's mutation root (``graphql_api._MutationRoot``: ``self.fake``, ``self.store``)."""
 
     fake: Any
@@ -199,13 +219,22 @@ class WriteMutations:
                         ["metafields", str(i), "ownerId"], "Owner does not exist.", "INVALID", elementIndex=i
                     )
                 )
-            elif not m.get("type"):
+            elif (defined := self._defined_type(m)) is not None and m.get("type") not in (None, defined):
+                errors.append(
+                    _user_error(
+                        ["metafields", str(i), "type"],
+                        f"Type must be {defined!r}: the metafield's definition says so.",
+                        "INVALID_TYPE",
+                        elementIndex=i,
+                    )
+                )
+            elif not (m.get("type") or defined):
                 errors.append(
                     _user_error(
                         ["metafields", str(i), "type"], "Type can't be blank.", "BLANK", elementIndex=i
                     )
                 )
-            elif (why := _check_value(m["type"], m["value"])) is not None:
+            elif (why := _check_value(m.get("type") or defined, m["value"])) is not None:
                 errors.append(
                     _user_error(
                         ["metafields", str(i), "value"], f"Value {why}.", "INVALID_VALUE", elementIndex=i
@@ -217,17 +246,19 @@ class WriteMutations:
         out = []
         with self.store.lock:
             for m in metafields:
-                namespace = (m.get("namespace") or "$app").replace("$app", f"app--{self.fake.api_key}", 1)
-                namespace = namespace.replace(":", "--", 1)
+                namespace = resolve_namespace(self.fake.api_key, m.get("namespace"))
                 stored = self.store.customers[m["ownerId"]].setdefault("_metafields", {})
                 key = (namespace, m["key"])
                 record = stored.get(key) or {"id": gid("Metafield", self.store.next_id())}
-                record.update(
-                    namespace=namespace, key=m["key"], value=m["value"], type=m["type"], updatedAt=now
-                )
+                kind = m.get("type") or self._defined_type(m)
+                record.update(namespace=namespace, key=m["key"], value=m["value"], type=kind, updatedAt=now)
                 stored[key] = record
                 out.append(record)
         return {"metafields": out, "userErrors": []}
+
+    def _defined_type(self, m: dict[str, Any]) -> str | None:
+        owner = "CUSTOMER" if "/Customer/" in m["ownerId"] else "OTHER"
+        return self.definition_type(owner, resolve_namespace(self.fake.api_key, m.get("namespace")), m["key"])
 
     def flowTriggerReceive(
         self, info: Any, handle: str | None = None, payload: Any = None, body: str | None = None

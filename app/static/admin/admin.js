@@ -190,12 +190,20 @@
           el("td", { class: "num", text: r.p_value === null ? "—" : r.p_value.toPrecision(2) }))));
   }
 
+  // an acting agent's placements are its channels (the one the orchestrator would use, for both arms)
+  const CHANNEL_LABEL = { email: "By e-mail", sms: "By SMS", push: "By web push", onsite: "On-site", flow: "Shopify Flow",
+    none: "No usable channel" };
+  function placementLabel(p) {
+    if (!("channel" in p)) return label(p.placement);
+    return p.channel ? (CHANNEL_LABEL[p.channel] || label(p.channel)) : "Channel not recorded";
+  }
+
   function agentBlock(a) {
     const rows = [{ label: "All placements", ci: a.conversion.absolute }].concat(a.placements.map(function (p) {
-      return { label: label(p.placement), ci: p.conversion.absolute };
+      return { label: placementLabel(p), ci: p.conversion.absolute };
     }));
     const revRows = [{ label: "All placements", ci: a.revenue_per_shopper.absolute }].concat(a.placements.map(function (p) {
-      return { label: label(p.placement), ci: p.revenue_per_shopper.absolute };
+      return { label: placementLabel(p), ci: p.revenue_per_shopper.absolute };
     }));
     const status = a.verdict.status;
     return el("article", { class: "agent", "data-agent": a.agent, "data-status": status },

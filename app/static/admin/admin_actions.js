@@ -67,10 +67,10 @@
   // --- Channels ------------------------------------------------------------------------------------
   function readiness(ch) { return ch.ready ? badge("Ready", "success") : badge("Not set up", "warning"); }
 
-  function testSender(channel, placeholder, type) {
-    const to = input({ type: type, placeholder: placeholder, "aria-label": "Send a test " + (channel === "email" ? "e-mail" : "SMS") + " to", name: "to" });
+  // "Send a test message": the form's controls give the body; the page polls the test until it is done
+  function testForm(channel, controls, body, buttonText) {
     const result = el("span", { class: "small", role: "status", "data-test-result": channel });
-    const button = el("button", { type: "submit", class: "btn", text: "Send a test message" });
+    const button = el("button", { type: "submit", class: "btn", text: buttonText || "Send a test message" });
     function poll(url, tries) {
       api(url).then(function (t) {
         if (t.status === "sent") { result.replaceChildren(badge("Sent", "success"), " to " + t.recipient + " · provider id " + t.provider_id); button.disabled = false; return; }
@@ -84,10 +84,30 @@
       ev.preventDefault();
       button.disabled = true;
       result.className = "small"; result.textContent = "Queuing…";
-      call("/api/admin/channels/" + channel + "/test", json("POST", { to: to.value.trim() }))
+      call("/api/admin/channels/" + channel + "/test", json("POST", body()))
         .then(function (t) { poll(t.status_url, 90); })
         .catch(function (err) { result.className = "small error"; result.textContent = err.message; button.disabled = false; });
-    } }, to, button, result);
+    } }, controls, button, result);
+  }
+
+  function testSender(channel, placeholder, type) {
+    const to = input({ type: type, placeholder: placeholder, "aria-label": "Send a test " + (channel === "email" ? "e-mail" : "SMS") + " to", name: "to" });
+    return testForm(channel, to, function () { return { to: to.value.trim() }; });
+  }
+
+  function pushTester(p) {
+    const id = input({ type: "number", min: 1, name: "subscription_id", placeholder: p.latest_subscription ? "newest: " + p.latest_subscription.id : "subscription id",
+      "aria-label": "Send a test push to subscription (empty: the newest)" });
+    return testForm("push", id, function () {
+      const v = id.value.trim();
+      return v ? { subscription_id: Number(v) } : {};
+    }, "Send a test push");
+  }
+
+  function flowTester(triggers) {
+    const select = el("select", { name: "trigger", "aria-label": "Flow trigger to fire as a test" },
+      triggers.map(function (t) { return el("option", { value: t.handle, text: t.name }); }));
+    return testForm("flow", select, function () { return { trigger: select.value }; }, "Fire a test trigger");
   }
 
   function emailCard(e) {
@@ -136,7 +156,9 @@
     return el("section", { class: "card", "data-channel": "push" },
       el("div", { class: "card-head" }, el("h3", {}, "Web push", p.ready ? badge("Ready", "success") : badge("Not set up", ""))),
       p.vapid_public_key ? [el("p", { class: "small muted", text: "VAPID public key (the browser's applicationServerKey):" }), el("p", { class: "secret", text: p.vapid_public_key })]
-        : el("p", { class: "muted", text: "Not set up: the key pair is made when web push is first used in your shop." }));
+        : el("p", { class: "muted", text: "Not set up: the key pair is made when web push is first used in your shop." }),
+      p.ready ? el("p", { class: "small muted", text: count(p.subscriptions) + " subscribed browser(s)" + (p.latest_subscription ? "; newest " + p.latest_subscription.id + " (" + p.latest_subscription.shopper + ", " + when(p.latest_subscription.updated_at) + ")" : "") }) : null,
+      p.ready && p.subscriptions ? pushTester(p) : null);
   }
 
   function flowCard(f) {
@@ -147,7 +169,8 @@
         el("td", { class: "num", title: t.last_error || "", text: count(t.failed) }), el("td", { text: when(t.last_at) }));
     }))) : el("p", { class: "muted", text: "Not set up: this app version ships no Flow triggers." });
     return el("section", { class: "card", "data-channel": "flow" },
-      el("div", { class: "card-head" }, el("h3", {}, "Shopify Flow", f.ready ? badge("Triggers available", "success") : badge("Not set up", ""))), body);
+      el("div", { class: "card-head" }, el("h3", {}, "Shopify Flow", f.ready ? badge("Triggers available", "success") : badge("Not set up", ""))), body,
+      f.triggers.length ? flowTester(f.triggers) : null);
   }
 
   function render(body) {

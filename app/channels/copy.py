@@ -1,0 +1,112 @@
+"""What Attune's messages say, written in the recipient's language (``app.channels.i18n``).
+
+An agent's content names the words it needs (``data["copy"]``, with the facts they speak of) rather than
+writing English itself; ``localize`` fills in the text the channels read (``subject``, ``heading``,
+``paragraphs``, ``cta_label``) and the products' prices in the chosen locale, and records that ``locale`` on
+the data so the templates' own words (the e-mail footer, the SMS opt-out line) follow it at send time. The
+Channels page's test messages and the SMS replies (HELP) are written here too. Every msgid is English; the
+catalogues under ``locales/`` translate them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Any
+
+from app.channels.i18n import day, gettext_for, money
+
+
+def N_(msgid: str) -> str:  # noqa: N802 (gettext's name for "mark for extraction, translate later")
+    return msgid
+
+
+CHANNEL_NAMES = {"email": N_("e-mail"), "sms": N_("SMS"), "push": N_("web push"), "flow": N_("Shopify Flow")}
+Writer = Callable[[Mapping[str, Any], Callable[[str], str]], dict[str, Any]]
+
+
+def _browse_reminder(data: Mapping[str, Any], _: Callable[[str], str]) -> dict[str, Any]:
+    facts = {"product": data["product_title"], "shop": data["shop_name"]}
+    paragraphs = [
+        _("You looked at %(product)s a few times this week. It is still available at %(shop)s.") % facts
+    ]
+    if len(data.get("products") or []) > 1:
+        paragraphs.append(_("A couple of things that go well with it:"))
+    title = _("Still thinking about %(product)s?") % facts
+    return {
+        "subject": title,
+        "heading": title,
+        "paragraphs": paragraphs,
+        "cta_label": _("See %(product)s") % facts,
+    }
+
+
+WRITERS: dict[str, Writer] = {"browse_reminder": _browse_reminder}
+
+
+def _priced(product: Mapping[str, Any], locale: str) -> dict[str, Any]:
+    out = dict(product)
+    if out.get("amount") and out.get("currency"):
+        out["price"] = money(out["amount"], out["currency"], locale)
+    return out
+
+
+def localize(data: Mapping[str, Any], locale: str) -> dict[str, Any]:
+    """``data`` with its words (``data["copy"]``) and prices written for ``locale``, and ``locale`` recorded.
+    ``ValueError`` for copy Attune does not know; data without ``copy`` keeps its own words."""
+    out = {**data, "locale": locale}
+    if isinstance(out.get("products"), list):
+        out["products"] = [_priced(p, locale) if isinstance(p, dict) else p for p in out["products"]]
+    kind = data.get("copy")
+    if kind is not None:
+        writer = WRITERS.get(str(kind))
+        if writer is None:
+            raise ValueError(f"no message copy {kind!r}")
+        out.update(writer(data, gettext_for(locale)))
+    return out
+
+
+def opt_out_line(locale: str | None) -> str:
+    """The SMS marketing opt-out line (the keyword stays STOP: carriers act on it in every language)."""
+    _ = gettext_for(locale)
+    return _("Reply STOP to opt out.")
+
+
+def sms_help(shop_name: str, locale: str | None) -> str:
+    """The answer to HELP when the merchant wrote none."""
+    _ = gettext_for(locale)
+    return (
+        _("%(shop)s: for help, reply here and we will get back to you. Msg&data rates may apply.")
+        % {"shop": shop_name}
+        + " "
+        + opt_out_line(locale)
+    )
+
+
+def test_text(channel: str, locale: str | None) -> str:
+    """The body of the Channels page's test message on ``channel``."""
+    _ = gettext_for(locale)
+    name = _(CHANNEL_NAMES.get(channel, channel))
+    return _("This is a test message from Attune: your %(channel)s settings work.") % {"channel": name}
+
+
+def test_email(
+    shop: str, from_name: str, from_address: str, sent_on: date, locale: str | None
+) -> dict[str, Any]:
+    """The test e-mail's words (subject, heading, paragraphs)."""
+    _ = gettext_for(locale)
+    return {
+        "subject": _("Test e-mail from %(shop)s") % {"shop": shop},
+        "heading": _("Your e-mail channel works"),
+        "paragraphs": [
+            test_text("email", locale),
+            _("Sent on %(date)s as %(name)s <%(address)s>.")
+            % {"date": day(sent_on, locale), "name": from_name, "address": from_address},
+        ],
+        "locale": locale,
+    }
+
+
+def test_push_title(shop: str, locale: str | None) -> str:
+    _ = gettext_for(locale)
+    return _("Test from %(shop)s") % {"shop": shop}
