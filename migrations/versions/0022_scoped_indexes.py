@@ -4,14 +4,14 @@ indexes SQLite's planner picked the shop_id index and read every row of the shop
 reading one customer's orders, cost O(shop) and a large shop's backfill slowed from about 80 to 9 orders/s.
 
 Revision ID: 0022
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-06 13:55:00.000000
 """
 from alembic import op
 
 
 revision = '0022'
-down_revision = '0017'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 
