@@ -12,14 +12,13 @@ from app.channels.sms_loopback import LoopbackTwilio
 from app.config import get_settings
 from app.crypto import TokenCipher
 from app.db import session_scope
-from app.jobs.orchestrate import submit
 from app.models.commerce import Customer
 from app.models.messaging import ContactConsent, ConversationMessage, OutboxMessage
 from app.models.shop import Shop
 from app.orchestrator.proposal import Content, Proposal
 from app.stores import outbox as outbox_store
 from app.stores.sms import save_sms_settings
-from tests.messaging_support import make_proposal, no_holdout  # noqa: F401  (a fixture, re-exported)
+from tests.messaging_support import add_subscribed_customer, decide_all, make_proposal, no_holdout  # noqa: F401  (a fixture, re-exported)
 
 NOW = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)  # 10:00 in New York
 ACCOUNT = "AC" + "a1" * 16
@@ -44,24 +43,7 @@ def shop_id(jobs_env, twilio, monkeypatch) -> int:
         shop = Shop(domain=DOMAIN)
         s.add(shop)
         s.flush()
-        s.add(
-            Customer(
-                shop_id=shop.id,
-                shopify_id=7,
-                phone=PHONE,
-                first_name="Ann",
-                default_address={"country_code": "US", "province_code": "NY"},
-            )
-        )
-        s.add(
-            ContactConsent(
-                shop_id=shop.id,
-                customer_shopify_id=7,
-                channel="sms",
-                state="SUBSCRIBED",
-                consent_updated_at=NOW - timedelta(days=30),
-            )
-        )
+        add_subscribed_customer(s, shop.id, "sms", NOW - timedelta(days=30), phone=PHONE)
         save_sms_settings(
             s,
             TokenCipher(jobs_env.encryption_keys),
@@ -80,10 +62,7 @@ def proposal(shop_id: int, **kw) -> Proposal:
 
 
 def decide(settings, *proposals) -> OutboxMessage:
-    with session_scope(settings.database_url) as s:
-        submit(s, proposals[0].shop_id, list(proposals), now=NOW)
-    with session_scope(settings.database_url) as s:
-        return s.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()[-1]
+    return decide_all(settings, list(proposals), NOW)[1][-1]
 
 
 def row_of(settings, outbox_id: int) -> OutboxMessage:

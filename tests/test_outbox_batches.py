@@ -4,10 +4,6 @@ confined to its own row, a relay killed mid-batch never sending anything twice).
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 from datetime import timedelta
 
@@ -22,13 +18,12 @@ from app.channels.email import EmailChannel, SmtpTarget
 from app.channels.email_loopback import LoopbackSmtp
 from app.db import session_scope
 from app.jobs import outbox as relay
-from app.models.commerce import Customer
-from app.models.messaging import ContactConsent, OutboxMessage
+from app.models.messaging import OutboxMessage
 from app.orchestrator.proposal import Content, Shopper
 from app.stores import outbox as outbox_store
 from tests import email_support
-from tests.conftest import ROOT
-from tests.email_support import NOW, decide, proposal
+from tests.email_support import NOW, decide, kill_relay_mid_send, proposal
+from tests.messaging_support import add_subscribed_customer
 
 smtp = email_support.smtp  # fixtures
 shop_id = email_support.shop_id
@@ -40,17 +35,9 @@ SHOPPERS = (11, 12, 13, 14, 15)
 def _subscribed(settings, shop_id: int, customer_ids=SHOPPERS) -> None:
     with session_scope(settings.database_url) as s:
         for cid in customer_ids:
-            s.add(
-                Customer(shop_id=shop_id, shopify_id=cid, email=f"c{cid}@example.com", first_name=f"C{cid}")
-            )
-            s.add(
-                ContactConsent(
-                    shop_id=shop_id,
-                    customer_shopify_id=cid,
-                    channel="email",
-                    state="SUBSCRIBED",
-                    consent_updated_at=NOW - timedelta(days=30),
-                )
+            since = NOW - timedelta(days=30)
+            add_subscribed_customer(
+                s, shop_id, "email", since, cid, email=f"c{cid}@example.com", first_name=f"C{cid}"
             )
 
 
@@ -146,20 +133,7 @@ def test_a_relay_killed_mid_batch_sends_nothing_twice(jobs_env, shop_id, smtp):
     ``unknown``; at most once means the two unsent ones are not sent automatically either."""
     _subscribed(jobs_env, shop_id, (11, 12, 13))
     decide(jobs_env, *_reminders(shop_id, (11, 12, 13)))
-    smtp.handler.hold = threading.Event()
-    code = (
-        "from datetime import datetime; from app.jobs.outbox import relay_due; "
-        f"relay_due({shop_id}, 'email', now=datetime.fromisoformat({NOW.isoformat()!r}))"
-    )
-    child = subprocess.Popen(
-        [sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
-    )
-    try:
-        assert smtp.handler.arrived.wait(60), "the relay never handed a message over"
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(30)
-    finally:
-        smtp.handler.hold.set()
+    kill_relay_mid_send(smtp, f"relay_due({shop_id}, 'email', now=NOW)")
     assert len(smtp.messages) == 1
     assert {r.status for r in _rows(jobs_env, shop_id)} == {"sending"}
     assert relay.relay_due(shop_id, "email", now=NOW) == {}  # a retried job finds nothing to claim

@@ -5,10 +5,6 @@ shopper."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -32,8 +28,8 @@ from app.orchestrator.proposal import Action, Content, Shopper
 from app.stores import outbox as outbox_store
 from app.stores.conversation import thread
 from tests import email_support
-from tests.conftest import ROOT, TEST_API_SECRET
-from tests.email_support import NOW, decide, proposal, status
+from tests.conftest import TEST_API_SECRET
+from tests.email_support import NOW, decide, kill_relay_mid_send, proposal, status
 
 smtp = email_support.smtp  # fixtures
 shop_id = email_support.shop_id
@@ -186,19 +182,7 @@ def test_a_relay_killed_after_the_server_accepted_leaves_unknown_never_resent(jo
     """SIGKILL the relay while the server holds its 250: the message arrived, the row stays 'sending'; the
     sweeper then calls it 'unknown' and nothing sends it again."""
     (_,), (row,) = decide(jobs_env, proposal(shop_id))
-    smtp.handler.hold = threading.Event()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    code = (
-        "from datetime import datetime; from app.jobs.outbox import relay_message; "
-        f"relay_message({row.id}, now=datetime.fromisoformat({NOW.isoformat()!r}))"
-    )
-    child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
-    try:
-        assert smtp.handler.arrived.wait(60), "the relay never handed the message over"
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(30)
-    finally:
-        smtp.handler.hold.set()
+    kill_relay_mid_send(smtp, f"relay_message({row.id}, now=NOW)")
     assert len(smtp.messages) == 1
     stuck = status(jobs_env, row.id)
     assert stuck.status == "sending"

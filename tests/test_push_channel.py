@@ -21,15 +21,14 @@ from app.channels.vapid import generate
 from app.crypto import TokenCipher
 from app.db import session_scope
 from app.jobs import outbox as relay
-from app.jobs.orchestrate import submit
 from app.models.commerce import Customer
-from app.models.messaging import OutboxMessage, PushSubscription
+from app.models.messaging import PushSubscription
 from app.models.shop import Shop
 from app.orchestrator.proposal import Action, Content, Proposal, Shopper
 from app.stores import outbox as outbox_store
 from app.stores import push as push_store
 from app.stores.conversation import thread
-from tests.messaging_support import make_proposal
+from tests.messaging_support import decide_all, make_proposal
 
 NOW = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)  # 10:00 in New York
 
@@ -92,11 +91,7 @@ def proposal(shop_id: int, **kw) -> Proposal:
 
 
 def decide(settings, *proposals, now=NOW):
-    with session_scope(settings.database_url) as s:
-        decisions = submit(s, proposals[0].shop_id, list(proposals), now=now)
-    with session_scope(settings.database_url) as s:
-        rows = s.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()
-    return decisions, rows
+    return decide_all(settings, list(proposals), now)
 
 
 def row_of(settings, outbox_id):
