@@ -65,6 +65,15 @@ class AbandonedCheckout:
     features: dict[str, float | str | None] = field(default_factory=dict)
 
 
+def step_key(token: str, step: int) -> str:
+    """The dedupe key of message ``step`` of a checkout's sequence (unique per shopper in the outbox)."""
+    return f"rescue:{token[:100]}:{step}"
+
+
+def first_key(token: str) -> str:
+    return step_key(token, 1)
+
+
 def delay_arm(shop_id: int, token: str) -> int:
     """Index into ``DELAYS``: uniform, stable per shop and checkout."""
     digest = hashlib.sha256(f"{shop_id}:rescue-delay:{token}".encode()).digest()
@@ -151,7 +160,7 @@ def propose(
                 channels=CHANNELS,
                 earliest=earliest,
                 latest=earliest + SEND_WINDOW,
-                dedupe_key=f"rescue:{checkout.token[:100]}:{step}",
+                dedupe_key=step_key(checkout.token, step),
                 reason=(
                     f"Checkout abandoned with {len(checkout.lines)} item(s) worth {checkout.total:.2f}; "
                     f"message {step} of {MAX_MESSAGES}, first after {hours} h (randomised), {link_kind}"

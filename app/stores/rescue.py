@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
-from app.agents.rescue import ABANDONED_AFTER, AGENT, AbandonedCheckout, Line
+from app.agents.rescue import ABANDONED_AFTER, AGENT, AbandonedCheckout, Line, first_key
 from app.measurement.exposure_features import profile_features
 from app.measurement.rescue import CheckoutExposure, OrderFact
 from app.models.commerce import Checkout, Order
@@ -69,6 +69,8 @@ def abandoned_checkouts(session: Session, shop_id: int, now: datetime) -> list[A
             Checkout.shopify_updated_at <= now - ABANDONED_AFTER,  # type: ignore[operator]
         )
     ).all()
+    decided = _decided(session, shop_id, [r.token for r in rows])
+    rows = [r for r in rows if r.token not in decided]
     if not rows:
         return []
     customers = sorted({int(r.customer_shopify_id) for r in rows if r.customer_shopify_id is not None})
@@ -116,6 +118,20 @@ def abandoned_checkouts(session: Session, shop_id: int, now: datetime) -> list[A
             )
         )
     return out
+
+
+def _decided(session: Session, shop_id: int, tokens: list[str]) -> set[str]:
+    """Tokens whose sequence was already decided (its first message has a decision, whatever it was): a
+    checkout is proposed once, so a suppressed sequence is not proposed again every run."""
+    keys = {first_key(t): t for t in tokens}
+    found = session.exec(
+        select(MessageDecision.dedupe_key).where(
+            MessageDecision.shop_id == shop_id,
+            MessageDecision.agent == AGENT,
+            MessageDecision.dedupe_key.in_(sorted(keys)),  # type: ignore[attr-defined]
+        )
+    ).all()
+    return {keys[k] for k in found}
 
 
 def _features(
