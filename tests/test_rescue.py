@@ -51,7 +51,9 @@ def shop(jobs_env, smtp):
         s.add(ProductVariant(shop_id=shop.id, shopify_id=1042, product_shopify_id=42, price=Decimal("12.00"),
                              inventory_quantity=50))  # fmt: skip
         for cid in CUSTOMERS:
-            s.add(Customer(shop_id=shop.id, shopify_id=cid, email=f"c{cid}@example.com", first_name=f"C{cid}"))
+            s.add(
+                Customer(shop_id=shop.id, shopify_id=cid, email=f"c{cid}@example.com", first_name=f"C{cid}")
+            )
             s.add(ContactConsent(shop_id=shop.id, customer_shopify_id=cid, channel="email", state="SUBSCRIBED",
                                  consent_updated_at=datetime.now(UTC) - timedelta(days=30)))  # fmt: skip
         s.add(HoldoutPolicy(shop_id=shop.id, agent="rescue", share=0.5))
@@ -59,8 +61,12 @@ def shop(jobs_env, smtp):
             s,
             TokenCipher(jobs_env.encryption_keys),
             shop.id,
-            {"shop_name": "Mugs & Co", "from_name": "Mugs & Co", "from_address": "hello@mugs.test",
-             "postal_address": "1 Harbour St, Portland ME 04101"},  # fmt: skip
+            {
+                "shop_name": "Mugs & Co",
+                "from_name": "Mugs & Co",
+                "from_address": "hello@mugs.test",
+                "postal_address": "1 Harbour St, Portland ME 04101",
+            },  # fmt: skip
             smtp.url,
         )
         s.flush()
@@ -101,7 +107,9 @@ def _decisions(url: str, step: int | None = None) -> list[MessageDecision]:
     return [d for d in rows if step is None or d.dedupe_key.endswith(f":{step}")]
 
 
-def test_abandoned_checkouts_get_a_sequence_stopped_by_purchase_never_for_holdout(client, jobs_env, shop, smtp):
+def test_abandoned_checkouts_get_a_sequence_stopped_by_purchase_never_for_holdout(
+    client, jobs_env, shop, smtp
+):
     t0 = base_time() - timedelta(hours=2)
     for cid in CUSTOMERS:
         assert deliver(client, "checkouts/create", checkout_payload(cid, t0), shop=DOMAIN).status_code == 200
@@ -119,7 +127,9 @@ def test_abandoned_checkouts_get_a_sequence_stopped_by_purchase_never_for_holdou
     held = sorted(c for c, a in arms.items() if a == "holdout")
     assert treated and held and set(arms) == set(CUSTOMERS)
     delays = {d.customer_shopify_id: d.features["delay_h"] for d in firsts}
-    assert all(delays[c] == int(DELAYS[delay_arm(shop.id, f"tok-{c}")].total_seconds() // 3600) for c in CUSTOMERS)
+    assert all(
+        delays[c] == int(DELAYS[delay_arm(shop.id, f"tok-{c}")].total_seconds() // 3600) for c in CUSTOMERS
+    )
     assert set(delays.values()) == {1, 24, 72}  # every timing arm drawn (30 checkouts)
     assert all(d.action == "hold_out" for d in _decisions(jobs_env.database_url) if d.arm == "holdout")
     with session_scope(jobs_env.database_url) as s:
@@ -156,7 +166,11 @@ def test_abandoned_checkouts_get_a_sequence_stopped_by_purchase_never_for_holdou
     assert all(sent_to.count(f"c{c}@example.com") == 3 for c in others)  # at most three, all sent
     assert not any(f"c{c}@example.com" in sent_to for c in held)
     with session_scope(jobs_env.database_url) as s:
-        statuses = {r.dedupe_key: r.status for r in s.exec(select(OutboxMessage)).all() if r.customer_shopify_id == buyer}
+        statuses = {
+            r.dedupe_key: r.status
+            for r in s.exec(select(OutboxMessage)).all()
+            if r.customer_shopify_id == buyer
+        }
     assert statuses == {f"rescue:tok-{buyer}:1": "sent", f"rescue:tok-{buyer}:2": "cancelled",
                         f"rescue:tok-{buyer}:3": "cancelled"}  # fmt: skip
 

@@ -86,13 +86,19 @@ def test_rescue_api_shows_incremental_recovery_per_timing_arm_with_market_figure
     assert overall["incremental_revenue"]["total"] == pytest.approx(0.3 * 40 * 120, abs=0.05)
     assert overall["incremental_revenue"]["low"] > 0
     assert [a["arm"] for a in body["timing_arms"]] == ["1 h", "24 h", "72 h"]
-    assert all(a["treated"]["checkouts"] == 40 and a["holdout"]["recovered"] == 8 for a in body["timing_arms"])
+    assert all(
+        a["treated"]["checkouts"] == 40 and a["holdout"]["recovered"] == 8 for a in body["timing_arms"]
+    )
     labels = [m["label"] for m in body["market"]]
-    assert any("3" in f"{m['low']}" for m in body["market"]) and all("attributed" in m["kind"] for m in body["market"])
+    assert any("3" in f"{m['low']}" for m in body["market"]) and all(
+        "attributed" in m["kind"] for m in body["market"]
+    )
     assert len(labels) == 2
     g = body["guardrail"]
     assert g["before_launch"] == {"orders": 10, "strategic": 1, "share": 0.1}
-    assert g["since_launch"]["orders"] == 84 and g["since_launch"]["strategic"] == 6  # every recovered checkout
+    assert (
+        g["since_launch"]["orders"] == 84 and g["since_launch"]["strategic"] == 6
+    )  # every recovered checkout
     assert g["status"] == "ok"
 
 
@@ -108,7 +114,10 @@ def test_rescue_api_refuses_bad_windows_and_unauthenticated_calls(client, seeded
 def test_readout_counts_each_checkout_once_and_only_orders_after_its_decision():
     at = datetime(2026, 5, 1, 12, tzinfo=UTC)
     exposures = [CheckoutExposure("a", 1, False, 24, at), CheckoutExposure("b", 2, True, 24, at)]
-    orders = [OrderFact(1, at - timedelta(hours=1), 10.0, 0.0), OrderFact(2, at + timedelta(days=8), 10.0, 0.0)]
+    orders = [
+        OrderFact(1, at - timedelta(hours=1), 10.0, 0.0),
+        OrderFact(2, at + timedelta(days=8), 10.0, 0.0),
+    ]
     body = readout(exposures, orders, launch=at, window_days=7, now=at + timedelta(days=9))
     assert body["overall"]["treated"]["recovered"] == 0 and body["overall"]["holdout"]["recovered"] == 0
     assert [a["arm"] for a in body["timing_arms"]] == ["24 h"]

@@ -114,8 +114,10 @@ def _content(checkout: AbandonedCheckout, shop_name: str, link: str, step: int) 
         "paragraphs": [
             f"Your cart at {shop_name} is saved just as you left it. Pick up where you stopped:",
         ],
-        "products": [{"id": None, "title": f"{ln.quantity} × {ln.title}", "url": link, "price": ln.price}
-                     for ln in items],  # fmt: skip
+        "products": [
+            {"id": None, "title": f"{ln.quantity} × {ln.title}", "url": link, "price": ln.price}
+            for ln in items
+        ],  # fmt: skip
         "cta_url": link,
         "cta_label": "Return to your cart",
     }

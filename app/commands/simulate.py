@@ -54,9 +54,15 @@ def rescue(sessions: int, seed: int, base: float, uplift: str, as_json: bool, wo
         return
     lo, hi = result["interval"]
     click.echo(f"true incremental recovery     {result['true_incremental_recovery']:+.4f}")
-    click.echo(f"measured incremental recovery {result['measured_incremental_recovery']:+.4f}  95% CI [{lo:+.4f}, {hi:+.4f}]")
+    click.echo(
+        f"measured incremental recovery {result['measured_incremental_recovery']:+.4f}  95% CI [{lo:+.4f}, {hi:+.4f}]"
+    )
     for arm in result["detail"]["arms"]:
         a_lo, a_hi = arm["interval"]
-        click.echo(f"  first after {arm['arm']:>5}: true {arm['true']:+.4f}, measured {arm['measured']:+.4f} [{a_lo:+.4f}, {a_hi:+.4f}]")
+        click.echo(
+            f"  first after {arm['arm']:>5}: true {arm['true']:+.4f}, measured {arm['measured']:+.4f} [{a_lo:+.4f}, {a_hi:+.4f}]"
+        )
     d = result["detail"]
-    click.echo(f"treated {d['treated']}, holdout {d['holdout']}, e-mails {d['e-mails']}; {time.perf_counter() - t0:.1f} s")
+    click.echo(
+        f"treated {d['treated']}, holdout {d['holdout']}, e-mails {d['e-mails']}; {time.perf_counter() - t0:.1f} s"
+    )

@@ -74,7 +74,9 @@ def plan(sessions: int, seed: int, truth: Truth, start: datetime) -> list[Shoppe
     out = []
     for i in range(sessions):
         at = start + timedelta(minutes=rng.randrange(0, 24 * 60))
-        organic = at + timedelta(minutes=rng.randrange(2 * 60, 156 * 60)) if rng.random() < truth.base else None
+        organic = (
+            at + timedelta(minutes=rng.randrange(2 * 60, 156 * 60)) if rng.random() < truth.base else None
+        )
         out.append(Shopper(100_000 + i, f"sim-{seed}-{i}", at, organic, rng.random()))
     return out
 
@@ -140,7 +142,9 @@ def run(
         start = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
         _post(rt, "products/create", _product(start - timedelta(days=60)))
         shoppers = plan(sessions, seed, truth, start)
-        progress(f"{sessions} shoppers, simulated from {start:%Y-%m-%d %H:%M} UTC, true uplift {truth.uplift}")
+        progress(
+            f"{sessions} shoppers, simulated from {start:%Y-%m-%d %H:%M} UTC, true uplift {truth.uplift}"
+        )
         _loop(rt, shop_id, shoppers, truth, smtp, start)
         measured = _measure(rt)
     finally:
@@ -157,9 +161,12 @@ def run(
             "treated": overall.get("treated"),
             "holdout": overall.get("holdout"),
             "arms": [
-                {"arm": a["arm"], "true": round((1 - truth.base) * truth.uplift.get(int(a["arm"].split()[0]), 0), 6),
-                 "measured": (a.get("incremental_recovery") or {}).get("estimate"),
-                 "interval": [(a.get("incremental_recovery") or {}).get(k) for k in ("low", "high")]}
+                {
+                    "arm": a["arm"],
+                    "true": round((1 - truth.base) * truth.uplift.get(int(a["arm"].split()[0]), 0), 6),
+                    "measured": (a.get("incremental_recovery") or {}).get("estimate"),
+                    "interval": [(a.get("incremental_recovery") or {}).get(k) for k in ("low", "high")],
+                }
                 for a in measured.get("timing_arms", [])
             ],  # fmt: skip
             "e-mails": len(smtp.messages),

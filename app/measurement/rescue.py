@@ -85,7 +85,11 @@ def _lift_rows(
 
 def _interval(lift: Lift | None) -> dict[str, float] | None:
     d = lift.conversion_diff if lift else None
-    return None if d is None else {"estimate": round(d.estimate, 6), "low": round(d.low, 6), "high": round(d.high, 6)}
+    return (
+        None
+        if d is None
+        else {"estimate": round(d.estimate, 6), "low": round(d.low, 6), "high": round(d.high, 6)}
+    )
 
 
 def _side(lift: Lift, label: str | None) -> dict[str, Any]:
@@ -95,7 +99,11 @@ def _side(lift: Lift, label: str | None) -> dict[str, Any]:
     return {
         "arm": label,
         "treated": {"checkouts": n, "recovered": t.converters, "recovery_rate": _rate(t.conversion_rate)},
-        "holdout": {"checkouts": h.shoppers, "recovered": h.converters, "recovery_rate": _rate(h.conversion_rate)},
+        "holdout": {
+            "checkouts": h.shoppers,
+            "recovered": h.converters,
+            "recovery_rate": _rate(h.conversion_rate),
+        },
         "incremental_recovery": _interval(lift),
         "incremental_revenue": None
         if revenue is None

@@ -28,7 +28,9 @@ LOOKBACK = timedelta(days=4)  # a checkout last updated longer ago is not rescue
 def shop_label(session: Session, shop: Shop) -> str:
     """The shop's name as its e-mails give it (the e-mail channel's ``shop_name``), else from its domain."""
     settings = session.exec(
-        select(ChannelConfig.settings).where(ChannelConfig.shop_id == shop.id, ChannelConfig.channel == "email")
+        select(ChannelConfig.settings).where(
+            ChannelConfig.shop_id == shop.id, ChannelConfig.channel == "email"
+        )
     ).first()
     name = (settings or {}).get("shop_name")
     if isinstance(name, str) and name:
