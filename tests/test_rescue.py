@@ -10,9 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import FIXTURES, needs_shared
 from sqlmodel import select
-from webhook_support import deliver, run_jobs
 
 from app.agents.rescue import DELAYS, delay_arm
 from app.channels.email_loopback import LoopbackSmtp
@@ -20,11 +18,15 @@ from app.crypto import TokenCipher
 from app.db import session_scope
 from app.jobs import outbox as relay
 from app.jobs.rescue import run_rescue
-from app.models.commerce import Checkout, Customer, Product, ProductVariant
-from app.models.messaging import ContactConsent, MessageDecision, OutboxMessage
+from app.models.commerce import Checkout, Product, ProductVariant
+from app.models.messaging import MessageDecision, OutboxMessage
 from app.models.serving import HoldoutPolicy
 from app.models.shop import Shop
 from app.stores.channels import save_email_settings
+from tests.conftest import FIXTURES, needs_shared
+from tests.email_support import SENDER
+from tests.messaging_support import add_subscribed_customer
+from tests.webhook_support import deliver, run_jobs
 
 DOMAIN = "mugs.myshopify.com"
 CUSTOMERS = list(range(201, 231))
@@ -43,6 +45,7 @@ def base_time() -> datetime:
 
 @pytest.fixture
 def shop(jobs_env, smtp):
+    """Thirty customers subscribed to e-mail, one product, the sender on the SMTP sink, a 50 % rescue holdout."""
     with session_scope(jobs_env.database_url) as s:
         shop = Shop(domain=DOMAIN, access_token_enc="x", installed_at=datetime.now(UTC))
         s.add(shop)
@@ -50,25 +53,11 @@ def shop(jobs_env, smtp):
         s.add(Product(shop_id=shop.id, shopify_id=42, title="Blue Mug", handle="blue-mug", status="active"))
         s.add(ProductVariant(shop_id=shop.id, shopify_id=1042, product_shopify_id=42, price=Decimal("12.00"),
                              inventory_quantity=50))  # fmt: skip
-        for cid in CUSTOMERS:
-            s.add(
-                Customer(shop_id=shop.id, shopify_id=cid, email=f"c{cid}@example.com", first_name=f"C{cid}")
-            )
-            s.add(ContactConsent(shop_id=shop.id, customer_shopify_id=cid, channel="email", state="SUBSCRIBED",
-                                 consent_updated_at=datetime.now(UTC) - timedelta(days=30)))  # fmt: skip
+        for cid in CUSTOMERS:  # no address: the shop's zone (UTC) decides their hours
+            add_subscribed_customer(s, shop.id, "email", datetime.now(UTC) - timedelta(days=30), cid,
+                                    email=f"c{cid}@example.com", default_address=None)  # fmt: skip
         s.add(HoldoutPolicy(shop_id=shop.id, agent="rescue", share=0.5))
-        save_email_settings(
-            s,
-            TokenCipher(jobs_env.encryption_keys),
-            shop.id,
-            {
-                "shop_name": "Mugs & Co",
-                "from_name": "Mugs & Co",
-                "from_address": "hello@mugs.test",
-                "postal_address": "1 Harbour St, Portland ME 04101",
-            },  # fmt: skip
-            smtp.url,
-        )
+        save_email_settings(s, TokenCipher(jobs_env.encryption_keys), shop.id, SENDER, smtp.url)
         s.flush()
         return s.get(Shop, shop.id)
 

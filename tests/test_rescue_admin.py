@@ -10,13 +10,13 @@ from decimal import Decimal
 
 import jwt
 import pytest
-from conftest import TEST_API_KEY, TEST_API_SECRET
 
 from app.db import session_scope
 from app.measurement.rescue import CheckoutExposure, OrderFact, guardrail, readout
 from app.models.commerce import Checkout, Order
 from app.models.messaging import MessageDecision
 from app.models.shop import Shop
+from tests.conftest import TEST_API_KEY, TEST_API_SECRET
 
 DOMAIN = "mugs.myshopify.com"
 OTHER = "other.myshopify.com"

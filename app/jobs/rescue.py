@@ -19,10 +19,9 @@ from app import tasks
 from app.agents.rescue import propose
 from app.config import get_settings
 from app.db import get_engine
-from app.jobs.orchestrate import submit
+from app.jobs.orchestrate import count_actions, submit_new
 from app.models.base import utcnow
 from app.models.shop import Shop
-from app.stores.orchestrator import load_facts
 from app.stores.rescue import abandoned_checkouts, shop_label
 
 log = logging.getLogger(__name__)
@@ -39,14 +38,9 @@ def run_rescue(shop_id: int, now: datetime | None = None) -> dict[str, Any]:
         checkouts = abandoned_checkouts(session, shop_id, now)
         name = shop_label(session, shop)
         proposals = [p for c in checkouts for p in propose(shop_id, name, shop.domain, c, now)]
-        # messages already sent, scheduled or held out are not proposed again (not even as suppressions)
-        taken = load_facts(session, shop_id, proposals, now) if proposals else {}
-        proposals = [p for p in proposals if p.dedupe_key not in taken[p.shopper.key].taken_keys]
-        decisions = submit(session, shop_id, proposals, now)
+        proposals, decisions = submit_new(session, shop_id, proposals, now)
         session.commit()
-    counts: dict[str, int] = {}
-    for d in decisions:
-        counts[str(d.action)] = counts.get(str(d.action), 0) + 1
+    counts = count_actions(decisions)
     log.info("rescue: shop %s, %s proposals %s", shop_id, len(proposals), counts)
     return {"shop_id": shop_id, "checkouts": len(checkouts), "proposals": len(proposals), **counts}
 

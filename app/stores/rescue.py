@@ -161,13 +161,8 @@ def _features(
 def checkout_exposures(session: Session, shop_id: int, since: datetime) -> list[CheckoutExposure]:
     """The agent's first decision per checkout since ``since`` (its first message's decision, every arm: the
     arm is drawn before consent or budget are looked at), with the timing arm recorded on it."""
-    rows = session.exec(
-        select(
-            MessageDecision.customer_shopify_id,
-            MessageDecision.arm,
-            MessageDecision.features,
-            MessageDecision.decided_at,
-        )
+    decisions = session.exec(
+        select(MessageDecision)
         .where(
             MessageDecision.shop_id == shop_id,
             MessageDecision.agent == AGENT,
@@ -176,6 +171,7 @@ def checkout_exposures(session: Session, shop_id: int, since: datetime) -> list[
         )
         .order_by(MessageDecision.decided_at, MessageDecision.id)
     ).all()
+    rows = [(d.customer_shopify_id, d.arm, d.features, d.decided_at) for d in decisions]
     seen: dict[str, CheckoutExposure] = {}
     for cid, arm, features, at in rows:
         f = features or {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify
 
 from app.db import session_scope
 from app.measurement.lift import DEFAULT_WINDOW_DAYS
@@ -20,6 +20,7 @@ from app.measurement.rescue import readout
 from app.models.base import utcnow
 from app.stores.rescue import checkout_exposures, first_decision_at, orders_since
 from app.web import settings
+from app.web.admin_lift import _int_arg
 from app.web.session_auth import require_session_token
 
 bp = Blueprint("admin_rescue", __name__)
@@ -27,14 +28,6 @@ bp = Blueprint("admin_rescue", __name__)
 MAX_WINDOW_DAYS = 30
 MAX_DAYS = 365
 DEFAULT_DAYS = 90
-
-
-def _int_arg(name: str, default: int, high: int) -> int | None:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    raw = raw.strip()
-    return int(raw) if raw.isdigit() and 1 <= int(raw) <= high else None
 
 
 @bp.get("/api/admin/rescue")
