@@ -4,6 +4,7 @@ strategic-abandonment guardrail; the API answers for the token's shop only and r
 
 from __future__ import annotations
 
+import random
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -131,3 +132,22 @@ def test_guardrail_flags_a_rise_in_orders_after_abandonment_with_a_code():
     after = [OrderFact(i, launch + timedelta(days=2), 10, 3 if i < 80 else 0, recent) for i in range(200)]
     g = guardrail(before + after, launch)
     assert g["before_launch"]["share"] == 0 and g["since_launch"]["share"] == 0.4 and g["status"] == "rose"
+
+
+@pytest.mark.parametrize("effect", [0.0, 0.1])
+def test_the_readouts_interval_covers_the_true_effect_at_about_the_nominal_rate(effect):
+    """400 replications of 300 abandoned checkouts (half held out, 20 % organic recovery): the 95 % interval
+    covers the true difference in 92-98 % of them."""
+    rng = random.Random(7)
+    at = datetime(2026, 5, 1, tzinfo=UTC)
+    covered = 0
+    for _ in range(400):
+        exposures, orders = [], []
+        for i in range(300):
+            held = rng.random() < 0.5
+            exposures.append(CheckoutExposure(f"c{i}", i, held, rng.choice((1, 24, 72)), at))
+            if rng.random() < 0.2 + (0 if held else effect):
+                orders.append(OrderFact(i, at + timedelta(days=1), 30.0, 0.0))
+        inc = readout(exposures, orders, launch=at, window_days=7, now=at)["overall"]["incremental_recovery"]
+        covered += inc["low"] <= effect <= inc["high"]
+    assert 0.92 <= covered / 400 <= 0.98
