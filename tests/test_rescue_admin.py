@@ -39,39 +39,43 @@ def _decision(shop_id: int, cid: int, arm: str, delay: int, at: datetime) -> Mes
     )  # fmt: skip
 
 
+def seed_rescue(s, shop_id: int, at: datetime) -> None:
+    """Per arm (1 h, 24 h, 72 h): 40 treated checkouts, 20 recovered; 40 held out, 8 recovered; one recovered
+    order per arm and group carried a discount. Before launch: 10 orders, one after an abandonment with a code."""
+    cid = 1000
+    for delay in (1, 24, 72):
+        for arm, recovered in (("treatment", 20), ("holdout", 8)):
+            for i in range(40):
+                cid += 1
+                s.add(_decision(shop_id, cid, arm, delay, at))
+                s.add(Checkout(shop_id=shop_id, token=f"tok-{cid}", customer_shopify_id=cid,
+                               shopify_created_at=at - timedelta(hours=2)))  # fmt: skip
+                if i < recovered:
+                    discount = Decimal("5.00") if i == 0 else Decimal("0")
+                    s.add(Order(shop_id=shop_id, shopify_id=cid, customer_shopify_id=cid, test=False,
+                                processed_at=at + timedelta(days=2), total_price=Decimal("40.00"),
+                                total_discounts=discount, currency="USD"))  # fmt: skip
+    for j in range(10):
+        s.add(Order(shop_id=shop_id, shopify_id=50_000 + j, customer_shopify_id=50_000 + j, test=False,
+                    processed_at=at - timedelta(days=5), total_price=Decimal("10.00"),
+                    total_discounts=Decimal("2.00") if j == 0 else Decimal("0"), currency="USD"))  # fmt: skip
+    s.add(Checkout(shop_id=shop_id, token="pre", customer_shopify_id=50_000,
+                   shopify_created_at=at - timedelta(days=6)))  # fmt: skip
+
+
 @pytest.fixture
 def seeded(jobs_env):
-    """Per arm (1 h, 24 h, 72 h): 40 treated checkouts, 20 recovered; 40 held out, 8 recovered (another shop's
-    decisions and orders beside them)."""
+    """``seed_rescue`` for one shop, and another shop's decision and order beside it."""
     at = datetime.now(UTC) - timedelta(days=10)
     with session_scope(jobs_env.database_url) as s:
         shops = [Shop(domain=d, access_token_enc="x", installed_at=at) for d in (DOMAIN, OTHER)]
         s.add_all(shops)
         s.flush()
         shop, other = shops
-        cid = 1000
-        for delay in (1, 24, 72):
-            for arm, recovered in (("treatment", 20), ("holdout", 8)):
-                for i in range(40):
-                    cid += 1
-                    s.add(_decision(shop.id, cid, arm, delay, at))
-                    s.add(Checkout(shop_id=shop.id, token=f"tok-{cid}", customer_shopify_id=cid,
-                                   shopify_created_at=at - timedelta(hours=2)))  # fmt: skip
-                    if i < recovered:
-                        discount = Decimal("5.00") if i == 0 else Decimal("0")
-                        s.add(Order(shop_id=shop.id, shopify_id=cid, customer_shopify_id=cid, test=False,
-                                    processed_at=at + timedelta(days=2), total_price=Decimal("40.00"),
-                                    total_discounts=discount, currency="USD"))  # fmt: skip
+        seed_rescue(s, shop.id, at)
         s.add(_decision(other.id, 99, "treatment", 1, at))
         s.add(Order(shop_id=other.id, shopify_id=99, customer_shopify_id=99, test=False,
                     processed_at=at + timedelta(days=1), total_price=Decimal("9.00"), currency="USD"))  # fmt: skip
-        # before launch: 10 orders, 1 after an abandoned checkout with a code
-        for j in range(10):
-            s.add(Order(shop_id=shop.id, shopify_id=50_000 + j, customer_shopify_id=50_000 + j, test=False,
-                        processed_at=at - timedelta(days=5), total_price=Decimal("10.00"),
-                        total_discounts=Decimal("2.00") if j == 0 else Decimal("0"), currency="USD"))  # fmt: skip
-        s.add(Checkout(shop_id=shop.id, token="pre", customer_shopify_id=50_000,
-                       shopify_created_at=at - timedelta(days=6)))  # fmt: skip
         return shop.id
 
 
