@@ -207,6 +207,7 @@ def _auth(rt: Any) -> dict[str, str]:
 
 
 def _loop(rt: Any, shop_id: int, shoppers: list[Shopper], truth: Truth, smtp: Any, start: datetime) -> None:
+    from app.agents.rescue import ABANDONED_AFTER
     from app.jobs.outbox import relay_due
     from app.jobs.rescue import run_rescue
     from webhooks.ingest import flush_enqueues
@@ -229,8 +230,11 @@ def _loop(rt: Any, shop_id: int, shoppers: list[Shopper], truth: Truth, smtp: An
         if posted:
             flush_enqueues()
             _drain_webhooks(rt)
-        run_rescue(shop_id, now=t)
-        relay_due(shop_id, "email", now=t)
+        if any(t - TICK < s.abandoned_at + ABANDONED_AFTER <= t for s in shoppers):
+            run_rescue(shop_id, now=t)  # as the cron would, once a checkout has become abandoned
+        due = _next_send(rt, shop_id)
+        if due is not None and due <= t:
+            relay_due(shop_id, "email", now=t)
         for received in smtp.messages[seen:]:
             s = by_email.get(received.rcpt_tos[0])
             if s is None or s.first_mail_at is not None:
@@ -261,6 +265,22 @@ def _drain_webhooks(rt: Any, timeout: float = 120.0) -> None:
                 raise RuntimeError("the webhook inbox did not drain")
             session.rollback()
             time.sleep(0.01)
+
+
+def _next_send(rt: Any, shop_id: int) -> datetime | None:
+    """When the shop's next pending message is due (the relay has nothing to do before)."""
+    from sqlalchemy import func
+    from sqlmodel import Session, select
+
+    from app.db import get_engine
+    from app.models.messaging import PENDING, OutboxMessage
+
+    with Session(get_engine(rt.settings.database_url)) as session:
+        return session.exec(
+            select(func.min(OutboxMessage.send_at)).where(
+                OutboxMessage.shop_id == shop_id, OutboxMessage.status == PENDING
+            )
+        ).one()
 
 
 def _measure(rt: Any) -> dict[str, Any]:
