@@ -11,7 +11,8 @@ Rules:
   on the decision's features (``delay_h``) for held-out checkouts too, so every arm has its own holdout;
 - the follow-ups come ``FOLLOW_UPS`` after the first; each message is ``cancel_on_purchase`` (the orchestrator
   and the relay both re-check), and its dedupe key ``rescue:<checkout token>:<step>`` makes it unique per
-  shopper: a second run or a retried job proposes nothing new;
+  shopper: a second run or a retried job proposes nothing new (the store also skips a checkout whose sequence
+  was decided, whatever the decision: a sequence suppressed for lack of consent is not re-proposed every run);
 - the link restores the cart: Shopify's ``abandoned_checkout_url`` (the recovery URL) when the checkout has
   one, else a cart permalink ``https://<shop>/cart/<variant>:<qty>,…``;
 - channels in order of preference; the orchestrator takes the first the shopper has consented to.
