@@ -43,7 +43,7 @@ def _uplifts(raw: str) -> dict[int, float]:
               show_default=True, help="Where the simulation's SQLite file lives (when DATABASE_URL is unset).")  # fmt: skip
 def rescue(sessions: int, seed: int, base: float, uplift: str, as_json: bool, workdir: Path) -> None:
     """Abandoned checkouts through the real webhooks, rescue job, orchestrator, relay and admin readout."""
-    from app.demo.rescue_sim import Truth, run
+    from app.demo.rescue_sim import Truth, render, run
 
     truth = Truth(base=base, uplift=_uplifts(uplift))
     t0 = time.perf_counter()
@@ -52,17 +52,6 @@ def rescue(sessions: int, seed: int, base: float, uplift: str, as_json: bool, wo
         keys = ("true_incremental_recovery", "measured_incremental_recovery", "interval", "sessions")
         click.echo(json.dumps({k: result[k] for k in keys}))
         return
-    lo, hi = result["interval"]
-    click.echo(f"true incremental recovery     {result['true_incremental_recovery']:+.4f}")
-    click.echo(
-        f"measured incremental recovery {result['measured_incremental_recovery']:+.4f}  95% CI [{lo:+.4f}, {hi:+.4f}]"
-    )
-    for arm in result["detail"]["arms"]:
-        a_lo, a_hi = arm["interval"]
-        click.echo(
-            f"  first after {arm['arm']:>5}: true {arm['true']:+.4f}, measured {arm['measured']:+.4f} [{a_lo:+.4f}, {a_hi:+.4f}]"
-        )
-    d = result["detail"]
-    click.echo(
-        f"treated {d['treated']}, holdout {d['holdout']}, e-mails {d['e-mails']}; {time.perf_counter() - t0:.1f} s"
-    )
+    for line in render(result):
+        click.echo(line)
+    click.echo(f"{time.perf_counter() - t0:.1f} s")

@@ -128,28 +128,40 @@ def run(
     for name in ("webhooks", "mail.log", "rq"):
         logging.getLogger(name).setLevel(logging.WARNING)
     from app.channels.email_loopback import LoopbackSmtp
-    from app.demo.replay import install
     from app.demo.runtime import DemoRuntime
 
     workdir = workdir or Path("var/simulate")
     smtp = LoopbackSmtp().start()
     rt = DemoRuntime(workdir=workdir, port=0, workers=2).start()
     try:
-        rt.fake.store(DOMAIN).name = "Rescue Simulation"
-        shop_id = install(rt, DOMAIN)
-        rt.wait_idle(settle=0.1)
-        _configure(rt, shop_id, smtp.url)
-        start = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
-        _post(rt, "products/create", _product(start - timedelta(days=60)))
-        shoppers = plan(sessions, seed, truth, start)
-        progress(
-            f"{sessions} shoppers, simulated from {start:%Y-%m-%d %H:%M} UTC, true uplift {truth.uplift}"
-        )
-        _loop(rt, shop_id, shoppers, truth, smtp, start)
-        measured = _measure(rt)
+        return simulate_in(rt, smtp, sessions, seed, truth, progress)
     finally:
         rt.stop()
         smtp.stop()
+
+
+def simulate_in(
+    rt: Any,
+    smtp: Any,
+    sessions: int,
+    seed: int,
+    truth: Truth,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> dict[str, Any]:
+    """The closed loop inside a running demo runtime, on a shop of its own (``DOMAIN``) whose e-mails go to
+    ``smtp`` (a loopback SMTP sink; other shops' messages there are ignored)."""
+    from app.demo.replay import install
+
+    rt.fake.store(DOMAIN).name = "Rescue Simulation"
+    shop_id = install(rt, DOMAIN)
+    rt.wait_idle(settle=0.1)
+    _configure(rt, shop_id, smtp.url)
+    start = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    _post(rt, "products/create", _product(start - timedelta(days=60)))
+    shoppers = plan(sessions, seed, truth, start)
+    progress(f"{sessions} shoppers, simulated from {start:%Y-%m-%d %H:%M} UTC, true uplift {truth.uplift}")
+    mails = _loop(rt, shop_id, shoppers, truth, smtp, start)
+    measured = _measure(rt)
     overall = measured.get("overall") or {}
     inc = overall.get("incremental_recovery") or {}
     return {
@@ -168,10 +180,29 @@ def run(
                     "interval": [(a.get("incremental_recovery") or {}).get(k) for k in ("low", "high")],
                 }
                 for a in measured.get("timing_arms", [])
-            ],  # fmt: skip
-            "e-mails": len(smtp.messages),
+            ],
+            "e-mails": mails,
         },
     }
+
+
+def render(result: dict[str, Any]) -> list[str]:
+    """The comparison as printed lines: true vs measured, overall and per timing arm."""
+    lo, hi = result["interval"]
+    lines = [
+        f"true incremental recovery     {result['true_incremental_recovery']:+.4f}",
+        f"measured incremental recovery {result['measured_incremental_recovery']:+.4f}  "
+        f"95% CI [{lo:+.4f}, {hi:+.4f}]",
+    ]
+    for arm in result["detail"]["arms"]:
+        a_lo, a_hi = arm["interval"]
+        lines.append(
+            f"  first after {arm['arm']:>5}: true {arm['true']:+.4f}, measured {arm['measured']:+.4f} "
+            f"[{a_lo:+.4f}, {a_hi:+.4f}]"
+        )
+    d = result["detail"]
+    lines.append(f"treated {d['treated']}, holdout {d['holdout']}, e-mails {d['e-mails']}")
+    return lines
 
 
 def _post(rt: Any, topic: str, payload: dict[str, Any]) -> None:
@@ -206,7 +237,8 @@ def _auth(rt: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {rt.fake.session_token(DOMAIN)}"}
 
 
-def _loop(rt: Any, shop_id: int, shoppers: list[Shopper], truth: Truth, smtp: Any, start: datetime) -> None:
+def _loop(rt: Any, shop_id: int, shoppers: list[Shopper], truth: Truth, smtp: Any, start: datetime) -> int:
+    """Advance simulated time hour by hour; returns how many e-mails reached the simulated shoppers."""
     from app.agents.rescue import ABANDONED_AFTER
     from app.jobs.outbox import relay_due
     from app.jobs.rescue import run_rescue
@@ -214,7 +246,8 @@ def _loop(rt: Any, shop_id: int, shoppers: list[Shopper], truth: Truth, smtp: An
 
     by_email = {f"shopper{s.customer_id}@example.com": s for s in shoppers}
     end = start + timedelta(days=9)
-    seen = 0
+    seen = len(smtp.messages)
+    mails = 0
     t = start
     while t <= end:
         posted = False
@@ -237,7 +270,10 @@ def _loop(rt: Any, shop_id: int, shoppers: list[Shopper], truth: Truth, smtp: An
             relay_due(shop_id, "email", now=t)
         for received in smtp.messages[seen:]:
             s = by_email.get(received.rcpt_tos[0])
-            if s is None or s.first_mail_at is not None:
+            if s is None:
+                continue
+            mails += 1
+            if s.first_mail_at is not None:
                 continue
             s.first_mail_at = t
             uplift = truth.uplift.get(arm_of(t - s.abandoned_at), 0.0)
@@ -247,6 +283,7 @@ def _loop(rt: Any, shop_id: int, shoppers: list[Shopper], truth: Truth, smtp: An
         t += TICK
     flush_enqueues()
     rt.wait_idle(settle=0.1)
+    return mails
 
 
 def _drain_webhooks(rt: Any, timeout: float = 120.0) -> None:
@@ -260,7 +297,10 @@ def _drain_webhooks(rt: Any, timeout: float = 120.0) -> None:
 
     deadline = time.monotonic() + timeout
     with Session(get_engine(rt.settings.database_url)) as session:
-        while session.exec(select(func.count()).where(WebhookInbox.status == PENDING)).one():
+        pending = select(func.count()).where(
+            WebhookInbox.shop_domain == DOMAIN, WebhookInbox.status == PENDING
+        )
+        while session.exec(pending).one():
             if time.monotonic() > deadline:
                 raise RuntimeError("the webhook inbox did not drain")
             session.rollback()
