@@ -19,6 +19,7 @@ from app.agents.rescue import (
     delay_arm,
     propose,
 )
+from app.channels.copy import localize
 from app.orchestrator.proposal import Shopper
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -41,7 +42,7 @@ def test_an_abandoned_checkout_gets_three_messages_from_its_drawn_delay():
     assert {p.features["delay_h"] for p in out} == {int(delay.total_seconds() // 3600)}
     assert [p.features["step"] for p in out] == [1, 2, 3]
     assert out[0].content.data["cta_url"] == "https://shop.test/1/checkouts/tok-1/recover?key=k"
-    assert out[0].content.data["subject"] == "You left Blue Mug and 1 more in your cart"
+    assert localize(out[0].content.data, "en")["subject"] == "You left Blue Mug and 1 more in your cart"
     assert out[0].product_ids == (42, 43) and out[0].channels[0] == "email"
 
 
@@ -70,3 +71,21 @@ def test_the_first_delay_is_drawn_evenly_and_stably():
     assert set(counts) == {0, 1, 2} and all(900 <= c <= 1100 for c in counts.values())
     assert all(delay_arm(3, f"tok-{i}") == delay_arm(3, f"tok-{i}") for i in range(50))
     assert [delay_arm(s, "tok-9") for s in range(1, 40)].count(delay_arm(1, "tok-9")) < 39  # per shop
+
+
+def test_each_message_of_the_sequence_is_written_in_the_shoppers_language():
+    out = propose(1, "Mugs & Co", "mugs.myshopify.com", checkout(lines=LINES[:1]), NOW)
+    english = [localize(p.content.data, "en") for p in out]
+    german = [localize(p.content.data, "de") for p in out]
+    assert [m["subject"] for m in english] == [
+        "You left Blue Mug in your cart",
+        "Your cart at Mugs & Co is still saved",
+        "Last reminder: your cart at Mugs & Co is waiting",
+    ]
+    assert [m["subject"] for m in german] == [
+        "Du hast Blue Mug im Warenkorb gelassen",
+        "Dein Warenkorb bei Mugs & Co ist noch gespeichert",
+        "Letzte Erinnerung: Dein Warenkorb bei Mugs & Co wartet",
+    ]
+    assert german[0]["cta_label"] == "Zurück zum Warenkorb" and german[0]["locale"] == "de"
+    assert german[0]["products"][0]["title"] == "2 × Blue Mug"

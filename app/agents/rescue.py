@@ -101,26 +101,20 @@ def restore_link(checkout: AbandonedCheckout, domain: str) -> str | None:
 
 
 def _content(checkout: AbandonedCheckout, shop_name: str, link: str, step: int) -> Content:
+    """The message's facts; its words are written in the shopper's language by ``app.channels.copy``
+    (``checkout_rescue``)."""
     items = [ln for ln in checkout.lines if ln.quantity > 0][:MAX_LINES]
-    first = items[0].title
-    more = f" and {len(items) - 1} more" if len(items) > 1 else ""
-    subjects = (
-        f"You left {first}{more} in your cart",
-        f"Your cart at {shop_name} is still saved",
-        f"Last reminder: {first}{more} is waiting",
-    )
     data = {
-        "subject": subjects[step - 1],
-        "heading": subjects[step - 1],
-        "paragraphs": [
-            f"Your cart at {shop_name} is saved just as you left it. Pick up where you stopped:",
-        ],
+        "copy": "checkout_rescue",
+        "step": step,
+        "first_item": items[0].title,
+        "more": len(items) - 1,
+        "shop_name": shop_name,
         "products": [
             {"id": None, "title": f"{ln.quantity} × {ln.title}", "url": link, "price": ln.price}
             for ln in items
-        ],  # fmt: skip
+        ],
         "cta_url": link,
-        "cta_label": "Return to your cart",
     }
     return Content("message", data)
 
