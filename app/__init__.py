@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.web.admin_merchandising import bp as admin_merchandising_bp
     from app.web.admin_profiles import bp as admin_profiles_bp
     from app.web.admin_records import bp as admin_records_bp
+    from app.web.admin_rescue import bp as admin_rescue_bp
     from app.web.admin_reviews import bp as admin_reviews_bp
     from app.web.admin_scopes import bp as admin_scopes_bp
     from app.web.admin_support import bp as admin_support_bp
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         admin_scopes_bp,
         admin_channels_bp,
         admin_activity_bp,
+        admin_rescue_bp,
     ):
         app.register_blueprint(bp)
     install_webhook_fast_path(app)  # POST /webhooks without Flask overhead; same answers as the route

@@ -96,5 +96,6 @@ add_subcommands(
         ("app.commands.events", "events"),
         ("app.commands.backtest", "backtest"),
         ("app.commands.bench", "bench"),
+        ("app.commands.simulate", "simulate"),
     ],
 )

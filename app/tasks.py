@@ -49,6 +49,8 @@ RELAY_DUE = "app.jobs.outbox.relay_due"
 SWEEP_OUTBOX = "app.jobs.outbox.sweep_outbox"
 RUN_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_browse_abandonment"
 RUN_ALL_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_all_browse_abandonment"
+RUN_RESCUE = "app.jobs.rescue.run_rescue"
+RUN_ALL_RESCUE = "app.jobs.rescue.run_all_rescue"
 WRITE_BACK_SMS_CONSENT = "app.jobs.sms.write_back_sms_consent"
 WRITE_BACK_CONSENT = "app.jobs.writeback.write_back_consent"
 SWEEP_WRITEBACKS = "app.jobs.writeback.sweep_writebacks"
@@ -157,6 +159,11 @@ def run_browse_abandonment(redis_url: str | None, shop_id: int) -> bool:
     return enqueue(
         redis_url, RUN_BROWSE_ABANDONMENT, shop_id, queue="low", job_id=f"browse-abandonment-{shop_id}"
     )
+
+
+def run_rescue(redis_url: str | None, shop_id: int) -> bool:
+    """The shop's abandoned-checkout recovery sequences (every ten minutes); one queued per shop."""
+    return enqueue(redis_url, RUN_RESCUE, shop_id, queue="low", job_id=f"rescue-{shop_id}")
 
 
 def rescore_shop(redis_url: str | None, shop_id: int) -> bool:

@@ -58,6 +58,11 @@ def test_demo_small_runs_end_to_end(tmp_path):
     acts = summary["actions"]  # the agents acted through the orchestrator, into the local sinks
     assert acts["decisions"] >= 1 and sum(acts["by_action"].values()) == acts["decisions"]
     assert acts["example_reason"].startswith("Viewed ")
+    sim = summary["rescue_simulation"]  # the short closed loop of checkout rescue, on a shop of its own
+    assert sim["sessions"] == 200 and sim["detail"]["e-mails"] > 0
+    lo, hi = sim["interval"]
+    assert lo <= sim["measured_incremental_recovery"] <= hi
+    assert "Checkout rescue, closed loop" in text and "true incremental recovery" in text
     sent = acts["outbox"].get("sent", 0)
     # what the relay sent is what arrived (a push goes to each of the shopper's browsers: one each here)
     assert acts["emails_received"] + acts["sms_received"] + acts["pushes_received"] == sent

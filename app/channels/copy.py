@@ -41,7 +41,30 @@ def _browse_reminder(data: Mapping[str, Any], _: Callable[[str], str]) -> dict[s
     }
 
 
-WRITERS: dict[str, Writer] = {"browse_reminder": _browse_reminder}
+def _checkout_rescue(data: Mapping[str, Any], _: Callable[[str], str]) -> dict[str, Any]:
+    facts = {"item": data["first_item"], "more": int(data.get("more") or 0), "shop": data["shop_name"]}
+    step = int(data.get("step") or 1)
+    if step == 1:
+        title = (
+            _("You left %(item)s and %(more)d more in your cart") % facts
+            if facts["more"]
+            else _("You left %(item)s in your cart") % facts
+        )
+    elif step == 2:
+        title = _("Your cart at %(shop)s is still saved") % facts
+    else:
+        title = _("Last reminder: your cart at %(shop)s is waiting") % facts
+    return {
+        "subject": title,
+        "heading": title,
+        "paragraphs": [
+            _("Your cart at %(shop)s is saved just as you left it. Pick up where you stopped:") % facts
+        ],
+        "cta_label": _("Return to your cart"),
+    }
+
+
+WRITERS: dict[str, Writer] = {"browse_reminder": _browse_reminder, "checkout_rescue": _checkout_rescue}
 
 
 def _priced(product: Mapping[str, Any], locale: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import click
 from tqdm import tqdm
 
 DEMO_SHOP = "attune-demo.myshopify.com"
+RESCUE_SESSIONS = 200  # the demo's short closed loop of checkout rescue (about 15 s)
 
 
 @click.command()
@@ -62,6 +63,8 @@ def demo(
         run_agents,
     )
     from app.demo.replay import Meter, install, replay_live, seed_store, wait_backfill
+    from app.demo.rescue_sim import Truth, simulate_in
+    from app.demo.rescue_sim import render as render_simulation
     from app.demo.runtime import DemoRuntime
     from app.demo.sample import SAMPLE_SIZES, SHIPPED_SAMPLE, build_plan, load_transactions
     from app.demo.summary import gather, render
@@ -126,6 +129,11 @@ def demo(
         urls.update(sinks.urls())
         click.echo("\n".join(render_actions(summary["actions"])))
         click.echo(render(summary, {"source": plan.source, **plan.meta}, urls))
+        click.echo(
+            "Checkout rescue, closed loop (synthetic shoppers with a known effect, a shop of their own):"
+        )
+        summary["rescue_simulation"] = simulate_in(rt, sinks.smtp, RESCUE_SESSIONS, 1, Truth())
+        click.echo("\n".join("  " + line for line in render_simulation(summary["rescue_simulation"])))
         click.echo(f"Total {time.perf_counter() - t0:.1f} s")
         if json_out:
             json_out.write_text(json.dumps(summary, indent=2, default=str))

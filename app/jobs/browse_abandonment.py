@@ -24,13 +24,12 @@ from app import tasks
 from app.agents.browse_abandonment import AGENT, UPLIFT_PRIOR, abandoned_product, propose
 from app.config import get_settings
 from app.db import get_engine
-from app.jobs.message_locale import ensure_shop_locale, localized
-from app.jobs.orchestrate import submit
+from app.jobs.message_locale import ensure_shop_locale
+from app.jobs.orchestrate import count_actions, submit_new
 from app.measurement.uplift import UpliftModel, fit_uplift, readiness
 from app.models.base import utcnow
 from app.models.shop import Shop
 from app.stores.browse import agent_experiment, browse_histories, reminder_content
-from app.stores.orchestrator import load_facts
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +58,9 @@ def run_browse_abandonment(shop_id: int, now: datetime | None = None) -> dict[st
         not_worth = sum(u <= 0 for u in uplifts)
         # a reminder already sent, scheduled or held out is not proposed again (not even as a suppression:
         # the activity feed would repeat it every hour)
-        taken = load_facts(session, shop_id, proposals, now) if proposals else {}
-        proposals = [p for p in proposals if p.dedupe_key not in taken[p.shopper.key].taken_keys]
-        proposals = localized(session, shop_id, proposals)
-        decisions = submit(session, shop_id, proposals, now)
+        proposals, decisions = submit_new(session, shop_id, proposals, now)
         session.commit()
-    counts: dict[str, int] = {}
-    for d in decisions:
-        counts[str(d.action)] = counts.get(str(d.action), 0) + 1
+    counts = count_actions(decisions)
     log.info("browse abandonment: shop %s, %s proposals %s", shop_id, len(proposals), counts)
     return {
         "shop_id": shop_id,

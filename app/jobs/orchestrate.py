@@ -13,11 +13,33 @@ from datetime import datetime
 from sqlmodel import Session
 
 from app import tasks
+from app.jobs.message_locale import localized
 from app.models.base import utcnow
 from app.orchestrator.policy import decide
 from app.orchestrator.proposal import Decision, Proposal, ProposalError
 from app.stores.contact_policy import load_policy
 from app.stores.orchestrator import load_facts, lock_shoppers, record_decisions
+
+
+def submit_new(
+    session: Session, shop_id: int, proposals: Sequence[Proposal], now: datetime
+) -> tuple[list[Proposal], list[Decision]]:
+    """``submit`` the proposals whose dedupe key is not already sent, scheduled or held out for their shopper
+    (a periodic agent job re-finds the same candidates: they are not proposed again, not even as a suppression
+    the activity feed would repeat every run), each written in its shopper's locale (``localized``). Returns
+    the proposals submitted and their decisions."""
+    taken = load_facts(session, shop_id, proposals, now) if proposals else {}
+    fresh = [p for p in proposals if p.dedupe_key not in taken[p.shopper.key].taken_keys]
+    fresh = localized(session, shop_id, fresh)
+    return fresh, submit(session, shop_id, fresh, now)
+
+
+def count_actions(decisions: Sequence[Decision]) -> dict[str, int]:
+    """Decisions per action (``send``, ``defer``, ``hold_out``, ``suppress``), for a job's result."""
+    counts: dict[str, int] = {}
+    for d in decisions:
+        counts[str(d.action)] = counts.get(str(d.action), 0) + 1
+    return counts
 
 
 def submit(

@@ -1,0 +1,55 @@
+"""Checkout rescue as RQ jobs: every ten minutes, each installed shop's abandoned checkouts (mirrored from
+``checkouts/create|update``) are proposed their recovery sequence (``app.agents.rescue``), and the orchestrator
+decides and records it with its outbox rows in this job's transaction (holdout drawn first, consent, quiet
+hours, the contact budget). A purchase stops the sequence: the orchestrator suppresses a proposal made before
+the last purchase and the relay cancels a pending message when the shopper bought since it was proposed.
+
+Idempotent: a second run (or a retry) finds every message of a checkout already decided (dedupe keys
+``rescue:<checkout token>:<step>``) and records nothing."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from app import tasks
+from app.agents.rescue import propose
+from app.config import get_settings
+from app.db import get_engine
+from app.jobs.orchestrate import count_actions, submit_new
+from app.models.base import utcnow
+from app.models.shop import Shop
+from app.stores.rescue import abandoned_checkouts, shop_label
+
+log = logging.getLogger(__name__)
+
+
+def run_rescue(shop_id: int, now: datetime | None = None) -> dict[str, Any]:
+    """RQ job: propose this shop's recovery sequences and let the orchestrator decide them."""
+    settings = get_settings()
+    now = now or utcnow()
+    with Session(get_engine(settings.database_url)) as session:
+        shop = session.get(Shop, shop_id)
+        if shop is None:
+            return {"shop_id": shop_id, "proposals": 0}
+        checkouts = abandoned_checkouts(session, shop_id, now)
+        name = shop_label(session, shop)
+        proposals = [p for c in checkouts for p in propose(shop_id, name, shop.domain, c, now)]
+        proposals, decisions = submit_new(session, shop_id, proposals, now)
+        session.commit()
+    counts = count_actions(decisions)
+    log.info("rescue: shop %s, %s proposals %s", shop_id, len(proposals), counts)
+    return {"shop_id": shop_id, "checkouts": len(checkouts), "proposals": len(proposals), **counts}
+
+
+def run_all_rescue() -> int:
+    """Every ten minutes: queue the job for every installed shop. Returns how many were queued."""
+    settings = get_settings()
+    with Session(get_engine(settings.database_url)) as session:
+        shops = session.exec(
+            select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
+        ).all()
+    return sum(tasks.run_rescue(settings.redis_url, shop_id) for shop_id in shops)

@@ -1,0 +1,238 @@
+"""What the checkout-rescue agent and its readout read about one shop: checkouts that may have been abandoned
+(mirrored from ``checkouts/create|update``), whether an order followed them, the customer's uplift features;
+the agent's first decision per checkout and the orders of those customers, for the recovery readout. No
+commits; every query is scoped by shop."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, select
+
+from app.agents.rescue import ABANDONED_AFTER, AGENT, AbandonedCheckout, Line, first_key
+from app.measurement.exposure_features import profile_features
+from app.measurement.rescue import CheckoutExposure, OrderFact
+from app.models.commerce import Checkout, Order
+from app.models.messaging import ChannelConfig, MessageDecision
+from app.models.profiles import CustomerProfile
+from app.models.shop import Shop
+from app.orchestrator.proposal import Shopper
+
+LOOKBACK = timedelta(days=4)  # a checkout last updated longer ago is not rescued any more
+
+
+def shop_label(session: Session, shop: Shop) -> str:
+    """The shop's name as its e-mails give it (the e-mail channel's ``shop_name``), else from its domain."""
+    settings = session.exec(
+        select(ChannelConfig.settings).where(
+            ChannelConfig.shop_id == shop.id, ChannelConfig.channel == "email"
+        )
+    ).first()
+    name = (settings or {}).get("shop_name")
+    if isinstance(name, str) and name:
+        return name
+    return shop.domain.split(".", 1)[0].replace("-", " ").title() if shop.domain else "the shop"
+
+
+def _lines(raw: Iterable[object] | None) -> list[Line]:
+    out = []
+    for ln in raw or []:
+        if not isinstance(ln, dict):
+            continue
+        qty = ln.get("quantity")
+        price = ln.get("price")
+        out.append(
+            Line(
+                product_id=ln.get("product_id") if isinstance(ln.get("product_id"), int) else None,
+                variant_id=ln.get("variant_id") if isinstance(ln.get("variant_id"), int) else None,
+                quantity=int(qty) if isinstance(qty, int | float) and qty > 0 else 0,
+                title=str(ln.get("title") or "an item")[:200],
+                price=str(price) if price else None,
+            )
+        )
+    return out
+
+
+def abandoned_checkouts(session: Session, shop_id: int, now: datetime) -> list[AbandonedCheckout]:
+    """Checkouts of known customers last updated between ``LOOKBACK`` and ``ABANDONED_AFTER`` ago, not completed
+    or deleted, each marked ``ordered`` when an order carries its token or cart token or its customer ordered
+    after its last update."""
+    rows = session.exec(
+        select(Checkout).where(
+            Checkout.shop_id == shop_id,
+            Checkout.customer_shopify_id.is_not(None),  # type: ignore[union-attr]
+            Checkout.completed_at.is_(None),  # type: ignore[union-attr]
+            Checkout.deleted_at.is_(None),  # type: ignore[union-attr]
+            Checkout.shopify_updated_at >= now - LOOKBACK,  # type: ignore[operator]
+            Checkout.shopify_updated_at <= now - ABANDONED_AFTER,  # type: ignore[operator]
+        )
+    ).all()
+    decided = _decided(session, shop_id, [r.token for r in rows])
+    rows = [r for r in rows if r.token not in decided]
+    if not rows:
+        return []
+    customers = sorted({int(r.customer_shopify_id) for r in rows if r.customer_shopify_id is not None})
+    tokens = sorted({r.token for r in rows} | {r.cart_token for r in rows if r.cart_token})
+    placed = func.coalesce(Order.processed_at, Order.shopify_created_at)
+    orders = session.exec(
+        select(Order.customer_shopify_id, Order.checkout_token, Order.cart_token, placed).where(
+            Order.shop_id == shop_id,
+            Order.test == False,  # noqa: E712
+            or_(
+                Order.customer_shopify_id.in_(customers),  # type: ignore[union-attr]
+                Order.checkout_token.in_(tokens),  # type: ignore[union-attr]
+                Order.cart_token.in_(tokens),  # type: ignore[union-attr]
+            ),
+            placed >= now - LOOKBACK - ABANDONED_AFTER,
+        )
+    ).all()
+    by_token = {t for _, ct, cart, _ in orders for t in (ct, cart) if t}
+    latest: dict[int, datetime] = {}
+    for cid, _, _, at in orders:
+        if cid is not None and at is not None:
+            latest[int(cid)] = max(at, latest.get(int(cid), at))
+    features = _features(session, shop_id, customers, now)
+    out = []
+    for r in rows:
+        cid = int(r.customer_shopify_id)  # type: ignore[arg-type]
+        updated = r.shopify_updated_at
+        if updated is None:
+            continue
+        bought = latest.get(cid)
+        out.append(
+            AbandonedCheckout(
+                token=r.token,
+                shopper=Shopper(customer_id=cid),
+                updated_at=updated,
+                lines=_lines(r.line_items),
+                total=float(r.total_price or 0),
+                currency=r.currency,
+                recovery_url=r.abandoned_checkout_url,
+                completed=r.completed_at is not None,
+                ordered=r.token in by_token
+                or (r.cart_token in by_token)
+                or (bought is not None and bought >= updated),
+                features=features.get(cid, {}),
+            )
+        )
+    return out
+
+
+def _decided(session: Session, shop_id: int, tokens: list[str]) -> set[str]:
+    """Tokens whose sequence was already decided (its first message has a decision, whatever it was): a
+    checkout is proposed once, so a suppressed sequence is not proposed again every run."""
+    keys = {first_key(t): t for t in tokens}
+    found = session.exec(
+        select(MessageDecision.dedupe_key).where(
+            MessageDecision.shop_id == shop_id,
+            MessageDecision.agent == AGENT,
+            MessageDecision.dedupe_key.in_(sorted(keys)),  # type: ignore[attr-defined]
+        )
+    ).all()
+    return {keys[k] for k in found}
+
+
+def _features(
+    session: Session, shop_id: int, customers: list[int], now: datetime
+) -> dict[int, dict[str, float | str | None]]:
+    keys = [f"customer:{c}" for c in customers]
+    found = {
+        key: (derived, explicit, events)
+        for key, derived, explicit, events in session.exec(
+            select(
+                CustomerProfile.customer_key,
+                CustomerProfile.derived,
+                CustomerProfile.explicit,
+                CustomerProfile.event_count,
+            ).where(CustomerProfile.shop_id == shop_id, CustomerProfile.customer_key.in_(keys))  # type: ignore[attr-defined]
+        ).all()
+    }
+    out = {}
+    for c in customers:
+        derived, explicit, events = found.get(f"customer:{c}", (None, None, 0))
+        out[c] = profile_features(derived, explicit, int(events or 0), now)
+    return out
+
+
+def checkout_exposures(session: Session, shop_id: int, since: datetime) -> list[CheckoutExposure]:
+    """The agent's first decision per checkout since ``since`` (its first message's decision, every arm: the
+    arm is drawn before consent or budget are looked at), with the timing arm recorded on it."""
+    decisions = session.exec(
+        select(MessageDecision)
+        .where(
+            MessageDecision.shop_id == shop_id,
+            MessageDecision.agent == AGENT,
+            MessageDecision.decided_at >= since,
+            MessageDecision.dedupe_key.like("rescue:%:1"),  # type: ignore[attr-defined]
+        )
+        .order_by(MessageDecision.decided_at, MessageDecision.id)
+    ).all()
+    rows = [(d.customer_shopify_id, d.arm, d.features, d.decided_at) for d in decisions]
+    seen: dict[str, CheckoutExposure] = {}
+    for cid, arm, features, at in rows:
+        f = features or {}
+        token = f.get("checkout_token")
+        if cid is None or not isinstance(token, str) or token in seen:
+            continue
+        delay = f.get("delay_h")
+        seen[token] = CheckoutExposure(
+            checkout=token,
+            customer_id=int(cid),
+            holdout=arm == "holdout",
+            delay_h=int(delay) if isinstance(delay, int | float) else None,
+            at=at,
+            cart_value=float(f.get("cart_value") or 0.0),
+        )
+    return list(seen.values())
+
+
+def orders_since(session: Session, shop_id: int, since: datetime) -> list[OrderFact]:
+    """Every real, not cancelled order of a known customer placed since ``since``, with its total after
+    discounts (Shopify's ``total_price``), its discounts, and when that customer last started a checkout
+    (for the strategic-abandonment guardrail)."""
+    placed = func.coalesce(Order.processed_at, Order.shopify_created_at)
+    rows = session.exec(
+        select(Order.customer_shopify_id, placed, Order.total_price, Order.total_discounts).where(
+            Order.shop_id == shop_id,
+            Order.test == False,  # noqa: E712
+            Order.cancelled_at.is_(None),  # type: ignore[union-attr]
+            Order.customer_shopify_id.is_not(None),  # type: ignore[union-attr]
+            placed >= since,
+        )
+    ).all()
+    customers = sorted({int(c) for c, *_ in rows})
+    started: dict[int, list[datetime]] = defaultdict(list)
+    if customers:
+        for cid, at in session.exec(
+            select(Checkout.customer_shopify_id, Checkout.shopify_created_at).where(
+                Checkout.shop_id == shop_id,
+                Checkout.customer_shopify_id.in_(customers),  # type: ignore[union-attr]
+                Checkout.shopify_created_at >= since - timedelta(days=7),  # type: ignore[operator]
+            )
+        ).all():
+            if at is not None:
+                started[int(cid)].append(at)
+    return [
+        OrderFact(
+            customer_id=int(cid),
+            at=at,
+            total=float(Decimal(str(total or 0))),
+            discounts=float(Decimal(str(discounts or 0))),
+            checkouts_started=tuple(sorted(started[int(cid)])),
+        )
+        for cid, at, total, discounts in rows
+        if at is not None
+    ]
+
+
+def first_decision_at(session: Session, shop_id: int) -> datetime | None:
+    """When the agent first decided anything in this shop (its launch, for the guardrail's before/after)."""
+    return session.exec(
+        select(func.min(MessageDecision.decided_at)).where(
+            MessageDecision.shop_id == shop_id, MessageDecision.agent == AGENT
+        )
+    ).one()
