@@ -1,0 +1,253 @@
+"""The replenishment oracle's consumption model: when each shopper runs out of each product (issue 17).
+
+Per customer × product, from clean purchase days (:mod:`app.recommend.replenishment_input`):
+
+- **Per-unit gaps.** The gap after a purchase of ``q`` units is modelled on the log scale as
+  ``x = log(gap) - β·log(q)`` (β = ``quantity_elasticity``; 1 means 2 units last twice as long).
+- **Shrinkage (empirical Bayes).** ``x`` is normal around the pair's rhythm μ_pair with within-pair variance σ²;
+  μ_pair is normal around the product's rhythm μ_product (between-pair variance τ²), which is itself shrunk
+  toward the shop's μ_shop (between-product variance ω²). σ², τ², ω² are moment estimates over the shop. The
+  pair's gaps are recency-weighted (half-life in days), so the posterior follows lifestyle and seasonal shifts.
+  A pair with one purchase day has no gaps: it gets the product's prior only and ``basis == "product_prior"``.
+- **Due date.** The next gap is log-normal: median ``exp(m)`` with ``m = μ_post + β·log(q_last)``, variance
+  σ² + the posterior variance; the due date's interval is its central ``interval`` quantiles.
+- **Stopped buying vs due.** A pair is *active* with prior probability π, which grows with its repeat purchases
+  from the product's repeat-purchase share. Silence lowers it (Bayes on the survival ``S(s)`` of the gap), so the
+  hazard falls after a silence far past the rhythm: ``P(buy within h) = π·(S(s) − S(s+h)) / (π·S(s) + 1 − π)``.
+- **Next purchase.** ``predicted_next_at`` is the median of the next purchase given that the pair is active and
+  has not bought during the silence ``s`` so far (always at or after ``now``).
+- **Consumables.** The product's repeat-purchase share (buyers with two purchase days or more), shrunk toward its
+  product type's share (the shop's for an untyped product): a product is consumable when the share reaches
+  ``consumable_share``. Durables never get reminders.
+
+The backtest (``attune backtest replenishment``) and the production path call the same :func:`fit` and
+:func:`forecast`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import log_ndtr, ndtri
+
+from app.recommend.replenishment_input import PurchaseDays
+
+LN2 = float(np.log(2.0))
+
+
+@dataclass(frozen=True)
+class Config:
+    """One configuration for every shop (chosen on an earlier cut-off than the benchmark's; see benchmarks/)."""
+
+    quantity_elasticity: float = 0.5
+    half_life_days: float = 120.0
+    active_prior_strength: float = 2.0  # pseudo-repeats of the product's repeat share in π
+    share_prior_strength: float = 10.0  # pseudo-buyers of the product type's share in the repeat share
+    consumable_share: float = 0.2
+    interval: float = 0.8
+    min_variance: float = 0.02
+
+
+@dataclass(frozen=True)
+class Priors:
+    """What the shop's history says about each product (rows follow ``products``) and the shop."""
+
+    products: np.ndarray
+    product_mean: np.ndarray  # μ_product (posterior, shrunk toward the shop)
+    product_var: np.ndarray  # τ² + posterior variance of μ_product: the prior variance of a pair's μ
+    repeat_share: np.ndarray  # smoothed share of buyers with ≥ 2 purchase days
+    shop_mean: float
+    shop_var: float
+    sigma2: float
+    tau2: float
+    shop_share: float
+
+    def lookup(self, product_ids: np.ndarray) -> np.ndarray:
+        """Row of each product id in these priors, -1 for a product they have never seen."""
+        idx = np.searchsorted(self.products, product_ids)
+        idx = np.clip(idx, 0, max(len(self.products) - 1, 0))
+        found = len(self.products) > 0
+        ok = (self.products[idx] == product_ids) if found else np.zeros(len(product_ids), bool)
+        return np.where(ok, idx, -1)
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Per pair of the input :class:`PurchaseDays` (same order). Times in days since the epoch."""
+
+    customer: np.ndarray
+    product: np.ndarray
+    n_days: np.ndarray
+    last_day: np.ndarray
+    last_quantity: np.ndarray
+    usual_quantity: np.ndarray
+    cycle_days: np.ndarray  # median gap expected after the last purchase
+    due_at: np.ndarray
+    due_low: np.ndarray
+    due_high: np.ndarray
+    predicted_next_at: np.ndarray
+    p_within_14d: np.ndarray
+    p_within_30d: np.ndarray
+    supply_left: np.ndarray  # fraction of the last purchase's supply left at ``now`` (0..1)
+    p_active: np.ndarray  # P(still buying | silence so far)
+    consumable: np.ndarray
+    basis: np.ndarray  # "personal" (own gaps, shrunk) or "product_prior" (one purchase day)
+    status: np.ndarray  # "stocked", "due" or "stopped"
+
+    def p_within(self, horizon: float) -> np.ndarray:
+        return self.p_within_14d if horizon == 14 else self.p_within_30d
+
+
+def _gaps(days: PurchaseDays, cfg: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per gap: its pair, x = log(gap) − β·log(q before it), and the recency weight."""
+    if not len(days.day):
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    pair = days.row_pair
+    follows = np.r_[pair[1:] == pair[:-1], False]  # row i has a next purchase day in its pair
+    i = np.flatnonzero(follows)
+    gap = (days.day[i + 1] - days.day[i]).astype(float)
+    x = np.log(gap) - cfg.quantity_elasticity * np.log(np.maximum(days.quantity[i], 1e-9))
+    age = days.last_day()[pair[i]] - days.day[i + 1]
+    weight = 0.5 ** (age / cfg.half_life_days)
+    return pair[i], x, weight
+
+
+def _group_mean(keys: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    count = np.bincount(keys, minlength=n).astype(float)
+    total = np.bincount(keys, weights=values, minlength=n)
+    return np.divide(total, count, out=np.zeros(n), where=count > 0), count
+
+
+def fit(days: PurchaseDays, cfg: Config = Config(), product_type: dict[str, str] | None = None) -> Priors:
+    """Empirical-Bayes priors of the shop's products from its purchase days (``product_type``: id → type)."""
+    n_prod = len(days.products)
+    pair, x, _ = _gaps(days, cfg)
+    gap_product = days.pair_product[pair]
+    shop_mean = float(x.mean()) if len(x) else float(np.log(30.0))
+    shop_var = float(x.var()) if len(x) > 1 else 1.0
+    pair_mean, pair_n = _group_mean(pair, x, days.n_pairs)
+    multi = pair_n >= 2
+    resid = x - pair_mean[pair]
+    dof = float((pair_n[multi] - 1).sum())
+    sigma2 = float((resid[multi[pair]] ** 2).sum() / dof) if dof > 0 else shop_var
+    sigma2 = max(sigma2, cfg.min_variance)
+    prod_mean, prod_n = _group_mean(gap_product, x, n_prod)
+    has = pair_n > 0
+    dev = pair_mean[has] - prod_mean[days.pair_product[has]]
+    tau2 = float(np.mean(dev**2 - sigma2 / pair_n[has])) if has.any() else shop_var
+    tau2 = max(tau2, cfg.min_variance)
+    pairs_per_product = np.bincount(days.pair_product[has], minlength=n_prod).astype(float)
+    se2 = np.divide(tau2, pairs_per_product, out=np.full(n_prod, np.inf), where=pairs_per_product > 0)
+    se2 += np.divide(sigma2, prod_n, out=np.full(n_prod, np.inf), where=prod_n > 0)
+    seen = prod_n > 0
+    omega2 = float(np.mean((prod_mean[seen] - shop_mean) ** 2 - se2[seen])) if seen.any() else shop_var
+    omega2 = max(omega2, cfg.min_variance)
+    precision = 1.0 / omega2 + np.where(seen, 1.0 / se2, 0.0)
+    product_mean = (shop_mean / omega2 + np.where(seen, prod_mean / se2, 0.0)) / precision
+    product_var = tau2 + 1.0 / precision
+    share, shop_share = _repeat_share(days, cfg, product_type or {})
+    return Priors(
+        products=days.products,
+        product_mean=product_mean,
+        product_var=product_var,
+        repeat_share=share,
+        shop_mean=shop_mean,
+        shop_var=tau2 + omega2,
+        sigma2=sigma2,
+        tau2=tau2,
+        shop_share=shop_share,
+    )
+
+
+def _repeat_share(days: PurchaseDays, cfg: Config, product_type: dict[str, str]) -> tuple[np.ndarray, float]:
+    """Share of each product's buyers with ≥ 2 purchase days, shrunk toward its type's share, then the shop's."""
+    n_prod = len(days.products)
+    buyers = np.bincount(days.pair_product, minlength=n_prod).astype(float)
+    repeaters = np.bincount(days.pair_product[days.n_days >= 2], minlength=n_prod).astype(float)
+    shop = float(repeaters.sum() / buyers.sum()) if buyers.sum() else 0.0
+    k = cfg.share_prior_strength
+    types = np.array([product_type.get(p, "") for p in days.products], dtype=object)
+    prior = np.full(n_prod, shop)
+    known = types != ""
+    if known.any():
+        codes, inverse = np.unique(types[known].astype(str), return_inverse=True)
+        t_buyers = np.bincount(inverse, weights=buyers[known], minlength=len(codes))
+        t_rep = np.bincount(inverse, weights=repeaters[known], minlength=len(codes))
+        t_share = (t_rep + k * shop) / (t_buyers + k)
+        prior[known] = t_share[inverse]
+    return (repeaters + k * prior) / (buyers + k), shop
+
+
+def forecast(days: PurchaseDays, priors: Priors, now: float, cfg: Config = Config()) -> Forecast:
+    """Forecast every pair of ``days`` at time ``now`` (float days since the epoch; purchases after it ignored
+    by the caller)."""
+    n = days.n_pairs
+    row = priors.lookup(days.products)[days.pair_product] if n else np.zeros(0, np.int64)
+    known = row >= 0
+    prior_mean = np.where(known, priors.product_mean[np.maximum(row, 0)], priors.shop_mean)
+    prior_var = np.where(known, priors.product_var[np.maximum(row, 0)], priors.shop_var)
+    share = np.where(known, priors.repeat_share[np.maximum(row, 0)], priors.shop_share)
+    pair, x, w = _gaps(days, cfg)
+    wsum = np.bincount(pair, weights=w, minlength=n)
+    wx = np.bincount(pair, weights=w * x, minlength=n)
+    precision = 1.0 / prior_var + wsum / priors.sigma2
+    post_mean = (prior_mean / prior_var + wx / priors.sigma2) / precision
+    last_q = days.last_quantity()
+    m = post_mean + cfg.quantity_elasticity * np.log(np.maximum(last_q, 1e-9))
+    sd = np.sqrt(priors.sigma2 + 1.0 / precision)
+    last = days.last_day().astype(float)
+    silence = np.maximum(now - last, 0.0)
+    log_s = _log_survival(silence, m, sd)
+    log_s14 = _log_survival(silence + 14.0, m, sd)
+    log_s30 = _log_survival(silence + 30.0, m, sd)
+    repeats = days.n_days - 1.0
+    k = cfg.active_prior_strength
+    pi = (repeats + k * share) / (repeats + k)
+    s_now = np.exp(log_s)
+    denom = pi * s_now + (1.0 - pi)
+    p14 = pi * (s_now - np.exp(log_s14)) / denom
+    p30 = pi * (s_now - np.exp(log_s30)) / denom
+    p_active = pi * s_now / denom
+    z = ndtri(np.clip(1.0 - np.exp(log_s - LN2), 1e-12, 1 - 1e-12))  # S(t) = S(s)/2
+    next_gap = np.maximum(np.exp(m + sd * z), silence)
+    cycle = np.exp(m)
+    zq = ndtri(0.5 + cfg.interval / 2.0)
+    supply = np.clip(1.0 - silence / cycle, 0.0, 1.0)
+    status = np.where(p_active < 0.5, "stopped", np.where(supply <= 0.2, "due", "stocked"))
+    usual = _usual_quantity(days)
+    return Forecast(
+        customer=days.customers[days.pair_customer],
+        product=days.products[days.pair_product],
+        n_days=days.n_days,
+        last_day=last,
+        last_quantity=last_q,
+        usual_quantity=usual,
+        cycle_days=cycle,
+        due_at=last + cycle,
+        due_low=last + np.exp(m - zq * sd),
+        due_high=last + np.exp(m + zq * sd),
+        predicted_next_at=last + next_gap,
+        p_within_14d=np.clip(p14, 0.0, 1.0),
+        p_within_30d=np.clip(p30, 0.0, 1.0),
+        supply_left=supply,
+        p_active=p_active,
+        consumable=share >= cfg.consumable_share,
+        basis=np.where(days.n_days >= 2, "personal", "product_prior"),
+        status=status,
+    )
+
+
+def _log_survival(t: np.ndarray, m: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """log P(gap > t) of the log-normal gap (0 for t ≤ 0)."""
+    safe = np.maximum(t, 1e-9)
+    return np.where(t > 0, log_ndtr(-(np.log(safe) - m) / sd), 0.0)
+
+
+def _usual_quantity(days: PurchaseDays) -> np.ndarray:
+    """The pair's (lower) median units per purchase day, rounded to a whole unit (at least 1)."""
+    if not days.n_pairs:
+        return np.zeros(0, np.int64)
+    order = np.lexsort((days.quantity, days.row_pair))
+    middle = days.ptr[:-1] + (days.n_days - 1) // 2
+    return np.maximum(np.rint(days.quantity[order][middle]), 1).astype(np.int64)
