@@ -11,8 +11,8 @@ Per customer × product, from clean purchase days (:mod:`app.recommend.replenish
   A pair with one purchase day has no gaps: it gets the product's prior only and ``basis == "product_prior"``.
 - **Due date.** The next gap is log-normal: median ``exp(m)`` with ``m = μ_post + β·log(q_last)``, variance
   σ² + the posterior variance; the due date's interval is its central ``interval`` quantiles.
-- **Stopped buying vs due.** A pair is *active* with prior probability π, which grows with its repeat purchases
-  from the product's repeat-purchase share. Silence lowers it (Bayes on the survival ``S(s)`` of the gap), so the
+- **Stopped buying vs due.** A pair is *active* with prior probability π = (r + k·share) / (r + k + 1) (r: its
+  repeat purchases, share: the product's repeat-purchase share). Silence lowers it (Bayes on the survival ``S(s)`` of the gap), so the
   hazard falls after a silence far past the rhythm: ``P(buy within h) = π·(S(s) − S(s+h)) / (π·S(s) + 1 − π)``.
 - **Next purchase.** ``predicted_next_at`` is the median of the next purchase given that the pair is active and
   has not bought during the silence ``s`` so far (always at or after ``now``).
@@ -203,9 +203,9 @@ def forecast(days: PurchaseDays, priors: Priors, now: float, cfg: Config = Confi
     log_s30 = _log_survival(silence + 30.0, m, sd)
     repeats = days.n_days - 1.0
     k = cfg.active_prior_strength
-    pi = (repeats + k * share) / (repeats + k)
+    pi = (repeats + k * share) / (repeats + k + 1.0)  # one pseudo-stop: no pair is sure to go on
     s_now = np.exp(log_s)
-    denom = pi * s_now + (1.0 - pi)
+    denom = np.maximum(pi * s_now + (1.0 - pi), 1e-300)
     p14 = pi * (s_now - np.exp(log_s14)) / denom
     p30 = pi * (s_now - np.exp(log_s30)) / denom
     p_active = pi * s_now / denom

@@ -68,7 +68,7 @@ def purchase_days(
         oid = np.asarray(order_id).astype(str)
         if len(oid) != len(at):
             raise ValueError("order_id must have the same length as the other columns")
-        ok &= _first_of_repeated_lines(customer, product, oid, qty)
+        ok &= _first_of_repeated_lines(customer, product, oid, qty, at)
     customer, product, at, qty = customer[ok], product[ok], at[ok], qty[ok]
     customers, cust_idx = np.unique(customer, return_inverse=True)
     products, prod_idx = np.unique(product, return_inverse=True)
@@ -103,11 +103,12 @@ def purchase_days(
 
 
 def _first_of_repeated_lines(
-    customer: np.ndarray, product: np.ndarray, oid: np.ndarray, qty: np.ndarray
+    customer: np.ndarray, product: np.ndarray, oid: np.ndarray, qty: np.ndarray, at: np.ndarray
 ) -> np.ndarray:
-    """True for the first of identical (customer, order, product, quantity) lines: a redelivered order counts once."""
+    """True for the earliest of identical (customer, order, product, quantity) lines: a redelivered order counts
+    once, whatever time a skewed clock gave the copy."""
     cols = [np.unique(c, return_inverse=True)[1] for c in (customer, oid, product, qty)]
-    order = np.lexsort(cols[::-1])
+    order = np.lexsort([at, *cols[::-1]])
     same = np.ones(len(order) - 1, bool) if len(order) else np.zeros(0, bool)
     for c in cols:
         same &= c[order][1:] == c[order][:-1]
