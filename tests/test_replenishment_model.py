@@ -14,7 +14,13 @@ def lines(rows):
     """rows: (customer, product, day, quantity[, order id]) → column arrays."""
     cols = list(zip(*rows, strict=True))
     oid = cols[4] if len(cols) > 4 else [f"{c}-{d}" for c, _, d, *_ in rows]
-    return np.array(cols[0]), np.array(cols[1]), np.array(cols[2], float), np.array(cols[3], float), np.array(oid)
+    return (
+        np.array(cols[0]),
+        np.array(cols[1]),
+        np.array(cols[2], float),
+        np.array(cols[3], float),
+        np.array(oid),
+    )
 
 
 def model(rows, now, cfg=CFG, types=None):
@@ -52,7 +58,9 @@ def test_bad_input_never_breaks_the_model(rows, now):
         assert (np.diff(days.day[days.ptr[k] : days.ptr[k + 1]]) > 0).all()
     for arr in (fc.due_at, fc.predicted_next_at, fc.p_within_14d, fc.p_within_30d, fc.supply_left):
         assert np.isfinite(arr).all()
-    assert ((0 <= fc.p_within_14d) & (fc.p_within_14d <= fc.p_within_30d + 1e-12) & (fc.p_within_30d <= 1)).all()
+    assert (
+        (0 <= fc.p_within_14d) & (fc.p_within_14d <= fc.p_within_30d + 1e-12) & (fc.p_within_30d <= 1)
+    ).all()
     assert (fc.predicted_next_at >= now - 1e-9).all() | (fc.last_day > now).any()
     assert ((fc.due_low <= fc.due_at) & (fc.due_at <= fc.due_high)).all()
     assert ((fc.basis == "product_prior") == (fc.n_days == 1)).all()
@@ -91,7 +99,9 @@ def test_returns_never_add_consumption(rows, pick, units):
 def test_a_returned_or_cancelled_purchase_is_no_purchase_day():
     rows = [("a", "milk", 19000, 1, "o1"), ("a", "milk", 19010, 2, "o2"), ("a", "milk", 19020, 2, "o3")]
     refund = [("a", "milk", 19021, -2, "r1")]
-    cancelled = [("a", "milk", 19030, -3, "c1")]  # 3 units back: all of the latest purchase, 1 of the one before
+    cancelled = [
+        ("a", "milk", 19030, -3, "c1")
+    ]  # 3 units back: all of the latest purchase, 1 of the one before
     days, _ = model(rows + refund, 19040)
     assert days.day.tolist() == [19000, 19010]
     days, _ = model(rows + cancelled, 19040)

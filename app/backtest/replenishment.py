@@ -33,7 +33,7 @@ import pandas as pd
 from app.backtest import replenishment_baselines as base
 from app.backtest.datasets import DatasetError, read_transactions
 from app.recommend.replenishment import Config, fit, forecast
-from app.recommend.replenishment_input import PurchaseDays, purchase_days
+from app.recommend.replenishment_input import PurchaseDays, purchase_days, select_rows
 
 HORIZONS = (14, 30)
 BASELINES = (
@@ -159,10 +159,10 @@ def run_backtest(
     hist_frame = frame[at < cut]
     all_days = _days(hist_frame)
     types = _product_types(hist_frame)
-    priors = fit(all_days, cfg, types)
+    priors = fit(all_days, cfg, types, now=cut)
     fc_all = forecast(all_days, priors, cut, cfg)
     keep = all_days.n_days >= 2
-    days = _subset(all_days, keep)
+    days, _ = select_rows(all_days, np.repeat(keep, all_days.n_days))
     truth = _truth(frame, days, cut, end_of_data, gap_cap)
     attune = (fc_all.predicted_next_at[keep], fc_all.p_within_14d[keep], fc_all.p_within_30d[keep])
     preds: dict[str, tuple] = {"attune": (attune[0], attune[1], attune[2], attune[1], attune[2])}
@@ -210,20 +210,6 @@ def _order_days(frame: pd.DataFrame, days: PurchaseDays) -> dict[int, np.ndarray
     )
     d = d[d["c"] >= 0].drop_duplicates().sort_values(["c", "d"])
     return {int(c): g.to_numpy() for c, g in d.groupby("c")["d"]}
-
-
-def _subset(days: PurchaseDays, keep: np.ndarray) -> PurchaseDays:
-    rows = np.repeat(keep, days.n_days)
-    counts = days.n_days[keep]
-    return PurchaseDays(
-        customers=days.customers,
-        products=days.products,
-        pair_customer=days.pair_customer[keep],
-        pair_product=days.pair_product[keep],
-        ptr=np.r_[0, np.cumsum(counts)].astype(np.int64),
-        day=days.day[rows],
-        quantity=days.quantity[rows],
-    )
 
 
 def targets(results: dict) -> dict[str, float | None]:

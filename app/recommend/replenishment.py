@@ -26,14 +26,16 @@ The backtest (``attune backtest replenishment``) and the production path call th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import log_ndtr, ndtri
 
-from app.recommend.replenishment_input import PurchaseDays
+from app.recommend.replenishment_calibrate import HORIZONS, Calibrator, features, train
+from app.recommend.replenishment_input import PurchaseDays, select_rows
 
 LN2 = float(np.log(2.0))
+HOLDOUT_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ class Config:
     consumable_share: float = 0.2
     interval: float = 0.8
     min_variance: float = 0.02
+    variance_prior_dof: float = 16.0  # pseudo-gaps of the product's (then shop's) spread in a pair's spread
+    calibrate: bool = True  # calibrate P(within 14/30 d) on the shop's last 30 days (replenishment_calibrate)
+    calibrator: str = "logistic"  # "logistic" or "gbm" (gradient-boosted trees)
 
 
 @dataclass(frozen=True)
@@ -60,8 +65,10 @@ class Priors:
     shop_mean: float
     shop_var: float
     sigma2: float
+    product_sigma2: np.ndarray  # the product's within-pair variance, shrunk toward ``sigma2``
     tau2: float
     shop_share: float
+    calibrator: Calibrator | None = None
 
     def lookup(self, product_ids: np.ndarray) -> np.ndarray:
         """Row of each product id in these priors, -1 for a product they have never seen."""
@@ -92,6 +99,7 @@ class Forecast:
     supply_left: np.ndarray  # fraction of the last purchase's supply left at ``now`` (0..1)
     p_active: np.ndarray  # P(still buying | silence so far)
     consumable: np.ndarray
+    repeat_share: np.ndarray  # the product's
     basis: np.ndarray  # "personal" (own gaps, shrunk) or "product_prior" (one purchase day)
     status: np.ndarray  # "stocked", "due" or "stopped"
 
@@ -107,7 +115,8 @@ def _gaps(days: PurchaseDays, cfg: Config) -> tuple[np.ndarray, np.ndarray, np.n
     follows = np.r_[pair[1:] == pair[:-1], False]  # row i has a next purchase day in its pair
     i = np.flatnonzero(follows)
     gap = (days.day[i + 1] - days.day[i]).astype(float)
-    x = np.log(gap) - cfg.quantity_elasticity * np.log(np.maximum(days.quantity[i], 1e-9))
+    usual = _median_quantity(days)[pair[i]]
+    x = np.log(gap) - cfg.quantity_elasticity * np.log(np.maximum(days.quantity[i], 1e-9) / usual)
     age = days.last_day()[pair[i]] - days.day[i + 1]
     weight = 0.5 ** (age / cfg.half_life_days)
     return pair[i], x, weight
@@ -119,7 +128,9 @@ def _group_mean(keys: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarra
     return np.divide(total, count, out=np.zeros(n), where=count > 0), count
 
 
-def fit(days: PurchaseDays, cfg: Config = Config(), product_type: dict[str, str] | None = None) -> Priors:
+def fit_rhythm(
+    days: PurchaseDays, cfg: Config = Config(), product_type: dict[str, str] | None = None
+) -> Priors:
     """Empirical-Bayes priors of the shop's products from its purchase days (``product_type``: id → type)."""
     n_prod = len(days.products)
     pair, x, _ = _gaps(days, cfg)
@@ -132,6 +143,11 @@ def fit(days: PurchaseDays, cfg: Config = Config(), product_type: dict[str, str]
     dof = float((pair_n[multi] - 1).sum())
     sigma2 = float((resid[multi[pair]] ** 2).sum() / dof) if dof > 0 else shop_var
     sigma2 = max(sigma2, cfg.min_variance)
+    nu = cfg.variance_prior_dof
+    in_multi = multi[pair]
+    prod_ss = np.bincount(gap_product[in_multi], weights=resid[in_multi] ** 2, minlength=n_prod)
+    prod_dof = np.bincount(days.pair_product[multi], weights=pair_n[multi] - 1, minlength=n_prod)
+    product_sigma2 = np.maximum((nu * sigma2 + prod_ss) / (nu + prod_dof), cfg.min_variance)
     prod_mean, prod_n = _group_mean(gap_product, x, n_prod)
     has = pair_n > 0
     dev = pair_mean[has] - prod_mean[days.pair_product[has]]
@@ -155,8 +171,26 @@ def fit(days: PurchaseDays, cfg: Config = Config(), product_type: dict[str, str]
         shop_mean=shop_mean,
         shop_var=tau2 + omega2,
         sigma2=sigma2,
+        product_sigma2=product_sigma2,
         tau2=tau2,
         shop_share=shop_share,
+    )
+
+
+def customer_days(days: PurchaseDays) -> PurchaseDays:
+    """Each shopper's distinct order days (any product) as one pair per shopper with the product ``*``."""
+    span = int(days.day.max()) + 1 if len(days.day) else 1
+    key = np.unique(days.pair_customer[days.row_pair].astype(np.int64) * span + days.day)
+    cust, day = key // span, key % span
+    starts = np.flatnonzero(np.r_[True, cust[1:] != cust[:-1]]) if len(cust) else np.zeros(0, np.int64)
+    return PurchaseDays(
+        customers=days.customers,
+        products=np.array(["*"]),
+        pair_customer=cust[starts],
+        pair_product=np.zeros(len(starts), np.int64),
+        ptr=np.r_[starts, len(cust)].astype(np.int64),
+        day=day,
+        quantity=np.ones(len(day)),
     )
 
 
@@ -179,9 +213,8 @@ def _repeat_share(days: PurchaseDays, cfg: Config, product_type: dict[str, str])
     return (repeaters + k * prior) / (buyers + k), shop
 
 
-def forecast(days: PurchaseDays, priors: Priors, now: float, cfg: Config = Config()) -> Forecast:
-    """Forecast every pair of ``days`` at time ``now`` (float days since the epoch; purchases after it ignored
-    by the caller)."""
+def forecast_rhythm(days: PurchaseDays, priors: Priors, now: float, cfg: Config = Config()) -> Forecast:
+    """The rhythm model's forecast of every pair of ``days`` at ``now`` (float days since the epoch)."""
     n = days.n_pairs
     row = priors.lookup(days.products)[days.pair_product] if n else np.zeros(0, np.int64)
     known = row >= 0
@@ -191,11 +224,18 @@ def forecast(days: PurchaseDays, priors: Priors, now: float, cfg: Config = Confi
     pair, x, w = _gaps(days, cfg)
     wsum = np.bincount(pair, weights=w, minlength=n)
     wx = np.bincount(pair, weights=w * x, minlength=n)
-    precision = 1.0 / prior_var + wsum / priors.sigma2
-    post_mean = (prior_mean / prior_var + wx / priors.sigma2) / precision
+    spread = np.where(known, priors.product_sigma2[np.maximum(row, 0)], priors.sigma2)
+    pair_mean = np.divide(wx, wsum, out=np.zeros(n), where=wsum > 0)
+    ss = np.bincount(pair, weights=w * (x - pair_mean[pair]) ** 2, minlength=n)
+    wsq = np.bincount(pair, weights=w**2, minlength=n)
+    dof = np.maximum(wsum - np.divide(wsq, wsum, out=np.zeros(n), where=wsum > 0), 0.0)  # effective n − 1
+    nu = cfg.variance_prior_dof
+    sigma2 = np.maximum((nu * spread + ss) / (nu + dof), cfg.min_variance)
+    precision = 1.0 / prior_var + wsum / sigma2
+    post_mean = (prior_mean / prior_var + wx / sigma2) / precision
     last_q = days.last_quantity()
-    m = post_mean + cfg.quantity_elasticity * np.log(np.maximum(last_q, 1e-9))
-    sd = np.sqrt(priors.sigma2 + 1.0 / precision)
+    m = post_mean + cfg.quantity_elasticity * np.log(np.maximum(last_q, 1e-9) / _median_quantity(days))
+    sd = np.sqrt(sigma2 + 1.0 / precision)
     last = days.last_day().astype(float)
     silence = np.maximum(now - last, 0.0)
     log_s = _log_survival(silence, m, sd)
@@ -215,7 +255,7 @@ def forecast(days: PurchaseDays, priors: Priors, now: float, cfg: Config = Confi
     zq = ndtri(0.5 + cfg.interval / 2.0)
     supply = np.clip(1.0 - silence / cycle, 0.0, 1.0)
     status = np.where(p_active < 0.5, "stopped", np.where(supply <= 0.2, "due", "stocked"))
-    usual = _usual_quantity(days)
+    usual = np.maximum(np.rint(_median_quantity(days)), 1).astype(np.int64)
     return Forecast(
         customer=days.customers[days.pair_customer],
         product=days.products[days.pair_product],
@@ -233,8 +273,67 @@ def forecast(days: PurchaseDays, priors: Priors, now: float, cfg: Config = Confi
         supply_left=supply,
         p_active=p_active,
         consumable=share >= cfg.consumable_share,
+        repeat_share=share,
         basis=np.where(days.n_days >= 2, "personal", "product_prior"),
         status=status,
+    )
+
+
+def fit(
+    days: PurchaseDays,
+    cfg: Config = Config(),
+    product_type: dict[str, str] | None = None,
+    now: float | None = None,
+) -> Priors:
+    """The shop's priors (:func:`fit_rhythm`) and, given the end of its history ``now``, the calibrator trained on
+    its last ``HOLDOUT_DAYS`` (forecast from the days before them, labelled by what was bought in them)."""
+    priors = fit_rhythm(days, cfg, product_type)
+    if not cfg.calibrate or now is None or not days.n_pairs:
+        return priors
+    inner = float(np.floor(now)) - HOLDOUT_DAYS
+    early = days.day < inner
+    before, kept = select_rows(days, early)
+    if not before.n_pairs:
+        return priors
+    inner_priors = fit_rhythm(before, cfg, product_type)
+    fc = forecast_rhythm(before, inner_priors, inner, cfg)
+    n_before = before.n_days
+    has_next = n_before < days.n_days[kept]
+    nxt = np.where(has_next, days.day[np.minimum(days.ptr[kept] + n_before, len(days.day) - 1)], np.inf)
+    labels = {h: nxt < inner + h for h in HORIZONS}
+    return replace(priors, calibrator=train(_features(before, fc, inner), labels, cfg.calibrator))
+
+
+def forecast(days: PurchaseDays, priors: Priors, now: float, cfg: Config = Config()) -> Forecast:
+    """Forecast every pair of ``days`` at ``now`` (float days since the epoch; the caller leaves out anything
+    later): the rhythm model, its probabilities calibrated when ``priors`` carry a calibrator."""
+    fc = forecast_rhythm(days, priors, now, cfg)
+    if priors.calibrator is None or not days.n_pairs:
+        return fc
+    p = priors.calibrator.apply(_features(days, fc, now), {14: fc.p_within_14d, 30: fc.p_within_30d})
+    return replace(fc, p_within_14d=p[14], p_within_30d=p[30])
+
+
+def _features(days: PurchaseDays, fc: Forecast, now: float) -> np.ndarray:
+    shopper = customer_days(days)
+    last = np.full(len(days.customers), np.nan)
+    gap = np.full(len(days.customers), np.nan)
+    who = shopper.pair_customer
+    last[who] = shopper.last_day()
+    first = shopper.day[shopper.ptr[:-1]]
+    gap[who] = np.where(shopper.n_days > 1, (last[who] - first) / np.maximum(shopper.n_days - 1, 1), 365.0)
+    first_day = days.day[days.ptr[:-1]].astype(float)
+    return features(
+        fc.p_within_14d,
+        fc.p_within_30d,
+        fc.p_active,
+        fc.n_days.astype(float),
+        np.maximum(now - fc.last_day, 0.0),
+        fc.cycle_days,
+        np.maximum(now - first_day, 0.0),
+        fc.repeat_share,
+        np.maximum(now - last[days.pair_customer], 0.0),
+        gap[days.pair_customer],
     )
 
 
@@ -244,10 +343,10 @@ def _log_survival(t: np.ndarray, m: np.ndarray, sd: np.ndarray) -> np.ndarray:
     return np.where(t > 0, log_ndtr(-(np.log(safe) - m) / sd), 0.0)
 
 
-def _usual_quantity(days: PurchaseDays) -> np.ndarray:
-    """The pair's (lower) median units per purchase day, rounded to a whole unit (at least 1)."""
+def _median_quantity(days: PurchaseDays) -> np.ndarray:
+    """The pair's (lower) median units per purchase day."""
     if not days.n_pairs:
-        return np.zeros(0, np.int64)
+        return np.zeros(0)
     order = np.lexsort((days.quantity, days.row_pair))
     middle = days.ptr[:-1] + (days.n_days - 1) // 2
-    return np.maximum(np.rint(days.quantity[order][middle]), 1).astype(np.int64)
+    return days.quantity[order][middle]

@@ -135,3 +135,21 @@ def _net_returns(
             q -= take
             i -= 1
     return uqty
+
+
+def select_rows(days: PurchaseDays, rows: np.ndarray) -> tuple[PurchaseDays, np.ndarray]:
+    """The purchase days where ``rows`` is true, and the indices (in ``days``) of the pairs that keep any."""
+    counts = (
+        np.bincount(days.row_pair[rows], minlength=days.n_pairs) if days.n_pairs else np.zeros(0, np.int64)
+    )
+    kept = np.flatnonzero(counts > 0)
+    selected = PurchaseDays(
+        customers=days.customers,
+        products=days.products,
+        pair_customer=days.pair_customer[kept],
+        pair_product=days.pair_product[kept],
+        ptr=np.r_[0, np.cumsum(counts[kept])].astype(np.int64),
+        day=days.day[rows],
+        quantity=days.quantity[rows],
+    )
+    return selected, kept
