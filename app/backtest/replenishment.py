@@ -32,7 +32,7 @@ import pandas as pd
 
 from app.backtest import replenishment_baselines as base
 from app.backtest.datasets import DatasetError, read_transactions
-from app.recommend.replenishment import Config, fit, forecast
+from app.recommend.replenishment import Config, forecast_history
 from app.recommend.replenishment_input import PurchaseDays, purchase_days, select_rows
 
 HORIZONS = (14, 30)
@@ -157,10 +157,16 @@ def run_backtest(
     if end_of_data == "global" and np.floor(at.max()) < cut + max(HORIZONS) - 1:
         raise DatasetError(f"the data end less than {max(HORIZONS)} days after the cut-off {cutoff.date()}")
     hist_frame = frame[at < cut]
-    all_days = _days(hist_frame)
-    types = _product_types(hist_frame)
-    priors = fit(all_days, cfg, types, now=cut)
-    fc_all = forecast(all_days, priors, cut, cfg)
+    all_days, fc_all = forecast_history(
+        frame["customer_id"].to_numpy(),
+        frame["product_id"].to_numpy(),
+        at,
+        frame["quantity"].to_numpy(),
+        frame["order_id"].to_numpy(),
+        cut,
+        _product_types(hist_frame),
+        cfg,
+    )
     keep = all_days.n_days >= 2
     days, _ = select_rows(all_days, np.repeat(keep, all_days.n_days))
     truth = _truth(frame, days, cut, end_of_data, gap_cap)

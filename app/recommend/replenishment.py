@@ -32,7 +32,7 @@ import numpy as np
 from scipy.special import log_ndtr, ndtri
 
 from app.recommend.replenishment_calibrate import HORIZONS, Calibrator, features, train
-from app.recommend.replenishment_input import PurchaseDays, select_rows
+from app.recommend.replenishment_input import PurchaseDays, purchase_days, select_rows
 
 LN2 = float(np.log(2.0))
 HOLDOUT_DAYS = 30
@@ -312,6 +312,31 @@ def forecast(days: PurchaseDays, priors: Priors, now: float, cfg: Config = Confi
         return fc
     p = priors.calibrator.apply(_features(days, fc, now), {14: fc.p_within_14d, 30: fc.p_within_30d})
     return replace(fc, p_within_14d=p[14], p_within_30d=p[30])
+
+
+def forecast_history(
+    customer: np.ndarray,
+    product: np.ndarray,
+    at_days: np.ndarray,
+    quantity: np.ndarray,
+    order_id: np.ndarray | None,
+    now: float,
+    product_type: dict[str, str] | None = None,
+    cfg: Config = Config(),
+) -> tuple[PurchaseDays, Forecast]:
+    """A shop's order lines (returns as negative quantities) → every pair's forecast at ``now``: the one entry
+    point of production (``app.jobs.replenishment``) and of ``attune backtest replenishment``. Lines at or after
+    ``now`` are left out."""
+    at = np.asarray(at_days, dtype=float)
+    early = at < now
+    days = purchase_days(
+        np.asarray(customer)[early],
+        np.asarray(product)[early],
+        at[early],
+        np.asarray(quantity)[early],
+        None if order_id is None else np.asarray(order_id)[early],
+    )
+    return days, forecast(days, fit(days, cfg, product_type, now), now, cfg)
 
 
 def _features(days: PurchaseDays, fc: Forecast, now: float) -> np.ndarray:

@@ -1,0 +1,56 @@
+"""Load a shop's purchase history for the replenishment model and keep its forecasts (``replenishment_forecast``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import numpy as np
+from sqlmodel import Session, delete, select
+
+from app.models.replenishment import ReplenishmentForecast
+from app.recommend.transactions import PurchaseLines
+from app.stores.ranker import purchase_lines
+
+
+def history(session: Session, shop_id: int) -> PurchaseLines:
+    """The shop's order lines of known customers (a guest order has no rhythm), returns as negative lines;
+    cancelled and test orders are not in it (``app.stores.ranker.purchase_lines``)."""
+    lines = purchase_lines(session, shop_id)
+    known = ~np.char.startswith(lines.customers.astype(str), "order:")
+    return PurchaseLines(
+        lines.customers[known],
+        lines.orders[known],
+        lines.days[known],
+        lines.products[known],
+        lines.quantities[known],
+        None if lines.titles is None else lines.titles[known],
+        None if lines.types is None else lines.types[known],
+    )
+
+
+def replace_forecasts(session: Session, shop_id: int, rows: Iterable[ReplenishmentForecast]) -> int:
+    """Rewrite the shop's forecasts (no commit). Returns how many are stored."""
+    session.exec(delete(ReplenishmentForecast).where(ReplenishmentForecast.shop_id == shop_id))  # type: ignore[call-overload]
+    rows = [r for r in rows if r.shop_id == shop_id]
+    session.add_all(rows)
+    return len(rows)
+
+
+def customer_forecasts(
+    session: Session, shop_id: int, customer_id: int, *, consumable_only: bool = True
+) -> list[ReplenishmentForecast]:
+    """One customer's forecasts, the most due first (P(buy within 14 days), then the due date)."""
+    query = select(ReplenishmentForecast).where(
+        ReplenishmentForecast.shop_id == shop_id, ReplenishmentForecast.customer_shopify_id == customer_id
+    )
+    if consumable_only:
+        query = query.where(ReplenishmentForecast.consumable.is_(True))  # type: ignore[attr-defined]
+    rows = session.exec(query).all()
+    return sorted(rows, key=lambda r: (-r.p_within_14d, r.due_at))
+
+
+def computed_at(session: Session, shop_id: int) -> datetime | None:
+    return session.exec(
+        select(ReplenishmentForecast.computed_at).where(ReplenishmentForecast.shop_id == shop_id).limit(1)
+    ).first()
