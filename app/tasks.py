@@ -38,6 +38,7 @@ INFER_INTERESTS = "app.jobs.interests.infer_for_shop"
 INFER_ALL_INTERESTS = "app.jobs.interests.infer_all_shops"
 FORECAST_REPLENISHMENT = "app.jobs.replenishment.forecast_shop"
 FORECAST_ALL_REPLENISHMENT = "app.jobs.replenishment.forecast_all_shops"
+RUN_REPLENISHMENT = "app.jobs.replenishment.run_replenishment"
 REFRESH_SHOP_LISTS = "app.jobs.recommendations.refresh_for_shop"
 REFRESH_CUSTOMER_LISTS = "app.jobs.recommendations.refresh_for_customer"
 REFRESH_PERSONAL_LISTS = "app.jobs.recommendations.refresh_personal_lists"
@@ -125,6 +126,13 @@ def forecast_replenishment(redis_url: str | None, shop_id: int) -> bool:
     """The shop's replenishment forecasts (nightly); one queued per shop."""
     return enqueue(
         redis_url, FORECAST_REPLENISHMENT, shop_id, queue="low", job_id=replenishment_job_id(shop_id)
+    )
+
+
+def run_replenishment(redis_url: str | None, shop_id: int) -> bool:
+    """The replenishment agent over the shop's fresh forecasts; one queued per shop."""
+    return enqueue(
+        redis_url, RUN_REPLENISHMENT, shop_id, queue="low", job_id=f"replenishment-agent-{shop_id}"
     )
 
 

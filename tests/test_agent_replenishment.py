@@ -54,6 +54,7 @@ def test_due_when_run_out_minus_delivery_is_near():
         {"available": False},  # out of stock: no reminder
         {"subscribed": True},  # an active subscription covers it
         {"variant_id": None},  # nothing to put in the cart
+        {"personal": False},  # one purchase: no rhythm of the shopper's own
     ],
 )
 def test_no_reminder(change):
@@ -85,7 +86,7 @@ def test_reminder_carries_the_usual_cart_two_complements_and_the_flow_trigger():
     assert flow.channels == ("flow",) and flow.content.template == FLOW_TRIGGER
     payload = build_payload(FLOW_TRIGGER, "7", flow.content.data)  # what the Flow channel will fire
     assert payload["customer_id"] == 7 and payload["product_id"] == 11 and payload["Due date"] == "2026-06-03"
-    assert message.expected_value == pytest.approx(0.003 * (9 * 2 + 9 * 1))
+    assert message.expected_value == pytest.approx(0.003 * (9 * 2 + 9 * 1)) == 2 * flow.expected_value
 
 
 def test_reason_text():

@@ -12,8 +12,9 @@ from rq import Queue
 from sqlmodel import select
 
 from app import tasks
-from app.jobs.replenishment import forecast_all_shops, forecast_shop
-from app.models.commerce import Order, OrderLine, Refund, RefundLine
+from app.jobs.replenishment import forecast_all_shops, forecast_shop, run_replenishment
+from app.models.commerce import Customer, Order, OrderLine, Refund, RefundLine
+from app.models.messaging import ContactConsent, MessageDecision, OutboxMessage
 from app.models.replenishment import ReplenishmentForecast
 from app.recommend.replenishment import forecast_history
 from app.storefront.demo_data import seed_demo_shop
@@ -21,7 +22,7 @@ from app.stores.replenishment import customer_forecasts, history
 from app.worker import PERIODIC_JOBS
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
-COFFEE, SOCKS = 9001, 9002
+COFFEE, SOCKS = 1009, 1002  # the demo catalogue's energy bars (in stock) and socks
 _ids = iter(range(700_000, 800_000))
 
 
@@ -56,11 +57,15 @@ def refund(session, shop_id, oid, line_id, product, qty, days_ago):
 def seed(session):
     shop = seed_demo_shop(session, orders=False, now=NOW)
     sid = shop.shop_id
-    for c in range(20):  # coffee every ~14 days for the shop's regulars
+    for cid in (1, 2):
+        session.add(Customer(shop_id=sid, shopify_id=cid, email=f"s{cid}@example.com", currency="USD"))
+        session.add(ContactConsent(shop_id=sid, customer_shopify_id=cid, channel="email", state="SUBSCRIBED",
+                                   consent_updated_at=NOW - timedelta(days=60)))  # fmt: skip
+    for c in range(20):  # energy bars every 12-16 days for the shop's regulars
         for k in range(6):
-            order(session, sid, 1000 + c, 100 - 14 * k - c % 3, [(COFFEE, 1)])
-    order(session, sid, 1, 40, [(COFFEE, 1)])  # shopper 1: two past orders, the last 26 days ago ...
-    order(session, sid, 1, 26, [(COFFEE, 1), (SOCKS, 1)])
+            order(session, sid, 1000 + c, 90 - 14 * k - (k * c) % 5 + c % 3, [(COFFEE, 1)])
+    order(session, sid, 1, 29, [(COFFEE, 1)])  # shopper 1: two past orders, the last 15 days ago ...
+    order(session, sid, 1, 15, [(COFFEE, 1), (SOCKS, 1)])
     order(session, sid, 1, 10, [(COFFEE, 2)], cancelled=True)  # ... a cancelled one ...
     oid, lines = order(session, sid, 1, 5, [(COFFEE, 1)])  # ... and one returned in full
     refund(session, sid, oid, lines[0], COFFEE, 1, 3)
@@ -78,7 +83,7 @@ def test_the_job_stores_the_backtested_forecast(session, settings):
     assert (
         one.purchase_days == 2 and one.basis == "personal"
     )  # the cancelled and the refunded order do not count
-    assert one.last_purchase_at == NOW.replace(hour=0) - timedelta(days=26)
+    assert one.last_purchase_at == NOW.replace(hour=0) - timedelta(days=15)
     assert one.consumable and one.usual_quantity == 1
     assert one.due_low <= one.due_at <= one.due_high and one.predicted_next_at >= NOW
     assert 0 <= one.p_within_14d <= one.p_within_30d <= 1 and one.status in {"due", "stopped"}
@@ -118,3 +123,39 @@ def test_forecasts_are_refreshed_nightly_for_every_installed_shop(session, setti
     assert forecast_all_shops() == 2
     queued = Queue("low", connection=Redis.from_url(settings.redis_url)).job_ids
     assert sorted(queued) == sorted(tasks.replenishment_job_id(s.shop_id) for s in (a, b))
+
+
+@pytest.mark.usefixtures("jobs_env")
+def test_due_shoppers_get_one_reorder_reminder_through_the_orchestrator(session, settings):
+    sid = seed(session)
+    forecast_shop(sid, settings, now=NOW)
+    queued = Queue("low", connection=Redis.from_url(settings.redis_url)).job_ids
+    assert f"replenishment-agent-{sid}" in queued  # fresh forecasts queue the agent
+    first = run_replenishment(sid, now=NOW)
+    assert first["proposals"] >= 2
+    mine = session.exec(
+        select(MessageDecision).where(
+            MessageDecision.shop_id == sid, MessageDecision.customer_shopify_id == 1
+        )
+    ).all()
+    assert {d.agent for d in mine} == {"replenishment"} and len(
+        mine
+    ) == 2  # the reminder and the Flow trigger
+    assert len({d.arm for d in mine}) == 1  # one holdout assignment per shopper and agent
+    rows = session.exec(
+        select(OutboxMessage).where(OutboxMessage.shop_id == sid, OutboxMessage.customer_shopify_id == 1)
+    ).all()
+    if mine[0].arm == "treatment":
+        email = next(r for r in rows if r.channel == "email")
+        assert email.data["cta_url"].startswith("https://attune-demo.myshopify.com/cart/")
+        assert email.data["cta_url"].endswith(":1")  # the shopper's usual quantity
+        assert "you usually reorder every" in email.data["paragraphs"][0]
+        flow = next(d for d in mine if d.channel == "flow")  # the one budget: the reminder with the cart wins
+        assert flow.action == "suppress" and "contact budget" in flow.reason
+    else:
+        assert rows == []  # held out: recorded, never sent
+    assert not any(
+        d.customer_shopify_id == 2 for d in session.exec(select(MessageDecision)).all()
+    )  # not due yet
+    again = run_replenishment(sid, now=NOW)
+    assert again["proposals"] == 0  # decided once per due cycle

@@ -4,13 +4,15 @@ the orchestrator decides (holdout, consent, quiet hours, the one budget) and the
 
 Rules:
 - an item is due when its predicted run-out minus the shop's delivery time is at most ``LEAD`` away (or past);
-  only consumables, never a pair the model says has stopped, never one that is out of stock or covered by an
+  only consumables bought on two days or more (a single purchase has no rhythm of the shopper's own to quote),
+  never a pair the model says has stopped, never one that is out of stock or covered by an
   active subscription, and only with a variant to put in the cart;
 - one reminder per shopper and due cycle of its most due item (the dedupe key names the product and due date);
 - it carries every due item at the shopper's usual quantity in a cart permalink (``/cart/{variant}:{qty},…``)
   and at most ``COMPLEMENTS`` in-stock items that shoppers add when restocking these;
 - it goes out at the shopper's best local hour (``app.orchestrator.clock``) and a purchase cancels it;
-- beside it, the Flow trigger "replenishment due" (``attune-replenishment-due``) for the merchant's own workflows.
+- beside it, the Flow trigger "replenishment due" (``attune-replenishment-due``) for the merchant's own workflows,
+  worth half the reminder in the one contact budget.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Supply:
     consumable: bool
     available: bool = True
     subscribed: bool = False  # an active subscription covers it
+    personal: bool = True  # the shopper's own rhythm (False: one purchase, the product's prior only)
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ def due_items(supplies: Sequence[Supply], now: datetime, delivery: timedelta = D
         s
         for s in supplies
         if s.consumable
+        and s.personal
         and s.status != "stopped"
         and s.available
         and not s.subscribed
@@ -190,7 +194,15 @@ def propose(
         "reason": why,
         "cart_url": cart,
     }
+    # The Flow trigger hands the shopper to the merchant's own workflow, which is a contact too: it is worth half
+    # the reminder, so under the orchestrator's one budget the reminder with the cart wins where it can be sent
+    # (an on-site reminder counts against no budget, so then both go out).
     return [
         Proposal(content=Content("message", data), channels=CHANNELS, dedupe_key=key, **common),
-        Proposal(content=Content(FLOW_TRIGGER, flow), channels=("flow",), dedupe_key=f"flow:{key}", **common),
+        Proposal(
+            content=Content(FLOW_TRIGGER, flow),
+            channels=("flow",),
+            dedupe_key=f"flow:{key}",
+            **{**common, "expected_value": round(common["expected_value"] / 2, 4)},
+        ),
     ]

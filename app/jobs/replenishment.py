@@ -3,7 +3,11 @@
 - ``forecast_shop(shop_id)``: loads the shop's purchase history (``app.stores.replenishment``), calls
   ``app.recommend.replenishment.forecast_history`` (the function ``attune backtest replenishment`` measures) at
   the current time and rewrites the shop's ``replenishment_forecast`` rows. Idempotent: a rerun rewrites the same.
-- ``forecast_all_shops()``: nightly, one job per installed shop.
+- ``forecast_all_shops()``: nightly, one job per installed shop; each forecast queues the shop's agent run.
+- ``run_replenishment(shop_id)``: the replenishment agent (``app.agents.replenishment``) proposes a reminder to
+  every shopper with a due consumable, and the orchestrator decides (holdout, consent, quiet hours, budget) and
+  records them with their outbox rows in this job's transaction. Idempotent: a second run finds the same
+  reminders already decided (one per shopper and due cycle) and records nothing.
 """
 
 from __future__ import annotations
@@ -14,12 +18,18 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, select
 
 from app import tasks
+from app.agents.replenishment import AGENT, DELIVERY, LEAD, Card, ReplenishmentFacts, Supply, propose
 from app.config import Settings, get_settings
-from app.db import get_engine, session_scope
+from app.db import after_commit, get_engine, session_scope
+from app.jobs.orchestrate import submit
 from app.models.replenishment import ReplenishmentForecast
 from app.models.shop import Shop
+from app.orchestrator.proposal import Shopper
 from app.recommend.replenishment import Forecast, forecast_history
-from app.stores.replenishment import history, replace_forecasts
+from app.stores.browse import reminder_content, shopper_profiles
+from app.stores.catalog import product_cards
+from app.stores.orchestrator import load_facts
+from app.stores.replenishment import due_forecasts, history, replace_forecasts
 
 log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -43,6 +53,8 @@ def forecast_shop(shop_id: int, settings: Settings | None = None, now: datetime 
             lines.customers, lines.products, lines.days, lines.quantities, lines.orders, today, types
         )
         stored = replace_forecasts(session, shop_id, rows(shop_id, fc, now))
+        redis_url = settings.redis_url
+        after_commit(session, lambda: tasks.run_replenishment(redis_url, shop_id))
         session.commit()
     log.info("replenishment: shop %s, %s forecasts", shop_id, stored)
     return stored
@@ -88,3 +100,82 @@ def forecast_all_shops() -> int:
             select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
         ).all()
     return sum(tasks.forecast_replenishment(settings.redis_url, shop_id) for shop_id in shops)
+
+
+def run_replenishment(shop_id: int, now: datetime | None = None) -> dict[str, int]:
+    """RQ job: propose this shop's replenishment reminders and let the orchestrator decide them."""
+    settings = get_settings()
+    now = now or datetime.now(UTC)
+    with Session(get_engine(settings.database_url)) as session:
+        shop = session.get(Shop, shop_id)
+        if shop is None:
+            return {"shop_id": shop_id, "proposals": 0}
+        due = due_forecasts(session, shop_id, now + DELIVERY + LEAD)
+        if not due:
+            return {"shop_id": shop_id, "proposals": 0}
+        products = {f.product_shopify_id for f in due}
+        name, cards, pairs = reminder_content(session, shop_id, products)
+        variants = {pid: c.get("variant_id") for pid, c in product_cards(session, shop_id, products).items()}
+        by_customer: dict[int, list[ReplenishmentForecast]] = {}
+        for f in due:
+            by_customer.setdefault(f.customer_shopify_id, []).append(f)
+        profiles = shopper_profiles(session, shop_id, [f"customer:{c}" for c in by_customer], now)
+        complements = {
+            pid: [
+                Card(c.product_id, c.title, c.url, c.price, c.available)
+                for o in pairs.get(pid, [])
+                if (c := cards.get(o))
+            ]
+            for pid in products
+        }
+        proposals = []
+        for customer, forecasts in by_customer.items():
+            supplies = [
+                _supply(f, cards.get(f.product_shopify_id), variants.get(f.product_shopify_id))
+                for f in forecasts
+            ]
+            hours, zone, features = profiles.get(f"customer:{customer}", ([0] * 24, None, {}))
+            facts = ReplenishmentFacts(
+                Shopper(customer_id=customer), [s for s in supplies if s is not None], hours, zone, features
+            )
+            proposals += propose(shop_id, name, shop.domain, facts, now, complements)
+        taken = load_facts(session, shop_id, proposals, now) if proposals else {}
+        # a reminder already sent, scheduled or held out is not proposed again, nor its Flow trigger (which the
+        # budget suppressed beside it and would otherwise fire on the next day's run)
+        proposals = [
+            p
+            for p in proposals
+            if p.dedupe_key not in (keys := taken[p.shopper.key].taken_keys)
+            and p.dedupe_key.removeprefix("flow:") not in keys
+        ]
+        decisions = submit(session, shop_id, proposals, now)
+        session.commit()
+    counts: dict[str, int] = {"shop_id": shop_id, "proposals": len(proposals)}
+    for d in decisions:
+        counts[str(d.action)] = counts.get(str(d.action), 0) + 1
+    log.info("%s: shop %s, %s", AGENT, shop_id, counts)
+    return counts
+
+
+def _supply(f: ReplenishmentForecast, card, variant_id: int | None) -> Supply | None:
+    """The agent's view of one forecast (None when the product is no longer in the catalogue)."""
+    if card is None:
+        return None
+    return Supply(
+        product_id=f.product_shopify_id,
+        variant_id=variant_id,
+        title=card.title,
+        url=card.url,
+        price=card.price,
+        value=card.value,
+        usual_quantity=f.usual_quantity,
+        cycle_days=f.cycle_days,
+        last_purchase_at=f.last_purchase_at,
+        due_at=f.due_at,
+        p_within_14d=f.p_within_14d,
+        supply_left=f.supply_left,
+        status=f.status,
+        consumable=f.consumable,
+        available=card.available,
+        personal=f.basis == "personal",
+    )

@@ -48,6 +48,7 @@ class Config:
     share_prior_strength: float = 10.0  # pseudo-buyers of the product type's share in the repeat share
     consumable_share: float = 0.2
     interval: float = 0.8
+    stopped_below: float = 0.2  # P(still buying) under which a pair counts as "stopped", not "due"
     min_variance: float = 0.02
     variance_prior_dof: float = 16.0  # pseudo-gaps of the product's (then shop's) spread in a pair's spread
     calibrate: bool = True  # calibrate P(within 14/30 d) on the shop's last 30 days (replenishment_calibrate)
@@ -254,7 +255,7 @@ def forecast_rhythm(days: PurchaseDays, priors: Priors, now: float, cfg: Config 
     cycle = np.exp(m)
     zq = ndtri(0.5 + cfg.interval / 2.0)
     supply = np.clip(1.0 - silence / cycle, 0.0, 1.0)
-    status = np.where(p_active < 0.5, "stopped", np.where(supply <= 0.2, "due", "stocked"))
+    status = np.where(p_active < cfg.stopped_below, "stopped", np.where(supply <= 0.2, "due", "stocked"))
     usual = np.maximum(np.rint(_median_quantity(days)), 1).astype(np.int64)
     return Forecast(
         customer=days.customers[days.pair_customer],

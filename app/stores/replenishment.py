@@ -54,3 +54,19 @@ def computed_at(session: Session, shop_id: int) -> datetime | None:
     return session.exec(
         select(ReplenishmentForecast.computed_at).where(ReplenishmentForecast.shop_id == shop_id).limit(1)
     ).first()
+
+
+def due_forecasts(session: Session, shop_id: int, until: datetime) -> list[ReplenishmentForecast]:
+    """The shop's consumable forecasts of shoppers still buying whose due date is at or before ``until``."""
+    return list(
+        session.exec(
+            select(ReplenishmentForecast)
+            .where(
+                ReplenishmentForecast.shop_id == shop_id,
+                ReplenishmentForecast.consumable.is_(True),  # type: ignore[attr-defined]
+                ReplenishmentForecast.status != "stopped",
+                ReplenishmentForecast.due_at <= until,
+            )
+            .order_by(ReplenishmentForecast.customer_shopify_id, ReplenishmentForecast.due_at)
+        ).all()
+    )
