@@ -18,7 +18,7 @@ from app.models.messaging import ContactConsent, MessageDecision, OutboxMessage
 from app.models.replenishment import ReplenishmentForecast
 from app.recommend.replenishment import forecast_history
 from app.storefront.demo_data import seed_demo_shop
-from app.stores.replenishment import customer_forecasts, history
+from app.stores.replenishment import customer_forecasts, history, next_due_dates
 from app.worker import PERIODIC_JOBS
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -129,8 +129,13 @@ def test_forecasts_are_refreshed_nightly_for_every_installed_shop(session, setti
 def test_due_shoppers_get_one_reorder_reminder_through_the_orchestrator(session, settings):
     sid = seed(session)
     forecast_shop(sid, settings, now=NOW)
-    queued = Queue("low", connection=Redis.from_url(settings.redis_url)).job_ids
-    assert f"replenishment-agent-{sid}" in queued  # fresh forecasts queue the agent
+    low = Queue("low", connection=Redis.from_url(settings.redis_url))
+    assert f"replenishment-agent-{sid}" in low.job_ids  # fresh forecasts queue the agent ...
+    synced = [j.args for j in low.jobs if j.func_name == tasks.SYNC_METAFIELDS]
+    assert synced == [(sid, [1])]  # ... and the metafield sync of customers whose next due date moved
+    assert next_due_dates(session, sid) == {1: "2026-05-30"}  # shopper 2 has no rhythm of their own yet
+    forecast_shop(sid, settings, now=NOW)
+    assert len([j for j in low.jobs if j.func_name == tasks.SYNC_METAFIELDS]) == 1  # nothing moved
     first = run_replenishment(sid, now=NOW)
     assert first["proposals"] >= 2
     mine = session.exec(

@@ -2,7 +2,8 @@
 
 - ``forecast_shop(shop_id)``: loads the shop's purchase history (``app.stores.replenishment``), calls
   ``app.recommend.replenishment.forecast_history`` (the function ``attune backtest replenishment`` measures) at
-  the current time and rewrites the shop's ``replenishment_forecast`` rows. Idempotent: a rerun rewrites the same.
+  the current time and rewrites the shop's ``replenishment_forecast`` rows; customers whose next due date moved
+  get their ``next_replenishment_due`` metafield synced. Idempotent: a rerun rewrites the same.
 - ``forecast_all_shops()``: nightly, one job per installed shop; each forecast queues the shop's agent run.
 - ``run_replenishment(shop_id)``: the replenishment agent (``app.agents.replenishment``) proposes a reminder to
   every shopper with a due consumable, and the orchestrator decides (holdout, consent, quiet hours, budget) and
@@ -29,7 +30,7 @@ from app.recommend.replenishment import Forecast, forecast_history
 from app.stores.browse import reminder_content, shopper_profiles
 from app.stores.catalog import product_cards
 from app.stores.orchestrator import load_facts
-from app.stores.replenishment import due_forecasts, history, replace_forecasts
+from app.stores.replenishment import due_forecasts, history, next_due_dates, replace_forecasts
 
 log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -45,6 +46,7 @@ def forecast_shop(shop_id: int, settings: Settings | None = None, now: datetime 
     now = now or datetime.now(UTC)
     today = (now - EPOCH).total_seconds() / 86400.0
     with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
+        before = next_due_dates(session, shop_id)
         lines = history(session, shop_id)
         types = {}
         if lines.types is not None:
@@ -53,8 +55,13 @@ def forecast_shop(shop_id: int, settings: Settings | None = None, now: datetime 
             lines.customers, lines.products, lines.days, lines.quantities, lines.orders, today, types
         )
         stored = replace_forecasts(session, shop_id, rows(shop_id, fc, now))
+        session.flush()
+        after = next_due_dates(session, shop_id)
+        moved = sorted(c for c in set(before) | set(after) if before.get(c) != after.get(c))
         redis_url = settings.redis_url
         after_commit(session, lambda: tasks.run_replenishment(redis_url, shop_id))
+        if moved:  # the next_replenishment_due metafield of these customers changed
+            after_commit(session, lambda: tasks.sync_metafields(redis_url, shop_id, moved))
         session.commit()
     log.info("replenishment: shop %s, %s forecasts", shop_id, stored)
     return stored

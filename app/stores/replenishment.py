@@ -70,3 +70,22 @@ def due_forecasts(session: Session, shop_id: int, until: datetime) -> list[Reple
             .order_by(ReplenishmentForecast.customer_shopify_id, ReplenishmentForecast.due_at)
         ).all()
     )
+
+
+def next_due_dates(session: Session, shop_id: int, customer_ids: list[int] | None = None) -> dict[int, str]:
+    """Customer → the earliest due date (ISO) of the consumables they still buy on a rhythm of their own: the
+    ``next_replenishment_due`` customer metafield."""
+    query = select(ReplenishmentForecast.customer_shopify_id, ReplenishmentForecast.due_at).where(
+        ReplenishmentForecast.shop_id == shop_id,
+        ReplenishmentForecast.consumable.is_(True),  # type: ignore[attr-defined]
+        ReplenishmentForecast.status != "stopped",
+        ReplenishmentForecast.basis == "personal",
+    )
+    if customer_ids is not None:
+        query = query.where(ReplenishmentForecast.customer_shopify_id.in_(customer_ids))  # type: ignore[attr-defined]
+    out: dict[int, str] = {}
+    for cid, due in session.exec(query).all():
+        day = due.date().isoformat()
+        if cid not in out or day < out[cid]:
+            out[int(cid)] = day
+    return out
