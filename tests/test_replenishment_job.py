@@ -3,6 +3,7 @@ from the mirror's orders, with cancellations and refunds kept out of consumption
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -12,10 +13,12 @@ from rq import Queue
 from sqlmodel import select
 
 from app import tasks
+from app.jobs.recommendations import refresh_personal_lists
 from app.jobs.replenishment import forecast_all_shops, forecast_shop, run_replenishment
 from app.models.commerce import Customer, Order, OrderLine, Refund, RefundLine
 from app.models.messaging import ContactConsent, MessageDecision, OutboxMessage
 from app.models.replenishment import ReplenishmentForecast
+from app.models.serving import RecommendationList
 from app.recommend.replenishment import forecast_history
 from app.storefront.demo_data import seed_demo_shop
 from app.stores.replenishment import customer_forecasts, history, next_due_dates
@@ -164,3 +167,23 @@ def test_due_shoppers_get_one_reorder_reminder_through_the_orchestrator(session,
     )  # not due yet
     again = run_replenishment(sid, now=NOW)
     assert again["proposals"] == 0  # decided once per due cycle
+
+
+def test_buy_it_again_puts_due_items_first_with_the_reason(session, settings):
+    sid = seed(session)
+    forecast_shop(sid, settings, now=NOW)
+    refresh_personal_lists(sid, settings)
+    (row,) = session.exec(
+        select(RecommendationList).where(
+            RecommendationList.shop_id == sid,
+            RecommendationList.subject == "1",
+            RecommendationList.placement == "buy_again",
+        )
+    ).all()
+    first, *rest = row.items
+    assert first["product_id"] == COFFEE
+    assert re.fullmatch(r"you usually reorder every 2 weeks; last order \d+ days ago", first["reason"])
+    assert [i["product_id"] for i in rest] == [
+        SOCKS
+    ]  # no rhythm of their own yet: after, in the ranker's order
+    assert not rest[0]["reason"].startswith("you usually reorder")

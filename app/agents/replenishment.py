@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 from app.orchestrator.clock import best_hour, send_time
 from app.orchestrator.proposal import Content, Proposal, Purpose, Shopper
+from app.recommend.replenishment import reorder_reason
 
 AGENT = "replenishment"
 FLOW_TRIGGER = "attune-replenishment-due"
@@ -100,17 +101,9 @@ def cart_permalink(shop_domain: str, items: Sequence[Supply]) -> str:
     return f"https://{shop_domain}/cart/{lines}"
 
 
-def _weeks_or_days(days: float) -> str:
-    d = max(int(round(days)), 1)
-    if d >= 14 and d % 7 in (0, 1, 6):
-        return f"{round(d / 7)} weeks"
-    return "day" if d == 1 else f"{d} days"
-
-
 def reason(item: Supply, now: datetime) -> str:
     """Why this item, in the shopper's words: "you usually reorder every 3 weeks; last order 19 days ago"."""
-    ago = max((now - item.last_purchase_at).days, 0)
-    return f"you usually reorder every {_weeks_or_days(item.cycle_days)}; last order {ago} days ago"
+    return reorder_reason(item.cycle_days, (now - item.last_purchase_at).days)
 
 
 def _complements(items: Sequence[Supply], complements: Mapping[int, Sequence[Card]]) -> list[Card]:

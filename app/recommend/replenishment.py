@@ -363,6 +363,19 @@ def _features(days: PurchaseDays, fc: Forecast, now: float) -> np.ndarray:
     )
 
 
+def _weeks_or_days(days: float) -> str:
+    d = max(int(round(days)), 1)
+    if d >= 14 and d % 7 in (0, 1, 6):
+        return f"{round(d / 7)} weeks"
+    return "day" if d == 1 else f"{d} days"
+
+
+def reorder_reason(cycle_days: float, days_since_last: float) -> str:
+    """Why an item is due, in the shopper's words: "you usually reorder every 3 weeks; last order 19 days ago"."""
+    ago = max(int(days_since_last), 0)
+    return f"you usually reorder every {_weeks_or_days(cycle_days)}; last order {ago} days ago"
+
+
 def _log_survival(t: np.ndarray, m: np.ndarray, sd: np.ndarray) -> np.ndarray:
     """log P(gap > t) of the log-normal gap (0 for t ≤ 0)."""
     safe = np.maximum(t, 1e-9)

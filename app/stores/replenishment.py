@@ -9,6 +9,7 @@ import numpy as np
 from sqlmodel import Session, delete, select
 
 from app.models.replenishment import ReplenishmentForecast
+from app.recommend.replenishment import reorder_reason
 from app.recommend.transactions import PurchaseLines
 from app.stores.ranker import purchase_lines
 
@@ -88,4 +89,24 @@ def next_due_dates(session: Session, shop_id: int, customer_ids: list[int] | Non
         day = due.date().isoformat()
         if cid not in out or day < out[cid]:
             out[int(cid)] = day
+    return out
+
+
+def buy_again_due(
+    session: Session, shop_id: int, now: datetime, customer_ids: list[int] | None = None
+) -> dict[int, dict[str, tuple[float, str]]]:
+    """Customer → product → (P(rebuy within 14 days), reason) for the consumables they buy on a rhythm of their
+    own and have not stopped buying: what orders "Buy it again" by how due each item is."""
+    query = select(ReplenishmentForecast).where(
+        ReplenishmentForecast.shop_id == shop_id,
+        ReplenishmentForecast.consumable.is_(True),  # type: ignore[attr-defined]
+        ReplenishmentForecast.status != "stopped",
+        ReplenishmentForecast.basis == "personal",
+    )
+    if customer_ids is not None:
+        query = query.where(ReplenishmentForecast.customer_shopify_id.in_(customer_ids))  # type: ignore[attr-defined]
+    out: dict[int, dict[str, tuple[float, str]]] = {}
+    for f in session.exec(query).all():
+        why = reorder_reason(f.cycle_days, (now - f.last_purchase_at).days)
+        out.setdefault(int(f.customer_shopify_id), {})[str(f.product_shopify_id)] = (f.p_within_14d, why)
     return out
