@@ -73,30 +73,8 @@ def due_forecasts(session: Session, shop_id: int, until: datetime) -> list[Reple
     )
 
 
-def next_due_dates(session: Session, shop_id: int, customer_ids: list[int] | None = None) -> dict[int, str]:
-    """Customer → the earliest due date (ISO) of the consumables they still buy on a rhythm of their own: the
-    ``next_replenishment_due`` customer metafield."""
-    query = select(ReplenishmentForecast.customer_shopify_id, ReplenishmentForecast.due_at).where(
-        ReplenishmentForecast.shop_id == shop_id,
-        ReplenishmentForecast.consumable.is_(True),  # type: ignore[attr-defined]
-        ReplenishmentForecast.status != "stopped",
-        ReplenishmentForecast.basis == "personal",
-    )
-    if customer_ids is not None:
-        query = query.where(ReplenishmentForecast.customer_shopify_id.in_(customer_ids))  # type: ignore[attr-defined]
-    out: dict[int, str] = {}
-    for cid, due in session.exec(query).all():
-        day = due.date().isoformat()
-        if cid not in out or day < out[cid]:
-            out[int(cid)] = day
-    return out
-
-
-def buy_again_due(
-    session: Session, shop_id: int, now: datetime, customer_ids: list[int] | None = None
-) -> dict[int, dict[str, tuple[float, str]]]:
-    """Customer → product → (P(rebuy within 14 days), reason) for the consumables they buy on a rhythm of their
-    own and have not stopped buying: what orders "Buy it again" by how due each item is."""
+def _rhythmic(session: Session, shop_id: int, customer_ids: list[int] | None) -> list[ReplenishmentForecast]:
+    """The forecasts of consumables that shoppers buy on a rhythm of their own and have not stopped buying."""
     query = select(ReplenishmentForecast).where(
         ReplenishmentForecast.shop_id == shop_id,
         ReplenishmentForecast.consumable.is_(True),  # type: ignore[attr-defined]
@@ -105,8 +83,27 @@ def buy_again_due(
     )
     if customer_ids is not None:
         query = query.where(ReplenishmentForecast.customer_shopify_id.in_(customer_ids))  # type: ignore[attr-defined]
+    return list(session.exec(query).all())
+
+
+def next_due_dates(session: Session, shop_id: int, customer_ids: list[int] | None = None) -> dict[int, str]:
+    """Customer → the earliest due date (ISO) of their rhythmic consumables: the ``next_replenishment_due``
+    customer metafield."""
+    out: dict[int, str] = {}
+    for f in _rhythmic(session, shop_id, customer_ids):
+        day = f.due_at.date().isoformat()
+        if f.customer_shopify_id not in out or day < out[f.customer_shopify_id]:
+            out[int(f.customer_shopify_id)] = day
+    return out
+
+
+def buy_again_due(
+    session: Session, shop_id: int, now: datetime, customer_ids: list[int] | None = None
+) -> dict[int, dict[str, tuple[float, str]]]:
+    """Customer → product → (P(rebuy within 14 days), reason) for their rhythmic consumables: what orders "Buy it
+    again" by how due each item is."""
     out: dict[int, dict[str, tuple[float, str]]] = {}
-    for f in session.exec(query).all():
+    for f in _rhythmic(session, shop_id, customer_ids):
         why = reorder_reason(f.cycle_days, (now - f.last_purchase_at).days)
         out.setdefault(int(f.customer_shopify_id), {})[str(f.product_shopify_id)] = (f.p_within_14d, why)
     return out
