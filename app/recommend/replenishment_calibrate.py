@@ -3,8 +3,8 @@
 The rhythm model's probabilities rank pairs well *within* a shop's pairs of one kind, but how much a pair's
 purchase count, the shopper's overall silence and the product's repeat share should move them differs by shop.
 So :func:`train` holds out the shop's last 30 days of history: it forecasts every pair from the days before, labels
-what was bought in those 30 days, and fits one gradient-boosted classifier per horizon on the rhythm model's own
-outputs plus a few counts (:func:`features`). Nothing after ``now`` is used; a shop with too few labelled pairs
+what was bought in those 30 days, and fits one classifier per horizon (logistic regression by default;
+gradient-boosted trees overfit small shops) on the rhythm model's own outputs plus a few counts (:func:`features`). Nothing after ``now`` is used; a shop with too few labelled pairs
 keeps the rhythm model's probabilities.
 """
 
@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 HORIZONS = (14, 30)
 MIN_POSITIVES = 50
@@ -72,10 +75,6 @@ class Calibrator:
 
 def _classifier(kind: str, seed: int):
     if kind == "logistic":
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
         return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=500))
     return HistGradientBoostingClassifier(
         max_iter=150, learning_rate=0.08, max_leaf_nodes=15, min_samples_leaf=50, random_state=seed
