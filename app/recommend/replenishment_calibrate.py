@@ -4,8 +4,9 @@ The rhythm model's probabilities rank pairs well *within* a shop's pairs of one 
 purchase count, the shopper's overall silence and the product's repeat share should move them differs by shop.
 So :func:`train` holds out the shop's last 30 days of history: it forecasts every pair from the days before, labels
 what was bought in those 30 days, and fits one classifier per horizon (logistic regression by default;
-gradient-boosted trees overfit small shops) on the rhythm model's own outputs plus a few counts (:func:`features`). Nothing after ``now`` is used; a shop with too few labelled pairs
-keeps the rhythm model's probabilities.
+gradient-boosted trees overfit small shops) on the rhythm model's own outputs plus a few counts
+(:func:`features`). Nothing after ``now`` is used; a shop with too few labelled pairs keeps the rhythm model's
+probabilities.
 """
 
 from __future__ import annotations
