@@ -15,7 +15,7 @@ from sqlmodel import select
 from app import tasks
 from app.jobs.recommendations import refresh_personal_lists
 from app.jobs.replenishment import forecast_all_shops, forecast_shop, run_replenishment
-from app.models.commerce import Customer, Order, OrderLine, Refund, RefundLine
+from app.models.commerce import Customer, Order, OrderLine, ProductVariant, Refund, RefundLine
 from app.models.messaging import ContactConsent, MessageDecision, OutboxMessage
 from app.models.replenishment import ReplenishmentForecast
 from app.models.serving import RecommendationList
@@ -29,7 +29,7 @@ COFFEE, SOCKS = 1009, 1002  # the demo catalogue's energy bars (in stock) and so
 _ids = iter(range(700_000, 800_000))
 
 
-def order(session, shop_id, customer, days_ago, lines, *, cancelled=False):
+def order(session, shop_id, customer, days_ago, lines, *, cancelled=False, variant=None):
     oid = next(_ids)
     at = NOW - timedelta(days=days_ago)
     session.add(
@@ -42,7 +42,7 @@ def order(session, shop_id, customer, days_ago, lines, *, cancelled=False):
         line_ids.append(lid)
         session.add(
             OrderLine(shop_id=shop_id, shopify_id=lid, order_shopify_id=oid, product_shopify_id=product,
-                      quantity=qty, title="x")
+                      variant_shopify_id=variant if product == COFFEE else None, quantity=qty, title="x")
         )  # fmt: skip
     return oid, line_ids
 
@@ -57,9 +57,14 @@ def refund(session, shop_id, oid, line_id, product, qty, days_ago):
     )  # fmt: skip
 
 
-def seed(session):
+BIG_PACK = 77_001  # a second variant of the energy bars: the one shopper 1 buys
+
+
+def seed(session, big_pack_stock=5):
     shop = seed_demo_shop(session, orders=False, now=NOW)
     sid = shop.shop_id
+    session.add(ProductVariant(shop_id=sid, shopify_id=BIG_PACK, product_shopify_id=COFFEE, title="Big pack",
+                               position=2, inventory_quantity=big_pack_stock))  # fmt: skip
     for cid in (1, 2):
         session.add(Customer(shop_id=sid, shopify_id=cid, email=f"s{cid}@example.com", currency="USD"))
         session.add(ContactConsent(shop_id=sid, customer_shopify_id=cid, channel="email", state="SUBSCRIBED",
@@ -67,8 +72,10 @@ def seed(session):
     for c in range(20):  # energy bars every 12-16 days for the shop's regulars
         for k in range(6):
             order(session, sid, 1000 + c, 90 - 14 * k - (k * c) % 5 + c % 3, [(COFFEE, 1)])
-    order(session, sid, 1, 29, [(COFFEE, 1)])  # shopper 1: two past orders, the last 15 days ago ...
-    order(session, sid, 1, 15, [(COFFEE, 1), (SOCKS, 1)])
+    order(
+        session, sid, 1, 29, [(COFFEE, 1)], variant=BIG_PACK
+    )  # shopper 1: two orders, the last 15 days ago ...
+    order(session, sid, 1, 15, [(COFFEE, 1), (SOCKS, 1)], variant=BIG_PACK)
     order(session, sid, 1, 10, [(COFFEE, 2)], cancelled=True)  # ... a cancelled one ...
     oid, lines = order(session, sid, 1, 5, [(COFFEE, 1)])  # ... and one returned in full
     refund(session, sid, oid, lines[0], COFFEE, 1, 3)
@@ -155,8 +162,8 @@ def test_due_shoppers_get_one_reorder_reminder_through_the_orchestrator(session,
     ).all()
     if mine[0].arm == "treatment":
         email = next(r for r in rows if r.channel == "email")
-        assert email.data["cta_url"].startswith("https://attune-demo.myshopify.com/cart/")
-        assert email.data["cta_url"].endswith(":1")  # the shopper's usual quantity
+        # the variant the shopper buys, at their usual quantity
+        assert email.data["cta_url"] == f"https://attune-demo.myshopify.com/cart/{BIG_PACK}:1"
         assert "you usually reorder every" in email.data["paragraphs"][0]
         flow = next(d for d in mine if d.channel == "flow")  # the one budget: the reminder with the cart wins
         assert flow.action == "suppress" and "contact budget" in flow.reason
@@ -187,3 +194,11 @@ def test_buy_it_again_puts_due_items_first_with_the_reason(session, settings):
         SOCKS
     ]  # no rhythm of their own yet: after, in the ranker's order
     assert not rest[0]["reason"].startswith("you usually reorder")
+
+
+@pytest.mark.usefixtures("jobs_env")
+def test_no_reminder_when_the_shoppers_variant_is_out_of_stock(session, settings):
+    sid = seed(session, big_pack_stock=0)
+    forecast_shop(sid, settings, now=NOW)
+    run_replenishment(sid, now=NOW)
+    assert not session.exec(select(MessageDecision).where(MessageDecision.customer_shopify_id == 1)).all()

@@ -30,7 +30,7 @@ from app.recommend.replenishment import Forecast, forecast_history
 from app.stores.browse import reminder_content, shopper_profiles
 from app.stores.catalog import product_cards
 from app.stores.orchestrator import load_facts
-from app.stores.replenishment import due_forecasts, history, next_due_dates, replace_forecasts
+from app.stores.replenishment import due_forecasts, history, next_due_dates, replace_forecasts, usual_variants
 
 log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -122,10 +122,13 @@ def run_replenishment(shop_id: int, now: datetime | None = None) -> dict[str, in
             return {"shop_id": shop_id, "proposals": 0}
         products = {f.product_shopify_id for f in due}
         name, cards, pairs = reminder_content(session, shop_id, products)
-        variants = {pid: c.get("variant_id") for pid, c in product_cards(session, shop_id, products).items()}
+        first_sellable = {
+            pid: c.get("variant_id") for pid, c in product_cards(session, shop_id, products).items()
+        }
         by_customer: dict[int, list[ReplenishmentForecast]] = {}
         for f in due:
             by_customer.setdefault(f.customer_shopify_id, []).append(f)
+        usual = usual_variants(session, shop_id, sorted(by_customer), sorted(products))
         profiles = shopper_profiles(session, shop_id, [f"customer:{c}" for c in by_customer], now)
         complements = {
             pid: [
@@ -138,9 +141,10 @@ def run_replenishment(shop_id: int, now: datetime | None = None) -> dict[str, in
         proposals = []
         for customer, forecasts in by_customer.items():
             supplies = [
-                _supply(f, cards.get(f.product_shopify_id), variants.get(f.product_shopify_id))
+                _supply(f, cards.get(f.product_shopify_id), usual.get((customer, f.product_shopify_id)),
+                        first_sellable.get(f.product_shopify_id))
                 for f in forecasts
-            ]
+            ]  # fmt: skip
             hours, zone, features = profiles.get(f"customer:{customer}", ([0] * 24, None, {}))
             facts = ReplenishmentFacts(
                 Shopper(customer_id=customer), [s for s in supplies if s is not None], hours, zone, features
@@ -164,10 +168,15 @@ def run_replenishment(shop_id: int, now: datetime | None = None) -> dict[str, in
     return counts
 
 
-def _supply(f: ReplenishmentForecast, card, variant_id: int | None) -> Supply | None:
-    """The agent's view of one forecast (None when the product is no longer in the catalogue)."""
+def _supply(
+    f: ReplenishmentForecast, card, usual: tuple[int, bool] | None, first_sellable: int | None
+) -> Supply | None:
+    """The agent's view of one forecast (None when the product is no longer in the catalogue). The cart gets the
+    variant the shopper bought last; when that one is out of stock, the item is (no other size or flavour is
+    put in their cart unasked); without a known variant, the product's first sellable one."""
     if card is None:
         return None
+    variant_id, available = usual if usual is not None else (first_sellable, card.available)
     return Supply(
         product_id=f.product_shopify_id,
         variant_id=variant_id,
@@ -183,6 +192,6 @@ def _supply(f: ReplenishmentForecast, card, variant_id: int | None) -> Supply | 
         supply_left=f.supply_left,
         status=f.status,
         consumable=f.consumable,
-        available=card.available,
+        available=available,
         personal=f.basis == "personal",
     )

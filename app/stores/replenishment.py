@@ -8,6 +8,8 @@ from datetime import datetime
 import numpy as np
 from sqlmodel import Session, delete, select
 
+from app.catalog.stock import variant_availability
+from app.models.commerce import Order, OrderLine, ProductVariant
 from app.models.replenishment import ReplenishmentForecast
 from app.recommend.replenishment import reorder_reason
 from app.recommend.transactions import PurchaseLines
@@ -107,3 +109,37 @@ def buy_again_due(
         why = reorder_reason(f.cycle_days, (now - f.last_purchase_at).days)
         out.setdefault(int(f.customer_shopify_id), {})[str(f.product_shopify_id)] = (f.p_within_14d, why)
     return out
+
+
+def usual_variants(
+    session: Session, shop_id: int, customer_ids: list[int], product_ids: list[int]
+) -> dict[tuple[int, int], tuple[int, bool]]:
+    """(customer, product) → (the variant the customer bought last, whether it can be sold now): what a reorder
+    puts in the cart. Cancelled and test orders are not counted."""
+    if not customer_ids or not product_ids:
+        return {}
+    rows = session.exec(
+        select(Order.customer_shopify_id, OrderLine.product_shopify_id, OrderLine.variant_shopify_id)
+        .join(
+            OrderLine, (OrderLine.shop_id == Order.shop_id) & (OrderLine.order_shopify_id == Order.shopify_id)
+        )
+        .where(
+            Order.shop_id == shop_id,
+            Order.customer_shopify_id.in_(customer_ids),  # type: ignore[union-attr]
+            OrderLine.product_shopify_id.in_(product_ids),  # type: ignore[union-attr]
+            OrderLine.variant_shopify_id.is_not(None),  # type: ignore[union-attr]
+            Order.cancelled_at.is_(None),  # type: ignore[union-attr]
+            Order.test.is_(False),  # type: ignore[attr-defined]
+            OrderLine.quantity > 0,
+        )
+        .order_by(Order.processed_at, Order.shopify_id)
+    ).all()
+    last = {(int(c), int(p)): int(v) for c, p, v in rows}  # the latest order wins
+    variants = session.exec(
+        select(ProductVariant).where(
+            ProductVariant.shop_id == shop_id,
+            ProductVariant.shopify_id.in_(sorted(set(last.values()))),  # type: ignore[attr-defined]
+        )
+    ).all()
+    sellable = variant_availability(session, shop_id, variants)
+    return {pair: (v, sellable.get(v, False)) for pair, v in last.items()}
