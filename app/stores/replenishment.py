@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 from sqlmodel import Session, delete, select
 
 from app.catalog.stock import variant_availability
+from app.measurement.replenishment import Reminder
 from app.models.commerce import Order, OrderLine, ProductVariant
+from app.models.messaging import MessageDecision
 from app.models.replenishment import ReplenishmentForecast
 from app.recommend.replenishment import reorder_reason
 from app.recommend.transactions import PurchaseLines
@@ -143,3 +145,54 @@ def usual_variants(
     ).all()
     sellable = variant_availability(session, shop_id, variants)
     return {pair: (v, sellable.get(v, False)) for pair, v in last.items()}
+
+
+def reminders(session: Session, shop_id: int, since: datetime) -> list[Reminder]:
+    """The replenishment agent's reminder decisions since ``since`` (both arms; the Flow triggers beside them are
+    not counted twice): who, when, which product and its due date (from the decision's dedupe key)."""
+    out = []
+    for cid, arm, at, key in session.exec(
+        select(
+            MessageDecision.customer_shopify_id,
+            MessageDecision.arm,
+            MessageDecision.decided_at,
+            MessageDecision.dedupe_key,
+        ).where(
+            MessageDecision.shop_id == shop_id,
+            MessageDecision.agent == "replenishment",
+            MessageDecision.customer_shopify_id.is_not(None),  # type: ignore[union-attr]
+            MessageDecision.dedupe_key.startswith("replenish:"),  # type: ignore[attr-defined]
+            MessageDecision.decided_at >= since,
+        )
+    ).all():
+        _, pid, due = key.split(":", 2)
+        due_at = datetime.fromisoformat(due).replace(tzinfo=UTC)
+        out.append(Reminder(int(cid), arm == "holdout", at, int(pid), due_at))
+    return out
+
+
+def product_purchases(
+    session: Session, shop_id: int, customer_ids: list[int], since: datetime
+) -> dict[int, list[tuple[datetime, int]]]:
+    """Customer → (when, product) of their purchases since ``since`` (no cancelled or test orders)."""
+    out: dict[int, list[tuple[datetime, int]]] = {}
+    if not customer_ids:
+        return out
+    for cid, at, pid in session.exec(
+        select(Order.customer_shopify_id, Order.processed_at, OrderLine.product_shopify_id)
+        .join(
+            OrderLine, (OrderLine.shop_id == Order.shop_id) & (OrderLine.order_shopify_id == Order.shopify_id)
+        )
+        .where(
+            Order.shop_id == shop_id,
+            Order.customer_shopify_id.in_(customer_ids),  # type: ignore[union-attr]
+            Order.processed_at >= since,  # type: ignore[operator]
+            Order.cancelled_at.is_(None),  # type: ignore[union-attr]
+            Order.test.is_(False),  # type: ignore[attr-defined]
+            OrderLine.quantity > 0,
+            OrderLine.product_shopify_id.is_not(None),  # type: ignore[union-attr]
+        )
+    ).all():
+        if at is not None:
+            out.setdefault(int(cid), []).append((at, int(pid)))
+    return out
