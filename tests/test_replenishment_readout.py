@@ -40,7 +40,7 @@ def test_rates_per_arm_with_the_difference_and_its_interval():
     assert r30["treatment"] == {"shoppers": 4, "rate": 0.5} and r30["holdout"] == {"shoppers": 4, "rate": 0.0}
     assert r60["treatment"]["rate"] == 0.75 and r60["holdout"]["rate"] == 0.25
     d = r60["difference"]
-    assert d["estimate"] == 0.5 and d["low"] < 0.5 < d["high"] and -1 <= d["low"] and d["high"] <= 1
+    assert d["estimate"] == 0.5 and d["low"] < 0.5 < d["high"] and d["low"] >= -1 and d["high"] <= 1
     assert out["replenishment"]["treatment"]["rate"] == 0.5  # by due + 14 days: shoppers 1 and 2
     assert out["replenishment"]["holdout"]["rate"] == 0.0
     assert r30["open_windows"] == 0 and out["repeat_purchase_90d"]["open_windows"] == 0
