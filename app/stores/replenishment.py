@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from sqlmodel import Session, delete, select
@@ -113,6 +114,24 @@ def buy_again_due(
     return out
 
 
+def _bought(shop_id: int, customer_ids: list[int], *columns: Any) -> Any:
+    """``columns`` of the customers' purchased order lines of products (no cancelled or test orders)."""
+    return (
+        select(*columns)
+        .join(
+            OrderLine, (OrderLine.shop_id == Order.shop_id) & (OrderLine.order_shopify_id == Order.shopify_id)
+        )
+        .where(
+            Order.shop_id == shop_id,
+            Order.customer_shopify_id.in_(customer_ids),  # type: ignore[union-attr]
+            Order.cancelled_at.is_(None),  # type: ignore[union-attr]
+            Order.test.is_(False),  # type: ignore[attr-defined]
+            OrderLine.quantity > 0,
+            OrderLine.product_shopify_id.is_not(None),  # type: ignore[union-attr]
+        )
+    )
+
+
 def usual_variants(
     session: Session, shop_id: int, customer_ids: list[int], product_ids: list[int]
 ) -> dict[tuple[int, int], tuple[int, bool]]:
@@ -121,21 +140,14 @@ def usual_variants(
     if not customer_ids or not product_ids:
         return {}
     rows = session.exec(
-        select(Order.customer_shopify_id, OrderLine.product_shopify_id, OrderLine.variant_shopify_id)
-        .join(
-            OrderLine, (OrderLine.shop_id == Order.shop_id) & (OrderLine.order_shopify_id == Order.shopify_id)
-        )
+        _bought(shop_id, customer_ids, Order.customer_shopify_id, OrderLine.product_shopify_id,
+                OrderLine.variant_shopify_id)
         .where(
-            Order.shop_id == shop_id,
-            Order.customer_shopify_id.in_(customer_ids),  # type: ignore[union-attr]
             OrderLine.product_shopify_id.in_(product_ids),  # type: ignore[union-attr]
             OrderLine.variant_shopify_id.is_not(None),  # type: ignore[union-attr]
-            Order.cancelled_at.is_(None),  # type: ignore[union-attr]
-            Order.test.is_(False),  # type: ignore[attr-defined]
-            OrderLine.quantity > 0,
         )
         .order_by(Order.processed_at, Order.shopify_id)
-    ).all()
+    ).all()  # fmt: skip
     last = {(int(c), int(p)): int(v) for c, p, v in rows}  # the latest order wins
     variants = session.exec(
         select(ProductVariant).where(
@@ -179,19 +191,9 @@ def product_purchases(
     if not customer_ids:
         return out
     for cid, at, pid in session.exec(
-        select(Order.customer_shopify_id, Order.processed_at, OrderLine.product_shopify_id)
-        .join(
-            OrderLine, (OrderLine.shop_id == Order.shop_id) & (OrderLine.order_shopify_id == Order.shopify_id)
-        )
-        .where(
-            Order.shop_id == shop_id,
-            Order.customer_shopify_id.in_(customer_ids),  # type: ignore[union-attr]
-            Order.processed_at >= since,  # type: ignore[operator]
-            Order.cancelled_at.is_(None),  # type: ignore[union-attr]
-            Order.test.is_(False),  # type: ignore[attr-defined]
-            OrderLine.quantity > 0,
-            OrderLine.product_shopify_id.is_not(None),  # type: ignore[union-attr]
-        )
+        _bought(
+            shop_id, customer_ids, Order.customer_shopify_id, Order.processed_at, OrderLine.product_shopify_id
+        ).where(Order.processed_at >= since)  # type: ignore[operator]
     ).all():
         if at is not None:
             out.setdefault(int(cid), []).append((at, int(pid)))
