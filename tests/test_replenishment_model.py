@@ -191,3 +191,13 @@ def test_empty_input():
     days = purchase_days(np.array([]), np.array([]), np.array([]), np.array([]))
     fc = forecast(days, fit(days), 19000.0)
     assert days.n_pairs == 0 and len(fc.due_at) == 0
+
+
+def test_a_thinly_bought_product_leans_on_its_types_rhythm():
+    rows = background("milk", gap=7) + background("cream", gap=7) + background("nails", gap=60, buys=4)
+    rows += [("a", "new-milk", 19000, 1), ("b", "new-milk", 19003, 1)]  # no gaps of its own yet
+    types = {"milk": "Dairy", "cream": "Dairy", "new-milk": "Dairy", "nails": "Hardware"}
+    _, typed = model(rows, 19010, types=types)
+    _, untyped = model(rows, 19010)
+    i = one(typed, "b", "new-milk")
+    assert typed.cycle_days[i] < 10 < untyped.cycle_days[one(untyped, "b", "new-milk")]

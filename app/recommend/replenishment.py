@@ -6,7 +6,7 @@ Per customer × product, from clean purchase days (:mod:`app.recommend.replenish
   ``x = log(gap) - β·log(q)`` (β = ``quantity_elasticity``; 1 means 2 units last twice as long).
 - **Shrinkage (empirical Bayes).** ``x`` is normal around the pair's rhythm μ_pair with within-pair variance σ²;
   μ_pair is normal around the product's rhythm μ_product (between-pair variance τ²), which is itself shrunk
-  toward the shop's μ_shop (between-product variance ω²). σ², τ², ω² are moment estimates over the shop. The
+  toward its product type's rhythm (itself shrunk toward the shop's μ_shop) with between-product variance ω². σ², τ², ω² are moment estimates over the shop. The
   pair's gaps are recency-weighted (half-life in days), so the posterior follows lifestyle and seasonal shifts.
   A pair with one purchase day has no gaps: it gets the product's prior only and ``basis == "product_prior"``.
 - **Due date.** The next gap is log-normal: median ``exp(m)`` with ``m = μ_post + β·log(q_last)``, variance
@@ -51,6 +51,7 @@ class Config:
     stopped_below: float = 0.2  # P(still buying) under which a pair counts as "stopped", not "due"
     min_variance: float = 0.02
     variance_prior_dof: float = 16.0  # pseudo-gaps of the product's (then shop's) spread in a pair's spread
+    type_prior: bool = True  # shrink a product's rhythm toward its product type's (then the shop's)
     calibrate: bool = True  # calibrate P(within 14/30 d) on the shop's last 30 days (replenishment_calibrate)
     calibrator: str = "logistic"  # "logistic" or "gbm" (gradient-boosted trees)
 
@@ -160,8 +161,12 @@ def fit_rhythm(
     seen = prod_n > 0
     omega2 = float(np.mean((prod_mean[seen] - shop_mean) ** 2 - se2[seen])) if seen.any() else shop_var
     omega2 = max(omega2, cfg.min_variance)
+    center = np.full(n_prod, shop_mean)
+    if cfg.type_prior and product_type and seen.any():
+        center = _type_centers(days.products, product_type, prod_mean, seen, shop_mean, omega2, cfg)
+        omega2 = max(float(np.mean((prod_mean[seen] - center[seen]) ** 2 - se2[seen])), cfg.min_variance)
     precision = 1.0 / omega2 + np.where(seen, 1.0 / se2, 0.0)
-    product_mean = (shop_mean / omega2 + np.where(seen, prod_mean / se2, 0.0)) / precision
+    product_mean = (center / omega2 + np.where(seen, prod_mean / se2, 0.0)) / precision
     product_var = tau2 + 1.0 / precision
     share, shop_share = _repeat_share(days, cfg, product_type or {})
     return Priors(
@@ -176,6 +181,36 @@ def fit_rhythm(
         tau2=tau2,
         shop_share=shop_share,
     )
+
+
+def _type_centers(
+    products: np.ndarray,
+    product_type: dict[str, str],
+    prod_mean: np.ndarray,
+    seen: np.ndarray,
+    shop_mean: float,
+    omega2: float,
+    cfg: Config,
+) -> np.ndarray:
+    """Per product, the rhythm of its product type (the mean of its typed products' rhythms, shrunk toward the
+    shop's by the between-type variance); the shop's for an untyped product."""
+    types = np.array([product_type.get(str(p), "") for p in products], dtype=object)
+    typed = types != ""
+    center = np.full(len(products), shop_mean)
+    if not (typed & seen).any():
+        return center
+    codes, inverse = np.unique(types[typed].astype(str), return_inverse=True)
+    code = np.full(len(products), -1)
+    code[typed] = inverse
+    use = typed & seen
+    n_t = np.bincount(code[use], minlength=len(codes)).astype(float)
+    m_t = np.divide(np.bincount(code[use], weights=prod_mean[use], minlength=len(codes)), n_t,
+                    out=np.full(len(codes), shop_mean), where=n_t > 0)  # fmt: skip
+    has = n_t > 0
+    kappa2 = max(float(np.mean((m_t[has] - shop_mean) ** 2 - omega2 / n_t[has])), cfg.min_variance)
+    post = (n_t * m_t / omega2 + shop_mean / kappa2) / (n_t / omega2 + 1.0 / kappa2)
+    center[typed] = post[inverse]
+    return center
 
 
 def customer_days(days: PurchaseDays) -> PurchaseDays:
