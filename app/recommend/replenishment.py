@@ -3,14 +3,16 @@
 Per customer × product, from clean purchase days (:mod:`app.recommend.replenishment_input`):
 
 - **Per-unit gaps.** The gap after a purchase of ``q`` units is modelled on the log scale as
-  ``x = log(gap) - β·log(q)`` (β = ``quantity_elasticity``; 1 means 2 units last twice as long).
-- **Shrinkage (empirical Bayes).** ``x`` is normal around the pair's rhythm μ_pair with within-pair variance σ²;
-  μ_pair is normal around the product's rhythm μ_product (between-pair variance τ²), which is itself shrunk
-  toward its product type's rhythm (itself shrunk toward the shop's μ_shop) with between-product variance ω². σ², τ², ω² are moment estimates over the shop. The
-  pair's gaps are recency-weighted (half-life in days), so the posterior follows lifestyle and seasonal shifts.
-  A pair with one purchase day has no gaps: it gets the product's prior only and ``basis == "product_prior"``.
-- **Due date.** The next gap is log-normal: median ``exp(m)`` with ``m = μ_post + β·log(q_last)``, variance
-  σ² + the posterior variance; the due date's interval is its central ``interval`` quantiles.
+  ``x = log(gap) - β·log(q / q_usual)`` (β = ``quantity_elasticity``; q_usual: the pair's median units), so
+  twice the usual quantity lasts 2^β times as long (β = 1: twice as long; 0.5 was chosen on the tuning splits).
+- **Shrinkage (empirical Bayes).** ``x`` is normal around the pair's rhythm μ_pair (within-pair variance σ²,
+  per product, shrunk toward the shop's); μ_pair is normal around the product's rhythm (between-pair variance
+  τ²), which is shrunk toward its product type's, itself shrunk toward the shop's (between-product variance ω²).
+  The variances are moment estimates over the shop. The pair's gaps are recency-weighted (half-life in days), so
+  the posterior follows lifestyle and seasonal shifts. A pair with one purchase day has no gaps: it gets the
+  product's prior only and ``basis == "product_prior"``.
+- **Due date.** The next gap is log-normal: median ``exp(m)`` with ``m = μ_post + β·log(q_last / q_usual)``,
+  variance σ² + the posterior variance; the due date's interval is its central ``interval`` quantiles.
 - **Stopped buying vs due.** A pair is *active* with prior probability π = (r + k·share) / (r + k + 1) (r: its
   repeat purchases, share: the product's repeat-purchase share). Silence lowers it (Bayes on the survival ``S(s)`` of the gap), so the
   hazard falls after a silence far past the rhythm: ``P(buy within h) = π·(S(s) − S(s+h)) / (π·S(s) + 1 − π)``.
