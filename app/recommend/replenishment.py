@@ -14,8 +14,11 @@ Per customer × product, from clean purchase days (:mod:`app.recommend.replenish
 - **Due date.** The next gap is log-normal: median ``exp(m)`` with ``m = μ_post + β·log(q_last / q_usual)``,
   variance σ² + the posterior variance; the due date's interval is its central ``interval`` quantiles.
 - **Stopped buying vs due.** A pair is *active* with prior probability π = (r + k·share) / (r + k + 1) (r: its
-  repeat purchases, share: the product's repeat-purchase share). Silence lowers it (Bayes on the survival ``S(s)`` of the gap), so the
-  hazard falls after a silence far past the rhythm: ``P(buy within h) = π·(S(s) − S(s+h)) / (π·S(s) + 1 − π)``.
+  repeat purchases, share: the product's repeat-purchase share). Silence lowers it (Bayes on the survival
+  ``S(s)`` of the gap), so the hazard falls after a silence far past the rhythm:
+  ``P(buy within h) = π·(S(s) − S(s+h)) / (π·S(s) + 1 − π)``; below ``stopped_below`` the status is "stopped".
+- **Calibration.** P(14 d) and P(30 d) are then calibrated on the shop's own last 30 days of history
+  (``app.recommend.replenishment_calibrate``).
 - **Next purchase.** ``predicted_next_at`` is the median of the next purchase given that the pair is active and
   has not bought during the silence ``s`` so far (always at or after ``now``).
 - **Consumables.** The product's repeat-purchase share (buyers with two purchase days or more), shrunk toward its
