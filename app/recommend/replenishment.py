@@ -36,8 +36,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.special import log_ndtr, ndtri
 
-from app.recommend.replenishment_calibrate import HORIZONS, Calibrator, features, train
-from app.recommend.replenishment_input import PurchaseDays, purchase_days, select_rows
+from app.recommend.replenishment_calibrate import HORIZONS, Calibrator, pair_features, train
+from app.recommend.replenishment_input import PurchaseDays, median_quantity, purchase_days, select_rows
 
 LN2 = float(np.log(2.0))
 HOLDOUT_DAYS = 30
@@ -122,7 +122,7 @@ def _gaps(days: PurchaseDays, cfg: Config) -> tuple[np.ndarray, np.ndarray, np.n
     follows = np.r_[pair[1:] == pair[:-1], False]  # row i has a next purchase day in its pair
     i = np.flatnonzero(follows)
     gap = (days.day[i + 1] - days.day[i]).astype(float)
-    usual = _median_quantity(days)[pair[i]]
+    usual = median_quantity(days)[pair[i]]
     x = np.log(gap) - cfg.quantity_elasticity * np.log(np.maximum(days.quantity[i], 1e-9) / usual)
     age = days.last_day()[pair[i]] - days.day[i + 1]
     weight = 0.5 ** (age / cfg.half_life_days)
@@ -218,23 +218,6 @@ def _type_centers(
     return center
 
 
-def customer_days(days: PurchaseDays) -> PurchaseDays:
-    """Each shopper's distinct order days (any product) as one pair per shopper with the product ``*``."""
-    span = int(days.day.max()) + 1 if len(days.day) else 1
-    key = np.unique(days.pair_customer[days.row_pair].astype(np.int64) * span + days.day)
-    cust, day = key // span, key % span
-    starts = np.flatnonzero(np.r_[True, cust[1:] != cust[:-1]]) if len(cust) else np.zeros(0, np.int64)
-    return PurchaseDays(
-        customers=days.customers,
-        products=np.array(["*"]),
-        pair_customer=cust[starts],
-        pair_product=np.zeros(len(starts), np.int64),
-        ptr=np.r_[starts, len(cust)].astype(np.int64),
-        day=day,
-        quantity=np.ones(len(day)),
-    )
-
-
 def _repeat_share(days: PurchaseDays, cfg: Config, product_type: dict[str, str]) -> tuple[np.ndarray, float]:
     """Share of each product's buyers with ≥ 2 purchase days, shrunk toward its type's share, then the shop's."""
     n_prod = len(days.products)
@@ -275,7 +258,7 @@ def forecast_rhythm(days: PurchaseDays, priors: Priors, now: float, cfg: Config 
     precision = 1.0 / prior_var + wsum / sigma2
     post_mean = (prior_mean / prior_var + wx / sigma2) / precision
     last_q = days.last_quantity()
-    m = post_mean + cfg.quantity_elasticity * np.log(np.maximum(last_q, 1e-9) / _median_quantity(days))
+    m = post_mean + cfg.quantity_elasticity * np.log(np.maximum(last_q, 1e-9) / median_quantity(days))
     sd = np.sqrt(sigma2 + 1.0 / precision)
     last = days.last_day().astype(float)
     silence = np.maximum(now - last, 0.0)
@@ -296,7 +279,7 @@ def forecast_rhythm(days: PurchaseDays, priors: Priors, now: float, cfg: Config 
     zq = ndtri(0.5 + cfg.interval / 2.0)
     supply = np.clip(1.0 - silence / cycle, 0.0, 1.0)
     status = np.where(p_active < cfg.stopped_below, "stopped", np.where(supply <= 0.2, "due", "stocked"))
-    usual = np.maximum(np.rint(_median_quantity(days)), 1).astype(np.int64)
+    usual = np.maximum(np.rint(median_quantity(days)), 1).astype(np.int64)
     return Forecast(
         customer=days.customers[days.pair_customer],
         product=days.products[days.pair_product],
@@ -342,7 +325,7 @@ def fit(
     has_next = n_before < days.n_days[kept]
     nxt = np.where(has_next, days.day[np.minimum(days.ptr[kept] + n_before, len(days.day) - 1)], np.inf)
     labels = {h: nxt < inner + h for h in HORIZONS}
-    return replace(priors, calibrator=train(_features(before, fc, inner), labels, cfg.calibrator))
+    return replace(priors, calibrator=train(pair_features(before, fc, inner), labels, cfg.calibrator))
 
 
 def forecast(days: PurchaseDays, priors: Priors, now: float, cfg: Config = Config()) -> Forecast:
@@ -351,7 +334,7 @@ def forecast(days: PurchaseDays, priors: Priors, now: float, cfg: Config = Confi
     fc = forecast_rhythm(days, priors, now, cfg)
     if priors.calibrator is None or not days.n_pairs:
         return fc
-    p = priors.calibrator.apply(_features(days, fc, now), {14: fc.p_within_14d, 30: fc.p_within_30d})
+    p = priors.calibrator.apply(pair_features(days, fc, now), {14: fc.p_within_14d, 30: fc.p_within_30d})
     return replace(fc, p_within_14d=p[14], p_within_30d=p[30])
 
 
@@ -380,29 +363,6 @@ def forecast_history(
     return days, forecast(days, fit(days, cfg, product_type, now), now, cfg)
 
 
-def _features(days: PurchaseDays, fc: Forecast, now: float) -> np.ndarray:
-    shopper = customer_days(days)
-    last = np.full(len(days.customers), np.nan)
-    gap = np.full(len(days.customers), np.nan)
-    who = shopper.pair_customer
-    last[who] = shopper.last_day()
-    first = shopper.day[shopper.ptr[:-1]]
-    gap[who] = np.where(shopper.n_days > 1, (last[who] - first) / np.maximum(shopper.n_days - 1, 1), 365.0)
-    first_day = days.day[days.ptr[:-1]].astype(float)
-    return features(
-        fc.p_within_14d,
-        fc.p_within_30d,
-        fc.p_active,
-        fc.n_days.astype(float),
-        np.maximum(now - fc.last_day, 0.0),
-        fc.cycle_days,
-        np.maximum(now - first_day, 0.0),
-        fc.repeat_share,
-        np.maximum(now - last[days.pair_customer], 0.0),
-        gap[days.pair_customer],
-    )
-
-
 def _weeks_or_days(days: float) -> str:
     d = max(int(round(days)), 1)
     if d >= 14 and d % 7 in (0, 1, 6):
@@ -420,12 +380,3 @@ def _log_survival(t: np.ndarray, m: np.ndarray, sd: np.ndarray) -> np.ndarray:
     """log P(gap > t) of the log-normal gap (0 for t ≤ 0)."""
     safe = np.maximum(t, 1e-9)
     return np.where(t > 0, log_ndtr(-(np.log(safe) - m) / sd), 0.0)
-
-
-def _median_quantity(days: PurchaseDays) -> np.ndarray:
-    """The pair's (lower) median units per purchase day."""
-    if not days.n_pairs:
-        return np.zeros(0)
-    order = np.lexsort((days.quantity, days.row_pair))
-    middle = days.ptr[:-1] + (days.n_days - 1) // 2
-    return days.quantity[order][middle]

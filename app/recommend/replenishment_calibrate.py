@@ -12,12 +12,15 @@ probabilities.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from app.recommend.replenishment_input import PurchaseDays, customer_days
 
 HORIZONS = (14, 30)
 MIN_POSITIVES = 50
@@ -94,3 +97,27 @@ def train(x: np.ndarray, labels: dict[int, np.ndarray], kind: str = "gbm", seed:
             continue
         models[h] = _classifier(kind, seed).fit(x[rows], y)
     return Calibrator(models)
+
+
+def pair_features(days: PurchaseDays, fc: Any, now: float) -> np.ndarray:
+    """:func:`features` of every pair of ``days`` from its rhythm forecast ``fc`` at ``now``."""
+    shopper = customer_days(days)
+    last = np.full(len(days.customers), np.nan)
+    gap = np.full(len(days.customers), np.nan)
+    who = shopper.pair_customer
+    last[who] = shopper.last_day()
+    first = shopper.day[shopper.ptr[:-1]]
+    gap[who] = np.where(shopper.n_days > 1, (last[who] - first) / np.maximum(shopper.n_days - 1, 1), 365.0)
+    first_day = days.day[days.ptr[:-1]].astype(float)
+    return features(
+        fc.p_within_14d,
+        fc.p_within_30d,
+        fc.p_active,
+        fc.n_days.astype(float),
+        np.maximum(now - fc.last_day, 0.0),
+        fc.cycle_days,
+        np.maximum(now - first_day, 0.0),
+        fc.repeat_share,
+        np.maximum(now - last[days.pair_customer], 0.0),
+        gap[days.pair_customer],
+    )

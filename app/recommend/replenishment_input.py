@@ -153,3 +153,29 @@ def select_rows(days: PurchaseDays, rows: np.ndarray) -> tuple[PurchaseDays, np.
         quantity=days.quantity[rows],
     )
     return selected, kept
+
+
+def customer_days(days: PurchaseDays) -> PurchaseDays:
+    """Each shopper's distinct order days (any product) as one pair per shopper with the product ``*``."""
+    span = int(days.day.max()) + 1 if len(days.day) else 1
+    key = np.unique(days.pair_customer[days.row_pair].astype(np.int64) * span + days.day)
+    cust, day = key // span, key % span
+    starts = np.flatnonzero(np.r_[True, cust[1:] != cust[:-1]]) if len(cust) else np.zeros(0, np.int64)
+    return PurchaseDays(
+        customers=days.customers,
+        products=np.array(["*"]),
+        pair_customer=cust[starts],
+        pair_product=np.zeros(len(starts), np.int64),
+        ptr=np.r_[starts, len(cust)].astype(np.int64),
+        day=day,
+        quantity=np.ones(len(day)),
+    )
+
+
+def median_quantity(days: PurchaseDays) -> np.ndarray:
+    """The pair's (lower) median units per purchase day."""
+    if not days.n_pairs:
+        return np.zeros(0)
+    order = np.lexsort((days.quantity, days.row_pair))
+    middle = days.ptr[:-1] + (days.n_days - 1) // 2
+    return days.quantity[order][middle]
