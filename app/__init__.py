@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.web.admin_merchandising import bp as admin_merchandising_bp
     from app.web.admin_profiles import bp as admin_profiles_bp
     from app.web.admin_records import bp as admin_records_bp
+    from app.web.admin_replenishment import bp as admin_replenishment_bp
     from app.web.admin_rescue import bp as admin_rescue_bp
     from app.web.admin_reviews import bp as admin_reviews_bp
     from app.web.admin_scopes import bp as admin_scopes_bp
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         admin_profiles_bp,
         admin_records_bp,
         admin_lift_bp,
+        admin_replenishment_bp,
         admin_merchandising_bp,
         admin_reviews_bp,
         admin_support_bp,

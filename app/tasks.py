@@ -37,6 +37,9 @@ RESCORE_SHOP = "app.jobs.shop_models.rescore_shop"
 EMBED_PRODUCTS = "app.jobs.catalog.embed_shop_products"
 INFER_INTERESTS = "app.jobs.interests.infer_for_shop"
 INFER_ALL_INTERESTS = "app.jobs.interests.infer_all_shops"
+FORECAST_REPLENISHMENT = "app.jobs.replenishment.forecast_shop"
+FORECAST_ALL_REPLENISHMENT = "app.jobs.replenishment.forecast_all_shops"
+RUN_REPLENISHMENT = "app.jobs.replenishment.run_replenishment"
 REFRESH_SHOP_LISTS = "app.jobs.recommendations.refresh_for_shop"
 REFRESH_CUSTOMER_LISTS = "app.jobs.recommendations.refresh_for_customer"
 REFRESH_PERSONAL_LISTS = "app.jobs.recommendations.refresh_personal_lists"
@@ -116,6 +119,24 @@ def embed_products(redis_url: str | None, shop_id: int) -> bool:
 
 def infer_interests(redis_url: str | None, shop_id: int) -> bool:
     return enqueue(redis_url, INFER_INTERESTS, shop_id, queue="low", job_id=interests_job_id(shop_id))
+
+
+def replenishment_job_id(shop_id: int) -> str:
+    return f"replenishment-shop-{shop_id}"
+
+
+def forecast_replenishment(redis_url: str | None, shop_id: int) -> bool:
+    """The shop's replenishment forecasts (nightly); one queued per shop."""
+    return enqueue(
+        redis_url, FORECAST_REPLENISHMENT, shop_id, queue="low", job_id=replenishment_job_id(shop_id)
+    )
+
+
+def run_replenishment(redis_url: str | None, shop_id: int) -> bool:
+    """The replenishment agent over the shop's fresh forecasts; one queued per shop."""
+    return enqueue(
+        redis_url, RUN_REPLENISHMENT, shop_id, queue="low", job_id=f"replenishment-agent-{shop_id}"
+    )
 
 
 def fit_shop_models(redis_url: str | None, shop_id: int) -> bool:

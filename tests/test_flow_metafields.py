@@ -21,6 +21,7 @@ from app.jobs import outbox as relay
 from app.jobs.metafields import sync_all_metafields, sync_metafields
 from app.jobs.orchestrate import submit
 from app.models.messaging import OutboxMessage
+from app.models.replenishment import ReplenishmentForecast
 from app.models.writeback import ShopifyWriteback
 from app.orchestrator.proposal import Content, Proposal, Purpose, Shopper
 from app.profiles.metafields import score_fields
@@ -166,6 +167,24 @@ def test_scores_land_on_customer_metafields_with_shopify_types(shop, jobs_env):
     }
     assert sync_metafields(shop.id) == {"written": 0, "failed": 0}  # unchanged profiles are not rewritten
     assert sync_all_metafields() == 1
+
+
+def test_the_next_replenishment_due_date_lands_on_a_metafield(shop, jobs_env):
+    add_profile(jobs_env, shop.id)
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    with session_scope(jobs_env.database_url) as s:
+        for pid, due, status in ((11, 9, "due"), (12, 4, "stopped"), (13, 20, "stocked")):
+            s.add(ReplenishmentForecast(shop_id=shop.id, customer_shopify_id=CUSTOMER, product_shopify_id=pid,
+                                        purchase_days=3, last_purchase_at=at, due_at=at + timedelta(days=due),
+                                        due_low=at, due_high=at, predicted_next_at=at, status=status,
+                                        basis="personal", consumable=True))  # fmt: skip
+    assert sync_metafields(shop.id, [CUSTOMER]) == {"written": 1, "failed": 0}
+    stored = shop.fake_customer["_metafields"]
+    namespace = f"app--{jobs_env.shopify_api_key}--attune"
+    assert stored[(namespace, "next_replenishment_due")]["type"] == "date"
+    assert (
+        stored[(namespace, "next_replenishment_due")]["value"] == "2026-12-10"
+    )  # the stopped one is left out
 
 
 def test_without_write_customers_metafields_are_skipped(live_app, jobs_env, monkeypatch):

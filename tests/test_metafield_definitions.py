@@ -43,7 +43,8 @@ def test_definitions_describe_every_score_with_its_type():
         }
     }
     fields = score_fields(0.5, 0.5, "Champions", derived, datetime(2026, 12, 7, tzinfo=UTC))
-    assert {(f.key, f.type) for f in fields} == {(d.key, d.type) for d in DEFINITIONS}
+    replenishment = {("next_replenishment_due", "date")}  # from the replenishment forecasts, not the profile
+    assert {(f.key, f.type) for f in fields} | replenishment == {(d.key, d.type) for d in DEFINITIONS}
     # segments filter on dates, numbers, text and true/false only
     assert {d.type for d in DEFINITIONS} <= {"date", "number_decimal", "single_line_text_field", "boolean"}
     assert all(d.name.startswith("Attune ") and d.description for d in DEFINITIONS)

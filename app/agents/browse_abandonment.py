@@ -24,8 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from app.orchestrator.clock import best_hour, send_time
 from app.orchestrator.proposal import Content, Proposal, Purpose, Shopper
 
 AGENT = "browse_abandonment"
@@ -34,7 +34,6 @@ MIN_VIEWS = 2
 LEFT_AFTER = timedelta(hours=1)
 SEND_WINDOW = timedelta(hours=48)
 CHANNELS = ("email", "push", "sms", "onsite")  # the orchestrator takes the first one allowed
-DAY_START, DAY_END = 9, 20  # hours a reminder is pleasant (inside the orchestrator's 08:00-21:00)
 # Incremental conversion of one reminder before the shop has its own estimate: the e-mail's effect on
 # conversion in the randomised MineThatData test (../shared/data/hillstrom_email: 0.88 % with the e-mail,
 # about 0.57 % without, so about +0.3 percentage points).
@@ -91,40 +90,6 @@ def abandoned_product(history: BrowseHistory, now: datetime) -> Abandoned | None
     if not found:
         return None
     return max(found, key=lambda a: (a.views, a.last_view, -a.product_id))
-
-
-def _zone(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name) if name else ZoneInfo("UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def best_hour(hours: Sequence[int]) -> int | None:
-    """The shopper's most active local hour within the pleasant part of the day; None without any activity
-    there (no evidence of a better hour: the reminder is not delayed for one)."""
-    window = range(DAY_START, DAY_END + 1)
-    counts = [(hours[h] if h < len(hours) else 0, h) for h in window]
-    top = max(counts, key=lambda c: (c[0], -abs(c[1] - 12)))
-    return top[1] if top[0] > 0 else None
-
-
-def send_time(not_before: datetime, hour: int | None, time_zone: str | None) -> datetime:
-    """The first moment in the shopper's ``hour`` (local) at or after ``not_before``: ``not_before`` itself when
-    it falls inside that hour, else the next ``hour``:00 (aware, in the shopper's zone). Without an ``hour``, the
-    first moment inside the pleasant part of the day."""
-    local = not_before.astimezone(_zone(time_zone))
-    if hour is None:
-        if DAY_START <= local.hour <= DAY_END:
-            return local
-        day = local if local.hour < DAY_START else local + timedelta(days=1)
-        return day.replace(hour=DAY_START, minute=0, second=0, microsecond=0)
-    start = local.replace(hour=hour, minute=0, second=0, microsecond=0)
-    if start <= local < start + timedelta(hours=1):
-        return local
-    if start < local:
-        start = (local + timedelta(days=1)).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return start
 
 
 def _recommendations(pid: int, pairs: Mapping[int, Sequence[int]], cards: Mapping[int, Card]) -> list[Card]:

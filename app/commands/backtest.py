@@ -20,6 +20,7 @@ add_subcommands(
         ("app.backtest.similarity", "similarity"),
         ("app.backtest.profiles", "profiles"),
         ("app.backtest.uplift", "uplift"),
+        ("app.backtest.replenishment", "replenishment"),
         ("app.backtest.convert", "convert"),
     ],
 )

@@ -1,7 +1,8 @@
 """Attune's scores on Shopify customer metafields (``metafieldsSet``, namespace ``$app:attune``: intent,
-churn_risk, predicted_next_order, segment), from each customer's profile (``app.profiles.metafields``), with
-their metafield definitions made once per shop first (``ensure_definitions``), so merchants find them named
-and described on the customer page and can filter segments on them.
+churn_risk, predicted_next_order, segment), from each customer's profile (``app.profiles.metafields``), and
+next_replenishment_due (``date``) from the replenishment forecasts (``app.stores.replenishment``), with their
+metafield definitions made once per shop first (``ensure_definitions``), so merchants find them named and
+described on the customer page and can filter segments on them.
 
 ``sync_metafields(shop_id, customer_ids=None)`` writes the given customers, or every customer whose profile
 changed since its last write; ``sync_all_metafields`` (cron, hourly) runs it for every installed shop that
@@ -34,12 +35,13 @@ from app.shopify.writes import (
     set_customer_metafields,
 )
 from app.stores import writeback
+from app.stores.replenishment import next_due_dates
 
 log = logging.getLogger(__name__)
 
 DEFINITIONS_KIND = "definitions"  # one shopify_writeback row per shop (customer 0): the definitions made
 NO_CUSTOMER = 0
-BATCH = 6  # customers per metafieldsSet call (4 fields each, at most 25 per call)
+BATCH = 5  # customers per metafieldsSet call (5 fields each, at most 25 per call)
 MAX_PER_RUN = 5000
 
 
@@ -112,12 +114,19 @@ def sync_metafields(shop_id: int, customer_ids: list[int] | None = None) -> dict
             for cid in customer_ids or []:
                 writeback.record(session, shop_id, cid, METAFIELDS, WB_SKIPPED, "write_customers not granted")
             return {"written": 0, "skipped": "the shop has not granted write_customers"}
+        profiles = _changed(session, shop_id, customer_ids)
+        due = next_due_dates(session, shop_id, [int(p.customer_shopify_id) for p in profiles])
         values = {
             int(p.customer_shopify_id): [
                 MetafieldValue(f.key, f.type, f.value)
                 for f in score_fields(p.intent, p.churn_risk, p.rfm_segment, p.derived, now)
             ]
-            for p in _changed(session, shop_id, customer_ids)
+            + (
+                [MetafieldValue("next_replenishment_due", "date", due[int(p.customer_shopify_id)])]
+                if int(p.customer_shopify_id) in due
+                else []
+            )
+            for p in profiles
         }
     values = {cid: v for cid, v in values.items() if v}
     client = AdminClient.for_shop(settings, shop_id)

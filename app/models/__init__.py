@@ -29,6 +29,7 @@ from app.models.messaging import (
     PushSubscription,
 )
 from app.models.profiles import CustomerProfile
+from app.models.replenishment import ReplenishmentForecast
 from app.models.serving import HoldoutPolicy, Nudge, RecommendationList, ServedList, WishlistItem
 from app.models.shop import Shop
 from app.models.shop_models import RankerModel, ShopModelParams
@@ -64,6 +65,7 @@ __all__ = [
     "RecommendationList",
     "Refund",
     "RefundLine",
+    "ReplenishmentForecast",
     "ServedList",
     "Shop",
     "ShopifyWriteback",

@@ -52,6 +52,12 @@ DEFINITIONS: tuple[ScoreDefinition, ...] = (
         "Attune segment",
         "The customer's RFM segment, such as Champions or At risk (Attune).",
     ),
+    ScoreDefinition(
+        "next_replenishment_due",
+        "date",
+        "Attune next replenishment due",
+        "When the customer is expected to run out of the product they reorder most regularly (Attune).",
+    ),
 )
 
 

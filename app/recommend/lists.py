@@ -50,6 +50,9 @@ class ShopData:
     )
     ranker: Ranker | None = None  # the shop's next-basket ranker (personal lists)
     model: ModelInfo | None = None  # which ranker that is
+    due: dict[int, dict[str, tuple[float, str]]] = field(
+        default_factory=dict
+    )  # replenishment: "Buy it again"
 
 
 @dataclass(frozen=True)
@@ -232,7 +235,7 @@ def personal_specs(data: ShopData, customers: set[int] | None, now: float) -> li
         for r, c in enumerate(history.customers)
         if not str(c).startswith("order:") and (customers is None or int(c) in customers)
     ]
-    rules = list_rules(data.cards, data.pins, data.excludes, data.disliked, data.interests)
+    rules = list_rules(data.cards, data.pins, data.excludes, data.disliked, data.interests, data.due)
     specs: list[ListSpec] = []
     for lo in range(0, len(known), 512):
         rows = np.array(known[lo : lo + 512], np.int64)

@@ -82,7 +82,7 @@ def browse_histories(session: Session, shop_id: int, now: datetime) -> list[Brow
         else:
             carted[root].add(pid)
     _add_orders(session, shop_id, now, purchases, roots.values())
-    profiles = _profiles(session, shop_id, list(latest_client), now)
+    profiles = shopper_profiles(session, shop_id, list(latest_client), now)
     out = []
     for root, client in latest_client.items():
         if root not in views:
@@ -122,7 +122,7 @@ def _add_orders(
             purchases[f"customer:{customer}"].append(placed)
 
 
-def _profiles(
+def shopper_profiles(
     session: Session, shop_id: int, keys: list[str], now: datetime
 ) -> dict[str, tuple[list[int], str | None, dict[str, Any]]]:
     """Per shopper key: the activity per local hour, the browser's time zone and the uplift features."""

@@ -30,6 +30,7 @@ from app.stores.catalog import product_cards, shop_currency, stored_vectors
 from app.stores.interests import load_interests
 from app.stores.merchant_rules import load_rules
 from app.stores.ranker import load_ranker, purchase_lines
+from app.stores.replenishment import buy_again_due
 
 NO_RANKER_YET = "no ranker trained yet (a sync, the nightly job or a customer refresh queues one)"
 
@@ -83,6 +84,7 @@ def load_shop_data(session: Session, shop_id: int, *, with_content: bool = True)
         lines=lines,
         ranker=ranker,
         model=model,
+        due=buy_again_due(session, shop_id, utcnow()),
     )
 
 
@@ -95,7 +97,8 @@ def customer_rules(
     wanted = {int(p) for p in product_ids} | {int(p) for ids in pins.values() for p in ids}
     cards = product_cards(session, shop_id, wanted, currency)
     disliked = load_disliked(session, shop_id, customer_ids)
-    rules = list_rules(cards, pins, excludes, disliked, load_interests(session, shop_id))
+    due = buy_again_due(session, shop_id, utcnow(), customer_ids)
+    rules = list_rules(cards, pins, excludes, disliked, load_interests(session, shop_id), due)
     return cards, rules
 
 

@@ -1,0 +1,197 @@
+"""The replenishment oracle's worker jobs (issue 17).
+
+- ``forecast_shop(shop_id)``: loads the shop's purchase history (``app.stores.replenishment``), calls
+  ``app.recommend.replenishment.forecast_history`` (the function ``attune backtest replenishment`` measures) at
+  the current time and rewrites the shop's ``replenishment_forecast`` rows; customers whose next due date moved
+  get their ``next_replenishment_due`` metafield synced. Idempotent: a rerun rewrites the same.
+- ``forecast_all_shops()``: nightly, one job per installed shop; each forecast queues the shop's agent run.
+- ``run_replenishment(shop_id)``: the replenishment agent (``app.agents.replenishment``) proposes a reminder to
+  every shopper with a due consumable, and the orchestrator decides (holdout, consent, quiet hours, budget) and
+  records them with their outbox rows in this job's transaction. Idempotent: a second run finds the same
+  reminders already decided (one per shopper and due cycle) and records nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import Session, select
+
+from app import tasks
+from app.agents.replenishment import AGENT, DELIVERY, LEAD, Card, ReplenishmentFacts, Supply, propose
+from app.config import Settings, get_settings
+from app.db import after_commit, get_engine, session_scope
+from app.jobs.orchestrate import submit
+from app.models.replenishment import ReplenishmentForecast
+from app.models.shop import Shop
+from app.orchestrator.proposal import Shopper
+from app.recommend.replenishment import Forecast, forecast_history
+from app.stores.browse import reminder_content, shopper_profiles
+from app.stores.catalog import product_cards
+from app.stores.orchestrator import load_facts
+from app.stores.replenishment import due_forecasts, history, next_due_dates, replace_forecasts, usual_variants
+
+log = logging.getLogger(__name__)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _at(days: float) -> datetime:
+    return EPOCH + timedelta(days=float(days))
+
+
+def forecast_shop(shop_id: int, settings: Settings | None = None, now: datetime | None = None) -> int:
+    """Worker job: recompute and store every forecast of the shop. Returns how many are stored."""
+    settings = settings or get_settings()
+    now = now or datetime.now(UTC)
+    today = (now - EPOCH).total_seconds() / 86400.0
+    with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
+        before = next_due_dates(session, shop_id)
+        lines = history(session, shop_id)
+        types = {}
+        if lines.types is not None:
+            types = {p: t for p, t in zip(lines.products, lines.types, strict=True) if t}
+        _, fc = forecast_history(
+            lines.customers, lines.products, lines.days, lines.quantities, lines.orders, today, types
+        )
+        stored = replace_forecasts(session, shop_id, rows(shop_id, fc, now))
+        session.flush()
+        after = next_due_dates(session, shop_id)
+        moved = sorted(c for c in set(before) | set(after) if before.get(c) != after.get(c))
+        redis_url = settings.redis_url
+        after_commit(session, lambda: tasks.run_replenishment(redis_url, shop_id))
+        if moved:  # the next_replenishment_due metafield of these customers changed
+            after_commit(session, lambda: tasks.sync_metafields(redis_url, shop_id, moved))
+        session.commit()
+    log.info("replenishment: shop %s, %s forecasts", shop_id, stored)
+    return stored
+
+
+def rows(shop_id: int, fc: Forecast, now: datetime) -> list[ReplenishmentForecast]:
+    """The forecast as table rows (pairs whose ids are not Shopify's numeric ids are left out)."""
+    out = []
+    for k in range(len(fc.customer)):
+        if not (str(fc.customer[k]).isdigit() and str(fc.product[k]).isdigit()):
+            continue
+        out.append(
+            ReplenishmentForecast(
+                shop_id=shop_id,
+                customer_shopify_id=int(fc.customer[k]),
+                product_shopify_id=int(fc.product[k]),
+                purchase_days=int(fc.n_days[k]),
+                usual_quantity=int(fc.usual_quantity[k]),
+                last_purchase_at=_at(fc.last_day[k]),
+                cycle_days=round(float(fc.cycle_days[k]), 2),
+                due_at=_at(fc.due_at[k]),
+                due_low=_at(fc.due_low[k]),
+                due_high=_at(fc.due_high[k]),
+                predicted_next_at=_at(fc.predicted_next_at[k]),
+                p_within_14d=round(float(fc.p_within_14d[k]), 4),
+                p_within_30d=round(float(fc.p_within_30d[k]), 4),
+                supply_left=round(float(fc.supply_left[k]), 3),
+                p_active=round(float(fc.p_active[k]), 4),
+                status=str(fc.status[k]),
+                basis=str(fc.basis[k]),
+                consumable=bool(fc.consumable[k]),
+                computed_at=now,
+            )
+        )
+    return out
+
+
+def forecast_all_shops() -> int:
+    """Nightly: queue a forecast for every installed shop (low queue). Returns how many."""
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        shops = session.exec(
+            select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
+        ).all()
+    return sum(tasks.forecast_replenishment(settings.redis_url, shop_id) for shop_id in shops)
+
+
+def run_replenishment(shop_id: int, now: datetime | None = None) -> dict[str, int]:
+    """RQ job: propose this shop's replenishment reminders and let the orchestrator decide them."""
+    settings = get_settings()
+    now = now or datetime.now(UTC)
+    with Session(get_engine(settings.database_url)) as session:
+        shop = session.get(Shop, shop_id)
+        if shop is None:
+            return {"shop_id": shop_id, "proposals": 0}
+        due = due_forecasts(session, shop_id, now + DELIVERY + LEAD)
+        if not due:
+            return {"shop_id": shop_id, "proposals": 0}
+        products = {f.product_shopify_id for f in due}
+        name, cards, pairs = reminder_content(session, shop_id, products)
+        first_sellable = {
+            pid: c.get("variant_id") for pid, c in product_cards(session, shop_id, products).items()
+        }
+        by_customer: dict[int, list[ReplenishmentForecast]] = {}
+        for f in due:
+            by_customer.setdefault(f.customer_shopify_id, []).append(f)
+        usual = usual_variants(session, shop_id, sorted(by_customer), sorted(products))
+        profiles = shopper_profiles(session, shop_id, [f"customer:{c}" for c in by_customer], now)
+        complements = {
+            pid: [
+                Card(c.product_id, c.title, c.url, c.price, c.available)
+                for o in pairs.get(pid, [])
+                if (c := cards.get(o))
+            ]
+            for pid in products
+        }
+        proposals = []
+        for customer, forecasts in by_customer.items():
+            supplies = [
+                _supply(f, cards.get(f.product_shopify_id), usual.get((customer, f.product_shopify_id)),
+                        first_sellable.get(f.product_shopify_id))
+                for f in forecasts
+            ]  # fmt: skip
+            hours, zone, features = profiles.get(f"customer:{customer}", ([0] * 24, None, {}))
+            facts = ReplenishmentFacts(
+                Shopper(customer_id=customer), [s for s in supplies if s is not None], hours, zone, features
+            )
+            proposals += propose(shop_id, name, shop.domain, facts, now, complements)
+        taken = load_facts(session, shop_id, proposals, now) if proposals else {}
+        # a reminder already sent, scheduled or held out is not proposed again, nor its Flow trigger (which the
+        # budget suppressed beside it and would otherwise fire on the next day's run)
+        proposals = [
+            p
+            for p in proposals
+            if p.dedupe_key not in (keys := taken[p.shopper.key].taken_keys)
+            and p.dedupe_key.removeprefix("flow:") not in keys
+        ]
+        decisions = submit(session, shop_id, proposals, now)
+        session.commit()
+    counts: dict[str, int] = {"shop_id": shop_id, "proposals": len(proposals)}
+    for d in decisions:
+        counts[str(d.action)] = counts.get(str(d.action), 0) + 1
+    log.info("%s: shop %s, %s", AGENT, shop_id, counts)
+    return counts
+
+
+def _supply(
+    f: ReplenishmentForecast, card, usual: tuple[int, bool] | None, first_sellable: int | None
+) -> Supply | None:
+    """The agent's view of one forecast (None when the product is no longer in the catalogue). The cart gets the
+    variant the shopper bought last; when that one is out of stock, the item is (no other size or flavour is
+    put in their cart unasked); without a known variant, the product's first sellable one."""
+    if card is None:
+        return None
+    variant_id, available = usual if usual is not None else (first_sellable, card.available)
+    return Supply(
+        product_id=f.product_shopify_id,
+        variant_id=variant_id,
+        title=card.title,
+        url=card.url,
+        price=card.price,
+        value=card.value,
+        usual_quantity=f.usual_quantity,
+        cycle_days=f.cycle_days,
+        last_purchase_at=f.last_purchase_at,
+        due_at=f.due_at,
+        p_within_14d=f.p_within_14d,
+        supply_left=f.supply_left,
+        status=f.status,
+        consumable=f.consumable,
+        available=available,
+        personal=f.basis == "personal",
+    )
