@@ -21,5 +21,6 @@ add_subcommands(
         ("app.backtest.profiles", "profiles"),
         ("app.backtest.uplift", "uplift"),
         ("app.backtest.convert", "convert"),
+        ("app.backtest.support_cli", "support"),
     ],
 )
