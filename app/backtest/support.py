@@ -258,6 +258,8 @@ def run(
             for name, threshold in methods.items()
         }
         ours = report["methods"]["ours"]
-        report["targets"] = {k: {"target": v, "value": ours[k], "met": bool(ours[k] >= v)} for k, v in TARGETS.items()}
+        report["targets"] = {
+            k: {"target": v, "value": ours[k], "met": bool(ours[k] >= v)} for k, v in TARGETS.items()
+        }
     report["seconds"] = round(time.perf_counter() - t0, 1)
     return report, scores, model

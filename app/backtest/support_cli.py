@@ -45,7 +45,9 @@ def format_report(report: dict) -> str:
             f"{_f(m['precision_at_30'])}    {_f(m['precision_at_50'])}    {at}"
         )
     for name, t in report.get("targets", {}).items():
-        lines.append(f"  target {name} ≥ {t['target']}: {_f(t['value'])} ({'met' if t['met'] else 'NOT met'})")
+        lines.append(
+            f"  target {name} ≥ {t['target']}: {_f(t['value'])} ({'met' if t['met'] else 'NOT met'})"
+        )
     return "\n".join(lines)
 
 
@@ -139,8 +141,13 @@ def support(
         fit_out.write_text(json.dumps(fitted, indent=1) + "\n")
     mask = np.ones(len(df), dtype=bool) if split == "all" else (df["split"] == split).to_numpy()
     if predictions_out is not None:
-        write_predictions(predictions_out, df, scores["ours"], answers(df, scores["ours"], model.threshold), mask)
+        write_predictions(
+            predictions_out, df, scores["ours"], answers(df, scores["ours"], model.threshold), mask
+        )
     if markdown_out is not None:
         command = ("attune backtest support " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])).strip()
-        write_report(markdown_out, markdown_report(report, command, f"`{data.name}` (sha256 {report['data_sha256'][:12]}…)"))
+        write_report(
+            markdown_out,
+            markdown_report(report, command, f"`{data.name}` (sha256 {report['data_sha256'][:12]}…)"),
+        )
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))

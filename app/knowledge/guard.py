@@ -37,7 +37,9 @@ PROMISES: dict[str, re.Pattern[str]] = {
     "refund": re.compile(r"\b(refund\w*|money[- ]back|reimburs\w*)\b", re.I),
     "free shipping": re.compile(r"\bfree\s+(?:standard\s+|express\s+)?(shipping|delivery|postage)\b", re.I),
     "free returns": re.compile(r"\bfree\s+returns?\b|\breturns?\s+(?:are|is)\s+free\b", re.I),
-    "discount": re.compile(r"\b(discount\w*|coupon\w*|promo(?:tion|tional)?\s*codes?|\d+\s?% off|on sale)\b", re.I),
+    "discount": re.compile(
+        r"\b(discount\w*|coupon\w*|promo(?:tion|tional)?\s*codes?|\d+\s?% off|on sale)\b", re.I
+    ),
     "exchange": re.compile(r"\bexchang\w*\b", re.I),
     "guarantee": re.compile(r"\b(guarantee\w*|warrant(?:y|ies|ied))\b", re.I),
     "price match": re.compile(r"\bprice[- ]match\w*\b", re.I),

@@ -35,7 +35,23 @@ MAX_SOURCE_CHARS = 60_000  # longer sources are cut: a policy page is a few thou
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n+|\n(?=\s*[-*•]\s)")
 _SPACE = re.compile(r"\s+")
-_BLOCK_TAGS = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "section"}
+_BLOCK_TAGS = {
+    "p",
+    "div",
+    "br",
+    "li",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "tr",
+    "table",
+    "section",
+}
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,9 @@ class Model:
     @classmethod
     def from_json(cls, data: dict) -> Model:
         if tuple(data["features"]) != FEATURES:
-            raise ValueError("the support model was fitted on other features: refit it (attune backtest support --fit)")
+            raise ValueError(
+                "the support model was fitted on other features: refit it (attune backtest support --fit)"
+            )
         return cls(
             np.asarray(data["mean"], dtype=np.float64),
             np.asarray(data["scale"], dtype=np.float64),
@@ -151,7 +153,9 @@ class KnowledgeIndex:
             return np.zeros(len(self.passages), dtype=np.float64)
         return np.asarray(self._bm25.get_scores(words), dtype=np.float64)
 
-    def pool(self, question: str, question_vector: np.ndarray, among: Sequence[int] | None, size: int) -> np.ndarray:
+    def pool(
+        self, question: str, question_vector: np.ndarray, among: Sequence[int] | None, size: int
+    ) -> np.ndarray:
         """The positions ranked for ``question``: ``among`` when given, else the top ``size`` by BM25 and by
         cosine together."""
         if among is not None:

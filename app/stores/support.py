@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from app.agents.support import OrderFacts, ProductFacts, answer, classify, clean_question
+from app.agents.support import OrderFacts, ProductFacts, answer, classify, clean_question, wants_knowledge
+from app.knowledge.answer import GroundedAnswer
 from app.models.base import utcnow
 from app.models.commerce import Order, OrderLine
 from app.models.feedback import SupportMessage
@@ -26,6 +27,7 @@ HOURLY_LIMIT = 30  # questions per shopper per hour
 PRODUCTS_SHOWN = 3
 
 Search = Callable[[str, int], list[dict[str, Any]] | None]  # product cards, or None: search unavailable
+Retrieve = Callable[[str], GroundedAnswer | None]  # the shop's grounded answer, None: it abstains
 
 
 class TooManyQuestions(RuntimeError):
@@ -87,6 +89,7 @@ def ask(
     customer_id: int | None,
     client_id: str | None,
     search: Search | None = None,
+    retrieve: Retrieve | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Answer one question and record it (shopper turn, then the assistant's). Raises ValueError for an empty
@@ -107,10 +110,12 @@ def ask(
         raise TooManyQuestions(f"at most {HOURLY_LIMIT} questions an hour")
 
     topic = classify(text)
+    asked = retrieve is not None and wants_knowledge(text, topic)
+    knowledge = retrieve(text) if asked and retrieve is not None else None
     order = latest_order(session, shop_id, customer_id) if customer_id and topic != "product" else None
     products: list[ProductFacts] | None = None
     cards: list[dict[str, Any]] = []
-    if topic == "product":
+    if topic == "product" and knowledge is None:
         found = search(text, PRODUCTS_SHOWN) if search else None
         if found is not None:
             cards = found[:PRODUCTS_SHOWN]
@@ -118,7 +123,15 @@ def ask(
                 ProductFacts(c["product_id"], c["title"], c["url"], c.get("price"), c.get("currency"))
                 for c in cards
             ]
-    reply = answer(text, signed_in=bool(customer_id), order=order, products=products, topic=topic)
+    reply = answer(
+        text,
+        signed_in=bool(customer_id),
+        order=order,
+        products=products,
+        topic=topic,
+        knowledge=knowledge,
+        knowledge_asked=asked,
+    )
 
     conversation = _conversation(session, owner, now)
     who = {"shop_id": shop_id, "conversation": conversation, "customer_shopify_id": customer_id or None}
@@ -143,6 +156,20 @@ def ask(
         "reason": reply.reason,
         "order": reply.order,
         "products": cards if reply.products else [],
+        "source": _source(reply.source),
+        "abstained": reply.abstained,
+    }
+
+
+def _source(found: GroundedAnswer | None) -> dict[str, Any] | None:
+    if found is None:
+        return None
+    return {
+        "title": found.source_title,
+        "url": found.url,
+        "passage": found.passage_id,
+        "kind": found.kind,
+        "confidence": round(found.confidence, 3),
     }
 
 
