@@ -35,6 +35,13 @@ MAX_SOURCE_CHARS = 60_000  # longer sources are cut: a policy page is a few thou
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n+|\n(?=\s*[-*•]\s)")
 _SPACE = re.compile(r"\s+")
+# Text addressed to a language model rather than a shopper ("ignore previous instructions …"): a passage with
+# it is never indexed, so planted instructions can neither be quoted nor reach the optional model.
+_INJECTION = re.compile(
+    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|prompts?|rules|guidelines)\b"
+    r"|\b(system prompt|you are now|act as (an? )?(ai|assistant|chatbot)|as an ai\b|jailbreak)",
+    re.I | re.S,
+)
 _BLOCK_TAGS = {
     "p",
     "div",
@@ -156,8 +163,13 @@ def windows(text: str, size: int = WINDOW) -> list[str]:
     return [_cut(" ".join(sents[i : i + size])) for i in range(len(sents) - size + 1)]
 
 
+def looks_like_injection(text: str) -> bool:
+    """Whether ``text`` carries instructions to a language model (prompt injection)."""
+    return bool(_INJECTION.search(text))
+
+
 def split_source(source: Source) -> list[Passage]:
-    """The passages of one source, in reading order."""
+    """The passages of one source, in reading order; none that carries instructions to a model."""
     if source.kind not in KINDS:
         raise ValueError(f"unknown knowledge kind {source.kind!r}")
     text = html_to_text(source.text)
@@ -173,6 +185,7 @@ def split_source(source: Source) -> list[Passage]:
             source.question,
         )
         for i, window in enumerate(windows(text))
+        if not looks_like_injection(window) and not looks_like_injection(source.question or "")
     ]
 
 
