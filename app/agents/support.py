@@ -89,6 +89,7 @@ class Reply:
     products: tuple[ProductFacts, ...] = field(default=())
     source: GroundedAnswer | None = None  # the passage a knowledge answer quotes
     abstained: bool = False  # the shop's knowledge had no confident answer
+    handoff: str | None = None  # the hand-off rule that sent it to a person (app.agents.support_handoff)
 
 
 def clean_question(text: str) -> str:

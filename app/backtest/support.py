@@ -32,7 +32,7 @@ import pandas as pd
 
 from app.backtest.support_metrics import Question, evaluate, fit_model
 from app.knowledge.passages import KINDS, Passage, Source, split_source
-from app.knowledge.ranker import FEATURES, MODEL_PATH, KnowledgeIndex, Model, load_model, rank
+from app.knowledge.ranker import FEATURES, KnowledgeIndex, Model, load_model, rank
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "epqa" / "epqa_dev.csv"
@@ -95,8 +95,27 @@ class Built:
     embed_seconds: float
 
 
-def build(df: pd.DataFrame, embedder, *, progress=None) -> Built:
-    """One index over every candidate's passages, and the vectors the run needs (each distinct text once)."""
+def load_cache(path: Path | None, embedder) -> dict[str, np.ndarray]:
+    """Vectors of earlier runs with the same embedder (``--embed-cache``), else nothing."""
+    if path is None or not Path(path).exists():
+        return {}
+    with np.load(path, allow_pickle=False) as data:
+        if str(data["embedder"]) != embedder.name:
+            return {}
+        return dict(zip(str(data["texts"]).split("\x00"), data["vectors"], strict=True))
+
+
+def save_cache(path: Path | None, embedder, vectors: dict[str, np.ndarray]) -> None:
+    if path is None or not vectors:
+        return
+    texts = [t for t in vectors if "\x00" not in t]
+    joined = "\x00".join(texts)
+    np.savez(path, embedder=embedder.name, texts=joined, vectors=np.stack([vectors[t] for t in texts]))
+
+
+def build(df: pd.DataFrame, embedder, *, progress=None, cache: dict[str, np.ndarray] | None = None) -> Built:
+    """One index over every candidate's passages, and the vectors the run needs (each distinct text once;
+    texts already in ``cache`` are not embedded again, and new ones are added to it)."""
     passages: list[Passage] = []
     owner: list[int] = []
     for row, (cand, kind, title) in enumerate(zip(df["candidate"], df["source"], df["title"], strict=True)):
@@ -115,7 +134,8 @@ def build(df: pd.DataFrame, embedder, *, progress=None) -> Built:
         )
     )
     t0 = time.perf_counter()
-    vectors: dict[str, np.ndarray] = {}
+    vectors: dict[str, np.ndarray] = cache if cache is not None else {}
+    texts = [t for t in texts if t not in vectors]
     step = 512
     for start in range(0, len(texts), step):
         chunk = texts[start : start + step]
@@ -215,6 +235,7 @@ def run(
     model: Model | None = None,
     fit: bool = False,
     quiet: bool = True,
+    cache: dict[str, np.ndarray] | None = None,
 ) -> tuple[dict, dict[str, np.ndarray], Model]:
     """Score, optionally fit the model on the calibration half first, and evaluate ``split``. Returns the
     report, the scores and the model used."""
@@ -224,9 +245,9 @@ def run(
 
     t0 = time.perf_counter()
     with tqdm(desc="embedding", unit="text", disable=quiet, file=sys.stderr, leave=False) as bar:
-        built = build(df, embedder, progress=bar.update)
+        built = build(df, embedder, progress=bar.update, cache=cache)
     if model is None:
-        model = _neutral() if fit and not MODEL_PATH.exists() else load_model()
+        model = _neutral() if fit else load_model()  # a fit scores with the model it makes
     scores = score(df, built, model, seed=seed)
     if fit:
         fitting = df.loc[scores["feature_rows"], "split"].to_numpy() == "calibration"

@@ -11,7 +11,17 @@ import click
 import numpy as np
 
 from app.backtest.similarity import machine_description
-from app.backtest.support import DEFAULT_DATA, SPLITS, answers, file_digest, load, run, write_predictions
+from app.backtest.support import (
+    DEFAULT_DATA,
+    SPLITS,
+    answers,
+    file_digest,
+    load,
+    load_cache,
+    run,
+    save_cache,
+    write_predictions,
+)
 from app.bench.report import write_report
 from app.knowledge.ranker import MODEL_PATH
 
@@ -104,6 +114,8 @@ Time: {report["seconds"]:.0f} s in all, of which embedding {report["embed_second
               default=None, help="Default: ATTUNE_EMBEDDER.")  # fmt: skip
 @click.option("--fit", "fit_out", type=click.Path(path_type=Path), default=None,
               help=f"Fit the model and threshold on the calibration half and write them here (e.g. {MODEL_PATH.name}).")  # fmt: skip
+@click.option("--embed-cache", type=click.Path(path_type=Path), default=None,
+              help="An .npz of vectors kept between runs (same embedder): repeated runs skip the embedding.")  # fmt: skip
 @click.option("--markdown", "markdown_out", type=click.Path(path_type=Path), default=None,
               help="Also write the report as Markdown (e.g. benchmarks/support.md).")  # fmt: skip
 def support(
@@ -114,6 +126,7 @@ def support(
     seed: int,
     embedder_kind: str | None,
     fit_out: Path | None,
+    embed_cache: Path | None,
     markdown_out: Path | None,
 ) -> None:
     """The support agent's grounded retrieval vs random, BM25 and MiniLM cosine on graded product questions."""
@@ -127,12 +140,15 @@ def support(
         raise click.UsageError(str(exc)) from exc
     if markdown_out is not None and "label" not in df.columns:
         raise click.UsageError("--markdown needs a label column")
+    embedder = get_embedder(embedder_kind)
+    cache = load_cache(embed_cache, embedder)
     try:
         report, scores, model = run(
-            df, get_embedder(embedder_kind), split=split, seed=seed, fit=fit_out is not None, quiet=as_json
+            df, embedder, split=split, seed=seed, fit=fit_out is not None, quiet=as_json, cache=cache
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    save_cache(embed_cache, embedder, cache)
     report["machine"] = machine_description()
     report["data_sha256"] = file_digest(data)
     if fit_out is not None:

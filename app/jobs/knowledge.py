@@ -21,6 +21,7 @@ from app import tasks
 from app.config import Settings, get_settings
 from app.db import get_engine, session_scope
 from app.embedding import get_embedder
+from app.knowledge.passages import Source
 from app.models.shop import Shop
 from app.shopify.admin import AdminAPIError, AdminClient
 from app.shopify.content import ContentDoc, fetch_pages, fetch_policies
@@ -83,8 +84,6 @@ def sync_shop_knowledge(shop_id: int, settings: Settings | None = None, client: 
             return {"skipped": "no such installed shop"}
     client = client or AdminClient.for_shop(settings, shop_id)
     fetched, skipped = _online_store(client, shop)
-    from app.knowledge.passages import Source
-
     embedder = get_embedder()
     with Session(engine, expire_on_commit=False) as session:
         report: dict[str, Any] = {"skipped": skipped}

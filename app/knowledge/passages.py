@@ -73,6 +73,7 @@ class Source:
     url: str | None = None
     product_id: int | None = None
     question: str | None = None  # an FAQ entry's question (its text is the answer)
+    customer_id: int | None = None  # a review's author: their passages go when they are erased
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class Passage:
     url: str | None = None
     product_id: int | None = None
     question: str | None = None
+    customer_id: int | None = None
 
     @property
     def passage_id(self) -> str:
@@ -152,9 +154,10 @@ def _cut(text: str) -> str:
     return cut + "…"
 
 
-def windows(text: str, size: int = WINDOW) -> list[str]:
+def windows(text: str, size: int | None = None) -> list[str]:
     """Sentence windows of ``text``: the whole text when it has at most ``size`` sentences, else every run of
     ``size`` consecutive sentences; each at most MAX_CHARS (a longer one is cut at a word)."""
+    size = size or WINDOW
     sents = sentences(text[:MAX_SOURCE_CHARS])
     if not sents:
         return []
@@ -183,6 +186,7 @@ def split_source(source: Source) -> list[Passage]:
             source.url,
             source.product_id,
             source.question,
+            source.customer_id,
         )
         for i, window in enumerate(windows(text))
         if not looks_like_injection(window) and not looks_like_injection(source.question or "")

@@ -34,6 +34,8 @@ class KnowledgePassage(SQLModel, table=True):
     question: str | None = Field(default=None, sa_type=Text, nullable=True)
     url: str | None = Field(default=None, max_length=1024)
     product_shopify_id: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+    # a review's author: ``app.commerce.privacy`` erases the customer's passages with the rest of their rows
+    customer_shopify_id: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
     digest: str = Field(max_length=64)
     model: str = Field(max_length=64)
     dim: int = Field(nullable=False)

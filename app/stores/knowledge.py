@@ -19,6 +19,7 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, select
 
 from app.catalog.embedder import Embedder
+from app.embedding import get_query_embedder
 from app.knowledge.answer import GroundedAnswer, grounded_answer
 from app.knowledge.passages import Passage, Source, split_source
 from app.knowledge.ranker import KnowledgeIndex, load_model, rank
@@ -97,7 +98,15 @@ def review_sources(session: Session, shop_id: int) -> list[Source]:
             url = f"/products/{handle}" if handle else f"/products/{review.product_shopify_id}"
             label = f"A review of {title}" if title else "A customer review"
             out.append(
-                Source(f"review:{review.review_key}", "review", label, text, url, review.product_shopify_id)
+                Source(
+                    f"review:{review.review_key}",
+                    "review",
+                    label,
+                    text,
+                    url,
+                    review.product_shopify_id,
+                    customer_id=review.customer_shopify_id,
+                )
             )
     return out
 
@@ -160,14 +169,9 @@ def replace_families(
     for key, passage in passages.items():
         row = by_key.pop(key, None)
         if row is not None and row.digest == passage.digest() and row.model == embedder.name:
-            if (row.title, row.url, row.kind, row.product_shopify_id) != (
-                passage.title[:255],
-                passage.url,
-                passage.kind,
-                passage.product_id,
-            ):
-                row.title, row.url, row.kind = passage.title[:255], passage.url, passage.kind
-                row.product_shopify_id = passage.product_id
+            about = (passage.title[:255], passage.url, passage.kind, passage.product_id, passage.customer_id)
+            if (row.title, row.url, row.kind, row.product_shopify_id, row.customer_shopify_id) != about:
+                row.title, row.url, row.kind, row.product_shopify_id, row.customer_shopify_id = about
                 session.add(row)
             report.unchanged += 1
             continue
@@ -186,6 +190,7 @@ def replace_families(
             )
             row.kind, row.title, row.text = passage.kind, passage.title[:255], passage.text
             row.question, row.url, row.product_shopify_id = passage.question, passage.url, passage.product_id
+            row.customer_shopify_id = passage.customer_id
             row.digest, row.model, row.dim = passage.digest(), embedder.name, embedder.dim
             row.vector = KnowledgePassage.pack(vector)
             row.question_vector = KnowledgePassage.pack(next(question_vectors)) if passage.question else None
@@ -284,10 +289,7 @@ def answer_question(
     """The shop's grounded answer to ``question`` (scoped to ``product_id``'s passages and the shop-wide
     ones), or None: no knowledge, or no passage confident enough. The ranking is ``app.knowledge.ranker.rank``,
     the function ``attune backtest support`` measures."""
-    if embedder is None:
-        from app.embedding import get_query_embedder  # the web's NumPy MiniLM: loaded once per process
-
-        embedder = get_query_embedder()
+    embedder = embedder or get_query_embedder()  # the web's NumPy MiniLM: loaded once per process
     index = shop_index(session, shop_id, embedder.name)
     if len(index) == 0:
         return None

@@ -16,7 +16,16 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from app.agents.support import OrderFacts, ProductFacts, answer, classify, clean_question, wants_knowledge
+from app.agents.support import (
+    OrderFacts,
+    ProductFacts,
+    Reply,
+    answer,
+    classify,
+    clean_question,
+    wants_knowledge,
+)
+from app.agents.support_handoff import HANDOFF_TEXT, Turn, handoff_reason
 from app.knowledge.answer import GroundedAnswer
 from app.models.base import utcnow
 from app.models.commerce import Order, OrderLine
@@ -109,7 +118,69 @@ def ask(
     if recent >= HOURLY_LIMIT:
         raise TooManyQuestions(f"at most {HOURLY_LIMIT} questions an hour")
 
+    conversation = _conversation(session, owner, now)
     topic = classify(text)
+    handoff = handoff_reason(text, _history(session, owner, conversation))
+    cards: list[dict[str, Any]] = []
+    if handoff is not None:  # a person must take it: nothing is looked up
+        reply = Reply(
+            topic, HANDOFF_TEXT[handoff], True, f"hand-off: {handoff.replace('_', ' ')}", handoff=handoff
+        )
+    else:
+        reply, cards = _answer(session, shop_id, text, topic, customer_id, search, retrieve)
+
+    who = {"shop_id": shop_id, "conversation": conversation, "customer_shopify_id": customer_id or None}
+    who["client_id"] = client_id or None
+    session.add(SupportMessage(**who, role="shopper", topic=topic, text=text, created_at=now))
+    session.add(
+        SupportMessage(
+            **who,
+            role="assistant",
+            topic=topic,
+            text=reply.text,
+            escalated=reply.escalated,
+            abstained=reply.abstained,
+            handoff=reply.handoff,
+            source=reply.source.passage_id[:160] if reply.source else None,
+            created_at=now + timedelta(microseconds=1),
+        )
+    )
+    session.flush()
+    return {
+        "conversation": conversation,
+        "topic": reply.topic,
+        "answer": reply.text,
+        "escalated": reply.escalated,
+        "reason": reply.reason,
+        "order": reply.order,
+        "products": cards if reply.products else [],
+        "source": _source(reply.source),
+        "abstained": reply.abstained,
+        "handoff": reply.handoff,
+    }
+
+
+def _history(session: Session, owner: Any, conversation: str) -> list[Turn]:
+    """The conversation's earlier turns, oldest first."""
+    rows = session.exec(
+        select(SupportMessage)
+        .where(owner, SupportMessage.conversation == conversation)
+        .order_by(SupportMessage.created_at, SupportMessage.id)  # type: ignore[arg-type]
+    ).all()
+    return [Turn(r.role, r.text, r.abstained) for r in rows]
+
+
+def _answer(
+    session: Session,
+    shop_id: int,
+    text: str,
+    topic: str,
+    customer_id: int | None,
+    search: Search | None,
+    retrieve: Retrieve | None,
+) -> tuple[Reply, list[dict[str, Any]]]:
+    """The agent's reply from the shop's knowledge, the customer's latest order or product search, and the
+    product cards it shows."""
     asked = retrieve is not None and wants_knowledge(text, topic)
     knowledge = retrieve(text) if asked and retrieve is not None else None
     order = latest_order(session, shop_id, customer_id) if customer_id and topic != "product" else None
@@ -132,33 +203,7 @@ def ask(
         knowledge=knowledge,
         knowledge_asked=asked,
     )
-
-    conversation = _conversation(session, owner, now)
-    who = {"shop_id": shop_id, "conversation": conversation, "customer_shopify_id": customer_id or None}
-    who["client_id"] = client_id or None
-    session.add(SupportMessage(**who, role="shopper", topic=topic, text=text, created_at=now))
-    session.add(
-        SupportMessage(
-            **who,
-            role="assistant",
-            topic=topic,
-            text=reply.text,
-            escalated=reply.escalated,
-            created_at=now + timedelta(microseconds=1),
-        )
-    )
-    session.flush()
-    return {
-        "conversation": conversation,
-        "topic": reply.topic,
-        "answer": reply.text,
-        "escalated": reply.escalated,
-        "reason": reply.reason,
-        "order": reply.order,
-        "products": cards if reply.products else [],
-        "source": _source(reply.source),
-        "abstained": reply.abstained,
-    }
+    return reply, cards
 
 
 def _source(found: GroundedAnswer | None) -> dict[str, Any] | None:
@@ -192,6 +237,8 @@ def _escalation(answer_turn: SupportMessage, question: SupportMessage | None) ->
         "status": "resolved" if answer_turn.resolved_at else "open",
         "resolved_at": answer_turn.resolved_at.isoformat() if answer_turn.resolved_at else None,
         "note": answer_turn.resolution_note,
+        "handoff": answer_turn.handoff,  # the rule that sent it to a person; None: the agent could not answer
+        "abstained": answer_turn.abstained,
     }
 
 

@@ -6,6 +6,8 @@
 - ``GET /api/admin/support/knowledge``: how many passages the assistant answers from, by kind.
 - ``POST /api/admin/support/knowledge/sync``: re-read the shop's policies and pages from Shopify and re-sync
   everything (202; the job is deduplicated per shop).
+- ``GET /api/admin/support/resolution?days=30``: the AI resolution rate, the hand-off rate and the questions
+  the assistant could not answer, grouped, with the published references beside them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from flask import Blueprint, g, jsonify, request
 from app import tasks
 from app.db import session_scope
 from app.stores.knowledge import delete_faq, knowledge_counts, list_faq, save_faq
+from app.stores.support_stats import support_resolution
 from app.web import settings
 from app.web.session_auth import require_session_token
 
@@ -99,3 +102,17 @@ def knowledge_summary():
 def knowledge_sync():
     queued = tasks.sync_knowledge(settings().redis_url, g.shop.id, full=True)
     return jsonify(queued=bool(queued)), 202
+
+
+@bp.get("/api/admin/support/resolution")
+@require_session_token
+def resolution():
+    raw = request.args.get("days", "30")
+    if not raw.isdigit():
+        return _error(400, "invalid_days", "days is a whole number from 1 to 365", "days")
+    with session_scope(settings().database_url) as session:
+        try:
+            figures = support_resolution(session, g.shop.id, int(raw))
+        except ValueError as exc:
+            return _error(400, "invalid_days", str(exc).partition(": ")[2], "days")
+    return jsonify(figures)

@@ -1,5 +1,6 @@
 """support knowledge: the support agent's passages per shop (policies, pages, products, reviews, FAQ) with
-their vectors, and the merchant's FAQ entries
+their vectors, the merchant's FAQ entries, and how each support answer was given (abstained, hand-off rule,
+source passage)
 
 Revision ID: 0020
 Revises: 0017
@@ -29,6 +30,7 @@ def upgrade() -> None:
     sa.Column('question', sa.Text(), nullable=True),
     sa.Column('url', sqlmodel.sql.sqltypes.AutoString(length=1024), nullable=True),
     sa.Column('product_shopify_id', sa.BigInteger(), nullable=True),
+    sa.Column('customer_shopify_id', sa.BigInteger(), nullable=True),
     sa.Column('digest', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('model', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('dim', sa.Integer(), nullable=False),
@@ -56,8 +58,17 @@ def upgrade() -> None:
     with op.batch_alter_table('support_faq', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_support_faq_shop_id'), ['shop_id'], unique=False)
 
+    with op.batch_alter_table('support_message', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('abstained', sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.add_column(sa.Column('handoff', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True))
+        batch_op.add_column(sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=160), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('support_message', schema=None) as batch_op:
+        batch_op.drop_column('source')
+        batch_op.drop_column('handoff')
+        batch_op.drop_column('abstained')
     with op.batch_alter_table('support_faq', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_support_faq_shop_id'))
     op.drop_table('support_faq')
