@@ -34,7 +34,12 @@ def test_each_rule_hands_off(question, reason):
 
 
 def test_ordinary_questions_stay_with_the_agent():
-    for q in ("Do you ship to Canada?", "Is the jacket waterproof?", "How long do returns take?", "Thanks, that's great!"):
+    for q in (
+        "Do you ship to Canada?",
+        "Is the jacket waterproof?",
+        "How long do returns take?",
+        "Thanks, that's great!",
+    ):
         assert handoff_reason(q) is None, q
     assert sentiment("I love it, thank you!") > 0.5 > -0.5 > sentiment("This is terrible and I am furious")
 
@@ -71,7 +76,13 @@ def test_resolution_rate_by_hand():
         turn("c6", "shopper", 5, who="e"),
     ]  # fmt: skip
     r = resolution(turns, NOW)
-    assert (r["conversations"], r["resolved"], r["handed_off"], r["pending"], r["followed_up"]) == (5, 1, 2, 1, 1)
+    assert (r["conversations"], r["resolved"], r["handed_off"], r["pending"], r["followed_up"]) == (
+        5,
+        1,
+        2,
+        1,
+        1,
+    )
     assert r["resolution_rate"] == pytest.approx(1 / 4) and r["handoff_rate"] == pytest.approx(2 / 5)
     assert r["unanswered"] == [{"question": "Can I pay with PayPal?", "times": 1}]
     assert "50–60 %" in r["references"]["with_agents"]
@@ -84,10 +95,15 @@ def test_hand_offs_through_the_proxy_and_the_admin_figures(client, session, shop
     assert first["escalated"] is True and first["handoff"] == "asked_for_person"
     assert first["answer"] == HANDOFF_TEXT["asked_for_person"]
     waiting = client.get("/api/admin/support/escalations", headers=_auth(SHOP_A)).get_json()["escalations"]
-    assert [(e["question"], e["handoff"]) for e in waiting] == [("Can I talk to a human?", "asked_for_person")]
+    assert [(e["question"], e["handoff"]) for e in waiting] == [
+        ("Can I talk to a human?", "asked_for_person")
+    ]
 
     figures = client.get("/api/admin/support/resolution?days=7", headers=_auth(SHOP_A)).get_json()
     assert figures["conversations"] == 1 and figures["handed_off"] == 1 and figures["days"] == 7
     assert client.get("/api/admin/support/resolution?days=0", headers=_auth(SHOP_A)).status_code == 400
-    assert client.get("/api/admin/support/resolution?days=x", headers=_auth(SHOP_A)).get_json()["field"] == "days"
+    assert (
+        client.get("/api/admin/support/resolution?days=x", headers=_auth(SHOP_A)).get_json()["field"]
+        == "days"
+    )
     assert client.get("/api/admin/support/resolution").status_code == 401

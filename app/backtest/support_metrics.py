@@ -20,7 +20,8 @@ import numpy as np
 from app.knowledge.ranker import FEATURES, Model
 
 COVERAGES = (0.3, 0.5)
-TARGET_PRECISION = 0.75  # the default threshold answers where its answers fully answer 3 times in 4
+TARGET_PRECISION = 0.75  # the issue's operating point: answers that fully answer 3 times in 4 …
+TARGET_COVERAGE = 0.5  # … at half of the questions answered
 MIN_ANSWERED = 20
 
 
@@ -76,15 +77,24 @@ def evaluate(questions: Sequence[Question], threshold: float | None = None) -> d
     return out
 
 
-def pick_threshold(confidence: np.ndarray, correct: np.ndarray, target: float = TARGET_PRECISION) -> float:
-    """The lowest confidence at which the questions answered (confidence ≥ it) are still right ``target`` of
-    the time, with at least MIN_ANSWERED answered; the 30 %-coverage confidence when no such point exists."""
+def pick_threshold(
+    confidence: np.ndarray,
+    correct: np.ndarray,
+    target: float = TARGET_PRECISION,
+    coverage: float = TARGET_COVERAGE,
+) -> float:
+    """The abstention threshold: the lowest confidence at which the questions answered (confidence ≥ it) are
+    still right ``target`` of the time (at least MIN_ANSWERED answered), but never one that answers fewer than
+    ``coverage`` of the questions: where the precision target needs a higher threshold, the ``coverage``
+    point wins (an assistant that abstains on most questions helps nobody; the issue's target is stated at
+    50 % coverage)."""
     order = np.argsort(-confidence, kind="stable")
     running = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
     ok = np.flatnonzero((running >= target) & (np.arange(1, len(order) + 1) >= MIN_ANSWERED))
+    at_coverage = float(confidence[order[max(0, int(round(coverage * len(order))) - 1)]])
     if len(ok):
-        return float(confidence[order[ok[-1]]])
-    return float(confidence[order[max(0, int(round(0.3 * len(order))) - 1)]])
+        return min(float(confidence[order[ok[-1]]]), at_coverage)
+    return at_coverage
 
 
 def fit_model(

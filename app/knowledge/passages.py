@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 
 # The kinds of source, and the ePQA source each one ranks like (see ``app.knowledge.ranker``): a merchant's
-# FAQ entry is a question with its answer, like a community answer; options and metafields are attributes.
+# FAQ entry is a question with its answer, like a community answer; policies and pages are the seller's own
+# short statements of fact, like a listing's bullet points; options and metafields are attributes.
 KINDS: dict[str, str] = {
-    "policy": "description",
-    "page": "description",
+    "policy": "bullet",
+    "page": "bullet",
     "description": "description",
     "bullet": "bullet",
     "option": "attribute",

@@ -6,8 +6,8 @@ MiniLM vectors. A question is answered in two stages:
 1. **Pool**: the passages that may answer (``among``: the product's and the shop-wide ones, or a backtest
    question's candidates), else the union of the top ``POOL`` by BM25 and by cosine.
 2. **Rank**: a logistic model over features of each pooled passage (cosine to the question, cosine of an FAQ
-   entry's own question, the margin over the best other passage, BM25 absolute and relative to the pool, the
-   source's kind, length, yes/no agreement) gives the probability that it fully answers. The best passage's
+   entry's own question, BM25 absolute and relative to the pool, the source's kind, length, yes/no agreement)
+   gives the probability that it fully answers. The best passage's
    probability is the **confidence**; below the threshold the agent abstains.
 
 The weights and the default threshold are fitted on the calibration half of ePQA
@@ -38,7 +38,6 @@ FEATURES = (
     "cosine_faq_question",
     "has_faq_question",
     "cosine_below_best",
-    "cosine_over_rest",
     "bm25_share_of_best",
     "bm25_log",
     "length_log",
@@ -177,18 +176,12 @@ class KnowledgeIndex:
         lexical = self.bm25(question)[pool]
         best_lex = lexical.max() if len(pool) else 0.0
         yes_no = 1.0 if _YES_NO_QUESTION.match(question) else 0.0
-        if len(pool) > 1:  # the margin over the best other passage: a clear winner is likelier right
-            first, second = np.sort(cos)[-1], np.sort(cos)[-2]
-            over_rest = cos - np.where(cos >= first, second, first)
-        else:
-            over_rest = np.zeros(len(pool))
         return np.column_stack(
             [
                 cos,
                 cos_q,
                 self.has_question[pool].astype(np.float64),
                 cos - (cos.max() if len(pool) else 0.0),
-                over_rest,
                 lexical / best_lex if best_lex > 0 else np.zeros(len(pool)),
                 np.log1p(lexical),
                 self._lengths[pool],

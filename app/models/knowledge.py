@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.models.base import shop_fk, ts_field
+from app.models.catalog import ProductEmbedding
 
 
 class KnowledgePassage(SQLModel, table=True):
@@ -43,9 +44,7 @@ class KnowledgePassage(SQLModel, table=True):
     question_vector: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
     updated_at: datetime = ts_field(nullable=False, default_now=True)
 
-    @staticmethod
-    def pack(vector: np.ndarray) -> bytes:
-        return np.ascontiguousarray(vector, dtype="<f4").tobytes()
+    pack = staticmethod(ProductEmbedding.pack)  # the same little-endian float32 layout
 
     def unpack(self) -> np.ndarray:
         return np.frombuffer(self.vector, dtype="<f4", count=self.dim)

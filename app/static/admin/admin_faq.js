@@ -70,6 +70,26 @@
     }).catch(failure("faq-body", "your FAQ"));
   }
 
-  function loadAll() { return Promise.all([loadSummary(), loadFaq()]); }
+  function pct(x) { return x === null || x === undefined ? "–" : Math.round(x * 100) + " %"; }
+
+  function loadResolution() {
+    return api("/api/admin/support/resolution?days=30").then(function (r) {
+      const judged = r.conversations - r.pending;
+      const rows = [
+        el("p", {}, el("strong", { text: "AI resolution rate " + pct(r.resolution_rate) }),
+          el("span", { class: "muted small", text: " — " + count(r.resolved) + " of " + count(judged) + " conversations of the last 30 days answered with no hand-off and no follow-up within 72 h" +
+            (r.pending ? " (" + count(r.pending) + " still within 72 h)" : "") })),
+        el("p", { class: "small" }, "Handed to a person: " + pct(r.handoff_rate) + " of " + count(r.conversations) + " conversations."),
+        el("p", { class: "small muted", text: "For reference: " + r.references.traditional + "; " + r.references.with_agents + "." })
+      ];
+      if (r.unanswered.length) {
+        rows.push(el("p", { class: "small", text: "Questions it could not answer (add them to your FAQ):" }),
+          el("ul", { class: "unanswered small" }, r.unanswered.map(function (u) { return el("li", {}, el("span", { text: u.question }), " ", el("span", { class: "muted", text: "×" + u.times })); })));
+      }
+      show("resolution-body", rows);
+    }).catch(failure("resolution-body", "the resolution rate"));
+  }
+
+  function loadAll() { return Promise.all([loadSummary(), loadFaq(), loadResolution()]); }
   loadAll();
 })();
