@@ -27,12 +27,12 @@ def test_metrics_by_hand():
     questions = [
         q([0, 2, 1], [0.9, 0.8, 0.1], "a"),  # top is wrong; first fully answering at rank 2
         q([2, 0, 0], [0.7, 0.7, 0.2], "b"),  # a tie goes to the earlier candidate: right
-        q([1, 0, 0], [0.3, 0.2, 0.1], "c"),  # helpful only; no fully answering candidate (not in MRR)
+        q([1, 0, 0], [0.3, 0.2, 0.1], "c"),  # helpful only; no fully answering candidate (0 in MRR)
         q([0, 0, 2], [0.1, 0.2, 0.6], "d"),
     ]
     m = evaluate(questions, threshold=0.65)
     assert m["p_at_1"] == 0.5 and m["p_at_1_helpful"] == 0.75
-    assert m["mrr"] == pytest.approx((0.5 + 1 + 1) / 3)
+    assert m["mrr"] == pytest.approx((0.5 + 1 + 0 + 1) / 4)
     # confidences 0.9 (wrong), 0.7 (right), 0.6 (right), 0.3 (wrong): top 30 % = 1 question, 50 % = 2
     assert m["precision_at_30"] == 0.0 and m["precision_at_50"] == 0.5
     assert m["coverage_at_threshold"] == 0.5 and m["precision_at_threshold"] == 0.5

@@ -27,7 +27,7 @@ from app.knowledge.ranker import MODEL_PATH
 
 NAMES = {
     "ours": "ours: hybrid ranker (BM25 + MiniLM + source, logistic)",
-    "minilm": "MiniLM cosine (all-MiniLM-L6-v2)",
+    "minilm": "MiniLM cosine (the run's embedder)",
     "bm25": "BM25 (bm25s)",
     "random": "random",
 }

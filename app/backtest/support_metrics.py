@@ -5,7 +5,8 @@ Each question is a list of candidates in shuffled order, each with a label (2 fu
 earlier candidate in the shuffled order; its score is the question's confidence.
 
 - P@1 (fully): share of questions whose top candidate has label 2; P@1 ≥ helpful: label ≥ 1.
-- MRR: mean reciprocal rank of the first fully answering candidate, over the questions that have one.
+- MRR: mean reciprocal rank of the first fully answering candidate (0 for a question with none), as the
+  reference figures in ``../shared/data/epqa/README.md`` count it.
 - precision at coverage c: the questions sorted by confidence, the top ``round(c · n)`` answered; the share
   of them whose top candidate fully answers. At the threshold: the questions whose confidence reaches it.
 """
@@ -56,10 +57,9 @@ def evaluate(questions: Sequence[Question], threshold: float | None = None) -> d
     confidence = np.array([q.confidence for q in questions])
     reciprocal = []
     for q in questions:
-        if (q.labels == 2).any():
-            order = np.argsort(-q.scores, kind="stable")
-            rank = int(np.flatnonzero(q.labels[order] == 2)[0]) + 1
-            reciprocal.append(1.0 / rank)
+        order = np.argsort(-q.scores, kind="stable")
+        hits = np.flatnonzero(q.labels[order] == 2)
+        reciprocal.append(1.0 / (int(hits[0]) + 1) if len(hits) else 0.0)
     full = (top_labels == 2).astype(float)
     out: dict[str, float] = {
         "questions": len(questions),
