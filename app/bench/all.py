@@ -32,6 +32,7 @@ ORDER = [
     "query-embedder",
     "profiles",
     "uplift",
+    "support",
 ]
 
 
