@@ -11,9 +11,11 @@ from redis import Redis
 from rq import Queue
 from sqlmodel import Session, select
 
+from app.commerce.privacy import erase_customer
 from app.db import get_engine
 from app.jobs.knowledge import sync_local_knowledge, sync_shop_knowledge
 from app.models.commerce import Product
+from app.models.feedback import ProductReview
 from app.models.knowledge import KnowledgePassage
 from app.models.shop import Shop
 from app.shopify.fake.content import add_page, set_policy
@@ -204,3 +206,29 @@ def test_the_assistant_answers_from_a_policy_with_its_link_or_abstains_and_hands
         signed("/support", {"client_id": "c-4"}, shop=shop), json={"question": "hi", "product_id": "x"}
     )
     assert bad.status_code == 400
+
+
+def test_reviews_answer_too_and_go_with_their_author(knowledge_shop, live_app):
+    cfg = live_app.settings
+    engine = get_engine(cfg.database_url)
+    with Session(engine) as session:
+        session.add(
+            ProductReview(
+                shop_id=knowledge_shop.id,
+                review_key="r-1",
+                customer_shopify_id=4242,
+                product_shopify_id=7,
+                rating=5,
+                title="Dry all week",
+                body="Kept me dry through a week of rain. Runs a size small.",
+            )  # fmt: skip
+        )
+        session.commit()
+    sync_local_knowledge(knowledge_shop.id, cfg)
+    review = [r for r in passages(cfg, knowledge_shop.id) if r.source_key == "review:r-1"]
+    assert review and all(r.customer_shopify_id == 4242 and r.product_shopify_id == 7 for r in review)
+    assert review[0].url == "/products/alpine-jacket" and review[0].kind == "review"
+    with Session(engine) as session:
+        erase_customer(session, knowledge_shop.id, 4242)  # customers/redact
+        session.commit()
+    assert not [r for r in passages(cfg, knowledge_shop.id) if r.source_key == "review:r-1"]

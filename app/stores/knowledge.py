@@ -10,6 +10,7 @@ passages of a source that is gone are deleted. Sources are grouped by *family* (
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -217,8 +218,9 @@ def forget_sources(session: Session, shop_id: int, source_keys: Iterable[str]) -
 
 # --- the shop's index -----------------------------------------------------------------------------------
 
+CACHED_SHOPS = 16  # a web worker keeps the indexes of the shops asked most recently
 _cache_lock = threading.Lock()
-_cache: dict[int, tuple[tuple, KnowledgeIndex]] = {}
+_cache: OrderedDict[int, tuple[tuple, KnowledgeIndex]] = OrderedDict()
 
 
 def knowledge_counts(session: Session, shop_id: int) -> dict[str, int]:
@@ -243,11 +245,12 @@ def knowledge_version(session: Session, shop_id: int) -> tuple[int, datetime | N
 
 def shop_index(session: Session, shop_id: int, model: str) -> KnowledgeIndex:
     """The shop's passages under embedder ``model`` as an index, rebuilt only when they changed (cached per
-    process, keyed by the passages' count and newest update)."""
+    process for the CACHED_SHOPS shops asked most recently, keyed by the passages' count and newest update)."""
     version = (*knowledge_version(session, shop_id), model)
     with _cache_lock:
         hit = _cache.get(shop_id)
         if hit is not None and hit[0] == version:
+            _cache.move_to_end(shop_id)
             return hit[1]
     rows = session.exec(
         select(KnowledgePassage)
@@ -266,6 +269,9 @@ def shop_index(session: Session, shop_id: int, model: str) -> KnowledgeIndex:
     )
     with _cache_lock:
         _cache[shop_id] = (version, index)
+        _cache.move_to_end(shop_id)
+        while len(_cache) > CACHED_SHOPS:
+            _cache.popitem(last=False)
     return index
 
 
