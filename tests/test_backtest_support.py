@@ -157,3 +157,32 @@ def test_ours_beats_minilm_and_bm25_on_epqa(epqa_report):
 def test_issue_18_targets_on_epqa(epqa_report):
     targets = epqa_report["targets"]
     assert targets["p_at_1"]["met"] and targets["precision_at_50"]["met"], targets
+
+
+def test_an_unlabelled_file_gets_predictions_for_every_candidate_and_no_metrics(tmp_path):
+    unlabelled = tmp_path / "unlabelled.csv"
+    rows = list(csv.DictReader(SAMPLE.open()))
+    with unlabelled.open("w", newline="") as fh:
+        writer = csv.DictWriter(
+            fh, ["qid", "question", "candidate", "qa_pair_id", "source"], extrasaction="ignore"
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "predictions.csv"
+    result = CliRunner().invoke(
+        main,
+        [
+            "backtest",
+            "support",
+            "--data",
+            str(unlabelled),
+            "--embedder",
+            "hashing",
+            "--json",
+            "--predictions-out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "methods" not in json.loads(result.output)
+    assert len(list(csv.DictReader(out.open()))) == len(rows)

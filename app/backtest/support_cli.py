@@ -106,7 +106,7 @@ Time: {report["seconds"]:.0f} s in all, of which embedding {report["embed_second
               help="CSV in ePQA's layout: qid, question, candidate, qa_pair_id, source[, label, title].")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--predictions-out", type=click.Path(path_type=Path), default=None,
-              help="Write qid,qa_pair_id,score,answer for every candidate of the evaluated questions.")  # fmt: skip
+              help="Write qid,qa_pair_id,score,answer for every candidate of the file (answer 1: the one the agent answers with).")  # fmt: skip
 @click.option("--split", type=click.Choice(SPLITS), default="report", show_default=True,
               help="Which questions to evaluate (the model is fitted on 'calibration').")  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the candidate shuffle.")
@@ -155,11 +155,9 @@ def support(
         fitted = model.to_json()
         fitted["about"] = {**fitted["about"], "data_sha256": report["data_sha256"], "seed": seed}
         fit_out.write_text(json.dumps(fitted, indent=1) + "\n")
-    mask = np.ones(len(df), dtype=bool) if split == "all" else (df["split"] == split).to_numpy()
-    if predictions_out is not None:
-        write_predictions(
-            predictions_out, df, scores["ours"], answers(df, scores["ours"], model.threshold), mask
-        )
+    if predictions_out is not None:  # every candidate of the file, whichever half the metrics are on
+        answered = answers(df, scores["ours"], model.threshold)
+        write_predictions(predictions_out, df, scores["ours"], answered, np.ones(len(df), dtype=bool))
     if markdown_out is not None:
         command = ("attune backtest support " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])).strip()
         write_report(
