@@ -295,6 +295,8 @@ def answer_question(
     """The shop's grounded answer to ``question`` (scoped to ``product_id``'s passages and the shop-wide
     ones), or None: no knowledge, or no passage confident enough. The ranking is ``app.knowledge.ranker.rank``,
     the function ``attune backtest support`` measures."""
+    if knowledge_version(session, shop_id)[0] == 0:
+        return None  # nothing synced yet: no model to load
     embedder = embedder or get_query_embedder()  # the web's NumPy MiniLM: loaded once per process
     index = shop_index(session, shop_id, embedder.name)
     if len(index) == 0:
