@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.web.admin import bp as admin_bp
     from app.web.admin_activity import bp as admin_activity_bp
     from app.web.admin_channels import bp as admin_channels_bp
+    from app.web.admin_knowledge import bp as admin_knowledge_bp
     from app.web.admin_lift import bp as admin_lift_bp
     from app.web.admin_merchandising import bp as admin_merchandising_bp
     from app.web.admin_profiles import bp as admin_profiles_bp
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         admin_merchandising_bp,
         admin_reviews_bp,
         admin_support_bp,
+        admin_knowledge_bp,
         sms_hooks_bp,
         unsubscribe_bp,
         admin_scopes_bp,

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     shopify_api_key: str = DEV_API_KEY
     shopify_api_secret: str = DEV_API_SECRET
     shopify_api_secret_previous: str | None = None
-    scopes: str = "read_products,read_customers,read_orders,read_inventory,write_pixels,read_customer_events"
+    scopes: str = "read_products,read_customers,read_orders,read_inventory,write_pixels,read_customer_events,read_legal_policies,read_online_store_pages"
     # Asked for after install, feature by feature (shopify.app.toml ``optional_scopes``; app.shopify.scopes).
     optional_scopes: str = "write_customers,read_locales"
     app_url: str = Field(default="http://127.0.0.1:8000", validation_alias=AliasChoices("APP_URL", "HOST"))

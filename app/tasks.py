@@ -62,6 +62,9 @@ REFRESH_SCOPES = "app.jobs.writeback.refresh_scopes"
 SYNC_METAFIELDS = "app.jobs.metafields.sync_metafields"
 SYNC_ALL_METAFIELDS = "app.jobs.metafields.sync_all_metafields"
 SEND_TEST_MESSAGE = "app.jobs.channel_test.send_test_message"
+SYNC_LOCAL_KNOWLEDGE = "app.jobs.knowledge.sync_local_knowledge"
+SYNC_SHOP_KNOWLEDGE = "app.jobs.knowledge.sync_shop_knowledge"
+SYNC_ALL_KNOWLEDGE = "app.jobs.knowledge.sync_all_knowledge"
 
 PIXEL_QUEUED_TTL_S = 60
 
@@ -115,6 +118,21 @@ def refresh_personal_lists(redis_url: str | None, shop_id: int) -> bool:
 
 def embed_products(redis_url: str | None, shop_id: int) -> bool:
     return enqueue(redis_url, EMBED_PRODUCTS, shop_id, queue="low", job_id=embed_job_id(shop_id))
+
+
+def sync_knowledge(redis_url: str | None, shop_id: int, *, full: bool = False) -> bool:
+    """The shop's support knowledge: ``full`` also re-reads its policies and pages from Shopify."""
+    if full:
+        return enqueue(
+            redis_url, SYNC_SHOP_KNOWLEDGE, shop_id, queue="low", job_id=f"knowledge-full-{shop_id}"
+        )
+    return enqueue(redis_url, SYNC_LOCAL_KNOWLEDGE, shop_id, queue="low", job_id=f"knowledge-{shop_id}")
+
+
+def knowledge_changed(session: Session, shop_id: int) -> None:
+    """The shop's FAQ or reviews changed: re-sync its local knowledge once the change commits."""
+    redis_url = get_settings().redis_url
+    after_commit(session, lambda: sync_knowledge(redis_url, shop_id))
 
 
 def infer_interests(redis_url: str | None, shop_id: int) -> bool:
@@ -254,6 +272,7 @@ def catalog_changed(session: Session, shop_id: int) -> None:
     refresh_lists_after_commit(session, settings, shop_id)
     redis_url = settings.redis_url
     after_commit(session, lambda: embed_products(redis_url, shop_id))
+    after_commit(session, lambda: sync_knowledge(redis_url, shop_id))
 
 
 def refresh_lists_after_commit(

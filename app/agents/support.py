@@ -9,6 +9,11 @@ Topics, decided by keywords (so every answer can say why):
 - ``product``: anything else that reads like a product wish. Answered with in-stock products from the shop's
   search; escalated when nothing matches.
 
+Questions about the shop and its products that are not about the shopper's own order (policies, shipping
+times, returns, sizes, materials …) are answered first from the shop's knowledge: the best passage, word for
+word, with its source (``app.knowledge``), when its confidence reaches the threshold. Below it the agent
+abstains, and the question goes to a person unless product search answers a product wish.
+
 ``escalated`` is honest: the assistant never pretends to have solved what it handed to a person.
 """
 
@@ -17,6 +22,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from app.knowledge.answer import GroundedAnswer
 
 TOPICS = ("order_status", "order_change", "returns", "shop_info", "product")
 MAX_QUESTION = 500
@@ -46,6 +53,9 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
     ),
 ]
 ESCALATION = "I've passed your question to the shop: a person from the shop will reply."
+_OWN_ORDER = re.compile(
+    r"\b(my|mine|i (ordered|bought|paid|purchased)|we (ordered|bought))\b|#\s?\d{3,}|\border\s*(no\.?|number)?\s*\d{3,}"
+)
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,9 @@ class Reply:
     reason: str  # why this answer (for the admin and the tests)
     order: str | None = None
     products: tuple[ProductFacts, ...] = field(default=())
+    source: GroundedAnswer | None = None  # the passage a knowledge answer quotes
+    abstained: bool = False  # the shop's knowledge had no confident answer
+    handoff: str | None = None  # the hand-off rule that sent it to a person (app.agents.support_handoff)
 
 
 def clean_question(text: str) -> str:
@@ -91,6 +104,19 @@ def classify(question: str) -> str:
         if pattern.search(text):
             return topic
     return "product"
+
+
+def about_own_order(question: str) -> bool:
+    """Whether the question is about the shopper's own order ("where is my parcel?") rather than the shop's
+    rules ("how long does delivery take?")."""
+    return bool(_OWN_ORDER.search(question.lower().replace("’", "'")))
+
+
+def wants_knowledge(question: str, topic: str) -> bool:
+    """Whether the shop's knowledge should be asked first: everything except the shopper's own order."""
+    if topic in ("order_status", "order_change"):
+        return not about_own_order(question)
+    return True
 
 
 def order_state(order: OrderFacts) -> str:
@@ -121,10 +147,43 @@ def answer(
     order: OrderFacts | None = None,
     products: list[ProductFacts] | None = None,
     topic: str | None = None,
+    knowledge: GroundedAnswer | None = None,
+    knowledge_asked: bool = False,
 ) -> Reply:
     """The reply to ``question`` from the facts given (``order``: the signed-in customer's latest order;
-    ``products``: the shop's search results for the question, None when search is unavailable)."""
+    ``products``: the shop's search results for the question, None when search is unavailable;
+    ``knowledge``: the shop's grounded answer, None when it abstained or was not asked (``knowledge_asked``)."""
     topic = topic or classify(question)
+    if knowledge is not None and wants_knowledge(question, topic):
+        return Reply(
+            topic,
+            knowledge.text,
+            False,
+            f"from the shop's {knowledge.kind} ({knowledge.confidence:.0%} confident)",
+            source=knowledge,
+        )
+    abstained = knowledge_asked and wants_knowledge(question, topic)
+    reply = _from_facts(question, signed_in, order, products, topic)
+    if abstained and reply.escalated:
+        return Reply(
+            reply.topic,
+            reply.text,
+            True,
+            "the shop's knowledge has no confident answer; " + reply.reason,
+            reply.order,
+            reply.products,
+            abstained=True,
+        )
+    return reply
+
+
+def _from_facts(
+    question: str,
+    signed_in: bool,
+    order: OrderFacts | None,
+    products: list[ProductFacts] | None,
+    topic: str,
+) -> Reply:
     if topic == "order_status":
         if not signed_in:
             return Reply(

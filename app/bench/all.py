@@ -33,6 +33,7 @@ ORDER = [
     "profiles",
     "uplift",
     "replenishment",
+    "support",
 ]
 
 

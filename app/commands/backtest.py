@@ -22,5 +22,6 @@ add_subcommands(
         ("app.backtest.uplift", "uplift"),
         ("app.backtest.replenishment", "replenishment"),
         ("app.backtest.convert", "convert"),
+        ("app.backtest.support_cli", "support"),
     ],
 )

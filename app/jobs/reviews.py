@@ -43,6 +43,7 @@ def _refresh_after_commit(
             session,
             lambda: enqueue(redis_url, tasks.REFRESH_REVIEWERS, shop_id, customers, queue="low") or None,
         )
+        after_commit(session, lambda: tasks.sync_knowledge(redis_url, shop_id) or None)  # reviews answer too
 
 
 def run_review_import(import_id: int) -> dict[str, Any]:

@@ -111,6 +111,7 @@ def _after_sync(settings: Settings, shop_id: int) -> None:
     tasks.fit_shop_models(settings.redis_url, shop_id)
     tasks.refresh_shop_lists(settings.redis_url, shop_id)
     tasks.train_ranker(settings.redis_url, shop_id)  # it refreshes the lists again with the new ranker
+    tasks.sync_knowledge(settings.redis_url, shop_id, full=True)  # the support agent's passages
     # Product vectors for search and cold start; it queues the lists again when any vector changed.
     tasks.embed_products(settings.redis_url, shop_id)
 

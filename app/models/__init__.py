@@ -18,6 +18,7 @@ from app.models.commerce import (
 from app.models.events import IdentityLink, PixelEvent
 from app.models.feedback import ProductReview, ReviewImport, SupportMessage
 from app.models.inbox import WebhookInbox
+from app.models.knowledge import KnowledgePassage, SupportFaq
 from app.models.merchandising import MerchantRule, ShopInterest
 from app.models.messaging import (
     ChannelConfig,
@@ -48,6 +49,7 @@ __all__ = [
     "HoldoutPolicy",
     "IdentityLink",
     "InventoryLevel",
+    "KnowledgePassage",
     "MerchantRule",
     "MessageDecision",
     "Nudge",
@@ -69,6 +71,7 @@ __all__ = [
     "ServedList",
     "Shop",
     "ShopifyWriteback",
+    "SupportFaq",
     "ShopInterest",
     "ShopModelParams",
     "SupportMessage",

@@ -47,7 +47,8 @@ class SupportMessage(SQLModel, table=True):
 
     ``conversation`` groups the turns of one conversation of one shopper (a new one starts after a pause);
     ``escalated`` marks an answer that handed the question to a person, open until ``resolved_at``; the merchant
-    may leave a ``resolution_note`` (their reply) when resolving it.
+    may leave a ``resolution_note`` (their reply) when resolving it. ``abstained``, ``handoff`` and ``source``
+    say how the support agent answered (``app.agents.support``, ``app.agents.support_handoff``).
     """
 
     __tablename__ = "support_message"
@@ -66,6 +67,9 @@ class SupportMessage(SQLModel, table=True):
     topic: str = Field(default="other", max_length=32)
     text: str = Field(sa_type=Text)
     escalated: bool = False
+    abstained: bool = False  # the shop's knowledge had no confident answer (two in a conversation hand off)
+    handoff: str | None = Field(default=None, max_length=32)  # the hand-off rule that fired, if one did
+    source: str | None = Field(default=None, max_length=160)  # the passage a knowledge answer quoted
     resolved_at: datetime | None = ts_field()
     resolution_note: str | None = Field(default=None, sa_type=Text, nullable=True)
     created_at: datetime = ts_field(nullable=False, default_now=True)

@@ -16,7 +16,17 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from app.agents.support import OrderFacts, ProductFacts, answer, classify, clean_question
+from app.agents.support import (
+    OrderFacts,
+    ProductFacts,
+    Reply,
+    answer,
+    classify,
+    clean_question,
+    wants_knowledge,
+)
+from app.agents.support_handoff import HANDOFF_TEXT, Turn, handoff_reason
+from app.knowledge.answer import GroundedAnswer
 from app.models.base import utcnow
 from app.models.commerce import Order, OrderLine
 from app.models.feedback import SupportMessage
@@ -26,6 +36,7 @@ HOURLY_LIMIT = 30  # questions per shopper per hour
 PRODUCTS_SHOWN = 3
 
 Search = Callable[[str, int], list[dict[str, Any]] | None]  # product cards, or None: search unavailable
+Retrieve = Callable[[str], GroundedAnswer | None]  # the shop's grounded answer, None: it abstains
 
 
 class TooManyQuestions(RuntimeError):
@@ -87,6 +98,7 @@ def ask(
     customer_id: int | None,
     client_id: str | None,
     search: Search | None = None,
+    retrieve: Retrieve | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Answer one question and record it (shopper turn, then the assistant's). Raises ValueError for an empty
@@ -106,21 +118,17 @@ def ask(
     if recent >= HOURLY_LIMIT:
         raise TooManyQuestions(f"at most {HOURLY_LIMIT} questions an hour")
 
-    topic = classify(text)
-    order = latest_order(session, shop_id, customer_id) if customer_id and topic != "product" else None
-    products: list[ProductFacts] | None = None
-    cards: list[dict[str, Any]] = []
-    if topic == "product":
-        found = search(text, PRODUCTS_SHOWN) if search else None
-        if found is not None:
-            cards = found[:PRODUCTS_SHOWN]
-            products = [
-                ProductFacts(c["product_id"], c["title"], c["url"], c.get("price"), c.get("currency"))
-                for c in cards
-            ]
-    reply = answer(text, signed_in=bool(customer_id), order=order, products=products, topic=topic)
-
     conversation = _conversation(session, owner, now)
+    topic = classify(text)
+    handoff = handoff_reason(text, _history(session, owner, conversation))
+    cards: list[dict[str, Any]] = []
+    if handoff is not None:  # a person must take it: nothing is looked up
+        reply = Reply(
+            topic, HANDOFF_TEXT[handoff], True, f"hand-off: {handoff.replace('_', ' ')}", handoff=handoff
+        )
+    else:
+        reply, cards = _answer(session, shop_id, text, topic, customer_id, search, retrieve)
+
     who = {"shop_id": shop_id, "conversation": conversation, "customer_shopify_id": customer_id or None}
     who["client_id"] = client_id or None
     session.add(SupportMessage(**who, role="shopper", topic=topic, text=text, created_at=now))
@@ -131,6 +139,9 @@ def ask(
             topic=topic,
             text=reply.text,
             escalated=reply.escalated,
+            abstained=reply.abstained,
+            handoff=reply.handoff,
+            source=reply.source.passage_id[:160] if reply.source else None,
             created_at=now + timedelta(microseconds=1),
         )
     )
@@ -143,6 +154,67 @@ def ask(
         "reason": reply.reason,
         "order": reply.order,
         "products": cards if reply.products else [],
+        "source": _source(reply.source),
+        "abstained": reply.abstained,
+        "handoff": reply.handoff,
+    }
+
+
+def _history(session: Session, owner: Any, conversation: str) -> list[Turn]:
+    """The conversation's earlier turns, oldest first."""
+    rows = session.exec(
+        select(SupportMessage)
+        .where(owner, SupportMessage.conversation == conversation)
+        .order_by(SupportMessage.created_at, SupportMessage.id)  # type: ignore[arg-type]
+    ).all()
+    return [Turn(r.role, r.text, r.abstained) for r in rows]
+
+
+def _answer(
+    session: Session,
+    shop_id: int,
+    text: str,
+    topic: str,
+    customer_id: int | None,
+    search: Search | None,
+    retrieve: Retrieve | None,
+) -> tuple[Reply, list[dict[str, Any]]]:
+    """The agent's reply from the shop's knowledge, the customer's latest order or product search, and the
+    product cards it shows."""
+    asked = retrieve is not None and wants_knowledge(text, topic)
+    knowledge = retrieve(text) if asked and retrieve is not None else None
+    order = latest_order(session, shop_id, customer_id) if customer_id and topic != "product" else None
+    products: list[ProductFacts] | None = None
+    cards: list[dict[str, Any]] = []
+    if topic == "product" and knowledge is None:
+        found = search(text, PRODUCTS_SHOWN) if search else None
+        if found is not None:
+            cards = found[:PRODUCTS_SHOWN]
+            products = [
+                ProductFacts(c["product_id"], c["title"], c["url"], c.get("price"), c.get("currency"))
+                for c in cards
+            ]
+    reply = answer(
+        text,
+        signed_in=bool(customer_id),
+        order=order,
+        products=products,
+        topic=topic,
+        knowledge=knowledge,
+        knowledge_asked=asked,
+    )
+    return reply, cards
+
+
+def _source(found: GroundedAnswer | None) -> dict[str, Any] | None:
+    if found is None:
+        return None
+    return {
+        "title": found.source_title,
+        "url": found.url,
+        "passage": found.passage_id,
+        "kind": found.kind,
+        "confidence": round(found.confidence, 3),
     }
 
 
@@ -165,6 +237,8 @@ def _escalation(answer_turn: SupportMessage, question: SupportMessage | None) ->
         "status": "resolved" if answer_turn.resolved_at else "open",
         "resolved_at": answer_turn.resolved_at.isoformat() if answer_turn.resolved_at else None,
         "note": answer_turn.resolution_note,
+        "handoff": answer_turn.handoff,  # the rule that sent it to a person; None: the agent could not answer
+        "abstained": answer_turn.abstained,
     }
 
 

@@ -39,6 +39,7 @@ from app.storefront import shopper_data
 from app.storefront.cache import Rendered, ServingStore
 from app.storefront.lists import PLACEMENTS, resolve_rendered
 from app.storefront.served_log import new_serve_id, record_served
+from app.stores.knowledge import answer_question
 from app.stores.profiles import link_signed_in_client
 from app.stores.support import TooManyQuestions, ask, refresh_key
 from app.web import settings
@@ -289,7 +290,8 @@ def _shop_search(shop_id: int) -> Any:
 @bp.post("/support")
 def support():
     """The assistant's support question: recorded as a conversation turn with the answer the shop's own data
-    gives (order status for the signed-in customer, in-stock products), or an honest escalation."""
+    gives (a passage of its knowledge with its source, order status for the signed-in customer, in-stock
+    products), or an honest escalation. Optional ``product_id``: the product page it was asked on."""
     kind, subject = _subject()
     if not subject:
         raise ProxyError(400, "a signed-in customer or a client_id is required")
@@ -301,6 +303,13 @@ def support():
         raise ProxyError(400, "send a JSON object with a non-empty question")
     if len(question) > SUPPORT_MAX_QUESTION:
         raise ProxyError(400, f"question is longer than {SUPPORT_MAX_QUESTION} characters")
+    product_id = body.get("product_id") if isinstance(body, dict) else None
+    if product_id in (None, ""):
+        product_id = None
+    elif isinstance(product_id, bool) or not str(product_id).isdigit() or len(str(product_id)) > 19:
+        raise ProxyError(400, "product_id must be a product's numeric id")
+    else:
+        product_id = int(product_id)
     shop_id, customer_id, client_id = g.shop.id, g.customer_id, g.client_id or None
     redis_url = settings().redis_url
     with session_scope(settings().database_url) as session:
@@ -312,6 +321,7 @@ def support():
                 customer_id=customer_id,
                 client_id=client_id,
                 search=_shop_search(shop_id),
+                retrieve=lambda text: answer_question(session, shop_id, text, product_id=product_id),
             )
         except TooManyQuestions as exc:
             raise ProxyError(429, str(exc)) from exc

@@ -18,6 +18,8 @@ from graphql import (
     build_schema,
 )
 
+from app.shopify.fake.content import CONTENT_SDL
+from app.shopify.fake.content import register as register_content
 from app.shopify.fake.errors import QueryError
 from app.shopify.fake.store import ShopStore
 from app.shopify.fake.writes import WRITES_SDL
@@ -171,6 +173,7 @@ SDL = (
         ),
     )
     + WRITES_SDL
+    + CONTENT_SDL
 )
 __all__ = ["SCHEMA", "QueryError", "connection", "filter_records"]
 
@@ -389,6 +392,8 @@ def build() -> GraphQLSchema:
     @resolve("Refund", "refundLineItems")
     def _refund_lines(refund, info, **args):
         return connection(refund["_lines"], info, args)
+
+    register_content(schema, connection, _store)
 
     @resolve("RefundLineItem", "lineItem")
     def _refund_line_item(rli, info):

@@ -83,6 +83,8 @@ class ShopStore:
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     web_pixels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)  # by ShopPolicyType
+    pages: dict[str, dict[str, Any]] = field(default_factory=dict)
     bulk_operations: dict[str, dict[str, Any]] = field(default_factory=dict)
     flow_triggers: list[dict[str, Any]] = field(default_factory=list)  # flowTriggerReceive calls accepted
     # (owner type, resolved namespace, key) -> the definition metafieldDefinitionCreate made

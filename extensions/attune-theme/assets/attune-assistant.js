@@ -235,9 +235,15 @@
       var turn = el('li', 'attune-turn'), wait = el('p', 'attune-wait', d.labelWait);
       turn.appendChild(el('p', 'attune-you', d.labelYou + ': ' + q)); turn.appendChild(wait);
       chat.appendChild(turn); btn.disabled = true; input.value = '';
-      getJSON('/support', null, { question: q }, ASK_MS).then(function (data) {
-        var box = el('div', 'attune-answer'), items = data.products || [];
+      var asked = { question: q };
+      if (d.productId) asked.product_id = d.productId; // a question on a product page is about that product
+      getJSON('/support', null, asked, ASK_MS).then(function (data) {
+        var box = el('div', 'attune-answer'), items = data.products || [], src = data.source;
         box.appendChild(el('p', null, data.answer));
+        if (src && src.url && /^(https:\/\/|\/(?!\/))/.test(src.url)) { // the passage's source, as a link
+          var from = el('p', 'attune-source', (d.labelSource || 'Source') + ': '), link = el('a', null, src.title || src.url);
+          link.href = src.url; from.appendChild(link); box.appendChild(from);
+        }
         if (data.order) box.appendChild(el('p', 'attune-order', d.labelOrder + ' ' + data.order));
         if (items.length) {
           var ul = el('ul'); ul.setAttribute('role', 'list');
