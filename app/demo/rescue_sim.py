@@ -23,7 +23,8 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -124,9 +125,6 @@ def run(
     """Run the closed loop; returns the true and measured incremental recovery, with the interval."""
     truth = truth or Truth()
     os.environ.setdefault("ATTUNE_EMBEDDER", "hashing")  # no model is needed: keep start-up fast
-    logging.getLogger("app").setLevel(logging.WARNING)
-    for name in ("webhooks", "mail.log", "rq"):
-        logging.getLogger(name).setLevel(logging.WARNING)
     from app.channels.email_loopback import LoopbackSmtp
     from app.demo.runtime import DemoRuntime
 
@@ -149,7 +147,33 @@ def simulate_in(
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> dict[str, Any]:
     """The closed loop inside a running demo runtime, on a shop of its own (``DOMAIN``) whose e-mails go to
-    ``smtp`` (a loopback SMTP sink; other shops' messages there are ignored)."""
+    ``smtp`` (a loopback SMTP sink; other shops' messages there are ignored). Its hundreds of jobs and SMTP
+    sessions log only warnings while it runs (the demo's console stays readable)."""
+    with _quiet("app", "webhooks", "mail.log", "rq"):
+        return _simulate(rt, smtp, sessions, seed, truth, progress)
+
+
+@contextmanager
+def _quiet(*loggers: str) -> Iterator[None]:
+    """These loggers at WARNING inside the block, as they were after it."""
+    before = {name: logging.getLogger(name).level for name in loggers}
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for name, level in before.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _simulate(
+    rt: Any,
+    smtp: Any,
+    sessions: int,
+    seed: int,
+    truth: Truth,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
     from app.demo.replay import install
 
     rt.fake.store(DOMAIN).name = "Rescue Simulation"
