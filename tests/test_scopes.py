@@ -30,12 +30,11 @@ SAMPLE = FIXTURES / "webhooks" / "app__scopes_update.json"
 
 def test_write_customers_is_declared_optional_everywhere():
     toml = tomllib.loads((ROOT / "shopify.app.toml").read_text())["access_scopes"]
-    assert toml["optional_scopes"] == ["write_customers", "read_locales"]
-    assert "write_customers" not in toml["scopes"].split(",") and "read_locales" not in toml["scopes"]
+    optional = ["write_customers", "read_locales", "read_legal_policies", "read_online_store_pages"]
+    assert toml["optional_scopes"] == optional
+    assert not set(optional) & set(toml["scopes"].split(","))
     cfg = load_settings(attune_env="test")
-    assert cfg.optional_scope_set == {"write_customers", "read_locales"} and toml["scopes"].split(
-        ","
-    ) == cfg.scopes.split(",")
+    assert cfg.optional_scope_set == set(optional) and toml["scopes"].split(",") == cfg.scopes.split(",")
     assert (
         "app/scopes_update"
         in tomllib.loads((ROOT / "shopify.app.toml").read_text())["webhooks"]["subscriptions"][0]["topics"]
@@ -97,16 +96,25 @@ def test_admin_api_lists_waiting_features_and_the_local_grant_really_grants(live
     shop = install(live_app, monkeypatch, write_customers=False)
     assert _api(live_app, shop, token=False).status_code == 401
     body = _api(live_app, shop).json
-    assert body["optional"] == ["read_locales", "write_customers"] and body["optional_granted"] == []
+    optional = ["read_legal_policies", "read_locales", "read_online_store_pages", "write_customers"]
+    assert body["optional"] == optional and body["optional_granted"] == []
     assert [w["key"] for w in body["waiting"]] == [
         "consent_writeback",
         "customer_metafields",
         "shop_language",
+        "support_policies",
+        "support_pages",
     ]
-    assert [w["scope"] for w in body["waiting"]] == ["write_customers", "write_customers", "read_locales"]
+    assert [w["scope"] for w in body["waiting"]] == [
+        "write_customers",
+        "write_customers",
+        "read_locales",
+        "read_legal_policies",
+        "read_online_store_pages",
+    ]
     assert all(w["title"] and w["detail"] for w in body["waiting"])
     grant = body["grant"]
-    assert grant["method"] == "redirect" and sorted(grant["scopes"]) == ["read_locales", "write_customers"]
+    assert grant["method"] == "redirect" and sorted(grant["scopes"]) == optional
 
     # the merchant follows the grant action: Shopify's authorize page is asked for the optional scope too
     live_app.fake.granted_scopes = None  # grant what is asked for
@@ -114,12 +122,12 @@ def test_admin_api_lists_waiting_features_and_the_local_grant_really_grants(live
     first = browser.get(grant["url"], allow_redirects=False, timeout=10)
     assert first.status_code == 302
     asked = parse_qs(urlparse(first.headers["Location"]).query)["scope"][0].split(",")
-    assert set(asked) == set(REQUIRED.split(",")) | {"write_customers", "read_locales"}
+    assert set(asked) == set(REQUIRED.split(",")) | set(optional)
     assert browser.get(first.headers["Location"], allow_redirects=True, timeout=30).status_code == 200
     assert has_scope(shop.scopes(), "write_customers")
     body = _api(live_app, shop).json
     assert body["waiting"] == [] and body["grant"] is None
-    assert body["optional_granted"] == ["read_locales", "write_customers"]
+    assert body["optional_granted"] == optional
 
 
 def test_the_grant_url_asks_for_declared_optional_scopes_only(live_app, jobs_env, monkeypatch):
@@ -135,7 +143,8 @@ def test_refresh_reads_the_installation_scopes_from_shopify(live_app, jobs_env, 
     response = _api(live_app, shop, "post", "/api/admin/scopes/refresh")
     assert response.status_code == 202 and response.json["queued"] is True
     assert f"scopes-shop-{shop.id}" in Queue("default", connection=Redis.from_url(jobs_env.redis_url)).job_ids
-    live_app.fake.grant_scopes(shop.domain, REQUIRED + ",write_customers,read_locales")  # scopes.request
+    optional = ",write_customers,read_locales,read_legal_policies,read_online_store_pages"
+    live_app.fake.grant_scopes(shop.domain, REQUIRED + optional)  # scopes.request
     topic, payload = live_app.fake.store(shop.domain).webhooks_emitted[-1]
     assert topic == "app/scopes_update" and "write_customers" in payload["current"]
     assert "write_customers" in refresh_scopes(shop.id)

@@ -45,6 +45,8 @@ def knowledge_shop(installed_shop, live_app, jobs_env, minilm_numpy, monkeypatch
 
     monkeypatch.setattr(app.jobs.knowledge, "get_embedder", lambda: minilm_numpy)
     monkeypatch.setattr(app.stores.knowledge, "get_query_embedder", lambda: minilm_numpy)
+    granted = f"{live_app.settings.scopes},read_legal_policies,read_online_store_pages"  # the optional two
+    live_app.fake.grant_scopes(installed_shop.domain, granted)
     store = live_app.fake.store(installed_shop.domain)
     set_policy(store, "SHIPPING_POLICY", SHIPPING, "Shipping policy")
     set_policy(store, "REFUND_POLICY", REFUNDS, "Refund policy")
@@ -52,6 +54,9 @@ def knowledge_shop(installed_shop, live_app, jobs_env, minilm_numpy, monkeypatch
                      "body": "<p>Our jackets run true to size. Between sizes, take the larger one.</p>"})  # fmt: skip
     add_page(store, {"id": 502, "title": "Draft", "body": "<p>Not public yet.</p>", "published": False})
     with Session(get_engine(live_app.settings.database_url)) as session:
+        row = session.get(Shop, installed_shop.id)
+        row.scopes = granted  # as the app/scopes_update webhook records it
+        session.add(row)
         session.add(
             Product(
                 shop_id=installed_shop.id,

@@ -19,7 +19,7 @@ from app.models.shop import Shop
 
 CUSTOMER = 7
 DOMAIN = "mugs.myshopify.com"
-REQUIRED = "read_products,read_customers,read_orders,read_inventory,write_pixels,read_customer_events,read_legal_policies,read_online_store_pages"
+REQUIRED = "read_products,read_customers,read_orders,read_inventory,write_pixels,read_customer_events"
 
 
 @dataclass

@@ -25,7 +25,7 @@ from app.knowledge.passages import Source
 from app.models.shop import Shop
 from app.shopify.admin import AdminAPIError, AdminClient
 from app.shopify.content import ContentDoc, fetch_pages, fetch_policies
-from app.shopify.scopes import has_scope
+from app.shopify.scopes import READ_LEGAL_POLICIES, READ_ONLINE_STORE_PAGES, has_scope
 from app.stores.knowledge import (
     faq_sources,
     product_sources,
@@ -34,8 +34,8 @@ from app.stores.knowledge import (
 )
 
 log = logging.getLogger(__name__)
-POLICY_SCOPE = "read_legal_policies"
-PAGE_SCOPE = "read_online_store_pages"
+POLICY_SCOPE = READ_LEGAL_POLICIES
+PAGE_SCOPE = READ_ONLINE_STORE_PAGES
 
 
 def _local(session: Session, shop_id: int, embedder: Any) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from app.models.shop import Shop
 
 WRITE_CUSTOMERS = "write_customers"
 READ_LOCALES = "read_locales"
+READ_LEGAL_POLICIES = "read_legal_policies"
+READ_ONLINE_STORE_PAGES = "read_online_store_pages"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,19 @@ FEATURES: tuple[Feature, ...] = (
         "Messages in your shop's language",
         "Attune's e-mails, texts and notifications are written in your shop's primary language (a shopper "
         "whose own language Shopify knows gets theirs); without it, English.",
+    ),
+    Feature(
+        "support_policies",
+        READ_LEGAL_POLICIES,
+        "Support answers from your policies",
+        "The assistant answers shipping, returns and other policy questions from your shop's policies, with a "
+        "link to them; without it, those questions go to you.",
+    ),
+    Feature(
+        "support_pages",
+        READ_ONLINE_STORE_PAGES,
+        "Support answers from your pages",
+        "The assistant also answers from your online store's published pages (FAQ, sizing, delivery).",
     ),
 )
 

@@ -76,7 +76,7 @@ class FakeShopify(FakeState):
         access_token_ttl: int = 3600,
         refresh_token_ttl: int = 90 * 24 * 3600,
         bulk_polls_until_done: int = 2,
-        app_scopes: str = "read_products,read_customers,read_orders,read_inventory,write_pixels,read_customer_events,read_legal_policies,read_online_store_pages",
+        app_scopes: str = "read_products,read_customers,read_orders,read_inventory,write_pixels,read_customer_events",
     ):
         super().__init__(
             bucket_size=bucket_size, restore_rate=restore_rate, bulk_polls_until_done=bulk_polls_until_done
