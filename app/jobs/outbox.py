@@ -148,8 +148,9 @@ def _claimable(session, rows: list[OutboxMessage], now: datetime) -> tuple[list[
             outbox.cancel(session, row, unwanted[row.id], now)
             instead[row.id] = CANCELLED
     candidates = [r for r in candidates if r.id not in unwanted]
+    by_id = {r.id: r for r in candidates}
     for outbox_id, (_, at) in outbox.quiet_hours_wait_many(session, candidates, now).items():
-        row = next(r for r in candidates if r.id == outbox_id)
+        row = by_id[outbox_id]
         if at is None:
             why = "quiet hours in the recipient's zone until after its latest send time"
             outbox.cancel(session, row, why, now)

@@ -86,10 +86,3 @@ def recipient_addresses(
         )
     ).all()
     return {cid: address for cid, address in rows if address}
-
-
-def recipient_address(session: Session, shop_id: int, customer_id: int | None, channel: str) -> str | None:
-    """The customer's address on ``channel`` (e-mail or phone), or None."""
-    if customer_id is None:
-        return None
-    return recipient_addresses(session, shop_id, [customer_id], channel).get(customer_id)

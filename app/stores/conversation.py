@@ -71,14 +71,7 @@ def follow_outbox(
     session: Session, shop_id: int, outbox_id: int, status: str, provider_id: str | None
 ) -> None:
     """The thread's entry takes its outbox row's new status (and the provider's id)."""
-    values: dict = {"status": status, "updated_at": utcnow()}
-    if provider_id:
-        values["provider_id"] = provider_id
-    session.exec(
-        update(ConversationMessage)
-        .where(ConversationMessage.shop_id == shop_id, ConversationMessage.outbox_id == outbox_id)
-        .values(**values)
-    )
+    follow_outbox_many(session, [(shop_id, outbox_id, status, provider_id)])
 
 
 def follow_outbox_many(session: Session, changes: Sequence[tuple[int, int, str, str | None]]) -> None:

@@ -110,16 +110,10 @@ def finish(
     provider_id: str | None = None,
     error: str | None = None,
 ) -> bool:
-    """sending → ``status`` (sent, failed, unknown) for the claim ``token``; the thread follows."""
-    values: dict = {"status": status}
-    if provider_id is not None:
-        values.update(provider_id=provider_id[:255], sent_at=now)
-    if error is not None:
-        values["last_error"] = error
-    done = _cas(session, row.id, SENDING, token, now, **values)
-    if done:
-        follow_outbox(session, row.shop_id, row.id, status, provider_id)
-    return done
+    """sending → ``status`` (sent, failed, unknown) for the claim ``token``; the thread follows (``finish_many``
+    for one row)."""
+    outcome = Outcome(row.shop_id, row.id, status, provider_id=provider_id, error=error)
+    return row.id in finish_many(session, token, [outcome], now)
 
 
 def finish_many(session: Session, token: str, outcomes: Sequence[Outcome], now: datetime) -> set[int]:
@@ -216,11 +210,6 @@ def why_not_now_many(session: Session, rows: Sequence[OutboxMessage]) -> dict[in
     return reasons
 
 
-def why_not_now(session: Session, row: OutboxMessage) -> str | None:
-    """``why_not_now_many`` for one row."""
-    return why_not_now_many(session, [row]).get(row.id)
-
-
 def _by_shop(rows: Sequence[OutboxMessage]) -> dict[int, list[OutboxMessage]]:
     groups: dict[int, list[OutboxMessage]] = defaultdict(list)
     for row in rows:
@@ -258,13 +247,6 @@ def quiet_hours_wait_many(
                 ("cancel", None) if row.latest_at is not None and at > row.latest_at else ("defer", at)
             )
     return waits
-
-
-def quiet_hours_wait(
-    session: Session, row: OutboxMessage, now: datetime
-) -> tuple[str, datetime | None] | None:
-    """``quiet_hours_wait_many`` for one row: None when it may go out now."""
-    return quiet_hours_wait_many(session, [row], now).get(row.id)
 
 
 def postpone(session: Session, row: OutboxMessage, at: datetime, now: datetime) -> bool:

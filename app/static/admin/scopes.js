@@ -49,7 +49,7 @@
       const button = el("button", { type: "button", class: "btn", id: "grant-scopes",
         text: "Grant " + data.grant.scopes.join(", "), onclick: function () { grant(data.grant, button, status); } });
       body.appendChild(el("p", { class: "muted", text: "These features are off until you grant Attune " +
-        data.grant.scopes.join(", ") + ". Nothing breaks meanwhile: Attune just does not write to Shopify." }));
+        data.grant.scopes.join(", ") + ". Nothing breaks meanwhile: each feature stays off until its permission is granted." }));
       body.appendChild(el("ul", {}, data.waiting.map(function (w) {
         const waiting = w.skipped ? el("span", { class: "badge warning", text: w.skipped + " waiting" }) : null;
         return el("li", { "data-feature": w.key }, [el("strong", { text: w.title }), " ", waiting,
