@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from app import tasks
@@ -56,7 +58,7 @@ from app.stores.outbox import Outcome
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-BATCH_SIZE = 25  # rows claimed, sent and recorded together: a relay that dies loses at most these
+BATCH_SIZE = 25  # rows claimed, sent and recorded together: a relay that dies loses at most two batches
 MAX_BATCHES = 20
 RETRY_DELAYS = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(minutes=30))
 
@@ -179,19 +181,25 @@ def _send_all(prepared: list[tuple[OutboxMessage, Channel, OutgoingMessage]]) ->
     return [outcomes[row.id] for row, _, _ in prepared]
 
 
-def relay_rows(outbox_ids: list[int], now: datetime | None = None) -> dict[int, str]:
-    """One batch: send the rows of ``outbox_ids`` that are due and still pending. Returns each id's status
-    afterwards, or ``not due``, ``deferred``, ``missing``, ``claimed by another relay``."""
-    settings = get_settings()
-    now = now or utcnow()
-    token = uuid.uuid4().hex
-    result: dict[int, str] = {i: "missing" for i in outbox_ids}
-    prepared: list[tuple[OutboxMessage, Channel, OutgoingMessage]] = []
+@dataclass
+class _Batch:
+    """A claimed batch: its claim token, each id's status so far, and the messages ready to send."""
+
+    token: str
+    now: datetime
+    result: dict[int, str]
+    prepared: list[tuple[OutboxMessage, Channel, OutgoingMessage]] = field(default_factory=list)
+
+
+def _claim(settings: Settings, outbox_ids: list[int], now: datetime) -> _Batch:
+    """Check, claim and prepare the rows of ``outbox_ids`` in one transaction, committed before it returns:
+    from then on a crash leaves the claimed rows in ``sending`` for the sweeper to settle."""
+    batch = _Batch(uuid.uuid4().hex, now, {i: "missing" for i in outbox_ids})
     with session_scope(settings.database_url) as session:
         ready, instead = _claimable(session, outbox.get_many(session, list(outbox_ids)), now)
-        result.update(instead)
-        result.update({i: "claimed by another relay" for i in ready})
-        claimed = outbox.claim_many(session, ready, token, now)
+        batch.result.update(instead)
+        batch.result.update({i: "claimed by another relay" for i in ready})
+        claimed = outbox.claim_many(session, ready, batch.token, now)
         memo = BatchMemo(session, claimed)
         failed: list[Outcome] = []
         for row in claimed:
@@ -199,21 +207,31 @@ def relay_rows(outbox_ids: list[int], now: datetime | None = None) -> dict[int, 
                 channel, message = _prepare(session, settings, row, now, memo)
             except PermanentError as exc:
                 failed.append(Outcome(row.shop_id, row.id, FAILED, error=f"PermanentError: {exc}"))
-                result[row.id] = FAILED
+                batch.result[row.id] = FAILED
                 continue
-            prepared.append((row, channel, message))
-        outbox.finish_many(session, token, failed, now)
-    # the claims are committed: from here on a crash leaves the rows in 'sending' for the sweeper to settle
-    if not prepared:
-        return result
-    outcomes = _send_all(prepared)
+            batch.prepared.append((row, channel, message))
+        outbox.finish_many(session, batch.token, failed, now)
+    return batch
+
+
+def _finish(settings: Settings, batch: _Batch, outcomes: list[Accepted | SendError]) -> dict[int, str]:
+    """Record what the provider made of a sent batch, in one transaction; each id's status afterwards."""
     with session_scope(settings.database_url) as session:
-        result.update(
-            _record(session, token, [(r, o) for (r, _, _), o in zip(prepared, outcomes, strict=True)], now)
-        )
-    for row, _, _ in prepared:
-        log.info("outbox %s (%s, %s): %s", row.id, row.channel, row.purpose, result[row.id])
-    return result
+        sent = list(zip((row for row, _, _ in batch.prepared), outcomes, strict=True))
+        batch.result.update(_record(session, batch.token, sent, batch.now))
+    for row, _, _ in batch.prepared:
+        log.info("outbox %s (%s, %s): %s", row.id, row.channel, row.purpose, batch.result[row.id])
+    return batch.result
+
+
+def relay_rows(outbox_ids: list[int], now: datetime | None = None) -> dict[int, str]:
+    """One batch: send the rows of ``outbox_ids`` that are due and still pending. Returns each id's status
+    afterwards, or ``not due``, ``deferred``, ``missing``, ``claimed by another relay``."""
+    settings = get_settings()
+    batch = _claim(settings, outbox_ids, now or utcnow())
+    if not batch.prepared:
+        return batch.result
+    return _finish(settings, batch, _send_all(batch.prepared))
 
 
 def relay_message(outbox_id: int, now: datetime | None = None) -> str:
@@ -224,24 +242,40 @@ def relay_message(outbox_id: int, now: datetime | None = None) -> str:
 def relay_due(shop_id: int, channel: str, now: datetime | None = None) -> dict[str, int]:
     """RQ job: relay the shop's due rows on ``channel``, a batch at a time, until none is left (at most
     ``MAX_BATCHES`` batches a run: then it queues itself again, so one busy shop cannot hold the worker).
-    Returns how many rows ended in each status."""
+    Returns how many rows ended in each status.
+
+    Batches overlap: while one batch's messages go out (a sender thread, waiting on the provider most of
+    the time), the job records the previous batch's outcomes and claims the next one. So at most two
+    claimed batches are in ``sending`` at once, and a relay killed mid-run loses at most those two."""
     settings = get_settings()
     counts: dict[str, int] = {}
     seen: set[int] = set()
-    for _ in range(MAX_BATCHES):
-        moment = now or utcnow()
-        with session_scope(settings.database_url) as session:
-            ids = [
-                i
-                for i in outbox.due(session, moment, BATCH_SIZE, shop_id=shop_id, channel=channel)
-                if i not in seen
-            ]
-        if not ids:
-            return counts
-        seen.update(ids)
-        for status in relay_rows(ids, moment).values():
+
+    def tally(result: dict[int, str]) -> None:
+        for status in result.values():
             counts[status] = counts.get(status, 0) + 1
-    tasks.relay_due(settings.redis_url, shop_id, channel)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-send") as sender:
+        in_flight: tuple[_Batch, Future[list[Accepted | SendError]]] | None = None
+        for _ in range(MAX_BATCHES):
+            moment = now or utcnow()
+            with session_scope(settings.database_url) as session:
+                due = outbox.due(session, moment, BATCH_SIZE, shop_id=shop_id, channel=channel)
+            ids = [i for i in due if i not in seen]
+            if not ids:
+                break
+            seen.update(ids)
+            batch = _claim(settings, ids, moment)
+            sending = sender.submit(_send_all, batch.prepared) if batch.prepared else None
+            if in_flight is not None:  # its send finished before this one started: one thread
+                tally(_finish(settings, in_flight[0], in_flight[1].result()))
+            in_flight = (batch, sending) if sending is not None else None
+            if sending is None:
+                tally(batch.result)
+        else:
+            tasks.relay_due(settings.redis_url, shop_id, channel)
+        if in_flight is not None:
+            tally(_finish(settings, in_flight[0], in_flight[1].result()))
     return counts
 
 

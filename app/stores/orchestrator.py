@@ -48,10 +48,15 @@ def lock_shoppers(session: Session, shop_id: int, keys: Sequence[str]) -> None:
     write and its job retries."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    for key in sorted(set(keys)):
-        session.exec(
-            text("SELECT pg_advisory_xact_lock(:shop, hashtext(:key))").bindparams(shop=shop_id, key=key)
-        )
+    ordered = sorted(set(keys))
+    if not ordered:
+        return
+    # one round trip: unnest yields the keys in the array's (sorted) order, and the locks are taken row by row
+    session.exec(
+        text(
+            "SELECT pg_advisory_xact_lock(:shop, hashtext(k)) FROM unnest(CAST(:keys AS text[])) AS k"
+        ).bindparams(shop=shop_id, keys=ordered)
+    ).all()
 
 
 def _out_of_stock(session: Session, shop_id: int, product_ids: set[int]) -> frozenset[int]:
