@@ -9,12 +9,12 @@ import pytest
 from app.agents.browse_abandonment import (
     AGENT,
     BrowseHistory,
-    Card,
     abandoned_product,
     best_hour,
     propose,
     send_time,
 )
+from app.orchestrator.content import Card
 from app.orchestrator.proposal import Purpose, Shopper
 
 NOW = datetime(2026, 12, 7, 15, 30, tzinfo=UTC)

@@ -10,7 +10,6 @@ import pytest
 
 from app.agents.replenishment import (
     FLOW_TRIGGER,
-    Card,
     ReplenishmentFacts,
     Supply,
     cart_permalink,
@@ -19,6 +18,7 @@ from app.agents.replenishment import (
     reason,
 )
 from app.channels.flow import build_payload
+from app.orchestrator.content import Card
 from app.orchestrator.proposal import Shopper
 
 NOW = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)

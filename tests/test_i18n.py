@@ -17,7 +17,7 @@ from babel.messages.pofile import read_po
 from sqlmodel import select
 from writeback_support import install
 
-from app.agents.browse_abandonment import BrowseHistory, Card, propose
+from app.agents.browse_abandonment import BrowseHistory, propose
 from app.channels import copy
 from app.channels.email_loopback import LoopbackSmtp
 from app.channels.i18n import LOCALES, day, languages, money, negotiate
@@ -34,6 +34,7 @@ from app.jobs.orchestrate import submit
 from app.models.commerce import Customer
 from app.models.messaging import ContactConsent, OutboxMessage
 from app.models.shop import Shop
+from app.orchestrator.content import Card
 from app.orchestrator.proposal import Shopper
 from app.stores import channel_tests
 from app.stores.channels import save_email_settings

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from app.orchestrator.clock import best_hour, send_time
+from app.orchestrator.content import Card
 from app.orchestrator.proposal import Content, Proposal, Purpose, Shopper
 
 AGENT = "browse_abandonment"
@@ -39,21 +40,6 @@ CHANNELS = ("email", "push", "sms", "onsite")  # the orchestrator takes the firs
 # about 0.57 % without, so about +0.3 percentage points).
 UPLIFT_PRIOR = 0.003
 RECOMMENDATIONS = 2
-
-
-@dataclass(frozen=True)
-class Card:
-    """What the reminder shows of a product."""
-
-    product_id: int
-    title: str
-    url: str
-    price: str | None
-    value: float  # the price as a number (0 when unknown)
-    available: bool = True
-    currency: str | None = (
-        None  # the price's ISO 4217 code, for the message to write it in the shopper's locale
-    )
 
 
 @dataclass(frozen=True)

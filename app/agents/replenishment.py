@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from app.orchestrator.clock import best_hour, send_time
+from app.orchestrator.content import Card
 from app.orchestrator.proposal import Content, Proposal, Purpose, Shopper
 from app.recommend.replenishment import reorder_reason
 
@@ -58,15 +59,6 @@ class Supply:
     available: bool = True
     subscribed: bool = False  # an active subscription covers it
     personal: bool = True  # the shopper's own rhythm (False: one purchase, the product's prior only)
-
-
-@dataclass(frozen=True)
-class Card:
-    product_id: int
-    title: str
-    url: str
-    price: str | None
-    available: bool = True
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, select
 
 from app import tasks
-from app.agents.replenishment import AGENT, DELIVERY, LEAD, Card, ReplenishmentFacts, Supply, propose
+from app.agents.replenishment import AGENT, DELIVERY, LEAD, ReplenishmentFacts, Supply, propose
 from app.config import Settings, get_settings
 from app.db import after_commit, get_engine, session_scope
 from app.jobs.orchestrate import submit
@@ -130,14 +130,7 @@ def run_replenishment(shop_id: int, now: datetime | None = None) -> dict[str, in
             by_customer.setdefault(f.customer_shopify_id, []).append(f)
         usual = usual_variants(session, shop_id, sorted(by_customer), sorted(products))
         profiles = shopper_profiles(session, shop_id, [f"customer:{c}" for c in by_customer], now)
-        complements = {
-            pid: [
-                Card(c.product_id, c.title, c.url, c.price, c.available)
-                for o in pairs.get(pid, [])
-                if (c := cards.get(o))
-            ]
-            for pid in products
-        }
+        complements = {pid: [c for o in pairs.get(pid, []) if (c := cards.get(o))] for pid in products}
         proposals = []
         for customer, forecasts in by_customer.items():
             supplies = [

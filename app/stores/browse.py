@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sqlmodel import Session, select
 
-from app.agents.browse_abandonment import WINDOW, BrowseHistory, Card
+from app.agents.browse_abandonment import WINDOW, BrowseHistory
 from app.identity import kind_of
 from app.measurement.exposure_features import profile_features
 from app.models.commerce import Order
@@ -27,6 +27,7 @@ from app.models.messaging import MessageDecision
 from app.models.profiles import CustomerProfile
 from app.models.serving import RecommendationList
 from app.models.shop import Shop
+from app.orchestrator.content import Card
 from app.orchestrator.proposal import Shopper
 from app.profiles.state import ref_id
 from app.stores.catalog import product_cards
