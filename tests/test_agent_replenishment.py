@@ -98,3 +98,39 @@ def test_reason_text():
         cart_permalink("x.myshopify.com", [replace(supply(), usual_quantity=0)])
         == "https://x.myshopify.com/cart/110:1"
     )
+
+
+def test_an_out_of_stock_item_is_offered_a_substitute_never_put_in_the_cart():
+    sub = Card(21, "House Blend", "https://s.myshopify.com/products/house", "8.50 USD", 8.5)
+    gone = supply(11, due_in=2, available=False, substitute=sub)
+    (message, flow) = propose(1, "Shop", "s.myshopify.com", facts(gone), NOW, {})
+    data = message.content.data
+    assert data["cta_url"] == sub.url and data["cta_label"] == "See House Blend"  # no cart with it unasked
+    assert [p["id"] for p in data["products"]] == [21]
+    assert (
+        "Your usual Coffee 11 is out of stock; House Blend is the same kind at a similar price."
+        in data["paragraphs"]
+    )
+    assert message.product_ids == (21,)  # the orchestrator's stock check looks at what is offered
+    assert message.dedupe_key == "replenish:11:2026-06-03"  # still one reminder per due cycle of the item
+    assert flow.content.data["cart_url"] == sub.url
+    assert message.expected_value == pytest.approx(0.003 * 8.5 * 2)
+
+
+def test_in_stock_items_go_in_the_cart_and_the_substitute_beside_them():
+    sub = Card(21, "House Blend", "https://s.myshopify.com/products/house", "8.50 USD", 8.5)
+    (message, _) = propose(
+        1, "Shop", "s.myshopify.com",
+        facts(supply(11, due_in=2), supply(12, due_in=1, available=False, substitute=sub)), NOW, {},
+    )  # fmt: skip
+    data = message.content.data
+    assert data["cta_url"] == "https://s.myshopify.com/cart/110:2" and data["cta_label"] == "Reorder"
+    assert [p["id"] for p in data["products"]] == [11, 21] and message.product_ids == (11, 21)
+
+
+def test_no_substitute_that_is_itself_out_of_stock():
+    sub = Card(21, "House Blend", "/products/house", "8.50 USD", 8.5, available=False)
+    assert (
+        propose(1, "Shop", "s.myshopify.com", facts(supply(11, available=False, substitute=sub)), NOW, {})
+        == []
+    )

@@ -15,10 +15,10 @@ from sqlmodel import select
 from app import tasks
 from app.jobs.recommendations import refresh_personal_lists
 from app.jobs.replenishment import forecast_all_shops, forecast_shop, run_replenishment
-from app.models.commerce import Customer, Order, OrderLine, ProductVariant, Refund, RefundLine
+from app.models.commerce import Customer, Order, OrderLine, Product, ProductVariant, Refund, RefundLine
 from app.models.messaging import ContactConsent, MessageDecision, OutboxMessage
 from app.models.replenishment import ReplenishmentForecast
-from app.models.serving import RecommendationList
+from app.models.serving import HoldoutPolicy, RecommendationList
 from app.recommend.replenishment import forecast_history
 from app.storefront.demo_data import seed_demo_shop
 from app.stores.replenishment import customer_forecasts, history, next_due_dates
@@ -202,3 +202,32 @@ def test_no_reminder_when_the_shoppers_variant_is_out_of_stock(session, settings
     forecast_shop(sid, settings, now=NOW)
     run_replenishment(sid, now=NOW)
     assert not session.exec(select(MessageDecision).where(MessageDecision.customer_shopify_id == 1)).all()
+
+
+@pytest.mark.usefixtures("jobs_env")
+def test_an_out_of_stock_usual_variant_gets_an_in_stock_substitute_of_the_same_kind(session, settings):
+    sid = seed(session, big_pack_stock=0)
+    for pid, title, kind, price, stock in [
+        (1_901, "Trail Mix (12 pack)", "Food", "22.00", 30),  # the same kind, a similar price: offered
+        (1_902, "Expedition Meal Kit", "Food", "60.00", 30),  # the same kind, far pricier: not a substitute
+        (1_903, "Granola Bites", "Snacks", "23.00", 30),  # another kind
+        (1_904, "Oat Bars (12 pack)", "Food", "24.00", 0),  # out of stock too
+    ]:
+        session.add(
+            Product(
+                shop_id=sid, shopify_id=pid, title=title, handle=f"p{pid}", product_type=kind, status="active"
+            )
+        )
+        session.add(ProductVariant(shop_id=sid, shopify_id=pid * 10, product_shopify_id=pid, price=price,
+                                   inventory_quantity=stock, position=1))  # fmt: skip
+    session.commit()
+    forecast_shop(sid, settings, now=NOW)
+    session.add(HoldoutPolicy(shop_id=sid, agent="replenishment", share=0.0))
+    session.commit()
+    run_replenishment(sid, now=NOW)
+    (email,) = session.exec(
+        select(OutboxMessage).where(OutboxMessage.customer_shopify_id == 1, OutboxMessage.channel == "email")
+    ).all()
+    assert [p["id"] for p in email.data["products"]] == [1_901]
+    assert email.data["cta_url"] == "https://attune-demo.myshopify.com/products/p1901"
+    assert any("is out of stock; Trail Mix (12 pack) is the same kind" in p for p in email.data["paragraphs"])

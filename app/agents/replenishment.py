@@ -5,8 +5,10 @@ the orchestrator decides (holdout, consent, quiet hours, the one budget) and the
 Rules:
 - an item is due when its predicted run-out minus the shop's delivery time is at most ``LEAD`` away (or past);
   only consumables bought on two days or more (a single purchase has no rhythm of the shopper's own to quote),
-  never a pair the model says has stopped, never one that is out of stock or covered by an
-  active subscription, and only with a variant to put in the cart;
+  never a pair the model says has stopped or one covered by an active subscription, and only with a variant
+  to put in the cart;
+- a due item that is out of stock is never in the cart: where the shop has an in-stock product of the same kind
+  (``substitute``) the reminder offers it with the reason, else the item is left out;
 - one reminder per shopper and due cycle of its most due item (the dedupe key names the product and due date);
 - it carries every due item at the shopper's usual quantity in a cart permalink (``/cart/{variant}:{qty},…``)
   and at most ``COMPLEMENTS`` in-stock items that shoppers add when restocking these;
@@ -59,6 +61,9 @@ class Supply:
     available: bool = True
     subscribed: bool = False  # an active subscription covers it
     personal: bool = True  # the shopper's own rhythm (False: one purchase, the product's prior only)
+    substitute: Card | None = (
+        None  # an in-stock product of the same kind, offered when this one is out of stock
+    )
 
 
 @dataclass(frozen=True)
@@ -70,21 +75,44 @@ class ReplenishmentFacts:
     features: Mapping[str, float | str | None] = field(default_factory=dict)
 
 
-def due_items(supplies: Sequence[Supply], now: datetime, delivery: timedelta = DELIVERY) -> list[Supply]:
-    """The supplies to remind of now, the most due first (earliest run-out, then most likely bought)."""
-    due = [
-        s
-        for s in supplies
-        if s.consumable
+def _due(s: Supply, now: datetime, delivery: timedelta) -> bool:
+    return (
+        s.consumable
         and s.personal
         and s.status != "stopped"
-        and s.available
         and not s.subscribed
-        and s.variant_id is not None
         and s.usual_quantity > 0
         and s.due_at - delivery - LEAD <= now
+    )
+
+
+def _order(s: Supply) -> tuple[datetime, float, int]:
+    return (s.due_at, -s.p_within_14d, s.product_id)
+
+
+def due_items(supplies: Sequence[Supply], now: datetime, delivery: timedelta = DELIVERY) -> list[Supply]:
+    """The supplies to remind of now and put in the cart, the most due first (earliest run-out, then most
+    likely bought): in stock, with a variant to add."""
+    due = [s for s in supplies if _due(s, now, delivery) and s.available and s.variant_id is not None]
+    return sorted(due, key=_order)
+
+
+def swaps(supplies: Sequence[Supply], now: datetime, delivery: timedelta = DELIVERY) -> list[Supply]:
+    """The due supplies that are out of stock and have an in-stock substitute (offered with the reason, never
+    put in the cart unasked), the most due first."""
+    out = [
+        s
+        for s in supplies
+        if _due(s, now, delivery) and not s.available and s.substitute is not None and s.substitute.available
     ]
-    return sorted(due, key=lambda s: (s.due_at, -s.p_within_14d, s.product_id))
+    return sorted(out, key=_order)
+
+
+def swap_reason(item: Supply) -> str:
+    """Why the substitute: "Your usual Dark Roast is out of stock; House Blend is the same kind at a similar
+    price"."""
+    assert item.substitute is not None
+    return f"Your usual {item.title} is out of stock; {item.substitute.title} is the same kind at a similar price"
 
 
 def cart_permalink(shop_domain: str, items: Sequence[Supply]) -> str:
@@ -122,11 +150,13 @@ def propose(
 ) -> list[Proposal]:
     """The reminder and its Flow trigger for ``facts``' shopper, or nothing."""
     items = due_items(facts.supplies, now, delivery)
-    if not items:
+    swapped = swaps(facts.supplies, now, delivery)
+    if not items and not swapped:
         return []
-    lead = items[0]
-    extra = _complements(items, complements)
-    cart = cart_permalink(shop_domain, items)
+    lead = items[0] if items else swapped[0]
+    extra = _complements(items, complements) if items else []
+    subs = [s.substitute for s in swapped if s.substitute is not None]
+    cart = cart_permalink(shop_domain, items) if items else None
     earliest = send_time(now, best_hour(facts.hours), facts.time_zone)
     why = reason(lead, now)
     left = int(round(100 * (1 - lead.supply_left)))
@@ -135,9 +165,14 @@ def propose(
         "heading": f"Running low on {lead.title}?",
         "paragraphs": [
             f"You are about {left} % through your {lead.title}: {why}.",
-            "Your usual order is one click away."
-            if len(items) == 1
-            else "Your usual items are one click away.",
+            *(f"{swap_reason(s)}." for s in swapped),
+            (
+                "Your usual order is one click away."
+                if len(items) == 1
+                else "Your usual items are one click away."
+            )
+            if items
+            else "",
             "Shoppers restocking these often add:" if extra else "",
         ],
         "products": [
@@ -151,10 +186,11 @@ def propose(
                 }
                 for s in items
             ),
+            *({"id": c.product_id, "title": c.title, "url": c.url, "price": c.price} for c in subs),
             *({"id": c.product_id, "title": c.title, "url": c.url, "price": c.price} for c in extra),
         ],  # fmt: skip
-        "cta_url": cart,
-        "cta_label": "Reorder",
+        "cta_url": cart or subs[0].url,
+        "cta_label": "Reorder" if cart else f"See {subs[0].title}",
     }
     data["paragraphs"] = [p for p in data["paragraphs"] if p]
     key = f"replenish:{lead.product_id}:{lead.due_at.date().isoformat()}"
@@ -166,8 +202,12 @@ def propose(
         "earliest": earliest,
         "latest": earliest + SEND_WINDOW,
         "reason": f"{lead.title[:100]} due {lead.due_at.date().isoformat()}: {why}"[:280],
-        "expected_value": round(uplift * sum(s.value * s.usual_quantity for s in items), 4),
-        "product_ids": tuple(s.product_id for s in items),
+        "expected_value": round(
+            uplift * sum(s.value * s.usual_quantity for s in items)
+            + uplift * sum(c.value * s.usual_quantity for s in swapped if (c := s.substitute)),
+            4,
+        ),
+        "product_ids": tuple(s.product_id for s in items) + tuple(c.product_id for c in subs),
         "cancel_on_purchase": True,
         "proposed_at": now,
         "features": facts.features,
@@ -177,7 +217,7 @@ def propose(
         "product_title": lead.title,
         "due_date": lead.due_at.date().isoformat(),
         "reason": why,
-        "cart_url": cart,
+        "cart_url": cart or subs[0].url,
     }
     # The Flow trigger hands the shopper to the merchant's own workflow, which is a contact too: it is worth half
     # the reminder, so under the orchestrator's one budget the reminder with the cart wins where it can be sent

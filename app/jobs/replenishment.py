@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, select
 
 from app import tasks
-from app.agents.replenishment import AGENT, DELIVERY, LEAD, ReplenishmentFacts, Supply, propose
+from app.agents.replenishment import AGENT, DELIVERY, LEAD, ReplenishmentFacts, propose
 from app.config import Settings, get_settings
 from app.db import after_commit, get_engine, session_scope
 from app.jobs.orchestrate import submit
@@ -27,10 +27,10 @@ from app.models.replenishment import ReplenishmentForecast
 from app.models.shop import Shop
 from app.orchestrator.proposal import Shopper
 from app.recommend.replenishment import Forecast, forecast_history
-from app.stores.browse import reminder_content, shopper_profiles
-from app.stores.catalog import product_cards
+from app.stores.browse import shopper_profiles
 from app.stores.orchestrator import load_facts
-from app.stores.replenishment import due_forecasts, history, next_due_dates, replace_forecasts, usual_variants
+from app.stores.replenishment import due_forecasts, history, next_due_dates, replace_forecasts
+from app.stores.replenishment_supplies import supplies
 
 log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -120,28 +120,12 @@ def run_replenishment(shop_id: int, now: datetime | None = None) -> dict[str, in
         due = due_forecasts(session, shop_id, now + DELIVERY + LEAD)
         if not due:
             return {"shop_id": shop_id, "proposals": 0}
-        products = {f.product_shopify_id for f in due}
-        name, cards, pairs = reminder_content(session, shop_id, products)
-        first_sellable = {
-            pid: c.get("variant_id") for pid, c in product_cards(session, shop_id, products).items()
-        }
-        by_customer: dict[int, list[ReplenishmentForecast]] = {}
-        for f in due:
-            by_customer.setdefault(f.customer_shopify_id, []).append(f)
-        usual = usual_variants(session, shop_id, sorted(by_customer), sorted(products))
-        profiles = shopper_profiles(session, shop_id, [f"customer:{c}" for c in by_customer], now)
-        complements = {pid: [c for o in pairs.get(pid, []) if (c := cards.get(o))] for pid in products}
+        name, supplies_of, complements = supplies(session, shop_id, due)
+        profiles = shopper_profiles(session, shop_id, [f"customer:{c}" for c in supplies_of], now)
         proposals = []
-        for customer, forecasts in by_customer.items():
-            supplies = [
-                _supply(f, cards.get(f.product_shopify_id), usual.get((customer, f.product_shopify_id)),
-                        first_sellable.get(f.product_shopify_id))
-                for f in forecasts
-            ]  # fmt: skip
+        for customer, items in supplies_of.items():
             hours, zone, features = profiles.get(f"customer:{customer}", ([0] * 24, None, {}))
-            facts = ReplenishmentFacts(
-                Shopper(customer_id=customer), [s for s in supplies if s is not None], hours, zone, features
-            )
+            facts = ReplenishmentFacts(Shopper(customer_id=customer), items, hours, zone, features)
             proposals += propose(shop_id, name, shop.domain, facts, now, complements)
         taken = load_facts(session, shop_id, proposals, now) if proposals else {}
         # a reminder already sent, scheduled or held out is not proposed again, nor its Flow trigger (which the
@@ -159,32 +143,3 @@ def run_replenishment(shop_id: int, now: datetime | None = None) -> dict[str, in
         counts[str(d.action)] = counts.get(str(d.action), 0) + 1
     log.info("%s: shop %s, %s", AGENT, shop_id, counts)
     return counts
-
-
-def _supply(
-    f: ReplenishmentForecast, card, usual: tuple[int, bool] | None, first_sellable: int | None
-) -> Supply | None:
-    """The agent's view of one forecast (None when the product is no longer in the catalogue). The cart gets the
-    variant the shopper bought last; when that one is out of stock, the item is (no other size or flavour is
-    put in their cart unasked); without a known variant, the product's first sellable one."""
-    if card is None:
-        return None
-    variant_id, available = usual if usual is not None else (first_sellable, card.available)
-    return Supply(
-        product_id=f.product_shopify_id,
-        variant_id=variant_id,
-        title=card.title,
-        url=card.url,
-        price=card.price,
-        value=card.value,
-        usual_quantity=f.usual_quantity,
-        cycle_days=f.cycle_days,
-        last_purchase_at=f.last_purchase_at,
-        due_at=f.due_at,
-        p_within_14d=f.p_within_14d,
-        supply_left=f.supply_left,
-        status=f.status,
-        consumable=f.consumable,
-        available=available,
-        personal=f.basis == "personal",
-    )
