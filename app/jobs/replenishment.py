@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, select
 
 from app import tasks
-from app.agents.replenishment import AGENT, DELIVERY, LEAD, ReplenishmentFacts, propose
+from app.agents.replenishment import AGENT, LEAD, ReplenishmentFacts, propose
 from app.config import Settings, get_settings
 from app.db import after_commit, get_engine, session_scope
 from app.jobs.orchestrate import submit
@@ -30,7 +30,7 @@ from app.recommend.replenishment import Forecast, forecast_history
 from app.stores.browse import shopper_profiles
 from app.stores.orchestrator import load_facts
 from app.stores.replenishment import due_forecasts, history, next_due_dates, replace_forecasts
-from app.stores.replenishment_supplies import supplies
+from app.stores.replenishment_supplies import delivery_time, supplies
 
 log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -117,7 +117,8 @@ def run_replenishment(shop_id: int, now: datetime | None = None) -> dict[str, in
         shop = session.get(Shop, shop_id)
         if shop is None:
             return {"shop_id": shop_id, "proposals": 0}
-        due = due_forecasts(session, shop_id, now + DELIVERY + LEAD)
+        delivery = delivery_time(session, shop_id)
+        due = due_forecasts(session, shop_id, now + delivery + LEAD)
         if not due:
             return {"shop_id": shop_id, "proposals": 0}
         name, supplies_of, complements = supplies(session, shop_id, due)
@@ -126,7 +127,7 @@ def run_replenishment(shop_id: int, now: datetime | None = None) -> dict[str, in
         for customer, items in supplies_of.items():
             hours, zone, features = profiles.get(f"customer:{customer}", ([0] * 24, None, {}))
             facts = ReplenishmentFacts(Shopper(customer_id=customer), items, hours, zone, features)
-            proposals += propose(shop_id, name, shop.domain, facts, now, complements)
+            proposals += propose(shop_id, name, shop.domain, facts, now, complements, delivery)
         taken = load_facts(session, shop_id, proposals, now) if proposals else {}
         # a reminder already sent, scheduled or held out is not proposed again, nor its Flow trigger (which the
         # budget suppressed beside it and would otherwise fire on the next day's run)

@@ -30,7 +30,7 @@ from app.models.messaging import (
     PushSubscription,
 )
 from app.models.profiles import CustomerProfile
-from app.models.replenishment import ReplenishmentForecast
+from app.models.replenishment import ReplenishmentForecast, ReplenishmentSetting
 from app.models.serving import HoldoutPolicy, Nudge, RecommendationList, ServedList, WishlistItem
 from app.models.shop import Shop
 from app.models.shop_models import RankerModel, ShopModelParams
@@ -68,6 +68,7 @@ __all__ = [
     "Refund",
     "RefundLine",
     "ReplenishmentForecast",
+    "ReplenishmentSetting",
     "ServedList",
     "Shop",
     "ShopifyWriteback",

@@ -43,3 +43,16 @@ class ReplenishmentForecast(SQLModel, table=True):
     basis: str = Field(max_length=16)  # personal | product_prior
     consumable: bool = False
     computed_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class ReplenishmentSetting(SQLModel, table=True):
+    """A shop's replenishment settings: how long its deliveries take (a reminder goes out that long, plus a
+    few days' lead, before the shopper's supply runs out)."""
+
+    __tablename__ = "replenishment_setting"
+    __table_args__ = (UniqueConstraint("shop_id", name="uq_replenishment_setting_shop"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = shop_fk()
+    delivery_days: int = 3
+    updated_at: datetime = ts_field(nullable=False, default_now=True)

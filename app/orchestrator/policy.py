@@ -46,17 +46,23 @@ from app.orchestrator.proposal import (
     Proposal,
     ProposalError,
     Purpose,
+    Shopper,
     ShopperFacts,
 )
 from app.orchestrator.timezones import recipient_timezone
 
 
-def draw_arm(proposal: Proposal, policy: ContactPolicy) -> Arm:
-    """The proposal's arm: stable per shop, agent and shopper (the same hash as the storefront's holdout)."""
-    holdout = policy.holdout_for(proposal.agent)
-    shopper = proposal.shopper
-    held = in_holdout(proposal.shop_id, proposal.agent, shopper.kind, shopper.id, holdout.share, holdout.salt)
+def shopper_arm(shop_id: int, agent: str, shopper: Shopper, policy: ContactPolicy) -> Arm:
+    """The shopper's arm for ``agent``: stable per shop, agent and shopper (the same hash as the storefront's
+    holdout). What the agent shows on the storefront follows it too, so its holdout sees none of it."""
+    holdout = policy.holdout_for(agent)
+    held = in_holdout(shop_id, agent, shopper.kind, shopper.id, holdout.share, holdout.salt)
     return Arm.HOLDOUT if held else Arm.TREATMENT
+
+
+def draw_arm(proposal: Proposal, policy: ContactPolicy) -> Arm:
+    """The proposal's arm (``shopper_arm``)."""
+    return shopper_arm(proposal.shop_id, proposal.agent, proposal.shopper, policy)
 
 
 def _order(proposals: Iterable[tuple[int, Proposal]]) -> list[tuple[int, Proposal]]:

@@ -11,18 +11,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_
 from sqlmodel import Session, select
 
-from app.agents.replenishment import Supply
+from app.agents.replenishment import AGENT, DELIVERY, Supply, due_items, reason, swap_reason, swaps
+from app.models.base import utcnow
 from app.models.commerce import Product
-from app.models.replenishment import ReplenishmentForecast
+from app.models.replenishment import ReplenishmentForecast, ReplenishmentSetting
 from app.models.shop import Shop
 from app.orchestrator.content import Card
+from app.orchestrator.policy import shopper_arm
+from app.orchestrator.proposal import Arm, Shopper
 from app.stores.browse import reminder_content
 from app.stores.catalog import product_cards
-from app.stores.replenishment import usual_variants
+from app.stores.contact_policy import load_policy
+from app.stores.replenishment import customer_forecasts, usual_variants
 
 SUBSTITUTE_PRICE_BAND = 0.3  # within ±30 % of the usual item's price
 MAX_CANDIDATES = 200  # products of one type looked at per substitute search
@@ -157,3 +163,67 @@ def supplies(
         )
     complements = {pid: [c for o in pairs.get(pid, []) if (c := cards.get(o))] for pid in products}
     return name, dict(out), complements
+
+
+def delivery_time(session: Session, shop_id: int) -> timedelta:
+    """The shop's delivery time (its setting, else ``DELIVERY``)."""
+    days = session.exec(
+        select(ReplenishmentSetting.delivery_days).where(ReplenishmentSetting.shop_id == shop_id)
+    ).first()
+    return DELIVERY if days is None else timedelta(days=int(days))
+
+
+def save_delivery_days(session: Session, shop_id: int, days: int) -> None:
+    """Set the shop's delivery time in days (validated by the caller). No commit."""
+    row = session.exec(
+        select(ReplenishmentSetting).where(ReplenishmentSetting.shop_id == shop_id).with_for_update()
+    ).first() or ReplenishmentSetting(shop_id=shop_id)
+    row.delivery_days, row.updated_at = days, utcnow()
+    session.add(row)
+
+
+def running_low(session: Session, shop_id: int, customer_id: int, now: datetime) -> dict[str, Any]:
+    """The assistant's "Running low?" for a signed-in customer: what the replenishment agent would remind them
+    of now (``due_items``, and ``swaps`` with their substitute), each with how far through their supply they
+    are, the reason and a one-click reorder; and a cart permalink with all of them. Nothing for a shopper in
+    the agent's holdout (its measured effect includes this)."""
+    empty: dict[str, Any] = {"items": [], "cart_url": None}
+    forecasts = customer_forecasts(session, shop_id, customer_id)
+    if not forecasts:
+        return empty
+    arm = shopper_arm(shop_id, AGENT, Shopper(customer_id=customer_id), load_policy(session, shop_id))
+    if arm is Arm.HOLDOUT:
+        return empty
+    _, of, _ = supplies(session, shop_id, forecasts)
+    mine, delivery = of.get(customer_id, []), delivery_time(session, shop_id)
+    due, swapped = due_items(mine, now, delivery), swaps(mine, now, delivery)
+    items = [
+        {
+            "product_id": s.product_id,
+            "title": s.title,
+            "url": s.url,
+            "price": s.price,
+            "quantity": s.usual_quantity,
+            "percent_through": int(round(100 * (1 - s.supply_left))),
+            "reason": reason(s, now),
+            "cart_url": f"/cart/{s.variant_id}:{max(s.usual_quantity, 1)}",
+        }
+        for s in due
+    ]
+    items += [
+        {
+            "product_id": sub.product_id,
+            "title": sub.title,
+            "url": sub.url,
+            "price": sub.price,
+            "quantity": None,
+            "percent_through": int(round(100 * (1 - s.supply_left))),
+            "reason": swap_reason(s),
+            "cart_url": None,
+            "instead_of": s.product_id,
+        }
+        for s in swapped
+        if (sub := s.substitute) is not None
+    ]
+    cart = "/cart/" + ",".join(f"{s.variant_id}:{max(s.usual_quantity, 1)}" for s in due) if due else None
+    return {"items": items, "cart_url": cart}

@@ -12,6 +12,9 @@ latest order, in-stock products) or escalates it honestly, and records both turn
 refreshed by a job after the commit. ``GET``/``POST /proxy/wishlist`` lists and saves the shopper's wishlist; a
 new save refreshes the profile (its ``wishlist`` block) the same way.
 
+``GET /proxy/running-low`` is the assistant's "Running low?" for the signed-in customer only (403 otherwise):
+what the replenishment agent would remind them of now, with a one-click reorder (``app.stores.replenishment_supplies``).
+
 ``POST /proxy/identify`` (a JSON POST from the signed-in customer's browser) links the browser's ``client_id``
 to ``logged_in_customer_id``, so its anonymous history joins the customer's profile. It is the storefront's
 only way to tie a browser to a customer: the pixel's ``customerId`` is an unverified claim. Nothing is served
@@ -34,11 +37,13 @@ from werkzeug.exceptions import HTTPException
 
 from app import tasks
 from app.db import session_scope
+from app.models.base import utcnow
 from app.shopify.verify import VerificationError, is_valid_shop_domain, parse_query_pairs, verify_proxy
 from app.storefront import shopper_data
 from app.storefront.cache import Rendered, ServingStore
 from app.storefront.lists import PLACEMENTS, resolve_rendered
 from app.storefront.served_log import new_serve_id, record_served
+from app.stores import replenishment_supplies
 from app.stores.knowledge import answer_question
 from app.stores.profiles import link_signed_in_client
 from app.stores.support import TooManyQuestions, ask, refresh_key
@@ -246,6 +251,16 @@ def reorder():
     if order_id is not None and not orders:
         raise ProxyError(404, "order not found")
     return _answer({"orders": orders}, personal=True)
+
+
+@bp.get("/running-low")
+def running_low():
+    """The signed-in customer's "Running low?": what the replenishment agent would remind them of now."""
+    if g.customer_id is None:
+        raise ProxyError(403, "sign in to see what is running low")
+    with store().session() as session:
+        found = replenishment_supplies.running_low(session, g.shop.id, g.customer_id, utcnow())
+    return _answer(found, personal=True)
 
 
 @bp.get("/nudges")

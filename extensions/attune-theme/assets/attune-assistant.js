@@ -126,6 +126,26 @@
         });
         sec.hidden = !ul.children.length;
       }).catch(function () {});
+      var low = root.querySelector('.attune-low');
+      if (low && d.customer) { // what the replenishment agent would remind this shopper of now
+        getJSON('/running-low').then(function (data) {
+          var ul = low.querySelector('ul');
+          (data.items || []).forEach(function (it) {
+            var li = el('li', 'attune-row'), div = el('div'), a = el('a', null, it.title);
+            a.href = it.url; div.appendChild(a);
+            div.appendChild(el('small', null, it.reason));
+            li.appendChild(div);
+            if (it.cart_url) {
+              var btn = el('a', 'attune-row-btn', d.labelReorder); btn.href = it.cart_url;
+              btn.setAttribute('aria-label', d.labelReorder + ': ' + it.title);
+              li.appendChild(btn);
+            }
+            ul.appendChild(li);
+          });
+          low.hidden = !ul.children.length;
+          if (!low.hidden) publish('attune:running_low_shown', { products: (data.items || []).map(function (x) { return x.product_id; }) });
+        }).catch(function () {});
+      }
       var reorder = root.querySelector('.attune-reorder');
       if (reorder && d.customer) {
         getJSON('/reorder').then(function (data) {
