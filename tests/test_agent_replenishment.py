@@ -134,3 +134,14 @@ def test_no_substitute_that_is_itself_out_of_stock():
         propose(1, "Shop", "s.myshopify.com", facts(supply(11, available=False, substitute=sub)), NOW, {})
         == []
     )
+
+
+def test_where_the_shop_sells_it_on_subscription_the_reminder_offers_to_subscribe():
+    (message, _) = propose(1, "Shop", "s.myshopify.com", facts(supply(11, subscribable=True)), NOW, {})
+    data = message.content.data
+    assert (
+        data["subscribe_url"] == "/products/c11" and data["cta_url"] == "https://s.myshopify.com/cart/110:2"
+    )
+    assert "Subscribe to Coffee 11 and it arrives before you run out." in data["paragraphs"]
+    (plain, _) = propose(1, "Shop", "s.myshopify.com", facts(supply(11)), NOW, {})
+    assert "subscribe_url" not in plain.content.data

@@ -231,3 +231,33 @@ def test_an_out_of_stock_usual_variant_gets_an_in_stock_substitute_of_the_same_k
     assert [p["id"] for p in email.data["products"]] == [1_901]
     assert email.data["cta_url"] == "https://attune-demo.myshopify.com/products/p1901"
     assert any("is out of stock; Trail Mix (12 pack) is the same kind" in p for p in email.data["paragraphs"])
+
+
+@pytest.mark.usefixtures("jobs_env")
+@pytest.mark.parametrize("subscriber", [1, 1000])
+def test_an_active_subscription_covers_its_pair_and_others_are_offered_the_subscription(
+    session, settings, subscriber
+):
+    sid = seed(session)  # shopper 1 buys the bars every two weeks, the last time 15 days ago: due about now
+    latest = session.exec(
+        select(Order)
+        .where(Order.shop_id == sid, Order.customer_shopify_id == subscriber, Order.cancelled_at.is_(None))
+        .order_by(Order.processed_at.desc())
+    ).first()
+    latest.source_name = (
+        "subscription_contract"  # Shopify's renewal orders: this one came from a subscription
+    )
+    session.add(HoldoutPolicy(shop_id=sid, agent="replenishment", share=0.0))
+    session.commit()
+    forecast_shop(sid, settings, now=NOW)
+    run_replenishment(sid, now=NOW)
+    emails = session.exec(
+        select(OutboxMessage).where(OutboxMessage.customer_shopify_id == 1, OutboxMessage.channel == "email")
+    ).all()
+    if subscriber == 1:  # their last order was a renewal: the subscription delivers, no reminder
+        assert emails == []
+        return
+    (email,) = emails  # the shop sells the bars on subscription (to another shopper): remind, and offer it
+    assert (
+        email.data["subscribe_url"] == "https://attune-demo.myshopify.com/products/trail-energy-bars-12-pack"
+    )

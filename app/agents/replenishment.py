@@ -7,6 +7,8 @@ Rules:
   only consumables bought on two days or more (a single purchase has no rhythm of the shopper's own to quote),
   never a pair the model says has stopped or one covered by an active subscription, and only with a variant
   to put in the cart;
+- where the shop sells a due item on subscription, the reminder also offers to subscribe instead (its product
+  page, where the shopper picks the plan);
 - a due item that is out of stock is never in the cart: where the shop has an in-stock product of the same kind
   (``substitute``) the reminder offers it with the reason, else the item is left out;
 - one reminder per shopper and due cycle of its most due item (the dedupe key names the product and due date);
@@ -60,6 +62,7 @@ class Supply:
     consumable: bool
     available: bool = True
     subscribed: bool = False  # an active subscription covers it
+    subscribable: bool = False  # the shop sells it on subscription
     personal: bool = True  # the shopper's own rhythm (False: one purchase, the product's prior only)
     substitute: Card | None = (
         None  # an in-stock product of the same kind, offered when this one is out of stock
@@ -173,6 +176,7 @@ def propose(
             )
             if items
             else "",
+            *(f"Subscribe to {s.title} and it arrives before you run out." for s in items if s.subscribable),
             "Shoppers restocking these often add:" if extra else "",
         ],
         "products": [
@@ -192,6 +196,8 @@ def propose(
         "cta_url": cart or subs[0].url,
         "cta_label": "Reorder" if cart else f"See {subs[0].title}",
     }
+    if subscribe := next((s for s in items if s.subscribable), None):
+        data["subscribe_url"] = subscribe.url
     data["paragraphs"] = [p for p in data["paragraphs"] if p]
     key = f"replenish:{lead.product_id}:{lead.due_at.date().isoformat()}"
     common = {

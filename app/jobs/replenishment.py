@@ -121,7 +121,7 @@ def run_replenishment(shop_id: int, now: datetime | None = None) -> dict[str, in
         due = due_forecasts(session, shop_id, now + delivery + LEAD)
         if not due:
             return {"shop_id": shop_id, "proposals": 0}
-        name, supplies_of, complements = supplies(session, shop_id, due)
+        name, supplies_of, complements = supplies(session, shop_id, due, now)
         profiles = shopper_profiles(session, shop_id, [f"customer:{c}" for c in supplies_of], now)
         proposals = []
         for customer, items in supplies_of.items():

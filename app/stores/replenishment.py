@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, delete, func, select
 
 from app.catalog.stock import variant_availability
 from app.measurement.replenishment import Reminder
@@ -198,3 +198,47 @@ def product_purchases(
         if at is not None:
             out.setdefault(int(cid), []).append((at, int(pid)))
     return out
+
+
+SUBSCRIPTION_SOURCES = ("subscription_contract", "subscription_contract_checkout_one")  # Shopify's sourceName
+COVER_CYCLES = 1.5  # a subscription order covers its pair this many cycles (a cancelled one stops renewing)
+MIN_COVER_DAYS = 35
+
+
+def subscription_coverage(
+    session: Session, shop_id: int, pairs: dict[tuple[int, int], float], now: datetime
+) -> tuple[set[tuple[int, int]], set[int]]:
+    """(the (customer, product) pairs an active subscription covers, the products the shop sells on
+    subscription). A subscription's renewal orders carry Shopify's ``sourceName`` ``subscription_contract``
+    (``…_checkout_one`` since late 2025): a pair is covered while its latest such order is less than
+    ``COVER_CYCLES`` of its cycle (``pairs``: days) old, at least ``MIN_COVER_DAYS``; once the renewals stop
+    (cancelled, paused) the reminders resume. A product is sold on subscription when anyone's order of it did."""
+    products = sorted({p for _, p in pairs})
+    if not products:
+        return set(), set()
+    rows = session.exec(
+        select(Order.customer_shopify_id, OrderLine.product_shopify_id, func.max(Order.processed_at))
+        .join(
+            OrderLine, (OrderLine.shop_id == Order.shop_id) & (OrderLine.order_shopify_id == Order.shopify_id)
+        )
+        .where(
+            Order.shop_id == shop_id,
+            Order.source_name.in_(SUBSCRIPTION_SOURCES),  # type: ignore[union-attr]
+            Order.cancelled_at.is_(None),  # type: ignore[union-attr]
+            Order.test.is_(False),  # type: ignore[attr-defined]
+            OrderLine.quantity > 0,
+            OrderLine.product_shopify_id.in_(products),  # type: ignore[union-attr]
+        )
+        .group_by(Order.customer_shopify_id, OrderLine.product_shopify_id)
+    ).all()
+    covered: set[tuple[int, int]] = set()
+    sold = set()
+    for customer, product, last in rows:
+        sold.add(int(product))
+        pair = (int(customer or 0), int(product))
+        if last is None or pair not in pairs:
+            continue
+        last = last if last.tzinfo else last.replace(tzinfo=UTC)
+        if (now - last).days < max(MIN_COVER_DAYS, COVER_CYCLES * pairs[pair]):
+            covered.add(pair)
+    return covered, sold

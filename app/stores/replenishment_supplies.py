@@ -28,7 +28,7 @@ from app.orchestrator.proposal import Arm, Shopper
 from app.stores.browse import reminder_content
 from app.stores.catalog import product_cards
 from app.stores.contact_policy import load_policy
-from app.stores.replenishment import customer_forecasts, usual_variants
+from app.stores.replenishment import customer_forecasts, subscription_coverage, usual_variants
 
 SUBSTITUTE_PRICE_BAND = 0.3  # within ±30 % of the usual item's price
 MAX_CANDIDATES = 200  # products of one type looked at per substitute search
@@ -114,10 +114,18 @@ def _cards(session: Session, shop_id: int, product_ids: Iterable[int]) -> dict[i
 
 
 def supplies(
-    session: Session, shop_id: int, forecasts: Sequence[ReplenishmentForecast]
+    session: Session, shop_id: int, forecasts: Sequence[ReplenishmentForecast], now: datetime
 ) -> tuple[str, dict[int, list[Supply]], dict[int, list[Card]]]:
-    """(the shop's name, customer → their supplies, product → cards of what shoppers add when restocking it)."""
+    """(the shop's name, customer → their supplies, product → cards of what shoppers add when restocking it).
+    A supply an active subscription covers is marked ``subscribed``; one the shop sells on subscription,
+    ``subscribable`` (``app.stores.replenishment.subscription_coverage``)."""
     products = sorted({f.product_shopify_id for f in forecasts})
+    covered, sold = subscription_coverage(
+        session,
+        shop_id,
+        {(f.customer_shopify_id, f.product_shopify_id): f.cycle_days for f in forecasts},
+        now,
+    )
     name, cards, pairs = reminder_content(session, shop_id, products)
     first_sellable = {
         pid: c.get("variant_id") for pid, c in product_cards(session, shop_id, products).items()
@@ -159,6 +167,8 @@ def supplies(
                 available=available,
                 personal=f.basis == "personal",
                 substitute=None if available else subs.get(f.product_shopify_id),
+                subscribed=(f.customer_shopify_id, f.product_shopify_id) in covered,
+                subscribable=f.product_shopify_id in sold,
             )
         )
     complements = {pid: [c for o in pairs.get(pid, []) if (c := cards.get(o))] for pid in products}
@@ -194,7 +204,7 @@ def running_low(session: Session, shop_id: int, customer_id: int, now: datetime)
     arm = shopper_arm(shop_id, AGENT, Shopper(customer_id=customer_id), load_policy(session, shop_id))
     if arm is Arm.HOLDOUT:
         return empty
-    _, of, _ = supplies(session, shop_id, forecasts)
+    _, of, _ = supplies(session, shop_id, forecasts, now)
     mine, delivery = of.get(customer_id, []), delivery_time(session, shop_id)
     due, swapped = due_items(mine, now, delivery), swaps(mine, now, delivery)
     items = [
