@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from sqlalchemy import or_
 from sqlmodel import Session, delete, func, select
 
 from app.catalog.stock import variant_availability
@@ -14,6 +15,7 @@ from app.measurement.replenishment import Reminder
 from app.models.commerce import Order, OrderLine, ProductVariant
 from app.models.messaging import MessageDecision
 from app.models.replenishment import ReplenishmentForecast
+from app.recommend.pack_sizes import pack_factors
 from app.recommend.replenishment import reorder_reason
 from app.recommend.transactions import PurchaseLines
 from app.stores.ranker import purchase_lines
@@ -21,18 +23,82 @@ from app.stores.ranker import purchase_lines
 
 def history(session: Session, shop_id: int) -> PurchaseLines:
     """The shop's order lines of known customers (a guest order has no rhythm), returns as negative lines;
-    cancelled and test orders are not in it (``app.stores.ranker.purchase_lines``)."""
+    cancelled and test orders are not in it (``app.stores.ranker.purchase_lines``). Quantities are counted in
+    each product's smallest variant where its variants differ in size (``app.recommend.pack_sizes``)."""
     lines = purchase_lines(session, shop_id)
     known = ~np.char.startswith(lines.customers.astype(str), "order:")
+    scale = order_pack_factors(session, shop_id)
+    quantities = lines.quantities.astype(float)
+    if scale:  # a return counts at the size its order bought ("refund:<order>" rows)
+        quantities *= np.array(
+            [
+                scale.get((str(o).removeprefix("refund:"), str(p)), 1.0)
+                for o, p in zip(lines.orders, lines.products, strict=True)
+            ],
+            float,
+        )
     return PurchaseLines(
         lines.customers[known],
         lines.orders[known],
         lines.days[known],
         lines.products[known],
-        lines.quantities[known],
+        quantities[known],
         None if lines.titles is None else lines.titles[known],
         None if lines.types is None else lines.types[known],
     )
+
+
+def variant_pack_factors(
+    session: Session, shop_id: int, product_ids: Iterable[int] | None = None
+) -> dict[int, float]:
+    """Variant → how many of its product's smallest variant it holds (``app.recommend.pack_sizes``)."""
+    query = select(ProductVariant.shopify_id, ProductVariant.product_shopify_id, ProductVariant.title).where(
+        ProductVariant.shop_id == shop_id
+    )
+    if product_ids is not None:
+        query = query.where(ProductVariant.product_shopify_id.in_(sorted(set(product_ids))))  # type: ignore[attr-defined]
+    return pack_factors((int(v), int(p), t) for v, p, t in session.exec(query).all())
+
+
+def order_pack_factors(session: Session, shop_id: int) -> dict[tuple[str, str], float]:
+    """(order, product) → the size of what was bought per unit, in the product's smallest variant (1.0 where the
+    product's variants do not differ in size), weighted by quantity when one order holds several variants."""
+    factors = {v: f for v, f in variant_pack_factors(session, shop_id).items() if f != 1.0}
+    if not factors:
+        return {}
+    units: dict[tuple[int, int], list[float]] = {}
+    for order, product, variant, qty in session.exec(
+        select(
+            OrderLine.order_shopify_id,
+            OrderLine.product_shopify_id,
+            OrderLine.variant_shopify_id,
+            OrderLine.quantity,
+        ).where(
+            OrderLine.shop_id == shop_id,
+            OrderLine.quantity > 0,
+            OrderLine.variant_shopify_id.in_(sorted(factors)),  # type: ignore[union-attr]
+        )
+    ).all():
+        acc = units.setdefault((int(order), int(product)), [0.0, 0.0])
+        acc[0] += qty * factors.get(int(variant), 1.0)
+        acc[1] += qty
+    # lines of other variants of the same order and product count at 1.0: add them to the weights
+    if units:
+        for order, product, qty in session.exec(
+            select(OrderLine.order_shopify_id, OrderLine.product_shopify_id, OrderLine.quantity).where(
+                OrderLine.shop_id == shop_id,
+                OrderLine.quantity > 0,
+                OrderLine.order_shopify_id.in_(sorted({o for o, _ in units})),  # type: ignore[attr-defined]
+                or_(
+                    OrderLine.variant_shopify_id.is_(None),  # type: ignore[union-attr]
+                    OrderLine.variant_shopify_id.not_in(sorted(factors)),  # type: ignore[union-attr]
+                ),
+            )
+        ).all():
+            if (key := (int(order), int(product or 0))) in units:
+                units[key][0] += qty
+                units[key][1] += qty
+    return {(str(o), str(p)): u / n for (o, p), (u, n) in units.items() if n}
 
 
 def replace_forecasts(session: Session, shop_id: int, rows: Iterable[ReplenishmentForecast]) -> int:

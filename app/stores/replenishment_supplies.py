@@ -25,10 +25,16 @@ from app.models.shop import Shop
 from app.orchestrator.content import Card
 from app.orchestrator.policy import shopper_arm
 from app.orchestrator.proposal import Arm, Shopper
+from app.recommend.pack_sizes import of_variant
 from app.stores.browse import reminder_content
 from app.stores.catalog import product_cards
 from app.stores.contact_policy import load_policy
-from app.stores.replenishment import customer_forecasts, subscription_coverage, usual_variants
+from app.stores.replenishment import (
+    customer_forecasts,
+    subscription_coverage,
+    usual_variants,
+    variant_pack_factors,
+)
 
 SUBSTITUTE_PRICE_BAND = 0.3  # within ±30 % of the usual item's price
 MAX_CANDIDATES = 200  # products of one type looked at per substitute search
@@ -132,6 +138,7 @@ def supplies(
     }
     customers = sorted({f.customer_shopify_id for f in forecasts})
     usual = usual_variants(session, shop_id, customers, products)
+    factors = variant_pack_factors(session, shop_id, products)
     unavailable = [
         pid
         for pid in products
@@ -148,6 +155,9 @@ def supplies(
             (f.customer_shopify_id, f.product_shopify_id),
             (first_sellable.get(f.product_shopify_id), card.available),
         )
+        quantity = of_variant(
+            f.usual_quantity, factors, variant_id
+        )  # the forecast counts the smallest variant
         out[f.customer_shopify_id].append(
             Supply(
                 product_id=f.product_shopify_id,
@@ -156,7 +166,7 @@ def supplies(
                 url=card.url,
                 price=card.price,
                 value=card.value,
-                usual_quantity=f.usual_quantity,
+                usual_quantity=quantity,
                 cycle_days=f.cycle_days,
                 last_purchase_at=f.last_purchase_at,
                 due_at=f.due_at,
