@@ -102,7 +102,8 @@ def test_answers_use_only_the_facts_given_and_escalate_honestly():
     assert not reply.escalated and reply.order == "#1001"
     assert reply.text == "Your latest order #1001 (2 items), placed on 20 Nov 2026, has shipped."
     anonymous = answer("where is my order", signed_in=False, order=order)
-    assert anonymous.escalated and "#1001" not in anonymous.text and "sign in" in anonymous.text
+    assert not anonymous.escalated and "#1001" not in anonymous.text and "sign in" in anonymous.text
+    assert "its number and the e-mail" in anonymous.text  # what a visitor may give instead of signing in
     assert answer("where is my order", signed_in=True, order=None).escalated
     refund = answer("I want a refund", signed_in=True, order=order)
     assert refund.escalated and "#1001" in refund.text and "a person from the shop will reply" in refund.text
@@ -150,8 +151,9 @@ def test_signed_in_customer_gets_their_latest_order_and_the_profile_summarises(
 def test_anonymous_visitor_gets_products_but_never_order_data(client, session, shops, jobs_env):
     a, _ = shops
     embed_shop_products(a.shop_id, jobs_env)
-    body = ask(client, "where is my order #7003", client_id="cl-1").json
-    assert body["escalated"] is True and body["order"] is None and "7003 (" not in body["answer"]
+    body = ask(client, "where is my order #7003", client_id="cl-1").json  # a number without its e-mail
+    assert body["escalated"] is False and body["order"] is None and "7003 (" not in body["answer"]
+    assert "the e-mail it was placed with" in body["answer"]
     found = ask(client, "merino wool hiking socks", client_id="cl-1").json
     assert found["topic"] == "product" and found["escalated"] is False
     assert found["products"] and found["products"][0]["product_id"] == 1002
@@ -159,7 +161,7 @@ def test_anonymous_visitor_gets_products_but_never_order_data(client, session, s
     run_jobs(jobs_env)
     support = profile(session, a.shop_id, "client:cl-1").explicit["support"]
     assert (
-        support["questions"] == 2 and support["last_topic"] == "product" and support["open_escalations"] == 1
+        support["questions"] == 2 and support["last_topic"] == "product" and support["open_escalations"] == 0
     )
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.knowledge.answer import GroundedAnswer
+from app.knowledge.order_status import LATE_TEXT, NOT_FOUND, Shipment, late, tracking_text
 
 TOPICS = ("order_status", "order_change", "returns", "shop_info", "product")
 MAX_QUESTION = 500
@@ -60,7 +61,8 @@ _OWN_ORDER = re.compile(
 
 @dataclass(frozen=True)
 class OrderFacts:
-    """The signed-in customer's latest order, as the shop's mirror has it."""
+    """One order the shopper may ask about (the signed-in customer's latest, or the one whose number and e-mail
+    they gave), as the shop's mirror has it."""
 
     name: str
     placed_at: datetime | None
@@ -68,6 +70,9 @@ class OrderFacts:
     fulfillment_status: str | None
     cancelled: bool
     items: int
+    status_url: str | None = None
+    shipments: tuple[Shipment, ...] = ()
+    latest: bool = True  # the signed-in customer's latest order (else: the one they named)
 
 
 @dataclass(frozen=True)
@@ -136,8 +141,10 @@ def order_state(order: OrderFacts) -> str:
 
 def _order_line(order: OrderFacts) -> str:
     when = f", placed on {order.placed_at:%d %b %Y}," if order.placed_at else ""
-    items = f" ({order.items} item{'s' if order.items != 1 else ''})" if order.items else ""
-    return f"Your latest order {order.name}{items}{when} {order_state(order)}."
+    # a visitor who named the order learns its state and shipments only: not even how many items it holds
+    items = f" ({order.items} item{'s' if order.items != 1 else ''})" if order.items and order.latest else ""
+    which = "Your latest order" if order.latest else "Your order"
+    return f"{which} {order.name}{items}{when} {order_state(order)}."
 
 
 def answer(
@@ -149,10 +156,15 @@ def answer(
     topic: str | None = None,
     knowledge: GroundedAnswer | None = None,
     knowledge_asked: bool = False,
+    reference_given: bool = False,
+    promise: tuple[int, int] | None = None,
+    now: datetime | None = None,
 ) -> Reply:
     """The reply to ``question`` from the facts given (``order``: the signed-in customer's latest order;
     ``products``: the shop's search results for the question, None when search is unavailable;
-    ``knowledge``: the shop's grounded answer, None when it abstained or was not asked (``knowledge_asked``)."""
+    ``knowledge``: the shop's grounded answer, None when it abstained or was not asked (``knowledge_asked``);
+    ``reference_given``: an anonymous shopper gave an order number and e-mail (``order`` is the match, or None
+    for no match, which is all they learn); ``promise``: the shipping policy's delivery time in days)."""
     topic = topic or classify(question)
     if knowledge is not None and wants_knowledge(question, topic):
         return Reply(
@@ -163,7 +175,7 @@ def answer(
             source=knowledge,
         )
     abstained = knowledge_asked and wants_knowledge(question, topic)
-    reply = _from_facts(question, signed_in, order, products, topic)
+    reply = _from_facts(question, signed_in, order, products, topic, reference_given, promise, now)
     if abstained and reply.escalated:
         return Reply(
             reply.topic,
@@ -183,20 +195,12 @@ def _from_facts(
     order: OrderFacts | None,
     products: list[ProductFacts] | None,
     topic: str,
+    reference_given: bool = False,
+    promise: tuple[int, int] | None = None,
+    now: datetime | None = None,
 ) -> Reply:
     if topic == "order_status":
-        if not signed_in:
-            return Reply(
-                topic,
-                "I can only look up orders for signed-in customers: sign in and ask again. " + ESCALATION,
-                True,
-                "order question from a visitor who is not signed in",
-            )
-        if order is None:
-            return Reply(
-                topic, "I can't find an order on your account. " + ESCALATION, True, "no order found"
-            )
-        return Reply(topic, _order_line(order), False, "latest order of the signed-in customer", order.name)
+        return _order_status(signed_in, order, reference_given, promise, now)
     if topic in ("order_change", "returns"):
         about = _order_line(order) + " " if signed_in and order is not None else ""
         what = "returns" if topic == "returns" else "changes to an order"
@@ -220,3 +224,37 @@ def _from_facts(
         "products from the shop's search",
         products=tuple(products),
     )
+
+
+def _order_status(
+    signed_in: bool,
+    order: OrderFacts | None,
+    reference_given: bool,
+    promise: tuple[int, int] | None,
+    now: datetime | None,
+) -> Reply:
+    topic = "order_status"
+    if order is None and reference_given:  # no match: the same words whether the order exists or not
+        return Reply(topic, NOT_FOUND, False, "no order with that number and e-mail")
+    if not signed_in and not reference_given:  # whatever the facts hold, a visitor learns nothing of an order
+        return Reply(
+            topic,
+            "I can look up an order if you sign in, or if you give me its number and the e-mail it was placed "
+            "with (for example: order #4321, jo@example.com).",
+            False,
+            "order question from a visitor who is not signed in and named no order",
+        )
+    if order is None:
+        return Reply(topic, "I can't find an order on your account. " + ESCALATION, True, "no order found")
+    whose = (
+        "latest order of the signed-in customer"
+        if order.latest
+        else "the order whose number and e-mail were given"
+    )
+    if not order.cancelled and now is not None and late(order.placed_at, order.shipments, promise, now):
+        return Reply(
+            topic, f"{_order_line(order)} {LATE_TEXT}", True, f"{whose}: late against the shipping policy",
+            order.name, handoff="late_order",
+        )  # fmt: skip
+    detail = "" if order.cancelled else tracking_text(order.shipments, order.status_url, promise)
+    return Reply(topic, f"{_order_line(order)} {detail}".strip(), False, whose, order.name)

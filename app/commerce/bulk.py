@@ -130,6 +130,21 @@ def order(node: dict[str, Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
         "subtotal_price": _amount(node.get("subtotalPriceSet")),
         "total_price": _amount(node.get("totalPriceSet")),
         "customer": {"id": customer_id} if customer_id is not None else None,
+        "order_status_url": node.get("statusPageUrl"),
+        "fulfillments": [
+            {
+                "status": _lower(f.get("status")),
+                "shipment_status": _lower(f.get("displayStatus")),
+                "created_at": f.get("createdAt"),
+                "tracking_company": (track := next(iter(f.get("trackingInfo") or []), None) or {}).get(
+                    "company"
+                ),
+                "tracking_number": track.get("number"),
+                "tracking_url": track.get("url"),
+            }
+            for f in node.get("fulfillments") or []
+            if isinstance(f, dict)
+        ],
         "line_items": [
             {
                 "id": shopify_id(ln.get("id")),

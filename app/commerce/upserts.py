@@ -308,6 +308,30 @@ def upsert_inventory_level(session: Session, shop_id: int, data: dict[str, Any])
 # --- orders and refunds ------------------------------------------------------------------------
 
 
+def fulfillments(raw: Any) -> list[dict[str, Any]]:
+    """An order's fulfilments as the support agent may tell them: status, shipment status, carrier, tracking
+    number and link, when; at most 10, malformed ones dropped (the REST webhook's shape; the bulk sync maps
+    GraphQL's into it)."""
+    out: list[dict[str, Any]] = []
+    for f in raw if isinstance(raw, list) else []:
+        if not isinstance(f, dict):
+            continue
+        url = text(f.get("tracking_url") or next(iter(f.get("tracking_urls") or []), None), 1024)
+        out.append(
+            {
+                "status": text(f.get("status"), 32),
+                "shipment_status": text(f.get("shipment_status"), 32),
+                "tracking_company": text(f.get("tracking_company"), 128),
+                "tracking_number": text(
+                    f.get("tracking_number") or next(iter(f.get("tracking_numbers") or []), None), 128
+                ),
+                "tracking_url": url if url and url.startswith(("https://", "http://")) else None,
+                "created_at": (created.isoformat() if (created := ts(f.get("created_at"))) else None),
+            }
+        )
+    return out[:10]
+
+
 def _line_fields(line: dict[str, Any]) -> dict[str, Any]:
     return {
         "shopify_id": shopify_id(line.get("id")),
@@ -353,6 +377,8 @@ def upsert_order(session: Session, shop_id: int, data: dict[str, Any]) -> Order 
         "source_name": text(data.get("source_name"), 64),
         "tags": text(data.get("tags"), 4000),
         "test": bool(data.get("test")),
+        "status_url": text(data.get("order_status_url"), 1024),
+        "fulfillments": fulfillments(data.get("fulfillments")),
         "cancelled_at": ts(data.get("cancelled_at")),
         "processed_at": ts(data.get("processed_at")) or ts(data.get("created_at")),
         "shopify_created_at": ts(data.get("created_at")),

@@ -155,6 +155,10 @@ class Order(SQLModel, table=True):
     source_name: str | None = Field(default=None, max_length=64)
     tags: str | None = Field(default=None, max_length=4000)
     test: bool = False
+    # the order status page (Shopify's signed link for the buyer) and its fulfilments: status, carrier, tracking
+    # number and link (``app.commerce.upserts.fulfillments``), what the support agent may tell about an order
+    status_url: str | None = Field(default=None, max_length=1024)
+    fulfillments: list[dict[str, Any]] | None = json_field()
     cancelled_at: datetime | None = ts_field()
     processed_at: datetime | None = ts_field(index=True)
     shopify_created_at: datetime | None = ts_field()

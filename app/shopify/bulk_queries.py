@@ -35,7 +35,9 @@ ORDERS yields two kinds of lines:
   "cancelledAt", "closedAt", "displayFinancialStatus", "currencyCode", "customer": {"id"} | null,
   "subtotalPriceSet", "totalPriceSet", "totalRefundedSet", "currentTotalPriceSet" (each
   ``{"shopMoney": {"amount", "currencyCode"}}``),
-  "refunds": [{"id", "createdAt", "note", "totalRefundedSet": {"shopMoney": {...}}}]}`` (inline list)
+  "refunds": [{"id", "createdAt", "note", "totalRefundedSet": {"shopMoney": {...}}}], "statusPageUrl",
+  "fulfillments": [{"status", "displayStatus", "createdAt", "trackingInfo": [{"company", "number", "url"}]}]}``
+  (inline lists)
 - LineItem: ``{"id", "title", "name", "quantity", "currentQuantity" (quantity after refunds and
   removals), "sku", "vendor", "variant": {"id"} | null, "product": {"id"} | null,
   "originalUnitPriceSet", "discountedTotalSet" (``{"shopMoney": {...}}``), "__parentId": order gid}``
@@ -86,6 +88,8 @@ _ORDER_FIELDS = f"""
         totalRefundedSet {{ {_MONEY} }}
         currentTotalPriceSet {{ {_MONEY} }}
         refunds {{ id createdAt note totalRefundedSet {{ {_MONEY} }} }}
+        statusPageUrl
+        fulfillments(first: 10) {{ status displayStatus createdAt trackingInfo(first: 1) {{ company number url }} }}
         lineItems {{
           edges {{
             node {{

@@ -27,12 +27,16 @@ from app.agents.support import (
 )
 from app.agents.support_handoff import HANDOFF_TEXT, Turn, handoff_reason
 from app.knowledge.answer import GroundedAnswer
+from app.knowledge.order_status import Shipment, delivery_promise, order_reference
 from app.models.base import utcnow
 from app.models.commerce import Order, OrderLine
 from app.models.feedback import SupportMessage
+from app.models.knowledge import KnowledgePassage
 
 CONVERSATION_GAP = timedelta(minutes=30)  # a question after a longer pause starts a new conversation
 HOURLY_LIMIT = 30  # questions per shopper per hour
+ANONYMOUS_LOOKUPS_PER_HOUR = 120  # order questions from visitors not signed in, per shop: no guessing e-mails
+SHIPPING_POLICY = "policy:SHIPPING_POLICY"  # the knowledge source of the shop's shipping policy
 PRODUCTS_SHOWN = 3
 
 Search = Callable[[str, int], list[dict[str, Any]] | None]  # product cards, or None: search unavailable
@@ -61,13 +65,27 @@ def latest_order(session: Session, shop_id: int, customer_id: int) -> OrderFacts
         .order_by(func.coalesce(Order.processed_at, Order.shopify_created_at).desc(), Order.shopify_id.desc())
         .limit(1)
     ).first()
-    if order is None:
-        return None
+    return None if order is None else _facts(session, order, latest=True)
+
+
+def _facts(session: Session, order: Order, latest: bool) -> OrderFacts:
     items = session.exec(
         select(func.coalesce(func.sum(OrderLine.quantity), 0)).where(
-            OrderLine.shop_id == shop_id, OrderLine.order_shopify_id == order.shopify_id
+            OrderLine.shop_id == order.shop_id, OrderLine.order_shopify_id == order.shopify_id
         )
     ).one()
+    shipments = tuple(
+        Shipment(
+            company=f.get("tracking_company"),
+            number=f.get("tracking_number"),
+            url=f.get("tracking_url"),
+            status=f.get("status"),
+            shipment_status=f.get("shipment_status"),
+            shipped_at=datetime.fromisoformat(f["created_at"]) if f.get("created_at") else None,
+        )
+        for f in order.fulfillments or []
+        if isinstance(f, dict)
+    )
     return OrderFacts(
         name=order.name or f"#{order.shopify_id}",
         placed_at=order.processed_at or order.shopify_created_at,
@@ -75,7 +93,54 @@ def latest_order(session: Session, shop_id: int, customer_id: int) -> OrderFacts
         fulfillment_status=order.fulfillment_status,
         cancelled=order.cancelled_at is not None,
         items=int(items or 0),
+        status_url=order.status_url,
+        shipments=shipments,
+        latest=latest,
     )
+
+
+def find_order(session: Session, shop_id: int, number: str, email: str) -> OrderFacts | None:
+    """The shop's order named ``#number`` (or with that id) placed with ``email``; None when there is none *or*
+    the e-mail differs: the caller cannot tell which."""
+    candidates = session.exec(
+        select(Order).where(
+            Order.shop_id == shop_id,
+            Order.test == False,  # noqa: E712
+            (Order.name == f"#{number}") | (Order.shopify_id == int(number)),
+        )
+    ).all()
+    wanted = email.strip().lower()
+    for order in candidates:
+        if order.email and order.email.strip().lower() == wanted:
+            return _facts(session, order, latest=False)
+    return None
+
+
+def anonymous_lookups(session: Session, shop_id: int, now: datetime) -> int:
+    """Order questions from visitors who are not signed in, in this shop in the last hour."""
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(SupportMessage)
+            .where(
+                SupportMessage.shop_id == shop_id,
+                SupportMessage.role == "shopper",
+                SupportMessage.topic == "order_status",
+                SupportMessage.customer_shopify_id.is_(None),  # type: ignore[union-attr]
+                SupportMessage.created_at > now - timedelta(hours=1),
+            )
+        ).one()
+    )
+
+
+def shipping_promise(session: Session, shop_id: int) -> tuple[int, int] | None:
+    """The delivery time the shop's shipping policy states, in calendar days (``delivery_promise``)."""
+    texts = session.exec(
+        select(KnowledgePassage.text)
+        .where(KnowledgePassage.shop_id == shop_id, KnowledgePassage.source_key == SHIPPING_POLICY)
+        .order_by(KnowledgePassage.position)
+    ).all()
+    return delivery_promise(" ".join(texts))
 
 
 def _conversation(session: Session, owner: Any, now: datetime) -> str:
@@ -119,7 +184,10 @@ def ask(
         raise TooManyQuestions(f"at most {HOURLY_LIMIT} questions an hour")
 
     conversation = _conversation(session, owner, now)
-    topic = classify(text)
+    reference = None if customer_id else order_reference(text)
+    topic = "order_status" if reference else classify(text)
+    if reference and anonymous_lookups(session, shop_id, now) >= ANONYMOUS_LOOKUPS_PER_HOUR:
+        raise TooManyQuestions("too many order look-ups in this shop right now: sign in, or try again later")
     handoff = handoff_reason(text, _history(session, owner, conversation))
     cards: list[dict[str, Any]] = []
     if handoff is not None:  # a person must take it: nothing is looked up
@@ -127,7 +195,7 @@ def ask(
             topic, HANDOFF_TEXT[handoff], True, f"hand-off: {handoff.replace('_', ' ')}", handoff=handoff
         )
     else:
-        reply, cards = _answer(session, shop_id, text, topic, customer_id, search, retrieve)
+        reply, cards = _answer(session, shop_id, text, topic, customer_id, search, retrieve, reference, now)
 
     who = {"shop_id": shop_id, "conversation": conversation, "customer_shopify_id": customer_id or None}
     who["client_id"] = client_id or None
@@ -178,12 +246,17 @@ def _answer(
     customer_id: int | None,
     search: Search | None,
     retrieve: Retrieve | None,
+    reference: tuple[str, str] | None = None,
+    now: datetime | None = None,
 ) -> tuple[Reply, list[dict[str, Any]]]:
-    """The agent's reply from the shop's knowledge, the customer's latest order or product search, and the
-    product cards it shows."""
-    asked = retrieve is not None and wants_knowledge(text, topic)
+    """The agent's reply from the shop's knowledge, the order asked about (the signed-in customer's latest, or
+    the one a visitor named with its e-mail) or product search, and the product cards it shows."""
+    asked = reference is None and retrieve is not None and wants_knowledge(text, topic)
     knowledge = retrieve(text) if asked and retrieve is not None else None
-    order = latest_order(session, shop_id, customer_id) if customer_id and topic != "product" else None
+    if reference is not None:
+        order = find_order(session, shop_id, *reference)
+    else:
+        order = latest_order(session, shop_id, customer_id) if customer_id and topic != "product" else None
     products: list[ProductFacts] | None = None
     cards: list[dict[str, Any]] = []
     if topic == "product" and knowledge is None:
@@ -202,6 +275,9 @@ def _answer(
         topic=topic,
         knowledge=knowledge,
         knowledge_asked=asked,
+        reference_given=reference is not None,
+        promise=shipping_promise(session, shop_id) if topic == "order_status" else None,
+        now=now or utcnow(),
     )
     return reply, cards
 

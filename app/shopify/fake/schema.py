@@ -103,6 +103,15 @@ type Order implements Node {
   subtotalPriceSet: MoneyBag totalPriceSet: MoneyBag! totalRefundedSet: MoneyBag! currentTotalPriceSet: MoneyBag!
   refunds(first: Int): [Refund!]!
   lineItems(first: Int, after: String, last: Int, before: String, reverse: Boolean): LineItemConnection!
+  statusPageUrl: URL!
+  fulfillments(first: Int): [Fulfillment!]!
+}
+
+enum FulfillmentStatus { CANCELLED ERROR FAILURE OPEN PENDING SUCCESS }
+type FulfillmentTrackingInfo { company: String number: String url: URL }
+type Fulfillment {
+  id: ID! status: FulfillmentStatus! displayStatus: String createdAt: DateTime!
+  trackingInfo(first: Int): [FulfillmentTrackingInfo!]!
 }
 
 type WebPixel implements Node { id: ID! settings: JSON! }

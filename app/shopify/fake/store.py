@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -304,6 +305,25 @@ class ShopStore:
                 "totalRefundedSet": money_bag(refunded, currency),
                 "currentTotalPriceSet": money_bag(max(Decimal(0), total - refunded), currency),
                 "refunds": refunds,
+                "statusPageUrl": f"https://{self.domain}/{num}/orders/{uuid.uuid4().hex[:16]}/authenticate",
+                "fulfillments": [
+                    {
+                        "id": gid("Fulfillment", self.next_id()),
+                        "status": (f.get("status") or "success").upper(),
+                        "displayStatus": (f.get("shipment_status") or "").upper() or None,
+                        "createdAt": iso(f.get("created_at")) or created,
+                        "trackingInfo": [
+                            {
+                                "company": f.get("tracking_company"),
+                                "number": f.get("tracking_number"),
+                                "url": f.get("tracking_url"),
+                            }
+                        ]
+                        if f.get("tracking_number")
+                        else [],
+                    }
+                    for f in data.get("fulfillments") or []
+                ],  # fmt: skip
                 "_lines": lines,
                 "_customer_id": gid("Customer", gid_num(customer_id)) if customer_id is not None else None,
             }
