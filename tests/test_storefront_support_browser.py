@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 from sqlmodel import select
 
 from app.catalog import search as catalog_search
 from app.config import get_settings
+from app.db import session_scope
 from app.jobs.catalog import embed_shop_products
 from app.models.feedback import SupportMessage
 from app.models.serving import HoldoutPolicy
@@ -97,9 +99,18 @@ def test_order_status_and_product_answers(app, settings, demo, page):
         link = products.locator("a", has_text="Merino Wool Hiking Socks")
         assert link.get_attribute("href") == "/products/merino-wool-hiking-socks"
         assert "$19.00" in products.inner_text()
+        up = products.locator(".attune-rate-btn").first  # the shopper rates the answer
+        assert up.get_attribute("aria-label") == "This answer helped"
+        with page.expect_response(lambda r: "/apps/attune/support/feedback" in r.url) as rated:
+            up.click()
+        assert rated.value.ok
+        expect(up).to_have_attribute("aria-pressed", "true")
         page.locator("#attune-panel").screenshot(path=str(ARTIFACTS / "assistant-support.png"))
-        posted = [u for u in requests if "/apps/attune/support" in u]
+        posted = [u for u in requests if "/apps/attune/support" in u and "feedback" not in u]
         assert len(posted) == 2 and all(u.startswith(sf.url) for u in requests)
+    with session_scope(settings.database_url) as s:
+        rated_rows = s.exec(select(SupportMessage).where(SupportMessage.helpful.is_not(None))).all()
+        assert [(r.role, r.helpful) for r in rated_rows] == [("assistant", True)]
 
 
 def test_escalation_is_acknowledged_in_the_shoppers_language(app, settings, demo, session, page):

@@ -1,5 +1,5 @@
 """The support agent's proof in the admin: the AI resolution rate (support deflection), the hand-off rate and
-the questions it could not answer, grouped. Pure: turns in, figures out.
+the questions it could not answer, grouped, and the shoppers' 👍/👎 on its answers. Pure: turns in, figures out.
 
 - A conversation is *touched* when the agent replied in it at least once.
 - It is *handed off* when any of the agent's replies handed it to a person.
@@ -85,6 +85,7 @@ class SupportTurn:
     at: datetime
     escalated: bool = False
     abstained: bool = False
+    helpful: bool | None = None  # the shopper's 👍 / 👎 on this answer
 
 
 def question_key(text: str) -> str:
@@ -119,7 +120,18 @@ def resolution(turns: Iterable[SupportTurn], now: datetime, *, top_unanswered: i
             resolved += 1
         _collect_unanswered(conv, unanswered, example)
     judged = touched - pending
+    votes = [
+        t.helpful
+        for conv in by_conversation.values()
+        for t in conv
+        if t.role == "assistant" and t.helpful is not None
+    ]
     return {
+        "feedback": {
+            "up": sum(votes),
+            "down": len(votes) - sum(votes),
+            "helpful_rate": round(sum(votes) / len(votes), 4) if votes else None,
+        },
         "conversations": touched,
         "resolved": resolved,
         "handed_off": handed_off,

@@ -201,7 +201,7 @@ def ask(
     who["client_id"] = client_id or None
     session.add(SupportMessage(**who, role="shopper", topic=topic, text=text, created_at=now))
     session.add(
-        SupportMessage(
+        reply_row := SupportMessage(
             **who,
             role="assistant",
             topic=topic,
@@ -215,6 +215,7 @@ def ask(
     )
     session.flush()
     return {
+        "message_id": reply_row.id,
         "conversation": conversation,
         "topic": reply.topic,
         "answer": reply.text,
@@ -292,6 +293,33 @@ def _source(found: GroundedAnswer | None) -> dict[str, Any] | None:
         "kind": found.kind,
         "confidence": round(found.confidence, 3),
     }
+
+
+def rate_answer(
+    session: Session,
+    shop_id: int,
+    message_id: int,
+    helpful: bool,
+    *,
+    customer_id: int | None,
+    client_id: str | None,
+) -> bool:
+    """Record the shopper's 👍/👎 on one of the assistant's answers to them (the last vote counts). False when
+    ``message_id`` is not an answer given to this shopper in this shop: nobody rates someone else's."""
+    if not customer_id and not client_id:
+        return False
+    row = session.exec(
+        select(SupportMessage).where(
+            _owner(shop_id, customer_id, client_id),
+            SupportMessage.id == message_id,
+            SupportMessage.role == "assistant",
+        )
+    ).first()
+    if row is None:
+        return False
+    row.helpful = helpful
+    session.add(row)
+    return True
 
 
 # --- escalations: the merchant's side ------------------------------------------------------------

@@ -43,6 +43,7 @@ def support_resolution(
             r.created_at,
             r.escalated,
             r.abstained,
+            r.helpful,
         )
         for r in rows
         if r.created_at >= since or r.role == "shopper"

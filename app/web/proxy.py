@@ -46,7 +46,7 @@ from app.storefront.served_log import new_serve_id, record_served
 from app.stores import replenishment_supplies
 from app.stores.knowledge import answer_question
 from app.stores.profiles import link_signed_in_client
-from app.stores.support import TooManyQuestions, ask, refresh_key
+from app.stores.support import TooManyQuestions, ask, rate_answer, refresh_key
 from app.web import settings
 
 bp = Blueprint("proxy", __name__, url_prefix="/proxy")
@@ -343,6 +343,30 @@ def support():
         key = refresh_key(customer_id, client_id)
         tasks.refresh_profile_after_commit(session, redis_url, shop_id, key)
     response = jsonify(result)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/support/feedback")
+def support_feedback():
+    """The shopper's 👍/👎 on one of the assistant's answers to them: ``{"message_id": n, "helpful": bool}``."""
+    kind, subject = _subject()
+    if not subject:
+        raise ProxyError(400, "a signed-in customer or a client_id is required")
+    if (request.content_length or 0) > SUPPORT_MAX_BODY:
+        raise ProxyError(413, f"the body exceeds {SUPPORT_MAX_BODY} bytes")
+    body = request.get_json(silent=True)
+    message_id = body.get("message_id") if isinstance(body, dict) else None
+    helpful = body.get("helpful") if isinstance(body, dict) else None
+    if isinstance(message_id, bool) or not isinstance(message_id, int) or not isinstance(helpful, bool):
+        raise ProxyError(400, "send a JSON object with message_id (a number) and helpful (true or false)")
+    with session_scope(settings().database_url) as session:
+        found = rate_answer(
+            session, g.shop.id, message_id, helpful, customer_id=g.customer_id, client_id=g.client_id or None
+        )
+    if not found:
+        raise ProxyError(404, "no such answer to you")
+    response = jsonify({"message_id": message_id, "helpful": helpful})
     response.headers["Cache-Control"] = "no-store"
     return response
 

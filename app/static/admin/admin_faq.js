@@ -80,6 +80,8 @@
           el("span", { class: "muted small", text: " — " + count(r.resolved) + " of " + count(judged) + " conversations of the last 30 days answered with no hand-off and no follow-up within 72 h" +
             (r.pending ? " (" + count(r.pending) + " still within 72 h)" : "") })),
         el("p", { class: "small" }, "Handed to a person: " + pct(r.handoff_rate) + " of " + count(r.conversations) + " conversations."),
+        el("p", { class: "small", "data-feedback": "" }, "Shoppers' ratings of its answers: " + count(r.feedback.up) + " 👍, " + count(r.feedback.down) + " 👎" +
+          (r.feedback.helpful_rate === null ? "" : " (" + pct(r.feedback.helpful_rate) + " helpful)") + "."),
         el("p", { class: "small muted", text: "For reference: " + r.references.traditional + "; " + r.references.with_agents + "." })
       ];
       if (r.unanswered.length) {

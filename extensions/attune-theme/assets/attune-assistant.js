@@ -247,6 +247,21 @@
       }).catch(function () { results.replaceChildren(); });
     });
 
+    function rate(id) { // 👍 / 👎 on an answer: the shop sees how often the agent helped
+      var row = el('p', 'attune-rate');
+      [[true, '\uD83D\uDC4D', d.labelHelpful], [false, '\uD83D\uDC4E', d.labelUnhelpful]].forEach(function (v) {
+        var b = el('button', 'attune-rate-btn', v[1]); b.type = 'button'; b.setAttribute('aria-label', v[2] || '');
+        b.setAttribute('aria-pressed', 'false');
+        b.addEventListener('click', function () {
+          getJSON('/support/feedback', null, { message_id: id, helpful: v[0] }, ASK_MS).then(function () {
+            row.querySelectorAll('button').forEach(function (x) { x.setAttribute('aria-pressed', String(x === b)); });
+          }).catch(function () {});
+        });
+        row.appendChild(b);
+      });
+      return row;
+    }
+
     var ask = root.querySelector('.attune-ask-form'), chat = root.querySelector('.attune-chat');
     if (ask) ask.addEventListener('submit', function (e) { // nothing is sent until the shopper asks
       e.preventDefault();
@@ -273,6 +288,7 @@
           box.appendChild(ul);
         }
         if (data.escalated) box.appendChild(el('p', 'attune-escalated', d.labelEscalated));
+        else if (data.message_id) box.appendChild(rate(data.message_id));
         wait.replaceWith(box); box.scrollIntoView({ block: 'nearest' });
       }).catch(function () {
         var p = el('p', 'attune-error', d.labelError); p.setAttribute('role', 'alert'); wait.replaceWith(p);
