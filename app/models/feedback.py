@@ -72,9 +72,8 @@ class SupportMessage(SQLModel, table=True):
     source: str | None = Field(default=None, max_length=160)  # the passage a knowledge answer quoted
     resolved_at: datetime | None = ts_field()
     resolution_note: str | None = Field(default=None, sa_type=Text, nullable=True)
-    helpful: bool | None = Field(
-        default=None, nullable=True
-    )  # the shopper's 👍 (True) / 👎 (False) on an answer
+    helpful: bool | None = Field(default=None, nullable=True)  # the shopper's 👍 / 👎 on an answer
+    confidence: float | None = Field(default=None, nullable=True)  # a knowledge answer's confidence
     created_at: datetime = ts_field(nullable=False, default_now=True)
 
 

@@ -28,6 +28,7 @@ from app.models.base import utcnow
 from app.models.commerce import Product, ProductVariant
 from app.models.feedback import ProductReview
 from app.models.knowledge import KnowledgePassage, SupportFaq
+from app.stores.support_threshold import answer_threshold
 
 MAX_FAQ_QUESTION = 500
 MAX_FAQ_ANSWER = 4000
@@ -304,7 +305,9 @@ def answer_question(
     model = load_model()
     vector = embedder.embed([question])[0]
     hits = rank(index, question, vector, model=model, among=scope_positions(index, product_id))
-    return grounded_answer(hits, model.threshold if threshold is None else threshold)
+    return grounded_answer(
+        hits, answer_threshold(session, shop_id, model.threshold) if threshold is None else threshold
+    )
 
 
 # --- the merchant's FAQ -------------------------------------------------------------------------------------

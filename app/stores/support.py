@@ -210,6 +210,7 @@ def ask(
             abstained=reply.abstained,
             handoff=reply.handoff,
             source=reply.source.passage_id[:160] if reply.source else None,
+            confidence=round(reply.source.confidence, 4) if reply.source else None,
             created_at=now + timedelta(microseconds=1),
         )
     )

@@ -1,4 +1,4 @@
-"""support answers keep the shopper's 👍/👎 (issue 18)
+"""support answers keep the shopper's 👍/👎 and the answer's confidence: each shop's threshold (issue 18)
 
 Revision ID: 0032
 Revises: 0031
@@ -18,8 +18,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("support_message", schema=None) as batch_op:
         batch_op.add_column(sa.Column("helpful", sa.Boolean(), nullable=True))
+        batch_op.add_column(sa.Column("confidence", sa.Float(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("support_message", schema=None) as batch_op:
+        batch_op.drop_column("confidence")
         batch_op.drop_column("helpful")
