@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     attune_smtp_url: str | None = None
     # Twilio's REST API origin for SMS (default https://api.twilio.com; tests and the demo use the loopback).
     attune_twilio_api_url: str | None = None
+    # The optional language model that may rephrase the support agent's answers (off unless both are set): an
+    # OpenAI-compatible API's base URL (…/v1; Ollama, llama.cpp's server and hosted providers speak it) and model.
+    attune_llm_base_url: str | None = None
+    attune_llm_model: str | None = None
+    attune_llm_api_key: str | None = None
     pixel_rate_client_per_min: int = 600  # events per pixel client id per minute
     pixel_rate_shop_per_min: int = 120_000  # events per shop per minute
 

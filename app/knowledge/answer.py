@@ -18,6 +18,7 @@ class GroundedAnswer:
     url: str | None
     kind: str
     confidence: float
+    rephrased: bool = False  # worded by the optional language model (``app.knowledge.rephrase``)
 
 
 def grounded_answer(hits: Sequence[Hit], threshold: float) -> GroundedAnswer | None:

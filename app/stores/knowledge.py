@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -24,15 +24,14 @@ from app.embedding import get_query_embedder
 from app.knowledge.answer import GroundedAnswer, grounded_answer
 from app.knowledge.passages import Passage, Source, split_source
 from app.knowledge.ranker import KnowledgeIndex, load_model, rank
+from app.knowledge.rephrase import accept, prompt
+from app.llm.client import ChatClient, LlmError
 from app.models.base import utcnow
 from app.models.commerce import Product, ProductVariant
 from app.models.feedback import ProductReview
 from app.models.knowledge import KnowledgePassage, SupportFaq
 from app.stores.support_threshold import answer_threshold
 
-MAX_FAQ_QUESTION = 500
-MAX_FAQ_ANSWER = 4000
-MAX_FAQ_ENTRIES = 500
 FAMILIES = ("product", "review", "faq", "policy", "page")
 
 
@@ -292,6 +291,7 @@ def answer_question(
     product_id: int | None = None,
     embedder: Embedder | None = None,
     threshold: float | None = None,
+    llm: ChatClient | None = None,
 ) -> GroundedAnswer | None:
     """The shop's grounded answer to ``question`` (scoped to ``product_id``'s passages and the shop-wide
     ones), or None: no knowledge, or no passage confident enough. The ranking is ``app.knowledge.ranker.rank``,
@@ -305,78 +305,26 @@ def answer_question(
     model = load_model()
     vector = embedder.embed([question])[0]
     hits = rank(index, question, vector, model=model, among=scope_positions(index, product_id))
-    return grounded_answer(
+    found = grounded_answer(
         hits, answer_threshold(session, shop_id, model.threshold) if threshold is None else threshold
     )
+    if found is None or llm is None:
+        return found
+    return _rephrased(llm, question, found, [h.passage.text for h in hits[:REPHRASE_PASSAGES]])
 
 
-# --- the merchant's FAQ -------------------------------------------------------------------------------------
+REPHRASE_PASSAGES = 3
 
 
-def _faq_dict(f: SupportFaq) -> dict:
-    return {
-        "id": f.id,
-        "question": f.question,
-        "answer": f.answer,
-        "updated_at": f.updated_at.isoformat(),
-    }
-
-
-def clean_faq(question: object, answer: object) -> tuple[str, str]:
-    """The entry's question and answer, trimmed; ValueError naming the bad field."""
-    if not isinstance(question, str) or not question.strip():
-        raise ValueError("question: a non-empty string is required")
-    if not isinstance(answer, str) or not answer.strip():
-        raise ValueError("answer: a non-empty string is required")
-    question, answer = " ".join(question.split()), answer.strip()
-    if len(question) > MAX_FAQ_QUESTION:
-        raise ValueError(f"question: at most {MAX_FAQ_QUESTION} characters")
-    if len(answer) > MAX_FAQ_ANSWER:
-        raise ValueError(f"answer: at most {MAX_FAQ_ANSWER} characters")
-    return question, answer
-
-
-def list_faq(session: Session, shop_id: int) -> list[dict]:
-    return [
-        _faq_dict(f)
-        for f in session.exec(
-            select(SupportFaq).where(SupportFaq.shop_id == shop_id).order_by(SupportFaq.id)
-        ).all()
-    ]  # type: ignore[arg-type]
-
-
-def save_faq(
-    session: Session, shop_id: int, question: object, answer: object, faq_id: int | None = None
-) -> dict | None:
-    """Create (``faq_id`` None) or update one entry; None when the shop has no entry ``faq_id``. ValueError
-    for bad input or past MAX_FAQ_ENTRIES."""
-    q, a = clean_faq(question, answer)
-    if faq_id is None:
-        count = session.exec(
-            select(func.count()).select_from(SupportFaq).where(SupportFaq.shop_id == shop_id)
-        ).one()
-        if count >= MAX_FAQ_ENTRIES:
-            raise ValueError(f"question: at most {MAX_FAQ_ENTRIES} FAQ entries")
-        row = SupportFaq(shop_id=shop_id, question=q, answer=a)
-    else:
-        row = session.exec(
-            select(SupportFaq).where(SupportFaq.shop_id == shop_id, SupportFaq.id == faq_id)
-        ).first()
-        if row is None:
-            return None
-        row.question, row.answer, row.updated_at = q, a, utcnow()
-    session.add(row)
-    session.flush()
-    return _faq_dict(row)
-
-
-def delete_faq(session: Session, shop_id: int, faq_id: int) -> bool:
-    row = session.exec(
-        select(SupportFaq).where(SupportFaq.shop_id == shop_id, SupportFaq.id == faq_id)
-    ).first()
-    if row is None:
-        return False
-    session.delete(row)
-    forget_sources(session, shop_id, [f"faq:{faq_id}"])
-    session.flush()
-    return True
+def _rephrased(llm: ChatClient, question: str, found: GroundedAnswer, passages: list[str]) -> GroundedAnswer:
+    """The model's wording of the answer where it stays grounded in the passages it cites, else ``found``."""
+    if found.text not in passages:
+        passages = [found.text, *passages[: REPHRASE_PASSAGES - 1]]
+    try:
+        reply = llm.complete(prompt(question, passages))
+    except LlmError:
+        return found
+    accepted = accept(reply, passages)
+    if accepted is None:
+        return found
+    return replace(found, text=accepted[0], rephrased=True)

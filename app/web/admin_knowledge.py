@@ -16,7 +16,8 @@ from flask import Blueprint, g, jsonify, request
 
 from app import tasks
 from app.db import session_scope
-from app.stores.knowledge import delete_faq, knowledge_counts, list_faq, save_faq
+from app.stores.knowledge import knowledge_counts
+from app.stores.knowledge_faq import delete_faq, list_faq, save_faq
 from app.stores.support_stats import support_resolution
 from app.web import settings
 from app.web.session_auth import require_session_token

@@ -37,6 +37,7 @@ from werkzeug.exceptions import HTTPException
 
 from app import tasks
 from app.db import session_scope
+from app.llm.client import client_from
 from app.models.base import utcnow
 from app.shopify.verify import VerificationError, is_valid_shop_domain, parse_query_pairs, verify_proxy
 from app.storefront import shopper_data
@@ -327,6 +328,8 @@ def support():
         product_id = int(product_id)
     shop_id, customer_id, client_id = g.shop.id, g.customer_id, g.client_id or None
     redis_url = settings().redis_url
+    cfg = settings()
+    llm = client_from(cfg.attune_llm_base_url, cfg.attune_llm_model, cfg.attune_llm_api_key)  # None: off
     with session_scope(settings().database_url) as session:
         try:
             result = ask(
@@ -336,7 +339,7 @@ def support():
                 customer_id=customer_id,
                 client_id=client_id,
                 search=_shop_search(shop_id),
-                retrieve=lambda text: answer_question(session, shop_id, text, product_id=product_id),
+                retrieve=lambda text: answer_question(session, shop_id, text, product_id=product_id, llm=llm),
             )
         except TooManyQuestions as exc:
             raise ProxyError(429, str(exc)) from exc
