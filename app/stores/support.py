@@ -17,7 +17,6 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from app.agents.support import (
-    OrderFacts,
     ProductFacts,
     Reply,
     answer,
@@ -27,16 +26,14 @@ from app.agents.support import (
 )
 from app.agents.support_handoff import HANDOFF_TEXT, Turn, handoff_reason
 from app.knowledge.answer import GroundedAnswer
-from app.knowledge.order_status import Shipment, delivery_promise, order_reference
+from app.knowledge.order_status import order_reference
 from app.models.base import utcnow
-from app.models.commerce import Order, OrderLine
 from app.models.feedback import SupportMessage
-from app.models.knowledge import KnowledgePassage
+from app.stores.support_orders import anonymous_lookups, find_order, latest_order, shipping_promise
 
 CONVERSATION_GAP = timedelta(minutes=30)  # a question after a longer pause starts a new conversation
 HOURLY_LIMIT = 30  # questions per shopper per hour
 ANONYMOUS_LOOKUPS_PER_HOUR = 120  # order questions from visitors not signed in, per shop: no guessing e-mails
-SHIPPING_POLICY = "policy:SHIPPING_POLICY"  # the knowledge source of the shop's shipping policy
 PRODUCTS_SHOWN = 3
 
 Search = Callable[[str, int], list[dict[str, Any]] | None]  # product cards, or None: search unavailable
@@ -55,92 +52,6 @@ def _owner(shop_id: int, customer_id: int | None, client_id: str | None) -> Any:
 
 def refresh_key(customer_id: int | None, client_id: str | None) -> str:
     return f"customer:{customer_id}" if customer_id else f"client:{client_id}"
-
-
-def latest_order(session: Session, shop_id: int, customer_id: int) -> OrderFacts | None:
-    """The customer's most recent (non-test) order in this shop."""
-    order = session.exec(
-        select(Order)
-        .where(Order.shop_id == shop_id, Order.customer_shopify_id == customer_id, Order.test == False)  # noqa: E712
-        .order_by(func.coalesce(Order.processed_at, Order.shopify_created_at).desc(), Order.shopify_id.desc())
-        .limit(1)
-    ).first()
-    return None if order is None else _facts(session, order, latest=True)
-
-
-def _facts(session: Session, order: Order, latest: bool) -> OrderFacts:
-    items = session.exec(
-        select(func.coalesce(func.sum(OrderLine.quantity), 0)).where(
-            OrderLine.shop_id == order.shop_id, OrderLine.order_shopify_id == order.shopify_id
-        )
-    ).one()
-    shipments = tuple(
-        Shipment(
-            company=f.get("tracking_company"),
-            number=f.get("tracking_number"),
-            url=f.get("tracking_url"),
-            status=f.get("status"),
-            shipment_status=f.get("shipment_status"),
-            shipped_at=datetime.fromisoformat(f["created_at"]) if f.get("created_at") else None,
-        )
-        for f in order.fulfillments or []
-        if isinstance(f, dict)
-    )
-    return OrderFacts(
-        name=order.name or f"#{order.shopify_id}",
-        placed_at=order.processed_at or order.shopify_created_at,
-        financial_status=order.financial_status,
-        fulfillment_status=order.fulfillment_status,
-        cancelled=order.cancelled_at is not None,
-        items=int(items or 0),
-        status_url=order.status_url,
-        shipments=shipments,
-        latest=latest,
-    )
-
-
-def find_order(session: Session, shop_id: int, number: str, email: str) -> OrderFacts | None:
-    """The shop's order named ``#number`` (or with that id) placed with ``email``; None when there is none *or*
-    the e-mail differs: the caller cannot tell which."""
-    candidates = session.exec(
-        select(Order).where(
-            Order.shop_id == shop_id,
-            Order.test == False,  # noqa: E712
-            (Order.name == f"#{number}") | (Order.shopify_id == int(number)),
-        )
-    ).all()
-    wanted = email.strip().lower()
-    for order in candidates:
-        if order.email and order.email.strip().lower() == wanted:
-            return _facts(session, order, latest=False)
-    return None
-
-
-def anonymous_lookups(session: Session, shop_id: int, now: datetime) -> int:
-    """Order questions from visitors who are not signed in, in this shop in the last hour."""
-    return int(
-        session.exec(
-            select(func.count())
-            .select_from(SupportMessage)
-            .where(
-                SupportMessage.shop_id == shop_id,
-                SupportMessage.role == "shopper",
-                SupportMessage.topic == "order_status",
-                SupportMessage.customer_shopify_id.is_(None),  # type: ignore[union-attr]
-                SupportMessage.created_at > now - timedelta(hours=1),
-            )
-        ).one()
-    )
-
-
-def shipping_promise(session: Session, shop_id: int) -> tuple[int, int] | None:
-    """The delivery time the shop's shipping policy states, in calendar days (``delivery_promise``)."""
-    texts = session.exec(
-        select(KnowledgePassage.text)
-        .where(KnowledgePassage.shop_id == shop_id, KnowledgePassage.source_key == SHIPPING_POLICY)
-        .order_by(KnowledgePassage.position)
-    ).all()
-    return delivery_promise(" ".join(texts))
 
 
 def _conversation(session: Session, owner: Any, now: datetime) -> str:
