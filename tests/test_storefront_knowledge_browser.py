@@ -95,3 +95,25 @@ def test_policy_answer_with_link_abstention_and_product_question(app, settings, 
         assert "boils water in three minutes" in third.inner_text()
         assert third.locator(".attune-source a").get_attribute("href") == STOVE
         assert all('"product_id"' in body for body in sent) and len(sent) == 3
+
+
+def test_a_product_page_offers_questions_that_have_answers(app, settings, shop, page):  # noqa: F811
+    with storefront(app, settings) as sf:
+        page.goto(sf.url + STOVE)
+        with page.expect_response(lambda r: "/apps/attune/product-questions" in r.url) as offered:
+            open_assistant(page)
+        questions = [q["question"] for q in offered.value.json()["questions"]]
+        assert "How long does delivery take?" in questions  # the shipping policy answers it
+        assert (
+            "Can I return it?" not in questions
+        )  # this shop has no returns policy: never offered unanswered
+        chip = page.locator(".attune-questions .attune-chip", has_text="How long does delivery take?")
+        chip.wait_for(timeout=5000)
+        assert page.locator(".attune-questions").is_visible()
+        chip.click()
+        answer = page.locator(".attune-chat .attune-answer").first
+        answer.wait_for(timeout=8000)
+        assert "3-5 business days" in answer.inner_text()
+        assert (
+            page.locator(".attune-chat .attune-you").first.inner_text() == "You: How long does delivery take?"
+        )

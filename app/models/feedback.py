@@ -56,6 +56,7 @@ class SupportMessage(SQLModel, table=True):
         Index("ix_support_message_shop_customer", "shop_id", "customer_shopify_id"),
         Index("ix_support_message_shop_client", "shop_id", "client_id"),
         Index("ix_support_message_shop_conversation", "shop_id", "conversation"),
+        Index("ix_support_message_shop_product", "shop_id", "product_shopify_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -74,6 +75,9 @@ class SupportMessage(SQLModel, table=True):
     resolution_note: str | None = Field(default=None, sa_type=Text, nullable=True)
     helpful: bool | None = Field(default=None, nullable=True)  # the shopper's 👍 / 👎 on an answer
     confidence: float | None = Field(default=None, nullable=True)  # a knowledge answer's confidence
+    product_shopify_id: int | None = Field(
+        default=None, sa_type=BigInteger, nullable=True
+    )  # asked on its page
     created_at: datetime = ts_field(nullable=False, default_now=True)
 
 

@@ -296,21 +296,46 @@ def answer_question(
     """The shop's grounded answer to ``question`` (scoped to ``product_id``'s passages and the shop-wide
     ones), or None: no knowledge, or no passage confident enough. The ranking is ``app.knowledge.ranker.rank``,
     the function ``attune backtest support`` measures."""
-    if knowledge_version(session, shop_id)[0] == 0:
-        return None  # nothing synced yet: no model to load
-    embedder = embedder or get_query_embedder()  # the web's NumPy MiniLM: loaded once per process
-    index = shop_index(session, shop_id, embedder.name)
-    if len(index) == 0:
-        return None
-    model = load_model()
-    vector = embedder.embed([question])[0]
-    hits = rank(index, question, vector, model=model, among=scope_positions(index, product_id))
-    found = grounded_answer(
-        hits, answer_threshold(session, shop_id, model.threshold) if threshold is None else threshold
-    )
+    found, hits = _answers(session, shop_id, [question], product_id, embedder, threshold)[0]
     if found is None or llm is None:
         return found
     return _rephrased(llm, question, found, [h.passage.text for h in hits[:REPHRASE_PASSAGES]])
+
+
+def answer_questions(
+    session: Session,
+    shop_id: int,
+    questions: list[str],
+    *,
+    product_id: int | None = None,
+    embedder: Embedder | None = None,
+) -> list[GroundedAnswer | None]:
+    """``answer_question`` for several questions at once (one embedding batch): the product page's offers."""
+    return [found for found, _ in _answers(session, shop_id, questions, product_id, embedder, None)]
+
+
+def _answers(
+    session: Session,
+    shop_id: int,
+    questions: list[str],
+    product_id: int | None,
+    embedder: Embedder | None,
+    threshold: float | None,
+) -> list[tuple[GroundedAnswer | None, list]]:
+    if not questions or knowledge_version(session, shop_id)[0] == 0:
+        return [(None, []) for _ in questions]  # nothing synced yet: no model to load
+    embedder = embedder or get_query_embedder()  # the web's NumPy MiniLM: loaded once per process
+    index = shop_index(session, shop_id, embedder.name)
+    if len(index) == 0:
+        return [(None, []) for _ in questions]
+    model = load_model()
+    cut = answer_threshold(session, shop_id, model.threshold) if threshold is None else threshold
+    among = scope_positions(index, product_id)
+    out = []
+    for question, vector in zip(questions, embedder.embed(questions), strict=True):
+        hits = rank(index, question, vector, model=model, among=among)
+        out.append((grounded_answer(hits, cut), hits))
+    return out
 
 
 REPHRASE_PASSAGES = 3

@@ -76,6 +76,7 @@ def ask(
     search: Search | None = None,
     retrieve: Retrieve | None = None,
     now: datetime | None = None,
+    product_id: int | None = None,
 ) -> dict[str, Any]:
     """Answer one question and record it (shopper turn, then the assistant's). Raises ValueError for an empty
     question and TooManyQuestions past the hourly limit."""
@@ -110,7 +111,11 @@ def ask(
 
     who = {"shop_id": shop_id, "conversation": conversation, "customer_shopify_id": customer_id or None}
     who["client_id"] = client_id or None
-    session.add(SupportMessage(**who, role="shopper", topic=topic, text=text, created_at=now))
+    session.add(
+        SupportMessage(
+            **who, role="shopper", topic=topic, text=text, product_shopify_id=product_id, created_at=now
+        )
+    )
     session.add(
         reply_row := SupportMessage(
             **who,

@@ -44,8 +44,10 @@ from app.storefront import shopper_data
 from app.storefront.cache import Rendered, ServingStore
 from app.storefront.lists import PLACEMENTS, resolve_rendered
 from app.storefront.served_log import new_serve_id, record_served
+from app.storefront.ttl_cache import TTLCache
 from app.stores import replenishment_supplies
 from app.stores.knowledge import answer_question
+from app.stores.product_questions import product_questions as questions_for
 from app.stores.profiles import link_signed_in_client
 from app.stores.support import TooManyQuestions, ask, rate_answer, refresh_key
 from app.web import settings
@@ -57,6 +59,7 @@ MAX_LIMIT = 20
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 SUPPORT_MAX_BODY = 8192
 SUPPORT_MAX_QUESTION = 2000
+QUESTIONS_TTL_S = 600  # a product's offered questions (one app's cache): their answers are reused this long
 
 
 class ProxyError(HTTPException):
@@ -340,6 +343,7 @@ def support():
                 client_id=client_id,
                 search=_shop_search(shop_id),
                 retrieve=lambda text: answer_question(session, shop_id, text, product_id=product_id, llm=llm),
+                product_id=product_id,
             )
         except TooManyQuestions as exc:
             raise ProxyError(429, str(exc)) from exc
@@ -348,6 +352,26 @@ def support():
     response = jsonify(result)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.get("/product-questions")
+def product_questions():
+    """Questions shoppers ask about this product, each one the shop's knowledge answers (help before it is
+    asked): ``?product_id=N``. The same for everyone, so cached publicly for a while."""
+    product_id = int_param(request.args.get("product_id"), "product_id")
+    if product_id is None:
+        raise ProxyError(400, "product_id is required")
+    shop_id = g.shop.id
+
+    def load() -> list[dict[str, Any]]:
+        with session_scope(settings().database_url) as session:
+            return questions_for(session, shop_id, product_id)
+
+    cache = current_app.extensions.setdefault(
+        "attune.product_questions", TTLCache(QUESTIONS_TTL_S, maxsize=5_000)
+    )
+    offered = cache.get_or_load((shop_id, product_id), load)
+    return _answer({"product_id": product_id, "questions": offered}, personal=False, max_age=QUESTIONS_TTL_S)
 
 
 @bp.post("/support/feedback")

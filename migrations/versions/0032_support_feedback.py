@@ -19,9 +19,13 @@ def upgrade() -> None:
     with op.batch_alter_table("support_message", schema=None) as batch_op:
         batch_op.add_column(sa.Column("helpful", sa.Boolean(), nullable=True))
         batch_op.add_column(sa.Column("confidence", sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column("product_shopify_id", sa.BigInteger(), nullable=True))
+        batch_op.create_index("ix_support_message_shop_product", ["shop_id", "product_shopify_id"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("support_message", schema=None) as batch_op:
+        batch_op.drop_index("ix_support_message_shop_product")
+        batch_op.drop_column("product_shopify_id")
         batch_op.drop_column("confidence")
         batch_op.drop_column("helpful")

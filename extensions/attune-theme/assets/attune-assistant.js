@@ -112,8 +112,26 @@
       else if (!e.shiftKey && document.activeElement === last) { e.preventDefault(); first.focus(); }
     });
 
+    function loadQuestions() { // questions shoppers ask about this product, each one the shop's knowledge answers
+      var qs = root.querySelector('.attune-questions');
+      if (!qs || !d.productId || !ask) return;
+      getJSON('/product-questions', { product_id: d.productId }).then(function (data) {
+        var ul = qs.querySelector('ul');
+        (data.questions || []).forEach(function (q) {
+          var b = el('button', 'attune-chip', q.question); b.type = 'button';
+          b.addEventListener('click', function () {
+            ask.querySelector('input').value = q.question;
+            ask.requestSubmit ? ask.requestSubmit() : ask.dispatchEvent(new Event('submit', { cancelable: true }));
+            publish('attune:product_question_asked', { product_id: d.productId, question: q.question });
+          });
+          var li = el('li'); li.appendChild(b); ul.appendChild(li);
+        });
+        qs.hidden = !ul.children.length;
+      }).catch(function () {});
+    }
+
     function loadPanel() {
-      loadThread(); initPush();
+      loadThread(); initPush(); loadQuestions();
       var params = { placement: 'assistant', limit: d.count };
       if (d.productId) params.product_id = d.productId;
       getJSON('/recommendations', params).then(function (data) {
