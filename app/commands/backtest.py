@@ -24,5 +24,6 @@ add_subcommands(
         ("app.backtest.convert", "convert"),
         ("app.backtest.support_cli", "support"),
         ("app.backtest.interest_names", "interest_names"),
+        ("app.backtest.interest_timing", "interest_timing"),
     ],
 )
