@@ -24,7 +24,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from app.backtest.datasets import convert_online_retail
+from app.backtest.datasets import DatasetError, convert_online_retail, read_transactions
 from app.recommend import interest_timing as timing
 from app.recommend.interest_terms import CatalogueItem
 from app.recommend.interests import infer_interests, interest_of
@@ -101,8 +101,12 @@ def evaluate_cutoff(histories, orders, at: float, seed: int = 0) -> dict:
     }
 
 
-def run_backtest(folder: str | Path, cutoffs: tuple[str, ...] = CUTOFFS, echo=print) -> dict:
-    frame = convert_online_retail(folder)
+def load(path: str | Path) -> pd.DataFrame:
+    """The Online Retail II folder (both years, deduplicated) or a transactions CSV (the shipped sample)."""
+    return convert_online_retail(path) if Path(path).is_dir() else read_transactions(path)
+
+
+def run_backtest(frame: pd.DataFrame, cutoffs: tuple[str, ...] = CUTOFFS, echo=print) -> dict:
     frame = frame[frame["quantity"] > 0].copy()
     frame["day"] = _days(frame["ordered_at"])
     first = _day(cutoffs[0])
@@ -126,8 +130,8 @@ def run_backtest(folder: str | Path, cutoffs: tuple[str, ...] = CUTOFFS, echo=pr
 
 
 @click.command("interest-timing")
-@click.option("--data", "folder", type=click.Path(exists=True, file_okay=False), required=True,
-              help="The online_retail_ii folder (../shared/data/online_retail_ii).")  # fmt: skip
+@click.option("--data", "folder", type=click.Path(exists=True), required=True,
+              help="The online_retail_ii folder (../shared/data/online_retail_ii) or a transactions CSV.")  # fmt: skip
 @click.option(
     "--cutoff", "cutoffs", multiple=True, help="Cut-off date YYYY-MM-DD (repeatable; default: 6 in 2011)."
 )
@@ -139,7 +143,11 @@ def interest_timing(folder: str, cutoffs: tuple[str, ...], as_json: bool) -> Non
             pd.Timestamp(c)
         except ValueError as exc:
             raise click.BadParameter(f"not a date: {c}", param_hint="--cutoff") from exc
-    results = run_backtest(folder, tuple(cutoffs) or CUTOFFS, echo=lambda s: click.echo(s, err=True))
+    try:
+        frame = load(folder)
+    except (DatasetError, OSError, KeyError) as exc:
+        raise click.ClickException(f"cannot read {folder}: {exc}") from exc
+    results = run_backtest(frame, tuple(cutoffs) or CUTOFFS, echo=lambda s: click.echo(s, err=True))
     if as_json:
         click.echo(json.dumps(results, indent=2))
         return

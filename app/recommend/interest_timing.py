@@ -3,11 +3,11 @@
 For every customer × interest they have bought from, the probability of an order holding a product of that
 interest in the next ``HORIZON`` days. Features, all from orders strictly before ``at``:
 
-- frequency: orders with the interest, all orders, their ratio, orders with it in the last 90 days;
+- frequency: orders with the interest (ever, last year, last 90 days), all orders, their ratio;
 - timing: days since the last order with it, that over the shopper's usual gap for it (the hazard clock);
 - season: bought it in the same 30 days a year earlier (and the wider ±15 days), and the shop-wide season index
   of the interest (its orders in that window a year ago over a 30-day average of that year) and its momentum
-  (its orders in the last 30 days over the same average);
+  (its orders in the last 30 days over the same average), and its share of the shop's recent interest orders;
 - the shopper: days since the last order, tenure, orders in the last 90 days.
 
 The model is a gradient-boosted classifier fitted per shop on pseudo cut-offs before ``at`` (``at`` − 30,
@@ -39,6 +39,8 @@ FEATURES = (
     "last_year_wide",
     "season_index",
     "momentum",
+    "log_popularity",
+    "log_interest_orders_year",
     "log_customer_recency",
     "log_tenure",
     "log_orders_90d",
@@ -82,13 +84,23 @@ def _season_index(histories: Histories, at: float) -> tuple[dict[str, float], di
     return {k: (window[k] + 0.5) / base[k] for k in year}, {k: (recent[k] + 0.5) / base[k] for k in year}
 
 
+def _popularity(histories: Histories, at: float) -> dict[str, float]:
+    """Per interest: its share of the shop's interest orders in the last 90 days (how common it is now)."""
+    recent: dict[str, int] = {}
+    for interests in histories.values():
+        for key, days in interests.items():
+            recent[key] = recent.get(key, 0) + int(((days >= at - 90) & (days < at)).sum())
+    total = sum(recent.values()) + 0.5 * len(recent)
+    return {k: (n + 0.5) / total for k, n in recent.items()}
+
+
 def features(
     histories: Histories, orders: Mapping[str, np.ndarray], at: float
 ) -> tuple[list[str], list[str], np.ndarray]:
     """(customers, interests, feature rows) for every pair with an order of the interest before ``at``."""
-    season, momentum = _season_index(
-        {c: {k: d[d < at] for k, d in ints.items()} for c, ints in histories.items()}, at
-    )
+    past = {c: {k: d[d < at] for k, d in ints.items()} for c, ints in histories.items()}
+    season, momentum = _season_index(past, at)
+    popularity = _popularity(past, at)
     customers, interests, rows = [], [], []
     for customer, by_interest in histories.items():
         all_days = orders.get(customer, np.empty(0))
@@ -119,6 +131,8 @@ def features(
                     float(((days >= at - YEAR - 15) & (days < at - YEAR + HORIZON + 15)).any()),
                     np.log(season.get(key, 1.0)),
                     np.log(momentum.get(key, 1.0)),
+                    np.log(popularity.get(key, 1e-3)),
+                    np.log1p(int((days >= at - YEAR).sum())),
                     np.log1p(at - all_days[-1]),
                     np.log1p(at - all_days[0]),
                     np.log1p(int((all_days >= at - 90).sum())),
