@@ -32,7 +32,7 @@ STAGES: tuple[str, ...] = (
     "lapsing",
     "lost",
 )
-LABELS = {s: s.replace("_", " ").capitalize() for s in STAGES}
+LABELS = {s: s.replace("_", " ").capitalize() for s in STAGES} | {"first_time_buyer": "First-time buyer"}
 ACTIVE_HOURS = 48
 COMPARE_DAYS = 7
 LAPSING_DAYS = 60
