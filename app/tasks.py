@@ -52,6 +52,8 @@ RELAY_DUE = "app.jobs.outbox.relay_due"
 SWEEP_OUTBOX = "app.jobs.outbox.sweep_outbox"
 RUN_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_browse_abandonment"
 RUN_ALL_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_all_browse_abandonment"
+RUN_JOURNEY = "app.jobs.journey.journey_for_shop"
+RUN_ALL_JOURNEYS = "app.jobs.journey.run_all_journeys"
 RUN_RESCUE = "app.jobs.rescue.run_rescue"
 RUN_ALL_RESCUE = "app.jobs.rescue.run_all_rescue"
 RUN_LATE_ORDERS = "app.jobs.late_orders.run_late_orders"
@@ -200,6 +202,11 @@ def run_browse_abandonment(redis_url: str | None, shop_id: int) -> bool:
     return enqueue(
         redis_url, RUN_BROWSE_ABANDONMENT, shop_id, queue="low", job_id=f"browse-abandonment-{shop_id}"
     )
+
+
+def run_journey(redis_url: str | None, shop_id: int) -> bool:
+    """The shop's journey stages and next-best-action proposals (daily); one queued per shop."""
+    return enqueue(redis_url, RUN_JOURNEY, shop_id, queue="low", job_id=f"journey-{shop_id}")
 
 
 def run_rescue(redis_url: str | None, shop_id: int) -> bool:

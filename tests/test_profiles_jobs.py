@@ -20,6 +20,7 @@ from app.commerce.privacy import erase_customer as erase_commerce_customer
 from app.jobs.profiles import fold_pixel_events, process_pixel_batch, refresh_profile, to_profile_event
 from app.models.commerce import Order, OrderLine, Product
 from app.models.events import IdentityLink, PixelEvent
+from app.models.journey import JourneyStage, JourneyTransition
 from app.models.profiles import CustomerProfile
 from app.models.shop import Shop
 from app.profiles.state import apply_events
@@ -186,6 +187,13 @@ def test_a_redacted_customer_leaves_no_trace(session):
     left = session.exec(select(CustomerProfile).where(CustomerProfile.shop_id == shop.id)).all()
     assert "trail shoes" not in json.dumps([p.model_dump(mode="json") for p in left])  # c4's search is gone
     assert profile(session, shop.id, "customer:78").event_count == 1  # other customers untouched
+    stages = session.exec(select(JourneyStage.shopper_key).where(JourneyStage.shop_id == shop.id)).all()
+    moves = session.exec(
+        select(JourneyTransition.shopper_key).where(JourneyTransition.shop_id == shop.id)
+    ).all()
+    assert (
+        counts["journey_stage"] >= 1 and sorted(stages) == ["customer:78"] and set(moves) == {"customer:78"}
+    )
     assert profile(session, other.id, "customer:77").event_count == 1  # the same id in another shop too
 
 

@@ -64,7 +64,60 @@ def _checkout_rescue(data: Mapping[str, Any], _: Callable[[str], str]) -> dict[s
     }
 
 
-WRITERS: dict[str, Writer] = {"browse_reminder": _browse_reminder, "checkout_rescue": _checkout_rescue}
+def _interest_checklist(data: Mapping[str, Any], _: Callable[[str], str]) -> dict[str, Any]:
+    facts = {"interest": data["interest"], "shop": data["shop_name"]}
+    title = _("For your next %(interest)s order") % facts
+    return {
+        "subject": title,
+        "heading": title,
+        "paragraphs": [_("A few %(interest)s things you do not have yet, picked at %(shop)s:") % facts],
+        "cta_label": _("See them"),
+    }
+
+
+def _win_back(data: Mapping[str, Any], _: Callable[[str], str]) -> dict[str, Any]:
+    facts = {"shop": data["shop_name"], "incentive": data.get("incentive") or ""}
+    title = _("We miss you at %(shop)s") % facts
+    paragraphs = [_("It has been a while. Here is what is new at %(shop)s.") % facts]
+    if data.get("incentive"):
+        paragraphs.append(_("As a welcome back: %(incentive)s") % facts)
+    return {"subject": title, "heading": title, "paragraphs": paragraphs, "cta_label": _("Visit the shop")}
+
+
+def _welcome(data: Mapping[str, Any], _: Callable[[str], str]) -> dict[str, Any]:
+    facts = {"shop": data["shop_name"]}
+    step = int(data.get("step") or 1)
+    if step == 1:
+        title = _("Welcome to %(shop)s") % facts
+        text = _("Thank you for subscribing. Here is what people love most at %(shop)s.") % facts
+    elif step == 2:
+        title = _("Our best sellers at %(shop)s") % facts
+        text = _("The products our customers come back for.")
+    else:
+        title = _("Anything we can help you find?")
+        text = _("Reply to this message: a person at %(shop)s reads every answer.") % facts
+    return {"subject": title, "heading": title, "paragraphs": [text], "cta_label": _("Visit the shop")}
+
+
+def _vip_thanks(data: Mapping[str, Any], _: Callable[[str], str]) -> dict[str, Any]:
+    facts = {"shop": data["shop_name"], "orders": int(data.get("orders") or 0)}
+    title = _("Thank you from %(shop)s") % facts
+    return {
+        "subject": title,
+        "heading": title,
+        "paragraphs": [_("You are one of our most loyal customers (%(orders)d orders). Thank you.") % facts],
+        "cta_label": _("Visit the shop"),
+    }
+
+
+WRITERS: dict[str, Writer] = {
+    "browse_reminder": _browse_reminder,
+    "checkout_rescue": _checkout_rescue,
+    "interest_checklist": _interest_checklist,
+    "win_back": _win_back,
+    "welcome": _welcome,
+    "vip_thanks": _vip_thanks,
+}
 
 
 def _priced(product: Mapping[str, Any], locale: str) -> dict[str, Any]:

@@ -23,5 +23,7 @@ add_subcommands(
         ("app.backtest.replenishment", "replenishment"),
         ("app.backtest.convert", "convert"),
         ("app.backtest.support_cli", "support"),
+        ("app.backtest.interest_names", "interest_names"),
+        ("app.backtest.interest_timing", "interest_timing"),
     ],
 )

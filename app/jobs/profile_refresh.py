@@ -14,6 +14,7 @@ from app.models.base import utcnow
 from app.profiles.derived import Scorers, derive
 from app.profiles.explicit import summarize
 from app.profiles.feedback import summarize_reviews, summarize_support, summarize_wishlist
+from app.profiles.journey import stage_of
 from app.profiles.state import empty_profile
 from app.stores.customer_records import (
     customer_orders,
@@ -24,6 +25,7 @@ from app.stores.customer_records import (
     wishlist_records,
 )
 from app.stores.identity import resolve
+from app.stores.journey import save_stages
 from app.stores.profiles import load_profile, save_profile, state_of
 from app.stores.shop_models import load_scorers
 
@@ -52,4 +54,5 @@ def refresh_in_session(
     state["explicit"] = explicit
     state["derived"] = derive(state, now, scorers or load_scorers(session, shop_id))
     save_profile(session, shop_id, key, row, state)
+    save_stages(session, shop_id, [(key, stage_of(state, now))], now)
     return {"customer_key": key, "orders": (explicit.get("orders") or {}).get("count", 0)}

@@ -28,9 +28,11 @@ from app.jobs.profile_refresh import refresh_in_session
 from app.models.base import utcnow
 from app.models.events import PixelEvent
 from app.profiles.derived import derive_many
+from app.profiles.journey import stage_of
 from app.profiles.state import ProfileEvent, apply_events
 from app.queue import DEFAULT_RETRY, enqueue
 from app.stores.identity import link_identifiers
+from app.stores.journey import forget_shoppers, save_stages
 from app.stores.profiles import StaleProfile, load_profiles, merge_into, save_profile, state_of
 from app.stores.shop_models import load_scorers
 
@@ -123,6 +125,7 @@ def fold_pixel_events(
         result = link_identifiers(session, shop_id, identifiers)
         for merge in result.merges:
             merge_into(session, shop_id, merge.root, merge.absorbed)
+            forget_shoppers(session, shop_id, [merge.absorbed])
             merges += 1
         # Every event of a browser belongs to the browser's shopper: its own anonymous profile, or the
         # customer it was verifiably stitched to. What the batch claims about the customer routes nothing.
@@ -135,9 +138,11 @@ def fold_pixel_events(
         pending.append((root, row, apply_events(state_of(row), events)))
     # derived scores for every touched profile in one pass, with the shop's stored (cached) parameters
     derived = derive_many([p[2] for p in pending], utcnow(), load_scorers(session, shop_id))
+    now = utcnow()
     for (root, row, state), scores in zip(pending, derived, strict=True):
         state["derived"] = scores
         save_profile(session, shop_id, root, row, state)
+    save_stages(session, shop_id, [(root, stage_of(state, now)) for root, _, state in pending], now)
     return {"events": len(rows), "profiles": len(groups), "merges": merges}
 
 

@@ -18,6 +18,7 @@ from app.models.commerce import (
 from app.models.events import IdentityLink, PixelEvent
 from app.models.feedback import ProductReview, ReviewImport, SupportMessage
 from app.models.inbox import WebhookInbox
+from app.models.journey import JourneyStage, JourneyTransition
 from app.models.knowledge import KnowledgePassage, SupportFaq
 from app.models.merchandising import MerchantRule, ShopInterest
 from app.models.messaging import (
@@ -49,6 +50,8 @@ __all__ = [
     "HoldoutPolicy",
     "IdentityLink",
     "InventoryLevel",
+    "JourneyStage",
+    "JourneyTransition",
     "KnowledgePassage",
     "MerchantRule",
     "MessageDecision",

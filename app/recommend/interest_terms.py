@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+MIN_NAME_SHARE = 0.25
+NAME_BETA = 0.5  # precision weighs four times recall
 DOMINANT_TYPE_SHARE = 0.8
 MIN_TYPE_LIFT = 1.5  # a type shared by the whole catalogue names nothing
 _WORD = re.compile(r"[a-z][a-z'-]{2,}")
@@ -118,12 +120,23 @@ class CatalogueItem:
     title: str
     product_type: str = ""
     tags: Sequence[str] = ()
+    collections: Sequence[str] = ()  # the collections the merchant put it in (titles)
+
+
+def vocabulary(item: CatalogueItem) -> list[str]:
+    """The merchant's own words for one product: its type, tags and collections, whole and lower-cased."""
+    out = []
+    for phrase in [item.product_type, *item.tags, *item.collections]:
+        phrase = " ".join(phrase.lower().split())
+        if phrase and len(phrase) <= 40:
+            out.append(phrase)
+    return list(dict.fromkeys(out))
 
 
 def item_terms(item: CatalogueItem) -> list[str]:
     """The words of one product that may name an interest: type, tags (whole and split) and title words."""
     out: list[str] = []
-    for phrase in [item.product_type, *item.tags]:
+    for phrase in [item.product_type, *item.tags, *item.collections]:
         phrase = " ".join(phrase.lower().split())
         if phrase and len(phrase) <= 40:
             out.append(phrase)
@@ -162,17 +175,38 @@ def distinctive_terms(
     return chosen
 
 
-def interest_name(
-    members: Sequence[int], items: Sequence[CatalogueItem], top_terms: list[str], type_share: Counter
-) -> str:
-    """The cluster's product type when nearly all of it shares one that is rare elsewhere (``type_share``: the
-    catalogue's count per type), else its two most distinctive terms."""
-    types = Counter(items[m].product_type.strip().lower() for m in members if items[m].product_type.strip())
+def vocabulary_names(
+    members: Sequence[int], items: Sequence[CatalogueItem], vocab: Sequence[list[str]], vocab_df: Counter
+) -> list[str]:
+    """The merchant's phrases (type, tag, collection) that best describe ``members``, best first: in-cluster
+    the F-measure (β = 0.5, precision first) of the phrase's products against the cluster, so a phrase that
+    mostly belongs to this cluster beats a broad one spread over many (a grocer's "paper goods" over
+    "household"); a phrase on fewer than a quarter of the cluster names it only when no phrase reaches that. A product type
+    nearly all the cluster shares (and rare elsewhere) is its only name: clusters of one type are one interest."""
+    n = len(items)
+    types = Counter(" ".join(items[m].product_type.lower().split()) for m in members)
+    types.pop("", None)
     if types:
         ptype, count = types.most_common(1)[0]
         share = count / len(members)
-        if share >= DOMINANT_TYPE_SHARE and share / (type_share[ptype] / len(items)) >= MIN_TYPE_LIFT:
-            return ptype
+        if share >= DOMINANT_TYPE_SHARE and share / (vocab_df[ptype] / n) >= MIN_TYPE_LIFT:
+            return [ptype]
+    inside = Counter(t for m in members for t in vocab[m])
+    scored = []
+    for phrase, count in inside.items():
+        recall, precision = count / len(members), count / vocab_df[phrase]
+        if recall >= MIN_NAME_SHARE:
+            f_half = (1 + NAME_BETA**2) * precision * recall / (NAME_BETA**2 * precision + recall)
+            scored.append((f_half, phrase))
+    scored.sort(key=lambda sp: (-sp[0], sp[1]))
+    if not scored and inside:  # a mixed cluster: its most common phrase still beats title words
+        return [min(inside, key=lambda t: (-inside[t], t))]
+    return [phrase for _, phrase in scored[:3]]
+
+
+def interest_name(members: Sequence[int], items: Sequence[CatalogueItem], top_terms: list[str]) -> str:
+    """A name for a cluster whose products carry none of the merchant's vocabulary: its two most distinctive
+    title words (``top_terms``), or its first product's title."""
     if not top_terms:
-        return items[members[0]].product_type.lower() or items[members[0]].title.lower()
+        return items[members[0]].title.lower() or "other"
     return " & ".join(top_terms[:2])

@@ -4,9 +4,10 @@ Each product gets one feature vector: its content (the stored embedding, or TF-I
 when it has none) and, once the shop has orders, its co-purchase profile (which orders it appears in, reduced
 with a truncated SVD), each part unit length and weighted. Products are clustered with k-means (cosine, on unit
 rows); k is picked by the silhouette score over a small grid, so a catalogue with three obvious groups gets three
-interests and a flat one gets few. Each cluster is named after its most distinctive words: the product types,
-tags and title words that are much more frequent inside the cluster than in the whole catalogue (a class-based
-TF-IDF), best two joined ("camping & hiking"), or the cluster's product type when nearly all of it shares one.
+interests and a flat one gets few. Each cluster is named in the merchant's own vocabulary: the product type, tag or
+collection most particular to it (in-cluster share × log lift over the catalogue). Names are unique per shop:
+a cluster whose best phrase is taken uses its next best free phrase, or joins the interest of that name. Only a
+catalogue with no types, tags or collections falls back to distinctive title words ("camping & hiking").
 
 The words and names come from ``app.recommend.interest_terms``. Plain Python over plain data: products in,
 :class:`Interest` rows out. The job ``app.jobs.interests`` loads and
@@ -29,11 +30,13 @@ from app.recommend.interest_terms import (
     interest_name,
     item_terms,
     slug,
+    vocabulary,
+    vocabulary_names,
 )
 
 MIN_PRODUCTS = 6  # below this a shop has no interests worth naming
 MIN_CLUSTER = 2  # a cluster smaller than this is not an interest
-MAX_INTERESTS = 30
+MAX_INTERESTS = 30  # the cap up to 1,800 products; above, √(n/2)
 EXACT_SILHOUETTE = 4000  # above this many products, k is chosen on a sample's silhouette
 CONTENT_WEIGHT = 1.0
 COPURCHASE_WEIGHT = 1.0
@@ -174,7 +177,7 @@ def _silhouettes(x: np.ndarray, labels: np.ndarray, sample: np.ndarray | None) -
 def cluster(x: np.ndarray, *, seed: int = 0, max_k: int = MAX_INTERESTS) -> tuple[np.ndarray, np.ndarray]:
     """(cluster label, silhouette) per row; k picked by the mean silhouette over a small grid."""
     n = len(x)
-    hi = min(max_k, n // MIN_CLUSTER, n - 1)
+    hi = min(max(max_k, round(math.sqrt(n / 2))), n // MIN_CLUSTER, n - 1)  # a big catalogue: finer interests
     if hi < 2:
         return np.zeros(n, dtype=np.int64), np.zeros(n)
     grid = sorted(
@@ -196,6 +199,34 @@ def cluster(x: np.ndarray, *, seed: int = 0, max_k: int = MAX_INTERESTS) -> tupl
     return best[1], best[2]
 
 
+def unique_name(
+    members: list[int],
+    items: Sequence[CatalogueItem],
+    vocab: Sequence[list[str]],
+    vocab_df: Counter,
+    terms: Sequence[list[str]],
+    df: Counter,
+    taken: set[str],
+) -> str:
+    """A cluster's name, distinct from ``taken`` unless it is the merchant's own word for both.
+
+    The merchant's best phrase (type, tag, collection) for the cluster; when another interest has it, the two
+    clusters become one interest (a shop has one "Kitchen"). A cluster without vocabulary is named by its title
+    words, then numbered if still taken."""
+    n = len(items)
+    phrases = vocabulary_names(members, items, vocab, vocab_df)
+    if phrases:
+        return phrases[0]
+    top = distinctive_terms(members, terms, df, n)
+    name = interest_name(members, items, top)
+    if name in taken and len(top) > 2:
+        name = f"{name} & {top[2]}"
+    base, number = name, 2
+    while name in taken:
+        name, number = f"{base} {number}", number + 1
+    return name
+
+
 def infer_interests(
     items: Sequence[CatalogueItem],
     vectors: np.ndarray | None = None,
@@ -212,23 +243,21 @@ def infer_interests(
     labels, sil = cluster(x, seed=seed)
     terms = [item_terms(item) for item in items]
     df = Counter(t for ts in terms for t in ts)
-    type_count = Counter(i.product_type.strip().lower() for i in items if i.product_type.strip())
-    named: dict[str, list[int]] = {}  # clusters named after the same product type are one interest
+    vocab = [vocabulary(item) for item in items]
+    vocab_df = Counter(t for v in vocab for t in v)
+    groups = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         members = members[sil[members] > 0] if len(members) > MIN_CLUSTER else members  # drop misfits
-        if len(members) < MIN_CLUSTER:
-            continue
-        name = interest_name(
-            members.tolist(), items, distinctive_terms(members.tolist(), terms, df, n), type_count
-        )
-        if name not in type_count:
-            name = f"{name}\x00{label}"  # a terms name: kept apart even when two clusters share it
-        named.setdefault(name, []).extend(members.tolist())
+        if len(members) >= MIN_CLUSTER:
+            groups.append(members.tolist())
+    named: dict[str, list[int]] = {}
+    for members in sorted(groups, key=lambda m: (-len(m), m[0])):  # the biggest cluster names first
+        name = unique_name(members, items, vocab, vocab_df, terms, df, set(named))
+        named.setdefault(name, []).extend(members)
     out: list[Interest] = []
     used: set[str] = set()
-    for tagged, member_list in named.items():
-        name = tagged.split("\x00")[0]
+    for name, member_list in named.items():
         members = np.asarray(member_list)
         centroid = x[members].mean(axis=0)
         members = members[np.argsort(-(x[members] @ centroid), kind="stable")]

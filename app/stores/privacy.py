@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from app.identity import kind_of
 from app.models.events import IdentityLink, PixelEvent
 from app.models.feedback import SupportMessage
+from app.models.journey import JourneyStage, JourneyTransition
 from app.models.messaging import ConversationMessage, MessageDecision, OutboxMessage, PushSubscription
 from app.models.profiles import CustomerProfile
 from app.models.serving import Nudge, WishlistItem
@@ -85,6 +86,18 @@ def erase_customer(session: Session, shop_id: int, customer_id: int) -> dict[str
                     CustomerProfile.customer_key.in_(sorted(nodes)),  # type: ignore[attr-defined]
                     CustomerProfile.customer_shopify_id == customer_id,
                 ),
+            )
+        ).rowcount,
+        "journey_stage": session.execute(
+            delete(JourneyStage).where(
+                JourneyStage.shop_id == shop_id,
+                JourneyStage.shopper_key.in_(sorted(nodes)),  # type: ignore[attr-defined]
+            )
+        ).rowcount,
+        "journey_transition": session.execute(
+            delete(JourneyTransition).where(
+                JourneyTransition.shop_id == shop_id,
+                JourneyTransition.shopper_key.in_(sorted(nodes)),  # type: ignore[attr-defined]
             )
         ).rowcount,
         "identity_link": session.execute(
