@@ -29,6 +29,7 @@ from app.models.messaging import (
     OutboxMessage,
     PushSubscription,
 )
+from app.models.nudge import NudgeSession, NudgeShop
 from app.models.profiles import CustomerProfile
 from app.models.replenishment import ReplenishmentForecast
 from app.models.serving import HoldoutPolicy, Nudge, RecommendationList, ServedList, WishlistItem
@@ -53,6 +54,8 @@ __all__ = [
     "MerchantRule",
     "MessageDecision",
     "Nudge",
+    "NudgeSession",
+    "NudgeShop",
     "Order",
     "OrderLine",
     "OutboxMessage",
