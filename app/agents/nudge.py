@@ -22,7 +22,7 @@ from typing import Any
 
 AGENT = "nudge"
 LADDER = ("help", "compare", "incentive")
-RISK_THRESHOLD = 0.5
+RISK_THRESHOLD = 0.8  # P(abandon): above the base rate of a shopper we know nothing about (0.85 at most)
 MIN_RANDOMISED = 100  # treated and held-out sessions per rung before choosing by predicted uplift
 
 
