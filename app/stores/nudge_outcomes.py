@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from app.agents.nudge import RungEvidence
+from app.measurement.nudge import SessionExposure
 from app.models.commerce import Order
 from app.models.events import PixelEvent
 from app.models.nudge import NudgeSession
@@ -111,3 +112,18 @@ def _number(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+def in_session_exposures(
+    session: Session, shop_id: int, since: datetime
+) -> tuple[list[SessionExposure], dict[str, tuple[datetime, float]]]:
+    """The decided sessions since ``since`` as exposures, and each converted one's first purchase."""
+    rows = decided_sessions(session, shop_id, since)
+    bought = converted(session, shop_id, rows)
+    by_id = {r.id: r.session_key for r in rows}
+    exposures = [
+        SessionExposure(r.session_key, r.holdout, r.rung, r.decided_at)
+        for r in rows
+        if r.decided_at is not None
+    ]
+    return exposures, {by_id[i]: v for i, v in bought.items() if i in by_id}

@@ -1,0 +1,62 @@
+"""In-session recovery in ``/api/admin/rescue``: the share of at-risk sessions converting within 7 days, treated
+against held out, with the 95 % interval, per rung too; a conversion is an order of the signed-in customer or
+carrying the session's cart token, or the pixel's checkout_completed from its browser; only after the decision,
+only within the window, only the token's shop."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from app.db import session_scope
+from app.models.commerce import Order
+from app.models.events import PixelEvent
+from app.models.nudge import NudgeSession
+from app.models.shop import Shop
+from tests.test_rescue_admin import DOMAIN, OTHER, _token
+
+
+def _session(shop_id: int, i: int, holdout: bool, at: datetime, **kw) -> NudgeSession:
+    return NudgeSession(shop_id=shop_id, session_key=f"k{i}", holdout=holdout, action="hold_out" if holdout else "show",
+                        rung="help", reason="r", decided_at=at, started_at=at, updated_at=at, **kw)  # fmt: skip
+
+
+def test_in_session_recovery_treated_vs_holdout_with_its_interval(client, jobs_env):
+    at = datetime.now(UTC) - timedelta(days=10)
+    with session_scope(jobs_env.database_url) as s:
+        shops = [Shop(domain=d, access_token_enc="x", installed_at=at) for d in (DOMAIN, OTHER)]
+        s.add_all(shops)
+        s.flush()
+        shop, other = shops[0].id, shops[1].id
+        for i in range(60):  # treated: 30 convert (20 signed-in customers' orders, 10 by cart token)
+            s.add(_session(shop, i, False, at, customer_shopify_id=7000 + i if i < 20 else None,
+                           client_id=f"c{i}", cart_token=f"cart{i}"))  # fmt: skip
+            if i < 30:
+                s.add(Order(shop_id=shop, shopify_id=90_000 + i, customer_shopify_id=7000 + i if i < 20 else None,
+                            cart_token=None if i < 20 else f"cart{i}", test=False, total_price=Decimal("50"),
+                            processed_at=at + timedelta(days=1), currency="USD"))  # fmt: skip
+        for i in range(60, 120):  # held out: 12 convert (the pixel's checkout_completed from their browser)
+            s.add(_session(shop, i, True, at, client_id=f"c{i}"))
+            if i < 72:
+                s.add(PixelEvent(shop_id=shop, event_id=f"e{i}", client_id=f"c{i}", name="checkout_completed",
+                                 occurred_at=at + timedelta(hours=5), data={"checkout": {"totalPrice": 40}}))  # fmt: skip
+            elif i < 80:  # bought before the decision, or after the window: not recovered
+                when = at - timedelta(hours=1) if i < 76 else at + timedelta(days=8)
+                s.add(PixelEvent(shop_id=shop, event_id=f"e{i}", client_id=f"c{i}", name="checkout_completed",
+                                 occurred_at=when))  # fmt: skip
+        s.add(
+            _session(other, 999, False, at, client_id="c0")
+        )  # another shop's session of the same browser id
+    r = client.get("/api/admin/rescue", headers={"Authorization": f"Bearer {_token()}"})
+    assert r.status_code == 200, r.json
+    ins = r.json["in_session"]
+    overall = ins["overall"]
+    assert overall["treated"] == {"sessions": 60, "recovered": 30, "recovery_rate": 0.5}
+    assert overall["holdout"] == {"sessions": 60, "recovered": 12, "recovery_rate": 0.2}
+    diff = overall["incremental_recovery"]
+    assert diff["estimate"] == 0.3 and 0 < diff["low"] < 0.3 < diff["high"]
+    assert [row["arm"] for row in ins["rungs"]] == ["help"]
+    assert "7 days" in ins["definition"]
+    other_view = client.get("/api/admin/rescue", headers={"Authorization": f"Bearer {_token(OTHER)}"}).json
+    assert other_view["in_session"]["overall"]["treated"]["sessions"] == 1
+    assert other_view["in_session"]["overall"]["treated"]["recovered"] == 0
