@@ -60,3 +60,42 @@ def test_in_session_recovery_treated_vs_holdout_with_its_interval(client, jobs_e
     other_view = client.get("/api/admin/rescue", headers={"Authorization": f"Bearer {_token(OTHER)}"}).json
     assert other_view["in_session"]["overall"]["treated"]["sessions"] == 1
     assert other_view["in_session"]["overall"]["treated"]["recovered"] == 0
+
+
+def test_the_nightly_fit_learns_the_shops_risk_layer_from_untreated_sessions(jobs_env):
+    import random
+
+    from app import tasks
+    from app.jobs.nudge import fit_nudge_risk
+    from app.modelling.hesitation import Hesitation, ShopRiskLayer, risk
+    from app.stores.nudge import shop_row
+    from app.worker import PERIODIC_JOBS
+
+    assert (tasks.FIT_ALL_NUDGE_RISK, "low", None, "57 4 * * *") in PERIODIC_JOBS
+    rng = random.Random(5)
+    at = datetime.now(UTC) - timedelta(days=20)
+    with session_scope(jobs_env.database_url) as s:
+        shop = Shop(domain=DOMAIN, access_token_enc="x", installed_at=at)
+        s.add(shop)
+        s.flush()
+        shop_id = shop.id
+        for i in range(400):  # in this shop a re-add almost always ends in a purchase (it is a size swap)
+            readd = i % 2 == 0
+            buys = rng.random() < (0.8 if readd else 0.2)
+            treated = i % 10 == 0  # shown a nudge: not training data
+            s.add(NudgeSession(shop_id=shop_id, session_key=f"k{i}", client_id=f"c{i}", started_at=at,
+                               updated_at=at, features={"readds": 1.0 if readd else 0.0, "intent": None},
+                               action="show" if treated else None, decided_at=at if treated else None))  # fmt: skip
+            if buys:
+                s.add(PixelEvent(shop_id=shop_id, event_id=f"e{i}", client_id=f"c{i}", name="checkout_completed",
+                                 occurred_at=at + timedelta(hours=2)))  # fmt: skip
+    result = fit_nudge_risk(shop_id)
+    assert result == {"shop_id": shop_id, "sessions": 360, "fitted": True, "abandoned": result["abandoned"]}
+    with session_scope(jobs_env.database_url) as s:
+        layer = ShopRiskLayer.from_dict(shop_row(s, shop_id).risk_layer)
+    assert layer.n_sessions == 360
+    readd = risk(None, Hesitation(readds=1), layer).probability
+    plain = risk(None, Hesitation(), layer).probability
+    prior_readd = risk(None, Hesitation(readds=1)).probability
+    assert prior_readd > risk(None, Hesitation()).probability  # the prior: a re-add raises the risk
+    assert readd < plain and readd < prior_readd - 0.25  # learned: in this shop it lowers it

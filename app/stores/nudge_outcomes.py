@@ -56,11 +56,12 @@ def decided_sessions(
 def converted(
     session: Session, shop_id: int, rows: Sequence[NudgeSession]
 ) -> dict[int, tuple[datetime, float]]:
-    """Session id → (first purchase at, its total) within ``WINDOW`` of the decision: an order of the signed-in
+    """Session id → (first purchase at, its total) within ``WINDOW`` of the decision (or, undecided, of the
+    session's start): an order of the signed-in
     customer or carrying the session's cart token, or the pixel's ``checkout_completed`` from its browser."""
     if not rows:
         return {}
-    since = min(r.decided_at for r in rows if r.decided_at)
+    since = min(_start(r) for r in rows)
     customers = {r.customer_shopify_id for r in rows if r.customer_shopify_id}
     carts = {r.cart_token for r in rows if r.cart_token}
     clients = {r.client_id for r in rows if r.client_id}
@@ -93,8 +94,7 @@ def converted(
             by_client.setdefault(client, []).append((at, float(total or 0) if _number(total) else 0.0))
     out: dict[int, tuple[datetime, float]] = {}
     for r in rows:
-        start = r.decided_at
-        assert start is not None
+        start = _start(r)
         found = [
             *by_customer.get(r.customer_shopify_id or -1, ()),
             *by_cart.get(r.cart_token or "", ()),
@@ -104,6 +104,28 @@ def converted(
         if inside:
             out[r.id or 0] = inside[0]
     return out
+
+
+def _start(row: NudgeSession) -> datetime:
+    """Where a session's window starts: its decision, else (a session nobody decided on) its start."""
+    return row.decided_at or row.started_at
+
+
+def untreated_sessions(
+    session: Session, shop_id: int, since: datetime, until: datetime
+) -> list[NudgeSession]:
+    """Sessions started in [since, until) that saw no nudge (held out, or never decided on): the risk layer's
+    training data, so the nudge's own effect does not leak into the risk."""
+    return list(
+        session.exec(
+            select(NudgeSession).where(
+                NudgeSession.shop_id == shop_id,
+                NudgeSession.started_at >= since,
+                NudgeSession.started_at < until,
+                (NudgeSession.action.is_(None)) | (NudgeSession.action != "show"),
+            )
+        ).all()
+    )
 
 
 def _number(value: Any) -> bool:
