@@ -92,11 +92,12 @@ class _Cache:
 
 answers_cache = _Cache()
 evidence_cache = _Cache()
+alternatives_cache = _Cache(ttl=60.0)  # stock moves: a minute at most
 _shops = _Cache(ttl=30.0)
 
 
 def clear_caches() -> None:
-    for c in (answers_cache, evidence_cache, _shops):
+    for c in (answers_cache, evidence_cache, alternatives_cache, _shops):
         c.clear()
 
 

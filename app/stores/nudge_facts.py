@@ -15,7 +15,7 @@ from app.catalog.stock import variant_availability
 from app.models.commerce import Product, ProductVariant
 from app.models.feedback import ProductReview
 from app.stores.knowledge import answer_question
-from app.stores.nudge import answers_cache
+from app.stores.nudge import alternatives_cache, answers_cache
 
 QUESTIONS = {  # the likely question behind each topic, asked of the shop's support knowledge
     "shipping": "How much does shipping cost and how long does delivery take?",
@@ -105,7 +105,15 @@ def _ratings(session: Session, shop_id: int, product_ids: Iterable[int]) -> dict
 def alternatives(
     session: Session, shop_id: int, cart_product_ids: Sequence[int], currency: str, limit: int = 3
 ) -> list[Alternative]:
-    """In-stock products of the same type as a cart item, cheaper or better rated, each with its reason."""
+    """In-stock products of the same type as a cart item, cheaper or better rated, each with its reason
+    (cached per process for a minute per cart's products)."""
+    key = (shop_id, tuple(sorted(set(cart_product_ids))[:10]), currency, limit)
+    return alternatives_cache.get(key, lambda: _alternatives(session, shop_id, key[1], currency, limit))
+
+
+def _alternatives(
+    session: Session, shop_id: int, cart_product_ids: Sequence[int], currency: str, limit: int
+) -> list[Alternative]:
     cart = session.exec(
         select(Product).where(Product.shop_id == shop_id, Product.shopify_id.in_(list(cart_product_ids)[:10]))
     ).all()
