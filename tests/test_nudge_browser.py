@@ -4,7 +4,6 @@ sees nothing though their decision is recorded; without consent nothing is sent 
 
 from __future__ import annotations
 
-import pytest
 from sqlmodel import select
 
 from app.models.messaging import MessageDecision
@@ -12,27 +11,18 @@ from app.models.serving import HoldoutPolicy
 from app.storefront.demo_data import VARIANT, seed_demo_shop
 from app.storefront.local import LocalStorefront
 from app.stores import nudge as nudge_store
-from tests.browser_support import BROWSER_MARKS, chromium
+from tests import test_storefront_support_browser as support_browser
+from tests.browser_support import BROWSER_MARKS
 from tests.conftest import ROOT, TEST_API_SECRET
 from tests.test_nudge_proxy import SHIPPING
 
 ARTIFACTS = ROOT / "test-artifacts"
-SHOP = "attune-demo.myshopify.com"
+SHOP = support_browser.SHOP
 SOCKS = "/products/merino-wool-hiking-socks"
 pytestmark = BROWSER_MARKS
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    yield context.new_page()
-    context.close()
+browser, page = support_browser.browser, support_browser.page  # fixtures
 
 
 def shop_with(session, holdout: float):

@@ -20,9 +20,9 @@ from urllib.parse import urlencode
 
 import click
 
-from app.bench.proxy import BENCH_SECRET, SHOP, _load, _pct
+from app.bench.proxy import BENCH_SECRET, SHOP, _pct, alternate
 from app.bench.report import write_report
-from app.bench.servers import HELLO_APP, free_port, serve_gunicorn
+from app.bench.servers import HELLO_APP
 
 STEPS = 3
 
@@ -143,32 +143,19 @@ def nudge(sessions: int, concurrency: int, rounds: int, redis_url: str, out: str
         targets = {"hello-world": HELLO_APP, "nudge": "app.wsgi:app"}
         results: dict[str, list[tuple[float, float | None, int]]] = {k: [] for k in targets}
         walls = {k: 0.0 for k in targets}
-        ratios: list[float] = []
-        ports = {k: free_port() for k in targets}
-        servers = {}
-        step = concurrency * STEPS
+        step = concurrency * STEPS  # whole sessions per round, each in one load generator's share, in order
         per_round = -(-n // rounds // step) * step
-        try:
-            for name, target in targets.items():
-                servers[name] = serve_gunicorn(target, ports[name], env)
-            for r in range(rounds):
-                chunk = lines[r * per_round : (r + 1) * per_round]
-                if not chunk:
-                    break
-                order = list(targets) if r % 2 == 0 else list(reversed(targets))
-                rps = {}
-                for name in order:
-                    got, wall = _load(ports[name], chunk, concurrency, warmup=False)
-                    results[name] += got
-                    walls[name] += wall
-                    rps[name] = len(got) / wall
-                ratios.append(rps["nudge"] / rps["hello-world"])
-                click.echo(f"round {r + 1}/{rounds}: {len(chunk)} requests, ratio {ratios[-1]:.2f}", err=True)
-        finally:
-            for server in servers.values():
-                server.terminate()
-            for server in servers.values():
-                server.wait(30)
+        ratios = alternate(
+            targets,
+            env,
+            lines,
+            results,
+            walls,
+            rounds=rounds,
+            concurrency=concurrency,
+            per_round=per_round,
+            warmup=False,
+        )
         decided = _decisions(env["DATABASE_URL"])
     ours, hello = results["nudge"], results["hello-world"]
     bad = [s for _, _, s in ours if s != 200]

@@ -29,10 +29,10 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.special import expit
 
 from app.modelling.explain import Explanation, Signal
+from app.modelling.intent import map_logistic
 
 SIGNAL_KINDS = (
     "cart_add",
@@ -283,17 +283,7 @@ class ShopRiskLayer:
         if not hesitations:
             return cls.prior()
         Z = np.array([_row(i, h) for i, h in zip(intents, hesitations, strict=True)])
-        y = np.asarray(abandoned, dtype=float)
-        lam = prior_strength * np.maximum((Z**2).mean(axis=0), 1.0)
-
-        def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
-            z = Z @ w
-            d = w - SHOP_PRIOR
-            nll = float(np.sum(np.logaddexp(0, z) - y * z))
-            return nll + 0.5 * float(np.sum(lam * d * d)), Z.T @ (expit(z) - y) + lam * d
-
-        res = minimize(objective, SHOP_PRIOR.copy(), jac=True, method="L-BFGS-B")
-        return cls(np.asarray(res.x, dtype=float), len(hesitations))
+        return cls(map_logistic(Z, abandoned, SHOP_PRIOR, prior_strength), len(hesitations))
 
     def to_dict(self) -> dict[str, Any]:
         return {"weights": [round(float(w), 6) for w in self.weights], "n_sessions": self.n_sessions}
