@@ -16,6 +16,7 @@ from app.models.serving import HoldoutPolicy
 from app.storefront.demo_data import DEMO_CUSTOMER, VARIANT, seed_demo_shop
 from app.stores import nudge as nudge_store
 from app.stores.activity import FeedFilter, feed
+from tests import test_support_knowledge as support_knowledge
 from tests.test_proxy_storefront import SHOP, signed
 
 SHIPPING = {
@@ -161,3 +162,22 @@ def test_signal_floods_are_rate_limited_per_shopper(client, demo, app):
     flood = post(client, body(signals=HESITATION))
     assert flood.status_code == 429 and int(flood.headers["Retry-After"]) >= 1
     assert post(client, body(signals=HESITATION[:2]), client_id="someone-else").status_code == 200
+
+
+knowledge_shop, minilm_numpy = support_knowledge.knowledge_shop, support_knowledge.minilm_numpy  # fixtures
+
+
+def test_help_answers_from_the_shops_policies_through_the_support_knowledge(knowledge_shop, live_app):
+    from app.jobs.knowledge import sync_shop_knowledge
+
+    nudge_store.clear_caches()
+    sync_shop_knowledge(knowledge_shop.id, live_app.settings)
+    views = [{"id": f"r{i}", "kind": "info_view", "topic": "returns"} for i in range(2)]
+    path = signed("/nudge", {"client_id": "c-returns"}, shop=knowledge_shop.domain)
+    answer = live_app.client().post(path, json=body(signals=views, cart={"total": 20})).get_json()
+    card = answer["nudge"]
+    assert card is not None, answer
+    assert card["rung"] == "help" and card["title"] == "Returns", answer
+    assert card["lines"] == ["You can return unworn items within 30 days of delivery for a full refund."]
+    assert card["source"] == "Refund policy" and card["url"].endswith("/policies/refund-policy")
+    nudge_store.clear_caches()

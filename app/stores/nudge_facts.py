@@ -19,7 +19,7 @@ from app.stores.nudge import alternatives_cache, answers_cache
 
 QUESTIONS = {  # the likely question behind each topic, asked of the shop's support knowledge
     "shipping": "How much does shipping cost and how long does delivery take?",
-    "returns": "What is your returns policy?",
+    "returns": "Can I return an item for a refund?",
     "size": "What size should I choose? Size and fit.",
 }
 MIN_RATING_GAIN = 0.3
