@@ -21,6 +21,26 @@ def _session(shop_id: int, i: int, holdout: bool, at: datetime, **kw) -> NudgeSe
                         rung="help", reason="r", decided_at=at, started_at=at, updated_at=at, **kw)  # fmt: skip
 
 
+def seed_sessions(s, shop: int, at: datetime) -> None:
+    """60 treated help sessions, 30 converting; 60 held out, 12 converting (and 8 that bought outside)."""
+    for i in range(60):  # treated: 30 convert (20 signed-in customers' orders, 10 by cart token)
+        s.add(_session(shop, i, False, at, customer_shopify_id=7000 + i if i < 20 else None,
+                       client_id=f"c{i}", cart_token=f"cart{i}"))  # fmt: skip
+        if i < 30:
+            s.add(Order(shop_id=shop, shopify_id=90_000 + i, customer_shopify_id=7000 + i if i < 20 else None,
+                        cart_token=None if i < 20 else f"cart{i}", test=False, total_price=Decimal("50"),
+                        processed_at=at + timedelta(days=1), currency="USD"))  # fmt: skip
+    for i in range(60, 120):  # held out: 12 convert (the pixel's checkout_completed from their browser)
+        s.add(_session(shop, i, True, at, client_id=f"c{i}"))
+        if i < 72:
+            s.add(PixelEvent(shop_id=shop, event_id=f"e{i}", client_id=f"c{i}", name="checkout_completed",
+                             occurred_at=at + timedelta(hours=5), data={"checkout": {"totalPrice": 40}}))  # fmt: skip
+        elif i < 80:  # bought before the decision, or after the window: not recovered
+            when = at - timedelta(hours=1) if i < 76 else at + timedelta(days=8)
+            s.add(PixelEvent(shop_id=shop, event_id=f"e{i}", client_id=f"c{i}", name="checkout_completed",
+                             occurred_at=when))  # fmt: skip
+
+
 def test_in_session_recovery_treated_vs_holdout_with_its_interval(client, jobs_env):
     at = datetime.now(UTC) - timedelta(days=10)
     with session_scope(jobs_env.database_url) as s:
@@ -28,25 +48,8 @@ def test_in_session_recovery_treated_vs_holdout_with_its_interval(client, jobs_e
         s.add_all(shops)
         s.flush()
         shop, other = shops[0].id, shops[1].id
-        for i in range(60):  # treated: 30 convert (20 signed-in customers' orders, 10 by cart token)
-            s.add(_session(shop, i, False, at, customer_shopify_id=7000 + i if i < 20 else None,
-                           client_id=f"c{i}", cart_token=f"cart{i}"))  # fmt: skip
-            if i < 30:
-                s.add(Order(shop_id=shop, shopify_id=90_000 + i, customer_shopify_id=7000 + i if i < 20 else None,
-                            cart_token=None if i < 20 else f"cart{i}", test=False, total_price=Decimal("50"),
-                            processed_at=at + timedelta(days=1), currency="USD"))  # fmt: skip
-        for i in range(60, 120):  # held out: 12 convert (the pixel's checkout_completed from their browser)
-            s.add(_session(shop, i, True, at, client_id=f"c{i}"))
-            if i < 72:
-                s.add(PixelEvent(shop_id=shop, event_id=f"e{i}", client_id=f"c{i}", name="checkout_completed",
-                                 occurred_at=at + timedelta(hours=5), data={"checkout": {"totalPrice": 40}}))  # fmt: skip
-            elif i < 80:  # bought before the decision, or after the window: not recovered
-                when = at - timedelta(hours=1) if i < 76 else at + timedelta(days=8)
-                s.add(PixelEvent(shop_id=shop, event_id=f"e{i}", client_id=f"c{i}", name="checkout_completed",
-                                 occurred_at=when))  # fmt: skip
-        s.add(
-            _session(other, 999, False, at, client_id="c0")
-        )  # another shop's session of the same browser id
+        seed_sessions(s, shop, at)
+        s.add(_session(other, 999, False, at, client_id="c0"))  # another shop's session, the same browser id
     r = client.get("/api/admin/rescue", headers={"Authorization": f"Bearer {_token()}"})
     assert r.status_code == 200, r.json
     ins = r.json["in_session"]
