@@ -181,3 +181,24 @@ def test_help_answers_from_the_shops_policies_through_the_support_knowledge(know
     assert card["lines"] == ["You can return unworn items within 30 days of delivery for a full refund."]
     assert card["source"] == "Refund policy" and card["url"].endswith("/policies/refund-policy")
     nudge_store.clear_caches()
+
+
+def test_the_pixels_checkout_steps_and_stall_feed_the_risk(client, demo, session):
+    from datetime import UTC, datetime, timedelta
+
+    from app.models.events import PixelEvent
+
+    now = datetime.now(UTC)
+    for name, ago in (("checkout_started", 400), ("checkout_contact_info_submitted", 300)):
+        session.add(PixelEvent(shop_id=demo.shop_id, event_id=name, client_id="cid-px", name=name,
+                               occurred_at=now + timedelta(seconds=5) - timedelta(seconds=ago)))  # fmt: skip
+    session.add(PixelEvent(shop_id=demo.shop_id, event_id="other", client_id="someone", name="checkout_started",
+                           occurred_at=now))  # fmt: skip
+    session.commit()
+    answer = post(client, body(signals=HESITATION[5:]), client_id="cid-px").json
+    assert set(answer) == {"nudge", "risk", "why"}
+    assert "stalled in checkout" in answer["why"] and "came back from checkout" in answer["why"]
+    row = session.exec(select(NudgeSession).where(NudgeSession.client_id == "cid-px")).one()
+    assert row.features["checkout_step"] == 2 and row.features["checkout_stall_s"] >= 290
+    card = answer["nudge"]  # anonymous: the shop's facts only
+    assert set(card) <= {"rung", "title", "lines", "items", "reason", "source", "url", "close", "code"}

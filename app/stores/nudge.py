@@ -186,7 +186,7 @@ def intent_prior(
 def checkout_steps(
     session: Session, shop_id: int, client_id: str | None, since: datetime
 ) -> list[tuple[str, float]]:
-    """The pixel's checkout steps of this browser since the session started (name, epoch seconds)."""
+    """The pixel's checkout steps of this browser since ``since`` (name, epoch seconds)."""
     if not client_id:
         return []
     rows = session.exec(

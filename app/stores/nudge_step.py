@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -23,6 +23,11 @@ from app.modelling.hesitation import (
 )
 from app.stores import nudge as store
 from app.stores import nudge_facts, nudge_outcomes
+
+
+# The pixel's checkout steps this far back count for the live session (its row may start only when the shopper
+# comes back from checkout, after the steps).
+CHECKOUT_LOOKBACK = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,7 @@ def step(session: Session, shop_id: int, req: NudgeRequest, now: datetime) -> Nu
     key = store.session_key(shop_id, req.customer_id, req.client_id, req.sid)
     row = store.live_session(session, shop_id, key, customer_id=req.customer_id, client_id=req.client_id)
     state, new = fold(row.state or {}, req.signals)
-    started = row.started_at or now
-    steps = store.checkout_steps(session, shop_id, req.client_id, started)
+    steps = store.checkout_steps(session, shop_id, req.client_id, now - CHECKOUT_LOOKBACK)
     h = with_checkout(features_of(state), steps, now.timestamp()) if steps else features_of(state)
     settings, layer = store.shop_config(session, shop_id)
     intent = store.intent_prior(session, shop_id, req.customer_id, req.client_id)
