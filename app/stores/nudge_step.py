@@ -24,7 +24,6 @@ from app.modelling.hesitation import (
 from app.stores import nudge as store
 from app.stores import nudge_facts, nudge_outcomes
 
-
 # The pixel's checkout steps this far back count for the live session (its row may start only when the shopper
 # comes back from checkout, after the steps).
 CHECKOUT_LOOKBACK = timedelta(hours=2)
