@@ -54,7 +54,7 @@ def body(session_id="sess-0001", signals=HESITATION, **kw):
     return {
         "session": session_id,
         "signals": signals,
-        "cart": {"token": "cart-abc", "total": 38.0, "currency": "USD", "product_ids": [1002]},
+        "cart": {"token": "cart-abc?key=0f1e2d", "total": 38.0, "currency": "USD", "product_ids": [1002]},
         **kw,
     }
 
@@ -79,6 +79,7 @@ def test_unsigned_and_bad_input_are_refused(client, demo):
         == 413
     )
     assert post(client, body(country="USA")).status_code == 422
+    assert post(client, body(cart={"token": "<script>"})).status_code == 422
     assert post(client, body(), client_id=None).status_code == 400  # nobody to key the session on
     r = client.post(signed("/nudge", {"client_id": "c"}), data="x", content_type="text/plain")
     assert r.status_code == 415
@@ -104,6 +105,7 @@ def test_a_hesitating_shopper_gets_the_help_rung_once_recorded_with_its_reason(c
     assert "help by ladder order" in rows[0].reason and rows[0].features["risk"] > 0.5
     items, _ = feed(session, demo.shop_id, FeedFilter(agent="nudge"), offset=0, limit=10)
     assert len(items) == 1
+    assert session.exec(select(NudgeSession)).one().cart_token == "cart-abc"  # as orders carry it
 
 
 def test_the_card_is_in_the_shoppers_language(client, demo):

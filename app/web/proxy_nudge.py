@@ -37,6 +37,7 @@ MAX_BODY = 16_384
 MAX_SIGNALS = 20
 SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+CART_TOKEN_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,200}(\?key=[A-Za-z0-9]{1,64})?$")
 COUNTRY_RE = re.compile(r"^[A-Za-z]{2}$")
 LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$")
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
@@ -92,10 +93,10 @@ def parse(body: Any, customer_id: int | None, client_id: str | None) -> tuple[Nu
     if not isinstance(cart, dict):
         raise ProxyError(422, "cart must be an object")
     token = cart.get("token")
-    if token is not None and (
-        not isinstance(token, str) or not ID_RE.fullmatch(token[:64]) or len(token) > 255
-    ):
+    if token is not None and (not isinstance(token, str) or not CART_TOKEN_RE.fullmatch(token)):
         raise ProxyError(422, "cart.token must be a cart token")
+    if token:
+        token = token.split("?", 1)[0]  # /cart.js adds "?key=…"; orders carry the token without it
     ids = cart.get("product_ids", [])
     if not isinstance(ids, list) or len(ids) > 50:
         raise ProxyError(422, "cart.product_ids must be a list of at most 50 ids")
