@@ -204,3 +204,20 @@ def test_the_pixels_checkout_steps_and_stall_feed_the_risk(client, demo, session
     assert row.features["checkout_step"] == 2 and row.features["checkout_stall_s"] >= 290
     card = answer["nudge"]  # anonymous: the shop's facts only
     assert set(card) <= {"rung", "title", "lines", "items", "reason", "source", "url", "close", "code"}
+
+
+def test_compare_offers_a_better_rated_alternative_with_its_reason(client, demo, session):
+    from app.models.feedback import ProductReview
+
+    nudge_store.save_settings(session, demo.shop_id, {})
+    for i, (product, rating) in enumerate([(1001, 5), (1001, 5), (1001, 4), (1014, 3), (1014, 3)]):
+        session.add(ProductReview(shop_id=demo.shop_id, review_key=f"r{i}", customer_shopify_id=700 + i,
+                                  product_shopify_id=product, rating=rating))  # fmt: skip
+    session.commit()
+    nudge_store.clear_caches()
+    shell = {"token": "t", "total": 159, "currency": "USD", "product_ids": [1014]}
+    card = post(client, body(cart=shell, locale="de")).json["nudge"]
+    assert card["rung"] == "compare" and card["title"] == "Das könnte Ihnen auch gefallen"
+    assert [(i["title"], i["why"]) for i in card["items"]] == [
+        ("Alpine Down Jacket", "Besser bewertet als Packable Rain Shell (4.7 von 5)")
+    ]
