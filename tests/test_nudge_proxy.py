@@ -123,12 +123,42 @@ def test_a_held_out_session_sees_nothing_and_its_counterfactual_is_recorded(clie
     assert (row.action, row.arm, row.template) == ("hold_out", "holdout", "nudge_help")
 
 
-def test_another_shoppers_session_id_opens_nothing_of_theirs(client, demo, session):
+def test_another_shoppers_session_id_opens_nothing_of_theirs(client, demo, session, settings):
     post(client, body(signals=HESITATION[:3]), customer=DEMO_CUSTOMER)
     r = post(client, body(signals=HESITATION[3:4]), client_id="intruder")
     assert r.json["nudge"] is None and r.json["why"] == []  # a fresh session: none of the customer's signals
-    keys = {row.session_key for row in session.exec(select(NudgeSession)).all()}
-    assert len(keys) == 2
+    assert session.exec(select(NudgeSession)).all() == []  # undecided: live in Redis only, until the flush
+    assert persist_live(settings) == 2
+    rows = session.exec(select(NudgeSession)).all()
+    assert sorted((r.client_id, r.customer_shopify_id, r.events) for r in rows) == [
+        ("cid-1", DEMO_CUSTOMER, 3),
+        ("intruder", None, 1),
+    ]
+
+
+def persist_live(settings) -> int:
+    """The minute's flush of live sessions into the database (``app.jobs.nudge.persist_live_sessions``)."""
+    from redis import Redis
+
+    from app.db import session_scope
+    from app.stores.nudge_live import persist, take_dirty
+
+    rows = take_dirty(Redis.from_url(settings.redis_url), 1000)
+    with session_scope(settings.database_url) as s:
+        return persist(s, rows)
+
+
+def test_a_lost_live_entry_never_decides_a_session_twice(client, demo, session, settings):
+    from redis import Redis
+
+    assert post(client, body()).json["nudge"]["rung"] == "help"
+    Redis.from_url(settings.redis_url).flushdb()  # the live fold is gone
+    again = post(client, body(signals=[{"id": "z1", "kind": "checkout_back"}] + HESITATION[:3]))
+    assert again.status_code == 200 and again.json["nudge"] is None
+    assert len(session.exec(select(MessageDecision).where(MessageDecision.agent == "nudge")).all()) == 1
+    assert persist_live(settings) == 1  # the fold after the loss is kept, the decision with it
+    row = session.exec(select(NudgeSession)).one()
+    assert row.action == "show" and row.rung == "help"
 
 
 def test_compare_when_no_help_and_the_incentive_seam(client, demo, session):

@@ -75,6 +75,7 @@ def test_the_nightly_fit_learns_the_shops_risk_layer_from_untreated_sessions(job
     from app.worker import PERIODIC_JOBS
 
     assert (tasks.FIT_ALL_NUDGE_RISK, "low", None, "57 4 * * *") in PERIODIC_JOBS
+    assert (tasks.PERSIST_LIVE_SESSIONS, "low", 60, None) in PERIODIC_JOBS
     rng = random.Random(5)
     at = datetime.now(UTC) - timedelta(days=20)
     with session_scope(jobs_env.database_url) as s:

@@ -3,8 +3,9 @@ WSGI hello-world, side by side in the same run, in alternating rounds (the ``att
 
 Each simulated browser session sends three signed requests in order, as the embed does: an add to cart; a removal
 and re-add; two views of the shipping information and a return from checkout (the third reaches the decision:
-help, or held out for the shop's 10 % holdout). Every request folds signals into the session's row, scores its
-risk and, on the third, decides and records the decision, so each answer writes to the database (SQLite, WAL).
+help, or held out for the shop's 10 % holdout). Every request folds signals into the session's live state (Redis)
+and scores its risk after reading the shopper's intent and the pixel's checkout steps (SQLite, WAL); the third also
+gathers the ladder's facts and writes the decision to the database.
 """
 
 from __future__ import annotations
@@ -194,9 +195,9 @@ def nudge(sessions: int, concurrency: int, rounds: int, redis_url: str, out: str
         f"Decisions recorded: {decided} for {sessions} sessions.",
         "",
         "Server time is measured inside the app (signature check to response, `Server-Timing: app;dur=`): the",
-        "signature, the rate limit (Redis), the session's row read and written, the pixel's checkout steps and",
-        "the shopper's intent read, the risk, and on the deciding request the ladder's facts and the recorded",
-        "decision, committed. Client latency includes gunicorn, the TCP connection and the load generator.",
+        "signature, the rate limit and the session's live state (Redis), the pixel's checkout steps and the",
+        "shopper's intent read (database), the risk, and on the deciding request the ladder's facts and the",
+        "decision written and committed. Client latency includes gunicorn, the TCP connection and the load generator.",
         "",
     ]
     Path(out).parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """In-session rescue's per-shop risk layer as RQ jobs: nightly, each installed shop's sessions of the last 90
 days whose 7-day window has closed and which saw no nudge (held out, or never decided on) train the shop's
 layer over the global one (``app.modelling.hesitation.ShopRiskLayer``); the nudge endpoint reads it (cached
-briefly per process). With no sessions the layer stays the global prior."""
+briefly per process). With no sessions the layer stays the global prior. Every minute, the live sessions that
+changed in Redis are upserted into the database (``persist_live_sessions``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from app.db import session_scope
 from app.modelling.hesitation import Hesitation, ShopRiskLayer
 from app.models.base import utcnow
 from app.models.shop import Shop
+from app.queue import get_redis
 from app.stores.nudge import save_risk_layer
+from app.stores.nudge_live import persist, take_dirty
 from app.stores.nudge_outcomes import WINDOW, converted, untreated_sessions
 
 HISTORY = timedelta(days=90)
@@ -37,6 +40,16 @@ def fit_nudge_risk(shop_id: int, now: datetime | None = None) -> dict[str, Any]:
         layer = ShopRiskLayer.fit(intents, features, abandoned)
         save_risk_layer(session, shop_id, layer.to_dict())
     return {"shop_id": shop_id, "sessions": len(rows), "fitted": True, "abandoned": sum(abandoned)}
+
+
+def persist_live_sessions(limit: int = 2000) -> int:
+    """Every minute: upsert the live sessions that changed since the last run into ``nudge_session``."""
+    settings = get_settings()
+    if not settings.redis_url:
+        return 0
+    rows = take_dirty(get_redis(settings.redis_url), limit)
+    with session_scope(settings.database_url) as session:
+        return persist(session, rows)
 
 
 def fit_all_nudge_risk() -> int:

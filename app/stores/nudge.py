@@ -141,6 +141,11 @@ def save_risk_layer(session: Session, shop_id: int, layer: dict[str, Any]) -> Nu
     return row
 
 
+def holdout_policy(session: Session, shop_id: int) -> tuple[float, str]:
+    """``holdout_share``, cached briefly per process (a new live session draws its arm from it)."""
+    return _shops.get(("holdout", shop_id), lambda: holdout_share(session, shop_id))
+
+
 def holdout_share(session: Session, shop_id: int) -> tuple[float, str]:
     row = session.exec(
         select(HoldoutPolicy).where(HoldoutPolicy.shop_id == shop_id, HoldoutPolicy.agent == AGENT)

@@ -5,7 +5,8 @@ Behind the same signature, shop and customer checks as ``app.web.proxy`` (unsign
 JSON ``{"session", "signals": [{"id", "kind", …}], "cart": {"token", "total", "currency", "product_ids"},
 "product_id", "country", "locale"}``; the embed sends it only after the shopper's consent (Customer Privacy
 API). The shopper is the signed ``logged_in_customer_id`` or the browser's ``client_id``: the session is keyed
-under that shopper, so another shopper's session id or cart token opens nothing of theirs. The answer holds only
+under that shopper, so another shopper's session id or cart token opens nothing of theirs. The session's fold
+lives in Redis between requests (``app.stores.nudge_live``); only a decision writes the database on the way. The answer holds only
 the shop's facts and catalogue (never a customer's data) in the shopper's language: ``{"nudge": card | null,
 "risk", "why"}``. Signals are rate-limited per shopper (429). Bad input is a 4xx, never a 500.
 """
@@ -16,6 +17,7 @@ import re
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request
+from redis.exceptions import RedisError
 
 from app.channels.i18n import negotiate
 from app.channels.nudge_copy import card
@@ -23,6 +25,7 @@ from app.db import retry_lost_race, session_scope
 from app.modelling.hesitation import INFO_TOPICS, SIGNAL_KINDS
 from app.models.base import utcnow
 from app.queue import get_redis
+from app.stores import nudge_live
 from app.stores.nudge_step import NudgeRequest, step
 from app.web import settings
 from app.web.pixel_limits import RateLimited, check_rate
@@ -152,12 +155,19 @@ def nudge() -> Any:
         response.headers["Cache-Control"] = "no-store"
         return response
     shop_id = g.shop.id
+    live = get_redis(cfg.redis_url) if cfg.redis_url else None
 
     def work() -> Any:
         with session_scope(cfg.database_url) as session:
-            return step(session, shop_id, req, utcnow())
+            return step(session, shop_id, req, utcnow(), live)
 
-    result = retry_lost_race(work)
+    try:
+        result = retry_lost_race(work)
+        if live is not None:
+            nudge_live.save(live, result.row)  # after the commit
+    except RedisError:  # Redis down: the session's fold lives on its database row meanwhile
+        live = None
+        result = retry_lost_race(work)
     shown = card(result.decision, negotiate(locale))
     why = [s.text for s in result.risk.explanation.signals if s.contribution > 0 and s.name != "intent_prior"]
     response = jsonify(nudge=shown, risk=round(result.risk.probability, 3), why=why)
