@@ -161,6 +161,9 @@
     var ref = document.referrer || '', nav = (performance.getEntriesByType && performance.getEntriesByType('navigation')[0]) || {};
     var fromCheckout = /\/checkouts?\//.test(ref) || (get('attune_co') === '1' && nav.type === 'back_forward');
     if (fromCheckout) { put('attune_co', ''); signal('checkout_back', {}); }
+    window.addEventListener('pageshow', function (e) { // restored from the back-forward cache: no new page load
+      if (e.persisted && get('attune_co') === '1') { put('attune_co', ''); signal('checkout_back', {}); }
+    });
   }
 
   function watchIdle() {
