@@ -6,14 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import ROOT, TEST_API_KEY
 from fixtures_shopify import InstalledShop, LiveApp
 
-from tests.browser_support import BROWSER_MARKS, admin_page, chromium
+from tests.browser_support import BROWSER_MARKS
 from tests.test_nudge_readout import seed_sessions
+from tests.test_rescue_browser import ARTIFACTS, open_dashboard
 
 pytestmark = [*BROWSER_MARKS, pytest.mark.slow]
-ARTIFACTS = ROOT / "test-artifacts"
 
 
 def test_in_session_rescue_rows_beside_checkout_rescue(
@@ -21,13 +20,7 @@ def test_in_session_rescue_rows_beside_checkout_rescue(
 ):
     seed_sessions(session, installed_shop.id, datetime.now(UTC) - timedelta(days=10))
     session.commit()
-    landing = live_app.fake.origin_template.format(shop=installed_shop.domain) + f"/admin/apps/{TEST_API_KEY}"
-    ARTIFACTS.mkdir(exist_ok=True)
-    with chromium() as browser:
-        page = admin_page(browser)
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(landing)
+    with open_dashboard(live_app, installed_shop) as (page, errors):
         rows = page.locator("#rescue-body [data-in-session=rows] tr[data-arm]")
         rows.first.wait_for(timeout=10_000)
         assert [rows.nth(i).get_attribute("data-arm") for i in range(rows.count())] == ["all", "help"]
