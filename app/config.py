@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     attune_llm_api_key: str | None = None
     pixel_rate_client_per_min: int = 600  # events per pixel client id per minute
     pixel_rate_shop_per_min: int = 120_000  # events per shop per minute
+    nudge_rate_client_per_min: int = 120  # hesitation signals (and nudge asks) per shopper per minute
+    nudge_rate_shop_per_min: int = 60_000  # per shop per minute
 
     @field_validator("app_url")
     @classmethod

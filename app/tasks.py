@@ -58,6 +58,9 @@ RUN_RESCUE = "app.jobs.rescue.run_rescue"
 RUN_ALL_RESCUE = "app.jobs.rescue.run_all_rescue"
 RUN_LATE_ORDERS = "app.jobs.late_orders.run_late_orders"
 RUN_ALL_LATE_ORDERS = "app.jobs.late_orders.run_all_late_orders"
+FIT_NUDGE_RISK = "app.jobs.nudge.fit_nudge_risk"
+FIT_ALL_NUDGE_RISK = "app.jobs.nudge.fit_all_nudge_risk"
+PERSIST_LIVE_SESSIONS = "app.jobs.nudge.persist_live_sessions"
 WRITE_BACK_SMS_CONSENT = "app.jobs.sms.write_back_sms_consent"
 WRITE_BACK_CONSENT = "app.jobs.writeback.write_back_consent"
 SWEEP_WRITEBACKS = "app.jobs.writeback.sweep_writebacks"
@@ -217,6 +220,11 @@ def run_rescue(redis_url: str | None, shop_id: int) -> bool:
 def run_late_orders(redis_url: str | None, shop_id: int) -> bool:
     """Queue the shop's late-order updates (one waiting job per shop)."""
     return enqueue(redis_url, RUN_LATE_ORDERS, shop_id, queue="low", job_id=f"late-orders-{shop_id}")
+
+
+def fit_nudge_risk(redis_url: str | None, shop_id: int) -> bool:
+    """The shop's in-session risk layer (nightly); one queued per shop."""
+    return enqueue(redis_url, FIT_NUDGE_RISK, shop_id, queue="low", job_id=f"nudge-risk-{shop_id}")
 
 
 def rescore_shop(redis_url: str | None, shop_id: int) -> bool:

@@ -4,7 +4,10 @@ guardrail. A screenshot goes to test-artifacts/."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from conftest import ROOT, TEST_API_KEY
@@ -17,18 +20,25 @@ pytestmark = [*BROWSER_MARKS, pytest.mark.slow]
 ARTIFACTS = ROOT / "test-artifacts"
 
 
-def test_rescue_section_shows_incremental_recovery_per_timing_arm(
-    live_app: LiveApp, installed_shop: InstalledShop, session
-):
-    seed_rescue(session, installed_shop.id, datetime.now(UTC) - timedelta(days=10))
-    session.commit()
-    landing = live_app.fake.origin_template.format(shop=installed_shop.domain) + f"/admin/apps/{TEST_API_KEY}"
+@contextmanager
+def open_dashboard(live_app: LiveApp, shop: InstalledShop) -> Iterator[tuple[Any, list[str]]]:
+    """The embedded admin's dashboard in Chromium, with the page's script errors collected."""
+    landing = live_app.fake.origin_template.format(shop=shop.domain) + f"/admin/apps/{TEST_API_KEY}"
     ARTIFACTS.mkdir(exist_ok=True)
     with chromium() as browser:
         page = admin_page(browser)
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(landing)
+        yield page, errors
+
+
+def test_rescue_section_shows_incremental_recovery_per_timing_arm(
+    live_app: LiveApp, installed_shop: InstalledShop, session
+):
+    seed_rescue(session, installed_shop.id, datetime.now(UTC) - timedelta(days=10))
+    session.commit()
+    with open_dashboard(live_app, installed_shop) as (page, errors):
         rows = page.locator("#rescue-body tr[data-arm]")
         rows.first.wait_for(timeout=10_000)
         assert [rows.nth(i).get_attribute("data-arm") for i in range(rows.count())] == [

@@ -95,6 +95,51 @@ def _load(
     return [r for p in parts for r in p], wall
 
 
+def alternate(
+    targets: dict[str, str],
+    env: dict[str, str],
+    lines: list[bytes],
+    results: dict[str, list[tuple[float, float | None, int]]],
+    walls: dict[str, float],
+    *,
+    rounds: int,
+    concurrency: int,
+    per_round: int | None = None,
+    warmup: bool = True,
+) -> list[float]:
+    """Serve each target under gunicorn and load them with the same requests in alternating rounds (the order
+    flips every round), adding to ``results`` and ``walls``; returns each round's throughput ratio of the last
+    target to the first (ours to the peer)."""
+    ports = {k: free_port() for k in targets}
+    peer, ours = next(iter(targets)), list(targets)[-1]
+    servers = {}
+    ratios: list[float] = []
+    per_round = per_round or -(-len(lines) // rounds)
+    try:
+        for name, target in targets.items():
+            servers[name] = serve_gunicorn(target, ports[name], env)
+        for r in range(rounds):
+            chunk = lines[r * per_round : (r + 1) * per_round]
+            if not chunk:
+                break
+            rps = {}
+            for name in list(targets) if r % 2 == 0 else list(reversed(targets)):
+                got, wall = _load(ports[name], chunk, concurrency, warmup=warmup and r == 0)
+                results[name] += got
+                walls[name] += wall
+                rps[name] = len(got) / wall
+            ratios.append(rps[ours] / rps[peer])
+            click.echo(
+                f"round {r + 1}/{rounds}: {len(chunk)} requests each, ratio {ratios[-1]:.2f}", err=True
+            )
+    finally:
+        for server in servers.values():
+            server.terminate()
+        for server in servers.values():
+            server.wait(30)
+    return ratios
+
+
 def _pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
@@ -152,29 +197,8 @@ def proxy(n: int, concurrency: int, rounds: int, redis_url: str, out: str) -> No
         targets = {"hello-world": HELLO_APP, "proxy": "app.wsgi:app"}
         results: dict[str, list[tuple[float, float | None, int]]] = {k: [] for k in targets}
         walls: dict[str, float] = {k: 0.0 for k in targets}
-        ratios: list[float] = []
         logged_before = Redis.from_url(redis_url).llen(SERVED_LOG_KEY)
-        ports = {k: free_port() for k in targets}
-        servers = {}
-        try:
-            for name, target in targets.items():
-                servers[name] = serve_gunicorn(target, ports[name], env)
-            per_round = -(-n // rounds)
-            for r in range(rounds):
-                chunk = lines[r * per_round : (r + 1) * per_round]
-                order = list(targets) if r % 2 == 0 else list(reversed(targets))
-                rps = {}
-                for name in order:
-                    got, wall = _load(ports[name], chunk, concurrency, warmup=r == 0)
-                    results[name] += got
-                    walls[name] += wall
-                    rps[name] = len(got) / wall
-                ratios.append(rps["proxy"] / rps["hello-world"])
-        finally:
-            for server in servers.values():
-                server.terminate()
-            for server in servers.values():
-                server.wait(30)
+        ratios = alternate(targets, env, lines, results, walls, rounds=rounds, concurrency=concurrency)
         logged = Redis.from_url(redis_url).llen(SERVED_LOG_KEY) - logged_before
         runs = {k: (results[k], walls[k]) for k in targets}
     served = len(runs["proxy"][0]) + WARMUP * concurrency

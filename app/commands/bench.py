@@ -18,6 +18,7 @@ add_subcommands(
         ("app.bench.ingest", "ingest"),
         ("app.bench.worker", "worker"),
         ("app.bench.proxy", "proxy"),
+        ("app.bench.nudge", "nudge"),
         ("app.bench.embed", "embed"),
         ("app.bench.storefront", "storefront"),
         ("app.bench.freshness", "freshness"),

@@ -92,15 +92,16 @@ def _interval(lift: Lift | None) -> dict[str, float] | None:
     )
 
 
-def _side(lift: Lift, label: str | None) -> dict[str, Any]:
+def side(lift: Lift, label: str | None, unit: str = "checkout") -> dict[str, Any]:
+    """One row of the readout; ``unit`` names what was counted (``checkout``; in-session rescue: ``session``)."""
     t, h = lift.treatment, lift.holdout
     revenue = lift.revenue_diff
     n = t.shoppers
     return {
         "arm": label,
-        "treated": {"checkouts": n, "recovered": t.converters, "recovery_rate": _rate(t.conversion_rate)},
+        "treated": {f"{unit}s": n, "recovered": t.converters, "recovery_rate": _rate(t.conversion_rate)},
         "holdout": {
-            "checkouts": h.shoppers,
+            f"{unit}s": h.shoppers,
             "recovered": h.converters,
             "recovery_rate": _rate(h.conversion_rate),
         },
@@ -108,7 +109,7 @@ def _side(lift: Lift, label: str | None) -> dict[str, Any]:
         "incremental_revenue": None
         if revenue is None
         else {
-            "per_checkout": round(revenue.estimate, 4),
+            f"per_{unit}": round(revenue.estimate, 4),
             "total": round(revenue.estimate * n, 2),
             "low": round(revenue.low * n, 2),
             "high": round(revenue.high * n, 2),
@@ -166,14 +167,14 @@ def readout(
         single = lift.placements == [] and exposures
         placements = lift.placements or [lift]
         arms = sorted(
-            (_side(p, p.placement or (_arm(exposures[0]) if single else None)) for p in placements),
+            (side(p, p.placement or (_arm(exposures[0]) if single else None)) for p in placements),
             key=lambda a: int(a["arm"].split()[0]) if (a["arm"] or "x")[0].isdigit() else 10**6,
         )
     return {
         "agent": AGENT,
         "window_days": window_days,
         "measured_at": now.isoformat(),
-        "overall": _side(lift, None) if lift is not None else None,
+        "overall": side(lift, None) if lift is not None else None,
         "timing_arms": arms,
         "open_windows": lift.open_windows if lift else 0,
         "market": MARKET,

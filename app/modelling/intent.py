@@ -185,6 +185,26 @@ class GlobalIntentModel:
 PRIOR_MEAN = np.array([0.0, 1.0, 0.0, 0.0, 0.0, 0.0])
 
 
+def map_logistic(
+    Z: np.ndarray, y: Sequence[int], prior_mean: np.ndarray, prior_strength: float
+) -> np.ndarray:
+    """MAP logistic regression of ``y`` on the design ``Z`` with a Gaussian prior around ``prior_mean``: each
+    coefficient's prior precision is ``prior_strength × mean(column²)`` (it weighs about as much as
+    ``prior_strength`` rows, whatever the column's scale). The per-shop layers use it."""
+    target = np.asarray(y, dtype=float)
+    lam = prior_strength * np.maximum((Z**2).mean(axis=0), 1.0)
+
+    def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
+        z = Z @ w
+        nll = np.sum(np.logaddexp(0, z) - target * z)
+        d = w - prior_mean
+        grad = Z.T @ (expit(z) - target) + lam * d
+        return nll + 0.5 * float(np.sum(lam * d * d)), grad
+
+    res = minimize(objective, prior_mean.copy(), jac=True, method="L-BFGS-B")
+    return np.asarray(res.x, dtype=float)
+
+
 @dataclass
 class ShopIntentModel:
     """Per-shop logistic layer on top of the global model; ``n_sessions=0`` means 'global model as is'."""
@@ -213,18 +233,7 @@ class ShopIntentModel:
             return cls.prior()
         raw = raw_matrix(sessions)
         Z = shop_design(raw, global_model.logit(raw))
-        y = np.asarray(purchased, dtype=float)
-        lam = prior_strength * np.maximum((Z**2).mean(axis=0), 1.0)
-
-        def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
-            z = Z @ w
-            nll = np.sum(np.logaddexp(0, z) - y * z)
-            d = w - PRIOR_MEAN
-            grad = Z.T @ (expit(z) - y) + lam * d
-            return nll + 0.5 * float(np.sum(lam * d * d)), grad
-
-        res = minimize(objective, PRIOR_MEAN.copy(), jac=True, method="L-BFGS-B")
-        return cls(weights=res.x, n_sessions=len(sessions))
+        return cls(weights=map_logistic(Z, purchased, PRIOR_MEAN, prior_strength), n_sessions=len(sessions))
 
     def to_dict(self) -> dict:
         return {"weights": self.weights.tolist(), "n_sessions": self.n_sessions}

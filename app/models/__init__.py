@@ -30,6 +30,7 @@ from app.models.messaging import (
     OutboxMessage,
     PushSubscription,
 )
+from app.models.nudge import NudgeSession, NudgeShop
 from app.models.profiles import CustomerProfile
 from app.models.replenishment import ReplenishmentForecast, ReplenishmentSetting
 from app.models.serving import HoldoutPolicy, Nudge, RecommendationList, ServedList, WishlistItem
@@ -56,6 +57,8 @@ __all__ = [
     "MerchantRule",
     "MessageDecision",
     "Nudge",
+    "NudgeSession",
+    "NudgeShop",
     "Order",
     "OrderLine",
     "OutboxMessage",

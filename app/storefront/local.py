@@ -34,6 +34,7 @@ from werkzeug.wrappers import Request, Response
 from app.db import get_engine
 from app.models.commerce import Product, ProductVariant
 from app.shopify.verify import proxy_signature
+from app.storefront.local_cart import CART_PATHS, LocalCart
 from app.storefront.local_home import (
     ANONYMOUS,
     SHOPPER_COOKIE,
@@ -96,6 +97,7 @@ class LocalStorefront:
     locale: str = "en"
     proxy_mode: str = "ok"  # ok | fail | slow
     slow_seconds: float = 3.0
+    rescue: bool = False  # the in-session rescue embed on every page, with a stand-in cart (``local_cart``)
     cart_posts: list[list[dict[str, Any]]] = field(default_factory=list)
     proxied: list[str] = field(default_factory=list)
 
@@ -108,6 +110,7 @@ class LocalStorefront:
         self._server = None
         self._thread: threading.Thread | None = None
         self._shop_pk: int | None = None
+        self.cart = LocalCart(self.database_url, self.shop)
         self.url = ""
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -193,6 +196,7 @@ class LocalStorefront:
             embed=DEFAULT_EMBED if self.widgets else None,
             content=content,
             title=title,
+            rescue=self.rescue,
         )
 
     # --- who is browsing ------------------------------------------------------------------------
@@ -238,6 +242,8 @@ class LocalStorefront:
             return self.proxy(request)
         if path.startswith(ASSET_PREFIX):
             return self.asset(path[len(ASSET_PREFIX) :], request)
+        if self.rescue and path in CART_PATHS:
+            return self.cart.answer(path, request)
         if path == "/cart/add.js" and request.method == "POST":
             return self.cart_add(request)
         if path == "/":

@@ -142,8 +142,10 @@ footer{{padding:48px 24px;color:#777;border-top:1px solid #eee;margin-top:48px}}
 <script>
 // Stand-in for the Shopify storefront globals the blocks may use; records published custom events.
 window.__attuneEvents = [];
-window.Shopify = window.Shopify || {{shop: {shop}, locale: {lang_json}, currency: {{active: {currency}}},
-  analytics: {{publish: function (name, data) {{ window.__attuneEvents.push({{name: name, data: data}}); }}}}}};
+// customerPrivacy: consent is given unless a test sets window.__attuneConsent = false before the page loads.
+window.Shopify = window.Shopify || {{shop: {shop}, locale: {lang_json}, country: "US", currency: {{active: {currency}}},
+  analytics: {{publish: function (name, data) {{ window.__attuneEvents.push({{name: name, data: data}}); }}}},
+  customerPrivacy: {{analyticsProcessingAllowed: function () {{ return window.__attuneConsent !== false; }}}}}};
 </script>
 </head>
 <body>
@@ -187,10 +189,12 @@ def render_page(
     currency: str = "USD",
     content: str | None = None,
     title: str | None = None,
+    rescue: bool = False,
 ) -> str:
-    """A full storefront page: a plain theme plus the given app blocks and (optionally) the app embed.
+    """A full storefront page: a plain theme plus the given app blocks and (optionally) the app embeds.
 
-    ``blocks`` is ``[(block name, merchant settings)]``; ``embed`` the assistant's settings (None: off).
+    ``blocks`` is ``[(block name, merchant settings)]``; ``embed`` the assistant's settings (None: off);
+    ``rescue`` turns on the in-session rescue embed.
     """
     context: dict[str, Any] = {
         "product": product,
@@ -211,6 +215,10 @@ def render_page(
         body_end = assistant.html
     else:
         rendered_embed = []
+    if rescue:
+        nudge = theme.render_block("rescue", context, {}, "rescue")
+        rendered_embed.append(nudge)
+        body_end += nudge.html
     head: list[str] = []
     seen: set[str] = set()
     for block in rendered + rendered_embed:

@@ -21,6 +21,7 @@ from flask import Blueprint, g, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from app.agents.browse_abandonment import AGENT as BROWSE_ABANDONMENT
+from app.agents.nudge import AGENT as NUDGE
 from app.agents.rescue import AGENT as RESCUE
 from app.db import session_scope
 from app.models.base import utcnow
@@ -41,7 +42,7 @@ from app.web.session_auth import require_session_token
 bp = Blueprint("admin_activity", __name__)
 
 ACTIONS = tuple(a.value for a in Action)
-MESSAGE_AGENTS = (BROWSE_ABANDONMENT, RESCUE)
+MESSAGE_AGENTS = (BROWSE_ABANDONMENT, RESCUE, NUDGE)  # agents whose holdout the Contact policy page sets
 MAX_PER_PAGE = 100
 MAX_DAYS = 366
 MAX_ID = 2**63 - 1

@@ -5,7 +5,11 @@ Abandoned-checkout recovery rate (share of the agent's checkouts whose customer 
 treated and held-out checkouts, the incremental difference with its 95 % interval, incremental revenue (orders'
 totals after discounts), each timing arm (1 h / 24 h / 72 h) with its own holdout, the market's published
 figures labelled as such, and the strategic-abandonment guardrail. Reads through ``app.stores.rescue``; the
-figures come from ``app.measurement.rescue`` (the same lift statistics as every agent)."""
+figures come from ``app.measurement.rescue`` (the same lift statistics as every agent).
+
+``in_session``: in-session rescue's recovery (``app.measurement.nudge``): the share of at-risk sessions the nudge
+decided on that converted within the window, treated vs held out, with the 95 % interval, overall and per rung.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,10 @@ from flask import Blueprint, g, jsonify
 
 from app.db import session_scope
 from app.measurement.lift import DEFAULT_WINDOW_DAYS
+from app.measurement.nudge import in_session_readout
 from app.measurement.rescue import readout
 from app.models.base import utcnow
+from app.stores.nudge_outcomes import in_session_exposures
 from app.stores.rescue import checkout_exposures, first_decision_at, orders_since
 from app.web import settings
 from app.web.admin_lift import _int_arg
@@ -45,5 +51,7 @@ def rescue() -> Any:
         exposures = checkout_exposures(session, shop_id, since)
         orders = orders_since(session, shop_id, since)
         launch = first_decision_at(session, shop_id)
+        sessions, bought = in_session_exposures(session, shop_id, since)
     body = readout(exposures, orders, launch=launch, window_days=window_days, now=now)
+    body["in_session"] = in_session_readout(sessions, bought, window_days=window_days, now=now)
     return jsonify({**body, "days": days, "since": since.isoformat()})

@@ -1,4 +1,5 @@
-"""Fixed-window rate limits for the pixel ingress, per client and per shop, counted in events (Redis)."""
+"""Fixed-window rate limits for the pixel ingress (and the nudge endpoint's signals, under their own
+``prefix``), per client and per shop, counted in events (Redis)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def check_rate(
     per_client: int,
     per_shop: int,
     now: float | None = None,
+    prefix: str = "pixel",
 ) -> None:
     """Count ``cost`` events against both windows; raise RateLimited when either is over its limit.
 
@@ -39,8 +41,8 @@ def check_rate(
     bucket = int(now // WINDOW_S)
     retry_after = max(1, math.ceil((bucket + 1) * WINDOW_S - now))
     keys = (
-        ("client", f"attune:rl:pixel:c:{shop_id}:{client_id}:{bucket}", per_client),
-        ("shop", f"attune:rl:pixel:s:{shop_id}:{bucket}", per_shop),
+        ("client", f"attune:rl:{prefix}:c:{shop_id}:{client_id}:{bucket}", per_client),
+        ("shop", f"attune:rl:{prefix}:s:{shop_id}:{bucket}", per_shop),
     )
     try:
         pipe = redis.pipeline()

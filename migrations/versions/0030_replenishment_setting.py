@@ -1,7 +1,7 @@
 """replenishment settings: each shop's delivery time (issue 17)
 
 Revision ID: 0030
-Revises: 0027
+Revises: 0029
 Create Date: 2026-12-06 16:50:00.000000
 """
 
@@ -12,7 +12,7 @@ import app.models.base
 
 
 revision = "0030"
-down_revision = "0027"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 

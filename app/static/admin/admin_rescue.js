@@ -1,6 +1,7 @@
 /* Attune embedded admin: the checkout-rescue proof (GET /api/admin/rescue). Loaded after admin.js, whose helpers
    it uses through window.attune. Incremental recovery against the holdout, per timing arm, with the market's
-   attributed figures beside it, labelled as such, and the strategic-abandonment guardrail. */
+   attributed figures beside it, labelled as such, and the strategic-abandonment guardrail; then in-session rescue:
+   at-risk sessions converting within the window, treated vs holdout, per rung. */
 (function () {
   "use strict";
   const A = window.attune;
@@ -15,10 +16,11 @@
   function revenue(r) { return r ? money(r.total) + " [" + money(r.low) + ", " + money(r.high) + "]" : "—"; }
   function tone(iv) { return !iv ? "" : iv.low > 0 ? "success" : iv.high < 0 ? "critical" : "info"; }
 
-  function armRow(a, name) {
+  function armRow(a, name, unit) {
+    unit = unit || "checkouts";
     return el("tr", { "data-arm": a.arm || "all" },
       el("th", { scope: "row", text: name }),
-      el("td", { class: "num", text: count(a.treated.checkouts) + " / " + count(a.holdout.checkouts) }),
+      el("td", { class: "num", text: count(a.treated[unit]) + " / " + count(a.holdout[unit]) }),
       el("td", { class: "num", text: pct(a.treated.recovery_rate) }),
       el("td", { class: "num", text: pct(a.holdout.recovery_rate) }),
       el("td", { class: "num" }, el("span", { class: "badge " + tone(a.incremental_recovery), text: ci(a.incremental_recovery) })),
@@ -52,8 +54,28 @@
       " orders before launch, " + pct(g.since_launch.share) + " of " + count(g.since_launch.orders) + " since. ",
       el("span", { class: "badge " + (g.status === "rose" ? "critical" : g.status === "ok" ? "success" : ""),
         text: g.status === "rose" ? "Rising: shoppers may be waiting for codes" : g.status === "ok" ? "Not rising" : "Collecting" })));
+    parts.push.apply(parts, inSession(body.in_session, body.window_days));
     box.replaceChildren.apply(box, parts);
     box.closest(".card").removeAttribute("aria-busy");
+  }
+
+  function inSession(ins, days) {
+    const out = [el("h3", { text: "In-session rescue: at-risk sessions" })];
+    if (!ins || !ins.overall) {
+      out.push(el("p", { class: "muted", "data-in-session": "none", text: "No at-risk session has been decided yet." }));
+      return out;
+    }
+    out.push(el("p", { class: "small", text: "Share of " + ins.definition + ". " + ins.overall.verdict.text }));
+    out.push(el("div", { class: "table-wrap" }, el("table", { class: "groups", "data-in-session": "rows" },
+      el("caption", { class: "visually-hidden", text: "At-risk sessions converting within " + days + " days, treated vs holdout, per rung" }),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Rung" }),
+        el("th", { scope: "col", class: "num", text: "Sessions (treated / holdout)" }),
+        el("th", { scope: "col", class: "num", text: "Converted, treated" }),
+        el("th", { scope: "col", class: "num", text: "Converted, holdout" }),
+        el("th", { scope: "col", class: "num", text: "Incremental conversion (95% CI)" }),
+        el("th", { scope: "col", class: "num", text: "Incremental revenue (95% CI)" }))),
+      el("tbody", {}, [armRow(ins.overall, "All rungs", "sessions")].concat(ins.rungs.map(function (a) { return armRow(a, a.arm, "sessions"); }))))));
+    return out;
   }
 
   function load() {

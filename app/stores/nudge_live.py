@@ -1,0 +1,99 @@
+"""The live nudge sessions in Redis: the request path reads and writes a session's fold there (one round trip
+each way) and the database only when it decides, so most hesitation signals cost no database write. A set of
+changed sessions lets ``app.jobs.nudge.persist_live_sessions`` (every minute) upsert them into ``nudge_session``,
+where the nightly risk layer and the readout read them. The decision itself is always written to the database
+in the request's transaction, and re-checked there, so a lost Redis entry never decides a session twice."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from redis import Redis
+from sqlmodel import Session, select
+
+from app.models.nudge import NudgeSession
+
+PREFIX = "attune:nudge:live"
+DIRTY = "attune:nudge:dirty"
+TTL_S = 2 * 86_400
+FIELDS = (
+    "client_id",
+    "customer_shopify_id",
+    "cart_token",
+    "holdout",
+    "state",
+    "features",
+    "risk",
+    "cart_value",
+    "events",
+    "action",
+    "rung",
+    "reason",
+)
+TIMES = ("decided_at", "started_at", "updated_at")
+
+
+def _key(shop_id: int, session_key: str) -> str:
+    return f"{PREFIX}:{shop_id}:{session_key}"
+
+
+def _dump(row: NudgeSession) -> str:
+    data: dict[str, Any] = {f: getattr(row, f) for f in FIELDS}
+    data.update({t: getattr(row, t).isoformat() if getattr(row, t) else None for t in TIMES})
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _load(shop_id: int, session_key: str, raw: bytes | str) -> NudgeSession:
+    data = json.loads(raw)
+    times = {t: datetime.fromisoformat(data[t]) if data.get(t) else None for t in TIMES}
+    return NudgeSession(shop_id=shop_id, session_key=session_key, **{f: data.get(f) for f in FIELDS}, **times)
+
+
+def load(redis: Redis, shop_id: int, session_key: str) -> NudgeSession | None:
+    """The session as the last request left it (a transient row, not in any database session), or None."""
+    raw = redis.get(_key(shop_id, session_key))
+    return None if raw is None else _load(shop_id, session_key, raw)
+
+
+def save(redis: Redis, row: NudgeSession) -> None:
+    pipe = redis.pipeline(transaction=False)
+    pipe.set(_key(row.shop_id, row.session_key), _dump(row), ex=TTL_S)
+    pipe.sadd(DIRTY, f"{row.shop_id}:{row.session_key}")
+    pipe.execute()
+
+
+def copy_into(target: NudgeSession, live: NudgeSession) -> NudgeSession:
+    """``live``'s fold onto the database row (a decision already on the row is kept)."""
+    for f in FIELDS + ("started_at", "updated_at"):
+        if f in ("action", "rung", "reason") and target.decided_at is not None:
+            continue
+        setattr(target, f, getattr(live, f))
+    return target
+
+
+def take_dirty(redis: Redis, limit: int) -> list[NudgeSession]:
+    """Pop up to ``limit`` changed sessions and read them (those expired meanwhile are skipped)."""
+    members = redis.spop(DIRTY, limit) or []
+    keys = [m.decode() if isinstance(m, bytes) else m for m in members]
+    pairs = [(int(k.split(":", 1)[0]), k.split(":", 1)[1]) for k in keys]
+    raws = redis.mget([_key(s, k) for s, k in pairs]) if pairs else []
+    return [_load(s, k, raw) for (s, k), raw in zip(pairs, raws, strict=True) if raw is not None]
+
+
+def persist(session: Session, rows: Iterable[NudgeSession]) -> int:
+    """Upsert live sessions into ``nudge_session`` (scoped by shop and key). Returns how many."""
+    n = 0
+    for live in rows:
+        row = session.exec(
+            select(NudgeSession).where(
+                NudgeSession.shop_id == live.shop_id, NudgeSession.session_key == live.session_key
+            )
+        ).first()
+        if row is None:
+            row = NudgeSession(shop_id=live.shop_id, session_key=live.session_key)
+        session.add(copy_into(row, live))
+        n += 1
+    return n

@@ -1,0 +1,180 @@
+"""One nudge request, end to end, in the caller's transaction: fold the signals into the live session, score
+its risk, and when it is at risk and undecided, gather the ladder's facts, decide once and record the decision.
+No commits (the proxy's ``session_scope`` commits)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis import Redis
+from sqlmodel import Session, select
+
+from app.agents.nudge import AGENT, LADDER, NudgeDecision, NudgeFacts, decide
+from app.measurement.holdout import in_holdout
+from app.modelling.hesitation import (
+    Hesitation,
+    Risk,
+    ShopRiskLayer,
+    features_of,
+    fold,
+    risk,
+    with_checkout,
+)
+from app.models.nudge import NudgeSession
+from app.stores import nudge as store
+from app.stores import nudge_facts, nudge_live, nudge_outcomes
+
+# The pixel's checkout steps this far back count for the live session (its row may start only when the shopper
+# comes back from checkout, after the steps).
+CHECKOUT_LOOKBACK = timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class NudgeRequest:
+    sid: str
+    customer_id: int | None
+    client_id: str | None
+    signals: Sequence[Mapping[str, Any]]
+    cart_token: str | None = None
+    cart_value: float = 0.0
+    currency: str = "USD"
+    product_ids: tuple[int, ...] = ()
+    product_id: int | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class NudgeResult:
+    decision: NudgeDecision
+    risk: Risk
+    features: Hesitation
+    new_signals: int
+    row: NudgeSession  # the live session as this request left it
+
+
+def step(
+    session: Session, shop_id: int, req: NudgeRequest, now: datetime, live: Redis | None = None
+) -> NudgeResult:
+    """With ``live`` (Redis), the session's fold is read from and returned for Redis (the caller saves it after
+    the commit, ``app.stores.nudge_live.save``) and the database is written only for a decision; without, the
+    fold lives on the database row."""
+    key = store.session_key(shop_id, req.customer_id, req.client_id, req.sid)
+    row = _live_row(session, shop_id, key, req, now, live)
+    state, new = fold(row.state or {}, req.signals)
+    steps = store.checkout_steps(session, shop_id, req.client_id, now - CHECKOUT_LOOKBACK)
+    h = with_checkout(features_of(state), steps, now.timestamp()) if steps else features_of(state)
+    settings, layer = store.shop_config(session, shop_id)
+    intent = store.intent_prior(session, shop_id, req.customer_id, req.client_id)
+    r = risk(intent, h, ShopRiskLayer.from_dict(layer))
+    row.state, row.features, row.risk = state, {**h.as_dict(), "intent": intent}, round(r.probability, 6)
+    row.events = (row.events or 0) + new
+    if req.cart_token:
+        row.cart_token = req.cart_token[:255]
+    row.cart_value = max(req.cart_value, 0.0)
+    row.updated_at = now
+    if live is None:
+        session.add(row)
+    base = NudgeFacts(
+        risk=r.probability, signals=h.signals(), holdout=row.holdout, decided=row.action is not None
+    )
+    decision = decide(base)
+    if decision.action == "wait" and not base.decided and base.signals and r.probability >= base.threshold:
+        decision = decide(_facts(session, shop_id, req, base, h, settings, key, now))
+    if decision.final:
+        stored = row if live is None else _stored_row(session, shop_id, key, row)
+        if (
+            stored.decided_at is not None
+        ):  # decided before (the live entry was lost): one decision per session
+            decision = NudgeDecision("wait", None, "one intervention per session: already decided")
+        else:
+            session.flush()
+            store.record_decision(session, stored, decision, r, product_ids=req.product_ids, now=now)
+        row.action, row.rung, row.reason, row.decided_at = (
+            stored.action,
+            stored.rung,
+            stored.reason,
+            stored.decided_at,
+        )
+    return NudgeResult(decision, r, h, new, row)
+
+
+def _live_row(
+    session: Session, shop_id: int, key: str, req: NudgeRequest, now: datetime, live: Redis | None
+) -> NudgeSession:
+    if live is None:
+        return store.live_session(session, shop_id, key, customer_id=req.customer_id, client_id=req.client_id)
+    found = nudge_live.load(live, shop_id, key)
+    if found is not None:
+        return found
+    share, salt = store.holdout_policy(session, shop_id)
+    return NudgeSession(
+        shop_id=shop_id,
+        session_key=key,
+        client_id=req.client_id,
+        customer_shopify_id=req.customer_id,
+        holdout=in_holdout(shop_id, AGENT, "session", key, share, salt),
+        state={},
+        features={},
+        events=0,
+        cart_value=0.0,
+        started_at=now,
+        updated_at=now,
+    )
+
+
+def _stored_row(session: Session, shop_id: int, key: str, live_row: NudgeSession) -> NudgeSession:
+    """The database row of a live session (created with its arm as drawn), with the live fold copied on."""
+    stored = session.exec(
+        select(NudgeSession).where(NudgeSession.shop_id == shop_id, NudgeSession.session_key == key)
+    ).first() or NudgeSession(shop_id=shop_id, session_key=key)
+    nudge_live.copy_into(stored, live_row)
+    session.add(stored)
+    return stored
+
+
+def _facts(
+    session: Session,
+    shop_id: int,
+    req: NudgeRequest,
+    base: NudgeFacts,
+    h: Hesitation,
+    settings: dict[str, Any],
+    key: str,
+    now: datetime,
+) -> NudgeFacts:
+    """The ladder's facts, gathered in ladder order; while the shop chooses by ladder order, gathering stops
+    at the first rung that can be given (the rest would not be used)."""
+    evidence = nudge_outcomes.rung_evidence(session, shop_id, now)
+    by_uplift = all(evidence.get(r) is not None and evidence[r].uplift() is not None for r in LADDER)
+    topic = h.likely_question() or ("size" if req.product_id and h.size_views else None)
+    help_ = nudge_facts.help_answer(
+        session,
+        shop_id,
+        topic,
+        settings=settings,
+        country=req.country,
+        cart_value=req.cart_value,
+        product_id=req.product_id,
+    )
+    alternatives: list = []
+    offer = None
+    if help_ is None or by_uplift:
+        alternatives = nudge_facts.alternatives(session, shop_id, req.product_ids, req.currency)
+    if (help_ is None and not alternatives) or by_uplift:
+        ask = store.IncentiveAsk(
+            key, req.customer_id, req.client_id, req.cart_value, req.product_ids, base.risk
+        )
+        offer = store.incentive_for(session, shop_id, ask)
+    return NudgeFacts(
+        risk=base.risk,
+        signals=base.signals,
+        holdout=base.holdout,
+        decided=False,
+        help=help_,
+        alternatives=alternatives,
+        incentive=offer,
+        evidence=evidence,
+    )
