@@ -30,6 +30,7 @@ PERIODIC_JOBS: list[tuple[str, str, int | None, str | None]] = [
     (tasks.FIT_ALL_SHOPS, "low", None, "47 3 * * *"),
     (tasks.INFER_ALL_INTERESTS, "low", None, "7 4 * * *"),
     (tasks.FORECAST_ALL_REPLENISHMENT, "low", None, "37 4 * * *"),
+    (tasks.FORECAST_ALL_INVENTORY, "low", None, "57 4 * * *"),
     (tasks.SYNC_ALL_KNOWLEDGE, "low", None, "27 4 * * *"),
 ]
 

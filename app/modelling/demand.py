@@ -53,7 +53,7 @@ def _window_mean(y: np.ndarray, h: int, window: int = 28) -> np.ndarray:
 
 
 def _methods() -> dict[str, Method]:
-    from statsforecast.models import ADIDA, TSB, AutoETS, CrostonSBA, Naive, SeasonalNaive
+    from statsforecast.models import ADIDA, TSB, AutoETS, CrostonSBA, Naive, SeasonalNaive  # heavy: ~1 s
 
     return {
         "naive": _stats(Naive, 1),
@@ -95,7 +95,7 @@ class Config:
     shop_default: bool = (
         False  # the default candidate is the shop's best in rolling origins, not the combination
     )
-    stockout_weight: float = 0.0  # weight of the stock-out day error (/ horizon) in the selection score
+    stockout_weight: float = 1.0  # weight of the stock-out day error (/ horizon) in the selection score
     calibrate: float = 1.0  # weight of the shop's rolling-origin actual/forecast ratio (0: none)
     calibration_bounds: tuple[float, float] = (0.67, 1.5)
 
