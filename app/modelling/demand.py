@@ -5,16 +5,19 @@ Input: one daily-units series per item, from its first sale to the day before th
 a censored day (the item was out of stock), which is dropped rather than read as zero demand. Output: ``horizon``
 days of expected units per item, and the method that produced them.
 
-The methods are statsforecast's (:data:`METHODS`; the backtest's baselines are the same functions). Attune's
+The methods are statsforecast's (:data:`METHOD_NAMES`, :func:`method`; the backtest's baselines are the same functions). Attune's
 forecast (:func:`forecast`):
 
 - **Members.** Croston SBA, TSB, ADIDA, ETS (A,N,N) and the 28-day mean, each a level for the horizon.
 - **Weekly shape.** The shop's day-of-week profile (all items pooled over the last ``profile_weeks`` weeks,
   shrunk toward flat) multiplies each member's level, so a shop closed on Saturdays forecasts no Saturday sales.
 - **Selection by rolling-origin accuracy.** Each member, and their mean (the combination), is refitted at
-  ``windows`` earlier origins ``horizon`` days apart and scored on the days that followed (squared error). Each
-  item gets the candidate with the lowest recency-weighted error, unless the combination is within ``keep_combo``
-  of it (per-item selection on intermittent series is noisy; the combination is the safe default).
+  ``windows`` earlier origins ``horizon`` days apart and scored on the days that followed: the RMSSE-like error
+  (scaled by the item's in-sample naive MSE) plus ``stockout_weight`` × the stock-out day error / horizon (the
+  backtest's stock-out protocol). Each item gets the candidate with the lowest recency-weighted score, unless the
+  combination is within ``keep_combo`` of it (per-item selection on intermittent series is noisy).
+- **Calibration.** The shop's actual / forecast ratio at those origins (bounded) scales every forecast, so a shop
+  whose demand is growing (a season starting) is not forecast at last month's level.
 - **Ranges.** :func:`demand_paths` bootstraps daily paths from the item's recent non-censored days, rescaled to
   the forecast, for stock-out date ranges and lead-time demand quantiles.
 """
@@ -92,9 +95,6 @@ class Config:
     profile_shrink: float = 0.1  # weight of a flat week in the day-of-week profile
     weekly: bool = True
     combine: str = "mean"  # or "median"
-    shop_default: bool = (
-        False  # the default candidate is the shop's best in rolling origins, not the combination
-    )
     stockout_weight: float = 1.0  # weight of the stock-out day error (/ horizon) in the selection score
     calibrate: float = 1.0  # weight of the shop's rolling-origin actual/forecast ratio (0: none)
     calibration_bounds: tuple[float, float] = (0.67, 1.5)
@@ -207,7 +207,7 @@ def forecast(series: Sequence[np.ndarray], origin: int, cfg: Config = Config()) 
     h, members = cfg.horizon, cfg.members
     shape = weekday_profile(series, origin, cfg)[weekday(np.arange(origin, origin + h))]
     errors, ratio = _window_errors(series, origin, cfg)
-    combo = int(np.argmin(errors.sum(axis=0))) if cfg.shop_default else len(members)
+    combo = len(members)
     names = [*members, "combination"]
     mean = np.zeros((len(series), h))
     chosen: list[str] = []
