@@ -171,3 +171,20 @@ def test_nightly_cron_queues_a_forecast_per_installed_shop(jobs_env, shop_id, mo
 
     assert forecast_all_shops() == 2 and shop_id in queued
     assert any(job[0] == tasks.FORECAST_ALL_INVENTORY for job in PERIODIC_JOBS)
+
+
+def test_cards_stop_promoting_what_sells_out_before_its_restock(jobs_env, shop_id):
+    from app.recommend.personal import list_rules
+    from app.stores.catalog import product_cards
+
+    forecast_shop(shop_id, now=NOW)
+    with session_scope(jobs_env.database_url) as s:
+        cards = product_cards(s, shop_id, [1, 2])
+    # STEADY (a week of cover, 14-day lead time) sells out before a restock: the card shows NEVER instead
+    assert cards[1]["variant_id"] == NEVER and not cards[1]["selling_out"] and not cards[2]["selling_out"]
+    with session_scope(jobs_env.database_url) as s:
+        _level(s, s.get(Shop, shop_id), ITEM[NEVER], 0, NOW + timedelta(minutes=1))
+        cards = product_cards(s, shop_id, [1, 2])
+    assert cards[1]["available"] and cards[1]["selling_out"] and cards[1]["variant_id"] == STEADY
+    rules = list_rules(cards, {}, {}, {}, [])
+    assert rules.out_of_stock == {"1"}  # still sellable, no longer promoted

@@ -96,7 +96,8 @@ def plan_shop(
             mean = fc.mean[siblings].sum(axis=0) / len(siblings)
             basis = "product_prior"
         paths = demand_paths(series[k], mean, seed=v.variant_id % (2**32))
-        d = decide(_on_hand(v, stock), mean, paths, _policy(settings, v.vendor))
+        policy = _policy(settings, v.vendor)
+        d = decide(_on_hand(v, stock), mean, paths, policy)
         censored = int(np.isnan(full[v.variant_id]).sum())
         rows.append(
             DemandForecast(
@@ -113,6 +114,7 @@ def plan_shop(
                 units_28d=round(float(mean.sum()), 3),
                 daily=",".join(f"{x:.3f}" for x in mean),
                 days_of_cover=d.days_of_cover,
+                lead_time_days=policy.lead_time_days,
                 stockout_p10=_date(today, d.stockout_day_p10, len(mean)),
                 stockout_p50=_date(today, d.stockout_day_p50, len(mean)),
                 stockout_p90=_date(today, d.stockout_day_p90, len(mean)),

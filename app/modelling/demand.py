@@ -236,8 +236,8 @@ def demand_paths(
 
 
 def stockout_day(cumulative: np.ndarray, stock: float, cap: int) -> int:
-    """The first day (1-based) on which ``cumulative`` demand reaches ``stock``; past the horizon the last day's
-    rate continues; ``cap`` when it never does."""
+    """The first day (1-based) on which ``cumulative`` demand reaches ``stock``; past the horizon the horizon's
+    mean daily rate continues; at most ``cap`` (also when the forecast is zero)."""
     hit = np.flatnonzero(cumulative >= stock)
     if len(hit):
         return int(hit[0]) + 1

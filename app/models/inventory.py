@@ -64,6 +64,9 @@ class DemandForecast(SQLModel, table=True):
     units_28d: float = 0.0  # expected units over the next 28 days
     daily: str = Field(default="", max_length=2000)  # the 28 expected daily units, comma-separated
     days_of_cover: int = 0
+    lead_time_days: int = (
+        14  # the vendor's, when this row was computed: cover below it sells out before a restock
+    )
     stockout_p10: date | None = None
     stockout_p50: date | None = None
     stockout_p90: date | None = None

@@ -191,6 +191,23 @@ def forecasts(session: Session, shop_id: int, vendor: str | None = None) -> list
     return sorted(rows, key=lambda r: (not r.alert, r.days_of_cover, r.variant_shopify_id))
 
 
+def selling_out(session: Session, shop_id: int, variant_ids: Iterable[int]) -> set[int]:
+    """Variants in stock that the latest forecast says sell out before a restock ordered today could arrive
+    (days of cover below the vendor's lead time): not worth promoting."""
+    ids = sorted({int(v) for v in variant_ids})
+    if not ids:
+        return set()
+    rows = session.exec(
+        select(DemandForecast.variant_shopify_id).where(
+            DemandForecast.shop_id == shop_id,
+            DemandForecast.variant_shopify_id.in_(ids),  # type: ignore[attr-defined]
+            DemandForecast.on_hand > 0,
+            DemandForecast.days_of_cover < DemandForecast.lead_time_days,
+        )
+    ).all()
+    return set(rows)
+
+
 def alerting_variants(session: Session, shop_id: int) -> set[int]:
     return set(
         session.exec(

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("units_28d", sa.Float(), nullable=False),
         sa.Column("daily", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
         sa.Column("days_of_cover", sa.Integer(), nullable=False),
+        sa.Column("lead_time_days", sa.Integer(), nullable=False),
         sa.Column("stockout_p10", sa.Date(), nullable=True),
         sa.Column("stockout_p50", sa.Date(), nullable=True),
         sa.Column("stockout_p90", sa.Date(), nullable=True),
