@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -22,7 +23,7 @@ from app import tasks
 from app.config import Settings, get_settings
 from app.db import get_engine, session_scope
 from app.modelling.demand import Config, demand_paths, forecast
-from app.modelling.inventory import Policy, decide
+from app.modelling.inventory import MAX_STOCK, Policy, decide
 from app.models.inventory import DemandForecast, InventorySetting
 from app.models.shop import Shop
 from app.stores.inventory import VariantInfo, daily_units, policies, replace_forecasts, stock_by_day, variants
@@ -51,13 +52,6 @@ def _policy(settings: dict[str, InventorySetting], vendor: str) -> Policy:
     if row is None:
         return Policy()
     return Policy(row.lead_time_days, row.review_days, row.service_level)
-
-
-def _on_hand(v: VariantInfo, stock: dict[int, np.ndarray]) -> int:
-    levels = stock.get(v.inventory_item_id) if v.inventory_item_id else None
-    if levels is not None and np.isfinite(levels[-1]):
-        return int(levels[-1])
-    return int(v.inventory_quantity or 0)
 
 
 def plan_shop(
@@ -97,7 +91,10 @@ def plan_shop(
             basis = "product_prior"
         paths = demand_paths(series[k], mean, seed=v.variant_id % (2**32))
         policy = _policy(settings, v.vendor)
-        d = decide(_on_hand(v, stock), mean, paths, policy)
+        if v.on_hand is None:  # untracked: never runs out, nothing to reorder (stored as 0 on hand)
+            d = replace(decide(MAX_STOCK, mean, paths, policy), on_hand=0)
+        else:
+            d = decide(v.on_hand, mean, paths, policy)
         censored = int(np.isnan(full[v.variant_id]).sum())
         rows.append(
             DemandForecast(

@@ -15,6 +15,7 @@ import numpy as np
 from sqlalchemy import func
 from sqlmodel import Session, delete, select
 
+from app.catalog.stock import variant_stock
 from app.modelling.inventory import MAX_STOCK, InventoryInputError
 from app.models.commerce import InventoryLevel, Order, OrderLine, Product, ProductVariant
 from app.models.inventory import DemandForecast, InventoryDay, InventorySetting
@@ -28,7 +29,7 @@ class VariantInfo:
     sku: str | None
     vendor: str
     inventory_item_id: int | None
-    inventory_quantity: int | None
+    on_hand: int | None  # None: not tracked
 
 
 def check_level(available: object) -> int | None:
@@ -68,6 +69,8 @@ def record_level_day(session: Session, shop_id: int, level: InventoryLevel) -> N
 
 
 def variants(session: Session, shop_id: int) -> list[VariantInfo]:
+    """The shop's variants with their product's title and vendor, and their units in stock now
+    (``app.catalog.stock.variant_stock``: inventory levels when known, else the variant's quantity)."""
     rows = session.exec(
         select(ProductVariant, Product.title, Product.vendor)
         .join(
@@ -77,6 +80,7 @@ def variants(session: Session, shop_id: int) -> list[VariantInfo]:
         )
         .where(ProductVariant.shop_id == shop_id)
     ).all()
+    stock = variant_stock(session, shop_id, [v for v, _, _ in rows])
     out = []
     for v, product_title, vendor in rows:
         title = product_title or ""
@@ -90,7 +94,7 @@ def variants(session: Session, shop_id: int) -> list[VariantInfo]:
                 v.sku,
                 vendor or "",
                 v.inventory_item_id,
-                v.inventory_quantity,
+                stock.get(v.shopify_id),
             )
         )
     return out
