@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import click
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app.config import SettingsError, get_settings
 from app.db import get_engine
-from app.models.shop import Shop
+from app.stores.shops import installed_shop
 
 
 @click.group()
@@ -28,8 +28,8 @@ def forecast(shop: str) -> None:
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
     with Session(get_engine(settings.database_url)) as session:
-        row = session.exec(select(Shop).where(Shop.domain == shop)).first()
-    if row is None or not row.is_installed:
+        row = installed_shop(session, shop)
+    if row is None:
         raise click.ClickException(f"{shop} is not an installed shop")
     bar = tqdm(desc="variants", unit=" variants")
 

@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app import tasks
 from app.config import Settings, get_settings
@@ -25,8 +25,8 @@ from app.db import get_engine, session_scope
 from app.modelling.demand import Config, demand_paths, forecast
 from app.modelling.inventory import MAX_STOCK, Policy, decide
 from app.models.inventory import DemandForecast, InventorySetting
-from app.models.shop import Shop
 from app.stores.inventory import VariantInfo, daily_units, policies, replace_forecasts, stock_by_day, variants
+from app.stores.shops import installed_shop_ids
 
 log = logging.getLogger(__name__)
 HISTORY_DAYS = 365
@@ -159,7 +159,5 @@ def forecast_all_shops() -> int:
     """Nightly: queue a demand forecast for every installed shop (low queue). Returns how many."""
     settings = get_settings()
     with session_scope(settings.database_url) as session:
-        shops = session.exec(
-            select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
-        ).all()
+        shops = installed_shop_ids(session)
     return sum(tasks.forecast_inventory(settings.redis_url, shop_id) for shop_id in shops)
