@@ -188,3 +188,19 @@ def test_cards_stop_promoting_what_sells_out_before_its_restock(jobs_env, shop_i
     assert cards[1]["available"] and cards[1]["selling_out"] and cards[1]["variant_id"] == STEADY
     rules = list_rules(cards, {}, {}, {}, [])
     assert rules.out_of_stock == {"1"}  # still sellable, no longer promoted
+
+
+def test_stock_is_summed_over_locations_and_carried_forward(jobs_env, shop_id):
+    from app.stores.inventory import stock_by_day
+
+    day0 = NOW.date() - timedelta(days=5)
+    with session_scope(jobs_env.database_url) as s:
+        shop = s.get(Shop, shop_id)
+        _level(s, shop, 4242, 0, NOW - timedelta(days=4), location=1)  # sold out at the first location ...
+        _level(
+            s, shop, 4242, 5, NOW - timedelta(days=3), location=2
+        )  # ... five at the second from a day later
+        stock = stock_by_day(s, shop_id, [4242], day0, NOW.date())[4242]
+    assert np.isnan(stock[0]) and stock[1] == 0 and list(stock[2:]) == [5, 5, 5]
+    units = np.zeros(5)
+    assert list(np.isnan(censored_series(units, stock))) == [False, True, False, False, False]
