@@ -150,10 +150,12 @@ def test_cli_on_the_shipped_sample(tmp_path):
 @pytest.mark.parametrize(
     ("name", "cutoff", "rmsse_at_most", "stockout_at_most"),
     # the issue asks 0.97 and 0.85; these are the measured levels (benchmarks/demand.md), so a regression fails
-    [("online_retail_ii", "2010-11-01", 1.1, 1.1), ("completejourney_8451", "2017-10-01", 1.1, 1.5)],
+    [("online_retail_ii", "2010-11-01", 1.02, 0.90), ("completejourney_8451", "2017-10-01", 1.07, 1.31)],
 )
 def test_targets_on_the_full_data(name, cutoff, rmsse_at_most, stockout_at_most):
-    """Issue 19's targets with the one default configuration, against the best of the seven baselines."""
+    """Issue 19's comparison with the one default configuration against the best of the seven baselines. The
+    targets (0.97 and 0.85) are not met (benchmarks/demand.md: 1.008 / 0.889 and 1.057 / 1.296): checked at the
+    measured levels, so a regression fails."""
     if not (DATA / name).exists():
         pytest.skip(f"{DATA / name} not present (../shared is optional)")
     results, preds = run_backtest(
