@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.web.admin import bp as admin_bp
     from app.web.admin_activity import bp as admin_activity_bp
     from app.web.admin_channels import bp as admin_channels_bp
+    from app.web.admin_inventory import bp as admin_inventory_bp
     from app.web.admin_journey import bp as admin_journey_bp
     from app.web.admin_knowledge import bp as admin_knowledge_bp
     from app.web.admin_lift import bp as admin_lift_bp
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         admin_lift_bp,
         admin_journey_bp,
         admin_replenishment_bp,
+        admin_inventory_bp,
         admin_merchandising_bp,
         admin_reviews_bp,
         admin_support_bp,

@@ -91,6 +91,7 @@ add_subcommands(
     [
         ("app.commands.demo", "demo"),
         ("app.commands.sync", "sync"),
+        ("app.commands.inventory", "inventory"),
         ("app.commands.gdpr", "gdpr"),
         ("app.commands.reviews", "reviews"),
         ("app.commands.events", "events"),

@@ -40,6 +40,8 @@ INFER_ALL_INTERESTS = "app.jobs.interests.infer_all_shops"
 FORECAST_REPLENISHMENT = "app.jobs.replenishment.forecast_shop"
 FORECAST_ALL_REPLENISHMENT = "app.jobs.replenishment.forecast_all_shops"
 RUN_REPLENISHMENT = "app.jobs.replenishment.run_replenishment"
+FORECAST_INVENTORY = "app.jobs.inventory.forecast_shop"
+FORECAST_ALL_INVENTORY = "app.jobs.inventory.forecast_all_shops"
 REFRESH_SHOP_LISTS = "app.jobs.recommendations.refresh_for_shop"
 REFRESH_CUSTOMER_LISTS = "app.jobs.recommendations.refresh_for_customer"
 REFRESH_PERSONAL_LISTS = "app.jobs.recommendations.refresh_personal_lists"
@@ -155,6 +157,11 @@ def forecast_replenishment(redis_url: str | None, shop_id: int) -> bool:
     return enqueue(
         redis_url, FORECAST_REPLENISHMENT, shop_id, queue="low", job_id=replenishment_job_id(shop_id)
     )
+
+
+def forecast_inventory(redis_url: str | None, shop_id: int) -> bool:
+    """The shop's demand forecasts and reorder decisions (nightly); one queued per shop."""
+    return enqueue(redis_url, FORECAST_INVENTORY, shop_id, queue="low", job_id=f"inventory-shop-{shop_id}")
 
 
 def run_replenishment(redis_url: str | None, shop_id: int) -> bool:

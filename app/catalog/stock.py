@@ -15,10 +15,11 @@ from sqlmodel import Session, select
 from app.models.commerce import InventoryLevel, ProductVariant
 
 
-def variant_availability(
+def variant_stock(
     session: Session, shop_id: int, variants: Iterable[ProductVariant]
-) -> dict[int, bool]:
-    """Variant id → sellable: inventory levels when known, else the variant's quantity, else untracked."""
+) -> dict[int, int | None]:
+    """Variant id → units in stock: inventory levels summed over locations when known, else the variant's
+    quantity, else None (untracked)."""
     variants = list(variants)
     items = [v.inventory_item_id for v in variants if v.inventory_item_id]
     levels: dict[int, int] = {}
@@ -29,12 +30,13 @@ def variant_availability(
             .group_by(InventoryLevel.inventory_item_id)
         ).all():
             levels[item_id] = int(available or 0)
-    out: dict[int, bool] = {}
-    for v in variants:
-        if v.inventory_item_id in levels:
-            out[v.shopify_id] = levels[v.inventory_item_id] > 0
-        elif v.inventory_quantity is not None:
-            out[v.shopify_id] = v.inventory_quantity > 0
-        else:
-            out[v.shopify_id] = True
-    return out
+    return {v.shopify_id: levels.get(v.inventory_item_id or -1, v.inventory_quantity) for v in variants}
+
+
+def variant_availability(
+    session: Session, shop_id: int, variants: Iterable[ProductVariant]
+) -> dict[int, bool]:
+    """Variant id → sellable: inventory levels when known, else the variant's quantity, else untracked."""
+    return {
+        vid: units is None or units > 0 for vid, units in variant_stock(session, shop_id, variants).items()
+    }

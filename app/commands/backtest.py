@@ -21,6 +21,7 @@ add_subcommands(
         ("app.backtest.profiles", "profiles"),
         ("app.backtest.uplift", "uplift"),
         ("app.backtest.replenishment", "replenishment"),
+        ("app.backtest.demand", "demand"),
         ("app.backtest.convert", "convert"),
         ("app.backtest.support_cli", "support"),
         ("app.backtest.interest_names", "interest_names"),

@@ -18,6 +18,7 @@ from app.models.commerce import (
 from app.models.events import IdentityLink, PixelEvent
 from app.models.feedback import ProductReview, ReviewImport, SupportMessage
 from app.models.inbox import WebhookInbox
+from app.models.inventory import DemandForecast, InventoryDay, InventorySetting
 from app.models.journey import JourneyStage, JourneyTransition
 from app.models.knowledge import KnowledgePassage, SupportFaq
 from app.models.merchandising import MerchantRule, ShopInterest
@@ -47,12 +48,15 @@ __all__ = [
     "ConversationMessage",
     "Customer",
     "CustomerProfile",
+    "DemandForecast",
     "GdprExport",
     "HoldoutPolicy",
     "IdentityLink",
+    "InventoryDay",
     "InventoryLevel",
     "JourneyStage",
     "JourneyTransition",
+    "InventorySetting",
     "KnowledgePassage",
     "MerchantRule",
     "MessageDecision",

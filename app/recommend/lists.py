@@ -97,7 +97,7 @@ def _shop_rules(data: ShopData) -> Rules:
     """Rules every list of the shop obeys: stock, the merchant's shop-wide excludes and the diversity cap
     (per-placement pins and excludes are added by ``_blended``)."""
     return Rules(
-        out_of_stock={str(p) for p, c in data.cards.items() if not c["available"]},
+        out_of_stock={str(p) for p, c in data.cards.items() if not c["available"] or c.get("selling_out")},
         excludes=set(data.excludes.get("all", set())),
         product_type={str(p): t for p, t in data.types.items() if t},
         backfill=True,

@@ -63,7 +63,7 @@ def list_rules(
     merchant's pins and excludes, its shoppers' low ratings, its interests and its shoppers' due items."""
     return ListRules(
         live={str(p) for p in cards},
-        out_of_stock={str(p) for p, c in cards.items() if not c["available"]},
+        out_of_stock={str(p) for p, c in cards.items() if not c["available"] or c.get("selling_out")},
         excludes=excludes,
         pins=pins,
         disliked={str(c): ids for c, ids in disliked.items()},

@@ -22,6 +22,7 @@ from app.catalog.text import product_text
 from app.models.base import utcnow
 from app.models.catalog import ProductEmbedding
 from app.models.commerce import Order, Product, ProductVariant
+from app.stores.inventory import selling_out
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +142,9 @@ def product_cards(
 ) -> dict[int, dict[str, Any]]:
     """Product id → what a storefront card shows, for live, non-deleted products.
 
-    ``variant_id`` is the first sellable variant (None when nothing is in stock; ``available`` says so).
+    ``variant_id`` is the first sellable variant, preferring one the inventory forecast does not see selling out
+    before its restock (None when nothing is in stock; ``available`` says so); ``selling_out`` is true when
+    every sellable variant will (recommendations stop promoting it).
     """
     ids = sorted({int(p) for p in product_ids})
     if not ids:
@@ -161,13 +164,15 @@ def product_cards(
         .order_by(ProductVariant.product_shopify_id, ProductVariant.position, ProductVariant.shopify_id)
     ).all()
     sellable = variant_availability(session, shop_id, variants)
+    short = selling_out(session, shop_id, [v.shopify_id for v in variants if sellable.get(v.shopify_id)])
     by_product: dict[int, list[ProductVariant]] = defaultdict(list)
     for v in variants:
         by_product[v.product_shopify_id].append(v)
     cards: dict[int, dict[str, Any]] = {}
     for p in products:
         vs = by_product.get(p.shopify_id, [])
-        pick = next((v for v in vs if sellable.get(v.shopify_id)), None)
+        in_stock = [v for v in vs if sellable.get(v.shopify_id)]
+        pick = next((v for v in in_stock if v.shopify_id not in short), in_stock[0] if in_stock else None)
         shown = pick or (vs[0] if vs else None)
         cards[p.shopify_id] = {
             "product_id": p.shopify_id,
@@ -179,5 +184,6 @@ def product_cards(
             "currency": currency,
             "image": None,
             "available": pick is not None,
+            "selling_out": pick is not None and pick.shopify_id in short,
         }
     return cards

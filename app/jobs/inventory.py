@@ -1,0 +1,163 @@
+"""The inventory agent's nightly job (issue 19).
+
+- ``forecast_shop(shop_id)``: each variant's daily units over the last ``HISTORY_DAYS`` (``app.stores.inventory``),
+  days at zero stock without a sale censored (``NaN``: unknown demand, not zero), forecast by
+  ``app.modelling.demand.forecast`` (the function ``attune backtest demand`` measures), bootstrapped paths, and the
+  decisions of ``app.modelling.inventory.decide`` under the vendor's settings; the shop's ``demand_forecast`` rows
+  are rewritten. A variant with one sale day ever gets its product's forecast shared over its variants, flagged
+  ``basis = product_prior``. Idempotent: a rerun on the same day rewrites the same rows.
+- ``forecast_all_shops()``: nightly (cron), one job per installed shop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+from sqlmodel import Session
+
+from app import tasks
+from app.config import Settings, get_settings
+from app.db import get_engine, session_scope
+from app.modelling.demand import Config, demand_paths, forecast
+from app.modelling.inventory import MAX_STOCK, Policy, decide
+from app.models.inventory import DemandForecast, InventorySetting
+from app.stores.inventory import VariantInfo, daily_units, policies, replace_forecasts, stock_by_day, variants
+from app.stores.shops import installed_shop_ids
+
+log = logging.getLogger(__name__)
+HISTORY_DAYS = 365
+EPOCH = date(1970, 1, 1)
+Progress = Callable[[int, int], None]
+
+
+def censored_series(units: np.ndarray, stock: np.ndarray | None) -> np.ndarray:
+    """Units with the days that ended out of stock and sold nothing marked unknown (``NaN``)."""
+    out = units.astype(float).copy()
+    if stock is not None:
+        out[(np.nan_to_num(stock, nan=1.0) <= 0) & (units <= 0)] = np.nan
+    return out
+
+
+def _from_first_sale(y: np.ndarray) -> np.ndarray:
+    sold = np.flatnonzero(np.nan_to_num(y) > 0)
+    return y[sold[0] :] if len(sold) else y[:0]
+
+
+def _policy(settings: dict[str, InventorySetting], vendor: str) -> Policy:
+    row = settings.get(vendor) or settings.get("")
+    if row is None:
+        return Policy()
+    return Policy(row.lead_time_days, row.review_days, row.service_level)
+
+
+def plan_shop(
+    shop_id: int,
+    infos: list[VariantInfo],
+    units: dict[int, np.ndarray],
+    stock: dict[int, np.ndarray],
+    settings: dict[str, InventorySetting],
+    today: date,
+    now: datetime,
+    progress: Progress | None = None,
+) -> list[DemandForecast]:
+    """The shop's rows from loaded history (pure apart from building rows; the job and the tests call it)."""
+    cfg = Config()
+    origin = (today - EPOCH).days
+    width = HISTORY_DAYS
+    full = {
+        v.variant_id: censored_series(
+            units.get(v.variant_id, np.zeros(width)), stock.get(v.inventory_item_id or -1)
+        )
+        for v in infos
+    }
+    series = [_from_first_sale(full[v.variant_id]) for v in infos]
+    fc = forecast(series, origin, cfg)
+    sale_days = [int(np.sum(np.nan_to_num(y) > 0)) for y in series]
+    by_product: dict[int, list[int]] = {}
+    for k, v in enumerate(infos):
+        by_product.setdefault(v.product_id, []).append(k)
+    rows = []
+    for k, v in enumerate(infos):
+        mean, basis, method = fc.mean[k], "history", fc.method[k]
+        if sale_days[k] == 0:
+            basis, method = "none", "none"
+        elif sale_days[k] == 1:
+            siblings = by_product[v.product_id]
+            mean = fc.mean[siblings].sum(axis=0) / len(siblings)
+            basis = "product_prior"
+        paths = demand_paths(series[k], mean, seed=v.variant_id % (2**32))
+        policy = _policy(settings, v.vendor)
+        if v.on_hand is None:  # untracked: never runs out, nothing to reorder (stored as 0 on hand)
+            d = replace(decide(MAX_STOCK, mean, paths, policy), on_hand=0)
+        else:
+            d = decide(v.on_hand, mean, paths, policy)
+        censored = int(np.isnan(full[v.variant_id]).sum())
+        rows.append(
+            DemandForecast(
+                shop_id=shop_id,
+                variant_shopify_id=v.variant_id,
+                product_shopify_id=v.product_id,
+                title=v.title,
+                sku=v.sku,
+                vendor=v.vendor,
+                method=method,
+                basis=basis,
+                censored_days=censored,
+                on_hand=d.on_hand,
+                units_28d=round(float(mean.sum()), 3),
+                daily=",".join(f"{x:.3f}" for x in mean),
+                days_of_cover=d.days_of_cover,
+                lead_time_days=policy.lead_time_days,
+                stockout_p10=_date(today, d.stockout_day_p10, len(mean)),
+                stockout_p50=_date(today, d.stockout_day_p50, len(mean)),
+                stockout_p90=_date(today, d.stockout_day_p90, len(mean)),
+                reorder_point=d.reorder_point,
+                order_up_to=d.order_up_to,
+                suggested_order=d.suggested_order,
+                alert=d.alert,
+                computed_at=now,
+            )
+        )
+        if progress is not None:
+            progress(k + 1, len(infos))
+    return rows
+
+
+def _date(today: date, days: int, horizon: int) -> date | None:
+    """The day the stock runs out (``days`` full days from today); None beyond the forecast."""
+    return None if days >= 2 * horizon else today + timedelta(days=days)
+
+
+def forecast_shop(
+    shop_id: int,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Worker job: recompute and store the shop's demand forecasts and decisions. Returns how many are stored."""
+    settings = settings or get_settings()
+    now = now or datetime.now(UTC)
+    today = now.date()
+    start = today - timedelta(days=HISTORY_DAYS)
+    with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
+        infos = variants(session, shop_id)
+        units = daily_units(session, shop_id, start, today)
+        items = [v.inventory_item_id for v in infos if v.inventory_item_id]
+        stock = stock_by_day(session, shop_id, items, start, today)
+        rows = plan_shop(shop_id, infos, units, stock, policies(session, shop_id), today, now, progress)
+        stored = replace_forecasts(session, shop_id, rows)
+        session.commit()
+    log.info("inventory: shop %s, %s variants forecast", shop_id, stored)
+    return stored
+
+
+def forecast_all_shops() -> int:
+    """Nightly: queue a demand forecast for every installed shop (low queue). Returns how many."""
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        shops = installed_shop_ids(session)
+    return sum(tasks.forecast_inventory(settings.redis_url, shop_id) for shop_id in shops)

@@ -1,0 +1,77 @@
+"""The inventory agent's tables (issue 19), each scoped by shop with (shop_id, key) indexes.
+
+- ``inventory_day``: each inventory item's stock at each location at the end of each day it changed (from
+  ``inventory_levels/update`` and the backfill), so that days at zero stock are censored in the demand history.
+- ``inventory_setting``: the merchant's lead time, review period and service level per vendor ('' = default).
+- ``demand_forecast``: one row per variant, rewritten nightly by ``app.jobs.inventory.forecast_shop`` from
+  ``app.modelling.demand.forecast`` (what ``attune backtest demand`` measures) and ``app.modelling.inventory``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.models.base import shop_fk, shopify_id_field, ts_field
+
+
+class InventoryDay(SQLModel, table=True):
+    __tablename__ = "inventory_day"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "inventory_item_id", "location_id", "day", name="uq_inventory_day"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = shop_fk()
+    inventory_item_id: int = shopify_id_field(index=False)
+    location_id: int = shopify_id_field(index=False)
+    day: date
+    available: int
+
+
+class InventorySetting(SQLModel, table=True):
+    __tablename__ = "inventory_setting"
+    __table_args__ = (UniqueConstraint("shop_id", "vendor", name="uq_inventory_setting_vendor"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = shop_fk()
+    vendor: str = Field(default="", max_length=255)
+    lead_time_days: int = 14
+    review_days: int = 7
+    service_level: float = 0.95
+
+
+class DemandForecast(SQLModel, table=True):
+    __tablename__ = "demand_forecast"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "variant_shopify_id", name="uq_demand_forecast_variant"),
+        Index("ix_demand_forecast_shop_vendor", "shop_id", "vendor"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = shop_fk()
+    variant_shopify_id: int = shopify_id_field(index=False)
+    product_shopify_id: int = shopify_id_field(index=False)
+    title: str = Field(default="", max_length=512)
+    sku: str | None = Field(default=None, max_length=255)
+    vendor: str = Field(default="", max_length=255)
+    method: str = Field(max_length=32)
+    basis: str = Field(max_length=16)  # history | product_prior (one sale ever) | none
+    censored_days: int = 0
+    on_hand: int = 0
+    units_28d: float = 0.0  # expected units over the next 28 days
+    daily: str = Field(default="", max_length=2000)  # the 28 expected daily units, comma-separated
+    days_of_cover: int = 0
+    lead_time_days: int = (
+        14  # the vendor's, when this row was computed: cover below it sells out before a restock
+    )
+    stockout_p10: date | None = None
+    stockout_p50: date | None = None
+    stockout_p90: date | None = None
+    reorder_point: int = 0
+    order_up_to: int = 0
+    suggested_order: int = 0
+    alert: bool = False
+    computed_at: datetime = ts_field(nullable=False, default_now=True)

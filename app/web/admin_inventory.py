@@ -1,0 +1,136 @@
+"""Embedded-admin inventory (issue 19), for the authenticated shop only:
+
+- ``GET /api/admin/inventory[?vendor=V]``: each variant's forecast (28-day units), stock-out date with its
+  10–90 % range, days of cover, reorder point, suggested order and alert, alerts first; the settings per vendor.
+- ``GET /api/admin/inventory/reorder.csv?vendor=V``: what to order from one vendor, as CSV.
+- ``PUT /api/admin/inventory/settings``: ``{"vendor": "", "lead_time_days": 14, "review_days": 7,
+  "service_level": 0.95}`` ('' = the shop's default); a bad value is a 400 with the reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from app.db import session_scope
+from app.modelling.inventory import InventoryInputError, Policy
+from app.models.inventory import DemandForecast
+from app.stores.inventory import forecasts, policies, save_setting
+from app.web import settings
+from app.web.session_auth import require_session_token
+
+bp = Blueprint("admin_inventory", __name__)
+
+FIELDS = [
+    "variant_shopify_id", "product_shopify_id", "title", "sku", "vendor", "method", "basis", "censored_days",
+    "on_hand", "units_28d", "days_of_cover", "reorder_point", "order_up_to", "suggested_order", "alert",
+]  # fmt: skip
+
+
+def _row(r: DemandForecast) -> dict[str, Any]:
+    out = {f: getattr(r, f) for f in FIELDS}
+    for f in ("stockout_p10", "stockout_p50", "stockout_p90"):
+        value = getattr(r, f)
+        out[f] = value.isoformat() if value else None
+    out["computed_at"] = r.computed_at.isoformat()
+    return out
+
+
+def _vendor() -> str | None:
+    vendor = request.args.get("vendor")
+    return None if vendor is None else vendor.strip()[:255]
+
+
+@bp.get("/api/admin/inventory")
+@require_session_token
+def inventory() -> Any:
+    """The shop's demand forecasts and reorder decisions, alerts first."""
+    with session_scope(settings().database_url) as session:
+        rows = forecasts(session, g.shop.id, _vendor())
+        stored = policies(session, g.shop.id)
+    default = Policy()
+    return jsonify(
+        {
+            "variants": [_row(r) for r in rows],
+            "alerts": sum(r.alert for r in rows),
+            "defaults": {
+                "lead_time_days": default.lead_time_days,
+                "review_days": default.review_days,
+                "service_level": default.service_level,
+            },
+            "settings": [
+                {
+                    "vendor": s.vendor,
+                    "lead_time_days": s.lead_time_days,
+                    "review_days": s.review_days,
+                    "service_level": s.service_level,
+                }
+                for s in stored.values()
+            ],
+        }
+    )
+
+
+@bp.get("/api/admin/inventory/reorder.csv")
+@require_session_token
+def reorder_csv() -> Any:
+    """What to order from one vendor (``vendor`` required, '' for variants without one)."""
+    vendor = _vendor()
+    if vendor is None:
+        return jsonify(error="missing_vendor", message="vendor is required ('' for no vendor)"), 400
+    with session_scope(settings().database_url) as session:
+        rows = [r for r in forecasts(session, g.shop.id, vendor) if r.suggested_order > 0]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["sku", "title", "variant_id", "on_hand", "reorder_point", "suggested_order", "stockout_date"]
+    )
+    for r in rows:
+        writer.writerow(
+            [r.sku or "", r.title, r.variant_shopify_id, r.on_hand, r.reorder_point, r.suggested_order,
+             r.stockout_p50.isoformat() if r.stockout_p50 else ""]
+        )  # fmt: skip
+    name = "".join(c if c.isalnum() else "-" for c in vendor) or "no-vendor"
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="reorder-{name}.csv"'},
+    )
+
+
+@bp.put("/api/admin/inventory/settings")
+@require_session_token
+def put_settings() -> Any:
+    """Lead time, review period and service level for one vendor ('' = the shop's default)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return jsonify(error="invalid_body", message="send a JSON object"), 400
+    vendor = body.get("vendor", "")
+    if not isinstance(vendor, str) or len(vendor) > 255:
+        return jsonify(error="invalid_vendor", message="vendor is a string of at most 255 characters"), 400
+    try:
+        lead, review, level = (
+            body.get("lead_time_days", 14),
+            body.get("review_days", 7),
+            body.get("service_level", 0.95),
+        )
+        if not all(isinstance(x, int) and not isinstance(x, bool) for x in (lead, review)):
+            raise InventoryInputError("lead_time_days and review_days are whole numbers of days")
+        if isinstance(level, bool) or not isinstance(level, int | float):
+            raise InventoryInputError("service_level is a number such as 0.95")
+        policy = Policy(lead, review, float(level))
+    except InventoryInputError as exc:
+        return jsonify(error="invalid_setting", message=str(exc)), 400
+    with session_scope(settings().database_url) as session:
+        save_setting(
+            session,
+            g.shop.id,
+            vendor.strip(),
+            policy.lead_time_days,
+            policy.review_days,
+            policy.service_level,
+        )
+    return jsonify(vendor=vendor.strip(), lead_time_days=lead, review_days=review, service_level=float(level))
