@@ -5,8 +5,9 @@ first; ties by agent and dedupe key, so the outcome never depends on the order t
 through these steps, and the first that stops it gives the decision and its reason:
 
 1. **dedupe**: a key already sent, scheduled or held out (or earlier in this batch) is suppressed;
-2. **holdout**: the arm is drawn before anything else is looked at (intention to treat), from a stable hash of
-   shop + agent + shopper; a held-out proposal is recorded and never sent;
+2. **holdout**: the arm is drawn before anything else is looked at (intention to treat): first the shop's global
+   holdout (a stable hash of shop + shopper under the name ``global``: shoppers no agent ever contacts), then
+   the agent's own, a stable hash of shop + agent + shopper; a held-out proposal is recorded and never sent;
 3. **purchase**: a ``cancel_on_purchase`` proposal (browse, rescue) made before the shopper's last purchase is
    suppressed;
 4. **stock**: a proposal about an out-of-stock product is suppressed;
@@ -31,7 +32,7 @@ from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from app.measurement.holdout import in_holdout
+from app.measurement.holdout import in_global_holdout, in_holdout
 from app.orchestrator.budget import fits
 from app.orchestrator.clock import next_allowed
 from app.orchestrator.proposal import (
@@ -51,8 +52,17 @@ from app.orchestrator.proposal import (
 from app.orchestrator.timezones import recipient_timezone
 
 
+def globally_held_out(proposal: Proposal, policy: ContactPolicy) -> bool:
+    """The shopper is in the shop's global holdout: no agent touches them."""
+    g, shopper = policy.global_holdout, proposal.shopper
+    return in_global_holdout(proposal.shop_id, shopper.kind, shopper.id, g.share, g.salt)
+
+
 def draw_arm(proposal: Proposal, policy: ContactPolicy) -> Arm:
-    """The proposal's arm: stable per shop, agent and shopper (the same hash as the storefront's holdout)."""
+    """The proposal's arm: the global holdout first, then the agent's own (stable per shop, agent and shopper;
+    the same hashes as the storefront's holdout)."""
+    if globally_held_out(proposal, policy):
+        return Arm.HOLDOUT
     holdout = policy.holdout_for(proposal.agent)
     shopper = proposal.shopper
     held = in_holdout(proposal.shop_id, proposal.agent, shopper.kind, shopper.id, holdout.share, holdout.salt)
@@ -125,6 +135,11 @@ def _decide(proposal: Proposal, state: _Shopper, policy: ContactPolicy, now: dat
     arm = draw_arm(proposal, policy)
     if arm is Arm.HOLDOUT:
         state.keys.add(proposal.dedupe_key)
+        if globally_held_out(proposal, policy):
+            why = (
+                "in the shop's global holdout: no agent contacts this shopper, to measure the agents together"
+            )
+            return Decision(proposal, Action.HOLD_OUT, arm, why)
         return Decision(proposal, Action.HOLD_OUT, arm, f"held out from {proposal.agent} to measure its lift")
     bought = facts.last_purchase_at
     if (

@@ -186,6 +186,7 @@ class HoldoutShare:
     salt: str = ""
 
 
+MAX_GLOBAL_HOLDOUT = 0.5
 DEFAULT_START = time(8, 0)
 DEFAULT_END = time(21, 0)
 
@@ -202,6 +203,8 @@ class ContactPolicy:
     shop_timezone: str = "UTC"
     holdouts: Mapping[str, HoldoutShare] = field(default_factory=dict)
     default_holdout: HoldoutShare = HoldoutShare()
+    # shoppers no agent ever touches (the control room's comparison); the store loads the shop's 5 % default
+    global_holdout: HoldoutShare = HoldoutShare(0.0)
 
     def __post_init__(self) -> None:
         if not (0 <= self.per_day <= 24 and 0 <= self.per_week <= 100):
@@ -215,6 +218,8 @@ class ContactPolicy:
         for share in [self.default_holdout, *self.holdouts.values()]:
             if not 0 <= share.share <= 1:
                 raise ProposalError("a holdout share must be between 0 and 1")
+        if not 0 <= self.global_holdout.share <= MAX_GLOBAL_HOLDOUT:
+            raise ProposalError(f"the global holdout share must be between 0 and {MAX_GLOBAL_HOLDOUT:g}")
 
     def holdout_for(self, agent: str) -> HoldoutShare:
         return self.holdouts.get(agent, self.default_holdout)

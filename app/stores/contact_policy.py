@@ -7,6 +7,7 @@ from datetime import time
 
 from sqlmodel import Session, select
 
+from app.measurement.holdout import GLOBAL, GLOBAL_DEFAULT_SHARE
 from app.models.base import utcnow
 from app.models.messaging import ContactPolicyRow
 from app.models.serving import HoldoutPolicy
@@ -24,15 +25,17 @@ def _time(minute: int) -> time:
 
 
 def load_policy(session: Session, shop_id: int) -> ContactPolicy:
-    """The shop's policy; the defaults (1 a day, 3 a week, 08:00-21:00, 10 % holdout) where none is set."""
+    """The shop's policy; the defaults (1 a day, 3 a week, 08:00-21:00, 10 % holdout per agent, a 5 % global
+    holdout, stored as the ``holdout_policy`` row named ``global``) where none is set."""
     row = session.exec(select(ContactPolicyRow).where(ContactPolicyRow.shop_id == shop_id)).first()
     holdouts = {
         h.agent: HoldoutShare(h.share, h.salt)
         for h in session.exec(select(HoldoutPolicy).where(HoldoutPolicy.shop_id == shop_id)).all()
     }
     default = HoldoutShare(DEFAULT_MESSAGE_HOLDOUT)
+    everyone = holdouts.pop(GLOBAL, HoldoutShare(GLOBAL_DEFAULT_SHARE))
     if row is None:
-        return ContactPolicy(holdouts=holdouts, default_holdout=default)
+        return ContactPolicy(holdouts=holdouts, default_holdout=default, global_holdout=everyone)
     return ContactPolicy(
         per_day=row.per_day,
         per_week=row.per_week,
@@ -41,6 +44,7 @@ def load_policy(session: Session, shop_id: int) -> ContactPolicy:
         shop_timezone=row.timezone or "UTC",
         holdouts=holdouts,
         default_holdout=default,
+        global_holdout=everyone,
     )
 
 
