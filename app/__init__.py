@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.web.admin import bp as admin_bp
     from app.web.admin_activity import bp as admin_activity_bp
     from app.web.admin_channels import bp as admin_channels_bp
+    from app.web.admin_control_room import bp as admin_control_room_bp
     from app.web.admin_knowledge import bp as admin_knowledge_bp
     from app.web.admin_lift import bp as admin_lift_bp
     from app.web.admin_merchandising import bp as admin_merchandising_bp
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         admin_channels_bp,
         admin_activity_bp,
         admin_rescue_bp,
+        admin_control_room_bp,
     ):
         app.register_blueprint(bp)
     install_webhook_fast_path(app)  # POST /webhooks without Flask overhead; same answers as the route

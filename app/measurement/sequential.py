@@ -199,3 +199,28 @@ def shrink(estimate: float, standard_error: float, prior: Prior, confidence: flo
     mean = w * estimate + (1 - w) * prior.mean
     sd = math.sqrt(w * se2)
     return Interval(mean, mean - z * sd, mean + z * sd)
+
+
+@dataclass(frozen=True)
+class RateDifference:
+    """``p1 − p2`` from two arms' counts: its always-valid interval and its plain standard error (for pooling)."""
+
+    interval: Interval
+    standard_error: float
+
+
+def rate_difference(
+    x1: int, n1: int, x2: int, n2: int, *, alpha: float = ALPHA, t_star: float = T_STAR
+) -> RateDifference | None:
+    """The asymptotic confidence sequence at today's counts for the difference of two proportions (treated
+    ``x1/n1``, holdout ``x2/n2``), the per-unit spread being ``p1(1−p1)/π + p2(1−p2)/(1−π)`` with ``π`` the
+    treated share: the same boundary as ``difference_sequence``, for readouts that keep only counts."""
+    if n1 < MIN_PER_ARM or n2 < MIN_PER_ARM:
+        return None
+    n = n1 + n2
+    p1, p2, pi = x1 / n1, x2 / n2, n1 / n
+    spread = math.sqrt(max(p1 * (1 - p1) / pi + p2 * (1 - p2) / (1 - pi), 1 / (n * n)))
+    half = float(boundary(np.array([float(n)]), np.array([spread]), alpha, t_star)[0])
+    d = p1 - p2
+    se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+    return RateDifference(Interval(d, d - half, d + half), se)

@@ -8,6 +8,8 @@ through these steps, and the first that stops it gives the decision and its reas
 2. **holdout**: the arm is drawn before anything else is looked at (intention to treat): first the shop's global
    holdout (a stable hash of shop + shopper under the name ``global``: shoppers no agent ever contacts), then
    the agent's own, a stable hash of shop + agent + shopper; a held-out proposal is recorded and never sent;
+   2b. **the agent's card**: an agent the merchant switched off is suppressed; its channels are narrowed to those
+   its card allows, its allowed hours narrowed to the card's, and past its weekly budget it is suppressed;
 3. **purchase**: a ``cancel_on_purchase`` proposal (browse, rescue) made before the shopper's last purchase is
    suppressed;
 4. **stock**: a proposal about an out-of-stock product is suppressed;
@@ -90,6 +92,26 @@ def _channel(proposal: Proposal, facts: ShopperFacts) -> tuple[str | None, str]:
     return None, "no channel it may use: " + "; ".join(why)
 
 
+class _Agents:
+    """The shop-wide state of one batch: each agent's weekly budget used so far."""
+
+    def __init__(self, policy: ContactPolicy) -> None:
+        self.used = dict(policy.agent_week_counts)
+
+
+def _switched(proposal: Proposal, policy: ContactPolicy) -> tuple[Proposal, str | None]:
+    """The proposal as the agent's card allows it (its channels narrowed), or why the card stops it."""
+    sw = policy.switch_for(proposal.agent)
+    if not sw.enabled:
+        return proposal, f"{proposal.agent} is switched off on its card"
+    if sw.channels:
+        allowed = tuple(c for c in proposal.channels if c in sw.channels)
+        if not allowed:
+            return proposal, f"none of its channels is allowed on {proposal.agent}'s card"
+        proposal = replace(proposal, channels=allowed)
+    return proposal, None
+
+
 class _Shopper:
     """One shopper's state while their proposals are decided: the budget so far and the keys taken."""
 
@@ -114,15 +136,26 @@ def _budget_loss(proposal: Proposal, state: _Shopper, policy: ContactPolicy, sen
     return None
 
 
-def _decide_one(proposal: Proposal, state: _Shopper, policy: ContactPolicy, now: datetime) -> Decision:
+def _decide_one(
+    proposal: Proposal, state: _Shopper, policy: ContactPolicy, now: datetime, agents: _Agents
+) -> Decision:
     """The decision, with the channel the proposal would go by whatever its arm (``intended_channel``): read
     from reachability and consent before the arm is applied, the same way for both arms, so a held-out
     shopper's counterfactual channel and a treated one's are comparable."""
-    intended = _channel(proposal, state.facts)[0]
-    return replace(_decide(proposal, state, policy, now), intended_channel=intended)
+    narrowed, stopped = _switched(proposal, policy)
+    intended = _channel(narrowed, state.facts)[0]
+    decision = _decide(narrowed, state, policy, now, agents, stopped)
+    return replace(decision, proposal=proposal, intended_channel=intended)
 
 
-def _decide(proposal: Proposal, state: _Shopper, policy: ContactPolicy, now: datetime) -> Decision:
+def _decide(
+    proposal: Proposal,
+    state: _Shopper,
+    policy: ContactPolicy,
+    now: datetime,
+    agents: _Agents,
+    stopped: str | None = None,
+) -> Decision:
     facts = state.facts
 
     def suppress(arm: Arm, reason: str, **kw: object) -> Decision:
@@ -141,6 +174,8 @@ def _decide(proposal: Proposal, state: _Shopper, policy: ContactPolicy, now: dat
             )
             return Decision(proposal, Action.HOLD_OUT, arm, why)
         return Decision(proposal, Action.HOLD_OUT, arm, f"held out from {proposal.agent} to measure its lift")
+    if stopped:
+        return suppress(arm, stopped)
     bought = facts.last_purchase_at
     if (
         proposal.cancel_on_purchase
@@ -160,10 +195,11 @@ def _decide(proposal: Proposal, state: _Shopper, policy: ContactPolicy, now: dat
     )
     start = max(proposal.earliest, now)
     quiet = spec.quiet_hours and proposal.purpose is Purpose.MARKETING
-    send_at = next_allowed(start, zone, policy.quiet_start, policy.quiet_end) if quiet else start
+    first, last = policy.window_for(proposal.agent)
+    send_at = next_allowed(start, zone, first, last) if quiet else start
     kw = {"channel": channel, "timezone": zone}
     if send_at > proposal.latest:
-        window = f"{policy.quiet_start:%H:%M}-{policy.quiet_end:%H:%M}"
+        window = f"{first:%H:%M}-{last:%H:%M}"
         return suppress(
             arm, f"no time inside quiet hours ({window} {zone}, from {source}) before the latest", **kw
         )
@@ -172,8 +208,13 @@ def _decide(proposal: Proposal, state: _Shopper, policy: ContactPolicy, now: dat
         loss = _budget_loss(proposal, state, policy, send_at)
         if loss:
             return suppress(arm, loss, **kw)
+    cap = policy.switch_for(proposal.agent).weekly_budget
+    if cap is not None and agents.used.get(proposal.agent, 0) >= cap:
+        return suppress(arm, f"{proposal.agent}'s weekly budget of {cap} message(s) is used", **kw)
+    if counted:
         state.times.append(send_at)
         state.winners.append((proposal, send_at))
+    agents.used[proposal.agent] = agents.used.get(proposal.agent, 0) + 1
     state.keys.add(proposal.dedupe_key)
     action = Action.SEND if send_at <= now else Action.DEFER
     local = f"{send_at.astimezone(ZoneInfo(zone)):%H:%M} {zone}"
@@ -200,8 +241,9 @@ def decide(
     for i, p in enumerate(proposals):
         by_shopper[p.shopper.key].append((i, p))
     decided: dict[int, Decision] = {}
+    agents = _Agents(policy)
     for key, group in by_shopper.items():
         state = _Shopper(facts.get(key, ShopperFacts()))
         for i, p in _order(group):
-            decided[i] = _decide_one(p, state, policy, now)
+            decided[i] = _decide_one(p, state, policy, now, agents)
     return [decided[i] for i in range(len(proposals))]
