@@ -104,4 +104,7 @@ def test_another_shops_token_finds_nothing_of_the_first_shop(
     # the first shop's own token does see its rows (the walk could have found them)
     mine = {"Authorization": f"Bearer {make_session_token(installed_shop.domain)}"}
     assert MARK in client.get("/api/admin/support/faq", headers=mine).get_data(as_text=True).lower()
-    assert MARK in client.get(f"/api/admin/customers/{ids['customer']}", headers=mine).get_data(as_text=True).lower()
+    assert (
+        MARK
+        in client.get(f"/api/admin/customers/{ids['customer']}", headers=mine).get_data(as_text=True).lower()
+    )
