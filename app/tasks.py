@@ -54,6 +54,8 @@ RUN_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_browse_abandonment"
 RUN_ALL_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_all_browse_abandonment"
 RUN_RESCUE = "app.jobs.rescue.run_rescue"
 RUN_ALL_RESCUE = "app.jobs.rescue.run_all_rescue"
+SEND_WEEKLY_DIGEST = "app.jobs.digest.send_weekly_digest"
+SEND_ALL_DIGESTS = "app.jobs.digest.send_all_digests"
 WRITE_BACK_SMS_CONSENT = "app.jobs.sms.write_back_sms_consent"
 WRITE_BACK_CONSENT = "app.jobs.writeback.write_back_consent"
 SWEEP_WRITEBACKS = "app.jobs.writeback.sweep_writebacks"
@@ -203,6 +205,11 @@ def run_browse_abandonment(redis_url: str | None, shop_id: int) -> bool:
 def run_rescue(redis_url: str | None, shop_id: int) -> bool:
     """The shop's abandoned-checkout recovery sequences (every ten minutes); one queued per shop."""
     return enqueue(redis_url, RUN_RESCUE, shop_id, queue="low", job_id=f"rescue-{shop_id}")
+
+
+def send_weekly_digest(redis_url: str | None, shop_id: int) -> bool:
+    """The shop's weekly control-room digest to the merchant; one queued per shop."""
+    return enqueue(redis_url, SEND_WEEKLY_DIGEST, shop_id, queue="low", job_id=f"digest-{shop_id}")
 
 
 def rescore_shop(redis_url: str | None, shop_id: int) -> bool:

@@ -31,6 +31,7 @@ PERIODIC_JOBS: list[tuple[str, str, int | None, str | None]] = [
     (tasks.INFER_ALL_INTERESTS, "low", None, "7 4 * * *"),
     (tasks.FORECAST_ALL_REPLENISHMENT, "low", None, "37 4 * * *"),
     (tasks.SYNC_ALL_KNOWLEDGE, "low", None, "27 4 * * *"),
+    (tasks.SEND_ALL_DIGESTS, "low", None, "0 7 * * 1"),
 ]
 
 # Heavy resources a worker loads once per process, before its first job.

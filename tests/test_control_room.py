@@ -12,11 +12,11 @@ from control_room_support import DAYS, GLOBAL_SHARE, seed_shop
 from fixtures_shopify import InstalledShop, LiveApp, make_session_token
 from sqlmodel import select
 
+from app.channels.admin_words import PLURALS, WORDS, Words
 from app.models.base import utcnow
 from app.models.control_room import AgentSetting
 from app.models.serving import HoldoutPolicy
 from app.stores.contact_policy import load_policy
-from app.web.admin_words import PLURALS, WORDS, Words
 
 PATH = "/api/admin/control-room"
 

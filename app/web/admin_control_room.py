@@ -20,6 +20,7 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
+from app.channels.admin_words import AGENT_LABELS, SETUP_LABELS, Words, negotiate
 from app.db import session_scope
 from app.measurement.control_room import success_table
 from app.measurement.holdout import GLOBAL
@@ -32,7 +33,6 @@ from app.stores.catalog import shop_currency
 from app.stores.contact_policy import load_policy, save_holdouts
 from app.web import settings
 from app.web.admin_lift import shop_lift
-from app.web.admin_words import AGENT_LABELS, METRIC_LABELS, SETUP_LABELS, Words, negotiate
 from app.web.session_auth import require_session_token
 
 bp = Blueprint("admin_control_room", __name__)
@@ -60,29 +60,6 @@ def _unprocessable(exc: Invalid):
 def _days() -> int | None:
     raw = (request.args.get("days") or str(DEFAULT_DAYS)).strip()
     return int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_DAYS else None
-
-
-def _row_text(row: dict[str, Any], w: Words, currency: str) -> dict[str, Any]:
-    """The row's figures written in the shop's language."""
-    fmt = w.percent if row["rate"] else (lambda v: w.money(v, currency))
-    diff = row["difference"]
-    if diff is None:
-        interval = difference = w.ui()["collecting"]
-    elif row["rate"]:
-        difference = w.points(diff["estimate"])
-        interval = f"{w.points(diff['low'])} … {w.points(diff['high'])}"
-    else:
-        difference = w.money(diff["estimate"], currency)
-        interval = f"{w.money(diff['low'], currency)} … {w.money(diff['high'], currency)}"
-    return {
-        "label": w(METRIC_LABELS[row["metric"]]),
-        "treated": fmt(row["treated"]["value"]),
-        "holdout": fmt(row["holdout"]["value"]),
-        "treated_customers": w.plural("customers", row["treated"]["customers"]),
-        "holdout_customers": w.plural("customers", row["holdout"]["customers"]),
-        "difference": difference,
-        "interval": interval,
-    }
 
 
 def _agent_lifts(session, shop_id: int, days: int, now) -> dict[str, dict[str, Any]]:
@@ -167,6 +144,12 @@ def control_room() -> Any:
         activity = store.agent_activity(session, shop_id, since, now)
         lifts = _agent_lifts(session, shop_id, days, now)
         simulated = store.is_simulated(session, shop_id)
+        if not simulated:  # this shop's latest lift per agent joins the pool thin shops are shrunk toward
+            for agent, lift in lifts.items():
+                if lift["found"] is not None:
+                    est, se = lift["found"].interval.estimate, lift["found"].standard_error
+                    n = lift["treated"] + lift["holdout"]
+                    store.save_snapshot(session, shop_id, agent, "conversion_rate", est, se, n)
         priors = store.pooled_priors(session, "conversion_rate", simulated=simulated)
         policy = load_policy(session, shop_id)
         rows = store.cards(session, shop_id)
@@ -174,15 +157,7 @@ def control_room() -> Any:
     table = success_table(facts, 1 - share, now=now) if share < 1 else None
     ui = w.ui()
     if table is not None:
-        for row in table["rows"]:
-            row["text"] = _row_text(row, w, currency)
-        rev = table["revenue"]
-        per = rev["total"]
-        rev["text"] = {
-            "total": w.money(per["estimate"], currency) if per else ui["collecting"],
-            "interval": f"{w.money(per['low'], currency)} … {w.money(per['high'], currency)}" if per else "",
-            "discounts": w.money(rev["discounts"], currency),
-        }
+        w.write_table(table, currency)
     agents = sorted(set(AGENTS) | (set(activity) & set(AGENTS)))
     return jsonify(
         {

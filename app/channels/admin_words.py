@@ -1,5 +1,5 @@
 """The control room's words in the shop's language: a gettext catalogue per language
-(``app/web/locales/<lang>/LC_MESSAGES/admin.po``, compiled in memory like the messages'), plurals through
+(``app/channels/admin_locales/<lang>/LC_MESSAGES/admin.po``, compiled in memory like the messages'), plurals through
 ``ngettext`` and numbers, percentages and money through Babel. English is the source language.
 
 ``WORDS`` lists every msgid the control room shows (``tests/test_control_room.py`` fails while a catalogue
@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from babel import Locale
 from babel.numbers import format_currency, format_decimal, format_percent
 
 from app.channels.i18n import compile_catalogue
 
-LOCALES = Path(__file__).resolve().parent / "locales"
+LOCALES = Path(__file__).resolve().parent / "admin_locales"
 DOMAIN = "admin"
 LANGUAGES = ("en", "fr")
 
@@ -83,6 +84,11 @@ UI = {
     "all_agents": "All agents",
     "all_actions": "All actions",
     "filter": "Filter",
+    "digest_subject": "Your week with Attune: %(shop)s",
+    "digest_heading": "What the agents added",
+    "digest_intro": "Shoppers under the agents against the global holdout over the last %(days)s days.",
+    "references": "References (seed)",
+    "open": "Open the control room",
 }
 PLURALS = {
     "customers": ("%(num)s customer", "%(num)s customers"),
@@ -139,3 +145,44 @@ class Words:
 
     def ui(self) -> dict[str, str]:
         return {k: self(v) for k, v in UI.items()}
+
+    def write_table(self, table: dict[str, Any], currency: str) -> dict[str, Any]:
+        """Add to the success table (``app.measurement.control_room.success_table``) each row's figures and the
+        revenue line written in this language (``text``), for the page and the digest alike."""
+        for row in table["rows"]:
+            row["text"] = self._row_text(row, currency)
+        rev = table["revenue"]
+        total = rev["total"]
+        rev["text"] = {
+            "total": self.money(total["estimate"], currency) if total else self(UI["collecting"]),
+            "interval": (
+                f"{self.money(total['low'], currency)} … {self.money(total['high'], currency)}"
+                if total
+                else ""
+            ),
+            "discounts": self.money(rev["discounts"], currency),
+        }
+        return table
+
+    def _row_text(self, row: dict[str, Any], currency: str) -> dict[str, str]:
+        def value(v: float | None) -> str:
+            return self.percent(v) if row["rate"] else self.money(v, currency)
+
+        diff = row["difference"]
+        if diff is None:
+            difference = interval = self(UI["collecting"])
+        elif row["rate"]:
+            difference = self.points(diff["estimate"])
+            interval = f"{self.points(diff['low'])} … {self.points(diff['high'])}"
+        else:
+            difference = self.money(diff["estimate"], currency)
+            interval = f"{self.money(diff['low'], currency)} … {self.money(diff['high'], currency)}"
+        return {
+            "label": self(METRIC_LABELS[row["metric"]]),
+            "treated": value(row["treated"]["value"]),
+            "holdout": value(row["holdout"]["value"]),
+            "treated_customers": self.plural("customers", row["treated"]["customers"]),
+            "holdout_customers": self.plural("customers", row["holdout"]["customers"]),
+            "difference": difference,
+            "interval": interval,
+        }
