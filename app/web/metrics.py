@@ -1,0 +1,53 @@
+"""``GET /metrics`` (Prometheus text; ``app.observability``) and each request's id.
+
+HTTP requests are counted and timed by ``prometheus-flask-exporter``, labelled by the route's *rule*
+(``/api/admin/customers/<int:customer_id>``), never the path, so no id reaches a label. The webhook and app-proxy
+fast paths answer before Flask and are not in these request metrics. With ``ATTUNE_METRICS_TOKEN`` set, the
+endpoint wants ``Authorization: Bearer <token>``; without it, keep ``/metrics`` off the public network.
+
+Every request gets an id (the caller's ``X-Request-ID`` when it is a plain token, else a new one), set for the
+JSON logs and returned in the response's ``X-Request-ID``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import re
+import uuid
+
+from flask import Blueprint, Flask, Response, g, request
+from prometheus_client import REGISTRY
+from prometheus_flask_exporter import PrometheusMetrics
+
+from app.observability import REQUEST_ID, exposition
+
+bp = Blueprint("metrics", __name__)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    token = os.environ.get("ATTUNE_METRICS_TOKEN", "")
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if token and not hmac.compare_digest(given.encode(), token.encode()):
+        return Response("metrics need the operator's token\n", status=401, mimetype="text/plain")
+    body, content_type = exposition()
+    return Response(body, content_type=content_type)
+
+
+def install(app: Flask) -> None:
+    """Request metrics and request ids for ``app``."""
+    PrometheusMetrics(app, group_by="url_rule", path=None, registry=REGISTRY, defaults_prefix="attune")
+
+    @app.before_request
+    def _request_id() -> None:
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        REQUEST_ID.set(g.request_id)
+
+    @app.after_request
+    def _echo_request_id(response: Response) -> Response:
+        if getattr(g, "request_id", None):
+            response.headers["X-Request-ID"] = g.request_id
+        return response
