@@ -28,7 +28,15 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 JOB_ID: ContextVar[str | None] = ContextVar("job_id", default=None)
@@ -85,8 +93,6 @@ def record_send(agent: str, channel: str, outcome: str) -> None:
 
 def exposition() -> tuple[bytes, str]:
     """The metrics text: every process's under ``PROMETHEUS_MULTIPROC_DIR``, else this process's."""
-    from prometheus_client import CONTENT_TYPE_LATEST
-
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
