@@ -160,3 +160,22 @@ def test_settings_are_saved_and_the_orchestrator_reads_them(
     )
     stored = session.exec(select(HoldoutPolicy).where(HoldoutPolicy.agent == "global")).one()
     assert stored.share == 0.1 and load_policy(session, installed_shop.id).global_holdout.share == 0.1
+
+
+def test_the_demos_control_room_shows_every_agents_simulated_lift(
+    live_app: LiveApp, installed_shop: InstalledShop, session
+):
+    from app.demo.control_room_seed import seed_control_room, truths
+
+    measured = seed_control_room(session, installed_shop.id)
+    session.commit()
+    covered = sum(m["found"].interval.contains(m["true_uplift"]) for m in measured)
+    assert covered >= len(measured) - 1  # 95 % intervals, five agents
+    body = get(live_app, installed_shop.domain, PATH).json
+    assert body["simulated"] is True and "Simulated" in body["labels"]["simulated"]
+    cards = {c["agent"]: c for c in body["agents"]}
+    assert set(truths()) <= set(cards)
+    for agent in truths():
+        lift = cards[agent]["lift"]
+        assert lift is not None and lift["simulated"] is True, agent
+        assert lift["conversion"]["low"] < lift["conversion"]["estimate"] < lift["conversion"]["high"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.bench.peeking import ever_misses, naive_misses, peeks, simulate_revenue, simulate_shop
 from app.measurement.sequential import (
     Prior,
     boundary,
@@ -17,78 +18,23 @@ from app.measurement.sequential import (
     shrink,
     srm_check,
 )
-from app.measurement.stats import welch_difference
-
-DAYS = 30
-MIN_PER_ARM = 20  # the control room shows no interval before each arm has this many shoppers
-
-
-def _shop(rng, n: int, share: float, effect: float, base: float = 0.08, covariate: bool = False):
-    """One simulated shop: shoppers in arrival order, their arm, a purchase outcome, pre-period spend."""
-    z = rng.random(n) < share
-    spend = rng.gamma(0.8, 60.0, n)
-    p = np.clip(base + (0.0015 * (spend - spend.mean()) if covariate else 0.0) + effect * z, 0, 1)
-    y = (rng.random(n) < p).astype(float)
-    return y, z, spend
-
-
-def _peeks(z: np.ndarray) -> np.ndarray:
-    """The last shopper of each day, from the first day both arms have ``MIN_PER_ARM`` shoppers."""
-    n = len(z)
-    days = np.linspace(n / DAYS, n, DAYS).astype(int) - 1
-    enough = (np.cumsum(z)[days] >= MIN_PER_ARM) & (np.cumsum(~z)[days] >= MIN_PER_ARM)
-    return days[enough]
-
-
-def _ever_misses(sims: int, n: int, share: float, effect: float, seed: int, covariate: bool = False) -> float:
-    rng = np.random.default_rng(seed)
-    misses = 0
-    for _ in range(sims):
-        y, z, spend = _shop(rng, n, share, effect, covariate=covariate)
-        seq = difference_sequence(y, z, share, spend if covariate else None)
-        days = _peeks(z)
-        misses += bool(np.any((seq.low[days] > effect) | (seq.high[days] < effect)))
-    return misses / sims
-
-
-def _naive_misses(sims: int, n: int, share: float, seed: int) -> float:
-    """A fixed-sample Welch interval looked at every day, as a merchant would: its error rate grows."""
-    rng = np.random.default_rng(seed)
-    misses = 0
-    for _ in range(sims):
-        y, z, _ = _shop(rng, n, share, 0.0)
-        for t in _peeks(z):
-            a, b = y[: t + 1][z[: t + 1]], y[: t + 1][~z[: t + 1]]
-            test = welch_difference(a.mean(), a.var(ddof=1), len(a), b.mean(), b.var(ddof=1), len(b))
-            if test is not None and not test.difference.contains(0.0):
-                misses += 1
-                break
-    return misses / sims
 
 
 @pytest.mark.parametrize(("share", "effect"), [(0.5, 0.0), (0.5, 0.03), (0.95, 0.0), (0.95, 0.03)])
 def test_coverage_under_daily_peeking_is_at_least_nominal(share, effect):
     # 200 shops × 30 looks; the bound allows the simulation's own noise (sd of a 5 % rate over 200 is 1.5 %)
-    assert _ever_misses(200, 2000, share, effect, seed=11) <= 0.08
+    assert ever_misses(200, 2000, share, effect, seed=11) <= 0.08
 
 
 def test_an_aa_test_stays_quiet_where_a_fixed_interval_peeked_daily_does_not():
-    quiet = _ever_misses(200, 2000, 0.5, 0.0, seed=5)
-    naive = _naive_misses(200, 2000, 0.5, seed=5)
+    quiet = ever_misses(200, 2000, 0.5, 0.0, seed=5)
+    naive = naive_misses(200, 2000, 0.5, 0.0, seed=5)
     assert quiet <= 0.05 < 0.15 < naive
-
-
-def _revenue(rng, n: int, effect: float):
-    """Revenue per shopper in the period, correlated with their pre-period spend (what CUPED uses)."""
-    z = rng.random(n) < 0.5
-    spend = rng.gamma(0.8, 60.0, n)
-    y = np.maximum(0.6 * spend + rng.normal(0, 25, n) + effect * z, 0)
-    return y, z, spend
 
 
 def test_cuped_narrows_the_interval_and_keeps_coverage():
     rng = np.random.default_rng(3)
-    y, z, spend = _revenue(rng, 3000, 5.0)
+    y, z, spend = simulate_revenue(rng, 3000, 5.0)
     plain = difference_interval(y, z, 0.5)
     cuped = difference_interval(y, z, 0.5, spend)
     assert plain is not None and cuped is not None
@@ -96,16 +42,16 @@ def test_cuped_narrows_the_interval_and_keeps_coverage():
     assert cuped_theta(y, spend) > 0.4
     misses = 0
     for _ in range(150):
-        y, z, spend = _revenue(rng, 2000, 5.0)
+        y, z, spend = simulate_revenue(rng, 2000, 5.0)
         seq = difference_sequence(y, z, 0.5, spend)
-        days = _peeks(z)
+        days = peeks(z)
         misses += bool(np.any((seq.low[days] > 5.0) | (seq.high[days] < 5.0)))
     assert misses / 150 <= 0.08
 
 
 def test_the_estimate_converges_and_the_boundary_shrinks():
     rng = np.random.default_rng(1)
-    y, z, _ = _shop(rng, 20000, 0.9, 0.04)
+    y, z, _ = simulate_shop(rng, 20000, 0.9, 0.04)
     last = difference_interval(y, z, 0.9)
     assert last is not None and last.contains(0.04) and last.low > 0
     widths = boundary(np.array([100.0, 1000.0, 10000.0]), np.array([1.0, 1.0, 1.0]))
@@ -154,4 +100,4 @@ def test_pooled_prior_estimates_the_spread_between_shops():
 @pytest.mark.backtest
 def test_coverage_holds_for_larger_shops_and_thin_outcomes():
     for share, effect, base_seed in [(0.95, 0.0, 21), (0.95, 0.01, 22), (0.5, 0.01, 23)]:
-        assert _ever_misses(1000, 10000, share, effect, seed=base_seed) <= 0.06
+        assert ever_misses(1000, 10000, share, effect, seed=base_seed) <= 0.06

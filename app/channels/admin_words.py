@@ -89,6 +89,7 @@ UI = {
     "digest_intro": "Shoppers under the agents against the global holdout over the last %(days)s days.",
     "references": "References (seed)",
     "open": "Open the control room",
+    "simulated_short": "simulated",
 }
 PLURALS = {
     "customers": ("%(num)s customer", "%(num)s customers"),

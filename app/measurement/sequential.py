@@ -224,3 +224,13 @@ def rate_difference(
     d = p1 - p2
     se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
     return RateDifference(Interval(d, d - half, d + half), se)
+
+
+def interval_from_summary(
+    estimate: float, standard_error: float, n: int, *, alpha: float = ALPHA, t_star: float = T_STAR
+) -> Interval:
+    """The always-valid interval at ``n`` units for a stored estimate and its standard error (the per-unit
+    spread taken as ``se · √n``)."""
+    spread = standard_error * math.sqrt(max(n, 1))
+    half = float(boundary(np.array([float(max(n, 1))]), np.array([spread]), alpha, t_star)[0])
+    return Interval(estimate, estimate - half, estimate + half)

@@ -311,3 +311,13 @@ def is_simulated(session: Session, shop_id: int) -> bool:
         ).first()
         is not None
     )
+
+
+def snapshots(session: Session, shop_id: int, metric: str) -> dict[str, AgentLiftSnapshot]:
+    """The shop's latest lift per agent (the demo's simulated ones included)."""
+    rows = session.exec(
+        select(AgentLiftSnapshot).where(
+            AgentLiftSnapshot.shop_id == shop_id, AgentLiftSnapshot.metric == metric
+        )
+    ).all()
+    return {r.agent: r for r in rows}

@@ -25,7 +25,7 @@ from app.db import session_scope
 from app.measurement.control_room import success_table
 from app.measurement.holdout import GLOBAL
 from app.measurement.lift import DEFAULT_WINDOW_DAYS
-from app.measurement.sequential import rate_difference, shrink
+from app.measurement.sequential import RateDifference, interval_from_summary, rate_difference, shrink
 from app.models.base import utcnow
 from app.orchestrator.proposal import CHANNELS, DEFAULT_END, DEFAULT_START, MAX_GLOBAL_HOLDOUT
 from app.stores import control_room as store
@@ -73,6 +73,16 @@ def _agent_lifts(session, shop_id: int, days: int, now) -> dict[str, dict[str, A
     return out
 
 
+def _simulated_lifts(rows: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for agent, row in rows.items():
+        if row.simulated:
+            interval = interval_from_summary(row.estimate, row.standard_error, row.shoppers)
+            found = RateDifference(interval, row.standard_error)
+            out[agent] = {"treated": row.shoppers, "holdout": 0, "found": found, "simulated": True}
+    return out
+
+
 def _card(
     agent: str,
     activity: dict[str, Any],
@@ -94,7 +104,8 @@ def _card(
             "text": f"{w.points(d.estimate)} ({w.points(d.low)} … {w.points(d.high)})",
             "treated": lift["treated"],
             "holdout": lift["holdout"],
-            "thin": lift["holdout"] < THIN,
+            "thin": lift["holdout"] < THIN and not lift.get("simulated"),
+            "simulated": bool(lift.get("simulated")),
         }
         if prior is not None:
             post = shrink(d.estimate, found.standard_error, prior[0])
@@ -144,7 +155,9 @@ def control_room() -> Any:
         activity = store.agent_activity(session, shop_id, since, now)
         lifts = _agent_lifts(session, shop_id, days, now)
         simulated = store.is_simulated(session, shop_id)
-        if not simulated:  # this shop's latest lift per agent joins the pool thin shops are shrunk toward
+        if simulated:  # the demo: each agent's lift from its simulator, never mixed with the shop's own
+            lifts = _simulated_lifts(store.snapshots(session, shop_id, "conversion_rate"))
+        else:  # this shop's latest lift per agent joins the pool thin shops are shrunk toward
             for agent, lift in lifts.items():
                 if lift["found"] is not None:
                     est, se = lift["found"].interval.estimate, lift["found"].standard_error

@@ -117,7 +117,8 @@
         el("dl", { class: "cr-facts" },
           el("dt", { text: L.today }), el("dd", { "data-fact": "today", text: c.today_text }),
           el("dt", { text: L.volume }), el("dd", { "data-fact": "volume", text: c.volume_text }),
-          el("dt", { text: L.lift }), el("dd", { "data-fact": "lift", text: lift ? lift.text + (lift.shrunk ? " · " + L.shrunk + ": " + lift.shrunk.text : "") : L.collecting })),
+          el("dt", { text: L.lift }), el("dd", { "data-fact": "lift", text: lift ? lift.text + (lift.simulated ? " (" + L.simulated_short + ")" : "") +
+            (lift.shrunk ? " · " + L.shrunk + ": " + lift.shrunk.text : "") : L.collecting })),
         el("details", null, el("summary", { text: L.settings }), settingsForm(c)));
     }));
   }
