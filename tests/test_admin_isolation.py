@@ -1,4 +1,4 @@
-"""Every admin endpoint answers for the session token's shop only: the whole ``/api/admin`` API, walked from the
+"""Every admin endpoint wants a session token (401 without one) and answers for the token's shop only: the whole ``/api/admin`` API, walked from the
 app's own URL map with another shop's token and the first shop's ids, shows nothing of the first shop and
 changes none of its rows. A new endpoint is walked automatically (a path parameter this test cannot fill fails
 it)."""
@@ -99,6 +99,8 @@ def test_another_shops_token_finds_nothing_of_the_first_shop(
                 assert r.status_code < 500, (method, path, r.status_code, text[:300])
                 assert MARK not in text and installed_shop.domain not in text, (method, path, text[:300])
                 walked.add((method, rule.rule))
+                bare = client.open(path, method=method, json=body)  # no token at all: 401, nothing else
+                assert bare.status_code == 401, (method, path, bare.status_code)
     assert len(walked) == sum(len(r.methods - {"HEAD", "OPTIONS"}) for r in rules) >= 40
     assert _state(session, installed_shop.id) == before
     # the first shop's own token does see its rows (the walk could have found them)

@@ -94,6 +94,7 @@ def test_the_table_with_the_cdn_blocked_and_by_keyboard(
             page.locator("svg.cr-chart rect[fill='url(#cr-hatch)']").count() >= 3
         )  # holdout hatched, not colour alone
         page.screenshot(path=str(ARTIFACTS / "control-room-no-cdn.png"), full_page=True)
+        page.locator("#control-room").screenshot(path=str(ARTIFACTS / "control-room.png"))
 
         # keyboard only: focus the rescue card's settings, open them, enter a bad share, get the field named
         summary = page.locator("[data-agent=rescue] details summary")
