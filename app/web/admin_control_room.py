@@ -171,7 +171,6 @@ def control_room() -> Any:
     ui = w.ui()
     if table is not None:
         w.write_table(table, currency)
-    agents = sorted(set(AGENTS) | (set(activity) & set(AGENTS)))
     return jsonify(
         {
             "locale": w.lang,
@@ -183,7 +182,7 @@ def control_room() -> Any:
             "table": table,
             "agents": [
                 _card(a, activity.get(a, {}), lifts.get(a), priors.get(a), rows.get(a), policy, w)
-                for a in agents
+                for a in AGENTS
             ],
             "setup": [{**s, "label": w(SETUP_LABELS[s["step"]])} for s in setup],
         }

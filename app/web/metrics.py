@@ -16,8 +16,8 @@ import os
 import re
 import uuid
 
-from flask import Blueprint, Flask, Response, g, request
-from prometheus_client import REGISTRY
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_flask_exporter import PrometheusMetrics
 
 from app.observability import REQUEST_ID, exposition
@@ -33,12 +33,17 @@ def metrics() -> Response:
     if token and not hmac.compare_digest(given.encode(), token.encode()):
         return Response("metrics need the operator's token\n", status=401, mimetype="text/plain")
     body, content_type = exposition()
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # in multiprocess mode the files hold the requests too
+        body += generate_latest(current_app.extensions["attune.request_metrics"])
     return Response(body, content_type=content_type)
 
 
 def install(app: Flask) -> None:
-    """Request metrics and request ids for ``app``."""
-    PrometheusMetrics(app, group_by="url_rule", path=None, registry=REGISTRY, defaults_prefix="attune")
+    """Request metrics and request ids for ``app``. The request metrics live in a registry of the app's own (the
+    exporter registers its metrics once per registry, and tests build many apps in one process)."""
+    registry = CollectorRegistry()
+    PrometheusMetrics(app, group_by="url_rule", path=None, registry=registry, defaults_prefix="attune")
+    app.extensions["attune.request_metrics"] = registry
 
     @app.before_request
     def _request_id() -> None:

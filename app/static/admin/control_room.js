@@ -37,9 +37,9 @@
   function chart(data) {
     // treated as solid bars, holdout as hatched bars, each labelled with its value: never colour alone
     const rates = data.rows.filter(function (r) { return r.rate && r.treated.value !== null; });
-    const W = 640, rowH = 34, left = 230, H = rates.length * rowH + 16;
+    const W = 760, rowH = 34, left = 230, H = rates.length * rowH + 16;
     const max = Math.max.apply(null, rates.map(function (r) { return Math.max(r.treated.value || 0, r.holdout.value || 0); }).concat([0.01]));
-    const x = function (v) { return left + (W - left - 90) * (v || 0) / max; };
+    const x = function (v) { return left + (W - left - 190) * (v || 0) / max; };
     const summary = rates.map(function (r) { return r.text.label + ": " + r.text.treated + " / " + r.text.holdout; }).join("; ");
     const g = svg("svg", { class: "cr-chart", viewBox: "0 0 " + W + " " + H, width: W, height: H, role: "img",
       "aria-labelledby": "cr-chart-title cr-chart-desc" },
