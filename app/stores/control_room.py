@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import case, func
 from sqlmodel import Session, select
 
 from app.measurement.control_room import CustomerFacts
@@ -175,32 +175,29 @@ def agent_activity(
     """Per agent: decisions today (UTC) and in the period, by action; the storefront's lists served, likewise."""
     today = datetime.combine(now.date(), time(0), now.tzinfo)
     out: dict[str, dict[str, Any]] = defaultdict(lambda: {"today": {}, "period": {}, "last_at": None})
+    today_decisions = func.sum(case((MessageDecision.decided_at >= today, 1), else_=0))
     rows = session.exec(
         select(
             MessageDecision.agent,
             MessageDecision.action,
-            MessageDecision.decided_at >= today,
+            today_decisions,
             func.count(),
             func.max(MessageDecision.decided_at),
         )
         .where(MessageDecision.shop_id == shop_id, MessageDecision.decided_at >= since)
-        .group_by(MessageDecision.agent, MessageDecision.action, MessageDecision.decided_at >= today)
+        .group_by(MessageDecision.agent, MessageDecision.action)
     ).all()
+    today_served = func.sum(case((ServedList.served_at >= today, 1), else_=0))
     served = session.exec(
-        select(
-            ServedList.agent,
-            ServedList.served_at >= today,
-            func.count(),
-            func.max(ServedList.served_at),
-        )
+        select(ServedList.agent, today_served, func.count(), func.max(ServedList.served_at))
         .where(ServedList.shop_id == shop_id, ServedList.served_at >= since)
-        .group_by(ServedList.agent, ServedList.served_at >= today)
+        .group_by(ServedList.agent)
     ).all()
-    for agent, action, is_today, n, last in [*rows, *((a, "served", t, n, m) for a, t, n, m in served)]:
+    for agent, action, n_today, n, last in [*rows, *((a, "served", t, n, m) for a, t, n, m in served)]:
         card = out[agent]
         card["period"][action] = card["period"].get(action, 0) + int(n)
-        if is_today:
-            card["today"][action] = card["today"].get(action, 0) + int(n)
+        if n_today:
+            card["today"][action] = card["today"].get(action, 0) + int(n_today)
         last_at = last.isoformat() if last else None
         card["last_at"] = max(filter(None, [card["last_at"], last_at]), default=None)
     return dict(out)
