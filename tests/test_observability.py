@@ -104,4 +104,4 @@ def test_json_logs_carry_ids_and_no_personal_data(client):
     assert scrub("order 1001 of 3 items") == "order 1001 of 3 items"  # short numbers stay
     r = client.get("/health", headers={"X-Request-ID": "abc-12345678"})
     assert r.headers["X-Request-ID"] == "abc-12345678"
-    assert len(client.get("/health", headers={"X-Request-ID": "bad id!"}).headers["X-Request-ID"]) == 32
+    assert "X-Request-ID" not in client.get("/health", headers={"X-Request-ID": "bad id!"}).headers

@@ -5,8 +5,8 @@ HTTP requests are counted and timed by ``prometheus-flask-exporter``, labelled b
 fast paths answer before Flask and are not in these request metrics. With ``ATTUNE_METRICS_TOKEN`` set, the
 endpoint wants ``Authorization: Bearer <token>``; without it, keep ``/metrics`` off the public network.
 
-Every request gets an id (the caller's ``X-Request-ID`` when it is a plain token, else a new one), set for the
-JSON logs and returned in the response's ``X-Request-ID``.
+Every request gets an id (the caller's ``X-Request-ID`` when it is a plain token, else a new one) for the JSON
+logs; a caller's own id is echoed in the response's ``X-Request-ID``.
 """
 
 from __future__ import annotations
@@ -48,11 +48,13 @@ def install(app: Flask) -> None:
     @app.before_request
     def _request_id() -> None:
         given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        g.echo_request_id = bool(_REQUEST_ID.match(given))
+        g.request_id = given if g.echo_request_id else uuid.uuid4().hex
         REQUEST_ID.set(g.request_id)
 
     @app.after_request
     def _echo_request_id(response: Response) -> Response:
-        if getattr(g, "request_id", None):
+        # only a caller's own id is echoed: an answer without one stays byte for byte the fast paths' answer
+        if getattr(g, "echo_request_id", False):
             response.headers["X-Request-ID"] = g.request_id
         return response
