@@ -20,6 +20,7 @@ __all__ = [
     "BUCKETS",
     "DEFAULT_SHARE",
     "GLOBAL",
+    "GLOBAL_DEFAULT_SHARE",
     "default_share",
     "holdout_bucket",
     "in_global_holdout",
