@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from app.config import Settings, get_settings
+from app.observability import configure_logging
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -18,12 +17,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["SECRET_KEY"] = settings.shopify_api_secret
     app.config["MAX_CONTENT_LENGTH"] = max(settings.webhook_max_body_bytes, settings.pixel_max_body_bytes)
     app.extensions["attune.settings"] = settings
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.attune_log_format)
 
     # Imported here: every process imports the ``app`` package, and only the web process needs the web.
     from app.web.admin import bp as admin_bp
     from app.web.admin_activity import bp as admin_activity_bp
     from app.web.admin_channels import bp as admin_channels_bp
+    from app.web.admin_control_room import bp as admin_control_room_bp
     from app.web.admin_inventory import bp as admin_inventory_bp
     from app.web.admin_journey import bp as admin_journey_bp
     from app.web.admin_knowledge import bp as admin_knowledge_bp
@@ -38,6 +38,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.web.admin_support import bp as admin_support_bp
     from app.web.auth import bp as auth_bp
     from app.web.health import bp as health_bp
+    from app.web.metrics import bp as metrics_bp
+    from app.web.metrics import install as install_metrics
     from app.web.pixel import bp as pixel_bp
     from app.web.proxy import bp as proxy_bp
     from app.web.proxy_fast import install as install_proxy_fast_path
@@ -73,8 +75,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         admin_channels_bp,
         admin_activity_bp,
         admin_rescue_bp,
+        admin_control_room_bp,
+        metrics_bp,
     ):
         app.register_blueprint(bp)
+    install_metrics(app)  # request counts and times by route rule, and each request's id
     install_webhook_fast_path(app)  # POST /webhooks without Flask overhead; same answers as the route
     install_proxy_fast_path(app)  # GET /proxy/recommendations without Flask overhead; all else is Flask
 

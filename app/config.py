@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     attune_encryption_key: str = DEV_ENCRYPTION_KEY
     shopify_api_version: str = DEFAULT_API_VERSION
     shopify_admin_origin_template: str = "https://{shop}"
+    # load Polaris web components from Shopify's CDN outside Shopify's admin too (inside it they always are);
+    # where the CDN is unreachable the admin's fallback CSS keeps every page readable
+    attune_polaris_cdn: bool = False
+    # one JSON object per log line (request and job ids, personal data scrubbed), or plain text
+    attune_log_format: Literal["json", "text"] = "json"
     webhook_max_body_bytes: int = 1_048_576
     pixel_max_body_bytes: int = 262_144
     # Text embedder for the catalogue: the real MiniLM model, or the dependency-free hashing fake.

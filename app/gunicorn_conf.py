@@ -62,3 +62,11 @@ def worker_exit(server, worker):  # noqa: ANN001 - gunicorn hook
 
     finish_worker(getattr(worker, "wsgi", None))
     shutdown()
+
+
+def child_exit(server, worker):  # noqa: ANN001 - gunicorn hook
+    """In Prometheus's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``), drop a dead worker's live gauges."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -63,6 +63,8 @@ RUN_ALL_LATE_ORDERS = "app.jobs.late_orders.run_all_late_orders"
 FIT_NUDGE_RISK = "app.jobs.nudge.fit_nudge_risk"
 FIT_ALL_NUDGE_RISK = "app.jobs.nudge.fit_all_nudge_risk"
 PERSIST_LIVE_SESSIONS = "app.jobs.nudge.persist_live_sessions"
+SEND_WEEKLY_DIGEST = "app.jobs.digest.send_weekly_digest"
+SEND_ALL_DIGESTS = "app.jobs.digest.send_all_digests"
 WRITE_BACK_SMS_CONSENT = "app.jobs.sms.write_back_sms_consent"
 WRITE_BACK_CONSENT = "app.jobs.writeback.write_back_consent"
 SWEEP_WRITEBACKS = "app.jobs.writeback.sweep_writebacks"
@@ -232,6 +234,11 @@ def run_late_orders(redis_url: str | None, shop_id: int) -> bool:
 def fit_nudge_risk(redis_url: str | None, shop_id: int) -> bool:
     """The shop's in-session risk layer (nightly); one queued per shop."""
     return enqueue(redis_url, FIT_NUDGE_RISK, shop_id, queue="low", job_id=f"nudge-risk-{shop_id}")
+
+
+def send_weekly_digest(redis_url: str | None, shop_id: int) -> bool:
+    """The shop's weekly control-room digest to the merchant; one queued per shop."""
+    return enqueue(redis_url, SEND_WEEKLY_DIGEST, shop_id, queue="low", job_id=f"digest-{shop_id}")
 
 
 def rescore_shop(redis_url: str | None, shop_id: int) -> bool:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 from collections.abc import Sequence
+from typing import Any
 
 from rq import SimpleWorker, Worker
 from rq.cron import CronScheduler
 
 from app import tasks
 from app.config import Settings
+from app.observability import JOB_ID, configure_logging, record_job
 from app.queue import get_redis
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,7 @@ PERIODIC_JOBS: list[tuple[str, str, int | None, str | None]] = [
     (tasks.SYNC_ALL_KNOWLEDGE, "low", None, "27 4 * * *"),
     (tasks.FIT_ALL_NUDGE_RISK, "low", None, "57 4 * * *"),
     (tasks.PERSIST_LIVE_SESSIONS, "low", 60, None),
+    (tasks.SEND_ALL_DIGESTS, "low", None, "0 7 * * 1"),
 ]
 
 # Heavy resources a worker loads once per process, before its first job.
@@ -69,15 +73,38 @@ def import_jobs() -> None:
         importlib.import_module(module_name)
 
 
+class _Observed:
+    """Each job's id in the JSON logs, and its outcome and run time in the metrics (``app.observability``)."""
+
+    def perform_job(self, job: Any, *args: Any, **kwargs: Any) -> bool:
+        token = JOB_ID.set(job.id)
+        start = time.monotonic()
+        ok = False
+        try:
+            ok = super().perform_job(job, *args, **kwargs)  # type: ignore[misc]
+            return ok
+        finally:
+            record_job(job.func_name, ok, time.monotonic() - start)
+            JOB_ID.reset(token)
+
+
+class ObservedWorker(_Observed, Worker):
+    pass
+
+
+class ObservedSimpleWorker(_Observed, SimpleWorker):
+    pass
+
+
 def run_worker(settings: Settings, queues: Sequence[str], *, burst: bool = False, fork: bool = True) -> None:
     """An RQ worker on ``queues``. ``fork=False`` runs each job in this process (``rq.SimpleWorker``): the
     fast lane's jobs (webhooks, one customer's profile and lists, a message) take milliseconds, and a work
     horse forked per job costs 60-80 ms on these machines, more than the job (benchmarks/outbox.md); the
     slow lane (training, shop-wide rebuilds) keeps a horse per job, so a long job's memory goes with it."""
-    logging.basicConfig(level=logging.INFO)
+    configure_logging(settings.attune_log_format)
     import_jobs()  # first: the preloads below (the mappers) need every model imported
     preload()
-    worker_class = Worker if fork else SimpleWorker
+    worker_class = ObservedWorker if fork else ObservedSimpleWorker
     worker = worker_class(list(queues), connection=get_redis(settings.redis_url))
     worker.work(burst=burst, with_scheduler=True)
 
@@ -96,5 +123,5 @@ def build_cron(settings: Settings) -> CronScheduler:
 
 
 def run_cron(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO)
+    configure_logging(settings.attune_log_format)
     build_cron(settings).start()

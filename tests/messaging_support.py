@@ -35,6 +35,7 @@ def make_proposal(shop_id: int, now: datetime, **kw: Any) -> Proposal:
 def no_holdout(monkeypatch):
     """Every proposal in the treated arm (for tests about sending, not about the holdout)."""
     monkeypatch.setattr("app.stores.contact_policy.DEFAULT_MESSAGE_HOLDOUT", 0.0)
+    monkeypatch.setattr("app.stores.contact_policy.GLOBAL_DEFAULT_SHARE", 0.0)
 
 
 def add_subscribed_customer(

@@ -181,7 +181,9 @@ def test_dashboard_page_csp_and_assets(client):
     for section in ("lift", "sync", "segments", "customers", "failed", "holdout"):
         assert f'id="{section}"' in html
     assert html.count("https://cdn.shopify.com/shopifycloud/app-bridge.js") == 1
-    assert html.count("http://") + html.count("https://") == 1  # App Bridge is the only absolute URL
+    assert html.count("https://cdn.shopify.com/shopifycloud/polaris.js") == 1
+    # App Bridge and Polaris's web components are the only absolute URLs
+    assert html.count("http://") + html.count("https://") == 2
     js_url = html.split('<script src="', 2)[2].split('"', 1)[0].replace("&amp;", "&")
     css_url = html.split('<link rel="stylesheet" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
     js = client.get(js_url)

@@ -32,6 +32,7 @@ def smtp():
 def test_two_orders_become_a_reminder_whose_link_restores_the_cart(app, session, settings, jobs_env, smtp):
     sid = seed(session)
     session.add(HoldoutPolicy(shop_id=sid, agent="replenishment", share=0.0))  # everyone treated here
+    session.add(HoldoutPolicy(shop_id=sid, agent="global", share=0.0))  # the global holdout too
     save_email_settings(
         session,
         TokenCipher(jobs_env.encryption_keys),

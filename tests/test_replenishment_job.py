@@ -223,6 +223,7 @@ def test_an_out_of_stock_usual_variant_gets_an_in_stock_substitute_of_the_same_k
     session.commit()
     forecast_shop(sid, settings, now=NOW)
     session.add(HoldoutPolicy(shop_id=sid, agent="replenishment", share=0.0))
+    session.add(HoldoutPolicy(shop_id=sid, agent="global", share=0.0))  # nor the global one
     session.commit()
     run_replenishment(sid, now=NOW)
     (email,) = session.exec(
@@ -248,6 +249,7 @@ def test_an_active_subscription_covers_its_pair_and_others_are_offered_the_subsc
         "subscription_contract"  # Shopify's renewal orders: this one came from a subscription
     )
     session.add(HoldoutPolicy(shop_id=sid, agent="replenishment", share=0.0))
+    session.add(HoldoutPolicy(shop_id=sid, agent="global", share=0.0))  # nor the global one
     session.commit()
     forecast_shop(sid, settings, now=NOW)
     run_replenishment(sid, now=NOW)

@@ -25,6 +25,7 @@ def shop(session, settings, monkeypatch):
     monkeypatch.setattr("app.web.proxy.utcnow", lambda: NOW)
     sid = seed(session)
     session.add(HoldoutPolicy(shop_id=sid, agent="replenishment", share=0.0))
+    session.add(HoldoutPolicy(shop_id=sid, agent="global", share=0.0))  # nor the global one
     session.commit()
     forecast_shop(sid, settings, now=NOW)
     return sid

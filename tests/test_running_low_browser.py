@@ -35,6 +35,7 @@ def test_running_low_in_the_assistant(app, session, settings, page, monkeypatch,
     monkeypatch.setattr("app.web.proxy.utcnow", lambda: NOW)
     sid = seed(session)
     session.add(HoldoutPolicy(shop_id=sid, agent="replenishment", share=holdout))
+    session.add(HoldoutPolicy(shop_id=sid, agent="global", share=0.0))  # nor the global one
     session.commit()
     forecast_shop(sid, settings, now=NOW)
     with LocalStorefront(app, SHOP, settings.database_url, TEST_API_SECRET, customer_id=1) as sf:

@@ -25,6 +25,8 @@ LOOKUPS = [
     ("customer_profile", "customer_shopify_id"),
     ("outbox_message", "shopper_key"),
     ("message_decision", "shopper_key"),
+    ("agent_setting", "agent"),
+    ("agent_lift_snapshot", "agent"),
 ]
 
 

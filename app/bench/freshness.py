@@ -37,7 +37,7 @@ from app.models.serving import RecommendationList
 from app.models.shop import Shop
 from app.queue import QUEUES, get_queue
 from app.storefront.cache import ServingStore
-from app.storefront.holdout import AGENT, in_holdout
+from app.storefront.holdout import AGENT, GLOBAL, in_global_holdout, in_holdout
 
 SHOP = "attune-freshness.myshopify.com"
 
@@ -68,7 +68,9 @@ class Backlog:
 def _shoppers(rt: ProcessStack, shop_id: int, plan) -> list[Shopper]:  # noqa: ANN001 - a DemoPlan
     """Customers with a personal ``home`` list who are not in the holdout group (held-out shoppers are
     served the control list by design, so no personal list of theirs is served to reflect anything)."""
-    share, salt = ServingStore(rt.settings.database_url, None).holdout_policy(shop_id, AGENT)
+    store = ServingStore(rt.settings.database_url, None)
+    share, salt = store.holdout_policy(shop_id, AGENT)
+    everyone, everyone_salt = store.holdout_policy(shop_id, GLOBAL)
     with Session(get_engine(rt.settings.database_url)) as s:
         listed = set(
             s.exec(
@@ -85,7 +87,11 @@ def _shoppers(rt: ProcessStack, shop_id: int, plan) -> list[Shopper]:  # noqa: A
     return [
         Shopper(cid, sorted(set(vs)))
         for cid, vs in sorted(variants.items())
-        if str(cid) in listed and not in_holdout(shop_id, AGENT, "customer", str(cid), share, salt)
+        if str(cid) in listed
+        and not in_holdout(shop_id, AGENT, "customer", str(cid), share, salt)
+        and not in_global_holdout(
+            shop_id, "customer", str(cid), everyone, everyone_salt
+        )  # gets the control list
     ]
 
 

@@ -22,6 +22,7 @@ from app.config import Settings
 from app.crypto import TokenCipher
 from app.db import normalize_url, session_scope
 from app.jobs.sms import status_callback_url
+from app.measurement.holdout import GLOBAL
 from app.models.commerce import Customer
 from app.models.messaging import ContactConsent
 from app.models.shop import Shop
@@ -117,7 +118,7 @@ def build_world(settings: Settings, smtp_url: str, customers: int, now: datetime
             {"account_sid": ACCOUNT, "from_number": SENDER_NUMBER, "shop_name": "Mugs & Co"},
             AUTH_TOKEN,
         )
-        save_holdouts(s, shop_id, {AGENT: 0.0})
+        save_holdouts(s, shop_id, {AGENT: 0.0, GLOBAL: 0.0})  # the relay is measured: everyone is treated
         address = {"country_code": place[0], "province_code": place[1]}
         for i in range(1, customers + 1):
             s.add(

@@ -65,15 +65,20 @@ def language(locale: str | None) -> str:
 @lru_cache(maxsize=16)
 def translations(lang: str) -> gettext.NullTranslations:
     """The compiled catalogue of ``lang`` (a language code); English and unknown languages translate nothing."""
-    po = LOCALES / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    return compile_catalogue(LOCALES, DOMAIN, lang)
+
+
+def compile_catalogue(root: Path, domain: str, lang: str) -> gettext.NullTranslations:
+    """``root/<lang>/LC_MESSAGES/<domain>.po`` compiled in memory (the admin's words use it too)."""
+    po = root / lang / "LC_MESSAGES" / f"{domain}.po"
     if lang == SOURCE or not po.exists():
         return gettext.NullTranslations()
     with po.open("rb") as f:
-        catalog = read_po(f, locale=lang, domain=DOMAIN)
+        catalog = read_po(f, locale=lang, domain=domain)
     compiled = BytesIO()
     write_mo(compiled, catalog, use_fuzzy=False)
     compiled.seek(0)
-    return Translations(compiled, domain=DOMAIN)
+    return Translations(compiled, domain=domain)
 
 
 def gettext_for(locale: str | None) -> Callable[[str], str]:

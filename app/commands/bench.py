@@ -25,6 +25,7 @@ add_subcommands(
         ("app.bench.backfill", "backfill"),
         ("app.bench.memory", "memory"),
         ("app.bench.outbox", "outbox"),
+        ("app.bench.peeking", "peeking"),
         ("app.bench.all", "all_"),
     ],
 )

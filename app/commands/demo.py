@@ -112,6 +112,7 @@ def demo(
             f"Agents acting: {browsers} shoppers left a product they looked at twice; running the agents…"
         )
         run_agents(rt, shop_id)
+        _seed_control_room(rt, shop_id)
         summary = gather(rt, DEMO_SHOP, meter, timings)
         summary["actions"] = action_summary(rt, shop_id, sinks)
         summary["failed_jobs"] = rt.failed()
@@ -147,6 +148,27 @@ def demo(
     finally:
         rt.stop()
         sinks.stop()
+
+
+def _seed_control_room(rt, shop_id: int) -> None:  # noqa: ANN001
+    """Every agent's lift in the control room, from its simulator (a demo shop is too small and too young to
+    show any); the control room labels them simulated."""
+    from sqlmodel import Session
+
+    from app.db import get_engine
+    from app.demo.control_room_seed import seed_control_room
+
+    with Session(get_engine(rt.settings.database_url)) as session:
+        measured = seed_control_room(session, shop_id)
+        session.commit()
+    for m in measured:
+        found = m["found"]
+        if found is not None:
+            i = found.interval
+            click.echo(
+                f"  {m['agent']}: simulated lift {i.estimate:+.3f} [{i.low:+.3f}, {i.high:+.3f}] "
+                f"(true {m['true_uplift']:+.3f})"
+            )
 
 
 def _finish_models(rt, shop_id: int) -> None:  # noqa: ANN001

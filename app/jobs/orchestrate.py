@@ -15,6 +15,7 @@ from sqlmodel import Session
 from app import tasks
 from app.jobs.message_locale import localized
 from app.models.base import utcnow
+from app.observability import record_decisions as count_decisions
 from app.orchestrator.policy import decide
 from app.orchestrator.proposal import Decision, Proposal, ProposalError
 from app.stores.contact_policy import load_policy
@@ -56,6 +57,7 @@ def submit(
         proposals, load_facts(session, shop_id, proposals, now), load_policy(session, shop_id), now
     )
     recorded = record_decisions(session, decisions, now)
+    count_decisions(decisions)
     tasks.relay_after_commit(
         session, [(r.shop_id, r.channel) for r in recorded if r.outbox_id is not None and r.send_at <= now]
     )

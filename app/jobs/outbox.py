@@ -50,6 +50,7 @@ from app.jobs.outgoing import BatchMemo, outgoing
 from app.jobs.sms import prepare_sms
 from app.models.base import utcnow
 from app.models.messaging import CANCELLED, FAILED, PENDING, SENT, UNKNOWN, OutboxMessage
+from app.observability import record_send
 from app.orchestrator.proposal import Purpose
 from app.stores import outbox
 from app.stores.channels import ChannelNotReady, email_setup
@@ -118,6 +119,9 @@ def _record(
     final: list[Outcome] = []
     statuses: dict[int, str] = {}
     for row, outcome in sent:
+        record_send(
+            row.agent, row.channel, "sent" if isinstance(outcome, Accepted) else type(outcome).__name__
+        )
         if outcome.gone:  # web push subscriptions the push service answered 404/410 for
             relay_channels.forget_gone(session, row, outcome.gone)
         settled = _settle(row, outcome, now)

@@ -15,6 +15,7 @@ from app.models.commerce import (
     RefundLine,
     SyncRun,
 )
+from app.models.control_room import AgentLiftSnapshot, AgentSetting
 from app.models.events import IdentityLink, PixelEvent
 from app.models.feedback import ProductReview, ReviewImport, SupportMessage
 from app.models.inbox import WebhookInbox
@@ -40,6 +41,8 @@ from app.models.shop_models import RankerModel, ShopModelParams
 from app.models.writeback import ShopifyWriteback
 
 __all__ = [
+    "AgentLiftSnapshot",
+    "AgentSetting",
     "Cart",
     "ChannelConfig",
     "Checkout",

@@ -5,8 +5,11 @@ first; ties by agent and dedupe key, so the outcome never depends on the order t
 through these steps, and the first that stops it gives the decision and its reason:
 
 1. **dedupe**: a key already sent, scheduled or held out (or earlier in this batch) is suppressed;
-2. **holdout**: the arm is drawn before anything else is looked at (intention to treat), from a stable hash of
-   shop + agent + shopper; a held-out proposal is recorded and never sent;
+2. **holdout**: the arm is drawn before anything else is looked at (intention to treat): first the shop's global
+   holdout (a stable hash of shop + shopper under the name ``global``: shoppers no agent ever contacts), then
+   the agent's own, a stable hash of shop + agent + shopper; a held-out proposal is recorded and never sent;
+   2b. **the agent's card**: an agent the merchant switched off is suppressed; its channels are narrowed to those
+   its card allows, its allowed hours narrowed to the card's, and past its weekly budget it is suppressed;
 3. **purchase**: a ``cancel_on_purchase`` proposal (browse, rescue) made before the shopper's last purchase is
    suppressed;
 4. **stock**: a proposal about an out-of-stock product is suppressed;
@@ -31,7 +34,7 @@ from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from app.measurement.holdout import in_holdout
+from app.measurement.holdout import in_global_holdout, in_holdout
 from app.orchestrator.budget import fits
 from app.orchestrator.clock import next_allowed
 from app.orchestrator.proposal import (
@@ -52,9 +55,18 @@ from app.orchestrator.proposal import (
 from app.orchestrator.timezones import recipient_timezone
 
 
+def globally_held_out(shop_id: int, shopper: Shopper, policy: ContactPolicy) -> bool:
+    """The shopper is in the shop's global holdout: no agent touches them."""
+    g = policy.global_holdout
+    return in_global_holdout(shop_id, shopper.kind, shopper.id, g.share, g.salt)
+
+
 def shopper_arm(shop_id: int, agent: str, shopper: Shopper, policy: ContactPolicy) -> Arm:
-    """The shopper's arm for ``agent``: stable per shop, agent and shopper (the same hash as the storefront's
-    holdout). What the agent shows on the storefront follows it too, so its holdout sees none of it."""
+    """The shopper's arm for ``agent``: the global holdout first, then the agent's own (stable per shop, agent
+    and shopper; the same hashes as the storefront's holdout). What the agent shows on the storefront follows
+    it too, so its holdout sees none of it."""
+    if globally_held_out(shop_id, shopper, policy):
+        return Arm.HOLDOUT
     holdout = policy.holdout_for(agent)
     held = in_holdout(shop_id, agent, shopper.kind, shopper.id, holdout.share, holdout.salt)
     return Arm.HOLDOUT if held else Arm.TREATMENT
@@ -86,6 +98,26 @@ def _channel(proposal: Proposal, facts: ShopperFacts) -> tuple[str | None, str]:
     return None, "no channel it may use: " + "; ".join(why)
 
 
+class _Agents:
+    """The shop-wide state of one batch: each agent's weekly budget used so far."""
+
+    def __init__(self, policy: ContactPolicy) -> None:
+        self.used = dict(policy.agent_week_counts)
+
+
+def _switched(proposal: Proposal, policy: ContactPolicy) -> tuple[Proposal, str | None]:
+    """The proposal as the agent's card allows it (its channels narrowed), or why the card stops it."""
+    sw = policy.switch_for(proposal.agent)
+    if not sw.enabled:
+        return proposal, f"{proposal.agent} is switched off on its card"
+    if sw.channels:
+        allowed = tuple(c for c in proposal.channels if c in sw.channels)
+        if not allowed:
+            return proposal, f"none of its channels is allowed on {proposal.agent}'s card"
+        proposal = replace(proposal, channels=allowed)
+    return proposal, None
+
+
 class _Shopper:
     """One shopper's state while their proposals are decided: the budget so far and the keys taken."""
 
@@ -110,15 +142,26 @@ def _budget_loss(proposal: Proposal, state: _Shopper, policy: ContactPolicy, sen
     return None
 
 
-def _decide_one(proposal: Proposal, state: _Shopper, policy: ContactPolicy, now: datetime) -> Decision:
+def _decide_one(
+    proposal: Proposal, state: _Shopper, policy: ContactPolicy, now: datetime, agents: _Agents
+) -> Decision:
     """The decision, with the channel the proposal would go by whatever its arm (``intended_channel``): read
     from reachability and consent before the arm is applied, the same way for both arms, so a held-out
     shopper's counterfactual channel and a treated one's are comparable."""
-    intended = _channel(proposal, state.facts)[0]
-    return replace(_decide(proposal, state, policy, now), intended_channel=intended)
+    narrowed, stopped = _switched(proposal, policy)
+    intended = _channel(narrowed, state.facts)[0]
+    decision = _decide(narrowed, state, policy, now, agents, stopped)
+    return replace(decision, proposal=proposal, intended_channel=intended)
 
 
-def _decide(proposal: Proposal, state: _Shopper, policy: ContactPolicy, now: datetime) -> Decision:
+def _decide(
+    proposal: Proposal,
+    state: _Shopper,
+    policy: ContactPolicy,
+    now: datetime,
+    agents: _Agents,
+    stopped: str | None = None,
+) -> Decision:
     facts = state.facts
 
     def suppress(arm: Arm, reason: str, **kw: object) -> Decision:
@@ -131,7 +174,14 @@ def _decide(proposal: Proposal, state: _Shopper, policy: ContactPolicy, now: dat
     arm = draw_arm(proposal, policy)
     if arm is Arm.HOLDOUT:
         state.keys.add(proposal.dedupe_key)
+        if globally_held_out(proposal.shop_id, proposal.shopper, policy):
+            why = (
+                "in the shop's global holdout: no agent contacts this shopper, to measure the agents together"
+            )
+            return Decision(proposal, Action.HOLD_OUT, arm, why)
         return Decision(proposal, Action.HOLD_OUT, arm, f"held out from {proposal.agent} to measure its lift")
+    if stopped:
+        return suppress(arm, stopped)
     bought = facts.last_purchase_at
     if (
         proposal.cancel_on_purchase
@@ -151,10 +201,11 @@ def _decide(proposal: Proposal, state: _Shopper, policy: ContactPolicy, now: dat
     )
     start = max(proposal.earliest, now)
     quiet = spec.quiet_hours and proposal.purpose is Purpose.MARKETING
-    send_at = next_allowed(start, zone, policy.quiet_start, policy.quiet_end) if quiet else start
+    first, last = policy.window_for(proposal.agent)
+    send_at = next_allowed(start, zone, first, last) if quiet else start
     kw = {"channel": channel, "timezone": zone}
     if send_at > proposal.latest:
-        window = f"{policy.quiet_start:%H:%M}-{policy.quiet_end:%H:%M}"
+        window = f"{first:%H:%M}-{last:%H:%M}"
         return suppress(
             arm, f"no time inside quiet hours ({window} {zone}, from {source}) before the latest", **kw
         )
@@ -163,8 +214,13 @@ def _decide(proposal: Proposal, state: _Shopper, policy: ContactPolicy, now: dat
         loss = _budget_loss(proposal, state, policy, send_at)
         if loss:
             return suppress(arm, loss, **kw)
+    cap = policy.switch_for(proposal.agent).weekly_budget
+    if cap is not None and agents.used.get(proposal.agent, 0) >= cap:
+        return suppress(arm, f"{proposal.agent}'s weekly budget of {cap} message(s) is used", **kw)
+    if counted:
         state.times.append(send_at)
         state.winners.append((proposal, send_at))
+    agents.used[proposal.agent] = agents.used.get(proposal.agent, 0) + 1
     state.keys.add(proposal.dedupe_key)
     action = Action.SEND if send_at <= now else Action.DEFER
     local = f"{send_at.astimezone(ZoneInfo(zone)):%H:%M} {zone}"
@@ -191,8 +247,9 @@ def decide(
     for i, p in enumerate(proposals):
         by_shopper[p.shopper.key].append((i, p))
     decided: dict[int, Decision] = {}
+    agents = _Agents(policy)
     for key, group in by_shopper.items():
         state = _Shopper(facts.get(key, ShopperFacts()))
         for i, p in _order(group):
-            decided[i] = _decide_one(p, state, policy, now)
+            decided[i] = _decide_one(p, state, policy, now, agents)
     return [decided[i] for i in range(len(proposals))]

@@ -186,6 +186,21 @@ class HoldoutShare:
     salt: str = ""
 
 
+MAX_GLOBAL_HOLDOUT = 0.5
+
+
+@dataclass(frozen=True)
+class AgentSwitch:
+    """What the merchant set on an agent's card: on or off, the channels it may use (empty: its own choice), a
+    weekly message budget across the shop (None: only the contact budget) and stricter allowed hours."""
+
+    enabled: bool = True
+    channels: tuple[str, ...] = ()
+    weekly_budget: int | None = None
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+
+
 DEFAULT_START = time(8, 0)
 DEFAULT_END = time(21, 0)
 
@@ -202,6 +217,11 @@ class ContactPolicy:
     shop_timezone: str = "UTC"
     holdouts: Mapping[str, HoldoutShare] = field(default_factory=dict)
     default_holdout: HoldoutShare = HoldoutShare()
+    # shoppers no agent ever touches (the control room's comparison); the store loads the shop's 5 % default
+    global_holdout: HoldoutShare = HoldoutShare(0.0)
+    agents: Mapping[str, AgentSwitch] = field(default_factory=dict)  # the agents' cards
+    # each agent's messages sent or scheduled in the last 7 days, shop-wide (its weekly budget's use so far)
+    agent_week_counts: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not (0 <= self.per_day <= 24 and 0 <= self.per_week <= 100):
@@ -215,6 +235,18 @@ class ContactPolicy:
         for share in [self.default_holdout, *self.holdouts.values()]:
             if not 0 <= share.share <= 1:
                 raise ProposalError("a holdout share must be between 0 and 1")
+        if not 0 <= self.global_holdout.share <= MAX_GLOBAL_HOLDOUT:
+            raise ProposalError(f"the global holdout share must be between 0 and {MAX_GLOBAL_HOLDOUT:g}")
+
+    def switch_for(self, agent: str) -> AgentSwitch:
+        return self.agents.get(agent, AgentSwitch())
+
+    def window_for(self, agent: str) -> tuple[time, time]:
+        """The allowed local hours for the agent: the shop's, narrowed by its card."""
+        sw = self.switch_for(agent)
+        return max(self.quiet_start, sw.quiet_start or self.quiet_start), min(
+            self.quiet_end, sw.quiet_end or self.quiet_end
+        )
 
     def holdout_for(self, agent: str) -> HoldoutShare:
         return self.holdouts.get(agent, self.default_holdout)

@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from app.db import get_engine
 from app.models.serving import HoldoutPolicy, RecommendationList
 from app.models.shop import Shop
-from app.storefront.holdout import AGENT, DEFAULT_SHARE
+from app.storefront.holdout import AGENT, GLOBAL, default_share
 from app.storefront.served_log import ServedLogBuffer
 from app.storefront.ttl_cache import TTLCache, refresher
 
@@ -179,7 +179,7 @@ class ServingStore:
                         HoldoutPolicy.shop_id == shop_id, HoldoutPolicy.agent == agent
                     )
                 ).first()
-                return (row.share, row.salt) if row else (DEFAULT_SHARE, "")
+                return (row.share, row.salt) if row else (default_share(agent), "")
 
         return self._policies.get_or_load((shop_id, agent), load)
 
@@ -262,7 +262,8 @@ class ServingStore:
             self._list_versions.update(self._versions_of({r.id for r in installed if r.id is not None}))
         for row in installed:
             self._shops.put(row.domain, ShopRef(row.id, row.domain, True))
-            self._policies.put((row.id, AGENT), policies.get((row.id, AGENT), (DEFAULT_SHARE, "")))
+            for agent in (AGENT, GLOBAL):
+                self._policies.put((row.id, agent), policies.get((row.id, agent), (default_share(agent), "")))
             snapshot = self._load_shop_lists(row.id)
             self._shop_lists.put(row.id, snapshot)
             loaded["shops"] += 1

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.storefront.cache import MAX_RENDERED_PER_LIST, CachedList, Rendered, ServingStore
-from app.storefront.holdout import AGENT, in_holdout
+from app.storefront.holdout import AGENT, GLOBAL, in_global_holdout, in_holdout
 
 PLACEMENTS = frozenset({"product", "cart", "home", "assistant", "fbt", "buy_again", "post_purchase", "email"})
 CONTROL_PLACEMENT = "popular"  # the non-personalised list the holdout group sees
@@ -89,7 +89,9 @@ def _choose(
     """Holdout, and the first list of the lookup chain with something left to show."""
     kind, subject = ("customer", str(customer_id)) if customer_id else ("client", client_id or "")
     share, salt = store.holdout_policy(shop_id, AGENT)
-    holdout = in_holdout(shop_id, AGENT, kind, subject, share, salt)
+    holdout = in_global_holdout(shop_id, kind, subject, *store.holdout_policy(shop_id, GLOBAL)) or in_holdout(
+        shop_id, AGENT, kind, subject, share, salt
+    )
     if holdout:
         chain = [] if placement == "buy_again" else [("placement", "", CONTROL_PLACEMENT)]
     else:

@@ -3,14 +3,17 @@ orchestrator's ``ContactPolicy``. No commits."""
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import datetime, time, timedelta
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
+from app.measurement.holdout import GLOBAL, GLOBAL_DEFAULT_SHARE
 from app.models.base import utcnow
-from app.models.messaging import ContactPolicyRow
+from app.models.control_room import AgentSetting
+from app.models.messaging import ContactPolicyRow, MessageDecision
 from app.models.serving import HoldoutPolicy
-from app.orchestrator.proposal import ContactPolicy, HoldoutShare
+from app.orchestrator.proposal import AgentSwitch, ContactPolicy, HoldoutShare
 
 DEFAULT_MESSAGE_HOLDOUT = 0.1
 
@@ -23,16 +26,57 @@ def _time(minute: int) -> time:
     return time(minute // 60, minute % 60)
 
 
+def agent_switches(session: Session, shop_id: int) -> dict[str, AgentSwitch]:
+    """The agents' cards as the orchestrator reads them."""
+    rows = session.exec(select(AgentSetting).where(AgentSetting.shop_id == shop_id)).all()
+    return {
+        r.agent: AgentSwitch(
+            enabled=r.enabled,
+            channels=tuple(c for c in r.channels.split(",") if c),
+            weekly_budget=r.weekly_budget,
+            quiet_start=None if r.quiet_start_minute is None else _time(r.quiet_start_minute),
+            quiet_end=None if r.quiet_end_minute is None else _time(r.quiet_end_minute),
+        )
+        for r in rows
+    }
+
+
+def week_counts(session: Session, shop_id: int, agents: list[str], now: datetime) -> dict[str, int]:
+    """Messages each agent sent or scheduled in the 7 days before ``now`` (its weekly budget's use)."""
+    if not agents:
+        return {}
+    rows = session.exec(
+        select(MessageDecision.agent, func.count())
+        .where(
+            MessageDecision.shop_id == shop_id,
+            MessageDecision.agent.in_(agents),  # type: ignore[attr-defined]
+            MessageDecision.action.in_(("send", "defer")),  # type: ignore[attr-defined]
+            MessageDecision.decided_at >= now - timedelta(days=7),
+        )
+        .group_by(MessageDecision.agent)
+    ).all()
+    return {agent: int(n) for agent, n in rows}
+
+
 def load_policy(session: Session, shop_id: int) -> ContactPolicy:
-    """The shop's policy; the defaults (1 a day, 3 a week, 08:00-21:00, 10 % holdout) where none is set."""
+    """The shop's policy; the defaults (1 a day, 3 a week, 08:00-21:00, 10 % holdout per agent, a 5 % global
+    holdout, stored as the ``holdout_policy`` row named ``global``) where none is set."""
     row = session.exec(select(ContactPolicyRow).where(ContactPolicyRow.shop_id == shop_id)).first()
     holdouts = {
         h.agent: HoldoutShare(h.share, h.salt)
         for h in session.exec(select(HoldoutPolicy).where(HoldoutPolicy.shop_id == shop_id)).all()
     }
     default = HoldoutShare(DEFAULT_MESSAGE_HOLDOUT)
+    everyone = holdouts.pop(GLOBAL, HoldoutShare(GLOBAL_DEFAULT_SHARE))
+    switches = agent_switches(session, shop_id)
+    capped = sorted(a for a, sw in switches.items() if sw.weekly_budget is not None)
+    cards = {
+        "global_holdout": everyone,
+        "agents": switches,
+        "agent_week_counts": week_counts(session, shop_id, capped, utcnow()),
+    }
     if row is None:
-        return ContactPolicy(holdouts=holdouts, default_holdout=default)
+        return ContactPolicy(holdouts=holdouts, default_holdout=default, **cards)
     return ContactPolicy(
         per_day=row.per_day,
         per_week=row.per_week,
@@ -41,6 +85,7 @@ def load_policy(session: Session, shop_id: int) -> ContactPolicy:
         shop_timezone=row.timezone or "UTC",
         holdouts=holdouts,
         default_holdout=default,
+        **cards,
     )
 
 

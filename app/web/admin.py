@@ -37,6 +37,7 @@ bp = Blueprint("admin", __name__, template_folder="templates")
 ASSETS = Path(__file__).resolve().parent.parent / "static" / "admin"
 ASSET_NAMES = frozenset(p.name for p in ASSETS.iterdir() if p.suffix in (".css", ".js"))
 APP_BRIDGE_ORIGIN = "https://cdn.shopify.com"
+POLARIS_SRC = "https://cdn.shopify.com/shopifycloud/polaris.js"
 MAX_KEY_LEN = 160
 
 
@@ -67,16 +68,18 @@ def shell():
     shop = request.args.get("shop")
     shop = shop if is_valid_shop_domain(shop) else None
     app_bridge = cfg.shopify_admin_origin_template == "https://{shop}"
+    polaris = app_bridge or cfg.attune_polaris_cdn
     html = render_template(
         "admin/app.html",
         api_key=cfg.shopify_api_key,
         shop=shop,
         retry_header=RETRY_HEADER,
         app_bridge=app_bridge,
+        polaris=POLARIS_SRC if polaris else None,
         asset=_asset_url,
     )
     response = make_response(html)
-    response.headers["Content-Security-Policy"] = content_security_policy(shop, app_bridge)
+    response.headers["Content-Security-Policy"] = content_security_policy(shop, app_bridge or polaris)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
     response.headers["Cache-Control"] = "no-store"  # the URL carries a session token in local mode

@@ -25,7 +25,7 @@ from app.models.commerce import Order, Refund
 from app.models.events import IdentityLink
 from app.models.messaging import MessageDecision
 from app.models.serving import HoldoutPolicy, ServedList
-from app.storefront.holdout import DEFAULT_SHARE
+from app.storefront.holdout import DEFAULT_SHARE, GLOBAL
 from app.stores.catalog import shop_currency
 from app.web import settings
 from app.web.session_auth import require_session_token
@@ -178,6 +178,7 @@ def holdout_shares(session: Session, shop_id: int, agents: Iterable[str]) -> lis
     stored = {
         row.agent: row
         for row in session.exec(select(HoldoutPolicy).where(HoldoutPolicy.shop_id == shop_id)).all()
+        if row.agent != GLOBAL
     }
     return [
         {

@@ -2,7 +2,7 @@
 settings and learned risk layer
 
 Revision ID: 0029
-Revises: 0027
+Revises: 0028
 Create Date: 2026-12-06 16:15:00.000000
 """
 from alembic import op
@@ -12,7 +12,7 @@ import app.models.base
 
 
 revision = '0029'
-down_revision = '0027'
+down_revision = '0028'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,123 @@
+"""The weekly digest: the control room's success table e-mailed to the merchant, in the shop's language.
+
+``send_all_digests`` (cron, Mondays 07:00 UTC) queues ``send_weekly_digest(shop_id)`` for every installed shop.
+The digest goes through the shop's own e-mail channel (the SMTP adapter, as the Channels page's test message
+does) to the shop's own address (its reply-to address, else its sender address): a transactional message to the
+merchant, no shopper's, so it has no outbox row and counts toward no budget. A shop without e-mail set up is
+skipped and says why. Sent at most once per shop and ISO week (a Redis key), so a retried job sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from app import tasks
+from app.channels.admin_words import UI, Words, negotiate
+from app.channels.base import OutgoingMessage, SendError
+from app.channels.email import EmailChannel, SmtpTarget
+from app.config import get_settings
+from app.crypto import TokenCipher
+from app.db import get_engine, session_scope
+from app.measurement.control_room import success_table
+from app.models.base import utcnow
+from app.models.shop import Shop
+from app.queue import get_redis
+from app.stores import control_room as store
+from app.stores.catalog import shop_currency
+from app.stores.channels import ChannelNotReady, email_setup
+
+log = logging.getLogger(__name__)
+
+DAYS = 30  # the control room's default period
+SENT_TTL_S = 8 * 24 * 3600
+
+
+def digest_data(session: Session, shop_id: int, now: datetime) -> tuple[dict, str]:
+    """The digest's words and table for one shop, and its locale."""
+    shop = session.get(Shop, shop_id)
+    w = Words(negotiate(shop.primary_locale if shop else None))
+    share, salt = store.global_share(session, shop_id)
+    facts = store.customer_facts(session, shop_id, now - timedelta(days=DAYS), now, share, salt)
+    currency = shop_currency(session, shop_id)
+    table = w.write_table(success_table(facts, 1 - share, now=now), currency)
+    ui = w.ui()
+    rows = [
+        {
+            **r["text"],
+            "traditional": r["references"]["traditional"],
+            "with_agents": r["references"]["with_agents"],
+        }
+        for r in table["rows"]
+    ]
+    rev = table["revenue"]["text"]
+    notes = [ui["references_note"], *table["warnings"]]
+    if store.is_simulated(session, shop_id):
+        notes.insert(0, ui["simulated"])
+    name = shop.domain if shop else ""
+    data = {
+        "subject": w(UI["digest_subject"]) % {"shop": name},
+        "heading": ui["digest_heading"],
+        "paragraphs": [w(UI["digest_intro"]) % {"days": w.number(DAYS)}],
+        "caption": ui["title"],
+        "columns": [ui["metric"], ui["treated"], ui["holdout"], ui["difference"], ui["references"]],
+        "rows": rows,
+        "revenue_label": ui["revenue"],
+        "revenue": rev["total"] + (f" ({rev['interval']})" if rev["interval"] else ""),
+        "notes": notes,
+        "cta_label": ui["open"],
+        "locale": w.lang,
+    }
+    return data, w.lang
+
+
+def send_weekly_digest(shop_id: int, now: datetime | None = None) -> str:
+    """RQ job: e-mail the shop's digest; ``sent``, ``already sent`` or ``skipped: <why>``."""
+    settings = get_settings()
+    now = now or utcnow()
+    year, week, _ = now.isocalendar()
+    key = f"attune:digest:{shop_id}:{year}-{week:02d}"
+    redis = get_redis(settings.redis_url)
+    if not redis.set(key, "1", nx=True, ex=SENT_TTL_S):
+        return "already sent"
+    with session_scope(settings.database_url) as session:
+        try:
+            sender, smtp_url = email_setup(
+                session, TokenCipher(settings.encryption_keys), shop_id, settings.attune_smtp_url
+            )
+        except ChannelNotReady as exc:
+            redis.delete(key)
+            return f"skipped: {exc}"
+        data, _lang = digest_data(session, shop_id, now)
+        shop = session.get(Shop, shop_id)
+        data["cta_url"] = f"{settings.app_url}/app?shop={shop.domain}" if shop else None
+    domain = sender.from_address.rpartition("@")[2] or "attune.invalid"
+    message = OutgoingMessage(
+        outbox_id=0,
+        shop_id=shop_id,
+        purpose="transactional",
+        template="digest",
+        data=data,
+        recipient=sender.reply_to or sender.from_address,
+        sender=sender,
+        extra={"message_id": f"<digest-{year}-{week:02d}.shop-{shop_id}@{domain}>"},
+    )
+    try:
+        EmailChannel(SmtpTarget.parse(smtp_url)).send(message)
+    except SendError as exc:
+        redis.delete(key)  # not sent: next week's run, or a retry, tries again
+        log.warning("weekly digest of shop %s not sent: %s", shop_id, exc)
+        return f"skipped: {exc}"
+    return "sent"
+
+
+def send_all_digests() -> int:
+    """Weekly: queue the digest of every installed shop. Returns how many were queued."""
+    settings = get_settings()
+    with Session(get_engine(settings.database_url)) as session:
+        shops = session.exec(
+            select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
+        ).all()
+    return sum(tasks.send_weekly_digest(settings.redis_url, shop_id) for shop_id in shops)
