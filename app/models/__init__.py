@@ -29,6 +29,7 @@ from app.models.messaging import (
     OutboxMessage,
     PushSubscription,
 )
+from app.models.pricing import PricingArmStats, PricingOffer, PricingSettings, VariantCost
 from app.models.profiles import CustomerProfile
 from app.models.replenishment import ReplenishmentForecast
 from app.models.serving import HoldoutPolicy, Nudge, RecommendationList, ServedList, WishlistItem
@@ -37,6 +38,10 @@ from app.models.shop_models import RankerModel, ShopModelParams
 from app.models.writeback import ShopifyWriteback
 
 __all__ = [
+    "PricingArmStats",
+    "PricingOffer",
+    "PricingSettings",
+    "VariantCost",
     "Cart",
     "ChannelConfig",
     "Checkout",

@@ -1,0 +1,90 @@
+"""The pricing agent's tables (issue 20): one shop's offer settings, every offer decision with its code and
+outcome, and the bandit's per-arm statistics (aggregates only), and the unit costs the margin floor uses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.models.base import shop_fk, shopify_id_field, ts_field
+from app.models.commerce import big_ref, money_field
+
+
+class PricingSettings(SQLModel, table=True):
+    __tablename__ = "pricing_settings"
+    __table_args__ = (UniqueConstraint("shop_id", name="uq_pricing_settings_shop"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = shop_fk()
+    settings: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)
+    updated_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class PricingOffer(SQLModel, table=True):
+    """One decision per asking proposal (``key``), offer or not, and what became of it."""
+
+    __tablename__ = "pricing_offer"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "key", name="uq_pricing_offer_key"),
+        Index("ix_pricing_offer_shop_shopper", "shop_id", "shopper_key"),
+        Index("ix_pricing_offer_shop_code", "shop_id", "code"),
+        Index("ix_pricing_offer_shop_decided", "shop_id", "decided_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = shop_fk()
+    key: str = Field(max_length=128)
+    agent: str = Field(max_length=32)
+    shopper_key: str = Field(max_length=80)
+    customer_shopify_id: int | None = big_ref(index=False)
+    arm: str = Field(max_length=24)
+    control: bool = False
+    eligible: bool = True  # passed the shopper's guardrails (first hesitation, waits for codes, 30 days)
+    trial: bool = False
+    reason: str = Field(max_length=280)
+    cart_value: float = 0.0
+    cart_cost: float = 0.0
+    discount: Decimal | None = money_field()  # what the code takes off this cart
+    predicted_incremental: float | None = None
+    context: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)
+    status: str = Field(default="no_offer", max_length=16)  # no_offer | pending | created | failed
+    code: str | None = Field(default=None, max_length=64)
+    code_gid: str | None = Field(default=None, max_length=128)
+    error: str | None = Field(default=None, max_length=280)
+    expires_at: datetime | None = ts_field()
+    decided_at: datetime = ts_field(nullable=False)
+    redeemed_order_id: int | None = big_ref(index=False)
+    redeemed_at: datetime | None = ts_field()
+    redeemed_discount: Decimal | None = money_field()
+    settled_at: datetime | None = ts_field()
+    margin: float | None = None  # gross margin of the shopper's orders within 14 days (after discounts)
+    revenue: float | None = None
+    orders: int | None = None
+
+
+class PricingArmStats(SQLModel, table=True):
+    __tablename__ = "pricing_arm_stats"
+    __table_args__ = (UniqueConstraint("shop_id", "arm", name="uq_pricing_arm_stats"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = shop_fk()
+    arm: str = Field(max_length=24)
+    stats: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)
+    updated_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class VariantCost(SQLModel, table=True):
+    """``InventoryItem.unitCost`` per variant, as last read from the Admin API."""
+
+    __tablename__ = "pricing_variant_cost"
+    __table_args__ = (UniqueConstraint("shop_id", "variant_id", name="uq_pricing_variant_cost"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = shop_fk()
+    variant_id: int = shopify_id_field(index=False)
+    unit_cost: Decimal | None = money_field()
+    updated_at: datetime = ts_field(nullable=False, default_now=True)
