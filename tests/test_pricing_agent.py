@@ -44,7 +44,9 @@ def learned(n: int = 3000, seed: int = 0) -> ModelStats:
         ctx = SENSITIVE if rng.random() < 0.5 else LOYAL
         arm = ARMS[keys[rng.integers(len(keys))]]
         if ctx is SENSITIVE:
-            p = 0.1 + (0.03 * arm.value if arm.kind == "percentage" else 0.2 if arm.kind == "free_shipping" else 0)
+            p = 0.1 + (
+                0.03 * arm.value if arm.kind == "percentage" else 0.2 if arm.kind == "free_shipping" else 0
+            )
         else:
             p = 0.6
         stats.add(arm.key, *observation(ctx, arm, bool(rng.random() < p)))
@@ -162,7 +164,9 @@ def test_the_same_request_decides_the_same_way():
 
 
 def test_merchant_settings_are_checked():
-    policy = parse_policy({"arms": [{"key": "pct20", "kind": "percentage", "value": 20}], "weekly_budget": 50})
+    policy = parse_policy(
+        {"arms": [{"key": "pct20", "kind": "percentage", "value": 20}], "weekly_budget": 50}
+    )
     assert [a.key for a in policy.arms] == [NONE, "pct20"] and policy.weekly_budget == 50
     assert parse_policy(policy_json(policy)) == policy
     for bad in (
