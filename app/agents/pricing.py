@@ -177,6 +177,7 @@ class OfferDecision:
     # the shopper passed guardrails 2-4 (known for the control group too): the readout compares eligible
     # treated shoppers with eligible control ones
     eligible: bool = True
+    p_no_offer: float | None = None  # the model's P(buy within 14 days) without an offer (waste's yardstick)
 
     @property
     def offers(self) -> bool:
@@ -239,6 +240,7 @@ def decide(request: OfferRequest, policy: OfferPolicy, stats: ModelStats) -> Off
     cart = request.cart_value
     full = cart - cart_cost(policy, request)
     post = Posterior.of(stats)
+    p_none = round(min(max(post.linear(design(x, "none", 0.0))[0], 0.0), 1.0), 4)
     trial_draw = _unit(request.shop_id, "pricing-trial", request.key) < policy.trial_share
     refused: dict[str, str] = {}
     eligible: dict[str, tuple[float, float, bool]] = {}
@@ -268,7 +270,7 @@ def decide(request: OfferRequest, policy: OfferPolicy, stats: ModelStats) -> Off
         else:
             refused[arm.key] = f"posterior incremental margin's lower end {lower:.2f} < 0"
     if not eligible:
-        return OfferDecision(none, False, "no offer pays here", refused=refused)
+        return OfferDecision(none, False, "no offer pays here", refused=refused, p_no_offer=p_none)
     beta = post.sample(np.random.default_rng(int(_unit(request.shop_id, "pricing-ts", request.key) * 2**32)))
     draws = {NONE: float(margin_vector(x, none, full, 0.0) @ beta)}
     for key in eligible:
@@ -277,12 +279,16 @@ def decide(request: OfferRequest, policy: OfferPolicy, stats: ModelStats) -> Off
         )
     best = max(draws, key=lambda k: (draws[k], k == NONE))
     if best == NONE:
-        return OfferDecision(none, False, "sampled: no offer does best here", refused=refused)
+        return OfferDecision(
+            none, False, "sampled: no offer does best here", refused=refused, p_no_offer=p_none
+        )
     arm = arms[best]
     mean, lower, trial = eligible[best]
     d = arm.discount(cart, policy.shipping_cost)
     why = "trial (still learning)" if trial else f"incremental margin {mean:.2f} (lower end {lower:.2f})"
-    return OfferDecision(arm, False, f"{arm.key}: {why}", d, round(mean, 4), round(lower, 4), trial, refused)
+    return OfferDecision(
+        arm, False, f"{arm.key}: {why}", d, round(mean, 4), round(lower, 4), trial, refused, p_no_offer=p_none
+    )
 
 
 def observation(context: OfferContext, arm: OfferArm, bought: bool) -> tuple[np.ndarray, float]:

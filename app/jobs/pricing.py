@@ -162,7 +162,8 @@ def _record(
         discount=Decimal(str(decision.discount)) if decision.offers else None,
         predicted_incremental=decision.predicted_incremental,
         context={"price_sensitivity": c.price_sensitivity, "intent": c.intent, "clv": c.clv,
-                 "margin_rate": c.margin_rate, "cart_value": c.cart_value},
+                 "margin_rate": c.margin_rate, "cart_value": c.cart_value,
+                 "p_no_offer": decision.p_no_offer},
         status="pending" if decision.offers else "no_offer", decided_at=request.now,
     )  # fmt: skip
     session.add(row)

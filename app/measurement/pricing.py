@@ -8,8 +8,8 @@ offers and redemptions, and the seed's "AOV +15–25 %" beside them, labelled as
   too, so eligible treated and eligible control shoppers are comparable (intention to treat: a treated shopper
   whose bandit chose no offer, or whose code failed, still counts as treated).
 - Only **settled** decisions count (their 14-day window is over): margin = revenue after discounts − cost.
-- **Waste**: a redeemed code whose decision predicted an incremental margin ≤ 0 (a trial, or a posterior mean
-  below zero): the discount went to a shopper the model did not expect it to move.
+- **Waste**: a redeemed code whose shopper the model, when it decided, expected to buy anyway (P(buy within
+  14 days without an offer) ≥ ``WASTE_P``): the discount went to a shopper predicted not to need one.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 from app.measurement.stats import welch_difference
 
+WASTE_P = 0.5
 REFERENCE = {
     "label": "Seed's figure for personalised offers: AOV +15–25 %",
     "low": 0.15,
@@ -39,7 +40,7 @@ class OfferFact:
     discount: float  # what the code would take off (0 without an offer)
     redeemed: bool
     redeemed_discount: float
-    predicted_incremental: float | None
+    p_no_offer: float | None  # the model's P(buy without an offer) when it decided
     trial: bool
     settled: bool
     margin: float  # gross margin within 14 days (0 when unsettled)
@@ -72,7 +73,7 @@ def _diff(a: Sequence[float], b: Sequence[float]) -> dict[str, float] | None:
     )
     if test is None:
         return None
-    d = test.interval
+    d = test.difference
     return {"estimate": round(d.estimate, 4), "low": round(d.low, 4), "high": round(d.high, 4)}
 
 
@@ -87,7 +88,7 @@ def readout(facts: Sequence[OfferFact], *, budget: float, week_spend: float, now
     aov = _diff(_aov_values(treated), _aov_values(control))
     control_aov = _side(control)["aov"]
     redeemed = [f for f in facts if f.redeemed]
-    wasted = [f for f in redeemed if f.predicted_incremental is None or f.predicted_incremental <= 0]
+    wasted = [f for f in redeemed if f.p_no_offer is not None and f.p_no_offer >= WASTE_P]
     arms: dict[str, dict[str, float]] = {}
     for f in facts:
         if f.control:
@@ -118,7 +119,7 @@ def readout(facts: Sequence[OfferFact], *, budget: float, week_spend: float, now
             "redeemed_total": round(sum(f.redeemed_discount for f in redeemed), 2),
         },
         "waste": {
-            "definition": "redeemed codes whose decision predicted an incremental margin ≤ 0 (trials included)",
+            "definition": f"redeemed codes of shoppers predicted to buy anyway (P ≥ {WASTE_P:.0%} without an offer)",
             "redemptions": len(redeemed),
             "wasted": len(wasted),
             "share": round(len(wasted) / len(redeemed), 4) if redeemed else None,

@@ -297,7 +297,7 @@ def offer_facts(session: Session, shop_id: int, since: datetime) -> list[OfferFa
             discount=float(o.discount or 0),
             redeemed=o.redeemed_at is not None,
             redeemed_discount=float(o.redeemed_discount or 0),
-            predicted_incremental=o.predicted_incremental,
+            p_no_offer=(o.context or {}).get("p_no_offer"),
             trial=o.trial,
             settled=o.settled_at is not None,
             margin=float(o.margin or 0),
