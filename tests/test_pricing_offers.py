@@ -254,3 +254,13 @@ def test_each_shop_sees_only_its_offers(live_app, jobs_env, shop, monkeypatch):
     _install(live_app, monkeypatch, "other.myshopify.com", REQUIRED + ",write_discounts")
     assert _readout(live_app).json()["decisions"] == 1
     assert _readout(live_app, "other.myshopify.com").json()["decisions"] == 0
+
+
+def test_dashboard_has_the_pricing_section(client):
+    html = client.get(
+        "/app?shop=cool-shop.myshopify.com&host=YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvY29vbA"
+    ).get_data(as_text=True)
+    assert 'id="pricing"' in html and 'id="pricing-body"' in html
+    src = next(part.split('"', 1)[0] for part in html.split('<script src="') if "admin_pricing.js" in part)
+    js = client.get(src.replace("&amp;", "&"))
+    assert js.status_code == 200 and "/api/admin/pricing" in js.get_data(as_text=True)

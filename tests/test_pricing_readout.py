@@ -42,7 +42,9 @@ def test_waste_is_redemptions_by_shoppers_predicted_to_buy_anyway():
     facts = [fact(False, 30.0, 70.0, 1, redeemed=True, redeemed_discount=7.0, p_no_offer=p)
              for p in (0.1, 0.2, WASTE_P, 0.9)]  # fmt: skip
     body = readout(facts, budget=100.0, week_spend=0.0, now=NOW)
-    assert body["waste"]["redemptions"] == 4 and body["waste"]["wasted"] == 2 and body["waste"]["share"] == 0.5
+    assert (
+        body["waste"]["redemptions"] == 4 and body["waste"]["wasted"] == 2 and body["waste"]["share"] == 0.5
+    )
 
 
 def test_no_comparison_without_two_of_each():
