@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.web.admin_knowledge import bp as admin_knowledge_bp
     from app.web.admin_lift import bp as admin_lift_bp
     from app.web.admin_merchandising import bp as admin_merchandising_bp
+    from app.web.admin_prices import bp as admin_prices_bp
     from app.web.admin_pricing import bp as admin_pricing_bp
     from app.web.admin_profiles import bp as admin_profiles_bp
     from app.web.admin_records import bp as admin_records_bp
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         admin_activity_bp,
         admin_rescue_bp,
         admin_pricing_bp,
+        admin_prices_bp,
     ):
         app.register_blueprint(bp)
     install_webhook_fast_path(app)  # POST /webhooks without Flask overhead; same answers as the route

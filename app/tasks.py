@@ -54,6 +54,8 @@ RUN_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_browse_abandonment"
 RUN_ALL_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_all_browse_abandonment"
 RUN_RESCUE = "app.jobs.rescue.run_rescue"
 RUN_ALL_RESCUE = "app.jobs.rescue.run_all_rescue"
+APPLY_PRICE_CHANGE = "app.jobs.prices.apply_price_change"
+SETTLE_ALL_OFFERS = "app.jobs.pricing.settle_all"
 WRITE_BACK_SMS_CONSENT = "app.jobs.sms.write_back_sms_consent"
 WRITE_BACK_CONSENT = "app.jobs.writeback.write_back_consent"
 SWEEP_WRITEBACKS = "app.jobs.writeback.sweep_writebacks"
@@ -203,6 +205,13 @@ def run_browse_abandonment(redis_url: str | None, shop_id: int) -> bool:
 def run_rescue(redis_url: str | None, shop_id: int) -> bool:
     """The shop's abandoned-checkout recovery sequences (every ten minutes); one queued per shop."""
     return enqueue(redis_url, RUN_RESCUE, shop_id, queue="low", job_id=f"rescue-{shop_id}")
+
+
+def apply_price_change(redis_url: str | None, shop_id: int, change_id: int) -> bool:
+    """An approved price change, re-checked and applied through the Admin API."""
+    return enqueue(
+        redis_url, APPLY_PRICE_CHANGE, shop_id, change_id, queue="default", job_id=f"price-change-{change_id}"
+    )
 
 
 def rescore_shop(redis_url: str | None, shop_id: int) -> bool:

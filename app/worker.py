@@ -22,6 +22,7 @@ PERIODIC_JOBS: list[tuple[str, str, int | None, str | None]] = [
     (tasks.SWEEP_OUTBOX, "default", 30, None),
     (tasks.RUN_ALL_BROWSE_ABANDONMENT, "low", None, "12 * * * *"),
     (tasks.RUN_ALL_RESCUE, "low", None, "*/10 * * * *"),
+    (tasks.SETTLE_ALL_OFFERS, "low", None, "30 3 * * *"),
     (tasks.SWEEP_WRITEBACKS, "default", 60, None),
     (tasks.SYNC_ALL_METAFIELDS, "low", None, "37 * * * *"),
     (tasks.RECONCILE_ALL_SHOPS, "low", None, "17 3 * * *"),

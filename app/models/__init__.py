@@ -29,7 +29,14 @@ from app.models.messaging import (
     OutboxMessage,
     PushSubscription,
 )
-from app.models.pricing import PricingArmStats, PricingOffer, PricingSettings, VariantCost
+from app.models.pricing import (
+    PriceChange,
+    PriceHistory,
+    PricingArmStats,
+    PricingOffer,
+    PricingSettings,
+    VariantCost,
+)
 from app.models.profiles import CustomerProfile
 from app.models.replenishment import ReplenishmentForecast
 from app.models.serving import HoldoutPolicy, Nudge, RecommendationList, ServedList, WishlistItem
@@ -38,6 +45,8 @@ from app.models.shop_models import RankerModel, ShopModelParams
 from app.models.writeback import ShopifyWriteback
 
 __all__ = [
+    "PriceChange",
+    "PriceHistory",
     "PricingArmStats",
     "PricingOffer",
     "PricingSettings",

@@ -88,3 +88,42 @@ class VariantCost(SQLModel, table=True):
     variant_id: int = shopify_id_field(index=False)
     unit_cost: Decimal | None = money_field()
     updated_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class PriceHistory(SQLModel, table=True):
+    """Each variant's price (and compare-at price) from when it was first seen in force: the Omnibus check's
+    30-day lowest price."""
+
+    __tablename__ = "pricing_price_history"
+    __table_args__ = (Index("ix_price_history_shop_variant", "shop_id", "variant_id", "observed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = shop_fk()
+    variant_id: int = shopify_id_field(index=False)
+    price: Decimal | None = money_field()
+    compare_at_price: Decimal | None = money_field()
+    observed_at: datetime = ts_field(nullable=False)
+
+
+class PriceChange(SQLModel, table=True):
+    """The change log: every price change asked for (suggested, or the merchant's own), checked, applied or
+    refused with its reasons."""
+
+    __tablename__ = "pricing_price_change"
+    __table_args__ = (Index("ix_price_change_shop_variant", "shop_id", "variant_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = shop_fk()
+    variant_id: int = shopify_id_field(index=False)
+    product_id: int = shopify_id_field(index=False)
+    old_price: Decimal | None = money_field()
+    new_price: Decimal | None = money_field()
+    compare_at_price: Decimal | None = money_field()
+    source: str = Field(default="merchant", max_length=16)  # merchant | suggestion
+    reason: str = Field(default="", max_length=280)
+    status: str = Field(default="approved", max_length=16)  # approved | applied | refused | failed
+    refusals: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
+    flags: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
+    error: str | None = Field(default=None, max_length=280)
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+    applied_at: datetime | None = ts_field()

@@ -1,9 +1,11 @@
-"""Attune's discount codes through the Admin API: one code per offer, customer-specific where the shopper is
-known, single use, expiring, combinable with nothing. ``discountCodeBasicCreate`` for a percentage off all
-items, ``discountCodeFreeShippingCreate`` for free shipping (needs ``write_discounts``).
+"""Attune's pricing writes through the Admin API. Discount codes for personal offers, one per offer:
+customer-specific where the shopper is known, single use, expiring, combinable with nothing;
+``discountCodeBasicCreate`` for a percentage off all items, ``discountCodeFreeShippingCreate`` for free
+shipping (both need ``write_discounts``).
 
 Idempotent per code: the code is derived from the offer, so a retry after a lost answer meets ``TAKEN`` and
-reads the existing discount back (``codeDiscountNodeByCode``) instead of failing or making a second one."""
+reads the existing discount back (``codeDiscountNodeByCode``) instead of failing or making a second one.
+Approved price changes go through ``productVariantsBulkUpdate`` (needs ``write_products``)."""
 
 from __future__ import annotations
 
@@ -87,3 +89,23 @@ def find_code(client: AdminClient, code: str) -> CreatedCode:
         {"c": code},
     )
     return _created(data.get("codeDiscountNodeByCode"), code)
+
+
+def update_prices(
+    client: AdminClient, product_id: int, prices: list[tuple[int, str, str | None]]
+) -> list[dict[str, object]]:
+    """``productVariantsBulkUpdate``: (variant id, price, compare-at price or None to clear) for one product's
+    variants (needs ``write_products``). Raises ``AdminAPIError`` / ``AdminUserError``."""
+    payload = client._mutate(
+        "mutation($p: ID!, $v: [ProductVariantsBulkInput!]!) { productVariantsBulkUpdate(productId: $p,"
+        " variants: $v) { productVariants { id price compareAtPrice } userErrors { field message code } } }",
+        {
+            "p": f"gid://shopify/Product/{int(product_id)}",
+            "v": [
+                {"id": f"gid://shopify/ProductVariant/{int(v)}", "price": price, "compareAtPrice": compare}
+                for v, price, compare in prices
+            ],
+        },
+        "productVariantsBulkUpdate",
+    )
+    return list(payload.get("productVariants") or [])

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from app.agents.price_suggestions import parse_rules, rules_json
 from app.agents.pricing import (
     NONE,
     REWARD_WINDOW,
@@ -36,18 +37,30 @@ WEEK = timedelta(days=7)
 CONTEXT_FIELDS = ("price_sensitivity", "intent", "clv", "margin_rate", "cart_value")
 
 
+def _settings(session: Session, shop_id: int) -> PricingSettings | None:
+    return session.exec(select(PricingSettings).where(PricingSettings.shop_id == shop_id)).first()
+
+
 def load_policy(session: Session, shop_id: int) -> OfferPolicy:
-    row = session.exec(select(PricingSettings).where(PricingSettings.shop_id == shop_id)).first()
-    return parse_policy(row.settings if row else None)
+    row = _settings(session, shop_id)
+    return parse_policy({k: v for k, v in (row.settings if row else {}).items() if k != "prices"})
 
 
 def save_policy(session: Session, shop_id: int, raw: Mapping[str, Any]) -> OfferPolicy:
-    """Checks (``PricingError``) and stores the merchant's settings, merged over what is stored."""
-    row = session.exec(select(PricingSettings).where(PricingSettings.shop_id == shop_id)).first()
-    merged = {**policy_json(parse_policy(row.settings if row else None)), **dict(raw)}
-    policy = parse_policy(merged)
+    """Checks (``PricingError`` / ``RulesError``) and stores the merchant's settings, merged over what is
+    stored: the offer settings, and under ``prices`` the price-change rules."""
+    row = _settings(session, shop_id)
+    stored = dict(row.settings) if row else {}
+    offers = {k: v for k, v in raw.items() if k != "prices"}
+    policy = parse_policy({**policy_json(load_policy(session, shop_id)), **offers})
+    prices = stored.get("prices")
+    if "prices" in raw:
+        given = raw["prices"]
+        merged = {**rules_json(parse_rules(prices)), **given} if isinstance(given, dict) else given
+        prices = rules_json(parse_rules(merged))
     row = row or PricingSettings(shop_id=shop_id)
-    row.settings, row.updated_at = policy_json(policy), utcnow()
+    row.settings = {**policy_json(policy), **({"prices": prices} if prices is not None else {})}
+    row.updated_at = utcnow()
     session.add(row)
     return policy
 

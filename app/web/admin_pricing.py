@@ -5,7 +5,8 @@
   against the weekly budget, waste, each arm, and the seed's "AOV +15–25 %" as a labelled reference; with the
   shop's settings.
 - ``GET|PUT /api/admin/pricing/settings``: the offer arms, control share (≥ 10 %), weekly budget, default cost
-  share, margin floor and shipping cost. A bad value is a 422 naming it; a body that is not a JSON object, 400.
+  share, margin floor and shipping cost; under ``prices`` the price-change rules (margin floor, max step,
+  cool-down days, sells in the EU). A bad value is a 422 naming it; a body that is not a JSON object, 400.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
+from app.agents.price_suggestions import RulesError, rules_json
 from app.agents.pricing import PricingError, policy_json
 from app.db import session_scope
 from app.measurement.pricing import readout
 from app.models.base import utcnow
+from app.stores.prices import load_rules
 from app.stores.pricing import load_policy, offer_facts, save_policy, week_spend
 from app.web import settings
 from app.web.admin_lift import _int_arg
@@ -51,7 +54,8 @@ def pricing() -> Any:
 @require_session_token
 def get_settings() -> Any:
     with session_scope(settings().database_url) as session:
-        return jsonify(policy_json(load_policy(session, g.shop.id)))
+        policy, rules = load_policy(session, g.shop.id), load_rules(session, g.shop.id)
+    return jsonify({**policy_json(policy), "prices": rules_json(rules)})
 
 
 @bp.put("/api/admin/pricing/settings")
@@ -63,6 +67,8 @@ def put_settings() -> Any:
     try:
         with session_scope(settings().database_url) as session:
             policy = save_policy(session, g.shop.id, body)
-    except PricingError as exc:
+            session.flush()
+            rules = load_rules(session, g.shop.id)
+    except (PricingError, RulesError) as exc:
         return jsonify(error="invalid_settings", message=str(exc)), 422
-    return jsonify(policy_json(policy))
+    return jsonify({**policy_json(policy), "prices": rules_json(rules)})
