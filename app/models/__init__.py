@@ -30,6 +30,7 @@ from app.models.messaging import (
     PushSubscription,
 )
 from app.models.pricing import (
+    CompetitorPrice,
     PriceChange,
     PriceHistory,
     PricingArmStats,
@@ -45,6 +46,7 @@ from app.models.shop_models import RankerModel, ShopModelParams
 from app.models.writeback import ShopifyWriteback
 
 __all__ = [
+    "CompetitorPrice",
     "PriceChange",
     "PriceHistory",
     "PricingArmStats",

@@ -78,7 +78,8 @@ class PricingArmStats(SQLModel, table=True):
 
 
 class VariantCost(SQLModel, table=True):
-    """``InventoryItem.unitCost`` per variant, as last read from the Admin API."""
+    """What pricing keeps per variant beside the mirror: ``InventoryItem.unitCost`` (the margin floor) and the
+    barcode (GTIN) from product webhooks (competitor matching)."""
 
     __tablename__ = "pricing_variant_cost"
     __table_args__ = (UniqueConstraint("shop_id", "variant_id", name="uq_pricing_variant_cost"),)
@@ -87,6 +88,7 @@ class VariantCost(SQLModel, table=True):
     shop_id: int = shop_fk()
     variant_id: int = shopify_id_field(index=False)
     unit_cost: Decimal | None = money_field()
+    barcode: str | None = Field(default=None, max_length=64)
     updated_at: datetime = ts_field(nullable=False, default_now=True)
 
 
@@ -127,3 +129,27 @@ class PriceChange(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=280)
     created_at: datetime = ts_field(nullable=False, default_now=True)
     applied_at: datetime | None = ts_field()
+
+
+class CompetitorPrice(SQLModel, table=True):
+    """One line of a competitor's feed (Google Merchant Center format), and the variant it matched."""
+
+    __tablename__ = "pricing_competitor_price"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "competitor", "item_id", name="uq_competitor_item"),
+        Index("ix_competitor_shop_variant", "shop_id", "variant_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = shop_fk()
+    competitor: str = Field(max_length=64)
+    item_id: str = Field(max_length=128)
+    price: Decimal | None = money_field()
+    currency: str | None = Field(default=None, max_length=8)
+    gtin: str | None = Field(default=None, max_length=14)
+    mpn: str | None = Field(default=None, max_length=128)
+    title: str | None = Field(default=None, max_length=255)
+    link: str | None = Field(default=None, max_length=2048)
+    variant_id: int | None = big_ref(index=False)
+    matched_by: str | None = Field(default=None, max_length=8)  # gtin | sku
+    imported_at: datetime = ts_field(nullable=False, default_now=True)

@@ -5,19 +5,24 @@
   merchant approves a change (a suggestion's or their own). Every guardrail is checked now: a refusal is a 422
   with the reasons (and is logged); an accepted change is logged ``approved`` and applied by a job (202).
 - ``GET /api/admin/pricing/price-changes``: the change log.
+- ``POST /api/admin/pricing/competitors/import?competitor=<name>``: a competitor's feed, line-by-line errors
+  (200 / 207 / 422); ``GET /api/admin/pricing/competitors?alert_pct=5``: the comparison and its alerts.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
 from app import tasks
+from app.agents.competitors import FeedError, compare, parse_feed
 from app.agents.price_suggestions import check, suggest
 from app.db import after_commit, session_scope
 from app.models.base import utcnow
+from app.stores.competitors import market, our_variants, store_feed
 from app.stores.prices import as_decimal, changes, load_rules, log_change, variant_facts
 from app.web import settings
 from app.web.session_auth import require_session_token
@@ -112,3 +117,54 @@ def change_log() -> Any:
                 for c in rows
             ]
         )  # fmt: skip
+
+
+MAX_FEED = 5 * 1024 * 1024
+_NAME = re.compile(r"^[A-Za-z0-9 ._-]{1,64}$")
+
+
+@bp.post("/api/admin/pricing/competitors/import")
+@require_session_token
+def import_competitor_feed() -> Any:
+    """A competitor's feed (Merchant Center columns) as the body or the form field ``file``; ``?competitor=``
+    names it. 200 every line stored, 207 some lines rejected (listed; the others stored), 422 none readable,
+    400 an unusable file, 413 too large."""
+    competitor = (request.args.get("competitor") or "").strip()
+    if not _NAME.match(competitor):
+        return jsonify(
+            error="invalid_competitor", message="competitor is a name of 1-64 letters, digits, ' ._-'"
+        ), 400
+    if request.content_length is not None and request.content_length > MAX_FEED:
+        return jsonify(error="body_too_large", message=f"the file exceeds {MAX_FEED} bytes"), 413
+    upload = request.files.get("file") if request.mimetype == "multipart/form-data" else None
+    raw = (upload.stream if upload is not None else request.stream).read(MAX_FEED + 1)
+    if len(raw) > MAX_FEED:
+        return jsonify(error="body_too_large", message=f"the file exceeds {MAX_FEED} bytes"), 413
+    try:
+        rows, rejected = parse_feed(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        return jsonify(error="invalid_encoding", message="the file is not UTF-8 text"), 400
+    except FeedError as exc:
+        return jsonify(error="invalid_file", message=str(exc)), 400
+    if not rows:
+        return jsonify(error="no_valid_rows", message="no line could be stored", rejected=rejected), 422
+    with session_scope(settings().database_url) as session:
+        counts = store_feed(session, g.shop.id, competitor, rows)
+    return jsonify(competitor=competitor, **counts, rejected=rejected), 207 if rejected else 200
+
+
+@bp.get("/api/admin/pricing/competitors")
+@require_session_token
+def competitor_comparison() -> Any:
+    """Where the shop is above or below the market, per matched variant; ``alert_pct`` (default 5) flags a
+    competitor undercutting by more."""
+    raw = request.args.get("alert_pct", "5")
+    try:
+        alert = float(raw)
+    except ValueError:
+        alert = -1.0
+    if not 0 <= alert <= 100:
+        return jsonify(error="invalid_alert", message="alert_pct is a number 0..100"), 400
+    with session_scope(settings().database_url) as session:
+        rows = compare(our_variants(session, g.shop.id), market(session, g.shop.id), alert / 100)
+    return jsonify(alert_pct=alert, variants=rows, alerts=sum(1 for r in rows if r["alert"]))

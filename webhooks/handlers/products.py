@@ -1,5 +1,5 @@
 """products/create, products/update, products/delete; a new price or compare-at price goes into the price
-history (the Omnibus check's 30-day lowest price)."""
+history (the Omnibus check's 30-day lowest price), and the variants' barcodes are kept for competitor matching."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlmodel import Session
 from app.commerce.upserts import delete_product, upsert_product
 from app.models.inbox import WebhookInbox
 from app.models.shop import Shop
+from app.stores.competitors import record_barcodes
 from app.stores.prices import record_prices
 from app.tasks import catalog_changed
 
@@ -18,8 +19,9 @@ def product_changed(session: Session, shop: Shop, payload: dict[str, Any], event
     product = upsert_product(session, shop.id, payload)
     if product is not None:
         session.flush()
-        variants = [v.get("id") for v in payload.get("variants") or [] if isinstance(v, dict)]
-        record_prices(session, shop.id, [int(v) for v in variants if isinstance(v, int)])
+        variants = [v for v in payload.get("variants") or [] if isinstance(v, dict)]
+        record_prices(session, shop.id, [v["id"] for v in variants if isinstance(v.get("id"), int)])
+        record_barcodes(session, shop.id, variants)
     catalog_changed(session, shop.id)
 
 
