@@ -264,3 +264,50 @@ def test_dashboard_has_the_pricing_section(client):
     src = next(part.split('"', 1)[0] for part in html.split('<script src="') if "admin_pricing.js" in part)
     js = client.get(src.replace("&amp;", "&"))
     assert js.status_code == 200 and "/api/admin/pricing" in js.get_data(as_text=True)
+
+
+def test_rescue_last_reminder_carries_the_code(live_app, jobs_env, shop):
+    """The rescue job asks before its last reminder: a price-sensitive shopper on a second hesitation gets a
+    code in that e-mail (in the fake Shopify, customer-specific); a first-time hesitater's e-mail has none."""
+    from app.channels.email_loopback import LoopbackSmtp
+    from app.crypto import TokenCipher
+    from app.jobs import outbox as relay
+    from app.jobs.rescue import run_rescue
+    from app.models.commerce import Product, ProductVariant
+    from app.models.messaging import OutboxMessage
+    from app.models.profiles import CustomerProfile
+    from app.models.serving import HoldoutPolicy
+    from app.stores.channels import save_email_settings
+    from tests.email_support import SENDER
+    from tests.messaging_support import add_subscribed_customer
+
+    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    again, first = _treated(shop)[:2]
+    with LoopbackSmtp() as smtp:
+        with session_scope(live_app.settings.database_url) as s:
+            s.add(HoldoutPolicy(shop_id=shop, agent="rescue", share=0.0))
+            s.add(Product(shop_id=shop, shopify_id=PRODUCT, title="Lamp", handle="lamp", status="active"))
+            s.add(ProductVariant(shop_id=shop, shopify_id=VARIANT, product_shopify_id=PRODUCT,
+                                 price=Decimal("80.00"), inventory_quantity=50))  # fmt: skip
+            save_email_settings(s, TokenCipher(live_app.settings.encryption_keys), shop, SENDER, smtp.url)
+            for cid in (again, first):
+                add_subscribed_customer(s, shop, "email", now - timedelta(days=60), cid, email=f"c{cid}@example.com",
+                                        default_address=None)  # fmt: skip
+                s.add(CustomerProfile(shop_id=shop, customer_key=f"customer:{cid}", customer_shopify_id=cid,
+                                      derived={"price_sensitivity": 0.9, "intent": 0.5, "clv": 100.0}))  # fmt: skip
+        _hesitate(live_app, again, now + timedelta(hours=2), times=2)
+        _hesitate(live_app, first, now + timedelta(hours=2), times=1)
+        run_jobs(jobs_env.redis_url, ("webhooks",))
+        result = run_rescue(shop, now=now + timedelta(hours=3))
+        assert result["offers"] == 1
+        with session_scope(live_app.settings.database_url) as s:
+            rows = s.exec(select(OutboxMessage).where(OutboxMessage.dedupe_key.like("rescue:%:3"))).all()  # type: ignore[attr-defined]
+            by = {r.customer_shopify_id: r for r in rows}
+        code = by[again].data["offer"]["code"]
+        assert "offer" not in by[first].data
+        assert live_app.fake.store(DOMAIN).discounts[code]["customers"] == [f"gid://shopify/Customer/{again}"]
+        assert relay.relay_message(by[again].id, now=by[again].send_at) == "sent"
+        (mail,) = [m for m in smtp.messages if m.rcpt_tos == [f"c{again}@example.com"]]
+        assert code in mail.message.get_body(("plain",)).get_content()
+        assert run_rescue(shop, now=now + timedelta(hours=4))["offers"] == 0  # idempotent
+    assert len(live_app.fake.store(DOMAIN).discounts) == 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -191,3 +191,50 @@ def settle_all() -> int:
             select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
         ).all()
     return sum(settle_offers(int(s))["settled"] for s in shops)
+
+
+def attach_offers(
+    session: Session,
+    settings: Settings,
+    shop_id: int,
+    decisions: Sequence[Any],
+    asks: dict[str, Ask],
+    now: datetime,
+) -> int:
+    """For an asking agent's job, after the orchestrator decided: each message it will send whose dedupe key
+    has an ``Ask`` gets the offer, if any (its code valid from the send time), written into the outbox row's
+    words in the shopper's language. Nothing is asked for a held-out or suppressed message. Never raises: a
+    failure here leaves the message as it was. Returns how many messages carry a code."""
+    from app.channels.copy import localize
+    from app.models.messaging import OutboxMessage
+
+    attached = 0
+    for d in decisions:
+        ask = asks.get(d.proposal.dedupe_key)
+        if ask is None or not d.creates_message:
+            continue
+        try:
+            with session.begin_nested():
+                offer = offer_for(session, settings, shop_id, replace(ask, starts_at=d.send_at), now)
+                if offer.code is None:
+                    continue
+                row = session.exec(
+                    select(OutboxMessage).where(
+                        OutboxMessage.shop_id == shop_id,
+                        OutboxMessage.shopper_key == d.proposal.shopper.key,
+                        OutboxMessage.dedupe_key == d.proposal.dedupe_key,
+                    )
+                ).first()
+                if row is None:
+                    continue
+                until = offer.ends_at.isoformat() if offer.ends_at else None
+                data = {
+                    **row.data,
+                    "offer": {"code": offer.code, "kind": offer.kind, "value": offer.value, "until": until},
+                }
+                row.data = localize(data, str(data.get("locale") or "en"))
+                session.add(row)
+                attached += 1
+        except Exception:  # noqa: BLE001 - an offer must never stop the asking agent's message
+            log.exception("pricing: shop %s, no offer attached to %s", shop_id, d.proposal.dedupe_key)
+    return attached
