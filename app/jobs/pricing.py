@@ -26,10 +26,12 @@ from app.agents.pricing import (
     decide,
     waits_for_codes,
 )
+from app.channels.copy import localize
 from app.config import Settings, get_settings
 from app.db import get_engine
 from app.modelling.offer_response import with_pool
 from app.models.base import utcnow
+from app.models.messaging import OutboxMessage
 from app.models.pricing import PricingOffer
 from app.models.shop import Shop
 from app.orchestrator.proposal import Shopper
@@ -205,9 +207,6 @@ def attach_offers(
     has an ``Ask`` gets the offer, if any (its code valid from the send time), written into the outbox row's
     words in the shopper's language. Nothing is asked for a held-out or suppressed message. Never raises: a
     failure here leaves the message as it was. Returns how many messages carry a code."""
-    from app.channels.copy import localize
-    from app.models.messaging import OutboxMessage
-
     attached = 0
     for d in decisions:
         ask = asks.get(d.proposal.dedupe_key)
