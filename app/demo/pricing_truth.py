@@ -41,7 +41,7 @@ from app.agents.pricing import (
     decide,
     observation,
 )
-from app.modelling.offer_response import ModelStats
+from app.modelling.offer_response import ModelStats, with_pool
 
 SHIPPING = 6.0
 ARMS = {a.key: a for a in DEFAULT_ARMS}
@@ -174,13 +174,20 @@ def compare(attune: Sequence[tuple[SimShopper, str]]) -> dict[str, dict[str, obj
 
 
 def learn_offline(
-    n: int, seed: int, policy: OfferPolicy | None = None, days: float = 90.0
+    n: int,
+    seed: int,
+    policy: OfferPolicy | None = None,
+    days: float = 90.0,
+    pooled: ModelStats | None = None,
+    learned: ModelStats | None = None,
 ) -> list[tuple[SimShopper, str]]:
     """Attune's agent without the app: the same ``decide``, statistics updated when each 14-day window
-    closes, outcomes drawn from the truth. Returns (shopper, arm given) for the eligible shoppers."""
+    closes, outcomes drawn from the truth. ``pooled``: other shops' statistics as the prior (as the app pools
+    them); ``learned``: filled with this shop's own statistics. Returns (shopper, arm given) for the eligible
+    shoppers."""
     policy = policy or OfferPolicy(weekly_budget=1_000_000, shipping_cost=SHIPPING)
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    stats = ModelStats()
+    stats = learned if learned is not None else ModelStats()
     pending: list[tuple[datetime, OfferArm, OfferContext, bool]] = []
     last_offer: dict[int, datetime] = {}
     chosen = []
@@ -196,7 +203,7 @@ def learn_offline(
             hesitations=1 if s.first_hesitation else 2, waits_for_codes=s.waits_for_codes,
             last_offer_at=last_offer.get(s.index), spent_this_week=0.0, now=now,
         )  # fmt: skip
-        decision = decide(request, policy, stats)
+        decision = decide(request, policy, with_pool(stats, pooled))
         arm = decision.arm.key
         if decision.offers:
             last_offer[s.index] = now

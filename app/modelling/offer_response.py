@@ -24,7 +24,7 @@ K = len(BASE)
 DIM = 3 * K
 RIDGE = 1.0
 NOISE_PRIOR = 0.2  # Bernoulli variance is at most 0.25
-POOL_WEIGHT = 200.0  # the installation's other shops count as at most this many observations
+POOL_WEIGHT = 1000.0  # the installation's other shops count as at most this many observations
 
 
 def design(x: np.ndarray, kind: str, percentage: float) -> np.ndarray:
