@@ -47,7 +47,11 @@ def days_for(n: int) -> float:
 
 
 def run(
-    n: int, seed: int, workdir: Path | None = None, progress: Callable[[str], None] = lambda _m: None
+    n: int,
+    seed: int,
+    workdir: Path | None = None,
+    progress: Callable[[str], None] = lambda _m: None,
+    pooled_shops: int = 0,
 ) -> dict[str, Any]:
     os.environ.setdefault("ATTUNE_EMBEDDER", "hashing")
     from app.demo.runtime import DemoRuntime
@@ -55,12 +59,16 @@ def run(
     rt = DemoRuntime(workdir=workdir or Path("var/simulate"), port=0, workers=2).start()
     try:
         with _quiet("app", "webhooks", "rq"):
-            return simulate_in(rt, n, seed, progress)
+            return simulate_in(rt, n, seed, progress, pooled_shops)
     finally:
         rt.stop()
 
 
-def simulate_in(rt: Any, n: int, seed: int, progress: Callable[[str], None]) -> dict[str, Any]:
+def simulate_in(
+    rt: Any, n: int, seed: int, progress: Callable[[str], None], pooled_shops: int = 0
+) -> dict[str, Any]:
+    """``pooled_shops``: the installation already holds that many other shops' offer statistics (each learned
+    on 3,000 shoppers of another world draw, stored as aggregates the way the app keeps them)."""
     from app.demo.replay import install
 
     days = days_for(n)
@@ -71,6 +79,7 @@ def simulate_in(rt: Any, n: int, seed: int, progress: Callable[[str], None]) -> 
     shop_id = install(rt, DOMAIN)
     rt.wait_idle(settle=0.1)
     _configure(rt, shop_id, people)
+    _other_shops(rt, pooled_shops, seed)
     progress(f"{n} shoppers over {days:.0f} simulated days from {start:%Y-%m-%d}")
     _history(rt, people, start)
     given = _loop(rt, shop_id, people, start, days, progress)
@@ -82,6 +91,7 @@ def simulate_in(rt: Any, n: int, seed: int, progress: Callable[[str], None]) -> 
             "eligible": len(eligible),
             "regret_by_third": regret_by_part(eligible),
             "codes": sum(1 for _, a in eligible if a != "none"),
+            "pooled_shops": pooled_shops,
             "readout": _readout(rt),
         },
     }
@@ -121,6 +131,27 @@ def _configure(rt: Any, shop_id: int, people: list[SimShopper]) -> None:
     with Session(get_engine(rt.settings.database_url)) as session:
         costs = {_variant(s): Decimal(f"{s.cart * (1 - s.margin_rate):.2f}") for s in people}
         save_unit_costs(session, shop_id, costs)
+        session.commit()
+
+
+def _other_shops(rt: Any, k: int, seed: int) -> None:
+    from sqlmodel import Session
+
+    from app.db import get_engine
+    from app.demo.pricing_truth import learn_offline
+    from app.modelling.offer_response import ModelStats
+    from app.models.pricing import PricingArmStats
+    from app.models.shop import Shop
+    from app.stores.pricing import MODEL
+
+    with Session(get_engine(rt.settings.database_url)) as session:
+        for i in range(k):
+            own = ModelStats()
+            learn_offline(3000, 1000 + seed * 10 + i, learned=own)
+            shop = Shop(domain=f"pooled-{i}.myshopify.com")
+            session.add(shop)
+            session.flush()
+            session.add(PricingArmStats(shop_id=shop.id, arm=MODEL, stats=own.to_json()))
         session.commit()
 
 
