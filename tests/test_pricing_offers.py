@@ -311,3 +311,17 @@ def test_rescue_last_reminder_carries_the_code(live_app, jobs_env, shop):
         assert code in mail.message.get_body(("plain",)).get_content()
         assert run_rescue(shop, now=now + timedelta(hours=4))["offers"] == 0  # idempotent
     assert len(live_app.fake.store(DOMAIN).discounts) == 1
+
+
+def test_a_decision_whose_code_was_never_made_keeps_its_arm(live_app, jobs_env, shop):
+    """A job that died after deciding and before the Admin API call: the retry makes the code for the arm that
+    was decided (and recorded), whatever the model says now."""
+    cid = _treated(shop)[0]
+    now = datetime.now(UTC)
+    with session_scope(live_app.settings.database_url) as s:
+        s.add(PricingOffer(shop_id=shop, key="rescue:crashed:3", agent="rescue", shopper_key=f"customer:{cid}",
+                           customer_shopify_id=cid, arm="pct5", reason="pct5: trial", cart_value=80.0,
+                           cart_cost=40.0, discount=Decimal("4.00"), status="pending", decided_at=now))  # fmt: skip
+    offer = _offer(live_app, shop, _ask(cid, key="rescue:crashed:3"), now)
+    assert offer.arm == "pct5" and offer.code
+    assert live_app.fake.store(DOMAIN).discounts[offer.code.upper()]["percentage"] == pytest.approx(0.05)

@@ -114,28 +114,20 @@ def offer_for(
     if found is not None and found.status != "pending":
         return _answer(found, policy.arms)
     cid = ask.shopper.customer_id
-    costs = unit_costs(session, shop_id, [v for v, _ in ask.lines if v])
-    known = all(v in costs for v, _ in ask.lines) and ask.lines
-    cart_cost = sum(costs[v] * q for v, q in ask.lines) if known else None  # type: ignore[index]
-    cost = cart_cost if cart_cost is not None else ask.cart_value * policy.default_cost_share
-    margin_rate = max(ask.cart_value - cost, 0.0) / ask.cart_value if ask.cart_value > 0 else 0.0
-    context = _context(ask.features, margin_rate, float(ask.cart_value))
-    request = OfferRequest(
-        shop_id=shop_id, shopper_key=ask.shopper.key, key=ask.key, agent=ask.agent, context=context,
-        cart_value=float(ask.cart_value), cart_cost=cart_cost, hesitations=hesitations(session, shop_id, cid),
-        waits_for_codes=waits_for_codes(discounted_after_abandonment(session, shop_id, cid)),
-        last_offer_at=last_offer_at(session, shop_id, ask.shopper.key),
-        spent_this_week=week_spend(session, shop_id, now), now=now,
-    )  # fmt: skip
-    own, pooled = model_stats(session, shop_id)
-    decision = decide(request, policy, with_pool(own, pooled))
-    row = found or _record(session, shop_id, ask, request, decision, cost)
-    if not decision.offers:
+    if found is None:  # decide once; a pending row (its code not made yet) keeps the arm it was given
+        found = _decide(session, shop_id, ask, policy, now)
+        if found.status != "pending":
+            return _answer(found, policy.arms)
+    row = found
+    arm = next((a for a in policy.arms if a.key == row.arm), None)
+    if arm is None:
+        row.status, row.error = "failed", f"the arm {row.arm} was removed before its code was made"
+        session.add(row)
         return _answer(row, policy.arms)
     starts = max(ask.starts_at or now, now)
     spec = CodeSpec(
-        code=code_for(shop_id, ask.key), title=f"Attune offer ({decision.arm.key}) for {ask.shopper.key}",
-        kind=decision.arm.kind, percentage=decision.arm.value / 100, starts_at=starts,
+        code=code_for(shop_id, ask.key), title=f"Attune offer ({arm.key}) for {ask.shopper.key}",
+        kind=arm.kind, percentage=arm.value / 100, starts_at=starts,
         ends_at=starts + CODE_LIFETIME, customer_id=cid,
     )  # fmt: skip
     try:
@@ -150,6 +142,26 @@ def offer_for(
     session.add(row)
     session.flush()
     return _answer(row, policy.arms)
+
+
+def _decide(session: Session, shop_id: int, ask: Ask, policy: Any, now: datetime) -> PricingOffer:
+    """Every guardrail and the bandit, on the shop's facts; the decision recorded (``pending`` for an offer)."""
+    cid = ask.shopper.customer_id
+    costs = unit_costs(session, shop_id, [v for v, _ in ask.lines if v])
+    known = all(v in costs for v, _ in ask.lines) and ask.lines
+    cart_cost = sum(costs[v] * q for v, q in ask.lines) if known else None  # type: ignore[index]
+    cost = cart_cost if cart_cost is not None else ask.cart_value * policy.default_cost_share
+    margin_rate = max(ask.cart_value - cost, 0.0) / ask.cart_value if ask.cart_value > 0 else 0.0
+    context = _context(ask.features, margin_rate, float(ask.cart_value))
+    request = OfferRequest(
+        shop_id=shop_id, shopper_key=ask.shopper.key, key=ask.key, agent=ask.agent, context=context,
+        cart_value=float(ask.cart_value), cart_cost=cart_cost, hesitations=hesitations(session, shop_id, cid),
+        waits_for_codes=waits_for_codes(discounted_after_abandonment(session, shop_id, cid)),
+        last_offer_at=last_offer_at(session, shop_id, ask.shopper.key),
+        spent_this_week=week_spend(session, shop_id, now), now=now,
+    )  # fmt: skip
+    own, pooled = model_stats(session, shop_id)
+    return _record(session, shop_id, ask, request, decide(request, policy, with_pool(own, pooled)), cost)
 
 
 def _record(

@@ -282,7 +282,8 @@ def settle(session: Session, shop_id: int, now: datetime, policy: OfferPolicy) -
             )  # fmt: skip
         offer.revenue, offer.margin, offer.orders, offer.settled_at = revenue, margin, count, now
         session.add(offer)
-        arm = arms.get(NONE if offer.control or offer.status == "failed" else offer.arm)
+        delivered = offer.status in ("created", "no_offer")  # a failed or never-made code offered nothing
+        arm = arms.get(NONE if offer.control or not delivered else offer.arm)
         if arm is not None and offer.cart_value > 0:
             known = {k: float(v) for k, v in (offer.context or {}).items() if k in CONTEXT_FIELDS}
             add_observation(session, shop_id, arm, OfferContext(**known), count > 0)
