@@ -29,6 +29,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.web.admin_knowledge import bp as admin_knowledge_bp
     from app.web.admin_lift import bp as admin_lift_bp
     from app.web.admin_merchandising import bp as admin_merchandising_bp
+    from app.web.admin_prices import bp as admin_prices_bp
+    from app.web.admin_pricing import bp as admin_pricing_bp
     from app.web.admin_profiles import bp as admin_profiles_bp
     from app.web.admin_records import bp as admin_records_bp
     from app.web.admin_replenishment import bp as admin_replenishment_bp
@@ -77,6 +79,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         admin_rescue_bp,
         admin_control_room_bp,
         metrics_bp,
+        admin_pricing_bp,
+        admin_prices_bp,
     ):
         app.register_blueprint(bp)
     install_metrics(app)  # request counts and times by route rule, and each request's id

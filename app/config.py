@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     shopify_api_secret_previous: str | None = None
     scopes: str = "read_products,read_customers,read_orders,read_inventory,write_pixels,read_customer_events"
     # Asked for after install, feature by feature (shopify.app.toml ``optional_scopes``; app.shopify.scopes).
-    optional_scopes: str = "write_customers,read_locales,read_legal_policies,read_online_store_pages"
+    optional_scopes: str = "write_customers,read_locales,read_legal_policies,read_online_store_pages,write_discounts,write_products"
     app_url: str = Field(default="http://127.0.0.1:8000", validation_alias=AliasChoices("APP_URL", "HOST"))
     database_url: str = f"sqlite:///{Path('var/attune.sqlite3').resolve()}"
     redis_url: str | None = None

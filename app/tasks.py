@@ -65,6 +65,8 @@ FIT_ALL_NUDGE_RISK = "app.jobs.nudge.fit_all_nudge_risk"
 PERSIST_LIVE_SESSIONS = "app.jobs.nudge.persist_live_sessions"
 SEND_WEEKLY_DIGEST = "app.jobs.digest.send_weekly_digest"
 SEND_ALL_DIGESTS = "app.jobs.digest.send_all_digests"
+APPLY_PRICE_CHANGE = "app.jobs.prices.apply_price_change"
+SETTLE_ALL_OFFERS = "app.jobs.pricing.settle_all"
 WRITE_BACK_SMS_CONSENT = "app.jobs.sms.write_back_sms_consent"
 WRITE_BACK_CONSENT = "app.jobs.writeback.write_back_consent"
 SWEEP_WRITEBACKS = "app.jobs.writeback.sweep_writebacks"
@@ -239,6 +241,13 @@ def fit_nudge_risk(redis_url: str | None, shop_id: int) -> bool:
 def send_weekly_digest(redis_url: str | None, shop_id: int) -> bool:
     """The shop's weekly control-room digest to the merchant; one queued per shop."""
     return enqueue(redis_url, SEND_WEEKLY_DIGEST, shop_id, queue="low", job_id=f"digest-{shop_id}")
+
+
+def apply_price_change(redis_url: str | None, shop_id: int, change_id: int) -> bool:
+    """An approved price change, re-checked and applied through the Admin API."""
+    return enqueue(
+        redis_url, APPLY_PRICE_CHANGE, shop_id, change_id, queue="default", job_id=f"price-change-{change_id}"
+    )
 
 
 def rescore_shop(redis_url: str | None, shop_id: int) -> bool:

@@ -30,7 +30,8 @@ SAMPLE = FIXTURES / "webhooks" / "app__scopes_update.json"
 
 def test_write_customers_is_declared_optional_everywhere():
     toml = tomllib.loads((ROOT / "shopify.app.toml").read_text())["access_scopes"]
-    optional = ["write_customers", "read_locales", "read_legal_policies", "read_online_store_pages"]
+    optional = ["write_customers", "read_locales", "read_legal_policies", "read_online_store_pages", "write_discounts",
+                "write_products"]  # fmt: skip
     assert toml["optional_scopes"] == optional
     assert not set(optional) & set(toml["scopes"].split(","))
     cfg = load_settings(attune_env="test")
@@ -96,7 +97,8 @@ def test_admin_api_lists_waiting_features_and_the_local_grant_really_grants(live
     shop = install(live_app, monkeypatch, write_customers=False)
     assert _api(live_app, shop, token=False).status_code == 401
     body = _api(live_app, shop).json
-    optional = ["read_legal_policies", "read_locales", "read_online_store_pages", "write_customers"]
+    optional = ["read_legal_policies", "read_locales", "read_online_store_pages", "write_customers", "write_discounts",
+                "write_products"]  # fmt: skip
     assert body["optional"] == optional and body["optional_granted"] == []
     assert [w["key"] for w in body["waiting"]] == [
         "consent_writeback",
@@ -104,6 +106,8 @@ def test_admin_api_lists_waiting_features_and_the_local_grant_really_grants(live
         "shop_language",
         "support_policies",
         "support_pages",
+        "personal_offers",
+        "price_changes",
     ]
     assert [w["scope"] for w in body["waiting"]] == [
         "write_customers",
@@ -111,6 +115,8 @@ def test_admin_api_lists_waiting_features_and_the_local_grant_really_grants(live
         "read_locales",
         "read_legal_policies",
         "read_online_store_pages",
+        "write_discounts",
+        "write_products",
     ]
     assert all(w["title"] and w["detail"] for w in body["waiting"])
     grant = body["grant"]
@@ -143,7 +149,7 @@ def test_refresh_reads_the_installation_scopes_from_shopify(live_app, jobs_env, 
     response = _api(live_app, shop, "post", "/api/admin/scopes/refresh")
     assert response.status_code == 202 and response.json["queued"] is True
     assert f"scopes-shop-{shop.id}" in Queue("default", connection=Redis.from_url(jobs_env.redis_url)).job_ids
-    optional = ",write_customers,read_locales,read_legal_policies,read_online_store_pages"
+    optional = ",write_customers,read_locales,read_legal_policies,read_online_store_pages,write_discounts,write_products"
     live_app.fake.grant_scopes(shop.domain, REQUIRED + optional)  # scopes.request
     topic, payload = live_app.fake.store(shop.domain).webhooks_emitted[-1]
     assert topic == "app/scopes_update" and "write_customers" in payload["current"]

@@ -29,7 +29,7 @@ def test_scope_prompt_and_grant_in_chromium(live_app, jobs_env, monkeypatch):
             page.goto(landing)
             prompt = page.locator("#scopes-prompt")
             prompt.wait_for(state="visible", timeout=10_000)
-            assert prompt.locator("li[data-feature]").count() == 5  # app.shopify.scopes.FEATURES
+            assert prompt.locator("li[data-feature]").count() == 7  # app.shopify.scopes.FEATURES
             assert "Unsubscribes written back to Shopify" in prompt.inner_text()
             page.locator("#grant-scopes").click()
             page.wait_for_url(f"{live_app.url}/app?*", timeout=15_000)

@@ -10,6 +10,7 @@ catalogues under ``locales/`` translate them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
@@ -54,12 +55,14 @@ def _checkout_rescue(data: Mapping[str, Any], _: Callable[[str], str]) -> dict[s
         title = _("Your cart at %(shop)s is still saved") % facts
     else:
         title = _("Last reminder: your cart at %(shop)s is waiting") % facts
+    paragraphs = [_("Your cart at %(shop)s is saved just as you left it. Pick up where you stopped:") % facts]
+    offer = data.get("offer")
+    if isinstance(offer, Mapping) and offer.get("code"):
+        paragraphs.append(_offer_line(offer, data.get("locale"), _))
     return {
         "subject": title,
         "heading": title,
-        "paragraphs": [
-            _("Your cart at %(shop)s is saved just as you left it. Pick up where you stopped:") % facts
-        ],
+        "paragraphs": paragraphs,
         "cta_label": _("Return to your cart"),
     }
 
@@ -108,6 +111,21 @@ def _vip_thanks(data: Mapping[str, Any], _: Callable[[str], str]) -> dict[str, A
         "paragraphs": [_("You are one of our most loyal customers (%(orders)d orders). Thank you.") % facts],
         "cta_label": _("Visit the shop"),
     }
+
+
+def _offer_line(offer: Mapping[str, Any], locale: Any, _: Callable[[str], str]) -> str:
+    """The pricing agent's code, when the asking agent attached one (``offer``: code, kind, value, until)."""
+    what = (
+        _("free shipping")
+        if offer.get("kind") == "free_shipping"
+        else _("%(percent)s%% off your order") % {"percent": f"{float(offer.get('value') or 0):g}"}
+    )
+    until = str(offer.get("until") or "")
+    with contextlib.suppress(ValueError):
+        until = day(date.fromisoformat(until[:10]), locale if isinstance(locale, str) else None)
+    return _(
+        "With the code %(code)s you get %(what)s until %(until)s. It is for you alone and works once."
+    ) % {"code": offer["code"], "what": what, "until": until}
 
 
 WRITERS: dict[str, Writer] = {

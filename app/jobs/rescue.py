@@ -4,6 +4,9 @@ decides and records it with its outbox rows in this job's transaction (holdout d
 hours, the contact budget). A purchase stops the sequence: the orchestrator suppresses a proposal made before
 the last purchase and the relay cancels a pending message when the shopper bought since it was proposed.
 
+The last reminder asks the pricing agent (``app.jobs.pricing.attach_offers``) whether an incentive pays for
+this shopper; if one does, its single-use code is written into that message.
+
 Idempotent: a second run (or a retry) finds every message of a checkout already decided (dedupe keys
 ``rescue:<checkout token>:<step>``) and records nothing."""
 
@@ -16,10 +19,11 @@ from typing import Any
 from sqlmodel import Session, select
 
 from app import tasks
-from app.agents.rescue import propose
+from app.agents.rescue import MAX_MESSAGES, AbandonedCheckout, propose, step_key
 from app.config import get_settings
 from app.db import get_engine
 from app.jobs.orchestrate import count_actions, submit_new
+from app.jobs.pricing import Ask, attach_offers
 from app.models.base import utcnow
 from app.models.shop import Shop
 from app.stores.rescue import abandoned_checkouts, shop_label
@@ -39,10 +43,33 @@ def run_rescue(shop_id: int, now: datetime | None = None) -> dict[str, Any]:
         name = shop_label(session, shop)
         proposals = [p for c in checkouts for p in propose(shop_id, name, shop.domain, c, now)]
         proposals, decisions = submit_new(session, shop_id, proposals, now)
+        offers = attach_offers(session, settings, shop_id, decisions, _asks(checkouts), now)
         session.commit()
     counts = count_actions(decisions)
     log.info("rescue: shop %s, %s proposals %s", shop_id, len(proposals), counts)
-    return {"shop_id": shop_id, "checkouts": len(checkouts), "proposals": len(proposals), **counts}
+    return {
+        "shop_id": shop_id,
+        "checkouts": len(checkouts),
+        "proposals": len(proposals),
+        "offers": offers,
+        **counts,
+    }
+
+
+def _asks(checkouts: list[AbandonedCheckout]) -> dict[str, Ask]:
+    """The last reminder of each sequence asks the pricing agent for an incentive (it decides whether one pays,
+    never on a first hesitation)."""
+    return {
+        step_key(c.token, MAX_MESSAGES): Ask(
+            key=step_key(c.token, MAX_MESSAGES),
+            agent="rescue",
+            shopper=c.shopper,
+            cart_value=c.total,
+            lines=[(ln.variant_id, ln.quantity) for ln in c.lines if ln.quantity > 0],
+            features=dict(c.features),
+        )  # fmt: skip
+        for c in checkouts
+    }
 
 
 def run_all_rescue() -> int:

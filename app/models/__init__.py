@@ -33,6 +33,15 @@ from app.models.messaging import (
     PushSubscription,
 )
 from app.models.nudge import NudgeSession, NudgeShop
+from app.models.pricing import (
+    CompetitorPrice,
+    PriceChange,
+    PriceHistory,
+    PricingArmStats,
+    PricingOffer,
+    PricingSettings,
+    VariantCost,
+)
 from app.models.profiles import CustomerProfile
 from app.models.replenishment import ReplenishmentForecast, ReplenishmentSetting
 from app.models.serving import HoldoutPolicy, Nudge, RecommendationList, ServedList, WishlistItem
@@ -43,6 +52,13 @@ from app.models.writeback import ShopifyWriteback
 __all__ = [
     "AgentLiftSnapshot",
     "AgentSetting",
+    "CompetitorPrice",
+    "PriceChange",
+    "PriceHistory",
+    "PricingArmStats",
+    "PricingOffer",
+    "PricingSettings",
+    "VariantCost",
     "Cart",
     "ChannelConfig",
     "Checkout",

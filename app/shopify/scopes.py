@@ -16,6 +16,8 @@ WRITE_CUSTOMERS = "write_customers"
 READ_LOCALES = "read_locales"
 READ_LEGAL_POLICIES = "read_legal_policies"
 READ_ONLINE_STORE_PAGES = "read_online_store_pages"
+WRITE_DISCOUNTS = "write_discounts"
+WRITE_PRODUCTS = "write_products"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,20 @@ FEATURES: tuple[Feature, ...] = (
         READ_ONLINE_STORE_PAGES,
         "Support answers from your pages",
         "The assistant also answers from your online store's published pages (FAQ, sizing, delivery).",
+    ),
+    Feature(
+        "personal_offers",
+        WRITE_DISCOUNTS,
+        "Personal offers where they pay",
+        "Single-use, customer-specific discount codes for hesitating shoppers whom an offer is expected to move, "
+        "within your weekly budget and margin floor; without it, no offer is made.",
+    ),
+    Feature(
+        "price_changes",
+        WRITE_PRODUCTS,
+        "Price changes you approve",
+        "Markdowns and increases you approve are applied to your variants (productVariantsBulkUpdate) after the "
+        "margin, step, cool-down and EU price-indication checks; without it, they are logged but not applied.",
     ),
 )
 

@@ -1,7 +1,7 @@
 """journey stages per shopper and the moves between them (issue 21)
 
 Revision ID: 0027
-Revises: 0025
+Revises: 0026
 Create Date: 2026-12-06 16:30:00.000000
 """
 
@@ -13,7 +13,7 @@ import app.models.base
 
 
 revision = "0027"
-down_revision = "0025"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 

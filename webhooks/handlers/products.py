@@ -1,4 +1,5 @@
-"""products/create, products/update, products/delete."""
+"""products/create, products/update, products/delete; a new price or compare-at price goes into the price
+history (the Omnibus check's 30-day lowest price), and the variants' barcodes are kept for competitor matching."""
 
 from __future__ import annotations
 
@@ -9,11 +10,18 @@ from sqlmodel import Session
 from app.commerce.upserts import delete_product, upsert_product
 from app.models.inbox import WebhookInbox
 from app.models.shop import Shop
+from app.stores.competitors import record_barcodes
+from app.stores.prices import record_prices
 from app.tasks import catalog_changed
 
 
 def product_changed(session: Session, shop: Shop, payload: dict[str, Any], event: WebhookInbox) -> None:
-    upsert_product(session, shop.id, payload)
+    product = upsert_product(session, shop.id, payload)
+    if product is not None:
+        session.flush()
+        variants = [v for v in payload.get("variants") or [] if isinstance(v, dict)]
+        record_prices(session, shop.id, [v["id"] for v in variants if isinstance(v.get("id"), int)])
+        record_barcodes(session, shop.id, variants)
     catalog_changed(session, shop.id)
 
 

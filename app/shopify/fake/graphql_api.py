@@ -16,6 +16,8 @@ from graphql import GraphQLError, execute, parse, validate
 
 from app.shopify.fake import schema as gql
 from app.shopify.fake.cost import MAX_QUERY_COST, query_cost
+from app.shopify.fake.discounts import DiscountMutations, code_discount_by_code
+from app.shopify.fake.prices import PriceMutations
 from app.shopify.fake.sms_consent import sms_consent_update
 from app.shopify.fake.state import FakeState
 from app.shopify.fake.store import ShopStore, gid, iso
@@ -218,7 +220,7 @@ def advance_bulk(fake: FakeState, op: dict[str, Any]) -> None:
         op["url"] = f"{fake.base_url}/bulk/{token}.jsonl"
 
 
-class _MutationRoot(WriteMutations):
+class _MutationRoot(WriteMutations, DiscountMutations, PriceMutations):
     """Root value for mutations: the default resolver calls these methods with the field's args."""
 
     def __init__(self, fake: FakeState, store: ShopStore):
@@ -301,6 +303,7 @@ gql.SCHEMA.type_map["Query"].fields["bulkOperation"].resolve = _polling_resolver
 gql.SCHEMA.type_map["Query"].fields["node"].resolve = _polling_resolver("node")  # type: ignore[union-attr]
 gql.SCHEMA.type_map["Query"].fields["currentAppInstallation"].resolve = current_installation  # type: ignore[union-attr]
 gql.SCHEMA.type_map["Query"].fields["shopLocales"].resolve = shop_locales  # type: ignore[union-attr]
+gql.SCHEMA.type_map["Query"].fields["codeDiscountNodeByCode"].resolve = code_discount_by_code  # type: ignore[union-attr]
 
 
 def _pixel_settings(raw: Any) -> dict[str, Any] | None:

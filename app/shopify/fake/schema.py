@@ -20,7 +20,9 @@ from graphql import (
 
 from app.shopify.fake.content import CONTENT_SDL
 from app.shopify.fake.content import register as register_content
+from app.shopify.fake.discounts import DISCOUNTS_SDL
 from app.shopify.fake.errors import QueryError
+from app.shopify.fake.prices import PRICES_SDL
 from app.shopify.fake.store import ShopStore
 from app.shopify.fake.writes import WRITES_SDL
 
@@ -183,6 +185,8 @@ SDL = (
     )
     + WRITES_SDL
     + CONTENT_SDL
+    + DISCOUNTS_SDL
+    + PRICES_SDL
 )
 __all__ = ["SCHEMA", "QueryError", "connection", "filter_records"]
 

@@ -91,6 +91,7 @@ class ShopStore:
     # (owner type, resolved namespace, key) -> the definition metafieldDefinitionCreate made
     metafield_definitions: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     webhooks_emitted: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (topic, payload)
+    discounts: dict[str, dict[str, Any]] = field(default_factory=dict)  # upper-cased code -> its discount
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1_000_001), repr=False)
 

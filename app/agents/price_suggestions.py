@@ -1,0 +1,180 @@
+"""Price suggestions per variant, and the guardrails every price change passes, suggested or the merchant's
+own, through the admin or the API. Pure: facts in, suggestions or refusals (with reasons) out; the job applies
+an approved change with ``productVariantsBulkUpdate`` and logs it.
+
+Suggestions (a first, rule-based cut; the price-response estimate from the shop's own history is not built):
+
+- **markdown** for overstock and slow movers: more than ``OVERSTOCK_WEEKS`` of cover at the last 30 days'
+  sales rate (or no sale in 30 days with stock), one ``max_step`` down;
+- **increase** where demand is strong: less than ``SCARCE_WEEKS`` of cover with at least ``STRONG_SALES``
+  units sold in 30 days, half a step up.
+
+Guardrails (``check``), each a reason when it refuses:
+
+- never below cost plus the margin floor (``unit cost × (1 + floor)``; without a unit cost, no decrease);
+- at most ``max_step`` change per step;
+- a cool-down between changes of one variant;
+- the EU price-indication rule (Omnibus directive): a compare-at ("was") price must be the lowest price of the
+  previous 30 days (the price history); otherwise it is **flagged**, and **refused** for a shop selling in the EU.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+OMNIBUS_WINDOW = timedelta(days=30)
+OVERSTOCK_WEEKS = 12.0
+SCARCE_WEEKS = 2.0
+STRONG_SALES = 10
+
+
+@dataclass(frozen=True)
+class PriceRules:
+    margin_floor: float = 0.10  # the price keeps at least this share above unit cost
+    max_step: float = 0.10  # largest relative change per step
+    cooldown: timedelta = timedelta(days=14)
+    sells_in_eu: bool = False
+
+
+@dataclass(frozen=True)
+class VariantFacts:
+    variant_id: int
+    product_id: int
+    title: str
+    price: float
+    compare_at: float | None
+    unit_cost: float | None
+    stock: int | None
+    sold_30d: int
+    last_change_at: datetime | None
+    history: Sequence[tuple[datetime, float]] = ()  # (since when, price), oldest first
+
+
+@dataclass(frozen=True)
+class Check:
+    refusals: tuple[str, ...]
+    flags: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.refusals
+
+
+def lowest_recent(history: Sequence[tuple[datetime, float]], current: float, now: datetime) -> float:
+    """The lowest price the variant had in the 30 days before ``now`` (the price in force at the window's
+    start included)."""
+    start = now - OMNIBUS_WINDOW
+    in_force = [p for at, p in history if at <= start][-1:]
+    recent = [p for at, p in history if start < at <= now]
+    return min([current, *in_force, *recent])
+
+
+def check(
+    v: VariantFacts, new_price: float, new_compare_at: float | None, rules: PriceRules, now: datetime
+) -> Check:
+    refusals: list[str] = []
+    flags: list[str] = []
+    if not new_price > 0:
+        refusals.append("the price must be positive")
+        return Check(tuple(refusals), ())
+    if v.unit_cost is not None and new_price < v.unit_cost * (1 + rules.margin_floor):
+        refusals.append(
+            f"below cost plus the margin floor: {new_price:.2f} < {v.unit_cost:.2f} × {1 + rules.margin_floor:.2f}"
+        )
+    elif v.unit_cost is None and new_price < v.price:
+        refusals.append("no unit cost known: a decrease cannot be checked against the margin floor")
+    if v.price > 0 and abs(new_price - v.price) / v.price > rules.max_step + 1e-9:
+        refusals.append(
+            f"a change of more than {rules.max_step:.0%} in one step ({v.price:.2f} → {new_price:.2f})"
+        )
+    if v.last_change_at is not None and now - v.last_change_at < rules.cooldown:
+        until = v.last_change_at + rules.cooldown
+        refusals.append(
+            f"cool-down: the last change was {v.last_change_at:%Y-%m-%d}, next from {until:%Y-%m-%d}"
+        )
+    if new_compare_at is not None:
+        lowest = lowest_recent(v.history, v.price, now)
+        if new_compare_at <= new_price:
+            refusals.append("the compare-at price must be above the price")
+        elif abs(new_compare_at - lowest) > 0.005:
+            why = (
+                f"compare-at {new_compare_at:.2f} is not the lowest price of the last 30 days ({lowest:.2f})"
+            )
+            (refusals if rules.sells_in_eu else flags).append(f"Omnibus: {why}")
+    return Check(tuple(refusals), tuple(flags))
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    variant_id: int
+    product_id: int
+    title: str
+    current: float
+    suggested: float
+    kind: str  # markdown | increase
+    reason: str
+    check: Check
+
+
+def suggest(variants: Sequence[VariantFacts], rules: PriceRules, now: datetime) -> list[Suggestion]:
+    out = []
+    for v in variants:
+        if v.price <= 0 or v.stock is None or v.stock <= 0:
+            continue
+        weekly = v.sold_30d / (30 / 7)
+        cover = v.stock / weekly if weekly > 0 else float("inf")
+        if cover > OVERSTOCK_WEEKS:
+            new, kind = round(v.price * (1 - rules.max_step), 2), "markdown"
+            why = "no sale in 30 days" if weekly == 0 else f"{cover:.0f} weeks of stock at the current rate"
+        elif cover < SCARCE_WEEKS and v.sold_30d >= STRONG_SALES:
+            new, kind = round(v.price * (1 + rules.max_step / 2), 2), "increase"
+            why = f"{v.sold_30d} sold in 30 days, {cover:.1f} weeks of stock left"
+        else:
+            continue
+        if v.unit_cost is not None:
+            new = max(new, math.ceil(v.unit_cost * (1 + rules.margin_floor) * 100 - 1e-6) / 100)
+        if (kind == "markdown" and new >= v.price) or (kind == "increase" and new <= v.price):
+            continue  # the floor leaves no room for a markdown
+        out.append(
+            Suggestion(
+                v.variant_id, v.product_id, v.title, v.price, new, kind, why, check(v, new, None, rules, now)
+            )
+        )
+    return out
+
+
+class RulesError(ValueError):
+    """Price-change settings the API refuses (422)."""
+
+
+def parse_rules(raw: object) -> PriceRules:
+    """``{"margin_floor", "max_step", "cooldown_days", "sells_in_eu"}``, each optional."""
+    if raw is None:
+        return PriceRules()
+    if not isinstance(raw, dict):
+        raise RulesError("prices must be an object")
+    unknown = sorted(set(raw) - {"margin_floor", "max_step", "cooldown_days", "sells_in_eu"})
+    if unknown:
+        raise RulesError(f"unknown price setting(s): {', '.join(unknown)}")
+    kw: dict[str, object] = {}
+    for name, low, high in (("margin_floor", 0.0, 1.0), ("max_step", 0.01, 0.5), ("cooldown_days", 0, 365)):
+        if name in raw:
+            value = raw[name]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+                raise RulesError(f"prices.{name} must be a number between {low} and {high}")
+            kw["cooldown" if name == "cooldown_days" else name] = (
+                timedelta(days=float(value)) if name == "cooldown_days" else float(value)
+            )
+    if "sells_in_eu" in raw:
+        if not isinstance(raw["sells_in_eu"], bool):
+            raise RulesError("prices.sells_in_eu must be true or false")
+        kw["sells_in_eu"] = raw["sells_in_eu"]
+    return PriceRules(**kw)  # type: ignore[arg-type]
+
+
+def rules_json(rules: PriceRules) -> dict[str, object]:
+    return {"margin_floor": rules.margin_floor, "max_step": rules.max_step,
+            "cooldown_days": rules.cooldown.total_seconds() / 86400, "sells_in_eu": rules.sells_in_eu}  # fmt: skip

@@ -1,0 +1,163 @@
+"""What price suggestions and price changes read and write for one shop: each variant's facts (price,
+compare-at, unit cost, stock, 30 days' sales, last change, price history), the price history (appended when a
+product webhook or an applied change shows a new price) and the change log. No commits; scoped by shop."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from app.agents.price_suggestions import PriceRules, VariantFacts, parse_rules
+from app.models.base import utcnow
+from app.models.commerce import Order, OrderLine, Product, ProductVariant
+from app.models.pricing import PriceChange, PriceHistory, PricingSettings
+from app.stores.pricing import unit_costs
+
+HISTORY_DAYS = 60
+
+
+def load_rules(session: Session, shop_id: int) -> PriceRules:
+    row = session.exec(select(PricingSettings).where(PricingSettings.shop_id == shop_id)).first()
+    return parse_rules((row.settings or {}).get("prices") if row else None)
+
+
+def record_prices(
+    session: Session, shop_id: int, variant_ids: Iterable[int] | None = None, at: datetime | None = None
+) -> int:
+    """Append a history row for every variant whose price or compare-at price differs from its last one."""
+    query = select(ProductVariant).where(ProductVariant.shop_id == shop_id)
+    if variant_ids is not None:
+        query = query.where(ProductVariant.shopify_id.in_(sorted(set(variant_ids))))  # type: ignore[attr-defined]
+    added = 0
+    for v in session.exec(query).all():
+        last = session.exec(
+            select(PriceHistory)
+            .where(PriceHistory.shop_id == shop_id, PriceHistory.variant_id == v.shopify_id)
+            .order_by(PriceHistory.observed_at.desc(), PriceHistory.id.desc())  # type: ignore[attr-defined]
+        ).first()
+        if last is None or (last.price, last.compare_at_price) != (v.price, v.compare_at_price):
+            when = at or v.shopify_updated_at or utcnow()
+            session.add(PriceHistory(shop_id=shop_id, variant_id=v.shopify_id, price=v.price,
+                                     compare_at_price=v.compare_at_price, observed_at=when))  # fmt: skip
+            added += 1
+    return added
+
+
+def variant_facts(
+    session: Session, shop_id: int, now: datetime, variant_ids: Iterable[int] | None = None
+) -> list[VariantFacts]:
+    query = (
+        select(ProductVariant, Product.title)
+        .join(
+            Product,
+            (Product.shop_id == ProductVariant.shop_id)
+            & (Product.shopify_id == ProductVariant.product_shopify_id),
+        )
+        .where(ProductVariant.shop_id == shop_id, Product.deleted_at.is_(None))
+    )  # type: ignore[union-attr]
+    if variant_ids is not None:
+        query = query.where(ProductVariant.shopify_id.in_(sorted(set(variant_ids))))  # type: ignore[attr-defined]
+    rows = session.exec(query).all()
+    ids = [v.shopify_id for v, _ in rows]
+    if not ids:
+        return []
+    costs = unit_costs(session, shop_id, ids)
+    placed = func.coalesce(Order.processed_at, Order.shopify_created_at)
+    sold = dict(
+        session.exec(
+            select(OrderLine.variant_shopify_id, func.sum(OrderLine.quantity))
+            .join(
+                Order, (Order.shop_id == OrderLine.shop_id) & (Order.shopify_id == OrderLine.order_shopify_id)
+            )
+            .where(
+                OrderLine.shop_id == shop_id,
+                OrderLine.variant_shopify_id.in_(ids),
+                placed >= now - timedelta(days=30),  # type: ignore[union-attr]
+                Order.cancelled_at.is_(None),
+                Order.test == False,  # noqa: E712
+            )
+            .group_by(OrderLine.variant_shopify_id)
+        ).all()
+    )
+    history: dict[int, list[tuple[datetime, float]]] = {}
+    for vid, price, at in session.exec(
+        select(PriceHistory.variant_id, PriceHistory.price, PriceHistory.observed_at)
+        .where(
+            PriceHistory.shop_id == shop_id,
+            PriceHistory.variant_id.in_(ids),  # type: ignore[attr-defined]
+            PriceHistory.observed_at >= now - timedelta(days=HISTORY_DAYS),
+        )
+        .order_by(PriceHistory.observed_at)
+    ).all():
+        if price is not None:
+            history.setdefault(int(vid), []).append((at, float(price)))
+    last_change = dict(
+        session.exec(
+            select(PriceChange.variant_id, func.max(PriceChange.applied_at))
+            .where(
+                PriceChange.shop_id == shop_id,
+                PriceChange.status == "applied",
+                PriceChange.variant_id.in_(ids),
+            )  # type: ignore[attr-defined]
+            .group_by(PriceChange.variant_id)
+        ).all()
+    )
+    return [
+        VariantFacts(
+            variant_id=v.shopify_id,
+            product_id=v.product_shopify_id,
+            title=f"{title or ''} {v.title or ''}".strip(),
+            price=float(v.price or 0),
+            compare_at=float(v.compare_at_price) if v.compare_at_price else None,
+            unit_cost=costs.get(v.shopify_id),
+            stock=v.inventory_quantity,
+            sold_30d=int(sold.get(v.shopify_id) or 0),
+            last_change_at=last_change.get(v.shopify_id),
+            history=tuple(history.get(v.shopify_id, ())),
+        )  # fmt: skip
+        for v, title in rows
+    ]
+
+
+def log_change(session: Session, shop_id: int, **fields: object) -> PriceChange:
+    row = PriceChange(shop_id=shop_id, **fields)  # type: ignore[arg-type]
+    session.add(row)
+    session.flush()
+    return row
+
+
+def changes(session: Session, shop_id: int, limit: int = 200) -> list[PriceChange]:
+    return list(
+        session.exec(
+            select(PriceChange)
+            .where(PriceChange.shop_id == shop_id)
+            .order_by(PriceChange.created_at.desc(), PriceChange.id.desc())
+            .limit(limit)  # type: ignore[attr-defined]
+        ).all()
+    )
+
+
+def applied(session: Session, shop_id: int, change: PriceChange, at: datetime) -> None:
+    """The change went through: the mirror's price and the history follow at once (the webhook that follows is
+    idempotent)."""
+    variant = session.exec(
+        select(ProductVariant).where(
+            ProductVariant.shop_id == shop_id, ProductVariant.shopify_id == change.variant_id
+        )
+    ).first()
+    if variant is not None:
+        variant.price = change.new_price
+        variant.compare_at_price = change.compare_at_price
+        session.add(variant)
+        session.flush()
+        record_prices(session, shop_id, [change.variant_id], at=at)
+    change.status, change.applied_at = "applied", at
+    session.add(change)
+
+
+def as_decimal(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(f"{value:.2f}")

@@ -1,0 +1,161 @@
+"""Price suggestions and price changes (issue 20): the guardrails (cost plus the margin floor, the largest step,
+the cool-down, the Omnibus rule: flagged, and refused for a shop selling in the EU), suggestions for overstock
+and strong demand, and through the admin API against the fake Shopify: a refused change answers 422 with its
+reasons, an accepted one is applied with productVariantsBulkUpdate and logged, and the price history follows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import requests
+from sqlmodel import select
+from writeback_support import REQUIRED, point_jobs_at
+
+from app.agents.price_suggestions import PriceRules, VariantFacts, check, suggest
+from app.db import session_scope
+from app.jobs.prices import apply_price_change
+from app.models.commerce import Product, ProductVariant
+from app.models.pricing import PriceChange, PriceHistory
+from app.stores.pricing import save_unit_costs
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+DOMAIN = "prices.myshopify.com"
+
+
+def facts(**kw) -> VariantFacts:
+    base = dict(variant_id=1, product_id=10, title="Lamp", price=100.0, compare_at=None, unit_cost=60.0,
+                stock=10, sold_30d=5, last_change_at=None,
+                history=((NOW - timedelta(days=90), 100.0),))  # fmt: skip
+    return VariantFacts(**{**base, **kw})
+
+
+def test_guardrails_each_refuse_with_a_reason():
+    rules = PriceRules()
+    assert check(facts(), 95.0, None, rules, NOW).ok
+    assert "margin floor" in check(facts(unit_cost=90.0), 95.0, None, rules, NOW).refusals[0]
+    assert "more than 10%" in check(facts(), 85.0, None, rules, NOW).refusals[0]
+    assert "more than 10%" in check(facts(), 115.0, None, rules, NOW).refusals[0]
+    cooling = check(facts(last_change_at=NOW - timedelta(days=3)), 95.0, None, rules, NOW)
+    assert "cool-down" in cooling.refusals[0]
+    assert check(facts(last_change_at=NOW - timedelta(days=15)), 95.0, None, rules, NOW).ok
+    assert "no unit cost" in check(facts(unit_cost=None), 95.0, None, rules, NOW).refusals[0]
+    assert check(facts(unit_cost=None), 105.0, None, rules, NOW).ok
+    assert not check(facts(), 0.0, None, rules, NOW).ok
+
+
+def test_omnibus_compare_at_must_be_the_lowest_price_of_30_days():
+    # the price was 80 two weeks ago, 100 now: a "was 100" on a 95 price is misleading
+    history = (
+        (NOW - timedelta(days=90), 100.0),
+        (NOW - timedelta(days=20), 80.0),
+        (NOW - timedelta(days=5), 100.0),
+    )
+    v = facts(history=history)
+    flagged = check(v, 95.0, 100.0, PriceRules(), NOW)
+    assert flagged.ok and "Omnibus" in flagged.flags[0] and "80.00" in flagged.flags[0]
+    blocked = check(v, 95.0, 100.0, PriceRules(sells_in_eu=True), NOW)
+    assert not blocked.ok and "Omnibus" in blocked.refusals[0]
+    # with the lowest price of the window as the compare-at price, nothing to flag
+    assert check(v, 72.0, 80.0, PriceRules(sells_in_eu=True, max_step=0.5), NOW).flags == ()
+    # a price in force since before the window counts too
+    steady = facts(history=((NOW - timedelta(days=90), 100.0),))
+    assert check(steady, 95.0, 100.0, PriceRules(sells_in_eu=True), NOW).ok
+
+
+def test_suggestions_for_overstock_and_strong_demand():
+    found = suggest([facts(variant_id=1, stock=500, sold_30d=4), facts(variant_id=2, stock=5, sold_30d=40),
+                     facts(variant_id=3, stock=20, sold_30d=20), facts(variant_id=4, stock=500, sold_30d=1, unit_cost=95.0)],
+                    PriceRules(), NOW)  # fmt: skip
+    by = {s.variant_id: s for s in found}
+    assert by[1].kind == "markdown" and by[1].suggested == 90.0 and by[1].check.ok
+    assert by[2].kind == "increase" and by[2].suggested == 105.0 and by[2].check.ok
+    assert 3 not in by
+    assert 4 not in by  # cost plus the floor (104.50) is above the price: no markdown, and never a rise
+    tight = suggest([facts(stock=500, sold_30d=1, unit_cost=84.0)], PriceRules(), NOW)
+    assert [s.suggested for s in tight] == [92.4]  # the markdown stops at cost plus the floor
+
+
+@pytest.fixture
+def shop(live_app, jobs_env, monkeypatch):
+    live_app.fake.granted_scopes = REQUIRED + ",write_products"
+    store = live_app.fake.seed(DOMAIN)
+    product = store.add_product({"id": 77, "title": "Lamp", "variants": [{"id": 7701, "price": "100.00"}]})
+    assert product["id"] == "gid://shopify/Product/77"
+    assert live_app.install(DOMAIN).status_code == 200
+    shop_id = live_app.shop_row(DOMAIN).id
+    point_jobs_at(live_app, monkeypatch)
+    with session_scope(live_app.settings.database_url) as s:
+        s.add(Product(shop_id=shop_id, shopify_id=77, title="Lamp", handle="lamp", status="active"))
+        s.add(ProductVariant(shop_id=shop_id, shopify_id=7701, product_shopify_id=77, price=Decimal("100.00"),
+                             inventory_quantity=400))  # fmt: skip
+        s.add(PriceHistory(shop_id=shop_id, variant_id=7701, price=Decimal("100.00"),
+                           observed_at=datetime.now(UTC) - timedelta(days=60)))  # fmt: skip
+        save_unit_costs(s, shop_id, {7701: Decimal("60.00")})
+    return shop_id
+
+
+def _post(live_app, body) -> requests.Response:
+    return requests.post(f"{live_app.url}/api/admin/pricing/price-changes", json=body, timeout=30,
+                         headers={"Authorization": f"Bearer {live_app.fake.session_token(DOMAIN)}"})  # fmt: skip
+
+
+def test_changes_through_the_api_are_checked_applied_and_logged(live_app, jobs_env, shop):
+    auth = {"Authorization": f"Bearer {live_app.fake.session_token(DOMAIN)}"}
+    sug = requests.get(f"{live_app.url}/api/admin/pricing/suggestions", headers=auth, timeout=30).json()
+    assert [(s["variant_id"], s["kind"], s["suggested"]) for s in sug["suggestions"]] == [
+        (7701, "markdown", 90.0)
+    ]
+    for body, status in (({"variant_id": 7701, "price": 60.0}, 422), ({"variant_id": 7701, "price": 50}, 422),
+                         ({"variant_id": 7701, "price": "abc"}, 400), ({"variant_id": "x", "price": 90}, 400),
+                         ({"variant_id": 9999, "price": 90}, 404), ([1], 400)):  # fmt: skip
+        r = _post(live_app, body)
+        assert r.status_code == status, (body, r.text)
+        assert r.json()["message"]
+    refused = _post(live_app, {"variant_id": 7701, "price": 60.0}).json()
+    assert any("margin floor" in x for x in refused["refusals"]) and any(
+        "10%" in x for x in refused["refusals"]
+    )
+    ok = _post(live_app, {"variant_id": 7701, "price": 90.0, "compare_at_price": 100.0})
+    assert ok.status_code == 202 and ok.json()["status"] == "approved" and ok.json()["flags"] == []
+    assert apply_price_change(shop, ok.json()["id"])["status"] == "applied"
+    variant = live_app.fake.store(DOMAIN).variants["gid://shopify/ProductVariant/7701"]
+    assert variant["price"] == "90.00" and variant["compareAtPrice"] == "100.00"
+    with session_scope(live_app.settings.database_url) as s:
+        prices = [h.price for h in s.exec(select(PriceHistory).order_by(PriceHistory.observed_at)).all()]
+        assert prices == [Decimal("100.00"), Decimal("90.00")]
+    # the cool-down now refuses the next step, even one the suggestion would make
+    again = _post(live_app, {"variant_id": 7701, "price": 85.0})
+    assert again.status_code == 422 and "cool-down" in again.json()["message"]
+    log = requests.get(f"{live_app.url}/api/admin/pricing/price-changes", headers=auth, timeout=30).json()
+    assert [c["status"] for c in log["changes"]][:2] == ["refused", "applied"]
+
+
+def test_omnibus_blocks_a_misleading_was_price_for_an_eu_shop(live_app, jobs_env, shop):
+    auth = {"Authorization": f"Bearer {live_app.fake.session_token(DOMAIN)}"}
+    r = requests.put(f"{live_app.url}/api/admin/pricing/settings", json={"prices": {"sells_in_eu": True}},
+                     headers=auth, timeout=30)  # fmt: skip
+    assert r.status_code == 200 and r.json()["prices"]["sells_in_eu"] is True
+    bad = requests.put(f"{live_app.url}/api/admin/pricing/settings", json={"prices": {"max_step": 5}},
+                       headers=auth, timeout=30)  # fmt: skip
+    assert bad.status_code == 422
+    r = _post(live_app, {"variant_id": 7701, "price": 95.0, "compare_at_price": 120.0})
+    assert r.status_code == 422 and "Omnibus" in r.json()["message"]
+    assert live_app.fake.store(DOMAIN).variants["gid://shopify/ProductVariant/7701"]["price"] == "100.00"
+
+
+def test_an_approved_change_is_rechecked_and_an_api_error_is_logged(live_app, jobs_env, shop):
+    first = _post(live_app, {"variant_id": 7701, "price": 95.0}).json()
+    second = _post(live_app, {"variant_id": 7701, "price": 92.0}).json()
+    assert apply_price_change(shop, first["id"])["status"] == "applied"
+    assert apply_price_change(shop, second["id"])["status"] == "refused"  # the cool-down, at apply time
+    with session_scope(live_app.settings.database_url) as s:
+        row = PriceChange(shop_id=shop, variant_id=7701, product_id=78, old_price=Decimal("95"),
+                          new_price=Decimal("96"), status="approved")  # fmt: skip
+        s.add(row)
+        s.flush()
+        change_id = row.id
+    assert (
+        apply_price_change(shop, change_id, now=datetime.now(UTC) + timedelta(days=20))["status"] == "failed"
+    )
