@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -59,7 +58,7 @@ from app.stores.outbox import Outcome
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-BATCH_SIZE = 25  # rows claimed, sent and recorded together: a relay that dies loses at most two batches
+BATCH_SIZE = 25  # rows claimed, sent and recorded together: a relay that dies loses at most these
 MAX_BATCHES = 20
 RETRY_DELAYS = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(minutes=30))
 
@@ -248,38 +247,26 @@ def relay_due(shop_id: int, channel: str, now: datetime | None = None) -> dict[s
     ``MAX_BATCHES`` batches a run: then it queues itself again, so one busy shop cannot hold the worker).
     Returns how many rows ended in each status.
 
-    Batches overlap: while one batch's messages go out (a sender thread, waiting on the provider most of
-    the time), the job records the previous batch's outcomes and claims the next one. So at most two
-    claimed batches are in ``sending`` at once, and a relay killed mid-run loses at most those two."""
+    The batches run one after another. Overlapping them (sending one batch on a thread while claiming the next)
+    was measured slower on two cores: the threads contend for the interpreter (SMS 0.54× against 0.61× a bare
+    send, ``benchmarks/outbox.md``)."""
     settings = get_settings()
     counts: dict[str, int] = {}
     seen: set[int] = set()
-
-    def tally(result: dict[int, str]) -> None:
-        for status in result.values():
+    for _ in range(MAX_BATCHES):
+        moment = now or utcnow()
+        with session_scope(settings.database_url) as session:
+            ids = [
+                i
+                for i in outbox.due(session, moment, BATCH_SIZE, shop_id=shop_id, channel=channel)
+                if i not in seen
+            ]
+        if not ids:
+            return counts
+        seen.update(ids)
+        for status in relay_rows(ids, moment).values():
             counts[status] = counts.get(status, 0) + 1
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-send") as sender:
-        in_flight: tuple[_Batch, Future[list[Accepted | SendError]]] | None = None
-        for _ in range(MAX_BATCHES):
-            moment = now or utcnow()
-            with session_scope(settings.database_url) as session:
-                due = outbox.due(session, moment, BATCH_SIZE, shop_id=shop_id, channel=channel)
-            ids = [i for i in due if i not in seen]
-            if not ids:
-                break
-            seen.update(ids)
-            batch = _claim(settings, ids, moment)
-            sending = sender.submit(_send_all, batch.prepared) if batch.prepared else None
-            if in_flight is not None:  # its send finished before this one started: one thread
-                tally(_finish(settings, in_flight[0], in_flight[1].result()))
-            in_flight = (batch, sending) if sending is not None else None
-            if sending is None:
-                tally(batch.result)
-        else:
-            tasks.relay_due(settings.redis_url, shop_id, channel)
-        if in_flight is not None:
-            tally(_finish(settings, in_flight[0], in_flight[1].result()))
+    tasks.relay_due(settings.redis_url, shop_id, channel)
     return counts
 
 
