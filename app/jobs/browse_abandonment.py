@@ -18,12 +18,13 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app import tasks
 from app.agents.browse_abandonment import AGENT, UPLIFT_PRIOR, abandoned_product, propose
 from app.config import get_settings
 from app.db import get_engine
+from app.jobs.fan_out import for_each_installed_shop
 from app.jobs.message_locale import ensure_shop_locale
 from app.jobs.orchestrate import count_actions, submit_new
 from app.measurement.uplift import UpliftModel, fit_uplift, readiness
@@ -91,9 +92,4 @@ def _predict(model: UpliftModel | None, histories: list) -> list[float]:
 
 def run_all_browse_abandonment() -> int:
     """Hourly: queue the job for every installed shop. Returns how many were queued."""
-    settings = get_settings()
-    with Session(get_engine(settings.database_url)) as session:
-        shops = session.exec(
-            select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
-        ).all()
-    return sum(tasks.run_browse_abandonment(settings.redis_url, shop_id) for shop_id in shops)
+    return for_each_installed_shop(tasks.run_browse_abandonment)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app import tasks
 from app.channels.admin_words import UI, Words, negotiate
@@ -20,7 +20,8 @@ from app.channels.base import OutgoingMessage, SendError
 from app.channels.email import EmailChannel, SmtpTarget
 from app.config import get_settings
 from app.crypto import TokenCipher
-from app.db import get_engine, session_scope
+from app.db import session_scope
+from app.jobs.fan_out import for_each_installed_shop
 from app.measurement.control_room import success_table
 from app.models.base import utcnow
 from app.models.shop import Shop
@@ -115,9 +116,4 @@ def send_weekly_digest(shop_id: int, now: datetime | None = None) -> str:
 
 def send_all_digests() -> int:
     """Weekly: queue the digest of every installed shop. Returns how many were queued."""
-    settings = get_settings()
-    with Session(get_engine(settings.database_url)) as session:
-        shops = session.exec(
-            select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
-        ).all()
-    return sum(tasks.send_weekly_digest(settings.redis_url, shop_id) for shop_id in shops)
+    return for_each_installed_shop(tasks.send_weekly_digest)

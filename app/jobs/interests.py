@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app import tasks
 from app.config import Settings, get_settings
-from app.db import after_commit, get_engine, session_scope
-from app.models.shop import Shop
+from app.db import after_commit, get_engine
+from app.jobs.fan_out import for_each_installed_shop
 from app.recommend.interests import infer_interests
 from app.stores.interests import gather, replace_interests
 
@@ -41,9 +41,4 @@ def infer_for_shop(shop_id: int, settings: Settings | None = None) -> int:
 
 def infer_all_shops() -> int:
     """Nightly: queue an inference for every installed shop (low queue). Returns how many."""
-    settings = get_settings()
-    with session_scope(settings.database_url) as session:
-        shops = session.exec(
-            select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
-        ).all()
-    return sum(tasks.infer_interests(settings.redis_url, shop_id) for shop_id in shops)
+    return for_each_installed_shop(tasks.infer_interests)

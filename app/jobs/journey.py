@@ -26,6 +26,7 @@ from app import tasks
 from app.agents.journey import AGENTS, ApproveIncentive, InterestOutlook, Item, JourneyFacts, propose
 from app.config import get_settings
 from app.db import get_engine
+from app.jobs.fan_out import for_each_installed_shop
 from app.jobs.message_locale import ensure_shop_locale
 from app.jobs.orchestrate import count_actions, submit_new
 from app.models.base import utcnow
@@ -171,9 +172,4 @@ def journey_for_shop(shop_id: int) -> dict[str, Any]:
 
 def run_all_journeys() -> int:
     """Daily: queue the journey job for every installed shop. Returns how many were queued."""
-    settings = get_settings()
-    with Session(get_engine(settings.database_url)) as session:
-        shops = session.exec(
-            select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
-        ).all()
-    return sum(tasks.run_journey(settings.redis_url, shop_id) for shop_id in shops)
+    return for_each_installed_shop(tasks.run_journey)

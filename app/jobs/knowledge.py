@@ -15,12 +15,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app import tasks
 from app.config import Settings, get_settings
-from app.db import get_engine, session_scope
+from app.db import get_engine
 from app.embedding import get_embedder
+from app.jobs.fan_out import for_each_installed_shop
 from app.knowledge.passages import Source
 from app.models.shop import Shop
 from app.shopify.admin import AdminAPIError, AdminClient
@@ -100,9 +101,6 @@ def sync_shop_knowledge(shop_id: int, settings: Settings | None = None, client: 
 
 def sync_all_knowledge() -> int:
     """Nightly: queue a full knowledge sync for every installed shop (low queue). Returns how many."""
-    settings = get_settings()
-    with session_scope(settings.database_url) as session:
-        shops = session.exec(
-            select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
-        ).all()
-    return sum(tasks.sync_knowledge(settings.redis_url, shop_id, full=True) for shop_id in shops)
+    return for_each_installed_shop(
+        lambda redis_url, shop_id: tasks.sync_knowledge(redis_url, shop_id, full=True)
+    )

@@ -9,12 +9,13 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app import tasks
 from app.agents.late_orders import propose
 from app.config import get_settings
 from app.db import get_engine
+from app.jobs.fan_out import for_each_installed_shop
 from app.jobs.orchestrate import count_actions, submit_new
 from app.models.base import utcnow
 from app.models.shop import Shop
@@ -47,9 +48,4 @@ def run_late_orders(shop_id: int, now: datetime | None = None) -> dict[str, Any]
 
 def run_all_late_orders() -> int:
     """Hourly: queue the job for every installed shop. Returns how many were queued."""
-    settings = get_settings()
-    with Session(get_engine(settings.database_url)) as session:
-        shops = session.exec(
-            select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
-        ).all()
-    return sum(tasks.run_late_orders(settings.redis_url, shop_id) for shop_id in shops)
+    return for_each_installed_shop(tasks.run_late_orders)

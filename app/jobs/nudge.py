@@ -9,14 +9,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import select
-
 from app import tasks
 from app.config import get_settings
 from app.db import session_scope
+from app.jobs.fan_out import for_each_installed_shop
 from app.modelling.hesitation import Hesitation, ShopRiskLayer
 from app.models.base import utcnow
-from app.models.shop import Shop
 from app.queue import get_redis
 from app.stores.nudge import save_risk_layer
 from app.stores.nudge_live import persist, take_dirty
@@ -54,9 +52,4 @@ def persist_live_sessions(limit: int = 2000) -> int:
 
 def fit_all_nudge_risk() -> int:
     """Nightly: queue a fit for every installed shop (low queue). Returns how many."""
-    settings = get_settings()
-    with session_scope(settings.database_url) as session:
-        shops = session.exec(
-            select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
-        ).all()
-    return sum(tasks.fit_nudge_risk(settings.redis_url, shop_id) for shop_id in shops)
+    return for_each_installed_shop(tasks.fit_nudge_risk)

@@ -28,7 +28,7 @@ from app.agents.pricing import (
 )
 from app.channels.copy import localize
 from app.config import Settings, get_settings
-from app.db import get_engine
+from app.db import get_engine, session_scope
 from app.modelling.offer_response import with_pool
 from app.models.base import utcnow
 from app.models.messaging import OutboxMessage
@@ -48,6 +48,7 @@ from app.stores.pricing import (
     unit_costs,
     week_spend,
 )
+from app.stores.shops import installed_shop_ids
 
 log = logging.getLogger(__name__)
 CODE_LIFETIME = timedelta(hours=72)  # within the issue's 48-72 h
@@ -200,10 +201,8 @@ def settle_offers(shop_id: int, now: datetime | None = None) -> dict[str, Any]:
 def settle_all() -> int:
     """Daily: settle every installed shop. Returns how many decisions were settled."""
     settings = get_settings()
-    with Session(get_engine(settings.database_url)) as session:
-        shops = session.exec(
-            select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
-        ).all()
+    with session_scope(settings.database_url) as session:
+        shops = installed_shop_ids(session)
     return sum(settle_offers(int(s))["settled"] for s in shops)
 
 

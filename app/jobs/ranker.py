@@ -16,11 +16,12 @@ import logging
 import time
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app import tasks
 from app.config import Settings, get_settings
 from app.db import get_engine, retry_lost_race
+from app.jobs.fan_out import for_each_installed_shop
 from app.models.base import utcnow
 from app.models.shop import Shop
 from app.recommend.nextbasket import NextBasketRecommender
@@ -85,9 +86,4 @@ def _train(shop_id: int, settings: Settings) -> dict[str, Any]:
 
 def train_all_rankers() -> int:
     """Nightly: queue a training for every installed shop (low queue). Returns how many."""
-    settings = get_settings()
-    with Session(get_engine(settings.database_url)) as session:
-        shops = session.exec(
-            select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
-        ).all()
-    return sum(tasks.train_ranker(settings.redis_url, shop_id) for shop_id in shops)
+    return for_each_installed_shop(tasks.train_ranker)

@@ -16,12 +16,13 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app import tasks
 from app.agents.replenishment import AGENT, LEAD, ReplenishmentFacts, propose
 from app.config import Settings, get_settings
-from app.db import after_commit, get_engine, session_scope
+from app.db import after_commit, get_engine
+from app.jobs.fan_out import for_each_installed_shop
 from app.jobs.orchestrate import submit
 from app.models.replenishment import ReplenishmentForecast
 from app.models.shop import Shop
@@ -101,12 +102,7 @@ def rows(shop_id: int, fc: Forecast, now: datetime) -> list[ReplenishmentForecas
 
 def forecast_all_shops() -> int:
     """Nightly: queue a forecast for every installed shop (low queue). Returns how many."""
-    settings = get_settings()
-    with session_scope(settings.database_url) as session:
-        shops = session.exec(
-            select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
-        ).all()
-    return sum(tasks.forecast_replenishment(settings.redis_url, shop_id) for shop_id in shops)
+    return for_each_installed_shop(tasks.forecast_replenishment)
 
 
 def run_replenishment(shop_id: int, now: datetime | None = None) -> dict[str, int]:

@@ -16,12 +16,13 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app import tasks
 from app.agents.rescue import MAX_MESSAGES, AbandonedCheckout, propose, step_key
 from app.config import get_settings
 from app.db import get_engine
+from app.jobs.fan_out import for_each_installed_shop
 from app.jobs.orchestrate import count_actions, submit_new
 from app.jobs.pricing import Ask, attach_offers
 from app.models.base import utcnow
@@ -74,9 +75,4 @@ def _asks(checkouts: list[AbandonedCheckout]) -> dict[str, Ask]:
 
 def run_all_rescue() -> int:
     """Every ten minutes: queue the job for every installed shop. Returns how many were queued."""
-    settings = get_settings()
-    with Session(get_engine(settings.database_url)) as session:
-        shops = session.exec(
-            select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
-        ).all()
-    return sum(tasks.run_rescue(settings.redis_url, shop_id) for shop_id in shops)
+    return for_each_installed_shop(tasks.run_rescue)

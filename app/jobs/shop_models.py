@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 from app import tasks
 from app.config import get_settings
 from app.db import after_commit, session_scope
+from app.jobs.fan_out import for_each_installed_shop
 from app.jobs.profile_refresh import refresh_in_session
 from app.models.base import utcnow
 from app.models.commerce import Order
@@ -139,9 +140,4 @@ def rescore_shop(shop_id: int) -> dict[str, int]:
 
 def fit_all_shops() -> int:
     """Nightly: queue a fit for every installed shop (low queue). Returns how many."""
-    settings = get_settings()
-    with session_scope(settings.database_url) as session:
-        shops = session.exec(
-            select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
-        ).all()
-    return sum(tasks.fit_shop_models(settings.redis_url, shop_id) for shop_id in shops)
+    return for_each_installed_shop(tasks.fit_shop_models)

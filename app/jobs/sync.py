@@ -14,13 +14,14 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app import tasks
 from app.commerce import bulk
 from app.commerce.upserts import update_purchasing_summary, upsert_customer, upsert_order, upsert_product
 from app.config import Settings, get_settings
 from app.db import get_engine
+from app.jobs.fan_out import for_each_installed_shop
 from app.models.base import utcnow
 from app.models.commerce import SyncRun
 from app.models.shop import Shop
@@ -144,19 +145,8 @@ def reconcile_shop(shop_id: int) -> int:
 
 def reconcile_all_shops() -> int:
     """Nightly: enqueue one reconciliation per installed shop (low queue). Returns how many."""
-    settings = get_settings()
-    with Session(get_engine(settings.database_url)) as session:
-        shops = session.exec(
-            select(Shop.id).where(Shop.access_token_enc.is_not(None), Shop.uninstalled_at.is_(None))  # type: ignore[union-attr]
-        ).all()
-    return sum(
-        1
-        for shop_id in shops
-        if enqueue(
-            settings.redis_url,
-            tasks.RECONCILE_SHOP,
-            shop_id,
-            queue="low",
-            meta={"shop_id": shop_id},
+    return for_each_installed_shop(
+        lambda redis_url, shop_id: enqueue(
+            redis_url, tasks.RECONCILE_SHOP, shop_id, queue="low", meta={"shop_id": shop_id}
         )
     )
