@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.web.proxy_fast import install as install_proxy_fast_path
     from app.web.proxy_messaging import bp as proxy_messaging_bp
     from app.web.proxy_nudge import bp as proxy_nudge_bp
+    from app.web.proxy_support import bp as proxy_support_bp
     from app.web.sms_hooks import bp as sms_hooks_bp
     from app.web.unsubscribe import bp as unsubscribe_bp
     from webhooks.fast import install as install_webhook_fast_path
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         webhooks_bp,
         proxy_bp,
         proxy_messaging_bp,
+        proxy_support_bp,
         proxy_nudge_bp,
         pixel_bp,
         admin_profiles_bp,
