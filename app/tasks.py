@@ -60,6 +60,7 @@ RUN_ALL_JOURNEYS = "app.jobs.journey.run_all_journeys"
 RUN_RESCUE = "app.jobs.rescue.run_rescue"
 RUN_ALL_RESCUE = "app.jobs.rescue.run_all_rescue"
 RUN_LATE_ORDERS = "app.jobs.late_orders.run_late_orders"
+SEND_HANDOFF = "app.jobs.handoff_mail.send_handoff"
 RUN_ALL_LATE_ORDERS = "app.jobs.late_orders.run_all_late_orders"
 FIT_NUDGE_RISK = "app.jobs.nudge.fit_nudge_risk"
 FIT_ALL_NUDGE_RISK = "app.jobs.nudge.fit_all_nudge_risk"
@@ -338,6 +339,17 @@ def refresh_lists_after_commit(
             customer_id,
             queue="default",  # O(that customer): never behind a shop's training or list rebuild
             job_id=f"recs-customer-{shop_id}-{customer_id}",
+        ),
+    )
+
+
+def send_handoff_after_commit(session: Session, redis_url: str | None, shop_id: int, message_id: int) -> None:
+    """E-mail a support hand-off to the shop once the conversation's turns commit (one job per hand-off)."""
+    after_commit(
+        session,
+        lambda: (
+            enqueue(redis_url, SEND_HANDOFF, shop_id, message_id, job_id=f"handoff-{shop_id}-{message_id}")
+            or None
         ),
     )
 

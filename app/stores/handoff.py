@@ -1,0 +1,70 @@
+"""What a person at the shop needs when the support agent hands a conversation over: the transcript, the
+shopper's profile summary, the order it may be about and what the agent tried. No commits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, select
+
+from app.models.feedback import SupportMessage
+from app.models.profiles import CustomerProfile
+from app.stores.support_orders import latest_order
+
+TRANSCRIPT_TURNS = 20
+
+
+def handoff_context(session: Session, shop_id: int, message_id: int) -> dict[str, Any] | None:
+    """The hand-off's context for the escalated answer ``message_id`` of this shop, or None when there is none."""
+    answer = session.exec(
+        select(SupportMessage).where(
+            SupportMessage.shop_id == shop_id,
+            SupportMessage.id == message_id,
+            SupportMessage.role == "assistant",
+            SupportMessage.escalated == True,  # noqa: E712
+        )
+    ).first()
+    if answer is None:
+        return None
+    turns = session.exec(
+        select(SupportMessage)
+        .where(SupportMessage.shop_id == shop_id, SupportMessage.conversation == answer.conversation)
+        .order_by(SupportMessage.created_at, SupportMessage.id)  # type: ignore[arg-type]
+    ).all()[-TRANSCRIPT_TURNS:]
+    who = (
+        f"customer {answer.customer_shopify_id}"
+        if answer.customer_shopify_id
+        else "a visitor (not signed in)"
+    )
+    profile = None
+    order = None
+    if answer.customer_shopify_id:
+        profile = session.exec(
+            select(CustomerProfile).where(
+                CustomerProfile.shop_id == shop_id,
+                CustomerProfile.customer_key == f"customer:{answer.customer_shopify_id}",
+            )
+        ).first()
+        order = latest_order(session, shop_id, int(answer.customer_shopify_id))
+    summary = []
+    if profile is not None:
+        if profile.rfm_segment:
+            summary.append(f"segment {profile.rfm_segment}")
+        if profile.clv is not None:
+            summary.append(f"predicted lifetime value {profile.clv:.2f}")
+        if profile.churn_risk is not None:
+            summary.append(f"churn risk {profile.churn_risk:.0%}")
+    return {
+        "message_id": answer.id,
+        "shopper": who,
+        "why": answer.handoff.replace("_", " ") if answer.handoff else "the agent had no confident answer",
+        "tried": "abstained: the shop's knowledge had no confident answer"
+        if answer.abstained
+        else answer.text,
+        "transcript": [
+            f"{'Shopper' if t.role == 'shopper' else 'Assistant'}: {' '.join(t.text.split())[:500]}"
+            for t in turns
+        ],
+        "profile": ", ".join(summary) or None,
+        "order": None if order is None else f"{order.name}, {order.fulfillment_status or 'unfulfilled'}",
+    }
