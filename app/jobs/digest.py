@@ -16,12 +16,12 @@ from sqlmodel import Session
 
 from app import tasks
 from app.channels.admin_words import UI, Words, negotiate
-from app.channels.base import OutgoingMessage, SendError
-from app.channels.email import EmailChannel, SmtpTarget
+from app.channels.base import SendError
 from app.config import get_settings
 from app.crypto import TokenCipher
 from app.db import session_scope
 from app.jobs.fan_out import for_each_installed_shop
+from app.jobs.merchant_mail import send_to_merchant
 from app.measurement.control_room import success_table
 from app.models.base import utcnow
 from app.models.shop import Shop
@@ -94,19 +94,8 @@ def send_weekly_digest(shop_id: int, now: datetime | None = None) -> str:
         data, _lang = digest_data(session, shop_id, now)
         shop = session.get(Shop, shop_id)
         data["cta_url"] = f"{settings.app_url}/app?shop={shop.domain}" if shop else None
-    domain = sender.from_address.rpartition("@")[2] or "attune.invalid"
-    message = OutgoingMessage(
-        outbox_id=0,
-        shop_id=shop_id,
-        purpose="transactional",
-        template="digest",
-        data=data,
-        recipient=sender.reply_to or sender.from_address,
-        sender=sender,
-        extra={"message_id": f"<digest-{year}-{week:02d}.shop-{shop_id}@{domain}>"},
-    )
     try:
-        EmailChannel(SmtpTarget.parse(smtp_url)).send(message)
+        send_to_merchant(sender, smtp_url, shop_id, "digest", data, f"digest-{year}-{week:02d}")
     except SendError as exc:
         redis.delete(key)  # not sent: next week's run, or a retry, tries again
         log.warning("weekly digest of shop %s not sent: %s", shop_id, exc)

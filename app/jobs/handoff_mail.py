@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 
-from app.channels.base import OutgoingMessage, SendError
-from app.channels.email import EmailChannel, SmtpTarget
+from app.channels.base import SendError
 from app.config import get_settings
 from app.crypto import TokenCipher
 from app.db import session_scope
+from app.jobs.merchant_mail import send_to_merchant
 from app.queue import get_redis
 from app.stores.channels import ChannelNotReady, email_setup
 from app.stores.handoff import handoff_context
@@ -56,19 +56,8 @@ def send_handoff(shop_id: int, message_id: int) -> str:
         "cta_url": f"{settings.app_url}/app",
         "cta_label": "Open the waiting list",
     }
-    domain = sender.from_address.rpartition("@")[2] or "attune.invalid"
-    message = OutgoingMessage(
-        outbox_id=0,
-        shop_id=shop_id,
-        purpose="transactional",
-        template="message",
-        data=data,
-        recipient=sender.reply_to or sender.from_address,
-        sender=sender,
-        extra={"message_id": f"<handoff-{message_id}.shop-{shop_id}@{domain}>"},
-    )
     try:
-        EmailChannel(SmtpTarget.parse(smtp_url)).send(message)
+        send_to_merchant(sender, smtp_url, shop_id, "message", data, f"handoff-{message_id}")
     except SendError as exc:
         redis.delete(key)  # not sent: a retry tries again
         log.warning("hand-off %s of shop %s not e-mailed: %s", message_id, shop_id, exc)

@@ -30,13 +30,9 @@ def latest_order(session: Session, shop_id: int, customer_id: int) -> OrderFacts
     return None if order is None else _facts(session, order, latest=True)
 
 
-def _facts(session: Session, order: Order, latest: bool) -> OrderFacts:
-    items = session.exec(
-        select(func.coalesce(func.sum(OrderLine.quantity), 0)).where(
-            OrderLine.shop_id == order.shop_id, OrderLine.order_shopify_id == order.shopify_id
-        )
-    ).one()
-    shipments = tuple(
+def _shipments(order: Order) -> tuple[Shipment, ...]:
+    """The order's fulfilments as the agent reads them (``app.commerce.upserts.fulfillments`` stored them)."""
+    return tuple(
         Shipment(
             company=f.get("tracking_company"),
             number=f.get("tracking_number"),
@@ -48,6 +44,14 @@ def _facts(session: Session, order: Order, latest: bool) -> OrderFacts:
         for f in order.fulfillments or []
         if isinstance(f, dict)
     )
+
+
+def _facts(session: Session, order: Order, latest: bool) -> OrderFacts:
+    items = session.exec(
+        select(func.coalesce(func.sum(OrderLine.quantity), 0)).where(
+            OrderLine.shop_id == order.shop_id, OrderLine.order_shopify_id == order.shopify_id
+        )
+    ).one()
     return OrderFacts(
         name=order.name or f"#{order.shopify_id}",
         placed_at=order.processed_at or order.shopify_created_at,
@@ -56,7 +60,7 @@ def _facts(session: Session, order: Order, latest: bool) -> OrderFacts:
         cancelled=order.cancelled_at is not None,
         items=int(items or 0),
         status_url=order.status_url,
-        shipments=shipments,
+        shipments=_shipments(order),
         latest=latest,
     )
 
@@ -122,17 +126,16 @@ def shipped_orders(session: Session, shop_id: int, now: datetime) -> list[Shippe
         )
     ).all()
     out = []
-    for order in rows:
-        facts = _facts(session, order, latest=False)
-        if facts.shipments:
+    for order in rows:  # no per-order query: the update needs the parcels, not the items
+        if shipments := _shipments(order):
             out.append(
                 ShippedOrder(
                     order.shopify_id,
-                    facts.name,
+                    order.name or f"#{order.shopify_id}",
                     Shopper(customer_id=int(order.customer_shopify_id or 0)),
-                    facts.placed_at,
-                    facts.shipments,
-                    facts.status_url,
+                    order.processed_at or order.shopify_created_at,
+                    shipments,
+                    order.status_url,
                 )  # fmt: skip
             )
     return out
