@@ -4,7 +4,6 @@ a real SMTP server; orders on time, delivered, cancelled, or in a shop whose pol
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import timedelta
 
@@ -23,17 +22,18 @@ from app.models.messaging import MessageDecision, OutboxMessage
 from app.orchestrator.proposal import Purpose, Shopper
 from app.worker import PERIODIC_JOBS
 from tests import email_support
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, needs_shared
 from tests.email_support import NOW
 
 smtp, shop_id, no_holdout = email_support.smtp, email_support.shop_id, email_support.no_holdout  # fixtures
-SAMPLE = json.loads((FIXTURES / "webhooks" / "orders__updated.json").read_text())
+ORDER_SAMPLE = FIXTURES / "webhooks" / "orders__updated.json"  # Shopify's own sample payload
+needs_sample = needs_shared(ORDER_SAMPLE)
 
 
 def order(
     oid: int, *, shipped_days_ago: float | None, delivered: bool = False, cancelled: bool = False
 ) -> dict:
-    data = copy.deepcopy(SAMPLE)
+    data = json.loads(ORDER_SAMPLE.read_text())
     for n, line in enumerate(data["line_items"]):
         line["id"] = oid * 10 + n
     data.update(id=oid, name=f"#{oid}", test=False, customer={"id": 7, "email": "ann@example.com"}, updated_at=NOW.isoformat(),
@@ -67,6 +67,7 @@ def test_one_update_per_late_order_and_never_a_promise():
     assert propose(1, "Mugs & Co", [late_one], None, NOW) == []  # no promise: never late
 
 
+@needs_sample
 @pytest.mark.usefixtures("no_holdout")
 def test_a_late_order_gets_one_email_with_its_tracking(jobs_env, shop_id, smtp):
     with session_scope(jobs_env.database_url) as s:
@@ -91,6 +92,7 @@ def test_a_late_order_gets_one_email_with_its_tracking(jobs_env, shop_id, smtp):
     assert "https://ups.test/track/1Z9101" in text and "UPS" in text
 
 
+@needs_sample
 def test_no_policy_promise_no_updates(jobs_env, shop_id):
     with session_scope(jobs_env.database_url) as s:
         policy(s, shop_id, "We ship worldwide with tracked couriers.")

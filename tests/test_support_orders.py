@@ -5,7 +5,6 @@ apology and a hand-off. Orders come from Shopify's own sample payload, through t
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -17,14 +16,17 @@ from app.commerce.upserts import fulfillments, upsert_order
 from app.knowledge.order_status import Shipment, delivery_promise, late, order_reference
 from app.models.knowledge import KnowledgePassage
 from tests import test_support
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, needs_shared
 from tests.test_support import ask
 
 shops = test_support.shops  # fixtures
 NOW = datetime.now(UTC)
-SAMPLE = json.loads(
-    (FIXTURES / "webhooks" / "orders__updated.json").read_text()
-)  # order #9999, jon@example.com
+ORDER_SAMPLE = FIXTURES / "webhooks" / "orders__updated.json"  # Shopify's own: order #9999, jon@example.com
+needs_sample = needs_shared(ORDER_SAMPLE)
+
+
+def sample() -> dict:
+    return json.loads(ORDER_SAMPLE.read_text())
 
 
 @pytest.mark.parametrize(
@@ -75,7 +77,7 @@ def test_a_visitor_learns_nothing_of_an_order_they_did_not_name_with_its_email()
 @pytest.fixture
 def shop(session, shops):
     a, _ = shops
-    payload = copy.deepcopy(SAMPLE)
+    payload = sample()
     payload.update(
         test=False, cancelled_at=None
     )  # Shopify's sample is a cancelled test order: a live one here
@@ -96,15 +98,17 @@ def shop(session, shops):
     return a
 
 
+@needs_sample
 def test_a_visitor_with_number_and_email_gets_the_tracking_and_status_page(client, shop):
     body = ask(client, "Where is order #9999? jon@example.com", client_id="cl-9").json
     assert body["topic"] == "order_status" and body["escalated"] is False and body["order"] == "#9999"
     text = body["answer"]
     assert "UPS" in text and "1Z2345" in text and "https://ups.test/track/1Z2345" in text
-    assert SAMPLE["order_status_url"] in text and "delivery takes 5–7 days" in text
+    assert sample()["order_status_url"] in text and "delivery takes 5–7 days" in text
     assert "item" not in text and "199" not in text and "Jon" not in text  # nothing else about the order
 
 
+@needs_sample
 def test_a_wrong_email_and_a_missing_order_get_the_same_answer(client, shop):
     wrong = ask(client, "Where is order #9999? someone@else.test", client_id="cl-9").json
     missing = ask(client, "Where is order #8888? jon@example.com", client_id="cl-9").json
@@ -112,8 +116,9 @@ def test_a_wrong_email_and_a_missing_order_get_the_same_answer(client, shop):
     assert "1Z2345" not in wrong["answer"] and "#9999" not in wrong["answer"]
 
 
+@needs_sample
 def test_a_late_order_gets_an_apology_and_a_hand_off(client, session, shop):
-    late_one = copy.deepcopy(SAMPLE)
+    late_one = sample()
     for n, line in enumerate(late_one["line_items"]):
         line["id"] = 777100 + n
     late_one.update(test=False, cancelled_at=None, id=777001, name="#9001", updated_at=NOW.isoformat(),
@@ -127,6 +132,7 @@ def test_a_late_order_gets_an_apology_and_a_hand_off(client, session, shop):
     assert body["answer"].startswith("Your order #9001") and "I'm sorry" in body["answer"]
 
 
+@needs_sample
 def test_order_look_ups_by_visitors_are_limited_per_shop(client, shop, monkeypatch):
     monkeypatch.setattr("app.stores.support.ANONYMOUS_LOOKUPS_PER_HOUR", 2)
     for n in range(2):
@@ -136,6 +142,7 @@ def test_order_look_ups_by_visitors_are_limited_per_shop(client, shop, monkeypat
     assert ask(client, "warm socks", client_id="guess-9").status_code == 200  # other questions still work
 
 
+@needs_sample
 def test_another_shop_never_finds_the_order(client, shops, shop):
     _, b = shops
     body = ask(
