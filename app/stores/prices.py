@@ -5,6 +5,7 @@ product webhook or an applied change shows a new price) and the change log. No c
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -15,14 +16,20 @@ from app.agents.price_suggestions import PriceRules, VariantFacts, parse_rules
 from app.models.base import utcnow
 from app.models.commerce import Order, OrderLine, Product, ProductVariant
 from app.models.pricing import PriceChange, PriceHistory, PricingSettings
+from app.stores.price_response import price_responses
 from app.stores.pricing import unit_costs
 
 HISTORY_DAYS = 60
 
 
 def load_rules(session: Session, shop_id: int) -> PriceRules:
+    """The price rules, with the offers' ``default_cost_share`` (one merchant default for a missing unit cost)."""
     row = session.exec(select(PricingSettings).where(PricingSettings.shop_id == shop_id)).first()
-    return parse_rules((row.settings or {}).get("prices") if row else None)
+    rules = parse_rules((row.settings or {}).get("prices") if row else None)
+    share = (row.settings or {}).get("default_cost_share") if row else None
+    if isinstance(share, int | float) and not isinstance(share, bool) and 0 <= share < 1:
+        rules = replace(rules, default_cost_share=float(share))
+    return rules
 
 
 def record_prices(
@@ -48,10 +55,17 @@ def record_prices(
 
 
 def variant_facts(
-    session: Session, shop_id: int, now: datetime, variant_ids: Iterable[int] | None = None
+    session: Session,
+    shop_id: int,
+    now: datetime,
+    variant_ids: Iterable[int] | None = None,
+    *,
+    with_response: bool = False,
 ) -> list[VariantFacts]:
+    """Each variant's facts; ``with_response`` adds its price response (the suggestions size their steps by it;
+    the guardrails do not need it)."""
     query = (
-        select(ProductVariant, Product.title)
+        select(ProductVariant, Product.title, Product.product_type)
         .join(
             Product,
             (Product.shop_id == ProductVariant.shop_id)
@@ -62,7 +76,7 @@ def variant_facts(
     if variant_ids is not None:
         query = query.where(ProductVariant.shopify_id.in_(sorted(set(variant_ids))))  # type: ignore[attr-defined]
     rows = session.exec(query).all()
-    ids = [v.shopify_id for v, _ in rows]
+    ids = [v.shopify_id for v, _, _ in rows]
     if not ids:
         return []
     costs = unit_costs(session, shop_id, ids)
@@ -106,6 +120,7 @@ def variant_facts(
             .group_by(PriceChange.variant_id)
         ).all()
     )
+    responses = price_responses(session, shop_id, now) if with_response else {}
     return [
         VariantFacts(
             variant_id=v.shopify_id,
@@ -118,8 +133,10 @@ def variant_facts(
             sold_30d=int(sold.get(v.shopify_id) or 0),
             last_change_at=last_change.get(v.shopify_id),
             history=tuple(history.get(v.shopify_id, ())),
+            product_type=(ptype or "").strip().lower(),
+            response=responses.get(v.shopify_id),
         )  # fmt: skip
-        for v, title in rows
+        for v, title, ptype in rows
     ]
 
 

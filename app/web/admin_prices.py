@@ -46,7 +46,7 @@ def suggestions() -> Any:
     now = utcnow()
     with session_scope(settings().database_url) as session:
         rules = load_rules(session, g.shop.id)
-        found = suggest(variant_facts(session, g.shop.id, now), rules, now)
+        found = suggest(variant_facts(session, g.shop.id, now, with_response=True), rules, now)
     return jsonify(
         suggestions=[
             {
@@ -60,6 +60,11 @@ def suggestions() -> Any:
                 "allowed": s.check.ok,
                 "refusals": list(s.check.refusals),
                 "flags": list(s.check.flags),
+                "elasticity": round(s.elasticity, 3),
+                "elasticity_sd": round(s.elasticity_sd, 3),
+                "measured": s.measured,
+                "units_change": s.units_change,
+                "margin_change_30d": s.margin_change_30d,
             }
             for s in found
         ]  # fmt: skip
