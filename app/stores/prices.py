@@ -4,10 +4,11 @@ product webhook or an applied change shows a new price) and the change log. No c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -16,8 +17,9 @@ from app.agents.price_suggestions import PriceRules, VariantFacts, parse_rules
 from app.models.base import utcnow
 from app.models.commerce import Order, OrderLine, Product, ProductVariant
 from app.models.pricing import PriceChange, PriceHistory, PricingSettings
+from app.stores.competitors import record_barcodes
 from app.stores.price_response import price_responses
-from app.stores.pricing import unit_costs
+from app.stores.pricing import save_unit_costs, unit_costs
 
 HISTORY_DAYS = 60
 
@@ -178,3 +180,44 @@ def applied(session: Session, shop_id: int, change: PriceChange, at: datetime) -
 
 def as_decimal(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(f"{value:.2f}")
+
+
+def _cost(value: object) -> Decimal | None:
+    try:
+        cost = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return cost if cost.is_finite() and 0 <= cost < 10**9 else None
+
+
+def product_synced(session: Session, shop_id: int, variants: Sequence[Mapping[str, Any]]) -> None:
+    """A bulk-synced product's variants (REST shape): a new price goes into the history, the barcode is kept for
+    competitor matching, and ``unit_cost`` (``InventoryItem.unitCost``; null clears a cost the merchant removed)
+    for the margin floor. A variant without the ``unit_cost`` key leaves its cost as it is."""
+    ids = [int(v["id"]) for v in variants if isinstance(v.get("id"), int)]
+    if not ids:
+        return
+    record_prices(session, shop_id, ids)
+    record_barcodes(session, shop_id, variants)
+    costs = {int(v["id"]): _cost(v["unit_cost"]) if v["unit_cost"] is not None else None
+             for v in variants if isinstance(v.get("id"), int) and "unit_cost" in v}  # fmt: skip
+    if costs:
+        save_unit_costs(session, shop_id, costs)
+
+
+def item_cost_changed(session: Session, shop_id: int, inventory_item_id: int, cost: object) -> int:
+    """``inventory_items/update``: the item's ``cost`` for every variant stocked as that item; returns how many."""
+    ids = [
+        int(v)
+        for v in session.exec(
+            select(ProductVariant.shopify_id).where(
+                ProductVariant.shop_id == shop_id, ProductVariant.inventory_item_id == inventory_item_id
+            )
+        ).all()
+    ]
+    if ids:
+        value = None if cost is None or cost == "" else _cost(cost)
+        if value is None and cost not in (None, ""):
+            return 0  # not an amount: keep what is known
+        save_unit_costs(session, shop_id, dict.fromkeys(ids, value))
+    return len(ids)
