@@ -39,7 +39,9 @@ def test_the_elasticity_sizes_markdowns_and_decides_increases():
     elastic = suggest([facts(response=_resp(-4.0), **over)], rules, NOW)[0]
     weak = suggest([facts(response=_resp(-0.8), **over)], rules, NOW)[0]
     assert elastic.kind == weak.kind == "markdown" and elastic.measured
-    assert 95.0 > elastic.suggested > 85.0 and weak.suggested == 90.0  # a responsive variant needs a smaller cut
+    assert (
+        95.0 > elastic.suggested > 85.0 and weak.suggested == 90.0
+    )  # a responsive variant needs a smaller cut
     assert elastic.units_change > 0.3 and "elasticity -4.0" in elastic.reason
     # strong demand, plenty of stock: an increase only where the measured response is weak enough to pay
     strong = dict(stock=60, sold_30d=30)  # 8.6 weeks: neither scarce nor overstocked
@@ -77,7 +79,9 @@ def _seed(db_url: str, truth: dict[int, tuple[str, float, int]]) -> int:
             prices = [(start, 50.0)] + [(start + timedelta(days=int(d)), float(rng.choice([40.0, 45.0, 55.0, 60.0])))
                                         for d in days]  # fmt: skip
             for at, p in prices:
-                s.add(PriceHistory(shop_id=shop.id, variant_id=vid, price=Decimal(f"{p:.2f}"), observed_at=at))
+                s.add(
+                    PriceHistory(shop_id=shop.id, variant_id=vid, price=Decimal(f"{p:.2f}"), observed_at=at)
+                )
             s.add(ProductVariant(shop_id=shop.id, shopify_id=vid, product_shopify_id=vid, price=Decimal(f"{prices[-1][1]:.2f}"),
                                  inventory_quantity=500))  # fmt: skip
             for i in range(360):

@@ -140,7 +140,9 @@ class Suggestion:
     check: Check
     elasticity: float = PRIOR_ELASTICITY
     elasticity_sd: float = PRIOR_SD
-    measured: bool = False  # the elasticity rests on this shop's own price changes (the variant's or its type's)
+    measured: bool = (
+        False  # the elasticity rests on this shop's own price changes (the variant's or its type's)
+    )
     units_change: float = 0.0  # expected relative change of units sold
     margin_change_30d: float = 0.0  # expected change of gross margin over 30 days at the last 30 days' rate
 
@@ -163,16 +165,17 @@ def suggest(variants: Sequence[VariantFacts], rules: PriceRules, now: datetime) 
         up = round(v.price * (1 + rules.max_step / 2), 2)
         if cover > OVERSTOCK_WEEKS:
             kind = "markdown"
-            if weekly == 0 or e > -0.05:
-                cut = rules.max_step
-            else:  # (1 - cut)^e = cover / target
-                cut = 1 - (cover / OVERSTOCK_WEEKS) ** (1 / e)
+            # the cut that brings the cover back to the target: (1 - cut)^e = cover / target
+            cut = rules.max_step if weekly == 0 or e > -0.05 else 1 - (cover / OVERSTOCK_WEEKS) ** (1 / e)
             cut = min(rules.max_step, max(MIN_MARKDOWN, cut))
             new = round(v.price * (1 - cut), 2)
             why = "no sale in 30 days" if weekly == 0 else f"{cover:.0f} weeks of stock at the current rate"
         elif v.sold_30d >= STRONG_SALES and (
             cover < SCARCE_WEEKS
-            or (measured and _margin(up, cost, units_factor(e - sd, up, v.price)) > _margin(v.price, cost, 1.0))
+            or (
+                measured
+                and _margin(up, cost, units_factor(e - sd, up, v.price)) > _margin(v.price, cost, 1.0)
+            )
         ):
             new, kind = up, "increase"
             why = f"{v.sold_30d} sold in 30 days, {cover:.1f} weeks of stock left"
@@ -185,12 +188,25 @@ def suggest(variants: Sequence[VariantFacts], rules: PriceRules, now: datetime) 
         gain = _margin(new, cost, v.sold_30d * factor) - _margin(v.price, cost, v.sold_30d)
         if kind == "increase" and gain <= 0:
             continue  # demand this price-sensitive: a rise would sell less margin
-        why += f"; elasticity {e:.1f} ± {sd:.1f}" + ("" if measured else " (no price change measured yet: the prior)")
+        why += f"; elasticity {e:.1f} ± {sd:.1f}" + (
+            "" if measured else " (no price change measured yet: the prior)"
+        )
         why += f", about {factor - 1:+.0%} units"
         out.append(
             Suggestion(
-                v.variant_id, v.product_id, v.title, v.price, new, kind, why, check(v, new, None, rules, now),
-                e, sd, measured, round(factor - 1, 4), round(gain, 2),
+                v.variant_id,
+                v.product_id,
+                v.title,
+                v.price,
+                new,
+                kind,
+                why,
+                check(v, new, None, rules, now),
+                e,
+                sd,
+                measured,
+                round(factor - 1, 4),
+                round(gain, 2),
             )
         )
     return out

@@ -127,7 +127,9 @@ def estimate(windows: Iterable[ChangeWindow]) -> Estimate | None:
     return Estimate(b, 1 / math.sqrt(info), len(rows))
 
 
-def _weighted_mean(pairs: Sequence[tuple[float, float]], prior: float, prior_var: float) -> tuple[float, float]:
+def _weighted_mean(
+    pairs: Sequence[tuple[float, float]], prior: float, prior_var: float
+) -> tuple[float, float]:
     """(mean, variance) of estimates ``(value, variance)`` combined with a prior."""
     w = 1 / prior_var + sum(1 / v for _, v in pairs)
     return (prior / prior_var + sum(b / v for b, v in pairs)) / w, 1 / w

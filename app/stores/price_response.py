@@ -54,7 +54,9 @@ def price_responses(session: Session, shop_id: int, now: datetime) -> dict[int, 
         placed = func.coalesce(Order.processed_at, Order.shopify_created_at)
         for vid, at, qty in session.exec(
             select(OrderLine.variant_shopify_id, placed, OrderLine.quantity)
-            .join(Order, (Order.shop_id == OrderLine.shop_id) & (Order.shopify_id == OrderLine.order_shopify_id))
+            .join(
+                Order, (Order.shop_id == OrderLine.shop_id) & (Order.shopify_id == OrderLine.order_shopify_id)
+            )
             .where(
                 OrderLine.shop_id == shop_id,
                 OrderLine.variant_shopify_id.in_(changed),  # type: ignore[union-attr]

@@ -22,6 +22,7 @@ from app.agents.competitors import FeedError, compare, parse_feed
 from app.agents.price_suggestions import check, suggest
 from app.db import after_commit, session_scope
 from app.models.base import utcnow
+from app.stores.competitor_feeds import save_feed
 from app.stores.competitors import market, our_variants, store_feed
 from app.stores.prices import as_decimal, changes, load_rules, log_change, variant_facts
 from app.web import settings
@@ -155,6 +156,9 @@ def import_competitor_feed() -> Any:
         return jsonify(error="no_valid_rows", message="no line could be stored", rejected=rejected), 422
     with session_scope(settings().database_url) as session:
         counts = store_feed(session, g.shop.id, competitor, rows)
+        save_feed(session, g.shop.id, competitor, keep_url=True)
+        redis_url, shop_id = settings().redis_url, g.shop.id
+        after_commit(session, lambda: tasks.match_competitors(redis_url, shop_id))  # title matches, alerts
     return jsonify(competitor=competitor, **counts, rejected=rejected), 207 if rejected else 200
 
 
