@@ -211,3 +211,25 @@ def test_a_feed_url_is_fetched_matched_confirmed_and_alerted_once(client, jobs_e
     assert client.delete("/api/admin/pricing/competitors/feeds/Rival", headers=_auth()).status_code == 200
     assert client.delete("/api/admin/pricing/competitors/feeds/Rival", headers=_auth()).status_code == 404
     assert other_id != shop_id
+
+
+def test_the_nightly_refresh_queues_every_feed_url(jobs_env, shops):
+    from redis import Redis
+    from rq import Queue
+
+    from app.jobs.competitors import refresh_all_competitor_feeds
+    from app.stores.competitor_feeds import save_feed
+    from app.worker import PERIODIC_JOBS
+
+    shop_id, other_id = shops
+    with session_scope(jobs_env.database_url) as s:
+        save_feed(s, shop_id, "Rival", url="https://rival.test/feed.tsv")
+        save_feed(s, shop_id, "Uploaded")  # a file the merchant uploads: nothing to fetch
+        save_feed(s, other_id, "Other", url="https://other.test/feed.csv")
+    Queue("low", connection=Redis.from_url(jobs_env.redis_url)).empty()
+    assert refresh_all_competitor_feeds() == 2
+    jobs = Queue("low", connection=Redis.from_url(jobs_env.redis_url)).get_jobs()
+    assert sorted(j.args for j in jobs if j.func_name.endswith("refresh_competitor_feed")) == sorted(
+        [(shop_id, "Rival"), (other_id, "Other")]
+    )
+    assert any(p[0] == "app.jobs.competitors.refresh_all_competitor_feeds" for p in PERIODIC_JOBS)

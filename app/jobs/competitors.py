@@ -25,6 +25,7 @@ from urllib.parse import urljoin, urlsplit
 import numpy as np
 import requests
 
+from app import tasks
 from app.agents.competitors import FeedError, parse_feed, title_matches, undercuts
 from app.channels.base import SendError
 from app.config import get_settings
@@ -141,7 +142,6 @@ def refresh_competitor_feed(shop_id: int, competitor: str) -> dict[str, Any]:
 
 def refresh_all_competitor_feeds() -> int:
     """Nightly: every installed shop's feed URLs."""
-    from app import tasks
 
     def queue_shop(redis_url: str | None, shop_id: int) -> int:
         with session_scope(get_settings().database_url) as session:
