@@ -92,15 +92,20 @@ def test_fetching_checks_type_size_redirects_and_addresses(server):
 
 
 @pytest.fixture
-def shop(jobs_env, client):
+def shops(jobs_env):
     with session_scope(jobs_env.database_url) as s:
-        shops = [
+        rows = [
             Shop(domain=d, access_token_enc="x", installed_at=datetime.now(UTC))
             for d in (DOMAIN, "other.myshopify.com")
         ]
-        s.add_all(shops)
+        s.add_all(rows)
         s.flush()
-        ids = shops[0].id, shops[1].id
+        return rows[0].id, rows[1].id
+
+
+@pytest.fixture
+def shop(jobs_env, client, shops):
+    ids = shops
     products = [
         (
             42,
