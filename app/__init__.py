@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.web.admin import bp as admin_bp
     from app.web.admin_activity import bp as admin_activity_bp
     from app.web.admin_channels import bp as admin_channels_bp
+    from app.web.admin_competitors import bp as admin_competitors_bp
     from app.web.admin_control_room import bp as admin_control_room_bp
     from app.web.admin_inventory import bp as admin_inventory_bp
     from app.web.admin_journey import bp as admin_journey_bp
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         metrics_bp,
         admin_pricing_bp,
         admin_prices_bp,
+        admin_competitors_bp,
     ):
         app.register_blueprint(bp)
     install_metrics(app)  # request counts and times by route rule, and each request's id

@@ -68,6 +68,9 @@ PERSIST_LIVE_SESSIONS = "app.jobs.nudge.persist_live_sessions"
 SEND_WEEKLY_DIGEST = "app.jobs.digest.send_weekly_digest"
 SEND_ALL_DIGESTS = "app.jobs.digest.send_all_digests"
 APPLY_PRICE_CHANGE = "app.jobs.prices.apply_price_change"
+REFRESH_COMPETITOR_FEED = "app.jobs.competitors.refresh_competitor_feed"
+REFRESH_ALL_COMPETITOR_FEEDS = "app.jobs.competitors.refresh_all_competitor_feeds"
+MATCH_COMPETITORS = "app.jobs.competitors.match_competitors"
 SETTLE_ALL_OFFERS = "app.jobs.pricing.settle_all"
 WRITE_BACK_SMS_CONSENT = "app.jobs.sms.write_back_sms_consent"
 WRITE_BACK_CONSENT = "app.jobs.writeback.write_back_consent"
@@ -250,6 +253,17 @@ def apply_price_change(redis_url: str | None, shop_id: int, change_id: int) -> b
     return enqueue(
         redis_url, APPLY_PRICE_CHANGE, shop_id, change_id, queue="default", job_id=f"price-change-{change_id}"
     )
+
+
+def refresh_competitor_feed(redis_url: str | None, shop_id: int, competitor: str) -> bool:
+    """Fetch one competitor's feed URL, store its lines, match them and alert on undercuts."""
+    return enqueue(redis_url, REFRESH_COMPETITOR_FEED, shop_id, competitor, queue="low",
+                   job_id=f"competitor-feed-{shop_id}-{competitor.replace(' ', '_')}")  # fmt: skip
+
+
+def match_competitors(redis_url: str | None, shop_id: int) -> bool:
+    """Title matches for the shop's unmatched competitor items, then undercut alerts (after an upload)."""
+    return enqueue(redis_url, MATCH_COMPETITORS, shop_id, queue="low", job_id=f"competitor-match-{shop_id}")
 
 
 def rescore_shop(redis_url: str | None, shop_id: int) -> bool:

@@ -27,6 +27,7 @@ PERIODIC_JOBS: list[tuple[str, str, int | None, str | None]] = [
     (tasks.RUN_ALL_RESCUE, "low", None, "*/10 * * * *"),
     (tasks.RUN_ALL_LATE_ORDERS, "low", None, "23 * * * *"),
     (tasks.SETTLE_ALL_OFFERS, "low", None, "30 3 * * *"),
+    (tasks.REFRESH_ALL_COMPETITOR_FEEDS, "low", None, "43 5 * * *"),
     (tasks.SWEEP_WRITEBACKS, "default", 60, None),
     (tasks.SYNC_ALL_METAFIELDS, "low", None, "37 * * * *"),
     (tasks.RECONCILE_ALL_SHOPS, "low", None, "17 3 * * *"),

@@ -40,8 +40,11 @@ def test_guardrails_each_refuse_with_a_reason():
     cooling = check(facts(last_change_at=NOW - timedelta(days=3)), 95.0, None, rules, NOW)
     assert "cool-down" in cooling.refusals[0]
     assert check(facts(last_change_at=NOW - timedelta(days=15)), 95.0, None, rules, NOW).ok
-    assert "no unit cost" in check(facts(unit_cost=None), 95.0, None, rules, NOW).refusals[0]
+    # without a synced unit cost, the merchant's default share of the regular price is the cost
+    assert check(facts(unit_cost=None), 95.0, None, rules, NOW).ok
     assert check(facts(unit_cost=None), 105.0, None, rules, NOW).ok
+    floor = check(facts(unit_cost=None, price=60.0), 54.0, None, PriceRules(default_cost_share=0.5), NOW)
+    assert "default cost share" in floor.refusals[0] and "50.00" in floor.refusals[0]  # 0.5 × the regular 100
     assert not check(facts(), 0.0, None, rules, NOW).ok
 
 

@@ -28,6 +28,7 @@ TOPICS = frozenset(
         "products/update",
         "products/delete",
         "inventory_levels/update",
+        "inventory_items/update",
         "app/uninstalled",
         "app/scopes_update",
         "bulk_operations/finish",

@@ -1,8 +1,9 @@
 """Competitor prices without scraping: the merchant's Google Merchant Center style feed (CSV or tab-separated,
-as a file), read line by line (a bad line is reported with its number and reason, the good ones are kept),
-matched to the shop's variants by GTIN (the variant's barcode) or by SKU (the feed's ``mpn`` or ``id``), and
-compared: where the shop is above or below the market, by how much, and which matched competitor undercuts by
-more than the alert threshold. Pure. (Matching by title embedding with a confirm step is not built.)
+uploaded as a file or fetched from its URL), read line by line (a bad line is reported with its number and
+reason, the good ones are kept), matched to the shop's variants by GTIN (the variant's barcode) or by SKU (the
+feed's ``mpn`` or ``id``), else by title embedding (cosine similarity of the two titles' vectors of at least
+``TITLE_MATCH_MIN``: only a suggestion until the merchant confirms it), and compared: where the shop is above or
+below the market, by how much, and which matched competitor undercuts by more than its alert threshold. Pure.
 
 Columns (Merchant Center names; case-insensitive): ``id`` (required), ``price`` (required, ``"19.99 USD"`` or
 ``19.99``), ``sale_price`` (used when lower), ``gtin``, ``mpn``, ``title``, ``link``, ``brand``."""
@@ -15,7 +16,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 MAX_ROWS = 50_000
+TITLE_MATCH_MIN = 0.75  # all-MiniLM-L6-v2 cosine: the same product under two shops' wording scores above this
 _PRICE = re.compile(r"^\s*([0-9]+(?:[.,][0-9]{1,2})?)\s*([A-Za-z]{3})?\s*$")
 _GTIN = re.compile(r"^[0-9]{8,14}$")
 
@@ -130,3 +134,37 @@ def compare(
             "alert": gap > alert_pct,
         })  # fmt: skip
     return sorted(out, key=lambda r: -float(r["gap"]))  # type: ignore[arg-type]
+
+
+def title_matches(
+    theirs: np.ndarray, ours: np.ndarray, min_score: float = TITLE_MATCH_MIN
+) -> list[tuple[int, int, float]]:
+    """(competitor row, our variant, score) for each competitor title whose closest variant title (unit vectors,
+    cosine similarity) reaches ``min_score``."""
+    if not len(theirs) or not len(ours):
+        return []
+    sims = np.asarray(theirs, dtype=np.float32) @ np.asarray(ours, dtype=np.float32).T
+    best = sims.argmax(axis=1)
+    return [(i, int(j), float(sims[i, j])) for i, j in enumerate(best) if sims[i, j] >= min_score]
+
+
+@dataclass(frozen=True)
+class Offer:
+    competitor: str
+    item_id: str
+    price: float
+
+
+def undercuts(
+    ours: Sequence[OurVariant], offers: Mapping[int, Sequence[Offer]], thresholds: Mapping[str, float]
+) -> list[tuple[OurVariant, Offer, float]]:
+    """(our variant, the competitor's offer, undercut) wherever a matched competitor's price is more than its
+    threshold (a share: 0.05 = 5 %) below ours; undercut = (ours − theirs) / ours, how much cheaper they are."""
+    out = []
+    for v in ours:
+        for o in offers.get(v.variant_id) or ():
+            if o.price > 0 and v.price > 0:
+                cut = (v.price - o.price) / v.price
+                if cut > thresholds.get(o.competitor, 0.05) + 1e-9:
+                    out.append((v, o, round(cut, 4)))
+    return out

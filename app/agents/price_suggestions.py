@@ -2,16 +2,23 @@
 own, through the admin or the API. Pure: facts in, suggestions or refusals (with reasons) out; the job applies
 an approved change with ``productVariantsBulkUpdate`` and logs it.
 
-Suggestions (a first, rule-based cut; the price-response estimate from the shop's own history is not built):
+Suggestions, sized by the variant's price response (``app.modelling.price_response``: its elasticity from the
+shop's own price history, shrunk toward its product type; the prior where the shop has no change at all):
 
 - **markdown** for overstock and slow movers: more than ``OVERSTOCK_WEEKS`` of cover at the last 30 days'
-  sales rate (or no sale in 30 days with stock), one ``max_step`` down;
-- **increase** where demand is strong: less than ``SCARCE_WEEKS`` of cover with at least ``STRONG_SALES``
-  units sold in 30 days, half a step up.
+  sales rate (or no sale in 30 days with stock). The cut is the one the elasticity says brings the cover back to
+  ``OVERSTOCK_WEEKS``, at most ``max_step``, at least ``MIN_MARKDOWN``;
+- **increase** where demand is strong: at least ``STRONG_SALES`` units sold in 30 days and either less than
+  ``SCARCE_WEEKS`` of cover, or a measured response weak enough that half a step up earns more gross margin
+  even at the pessimistic end of the estimate (elasticity − 1 sd). An increase is suggested only where the
+  expected gross margin (units × (price − cost)) rises.
+
+The cost is ``InventoryItem.unitCost`` where synced, else the merchant's default cost share of the variant's
+regular price (its highest price in the kept history): the same default the offers use.
 
 Guardrails (``check``), each a reason when it refuses:
 
-- never below cost plus the margin floor (``unit cost × (1 + floor)``; without a unit cost, no decrease);
+- never below cost plus the margin floor (``cost × (1 + floor)``);
 - at most ``max_step`` change per step;
 - a cool-down between changes of one variant;
 - the EU price-indication rule (Omnibus directive): a compare-at ("was") price must be the lowest price of the
@@ -25,10 +32,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from app.modelling.price_response import PRIOR_ELASTICITY, PRIOR_SD, Response, units_factor
+
 OMNIBUS_WINDOW = timedelta(days=30)
 OVERSTOCK_WEEKS = 12.0
 SCARCE_WEEKS = 2.0
 STRONG_SALES = 10
+MIN_MARKDOWN = 0.02
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,7 @@ class PriceRules:
     max_step: float = 0.10  # largest relative change per step
     cooldown: timedelta = timedelta(days=14)
     sells_in_eu: bool = False
+    default_cost_share: float = 0.5  # the offers' merchant default, where InventoryItem.unitCost is missing
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,17 @@ class VariantFacts:
     sold_30d: int
     last_change_at: datetime | None
     history: Sequence[tuple[datetime, float]] = ()  # (since when, price), oldest first
+    product_type: str = ""
+    response: Response | None = None
+
+
+def cost_of(v: VariantFacts, rules: PriceRules) -> tuple[float, str]:
+    """(unit cost, where it comes from): the synced ``unitCost``, else the merchant's default share of the
+    regular price (the highest in the kept history, or the current one)."""
+    if v.unit_cost is not None:
+        return v.unit_cost, "unit cost"
+    regular = max([v.price, *(p for _, p in v.history)])
+    return round(regular * rules.default_cost_share, 2), "the default cost share"
 
 
 @dataclass(frozen=True)
@@ -80,12 +102,11 @@ def check(
     if not new_price > 0:
         refusals.append("the price must be positive")
         return Check(tuple(refusals), ())
-    if v.unit_cost is not None and new_price < v.unit_cost * (1 + rules.margin_floor):
+    cost, source = cost_of(v, rules)
+    if new_price < cost * (1 + rules.margin_floor) - 1e-9:
         refusals.append(
-            f"below cost plus the margin floor: {new_price:.2f} < {v.unit_cost:.2f} × {1 + rules.margin_floor:.2f}"
+            f"below cost plus the margin floor: {new_price:.2f} < {cost:.2f} ({source}) × {1 + rules.margin_floor:.2f}"
         )
-    elif v.unit_cost is None and new_price < v.price:
-        refusals.append("no unit cost known: a decrease cannot be checked against the margin floor")
     if v.price > 0 and abs(new_price - v.price) / v.price > rules.max_step + 1e-9:
         refusals.append(
             f"a change of more than {rules.max_step:.0%} in one step ({v.price:.2f} → {new_price:.2f})"
@@ -117,6 +138,17 @@ class Suggestion:
     kind: str  # markdown | increase
     reason: str
     check: Check
+    elasticity: float = PRIOR_ELASTICITY
+    elasticity_sd: float = PRIOR_SD
+    measured: bool = (
+        False  # the elasticity rests on this shop's own price changes (the variant's or its type's)
+    )
+    units_change: float = 0.0  # expected relative change of units sold
+    margin_change_30d: float = 0.0  # expected change of gross margin over 30 days at the last 30 days' rate
+
+
+def _margin(price: float, cost: float, units: float) -> float:
+    return units * (price - cost)
 
 
 def suggest(variants: Sequence[VariantFacts], rules: PriceRules, now: datetime) -> list[Suggestion]:
@@ -124,23 +156,57 @@ def suggest(variants: Sequence[VariantFacts], rules: PriceRules, now: datetime) 
     for v in variants:
         if v.price <= 0 or v.stock is None or v.stock <= 0:
             continue
+        r = v.response
+        e, sd = (r.elasticity, r.sd) if r is not None else (PRIOR_ELASTICITY, PRIOR_SD)
+        measured = r is not None and (r.changes > 0 or r.sd < PRIOR_SD)
+        cost, _ = cost_of(v, rules)
         weekly = v.sold_30d / (30 / 7)
         cover = v.stock / weekly if weekly > 0 else float("inf")
+        up = round(v.price * (1 + rules.max_step / 2), 2)
         if cover > OVERSTOCK_WEEKS:
-            new, kind = round(v.price * (1 - rules.max_step), 2), "markdown"
+            kind = "markdown"
+            # the cut that brings the cover back to the target: (1 - cut)^e = cover / target
+            cut = rules.max_step if weekly == 0 or e > -0.05 else 1 - (cover / OVERSTOCK_WEEKS) ** (1 / e)
+            cut = min(rules.max_step, max(MIN_MARKDOWN, cut))
+            new = round(v.price * (1 - cut), 2)
             why = "no sale in 30 days" if weekly == 0 else f"{cover:.0f} weeks of stock at the current rate"
-        elif cover < SCARCE_WEEKS and v.sold_30d >= STRONG_SALES:
-            new, kind = round(v.price * (1 + rules.max_step / 2), 2), "increase"
+        elif v.sold_30d >= STRONG_SALES and (
+            cover < SCARCE_WEEKS
+            or (
+                measured
+                and _margin(up, cost, units_factor(e - sd, up, v.price)) > _margin(v.price, cost, 1.0)
+            )
+        ):
+            new, kind = up, "increase"
             why = f"{v.sold_30d} sold in 30 days, {cover:.1f} weeks of stock left"
         else:
             continue
-        if v.unit_cost is not None:
-            new = max(new, math.ceil(v.unit_cost * (1 + rules.margin_floor) * 100 - 1e-6) / 100)
+        new = max(new, math.ceil(cost * (1 + rules.margin_floor) * 100 - 1e-6) / 100)
         if (kind == "markdown" and new >= v.price) or (kind == "increase" and new <= v.price):
             continue  # the floor leaves no room for a markdown
+        factor = units_factor(e, new, v.price)
+        gain = _margin(new, cost, v.sold_30d * factor) - _margin(v.price, cost, v.sold_30d)
+        if kind == "increase" and gain <= 0:
+            continue  # demand this price-sensitive: a rise would sell less margin
+        why += f"; elasticity {e:.1f} ± {sd:.1f}" + (
+            "" if measured else " (no price change measured yet: the prior)"
+        )
+        why += f", about {factor - 1:+.0%} units"
         out.append(
             Suggestion(
-                v.variant_id, v.product_id, v.title, v.price, new, kind, why, check(v, new, None, rules, now)
+                v.variant_id,
+                v.product_id,
+                v.title,
+                v.price,
+                new,
+                kind,
+                why,
+                check(v, new, None, rules, now),
+                e,
+                sd,
+                measured,
+                round(factor - 1, 4),
+                round(gain, 2),
             )
         )
     return out

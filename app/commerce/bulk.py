@@ -61,6 +61,8 @@ def product(node: dict[str, Any], variants: list[dict[str, Any]]) -> dict[str, A
                 "id": shopify_id(v.get("id")),
                 "title": v.get("title"),
                 "sku": v.get("sku"),
+                "barcode": v.get("barcode"),
+                "unit_cost": ((v.get("inventoryItem") or {}).get("unitCost") or {}).get("amount"),
                 "price": v.get("price"),
                 "compare_at_price": v.get("compareAtPrice"),
                 "position": v.get("position"),

@@ -28,6 +28,7 @@ from app.models.shop import Shop
 from app.queue import enqueue
 from app.shopify import bulk_queries
 from app.shopify.admin import AdminClient
+from app.stores.prices import product_synced
 from app.stores.sync_runs import last_good_start
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,19 @@ def _records(resource: str, lines: Iterable[dict[str, Any]]) -> Iterator[Callabl
                 update_purchasing_summary(s, shop_id, bulk.purchasing_summary(n)),
             )
         return
-    to_rest, upsert = (bulk.product, upsert_product) if resource == "products" else (bulk.order, upsert_order)
+    if resource == "products":
+        for parent, children in bulk.group_children(lines):
+            yield lambda s, shop_id, p=parent, c=children: _product(s, shop_id, bulk.product(p, c))
+        return
     for parent, children in bulk.group_children(lines):
-        yield lambda s, shop_id, p=parent, c=children: upsert(s, shop_id, to_rest(p, c))
+        yield lambda s, shop_id, p=parent, c=children: upsert_order(s, shop_id, bulk.order(p, c))
+
+
+def _product(session: Session, shop_id: int, rest: dict[str, Any]) -> None:
+    """The product, then what pricing keeps per variant: its price history, barcode and unit cost."""
+    upsert_product(session, shop_id, rest)
+    session.flush()
+    product_synced(session, shop_id, rest.get("variants") or [])
 
 
 def _query(resource: str, since: datetime | None) -> str:

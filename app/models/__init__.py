@@ -34,6 +34,8 @@ from app.models.messaging import (
 )
 from app.models.nudge import NudgeSession, NudgeShop
 from app.models.pricing import (
+    CompetitorAlert,
+    CompetitorFeed,
     CompetitorPrice,
     PriceChange,
     PriceHistory,
@@ -52,6 +54,8 @@ from app.models.writeback import ShopifyWriteback
 __all__ = [
     "AgentLiftSnapshot",
     "AgentSetting",
+    "CompetitorAlert",
+    "CompetitorFeed",
     "CompetitorPrice",
     "PriceChange",
     "PriceHistory",

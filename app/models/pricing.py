@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Index, UniqueConstraint
+from sqlalchemy import JSON, Index, Numeric, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.models.base import shop_fk, shopify_id_field, ts_field
@@ -151,5 +151,57 @@ class CompetitorPrice(SQLModel, table=True):
     title: str | None = Field(default=None, max_length=255)
     link: str | None = Field(default=None, max_length=2048)
     variant_id: int | None = big_ref(index=False)
-    matched_by: str | None = Field(default=None, max_length=8)  # gtin | sku
+    matched_by: str | None = Field(default=None, max_length=8)  # gtin | sku | title
+    # a title match is only a suggestion until the merchant confirms it: suggested | confirmed | rejected
+    match_status: str | None = Field(default=None, max_length=16)
+    match_score: float | None = None  # the title match's cosine similarity
     imported_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class CompetitorFeed(SQLModel, table=True):
+    """One competitor of a shop: its feed URL (None for a file the merchant uploads), the undercut alert threshold,
+    and the last refresh's outcome (counts and each rejected line)."""
+
+    __tablename__ = "pricing_competitor_feed"
+    __table_args__ = (UniqueConstraint("shop_id", "competitor", name="uq_competitor_feed"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = shop_fk()
+    competitor: str = Field(max_length=64)
+    url: str | None = Field(default=None, max_length=2048)
+    alert_pct: float = 5.0
+    last_fetched_at: datetime | None = ts_field()
+    last_status: str | None = Field(default=None, max_length=16)  # ok | partial | failed
+    last_error: str | None = Field(default=None, max_length=500)
+    last_report: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class CompetitorAlert(SQLModel, table=True):
+    """An undercut the merchant was told about: once per competitor item, variant and pair of prices (a further
+    drop, or a change of the shop's own price, is news again)."""
+
+    __tablename__ = "pricing_competitor_alert"
+    __table_args__ = (
+        UniqueConstraint(
+            "shop_id",
+            "competitor",
+            "item_id",
+            "variant_id",
+            "our_price",
+            "their_price",
+            name="uq_competitor_alert",
+        ),
+        Index("ix_competitor_alert_shop_created", "shop_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = shop_fk()
+    competitor: str = Field(max_length=64)
+    item_id: str = Field(max_length=128)
+    variant_id: int = shopify_id_field(index=False)
+    our_price: Decimal = Field(sa_type=Numeric(18, 2), nullable=False)
+    their_price: Decimal = Field(sa_type=Numeric(18, 2), nullable=False)
+    gap: float = 0.0  # (ours − theirs) / theirs
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+    mailed_at: datetime | None = ts_field()

@@ -13,7 +13,9 @@ PRODUCTS yields two kinds of lines (tell them apart by the gid type, or by ``__p
   "onlineStoreUrl", "totalInventory": int, "featuredMedia": {"preview": {"image": {"url"}}} | null}``
 - ProductVariant: ``{"id", "title", "sku", "barcode", "price": "12.00", "compareAtPrice": str|null,
   "availableForSale": bool, "inventoryQuantity": int, "position": int, "createdAt", "updatedAt",
-  "selectedOptions": [{"name", "value"}], "inventoryItem": {"id", "tracked"}, "__parentId": product gid}``
+  "selectedOptions": [{"name", "value"}], "inventoryItem": {"id", "tracked", "unitCost": {"amount",
+  "currencyCode"} | null}, "__parentId": product gid}``. ``unitCost`` (the merchant's cost per item, the
+  pricing agent's margin floor) is null where the merchant has not entered one; it needs ``read_inventory``.
 
 CUSTOMERS yields one line per customer (no nested connections):
 
@@ -65,7 +67,7 @@ _PRODUCT_FIELDS = """
               id title sku barcode price compareAtPrice availableForSale inventoryQuantity position
               createdAt updatedAt
               selectedOptions { name value }
-              inventoryItem { id tracked }
+              inventoryItem { id tracked unitCost { amount currencyCode } }
             }
           }
         }"""

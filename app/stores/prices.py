@@ -4,9 +4,11 @@ product webhook or an applied change shows a new price) and the change log. No c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -15,14 +17,21 @@ from app.agents.price_suggestions import PriceRules, VariantFacts, parse_rules
 from app.models.base import utcnow
 from app.models.commerce import Order, OrderLine, Product, ProductVariant
 from app.models.pricing import PriceChange, PriceHistory, PricingSettings
-from app.stores.pricing import unit_costs
+from app.stores.competitors import record_barcodes
+from app.stores.price_response import price_responses
+from app.stores.pricing import save_unit_costs, unit_costs
 
 HISTORY_DAYS = 60
 
 
 def load_rules(session: Session, shop_id: int) -> PriceRules:
+    """The price rules, with the offers' ``default_cost_share`` (one merchant default for a missing unit cost)."""
     row = session.exec(select(PricingSettings).where(PricingSettings.shop_id == shop_id)).first()
-    return parse_rules((row.settings or {}).get("prices") if row else None)
+    rules = parse_rules((row.settings or {}).get("prices") if row else None)
+    share = (row.settings or {}).get("default_cost_share") if row else None
+    if isinstance(share, int | float) and not isinstance(share, bool) and 0 <= share < 1:
+        rules = replace(rules, default_cost_share=float(share))
+    return rules
 
 
 def record_prices(
@@ -48,10 +57,17 @@ def record_prices(
 
 
 def variant_facts(
-    session: Session, shop_id: int, now: datetime, variant_ids: Iterable[int] | None = None
+    session: Session,
+    shop_id: int,
+    now: datetime,
+    variant_ids: Iterable[int] | None = None,
+    *,
+    with_response: bool = False,
 ) -> list[VariantFacts]:
+    """Each variant's facts; ``with_response`` adds its price response (the suggestions size their steps by it;
+    the guardrails do not need it)."""
     query = (
-        select(ProductVariant, Product.title)
+        select(ProductVariant, Product.title, Product.product_type)
         .join(
             Product,
             (Product.shop_id == ProductVariant.shop_id)
@@ -62,7 +78,7 @@ def variant_facts(
     if variant_ids is not None:
         query = query.where(ProductVariant.shopify_id.in_(sorted(set(variant_ids))))  # type: ignore[attr-defined]
     rows = session.exec(query).all()
-    ids = [v.shopify_id for v, _ in rows]
+    ids = [v.shopify_id for v, _, _ in rows]
     if not ids:
         return []
     costs = unit_costs(session, shop_id, ids)
@@ -106,6 +122,7 @@ def variant_facts(
             .group_by(PriceChange.variant_id)
         ).all()
     )
+    responses = price_responses(session, shop_id, now) if with_response else {}
     return [
         VariantFacts(
             variant_id=v.shopify_id,
@@ -118,8 +135,10 @@ def variant_facts(
             sold_30d=int(sold.get(v.shopify_id) or 0),
             last_change_at=last_change.get(v.shopify_id),
             history=tuple(history.get(v.shopify_id, ())),
+            product_type=(ptype or "").strip().lower(),
+            response=responses.get(v.shopify_id),
         )  # fmt: skip
-        for v, title in rows
+        for v, title, ptype in rows
     ]
 
 
@@ -161,3 +180,44 @@ def applied(session: Session, shop_id: int, change: PriceChange, at: datetime) -
 
 def as_decimal(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(f"{value:.2f}")
+
+
+def _cost(value: object) -> Decimal | None:
+    try:
+        cost = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return cost if cost.is_finite() and 0 <= cost < 10**9 else None
+
+
+def product_synced(session: Session, shop_id: int, variants: Sequence[Mapping[str, Any]]) -> None:
+    """A bulk-synced product's variants (REST shape): a new price goes into the history, the barcode is kept for
+    competitor matching, and ``unit_cost`` (``InventoryItem.unitCost``; null clears a cost the merchant removed)
+    for the margin floor. A variant without the ``unit_cost`` key leaves its cost as it is."""
+    ids = [int(v["id"]) for v in variants if isinstance(v.get("id"), int)]
+    if not ids:
+        return
+    record_prices(session, shop_id, ids)
+    record_barcodes(session, shop_id, variants)
+    costs = {int(v["id"]): _cost(v["unit_cost"]) if v["unit_cost"] is not None else None
+             for v in variants if isinstance(v.get("id"), int) and "unit_cost" in v}  # fmt: skip
+    if costs:
+        save_unit_costs(session, shop_id, costs)
+
+
+def item_cost_changed(session: Session, shop_id: int, inventory_item_id: int, cost: object) -> int:
+    """``inventory_items/update``: the item's ``cost`` for every variant stocked as that item; returns how many."""
+    ids = [
+        int(v)
+        for v in session.exec(
+            select(ProductVariant.shopify_id).where(
+                ProductVariant.shop_id == shop_id, ProductVariant.inventory_item_id == inventory_item_id
+            )
+        ).all()
+    ]
+    if ids:
+        value = None if cost is None or cost == "" else _cost(cost)
+        if value is None and cost not in (None, ""):
+            return 0  # not an amount: keep what is known
+        save_unit_costs(session, shop_id, dict.fromkeys(ids, value))
+    return len(ids)

@@ -22,6 +22,7 @@ from app.agents.competitors import FeedError, compare, parse_feed
 from app.agents.price_suggestions import check, suggest
 from app.db import after_commit, session_scope
 from app.models.base import utcnow
+from app.stores.competitor_feeds import save_feed
 from app.stores.competitors import market, our_variants, store_feed
 from app.stores.prices import as_decimal, changes, load_rules, log_change, variant_facts
 from app.web import settings
@@ -46,7 +47,7 @@ def suggestions() -> Any:
     now = utcnow()
     with session_scope(settings().database_url) as session:
         rules = load_rules(session, g.shop.id)
-        found = suggest(variant_facts(session, g.shop.id, now), rules, now)
+        found = suggest(variant_facts(session, g.shop.id, now, with_response=True), rules, now)
     return jsonify(
         suggestions=[
             {
@@ -60,6 +61,11 @@ def suggestions() -> Any:
                 "allowed": s.check.ok,
                 "refusals": list(s.check.refusals),
                 "flags": list(s.check.flags),
+                "elasticity": round(s.elasticity, 3),
+                "elasticity_sd": round(s.elasticity_sd, 3),
+                "measured": s.measured,
+                "units_change": s.units_change,
+                "margin_change_30d": s.margin_change_30d,
             }
             for s in found
         ]  # fmt: skip
@@ -150,6 +156,9 @@ def import_competitor_feed() -> Any:
         return jsonify(error="no_valid_rows", message="no line could be stored", rejected=rejected), 422
     with session_scope(settings().database_url) as session:
         counts = store_feed(session, g.shop.id, competitor, rows)
+        save_feed(session, g.shop.id, competitor, keep_url=True)
+        redis_url, shop_id = settings().redis_url, g.shop.id
+        after_commit(session, lambda: tasks.match_competitors(redis_url, shop_id))  # title matches, alerts
     return jsonify(competitor=competitor, **counts, rejected=rejected), 207 if rejected else 200
 
 

@@ -19,6 +19,7 @@ from webhooks.handlers.carts import cart_changed
 from webhooks.handlers.checkouts import checkout_changed, checkout_deleted
 from webhooks.handlers.compliance import customer_redact, data_request, shop_redact
 from webhooks.handlers.consent import email_consent, sms_consent
+from webhooks.handlers.costs import item_changed
 from webhooks.handlers.customers import customer_changed, customer_deleted, purchasing_summary
 from webhooks.handlers.inventory import level_changed
 from webhooks.handlers.orders import order_changed
@@ -48,6 +49,7 @@ HANDLERS: dict[str, Handler] = {
     "products/update": product_changed,
     "products/delete": product_deleted,
     "inventory_levels/update": level_changed,
+    "inventory_items/update": item_changed,
     "app/uninstalled": uninstalled,
     "app/scopes_update": scopes_updated,
     "bulk_operations/finish": bulk_finished,

@@ -53,7 +53,7 @@ type Image { url: URL! altText: String }
 type MediaPreviewImage { image: Image }
 type Media { preview: MediaPreviewImage }
 type SelectedOption { name: String! value: String! }
-type InventoryItem implements Node { id: ID! tracked: Boolean! sku: String }
+type InventoryItem implements Node { id: ID! tracked: Boolean! sku: String unitCost: MoneyV2 }
 
 enum ProductStatus { ACTIVE ARCHIVED DRAFT }
 

@@ -180,6 +180,11 @@ class ShopStore:
                     "id": gid("InventoryItem", self._id(data.get("inventory_item_id"))),
                     "tracked": qty is not None,
                     "sku": data.get("sku"),
+                    "unitCost": (
+                        {"amount": decimal_str(data["cost"]), "currencyCode": data.get("currency", "USD")}
+                        if data.get("cost") is not None
+                        else None
+                    ),
                 },
                 "_product_id": pid,
             }
