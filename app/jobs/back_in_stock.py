@@ -26,7 +26,7 @@ from app.jobs.orchestrate import count_actions, submit_new
 from app.models.base import utcnow
 from app.models.commerce import Product, ProductVariant
 from app.models.shop import Shop
-from app.stores import back_in_stock as store
+from app.stores import back_in_stock_batches as store
 from app.stores.rescue import shop_label
 
 log = logging.getLogger(__name__)

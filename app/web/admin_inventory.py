@@ -20,7 +20,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from app.db import session_scope
 from app.modelling.inventory import InventoryInputError, Policy
 from app.models.inventory import DemandForecast
-from app.stores.back_in_stock import stats as back_in_stock_stats
+from app.stores.back_in_stock_batches import stats as back_in_stock_stats
 from app.stores.inventory import forecasts, policies, save_setting
 from app.web import settings
 from app.web.session_auth import require_session_token

@@ -14,7 +14,7 @@ from app.commerce.upserts import upsert_inventory_level
 from app.modelling.inventory import InventoryInputError
 from app.models.inbox import WebhookInbox
 from app.models.shop import Shop
-from app.stores.back_in_stock import has_waiting
+from app.stores.back_in_stock_batches import has_waiting
 from app.stores.inventory import check_level, record_level_day
 from app.tasks import back_in_stock_after_commit, catalog_changed
 

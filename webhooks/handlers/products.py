@@ -11,7 +11,7 @@ from sqlmodel import Session
 from app.commerce.upserts import delete_product, upsert_product
 from app.models.inbox import WebhookInbox
 from app.models.shop import Shop
-from app.stores.back_in_stock import has_waiting
+from app.stores.back_in_stock_batches import has_waiting
 from app.stores.competitors import record_barcodes
 from app.stores.prices import record_prices
 from app.tasks import back_in_stock_after_commit, catalog_changed
