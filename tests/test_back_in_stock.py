@@ -238,3 +238,17 @@ def test_admin_shows_waiting_told_and_conversion(client, shop_id, session):
     )
     assert body["totals"]["conversion_rate"] == 0.0
     assert client.get("/api/admin/inventory/back-in-stock").status_code == 401
+
+
+def test_asking_again_after_being_told_is_a_new_round(shop_id, session, smtp):
+    _ask(session, shop_id, 1)
+    _stock(session, shop_id, 1)
+    assert notify_back_in_stock(shop_id, now=NOW + timedelta(hours=1))["send"] == 1
+    _stock(session, shop_id, 0)  # sold out again; s0 asks again (a new consent for one more message)
+    asked = record_request(session, shop_id, SOLD, "email", "s0@example.com", NOW + timedelta(days=2))
+    session.commit()
+    assert asked.created and _statuses(session, shop_id) == [WAITING]
+    _stock(session, shop_id, 1)
+    assert notify_back_in_stock(shop_id, now=NOW + timedelta(days=3))["send"] == 1
+    keys = sorted(r.dedupe_key for r in session.exec(select(OutboxMessage)).all())
+    assert len(keys) == 2 and len(set(keys)) == 2

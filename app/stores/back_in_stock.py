@@ -17,7 +17,6 @@ from sqlmodel import Session, select
 from app.catalog.stock import variant_stock
 from app.channels.sms_text import InvalidNumber, e164
 from app.models.back_in_stock import (
-    SUPPRESSED,
     WAITING,
     WITHDRAWN,
     BackInStockRequest,
@@ -129,10 +128,10 @@ def record_request(
             raise RequestRefused(409, "turn on notifications for this shop first")
         address = shopper.key
     existing = _find(session, shop_id, variant_id, channel, str(address))
-    if existing is not None and existing.status in (WAITING, SUPPRESSED):
+    if existing is not None and existing.status == WAITING:
         return Asked(existing, False)
     _rate_limit(session, shop_id, shopper.key, now)
-    if existing is not None:  # told (or expired) before and sold out again: a new request on the same row
+    if existing is not None:  # told, expired, refused or withdrawn before: asking again is a new request
         existing.status, existing.requested_at, existing.suppressions = WAITING, now, 0
         existing.notified_at = existing.outbox_id = existing.converted_at = existing.last_reason = None
         existing.updated_at = now
