@@ -21,7 +21,7 @@ from app.models.commerce import InventoryLevel
 from app.models.messaging import OutboxMessage
 from app.models.shop import Shop
 from app.stores.back_in_stock import record_request
-from tests.back_in_stock_support import DOMAIN, ITEM, NOW, PRODUCT, SOLD, STOCKED, seed
+from tests.back_in_stock_support import ITEM, NOW, PRODUCT, SOLD, STOCKED, seed
 from webhooks.handlers.compliance import customer_redact
 from webhooks.handlers.inventory import level_changed
 from webhooks.handlers.products import product_changed
