@@ -146,3 +146,31 @@ def test_two_tellers_at_once_tell_nobody_twice(jobs_env, shop_id, session):
     assert sum(r.get("send", 0) for r in results) == 4
     assert sorted(_status(session, shop_id).values()) == [NOTIFIED] * 4 + [WAITING] * 2
     assert len(session.exec(select(OutboxMessage)).all()) == 4
+
+
+def test_an_sms_request_is_texted_to_the_number_given_through_the_loopback_twilio(
+    jobs_env, shop_id, session, monkeypatch
+):
+    from app.channels.sms_loopback import LoopbackTwilio
+    from app.config import get_settings
+    from app.crypto import TokenCipher
+    from app.stores.sms import save_sms_settings
+
+    account, token = "AC" + "b2" * 16, "twilio-auth-token-0123456789abcdef"
+    with LoopbackTwilio({account: token}) as twilio:
+        monkeypatch.setenv("ATTUNE_TWILIO_API_URL", twilio.url)
+        get_settings.cache_clear()
+        save_sms_settings(session, TokenCipher(jobs_env.encryption_keys), shop_id,
+                          {"account_sid": account, "from_number": "+15005550006", "shop_name": "Sock Shop",
+                           "default_region": "US"}, token)  # fmt: skip
+        record_request(session, shop_id, SOLD, "sms", "(415) 555-2671", NOW, region="US")
+        session.commit()
+        _level(session, shop_id, SOLD, 1)
+        assert notify_back_in_stock(shop_id, now=NOW + timedelta(hours=1))["send"] == 1
+        (row,) = session.exec(select(OutboxMessage)).all()
+        assert (row.channel, row.address, row.customer_shopify_id) == ("sms", "+14155552671", None)
+        assert relay.relay_message(row.id, now=NOW + timedelta(hours=1)) == "sent"
+        (sms,) = twilio.messages
+    assert sms.to == "+14155552671"
+    assert "Wool Socks – Large is back in stock" in sms.body
+    assert "https://bis.myshopify.com/products/wool-socks?variant=701" in sms.body and "STOP" in sms.body
