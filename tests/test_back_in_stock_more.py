@@ -96,8 +96,9 @@ def test_customer_redact_deletes_requests_made_with_the_customers_address(shop_i
     assert list(_status(session, shop_id)) == [("stays@example.com", SOLD)]
 
 
-def test_stock_webhooks_queue_the_job_only_when_someone_waits_and_stock_is_back(jobs_env, shop_id, session):
+def test_stock_webhooks_queue_the_job_only_when_someone_waits(jobs_env, shop_id, session):
     shop = session.get(Shop, shop_id)
+    queue = Queue("default", connection=Redis.from_url(jobs_env.redis_url))
     level = {
         "inventory_item_id": ITEM[SOLD],
         "location_id": 1,
@@ -110,16 +111,48 @@ def test_stock_webhooks_queue_the_job_only_when_someone_waits_and_stock_is_back(
     _level(session, shop_id, SOLD, 0)
     record_request(session, shop_id, SOLD, "email", "bo@example.com", NOW)
     session.commit()
-    level_changed(session, shop, {**level, "available": 0, "updated_at": "2030-01-01T01:00:00Z"}, None)
-    session.commit()
-    assert f"back-in-stock-{shop_id}" not in _queued(jobs_env)  # still sold out
     product = {"id": PRODUCT, "title": "Wool Socks", "handle": "wool-socks", "updated_at": "2030-01-01T02:00:00Z",
                "variants": [{"id": SOLD, "product_id": PRODUCT, "title": "Large", "inventory_quantity": 2}]}  # fmt: skip
     product_changed(session, shop, product, None)
     assert f"back-in-stock-{shop_id}" not in _queued(jobs_env)  # not before the commit
     session.commit()
     assert f"back-in-stock-{shop_id}" in _queued(jobs_env)
+    queue.empty()
+    level_changed(session, shop, {**level, "available": 0, "updated_at": "2030-01-01T01:00:00Z"}, None)
+    session.commit()
+    assert f"back-in-stock-{shop_id}" in _queued(jobs_env)  # a sell-out matters too (deferred messages)
+    queue.empty()
     assert sweep_back_in_stock() == 1  # the hourly sweep queues it too (one waiting job per shop)
+
+
+def test_a_deferred_message_is_recalled_when_the_variant_sells_out_again(shop_id, session, smtp):
+    for i in range(2):
+        record_request(session, shop_id, SOLD, "email", f"s{i}@example.com", NOW + timedelta(minutes=i))
+    session.commit()
+    _level(session, shop_id, SOLD, 1)
+    night = NOW.replace(hour=23)  # the shop's zone is UTC: quiet hours until 08:00
+    assert notify_back_in_stock(shop_id, now=night)["defer"] == 1
+    (row,) = session.exec(select(OutboxMessage)).all()
+    assert row.status == "pending" and row.send_at == (NOW + timedelta(days=1)).replace(hour=8)
+    _level(session, shop_id, SOLD, 0)  # sold out again before 08:00
+    assert notify_back_in_stock(shop_id, now=night + timedelta(hours=2))["recalled"] == 1
+    session.expire_all()
+    assert session.get(OutboxMessage, row.id).status == "cancelled"
+    assert (
+        relay.relay_message(row.id, now=NOW + timedelta(days=1, hours=-3)) == "cancelled"
+        and not smtp.messages
+    )
+    assert _status(session, shop_id) == {("s0@example.com", SOLD): WAITING, ("s1@example.com", SOLD): WAITING}
+    _level(session, shop_id, SOLD, 1)  # back the next day: s0 is still first in line, under a new round
+    assert notify_back_in_stock(shop_id, now=NOW + timedelta(days=1))["send"] == 1
+    assert _status(session, shop_id)[("s0@example.com", SOLD)] == NOTIFIED
+    assert (
+        relay.relay_message(
+            max(r.id for r in session.exec(select(OutboxMessage))), now=NOW + timedelta(days=1)
+        )
+        == "sent"
+    )
+    assert [m.rcpt_tos for m in smtp.messages] == [["s0@example.com"]]
 
 
 def test_two_tellers_at_once_tell_nobody_twice(jobs_env, shop_id, session):

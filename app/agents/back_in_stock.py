@@ -16,6 +16,8 @@ The rules:
 - **what the orchestrator may still refuse**: quiet hours defer it (it still holds its place), the contact
   budget or a switched-off card suppress it: the place goes to the next in line in the same run, and the
   refused request waits for the next batch, up to ``MAX_SUPPRESSIONS`` refusals;
+- **sold out again before a deferred message went**: a message quiet hours deferred that is still unsent when
+  the variant is at 0 again is recalled (cancelled) and its request goes back in line, in its old place;
 - **expiry**: a request not met within ``REQUEST_LIFE`` expires; a message not sent within ``SEND_WINDOW`` is
   dropped (it would announce stock that may be gone);
 - **conversion**: the shopper ordered the variant within ``ATTRIBUTION`` of the message (the admin's rate).
@@ -61,6 +63,7 @@ class Waiting:
         str | None
     )  # the e-mail or phone the shopper gave (push: None, their subscription is the address)
     requested_at: datetime
+    round_no: int = 0  # a request put back in line (its deferred message recalled) is proposed afresh
 
 
 def in_line(waiting: Sequence[Waiting]) -> list[Waiting]:
@@ -82,8 +85,15 @@ class Restocked:
 
 
 def dedupe_key(w: Waiting) -> str:
-    """One message per request and round (a request asked again after it was told is a new round)."""
-    return f"back-in-stock:{w.request_id}:{int(w.requested_at.timestamp())}"
+    """One message per request and round (a request asked again after it was told, or put back in line when its
+    deferred message was recalled, is a new round)."""
+    return f"back-in-stock:{w.request_id}:{int(w.requested_at.timestamp())}:{w.round_no}"
+
+
+def request_id_of(key: str) -> int | None:
+    """The request a dedupe key of this agent names (None for any other key)."""
+    parts = key.split(":")
+    return int(parts[1]) if len(parts) == 4 and parts[0] == "back-in-stock" and parts[1].isdigit() else None
 
 
 def propose(variant: Restocked, waiting: Sequence[Waiting], now: datetime) -> list[Proposal]:

@@ -93,7 +93,9 @@ def notify_back_in_stock(shop_id: int, now: datetime | None = None) -> dict[str,
         store.lock_shop(session, shop_id)
         result["expired"] = store.expire(session, shop_id, now)
         result["converted"] = store.mark_conversions(session, shop_id, now)
-        for variant_id, available in sorted(store.restock_candidates(session, shop_id).items()):
+        stock = store.restock_candidates(session, shop_id)
+        result["recalled"] = store.recall_sold_out(session, shop_id, stock, now)
+        for variant_id, available in sorted(stock.items()):
             if available is None or available <= 0:
                 continue
             result["variants"] += 1

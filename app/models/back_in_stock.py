@@ -6,7 +6,9 @@ to, ``requested_at`` when). Its ``status`` moves ``waiting`` → ``notified`` (a
 ``outbox_id``), ``held_out`` (the shopper was in the agent's or the global holdout: recorded, never sent),
 ``suppressed`` (the orchestrator refused it ``MAX_SUPPRESSIONS`` times, ``last_reason`` says why) or
 ``expired`` (no restock within the request's life). ``converted_at`` is set when the shopper ordered the
-variant within the attribution window after the message.
+variant within the attribution window after the message. A message deferred by quiet hours and still unsent
+when the variant sells out again is recalled: the outbox row is cancelled and the request goes back in line
+(same place, next ``round_no``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ class BackInStockRequest(SQLModel, table=True):
     locale: str | None = Field(default=None, max_length=16)
     status: str = Field(default=WAITING, max_length=16)
     suppressions: int = 0
+    round_no: int = (
+        0  # bumped when a request goes back in line (its deferred message recalled): a new dedupe key
+    )
     last_reason: str | None = Field(default=None, max_length=280)
     requested_at: datetime = ts_field(nullable=False, default_now=True)
     notified_at: datetime | None = ts_field()

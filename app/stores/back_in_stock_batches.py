@@ -10,11 +10,21 @@ from datetime import datetime
 from sqlalchemy import func, text, update
 from sqlmodel import Session, select
 
-from app.agents.back_in_stock import ATTRIBUTION, HOLD, MAX_SUPPRESSIONS, REQUEST_LIFE, Waiting
+from app.agents.back_in_stock import (
+    AGENT,
+    ATTRIBUTION,
+    HOLD,
+    MAX_SUPPRESSIONS,
+    REQUEST_LIFE,
+    Waiting,
+    request_id_of,
+)
 from app.catalog.stock import variant_stock
 from app.models.back_in_stock import EXPIRED, HELD_OUT, NOTIFIED, SUPPRESSED, WAITING, BackInStockRequest
 from app.models.commerce import Order, OrderLine, Product, ProductVariant
+from app.models.messaging import PENDING, OutboxMessage
 from app.orchestrator.proposal import Action, Decision, Shopper
+from app.stores.outbox import cancel
 
 
 def lock_shop(session: Session, shop_id: int) -> None:
@@ -34,14 +44,49 @@ def shops_waiting(session: Session) -> list[int]:
 
 
 def has_waiting(session: Session, shop_id: int) -> bool:
-    return (
-        session.exec(
-            select(BackInStockRequest.id)
-            .where(BackInStockRequest.shop_id == shop_id, BackInStockRequest.status == WAITING)
-            .limit(1)
-        ).first()
-        is not None
+    """Whether a stock update matters to the job: requests wait, or a deferred message is still unsent."""
+    waiting = session.exec(
+        select(BackInStockRequest.id)
+        .where(BackInStockRequest.shop_id == shop_id, BackInStockRequest.status == WAITING)
+        .limit(1)
+    ).first()
+    return waiting is not None or bool(_unsent(session, shop_id, limit=1))
+
+
+def _unsent(session: Session, shop_id: int, limit: int | None = None) -> list[OutboxMessage]:
+    query = select(OutboxMessage).where(
+        OutboxMessage.shop_id == shop_id, OutboxMessage.agent == AGENT, OutboxMessage.status == PENDING
     )
+    return list(session.exec(query.limit(limit) if limit else query).all())
+
+
+def recall_sold_out(session: Session, shop_id: int, stock: dict[int, int | None], now: datetime) -> int:
+    """Unsent (deferred) messages about a variant that is at 0 or below again are cancelled and their requests
+    go back in line, in their old place, under a new round; returns how many."""
+    by_request = {request_id_of(r.dedupe_key): r for r in _unsent(session, shop_id)}
+    by_request.pop(None, None)
+    if not by_request:
+        return 0
+    recalled = 0
+    for req in session.exec(
+        select(BackInStockRequest).where(
+            BackInStockRequest.shop_id == shop_id,
+            BackInStockRequest.id.in_(sorted(by_request)),  # type: ignore[union-attr]
+            BackInStockRequest.status == NOTIFIED,
+        )
+    ).all():
+        units = stock.get(req.variant_shopify_id)
+        if units is None or units > 0:
+            continue
+        if cancel(session, by_request[req.id], "sold out again before it was sent", now):
+            req.status, req.round_no, req.notified_at, req.outbox_id = WAITING, req.round_no + 1, None, None
+            req.last_reason, req.updated_at = (
+                "its message was recalled: sold out again before it was sent",
+                now,
+            )
+            session.add(req)
+            recalled += 1
+    return recalled
 
 
 def expire(session: Session, shop_id: int, now: datetime) -> int:
@@ -105,12 +150,25 @@ def mark_conversions(session: Session, shop_id: int, now: datetime) -> int:
 
 
 def restock_candidates(session: Session, shop_id: int) -> dict[int, int | None]:
-    """Variant id → units available now, for every variant of the shop with waiting requests."""
-    ids = session.exec(
-        select(BackInStockRequest.variant_shopify_id)
-        .where(BackInStockRequest.shop_id == shop_id, BackInStockRequest.status == WAITING)
-        .distinct()
-    ).all()
+    """Variant id → units available now, for every variant of the shop with waiting requests or unsent
+    messages."""
+    ids = set(
+        session.exec(
+            select(BackInStockRequest.variant_shopify_id)
+            .where(BackInStockRequest.shop_id == shop_id, BackInStockRequest.status == WAITING)
+            .distinct()
+        ).all()
+    )
+    unsent = [i for i in (request_id_of(r.dedupe_key) for r in _unsent(session, shop_id)) if i is not None]
+    if unsent:
+        ids |= set(
+            session.exec(
+                select(BackInStockRequest.variant_shopify_id).where(
+                    BackInStockRequest.shop_id == shop_id,
+                    BackInStockRequest.id.in_(sorted(unsent)),  # type: ignore[union-attr]
+                )
+            ).all()
+        )
     if not ids:
         return {}
     variants = session.exec(
@@ -158,7 +216,7 @@ def as_waiting(row: BackInStockRequest) -> Waiting:
     else:
         shopper = Shopper(client_id=row.client_id)
     address = None if row.channel == "push" else row.address
-    return Waiting(row.id or 0, shopper, row.channel, address, row.requested_at)
+    return Waiting(row.id or 0, shopper, row.channel, address, row.requested_at, row.round_no)
 
 
 def settle(

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("locale", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("suppressions", sa.Integer(), nullable=False),
+        sa.Column("round_no", sa.Integer(), nullable=False),
         sa.Column("last_reason", sqlmodel.sql.sqltypes.AutoString(length=280), nullable=True),
         sa.Column("requested_at", app.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("notified_at", app.models.base.UTCDateTime(timezone=True), nullable=True),
