@@ -90,7 +90,10 @@ def test_customer_redact_deletes_requests_made_with_the_customers_address(shop_i
     session.commit()
     shop = session.get(Shop, shop_id)
     customer_redact(
-        session, shop, {"customer": {"id": 5, "email": "Gone@Example.com", "phone": "+14155550123"}}, None
+        session,
+        shop,
+        {"customer": {"id": 5, "email": "Gone@Example.com", "phone": "+1 (415) 555-0123"}},
+        None,
     )
     session.commit()
     assert list(_status(session, shop_id)) == [("stays@example.com", SOLD)]

@@ -22,6 +22,7 @@ from app.models.back_in_stock import (
     BackInStockRequest,
 )
 from app.models.commerce import ProductVariant
+from app.models.messaging import OutboxMessage
 from app.orchestrator.proposal import Shopper
 from app.stores.push import subscribed_keys
 
@@ -188,25 +189,36 @@ def _rate_limit(session: Session, shop_id: int, shopper_key: str, now: datetime)
 
 
 def redact_address(session: Session, shop_id: int, email: str | None, phone: str | None) -> int:
-    """Delete the requests made with an erased customer's e-mail or phone (``customers/redact``)."""
-    email = email if isinstance(email, str) else None
-    phone = phone if isinstance(phone, str) else None
-    conditions = []
-    if email:
-        conditions.append(
-            (BackInStockRequest.channel == "email") & (BackInStockRequest.address == email.strip().lower())
-        )
-    if phone:
-        conditions.append(
-            (BackInStockRequest.channel == "sms") & (BackInStockRequest.address == phone.strip())
-        )
-    if not conditions:
+    """Delete the requests made with an erased customer's e-mail or phone (``customers/redact``), and the
+    address on the outbox rows sent to it; returns how many requests."""
+    addresses = []
+    if isinstance(email, str) and email.strip():
+        addresses.append(("email", email.strip().lower()))
+    if isinstance(phone, str) and phone.strip():
+        try:
+            addresses.append(("sms", e164(phone)))
+        except InvalidNumber:
+            addresses.append(("sms", phone.strip()))
+    if not addresses:
         return 0
     found = session.exec(
-        select(BackInStockRequest).where(BackInStockRequest.shop_id == shop_id, or_(*conditions))
+        select(BackInStockRequest).where(
+            BackInStockRequest.shop_id == shop_id,
+            or_(
+                *[(BackInStockRequest.channel == c) & (BackInStockRequest.address == a) for c, a in addresses]
+            ),
+        )
     ).all()
     for row in found:
         session.delete(row)
+    session.exec(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.shop_id == shop_id,
+            OutboxMessage.address.in_([a for _, a in addresses]),  # type: ignore[union-attr]
+        )
+        .values(address=None)
+    )  # type: ignore[call-overload]
     return len(found)
 
 
