@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.web.metrics import install as install_metrics
     from app.web.pixel import bp as pixel_bp
     from app.web.proxy import bp as proxy_bp
+    from app.web.proxy_back_in_stock import bp as proxy_back_in_stock_bp
     from app.web.proxy_fast import install as install_proxy_fast_path
     from app.web.proxy_messaging import bp as proxy_messaging_bp
     from app.web.proxy_nudge import bp as proxy_nudge_bp
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         proxy_messaging_bp,
         proxy_support_bp,
         proxy_nudge_bp,
+        proxy_back_in_stock_bp,
         pixel_bp,
         admin_profiles_bp,
         admin_records_bp,

@@ -43,6 +43,8 @@ FORECAST_ALL_REPLENISHMENT = "app.jobs.replenishment.forecast_all_shops"
 RUN_REPLENISHMENT = "app.jobs.replenishment.run_replenishment"
 FORECAST_INVENTORY = "app.jobs.inventory.forecast_shop"
 FORECAST_ALL_INVENTORY = "app.jobs.inventory.forecast_all_shops"
+NOTIFY_BACK_IN_STOCK = "app.jobs.back_in_stock.notify_back_in_stock"
+SWEEP_BACK_IN_STOCK = "app.jobs.back_in_stock.sweep_back_in_stock"
 REFRESH_SHOP_LISTS = "app.jobs.recommendations.refresh_for_shop"
 REFRESH_CUSTOMER_LISTS = "app.jobs.recommendations.refresh_for_customer"
 REFRESH_PERSONAL_LISTS = "app.jobs.recommendations.refresh_personal_lists"
@@ -171,6 +173,19 @@ def forecast_replenishment(redis_url: str | None, shop_id: int) -> bool:
 def forecast_inventory(redis_url: str | None, shop_id: int) -> bool:
     """The shop's demand forecasts and reorder decisions (nightly); one queued per shop."""
     return enqueue(redis_url, FORECAST_INVENTORY, shop_id, queue="low", job_id=f"inventory-shop-{shop_id}")
+
+
+def notify_back_in_stock(redis_url: str | None, shop_id: int) -> bool:
+    """Tell the shop's waiting shoppers about what is back in stock (one waiting job per shop)."""
+    return enqueue(
+        redis_url, NOTIFY_BACK_IN_STOCK, shop_id, queue="default", job_id=f"back-in-stock-{shop_id}"
+    )
+
+
+def back_in_stock_after_commit(session: Session, shop_id: int) -> None:
+    """A stock update landed for a shop with waiting back-in-stock requests: once it commits, tell them."""
+    redis_url = get_settings().redis_url
+    after_commit(session, lambda: notify_back_in_stock(redis_url, shop_id) or None)
 
 
 def run_replenishment(redis_url: str | None, shop_id: int) -> bool:

@@ -26,6 +26,7 @@ PERIODIC_JOBS: list[tuple[str, str, int | None, str | None]] = [
     (tasks.RUN_ALL_BROWSE_ABANDONMENT, "low", None, "12 * * * *"),
     (tasks.RUN_ALL_RESCUE, "low", None, "*/10 * * * *"),
     (tasks.RUN_ALL_LATE_ORDERS, "low", None, "23 * * * *"),
+    (tasks.SWEEP_BACK_IN_STOCK, "default", None, "41 * * * *"),
     (tasks.SETTLE_ALL_OFFERS, "low", None, "30 3 * * *"),
     (tasks.REFRESH_ALL_COMPETITOR_FEEDS, "low", None, "43 5 * * *"),
     (tasks.SWEEP_WRITEBACKS, "default", 60, None),

@@ -65,7 +65,7 @@ def test_liquid_and_script_budgets():
     liquid = sum(p.stat().st_size for p in EXTENSION_DIR.rglob("*.liquid"))
     assert liquid <= 500 * 1024
     scripts = list((EXTENSION_DIR / "assets").glob("*.js"))
-    assert len(scripts) == 5
+    assert len(scripts) == 6
     for script in scripts:
         assert len(gzip.compress(script.read_bytes(), 9)) <= 10 * 1024, script.name
         text = script.read_text()
@@ -105,13 +105,14 @@ def test_block_schemas_are_valid_and_translated():
             assert label.startswith("t:")
             assert _lookup(en, label[2:]) and _lookup(fr, label[2:])
         assert len(_lookup(en, schema["name"][2:])) <= 25
-    assert len(set(loaders.values())) == 5  # each block type has its own script
+    assert len(set(loaders.values())) == 6  # each block type has its own script
     assert targets == {
         "assistant": "body",
         "rescue": "body",
         "recommended": "section",
         "fbt": "section",
         "buy-again": "section",
+        "back-in-stock": "section",
     }
     assert {"heading"} <= {
         s["id"] for s in block_schema((EXTENSION_DIR / "blocks" / "fbt.liquid").read_text())["settings"]

@@ -113,6 +113,20 @@ def _vip_thanks(data: Mapping[str, Any], _: Callable[[str], str]) -> dict[str, A
     }
 
 
+def _back_in_stock(data: Mapping[str, Any], _: Callable[[str], str]) -> dict[str, Any]:
+    facts = {"product": data["product_title"], "shop": data["shop_name"]}
+    title = _("%(product)s is back in stock") % facts
+    return {
+        "subject": title,
+        "heading": title,
+        "paragraphs": [
+            _("You asked %(shop)s to tell you when %(product)s was back. It is, while stock lasts.") % facts,
+            _("This is the one message you asked for: we will not write to you about it again."),
+        ],
+        "cta_label": _("See %(product)s") % facts,
+    }
+
+
 def _offer_line(offer: Mapping[str, Any], locale: Any, _: Callable[[str], str]) -> str:
     """The pricing agent's code, when the asking agent attached one (``offer``: code, kind, value, until)."""
     what = (
@@ -135,6 +149,7 @@ WRITERS: dict[str, Writer] = {
     "win_back": _win_back,
     "welcome": _welcome,
     "vip_thanks": _vip_thanks,
+    "back_in_stock": _back_in_stock,
 }
 
 

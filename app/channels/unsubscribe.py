@@ -14,23 +14,30 @@ MAX_AGE_S = 400 * 24 * 3600  # a year's old e-mail still unsubscribes
 @dataclass(frozen=True)
 class Unsubscribe:
     shop_id: int
-    customer_id: int
+    customer_id: int  # 0 for someone known only by the address they gave (a back-in-stock request)
     channel: str
+    address: str | None = None
 
 
 class BadToken(ValueError):
     """The token was tampered with, expired, or is not one of ours."""
 
 
-def make_token(secret: str, shop_id: int, customer_id: int, channel: str = "email") -> str:
-    return URLSafeTimedSerializer(secret, salt=SALT).dumps({"s": shop_id, "c": customer_id, "ch": channel})
+def make_token(
+    secret: str, shop_id: int, customer_id: int, channel: str = "email", address: str | None = None
+) -> str:
+    data: dict[str, object] = {"s": shop_id, "c": customer_id, "ch": channel}
+    if address:
+        data["a"] = address
+    return URLSafeTimedSerializer(secret, salt=SALT).dumps(data)
 
 
 def read_token(secret: str | list[str], token: str, max_age_s: int = MAX_AGE_S) -> Unsubscribe:
     """The unsubscribe a token stands for (``secret`` may list the previous secret during a rotation)."""
     try:
         data = URLSafeTimedSerializer(secret, salt=SALT).loads(token, max_age=max_age_s)
-        return Unsubscribe(int(data["s"]), int(data["c"]), str(data["ch"]))
+        address = data.get("a")
+        return Unsubscribe(int(data["s"]), int(data["c"]), str(data["ch"]), str(address) if address else None)
     except (BadSignature, KeyError, TypeError, ValueError) as exc:
         raise BadToken("this unsubscribe link is not valid or has expired") from exc
 

@@ -92,6 +92,9 @@ def _prepare(
     if row.purpose == Purpose.MARKETING and row.customer_shopify_id:
         token = make_token(settings.shopify_api_secret, row.shop_id, row.customer_shopify_id, row.channel)
         link = unsubscribe_url(settings.app_url, token)
+    elif row.purpose == Purpose.MARKETING and row.address:  # asked for by someone known only by this address
+        token = make_token(settings.shopify_api_secret, row.shop_id, 0, row.channel, address=row.address)
+        link = unsubscribe_url(settings.app_url, token)
     return channel, outgoing(row, address, sender, unsubscribe_url=link)
 
 

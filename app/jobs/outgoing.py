@@ -74,7 +74,10 @@ class BatchMemo:
         return self._setups[key]
 
     def address(self, row: OutboxMessage) -> str | None:
-        """The row's recipient on its channel (an e-mail address or a phone number), or None."""
+        """The row's recipient on its channel (an e-mail address or a phone number), or None: the address the
+        shopper gave when they asked for this message, else their customer record's."""
+        if row.address:
+            return row.address
         if row.customer_shopify_id is None:
             return None
         key = (row.shop_id, row.channel)

@@ -1,5 +1,6 @@
 """All tables. Importing this package registers every table on ``SQLModel.metadata``."""
 
+from app.models.back_in_stock import BackInStockRequest
 from app.models.catalog import ProductEmbedding
 from app.models.commerce import (
     Cart,
@@ -91,6 +92,7 @@ __all__ = [
     "OutboxMessage",
     "PixelEvent",
     "Product",
+    "BackInStockRequest",
     "ProductEmbedding",
     "ProductReview",
     "ProductVariant",

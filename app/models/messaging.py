@@ -146,6 +146,9 @@ class OutboxMessage(SQLModel, table=True):
     reason: str = Field(sa_type=Text)
     product_ids: list[int] = Field(default_factory=list, sa_type=JSON)
     cancel_on_purchase: bool = False
+    # the address the shopper gave with their explicit request for this one message (back in stock): the
+    # request is the consent, and the relay sends here rather than to a customer record
+    address: str | None = Field(default=None, max_length=320)
     proposed_at: datetime = ts_field(nullable=False)
     send_at: datetime = ts_field(nullable=False)
     latest_at: datetime | None = ts_field()  # the proposal's latest send time (on-site expiry, push TTL)

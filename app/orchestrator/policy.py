@@ -14,7 +14,8 @@ through these steps, and the first that stops it gives the decision and its reas
    suppressed;
 4. **stock**: a proposal about an out-of-stock product is suppressed;
 5. **channel and consent**: the first allowed channel the shopper can be reached on and, for marketing on a
-   consent channel, has SUBSCRIBED to (transactional messages need no marketing consent). The same choice is
+   consent channel, has SUBSCRIBED to (transactional messages need no marketing consent); a channel the shopper
+   asked for this very message on (``Proposal.requested``, a back-in-stock request) is both. The same choice is
    recorded on every decision, held out or not, as ``intended_channel`` (read before the arm is applied), so
    lift can be measured per agent × channel;
 6. **quiet hours and window**: the first instant from ``max(earliest, now)`` inside the recipient's allowed
@@ -86,6 +87,8 @@ def _channel(proposal: Proposal, facts: ShopperFacts) -> tuple[str | None, str]:
     why = []
     for channel in proposal.channels:
         spec = CHANNELS[channel]
+        if channel in proposal.requested:  # the shopper asked for this message here: reachable and consented
+            return channel, ""
         if channel not in facts.reachable:
             why.append(f"no {channel} address")
             continue

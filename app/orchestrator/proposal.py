@@ -59,6 +59,8 @@ CHANNELS: Mapping[str, ChannelSpec] = {
 }
 MAX_KEY = 128
 MAX_REASON = 280
+MAX_ADDRESS = 320
+REQUESTABLE = ("email", "sms")  # channels a shopper can ask for one message on by giving an address
 
 
 def _aware(name: str, value: datetime) -> None:
@@ -134,6 +136,9 @@ class Proposal:
     # what the agent knew of the shopper when it proposed (numbers or labels), recorded with the decision: the
     # agent's uplift model learns from these, never from what the shopper became after the message
     features: Mapping[str, float | str | None] = field(default_factory=dict)
+    # channel → the address the shopper gave when they asked for this very message (a back-in-stock request):
+    # the request is their consent for this one message on that channel, and the message goes to that address
+    requested: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.agent or len(self.agent) > 32:
@@ -163,6 +168,13 @@ class Proposal:
             for k, v in self.features.items()
         ):
             raise ProposalError("features must map names to numbers, labels or None")
+        if not isinstance(self.requested, Mapping) or not all(
+            c in REQUESTABLE and isinstance(a, str) and 0 < len(a) <= MAX_ADDRESS
+            for c, a in self.requested.items()
+        ):
+            raise ProposalError(
+                f"requested must map {list(REQUESTABLE)} to an address of 1-{MAX_ADDRESS} characters"
+            )
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
+from app.catalog.stock import variant_availability
 from app.db import get_engine
 from app.models.commerce import Product, ProductVariant
 from app.shopify.verify import proxy_signature
@@ -98,6 +99,9 @@ class LocalStorefront:
     proxy_mode: str = "ok"  # ok | fail | slow
     slow_seconds: float = 3.0
     rescue: bool = False  # the in-session rescue embed on every page, with a stand-in cart (``local_cart``)
+    extra_blocks: list[tuple[str, dict[str, Any]]] = field(
+        default_factory=list
+    )  # more blocks on product pages
     cart_posts: list[list[dict[str, Any]]] = field(default_factory=list)
     proxied: list[str] = field(default_factory=list)
 
@@ -145,14 +149,16 @@ class LocalStorefront:
             ).first()
             if product is None:
                 return None
-            variant = s.exec(
+            variants = s.exec(
                 select(ProductVariant)
                 .where(
                     ProductVariant.shop_id == product.shop_id,
                     ProductVariant.product_shopify_id == product.shopify_id,
                 )
                 .order_by(ProductVariant.position)
-            ).first()
+            ).all()
+            sellable = variant_availability(s, product.shop_id, variants)
+        variant = next((v for v in variants if sellable.get(v.shopify_id)), variants[0] if variants else None)
         price = int(round(float(variant.price or 0) * 100)) if variant else 0
         return {
             "id": product.shopify_id,
@@ -163,6 +169,15 @@ class LocalStorefront:
                 "id": variant.shopify_id if variant else None,
                 "price": price,
             },
+            "available": any(sellable.values()),
+            "variants": [
+                {
+                    "id": v.shopify_id,
+                    "title": v.title or "Default Title",
+                    "available": sellable.get(v.shopify_id),
+                }
+                for v in variants
+            ],
         }
 
     def page(self, template: str, product: dict[str, Any] | None, customer_id: int | None = None) -> str:
@@ -185,7 +200,11 @@ class LocalStorefront:
         title: str | None = None,
     ) -> str:
         customer = {"id": customer_id} if customer_id else None
-        blocks = ALL_BLOCKS if template == "product" else [("recommended", {}), ("buy-again", {})]
+        blocks = (
+            [*ALL_BLOCKS, *self.extra_blocks]
+            if template == "product"
+            else [("recommended", {}), ("buy-again", {})]
+        )
         return render_page(
             self.theme,
             template=template,

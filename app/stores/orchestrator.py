@@ -260,6 +260,7 @@ def _outbox_values(d: Decision, decision_id: int, now: datetime) -> dict[str, An
         reason=p.reason,
         product_ids=list(p.product_ids),
         cancel_on_purchase=p.cancel_on_purchase,
+        address=p.requested.get(d.channel or ""),
         proposed_at=p.proposed_at or now,
         send_at=d.send_at,
         latest_at=p.latest,

@@ -175,7 +175,7 @@ def cancel(session: Session, row: OutboxMessage, reason: str, now: datetime) -> 
 def why_not_now_many(session: Session, rows: Sequence[OutboxMessage]) -> dict[int, str]:
     """Outbox id → a reason the message must no longer go out, for those of ``rows`` that have one; checked
     just before the claim, in a few queries per shop: marketing consent withdrawn since the decision (push: no
-    subscription left), or (browse, rescue) the shopper bought since it was proposed."""
+    subscription left; a message sent to the address the shopper gave when asking for it needs no other), or (browse, rescue) the shopper bought since it was proposed."""
     reasons: dict[int, str] = {}
     for shop_id, group in _by_shop(rows).items():
         marketing = [r for r in group if r.purpose == Purpose.MARKETING]
@@ -197,7 +197,7 @@ def why_not_now_many(session: Session, rows: Sequence[OutboxMessage]) -> dict[in
                 if row.shopper_key not in pushing:
                     reasons[row.id] = "the shopper turned push notifications off"
                     continue
-            elif row.id in is_marketing and CHANNELS[row.channel].needs_consent:
+            elif row.id in is_marketing and CHANNELS[row.channel].needs_consent and not row.address:
                 state = consents.get(cid or 0, {}).get(row.channel)
                 if state != SUBSCRIBED:
                     reasons[row.id] = (

@@ -3,6 +3,8 @@
 - ``GET /api/admin/inventory[?vendor=V]``: each variant's forecast (28-day units), stock-out date with its
   10–90 % range, days of cover, reorder point, suggested order and alert, alerts first; the settings per vendor.
 - ``GET /api/admin/inventory/reorder.csv?vendor=V``: what to order from one vendor, as CSV.
+- ``GET /api/admin/inventory/back-in-stock``: per variant, the "notify me" requests waiting, told, held out,
+  suppressed and expired, how many of the told bought it (``converted``) and the conversion rate, with totals.
 - ``PUT /api/admin/inventory/settings``: ``{"vendor": "", "lead_time_days": 14, "review_days": 7,
   "service_level": 0.95}`` ('' = the shop's default); a bad value is a 400 with the reason.
 """
@@ -18,6 +20,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from app.db import session_scope
 from app.modelling.inventory import InventoryInputError, Policy
 from app.models.inventory import DemandForecast
+from app.stores.back_in_stock_batches import stats as back_in_stock_stats
 from app.stores.inventory import forecasts, policies, save_setting
 from app.web import settings
 from app.web.session_auth import require_session_token
@@ -134,3 +137,21 @@ def put_settings() -> Any:
             policy.service_level,
         )
     return jsonify(vendor=vendor.strip(), lead_time_days=lead, review_days=review, service_level=float(level))
+
+
+@bp.get("/api/admin/inventory/back-in-stock")
+@require_session_token
+def back_in_stock() -> Any:
+    """The shop's back-in-stock requests per variant and the conversion rate of the messages sent."""
+    with session_scope(settings().database_url) as session:
+        rows = back_in_stock_stats(session, g.shop.id)
+    told = sum(int(r["notified"]) for r in rows)
+    converted = sum(int(r["converted"]) for r in rows)
+    totals = {
+        "waiting": sum(int(r["waiting"]) for r in rows),
+        "notified": told,
+        "held_out": sum(int(r["held_out"]) for r in rows),
+        "converted": converted,
+        "conversion_rate": round(converted / told, 4) if told else None,
+    }
+    return jsonify({"variants": rows, "totals": totals})

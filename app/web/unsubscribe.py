@@ -22,6 +22,7 @@ from app.models.messaging import ChannelConfig, ContactConsent
 from app.models.shop import Shop
 from app.models.writeback import CONSENT_EMAIL
 from app.stores import writeback
+from app.stores.back_in_stock import forget_requests, waiting_for
 from app.stores.consent import CONSENT_CHANNELS, record_consent
 from app.web import settings
 
@@ -69,6 +70,10 @@ def _shop_name(session, shop: Shop, channel: str) -> str:
 
 
 def _state(session, link: Unsubscribe) -> str | None:
+    if (
+        link.address
+    ):  # someone known only by the address they asked a message at: their requests are the state
+        return None if waiting_for(session, link.shop_id, link.channel, link.address) else UNSUBSCRIBED
     return session.exec(
         select(ContactConsent.state).where(
             ContactConsent.shop_id == link.shop_id,
@@ -120,6 +125,9 @@ def one_click(token: str):
         name = _shop_name(session, shop, link.channel)
         if _state(session, link) == UNSUBSCRIBED:
             return _page("already", "You are unsubscribed", shop_name=name)
+        if link.address:  # no customer to record consent for: their requests are cancelled
+            forget_requests(session, link.shop_id, link.channel, link.address)
+            return _page("done", "You are unsubscribed", shop_name=name)
         record_consent(
             session,
             link.shop_id,

@@ -16,6 +16,7 @@ from app.commerce.values import shopify_id
 from app.models.commerce import GdprExport
 from app.models.inbox import WebhookInbox
 from app.models.shop import Shop
+from app.stores.back_in_stock import redact_address
 from app.stores.privacy import erase_customer as erase_profile
 from app.stores.privacy import export_customer as export_profile
 
@@ -24,6 +25,12 @@ def _who(payload: dict[str, Any], orders_key: str) -> tuple[int | None, str | No
     customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
     orders = [o for o in (shopify_id(x) for x in payload.get(orders_key) or []) if o is not None]
     return shopify_id(customer.get("id")), customer.get("email") or None, orders
+
+
+def _phone(payload: dict[str, Any]) -> str | None:
+    customer = payload.get("customer")
+    phone = customer.get("phone") if isinstance(customer, dict) else None
+    return phone if isinstance(phone, str) else None
 
 
 def data_request(
@@ -57,6 +64,8 @@ def customer_redact(session: Session, shop: Shop, payload: dict[str, Any], event
         erase_customer(session, shop.id, customer_id, email=email, order_ids=orders)
         # The stored ranker still holds the customer's baskets (its neighbour pool): retrain without them.
         tasks.train_ranker_after_commit(session, shop.id)
+    # back-in-stock requests made with the customer's e-mail or phone, signed in or not
+    redact_address(session, shop.id, email, _phone(payload))
 
 
 def shop_redact(session: Session, shop: Shop, payload: dict[str, Any], event: WebhookInbox) -> None:

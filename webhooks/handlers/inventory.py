@@ -1,6 +1,8 @@
 """inventory_levels/update: the level (version-guarded by its ``updated_at``: an older update arriving late changes
 nothing), and the day's stock for the inventory agent's censored demand history. An ``available`` that is not a
-whole number or beyond ±10,000,000 is refused with a logged reason (the event is recorded, nothing stored)."""
+whole number or beyond ±10,000,000 is refused with a logged reason (the event is recorded, nothing stored). A level
+change in a shop with waiting back-in-stock requests (or unsent back-in-stock messages) queues their job after the
+commit: it re-reads the stock."""
 
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ from app.commerce.upserts import upsert_inventory_level
 from app.modelling.inventory import InventoryInputError
 from app.models.inbox import WebhookInbox
 from app.models.shop import Shop
+from app.stores.back_in_stock_batches import has_waiting
 from app.stores.inventory import check_level, record_level_day
-from app.tasks import catalog_changed
+from app.tasks import back_in_stock_after_commit, catalog_changed
 
 log = logging.getLogger(__name__)
 
@@ -28,4 +31,8 @@ def level_changed(session: Session, shop: Shop, payload: dict[str, Any], event: 
     level = upsert_inventory_level(session, shop.id, payload)
     if level is not None:
         record_level_day(session, shop.id, level)
+        if has_waiting(
+            session, shop.id
+        ):  # a restock someone waits for, or a sell-out a deferred message must not outlive
+            back_in_stock_after_commit(session, shop.id)
     catalog_changed(session, shop.id)

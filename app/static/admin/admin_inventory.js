@@ -58,7 +58,31 @@
     box.closest(".card").removeAttribute("aria-busy");
   }
 
-  api("/api/admin/inventory").then(render).catch(function (err) {
+  function backInStock(body) {
+    const t = body.totals;
+    const rate = t.conversion_rate === null ? "no messages yet" : (100 * t.conversion_rate).toFixed(1) + "% bought";
+    const section = el("div", { class: "back-in-stock" },
+      el("h3", { text: "Back in stock" }),
+      el("p", { class: "verdict", text: count(t.waiting) + " shoppers waiting; " + count(t.notified) + " told, " +
+        count(t.converted) + " bought (" + rate + ")." }));
+    if (body.variants.length) {
+      section.append(el("div", { class: "table-wrap" }, el("table", {},
+        el("thead", {}, el("tr", {},
+          el("th", { scope: "col", text: "Variant" }), el("th", { scope: "col", class: "num", text: "Waiting" }),
+          el("th", { scope: "col", class: "num", text: "Told" }), el("th", { scope: "col", class: "num", text: "Bought" }),
+          el("th", { scope: "col", class: "num", text: "Conversion" }))),
+        el("tbody", {}, body.variants.map(function (v) {
+          return el("tr", { "data-back-in-stock": String(v.variant_id) },
+            el("th", { scope: "row", text: v.title }), el("td", { class: "num", text: count(v.waiting) }),
+            el("td", { class: "num", text: count(v.notified) }), el("td", { class: "num", text: count(v.converted) }),
+            el("td", { class: "num", text: v.conversion_rate === null ? "–" : (100 * v.conversion_rate).toFixed(1) + "%" }));
+        })))));
+    }
+    box.append(section);
+  }
+
+  api("/api/admin/inventory").then(render).then(function () { return api("/api/admin/inventory/back-in-stock"); })
+    .then(backInStock).catch(function (err) {
     box.replaceChildren(el("p", { class: "error", role: "alert", text: "Could not load the reorder list: " + err.message }));
   });
 })();
