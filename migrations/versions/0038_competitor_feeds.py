@@ -1,7 +1,7 @@
 """competitor feeds by URL, title matches awaiting the merchant's confirmation, undercut alerts (issue 20)
 
 Revision ID: 0038
-Revises: 0032
+Revises: 0033
 Create Date: 2026-12-06 19:30:00.000000
 """
 
@@ -12,7 +12,7 @@ import app.models.base
 
 
 revision = "0038"
-down_revision = "0032"
+down_revision = "0033"
 branch_labels = None
 depends_on = None
 
