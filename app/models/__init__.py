@@ -18,6 +18,7 @@ from app.models.commerce import (
 from app.models.control_room import AgentLiftSnapshot, AgentSetting
 from app.models.events import IdentityLink, PixelEvent
 from app.models.feedback import ProductReview, ReviewImport, SupportMessage
+from app.models.guests import GuestContact
 from app.models.inbox import WebhookInbox
 from app.models.inventory import DemandForecast, InventoryDay, InventorySetting
 from app.models.journey import JourneyStage, JourneyTransition
@@ -69,6 +70,7 @@ __all__ = [
     "CustomerProfile",
     "DemandForecast",
     "GdprExport",
+    "GuestContact",
     "HoldoutPolicy",
     "IdentityLink",
     "InventoryDay",

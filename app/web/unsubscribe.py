@@ -23,6 +23,7 @@ from app.models.shop import Shop
 from app.models.writeback import CONSENT_EMAIL
 from app.stores import writeback
 from app.stores.consent import CONSENT_CHANNELS, record_consent
+from app.stores.guests import guest_state, unsubscribe_guest
 from app.web import settings
 
 bp = Blueprint("unsubscribe", __name__, template_folder="templates")
@@ -69,6 +70,8 @@ def _shop_name(session, shop: Shop, channel: str) -> str:
 
 
 def _state(session, link: Unsubscribe) -> str | None:
+    if link.guest is not None:
+        return guest_state(session, link.shop_id, link.guest)
     return session.exec(
         select(ContactConsent.state).where(
             ContactConsent.shop_id == link.shop_id,
@@ -120,6 +123,12 @@ def one_click(token: str):
         name = _shop_name(session, shop, link.channel)
         if _state(session, link) == UNSUBSCRIBED:
             return _page("already", "You are unsubscribed", shop_name=name)
+        if (
+            link.guest is not None
+        ):  # a guest checkout's address: Attune's own record (no customer to write to)
+            if not unsubscribe_guest(session, link.shop_id, link.guest, now):
+                return _invalid(BAD_LINK)
+            return _page("done", "You are unsubscribed", shop_name=name)
         record_consent(
             session,
             link.shop_id,
