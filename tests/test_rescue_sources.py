@@ -249,3 +249,21 @@ def test_known_shoppers_carts_without_a_checkout_get_the_sequence_with_a_cart_pe
     assert not any(f"c{c}@example.com" in sent_to for c in [*held, CHECKED_OUT, EMPTIED, BOUGHT])
     text = smtp.messages[0].message.get_body(("plain",)).get_content()
     assert f"https://{DOMAIN}/cart/1042:1,1043:1" in text
+
+
+def test_a_guests_redact_erases_their_address_consent_and_messages(client, jobs_env, shop, smtp):
+    t0 = base_time()
+    for email in GUESTS[:2]:
+        deliver(client, "checkouts/create", guest_checkout(email, t0), shop=DOMAIN)
+    run_jobs(jobs_env.redis_url, ("webhooks",))
+    run_rescue(shop.id, now=t0 + timedelta(hours=2))
+    gone, kept = guest_id(shop.id, GUESTS[0]), guest_id(shop.id, GUESTS[1])
+    redact = {"shop_id": 1, "shop_domain": DOMAIN, "customer": {"id": 999_001, "email": GUESTS[0].upper()},
+              "orders_to_redact": []}  # fmt: skip
+    assert deliver(client, "customers/redact", redact, shop=DOMAIN).status_code == 200
+    run_jobs(jobs_env.redis_url, ("webhooks",))
+    with session_scope(jobs_env.database_url) as s:
+        contacts = {c.guest_key for c in s.exec(select(GuestContact)).all()}
+        decided = {d.client_id for d in s.exec(select(MessageDecision)).all()}
+        queued = {r.client_id for r in s.exec(select(OutboxMessage)).all()}
+    assert contacts == {kept} and gone not in decided and kept in decided and gone not in queued

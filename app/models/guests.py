@@ -6,6 +6,7 @@ by Attune outlives a late checkout update from before it."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from sqlalchemy import Index, UniqueConstraint
@@ -30,3 +31,18 @@ class GuestContact(SQLModel, table=True):
     checkout_token: str | None = Field(default=None, max_length=255)
     state_updated_at: datetime | None = ts_field()
     updated_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+PREFIX = "guest:"
+
+
+def normal_email(email: str | None) -> str | None:
+    """The address as the guest's key and rows hold it (trimmed, lower case), or None when it is not one."""
+    email = (email or "").strip().lower()
+    ok = "@" in email and 3 <= len(email) <= 320 and "\n" not in email and "\r" not in email
+    return email if ok else None
+
+
+def guest_id(shop_id: int, email: str) -> str:
+    """The guest's client id: ``guest:`` + 40 hex of a hash of shop and address (no address in the key)."""
+    return PREFIX + hashlib.sha256(f"{shop_id}:guest:{email}".encode()).hexdigest()[:40]

@@ -9,7 +9,6 @@ get no SMS: the checkout mirror holds no SMS consent for them.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -18,24 +17,11 @@ from sqlmodel import Session, select
 
 from app.models.base import utcnow
 from app.models.commerce import Checkout, Order
-from app.models.guests import GuestContact
+from app.models.guests import PREFIX, GuestContact, guest_id, normal_email
 from app.orchestrator.proposal import SUBSCRIBED
 
-PREFIX = "guest:"
 NOT_SUBSCRIBED, UNSUBSCRIBED = "NOT_SUBSCRIBED", "UNSUBSCRIBED"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def normal_email(email: str | None) -> str | None:
-    email = (email or "").strip().lower()
-    return (
-        email if "@" in email and 3 <= len(email) <= 320 and "\n" not in email and "\r" not in email else None
-    )
-
-
-def guest_id(shop_id: int, email: str) -> str:
-    """The guest's client id: ``guest:`` + 40 hex of a hash of shop and address (no address in the key)."""
-    return PREFIX + hashlib.sha256(f"{shop_id}:guest:{email}".encode()).hexdigest()[:40]
 
 
 def is_guest(client_id: str | None) -> bool:
