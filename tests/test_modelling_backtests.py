@@ -44,3 +44,19 @@ def test_price_and_affinity_beat_shop_average():
     a = r["affinity"]["models"]
     assert a["attune_affinity"]["ndcg@10"] > a["shop_average"]["ndcg@10"]
     assert a["attune_affinity"]["spearman"] > a["shop_average"]["spearman"]
+
+
+@needs_shared(DATA / "online_shoppers_intention")
+def test_abandonment_risk_is_calibrated_and_the_shop_layer_corrects_a_shifted_prior():
+    """Issue 16: P(abandon | session) calibrated (ECE ≤ 0.02, AUC within 0.01 of a same-run logistic
+    regression); on a shop unlike the prior (November) the per-shop layer at least halves the global layer's
+    calibration error."""
+    from app.backtest.hesitation_risk import evaluate
+
+    r = evaluate(DATA)
+    m, nov = r["models"], r["november_shop"]["models"]
+    assert r["meets_targets"]
+    assert m["with_shop_layer"]["ece"] <= 0.02
+    assert m["with_shop_layer"]["roc_auc"] >= m["logistic_regression"]["roc_auc"] - 0.01
+    assert m["with_shop_layer"]["roc_auc"] > m["shop_base_rate"]["roc_auc"] + 0.3
+    assert nov["with_shop_layer"]["ece"] <= nov["global_layer"]["ece"] / 2

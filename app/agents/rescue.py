@@ -15,7 +15,12 @@ Rules:
   was decided, whatever the decision: a sequence suppressed for lack of consent is not re-proposed every run);
 - the link restores the cart: Shopify's ``abandoned_checkout_url`` (the recovery URL) when the checkout has
   one, else a cart permalink ``https://<shop>/cart/<variant>:<qty>,…``;
-- channels in order of preference; the orchestrator takes the first the shopper has consented to.
+- channels in order of preference; the orchestrator takes the first the shopper has consented to;
+- three **sources** (``source``): a known customer's checkout; a **guest** checkout (an e-mail address, no
+  account: the shopper is ``client:guest:<hash>``, e-mail only, and only when the guest ticked the checkout's
+  marketing box, ``app.stores.guests``); and a known customer's **cart** that never reached checkout (from the
+  pixel's cart events: the link is the cart permalink). Every source goes through the same sequence, holdout
+  and orchestrator; ``source`` travels on the decision's features.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ CHANNELS = ("email", "sms", "push", "onsite")
 # 3-5 % attributed recovery (attributed overstates incremental, so the low end).
 UPLIFT_PRIOR = 0.03
 MAX_LINES = 10
+SOURCE_TEXT = {"checkout": "Checkout", "guest": "Guest checkout", "cart": "Cart (no checkout started)"}
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,10 @@ class AbandonedCheckout:
     completed: bool = False
     ordered: bool = False  # an order carries its token or cart token
     features: dict[str, float | str | None] = field(default_factory=dict)
+    source: str = (
+        "checkout"  # checkout (a customer's) | guest (a guest checkout) | cart (no checkout started)
+    )
+    channels: tuple[str, ...] = CHANNELS
 
 
 def step_key(token: str, step: int) -> str:
@@ -142,7 +152,9 @@ def propose(
         "delay_h": hours,
         "checkout_token": checkout.token[:64],
         "cart_value": round(checkout.total, 2),
+        "source": checkout.source,
     }
+    what = SOURCE_TEXT.get(checkout.source, "Checkout")
     link_kind = "recovery URL" if checkout.recovery_url else "cart permalink"
     out = []
     for step, offset in enumerate(FOLLOW_UPS, start=1):
@@ -154,12 +166,12 @@ def propose(
                 shopper=checkout.shopper,
                 purpose=Purpose.MARKETING,
                 content=_content(checkout, shop_name, link, step),
-                channels=CHANNELS,
+                channels=checkout.channels,
                 earliest=earliest,
                 latest=earliest + SEND_WINDOW,
                 dedupe_key=step_key(checkout.token, step),
                 reason=(
-                    f"Checkout abandoned with {len(checkout.lines)} item(s) worth {checkout.total:.2f}; "
+                    f"{what} abandoned with {len(checkout.lines)} item(s) worth {checkout.total:.2f}; "
                     f"message {step} of {MAX_MESSAGES}, first after {hours} h (randomised), {link_kind}"
                 ),
                 expected_value=round(uplift * checkout.total / MAX_MESSAGES, 4),

@@ -92,6 +92,18 @@ def request_lines(sessions: int, concurrency: int) -> list[bytes]:
     return [shards[i][k] for k in range(depth) for i in range(concurrency) if k < len(shards[i])]
 
 
+def _forget_live_sessions(redis_url: str) -> None:
+    """Drop the live sessions and rate-limit windows an earlier run left in this Redis: the sessions' ids are
+    the same every run, so a second run would otherwise find them all decided and measure no decision."""
+    from redis import Redis
+
+    redis = Redis.from_url(redis_url)
+    for pattern in ("attune:nudge:*", "attune:rl:nudge:*"):
+        keys = list(redis.scan_iter(pattern, count=1000))
+        for i in range(0, len(keys), 500):
+            redis.delete(*keys[i : i + 500])
+
+
 def _setup(workdir: Path) -> dict[str, str]:
     from sqlmodel import Session
 
@@ -129,6 +141,7 @@ def _setup(workdir: Path) -> dict[str, str]:
 @click.option("--out", default="benchmarks/nudge.md", show_default=True, type=click.Path(dir_okay=False))
 def nudge(sessions: int, concurrency: int, rounds: int, redis_url: str, out: str) -> None:
     """p95 server time and throughput of POST /proxy/nudge vs a WSGI hello-world."""
+    _forget_live_sessions(redis_url)
     with tempfile.TemporaryDirectory() as tmp:
         env = {
             **os.environ,

@@ -14,9 +14,10 @@ MAX_AGE_S = 400 * 24 * 3600  # a year's old e-mail still unsubscribes
 @dataclass(frozen=True)
 class Unsubscribe:
     shop_id: int
-    customer_id: int  # 0 for someone known only by the address they gave (a back-in-stock request)
+    customer_id: int  # 0 for a guest or someone known only by the address they gave (a back-in-stock request)
     channel: str
     address: str | None = None
+    guest: str | None = None  # a guest checkout's client id (``guest:<hash>``) instead of a customer
 
 
 class BadToken(ValueError):
@@ -32,12 +33,22 @@ def make_token(
     return URLSafeTimedSerializer(secret, salt=SALT).dumps(data)
 
 
+def make_guest_token(secret: str, shop_id: int, guest: str, channel: str = "email") -> str:
+    """A guest's token: the shop, the guest's key (no address) and the channel."""
+    return URLSafeTimedSerializer(secret, salt=SALT).dumps({"s": shop_id, "c": 0, "g": guest, "ch": channel})
+
+
 def read_token(secret: str | list[str], token: str, max_age_s: int = MAX_AGE_S) -> Unsubscribe:
     """The unsubscribe a token stands for (``secret`` may list the previous secret during a rotation)."""
     try:
         data = URLSafeTimedSerializer(secret, salt=SALT).loads(token, max_age=max_age_s)
         address = data.get("a")
-        return Unsubscribe(int(data["s"]), int(data["c"]), str(data["ch"]), str(address) if address else None)
+        guest = data.get("g")
+        if guest is not None and (not isinstance(guest, str) or not 0 < len(guest) <= 64):
+            raise ValueError("bad guest key")
+        return Unsubscribe(
+            int(data["s"]), int(data["c"]), str(data["ch"]), str(address) if address else None, guest
+        )
     except (BadSignature, KeyError, TypeError, ValueError) as exc:
         raise BadToken("this unsubscribe link is not valid or has expired") from exc
 

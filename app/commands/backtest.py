@@ -26,5 +26,6 @@ add_subcommands(
         ("app.backtest.support_cli", "support"),
         ("app.backtest.interest_names", "interest_names"),
         ("app.backtest.interest_timing", "interest_timing"),
+        ("app.backtest.hesitation_risk", "risk_command"),
     ],
 )

@@ -17,7 +17,9 @@ from sqlalchemy import select as table_select
 from sqlmodel import Session, SQLModel, select
 
 from app.models.commerce import Checkout, Customer, Order, OrderLine, Refund, RefundLine
+from app.models.guests import GuestContact, guest_id, normal_email
 from app.models.inbox import PENDING, WebhookInbox
+from app.models.messaging import ConversationMessage, MessageDecision, OutboxMessage
 
 # Tables handled explicitly below; the generic pass covers every other table with customer_shopify_id.
 _EXPLICIT = {"customer", "shop_order", "order_line", "refund", "refund_line", "checkout", "webhook_inbox"}
@@ -131,6 +133,7 @@ def erase_customer(
     counts["checkout"] = session.execute(
         delete(Checkout).where(_checkout_match(shop_id, customer_id, email))
     ).rowcount
+    counts.update(_erase_guest(session, shop_id, email))
     for table in _customer_tables():
         counts[table.name] = session.execute(
             delete(table).where(table.c.shop_id == shop_id, table.c.customer_shopify_id == customer_id)
@@ -146,6 +149,25 @@ def erase_customer(
         )
         .values(payload=SCRUBBED_PAYLOAD)
     ).rowcount
+    return counts
+
+
+def _erase_guest(session: Session, shop_id: int, email: str | None) -> dict[str, int]:
+    """The person's guest checkouts' trace: their address and consent (``guest_contact``) and the rescue
+    messages addressed to their guest key."""
+    address = normal_email(email)
+    if address is None:
+        return {"guest_contact": 0}
+    key = guest_id(shop_id, address)
+    counts = {
+        "guest_contact": session.execute(
+            delete(GuestContact).where(GuestContact.shop_id == shop_id, GuestContact.guest_key == key)
+        ).rowcount
+    }
+    for model in (ConversationMessage, OutboxMessage, MessageDecision):  # children before parents
+        counts[f"{model.__tablename__}_as_guest"] = session.execute(
+            delete(model).where(model.shop_id == shop_id, model.client_id == key)  # type: ignore[arg-type]
+        ).rowcount
     return counts
 
 

@@ -39,7 +39,7 @@ from app.channels.base import (
     held_open,
 )
 from app.channels.email import EmailChannel, SmtpTarget
-from app.channels.unsubscribe import make_token, unsubscribe_url
+from app.channels.unsubscribe import make_guest_token, make_token, unsubscribe_url
 from app.config import Settings, get_settings
 from app.crypto import TokenCipher
 from app.db import session_scope
@@ -53,6 +53,7 @@ from app.observability import record_send
 from app.orchestrator.proposal import Purpose
 from app.stores import outbox
 from app.stores.channels import ChannelNotReady, email_setup
+from app.stores.guests import is_guest
 from app.stores.outbox import Outcome
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,9 @@ def _prepare(
         link = unsubscribe_url(settings.app_url, token)
     elif row.purpose == Purpose.MARKETING and row.address:  # asked for by someone known only by this address
         token = make_token(settings.shopify_api_secret, row.shop_id, 0, row.channel, address=row.address)
+        link = unsubscribe_url(settings.app_url, token)
+    elif row.purpose == Purpose.MARKETING and is_guest(row.client_id):
+        token = make_guest_token(settings.shopify_api_secret, row.shop_id, str(row.client_id), row.channel)
         link = unsubscribe_url(settings.app_url, token)
     return channel, outgoing(row, address, sender, unsubscribe_url=link)
 

@@ -11,8 +11,10 @@ from sqlmodel import Session
 from app.channels.base import OutgoingMessage, Sender
 from app.channels.sms import SmsChannel
 from app.config import Settings
+from app.models.guests import GuestContact
 from app.models.messaging import OutboxMessage
 from app.stores.channels import recipient_addresses
+from app.stores.guests import guest_contacts, is_guest
 from app.stores.sms import SmsSetup
 
 T = TypeVar("T")
@@ -79,7 +81,10 @@ class BatchMemo:
         if row.address:
             return row.address
         if row.customer_shopify_id is None:
-            return None
+            if row.channel != "email" or not is_guest(row.client_id):
+                return None
+            guest = self.setup(("guest", row.shop_id), lambda: self._guests(row.shop_id)).get(row.client_id)
+            return guest.email if guest is not None else None
         key = (row.shop_id, row.channel)
         if key not in self._addresses:
             ids = [
@@ -89,3 +94,7 @@ class BatchMemo:
             ]
             self._addresses[key] = recipient_addresses(self.session, row.shop_id, ids, row.channel)
         return self._addresses[key].get(row.customer_shopify_id)
+
+    def _guests(self, shop_id: int) -> dict[str, GuestContact]:
+        """The batch's guests of one shop (a guest checkout's address: ``app.stores.guests``)."""
+        return guest_contacts(self.session, shop_id, (r.client_id for r in self.rows if r.shop_id == shop_id))

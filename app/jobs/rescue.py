@@ -1,5 +1,6 @@
 """Checkout rescue as RQ jobs: every ten minutes, each installed shop's abandoned checkouts (mirrored from
-``checkouts/create|update``) are proposed their recovery sequence (``app.agents.rescue``), and the orchestrator
+``checkouts/create|update``: customers' and guests') and known customers' carts that never reached checkout
+(the pixel's cart events, ``app.stores.rescue_sources``) are proposed their recovery sequence (``app.agents.rescue``), and the orchestrator
 decides and records it with its outbox rows in this job's transaction (holdout drawn first, consent, quiet
 hours, the contact budget). A purchase stops the sequence: the orchestrator suppresses a proposal made before
 the last purchase and the relay cancels a pending message when the shopper bought since it was proposed.
@@ -28,6 +29,7 @@ from app.jobs.pricing import Ask, attach_offers
 from app.models.base import utcnow
 from app.models.shop import Shop
 from app.stores.rescue import abandoned_checkouts, shop_label
+from app.stores.rescue_sources import abandoned_carts, guest_checkouts
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,11 @@ def run_rescue(shop_id: int, now: datetime | None = None) -> dict[str, Any]:
         shop = session.get(Shop, shop_id)
         if shop is None:
             return {"shop_id": shop_id, "proposals": 0}
-        checkouts = abandoned_checkouts(session, shop_id, now)
+        checkouts = [
+            *abandoned_checkouts(session, shop_id, now),
+            *guest_checkouts(session, shop_id, now),
+            *abandoned_carts(session, shop_id, now),
+        ]
         name = shop_label(session, shop)
         proposals = [p for c in checkouts for p in propose(shop_id, name, shop.domain, c, now)]
         proposals, decisions = submit_new(session, shop_id, proposals, now)
@@ -51,6 +57,7 @@ def run_rescue(shop_id: int, now: datetime | None = None) -> dict[str, Any]:
     return {
         "shop_id": shop_id,
         "checkouts": len(checkouts),
+        "sources": {k: sum(c.source == k for c in checkouts) for k in ("checkout", "guest", "cart")},
         "proposals": len(proposals),
         "offers": offers,
         **counts,
@@ -70,6 +77,7 @@ def _asks(checkouts: list[AbandonedCheckout]) -> dict[str, Ask]:
             features=dict(c.features),
         )  # fmt: skip
         for c in checkouts
+        if c.shopper.customer_id is not None  # a guest has no account to offer a personal code to
     }
 
 

@@ -19,6 +19,7 @@ from app.models.commerce import (
 from app.models.control_room import AgentLiftSnapshot, AgentSetting
 from app.models.events import IdentityLink, PixelEvent
 from app.models.feedback import ProductReview, ReviewImport, SupportMessage
+from app.models.guests import GuestContact
 from app.models.inbox import WebhookInbox
 from app.models.inventory import DemandForecast, InventoryDay, InventorySetting
 from app.models.journey import JourneyStage, JourneyTransition
@@ -74,6 +75,7 @@ __all__ = [
     "CustomerProfile",
     "DemandForecast",
     "GdprExport",
+    "GuestContact",
     "HoldoutPolicy",
     "IdentityLink",
     "InventoryDay",

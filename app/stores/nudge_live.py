@@ -1,5 +1,6 @@
 """The live nudge sessions in Redis: the request path reads and writes a session's fold there (one round trip
-each way) and the database only when it decides, so most hesitation signals cost no database write. A set of
+each way: the read shares the rate limit's) and the database only when it decides, so most hesitation signals
+cost no database write, and (with the session's reads cached for ``READS_TTL_S``) most cost no query either. A set of
 changed sessions lets ``app.jobs.nudge.persist_live_sessions`` (every minute) upsert them into ``nudge_session``,
 where the nightly risk layer and the readout read them. The decision itself is always written to the database
 in the request's transaction, and re-checked there, so a lost Redis entry never decides a session twice."""
@@ -19,6 +20,10 @@ from app.models.nudge import NudgeSession
 PREFIX = "attune:nudge:live"
 DIRTY = "attune:nudge:dirty"
 TTL_S = 2 * 86_400
+# The session's database reads (the shopper's intent prior, the pixel's checkout steps) are kept this long beside
+# the fold, so most signals of a session cost no database query; a return from checkout re-reads the steps.
+READS = "attune:nudge:reads"
+READS_TTL_S = 60
 FIELDS = (
     "client_id",
     "customer_shopify_id",
@@ -58,10 +63,33 @@ def load(redis: Redis, shop_id: int, session_key: str) -> NudgeSession | None:
     return None if raw is None else _load(shop_id, session_key, raw)
 
 
-def save(redis: Redis, row: NudgeSession) -> None:
+def keys(shop_id: int, session_key: str) -> tuple[str, str]:
+    """The session's live key and its reads key, for a caller that reads them in its own round trip."""
+    return _key(shop_id, session_key), f"{READS}:{shop_id}:{session_key}"
+
+
+def parse(shop_id: int, session_key: str, raw: bytes | str | None) -> NudgeSession | None:
+    return None if raw is None else _load(shop_id, session_key, raw)
+
+
+def parse_reads(raw: bytes | str | None) -> dict[str, Any]:
+    """The session's cached database reads (``intent``, ``steps``, each with its read time ``*_at``)."""
+    try:
+        found = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def save(redis: Redis, row: NudgeSession, reads: dict[str, Any] | None = None) -> None:
+    """The session's fold (and, when this request read the database, those reads: ``READS_TTL_S``)."""
     pipe = redis.pipeline(transaction=False)
     pipe.set(_key(row.shop_id, row.session_key), _dump(row), ex=TTL_S)
     pipe.sadd(DIRTY, f"{row.shop_id}:{row.session_key}")
+    if reads:
+        pipe.set(
+            keys(row.shop_id, row.session_key)[1], json.dumps(reads, separators=(",", ":")), ex=READS_TTL_S
+        )
     pipe.execute()
 
 

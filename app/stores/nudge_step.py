@@ -53,21 +53,35 @@ class NudgeResult:
     features: Hesitation
     new_signals: int
     row: NudgeSession  # the live session as this request left it
+    reads: dict[str, Any] | None = None  # database reads made by this request, for the live cache
+
+
+@dataclass
+class Preloaded:
+    """What the caller already read from Redis in its rate-limit round trip: the live row (None: a new
+    session) and the session's cached reads (``app.stores.nudge_live.parse_reads``)."""
+
+    row: NudgeSession | None
+    reads: dict[str, Any]
 
 
 def step(
-    session: Session, shop_id: int, req: NudgeRequest, now: datetime, live: Redis | None = None
+    session: Session,
+    shop_id: int,
+    req: NudgeRequest,
+    now: datetime,
+    live: Redis | None = None,
+    preloaded: Preloaded | None = None,
 ) -> NudgeResult:
     """With ``live`` (Redis), the session's fold is read from and returned for Redis (the caller saves it after
     the commit, ``app.stores.nudge_live.save``) and the database is written only for a decision; without, the
-    fold lives on the database row."""
+    fold lives on the database row. ``preloaded``: the live row and cached reads the caller already has."""
     key = store.session_key(shop_id, req.customer_id, req.client_id, req.sid)
-    row = _live_row(session, shop_id, key, req, now, live)
+    row = _live_row(session, shop_id, key, req, now, live, preloaded)
     state, new = fold(row.state or {}, req.signals)
-    steps = store.checkout_steps(session, shop_id, req.client_id, now - CHECKOUT_LOOKBACK)
+    steps, intent, reads = _reads(session, shop_id, req, now, preloaded.reads if preloaded else {})
     h = with_checkout(features_of(state), steps, now.timestamp()) if steps else features_of(state)
     settings, layer = store.shop_config(session, shop_id)
-    intent = store.intent_prior(session, shop_id, req.customer_id, req.client_id)
     r = risk(intent, h, ShopRiskLayer.from_dict(layer))
     row.state, row.features, row.risk = state, {**h.as_dict(), "intent": intent}, round(r.probability, 6)
     row.events = (row.events or 0) + new
@@ -98,15 +112,48 @@ def step(
             stored.reason,
             stored.decided_at,
         )
-    return NudgeResult(decision, r, h, new, row)
+    return NudgeResult(decision, r, h, new, row, reads)
+
+
+def _reads(
+    session: Session, shop_id: int, req: NudgeRequest, now: datetime, cached: Mapping[str, Any]
+) -> tuple[list[tuple[str, float]], float | None, dict[str, Any] | None]:
+    """The pixel's checkout steps and the shopper's intent prior: from the live cache while younger than
+    ``READS_TTL_S`` (the steps are re-read when the shopper reports coming back from checkout), else from the
+    database. The third value is what to cache (None: nothing new was read)."""
+    t = now.timestamp()
+
+    def fresh(name: str) -> bool:
+        at = cached.get(f"{name}_at")
+        return name in cached and isinstance(at, int | float) and 0 <= t - at < nudge_live.READS_TTL_S
+
+    back = any(s.get("kind") == "checkout_back" for s in req.signals)
+    out = dict(cached)
+    if fresh("steps") and not back and isinstance(cached["steps"], list):
+        steps = [(str(n), float(at)) for n, at in cached["steps"]]
+    else:
+        steps = store.checkout_steps(session, shop_id, req.client_id, now - CHECKOUT_LOOKBACK)
+        out.update(steps=[[n, at] for n, at in steps], steps_at=t)
+    if fresh("intent") and isinstance(cached["intent"], int | float | None):
+        intent = cached["intent"]
+    else:
+        intent = store.intent_prior(session, shop_id, req.customer_id, req.client_id)
+        out.update(intent=intent, intent_at=t)
+    return steps, intent, (out if out != cached else None)
 
 
 def _live_row(
-    session: Session, shop_id: int, key: str, req: NudgeRequest, now: datetime, live: Redis | None
+    session: Session,
+    shop_id: int,
+    key: str,
+    req: NudgeRequest,
+    now: datetime,
+    live: Redis | None,
+    preloaded: Preloaded | None = None,
 ) -> NudgeSession:
     if live is None:
         return store.live_session(session, shop_id, key, customer_id=req.customer_id, client_id=req.client_id)
-    found = nudge_live.load(live, shop_id, key)
+    found = preloaded.row if preloaded is not None else nudge_live.load(live, shop_id, key)
     if found is not None:
         return found
     share, salt = store.holdout_policy(session, shop_id)

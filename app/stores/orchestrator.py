@@ -37,6 +37,7 @@ from app.orchestrator.proposal import (
 from app.stores.bulk import insert_rows
 from app.stores.consent import consents_for
 from app.stores.conversation import outgoing_entry
+from app.stores.guests import guest_contacts, guest_purchases
 from app.stores.push import subscribed_keys
 
 BUDGET_CHANNELS = tuple(c for c, spec in CHANNELS.items() if spec.counts_toward_budget)
@@ -149,6 +150,8 @@ def load_facts(
         taken[key].add(dedupe_key)
     out_of_stock = _out_of_stock(session, shop_id, {i for p in proposals for i in p.product_ids})
     pushable = subscribed_keys(session, shop_id, keys)  # a push subscription is the shopper's push opt-in
+    guests = guest_contacts(session, shop_id, (p.shopper.client_id for p in proposals))
+    guests_bought = guest_purchases(session, shop_id, guests.values())
     facts: dict[str, ShopperFacts] = {}
     for p in proposals:
         key, cid = p.shopper.key, p.shopper.customer_id
@@ -163,6 +166,10 @@ def load_facts(
         address: dict[str, Any] = (customer.default_address or {}) if customer is not None else {}
         consent = dict(consents.get(cid, {})) if cid is not None else {}
         consent.pop("push", None)
+        guest = guests.get(p.shopper.client_id or "") if cid is None else None
+        if guest is not None:  # a guest checkout's address, with the consent its marketing box gave
+            reachable.add("email")
+            consent["email"] = guest.email_state
         if key in pushable:
             reachable.add("push")
             consent["push"] = SUBSCRIBED
@@ -174,7 +181,9 @@ def load_facts(
             browser_timezone=_browser_zone(profiles.get(key)),
             marketing_times=tuple(times[key]),
             taken_keys=frozenset(taken[key]),
-            last_purchase_at=bought.get(cid) if cid is not None else None,
+            last_purchase_at=bought.get(cid)
+            if cid is not None
+            else guests_bought.get(p.shopper.client_id or ""),
             out_of_stock=out_of_stock,
         )
     return facts

@@ -25,6 +25,7 @@ from app.orchestrator.timezones import valid_zone
 from app.stores.consent import consents_for
 from app.stores.contact_policy import load_policy
 from app.stores.conversation import follow_outbox, follow_outbox_many
+from app.stores.guests import guest_contacts, guest_purchases
 from app.stores.orchestrator import last_purchases
 from app.stores.push import subscribed_keys
 
@@ -191,8 +192,20 @@ def why_not_now_many(session: Session, rows: Sequence[OutboxMessage]) -> dict[in
             shop_id,
             [r.customer_shopify_id for r in group if r.cancel_on_purchase and r.customer_shopify_id],
         )
+        guests = guest_contacts(
+            session, shop_id, (r.client_id for r in group if r.customer_shopify_id is None)
+        )
+        guests_bought = guest_purchases(session, shop_id, guests.values())
         for row in group:
             cid = row.customer_shopify_id
+            guest = guests.get(row.client_id or "") if cid is None else None
+            if guest is not None:  # a guest checkout's e-mail: its consent, and its purchases by address
+                last = guests_bought.get(guest.guest_key) if row.cancel_on_purchase else None
+                if row.id in is_marketing and guest.email_state != SUBSCRIBED:
+                    reasons[row.id] = f"email marketing consent is now {guest.email_state.lower()}"
+                elif last is not None and last >= row.proposed_at:
+                    reasons[row.id] = "the shopper bought since this was proposed"
+                continue
             if row.id in is_marketing and row.channel == "push":
                 if row.shopper_key not in pushing:
                     reasons[row.id] = "the shopper turned push notifications off"

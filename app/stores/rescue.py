@@ -38,7 +38,7 @@ def shop_label(session: Session, shop: Shop) -> str:
     return shop.domain.split(".", 1)[0].replace("-", " ").title() if shop.domain else "the shop"
 
 
-def _lines(raw: Iterable[object] | None) -> list[Line]:
+def checkout_lines(raw: Iterable[object] | None) -> list[Line]:
     out = []
     for ln in raw or []:
         if not isinstance(ln, dict):
@@ -71,7 +71,7 @@ def abandoned_checkouts(session: Session, shop_id: int, now: datetime) -> list[A
             Checkout.shopify_updated_at <= now - ABANDONED_AFTER,  # type: ignore[operator]
         )
     ).all()
-    decided = _decided(session, shop_id, [r.token for r in rows])
+    decided = decided_tokens(session, shop_id, [r.token for r in rows])
     rows = [r for r in rows if r.token not in decided]
     if not rows:
         return []
@@ -95,7 +95,7 @@ def abandoned_checkouts(session: Session, shop_id: int, now: datetime) -> list[A
     for cid, _, _, at in orders:
         if cid is not None and at is not None:
             latest[int(cid)] = max(at, latest.get(int(cid), at))
-    features = _features(session, shop_id, customers, now)
+    features = customer_features(session, shop_id, customers, now)
     out = []
     for r in rows:
         cid = int(r.customer_shopify_id)  # type: ignore[arg-type]
@@ -108,7 +108,7 @@ def abandoned_checkouts(session: Session, shop_id: int, now: datetime) -> list[A
                 token=r.token,
                 shopper=Shopper(customer_id=cid),
                 updated_at=updated,
-                lines=_lines(r.line_items),
+                lines=checkout_lines(r.line_items),
                 total=float(r.total_price or 0),
                 currency=r.currency,
                 recovery_url=r.abandoned_checkout_url,
@@ -122,7 +122,7 @@ def abandoned_checkouts(session: Session, shop_id: int, now: datetime) -> list[A
     return out
 
 
-def _decided(session: Session, shop_id: int, tokens: list[str]) -> set[str]:
+def decided_tokens(session: Session, shop_id: int, tokens: list[str]) -> set[str]:
     """Tokens whose sequence was already decided (its first message has a decision, whatever it was): a
     checkout is proposed once, so a suppressed sequence is not proposed again every run."""
     keys = {first_key(t): t for t in tokens}
@@ -136,7 +136,7 @@ def _decided(session: Session, shop_id: int, tokens: list[str]) -> set[str]:
     return {keys[k] for k in found}
 
 
-def _features(
+def customer_features(
     session: Session, shop_id: int, customers: list[int], now: datetime
 ) -> dict[int, dict[str, float | str | None]]:
     keys = [f"customer:{c}" for c in customers]

@@ -31,11 +31,15 @@ def check_rate(
     per_shop: int,
     now: float | None = None,
     prefix: str = "pixel",
-) -> None:
+    also_get: tuple[str, ...] = (),
+) -> list[bytes | None] | None:
     """Count ``cost`` events against both windows; raise RateLimited when either is over its limit.
 
     When Redis is unreachable the request is let through (logged): losing analytics to an outage of the
     limiter would be worse than a minute without limits.
+
+    ``also_get``: keys read in the same round trip (the nudge endpoint's live session); their values are
+    returned, or None when Redis was unreachable.
     """
     now = time.time() if now is None else now
     bucket = int(now // WINDOW_S)
@@ -45,14 +49,18 @@ def check_rate(
         ("shop", f"attune:rl:{prefix}:s:{shop_id}:{bucket}", per_shop),
     )
     try:
-        pipe = redis.pipeline()
+        pipe = redis.pipeline(transaction=not also_get)
         for _, key, _ in keys:
             pipe.incrby(key, cost)
             pipe.expire(key, WINDOW_S + 5)
-        counts = pipe.execute()[0::2]
+        for key in also_get:
+            pipe.get(key)
+        found = pipe.execute()
     except RedisError as exc:
         log.warning("pixel rate limiter unavailable, request allowed: %s", exc)
-        return
+        return None
+    counts = found[0 : 2 * len(keys) : 2]
     for (scope, _, limit), count in zip(keys, counts, strict=True):
         if int(count) > limit:
             raise RateLimited(scope, retry_after)
+    return found[2 * len(keys) :]

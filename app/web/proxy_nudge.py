@@ -25,8 +25,9 @@ from app.db import retry_lost_race, session_scope
 from app.modelling.hesitation import INFO_TOPICS, SIGNAL_KINDS
 from app.models.base import utcnow
 from app.queue import get_redis
+from app.stores import nudge as nudge_store
 from app.stores import nudge_live
-from app.stores.nudge_step import NudgeRequest, step
+from app.stores.nudge_step import NudgeRequest, Preloaded, step
 from app.web import settings
 from app.web.pixel_limits import RateLimited, check_rate
 from app.web.proxy import ProxyError, _authenticate, _proxy_error, _timing
@@ -138,15 +139,18 @@ def nudge() -> Any:
         raise ProxyError(415, "send a JSON POST (Content-Type: application/json)")
     req, locale = parse(request.get_json(silent=True), customer_id, client_id)
     cfg = settings()
-    try:
-        check_rate(
+    shop_id = g.shop.id
+    key = nudge_store.session_key(shop_id, customer_id, client_id, req.sid)
+    try:  # one round trip: the rate limit, and the session's live fold and cached reads
+        found = check_rate(
             get_redis(cfg.redis_url),
-            g.shop.id,
+            shop_id,
             f"customer:{customer_id}" if customer_id else f"client:{client_id}",
             cost=max(len(req.signals), 1),
             per_client=cfg.nudge_rate_client_per_min,
             per_shop=cfg.nudge_rate_shop_per_min,
             prefix="nudge",
+            also_get=nudge_live.keys(shop_id, key) if cfg.redis_url else (),
         )
     except RateLimited as exc:
         response = jsonify(error=f"too many hesitation signals for this {exc.scope}")
@@ -154,17 +158,19 @@ def nudge() -> Any:
         response.headers["Retry-After"] = str(exc.retry_after)
         response.headers["Cache-Control"] = "no-store"
         return response
-    shop_id = g.shop.id
-    live = get_redis(cfg.redis_url) if cfg.redis_url else None
+    live = get_redis(cfg.redis_url) if cfg.redis_url and found is not None else None
+    pre = None
+    if found is not None and len(found) == 2:
+        pre = Preloaded(nudge_live.parse(shop_id, key, found[0]), nudge_live.parse_reads(found[1]))
 
     def work() -> Any:
         with session_scope(cfg.database_url) as session:
-            return step(session, shop_id, req, utcnow(), live)
+            return step(session, shop_id, req, utcnow(), live, pre)
 
     try:
         result = retry_lost_race(work)
         if live is not None:
-            nudge_live.save(live, result.row)  # after the commit
+            nudge_live.save(live, result.row, result.reads)  # after the commit
     except RedisError:  # Redis down: the session's fold lives on its database row meanwhile
         live = None
         result = retry_lost_race(work)

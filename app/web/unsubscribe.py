@@ -24,6 +24,7 @@ from app.models.writeback import CONSENT_EMAIL
 from app.stores import writeback
 from app.stores.back_in_stock import forget_requests, waiting_for
 from app.stores.consent import CONSENT_CHANNELS, record_consent
+from app.stores.guests import guest_state, unsubscribe_guest
 from app.web import settings
 
 bp = Blueprint("unsubscribe", __name__, template_folder="templates")
@@ -74,6 +75,8 @@ def _state(session, link: Unsubscribe) -> str | None:
         link.address
     ):  # someone known only by the address they asked a message at: their requests are the state
         return None if waiting_for(session, link.shop_id, link.channel, link.address) else UNSUBSCRIBED
+    if link.guest is not None:
+        return guest_state(session, link.shop_id, link.guest)
     return session.exec(
         select(ContactConsent.state).where(
             ContactConsent.shop_id == link.shop_id,
@@ -127,6 +130,12 @@ def one_click(token: str):
             return _page("already", "You are unsubscribed", shop_name=name)
         if link.address:  # no customer to record consent for: their requests are cancelled
             forget_requests(session, link.shop_id, link.channel, link.address)
+            return _page("done", "You are unsubscribed", shop_name=name)
+        if (
+            link.guest is not None
+        ):  # a guest checkout's address: Attune's own record (no customer to write to)
+            if not unsubscribe_guest(session, link.shop_id, link.guest, now):
+                return _invalid(BAD_LINK)
             return _page("done", "You are unsubscribed", shop_name=name)
         record_consent(
             session,

@@ -1,5 +1,6 @@
 /* Attune in-session rescue (app embed): notices hesitation (re-adds, quantity toggles, an idle cart, the tab
-   hidden with items, repeated views of shipping / returns / size information, coming back from checkout) only
+   hidden with items, repeated views of shipping / returns / size information, coming back from checkout; cart
+   changes through Shopify's AJAX cart API, /cart/add|change|update.js, by fetch or XMLHttpRequest) only
    after the shopper's consent (Shopify's Customer Privacy API), sends the signals to the app proxy
    (POST /apps/attune/nudge), and shows the one nudge the server decides, if any. Loaded after the load event. */
 (function () {
@@ -111,9 +112,9 @@
   function onCart(url, body) {
     var path = String(url).split('?')[0], data = body;
     if (!/\/cart\/(add|change|update)(\.js)?$/.test(path)) return;
-    if (typeof body === 'string') { try { data = JSON.parse(body); } catch (e) { data = null; } }
-    else if (body instanceof FormData) { data = {}; body.forEach(function (v, k) { data[k] = v; }); }
-    if (!data) return;
+    if (typeof body === 'string') { try { data = JSON.parse(body); } catch (e) { data = new URLSearchParams(body); } }
+    if (data instanceof FormData || data instanceof URLSearchParams) { var f = data; data = { updates: {} }; f.forEach(function (v, k) { var m = /^updates\[(\d+)\]$/.exec(k); if (m) data.updates[m[1]] = v; else data[k] = v; }); }
+    if (!data || typeof data !== 'object') return;
     lastProgress = Date.now();
     if (/add/.test(path)) {
       (data.items || [{ id: data.id, quantity: data.quantity }]).forEach(function (i) { var v = parseInt(i.id, 10); if (v > 0) signal('cart_add', { variant: v, qty: parseInt(i.quantity, 10) || 1 }); });
@@ -130,6 +131,11 @@
       try { onCart(typeof input === 'string' ? input : (input && input.url) || '', init && init.body); } catch (e) { /* never break the theme */ }
       return native.apply(this, arguments);
     };
+    var X = window.XMLHttpRequest && XMLHttpRequest.prototype, open = X && X.open, send = X && X.send;
+    if (X) { // themes that add to cart with XMLHttpRequest (jQuery's $.post, older AJAX carts)
+      X.open = function (m, url) { this.__attuneUrl = url; return open.apply(this, arguments); };
+      X.send = function (body) { try { if (this.__attuneUrl) onCart(this.__attuneUrl, body); } catch (e) { /* never break the theme */ } return send.apply(this, arguments); };
+    }
     document.addEventListener('submit', function (e) {
       var f = e.target;
       if (!f || !f.action) return;
