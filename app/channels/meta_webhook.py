@@ -99,6 +99,8 @@ def messages(body: bytes) -> list[InboundMessage]:
                 continue
             if not isinstance(text, str):
                 raise ValueError("a message's text must be a string")
+            if not text.strip():
+                continue
             stamp = event.get("timestamp")
             if isinstance(stamp, bool) or not isinstance(stamp, int | float) or not 0 < stamp < 1e14:
                 raise ValueError("a messaging event has no timestamp")

@@ -143,7 +143,7 @@ def answer_meta_message(shop_id: int, message: dict[str, Any], now: datetime | N
             result = _ask(settings, session, shop_id, message["text"], customer_id=None,
                           client_id=f"{prefix}:{person}"[:64])  # fmt: skip
             if result is None:
-                return "skipped: too many questions from this person"
+                return "skipped: too many questions from this person, or no question"
             domain = session.get(Shop, shop_id).domain  # type: ignore[union-attr]
             kept = {"text": channel_text(result, domain), "message_id": result["message_id"]}
         if (now or utcnow()) - datetime.fromisoformat(message["sent_at"]) > META_WINDOW:
@@ -195,7 +195,7 @@ def answer_email(shop_id: int, mail: dict[str, Any], now: datetime | None = None
                 settings, session, shop_id, mail["text"], customer_id=customer_id, client_id=client_id
             )
             if result is None:
-                return "skipped: too many questions from this address"
+                return "skipped: too many questions from this address, or no question"
             domain = session.get(Shop, shop_id).domain  # type: ignore[union-attr]
             kept = {"text": channel_text(result, domain), "message_id": result["message_id"]}
     get_redis(settings.redis_url).set(key, json.dumps(kept), ex=KEPT_S)
