@@ -25,7 +25,7 @@ from app.stores.channels import save_email_settings
 from app.stores.support_channels import save_mail_in_settings
 from tests.email_support import SENDER
 from tests.support_channels_support import queued, run_jobs
-from tests.test_support_knowledge import knowledge_shop, minilm_numpy  # noqa: F401  (fixtures)
+from tests.test_support_knowledge import admin, knowledge_shop, minilm_numpy  # noqa: F401  (fixtures)
 
 KEY = "mailgun-signing-key-0123"
 SUPPORT = "help@mugs.test"
