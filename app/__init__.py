@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.web.admin_reviews import bp as admin_reviews_bp
     from app.web.admin_scopes import bp as admin_scopes_bp
     from app.web.admin_support import bp as admin_support_bp
+    from app.web.admin_support_channels import bp as admin_support_channels_bp
     from app.web.auth import bp as auth_bp
     from app.web.health import bp as health_bp
     from app.web.metrics import bp as metrics_bp
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.web.proxy_nudge import bp as proxy_nudge_bp
     from app.web.proxy_support import bp as proxy_support_bp
     from app.web.sms_hooks import bp as sms_hooks_bp
+    from app.web.support_hooks import bp as support_hooks_bp
     from app.web.unsubscribe import bp as unsubscribe_bp
     from webhooks.fast import install as install_webhook_fast_path
     from webhooks.routes import bp as webhooks_bp
@@ -77,6 +79,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         admin_support_bp,
         admin_knowledge_bp,
         sms_hooks_bp,
+        support_hooks_bp,
+        admin_support_channels_bp,
         unsubscribe_bp,
         admin_scopes_bp,
         admin_channels_bp,

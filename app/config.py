@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     attune_smtp_url: str | None = None
     # Twilio's REST API origin for SMS (default https://api.twilio.com; tests and the demo use the loopback).
     attune_twilio_api_url: str | None = None
+    # Meta's Graph API origin for Messenger and Instagram replies (default https://graph.facebook.com), and the
+    # help desks' origins, ``{account}`` being the shop's Zendesk subdomain or Gorgias domain (defaults
+    # https://{account}.zendesk.com and https://{account}.gorgias.com; tests and the demo use the loopbacks).
+    attune_meta_graph_url: str | None = None
+    attune_zendesk_url: str | None = None
+    attune_gorgias_url: str | None = None
     # The optional language model that may rephrase the support agent's answers (off unless both are set): an
     # OpenAI-compatible API's base URL (…/v1; Ollama, llama.cpp's server and hosted providers speak it) and model.
     attune_llm_base_url: str | None = None

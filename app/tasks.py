@@ -9,6 +9,7 @@ longer than about 400 lines on purpose: one list of every job and its queueing h
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable
 
@@ -63,6 +64,10 @@ RUN_RESCUE = "app.jobs.rescue.run_rescue"
 RUN_ALL_RESCUE = "app.jobs.rescue.run_all_rescue"
 RUN_LATE_ORDERS = "app.jobs.late_orders.run_late_orders"
 SEND_HANDOFF = "app.jobs.handoff_mail.send_handoff"
+OPEN_HANDOFF_TICKET = "app.jobs.support_tickets.open_ticket"
+ANSWER_META_MESSAGE = "app.jobs.support_channels.answer_meta_message"
+ANSWER_EMAIL = "app.jobs.support_channels.answer_email"
+SEND_HUMAN_REPLY = "app.jobs.support_channels.send_human_reply"
 RUN_ALL_LATE_ORDERS = "app.jobs.late_orders.run_all_late_orders"
 FIT_NUDGE_RISK = "app.jobs.nudge.fit_nudge_risk"
 FIT_ALL_NUDGE_RISK = "app.jobs.nudge.fit_all_nudge_risk"
@@ -378,6 +383,52 @@ def send_handoff_after_commit(session: Session, redis_url: str | None, shop_id: 
         session,
         lambda: (
             enqueue(redis_url, SEND_HANDOFF, shop_id, message_id, job_id=f"handoff-{shop_id}-{message_id}")
+            or None
+        ),
+    )
+
+
+def open_ticket_after_commit(session: Session, redis_url: str | None, shop_id: int, message_id: int) -> None:
+    """Open the hand-off's ticket in the shop's help desk (Gorgias or Zendesk) once its turns commit; the job
+    skips a shop without one."""
+    after_commit(
+        session,
+        lambda: (
+            enqueue(
+                redis_url, OPEN_HANDOFF_TICKET, shop_id, message_id, job_id=f"ticket-{shop_id}-{message_id}"
+            )
+            or None
+        ),
+    )
+
+
+def handoff_after_commit(session: Session, redis_url: str | None, shop_id: int, message_id: int) -> None:
+    """Everything a support hand-off starts: the e-mail to the shop and the help desk's ticket."""
+    send_handoff_after_commit(session, redis_url, shop_id, message_id)
+    open_ticket_after_commit(session, redis_url, shop_id, message_id)
+
+
+def answer_meta_after_commit(session: Session, redis_url: str | None, shop_id: int, message: dict) -> None:
+    """Answer a Messenger or Instagram message (``app.channels.meta_webhook.InboundMessage`` as a dict) once
+    it is recorded; one job per message id."""
+    job_id = f"meta-{shop_id}-{hashlib.sha1(message['mid'].encode()).hexdigest()[:20]}"
+    after_commit(
+        session, lambda: enqueue(redis_url, ANSWER_META_MESSAGE, shop_id, message, job_id=job_id) or None
+    )
+
+
+def answer_email_after_commit(session: Session, redis_url: str | None, shop_id: int, mail: dict) -> None:
+    """Answer a shopper's e-mail (``app.channels.inbound_mail.InboundMail`` as a dict) once it is recorded."""
+    after_commit(session, lambda: enqueue(redis_url, ANSWER_EMAIL, shop_id, mail) or None)
+
+
+def human_reply_after_commit(session: Session, redis_url: str | None, shop_id: int, message_id: int) -> None:
+    """Send the merchant's reply note on a resolved hand-off back on the channel it came from (Messenger and
+    Instagram: with the HUMAN_AGENT tag, up to seven days after the shopper's message)."""
+    after_commit(
+        session,
+        lambda: (
+            enqueue(redis_url, SEND_HUMAN_REPLY, shop_id, message_id, job_id=f"reply-{shop_id}-{message_id}")
             or None
         ),
     )

@@ -33,6 +33,10 @@ from app.channels.i18n import SOURCE, language, languages, translations
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "email"
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_SUBJECT = 200
+# headers an answer to a shopper's e-mail may carry (``OutgoingMessage.extra["headers"]``)
+REPLY_HEADERS = frozenset(
+    {"In-Reply-To", "References", "Auto-Submitted", "X-Auto-Response-Suppress", "X-Attune-Loop"}
+)
 
 
 class HeaderInjection(PermanentError):
@@ -121,6 +125,9 @@ def render(message: OutgoingMessage, message_id: str) -> EmailMessage:
     if sender.reply_to:
         msg["Reply-To"] = _address("reply-to address", sender.reply_to)
     msg["Message-ID"] = message_id
+    for name, value in dict(message.extra.get("headers") or {}).items():  # a reply's threading, RFC 3834
+        if name in REPLY_HEADERS:
+            msg[name] = clean_header(name, value, 2000)
     if marketing:
         msg["List-Unsubscribe"] = f"<{clean_header('unsubscribe URL', message.unsubscribe_url, 2000)}>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

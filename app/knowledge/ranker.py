@@ -6,7 +6,8 @@ MiniLM vectors. A question is answered in two stages:
 1. **Pool**: the passages that may answer (``among``: the product's and the shop-wide ones, or a backtest
    question's candidates), else the union of the top ``POOL`` by BM25 and by cosine.
 2. **Rank**: a logistic model over features of each pooled passage (cosine to the question, cosine of an FAQ
-   entry's own question, BM25 absolute and relative to the pool, the source's kind, length, yes/no agreement)
+   entry's own question, BM25 absolute and relative to the pool, the source's kind, length, yes/no agreement,
+   the share of the question's words the passage contains)
    gives the probability that it fully answers. The best passage's
    probability is the **confidence**; below the threshold the agent abstains.
 
@@ -44,6 +45,7 @@ FEATURES = (
     "yes_no_answer_to_yes_no_question",
     "starts_yes_no",
     *(f"kind_{k}" for k in RANK_KINDS),
+    "question_words_covered",
 )
 
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -136,6 +138,7 @@ class KnowledgeIndex:
         if docs:
             self._bm25.index(docs, show_progress=False)
         self._lengths = np.log1p(np.array([len(p.text) for p in self.passages], dtype=np.float64))
+        self._words = [frozenset(d) for d in docs]
         self._starts_yes_no = np.array([bool(_YES_NO_ANSWER.match(p.text)) for p in self.passages], float)
         kinds = [p.rank_kind for p in self.passages]
         self._kinds = np.array([[k == name for name in RANK_KINDS] for k in kinds], dtype=np.float64).reshape(
@@ -176,6 +179,8 @@ class KnowledgeIndex:
         lexical = self.bm25(question)[pool]
         best_lex = lexical.max() if len(pool) else 0.0
         yes_no = 1.0 if _YES_NO_QUESTION.match(question) else 0.0
+        asked = frozenset(tokens(question))
+        covered = np.array([len(asked & self._words[i]) / len(asked) if asked else 0.0 for i in pool], float)
         return np.column_stack(
             [
                 cos,
@@ -188,6 +193,7 @@ class KnowledgeIndex:
                 yes_no * self._starts_yes_no[pool],
                 self._starts_yes_no[pool],
                 self._kinds[pool],
+                covered,
             ]
         )
 

@@ -12,6 +12,19 @@ from app.models.profiles import CustomerProfile
 from app.stores.support_orders import latest_order
 
 TRANSCRIPT_TURNS = 20
+CHANNEL_SHOPPERS = {  # client-id prefixes of the support agent's other channels (app.jobs.support_channels)
+    "fb:": "a Messenger user (page-scoped id {})",
+    "ig:": "an Instagram user (scoped id {})",
+    "email:": "the e-mail sender {}",
+}
+
+
+def visitor(client_id: str | None) -> str:
+    """Who an anonymous shopper is, by the channel their client id names."""
+    for prefix, words in CHANNEL_SHOPPERS.items():
+        if client_id and client_id.startswith(prefix):
+            return words.format(client_id.removeprefix(prefix))
+    return "a visitor (not signed in)"
 
 
 def handoff_context(session: Session, shop_id: int, message_id: int) -> dict[str, Any] | None:
@@ -32,9 +45,7 @@ def handoff_context(session: Session, shop_id: int, message_id: int) -> dict[str
         .order_by(SupportMessage.created_at, SupportMessage.id)  # type: ignore[arg-type]
     ).all()[-TRANSCRIPT_TURNS:]
     who = (
-        f"customer {answer.customer_shopify_id}"
-        if answer.customer_shopify_id
-        else "a visitor (not signed in)"
+        f"customer {answer.customer_shopify_id}" if answer.customer_shopify_id else visitor(answer.client_id)
     )
     profile = None
     order = None
@@ -54,9 +65,12 @@ def handoff_context(session: Session, shop_id: int, message_id: int) -> dict[str
             summary.append(f"predicted lifetime value {profile.clv:.2f}")
         if profile.churn_risk is not None:
             summary.append(f"churn risk {profile.churn_risk:.0%}")
+    client = answer.client_id or ""
     return {
         "message_id": answer.id,
         "shopper": who,
+        "customer_id": answer.customer_shopify_id,
+        "email": client.removeprefix("email:") if client.startswith("email:") else None,
         "why": answer.handoff.replace("_", " ") if answer.handoff else "the agent had no confident answer",
         "tried": "abstained: the shop's knowledge had no confident answer"
         if answer.abstained

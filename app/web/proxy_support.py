@@ -93,8 +93,8 @@ def support():
             raise ProxyError(429, str(exc)) from exc
         key = refresh_key(customer_id, client_id)
         tasks.refresh_profile_after_commit(session, redis_url, shop_id, key)
-        if result["escalated"]:  # a person must take it: the shop's support address gets the context
-            tasks.send_handoff_after_commit(session, redis_url, shop_id, result["message_id"])
+        if result["escalated"]:  # a person must take it: the shop's support address (and help desk) get it
+            tasks.handoff_after_commit(session, redis_url, shop_id, result["message_id"])
     response = jsonify(result)
     response.headers["Cache-Control"] = "no-store"
     return response
