@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     pixel_rate_shop_per_min: int = 120_000  # events per shop per minute
     nudge_rate_client_per_min: int = 120  # hesitation signals (and nudge asks) per shopper per minute
     nudge_rate_shop_per_min: int = 60_000  # per shop per minute
+    support_rate_ip_per_min: int = (
+        20  # support questions per client IP per minute (a shopper's id is theirs to change)
+    )
+    support_rate_shop_per_min: int = 600  # support questions per shop per minute
 
     @field_validator("app_url")
     @classmethod

@@ -21,7 +21,15 @@ from app.models.serving import HoldoutPolicy
 
 OTHER = "other-shop.myshopify.com"
 MARK = "zebulon"  # in every text of the first shop's rows; never in the other shop's
-PARAMS = {"agent": "rescue", "placement": "home", "kind": "pins", "channel": "email", "test_id": "t1"}
+PARAMS = {
+    "agent": "rescue",
+    "placement": "home",
+    "kind": "pins",
+    "channel": "email",
+    "test_id": "t1",
+    "name": "messenger",
+    "competitor": "acme",
+}
 
 
 def _first_shops_rows(session: Session, shop_id: int) -> dict[str, int]:

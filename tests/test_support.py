@@ -171,7 +171,7 @@ def test_bad_requests_are_refused(client, session, shops, monkeypatch):
     assert ask(client, "hello").status_code == 400  # neither a signed-in customer nor a client id
     assert client.post(signed("/support", {"client_id": "c"}), json={"q": "x"}).status_code == 400
     assert client.post(signed("/support", {"client_id": "c"}), json={"question": "  "}).status_code == 400
-    assert ask(client, "x" * 2001, client_id="c").status_code == 400
+    assert ask(client, "x" * 2001, client_id="c").status_code == 413
     import app.stores.support as support_store
 
     monkeypatch.setattr(support_store, "HOURLY_LIMIT", 2)
@@ -180,6 +180,24 @@ def test_bad_requests_are_refused(client, session, shops, monkeypatch):
     limited = ask(client, "socks", client_id="c")
     assert limited.status_code == 429 and "questions an hour" in limited.json["error"]
     assert len(messages(session, a.shop_id)) == 4
+
+
+def test_questions_are_limited_per_client_address_whatever_client_id_is_sent(client, session, shops, app):
+    """An anonymous shopper's client id is theirs to change: the address behind the proxy is limited too."""
+    a, _ = shops
+    app.extensions["attune.settings"] = app.extensions["attune.settings"].model_copy(
+        update={"support_rate_ip_per_min": 3}
+    )
+
+    def ask_from(ip: str, client_id: str):
+        path = signed("/support", {"client_id": client_id})
+        return client.post(path, json={"question": "socks"}, headers={"X-Forwarded-For": f"{ip}, 10.0.0.1"})
+
+    assert [ask_from("203.0.113.7", f"rotating-{i}").status_code for i in range(3)] == [200, 200, 200]
+    refused = ask_from("203.0.113.7", "rotating-3")
+    assert refused.status_code == 429 and "this address" in refused.json["error"]
+    assert ask_from("198.51.100.4", "someone-else").status_code == 200  # another shopper is not held up
+    assert len(messages(session, a.shop_id)) == 8  # the refused question was not recorded
 
 
 # --- privacy ------------------------------------------------------------------------------------

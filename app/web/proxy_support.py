@@ -16,12 +16,14 @@ from flask import Blueprint, current_app, g, jsonify, request
 from app import tasks
 from app.db import session_scope
 from app.llm.client import client_from
+from app.queue import get_redis
 from app.storefront import shopper_data
 from app.storefront.ttl_cache import TTLCache
 from app.stores.knowledge import answer_question
 from app.stores.product_questions import product_questions as questions_for
 from app.stores.support import TooManyQuestions, ask, rate_answer, refresh_key
 from app.web import settings
+from app.web.pixel_limits import RateLimited, check_rate
 from app.web.proxy import (
     ProxyError,
     _answer,
@@ -41,6 +43,36 @@ bp.register_error_handler(ProxyError, _proxy_error)
 SUPPORT_MAX_BODY = 8192
 SUPPORT_MAX_QUESTION = 2000
 QUESTIONS_TTL_S = 600  # a product's offered questions (one app's cache): their answers are reused this long
+
+
+def client_ip() -> str:
+    """The shopper's address: Shopify's app proxy forwards it as the first entry of ``X-Forwarded-For``; a request
+    that did not come through a proxy has only its peer's."""
+    forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+    return forwarded[:64] or request.remote_addr or "unknown"
+
+
+def _limit_per_ip(shop_id: int) -> None:
+    """Questions per client address and per shop, per minute: a 429 past either. Per shopper the hourly limit in
+    ``app.stores.support`` applies too, but an anonymous shopper's client id is theirs to change."""
+    cfg = settings()
+    if not cfg.redis_url:
+        return
+    try:
+        check_rate(
+            get_redis(cfg.redis_url),
+            shop_id,
+            f"ip:{client_ip()}",
+            cost=1,
+            per_client=cfg.support_rate_ip_per_min,
+            per_shop=cfg.support_rate_shop_per_min,
+            prefix="support",
+        )
+    except RateLimited as exc:
+        raise ProxyError(
+            429,
+            f"too many questions from this {'address' if exc.scope == 'client' else exc.scope}: try again in a minute",
+        ) from exc
 
 
 def _shop_search(shop_id: int) -> Any:
@@ -65,7 +97,7 @@ def support():
     if not isinstance(question, str) or not question.strip():
         raise ProxyError(400, "send a JSON object with a non-empty question")
     if len(question) > SUPPORT_MAX_QUESTION:
-        raise ProxyError(400, f"question is longer than {SUPPORT_MAX_QUESTION} characters")
+        raise ProxyError(413, f"question is longer than {SUPPORT_MAX_QUESTION} characters")
     product_id = body.get("product_id") if isinstance(body, dict) else None
     if product_id in (None, ""):
         product_id = None
@@ -74,6 +106,7 @@ def support():
     else:
         product_id = int(product_id)
     shop_id, customer_id, client_id = g.shop.id, g.customer_id, g.client_id or None
+    _limit_per_ip(shop_id)
     redis_url = settings().redis_url
     cfg = settings()
     llm = client_from(cfg.attune_llm_base_url, cfg.attune_llm_model, cfg.attune_llm_api_key)  # None: off
