@@ -1,11 +1,10 @@
 """The control room's success table is cached per shop until its data changes: a second request reads no customer
 and returns the very table a fresh computation gives at the same instant; a new order, a refund, a support
-hand-off or a changed holdout share each make the next request compute afresh; another shop never gets it."""
+hand-off each make the next request compute afresh; another shop never gets it."""
 
 from __future__ import annotations
 
 import json
-
 from datetime import datetime, timedelta
 from decimal import Decimal
 

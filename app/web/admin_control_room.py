@@ -28,9 +28,9 @@ from app.measurement.sequential import RateDifference, interval_from_summary, ra
 from app.models.base import utcnow
 from app.orchestrator.proposal import CHANNELS, DEFAULT_END, DEFAULT_START, MAX_GLOBAL_HOLDOUT
 from app.stores import control_room as store
-from app.stores.control_room_cache import cached_table
 from app.stores.catalog import shop_currency
 from app.stores.contact_policy import load_policy, save_holdouts
+from app.stores.control_room_cache import cached_table
 from app.web import settings
 from app.web.admin_lift import shop_lift
 from app.web.session_auth import require_session_token
