@@ -1,5 +1,6 @@
 """All tables. Importing this package registers every table on ``SQLModel.metadata``."""
 
+from app.models.campaigns import Campaign, MessageVariant
 from app.models.catalog import ProductEmbedding
 from app.models.commerce import (
     Cart,
@@ -50,6 +51,8 @@ from app.models.shop_models import RankerModel, ShopModelParams
 from app.models.writeback import ShopifyWriteback
 
 __all__ = [
+    "Campaign",
+    "MessageVariant",
     "AgentLiftSnapshot",
     "AgentSetting",
     "CompetitorPrice",
