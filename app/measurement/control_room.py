@@ -11,7 +11,8 @@ a merchant looking every day would have seen. Each metric has its own eligible c
 - cross-sell rate: customers who bought in the period; share of their orders with a recommended item new to them;
 - repeat purchase rate: customers who had bought before the period; bought again in it;
 - support deflection: customers who asked the storefront assistant; share of their questions not passed to a
-  person (the assistant answers whoever asks, held out or not, so this row shows the assistant's rate in both);
+  person (a held-out customer's question goes to a person, as before the assistant: ``app.stores.support.
+  held_out``; so the holdout's value is support without the agent, 0 %, and the difference is what it deflects);
 - average order value: customers who bought in the period; their mean order value, net of discounts.
 
 Pure: per-customer facts in, plain dicts out.
