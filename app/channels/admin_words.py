@@ -36,6 +36,10 @@ AGENT_LABELS = {
     "rescue": "Checkout rescue",
     "replenishment": "Replenishment",
     "support": "Support assistant",
+    "cross_sell": "Cross-sell at the right time",
+    "win_back": "Win-back",
+    "welcome": "Welcome series",
+    "vip": "VIP recognition",
 }
 SETUP_LABELS = {
     "theme_embed": "Theme embed enabled",
