@@ -22,6 +22,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Imported here: every process imports the ``app`` package, and only the web process needs the web.
     from app.web.admin import bp as admin_bp
     from app.web.admin_activity import bp as admin_activity_bp
+    from app.web.admin_campaigns import bp as admin_campaigns_bp
     from app.web.admin_channels import bp as admin_channels_bp
     from app.web.admin_competitors import bp as admin_competitors_bp
     from app.web.admin_control_room import bp as admin_control_room_bp
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         admin_activity_bp,
         admin_rescue_bp,
         admin_control_room_bp,
+        admin_campaigns_bp,
         metrics_bp,
         admin_pricing_bp,
         admin_prices_bp,

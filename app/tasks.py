@@ -60,6 +60,8 @@ RUN_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_browse_abandonment"
 RUN_ALL_BROWSE_ABANDONMENT = "app.jobs.browse_abandonment.run_all_browse_abandonment"
 RUN_JOURNEY = "app.jobs.journey.journey_for_shop"
 RUN_ALL_JOURNEYS = "app.jobs.journey.run_all_journeys"
+SEND_CAMPAIGN = "app.jobs.campaign.send_campaign"
+CONTINUE_CAMPAIGNS = "app.jobs.campaign.continue_campaigns"
 RUN_RESCUE = "app.jobs.rescue.run_rescue"
 RUN_ALL_RESCUE = "app.jobs.rescue.run_all_rescue"
 RUN_LATE_ORDERS = "app.jobs.late_orders.run_late_orders"
@@ -246,6 +248,13 @@ def run_browse_abandonment(redis_url: str | None, shop_id: int) -> bool:
 def run_journey(redis_url: str | None, shop_id: int) -> bool:
     """The shop's journey stages and next-best-action proposals (daily); one queued per shop."""
     return enqueue(redis_url, RUN_JOURNEY, shop_id, queue="low", job_id=f"journey-{shop_id}")
+
+
+def send_campaign(redis_url: str | None, shop_id: int, campaign_id: int, wave: int | None = None) -> bool:
+    """A newsletter's next wave of recipients (all of them without ``wave``); one queued per campaign."""
+    return enqueue(
+        redis_url, SEND_CAMPAIGN, shop_id, campaign_id, wave, queue="low", job_id=f"campaign-{campaign_id}"
+    )
 
 
 def run_rescue(redis_url: str | None, shop_id: int) -> bool:

@@ -38,6 +38,7 @@ PERIODIC_JOBS: list[tuple[str, str, int | None, str | None]] = [
     (tasks.INFER_ALL_INTERESTS, "low", None, "7 4 * * *"),
     (tasks.FORECAST_ALL_REPLENISHMENT, "low", None, "37 4 * * *"),
     (tasks.RUN_ALL_JOURNEYS, "low", None, "57 4 * * *"),
+    (tasks.CONTINUE_CAMPAIGNS, "low", None, "5 9 * * *"),
     (tasks.FORECAST_ALL_INVENTORY, "low", None, "57 4 * * *"),
     (tasks.SYNC_ALL_KNOWLEDGE, "low", None, "27 4 * * *"),
     (tasks.FIT_ALL_NUDGE_RISK, "low", None, "57 4 * * *"),

@@ -13,6 +13,7 @@ from fixtures_shopify import InstalledShop, LiveApp, make_session_token
 from sqlmodel import Session, select
 
 from app.models.base import utcnow
+from app.models.campaigns import Campaign, MessageVariant
 from app.models.commerce import Customer
 from app.models.control_room import AgentSetting
 from app.models.feedback import SupportMessage
@@ -46,9 +47,12 @@ def _first_shops_rows(session: Session, shop_id: int) -> dict[str, int]:
         text="Zebulon will answer you",
         escalated=True,
     )
-    session.add_all([faq, asked])
+    campaign = Campaign(shop_id=shop_id, name="Zebulon news", subject="Zebulon", body="Zebulon's spring")
+    session.add_all([faq, asked, campaign])
+    session.flush()
+    session.add(MessageVariant(shop_id=shop_id, agent="rescue", key="a", subject="Zebulon waits"))
     session.commit()
-    return {"faq": faq.id, "message": asked.id, "customer": 5}
+    return {"faq": faq.id, "message": asked.id, "customer": 5, "campaign": campaign.id}
 
 
 def _state(session: Session, shop_id: int) -> Any:
@@ -67,6 +71,11 @@ def _state(session: Session, shop_id: int) -> Any:
             (h.agent, h.share)
             for h in session.exec(select(HoldoutPolicy).where(HoldoutPolicy.shop_id == shop_id))
         ),
+        [c.status for c in session.exec(select(Campaign).where(Campaign.shop_id == shop_id))],
+        [
+            (v.agent, v.key, v.active)
+            for v in session.exec(select(MessageVariant).where(MessageVariant.shop_id == shop_id))
+        ],
     )
 
 

@@ -48,7 +48,7 @@ def test_the_digest_carries_the_table_to_the_merchant(jobs_env, smtp, shop_id):
     assert f"Conversion rate: {100 * treated:.1f} %" in text
     for label in ("Abandoned-cart recovery", "Cross-sell rate", "Repeat purchase rate", "Support deflection"):
         assert label in text and label in html
-    assert "Incremental revenue, net of discounts:" in text and "2–3 % · 4–6 %" in text
+    assert "Incremental revenue, net of discounts:" in text and "20–30 % · 50–60 %" in text
     assert "<table" in html and '<th scope="row"' in html
     assert send_weekly_digest(shop_id, NOW) == "already sent" and len(smtp.messages) == 1
 

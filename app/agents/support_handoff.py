@@ -105,4 +105,6 @@ HANDOFF_TEXT = {
     "repeated_question": "Sorry I haven't been able to help. I've passed your question to a person from the shop.",
     "frustrated": "I'm sorry about this. I've passed your question to a person from the shop, who will reply.",
     "abstained_twice": "I don't have a good answer to that. I've passed your questions to a person from the shop.",
+    # the shopper is in the shop's global holdout or the assistant's own: support as it was before the agent
+    "holdout": "Thank you for your question: I've passed it to a person from the shop, who will reply.",
 }

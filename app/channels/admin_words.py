@@ -36,6 +36,10 @@ AGENT_LABELS = {
     "rescue": "Checkout rescue",
     "replenishment": "Replenishment",
     "support": "Support assistant",
+    "cross_sell": "Cross-sell at the right time",
+    "win_back": "Win-back",
+    "welcome": "Welcome series",
+    "vip": "VIP recognition",
 }
 SETUP_LABELS = {
     "theme_embed": "Theme embed enabled",
@@ -77,7 +81,7 @@ UI = {
     "no_budget": "only the shop's contact budget",
     "simulated": "Simulated: the demo's agent simulators produced these figures, not real shoppers.",
     "chart": "Treated and holdout values per metric",
-    "references_note": "References are the seed's published ranges, not measurements of this shop.",
+    "references_note": "References are the seed's figures as the issues quote them (— where none is quoted), not measurements of this shop.",
     "srm": "Sample-ratio mismatch",
     "shrunk": "pooled with other shops",
     "activity": "Activity",

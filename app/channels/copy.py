@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any
 
 from app.channels.i18n import day, gettext_for, money
+from app.orchestrator.variants import fill
 
 
 def N_(msgid: str) -> str:  # noqa: N802 (gettext's name for "mark for extraction, translate later")
@@ -127,6 +128,23 @@ def _back_in_stock(data: Mapping[str, Any], _: Callable[[str], str]) -> dict[str
     }
 
 
+def _newsletter(data: Mapping[str, Any], _: Callable[[str], str]) -> dict[str, Any]:
+    """The merchant's newsletter, personalised: their subject and text with the recipient's name, the shop and
+    the interest filled in, and a line leading into the recipient's own products."""
+    facts = {
+        "first_name": data.get("first_name"),
+        "shop": data["shop_name"],
+        "interest": data.get("interest"),
+    }
+    title = fill(str(data["subject_template"]), facts)
+    paragraphs = [fill(str(data["body"]), facts)]
+    if data.get("block") == "recommended":
+        paragraphs.append(_("Picked for you at %(shop)s:") % facts)
+    elif data.get("block") == "interest":
+        paragraphs.append(_("For your %(interest)s, a few things you do not have yet:") % facts)
+    return {"subject": title, "heading": title, "paragraphs": paragraphs, "cta_label": _("Visit the shop")}
+
+
 def _offer_line(offer: Mapping[str, Any], locale: Any, _: Callable[[str], str]) -> str:
     """The pricing agent's code, when the asking agent attached one (``offer``: code, kind, value, until)."""
     what = (
@@ -150,6 +168,7 @@ WRITERS: dict[str, Writer] = {
     "welcome": _welcome,
     "vip_thanks": _vip_thanks,
     "back_in_stock": _back_in_stock,
+    "newsletter": _newsletter,
 }
 
 

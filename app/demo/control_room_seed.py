@@ -40,6 +40,11 @@ def truths() -> dict[str, Simulated]:
         "rescue": Simulated(rescue.base, rescue.incremental),
         "replenishment": Simulated(0.20, 0.04),
         "support": Simulated(0.08, 0.01),
+        # the journey agent's flows (each its own agent and holdout): synthetic truths, labelled as simulated
+        "cross_sell": Simulated(0.08, 0.012),
+        "win_back": Simulated(0.04, 0.008),
+        "welcome": Simulated(0.05, 0.01),
+        "vip": Simulated(0.30, 0.01),
     }
 
 

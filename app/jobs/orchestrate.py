@@ -20,6 +20,7 @@ from app.orchestrator.policy import decide
 from app.orchestrator.proposal import Decision, Proposal, ProposalError
 from app.stores.contact_policy import load_policy
 from app.stores.orchestrator import load_facts, lock_shoppers, record_decisions
+from app.stores.variants import with_variants
 
 
 def submit_new(
@@ -52,6 +53,7 @@ def submit(
     if not proposals:
         return []
     now = now or utcnow()
+    proposals = with_variants(session, shop_id, proposals, now)
     lock_shoppers(session, shop_id, [p.shopper.key for p in proposals])
     decisions = decide(
         proposals, load_facts(session, shop_id, proposals, now), load_policy(session, shop_id), now

@@ -11,7 +11,8 @@ a merchant looking every day would have seen. Each metric has its own eligible c
 - cross-sell rate: customers who bought in the period; share of their orders with a recommended item new to them;
 - repeat purchase rate: customers who had bought before the period; bought again in it;
 - support deflection: customers who asked the storefront assistant; share of their questions not passed to a
-  person (the assistant answers whoever asks, held out or not, so this row shows the assistant's rate in both);
+  person (a held-out customer's question goes to a person, as before the assistant: ``app.stores.support.
+  held_out``; so the holdout's value is support without the agent, 0 %, and the difference is what it deflects);
 - average order value: customers who bought in the period; their mean order value, net of discounts.
 
 Pure: per-customer facts in, plain dicts out.
@@ -30,15 +31,25 @@ from app.measurement.sequential import difference_interval, srm_check
 
 MIN_PER_ARM = 20  # below this many customers in an arm, a row shows no interval ("collecting")
 
-# The seed's success table: where it gave a figure the agents' readouts already cite, the same words.
+# The seed's success table, as far as the issues quote it: each figure with where it was found. The seed's own text
+# is not in the repository or ../shared; where no issue quotes a figure the cell is "—" and says so, rather than a
+# range nobody can source (earlier placeholders: conversion 2–3 % / 4–6 %, cross-sell 5–10 % / 15–25 %, repeat
+# 20–30 % traditional, AOV +10–30 %; the pricing issue quotes AOV +15–25 %).
+NOT_QUOTED = "—"
 REFERENCES: dict[str, dict[str, str]] = {
-    "conversion_rate": {"traditional": "2–3 %", "with_agents": "4–6 %"},
-    "cart_recovery": {"traditional": "3–5 % (attributed e-mail)", "with_agents": "15–20 % (vendor claim)"},
-    "cross_sell_rate": {"traditional": "5–10 %", "with_agents": "15–25 %"},
-    "repeat_purchase_rate": {"traditional": "20–30 %", "with_agents": "30–45 %"},
-    "support_deflection": {"traditional": "20–30 %", "with_agents": "50–60 %"},
-    "average_order_value": {"traditional": "baseline", "with_agents": "+10–30 %"},
-}
+    "conversion_rate": {"traditional": NOT_QUOTED, "with_agents": NOT_QUOTED,
+                        "source": "no figure quoted in the issues"},
+    "cart_recovery": {"traditional": "3–5 % (attributed e-mail)", "with_agents": "15–20 % (vendor claim)",
+                      "source": "issue 16: the market's attributed recovery and the figure claimed for AI agents"},
+    "cross_sell_rate": {"traditional": NOT_QUOTED, "with_agents": NOT_QUOTED,
+                        "source": "no figure quoted in the issues"},
+    "repeat_purchase_rate": {"traditional": NOT_QUOTED, "with_agents": "30–45 %",
+                             "source": "issue 17: the seed's target repeat purchase rate"},
+    "support_deflection": {"traditional": "20–30 %", "with_agents": "50–60 %",
+                           "source": "issue 18: the seed's traditional and with-agents ranges"},
+    "average_order_value": {"traditional": NOT_QUOTED, "with_agents": "+15–25 %",
+                            "source": "issue 20: the seed's \"AOV +15–25 %\""},
+}  # fmt: skip
 METRICS = tuple(REFERENCES)
 RATE = {m: m != "average_order_value" for m in METRICS}
 

@@ -1,6 +1,7 @@
 """All tables. Importing this package registers every table on ``SQLModel.metadata``."""
 
 from app.models.back_in_stock import BackInStockRequest
+from app.models.campaigns import Campaign, MessageVariant
 from app.models.catalog import ProductEmbedding
 from app.models.commerce import (
     Cart,
@@ -54,6 +55,8 @@ from app.models.shop_models import RankerModel, ShopModelParams
 from app.models.writeback import ShopifyWriteback
 
 __all__ = [
+    "Campaign",
+    "MessageVariant",
     "AgentLiftSnapshot",
     "AgentSetting",
     "CompetitorAlert",

@@ -27,8 +27,11 @@ from app.agents.support import (
 from app.agents.support_handoff import HANDOFF_TEXT, Turn, handoff_reason
 from app.knowledge.answer import GroundedAnswer
 from app.knowledge.order_status import order_reference
+from app.measurement.holdout import GLOBAL, GLOBAL_DEFAULT_SHARE, in_global_holdout, in_holdout
 from app.models.base import utcnow
 from app.models.feedback import SupportMessage
+from app.models.serving import HoldoutPolicy
+from app.stores.contact_policy import DEFAULT_MESSAGE_HOLDOUT
 from app.stores.support_orders import anonymous_lookups, find_order, latest_order, shipping_promise
 
 CONVERSATION_GAP = timedelta(minutes=30)  # a question after a longer pause starts a new conversation
@@ -48,6 +51,36 @@ def _owner(shop_id: int, customer_id: int | None, client_id: str | None) -> Any:
     if customer_id:
         return (SupportMessage.shop_id == shop_id) & (SupportMessage.customer_shopify_id == customer_id)
     return (SupportMessage.shop_id == shop_id) & (SupportMessage.client_id == client_id)
+
+
+AGENT = "support"
+HOLDOUT = "holdout"  # the hand-off of a held-out shopper's question
+
+
+def held_out(session: Session, shop_id: int, customer_id: int | None) -> bool:
+    """The signed-in customer is in the shop's global holdout or the support assistant's own (the same hashes
+    as every agent's): their questions go to a person, as before the assistant, so the control room's
+    support-deflection row compares the assistant with support without it. Only signed-in customers are held
+    out: the row is measured over customers, and an anonymous visitor's arm could not be compared."""
+    if not customer_id:
+        return False
+    rows = {
+        r.agent: r
+        for r in session.exec(
+            select(HoldoutPolicy).where(
+                HoldoutPolicy.shop_id == shop_id,
+                HoldoutPolicy.agent.in_((GLOBAL, AGENT)),  # type: ignore[attr-defined]
+            )
+        ).all()
+    }
+    g, own = rows.get(GLOBAL), rows.get(AGENT)
+    who = str(customer_id)
+    if in_global_holdout(
+        shop_id, "customer", who, g.share if g else GLOBAL_DEFAULT_SHARE, g.salt if g else ""
+    ):
+        return True
+    share = own.share if own else DEFAULT_MESSAGE_HOLDOUT
+    return in_holdout(shop_id, AGENT, "customer", who, share, own.salt if own else "")
 
 
 def refresh_key(customer_id: int | None, client_id: str | None) -> str:
@@ -100,7 +133,8 @@ def ask(
     topic = "order_status" if reference else classify(text)
     if reference and anonymous_lookups(session, shop_id, now) >= ANONYMOUS_LOOKUPS_PER_HOUR:
         raise TooManyQuestions("too many order look-ups in this shop right now: sign in, or try again later")
-    handoff = handoff_reason(text, _history(session, owner, conversation))
+    held = held_out(session, shop_id, customer_id)
+    handoff = HOLDOUT if held else handoff_reason(text, _history(session, owner, conversation))
     cards: list[dict[str, Any]] = []
     if handoff is not None:  # a person must take it: nothing is looked up
         reply = Reply(

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from app.measurement.support_resolution import FOLLOW_UP, SupportTurn, resolution
 from app.models.base import utcnow
 from app.models.feedback import SupportMessage
+from app.stores.support import HOLDOUT
 
 MAX_DAYS = 365
 
@@ -34,6 +35,8 @@ def support_resolution(
             | (SupportMessage.created_at >= since - FOLLOW_UP),
         )
     ).all()
+    # held-out shoppers' questions went straight to a person: not the assistant's to resolve
+    held = {r.conversation for r in rows if r.handoff == HOLDOUT}
     turns = [
         SupportTurn(
             r.conversation,
@@ -46,6 +49,6 @@ def support_resolution(
             r.helpful,
         )
         for r in rows
-        if r.created_at >= since or r.role == "shopper"
+        if (r.created_at >= since or r.role == "shopper") and r.conversation not in held
     ]
     return {"days": days, **resolution(turns, now)}

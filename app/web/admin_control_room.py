@@ -22,7 +22,6 @@ from flask import Blueprint, g, jsonify, request
 
 from app.channels.admin_words import AGENT_LABELS, SETUP_LABELS, Words, negotiate
 from app.db import session_scope
-from app.measurement.control_room import success_table
 from app.measurement.holdout import GLOBAL
 from app.measurement.lift import DEFAULT_WINDOW_DAYS
 from app.measurement.sequential import RateDifference, interval_from_summary, rate_difference, shrink
@@ -31,6 +30,7 @@ from app.orchestrator.proposal import CHANNELS, DEFAULT_END, DEFAULT_START, MAX_
 from app.stores import control_room as store
 from app.stores.catalog import shop_currency
 from app.stores.contact_policy import load_policy, save_holdouts
+from app.stores.control_room_cache import cached_table
 from app.web import settings
 from app.web.admin_lift import shop_lift
 from app.web.session_auth import require_session_token
@@ -150,7 +150,8 @@ def control_room() -> Any:
     shop_id = g.shop.id
     with session_scope(settings().database_url) as session:
         share, salt = store.global_share(session, shop_id)
-        facts = store.customer_facts(session, shop_id, since, now, share, salt)
+        # the table reads every customer: cached per shop until its data changes (``control_room_cache``)
+        table = cached_table(session, shop_id, days, now, share, salt)
         currency = shop_currency(session, shop_id)
         activity = store.agent_activity(session, shop_id, since, now)
         lifts = _agent_lifts(session, shop_id, days, now)
@@ -167,7 +168,6 @@ def control_room() -> Any:
         policy = load_policy(session, shop_id)
         rows = store.cards(session, shop_id)
         setup = store.setup_steps(session, shop_id, now)
-    table = success_table(facts, 1 - share, now=now) if share < 1 else None
     ui = w.ui()
     if table is not None:
         w.write_table(table, currency)

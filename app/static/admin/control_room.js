@@ -27,8 +27,9 @@
         el("td", { class: "num", "data-value": "difference", text: t.difference },
           r.significant ? el("span", { class: "visually-hidden", text: " *" }) : null),
         el("td", { class: "num", "data-value": "interval", text: t.interval }),
-        el("td", { class: "reference", text: r.references.traditional }),
-        el("td", { class: "reference", text: r.references.with_agents }));
+        el("td", { class: "reference", title: r.references.source, text: r.references.traditional }),
+        el("td", { class: "reference", title: r.references.source, text: r.references.with_agents },
+          el("div", { class: "small muted", text: r.references.source })));
     });
     return el("div", { class: "table-wrap" }, el("table", { id: "success-table" },
       el("caption", { class: "visually-hidden", text: L.title }), el("thead", null, head), el("tbody", null, rows)));
