@@ -37,8 +37,12 @@ def test_held_out_customers_get_a_person_and_the_deflection_row_compares_the_arm
     session: Session,
     shops,  # noqa: F811
     jobs_env,
+    app,
 ):
     shop_id = shops[0].shop_id
+    app.extensions["attune.settings"] = app.extensions["attune.settings"].model_copy(
+        update={"support_rate_ip_per_min": 1000}  # sixty customers ask from the test's one address
+    )
     session.add(HoldoutPolicy(shop_id=shop_id, agent=GLOBAL, share=GLOBAL_SHARE))
     session.add(HoldoutPolicy(shop_id=shop_id, agent="support", share=SUPPORT_SHARE))
     now = utcnow()
