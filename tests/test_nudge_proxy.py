@@ -110,7 +110,7 @@ def test_a_hesitating_shopper_gets_the_help_rung_once_recorded_with_its_reason(c
 
 def test_the_card_is_in_the_shoppers_language(client, demo):
     card = post(client, body(locale="de-DE")).json["nudge"]
-    assert card["title"] == "Versand zu Ihnen" and card["lines"][0] == "Versand kostet 4,50\xa0$."
+    assert card["title"] == "Versand zu dir" and card["lines"][0] == "Versand kostet 4,50\xa0$."
 
 
 def test_a_held_out_session_sees_nothing_and_its_counterfactual_is_recorded(client, demo, session):
@@ -247,7 +247,7 @@ def test_compare_offers_a_better_rated_alternative_with_its_reason(client, demo,
     nudge_store.clear_caches()
     shell = {"token": "t", "total": 159, "currency": "USD", "product_ids": [1014]}
     card = post(client, body(cart=shell, locale="de")).json["nudge"]
-    assert card["rung"] == "compare" and card["title"] == "Das könnte Ihnen auch gefallen"
+    assert card["rung"] == "compare" and card["title"] == "Das könnte dir auch gefallen"
     assert [(i["title"], i["why"]) for i in card["items"]] == [
         ("Alpine Down Jacket", "Besser bewertet als Packable Rain Shell (4.7 von 5)")
     ]
