@@ -18,11 +18,11 @@ from app.agents.pricing import in_control
 from app.channels.email_loopback import LoopbackSmtp
 from app.crypto import TokenCipher
 from app.db import session_scope
-from app.measurement.holdout import in_holdout
 from app.jobs import outbox as relay
 from app.jobs.journey import run_journey
 from app.jobs.pricing import settle_offers
 from app.jobs.replenishment import run_replenishment
+from app.measurement.holdout import in_holdout
 from app.models.commerce import Product, ProductVariant
 from app.models.journey import JourneyStage
 from app.models.messaging import OutboxMessage
@@ -32,7 +32,7 @@ from app.models.replenishment import ReplenishmentForecast
 from app.models.serving import HoldoutPolicy, Nudge
 from app.stores import nudge as nudge_store
 from app.stores.channels import save_email_settings
-from app.stores.pricing import save_policy
+from app.stores.pricing import save_policy, save_unit_costs
 from tests.email_support import SENDER
 from tests.messaging_support import add_subscribed_customer
 from tests.test_nudge_proxy import HESITATION
@@ -40,6 +40,7 @@ from tests.test_pricing_offers import (
     DOMAIN,
     PRODUCT,
     VARIANT,
+    _checkout,
     _customers,
     _hesitate,
     _install,
@@ -322,3 +323,83 @@ def test_a_due_reminder_carries_a_code_only_where_pricing_approves(live_app, job
     assert result["offers"] == 1 and code in text and row.data["cta_url"].endswith(f"?discount={code}")
     _assert_single_use_for(live_app, code, again)
     assert run_replenishment(shop, now=now + timedelta(hours=1))["offers"] == 0
+
+
+# --- no code without every guardrail, whichever agent asks ----------------------------------------------------
+
+
+def _waiter(live, cid: int, now: datetime) -> None:
+    """Twice ordered with a code a day after abandoning a checkout: waits for codes."""
+    client = live.client()
+    for n, days in enumerate((80, 40)):
+        order = _order(cid, now - timedelta(days=days - 1), "OLDCODE", "8.00")
+        order["id"] += n * 1000
+        order["line_items"][0]["id"] += n * 1000
+        deliver(client, "checkouts/create", _checkout(cid, now - timedelta(days=days), 10 + n), shop=DOMAIN)
+        deliver(client, "orders/create", order, shop=DOMAIN)
+
+
+def _guard(live, shop_id: int, cid: int, guardrail: str, now: datetime) -> None:
+    if guardrail == "waits_for_codes":
+        _waiter(live, cid, now)
+    with session_scope(live.settings.database_url) as s:
+        if guardrail == "recent_offer":  # an offer three days ago, from another agent
+            s.add(PricingOffer(shop_id=shop_id, key=f"rescue:old-{cid}:3", agent="rescue", shopper_key=f"customer:{cid}",
+                               customer_shopify_id=cid, arm="pct10", reason="pct10", cart_value=80.0, cart_cost=40.0,
+                               discount=Decimal("8.00"), status="created", code="ATN-OLD",
+                               decided_at=now - timedelta(days=3)))  # fmt: skip
+        elif guardrail == "margin_floor":  # the cart's cost leaves no margin for any discount
+            save_policy(s, shop_id, {"default_cost_share": 0.97, "margin_floor": 0.2})
+            save_unit_costs(s, shop_id, {VARIANT: Decimal("79.00")})
+        elif guardrail == "weekly_budget":
+            save_policy(s, shop_id, {"weekly_budget": 0})
+
+
+@pytest.mark.parametrize("guardrail", ["waits_for_codes", "recent_offer", "margin_floor", "weekly_budget"])
+@pytest.mark.parametrize("entry", ["nudge", "win_back", "replenishment"])
+def test_no_code_without_every_guardrail_whichever_agent_asks(
+    live_app, jobs_env, monkeypatch, entry, guardrail
+):
+    """A customer who passes the control group and the first-hesitation rule (tested above for each agent),
+    stopped by one other guardrail: no code reaches Shopify, whichever agent asks."""
+    nudge_store.clear_caches()
+    shop = _install(live_app, monkeypatch, DOMAIN, WITH_CODES)
+    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    cid = _treated(shop)[0]
+    if entry == "win_back":
+        _lapsing(live_app, shop, [cid], now)
+    else:
+        _setup(live_app, shop, [cid], {"nudge": 0.0, "replenishment": 0.0}, now)
+    _hesitate(live_app, cid, now - timedelta(hours=1), times=2)
+    _guard(live_app, shop, cid, guardrail, now)
+    run_jobs(jobs_env.redis_url, ("webhooks",))
+    if entry == "nudge":
+        with session_scope(
+            live_app.settings.database_url
+        ) as s:  # the request runs now: its time, not the test's
+            for row in s.exec(select(PricingOffer).where(PricingOffer.code == "ATN-OLD")).all():
+                row.decided_at = datetime.now(UTC) - timedelta(days=3)
+        assert "pending" not in _nudge(live_app.client(), "sess-guard-01", cid).json
+        run_jobs(jobs_env.redis_url, ("default",))
+    elif entry == "win_back":
+        assert run_journey(shop, now=now)["offers"] == 0
+    else:
+        with session_scope(live_app.settings.database_url) as s:
+            s.add(ReplenishmentForecast(shop_id=shop, customer_shopify_id=cid, product_shopify_id=PRODUCT,
+                                        purchase_days=4, usual_quantity=1, last_purchase_at=now - timedelta(days=28),
+                                        cycle_days=30.0, due_at=now + timedelta(days=1), due_low=now,
+                                        due_high=now + timedelta(days=3), predicted_next_at=now + timedelta(days=1),
+                                        p_within_14d=0.8, p_within_30d=0.95, supply_left=0.1, p_active=0.9,
+                                        status="due", basis="personal", consumable=True, computed_at=now))  # fmt: skip
+        assert run_replenishment(shop, now=now)["offers"] == 0
+    assert live_app.fake.store(DOMAIN).discounts == {}
+    with session_scope(live_app.settings.database_url) as s:
+        asked = [
+            r
+            for r in s.exec(select(PricingOffer).where(PricingOffer.shop_id == shop)).all()
+            if r.code != "ATN-OLD"
+        ]
+    assert len(asked) == 1 and asked[0].status in ("no_offer", "failed") and asked[0].code is None
+    assert not asked[0].control  # stopped by the guardrail under test, not by the control group
+    why = {"waits_for_codes": "waits for codes", "recent_offer": "already had an offer"}
+    assert why.get(guardrail, "no offer pays here") in asked[0].reason  # (each arm refused: floor, budget)

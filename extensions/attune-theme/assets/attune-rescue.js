@@ -91,7 +91,7 @@
   // the card shows only once it is there, so a failed code shows nothing at all
   function awaitOffer(frame, n) {
     setTimeout(function () {
-      native.call(window, '/apps/attune/nudges?client_id=' + encodeURIComponent(clientId()), { credentials: 'same-origin', headers: { Accept: 'application/json' } })
+      native.call(window, '/apps/attune/nudges?client_id=' + encodeURIComponent(clientId()), { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } })
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (d) {
           var o = d && (d.nudges || []).filter(function (x) { return x.kind === 'offer'; })[0];
