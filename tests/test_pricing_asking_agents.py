@@ -241,6 +241,20 @@ def _sent_mail(live, smtp, shop_id: int, agent_like: str) -> dict[int, tuple[Out
     return out
 
 
+def _redeemed(live, jobs_env, shop_id: int, cid: int, code: str, now: datetime) -> None:
+    """The order that uses the code marks the offer redeemed, and its margin is settled into the readout's
+    rows, as a rescue code's is."""
+    row = _offers(live, shop_id)[cid]
+    value = float(row.discount or 0)
+    order = _order(cid, now + timedelta(days=1), code, f"{value:.2f}")
+    assert deliver(live.client(), "orders/create", order, shop=DOMAIN).status_code == 200
+    run_jobs(jobs_env.redis_url, ("webhooks",))
+    settle_offers(shop_id, now=now + timedelta(days=15))
+    row = _offers(live, shop_id)[cid]
+    assert row.redeemed_order_id == order["id"] and float(row.redeemed_discount or 0) == pytest.approx(value)
+    assert row.settled_at is not None and row.orders == 1 and row.margin == pytest.approx(80 - value - 40)
+
+
 def _lapsing(live, shop_id: int, customers: list[int], now: datetime) -> None:
     last = (now - timedelta(days=150)).isoformat()
     _setup(live, shop_id, customers, {a: 1.0 for a in ("cross_sell", "welcome", "vip")} | {"win_back": 0.0}, now,
@@ -286,6 +300,7 @@ def test_a_lapsing_customer_who_hesitated_gets_a_win_back_code_by_email(
     _assert_single_use_for(live_app, code, again)
     assert run_journey(shop, now=now + timedelta(hours=1))["offers"] == 0  # idempotent
     assert len(live_app.fake.store(DOMAIN).discounts) == 1
+    _redeemed(live_app, jobs_env, shop, again, code, now)
 
 
 @pytest.mark.parametrize("scopes", [WITH_CODES, REQUIRED], ids=["codes", "admin-api-error"])
@@ -323,6 +338,7 @@ def test_a_due_reminder_carries_a_code_only_where_pricing_approves(live_app, job
     assert result["offers"] == 1 and code in text and row.data["cta_url"].endswith(f"?discount={code}")
     _assert_single_use_for(live_app, code, again)
     assert run_replenishment(shop, now=now + timedelta(hours=1))["offers"] == 0
+    _redeemed(live_app, jobs_env, shop, again, code, now)
 
 
 # --- no code without every guardrail, whichever agent asks ----------------------------------------------------
