@@ -18,7 +18,10 @@ customer-specific, and unused pooled codes would hold the weekly budget. So the 
    up from ``GET /proxy/nudges``. An Admin API error: no code, no message, the reservation is ``failed``; the
    shopper saw nothing promised and sees nothing.
 
-A reservation the ladder did not use (it chose another rung) is released (``release``)."""
+A reservation the ladder did not use (it chose another rung) is released (``release``). The nudge's own record
+keeps the incentive rung as decided even when its code then fails (intention to treat, like pricing's readout).
+Known limit: two storefront requests approving at the same instant both read the week's spend before either
+commits, so the weekly budget can be overshot by at most one offer per concurrent approval."""
 
 from __future__ import annotations
 
