@@ -37,6 +37,7 @@ from app.models.profiles import CustomerProfile
 from app.orchestrator.policy import shopper_arm
 from app.orchestrator.proposal import Arm, Shopper
 from app.stores.contact_policy import load_policy
+from app.stores.pricing import offer_by_key
 from app.stores.pricing_offers import Ask, arm_of, decide_offer, release
 
 __all__ = ["approve", "offer_key", "release"]
@@ -68,9 +69,14 @@ def approve(session: Session, shop_id: int, ask: Any) -> IncentiveOffer | None:
         return None  # codes are customer-specific: an anonymous shopper is never offered one
     now = ask.now or utcnow()
     shopper = Shopper(customer_id=ask.customer_id)
-    policy = load_policy(session, shop_id)  # (a held-out session's counterfactual follows the same rules)
-    if not policy.switch_for(AGENT).enabled or shopper_arm(shop_id, AGENT, shopper, policy) is Arm.HOLDOUT:
-        return None  # its delivery would be held out or suppressed: no reservation
+    decided = offer_by_key(session, shop_id, offer_key(ask.session_key))
+    if decided is None:  # (a later signal of the same session reads its one decision, nothing more)
+        policy = load_policy(session, shop_id)  # (a held-out session's counterfactual follows the same rules)
+        if (
+            not policy.switch_for(AGENT).enabled
+            or shopper_arm(shop_id, AGENT, shopper, policy) is Arm.HOLDOUT
+        ):
+            return None  # its delivery would be held out or suppressed: no reservation
     request = Ask(
         key=offer_key(ask.session_key), agent=AGENT, shopper=shopper, cart_value=float(ask.cart_value),
         features=_features(session, shop_id, ask.customer_id, now), live_hesitation=True,
