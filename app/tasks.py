@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Iterable
 
 from redis.exceptions import RedisError
@@ -81,6 +82,8 @@ REFRESH_COMPETITOR_FEED = "app.jobs.competitors.refresh_competitor_feed"
 REFRESH_ALL_COMPETITOR_FEEDS = "app.jobs.competitors.refresh_all_competitor_feeds"
 MATCH_COMPETITORS = "app.jobs.competitors.match_competitors"
 SETTLE_ALL_OFFERS = "app.jobs.pricing.settle_all"
+DELIVER_NUDGE_OFFER = "app.jobs.nudge_offer.deliver_nudge_offer"
+SWEEP_NUDGE_OFFERS = "app.jobs.nudge_offer.sweep_nudge_offers"
 WRITE_BACK_SMS_CONSENT = "app.jobs.sms.write_back_sms_consent"
 WRITE_BACK_CONSENT = "app.jobs.writeback.write_back_consent"
 SWEEP_WRITEBACKS = "app.jobs.writeback.sweep_writebacks"
@@ -270,6 +273,19 @@ def run_late_orders(redis_url: str | None, shop_id: int) -> bool:
 def fit_nudge_risk(redis_url: str | None, shop_id: int) -> bool:
     """The shop's in-session risk layer (nightly); one queued per shop."""
     return enqueue(redis_url, FIT_NUDGE_RISK, shop_id, queue="low", job_id=f"nudge-risk-{shop_id}")
+
+
+def deliver_nudge_offer(redis_url: str | None, shop_id: int, key: str) -> bool:
+    """An in-session incentive approved on the storefront: its code made and delivered on site (once per key;
+    ``SWEEP_NUDGE_OFFERS`` re-queues one whose job was lost)."""
+    return enqueue(
+        redis_url,
+        DELIVER_NUDGE_OFFER,
+        shop_id,
+        key,
+        queue="default",
+        job_id=f"nudge-offer-{shop_id}-{re.sub(r'[^A-Za-z0-9_-]', '-', key)}",
+    )
 
 
 def send_weekly_digest(redis_url: str | None, shop_id: int) -> bool:

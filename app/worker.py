@@ -43,6 +43,7 @@ PERIODIC_JOBS: list[tuple[str, str, int | None, str | None]] = [
     (tasks.SYNC_ALL_KNOWLEDGE, "low", None, "27 4 * * *"),
     (tasks.FIT_ALL_NUDGE_RISK, "low", None, "57 4 * * *"),
     (tasks.PERSIST_LIVE_SESSIONS, "low", 60, None),
+    (tasks.SWEEP_NUDGE_OFFERS, "low", 60, None),
     (tasks.SEND_ALL_DIGESTS, "low", None, "0 7 * * 1"),
 ]
 

@@ -16,6 +16,7 @@ from app.models.commerce import Customer, Order, OrderLine, Product, ProductVari
 from app.models.journey import JourneyStage
 from app.models.merchandising import ShopInterest
 from app.models.messaging import ContactConsent, MessageDecision
+from app.models.pricing import PricingOffer
 from app.models.profiles import CustomerProfile
 from app.models.serving import HoldoutPolicy
 from app.models.shop import Shop
@@ -84,7 +85,10 @@ def test_journey_job_proposes_each_flow_through_the_orchestrator(jobs_env):
         assert (
             rows[("welcome", NEWBIE)].action == "hold_out" and rows[("win_back", LAPSED)].action != "hold_out"
         )
-        assert "pricing approval not available" in rows[("win_back", LAPSED)].reason
+        # the pricing agent was asked and refused (no abandoned checkout before: a first hesitation at most)
+        assert rows[("win_back", LAPSED)].reason.endswith("; no incentive")
+        (asked,) = s.exec(select(PricingOffer).where(PricingOffer.shop_id == shop_id)).all()
+        assert asked.agent == "win_back" and asked.status == "no_offer" and "first hesitation" in asked.reason
         assert not s.exec(select(MessageDecision).where(MessageDecision.shop_id == other_id)).all()
     again = run_journey(shop_id, now=NOW + timedelta(hours=1))
     # only the VIP note the budget turned down is proposed again (next day it may fit); the budget is still spent

@@ -1,6 +1,7 @@
 """In-session rescue in headless Chromium against the real app proxy: a shopper who re-adds an item after coming
 back from checkout sees the help rung (shipping cost, delivery time, the gap to free shipping); a held-out one
-sees nothing though their decision is recorded; without consent nothing is sent at all."""
+sees nothing though their decision is recorded; without consent nothing is sent at all; a customer the pricing
+agent approves sees the incentive card once the delivery job has made the code."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.test_nudge_proxy import SHIPPING
 ARTIFACTS = ROOT / "test-artifacts"
 SHOP = support_browser.SHOP
 SOCKS = "/products/merino-wool-hiking-socks"
+VARIANT_SOCKS = VARIANT[1002]
 pytestmark = BROWSER_MARKS
 
 
@@ -93,3 +95,41 @@ def test_nothing_is_sent_without_consent(app, settings, session, page):
         nudges = hesitate(page, sf)
         page.wait_for_timeout(1500)
         assert nudges == [] and page.locator(".attune-rescue-card").count() == 0
+
+
+def test_a_hesitating_customer_sees_the_incentive_once_its_code_exists(live_app, jobs_env, monkeypatch, page):
+    """The incentive rung in Chromium: the proxy answers with the card's frame only, the delivery job makes the
+    code in the fake Shopify and writes the on-site message, and the embed shows the card with the code."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.test_pricing_asking_agents import WITH_CODES, _setup, _treated
+    from tests.test_pricing_offers import DOMAIN, VARIANT, _hesitate, _install, run_jobs
+
+    nudge_store.clear_caches()
+    shop = _install(live_app, monkeypatch, DOMAIN, WITH_CODES)
+    now = datetime.now(UTC)
+    cid = _treated(shop)[0]
+    _setup(live_app, shop, [cid], {"nudge": 0.0}, now)
+    _hesitate(live_app, cid, now - timedelta(hours=1), times=1)  # a checkout abandoned before this session
+    run_jobs(jobs_env.redis_url, ("webhooks",))
+    hesitate_js = HESITATE.replace(str(VARIANT_SOCKS), str(VARIANT))
+    with LocalStorefront(live_app.flask_app, DOMAIN, live_app.settings.database_url, TEST_API_SECRET,
+                         rescue=True, customer_id=cid) as sf:  # fmt: skip
+        page.goto(sf.url + "/cart", referer=sf.url + "/checkouts/cn/abc123")
+        page.wait_for_function("() => window.__attuneLoad && document.querySelector('[data-attune-started]')")
+        with page.expect_response(lambda r: "/apps/attune/nudge?" in r.url, timeout=10000) as answer:
+            page.evaluate(hesitate_js)
+        assert answer.value.json()["pending"]["rung"] == "incentive" and answer.value.json()["nudge"] is None
+        card = page.locator(".attune-rescue-card")
+        assert card.count() == 0  # nothing shown before the code exists
+        for _ in range(40):  # the worker's part: the delivery job and the on-site relay
+            run_jobs(jobs_env.redis_url, ("default",))
+            if card.count():
+                break
+            page.wait_for_timeout(250)
+        card.wait_for(timeout=10000)
+        code = next(iter(live_app.fake.store(DOMAIN).discounts))
+        assert card.get_attribute("data-rung") == "incentive" and code in card.inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        card.screenshot(path=str(ARTIFACTS / "rescue-incentive.png"))
+    nudge_store.clear_caches()

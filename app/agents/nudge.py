@@ -18,7 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
+
+from app.orchestrator.proposal import Content, Proposal, Purpose, Shopper
 
 AGENT = "nudge"
 LADDER = ("help", "compare", "incentive")
@@ -48,12 +51,15 @@ class Alternative:
 
 @dataclass(frozen=True)
 class IncentiveOffer:
-    """An offer the pricing rules approved (margin floor, budget, not a code-waiter): a single-use code."""
+    """An offer the pricing rules approved (margin floor, budget, not a code-waiter): a single-use code. On the
+    request path the code does not exist yet (``code`` None): the approval is a reservation under ``key``, and
+    the code reaches the shopper's on-site thread once a job has made it (``offer_proposal``)."""
 
-    code: str
+    code: str | None
     label: str
     expires_at: str | None = None
     reason: str = ""
+    key: str | None = None  # the pricing reservation's key (the proposal that will deliver the code)
 
 
 @dataclass(frozen=True)
@@ -143,4 +149,29 @@ def decide(f: NudgeFacts) -> NudgeDecision:
         help=f.help if rung == "help" else None,
         alternatives=f.alternatives if rung == "compare" else (),
         incentive=f.incentive if rung == "incentive" else None,
+    )
+
+
+OFFER_LIFETIME = timedelta(hours=72)  # the code's own lifetime: the on-site message lives as long
+
+
+def offer_proposal(
+    shop_id: int, shopper: Shopper, key: str, reason: str, product_ids: Sequence[int], now: datetime
+) -> Proposal:
+    """The approved incentive of a session, as the on-site message that delivers its code (the pricing agent's
+    job writes the code in; ``onsite_kind`` lets the embed find it). A purchase since cancels it."""
+    return Proposal(
+        agent=AGENT,
+        shop_id=shop_id,
+        shopper=shopper,
+        purpose=Purpose.MARKETING,
+        content=Content("nudge_offer", {"copy": "nudge_offer", "onsite_kind": "offer"}),
+        channels=("onsite",),
+        earliest=now,
+        latest=now + OFFER_LIFETIME,
+        dedupe_key=key[:128],
+        reason=f"in-session incentive approved by pricing: {reason}"[:280],
+        product_ids=tuple(product_ids),
+        cancel_on_purchase=True,
+        proposed_at=now,
     )

@@ -83,9 +83,25 @@ def _win_back(data: Mapping[str, Any], _: Callable[[str], str]) -> dict[str, Any
     facts = {"shop": data["shop_name"], "incentive": data.get("incentive") or ""}
     title = _("We miss you at %(shop)s") % facts
     paragraphs = [_("It has been a while. Here is what is new at %(shop)s.") % facts]
-    if data.get("incentive"):
+    offer = data.get("offer")
+    if isinstance(offer, Mapping) and offer.get("code"):
+        paragraphs.append(_offer_line(offer, data.get("locale"), _))
+    elif data.get("incentive"):
         paragraphs.append(_("As a welcome back: %(incentive)s") % facts)
     return {"subject": title, "heading": title, "paragraphs": paragraphs, "cta_label": _("Visit the shop")}
+
+
+def _nudge_offer(data: Mapping[str, Any], _: Callable[[str], str]) -> dict[str, Any]:
+    """The in-session incentive, delivered on site once its code exists (``app.jobs.nudge_offer``)."""
+    title = _("A little something to help you decide")
+    offer = data.get("offer")
+    line = (
+        _offer_line(offer, data.get("locale"), _) if isinstance(offer, Mapping) and offer.get("code") else ""
+    )
+    out = {"subject": title, "heading": title, "paragraphs": [line] if line else [], "onsite_text": line}
+    if line:  # Shopify's shareable discount link: applies the code, then opens the cart
+        out["cta_url"] = f"/discount/{offer['code']}?redirect=%2Fcart"  # type: ignore[index]
+    return out
 
 
 def _welcome(data: Mapping[str, Any], _: Callable[[str], str]) -> dict[str, Any]:
@@ -160,6 +176,11 @@ def _offer_line(offer: Mapping[str, Any], locale: Any, _: Callable[[str], str]) 
     ) % {"code": offer["code"], "what": what, "until": until}
 
 
+def offer_text(offer: Mapping[str, Any], locale: str | None) -> str:
+    """The offer line in ``locale``, for a message that writes its own words (the replenishment reminder)."""
+    return _offer_line(offer, locale, gettext_for(locale))
+
+
 WRITERS: dict[str, Writer] = {
     "browse_reminder": _browse_reminder,
     "checkout_rescue": _checkout_rescue,
@@ -169,6 +190,7 @@ WRITERS: dict[str, Writer] = {
     "vip_thanks": _vip_thanks,
     "back_in_stock": _back_in_stock,
     "newsletter": _newsletter,
+    "nudge_offer": _nudge_offer,
 }
 
 

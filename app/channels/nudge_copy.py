@@ -85,7 +85,7 @@ def card(decision: NudgeDecision, locale: str | None) -> dict[str, Any] | None:
             }
             for a in decision.alternatives
         ]
-    elif decision.rung == "incentive" and decision.incentive is not None:
+    elif decision.rung == "incentive" and decision.incentive is not None and decision.incentive.code:
         offer: IncentiveOffer = decision.incentive
         out["title"] = _("A little something to help you decide")
         out["lines"] = [_("Use code %(code)s: %(label)s.") % {"code": offer.code, "label": offer.label}]
@@ -94,3 +94,14 @@ def card(decision: NudgeDecision, locale: str | None) -> dict[str, Any] | None:
         return None
     out["close"] = _("Close")
     return out
+
+
+def pending(decision: NudgeDecision, locale: str | None) -> dict[str, Any] | None:
+    """A shown incentive whose code is still being made: the card's frame (rung, title, close) for the embed,
+    which fills it with the on-site message that delivers the code (``GET /proxy/nudges``, kind ``offer``) and
+    shows nothing if none comes (an Admin API error is never the shopper's)."""
+    offer = decision.incentive
+    if decision.action != "show" or decision.rung != "incentive" or offer is None or offer.code:
+        return None
+    _ = gettext_for(locale)
+    return {"rung": "incentive", "title": _("A little something to help you decide"), "close": _("Close")}

@@ -75,7 +75,7 @@ class OnsiteChannel:
                         customer_id=customer_id,
                         client_id=None if customer_id is not None else client_id,
                         agent=str(extra.get("agent") or "attune")[:32],
-                        kind="message",
+                        kind="offer" if message.data.get("onsite_kind") == "offer" else "message",
                         text=nudge_text(message),
                         url=same_site_path(message.data.get("cta_url") or message.data.get("url")),
                         reason=str(extra.get("reason") or "")[:MAX_REASON],

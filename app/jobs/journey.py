@@ -9,8 +9,12 @@
 - ``refresh_stages(shop_id)``: nightly, recomputes every stored stage (buyers move to lapsing and lost with
   the clock, not with an event).
 
-The pricing agent's approval of win-back incentives plugs in through ``approve_incentive``; until it exists,
-win-backs carry no incentive.
+Win-back incentives: the agent stays pure and is handed the pricing agent's approvals as a function over facts
+the job gathered first (``pricing_approver``): for each lapsing candidate the orchestrator would not hold out,
+``app.jobs.pricing.reserve_offer`` applies every pricing guardrail and records the decision (an offer reserved,
+key ``win_back:<shopper>:<last order day>``). After the orchestrator decided, ``attach_offers`` makes the code
+(customer-specific, single use) for the win-backs it will send and writes it in; one held out or suppressed is
+released, and one whose Admin API call failed goes out without the incentive's words.
 """
 
 from __future__ import annotations
@@ -23,12 +27,22 @@ from typing import Any
 from sqlmodel import Session, select
 
 from app import tasks
-from app.agents.journey import AGENTS, ApproveIncentive, InterestOutlook, Item, JourneyFacts, propose
+from app.agents.journey import (
+    AGENTS,
+    WIN_BACK,
+    ApproveIncentive,
+    Incentive,
+    InterestOutlook,
+    Item,
+    JourneyFacts,
+    propose,
+)
 from app.config import get_settings
 from app.db import get_engine
 from app.jobs.fan_out import for_each_installed_shop
 from app.jobs.message_locale import ensure_shop_locale
 from app.jobs.orchestrate import count_actions, submit_new
+from app.jobs.pricing import Ask, attach_offers, reserve_offer
 from app.models.base import utcnow
 from app.models.profiles import CustomerProfile
 from app.models.shop import Shop
@@ -37,9 +51,11 @@ from app.profiles.journey import stage_of
 from app.recommend import interest_timing as timing
 from app.recommend.interests import Interest
 from app.stores.browse import reminder_content, shopper_profiles
+from app.stores.contact_policy import load_policy
 from app.stores.interests import load_interests
 from app.stores.journey import save_stages
 from app.stores.journey_facts import customer_rows, order_lines, subscriptions
+from app.stores.pricing_offers import release
 
 log = logging.getLogger(__name__)
 CHECKLIST_CANDIDATES = 8
@@ -136,8 +152,15 @@ def run_journey(
         if session.get(Shop, shop_id) is None:
             return {"shop_id": shop_id, "proposals": 0}
         shop_name, facts = gather_facts(session, shop_id, now)
-        proposals = [p for f in facts for p in propose(shop_id, shop_name, f, now, approve_incentive)]
+        asked: dict[str, Ask] = {}
+        approve = approve_incentive or pricing_approver(session, shop_id, facts, now, asked)
+        proposals = [p for f in facts for p in propose(shop_id, shop_name, f, now, approve)]
         proposals, decisions = submit_new(session, shop_id, proposals, now)
+        asks = {(p.shopper.key, p.dedupe_key): asked.pop(p.shopper.key)
+                for p in proposals if p.agent == WIN_BACK and p.shopper.key in asked}  # fmt: skip
+        for ask in asked.values():  # approved for a win-back already decided before: give it back
+            release(session, shop_id, ask.key, "the win-back was already decided")
+        offers = attach_offers(session, settings, shop_id, decisions, asks, now)
         session.commit()
     counts = count_actions(decisions)
     by_agent = {a: sum(p.agent == a for p in proposals) for a in AGENTS}
@@ -147,8 +170,37 @@ def run_journey(
         "customers": len(facts),
         "proposals": len(proposals),
         "by_agent": by_agent,
+        "offers": offers,
         **counts,
     }
+
+
+def pricing_approver(
+    session: Session, shop_id: int, facts: list[JourneyFacts], now: datetime, asked: dict[str, Ask]
+) -> ApproveIncentive:
+    """The win-back's approval function, from the pricing agent (``reserve_offer``: every guardrail; nothing for
+    a shopper the orchestrator holds out from the win-back). Each approval asked is noted in ``asked`` by
+    shopper, for ``attach_offers`` after the orchestrator decided."""
+    by_shopper = {f.shopper.key: f for f in facts}
+    contact = load_policy(session, shop_id)
+
+    def approve(shopper: Shopper, value: float) -> Incentive | None:
+        f = by_shopper.get(shopper.key)
+        if f is None or f.last_order_at is None:
+            return None
+        day = f"{f.last_order_at:%Y-%m-%d}"
+        ask = Ask(
+            key=f"{WIN_BACK}:{shopper.key}:{day}", agent=WIN_BACK, shopper=shopper,
+            cart_value=f.average_order_value, features=dict(f.features),
+        )  # fmt: skip
+        asked[shopper.key] = ask
+        offer = reserve_offer(session, shop_id, ask, now, contact)
+        if offer is None or offer.code is None:
+            return None
+        what = "free shipping" if offer.kind == "free_shipping" else f"{offer.value:g} % off"
+        return Incentive(code=offer.code, description=what)
+
+    return approve
 
 
 def refresh_stages(shop_id: int, now: datetime | None = None) -> int:

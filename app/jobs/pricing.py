@@ -1,70 +1,50 @@
-"""The pricing agent's entry points. ``offer_for`` is what the rescue, replenishment and journey agents' jobs
-call before they attach an incentive: it reads the shop's facts, lets ``app.agents.pricing.decide`` apply
-every guardrail and the bandit, records the decision (one per asking proposal key, so a retry gets the same
-answer and the same code) and, for an offer, creates the shopper's code through the Admin API. An Admin API
-error means no offer (recorded as ``failed``), never an error for the shopper or the asking agent.
+"""The pricing agent's entry points. ``offer_for`` is what the rescue, replenishment, journey and nudge agents'
+jobs call before a message carries an incentive: the decision (``app.stores.pricing_offers.decide_offer``, every
+guardrail and the bandit, one per asking proposal key, so a retry gets the same answer and the same code) and,
+for an offer, the shopper's code through the Admin API. An Admin API error means no offer (recorded as
+``failed``), never an error for the shopper or the asking agent.
+
+``attach_offers`` is the second half for an asking agent's job, after the orchestrator decided: the messages it
+will send get their code written in (the e-mail's offer line, the cart link's ``?discount=``); a reservation
+made before the orchestrator (the journey's win-back) whose message is held out or suppressed is released, and
+one whose code failed loses the words that promised it.
 
 ``settle_offers`` (daily) closes each decision's 14-day window: the gross margin of the shopper's orders,
 one observation for the bandit."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlmodel import Session, select
 
-from app.agents.pricing import (
-    OfferContext,
-    OfferDecision,
-    OfferRequest,
-    decide,
-    waits_for_codes,
-)
-from app.channels.copy import localize
+from app.channels.copy import localize, offer_text
 from app.config import Settings, get_settings
 from app.db import get_engine, session_scope
-from app.modelling.offer_response import with_pool
 from app.models.base import utcnow
 from app.models.messaging import OutboxMessage
 from app.models.pricing import PricingOffer
 from app.models.shop import Shop
-from app.orchestrator.proposal import Shopper
+from app.orchestrator.policy import shopper_arm
+from app.orchestrator.proposal import Arm, ContactPolicy
 from app.shopify.admin import AdminAPIError, AdminClient
 from app.shopify.discounts import CodeSpec, create_code
-from app.stores.pricing import (
-    discounted_after_abandonment,
-    hesitations,
-    last_offer_at,
-    load_policy,
-    model_stats,
-    offer_by_key,
-    settle,
-    unit_costs,
-    week_spend,
-)
+from app.stores.pricing import load_policy, settle
+from app.stores.pricing_offers import Ask, arm_of, code_for, decide_offer, release
 from app.stores.shops import installed_shop_ids
 
 log = logging.getLogger(__name__)
 CODE_LIFETIME = timedelta(hours=72)  # within the issue's 48-72 h
 
 
-@dataclass(frozen=True)
-class Ask:
-    """What an asking agent knows: its proposal's key, the shopper, the cart and the profile's features."""
-
-    key: str
-    agent: str
-    shopper: Shopper
-    cart_value: float
-    lines: Sequence[tuple[int | None, int]] = ()  # (variant id, quantity)
-    features: dict[str, float | str | None] | None = None
-    starts_at: datetime | None = None  # when the message with the code goes out (default: now)
+__all__ = [
+    "Ask", "Offer", "attach_offers", "code_for", "offer_for", "reserve_offer", "settle_all", "settle_offers",
+    "with_offer",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -77,19 +57,6 @@ class Offer:
     kind: str | None = None
     value: float = 0.0
     ends_at: datetime | None = None
-
-
-def _context(features: dict[str, Any] | None, margin_rate: float, cart_value: float) -> OfferContext:
-    f = features or {}
-    num = lambda k, d: float(f[k]) if isinstance(f.get(k), int | float) else d  # noqa: E731
-    return OfferContext(
-        num("price_sensitivity", 0.5), num("intent", 0.5), num("clv", 0.0), margin_rate, cart_value
-    )
-
-
-def code_for(shop_id: int, key: str) -> str:
-    """The offer's code: stable per shop and proposal (a retry makes the same code), not guessable."""
-    return "ATN-" + hashlib.sha256(f"{shop_id}:pricing:{key}".encode()).hexdigest()[:10].upper()
 
 
 def _answer(row: PricingOffer, policy_arms: Sequence[Any]) -> Offer:
@@ -110,15 +77,10 @@ def offer_for(
     client: AdminClient | None = None,
 ) -> Offer:
     """Decide (once per ``ask.key``) and, for an offer, create its code. Flushes, never commits."""
-    policy = load_policy(session, shop_id)
-    found = offer_by_key(session, shop_id, ask.key)
-    if found is not None and found.status != "pending":
+    found, policy = decide_offer(session, shop_id, ask, now)
+    if found.status != "pending":
         return _answer(found, policy.arms)
     cid = ask.shopper.customer_id
-    if found is None:  # decide once; a pending row (its code not made yet) keeps the arm it was given
-        found = _decide(session, shop_id, ask, policy, now)
-        if found.status != "pending":
-            return _answer(found, policy.arms)
     row = found
     arm = next((a for a in policy.arms if a.key == row.arm), None)
     if arm is None:
@@ -145,45 +107,24 @@ def offer_for(
     return _answer(row, policy.arms)
 
 
-def _decide(session: Session, shop_id: int, ask: Ask, policy: Any, now: datetime) -> PricingOffer:
-    """Every guardrail and the bandit, on the shop's facts; the decision recorded (``pending`` for an offer)."""
-    cid = ask.shopper.customer_id
-    costs = unit_costs(session, shop_id, [v for v, _ in ask.lines if v])
-    known = all(v in costs for v, _ in ask.lines) and ask.lines
-    cart_cost = sum(costs[v] * q for v, q in ask.lines) if known else None  # type: ignore[index]
-    cost = cart_cost if cart_cost is not None else ask.cart_value * policy.default_cost_share
-    margin_rate = max(ask.cart_value - cost, 0.0) / ask.cart_value if ask.cart_value > 0 else 0.0
-    context = _context(ask.features, margin_rate, float(ask.cart_value))
-    request = OfferRequest(
-        shop_id=shop_id, shopper_key=ask.shopper.key, key=ask.key, agent=ask.agent, context=context,
-        cart_value=float(ask.cart_value), cart_cost=cart_cost, hesitations=hesitations(session, shop_id, cid),
-        waits_for_codes=waits_for_codes(discounted_after_abandonment(session, shop_id, cid)),
-        last_offer_at=last_offer_at(session, shop_id, ask.shopper.key),
-        spent_this_week=week_spend(session, shop_id, now), now=now,
-    )  # fmt: skip
-    own, pooled = model_stats(session, shop_id)
-    return _record(session, shop_id, ask, request, decide(request, policy, with_pool(own, pooled)), cost)
-
-
-def _record(
-    session: Session, shop_id: int, ask: Ask, request: OfferRequest, decision: OfferDecision, cost: float
-) -> PricingOffer:
-    c = request.context
-    row = PricingOffer(
-        shop_id=shop_id, key=ask.key[:128], agent=ask.agent[:32], shopper_key=ask.shopper.key[:80],
-        customer_shopify_id=ask.shopper.customer_id, arm=decision.arm.key, control=decision.control,
-        eligible=decision.eligible,
-        trial=decision.trial, reason=decision.reason[:280], cart_value=request.cart_value, cart_cost=cost,
-        discount=Decimal(str(decision.discount)) if decision.offers else None,
-        predicted_incremental=decision.predicted_incremental,
-        context={"price_sensitivity": c.price_sensitivity, "intent": c.intent, "clv": c.clv,
-                 "margin_rate": c.margin_rate, "cart_value": c.cart_value,
-                 "p_no_offer": decision.p_no_offer},
-        status="pending" if decision.offers else "no_offer", decided_at=request.now,
-    )  # fmt: skip
-    session.add(row)
-    session.flush()
-    return row
+def reserve_offer(
+    session: Session, shop_id: int, ask: Ask, now: datetime, contact: ContactPolicy
+) -> Offer | None:
+    """The approval an agent gets *before* it proposes, so its words can speak of the offer (the journey's
+    win-back): only for a known customer whom the orchestrator will not hold out from ``ask.agent`` and whose
+    agent card is on; the decision is recorded and an offer reserved (``pending``). Its code is made by
+    ``attach_offers`` once the orchestrator decided to send the message, and released if it did not. Returns
+    the offer (``code``: the code it will have) or None."""
+    if ask.shopper.customer_id is None or not contact.switch_for(ask.agent).enabled:
+        return None
+    if shopper_arm(shop_id, ask.agent, ask.shopper, contact) is Arm.HOLDOUT:
+        return None
+    row, policy = decide_offer(session, shop_id, ask, now)
+    arm = arm_of(policy, row.arm)
+    if row.status not in ("pending", "created") or arm is None:
+        return None
+    code = row.code or code_for(shop_id, ask.key)
+    return Offer(row.arm, row.reason, code, arm.kind, arm.value, row.expires_at)
 
 
 def settle_offers(shop_id: int, now: datetime | None = None) -> dict[str, Any]:
@@ -211,40 +152,62 @@ def attach_offers(
     settings: Settings,
     shop_id: int,
     decisions: Sequence[Any],
-    asks: dict[str, Ask],
+    asks: Mapping[Any, Ask],
     now: datetime,
 ) -> int:
     """For an asking agent's job, after the orchestrator decided: each message it will send whose dedupe key
     has an ``Ask`` gets the offer, if any (its code valid from the send time), written into the outbox row's
-    words in the shopper's language. Nothing is asked for a held-out or suppressed message. Never raises: a
-    failure here leaves the message as it was. Returns how many messages carry a code."""
+    words in the shopper's language. Nothing is asked for a held-out or suppressed message, and a reservation
+    made for one is released. Never raises: a failure here leaves the message without an offer. Returns how
+    many messages carry a code. ``asks`` is keyed by the dedupe key, or by (shopper key, dedupe key) where the
+    dedupe key alone names one message per shopper."""
     attached = 0
     for d in decisions:
-        ask = asks.get(d.proposal.dedupe_key)
-        if ask is None or not d.creates_message:
+        ask = asks.get(d.proposal.dedupe_key) or asks.get((d.proposal.shopper.key, d.proposal.dedupe_key))
+        if ask is None:
             continue
+        if not d.creates_message:
+            release(session, shop_id, ask.key, d.reason)
+            continue
+        offer: Offer | None = None
         try:
             with session.begin_nested():
                 offer = offer_for(session, settings, shop_id, replace(ask, starts_at=d.send_at), now)
-                if offer.code is None:
-                    continue
-                row = session.exec(
-                    select(OutboxMessage).where(
-                        OutboxMessage.shop_id == shop_id,
-                        OutboxMessage.shopper_key == d.proposal.shopper.key,
-                        OutboxMessage.dedupe_key == d.proposal.dedupe_key,
-                    )
-                ).first()
-                if row is None:
-                    continue
-                until = offer.ends_at.isoformat() if offer.ends_at else None
-                data = {
-                    **row.data,
-                    "offer": {"code": offer.code, "kind": offer.kind, "value": offer.value, "until": until},
-                }
-                row.data = localize(data, str(data.get("locale") or "en"))
-                session.add(row)
-                attached += 1
         except Exception:  # noqa: BLE001 - an offer must never stop the asking agent's message
-            log.exception("pricing: shop %s, no offer attached to %s", shop_id, d.proposal.dedupe_key)
+            log.exception("pricing: shop %s, no offer for %s", shop_id, d.proposal.dedupe_key)
+        row = session.exec(
+            select(OutboxMessage).where(
+                OutboxMessage.shop_id == shop_id,
+                OutboxMessage.shopper_key == d.proposal.shopper.key,
+                OutboxMessage.dedupe_key == d.proposal.dedupe_key,
+            )
+        ).first()
+        if row is None:
+            continue
+        try:
+            row.data = with_offer(row.data, offer if offer is not None and offer.code else None)
+        except ValueError:  # copy it cannot write: the message stays as the agent wrote it, without a code
+            log.exception("pricing: shop %s, offer not written into %s", shop_id, d.proposal.dedupe_key)
+            continue
+        session.add(row)
+        attached += bool(offer is not None and offer.code)
     return attached
+
+
+def with_offer(data: dict[str, Any], offer: Offer | None) -> dict[str, Any]:
+    """The message's data with the offer written in (``offer``: code, kind, value, until), or, without one,
+    without the words an agent wrote in advance for it (``incentive``): no message promises a code it lacks.
+    Copy-driven messages say it through their writer; a message with its own words gets the offer line as a
+    paragraph; a cart link applies the code at checkout (``?discount=``)."""
+    out = {k: v for k, v in data.items() if k not in ("incentive", "incentive_code")}
+    locale = str(out.get("locale") or "en")
+    if offer is None or not offer.code:
+        return localize(out, locale) if out != data else data
+    until = offer.ends_at.isoformat() if offer.ends_at else None
+    out["offer"] = {"code": offer.code, "kind": offer.kind, "value": offer.value, "until": until}
+    if out.get("copy") is None and isinstance(out.get("paragraphs"), list):
+        out["paragraphs"] = [*out["paragraphs"], offer_text(out["offer"], locale)]
+    cta = out.get("cta_url")
+    if isinstance(cta, str) and "/cart/" in cta and "discount=" not in cta:
+        out["cta_url"] = f"{cta}{'&' if '?' in cta else '?'}discount={offer.code}"
+    return localize(out, locale)

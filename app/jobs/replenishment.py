@@ -8,25 +8,38 @@
 - ``run_replenishment(shop_id)``: the replenishment agent (``app.agents.replenishment``) proposes a reminder to
   every shopper with a due consumable, and the orchestrator decides (holdout, consent, quiet hours, budget) and
   records them with their outbox rows in this job's transaction. Idempotent: a second run finds the same
-  reminders already decided (one per shopper and due cycle) and records nothing.
+  reminders already decided (one per shopper and due cycle) and records nothing. Each reminder asks the pricing
+  agent (``app.jobs.pricing.attach_offers``) once it is decided: only where pricing approves (every guardrail)
+  does the sent reminder carry a single-use code (its line, and ``?discount=`` on the cart link).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session
 
 from app import tasks
-from app.agents.replenishment import AGENT, LEAD, ReplenishmentFacts, propose
+from app.agents.replenishment import (
+    AGENT,
+    FLOW_TRIGGER,
+    LEAD,
+    ReplenishmentFacts,
+    Supply,
+    due_items,
+    propose,
+)
 from app.config import Settings, get_settings
 from app.db import after_commit, get_engine
 from app.jobs.fan_out import for_each_installed_shop
 from app.jobs.orchestrate import submit
+from app.jobs.pricing import Ask, attach_offers
 from app.models.replenishment import ReplenishmentForecast
 from app.models.shop import Shop
-from app.orchestrator.proposal import Shopper
+from app.orchestrator.proposal import Proposal, Shopper
 from app.recommend.replenishment import Forecast, forecast_history
 from app.stores.browse import shopper_profiles
 from app.stores.orchestrator import load_facts
@@ -120,10 +133,13 @@ def run_replenishment(shop_id: int, now: datetime | None = None) -> dict[str, in
         name, supplies_of, complements = supplies(session, shop_id, due, now)
         profiles = shopper_profiles(session, shop_id, [f"customer:{c}" for c in supplies_of], now)
         proposals = []
+        asks: dict[tuple[str, str], Ask] = {}
         for customer, items in supplies_of.items():
             hours, zone, features = profiles.get(f"customer:{customer}", ([0] * 24, None, {}))
             facts = ReplenishmentFacts(Shopper(customer_id=customer), items, hours, zone, features)
-            proposals += propose(shop_id, name, shop.domain, facts, now, complements, delivery)
+            mine = propose(shop_id, name, shop.domain, facts, now, complements, delivery)
+            proposals += mine
+            asks.update(_asks(mine, items, now, delivery, features))
         taken = load_facts(session, shop_id, proposals, now) if proposals else {}
         # a reminder already sent, scheduled or held out is not proposed again, nor its Flow trigger (which the
         # budget suppressed beside it and would otherwise fire on the next day's run)
@@ -134,9 +150,28 @@ def run_replenishment(shop_id: int, now: datetime | None = None) -> dict[str, in
             and p.dedupe_key.removeprefix("flow:") not in keys
         ]
         decisions = submit(session, shop_id, proposals, now)
+        offers = attach_offers(session, settings, shop_id, decisions, asks, now)
         session.commit()
-    counts: dict[str, int] = {"shop_id": shop_id, "proposals": len(proposals)}
+    counts: dict[str, int] = {"shop_id": shop_id, "proposals": len(proposals), "offers": offers}
     for d in decisions:
         counts[str(d.action)] = counts.get(str(d.action), 0) + 1
     log.info("%s: shop %s, %s", AGENT, shop_id, counts)
     return counts
+
+
+def _asks(
+    proposals: list[Proposal], items: Sequence[Supply], now: datetime, delivery: timedelta, features: Any
+) -> dict[tuple[str, str], Ask]:
+    """The reminder (not its Flow trigger) asks the pricing agent whether an incentive pays on the due items'
+    reorder; ``attach_offers`` makes and writes the code only where it approves and the reminder is sent."""
+    due = [s for s in due_items(items, now, delivery) if s.variant_id]
+    out = {}
+    for p in proposals:
+        if p.content.template == FLOW_TRIGGER or not due:
+            continue
+        out[(p.shopper.key, p.dedupe_key)] = Ask(
+            key=f"{p.dedupe_key}:{p.shopper.key}"[:128], agent=AGENT, shopper=p.shopper,
+            cart_value=round(sum(s.value * max(s.usual_quantity, 1) for s in due), 2),
+            lines=[(s.variant_id, max(s.usual_quantity, 1)) for s in due], features=dict(features or {}),
+        )  # fmt: skip
+    return out

@@ -7,6 +7,7 @@ reason as a ``MessageDecision`` (so it shows in the activity feed). Every query 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,14 +30,17 @@ from app.models.messaging import MessageDecision
 from app.models.nudge import NudgeSession, NudgeShop
 from app.models.profiles import CustomerProfile
 from app.models.serving import HoldoutPolicy
+from app.stores import nudge_offer
 
+log = logging.getLogger(__name__)
 DEFAULT_HOLDOUT = 0.1
 CACHE_TTL_S = 300.0
 
-# The incentive rung's seam: the pricing agent installs a function that asks its rules (margin floor, budget,
-# never to a code-waiter) and returns an approved single-use offer, or None. Until then: no incentive.
+# The incentive rung's seam: a function that asks the pricing agent's rules (every guardrail, the bandit) and
+# returns an approved offer, or None. The default is ``app.stores.nudge_offer.approve`` (request-safe: it
+# reserves the offer; a job makes the code after the commit); tests may install another.
 IncentiveApprover = Callable[[Session, int, "IncentiveAsk"], IncentiveOffer | None]
-_approver: IncentiveApprover | None = None
+_approver: IncentiveApprover = nudge_offer.approve
 
 
 @dataclass(frozen=True)
@@ -47,20 +51,24 @@ class IncentiveAsk:
     cart_value: float
     product_ids: tuple[int, ...]
     risk: float
+    holdout: bool = False  # a held-out session: the answer is its counterfactual, nothing is reserved
+    now: datetime | None = None
 
 
 def set_incentive_approver(approver: IncentiveApprover | None) -> None:
+    """Install an approver (None: the pricing agent's own, ``app.stores.nudge_offer.approve``)."""
     global _approver
-    _approver = approver
+    _approver = approver or nudge_offer.approve
 
 
 def incentive_for(session: Session, shop_id: int, ask: IncentiveAsk) -> IncentiveOffer | None:
-    """The approved offer, or None (no approver yet, or it refused, or it failed: never an error here)."""
-    if _approver is None:
-        return None
+    """The approved offer, or None (refused, or it failed: never an error here). A failure rolls back only
+    what the approval wrote (a savepoint), never the nudge's own work."""
     try:
-        return _approver(session, shop_id, ask)
-    except Exception:  # a failing approval (Admin API down) means no incentive, never an error to the shopper
+        with session.begin_nested():
+            return _approver(session, shop_id, ask)
+    except Exception:  # a failing approval means no incentive, never an error to the shopper
+        log.exception("nudge: shop %s, the incentive approval failed", shop_id)
         return None
 
 

@@ -25,7 +25,7 @@ from app.modelling.hesitation import (
 )
 from app.models.nudge import NudgeSession
 from app.stores import nudge as store
-from app.stores import nudge_facts, nudge_live, nudge_outcomes
+from app.stores import nudge_facts, nudge_live, nudge_offer, nudge_outcomes
 
 # The pixel's checkout steps this far back count for the live session (its row may start only when the shopper
 # comes back from checkout, after the steps).
@@ -54,6 +54,7 @@ class NudgeResult:
     new_signals: int
     row: NudgeSession  # the live session as this request left it
     reads: dict[str, Any] | None = None  # database reads made by this request, for the live cache
+    offer_key: str | None = None  # an approved incentive whose code a job makes after the commit
 
 
 @dataclass
@@ -95,8 +96,10 @@ def step(
         risk=r.probability, signals=h.signals(), holdout=row.holdout, decided=row.action is not None
     )
     decision = decide(base)
+    facts: NudgeFacts | None = None
     if decision.action == "wait" and not base.decided and base.signals and r.probability >= base.threshold:
-        decision = decide(_facts(session, shop_id, req, base, h, settings, key, now))
+        facts = _facts(session, shop_id, req, base, h, settings, key, now)
+        decision = decide(facts)
     if decision.final:
         stored = row if live is None else _stored_row(session, shop_id, key, row)
         if (
@@ -112,7 +115,7 @@ def step(
             stored.reason,
             stored.decided_at,
         )
-    return NudgeResult(decision, r, h, new, row, reads)
+    return NudgeResult(decision, r, h, new, row, reads, _offer_to_deliver(session, shop_id, facts, decision))
 
 
 def _reads(
@@ -140,6 +143,26 @@ def _reads(
         intent = store.intent_prior(session, shop_id, req.customer_id, req.client_id)
         out.update(intent=intent, intent_at=t)
     return steps, intent, (out if out != cached else None)
+
+
+def _offer_to_deliver(
+    session: Session, shop_id: int, facts: NudgeFacts | None, decision: NudgeDecision
+) -> str | None:
+    """The key of the pricing reservation whose code the proxy queues after the commit, when the shown rung is
+    the incentive; a reservation the ladder did not use is released."""
+    reserved = facts.incentive if facts is not None else None
+    if (
+        reserved is None
+        or reserved.key is None
+        or reserved.code is not None
+        or facts is None
+        or facts.holdout
+    ):
+        return None
+    if decision.action == "show" and decision.rung == "incentive":
+        return reserved.key
+    nudge_offer.release(session, shop_id, reserved.key, f"the nudge chose otherwise ({decision.reason})")
+    return None
 
 
 def _live_row(
@@ -210,9 +233,10 @@ def _facts(
     offer = None
     if help_ is None or by_uplift:
         alternatives = nudge_facts.alternatives(session, shop_id, req.product_ids, req.currency)
-    if (help_ is None and not alternatives) or by_uplift:
+    # the incentive is never for a first hesitation (one sign): pricing is not even asked then
+    if ((help_ is None and not alternatives) or by_uplift) and base.signals >= 2:
         ask = store.IncentiveAsk(
-            key, req.customer_id, req.client_id, req.cart_value, req.product_ids, base.risk
+            key, req.customer_id, req.client_id, req.cart_value, req.product_ids, base.risk, base.holdout, now
         )
         offer = store.incentive_for(session, shop_id, ask)
     return NudgeFacts(

@@ -65,19 +65,21 @@ def save_policy(session: Session, shop_id: int, raw: Mapping[str, Any]) -> Offer
     return policy
 
 
-def hesitations(session: Session, shop_id: int, customer_id: int | None) -> int:
-    """The customer's checkouts never completed (abandonments, the current one included)."""
+def hesitations(
+    session: Session, shop_id: int, customer_id: int | None, before: datetime | None = None
+) -> int:
+    """The customer's checkouts never completed (abandonments, the current one included; with ``before``,
+    only those started before it)."""
     if customer_id is None:
         return 0
-    return int(
-        session.exec(
-            select(func.count()).where(
-                Checkout.shop_id == shop_id,
-                Checkout.customer_shopify_id == customer_id,
-                Checkout.completed_at.is_(None),  # type: ignore[union-attr]
-            )
-        ).one()
+    query = select(func.count()).where(
+        Checkout.shop_id == shop_id,
+        Checkout.customer_shopify_id == customer_id,
+        Checkout.completed_at.is_(None),  # type: ignore[union-attr]
     )
+    if before is not None:
+        query = query.where(Checkout.shopify_created_at < before)  # type: ignore[operator]
+    return int(session.exec(query).one())
 
 
 def discounted_after_abandonment(session: Session, shop_id: int, customer_id: int | None) -> list[datetime]:

@@ -8,7 +8,9 @@ API). The shopper is the signed ``logged_in_customer_id`` or the browser's ``cli
 under that shopper, so another shopper's session id or cart token opens nothing of theirs. The session's fold
 lives in Redis between requests (``app.stores.nudge_live``); only a decision writes the database on the way. The answer holds only
 the shop's facts and catalogue (never a customer's data) in the shopper's language: ``{"nudge": card | null,
-"risk", "why"}``. Signals are rate-limited per shopper (429). Bad input is a 4xx, never a 500.
+"risk", "why"}``, plus ``pending`` (the card's frame) for an approved incentive whose code a job is making
+after the commit (the embed picks the code up from ``GET /proxy/nudges`` once it is delivered on site).
+Signals are rate-limited per shopper (429). Bad input is a 4xx, never a 500.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request
 from redis.exceptions import RedisError
 
+from app import tasks
 from app.channels.i18n import negotiate
-from app.channels.nudge_copy import card
+from app.channels.nudge_copy import card, pending
 from app.db import retry_lost_race, session_scope
 from app.modelling.hesitation import INFO_TOPICS, SIGNAL_KINDS
 from app.models.base import utcnow
@@ -174,8 +177,15 @@ def nudge() -> Any:
     except RedisError:  # Redis down: the session's fold lives on its database row meanwhile
         live = None
         result = retry_lost_race(work)
-    shown = card(result.decision, negotiate(locale))
+    if result.offer_key is not None:  # after the commit: the code is made and delivered by a job
+        tasks.deliver_nudge_offer(cfg.redis_url, shop_id, result.offer_key)
+    lang = negotiate(locale)
+    shown = card(result.decision, lang)
     why = [s.text for s in result.risk.explanation.signals if s.contribution > 0 and s.name != "intent_prior"]
-    response = jsonify(nudge=shown, risk=round(result.risk.probability, 3), why=why)
+    answer: dict[str, Any] = {"nudge": shown, "risk": round(result.risk.probability, 3), "why": why}
+    waiting = pending(result.decision, lang)
+    if waiting is not None:
+        answer["pending"] = waiting
+    response = jsonify(answer)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -2,7 +2,8 @@
    hidden with items, repeated views of shipping / returns / size information, coming back from checkout; cart
    changes through Shopify's AJAX cart API, /cart/add|change|update.js, by fetch or XMLHttpRequest) only
    after the shopper's consent (Shopify's Customer Privacy API), sends the signals to the app proxy
-   (POST /apps/attune/nudge), and shows the one nudge the server decides, if any. Loaded after the load event. */
+   (POST /apps/attune/nudge), and shows the one nudge the server decides, if any (an approved incentive once its
+   code is delivered on site: GET /apps/attune/nudges). Loaded after the load event. */
 (function () {
   'use strict';
   var PROXY = '/apps/attune/nudge', DEBOUNCE_MS = 600, MIN_GAP_MS = 1000, MAX_POSTS = 40, TIMEOUT_MS = 1500;
@@ -81,8 +82,23 @@
       }).then(function (r) { return r.ok ? r.json() : null; }).finally(function () { clearTimeout(t); });
     }).then(function (answer) {
       if (answer && answer.nudge) { done = true; put('attune_done', '1'); show(answer.nudge); }
+      else if (answer && answer.pending) { done = true; put('attune_done', '1'); awaitOffer(answer.pending, 0); }
       if (queue.length) timer = setTimeout(flush, MIN_GAP_MS);
     }).catch(function () { /* never break the page */ });
+  }
+
+  // an approved incentive: its code is made by a job and delivered as an on-site message (kind "offer");
+  // the card shows only once it is there, so a failed code shows nothing at all
+  function awaitOffer(frame, n) {
+    setTimeout(function () {
+      native.call(window, '/apps/attune/nudges?client_id=' + encodeURIComponent(clientId()), { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (d) {
+          var o = d && (d.nudges || []).filter(function (x) { return x.kind === 'offer'; })[0];
+          if (o) show({ rung: frame.rung, title: frame.title, close: frame.close, lines: [o.text] });
+          else if (n < 5) awaitOffer(frame, n + 1);
+        }).catch(function () { /* never break the page */ });
+    }, [1000, 2000, 4000, 8000, 16000, 30000][n]);
   }
 
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
