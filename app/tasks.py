@@ -43,6 +43,7 @@ FORECAST_ALL_REPLENISHMENT = "app.jobs.replenishment.forecast_all_shops"
 RUN_REPLENISHMENT = "app.jobs.replenishment.run_replenishment"
 FORECAST_INVENTORY = "app.jobs.inventory.forecast_shop"
 FORECAST_ALL_INVENTORY = "app.jobs.inventory.forecast_all_shops"
+SEND_INVENTORY_ALERTS = "app.jobs.inventory_alerts.send_alerts"
 REFRESH_SHOP_LISTS = "app.jobs.recommendations.refresh_for_shop"
 REFRESH_CUSTOMER_LISTS = "app.jobs.recommendations.refresh_for_customer"
 REFRESH_PERSONAL_LISTS = "app.jobs.recommendations.refresh_personal_lists"
@@ -168,6 +169,13 @@ def forecast_replenishment(redis_url: str | None, shop_id: int) -> bool:
 def forecast_inventory(redis_url: str | None, shop_id: int) -> bool:
     """The shop's demand forecasts and reorder decisions (nightly); one queued per shop."""
     return enqueue(redis_url, FORECAST_INVENTORY, shop_id, queue="low", job_id=f"inventory-shop-{shop_id}")
+
+
+def send_inventory_alerts(redis_url: str | None, shop_id: int) -> bool:
+    """The shop's stock-out alerts (e-mail, Flow) after its forecasts; one queued per shop."""
+    return enqueue(
+        redis_url, SEND_INVENTORY_ALERTS, shop_id, queue="low", job_id=f"inventory-alerts-{shop_id}"
+    )
 
 
 def run_replenishment(redis_url: str | None, shop_id: int) -> bool:

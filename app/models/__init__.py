@@ -19,7 +19,15 @@ from app.models.control_room import AgentLiftSnapshot, AgentSetting
 from app.models.events import IdentityLink, PixelEvent
 from app.models.feedback import ProductReview, ReviewImport, SupportMessage
 from app.models.inbox import WebhookInbox
-from app.models.inventory import DemandForecast, InventoryDay, InventorySetting
+from app.models.inventory import (
+    DemandForecast,
+    DemandForecastLocation,
+    DemandSnapshot,
+    InventoryAlert,
+    InventoryDay,
+    InventoryPreference,
+    InventorySetting,
+)
 from app.models.journey import JourneyStage, JourneyTransition
 from app.models.knowledge import KnowledgePassage, SupportFaq
 from app.models.merchandising import MerchantRule, ShopInterest
@@ -68,6 +76,10 @@ __all__ = [
     "Customer",
     "CustomerProfile",
     "DemandForecast",
+    "DemandForecastLocation",
+    "DemandSnapshot",
+    "InventoryAlert",
+    "InventoryPreference",
     "GdprExport",
     "HoldoutPolicy",
     "IdentityLink",
