@@ -301,3 +301,23 @@ def test_the_overstock_lift_is_bounded_and_never_beats_a_rule():
         Rules(favoured={"b"}, favour_boost=0.15, out_of_stock={"b"}, pins={"popular": ["c"]}),
     )
     assert [r.product_id for r in ruled] == ["c", "a"]
+
+
+def test_a_location_can_have_its_own_lead_time(client, jobs_env, two_locations):
+    auth = {"Authorization": f"Bearer {_token()}"}
+    for bad in ({"location_id": "1"}, {"location_id": 0}, {"location_id": True}, {"location_id": 1, "vendor": ""},
+                {"location_id": 1, "lead_time_days": 400}):  # fmt: skip
+        r = client.put("/api/admin/inventory/settings", json=bad, headers=auth)
+        assert r.status_code == 400 and r.json["message"], bad
+    ok = client.put("/api/admin/inventory/settings", headers=auth,
+                    json={"location_id": 1, "lead_time_days": 2, "review_days": 1, "service_level": 0.9})  # fmt: skip
+    assert ok.status_code == 200 and ok.json["location_id"] == 1
+    forecast_shop(two_locations, now=NOW)
+    with session_scope(jobs_env.database_url) as s:
+        rows = {r.location_id: r for r in s.exec(select(DemandForecastLocation))}
+    assert not rows[1].alert  # ten days of cover against a three-day cycle at location 1
+    body = client.get("/api/admin/inventory", headers=auth).json
+    assert body["location_settings"] == [
+        {"location_id": 1, "lead_time_days": 2, "review_days": 1, "service_level": 0.9}
+    ]
+    assert body["settings"] == []  # the vendor's (and the shop's) stay at the defaults

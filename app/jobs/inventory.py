@@ -28,7 +28,13 @@ from app.db import get_engine, session_scope
 from app.modelling.demand import Config, demand_paths, forecast
 from app.modelling.inventory import MAX_STOCK, Policy, decide
 from app.modelling.inventory_live import location_shares, naive_level, naive_scale
-from app.models.inventory import DemandForecast, DemandForecastLocation, DemandSnapshot, InventorySetting
+from app.models.inventory import (
+    DemandForecast,
+    DemandForecastLocation,
+    DemandSnapshot,
+    InventoryLocationSetting,
+    InventorySetting,
+)
 from app.stores.inventory import (
     VariantInfo,
     daily_units,
@@ -39,7 +45,12 @@ from app.stores.inventory import (
     stock_by_location,
     variants,
 )
-from app.stores.inventory_live import replace_location_forecasts, snapshot_due, store_snapshot
+from app.stores.inventory_live import (
+    location_policies,
+    replace_location_forecasts,
+    snapshot_due,
+    store_snapshot,
+)
 from app.stores.shops import installed_shop_ids
 
 log = logging.getLogger(__name__)
@@ -61,8 +72,11 @@ def _from_first_sale(y: np.ndarray) -> np.ndarray:
     return y[sold[0] :] if len(sold) else y[:0]
 
 
-def _policy(settings: dict[str, InventorySetting], vendor: str) -> Policy:
-    row = settings.get(vendor) or settings.get("")
+def _policy(
+    settings: dict[str, InventorySetting], vendor: str, at: InventoryLocationSetting | None = None
+) -> Policy:
+    """The location's settings where the merchant set them, else the vendor's, else the shop's default."""
+    row = at or settings.get(vendor) or settings.get("")
     if row is None:
         return Policy()
     return Policy(row.lead_time_days, row.review_days, row.service_level)
@@ -150,6 +164,7 @@ def plan_locations(
     settings: dict[str, InventorySetting],
     today: date,
     now: datetime,
+    at: dict[int, InventoryLocationSetting] | None = None,
 ) -> list[DemandForecastLocation]:
     """Per-location rows for the variants whose item is stocked at two or more locations."""
     keys: list[tuple[VariantInfo, int, float, int]] = []
@@ -171,7 +186,7 @@ def plan_locations(
     for k, (v, loc, share, on_hand) in enumerate(keys):
         mean = fc.mean[k]
         paths = demand_paths(series[k], mean, seed=(v.variant_id + loc) % (2**32))
-        d = decide(on_hand, mean, paths, _policy(settings, v.vendor))
+        d = decide(on_hand, mean, paths, _policy(settings, v.vendor, (at or {}).get(loc)))
         rows.append(
             DemandForecastLocation(
                 shop_id=shop_id, variant_shopify_id=v.variant_id, location_id=loc, share=round(share, 4),
@@ -240,7 +255,7 @@ def forecast_shop(
         per_location = stock_by_location(session, shop_id, items, start, today)
         located = plan_locations(
             shop_id, infos, units, per_location, location_levels(session, shop_id, items), vendor_policies,
-            today, now,
+            today, now, location_policies(session, shop_id),
         )  # fmt: skip
         replace_location_forecasts(session, shop_id, located)
         if snapshot_due(session, shop_id, today):

@@ -25,6 +25,7 @@ from app.models.inventory import (
     DemandSnapshot,
     InventoryAlert,
     InventoryDay,
+    InventoryLocationSetting,
     InventoryPreference,
     InventorySetting,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "DemandForecastLocation",
     "DemandSnapshot",
     "InventoryAlert",
+    "InventoryLocationSetting",
     "InventoryPreference",
     "GdprExport",
     "HoldoutPolicy",

@@ -160,3 +160,18 @@ class InventoryPreference(SQLModel, table=True):
     favour_overstock: bool = False
     alert_email: bool = True
     alert_flow: bool = True
+
+
+class InventoryLocationSetting(SQLModel, table=True):
+    """The merchant's lead time, review period and service level for one location: its per-location decisions
+    use these instead of the vendor's."""
+
+    __tablename__ = "inventory_location_setting"
+    __table_args__ = (UniqueConstraint("shop_id", "location_id", name="uq_inventory_location_setting"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = shop_fk()
+    location_id: int = shopify_id_field(index=False)
+    lead_time_days: int = 14
+    review_days: int = 7
+    service_level: float = 0.95

@@ -21,6 +21,7 @@ from app.models.inventory import (
     DemandForecastLocation,
     DemandSnapshot,
     InventoryAlert,
+    InventoryLocationSetting,
     InventoryPreference,
 )
 from app.stores.inventory import daily_units, stock_by_day
@@ -82,6 +83,32 @@ def snapshots(session: Session, shop_id: int, since: date, before: date) -> list
             )
         ).all()
     )
+
+
+def location_policies(session: Session, shop_id: int) -> dict[int, InventoryLocationSetting]:
+    """Location → the merchant's lead time, review period and service level there (where set)."""
+    rows = session.exec(
+        select(InventoryLocationSetting).where(InventoryLocationSetting.shop_id == shop_id)
+    ).all()
+    return {r.location_id: r for r in rows}
+
+
+def save_location_setting(
+    session: Session,
+    shop_id: int,
+    location_id: int,
+    lead_time_days: int,
+    review_days: int,
+    service_level: float,
+) -> InventoryLocationSetting:
+    row = session.exec(
+        select(InventoryLocationSetting).where(
+            InventoryLocationSetting.shop_id == shop_id, InventoryLocationSetting.location_id == location_id
+        )
+    ).first() or InventoryLocationSetting(shop_id=shop_id, location_id=location_id)
+    row.lead_time_days, row.review_days, row.service_level = lead_time_days, review_days, service_level
+    session.add(row)
+    return row
 
 
 def preference(session: Session, shop_id: int) -> InventoryPreference:

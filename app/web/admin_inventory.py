@@ -7,7 +7,8 @@
   against what sold since (MAE and RMSSE beside the naive baseline's, per origin and over all).
 - ``PUT /api/admin/inventory/preferences``: ``{"favour_overstock": false, "alert_email": true, "alert_flow": true}``.
 - ``PUT /api/admin/inventory/settings``: ``{"vendor": "", "lead_time_days": 14, "review_days": 7,
-  "service_level": 0.95}`` ('' = the shop's default); a bad value is a 400 with the reason.
+  "service_level": 0.95}`` ('' = the shop's default), or ``{"location_id": 123, ...}`` for one location's own
+  decisions; a bad value is a 400 with the reason.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from app.stores.inventory import forecasts, policies, save_setting
 from app.stores.inventory_live import (
     accuracy_pairs,
     location_forecasts,
+    location_policies,
     open_alerts,
     preference,
+    save_location_setting,
     save_preference,
 )
 from app.web import settings
@@ -79,6 +82,7 @@ def inventory() -> Any:
         stored = policies(session, g.shop.id)
         located = location_forecasts(session, g.shop.id)
         pref = preference(session, g.shop.id)
+        at_locations = location_policies(session, g.shop.id)
         episodes = {e.variant_shopify_id: e for e in open_alerts(session, g.shop.id)}
     default = Policy()
     variants = []
@@ -108,6 +112,15 @@ def inventory() -> Any:
                     "service_level": s.service_level,
                 }
                 for s in stored.values()
+            ],
+            "location_settings": [
+                {
+                    "location_id": s.location_id,
+                    "lead_time_days": s.lead_time_days,
+                    "review_days": s.review_days,
+                    "service_level": s.service_level,
+                }
+                for s in at_locations.values()
             ],
         }
     )
@@ -143,10 +156,20 @@ def reorder_csv() -> Any:
 @bp.put("/api/admin/inventory/settings")
 @require_session_token
 def put_settings() -> Any:
-    """Lead time, review period and service level for one vendor ('' = the shop's default)."""
+    """Lead time, review period and service level for one vendor ('' = the shop's default), or for one location
+    (``location_id``: its per-location decisions use them instead of the vendor's)."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return jsonify(error="invalid_body", message="send a JSON object"), 400
+    location = body.get("location_id")
+    if location is not None and (
+        isinstance(location, bool) or not isinstance(location, int) or location <= 0
+    ):
+        return jsonify(
+            error="invalid_location", message="location_id is a Shopify location id (a whole number)"
+        ), 400
+    if location is not None and "vendor" in body:
+        return jsonify(error="invalid_setting", message="send either vendor or location_id, not both"), 400
     vendor = body.get("vendor", "")
     if not isinstance(vendor, str) or len(vendor) > 255:
         return jsonify(error="invalid_vendor", message="vendor is a string of at most 255 characters"), 400
@@ -163,16 +186,14 @@ def put_settings() -> Any:
         policy = Policy(lead, review, float(level))
     except InventoryInputError as exc:
         return jsonify(error="invalid_setting", message=str(exc)), 400
+    numbers = (policy.lead_time_days, policy.review_days, policy.service_level)
     with session_scope(settings().database_url) as session:
-        save_setting(
-            session,
-            g.shop.id,
-            vendor.strip(),
-            policy.lead_time_days,
-            policy.review_days,
-            policy.service_level,
-        )
-    return jsonify(vendor=vendor.strip(), lead_time_days=lead, review_days=review, service_level=float(level))
+        if location is not None:
+            save_location_setting(session, g.shop.id, location, *numbers)
+        else:
+            save_setting(session, g.shop.id, vendor.strip(), *numbers)
+    where = {"location_id": location} if location is not None else {"vendor": vendor.strip()}
+    return jsonify(**where, lead_time_days=lead, review_days=review, service_level=float(level))
 
 
 def _score(s: Score | None) -> dict[str, Any] | None:

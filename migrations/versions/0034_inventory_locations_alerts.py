@@ -1,4 +1,4 @@
-"""inventory agent: per-location forecasts, forecast snapshots for live accuracy, alert episodes, preferences (issue 19)
+"""inventory agent: per-location forecasts and settings, forecast snapshots for live accuracy, alert episodes, preferences (issue 19)
 
 Revision ID: 0034
 Revises: 0032
@@ -98,10 +98,29 @@ def upgrade() -> None:
         sa.UniqueConstraint("shop_id", name="uq_inventory_preference_shop"),
     )
     _shop("inventory_preference")
+    op.create_table(
+        "inventory_location_setting",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("shop_id", sa.Integer(), nullable=False),
+        sa.Column("location_id", sa.BigInteger(), nullable=False),
+        sa.Column("lead_time_days", sa.Integer(), nullable=False),
+        sa.Column("review_days", sa.Integer(), nullable=False),
+        sa.Column("service_level", sa.Float(), nullable=False),
+        sa.ForeignKeyConstraint(["shop_id"], ["shop.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("shop_id", "location_id", name="uq_inventory_location_setting"),
+    )
+    _shop("inventory_location_setting")
 
 
 def downgrade() -> None:
-    for table in ("inventory_preference", "inventory_alert", "demand_snapshot", "demand_forecast_location"):
+    for table in (
+        "inventory_location_setting",
+        "inventory_preference",
+        "inventory_alert",
+        "demand_snapshot",
+        "demand_forecast_location",
+    ):
         with op.batch_alter_table(table, schema=None) as batch_op:
             if table == "inventory_alert":
                 batch_op.drop_index("ix_inventory_alert_shop_open")
