@@ -169,12 +169,15 @@ def plan_locations(
     """Per-location rows for the variants whose item is stocked at two or more locations."""
     keys: list[tuple[VariantInfo, int, float, int]] = []
     series = []
+    by_item: dict[int, dict[int, np.ndarray]] = {}
+    for (i, loc), s in stock.items():
+        by_item.setdefault(i, {})[loc] = s
     for v in infos:
         item = v.inventory_item_id
         on_hand = levels.get(item or -1, {})
         if item is None or len(on_hand) < 2:
             continue
-        by_loc = {loc: s for (i, loc), s in stock.items() if i == item}
+        by_loc = by_item.get(item, {})
         total = units.get(v.variant_id, np.zeros(HISTORY_DAYS))
         for loc, share in location_shares(by_loc, on_hand).items():
             series.append(_from_first_sale(censored_series(total * share, by_loc.get(loc))))
