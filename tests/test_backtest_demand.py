@@ -176,4 +176,6 @@ def test_the_sparse_lift_raises_only_items_that_rarely_sell():
     on = forecast([dense, sparse], origin, Config(horizon=14, sparse_lift=1.0, sparse_from=0.8))
     assert np.allclose(on.mean[0], off.mean[0])  # sells every day: untouched
     zero = np.mean(sparse[-56:] == 0)
-    assert np.allclose(on.mean[1], off.mean[1] * (1 + (zero - 0.8) / 0.2))  # halfway from 80 % to 100 %: +50 %
+    assert np.allclose(
+        on.mean[1], off.mean[1] * (1 + (zero - 0.8) / 0.2)
+    )  # halfway from 80 % to 100 %: +50 %

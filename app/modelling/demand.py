@@ -106,7 +106,9 @@ class Config:
     calibration_bounds: tuple[float, float] = (0.67, 1.5)
     sparse_lift: float = 0.0  # raise a sparse item's forecast by up to this fraction (0: none, the default)
     sparse_days: int = 56  # the recent observed days its share of days without a sale is taken over
-    sparse_from: float = 0.8  # no lift at or below this share of zero days, the full lift at 1 (linear between)
+    sparse_from: float = (
+        0.8  # no lift at or below this share of zero days, the full lift at 1 (linear between)
+    )
 
 
 @dataclass
@@ -216,7 +218,11 @@ def _sparseness(y: np.ndarray, cfg: Config) -> float:
     if not len(obs):
         return 0.0
     zero = float(np.mean(obs <= 0))
-    return float(np.clip((zero - cfg.sparse_from) / (1 - cfg.sparse_from), 0.0, 1.0)) if cfg.sparse_from < 1 else 0.0
+    return (
+        float(np.clip((zero - cfg.sparse_from) / (1 - cfg.sparse_from), 0.0, 1.0))
+        if cfg.sparse_from < 1
+        else 0.0
+    )
 
 
 def forecast(series: Sequence[np.ndarray], origin: int, cfg: Config = Config()) -> DemandForecast:
