@@ -63,7 +63,9 @@ def test_forecast_accuracy_chart_table_locations_and_switches(
 ):
     """Live accuracy: a chart bar pair and a table row per forecast week, the total in the footer; each location's
     numbers under its variant; the alert switch saved through the API."""
+    from app.db import session_scope
     from app.models.inventory import DemandSnapshot, InventoryPreference
+    from app.stores.inventory_live import sync_alerts
 
     sid, now = installed_shop.id, datetime.now(UTC)
     session.add(Product(shop_id=sid, shopify_id=41, title="Jam", vendor="Jamco"))
@@ -80,6 +82,8 @@ def test_forecast_accuracy_chart_table_locations_and_switches(
                                    daily=",".join(["2.000"] * 28), naive=naive, scale=1.0))  # fmt: skip
     session.commit()
     forecast_shop(sid, settings, now=now)
+    with session_scope(settings.database_url) as s:
+        sync_alerts(s, sid, now.date())  # the alert job's episodes (e-mail is not set up here)
     landing = live_app.fake.origin_template.format(shop=installed_shop.domain) + f"/admin/apps/{TEST_API_KEY}"
     ARTIFACTS.mkdir(exist_ok=True)
     with chromium() as browser:
@@ -103,6 +107,9 @@ def test_forecast_accuracy_chart_table_locations_and_switches(
         row.wait_for(timeout=10_000)
         assert row.locator("li[data-location]").count() == 2
         assert "3 on hand" in row.locator('li[data-location="1"]').inner_text()
+        assert (
+            row.locator(".alert-since").inner_text() == f"Alert since {now.date().isoformat()}"
+        )  # not announced
         page.locator('#reorder-body input[name="alert_flow"]').uncheck()
         page.get_by_text("Saved.").wait_for(timeout=10_000)
         page.locator("#forecast-accuracy").screenshot(path=str(ARTIFACTS / "admin-forecast-accuracy.png"))

@@ -45,7 +45,7 @@
           el("th", { scope: "col", class: "num", text: "Reorder point" }), el("th", { scope: "col", class: "num", text: "Order" }))),
         el("tbody", {}, rows.map(function (v) {
           return el("tr", { "data-variant": String(v.variant_shopify_id) },
-            el("th", { scope: "row" }, v.title + (v.basis === "product_prior" ? " (product's forecast)" : ""), locations(v)),
+            el("th", { scope: "row" }, v.title + (v.basis === "product_prior" ? " (product's forecast)" : ""), announced(v), locations(v)),
             el("td", { class: "num", text: count(v.on_hand) }), el("td", { class: "num", text: String(v.days_of_cover) }),
             el("td", { text: range(v) }), el("td", { class: "num", text: count(v.reorder_point) }),
             el("td", { class: "num" }, el("span", { class: "badge " + (v.alert ? "critical" : ""), text: count(v.suggested_order) })));
@@ -59,6 +59,12 @@
         "Location " + l.location_id + ": " + count(l.on_hand) + " on hand, " + l.days_of_cover + " days of cover" +
         (l.suggested_order ? ", order " + count(l.suggested_order) : ""));
     }));
+  }
+
+  function announced(v) {
+    if (!v.alert_since) return null;
+    const how = [v.alert_emailed ? "e-mailed" : null, v.alert_flow ? "sent to Flow" : null].filter(Boolean);
+    return el("div", { class: "small muted alert-since", text: "Alert since " + v.alert_since + (how.length ? " (" + how.join(", ") + ")" : "") });
   }
 
   function switches(prefs) {
