@@ -47,6 +47,7 @@ FORECAST_INVENTORY = "app.jobs.inventory.forecast_shop"
 FORECAST_ALL_INVENTORY = "app.jobs.inventory.forecast_all_shops"
 NOTIFY_BACK_IN_STOCK = "app.jobs.back_in_stock.notify_back_in_stock"
 SWEEP_BACK_IN_STOCK = "app.jobs.back_in_stock.sweep_back_in_stock"
+SEND_INVENTORY_ALERTS = "app.jobs.inventory_alerts.send_alerts"
 REFRESH_SHOP_LISTS = "app.jobs.recommendations.refresh_for_shop"
 REFRESH_CUSTOMER_LISTS = "app.jobs.recommendations.refresh_for_customer"
 REFRESH_PERSONAL_LISTS = "app.jobs.recommendations.refresh_personal_lists"
@@ -196,6 +197,13 @@ def back_in_stock_after_commit(session: Session, shop_id: int) -> None:
     """A stock update landed for a shop with waiting back-in-stock requests: once it commits, tell them."""
     redis_url = get_settings().redis_url
     after_commit(session, lambda: notify_back_in_stock(redis_url, shop_id) or None)
+
+
+def send_inventory_alerts(redis_url: str | None, shop_id: int) -> bool:
+    """The shop's stock-out alerts (e-mail, Flow) after its forecasts; one queued per shop."""
+    return enqueue(
+        redis_url, SEND_INVENTORY_ALERTS, shop_id, queue="low", job_id=f"inventory-alerts-{shop_id}"
+    )
 
 
 def run_replenishment(redis_url: str | None, shop_id: int) -> bool:

@@ -165,3 +165,17 @@ def test_targets_on_the_full_data(name, cutoff, rmsse_at_most, stockout_at_most)
     assert t["rmsse_ratio"] <= rmsse_at_most, (t, results["methods"])
     assert t["stockout_mae_ratio"] <= stockout_at_most, (t, results["methods"])
     assert len(preds) == 28 * results["products"] and np.isfinite(preds["units"]).all()
+
+
+def test_the_sparse_lift_raises_only_items_that_rarely_sell():
+    origin = 20_000
+    dense = np.tile([2.0, 3.0, 1.0, 2.0, 2.0, 3.0, 1.0], 20)
+    sparse = np.zeros(140)
+    sparse[::10] = 5.0  # one sale day in ten: 90 % zero days
+    off = forecast([dense, sparse], origin, Config(horizon=14))
+    on = forecast([dense, sparse], origin, Config(horizon=14, sparse_lift=1.0, sparse_from=0.8))
+    assert np.allclose(on.mean[0], off.mean[0])  # sells every day: untouched
+    zero = np.mean(sparse[-56:] == 0)
+    assert np.allclose(
+        on.mean[1], off.mean[1] * (1 + (zero - 0.8) / 0.2)
+    )  # halfway from 80 % to 100 %: +50 %

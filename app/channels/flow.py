@@ -82,6 +82,19 @@ TRIGGERS: Mapping[str, Trigger] = {
                 _REASON,
             ),
         ),
+        Trigger(
+            "attune-stockout-predicted",
+            "Stock-out predicted",
+            ("product_reference",),
+            (
+                TriggerField("product_title", "Product title", "single_line_text_field"),
+                TriggerField("sku", "SKU", "single_line_text_field"),
+                TriggerField("days_of_cover", "Days of cover", "number_decimal"),
+                TriggerField("stockout_date", "Stock-out date", "date"),
+                TriggerField("suggested_order", "Suggested order", "number_decimal"),
+                _REASON,
+            ),
+        ),
     )
 }
 REFERENCE_DATA = {"product_reference": "product_id", "order_reference": "order_id"}
@@ -95,6 +108,9 @@ SAMPLES: Mapping[str, Any] = {  # the sample value of each field data name, for 
     "churn_risk": 0.55,
     "previous_churn_risk": 0.3,
     "segment": "At risk",
+    "sku": "SAMPLE-1",
+    "days_of_cover": 5,
+    "suggested_order": 24,
     "reason": TEST_REASON,
 }
 
@@ -108,8 +124,9 @@ def sample_data(handle: str, today: date, product: tuple[int, str] | None = None
     data: dict[str, Any] = {
         f.data_name: SAMPLES[f.data_name] for f in trigger.fields if f.data_name in SAMPLES
     }
-    if any(f.data_name == "due_date" for f in trigger.fields):
-        data["due_date"] = date.fromordinal(today.toordinal() + 7)
+    for name in ("due_date", "stockout_date"):
+        if any(f.data_name == name for f in trigger.fields):
+            data[name] = date.fromordinal(today.toordinal() + 7)
     if product is not None:
         data["product_id"], title = product
         if "product_title" in data and title:

@@ -5,7 +5,10 @@
   ``app.modelling.demand.forecast`` (the function ``attune backtest demand`` measures), bootstrapped paths, and the
   decisions of ``app.modelling.inventory.decide`` under the vendor's settings; the shop's ``demand_forecast`` rows
   are rewritten. A variant with one sale day ever gets its product's forecast shared over its variants, flagged
-  ``basis = product_prior``. Idempotent: a rerun on the same day rewrites the same rows.
+  ``basis = product_prior``. Idempotent: a rerun on the same day rewrites the same rows. Where an item is stocked
+  at several locations, each location gets its own forecast and decisions (``plan_locations``: the variant's
+  units times the location's share, censored by the location's own stock, through the same ``forecast``). Once
+  a week the served forecasts are kept as a snapshot for the admin's live accuracy; then the alert job is queued.
 - ``forecast_all_shops()``: nightly (cron), one job per installed shop.
 """
 
@@ -24,8 +27,30 @@ from app.config import Settings, get_settings
 from app.db import get_engine, session_scope
 from app.modelling.demand import Config, demand_paths, forecast
 from app.modelling.inventory import MAX_STOCK, Policy, decide
-from app.models.inventory import DemandForecast, InventorySetting
-from app.stores.inventory import VariantInfo, daily_units, policies, replace_forecasts, stock_by_day, variants
+from app.modelling.inventory_live import location_shares, naive_level, naive_scale
+from app.models.inventory import (
+    DemandForecast,
+    DemandForecastLocation,
+    DemandSnapshot,
+    InventoryLocationSetting,
+    InventorySetting,
+)
+from app.stores.inventory import (
+    VariantInfo,
+    daily_units,
+    location_levels,
+    policies,
+    replace_forecasts,
+    stock_by_day,
+    stock_by_location,
+    variants,
+)
+from app.stores.inventory_live import (
+    location_policies,
+    replace_location_forecasts,
+    snapshot_due,
+    store_snapshot,
+)
 from app.stores.shops import installed_shop_ids
 
 log = logging.getLogger(__name__)
@@ -47,8 +72,11 @@ def _from_first_sale(y: np.ndarray) -> np.ndarray:
     return y[sold[0] :] if len(sold) else y[:0]
 
 
-def _policy(settings: dict[str, InventorySetting], vendor: str) -> Policy:
-    row = settings.get(vendor) or settings.get("")
+def _policy(
+    settings: dict[str, InventorySetting], vendor: str, at: InventoryLocationSetting | None = None
+) -> Policy:
+    """The location's settings where the merchant set them, else the vendor's, else the shop's default."""
+    row = at or settings.get(vendor) or settings.get("")
     if row is None:
         return Policy()
     return Policy(row.lead_time_days, row.review_days, row.service_level)
@@ -127,6 +155,82 @@ def plan_shop(
     return rows
 
 
+def plan_locations(
+    shop_id: int,
+    infos: list[VariantInfo],
+    units: dict[int, np.ndarray],
+    stock: dict[tuple[int, int], np.ndarray],
+    levels: dict[int, dict[int, int]],
+    settings: dict[str, InventorySetting],
+    today: date,
+    now: datetime,
+    at: dict[int, InventoryLocationSetting] | None = None,
+) -> list[DemandForecastLocation]:
+    """Per-location rows for the variants whose item is stocked at two or more locations."""
+    keys: list[tuple[VariantInfo, int, float, int]] = []
+    series = []
+    by_item: dict[int, dict[int, np.ndarray]] = {}
+    for (i, loc), s in stock.items():
+        by_item.setdefault(i, {})[loc] = s
+    for v in infos:
+        item = v.inventory_item_id
+        on_hand = levels.get(item or -1, {})
+        if item is None or len(on_hand) < 2:
+            continue
+        by_loc = by_item.get(item, {})
+        total = units.get(v.variant_id, np.zeros(HISTORY_DAYS))
+        for loc, share in location_shares(by_loc, on_hand).items():
+            series.append(_from_first_sale(censored_series(total * share, by_loc.get(loc))))
+            keys.append((v, loc, share, on_hand.get(loc, 0)))
+    if not keys:
+        return []
+    fc = forecast(series, (today - EPOCH).days, Config())
+    rows = []
+    for k, (v, loc, share, on_hand) in enumerate(keys):
+        mean = fc.mean[k]
+        paths = demand_paths(series[k], mean, seed=(v.variant_id + loc) % (2**32))
+        d = decide(on_hand, mean, paths, _policy(settings, v.vendor, (at or {}).get(loc)))
+        rows.append(
+            DemandForecastLocation(
+                shop_id=shop_id, variant_shopify_id=v.variant_id, location_id=loc, share=round(share, 4),
+                on_hand=d.on_hand, units_28d=round(float(mean.sum()), 3), days_of_cover=d.days_of_cover,
+                stockout_p10=_date(today, d.stockout_day_p10, len(mean)),
+                stockout_p50=_date(today, d.stockout_day_p50, len(mean)),
+                stockout_p90=_date(today, d.stockout_day_p90, len(mean)),
+                reorder_point=d.reorder_point, suggested_order=d.suggested_order, alert=d.alert, computed_at=now,
+            )
+        )  # fmt: skip
+    return rows
+
+
+def snapshot_rows(
+    shop_id: int,
+    infos: list[VariantInfo],
+    units: dict[int, np.ndarray],
+    stock: dict[int, np.ndarray],
+    rows: list[DemandForecast],
+    today: date,
+) -> list[DemandSnapshot]:
+    """The served forecasts to score later, each with the naive baseline's level and its RMSSE scale."""
+    by_variant = {r.variant_shopify_id: r for r in rows if r.basis != "none"}
+    out = []
+    for v in infos:
+        r = by_variant.get(v.variant_id)
+        if r is None:
+            continue
+        y = censored_series(
+            units.get(v.variant_id, np.zeros(HISTORY_DAYS)), stock.get(v.inventory_item_id or -1)
+        )
+        y = _from_first_sale(y)
+        out.append(
+            DemandSnapshot(
+                shop_id=shop_id, variant_shopify_id=v.variant_id, origin=today, daily=r.daily,
+                naive=naive_level(y), scale=naive_scale(y),
+            )
+        )  # fmt: skip
+    return out
+
+
 def _date(today: date, days: int, horizon: int) -> date | None:
     """The day the stock runs out (``days`` full days from today); None beyond the forecast."""
     return None if days >= 2 * horizon else today + timedelta(days=days)
@@ -148,10 +252,20 @@ def forecast_shop(
         units = daily_units(session, shop_id, start, today)
         items = [v.inventory_item_id for v in infos if v.inventory_item_id]
         stock = stock_by_day(session, shop_id, items, start, today)
-        rows = plan_shop(shop_id, infos, units, stock, policies(session, shop_id), today, now, progress)
+        vendor_policies = policies(session, shop_id)
+        rows = plan_shop(shop_id, infos, units, stock, vendor_policies, today, now, progress)
         stored = replace_forecasts(session, shop_id, rows)
+        per_location = stock_by_location(session, shop_id, items, start, today)
+        located = plan_locations(
+            shop_id, infos, units, per_location, location_levels(session, shop_id, items), vendor_policies,
+            today, now, location_policies(session, shop_id),
+        )  # fmt: skip
+        replace_location_forecasts(session, shop_id, located)
+        if snapshot_due(session, shop_id, today):
+            store_snapshot(session, shop_id, today, snapshot_rows(shop_id, infos, units, stock, rows, today))
         session.commit()
-    log.info("inventory: shop %s, %s variants forecast", shop_id, stored)
+    tasks.send_inventory_alerts(settings.redis_url, shop_id)
+    log.info("inventory: shop %s, %s variants forecast (%s location rows)", shop_id, stored, len(located))
     return stored
 
 

@@ -15,9 +15,15 @@ forecast (:func:`forecast`):
   ``windows`` earlier origins ``horizon`` days apart and scored on the days that followed: the RMSSE-like error
   (scaled by the item's in-sample naive MSE) plus ``stockout_weight`` × the stock-out day error / horizon (the
   backtest's stock-out protocol). Each item gets the candidate with the lowest recency-weighted score, unless the
-  combination is within ``keep_combo`` of it (per-item selection on intermittent series is noisy).
+  combination (the members' mean) is within ``keep_combo`` of it (per-item selection on intermittent series is
+  noisy).
 - **Calibration.** The shop's actual / forecast ratio at those origins (bounded) scales every forecast, so a shop
   whose demand is growing (a season starting) is not forecast at last month's level.
+- **Sparse lift** (off by default). ``sparse_lift`` > 0 raises the forecast of an item that sold on fewer than
+  ``1 - sparse_from`` of its last 56 observed days, by up to that fraction. On such items a level above the mean
+  costs little squared error while a level below it pushes the predicted stock-out date far past the real one: it
+  trades RMSSE for stock-out date error and inflates slow movers' orders (measured in benchmarks/demand.md), so the
+  served forecast does not use it.
 - **Ranges.** :func:`demand_paths` bootstraps daily paths from the item's recent non-censored days, rescaled to
   the forecast, for stock-out date ranges and lead-time demand quantiles.
 """
@@ -98,6 +104,11 @@ class Config:
     stockout_weight: float = 1.0  # weight of the stock-out day error (/ horizon) in the selection score
     calibrate: float = 1.0  # weight of the shop's rolling-origin actual/forecast ratio (0: none)
     calibration_bounds: tuple[float, float] = (0.67, 1.5)
+    sparse_lift: float = 0.0  # raise a sparse item's forecast by up to this fraction (0: none, the default)
+    sparse_days: int = 56  # the recent observed days its share of days without a sale is taken over
+    sparse_from: float = (
+        0.8  # no lift at or below this share of zero days, the full lift at 1 (linear between)
+    )
 
 
 @dataclass
@@ -201,6 +212,19 @@ def _window_errors(series: Sequence[np.ndarray], origin: int, cfg: Config) -> tu
     return errors, float(np.clip(ratio, *cfg.calibration_bounds)) ** cfg.calibrate
 
 
+def _sparseness(y: np.ndarray, cfg: Config) -> float:
+    """0..1: the share of the item's last ``sparse_days`` observed days without a sale, above ``sparse_from``."""
+    obs = _observed(y)[-cfg.sparse_days :]
+    if not len(obs):
+        return 0.0
+    zero = float(np.mean(obs <= 0))
+    return (
+        float(np.clip((zero - cfg.sparse_from) / (1 - cfg.sparse_from), 0.0, 1.0))
+        if cfg.sparse_from < 1
+        else 0.0
+    )
+
+
 def forecast(series: Sequence[np.ndarray], origin: int, cfg: Config = Config()) -> DemandForecast:
     """Attune's forecast for each item (see the module's docstring); ``origin`` is the first forecast day's number
     (days since 1970-01-01), each series ends the day before it."""
@@ -217,7 +241,7 @@ def forecast(series: Sequence[np.ndarray], origin: int, cfg: Config = Config()) 
         best = int(np.argmin(errors[i]))
         if errors[i, combo] <= (1 + cfg.keep_combo) * errors[i, best]:
             best = combo
-        mean[i] = cand[best] * ratio
+        mean[i] = cand[best] * ratio * (1 + cfg.sparse_lift * _sparseness(y, cfg))
         chosen.append(names[best])
     return DemandForecast(mean=mean, method=chosen)
 
@@ -243,6 +267,6 @@ def stockout_day(cumulative: np.ndarray, stock: float, cap: int) -> int:
         return int(hit[0]) + 1
     h = len(cumulative)
     rate = cumulative[-1] / h if h else 0.0
-    if rate <= 0:
+    if rate <= 1e-9:
         return cap
     return int(min(cap, h + np.ceil((stock - cumulative[-1]) / rate)))

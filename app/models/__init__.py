@@ -22,7 +22,16 @@ from app.models.events import IdentityLink, PixelEvent
 from app.models.feedback import ProductReview, ReviewImport, SupportMessage
 from app.models.guests import GuestContact
 from app.models.inbox import WebhookInbox
-from app.models.inventory import DemandForecast, InventoryDay, InventorySetting
+from app.models.inventory import (
+    DemandForecast,
+    DemandForecastLocation,
+    DemandSnapshot,
+    InventoryAlert,
+    InventoryDay,
+    InventoryLocationSetting,
+    InventoryPreference,
+    InventorySetting,
+)
 from app.models.journey import JourneyStage, JourneyTransition
 from app.models.knowledge import KnowledgePassage, SupportFaq
 from app.models.merchandising import MerchantRule, ShopInterest
@@ -77,6 +86,11 @@ __all__ = [
     "Customer",
     "CustomerProfile",
     "DemandForecast",
+    "DemandForecastLocation",
+    "DemandSnapshot",
+    "InventoryAlert",
+    "InventoryLocationSetting",
+    "InventoryPreference",
     "GdprExport",
     "GuestContact",
     "HoldoutPolicy",

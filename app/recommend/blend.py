@@ -5,7 +5,9 @@ return, the shopper kept it but did not like it), non-consumables the shopper al
 items already on the page or in the cart, anything else the shopper owns unless a repeat recommender brings it
 back; then the placement's source weights, a diversity cap per product type (optionally backfilled so a list
 is never shorter than its candidates allow), and merchant pins on top (pins still obey stock, excludes and
-returns). Besides the storefront placements, the precomputed lists ``fbt``, ``buy_again`` and ``popular``
+returns). Where the merchant favours overstocked items (issue 19), an item in ``favoured`` ranks as if its blended
+score were ``1 + favour_boost`` times higher (at most ``MAX_FAVOUR_BOOST``): it passes only items scored close to
+it, never a pin, and never gets past a rule (stock, excludes, returns, diversity cap). Besides the storefront placements, the precomputed lists ``fbt``, ``buy_again`` and ``popular``
 (the holdout's control list) are blended here too, each from its one source. A customer's ``home`` list has one
 source, ``ranker`` (the next-basket ranker's order, see ``app.recommend.personal``): the rules filter it and the
 pins go on top, its order stays.
@@ -16,6 +18,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+MAX_FAVOUR_BOOST = 0.25
+OVERSTOCK_BOOST = 0.15  # the lift lists give overstocked items where the merchant favours them
 PLACEMENTS = ("product", "cart", "home", "email", "post_purchase", "fbt", "buy_again", "popular")
 
 # How much each source counts per placement (missing = 0: not shown there).
@@ -59,6 +63,10 @@ class Rules:
     max_per_type: int = 3
     backfill: bool = False  # fill slots left by the diversity cap with the best capped items
     limit: int = 10
+    favoured: set[str] = field(default_factory=set)  # overstocked items the merchant wants moved
+    favour_boost: float = (
+        0.0  # relative lift of a favoured item's score in the ordering (0 .. MAX_FAVOUR_BOOST)
+    )
 
 
 @dataclass(frozen=True)
@@ -111,7 +119,12 @@ def blend(candidates: list[Candidate], placement: str, rules: Rules) -> list[Rec
             seen.add(pid)
     per_type: dict[str, int] = defaultdict(int)
     capped: list[str] = []
-    for pid in (p for p, _ in sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))):
+    lift = 1.0 + min(max(rules.favour_boost, 0.0), MAX_FAVOUR_BOOST)
+
+    def rank(kv: tuple[str, float]) -> tuple[float, str]:
+        return (-kv[1] * (lift if kv[0] in rules.favoured else 1.0), kv[0])
+
+    for pid in (p for p, _ in sorted(total.items(), key=rank)):
         if len(out) >= rules.limit:
             break
         if pid in seen:

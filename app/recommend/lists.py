@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from app.catalog.hybrid import HybridIndex
-from app.recommend.blend import Candidate, Rules, blend
+from app.recommend.blend import OVERSTOCK_BOOST, Candidate, Rules, blend
 from app.recommend.cooccurrence import BoughtTogether
 from app.recommend.interests import Interest
 from app.recommend.nextbasket import Ranker
@@ -98,6 +98,8 @@ def _shop_rules(data: ShopData) -> Rules:
     (per-placement pins and excludes are added by ``_blended``)."""
     return Rules(
         out_of_stock={str(p) for p, c in data.cards.items() if not c["available"] or c.get("selling_out")},
+        favoured={str(p) for p, c in data.cards.items() if c.get("overstocked")},
+        favour_boost=OVERSTOCK_BOOST,
         excludes=set(data.excludes.get("all", set())),
         product_type={str(p): t for p, t in data.types.items() if t},
         backfill=True,

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from app.recommend.blend import Candidate, Recommendation, Rules, blend
+from app.recommend.blend import OVERSTOCK_BOOST, Candidate, Recommendation, Rules, blend
 from app.recommend.interests import Interest, interest_of, shopper_interests
 from app.recommend.nextbasket import Ranker
 from app.recommend.nextbasket_features import Candidates
@@ -42,6 +42,7 @@ class ListRules:
 
     live: set[str] | None = None  # products that may be shown (None: every product the ranker knows)
     out_of_stock: set[str] = field(default_factory=set)
+    favoured: set[str] = field(default_factory=set)  # overstocked, where the merchant favours them
     excludes: dict[str, set[str]] = field(default_factory=dict)  # placement | "all" -> products
     pins: dict[str, list[str]] = field(default_factory=dict)  # placement -> products, in order
     disliked: dict[str, set[str]] = field(default_factory=dict)  # customer -> products rated 1-2 stars
@@ -64,6 +65,7 @@ def list_rules(
     return ListRules(
         live={str(p) for p in cards},
         out_of_stock={str(p) for p, c in cards.items() if not c["available"] or c.get("selling_out")},
+        favoured={str(p) for p, c in cards.items() if c.get("overstocked")},
         excludes=excludes,
         pins=pins,
         disliked={str(c): ids for c, ids in disliked.items()},
@@ -143,6 +145,8 @@ def personal_lists(
         customer = ranked.customer_ids[j]
         base = Rules(
             out_of_stock=rules.out_of_stock,
+            favoured=rules.favoured,
+            favour_boost=OVERSTOCK_BOOST,
             returned={items[i] for i in returned},
             disliked=rules.disliked.get(customer, set()),
             owned_one_offs={items[i] for i in owned if one_off[i]},

@@ -23,6 +23,7 @@ from app.models.base import utcnow
 from app.models.catalog import ProductEmbedding
 from app.models.commerce import Order, Product, ProductVariant
 from app.stores.inventory import selling_out
+from app.stores.inventory_live import overstocked
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +145,8 @@ def product_cards(
 
     ``variant_id`` is the first sellable variant, preferring one the inventory forecast does not see selling out
     before its restock (None when nothing is in stock; ``available`` says so); ``selling_out`` is true when
-    every sellable variant will (recommendations stop promoting it).
+    every sellable variant will (recommendations stop promoting it); ``overstocked`` when the picked variant is
+    overstocked and the merchant favours such items (lists lift it a little, within their rules).
     """
     ids = sorted({int(p) for p in product_ids})
     if not ids:
@@ -165,6 +167,7 @@ def product_cards(
     ).all()
     sellable = variant_availability(session, shop_id, variants)
     short = selling_out(session, shop_id, [v.shopify_id for v in variants if sellable.get(v.shopify_id)])
+    plenty = overstocked(session, shop_id, [v.shopify_id for v in variants if sellable.get(v.shopify_id)])
     by_product: dict[int, list[ProductVariant]] = defaultdict(list)
     for v in variants:
         by_product[v.product_shopify_id].append(v)
@@ -185,5 +188,6 @@ def product_cards(
             "image": None,
             "available": pick is not None,
             "selling_out": pick is not None and pick.shopify_id in short,
+            "overstocked": pick is not None and pick.shopify_id in plenty,
         }
     return cards

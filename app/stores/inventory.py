@@ -130,16 +130,16 @@ def daily_units(session: Session, shop_id: int, start: date, end: date) -> dict[
     return out
 
 
-def stock_by_day(
+def stock_by_location(
     session: Session, shop_id: int, items: Iterable[int], start: date, end: date
-) -> dict[int, np.ndarray]:
-    """Inventory item → its stock summed over locations at the end of each day (carried forward from the last
-    recorded change, ``NaN`` before the first)."""
+) -> dict[tuple[int, int], np.ndarray]:
+    """(inventory item, location) → its stock at the end of each day ``start`` .. ``end`` - 1 (carried forward
+    from the last recorded change, ``NaN`` before the first)."""
     items = sorted(set(items))
     width = (end - start).days
-    out: dict[int, np.ndarray] = {}
+    per_location: dict[tuple[int, int], np.ndarray] = {}
     if not items:
-        return out
+        return per_location
     rows = session.exec(
         select(
             InventoryDay.inventory_item_id, InventoryDay.location_id, InventoryDay.day, InventoryDay.available
@@ -149,15 +149,39 @@ def stock_by_day(
         )  # type: ignore[attr-defined]
         .order_by(InventoryDay.day)
     ).all()
-    per_location: dict[tuple[int, int], np.ndarray] = {}
     for item, location, day, available in rows:
         series = per_location.setdefault((item, location), np.full(width, np.nan))
         series[max((day - start).days, 0) :] = available
-    for (item, _), series in per_location.items():
+    return per_location
+
+
+def stock_by_day(
+    session: Session, shop_id: int, items: Iterable[int], start: date, end: date
+) -> dict[int, np.ndarray]:
+    """Inventory item → its stock summed over locations at the end of each day (carried forward from the last
+    recorded change, ``NaN`` before the first)."""
+    out: dict[int, np.ndarray] = {}
+    for (item, _), series in stock_by_location(session, shop_id, items, start, end).items():
         total = out.get(item)
         out[item] = (
             series if total is None else np.where(np.isnan(total), series, total + np.nan_to_num(series))
         )
+    return out
+
+
+def location_levels(session: Session, shop_id: int, items: Iterable[int]) -> dict[int, dict[int, int]]:
+    """Inventory item → location → units available now (the version-guarded mirror of inventory levels)."""
+    items = sorted(set(items))
+    out: dict[int, dict[int, int]] = {}
+    if not items:
+        return out
+    for item, location, available in session.exec(
+        select(InventoryLevel.inventory_item_id, InventoryLevel.location_id, InventoryLevel.available).where(
+            InventoryLevel.shop_id == shop_id,
+            InventoryLevel.inventory_item_id.in_(items),  # type: ignore[attr-defined]
+        )
+    ).all():
+        out.setdefault(int(item), {})[int(location)] = int(available or 0)
     return out
 
 
