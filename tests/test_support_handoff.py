@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.agents.support_handoff import HANDOFF_TEXT, REASONS, Turn, handoff_reason, sentiment
+from app.agents.support_handoff import (
+    HANDOFF_TEXT,
+    REASONS,
+    TOPIC_DETAIL,
+    Turn,
+    handoff_detail,
+    handoff_reason,
+    sentiment,
+)
 from app.measurement.support_resolution import SupportTurn, question_key, resolution
 from tests.test_support import SHOP_A, ask
 from tests.test_support_escalations import _auth, shops  # noqa: F401  (the fixture)
@@ -107,3 +115,46 @@ def test_hand_offs_through_the_proxy_and_the_admin_figures(client, session, shop
         == "days"
     )
     assert client.get("/api/admin/support/resolution").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("question", "history", "detail"),
+    [
+        ("Please cancel my order", (), "asked to cancel an order"),
+        ("I need to change my delivery address", (), "asked to change the delivery address"),
+        ("The mug arrived broken", (), "reported a damaged item"),
+        ("You sent the wrong size", (), "reported a wrong item"),
+        ("Can I talk to a real person please?", (), "asked for a person"),
+        ("I will file a chargeback if this is not fixed", (), "mentioned 'chargeback': legal or chargeback"),
+        (
+            "Do you ship to Canada?",
+            (Turn("shopper", "do you ship to canada"),),
+            "frustration: repeated question",
+        ),
+        (
+            "What about gift wrap?",
+            (Turn("assistant", "?", abstained=True), Turn("assistant", "?", abstained=True)),
+            "abstained twice: the shop's knowledge had no confident answer",
+        ),
+    ],
+)
+def test_the_hand_off_detail_is_the_agents_concrete_reason(question, history, detail):
+    """The e-mail's "why" is recomputed from the same question and conversation the rule saw (no stored text)."""
+    rule = handoff_reason(question, history)
+    assert rule is not None
+    assert handoff_detail(rule, question, history) == detail
+
+
+def test_the_detail_of_frustration_and_of_escalations_without_a_rule():
+    question = "This is the worst, most useless shop ever, I hate it"
+    detail = handoff_detail("frustrated", question)
+    assert detail.startswith("frustration: negative sentiment (-0.") and "VADER" in detail
+    assert handoff_detail(None, "I want to return the socks", topic="returns") == TOPIC_DETAIL["returns"]
+    assert handoff_detail(None, "Gift wrap?", topic="shop_info", abstained=True).endswith(
+        "; the shop's knowledge had no confident answer"
+    )
+    assert (
+        handoff_detail("late_order", "Where is my order?")
+        == "the order runs late against the shipping policy"
+    )
+    assert handoff_detail(None, "?", topic="unknown") == "the assistant had no confident answer"

@@ -105,7 +105,33 @@ def test_the_admin_saves_support_channels_and_never_sends_secrets_back(client, s
         ("email", {"signing_key": "short"}, "signing_key"),
     ):
         bad = client.put(f"/api/admin/support/channels/{name}", headers=headers, json=body)
-        assert bad.status_code == 400 and bad.json["field"] == field
+        assert bad.status_code == 422 and bad.json["field"] == field
     assert client.put("/api/admin/support/channels/fax", headers=headers, json={}).status_code == 404
     assert client.put("/api/admin/support/channels/email", headers=headers, data="x").status_code == 400
     assert client.get("/api/admin/support/channels").status_code == 401
+
+
+def test_the_admin_disconnects_a_support_channel_of_its_own_shop_only(client, shops, jobs_env):
+    a, b = shops
+    cipher = TokenCipher(jobs_env.encryption_keys)
+    with session_scope(jobs_env.database_url) as s:
+        for shop in (a, b):
+            save_helpdesk_settings(s, cipher, shop.shop_id, "zendesk", "mugs", DESK_USER, DESK_TOKEN)
+    headers = {"Authorization": f"Bearer {make_session_token(SHOP_A)}"}
+    gone = client.delete("/api/admin/support/channels/helpdesk?locale=fr", headers=headers)
+    assert gone.status_code == 200
+    assert gone.json["helpdesk"] == {
+        **gone.json["helpdesk"],
+        "connected": False,
+        "secrets_stored": [],
+        "settings": {},
+    }
+    assert gone.json["words"]["disconnected"] == "Déconnecté"
+    assert (
+        client.delete("/api/admin/support/channels/helpdesk", headers=headers).status_code == 200
+    )  # idempotent
+    assert client.delete("/api/admin/support/channels/fax", headers=headers).status_code == 404
+    assert client.delete("/api/admin/support/channels/helpdesk").status_code == 401
+    with Session(get_engine(jobs_env.database_url)) as s:
+        rows = s.exec(select(ChannelConfig).where(ChannelConfig.channel == "helpdesk")).all()
+    assert [r.shop_id for r in rows] == [b.shop_id]  # the other shop's desk is untouched

@@ -11,7 +11,10 @@ In order:
   FRUSTRATION, or the same with the previous turn when the shopper writes in capitals or with "!!".
 - ``abstained_twice``: the agent already abstained twice in this conversation.
 
-Each reason is shown to the merchant with the hand-off, so the rule that fired is always known.
+Each reason is shown to the merchant with the hand-off, so the rule that fired is always known, and
+``handoff_detail`` words it concretely from the same question and conversation ("asked to cancel an order",
+"frustration: repeated question") for the hand-off e-mail: recomputed, as the rules are pure, so nothing more is
+stored than the rule's name.
 """
 
 from __future__ import annotations
@@ -96,6 +99,54 @@ def handoff_reason(question: str, history: Sequence[Turn] = ()) -> str | None:
     if sum(1 for t in history if t.role == "assistant" and t.abstained) >= 2:
         return "abstained_twice"
     return None
+
+
+_NEEDS_WHAT = (
+    (re.compile(r"\bcancel"), "asked to cancel an order"),
+    (
+        re.compile(r"\b(change (my |the )?(delivery |shipping )?address|wrong address)\b"),
+        "asked to change the delivery address",
+    ),  # fmt: skip
+    (re.compile(r"\b(damaged|broken|defective|faulty|cracked|smashed)\b"), "reported a damaged item"),
+    (re.compile(r"\bwrong (item|size|colou?r|product)\b"), "reported a wrong item"),
+)
+TOPIC_DETAIL = {  # an escalation no rule fired for: the agent had no answer of its own for the topic
+    "returns": "asked about a return, which needs a person",
+    "order_change": "asked to change an order, which needs a person",
+    "order_status": "asked about an order the assistant could not find",
+    "shop_info": "asked about the shop, which its data does not answer",
+    "product": "asked for a product the shop's search did not find in stock",
+}
+DETAIL = {
+    "asked_for_person": "asked for a person",
+    "needs_person": "asked for something only a person can do",
+    "frustrated": "frustration: negative sentiment",
+    "repeated_question": "frustration: repeated question",
+    "abstained_twice": "abstained twice: the shop's knowledge had no confident answer",
+    "late_order": "the order runs late against the shipping policy",
+    "holdout": "the shopper is in the holdout: every question goes to a person",
+}
+
+
+def handoff_detail(
+    rule: str | None, question: str, history: Sequence[Turn] = (), topic: str = "", abstained: bool = False
+) -> str:
+    """The concrete reason a conversation came to a person, from the rule that fired (``handoff``), the
+    shopper's question and the conversation before it; for an escalation without a rule, from its topic."""
+    text = question.lower().replace("’", "'")
+    if rule == "needs_person":
+        return next((what for pattern, what in _NEEDS_WHAT if pattern.search(text)), DETAIL[rule])
+    if rule == "legal_or_chargeback":
+        word = _LEGAL.search(text)
+        return f"mentioned {word.group(0)!r}: legal or chargeback" if word else "legal or chargeback words"
+    if rule == "frustrated":
+        return f"{DETAIL[rule]} ({sentiment(question):+.2f} on VADER's -1 to 1 scale)"
+    if rule in DETAIL:
+        return DETAIL[rule]
+    if rule:
+        return rule.replace("_", " ")
+    about = TOPIC_DETAIL.get(topic, "the assistant had no confident answer")
+    return f"{about}; the shop's knowledge had no confident answer" if abstained else about
 
 
 HANDOFF_TEXT = {

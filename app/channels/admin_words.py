@@ -95,12 +95,55 @@ UI = {
     "open": "Open the control room",
     "simulated_short": "simulated",
 }
+CHANNELS_UI = {  # the admin's support-channels section (app/static/admin/admin_support_channels.js)
+    "title": "Support channels",
+    "intro": "Connect the assistant to Messenger, Instagram, e-mail replies and your help desk. "
+    "Secrets are stored encrypted and never shown again.",
+    "messenger": "Messenger and Instagram",
+    "email": "E-mail replies",
+    "helpdesk": "Help desk",
+    "page_id": "Facebook Page id",
+    "instagram_id": "Instagram account id (optional)",
+    "page_token": "Page access token",
+    "app_secret": "App secret",
+    "verify_token": "Verify token",
+    "address": "Inbound address",
+    "signing_key": "Mailgun webhook signing key",
+    "provider": "Provider",
+    "account": "Account (the subdomain)",
+    "desk_email": "API user's e-mail",
+    "api_token": "API token",
+    "callback": "Callback URL to paste into Meta",
+    "route": "Inbound route URL to give Mailgun",
+    "copy": "Copy",
+    "copied": "Copied",
+    "copy_failed": "Select the address and copy it",
+    "set": "set",
+    "not_set": "not set",
+    "keep": "Leave empty to keep the stored one.",
+    "save": "Save",
+    "saved": "Saved",
+    "saving": "Saving…",
+    "disconnect": "Disconnect",
+    "disconnected": "Disconnected",
+    "connected": "Connected",
+    "not_connected": "Not connected",
+    "incomplete": "Incomplete",
+    "load_failed": "Could not load the support channels",
+    "save_failed": "Could not save",
+}
 PLURALS = {
     "customers": ("%(num)s customer", "%(num)s customers"),
     "actions_today": ("%(num)s action today", "%(num)s actions today"),
     "decisions": ("%(num)s decision in the period", "%(num)s decisions in the period"),
 }
-WORDS = (*METRIC_LABELS.values(), *AGENT_LABELS.values(), *SETUP_LABELS.values(), *UI.values())
+WORDS = (
+    *METRIC_LABELS.values(),
+    *AGENT_LABELS.values(),
+    *SETUP_LABELS.values(),
+    *UI.values(),
+    *CHANNELS_UI.values(),
+)
 
 
 def negotiate(tag: str | None) -> str:
@@ -150,6 +193,9 @@ class Words:
 
     def ui(self) -> dict[str, str]:
         return {k: self(v) for k, v in UI.items()}
+
+    def channels_ui(self) -> dict[str, str]:
+        return {k: self(v) for k, v in CHANNELS_UI.items()}
 
     def write_table(self, table: dict[str, Any], currency: str) -> dict[str, Any]:
         """Add to the success table (``app.measurement.control_room.success_table``) each row's figures and the

@@ -1,8 +1,9 @@
 """A hand-off e-mailed to the shop's support address (issue 18): when the support agent hands a conversation to a
-person, the shop gets the transcript, the shopper's profile summary, the order and what was tried, besides the
-admin's waiting list. It goes through the shop's own e-mail channel to its reply-to address (else its sender
-address), as the weekly digest does: a message to the merchant, so no outbox row and no budget. At most once per
-hand-off (a Redis key), so a retried job sends nothing; a shop without e-mail set up is skipped and says why."""
+person, the shop gets the agent's concrete reason (``app.agents.support_handoff.handoff_detail``: "asked to cancel
+an order", "frustration: repeated question" …, in the subject too), the transcript, the shopper's profile summary,
+the order and what was tried, besides the admin's waiting list. It goes through the shop's own e-mail channel to
+its reply-to address (else its sender address), as the weekly digest does: a message to the merchant, so no outbox
+row and no budget. At most once per hand-off (a Redis key), so a retried job sends nothing; a shop without e-mail set up is skipped and says why."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from app.agents.support_handoff import Turn, handoff_detail
 from app.models.feedback import SupportMessage
 from app.models.profiles import CustomerProfile
 from app.stores.support_orders import latest_order
@@ -43,7 +44,12 @@ def handoff_context(session: Session, shop_id: int, message_id: int) -> dict[str
         select(SupportMessage)
         .where(SupportMessage.shop_id == shop_id, SupportMessage.conversation == answer.conversation)
         .order_by(SupportMessage.created_at, SupportMessage.id)  # type: ignore[arg-type]
-    ).all()[-TRANSCRIPT_TURNS:]
+    ).all()
+    before = [t for t in turns if (t.created_at, t.id or 0) < (answer.created_at, answer.id or 0)]
+    asked = next((t for t in reversed(before) if t.role == "shopper"), None)
+    history = [Turn(t.role, t.text, t.abstained) for t in before if t is not asked]
+    why = handoff_detail(answer.handoff, asked.text if asked else "", history, answer.topic, answer.abstained)
+    turns = turns[-TRANSCRIPT_TURNS:]
     who = (
         f"customer {answer.customer_shopify_id}" if answer.customer_shopify_id else visitor(answer.client_id)
     )
@@ -71,7 +77,7 @@ def handoff_context(session: Session, shop_id: int, message_id: int) -> dict[str
         "shopper": who,
         "customer_id": answer.customer_shopify_id,
         "email": client.removeprefix("email:") if client.startswith("email:") else None,
-        "why": answer.handoff.replace("_", " ") if answer.handoff else "the agent had no confident answer",
+        "why": why,  # the agent's concrete reason (app.agents.support_handoff.handoff_detail)
         "tried": "abstained: the shop's knowledge had no confident answer"
         if answer.abstained
         else answer.text,

@@ -214,6 +214,18 @@ def own_addresses(session: Session, shop_id: int) -> tuple[str, ...]:
     return tuple(a for a in found if a)
 
 
+CHANNEL_NAMES = {"messenger": META, "email": MAIL_IN, "helpdesk": HELPDESK}  # the admin's names
+
+
+def disconnect(session: Session, shop_id: int, name: str) -> bool:
+    """Forget one support channel of this shop, its settings and secrets with it; False when none was stored."""
+    row = _row(session, shop_id, CHANNEL_NAMES[name])
+    if row is None:
+        return False
+    session.delete(row)
+    return True
+
+
 def _ready(check: Any) -> str | None:
     try:
         check()
@@ -238,6 +250,7 @@ def view(session: Session, cipher: TokenCipher, shop_id: int, app_url: str, doma
             stored = []
         missing = _ready(check)
         out[name] = {
+            "connected": row is not None and bool(row.enabled),
             "settings": dict(row.settings or {}) if row else {},
             "secrets_stored": stored,
             "ready": missing is None,

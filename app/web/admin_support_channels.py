@@ -7,9 +7,12 @@
   "verify_token"?}``;
 - ``PUT /api/admin/support/channels/email``: ``{"address"?, "signing_key"?}`` (Mailgun's webhook signing key);
 - ``PUT /api/admin/support/channels/helpdesk``: ``{"provider": "gorgias" | "zendesk", "account", "email",
-  "api_token"?}``.
+  "api_token"?}``;
+- ``DELETE /api/admin/support/channels/<name>``: disconnect one, forgetting its settings and secrets.
 
-Secrets are stored encrypted (``app.crypto``); one left out keeps the stored one. A wrong field is 400 naming it.
+``?locale=fr`` adds ``words``: the admin section's texts in the shop's language (``app.channels.admin_words``).
+Secrets are stored encrypted (``app.crypto``); one left out keeps the stored one. A wrong field is 422 naming it
+(``field``), a body that is not a JSON object 400.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
+from app.channels.admin_words import Words, negotiate
 from app.crypto import TokenCipher
 from app.db import session_scope
 from app.stores import support_channels as store
@@ -59,7 +63,19 @@ def _cipher() -> TokenCipher:
 def support_channels():
     cfg = settings()
     with session_scope(cfg.database_url) as session:
-        return jsonify(store.view(session, _cipher(), g.shop.id, cfg.app_url, g.shop.domain))
+        out = store.view(session, _cipher(), g.shop.id, cfg.app_url, g.shop.domain)
+    out["words"] = Words(negotiate(request.args.get("locale"))).channels_ui()
+    return jsonify(out)
+
+
+@bp.delete("/api/admin/support/channels/<name>")
+@require_session_token
+def disconnect_support_channel(name: str):
+    if name not in store.CHANNEL_NAMES:
+        return jsonify(error="not_found", message="no such support channel"), 404
+    with session_scope(settings().database_url) as session:
+        store.disconnect(session, g.shop.id, name)
+    return support_channels()
 
 
 @bp.put("/api/admin/support/channels/<name>")
@@ -94,5 +110,5 @@ def save_support_channel(name: str):
             else:
                 return jsonify(error="not_found", message="no such support channel"), 404
     except _Invalid as exc:
-        return jsonify(error="invalid_field", message=str(exc), field=exc.field), 400
+        return jsonify(error="invalid_field", message=str(exc), field=exc.field), 422
     return support_channels()

@@ -22,7 +22,11 @@
     if (res.status === 401 && res.headers.get(RETRY) === "1" && !retried) { return api(path, options, true); }
     let body = null;
     try { body = await res.json(); } catch (e) { body = null; }
-    if (!res.ok) { throw new Error((body && body.message) || res.statusText); }
+    if (!res.ok) {  // the status and the body go with the error: a 422 names its field (admin_support_channels.js)
+      const err = new Error((body && body.message) || res.statusText);
+      err.status = res.status; err.body = body;
+      throw err;
+    }
     return body;
   }
   window.attune = { api: api, sessionToken: sessionToken, el: el, svg: svg, when: when, label: label, count: count };
