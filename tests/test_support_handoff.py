@@ -158,3 +158,44 @@ def test_the_detail_of_frustration_and_of_escalations_without_a_rule():
         == "the order runs late against the shipping policy"
     )
     assert handoff_detail(None, "?", topic="unknown") == "the assistant had no confident answer"
+
+
+def test_a_high_value_customer_who_is_unsure_reaches_a_person_sooner():
+    for q in (
+        "I'm not sure which size to pick",
+        "Can't decide between the two jackets",
+        "This is a bit disappointing",
+    ):
+        assert handoff_reason(q, high_value=True) == "high_value_unsure", q
+        assert handoff_reason(q) is None, q  # anyone else: the agent answers
+    assert handoff_reason("Do you ship to Canada?", high_value=True) is None  # sure of what they ask
+    assert (
+        handoff_reason("Please cancel my order", high_value=True) == "needs_person"
+    )  # the stronger rule first
+    assert (
+        "high-value" in handoff_detail("high_value_unsure", "not sure") and HANDOFF_TEXT["high_value_unsure"]
+    )
+
+
+def test_high_value_is_the_shops_top_tenth_by_predicted_clv(client, session, shops):  # noqa: F811
+    from sqlmodel import select
+
+    from app.models.profiles import CustomerProfile
+    from app.models.shop import Shop
+    from app.stores.support import high_value
+
+    shop_id = session.exec(select(Shop.id).where(Shop.domain == SHOP_A)).one()
+    for cid in range(900, 940):  # forty scored customers; 939 is the most valuable by far
+        clv = 10_000.0 if cid == 939 else 0.5
+        session.add(
+            CustomerProfile(shop_id=shop_id, customer_key=f"customer:{cid}", customer_shopify_id=cid, clv=clv)
+        )
+    session.commit()
+    assert high_value(session, shop_id, 939) and not high_value(session, shop_id, 905)
+    assert not high_value(session, shop_id, 123456) and not high_value(session, shop_id, None)
+    vip = ask(client, "I'm not sure which size to pick", customer=939).get_json()
+    assert vip["escalated"] is True and vip["handoff"] == "high_value_unsure", vip
+    regular = ask(client, "I'm not sure which size to pick", customer=905).get_json()
+    assert regular["handoff"] != "high_value_unsure", regular
+    other_shop = session.exec(select(Shop.id).where(Shop.domain != SHOP_A)).first()
+    assert not high_value(session, other_shop, 939)  # another shop's profiles say nothing of this one

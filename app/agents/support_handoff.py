@@ -10,6 +10,9 @@ In order:
 - ``frustrated``: VADER's compound sentiment (the lexicon of ``vaderSentiment``) at or below
   FRUSTRATION, or the same with the previous turn when the shopper writes in capitals or with "!!".
 - ``abstained_twice``: the agent already abstained twice in this conversation.
+- ``high_value_unsure``: a high-value customer (the caller decides: top tenth of the shop by predicted CLV) is
+  unsure ("not sure which", "can't decide", "confused") or mildly negative: the bar for a person is lower for them
+  (sentiment at or below FRUSTRATION_HIGH_VALUE instead of FRUSTRATION).
 
 Each reason is shown to the merchant with the hand-off, so the rule that fired is always known, and
 ``handoff_detail`` words it concretely from the same question and conversation ("asked to cancel an order",
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 FRUSTRATION = -0.5
+FRUSTRATION_HIGH_VALUE = -0.25  # a high-value customer reaches a person at milder displeasure
 REASONS = (
     "asked_for_person",
     "legal_or_chargeback",
@@ -32,6 +36,7 @@ REASONS = (
     "repeated_question",
     "frustrated",
     "abstained_twice",
+    "high_value_unsure",
 )
 _PERSON = re.compile(
     r"\b((talk|speak|chat)( to| with)? (a |an |some|your )?(human|person|agent|someone|real|manager|staff|representative|rep)"
@@ -44,6 +49,11 @@ _LEGAL = re.compile(
 _NEEDS_PERSON = re.compile(
     r"\b(cancel(l?ed|l?ing|lation)?|change (my |the )?(delivery |shipping )?address|wrong address"
     r"|(arrived |came |is |was )?(damaged|broken|defective|faulty|cracked|smashed)|wrong (item|size|colou?r|product))\b"
+)
+_UNSURE = re.compile(
+    r"\b(not (quite |really |too )?sure|unsure|uncertain|undecided|confus(ed|ing)|torn between|hesitat(e|ing)"
+    r"|can'?t (decide|choose|make up my mind)|cannot (decide|choose)|don'?t (know|understand) (which|what|if|whether)"
+    r"|doubts?|on the fence|second thoughts)\b"
 )
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -80,8 +90,9 @@ def _same_question(a: str, b: str) -> bool:
     return len(wa & wb) / len(wa | wb) >= 0.8
 
 
-def handoff_reason(question: str, history: Sequence[Turn] = ()) -> str | None:
-    """Why this question goes to a person before the agent answers, or None (see the module docstring)."""
+def handoff_reason(question: str, history: Sequence[Turn] = (), high_value: bool = False) -> str | None:
+    """Why this question goes to a person before the agent answers, or None (see the module docstring).
+    ``high_value``: the shopper is one of the shop's most valuable customers."""
     text = question.lower().replace("’", "'")
     if _PERSON.search(text):
         return "asked_for_person"
@@ -98,6 +109,8 @@ def handoff_reason(question: str, history: Sequence[Turn] = ()) -> str | None:
         return "frustrated"
     if sum(1 for t in history if t.role == "assistant" and t.abstained) >= 2:
         return "abstained_twice"
+    if high_value and (_UNSURE.search(text) or mood <= FRUSTRATION_HIGH_VALUE):
+        return "high_value_unsure"
     return None
 
 
@@ -125,6 +138,7 @@ DETAIL = {
     "abstained_twice": "abstained twice: the shop's knowledge had no confident answer",
     "late_order": "the order runs late against the shipping policy",
     "holdout": "the shopper is in the holdout: every question goes to a person",
+    "high_value_unsure": "a high-value customer (top tenth by predicted lifetime value) is unsure",
 }
 
 
@@ -156,6 +170,7 @@ HANDOFF_TEXT = {
     "repeated_question": "Sorry I haven't been able to help. I've passed your question to a person from the shop.",
     "frustrated": "I'm sorry about this. I've passed your question to a person from the shop, who will reply.",
     "abstained_twice": "I don't have a good answer to that. I've passed your questions to a person from the shop.",
+    "high_value_unsure": "Let me get a person from the shop to help you choose: I've passed your question on.",
     # the shopper is in the shop's global holdout or the assistant's own: support as it was before the agent
     "holdout": "Thank you for your question: I've passed it to a person from the shop, who will reply.",
 }

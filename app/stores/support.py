@@ -30,12 +30,15 @@ from app.knowledge.order_status import order_reference
 from app.measurement.holdout import GLOBAL, GLOBAL_DEFAULT_SHARE, in_global_holdout, in_holdout
 from app.models.base import utcnow
 from app.models.feedback import SupportMessage
+from app.models.profiles import CustomerProfile
 from app.models.serving import HoldoutPolicy
 from app.stores.contact_policy import DEFAULT_MESSAGE_HOLDOUT
 from app.stores.support_orders import anonymous_lookups, find_order, latest_order, shipping_promise
 
 CONVERSATION_GAP = timedelta(minutes=30)  # a question after a longer pause starts a new conversation
 HOURLY_LIMIT = 30  # questions per shopper per hour
+HIGH_VALUE_SHARE = 0.1  # the top tenth of the shop's customers by predicted CLV reach a person sooner
+HIGH_VALUE_MIN_CUSTOMERS = 20  # below this many scored customers nobody is "top tenth"
 ANONYMOUS_LOOKUPS_PER_HOUR = 120  # order questions from visitors not signed in, per shop: no guessing e-mails
 PRODUCTS_SHOWN = 3
 
@@ -134,7 +137,9 @@ def ask(
     if reference and anonymous_lookups(session, shop_id, now) >= ANONYMOUS_LOOKUPS_PER_HOUR:
         raise TooManyQuestions("too many order look-ups in this shop right now: sign in, or try again later")
     held = held_out(session, shop_id, customer_id)
-    handoff = HOLDOUT if held else handoff_reason(text, _history(session, owner, conversation))
+    history = [] if held else _history(session, owner, conversation)
+    valuable = not held and bool(customer_id) and high_value(session, shop_id, customer_id)
+    handoff = HOLDOUT if held else handoff_reason(text, history, high_value=valuable)
     cards: list[dict[str, Any]] = []
     if handoff is not None:  # a person must take it: nothing is looked up
         reply = Reply(
@@ -178,6 +183,28 @@ def ask(
         "abstained": reply.abstained,
         "handoff": reply.handoff,
     }
+
+
+def high_value(session: Session, shop_id: int, customer_id: int | None) -> bool:
+    """Whether the customer is in the shop's top tenth by predicted CLV (``HIGH_VALUE_SHARE``), judged only once
+    the shop has CLV for ``HIGH_VALUE_MIN_CUSTOMERS`` customers; False for a visitor or an unscored customer."""
+    if not customer_id:
+        return False
+    mine = session.exec(
+        select(CustomerProfile.clv).where(
+            CustomerProfile.shop_id == shop_id, CustomerProfile.customer_key == f"customer:{customer_id}"
+        )
+    ).first()
+    if mine is None or mine <= 0:
+        return False
+    scored = CustomerProfile.shop_id == shop_id, CustomerProfile.clv.is_not(None)  # type: ignore[union-attr]
+    total = session.exec(select(func.count()).select_from(CustomerProfile).where(*scored)).one()
+    if total < HIGH_VALUE_MIN_CUSTOMERS:
+        return False
+    at_least = session.exec(  # ties count against: equal values share one rank, not the top's
+        select(func.count()).select_from(CustomerProfile).where(*scored, CustomerProfile.clv >= mine)
+    ).one()
+    return at_least <= HIGH_VALUE_SHARE * total
 
 
 def _history(session: Session, owner: Any, conversation: str) -> list[Turn]:
