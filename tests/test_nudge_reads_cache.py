@@ -77,3 +77,47 @@ def test_without_redis_the_endpoint_answers_from_the_database(client, demo, sess
     assert answer.status_code == 200 and answer.json["nudge"]["rung"] == "help"
     row = session.exec(select(NudgeSession).where(NudgeSession.client_id == "cid-nr")).one()
     assert row.action == "show"  # the fold lived on the database row
+
+
+def _count_round_trips(monkeypatch):
+    """Redis round trips (one per command or pipeline sent), counted at the connection."""
+    import redis.connection as rc
+
+    sent = [0]
+    cls = rc.AbstractConnection if hasattr(rc, "AbstractConnection") else rc.Connection
+    original = cls.send_packed_command
+
+    def counted(self, *args, **kwargs):
+        sent[0] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "send_packed_command", counted)
+    return sent
+
+
+def test_the_request_path_costs_a_bounded_number_of_statements_and_round_trips(
+    client, demo, session, settings, monkeypatch
+):
+    """The bench's three-request session, counted (a machine-independent figure of the request path's cost): a
+    new session reads the pixel's steps and the intent prior (2 statements), a later signal none, the deciding
+    request re-reads the steps (a return from checkout), checks for a stored row and writes the row, with its
+    decision already on it, and the decision: 4 statements, no UPDATE. Two Redis round trips each."""
+    steps = [HESITATION[:1], HESITATION[1:3], HESITATION[3:]]
+    for signals in steps:  # the per-process caches (the ladder's evidence, in-stock alternatives) warm
+        post(client, body("sess-warm-1", signals), client_id="cid-w")
+    sent = _count_round_trips(monkeypatch)
+    counts = []
+    for signals in steps:
+        seen, stop = _count_queries(settings)
+        before = sent[0]
+        try:
+            answer = post(client, body("sess-cost-1", signals), client_id="cid-k")
+        finally:
+            stop()
+        assert answer.status_code == 200
+        counts.append((len(seen), sent[0] - before, seen, answer.json))
+    assert [c[:2] for c in counts] == [(2, 2), (0, 2), (4, 2)], [(c[2], c[3]) for c in counts]
+    assert not any(q.lstrip().upper().startswith("UPDATE") for q in counts[2][2])
+    assert answer.json["nudge"]["rung"] == "help"
+    row = session.exec(select(NudgeSession).where(NudgeSession.client_id == "cid-k")).one()
+    assert row.action == "show" and row.rung == "help" and row.decided_at is not None and row.events == 6

@@ -4,7 +4,10 @@ figures (labelled as such) and the strategic-abandonment guardrail. Plain data i
 
 - The unit is the abandoned checkout: its first decision starts the window and fixes its arm (intention to
   treat: a treated checkout whose message was then suppressed or cancelled still counts as treated).
-- A checkout is **recovered** when its customer orders within ``window_days`` of that decision. Revenue is the
+- A checkout is **recovered** when its customer orders within ``window_days`` of that decision; a guest's
+  checkout (no customer account) when an order carrying the checkout's e-mail address (normalised: trimmed, lower
+  case) is placed within the window, whether or not that order has an account. ``sources`` splits the figures
+  into customers' and guests' checkouts. Revenue is the
   orders' total after discounts; incremental revenue is the difference in revenue per checkout (Welch interval)
   times the treated checkouts. Both come from ``app.measurement.lift.measure``, the same statistics as every
   other agent's lift; each timing arm (1 h / 24 h / 72 h) is a placement with its own holdout.
@@ -46,20 +49,22 @@ MARKET = [
 @dataclass(frozen=True)
 class CheckoutExposure:
     checkout: str
-    customer_id: int
+    customer_id: int | None  # None: a guest's checkout, matched by ``email``
     holdout: bool
     delay_h: int | None
     at: datetime
     cart_value: float = 0.0
+    email: str | None = None  # a guest checkout's address, normalised
 
 
 @dataclass(frozen=True)
 class OrderFact:
-    customer_id: int
+    customer_id: int | None  # None: a guest's order
     at: datetime
     total: float  # after discounts
     discounts: float
     checkouts_started: tuple[datetime, ...] = ()  # the customer's checkout starts near this order
+    email: str | None = None  # the order's address, normalised
 
 
 def _arm(e: CheckoutExposure) -> str:
@@ -70,13 +75,23 @@ def _lift_rows(
     exposures: Sequence[CheckoutExposure], orders: Sequence[OrderFact], window_days: float, now: datetime
 ) -> Lift | None:
     by_customer: dict[int, list[OrderFact]] = {}
+    by_email: dict[str, list[OrderFact]] = {}
     for o in orders:
-        by_customer.setdefault(o.customer_id, []).append(o)
+        if o.customer_id is not None:
+            by_customer.setdefault(o.customer_id, []).append(o)
+        if o.email:
+            by_email.setdefault(o.email, []).append(o)
+
+    def theirs(e: CheckoutExposure) -> list[OrderFact]:
+        if e.customer_id is not None:
+            return by_customer.get(e.customer_id, [])
+        return by_email.get(e.email, []) if e.email else []
+
     seen = [Exposure(AGENT, _arm(e), f"checkout:{e.checkout}", e.holdout, e.at) for e in exposures]
     bought = [
         Purchase(f"checkout:{e.checkout}", o.at, max(o.total, 0.0))
         for e in exposures
-        for o in by_customer.get(e.customer_id, ())
+        for o in theirs(e)
         if o.at >= e.at
     ]
     lifts = measure(seen, bought, window_days=window_days, now=now)
@@ -159,9 +174,19 @@ def readout(
     launch: datetime | None,
     window_days: float,
     now: datetime,
+    guest_orders: Sequence[OrderFact] = (),
 ) -> dict[str, Any]:
-    """The whole rescue readout for one shop."""
-    lift = _lift_rows(exposures, orders, window_days, now)
+    """The whole rescue readout for one shop. ``orders``: the customers' orders (the guardrail's too);
+    ``guest_orders``: orders without an account that carry a guest checkout's address (recovery only)."""
+    every = [*orders, *guest_orders]
+    lift = _lift_rows(exposures, every, window_days, now)
+    sources = {}
+    for name, rows in (
+        ("customer", [e for e in exposures if e.customer_id is not None]),
+        ("guest", [e for e in exposures if e.customer_id is None]),
+    ):
+        part = _lift_rows(rows, every, window_days, now) if rows else None
+        sources[name] = side(part, None) if part is not None else None
     arms: list[dict[str, Any]] = []
     if lift is not None:
         single = lift.placements == [] and exposures
@@ -176,6 +201,7 @@ def readout(
         "measured_at": now.isoformat(),
         "overall": side(lift, None) if lift is not None else None,
         "timing_arms": arms,
+        "sources": sources,
         "open_windows": lift.open_windows if lift else 0,
         "market": MARKET,
         "guardrail": guardrail(orders, launch),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -41,23 +42,52 @@ FIELDS = (
 TIMES = ("decided_at", "started_at", "updated_at")
 
 
+@dataclass(slots=True)
+class LiveSession:
+    """A live session as Redis holds it: ``NudgeSession``'s fields on a plain object. The request path builds one
+    per request; an ORM instance would cost its instrumentation (about 0.4 ms of a signal's 3 ms in-process)
+    for a row that is only copied onto the database row when the session decides or is persisted."""
+
+    shop_id: int
+    session_key: str
+    client_id: str | None = None
+    customer_shopify_id: int | None = None
+    cart_token: str | None = None
+    holdout: bool = False
+    state: dict[str, Any] = field(default_factory=dict)
+    features: dict[str, Any] = field(default_factory=dict)
+    risk: float | None = None
+    cart_value: float = 0.0
+    events: int = 0
+    action: str | None = None
+    rung: str | None = None
+    reason: str | None = None
+    decided_at: datetime | None = None
+    started_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
 def _key(shop_id: int, session_key: str) -> str:
     return f"{PREFIX}:{shop_id}:{session_key}"
 
 
-def _dump(row: NudgeSession) -> str:
+def _dump(row: LiveSession | NudgeSession) -> str:
     data: dict[str, Any] = {f: getattr(row, f) for f in FIELDS}
     data.update({t: getattr(row, t).isoformat() if getattr(row, t) else None for t in TIMES})
     return json.dumps(data, separators=(",", ":"))
 
 
-def _load(shop_id: int, session_key: str, raw: bytes | str) -> NudgeSession:
+def _load(shop_id: int, session_key: str, raw: bytes | str) -> LiveSession:
     data = json.loads(raw)
     times = {t: datetime.fromisoformat(data[t]) if data.get(t) else None for t in TIMES}
-    return NudgeSession(shop_id=shop_id, session_key=session_key, **{f: data.get(f) for f in FIELDS}, **times)
+    fields = {f: data.get(f) for f in FIELDS}
+    fields["holdout"] = bool(fields["holdout"])
+    fields["state"], fields["features"] = fields["state"] or {}, fields["features"] or {}
+    fields["cart_value"], fields["events"] = fields["cart_value"] or 0.0, fields["events"] or 0
+    return LiveSession(shop_id, session_key, **fields, **times)
 
 
-def load(redis: Redis, shop_id: int, session_key: str) -> NudgeSession | None:
+def load(redis: Redis, shop_id: int, session_key: str) -> LiveSession | None:
     """The session as the last request left it (a transient row, not in any database session), or None."""
     raw = redis.get(_key(shop_id, session_key))
     return None if raw is None else _load(shop_id, session_key, raw)
@@ -68,7 +98,7 @@ def keys(shop_id: int, session_key: str) -> tuple[str, str]:
     return _key(shop_id, session_key), f"{READS}:{shop_id}:{session_key}"
 
 
-def parse(shop_id: int, session_key: str, raw: bytes | str | None) -> NudgeSession | None:
+def parse(shop_id: int, session_key: str, raw: bytes | str | None) -> LiveSession | None:
     return None if raw is None else _load(shop_id, session_key, raw)
 
 
@@ -81,7 +111,7 @@ def parse_reads(raw: bytes | str | None) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def save(redis: Redis, row: NudgeSession, reads: dict[str, Any] | None = None) -> None:
+def save(redis: Redis, row: LiveSession | NudgeSession, reads: dict[str, Any] | None = None) -> None:
     """The session's fold (and, when this request read the database, those reads: ``READS_TTL_S``)."""
     pipe = redis.pipeline(transaction=False)
     pipe.set(_key(row.shop_id, row.session_key), _dump(row), ex=TTL_S)
@@ -93,7 +123,7 @@ def save(redis: Redis, row: NudgeSession, reads: dict[str, Any] | None = None) -
     pipe.execute()
 
 
-def copy_into(target: NudgeSession, live: NudgeSession) -> NudgeSession:
+def copy_into(target: NudgeSession, live: LiveSession | NudgeSession) -> NudgeSession:
     """``live``'s fold onto the database row (a decision already on the row is kept)."""
     for f in FIELDS + ("started_at", "updated_at"):
         if f in ("action", "rung", "reason") and target.decided_at is not None:
@@ -102,7 +132,7 @@ def copy_into(target: NudgeSession, live: NudgeSession) -> NudgeSession:
     return target
 
 
-def take_dirty(redis: Redis, limit: int) -> list[NudgeSession]:
+def take_dirty(redis: Redis, limit: int) -> list[LiveSession]:
     """Pop up to ``limit`` changed sessions and read them (those expired meanwhile are skipped)."""
     members = redis.spop(DIRTY, limit) or []
     keys = [m.decode() if isinstance(m, bytes) else m for m in members]
@@ -111,7 +141,7 @@ def take_dirty(redis: Redis, limit: int) -> list[NudgeSession]:
     return [_load(s, k, raw) for (s, k), raw in zip(pairs, raws, strict=True) if raw is not None]
 
 
-def persist(session: Session, rows: Iterable[NudgeSession]) -> int:
+def persist(session: Session, rows: Iterable[LiveSession]) -> int:
     """Upsert live sessions into ``nudge_session`` (scoped by shop and key). Returns how many."""
     n = 0
     for live in rows:

@@ -52,7 +52,7 @@ class NudgeResult:
     risk: Risk
     features: Hesitation
     new_signals: int
-    row: NudgeSession  # the live session as this request left it
+    row: NudgeSession | nudge_live.LiveSession  # the live session as this request left it
     reads: dict[str, Any] | None = None  # database reads made by this request, for the live cache
     offer_key: str | None = None  # an approved incentive whose code a job makes after the commit
 
@@ -62,7 +62,7 @@ class Preloaded:
     """What the caller already read from Redis in its rate-limit round trip: the live row (None: a new
     session) and the session's cached reads (``app.stores.nudge_live.parse_reads``)."""
 
-    row: NudgeSession | None
+    row: nudge_live.LiveSession | None
     reads: dict[str, Any]
 
 
@@ -106,8 +106,7 @@ def step(
             stored.decided_at is not None
         ):  # decided before (the live entry was lost): one decision per session
             decision = NudgeDecision("wait", None, "one intervention per session: already decided")
-        else:
-            session.flush()
+        else:  # the row and its decision go out in one INSERT (or UPDATE) at the commit, not two statements
             store.record_decision(session, stored, decision, r, product_ids=req.product_ids, now=now)
         row.action, row.rung, row.reason, row.decided_at = (
             stored.action,
@@ -173,14 +172,14 @@ def _live_row(
     now: datetime,
     live: Redis | None,
     preloaded: Preloaded | None = None,
-) -> NudgeSession:
+) -> NudgeSession | nudge_live.LiveSession:
     if live is None:
         return store.live_session(session, shop_id, key, customer_id=req.customer_id, client_id=req.client_id)
     found = preloaded.row if preloaded is not None else nudge_live.load(live, shop_id, key)
     if found is not None:
         return found
     share, salt = store.holdout_policy(session, shop_id)
-    return NudgeSession(
+    return nudge_live.LiveSession(
         shop_id=shop_id,
         session_key=key,
         client_id=req.client_id,
@@ -195,7 +194,9 @@ def _live_row(
     )
 
 
-def _stored_row(session: Session, shop_id: int, key: str, live_row: NudgeSession) -> NudgeSession:
+def _stored_row(
+    session: Session, shop_id: int, key: str, live_row: nudge_live.LiveSession | NudgeSession
+) -> NudgeSession:
     """The database row of a live session (created with its arm as drawn), with the live fold copied on."""
     stored = session.exec(
         select(NudgeSession).where(NudgeSession.shop_id == shop_id, NudgeSession.session_key == key)

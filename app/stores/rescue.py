@@ -17,12 +17,15 @@ from app.agents.rescue import ABANDONED_AFTER, AGENT, AbandonedCheckout, Line, f
 from app.measurement.exposure_features import profile_features
 from app.measurement.rescue import CheckoutExposure, OrderFact
 from app.models.commerce import Checkout, Order
+from app.models.guests import normal_email
 from app.models.messaging import ChannelConfig, MessageDecision
 from app.models.profiles import CustomerProfile
 from app.models.shop import Shop
 from app.orchestrator.proposal import Shopper
+from app.stores.guests import guest_contacts, is_guest
 
-LOOKBACK = timedelta(days=4)  # a checkout last updated longer ago is not rescued any more
+LOOKBACK = timedelta(days=4)
+CHUNK = 500  # addresses or tokens per IN list  # a checkout last updated longer ago is not rescued any more
 
 
 def shop_label(session: Session, shop: Shop) -> str:
@@ -160,7 +163,9 @@ def customer_features(
 
 def checkout_exposures(session: Session, shop_id: int, since: datetime) -> list[CheckoutExposure]:
     """The agent's first decision per checkout since ``since`` (its first message's decision, every arm: the
-    arm is drawn before consent or budget are looked at), with the timing arm recorded on it."""
+    arm is drawn before consent or budget are looked at), with the timing arm recorded on it. A guest's
+    checkout (no customer id, a ``guest:`` client id) carries its address, normalised: the checkout's e-mail, or
+    the guest's recorded address when the checkout row is gone."""
     decisions = session.exec(
         select(MessageDecision)
         .where(
@@ -171,23 +176,51 @@ def checkout_exposures(session: Session, shop_id: int, since: datetime) -> list[
         )
         .order_by(MessageDecision.decided_at, MessageDecision.id)
     ).all()
-    rows = [(d.customer_shopify_id, d.arm, d.features, d.decided_at) for d in decisions]
+    rows = [(d.customer_shopify_id, d.client_id, d.arm, d.features, d.decided_at) for d in decisions]
+    guests = [(c, (f or {}).get("checkout_token")) for cid, c, _, f, _ in rows if cid is None and is_guest(c)]
+    emails = _guest_emails(session, shop_id, guests)
     seen: dict[str, CheckoutExposure] = {}
-    for cid, arm, features, at in rows:
+    for cid, _client, arm, features, at in rows:
         f = features or {}
         token = f.get("checkout_token")
-        if cid is None or not isinstance(token, str) or token in seen:
+        if not isinstance(token, str) or token in seen:
+            continue
+        email = emails.get(token) if cid is None else None
+        if cid is None and email is None:
             continue
         delay = f.get("delay_h")
         seen[token] = CheckoutExposure(
             checkout=token,
-            customer_id=int(cid),
+            customer_id=int(cid) if cid is not None else None,
             holdout=arm == "holdout",
             delay_h=int(delay) if isinstance(delay, int | float) else None,
             at=at,
             cart_value=float(f.get("cart_value") or 0.0),
+            email=email,
         )
     return list(seen.values())
+
+
+def _guest_emails(session: Session, shop_id: int, guests: list[tuple[str, object]]) -> dict[str, str]:
+    """Checkout token → the guest checkout's address (normalised), for ``(guest id, token)`` pairs."""
+    tokens = sorted({t for _, t in guests if isinstance(t, str)})
+    out: dict[str, str] = {}
+    for i in range(0, len(tokens), CHUNK):
+        for token, email in session.exec(
+            select(Checkout.token, Checkout.email).where(
+                Checkout.shop_id == shop_id,
+                Checkout.token.in_(tokens[i : i + CHUNK]),  # type: ignore[attr-defined]
+            )
+        ).all():
+            if (e := normal_email(email)) is not None:
+                out[token] = e
+    missing = [(c, t) for c, t in guests if isinstance(t, str) and t not in out]
+    if missing:
+        contacts = guest_contacts(session, shop_id, [c for c, _ in missing])
+        for client, token in missing:
+            if client in contacts and (e := normal_email(contacts[client].email)) is not None:
+                out[token] = e
+    return out
 
 
 def orders_since(session: Session, shop_id: int, since: datetime) -> list[OrderFact]:
@@ -196,7 +229,9 @@ def orders_since(session: Session, shop_id: int, since: datetime) -> list[OrderF
     (for the strategic-abandonment guardrail)."""
     placed = func.coalesce(Order.processed_at, Order.shopify_created_at)
     rows = session.exec(
-        select(Order.customer_shopify_id, placed, Order.total_price, Order.total_discounts).where(
+        select(
+            Order.customer_shopify_id, placed, Order.total_price, Order.total_discounts, Order.email
+        ).where(
             Order.shop_id == shop_id,
             Order.test == False,  # noqa: E712
             Order.cancelled_at.is_(None),  # type: ignore[union-attr]
@@ -223,10 +258,44 @@ def orders_since(session: Session, shop_id: int, since: datetime) -> list[OrderF
             total=float(Decimal(str(total or 0))),
             discounts=float(Decimal(str(discounts or 0))),
             checkouts_started=tuple(sorted(started[int(cid)])),
+            email=normal_email(email),
         )
-        for cid, at, total, discounts in rows
+        for cid, at, total, discounts, email in rows
         if at is not None
     ]
+
+
+def guest_orders_since(
+    session: Session, shop_id: int, since: datetime, emails: Iterable[str]
+) -> list[OrderFact]:
+    """Real, not cancelled orders without a customer account placed since ``since`` whose address (trimmed,
+    lower case) is one of ``emails`` (the guest checkouts' addresses, normalised), totals after discounts."""
+    wanted = sorted({e for e in emails if e})
+    placed = func.coalesce(Order.processed_at, Order.shopify_created_at)
+    address = func.lower(func.trim(Order.email))
+    out: list[OrderFact] = []
+    for i in range(0, len(wanted), CHUNK):
+        for at, total, discounts, email in session.exec(
+            select(placed, Order.total_price, Order.total_discounts, Order.email).where(
+                Order.shop_id == shop_id,
+                Order.test == False,  # noqa: E712
+                Order.cancelled_at.is_(None),  # type: ignore[union-attr]
+                Order.customer_shopify_id.is_(None),  # type: ignore[union-attr]
+                address.in_(wanted[i : i + CHUNK]),
+                placed >= since,
+            )
+        ).all():
+            if at is not None:
+                out.append(
+                    OrderFact(
+                        customer_id=None,
+                        at=at,
+                        total=float(Decimal(str(total or 0))),
+                        discounts=float(Decimal(str(discounts or 0))),
+                        email=normal_email(email),
+                    )
+                )
+    return out
 
 
 def first_decision_at(session: Session, shop_id: int) -> datetime | None:
