@@ -171,7 +171,7 @@ def test_the_demos_control_room_shows_every_agents_simulated_lift(
     measured = seed_control_room(session, installed_shop.id)
     session.commit()
     covered = sum(m["found"].interval.contains(m["true_uplift"]) for m in measured)
-    assert covered >= len(measured) - 1  # 95 % intervals, five agents
+    assert covered >= len(measured) - 1  # always-valid 95 % intervals, one per agent
     body = get(live_app, installed_shop.domain, PATH).json
     assert body["simulated"] is True and "Simulated" in body["labels"]["simulated"]
     cards = {c["agent"]: c for c in body["agents"]}
@@ -180,3 +180,24 @@ def test_the_demos_control_room_shows_every_agents_simulated_lift(
         lift = cards[agent]["lift"]
         assert lift is not None and lift["simulated"] is True, agent
         assert lift["conversion"]["low"] < lift["conversion"]["estimate"] < lift["conversion"]["high"]
+
+
+def test_the_demos_control_room_covers_every_agent_back_in_stock_included(
+    live_app: LiveApp, installed_shop: InstalledShop, session
+):
+    """Every agent the control room lists has a simulated truth in the demo (none shows an empty card), the
+    back-in-stock agent among them, its lift labelled simulated like the others, in English and French."""
+    from app.demo.control_room_seed import seed_control_room, truths
+    from app.web.admin_control_room import AGENTS
+
+    assert set(truths()) == set(AGENTS) and "back_in_stock" in AGENTS
+    measured = {m["agent"]: m for m in seed_control_room(session, installed_shop.id)}
+    session.commit()
+    assert measured["back_in_stock"]["true_uplift"] > 0 and measured["back_in_stock"]["holdout"] > 0
+    for locale, label in (("en", "Back in stock"), ("fr", "Retour en stock")):
+        body = get(live_app, installed_shop.domain, f"{PATH}?locale={locale}").json
+        card = next(c for c in body["agents"] if c["agent"] == "back_in_stock")
+        assert card["label"] == label and body["simulated"] is True
+        assert card["lift"] is not None and card["lift"]["simulated"] is True
+        assert card["lift"]["conversion"]["low"] < card["lift"]["conversion"]["estimate"]
+        assert card["lift"]["conversion"]["estimate"] < card["lift"]["conversion"]["high"]

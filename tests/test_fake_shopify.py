@@ -184,3 +184,61 @@ def test_graphql_unknown_version_and_bad_token(gql):
         timeout=10,
     )
     assert bad.status_code == 401
+
+
+def test_graphql_and_bulk_serve_inventory_levels_per_location(gql):
+    """``inventoryItem.inventoryLevels`` in Shopify's shape: a connection of levels, each with its location and the
+    quantities asked for by name; a bulk export writes each level as its own line after its variant, with the
+    variant's gid as ``__parentId``, and lifts it out of the inline ``inventoryItem``."""
+    from graphql import graphql_sync
+
+    from app.shopify import bulk_queries
+    from app.shopify.fake.graphql_api import flatten_bulk
+    from app.shopify.fake.schema import build
+
+    fake, call = gql
+    levels = [
+        {
+            "location_id": 1,
+            "location_name": "Warehouse",
+            "available": 7,
+            "updated_at": "2026-03-01T10:00:00Z",
+        },
+        {"location_id": 2, "location_name": "Shop floor", "available": 2},
+    ]
+    store = fake.seed(
+        SHOP,
+        products=[{"id": 1, "variants": [{"id": 11, "inventory_item_id": 111, "inventory_levels": levels}]}],
+    )
+    query = """{ productVariant(id: "gid://shopify/ProductVariant/11") { inventoryQuantity inventoryItem {
+      inventoryLevels(first: 5) { nodes { id updatedAt location { id name }
+        quantities(names: ["available", "incoming"]) { name quantity } } } } } }"""
+    variant = call(query).json()["data"]["productVariant"]
+    nodes = variant["inventoryItem"]["inventoryLevels"]["nodes"]
+    assert variant["inventoryQuantity"] == 9
+    assert [(n["location"]["name"], n["quantities"]) for n in nodes] == [
+        ("Warehouse", [{"name": "available", "quantity": 7}, {"name": "incoming", "quantity": 0}]),
+        ("Shop floor", [{"name": "available", "quantity": 2}, {"name": "incoming", "quantity": 0}]),
+    ]
+    assert nodes[0]["id"] == "gid://shopify/InventoryLevel/1?inventory_item_id=111"
+    assert (
+        nodes[0]["updatedAt"] == "2026-03-01T10:00:00Z"
+        and nodes[0]["location"]["id"] == "gid://shopify/Location/1"
+    )
+    page = call(query.replace("first: 5", "first: 1")).json()["data"]["productVariant"]["inventoryItem"]
+    assert [n["location"]["name"] for n in page["inventoryLevels"]["nodes"]] == ["Warehouse"]
+    assert "must provide one of first or last" in call(query.replace("(first: 5)", "")).text
+
+    store.set_inventory_level(11, 2, 0)
+    data = graphql_sync(build(), bulk_queries.PRODUCTS, context_value={"store": store, "bulk": True}).data
+    lines, roots = flatten_bulk(data)
+    assert roots == 1 and [bulk_queries.gid_type(r["id"]) for r in lines] == [
+        "Product", "ProductVariant", "InventoryLevel", "InventoryLevel",
+    ]  # fmt: skip
+    variant_line, *level_lines = lines[1:]
+    assert "inventoryLevels" not in variant_line["inventoryItem"] and variant_line["inventoryQuantity"] == 7
+    assert {r["__parentId"] for r in level_lines} == {"gid://shopify/ProductVariant/11"}
+    assert [(r["location"]["name"], r["quantities"]) for r in level_lines] == [
+        ("Warehouse", [{"name": "available", "quantity": 7}]),
+        ("Shop floor", [{"name": "available", "quantity": 0}]),
+    ]

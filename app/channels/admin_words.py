@@ -40,6 +40,7 @@ AGENT_LABELS = {
     "win_back": "Win-back",
     "welcome": "Welcome series",
     "vip": "VIP recognition",
+    "back_in_stock": "Back in stock",
 }
 SETUP_LABELS = {
     "theme_embed": "Theme embed enabled",

@@ -28,22 +28,69 @@ def _ref(obj: Any) -> int | None:
 def group_children(
     records: Iterable[dict[str, Any]],
 ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """(parent, children) pairs from JSONL where each child line follows its parent."""
+    """(parent, descendants) pairs from JSONL where each child line follows its parent: children carry the
+    parent's gid as ``__parentId``, grandchildren (a variant's inventory levels) a child's gid, or the gid of
+    an object inside it (its ``inventoryItem``)."""
     parent: dict[str, Any] | None = None
     children: list[dict[str, Any]] = []
+    known: set[Any] = set()
     for record in records:
         if "__parentId" in record:
-            if parent is not None and record["__parentId"] == parent.get("id"):
+            if parent is not None and record["__parentId"] in known:
                 children.append(record)
+                known.update(_ids(record))
             continue
         if parent is not None:
             yield parent, children
-        parent, children = record, []
+        parent, children, known = record, [], _ids(record)
     if parent is not None:
         yield parent, children
 
 
-def product(node: dict[str, Any], variants: list[dict[str, Any]]) -> dict[str, Any]:
+def _ids(record: dict[str, Any]) -> set[Any]:
+    """The record's gid and those of the objects inline in it (``inventoryItem``)."""
+    out = {record.get("id")}
+    out.update(v.get("id") for v in record.values() if isinstance(v, dict) and v.get("id"))
+    out.discard(None)
+    return out
+
+
+def _is_level(record: dict[str, Any]) -> bool:
+    return "location" in record or "quantities" in record
+
+
+def inventory_levels(variants: list[dict[str, Any]], lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The product's InventoryLevel lines in ``inventory_levels/update``'s shape: ``{"inventory_item_id",
+    "location_id", "location_name", "available", "updated_at"}``; ``available`` is None when the line has no
+    ``available`` quantity. A line whose parent is not one of the variants (or their items) is skipped."""
+    items: dict[Any, Any] = {}
+    for v in variants:
+        item = v.get("inventoryItem") or {}
+        items[v.get("id")] = items[item.get("id")] = item.get("id")
+    out = []
+    for line in lines:
+        item = items.get(line.get("__parentId"))
+        location = line.get("location") or {}
+        if item is None or not location.get("id"):
+            continue
+        available = next(
+            (q.get("quantity") for q in line.get("quantities") or [] if q.get("name") == "available"), None
+        )
+        out.append(
+            {
+                "inventory_item_id": shopify_id(item),
+                "location_id": shopify_id(location.get("id")),
+                "location_name": location.get("name"),
+                "available": available,
+                "updated_at": line.get("updatedAt"),
+            }
+        )
+    return out
+
+
+def product(node: dict[str, Any], children: list[dict[str, Any]]) -> dict[str, Any]:
+    """The product with its variants and (``inventory_levels``) its items' levels per location."""
+    variants = [c for c in children if not _is_level(c)]
     return {
         "id": shopify_id(node.get("id")),
         "title": node.get("title"),
@@ -72,6 +119,7 @@ def product(node: dict[str, Any], variants: list[dict[str, Any]]) -> dict[str, A
             }
             for v in variants
         ],
+        "inventory_levels": inventory_levels(variants, [c for c in children if _is_level(c)]),
     }
 
 

@@ -45,6 +45,9 @@ def truths() -> dict[str, Simulated]:
         "win_back": Simulated(0.04, 0.008),
         "welcome": Simulated(0.05, 0.01),
         "vip": Simulated(0.30, 0.01),
+        # back in stock (issue 19): shoppers who asked to be told; many come back unprompted, the message
+        # brings more of them back while the units last (a synthetic truth, labelled as simulated)
+        "back_in_stock": Simulated(0.12, 0.06),
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from itertools import islice
 from typing import Any
 
@@ -18,16 +18,24 @@ from sqlmodel import Session
 
 from app import tasks
 from app.commerce import bulk
-from app.commerce.upserts import update_purchasing_summary, upsert_customer, upsert_order, upsert_product
+from app.commerce.upserts import (
+    update_purchasing_summary,
+    upsert_customer,
+    upsert_inventory_level,
+    upsert_order,
+    upsert_product,
+)
 from app.config import Settings, get_settings
 from app.db import get_engine
 from app.jobs.fan_out import for_each_installed_shop
+from app.modelling.inventory import InventoryInputError
 from app.models.base import utcnow
 from app.models.commerce import SyncRun
 from app.models.shop import Shop
 from app.queue import enqueue
 from app.shopify import bulk_queries
 from app.shopify.admin import AdminClient
+from app.stores.inventory import check_level, record_level_day
 from app.stores.prices import product_synced
 from app.stores.sync_runs import last_good_start
 
@@ -59,10 +67,34 @@ def _records(resource: str, lines: Iterable[dict[str, Any]]) -> Iterator[Callabl
 
 
 def _product(session: Session, shop_id: int, rest: dict[str, Any]) -> None:
-    """The product, then what pricing keeps per variant: its price history, barcode and unit cost."""
+    """The product, then what pricing keeps per variant (its price history, barcode and unit cost), then its
+    items' stock per location."""
     upsert_product(session, shop_id, rest)
     session.flush()
     product_synced(session, shop_id, rest.get("variants") or [])
+    _levels(session, shop_id, rest.get("inventory_levels") or [])
+
+
+def _levels(session: Session, shop_id: int, levels: list[dict[str, Any]]) -> None:
+    """Each level as ``inventory_levels/update`` applies it: the version-guarded ``inventory_level`` row, then
+    its value as the item's stock at that location on the day of the winning version (``inventory_day``). The
+    version is the level's ``updatedAt``; a level without one counts as of the start of today (UTC), so a
+    re-sync the same day changes nothing and any webhook of the day wins. An ``available`` that is not a whole
+    number or beyond ±10,000,000 is skipped with a logged reason, as the webhook refuses it."""
+    today = datetime.combine(utcnow().date(), time(), tzinfo=UTC).isoformat()
+    for data in levels:
+        try:
+            check_level(data.get("available"))
+        except InventoryInputError as exc:
+            log.warning("backfilled inventory level for shop %s skipped: %s", shop_id, exc)
+            continue
+        if data.get("available") is None:
+            continue
+        level = upsert_inventory_level(
+            session, shop_id, {**data, "updated_at": data.get("updated_at") or today}
+        )
+        if level is not None:
+            record_level_day(session, shop_id, level)
 
 
 def _query(resource: str, since: datetime | None) -> str:

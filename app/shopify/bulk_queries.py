@@ -16,6 +16,11 @@ PRODUCTS yields two kinds of lines (tell them apart by the gid type, or by ``__p
   "selectedOptions": [{"name", "value"}], "inventoryItem": {"id", "tracked", "unitCost": {"amount",
   "currencyCode"} | null}, "__parentId": product gid}``. ``unitCost`` (the merchant's cost per item, the
   pricing agent's margin floor) is null where the merchant has not entered one; it needs ``read_inventory``.
+- InventoryLevel (one line per location the variant's item is stocked at; the ``inventoryLevels`` connection
+  sits inside the non-connection ``inventoryItem`` object, so its lines carry the variant's gid as
+  ``__parentId``, the nearest enclosing connection node): ``{"id", "updatedAt", "location": {"id", "name"},
+  "quantities": [{"name": "available", "quantity": int}], "__parentId": variant gid}``. Three connections
+  (products, variants, inventoryLevels), two levels deep: within Shopify's bulk limits (five, two).
 
 CUSTOMERS yields one line per customer (no nested connections):
 
@@ -67,7 +72,18 @@ _PRODUCT_FIELDS = """
               id title sku barcode price compareAtPrice availableForSale inventoryQuantity position
               createdAt updatedAt
               selectedOptions { name value }
-              inventoryItem { id tracked unitCost { amount currencyCode } }
+              inventoryItem {
+                id tracked unitCost { amount currencyCode }
+                inventoryLevels {
+                  edges {
+                    node {
+                      id updatedAt
+                      location { id name }
+                      quantities(names: ["available"]) { name quantity }
+                    }
+                  }
+                }
+              }
             }
           }
         }"""

@@ -360,6 +360,20 @@ def _nodes_of(conn: dict[str, Any]) -> list[dict[str, Any]]:
     return list(conn["nodes"])
 
 
+def _lift_connections(obj: dict[str, Any], children: list[dict[str, Any]]) -> dict[str, Any]:
+    """``obj`` without its connections, which go to ``children``, also those inside its nested objects
+    (``inventoryItem { inventoryLevels }``: Shopify writes those lines with the enclosing node's id)."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if _is_connection(value):
+            children.append(value)
+        elif isinstance(value, dict):
+            out[key] = _lift_connections(value, children)
+        else:
+            out[key] = value
+    return out
+
+
 def flatten_bulk(data: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
     """Shopify's JSONL layout: one line per node, nested connection nodes after their parent with
     ``__parentId``. Returns (records, root object count)."""
@@ -371,13 +385,8 @@ def flatten_bulk(data: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
     def walk(conn: dict[str, Any], parent_id: str | None) -> int:
         count = 0
         for node in _nodes_of(conn):
-            children = []
-            record: dict[str, Any] = {}
-            for key, value in node.items():
-                if _is_connection(value):
-                    children.append(value)
-                else:
-                    record[key] = value
+            children: list[dict[str, Any]] = []
+            record = _lift_connections(node, children)
             if children and "id" not in record:
                 raise gql.QueryError(
                     "The parent 'node' field for a nested connection must select the 'id' field."

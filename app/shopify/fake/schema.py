@@ -53,7 +53,16 @@ type Image { url: URL! altText: String }
 type MediaPreviewImage { image: Image }
 type Media { preview: MediaPreviewImage }
 type SelectedOption { name: String! value: String! }
-type InventoryItem implements Node { id: ID! tracked: Boolean! sku: String unitCost: MoneyV2 }
+type InventoryItem implements Node {
+  id: ID! tracked: Boolean! sku: String unitCost: MoneyV2
+  inventoryLevels(first: Int, after: String, last: Int, before: String, reverse: Boolean): InventoryLevelConnection!
+}
+type Location implements Node { id: ID! name: String! }
+type InventoryQuantity { id: ID! name: String! quantity: Int! updatedAt: DateTime }
+type InventoryLevel implements Node {
+  id: ID! createdAt: DateTime! updatedAt: DateTime! location: Location!
+  quantities(names: [String!]!): [InventoryQuantity!]!
+}
 
 enum ProductStatus { ACTIVE ARCHIVED DRAFT }
 
@@ -173,7 +182,15 @@ type Mutation {
 }
 """
 
-_CONNECTION_TYPES = ("Product", "ProductVariant", "Customer", "Order", "LineItem", "RefundLineItem")
+_CONNECTION_TYPES = (
+    "Product",
+    "ProductVariant",
+    "Customer",
+    "Order",
+    "LineItem",
+    "RefundLineItem",
+    "InventoryLevel",
+)
 SDL = (
     SDL.replace(
         "CONNECTIONS",
@@ -350,6 +367,25 @@ def build() -> GraphQLSchema:
     def _total_inventory(product, info):
         store = _store(info)
         return sum(store.variants[v]["inventoryQuantity"] or 0 for v in product["_variant_ids"])
+
+    @resolve("InventoryItem", "inventoryLevels")
+    def _inventory_levels(item, info, **args):
+        return connection(list(item.get("_levels") or []), info, args)
+
+    @resolve("InventoryLevel", "quantities")
+    def _quantities(level, _info, names):
+        """Shopify's quantity names: ``available``, ``on_hand``, ``committed``, ``incoming``, … (the fake keeps
+        ``available`` and ``on_hand``, the same number; any other name reads 0)."""
+        stored = level["_quantities"]
+        return [
+            {
+                "id": f"{level['id']}&name={n}",
+                "name": n,
+                "quantity": stored.get(n, 0),
+                "updatedAt": level["updatedAt"],
+            }
+            for n in names
+        ]
 
     @resolve("ProductVariant", "product")
     def _variant_product(variant, info):

@@ -6,6 +6,9 @@ tests and the demo can fill a store from any dataset:
 
     store.add_product({"title": "Mug", "variants": [{"sku": "MUG-1", "price": "12.00",
                                                      "inventory_quantity": 5}]})
+    store.add_product({"title": "Tee", "variants": [{"inventory_levels": [
+        {"location_id": 1, "location_name": "Warehouse", "available": 7},
+        {"location_id": 2, "location_name": "Shop floor", "available": 2}]}]})  # stock per location
     store.add_customer({"email": "a@example.com", "email_marketing": "SUBSCRIBED"})
     store.add_order({"customer_id": 1, "lines": [{"variant_id": 2, "quantity": 1}],
                      "refunds": [{"lines": [{"line": 0, "quantity": 1}]}]})
@@ -92,6 +95,7 @@ class ShopStore:
     metafield_definitions: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     webhooks_emitted: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (topic, payload)
     discounts: dict[str, dict[str, Any]] = field(default_factory=dict)  # upper-cased code -> its discount
+    locations: dict[str, dict[str, Any]] = field(default_factory=dict)  # gid -> {"id", "name"}
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1_000_001), repr=False)
 
@@ -159,6 +163,10 @@ class ShopStore:
             product = self.products[pid]
             vid = gid("ProductVariant", self._id(data.get("id")))
             qty = data.get("inventory_quantity")
+            item_id = gid("InventoryItem", self._id(data.get("inventory_item_id")))
+            levels = self._levels(item_id, data.get("inventory_levels") or [], iso(data.get("updated_at")))
+            if qty is None and levels:
+                qty = sum(lv["_quantities"]["available"] for lv in levels)
             variant = {
                 "id": vid,
                 "title": data.get("title") or "Default Title",
@@ -177,8 +185,9 @@ class ShopStore:
                     {"name": k, "value": str(v)} for k, v in (data.get("options") or {}).items()
                 ],
                 "inventoryItem": {
-                    "id": gid("InventoryItem", self._id(data.get("inventory_item_id"))),
+                    "id": item_id,
                     "tracked": qty is not None,
+                    "_levels": levels,
                     "sku": data.get("sku"),
                     "unitCost": (
                         {"amount": decimal_str(data["cost"]), "currencyCode": data.get("currency", "USD")}
@@ -191,6 +200,47 @@ class ShopStore:
             self.variants[vid] = variant
             product["_variant_ids"].append(vid)
         return variant
+
+    def _levels(
+        self, item_id: str, raw: list[dict[str, Any]], default_at: str | None
+    ) -> list[dict[str, Any]]:
+        """The item's InventoryLevel records (one per location, Shopify's gid with its item in the query string),
+        from ``{"location_id", "location_name", "available", "updated_at"}`` dicts; a variant seeded without
+        ``inventory_levels`` has none. ``updated_at`` defaults to the variant's, else now."""
+        out = []
+        for lv in raw:
+            loc = gid("Location", gid_num(lv["location_id"]))
+            location = self.locations.setdefault(loc, {"id": loc, "name": lv.get("location_name") or loc})
+            at = iso(lv.get("updated_at")) or default_at or iso(datetime.now(UTC))
+            available = int(lv.get("available") or 0)
+            out.append(
+                {
+                    "id": gid("InventoryLevel", f"{gid_num(loc)}?inventory_item_id={gid_num(item_id)}"),
+                    "createdAt": at,
+                    "updatedAt": at,
+                    "location": location,
+                    "_quantities": {"available": available, "on_hand": available},
+                }
+            )
+        return out
+
+    def set_inventory_level(
+        self, variant_id: int | str, location_id: int | str, available: int
+    ) -> dict[str, Any]:
+        """A stock change at one location (as an admin adjustment would make it): the level's quantities and
+        ``updatedAt``, and the variant's ``inventoryQuantity``."""
+        with self.lock:
+            variant = self.variants[gid("ProductVariant", gid_num(variant_id))]
+            levels = variant["inventoryItem"]["_levels"]
+            loc = gid("Location", gid_num(location_id))
+            level = next((lv for lv in levels if lv["location"]["id"] == loc), None)
+            if level is None:
+                level = self._levels(variant["inventoryItem"]["id"], [{"location_id": location_id}], None)[0]
+                levels.append(level)
+            level["_quantities"] = {"available": int(available), "on_hand": int(available)}
+            level["updatedAt"] = iso(datetime.now(UTC))
+            variant["inventoryQuantity"] = sum(lv["_quantities"]["available"] for lv in levels)
+            return level
 
     def add_customer(self, data: dict[str, Any]) -> dict[str, Any]:
         now = iso(datetime.now(UTC))
@@ -407,6 +457,7 @@ class ShopStore:
                 self.orders,
                 self.web_pixels,
                 self.bulk_operations,
+                self.locations,
             ):
                 if node_id in table:
                     return table[node_id]
