@@ -251,3 +251,27 @@ def test_compare_offers_a_better_rated_alternative_with_its_reason(client, demo,
     assert [(i["title"], i["why"]) for i in card["items"]] == [
         ("Alpine Down Jacket", "Besser bewertet als Packable Rain Shell (4.7 von 5)")
     ]
+
+
+def test_the_control_rooms_switch_and_global_holdout_reach_the_nudge(client, demo, session):
+    """The nudge decides in the request, not through the orchestrator: the agent's card switched off means it
+    only listens, and a shopper in the shop's global holdout is held out of every session."""
+    from app.models.control_room import AgentSetting
+
+    session.add(AgentSetting(shop_id=demo.shop_id, agent="nudge", enabled=False))
+    session.commit()
+    nudge_store.clear_caches()
+    r = post(client, body(session_id="sess-0101"))
+    assert r.status_code == 200 and r.json["nudge"] is None
+    assert not session.exec(select(MessageDecision).where(MessageDecision.agent == "nudge")).all()
+    assert all(row.action is None for row in session.exec(select(NudgeSession)).all())  # nothing decided
+
+    card = session.exec(select(AgentSetting).where(AgentSetting.agent == "nudge")).one()
+    card.enabled = True
+    session.add(HoldoutPolicy(shop_id=demo.shop_id, agent="global", share=1.0))  # everyone: no agent acts
+    session.commit()
+    nudge_store.clear_caches()
+    r = post(client, body(session_id="sess-0102"), customer=DEMO_CUSTOMER)
+    assert r.status_code == 200 and r.json["nudge"] is None
+    row = session.exec(select(MessageDecision).where(MessageDecision.agent == "nudge")).one()
+    assert (row.action, row.arm) == ("hold_out", "holdout")  # the nudge's own share is 0: the global holdout

@@ -41,6 +41,7 @@ AGENT_LABELS = {
     "welcome": "Welcome series",
     "vip": "VIP recognition",
     "back_in_stock": "Back in stock",
+    "nudge": "In-session help",
 }
 SETUP_LABELS = {
     "theme_embed": "Theme embed enabled",

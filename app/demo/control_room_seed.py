@@ -48,6 +48,9 @@ def truths() -> dict[str, Simulated]:
         # back in stock (issue 19): shoppers who asked to be told; many come back unprompted, the message
         # brings more of them back while the units last (a synthetic truth, labelled as simulated)
         "back_in_stock": Simulated(0.12, 0.06),
+        # in-session help (issue 16): at-risk sessions' purchase within the window, with and without the help
+        # rung (a synthetic truth, labelled as simulated; ``attune simulate rescue`` measures the real path)
+        "nudge": Simulated(0.25, 0.03),
     }
 
 

@@ -22,9 +22,10 @@ from app.agents.nudge import (
     IncentiveOffer,
     NudgeDecision,
 )
-from app.measurement.holdout import in_holdout
+from app.measurement.holdout import GLOBAL, GLOBAL_DEFAULT_SHARE, in_global_holdout, in_holdout
 from app.modelling.hesitation import CHECKOUT_STEPS, Risk
 from app.models.base import utcnow
+from app.models.control_room import AgentSetting
 from app.models.events import PixelEvent
 from app.models.messaging import MessageDecision
 from app.models.nudge import NudgeSession, NudgeShop
@@ -154,6 +155,48 @@ def holdout_policy(session: Session, shop_id: int) -> tuple[float, str]:
     return _shops.get(("holdout", shop_id), lambda: holdout_share(session, shop_id))
 
 
+@dataclass(frozen=True)
+class Switches:
+    """What the control room decides for the nudge: the agent's card on or off, and the shop's global holdout
+    (shoppers no agent touches: a signed-in customer or a visitor in it is held out of every session)."""
+
+    enabled: bool = True
+    global_share: float = GLOBAL_DEFAULT_SHARE
+    global_salt: str = ""
+
+
+def switches(session: Session, shop_id: int) -> Switches:
+    """The shop's ``Switches``, cached briefly per process like the rest of its configuration."""
+
+    def load() -> Switches:
+        card = session.exec(
+            select(AgentSetting).where(AgentSetting.shop_id == shop_id, AgentSetting.agent == AGENT)
+        ).first()
+        everyone = session.exec(
+            select(HoldoutPolicy).where(HoldoutPolicy.shop_id == shop_id, HoldoutPolicy.agent == GLOBAL)
+        ).first()
+        return Switches(
+            enabled=card.enabled if card is not None else True,
+            global_share=everyone.share if everyone is not None else GLOBAL_DEFAULT_SHARE,
+            global_salt=everyone.salt if everyone is not None else "",
+        )
+
+    return _shops.get(("switches", shop_id), load)
+
+
+def draw_holdout(
+    session: Session, shop_id: int, key: str, customer_id: int | None, client_id: str | None
+) -> bool:
+    """A new session's arm: held out when the shopper is in the shop's global holdout (the same draw every
+    agent makes), else by the nudge's own per-session holdout."""
+    sw = switches(session, shop_id)
+    kind, who = ("customer", str(customer_id)) if customer_id else ("client", client_id or "")
+    if who and in_global_holdout(shop_id, kind, who, sw.global_share, sw.global_salt):
+        return True
+    share, salt = holdout_policy(session, shop_id)
+    return in_holdout(shop_id, AGENT, "session", key, share, salt)
+
+
 def holdout_share(session: Session, shop_id: int) -> tuple[float, str]:
     row = session.exec(
         select(HoldoutPolicy).where(HoldoutPolicy.shop_id == shop_id, HoldoutPolicy.agent == AGENT)
@@ -170,13 +213,12 @@ def live_session(
     ).first()
     if row is not None:
         return row
-    share, salt = holdout_share(session, shop_id)
     row = NudgeSession(
         shop_id=shop_id,
         session_key=key,
         client_id=client_id,
         customer_shopify_id=customer_id,
-        holdout=in_holdout(shop_id, AGENT, "session", key, share, salt),
+        holdout=draw_holdout(session, shop_id, key, customer_id, client_id),
     )
     session.add(row)
     return row

@@ -12,8 +12,7 @@ from typing import Any
 from redis import Redis
 from sqlmodel import Session, select
 
-from app.agents.nudge import AGENT, LADDER, NudgeDecision, NudgeFacts, decide
-from app.measurement.holdout import in_holdout
+from app.agents.nudge import LADDER, NudgeDecision, NudgeFacts, decide
 from app.modelling.hesitation import (
     Hesitation,
     Risk,
@@ -97,7 +96,9 @@ def step(
     )
     decision = decide(base)
     facts: NudgeFacts | None = None
-    if decision.action == "wait" and not base.decided and base.signals and r.probability >= base.threshold:
+    if not store.switches(session, shop_id).enabled:  # the merchant switched the agent off: it only listens
+        decision = NudgeDecision("wait", None, "in-session help is switched off in the control room")
+    elif decision.action == "wait" and not base.decided and base.signals and r.probability >= base.threshold:
         facts = _facts(session, shop_id, req, base, h, settings, key, now)
         decision = decide(facts)
     if decision.final:
@@ -178,13 +179,12 @@ def _live_row(
     found = preloaded.row if preloaded is not None else nudge_live.load(live, shop_id, key)
     if found is not None:
         return found
-    share, salt = store.holdout_policy(session, shop_id)
     return nudge_live.LiveSession(
         shop_id=shop_id,
         session_key=key,
         client_id=req.client_id,
         customer_shopify_id=req.customer_id,
-        holdout=in_holdout(shop_id, AGENT, "session", key, share, salt),
+        holdout=store.draw_holdout(session, shop_id, key, req.customer_id, req.client_id),
         state={},
         features={},
         events=0,

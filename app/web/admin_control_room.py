@@ -24,6 +24,7 @@ from app.channels.admin_words import AGENT_LABELS, SETUP_LABELS, Words, negotiat
 from app.db import session_scope
 from app.measurement.holdout import GLOBAL
 from app.measurement.lift import DEFAULT_WINDOW_DAYS
+from app.measurement.nudge import in_session_readout
 from app.measurement.sequential import RateDifference, interval_from_summary, rate_difference, shrink
 from app.models.base import utcnow
 from app.orchestrator.proposal import CHANNELS, DEFAULT_END, DEFAULT_START, MAX_GLOBAL_HOLDOUT
@@ -31,6 +32,7 @@ from app.stores import control_room as store
 from app.stores.catalog import shop_currency
 from app.stores.contact_policy import load_policy, save_holdouts
 from app.stores.control_room_cache import cached_table
+from app.stores.nudge_outcomes import in_session_exposures
 from app.web import settings
 from app.web.admin_lift import shop_lift
 from app.web.session_auth import require_session_token
@@ -70,6 +72,12 @@ def _agent_lifts(session, shop_id: int, days: int, now) -> dict[str, dict[str, A
         t, h = lift["treatment"], lift["holdout"]
         found = rate_difference(t["converters"], t["shoppers"], h["converters"], h["shoppers"])
         out[lift["agent"]] = {"treated": t["shoppers"], "holdout": h["shoppers"], "found": found}
+    sessions, bought = in_session_exposures(session, shop_id, now - timedelta(days=days))
+    overall = in_session_readout(sessions, bought, window_days=7, now=now)["overall"]
+    if overall is not None:  # in-session help: at-risk sessions decided on, against the held-out ones
+        t, h = overall["treated"], overall["holdout"]
+        found = rate_difference(t["recovered"], t["sessions"], h["recovered"], h["sessions"])
+        out["nudge"] = {"treated": t["sessions"], "holdout": h["sessions"], "found": found}
     return out
 
 
