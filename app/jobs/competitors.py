@@ -10,8 +10,8 @@
   catalogue embedder, ``app.embedding.get_embedder``: all-MiniLM-L6-v2 from the bundled package in
   production, never the hub), as a *suggestion* the merchant confirms or rejects in the admin.
 - then undercut alerts: a matched competitor more than its threshold below the shop's price is recorded once
-  (same item, variant and prices) and e-mailed to the merchant (``send_to_merchant``) where e-mail is set up;
-  either way the admin lists it.
+  (same item, variant and prices) and e-mailed to the merchant (``send_to_merchant``) where e-mail is set up,
+  at most once however often the job is retried (``send_alerts``); either way the admin lists it.
 """
 
 from __future__ import annotations
@@ -36,7 +36,16 @@ from app.jobs.fan_out import for_each_installed_shop
 from app.jobs.merchant_mail import send_to_merchant
 from app.models.base import utcnow
 from app.stores.channels import ChannelNotReady, email_setup
-from app.stores.competitor_feeds import feed, record_alerts, record_refresh, thresholds, unmailed, url_feeds
+from app.stores.competitor_feeds import (
+    claim_unmailed,
+    feed,
+    record_alerts,
+    record_refresh,
+    thresholds,
+    unclaim,
+    unmailed,
+    url_feeds,
+)
 from app.stores.competitors import offers, our_variants, store_feed, suggest_title_match, unmatched_titles
 
 log = logging.getLogger(__name__)
@@ -174,11 +183,17 @@ def match_competitors(shop_id: int) -> dict[str, int]:
 
 
 def send_alerts(shop_id: int) -> int:
-    """E-mail the undercuts not yet mailed, in one message; 0 where e-mail is not set up (the admin shows them)."""
+    """E-mail the undercuts not yet mailed, in one message; 0 where e-mail is not set up (the admin shows them).
+
+    At most once, even when the job is retried: the alerts are claimed (marked mailed) and the claim committed
+    *before* the message goes out, with a Message-ID fixed by the first alert. A crash after the send finds
+    nothing to mail on the retry; a ``SendError`` (it did not go out) gives the claim back for the next run. A
+    crash between the claim's commit and the send loses that e-mail, never doubles it: the admin lists the
+    alerts either way."""
     settings = get_settings()
+    now = utcnow()
     with session_scope(settings.database_url) as session:
-        pending = unmailed(session, shop_id)
-        if not pending:
+        if not unmailed(session, shop_id):
             return 0
         try:
             sender, smtp_url = email_setup(
@@ -187,27 +202,28 @@ def send_alerts(shop_id: int) -> int:
         except ChannelNotReady as exc:
             log.info("undercut alerts of shop %s not e-mailed: %s", shop_id, exc)
             return 0
+        pending = claim_unmailed(session, shop_id, now)  # committed when this block ends
+        if not pending:
+            return 0  # (another run claimed them)
+        ids = [a.id for a in pending if a.id is not None]
         titles = {v.variant_id: v.title for v in our_variants(session, shop_id)}
         lines = [
             f"{titles.get(a.variant_id, a.variant_id)}: {a.competitor} sells at {a.their_price}, "
             f"{a.gap:.0%} below your {a.our_price}."
             for a in pending
         ]
-        data = {
-            "subject": f"{len(pending)} competitor price(s) undercut yours",
-            "heading": "Competitors undercut your prices",
-            "paragraphs": lines[:50]
-            + ([f"… and {len(lines) - 50} more in the admin."] if len(lines) > 50 else []),
-            "cta_url": f"{settings.app_url}/app#market",
-            "cta_label": "Compare with the market",
-        }
-        try:
-            send_to_merchant(sender, smtp_url, shop_id, "message", data, f"undercut-{pending[0].id}")
-        except SendError as exc:
-            log.warning("undercut alerts of shop %s not e-mailed: %s", shop_id, exc)
-            return 0
-        now = utcnow()
-        for a in pending:
-            a.mailed_at = now
-            session.add(a)
-        return len(pending)
+    data = {
+        "subject": f"{len(lines)} competitor price(s) undercut yours",
+        "heading": "Competitors undercut your prices",
+        "paragraphs": lines[:50] + ([f"… and {len(lines) - 50} more in the admin."] if len(lines) > 50 else []),
+        "cta_url": f"{settings.app_url}/app#market",
+        "cta_label": "Compare with the market",
+    }
+    try:
+        send_to_merchant(sender, smtp_url, shop_id, "message", data, f"undercut-{min(ids)}")
+    except SendError as exc:
+        log.warning("undercut alerts of shop %s not e-mailed: %s", shop_id, exc)
+        with session_scope(settings.database_url) as session:
+            unclaim(session, shop_id, ids)
+        return 0
+    return len(ids)
