@@ -90,7 +90,9 @@ def _alone(url: str, shop_id: int, asks: list[Ask]) -> None:
 def _pending(url: str, shop_id: int) -> list[PricingOffer]:
     with session_scope(url) as s:
         return list(
-            s.exec(select(PricingOffer).where(PricingOffer.shop_id == shop_id, PricingOffer.status == "pending"))
+            s.exec(
+                select(PricingOffer).where(PricingOffer.shop_id == shop_id, PricingOffer.status == "pending")
+            )
         )
 
 

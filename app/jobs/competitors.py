@@ -1,11 +1,10 @@
 """Competitor feeds by URL, title matching and undercut alerts (issue 20).
 
-- ``refresh_competitor_feed``: fetch the competitor's Merchant Center feed (CSV or TSV) from its URL, with
-  ``requests``: connect and read timeouts, at most ``MAX_FEED`` bytes (a larger one is refused, not cut), only a
-  text content type (an HTML page or an XML feed is refused with the reason), at most ``MAX_REDIRECTS``
-  redirects, each target checked like the first: in production, never an address inside the network
-  (loopback, private, link-local). Bad lines are reported line by line in the feed's report and the valid ones
-  kept, as an upload's are. Nightly for every feed (``refresh_all_competitor_feeds``).
+- ``refresh_competitor_feed``: fetch the competitor's Merchant Center feed (CSV, TSV, or XML: RSS 2.0 or Atom
+  with the ``g:`` namespace) from its URL (``app.jobs.feed_fetch``: timeouts, a size cap, the content type,
+  redirects re-checked, and in production never an address inside the network, the connection pinned to the
+  address checked). Bad lines or items are reported one by one in the feed's report and the valid ones kept,
+  as an upload's are. Nightly for every feed (``refresh_all_competitor_feeds``).
 - ``match_competitors``: items no GTIN or SKU matched get the closest variant by title embedding (the
   catalogue embedder, ``app.embedding.get_embedder``: all-MiniLM-L6-v2 from the bundled package in
   production, never the hub), as a *suggestion* the merchant confirms or rejects in the admin.
@@ -16,14 +15,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import socket
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import numpy as np
-import requests
 
 from app import tasks
 from app.agents.competitors import FeedError, parse_feed, title_matches, undercuts
@@ -33,6 +28,7 @@ from app.crypto import TokenCipher
 from app.db import session_scope
 from app.embedding import get_embedder
 from app.jobs.fan_out import for_each_installed_shop
+from app.jobs.feed_fetch import FetchError, fetch_feed
 from app.jobs.merchant_mail import send_to_merchant
 from app.models.base import utcnow
 from app.stores.channels import ChannelNotReady, email_setup
@@ -50,77 +46,7 @@ from app.stores.competitors import offers, our_variants, store_feed, suggest_tit
 
 log = logging.getLogger(__name__)
 
-MAX_FEED = 5 * 1024 * 1024
-MAX_REDIRECTS = 3
-TIMEOUT = (5, 30)  # connect, read (between bytes)
-TEXT_TYPES = (
-    "text/csv",
-    "text/tab-separated-values",
-    "text/plain",
-    "application/csv",
-    "application/octet-stream",
-)
 MAX_TITLES = 20_000
-
-
-class FetchError(ValueError):
-    """A feed that could not be fetched, with the reason the merchant sees."""
-
-
-def _check_target(url: str, allow_private: bool) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FetchError("the feed URL must be an http(s) address")
-    if parts.username or parts.password:
-        raise FetchError("the feed URL must not carry a user name or password")
-    if allow_private:
-        return
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-    except OSError as exc:
-        raise FetchError(f"the host {parts.hostname} cannot be resolved") from exc
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0])
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
-            raise FetchError(f"the host {parts.hostname} is not a public address")
-
-
-def fetch_feed(url: str, *, allow_private: bool = False, max_bytes: int = MAX_FEED) -> str:
-    """The feed's text, or ``FetchError`` with why not."""
-    for _ in range(MAX_REDIRECTS + 1):
-        _check_target(url, allow_private)
-        try:
-            response = requests.get(url, timeout=TIMEOUT, stream=True, allow_redirects=False,
-                                    headers={"User-Agent": "Attune competitor feed", "Accept": "text/csv, text/tab-separated-values, text/plain"})  # fmt: skip
-        except requests.RequestException as exc:
-            raise FetchError(f"the feed could not be fetched: {exc.__class__.__name__}") from exc
-        with response:
-            if response.is_redirect and response.headers.get("Location"):
-                url = urljoin(url, response.headers["Location"])
-                continue
-            if response.status_code != 200:
-                raise FetchError(f"the feed URL answered HTTP {response.status_code}")
-            kind = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-            if kind and kind not in TEXT_TYPES:
-                raise FetchError(
-                    f"the feed is {kind}, not a CSV or tab-separated file (XML feeds are not read)"
-                )
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise FetchError(f"the feed is larger than {max_bytes} bytes")
-            body = bytearray()
-            try:
-                for chunk in response.iter_content(64 * 1024):
-                    body += chunk
-                    if len(body) > max_bytes:
-                        raise FetchError(f"the feed is larger than {max_bytes} bytes")
-            except requests.RequestException as exc:
-                raise FetchError(f"the feed could not be read: {exc.__class__.__name__}") from exc
-            try:
-                return bytes(body).decode(response.encoding or "utf-8-sig")
-            except (UnicodeDecodeError, LookupError) as exc:
-                raise FetchError("the feed is not UTF-8 text") from exc
-    raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
 
 def refresh_competitor_feed(shop_id: int, competitor: str) -> dict[str, Any]:
@@ -215,7 +141,8 @@ def send_alerts(shop_id: int) -> int:
     data = {
         "subject": f"{len(lines)} competitor price(s) undercut yours",
         "heading": "Competitors undercut your prices",
-        "paragraphs": lines[:50] + ([f"… and {len(lines) - 50} more in the admin."] if len(lines) > 50 else []),
+        "paragraphs": lines[:50]
+        + ([f"… and {len(lines) - 50} more in the admin."] if len(lines) > 50 else []),
         "cta_url": f"{settings.app_url}/app#market",
         "cta_label": "Compare with the market",
     }

@@ -143,7 +143,7 @@ def claim_unmailed(session: Session, shop_id: int, at: datetime) -> list[Competi
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     else:
-        session.exec(text("UPDATE pricing_competitor_alert SET mailed_at = mailed_at WHERE 0"))  # type: ignore[call-overload]
+        session.exec(text("UPDATE pricing_competitor_alert SET mailed_at = mailed_at WHERE 0"))
     rows = list(session.exec(query).all())
     for a in rows:
         a.mailed_at = at

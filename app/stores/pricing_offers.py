@@ -100,9 +100,9 @@ def lock_budget(session: Session, shop_id: int) -> None:
     no-op write, so the transaction is the one writer from here on (pysqlite starts it only at the first write:
     without this, the reads below would run before it and another writer could commit between them)."""
     if session.get_bind().dialect.name == "postgresql":
-        session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_BUDGET_LOCK + shop_id))  # type: ignore[call-overload]
+        session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_BUDGET_LOCK + shop_id))
     else:
-        session.exec(text("UPDATE pricing_offer SET shop_id = shop_id WHERE 0"))  # type: ignore[call-overload]
+        session.exec(text("UPDATE pricing_offer SET shop_id = shop_id WHERE 0"))
 
 
 def decide_offer(
