@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from app.agents.competitors import Offer, OurVariant
@@ -128,3 +129,38 @@ def unmailed(session: Session, shop_id: int) -> list[CompetitorAlert]:
             .order_by(CompetitorAlert.gap.desc(), CompetitorAlert.id)  # type: ignore[attr-defined]
         ).all()
     )
+
+
+def claim_unmailed(session: Session, shop_id: int, at: datetime) -> list[CompetitorAlert]:
+    """The alerts not yet mailed, marked mailed at ``at`` (the claim, committed before the e-mail is sent). Two
+    runs at once claim disjoint alerts: PostgreSQL locks the rows it reads (another run skips them); SQLite's
+    transaction takes the write lock before it reads."""
+    query = (
+        select(CompetitorAlert)
+        .where(CompetitorAlert.shop_id == shop_id, CompetitorAlert.mailed_at.is_(None))  # type: ignore[union-attr]
+        .order_by(CompetitorAlert.gap.desc(), CompetitorAlert.id)  # type: ignore[attr-defined]
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    else:
+        session.exec(text("UPDATE pricing_competitor_alert SET mailed_at = mailed_at WHERE 0"))
+    rows = list(session.exec(query).all())
+    for a in rows:
+        a.mailed_at = at
+        session.add(a)
+    session.flush()
+    return rows
+
+
+def unclaim(session: Session, shop_id: int, ids: Sequence[int]) -> int:
+    """The e-mail claimed for ``ids`` did not go out: its alerts are unmailed again (the next run sends them)."""
+    rows = session.exec(
+        select(CompetitorAlert).where(
+            CompetitorAlert.shop_id == shop_id,
+            CompetitorAlert.id.in_(list(ids)),  # type: ignore[union-attr]
+        )
+    ).all()
+    for a in rows:
+        a.mailed_at = None
+        session.add(a)
+    return len(rows)

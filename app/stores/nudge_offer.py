@@ -20,8 +20,8 @@ customer-specific, and unused pooled codes would hold the weekly budget. So the 
 
 A reservation the ladder did not use (it chose another rung) is released (``release``). The nudge's own record
 keeps the incentive rung as decided even when its code then fails (intention to treat, like pricing's readout).
-Known limit: two storefront requests approving at the same instant both read the week's spend before either
-commits, so the weekly budget can be overshot by at most one offer per concurrent approval."""
+Concurrent approvals of one shop are serialised by ``decide_offer``'s per-shop lock (``lock_budget``): the
+weekly budget and the shopper's 30 days are checked and reserved by one request at a time."""
 
 from __future__ import annotations
 

@@ -7,7 +7,11 @@ the decision (one ``pricing_offer`` row per asking key: a retry, or a second req
 it). An offer is recorded ``pending``: it already counts against the weekly budget and the shopper's 30 days, so
 two asks cannot both spend the last of the budget, and its code is made later by a job
 (``app.jobs.pricing.offer_for``, the only caller of ``discountCodeBasicCreate``). ``release`` gives a pending
-reservation back when the asking agent does not send it. No commits; every query is scoped by shop."""
+reservation back when the asking agent does not send it. No commits; every query is scoped by shop.
+
+Concurrent deciders of one shop (two storefront requests, a request and a job) are serialised by
+``lock_budget`` before the week's spend and the shopper's last offer are read, until the transaction ends: the
+second one reads the first one's reservation, so the weekly budget and the 30 days cannot be overshot."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import text
 from sqlmodel import Session
 
 from app.agents.pricing import (
@@ -84,6 +89,22 @@ def _hesitations(session: Session, shop_id: int, ask: Ask, now: datetime) -> int
     return hesitations(session, shop_id, ask.shopper.customer_id, before=now - ABANDONED_AFTER) + 1
 
 
+# the advisory-lock key space of offer reservations: one lock per shop (the one-argument bigint key space, apart
+# from ``lock_shoppers``' two-integer keys)
+_BUDGET_LOCK = 0x41545052 << 32  # "ATPR"
+
+
+def lock_budget(session: Session, shop_id: int) -> None:
+    """Hold the shop's offer-reservation lock until the transaction ends. PostgreSQL: a transaction-scoped
+    advisory lock (a READ COMMITTED statement after it sees what the previous holder committed). SQLite: a
+    no-op write, so the transaction is the one writer from here on (pysqlite starts it only at the first write:
+    without this, the reads below would run before it and another writer could commit between them)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_BUDGET_LOCK + shop_id))
+    else:
+        session.exec(text("UPDATE pricing_offer SET shop_id = shop_id WHERE 0"))
+
+
 def decide_offer(
     session: Session, shop_id: int, ask: Ask, now: datetime, *, record: bool = True
 ) -> tuple[PricingOffer, OfferPolicy]:
@@ -93,6 +114,11 @@ def decide_offer(
     found = offer_by_key(session, shop_id, ask.key)
     if found is not None:
         return found, policy
+    if record:
+        lock_budget(session, shop_id)
+        found = offer_by_key(session, shop_id, ask.key)  # (decided while this one waited for the lock)
+        if found is not None:
+            return found, policy
     cid = ask.shopper.customer_id
     costs = unit_costs(session, shop_id, [v for v, _ in ask.lines if v])
     known = all(v in costs for v, _ in ask.lines) and ask.lines

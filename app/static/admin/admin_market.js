@@ -68,7 +68,7 @@
           (r.matched || 0) + " matched") : "not fetched yet"), rejected.length ? el("ul", { class: "small" }, rejected) : null);
     });
     const name = el("input", { type: "text", name: "competitor", placeholder: "Competitor", "aria-label": "Competitor name" });
-    const url = el("input", { type: "url", name: "url", placeholder: "https://… feed (CSV or TSV, Merchant Center columns)", "aria-label": "Feed URL" });
+    const url = el("input", { type: "url", name: "url", placeholder: "https://… feed (CSV, TSV or XML, Merchant Center format)", "aria-label": "Feed URL" });
     const form = el("form", { class: "inline", onsubmit: function (e) {
       e.preventDefault();
       post("/api/admin/pricing/competitors/feeds", { competitor: name.value, url: url.value }).then(load, fail);
