@@ -2,7 +2,8 @@
 proxy: on a product page with a sold-out variant the assistant offers it, shows the endpoint's own refusal of a
 bad address, then confirms, and the request is stored with source "assistant"; a restock webhook then tells that
 shopper through the same job as the theme block's requests. Asked for a sold-out product, the assistant says so
-and offers the same action for the variant the shopper picks."""
+and offers the same action for the variant the shopper picks. A signed-in customer finds their e-mail filled in
+and the page's selected variant chosen."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlmodel import select
 
 from app.channels.email_loopback import LoopbackSmtp
 from app.models.back_in_stock import NOTIFIED, BackInStockRequest
+from app.models.commerce import Customer
 from app.models.messaging import ContactPolicyRow
 from app.storefront.local import LocalStorefront
 from tests.back_in_stock_support import DOMAIN, SOLD, seed
@@ -21,6 +23,7 @@ from tests.test_back_in_stock_e2e import _daytime_zone, _restock
 from tests.webhook_support import run_jobs
 
 pytestmark = BROWSER_MARKS
+CUSTOMER = 5150
 
 
 @pytest.fixture
@@ -104,3 +107,27 @@ def test_asked_for_a_sold_out_product_the_assistant_says_so_and_offers_notify_me
         form.locator(".attune-status").filter(has_text="we'll tell you once").wait_for()
     row = session.exec(select(BackInStockRequest)).one()
     assert (row.variant_shopify_id, row.address, row.source) == (802, "kim@example.com", "assistant")
+
+
+def test_a_signed_in_customer_finds_their_email_and_the_selected_variant_ready(
+    app, jobs_env, session, shop_id
+):
+    session.add(Customer(shop_id=shop_id, shopify_id=CUSTOMER, email="ana@example.com", first_name="Ana"))
+    session.commit()
+    store = LocalStorefront(app, DOMAIN, jobs_env.database_url, TEST_API_SECRET, customer_id=CUSTOMER)
+    with chromium() as browser, store as shop:
+        page = browser.new_page()
+        page.goto(shop.url + "/products/rain-jacket?variant=802")
+        open_assistant(page)
+        form = page.locator(".attune-notify form")
+        form.wait_for(state="visible")
+        assert form.locator(
+            ".attune-notify-variant"
+        ).is_visible()  # two sold-out variants: the shopper chooses
+        assert form.locator("select").input_value() == "802"  # the one the page has selected
+        assert form.locator("input[name=email]").input_value() == "ana@example.com"  # from Liquid's customer
+        form.locator("button").click()
+        form.locator(".attune-status").filter(has_text="we'll tell you once").wait_for()
+    row = session.exec(select(BackInStockRequest)).one()
+    assert (row.variant_shopify_id, row.address, row.source) == (802, "ana@example.com", "assistant")
+    assert (row.customer_shopify_id, row.shopper_key) == (CUSTOMER, f"customer:{CUSTOMER}")

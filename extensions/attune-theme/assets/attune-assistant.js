@@ -100,6 +100,7 @@
       publish('attune:assistant_opened', { source: source || 'launcher', page: location.pathname });
       watchLinger(panel.querySelector('[data-attune-shipping]'), 'assistant');
       if (!loaded) { loaded = true; loadPanel(); }
+      var ns = panel.querySelector('.attune-notify select'); if (ns) pickVariant(ns); // it may have changed since
     }
     function close() {
       if (panel.hidden) return;
@@ -124,8 +125,7 @@
       if (!tpl || !variants || !variants.length) return null;
       var form = tpl.content.firstElementChild.cloneNode(true), sel = form.elements.variant_id, status = form.querySelector('.attune-status');
       variants.forEach(function (v) { var o = el('option', null, v.title); o.value = v.variant_id; sel.appendChild(o); });
-      sel.value = new URLSearchParams(location.search).get('variant') || ''; // the selected variant, if sold out
-      if (sel.selectedIndex < 0) sel.selectedIndex = 0;
+      pickVariant(sel);
       form.querySelector('.attune-notify-variant').hidden = variants.length < 2;
       form.addEventListener('submit', function (e) {
         e.preventDefault();
@@ -134,13 +134,16 @@
         getJSON('/back-in-stock', null, body, ASK_MS).then(function () {
           status.textContent = status.dataset.done;
           form.querySelectorAll('label,button,.attune-bis-consent').forEach(function (n) { n.hidden = true; });
-          publish('attune:back_in_stock_requested', { variant_id: body.variant_id, source: 'assistant' });
         }).catch(function (err) {
           status.classList.add('attune-error');
           status.textContent = (err.body && err.body.error) || status.dataset.failed;
         }).finally(function () { btn.disabled = false; });
       });
       return form;
+    }
+    function pickVariant(sel) { // the theme's selected variant (?variant=), when it is one of the sold-out ones
+      var v = new URLSearchParams(location.search).get('variant');
+      if (Array.prototype.some.call(sel.options, function (o) { return o.value === v; })) sel.value = v;
     }
     function loadNotify() {
       var sec = root.querySelector('.attune-notify'), form = null;
