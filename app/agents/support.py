@@ -7,7 +7,9 @@ Topics, decided by keywords (so every answer can say why):
   names the order it is about when there is one, and escalates.
 - ``shop_info`` (discount codes, payment, contact, opening hours, the account): no data here; escalated.
 - ``product``: anything else that reads like a product wish. Answered with in-stock products from the shop's
-  search; escalated when nothing matches.
+  search; escalated when nothing matches. When the best match is sold out the answer says so and offers to
+  tell the shopper when it is back (its ``notify`` variants: the assistant's "notify me"), with the in-stock
+  matches after it.
 
 Questions about the shop and its products that are not about the shopper's own order (policies, shipping
 times, returns, sizes, materials …) are answered first from the shop's knowledge: the best passage, word for
@@ -22,6 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from app.knowledge.answer import GroundedAnswer
 from app.knowledge.order_status import LATE_TEXT, NOT_FOUND, Shipment, late, tracking_text
@@ -82,6 +85,15 @@ class ProductFacts:
     url: str
     price: str | None
     currency: str | None
+    sold_out: bool = False  # nothing of it can be bought now
+    notify: tuple[tuple[int, str], ...] = ()  # (variant id, title) of its sold-out variants: "notify me"
+
+    @classmethod
+    def from_card(cls, card: dict[str, Any]) -> ProductFacts:
+        """From a storefront product card (``app.stores.catalog.product_cards``, plus ``sold_out``/``notify``)."""
+        notify = tuple((int(v["variant_id"]), str(v["title"])) for v in card.get("notify") or ())
+        fields = (card["product_id"], card["title"], card["url"], card.get("price"), card.get("currency"))
+        return cls(*fields, sold_out=bool(card.get("sold_out")), notify=notify)
 
 
 @dataclass(frozen=True)
@@ -213,16 +225,30 @@ def _from_facts(
         )
     if topic == "shop_info":
         return Reply(topic, ESCALATION, True, "a question about the shop that its data does not answer")
-    if not products:
+    gone = products[0] if products and products[0].sold_out and products[0].notify else None
+    in_stock = [p for p in products or () if not p.sold_out]  # a sold-out product is shown only as the best
+    if gone is not None:
+        text = f"{gone.title} is sold out right now. I can tell you when it's back: leave your e-mail below."
+        if in_stock:
+            text += f" In stock now: {', '.join(p.title for p in in_stock)}."
+        return Reply(
+            topic,
+            text,
+            False,
+            "the best match is sold out: a notify-me is offered"
+            + ("; in-stock products from the shop's search" if in_stock else ""),
+            products=(gone, *in_stock),
+        )
+    if not in_stock:
         why = "product search is not available" if products is None else "no product in stock matched"
         return Reply(topic, "I couldn't find a product in stock that matches. " + ESCALATION, True, why)
-    names = ", ".join(p.title for p in products)
+    names = ", ".join(p.title for p in in_stock)
     return Reply(
         topic,
         f"Here is what I found in the shop: {names}.",
         False,
         "products from the shop's search",
-        products=tuple(products),
+        products=tuple(in_stock),
     )
 
 

@@ -131,15 +131,20 @@ def shop_index(database_url: str, shop_id: int, embedder: Embedder | None = None
     return entry
 
 
-def search_shop(database_url: str, shop_id: int, query: str, k: int = 10) -> list[tuple[int, float]]:
-    """(product id, cosine score) of the shop's in-stock products nearest in meaning to ``query``."""
+def search_shop(
+    database_url: str, shop_id: int, query: str, k: int = 10, *, sold_out: bool = False
+) -> list[tuple[int, float]]:
+    """(product id, cosine score) of the shop's in-stock products nearest in meaning to ``query``; with
+    ``sold_out``, of all its products (the support assistant names a sold-out best match and offers a
+    "notify me")."""
     query = query.strip()
     if not query or k <= 0:
         return []
     entry = shop_index(database_url, shop_id)
     if entry is None:
         return []
-    return [(n.product_id, n.score) for n in entry.index.search(query, k, exclude=entry.unavailable)]
+    exclude = frozenset() if sold_out else entry.unavailable
+    return [(n.product_id, n.score) for n in entry.index.search(query, k, exclude=exclude)]
 
 
 def clear_cache() -> None:

@@ -33,7 +33,7 @@ from werkzeug.wrappers import Request, Response
 
 from app.catalog.stock import variant_availability
 from app.db import get_engine
-from app.models.commerce import Product, ProductVariant
+from app.models.commerce import Customer, Product, ProductVariant
 from app.shopify.verify import proxy_signature
 from app.storefront.local_cart import CART_PATHS, LocalCart
 from app.storefront.local_home import (
@@ -199,7 +199,7 @@ class LocalStorefront:
         content: str | None = None,
         title: str | None = None,
     ) -> str:
-        customer = {"id": customer_id} if customer_id else None
+        customer = {"id": customer_id, "email": self._customer_email(customer_id)} if customer_id else None
         blocks = (
             [*ALL_BLOCKS, *self.extra_blocks]
             if template == "product"
@@ -217,6 +217,15 @@ class LocalStorefront:
             title=title,
             rescue=self.rescue,
         )
+
+    def _customer_email(self, customer_id: int) -> str | None:
+        """Liquid's ``customer.email``: the signed-in customer's address as the shop's mirror has it."""
+        with Session(get_engine(self.database_url)) as s:
+            return s.exec(
+                select(Customer.email).where(
+                    Customer.shop_id == self._shop_id(s), Customer.shopify_id == customer_id
+                )
+            ).first()
 
     # --- who is browsing ------------------------------------------------------------------------
 

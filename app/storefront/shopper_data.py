@@ -12,9 +12,10 @@ from typing import Any
 
 from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from app.catalog.search import search_shop
+from app.catalog.stock import variant_stock
 from app.models.commerce import Order, OrderLine, Product, ProductVariant, RefundLine
 from app.models.messaging import ConversationMessage
 from app.models.serving import Nudge, WishlistItem
@@ -29,20 +30,48 @@ class NotYours(LookupError):
 # --- semantic search --------------------------------------------------------------------------
 
 
-def search_products(store: ServingStore, shop_id: int, query: str, limit: int) -> list[dict[str, Any]]:
-    """Products nearest to the query text in the shop's product index, in stock, with a reason."""
-    hits = search_shop(store.database_url, shop_id, query, k=limit * 3)
+def search_products(
+    store: ServingStore, shop_id: int, query: str, limit: int, *, sold_out_best: bool = False
+) -> list[dict[str, Any]]:
+    """Products nearest to the query text in the shop's product index, in stock, with a reason.
+
+    ``sold_out_best`` (the support assistant's answers): when the nearest product is sold out it comes first,
+    marked ``sold_out`` with ``notify``, its sold-out variants a shopper may ask to be told about, before the
+    ``limit`` in-stock ones."""
+    hits = search_shop(store.database_url, shop_id, query, k=limit * 3, sold_out=sold_out_best)
     with store.session() as s:
         cards = product_cards(s, shop_id, [pid for pid, _ in hits])
-    out = []
-    for pid, score in hits:
-        card = cards.get(pid)
-        if card is None or not card["available"]:
-            continue
-        out.append({**card, "score": round(float(score), 4), "reason": f"Matches “{query[:60]}”"})
-        if len(out) >= limit:
-            break
+        out = []
+        for pid, score in hits:
+            card = cards.get(pid)
+            if card is None:
+                continue
+            if not card["available"]:
+                if sold_out_best and not out and (notify := sold_out_variants(s, shop_id, pid)):
+                    out.append({**card, "sold_out": True, "notify": notify, "score": round(float(score), 4)})
+                    limit += 1
+                sold_out_best = False  # only the best match, never a sold-out one further down
+                continue
+            sold_out_best = False
+            out.append({**card, "score": round(float(score), 4), "reason": f"Matches “{query[:60]}”"})
+            if len(out) >= limit:
+                break
     return out
+
+
+def sold_out_variants(s: Session, shop_id: int, product_id: int) -> list[dict[str, Any]]:
+    """The product's variants that are tracked and out of stock (those a "notify me" accepts), in order."""
+    variants = s.exec(
+        select(ProductVariant)
+        .where(ProductVariant.shop_id == shop_id, ProductVariant.product_shopify_id == product_id)
+        .order_by(ProductVariant.position, ProductVariant.shopify_id)
+    ).all()
+    units = variant_stock(s, shop_id, variants)
+    return [
+        {"variant_id": v.shopify_id, "title": v.title or "Default Title"}
+        for v in variants
+        if units.get(v.shopify_id) is not None and units[v.shopify_id] <= 0
+    ]
 
 
 # --- reorder ----------------------------------------------------------------------------------

@@ -240,12 +240,9 @@ def _answer(
     cards: list[dict[str, Any]] = []
     if topic == "product" and knowledge is None:
         found = search(text, PRODUCTS_SHOWN) if search else None
-        if found is not None:
-            cards = found[:PRODUCTS_SHOWN]
-            products = [
-                ProductFacts(c["product_id"], c["title"], c["url"], c.get("price"), c.get("currency"))
-                for c in cards
-            ]
+        if found is not None:  # a sold-out best match (with its ``notify`` variants) comes first, extra
+            cards = found[: PRODUCTS_SHOWN + (1 if found and found[0].get("sold_out") else 0)]
+            products = [ProductFacts.from_card(c) for c in cards]
     reply = answer(
         text,
         signed_in=bool(customer_id),
@@ -258,7 +255,7 @@ def _answer(
         promise=shipping_promise(session, shop_id) if topic == "order_status" else None,
         now=now or utcnow(),
     )
-    return reply, cards
+    return reply, [c for c in cards if c["product_id"] in {p.product_id for p in reply.products}]
 
 
 def _source(found: GroundedAnswer | None) -> dict[str, Any] | None:

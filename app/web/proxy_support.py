@@ -77,7 +77,7 @@ def _limit_per_ip(shop_id: int) -> None:
 
 def _shop_search(shop_id: int) -> Any:
     def search(query: str, limit: int) -> list[dict[str, Any]]:
-        return shopper_data.search_products(store(), shop_id, query, limit)
+        return shopper_data.search_products(store(), shop_id, query, limit, sold_out_best=True)
 
     return search
 

@@ -1,5 +1,6 @@
 /* Attune assistant (app embed): launcher + dialog with nudges, semantic search, support questions, picks, one-click reorder,
-   the signed-in shopper's recent messages and a web push opt-in (permission asked only when its button is pressed). */
+   the signed-in shopper's recent messages, a web push opt-in (permission asked only when its button is pressed) and a
+   "notify me" for sold-out variants (the product page's, or a sold-out best match in an answer). */
 (function () {
   'use strict';
   var PROXY = '/apps/attune', TIMEOUT_MS = 1500, ASK_MS = 8000, LINGER_MS = 3000;
@@ -25,7 +26,11 @@
     var init = { signal: ctl.signal, credentials: 'same-origin', headers: { Accept: 'application/json' } };
     if (body) { init.method = 'POST'; init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(body); }
     return fetch(PROXY + path + '?' + q.toString(), init)
-      .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
+      .then(function (r) {
+        if (r.ok) return r.json();
+        var err = new Error('HTTP ' + r.status); // the endpoint's message, when it gave one, on err.body
+        return r.json().then(function (j) { err.body = j; throw err; }, function () { throw err; });
+      })
       .finally(function () { clearTimeout(timer); });
   }
 
@@ -95,6 +100,7 @@
       publish('attune:assistant_opened', { source: source || 'launcher', page: location.pathname });
       watchLinger(panel.querySelector('[data-attune-shipping]'), 'assistant');
       if (!loaded) { loaded = true; loadPanel(); }
+      var ns = panel.querySelector('.attune-notify select'); if (ns) pickVariant(ns); // it may have changed since
     }
     function close() {
       if (panel.hidden) return;
@@ -111,6 +117,39 @@
       if (e.shiftKey && document.activeElement === first) { e.preventDefault(); last.focus(); }
       else if (!e.shiftKey && document.activeElement === last) { e.preventDefault(); first.focus(); }
     });
+
+    // "Notify me" for sold-out variants ({variant_id, title}): one e-mail when it is back, sent only when the
+    // shopper submits it (source=assistant); the endpoint's own message is shown on a refusal, as the block does.
+    function notifyForm(variants) {
+      var tpl = root.querySelector('template[data-attune-notify]');
+      if (!tpl || !variants || !variants.length) return null;
+      var form = tpl.content.firstElementChild.cloneNode(true), sel = form.elements.variant_id, status = form.querySelector('.attune-status');
+      variants.forEach(function (v) { var o = el('option', null, v.title); o.value = v.variant_id; sel.appendChild(o); });
+      pickVariant(sel);
+      form.querySelector('.attune-notify-variant').hidden = variants.length < 2;
+      form.addEventListener('submit', function (e) {
+        e.preventDefault();
+        var btn = form.querySelector('button'), body = { variant_id: sel.value, channel: 'email', email: form.elements.email.value, source: 'assistant', locale: document.documentElement.lang || '' };
+        btn.disabled = true; status.classList.remove('attune-error');
+        getJSON('/back-in-stock', null, body, ASK_MS).then(function () {
+          status.textContent = status.dataset.done;
+          form.querySelectorAll('label,button,.attune-bis-consent').forEach(function (n) { n.hidden = true; });
+        }).catch(function (err) {
+          status.classList.add('attune-error');
+          status.textContent = (err.body && err.body.error) || status.dataset.failed;
+        }).finally(function () { btn.disabled = false; });
+      });
+      return form;
+    }
+    function pickVariant(sel) { // the theme's selected variant (?variant=), when it is one of the sold-out ones
+      var v = new URLSearchParams(location.search).get('variant');
+      if (Array.prototype.some.call(sel.options, function (o) { return o.value === v; })) sel.value = v;
+    }
+    function loadNotify() {
+      var sec = root.querySelector('.attune-notify'), form = null;
+      try { form = notifyForm(JSON.parse(d.soldOut || '[]')); } catch (e) { /* no product data: nothing to offer */ }
+      if (sec && form) { sec.appendChild(form); sec.hidden = false; }
+    }
 
     function loadQuestions() { // questions shoppers ask about this product, each one the shop's knowledge answers
       var qs = root.querySelector('.attune-questions');
@@ -131,7 +170,7 @@
     }
 
     function loadPanel() {
-      loadThread(); initPush(); loadQuestions();
+      loadThread(); initPush(); loadQuestions(); loadNotify();
       var params = { placement: 'assistant', limit: d.count };
       if (d.productId) params.product_id = d.productId;
       getJSON('/recommendations', params).then(function (data) {
@@ -300,8 +339,11 @@
         if (data.order) box.appendChild(el('p', 'attune-order', d.labelOrder + ' ' + data.order));
         if (items.length) {
           var ul = el('ul'); ul.setAttribute('role', 'list');
+          var notify = null;
           items.forEach(function (it, i) {
+            if (it.sold_out) { it.reason = d.labelSoldOut; notify = notifyForm(it.notify); }
             ul.appendChild(productRow(it, function () { publish('attune:recommendation_clicked', { product_id: it.product_id, placement: 'support', strategy: 'support', position: i + 1 }); }));
+            if (it.sold_out && notify) { var li = el('li'); li.appendChild(notify); ul.appendChild(li); }
           });
           box.appendChild(ul);
         }
