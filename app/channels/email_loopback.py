@@ -6,7 +6,6 @@ that greeted it."""
 
 from __future__ import annotations
 
-import socket
 import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -14,6 +13,8 @@ from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from app.channels.loopback_http import StartStop, free_port
 
 
 @dataclass
@@ -60,12 +61,12 @@ class _Handler:
         return f"250 2.0.0 Ok: queued as LOOP{self.queue_id}"
 
 
-class LoopbackSmtp:
+class LoopbackSmtp(StartStop):
     """``with LoopbackSmtp() as sink: …`` serves SMTP on ``sink.url`` and keeps ``sink.messages``."""
 
     def __init__(self, port: int = 0) -> None:
         self.handler = _Handler()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=port or _free_port())
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=port or free_port())
         self._running = False
 
     @property
@@ -88,15 +89,3 @@ class LoopbackSmtp:
         if self._running:
             self._running = False
             self.controller.stop()
-
-    def __enter__(self) -> LoopbackSmtp:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -20,9 +20,10 @@ import socket
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from app.channels.loopback_http import JsonHandler, LoopbackHttpServer
 
 
 @dataclass
@@ -36,21 +37,7 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: Any) -> None:  # quiet
-        pass
-
-    def _answer(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class _Handler(JsonHandler):
     def _route(self) -> tuple[str, str, dict[str, str]] | None:
         """(account, the API path after it, query) once the basic auth is the account's, else None (answered)."""
         parts = urlsplit(self.path)
@@ -129,22 +116,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(201, {"ticket": made} if state.provider == "zendesk" else made)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    state: _State
-
-
-class LoopbackHelpDesk:
+class LoopbackHelpDesk(LoopbackHttpServer):
     """``with LoopbackHelpDesk("zendesk", {"acme": ("agent@acme.test", "tok")}) as desk: …``; the
     credentials are those the adapter is given (Zendesk's user becomes ``email/token``)."""
+
+    handler = _Handler
+    state: _State
 
     def __init__(self, provider: str, accounts: dict[str, tuple[str, str]], port: int = 0) -> None:
         if provider not in ("zendesk", "gorgias"):
             raise ValueError("the stand-in serves zendesk or gorgias")
         creds = {a: (f"{e}/token" if provider == "zendesk" else e, t) for a, (e, t) in accounts.items()}
-        self.state = _State(provider=provider, accounts=creds)
-        self._port = port or _free_port()
-        self._server: _Server | None = None
+        super().__init__(_State(provider=provider, accounts=creds), port)
 
     @property
     def url_template(self) -> str:
@@ -161,30 +144,6 @@ class LoopbackHelpDesk:
     def drop_next_answer(self) -> None:
         with self.state.lock:
             self.state.drop += 1
-
-    def start(self) -> LoopbackHelpDesk:
-        self._server = _Server(("127.0.0.1", self._port), _Handler)
-        self._server.state = self.state
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> LoopbackHelpDesk:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 __all__ = ["LoopbackHelpDesk"]

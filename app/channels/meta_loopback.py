@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from app.channels.loopback_http import JsonHandler, LoopbackHttpServer
 from app.channels.meta_webhook import sign
 
 WINDOW = timedelta(hours=24)
@@ -57,21 +55,8 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
+class _Handler(JsonHandler):
     disable_nagle_algorithm = True
-
-    def log_message(self, *args: Any) -> None:  # quiet
-        pass
-
-    def _answer(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _error(self, status: int, code: int, message: str, subcode: int | None = None) -> None:
         error = {
@@ -133,22 +118,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(200, {"recipient_id": recipient, "message_id": sent.message_id})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    state: _State
-
-
-class LoopbackGraph:
+class LoopbackGraph(LoopbackHttpServer):
     """``with LoopbackGraph({page_id: token}) as graph: …`` serves the Send API on ``graph.url``."""
 
-    def __init__(self, pages: dict[str, str] | None = None, port: int = 0) -> None:
-        self.state = _State(pages=dict(pages or {}))
-        self._port = port or _free_port()
-        self._server: _Server | None = None
+    handler = _Handler
+    state: _State
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+    def __init__(self, pages: dict[str, str] | None = None, port: int = 0) -> None:
+        super().__init__(_State(pages=dict(pages or {})), port)
 
     @property
     def messages(self) -> list[SentMessage]:
@@ -158,24 +135,6 @@ class LoopbackGraph:
         """Answer the next ``times`` requests with HTTP 429/5xx, or with Graph error ``code`` (HTTP 400)."""
         with self.state.lock:
             self.state.faults.extend([status_or_code] * times)
-
-    def start(self) -> LoopbackGraph:
-        self._server = _Server(("127.0.0.1", self._port), _Handler)
-        self._server.state = self.state
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> LoopbackGraph:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def notification(
         self,
@@ -207,9 +166,3 @@ class LoopbackGraph:
         body = json.dumps(payload).encode()
         headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(app_secret, body)}
         return Notification(body, headers)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -13,22 +13,19 @@ the requests Twilio would send to the app, signed with the account's auth token 
 from __future__ import annotations
 
 import base64
-import json
 import re
 import secrets
-import socket
 import threading
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import requests
 from twilio.request_validator import RequestValidator
 
+from app.channels.loopback_http import JsonHandler, LoopbackHttpServer
 from app.channels.sms_text import InvalidNumber, e164, segments
 
 MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages\.json$")
@@ -103,22 +100,9 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
+class _Handler(JsonHandler):
     disable_nagle_algorithm = True  # headers and body go out as two writes: without this a kept-alive client
     # waits out the delayed ACK (40 ms) on every request, which Twilio's own servers do not make it do
-
-    def log_message(self, *args: Any) -> None:  # quiet
-        pass
-
-    def _answer(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _error(self, code: int, **fmt: str) -> None:
         status, message = ERRORS[code]
@@ -219,23 +203,14 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    state: _State
-
-
-class LoopbackTwilio:
+class LoopbackTwilio(LoopbackHttpServer):
     """``with LoopbackTwilio({sid: token}) as sink: …`` serves the Messages API on ``sink.url``."""
 
-    def __init__(self, accounts: dict[str, str] | None = None, port: int = 0) -> None:
-        self.state = _State(accounts=dict(accounts or {}))
-        self._port = port or _free_port()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+    handler = _Handler
+    state: _State
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+    def __init__(self, accounts: dict[str, str] | None = None, port: int = 0) -> None:
+        super().__init__(_State(accounts=dict(accounts or {})), port)
 
     @property
     def messages(self) -> list[SentSms]:
@@ -260,27 +235,11 @@ class LoopbackTwilio:
         self.state.hold = threading.Event()
         return self.state.hold
 
-    def start(self) -> LoopbackTwilio:
-        self._server = _Server(("127.0.0.1", self._port), _Handler)
-        self._server.state = self.state
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
         """Stop serving (the port then refuses connections); stopping twice is harmless."""
         if self.state.hold is not None:
             self.state.hold.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> LoopbackTwilio:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop()
 
     def status_callback(self, sid: str, status: str, error_code: int | None = None) -> SignedRequest:
         """Twilio's status callback for a message it accepted, signed with its account's auth token."""
@@ -321,9 +280,3 @@ class LoopbackTwilio:
             "NumSegments": str(segments(body).count or 1),
         }
         return sign(url, form, self.state.accounts[account_sid])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

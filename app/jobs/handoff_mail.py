@@ -16,7 +16,7 @@ from app.db import session_scope
 from app.jobs.merchant_mail import send_to_merchant
 from app.queue import get_redis
 from app.stores.channels import ChannelNotReady, email_setup
-from app.stores.handoff import handoff_context
+from app.stores.handoff import handoff_context, handoff_summary
 
 log = logging.getLogger(__name__)
 SENT_TTL_S = 30 * 24 * 3600
@@ -41,15 +41,7 @@ def send_handoff(shop_id: int, message_id: int) -> str:
         except ChannelNotReady as exc:
             redis.delete(key)
             return f"skipped: {exc}"
-    details = [
-        f"Who: {context['shopper']}.",
-        f"Why it came to you: {context['why']}.",
-        f"What the assistant tried: {context['tried']}",
-    ]
-    if context["profile"]:
-        details.append(f"Profile: {context['profile']}.")
-    if context["order"]:
-        details.append(f"Latest order: {context['order']}.")
+    details = handoff_summary(context, why="Why it came to you")
     data = {
         "subject": f"A shopper needs a person: {context['why']}",
         "heading": "A shopper needs a person",

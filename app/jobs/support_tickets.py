@@ -18,7 +18,7 @@ from app.crypto import TokenCipher
 from app.db import session_scope
 from app.queue import get_redis
 from app.stores.channels import ChannelNotReady
-from app.stores.handoff import handoff_context
+from app.stores.handoff import handoff_context, handoff_summary
 from app.stores.support_channels import customer_email, helpdesk_setup
 
 log = logging.getLogger(__name__)
@@ -26,16 +26,7 @@ KEPT_S = 30 * 24 * 3600
 
 
 def ticket_body(context: dict) -> str:
-    lines = [
-        f"Who: {context['shopper']}.",
-        f"Why it came to a person: {context['why']}.",
-        f"What the assistant tried: {context['tried']}",
-    ]
-    if context["profile"]:
-        lines.append(f"Profile: {context['profile']}.")
-    if context["order"]:
-        lines.append(f"Latest order: {context['order']}.")
-    return "\n".join([*lines, "", "The conversation:", *context["transcript"]])
+    return "\n".join([*handoff_summary(context), "", "The conversation:", *context["transcript"]])
 
 
 def open_ticket(shop_id: int, message_id: int) -> str:

@@ -88,3 +88,18 @@ def handoff_context(session: Session, shop_id: int, message_id: int) -> dict[str
         "profile": ", ".join(summary) or None,
         "order": None if order is None else f"{order.name}, {order.fulfillment_status or 'unfulfilled'}",
     }
+
+
+def handoff_summary(context: dict[str, Any], why: str = "Why it came to a person") -> list[str]:
+    """The hand-off in a few lines (who, ``why``: its reason, what was tried, the profile and the order when
+    known), as a help desk ticket and the shop's hand-off e-mail both open."""
+    lines = [
+        f"Who: {context['shopper']}.",
+        f"{why}: {context['why']}.",
+        f"What the assistant tried: {context['tried']}",
+    ]
+    if context["profile"]:
+        lines.append(f"Profile: {context['profile']}.")
+    if context["order"]:
+        lines.append(f"Latest order: {context['order']}.")
+    return lines

@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, or_
 from sqlmodel import Session, select
@@ -102,27 +103,37 @@ def abandoned_checkouts(session: Session, shop_id: int, now: datetime) -> list[A
     out = []
     for r in rows:
         cid = int(r.customer_shopify_id)  # type: ignore[arg-type]
-        updated = r.shopify_updated_at
-        if updated is None:
-            continue
-        bought = latest.get(cid)
-        out.append(
-            AbandonedCheckout(
-                token=r.token,
-                shopper=Shopper(customer_id=cid),
-                updated_at=updated,
-                lines=checkout_lines(r.line_items),
-                total=float(r.total_price or 0),
-                currency=r.currency,
-                recovery_url=r.abandoned_checkout_url,
-                completed=r.completed_at is not None,
-                ordered=r.token in by_token
-                or (r.cart_token in by_token)
-                or (bought is not None and bought >= updated),
-                features=features.get(cid, {}),
-            )
+        found = abandoned(
+            r, Shopper(customer_id=cid), by_token, latest.get(cid), features=features.get(cid, {})
         )
+        if found is not None:
+            out.append(found)
     return out
+
+
+def abandoned(
+    row: Checkout, shopper: Shopper, ordered_tokens: set[str], bought: datetime | None, **extra: Any
+) -> AbandonedCheckout | None:
+    """A mirrored checkout as the agent sees it (None without an update time): ``ordered`` when an order
+    carries its token or cart token (``ordered_tokens``) or the shopper bought after its last update
+    (``bought``: their latest order); ``extra`` sets the rest (features, source, channels)."""
+    updated = row.shopify_updated_at
+    if updated is None:
+        return None
+    return AbandonedCheckout(
+        token=row.token,
+        shopper=shopper,
+        updated_at=updated,
+        lines=checkout_lines(row.line_items),
+        total=float(row.total_price or 0),
+        currency=row.currency,
+        recovery_url=row.abandoned_checkout_url,
+        completed=row.completed_at is not None,
+        ordered=row.token in ordered_tokens
+        or row.cart_token in ordered_tokens
+        or (bought is not None and bought >= updated),
+        **extra,
+    )
 
 
 def decided_tokens(session: Session, shop_id: int, tokens: list[str]) -> set[str]:

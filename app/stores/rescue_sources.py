@@ -32,7 +32,7 @@ from app.orchestrator.proposal import Shopper
 from app.profiles.state import ref_id
 from app.stores.guests import guest_contacts, guest_purchases, sync_guests
 from app.stores.identity import roots_of
-from app.stores.rescue import LOOKBACK, checkout_lines, customer_features, decided_tokens
+from app.stores.rescue import LOOKBACK, abandoned, customer_features, decided_tokens
 
 CART_EVENTS = ("product_added_to_cart", "product_removed_from_cart", "cart_viewed")
 CHECKOUT_EVENTS = ("checkout_started", "checkout_completed")
@@ -79,26 +79,11 @@ def guest_checkouts(session: Session, shop_id: int, now: datetime) -> list[Aband
     bought = guest_purchases(session, shop_id, guest_contacts(session, shop_id, newest).values())
     out = []
     for key, r in newest.items():
-        updated = r.shopify_updated_at
-        if updated is None:
-            continue
-        last = bought.get(key)
-        out.append(
-            AbandonedCheckout(
-                token=r.token,
-                shopper=Shopper(client_id=key),
-                updated_at=updated,
-                lines=checkout_lines(r.line_items),
-                total=float(r.total_price or 0),
-                currency=r.currency,
-                recovery_url=r.abandoned_checkout_url,
-                ordered=r.token in by_token
-                or r.cart_token in by_token
-                or (last is not None and last >= updated),
-                source="guest",
-                channels=GUEST_CHANNELS,
-            )
+        found = abandoned(
+            r, Shopper(client_id=key), by_token, bought.get(key), source="guest", channels=GUEST_CHANNELS
         )
+        if found is not None:
+            out.append(found)
     return out
 
 

@@ -27,6 +27,7 @@ from app.crypto import TokenCipher
 from app.db import session_scope
 from app.stores import support_channels as store
 from app.web import settings
+from app.web.channel_forms import FormError
 from app.web.session_auth import require_session_token
 
 bp = Blueprint("admin_support_channels", __name__)
@@ -37,20 +38,14 @@ EMAIL = re.compile(r"^[^@\s<>]{1,64}@[^@\s<>]{1,255}$")
 SECRET = re.compile(r"^[\x21-\x7e]{8,1024}$")
 
 
-class _Invalid(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
 def _field(body: dict[str, Any], name: str, pattern: re.Pattern[str], what: str, *, required: bool = False):
     value = body.get(name)
     if value in (None, ""):
         if required:
-            raise _Invalid(name, f"{name} is required")
+            raise FormError(name, f"{name} is required")
         return None
     if not isinstance(value, str) or not pattern.match(value.strip()):
-        raise _Invalid(name, f"{name} must be {what}")
+        raise FormError(name, f"{name} must be {what}")
     return value.strip()
 
 
@@ -100,7 +95,7 @@ def save_support_channel(name: str):
             elif name == "helpdesk":
                 provider = body.get("provider")
                 if provider not in store.DESKS:
-                    raise _Invalid("provider", "provider is gorgias or zendesk")
+                    raise FormError("provider", "provider is gorgias or zendesk")
                 account = _field(
                     body, "account", ACCOUNT, "the subdomain (acme for acme.zendesk.com)", required=True
                 )
@@ -109,6 +104,6 @@ def save_support_channel(name: str):
                 store.save_helpdesk_settings(session, _cipher(), g.shop.id, provider, account, email, token)
             else:
                 return jsonify(error="not_found", message="no such support channel"), 404
-    except _Invalid as exc:
+    except FormError as exc:
         return jsonify(error="invalid_field", message=str(exc), field=exc.field), 422
     return support_channels()
