@@ -125,3 +125,11 @@ def test_the_suggestions_api_reports_the_measured_response(client, db_url, seede
     for vid, x in rows.items():
         assert x["measured"] is True
         assert (x["elasticity"] < -1.3) if vid <= 5 or vid == 11 else (x["elasticity"] > -1.0)
+
+
+def test_a_markdown_never_breaks_its_own_step_when_rounded_to_the_cent():
+    """1.95 × 0.9 = 1.755: rounded half-down to 1.75 the cut would be 10.3 %, past the 10 % step the rules allow."""
+    rules = PriceRules()
+    for price in (1.95, 1.65, 0.95, 19.99, 100.0):
+        (s,) = suggest([facts(price=price, unit_cost=0.1, stock=500, sold_30d=0)], rules, NOW)
+        assert s.kind == "markdown" and s.check.refusals == (), (price, s.suggested, s.check)

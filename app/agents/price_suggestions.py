@@ -168,7 +168,7 @@ def suggest(variants: Sequence[VariantFacts], rules: PriceRules, now: datetime) 
             # the cut that brings the cover back to the target: (1 - cut)^e = cover / target
             cut = rules.max_step if weekly == 0 or e > -0.05 else 1 - (cover / OVERSTOCK_WEEKS) ** (1 / e)
             cut = min(rules.max_step, max(MIN_MARKDOWN, cut))
-            new = round(v.price * (1 - cut), 2)
+            new = math.ceil(round(v.price * (1 - cut) * 100, 6)) / 100  # to the cent, never past the step
             why = "no sale in 30 days" if weekly == 0 else f"{cover:.0f} weeks of stock at the current rate"
         elif v.sold_30d >= STRONG_SALES and (
             cover < SCARCE_WEEKS
