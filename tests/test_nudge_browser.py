@@ -32,6 +32,8 @@ def shop_with(session, holdout: float):
     shop = seed_demo_shop(session, SHOP)
     nudge_store.save_settings(session, shop.shop_id, SHIPPING)
     session.add(HoldoutPolicy(shop_id=shop.shop_id, agent="nudge", share=holdout))
+    # the browser's client id is random, so the shop's global holdout would hold out one run in twenty
+    session.add(HoldoutPolicy(shop_id=shop.shop_id, agent="global", share=0.0))
     session.commit()
     return shop
 
