@@ -59,6 +59,7 @@ def demo(
         anonymous_push_visits,
         browse_visits,
         configure_channels,
+        fast_forward,
         render_actions,
         run_agents,
     )
@@ -112,9 +113,10 @@ def demo(
             f"Agents acting: {browsers} shoppers left a product they looked at twice; running the agents…"
         )
         run_agents(rt, shop_id)
+        relayed = fast_forward(rt, shop_id, datetime.now(UTC))
         _seed_control_room(rt, shop_id)
         summary = gather(rt, DEMO_SHOP, meter, timings)
-        summary["actions"] = action_summary(rt, shop_id, sinks)
+        summary["actions"] = {**action_summary(rt, shop_id, sinks), "fast_forward": relayed}
         summary["failed_jobs"] = rt.failed()
         urls: dict[str, str] = {}
         storefront = _storefront(rt, DEMO_SHOP, shop_id) if serve else None

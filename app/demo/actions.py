@@ -28,7 +28,7 @@ from app.db import get_engine
 from app.demo.replay import UA_DESKTOP, Meter, _event, _variant_info, post_pixel
 from app.demo.runtime import DemoRuntime
 from app.demo.sample import DemoPlan
-from app.models.messaging import MessageDecision, OutboxMessage
+from app.models.messaging import PENDING, MessageDecision, OutboxMessage
 from app.models.shop import Shop
 from app.shopify.verify import proxy_signature
 from app.stores.channels import save_email_settings
@@ -36,6 +36,7 @@ from app.stores.sms import save_sms_settings
 
 TWILIO_SID, TWILIO_TOKEN = "ACdemo0000000000000000000000000000", "demo-auth-token"
 BROWSERS = 0.25  # share of the replayed customers who also browse a product twice and leave it
+FAST_FORWARD_HOURS = 24  # the demo shows what the next day's relay runs would send
 
 
 @dataclass
@@ -93,7 +94,7 @@ def configure_channels(rt: DemoRuntime, shop_id: int, sinks: Sinks) -> None:
 
 
 def browse_visits(rt: DemoRuntime, shop: str, plan: DemoPlan, meter: Meter, now: datetime) -> int:
-    """A quarter of the replayed buyers come back twice this week, look at a product they never bought, and
+    """A quarter of the replayed buyers come back twice after their last order, look at a product they never bought, and
     leave without carting it: on the same browser as their order sessions (stitched to them by their orders'
     cart tokens, a verified link). Returns how many."""
     with Session(get_engine(rt.settings.database_url)) as session:
@@ -102,8 +103,11 @@ def browse_visits(rt: DemoRuntime, shop: str, plan: DemoPlan, meter: Meter, now:
     buyers = sorted({o["customer_id"] for o in plan.live_orders})
     chosen = rng.sample(buyers, max(1, int(len(buyers) * BROWSERS))) if buyers else []
     bought: dict[int, set[int]] = {}
+    last_order: dict[int, datetime] = {}
     for order in plan.history_orders + plan.live_orders:
         bought.setdefault(order["customer_id"], set()).update(ln["variant_id"] for ln in order["lines"])
+        at = order["created_at"]
+        last_order[order["customer_id"]] = max(at, last_order.get(order["customer_id"], at))
     variants = [p["variants"][0]["id"] for p in plan.products]
     http = requests.Session()
     for cid in chosen:
@@ -113,8 +117,15 @@ def browse_visits(rt: DemoRuntime, shop: str, plan: DemoPlan, meter: Meter, now:
         v = _variant_info(rt, shop, rng.choice(fresh))
         url = f"https://{shop}/products/{v['_handle']}"
         data = {"variant": {k: x for k, x in v.items() if not k.startswith("_")}}
-        days = (rng.uniform(2.0, 3.0), rng.uniform(0.3, 1.0))
-        events = [_event("product_viewed", now - timedelta(days=d), url, UA_DESKTOP, "", data) for d in days]
+        # two looks after their last order (the agent skips a shopper who bought since), the later one at
+        # least ten minutes ago
+        since = max(last_order.get(cid, now - timedelta(days=3)), now - timedelta(days=3))
+        span = max((now - timedelta(minutes=10) - since).total_seconds(), 60.0)
+        looks = sorted(
+            min(since + timedelta(seconds=span * rng.uniform(f, f + 0.4)), now - timedelta(seconds=1))
+            for f in (0.1, 0.5)
+        )
+        events = [_event("product_viewed", at, url, UA_DESKTOP, "", data) for at in looks]
         post_pixel(rt, meter, shop, key, f"client-{cid}", cid, events, http)
     return len(chosen)
 
@@ -167,6 +178,36 @@ def run_agents(rt: DemoRuntime, shop_id: int) -> None:
     rt.wait_idle()
 
 
+def fast_forward(
+    rt: DemoRuntime, shop_id: int, now: datetime, hours: int = FAST_FORWARD_HOURS
+) -> dict[str, int]:
+    """Move the relay's clock through the next ``hours``: the demo runs the real relay job at each pending
+    message's scheduled time, as the outbox sweeper would when that hour comes, so the sinks show what the
+    shoppers would receive instead of an empty inbox. Quiet hours, the contact budget and each message's latest
+    send time are checked at that moment, exactly as they will be. Returns how many relay runs it made and how
+    many rows ended in each status."""
+    from app.jobs.outbox import relay_due  # the job itself, in this process: the demo is a composition root
+
+    until = now + timedelta(hours=hours)
+    with Session(get_engine(rt.settings.database_url)) as session:
+        pending = session.exec(
+            select(OutboxMessage.send_at, OutboxMessage.channel).where(
+                OutboxMessage.shop_id == shop_id,
+                OutboxMessage.status == PENDING,
+                OutboxMessage.send_at <= until,
+            )
+        ).all()
+    moments = sorted({(_aware(at), channel) for at, channel in pending})
+    counts: Counter[str] = Counter()
+    for at, channel in moments:
+        counts.update(relay_due(shop_id, channel, now=max(at, now)))
+    return {"hours": hours, "relay_runs": len(moments), **dict(counts)}
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 def action_summary(rt: DemoRuntime, shop_id: int, sinks: Sinks) -> dict[str, Any]:
     """What the agents decided and what arrived at the sinks."""
     with Session(get_engine(rt.settings.database_url)) as session:
@@ -181,24 +222,26 @@ def action_summary(rt: DemoRuntime, shop_id: int, sinks: Sinks) -> dict[str, Any
     scheduled = sorted(
         (outbox[d.id].send_at, d.timezone or "UTC")
         for d in decisions
-        if d.action == "defer" and d.id in outbox
+        if d.action == "defer" and d.id in outbox and outbox[d.id].status == PENDING
     )
-    emails = sinks.smtp.messages
+    emails, sms = sinks.smtp.messages, sinks.sms.messages
     return {
         "decisions": len(decisions),
         "by_action": dict(actions),
         "by_channel": dict(channels),
         "suppressed_because": dict(reasons.most_common(5)),
         "outbox": dict(Counter(m.status for m in outbox.values())),
+        "sent_by_channel": dict(Counter(m.channel for m in outbox.values() if m.status == "sent")),
         "first_scheduled": [scheduled[0][0].astimezone(UTC).isoformat(), scheduled[0][1]]
         if scheduled
         else None,
         "emails_received": len(emails),
-        "sms_received": len(sinks.sms.messages),
+        "sms_received": len(sms),
         "pushes_received": len(sinks.push.received),
         "example_email": (
             {"to": emails[0].rcpt_tos[0], "subject": str(emails[0].message["Subject"])} if emails else None
         ),
+        "example_sms": {"to": sms[0].to, "body": sms[0].body} if sms else None,
         "example_reason": next((d.proposal_reason for d in decisions), None),
     }
 
@@ -217,10 +260,17 @@ def render_actions(summary: dict[str, Any]) -> list[str]:
         lines.append(f"  why: {a['example_reason']}")
     if a["example_email"]:
         lines.append(f"  e.g. to {a['example_email']['to']}: {a['example_email']['subject']}")
+    if a.get("example_sms"):
+        lines.append(f"  e.g. SMS to {a['example_sms']['to']}: {a['example_sms']['body']}")
+    ff = a.get("fast_forward")
+    if ff:
+        lines.append(
+            f"  deferred to each shopper's best hour and outside quiet hours, then sent by {ff['relay_runs']} "
+            f"relay runs over the next {ff['hours']} h, which the demo fast-forwards its clock through"
+        )
     if a["first_scheduled"]:
         lines.append(
-            f"  the rest wait for each shopper's best hour and quiet hours: first at {a['first_scheduled'][0]} "
-            f"({a['first_scheduled'][1]})"
+            f"  still waiting after that: first at {a['first_scheduled'][0]} ({a['first_scheduled'][1]})"
         )
     for reason, n in a["suppressed_because"].items():
         lines.append(f"  suppressed {n}: {reason}")

@@ -204,8 +204,10 @@ def _customers(df: pd.DataFrame, first_seen: pd.Series) -> list[dict[str, Any]]:
                 "email": f"shopper{cid}@example.com",
                 "first_name": "Shopper",
                 "last_name": cid,
-                "phone": f"+4477009{int(float(cid)) % 100000:05d}" if bucket < 4 else None,
-                "email_marketing": "SUBSCRIBED" if bucket < 7 else "NOT_SUBSCRIBED",
+                "phone": f"+447400{int(float(cid)) % 1000000:06d}"
+                if bucket < 4
+                else None,  # a valid UK mobile range
+                "email_marketing": "SUBSCRIBED" if 2 <= bucket < 9 else "NOT_SUBSCRIBED",  # 0-1: SMS only
                 "sms_marketing": "SUBSCRIBED" if bucket < 3 else "NOT_SUBSCRIBED",
                 "created_at": first_seen[cid].to_pydatetime() - timedelta(days=1),
             }
