@@ -23,11 +23,12 @@ from app.crypto import TokenCipher
 from app.db import session_scope
 from app.jobs import outbox as relay
 from app.jobs.rescue import run_rescue
-from app.models.commerce import Checkout, Product, ProductVariant
+from app.models.commerce import Checkout, Order, Product, ProductVariant
 from app.models.guests import GuestContact, guest_id, guest_phone_id
 from app.models.messaging import MessageDecision, OutboxMessage
 from app.models.serving import HoldoutPolicy
 from app.models.shop import Shop
+from app.stores.guests import guest_contacts, guest_purchases
 from app.stores.sms import save_sms_settings
 from tests.conftest import FIXTURES, needs_shared
 from tests.webhook_support import deliver, run_jobs
@@ -264,3 +265,23 @@ def test_a_redact_erases_the_guests_number_and_an_export_shows_their_record(clie
     assert (friend.phone, friend.sms_state) == (None, None)  # another address's record loses the number
     assert contacts[guest_id(shop.id, "kept@example.com")].phone == SMS_GUEST
     assert checkouts == {"p3"}  # the checkouts that carried the number are gone
+
+
+def test_a_phone_only_guests_purchase_is_found_by_number(jobs_env, shop):
+    key = guest_phone_id(shop.id, PHONE_ONLY)
+    with session_scope(jobs_env.database_url) as s:
+        s.add(GuestContact(shop_id=shop.id, guest_key=key, email=None, email_state="NOT_SUBSCRIBED",
+                           phone=PHONE_ONLY, sms_state="SUBSCRIBED"))  # fmt: skip
+        s.add(Order(shop_id=shop.id, shopify_id=1, phone=PHONE_ONLY, processed_at=NOW, test=False))
+        s.add(
+            Order(
+                shop_id=shop.id,
+                shopify_id=2,
+                phone=SMS_GUEST,
+                processed_at=NOW + timedelta(days=1),
+                test=False,
+            )
+        )
+    with session_scope(jobs_env.database_url) as s:
+        contacts = guest_contacts(s, shop.id, [key])
+        assert guest_purchases(s, shop.id, contacts.values()) == {key: NOW}

@@ -93,7 +93,7 @@ def sync_guests(session: Session, shop_id: int, checkouts: Iterable[Checkout]) -
             sms = normal_phone(c.sms_marketing_phone, c.country_code)
             row.sms_state = SUBSCRIBED if c.buyer_accepts_sms_marketing is True and sms else NOT_SUBSCRIBED
             row.phone, row.sms_state_updated_at = phone, at
-            row.country_code, row.province_code = c.country_code, c.province_code
+        row.country_code, row.province_code = c.country_code, c.province_code  # the newest checkout's address
         row.source, row.checkout_token, row.updated_at = "checkout", c.token[:255], utcnow()
         session.add(row)
     session.flush()
