@@ -11,13 +11,15 @@ from decimal import Decimal
 
 import jwt
 import pytest
+from sqlalchemy import event
 
 from app.db import session_scope
-from app.measurement.rescue import CheckoutExposure, OrderFact, readout
+from app.measurement.rescue import CheckoutExposure, OrderFact, guardrail, readout
 from app.models.commerce import Checkout, Order
 from app.models.guests import GuestContact, guest_id
 from app.models.messaging import MessageDecision
 from app.models.shop import Shop
+from app.stores.rescue import orders_since
 from tests.conftest import TEST_API_KEY, TEST_API_SECRET
 
 DOMAIN = "guests.myshopify.com"
@@ -108,8 +110,14 @@ def test_guest_checkouts_count_in_the_recovery_rate_matched_by_address(client, g
     overall = body["overall"]
     assert overall["treated"] == {"checkouts": 35, "recovered": 17, "recovery_rate": pytest.approx(17 / 35)}
     assert overall["holdout"]["checkouts"] == 35 and overall["holdout"]["recovered"] == 3
-    # the guardrail stays on customers' orders: guests' orders are matched for recovery only
-    assert body["guardrail"]["since_launch"]["orders"] == 3
+    # the guardrail counts guests' orders too: 3 customers' + 17 recovered guests' + 2 after the window + the
+    # stranger's; strategic: the 16 discounted guest orders whose checkout row (by address) is still there
+    assert body["guardrail"]["since_launch"] == {
+        "orders": 23,
+        "strategic": 16,
+        "share": pytest.approx(16 / 23),
+    }
+    assert body["guardrail"]["before_launch"] == {"orders": 2, "strategic": 0, "share": 0.0}
 
 
 def test_readout_matches_a_guest_by_address_only_within_the_window():
@@ -129,3 +137,59 @@ def test_readout_matches_a_guest_by_address_only_within_the_window():
     assert guests["treated"] == {"checkouts": 2, "recovered": 1, "recovery_rate": 0.5}
     assert guests["holdout"]["recovered"] == 0 and body["sources"]["customer"] is None
     assert body["guardrail"]["since_launch"]["orders"] == 0
+
+
+def test_the_guardrail_counts_guests_orders_by_address_or_number_in_their_shop_only(jobs_env):
+    """Guests' orders are matched to their own checkout starts by normalised address, or by number for a
+    phone-only checkout, in their shop only, in a fixed number of queries whatever the number of orders."""
+    launch = datetime.now(UTC) - timedelta(days=20)
+    with session_scope(jobs_env.database_url) as s:
+        shop, other = Shop(domain=DOMAIN, installed_at=launch), Shop(domain="other.myshopify.com")
+        s.add_all([shop, other])
+        s.flush()
+        for n in range(60):  # before and since launch: abandoned 2 days before a discounted order
+            at = launch + timedelta(days=-10 if n < 30 else 5, hours=n)
+            email = f"g{n}@example.com"
+            home = other.id if n % 10 == 9 else shop.id  # every tenth checkout is another shop's
+            s.add(
+                Checkout(
+                    shop_id=home,
+                    token=f"t{n}",
+                    email=email.upper(),
+                    shopify_created_at=at - timedelta(days=2),
+                )
+            )
+            s.add(_order(shop.id, 100 + n, at, email, discount="5" if n >= 30 or n % 2 else "0"))
+        for n in range(4):  # phone-only guests, since launch
+            at, phone = launch + timedelta(days=3, hours=n), f"+1415555267{n}"
+            s.add(
+                Checkout(
+                    shop_id=shop.id, token=f"p{n}", phone=phone, shopify_created_at=at - timedelta(days=1)
+                )
+            )
+            o = _order(shop.id, 900 + n, at, None, discount="5")
+            o.phone = phone
+            s.add(o)
+        s.add(_decision(shop.id, "t0", "treatment", launch, client=guest_id(shop.id, "g0@example.com")))
+        ids = shop.id, other.id
+    with session_scope(jobs_env.database_url) as s:
+        statements: list[str] = []
+        listen = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(s.get_bind(), "before_cursor_execute", listen)
+        try:
+            orders = orders_since(s, ids[0], launch - timedelta(days=30))
+        finally:
+            event.remove(s.get_bind(), "before_cursor_execute", listen)
+    assert (
+        len(statements) <= 3
+    )  # the orders, the guests' checkouts by address, by number: never one per order
+    assert len(orders) == 64 and all(o.customer_id is None for o in orders)
+    by_phone = [o for o in orders if o.phone]
+    assert len(by_phone) == 4 and all(len(o.checkouts_started) == 1 for o in by_phone)
+    assert sum(bool(o.checkouts_started) for o in orders) == 64 - 6  # 6 of the 60 abandoned in another shop
+    body = guardrail(orders, launch)
+    # before launch: 30 orders, the 15 odd ones discounted, less those whose checkout is another shop's (9, 19, 29)
+    assert body["before_launch"] == {"orders": 30, "strategic": 12, "share": pytest.approx(12 / 30)}
+    # since launch: 30 by address (27 in this shop) and 4 by number, all discounted
+    assert body["since_launch"]["orders"] == 34 and body["since_launch"]["strategic"] == 31
+    assert body["status"] == "rose"

@@ -16,9 +16,9 @@ Rules:
 - the link restores the cart: Shopify's ``abandoned_checkout_url`` (the recovery URL) when the checkout has
   one, else a cart permalink ``https://<shop>/cart/<variant>:<qty>,…``;
 - channels in order of preference; the orchestrator takes the first the shopper has consented to;
-- three **sources** (``source``): a known customer's checkout; a **guest** checkout (an e-mail address, no
-  account: the shopper is ``client:guest:<hash>``, e-mail only, and only when the guest ticked the checkout's
-  marketing box, ``app.stores.guests``); and a known customer's **cart** that never reached checkout (from the
+- three **sources** (``source``): a known customer's checkout; a **guest** checkout (an e-mail address or a
+  phone number, no account: the shopper is ``client:guest:<hash>``, by e-mail when the guest ticked the
+  checkout's e-mail box, else by SMS when they ticked its SMS box with a valid number, ``app.stores.guests``); and a known customer's **cart** that never reached checkout (from the
   pixel's cart events: the link is the cart permalink). Every source goes through the same sequence, holdout
   and orchestrator; ``source`` travels on the decision's features.
 """

@@ -17,9 +17,10 @@ from sqlalchemy import select as table_select
 from sqlmodel import Session, SQLModel, select
 
 from app.models.commerce import Checkout, Customer, Order, OrderLine, Refund, RefundLine
-from app.models.guests import GuestContact, guest_id, normal_email
+from app.models.guests import GuestContact, guest_id, guest_phone_id, normal_email
 from app.models.inbox import PENDING, WebhookInbox
 from app.models.messaging import ConversationMessage, MessageDecision, OutboxMessage
+from app.stores.guests import normal_phone
 
 # Tables handled explicitly below; the generic pass covers every other table with customer_shopify_id.
 _EXPLICIT = {"customer", "shop_order", "order_line", "refund", "refund_line", "checkout", "webhook_inbox"}
@@ -55,7 +56,13 @@ def _order_ids(session: Session, shop_id: int, customer_id: int, extra: list[int
 
 
 def export_customer(
-    session: Session, shop_id: int, customer_id: int, *, email: str | None = None, order_ids: list[int] = ()
+    session: Session,
+    shop_id: int,
+    customer_id: int,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    order_ids: list[int] = (),
 ) -> dict[str, Any]:
     """Everything stored about one customer of one shop, as plain JSON-ready data."""
     customer = session.exec(
@@ -92,7 +99,12 @@ def export_customer(
         ],
         "checkouts": [
             _row_dict(r)
-            for r in session.exec(select(Checkout).where(_checkout_match(shop_id, customer_id, email)))
+            for r in session.exec(select(Checkout).where(_checkout_match(shop_id, customer_id, email, phone)))
+        ],
+        # as a guest (checkouts without an account): address, number, consent per channel, region
+        "guest_contact": [
+            _row_dict(r)
+            for r in session.exec(select(GuestContact).where(_guest_match(shop_id, email, phone)))
         ],
     }
     for table in _customer_tables():
@@ -109,15 +121,45 @@ def export_json(doc: dict[str, Any]) -> str:
     return json.dumps(doc, sort_keys=True, default=str, indent=1)
 
 
-def _checkout_match(shop_id: int, customer_id: int, email: str | None) -> Any:
+def _phones(phone: str | None) -> list[str]:
+    """The number as given and in E.164 (when it reads as one without a region)."""
+    raw = (phone or "").strip()
+    return sorted({raw, normal_phone(raw) or raw}) if raw else []
+
+
+def _checkout_match(shop_id: int, customer_id: int, email: str | None, phone: str | None = None) -> Any:
     who = [Checkout.customer_shopify_id == customer_id]
     if email:
         who.append(Checkout.email == email)
+    if numbers := _phones(phone):
+        who.append(Checkout.phone.in_(numbers))  # type: ignore[union-attr]
+        who.append(Checkout.sms_marketing_phone.in_(numbers))  # type: ignore[union-attr]
     return (Checkout.shop_id == shop_id) & or_(*who)
 
 
+def _guest_keys(shop_id: int, email: str | None, phone: str | None) -> list[str]:
+    """The person's guest keys: by their address, and by their number (a phone-only checkout)."""
+    address = normal_email(email)
+    keys = [guest_id(shop_id, address)] if address else []
+    return keys + [guest_phone_id(shop_id, p) for p in _phones(phone)]
+
+
+def _guest_match(shop_id: int, email: str | None, phone: str | None) -> Any:
+    """``guest_contact`` rows of the person: their keys, or another key that holds their number."""
+    who = [GuestContact.guest_key.in_(_guest_keys(shop_id, email, phone))]  # type: ignore[attr-defined]
+    if numbers := _phones(phone):
+        who.append(GuestContact.phone.in_(numbers))  # type: ignore[union-attr]
+    return (GuestContact.shop_id == shop_id) & or_(*who)
+
+
 def erase_customer(
-    session: Session, shop_id: int, customer_id: int, *, email: str | None = None, order_ids: list[int] = ()
+    session: Session,
+    shop_id: int,
+    customer_id: int,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    order_ids: list[int] = (),
 ) -> dict[str, int]:
     """customers/redact: remove the person from this shop (and only this shop). Returns counts."""
     orders = _order_ids(session, shop_id, customer_id, list(order_ids))
@@ -128,12 +170,12 @@ def erase_customer(
     counts["orders_scrubbed"] = session.execute(
         update(Order)
         .where(Order.shop_id == shop_id, Order.shopify_id.in_(orders))  # type: ignore[attr-defined]
-        .values(customer_shopify_id=None, email=None, cart_token=None, checkout_token=None)
+        .values(customer_shopify_id=None, email=None, phone=None, cart_token=None, checkout_token=None)
     ).rowcount
     counts["checkout"] = session.execute(
-        delete(Checkout).where(_checkout_match(shop_id, customer_id, email))
+        delete(Checkout).where(_checkout_match(shop_id, customer_id, email, phone))
     ).rowcount
-    counts.update(_erase_guest(session, shop_id, email))
+    counts.update(_erase_guest(session, shop_id, email, phone))
     for table in _customer_tables():
         counts[table.name] = session.execute(
             delete(table).where(table.c.shop_id == shop_id, table.c.customer_shopify_id == customer_id)
@@ -152,21 +194,24 @@ def erase_customer(
     return counts
 
 
-def _erase_guest(session: Session, shop_id: int, email: str | None) -> dict[str, int]:
-    """The person's guest checkouts' trace: their address and consent (``guest_contact``) and the rescue
-    messages addressed to their guest key."""
-    address = normal_email(email)
-    if address is None:
+def _erase_guest(session: Session, shop_id: int, email: str | None, phone: str | None) -> dict[str, int]:
+    """The person's guest checkouts' trace: their address, number and consent (``guest_contact`` rows keyed by
+    their address or number; another key's row that holds their number loses it and its SMS consent) and the
+    rescue messages addressed to their guest keys."""
+    keys = _guest_keys(shop_id, email, phone)
+    if not keys:
         return {"guest_contact": 0}
-    key = guest_id(shop_id, address)
-    counts = {
-        "guest_contact": session.execute(
-            delete(GuestContact).where(GuestContact.shop_id == shop_id, GuestContact.guest_key == key)
+    mine = (GuestContact.shop_id == shop_id) & GuestContact.guest_key.in_(keys)  # type: ignore[attr-defined]
+    counts = {"guest_contact": session.execute(delete(GuestContact).where(mine)).rowcount}
+    if numbers := _phones(phone):
+        counts["guest_contact_phone_removed"] = session.execute(
+            update(GuestContact)
+            .where(GuestContact.shop_id == shop_id, GuestContact.phone.in_(numbers))  # type: ignore[union-attr]
+            .values(phone=None, sms_state=None)
         ).rowcount
-    }
     for model in (ConversationMessage, OutboxMessage, MessageDecision):  # children before parents
         counts[f"{model.__tablename__}_as_guest"] = session.execute(
-            delete(model).where(model.shop_id == shop_id, model.client_id == key)  # type: ignore[arg-type]
+            delete(model).where(model.shop_id == shop_id, model.client_id.in_(keys))  # type: ignore[union-attr]
         ).rowcount
     return counts
 

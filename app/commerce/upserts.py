@@ -361,6 +361,7 @@ def upsert_order(session: Session, shop_id: int, data: dict[str, Any]) -> Order 
     fields = {
         "customer_shopify_id": shopify_id(customer.get("id")) if customer else None,
         "email": text(data.get("email") or data.get("contact_email"), 320),
+        "phone": text(data.get("phone"), 64),
         "name": text(data.get("name"), 64),
         "currency": text(data.get("currency"), 8),
         # Shop money (``*_set.shop_money``): the order's amounts in the shop's currency, whatever the buyer saw.
@@ -541,6 +542,9 @@ def upsert_checkout(session: Session, shop_id: int, data: dict[str, Any]) -> Che
         "line_items": _compact_lines(data.get("line_items")),
         "abandoned_checkout_url": text(data.get("abandoned_checkout_url"), 2048),
         "buyer_accepts_marketing": data.get("buyer_accepts_marketing"),
+        "buyer_accepts_sms_marketing": data.get("buyer_accepts_sms_marketing"),
+        "sms_marketing_phone": text(data.get("sms_marketing_phone"), 64),
+        **_region(data),
         "completed_at": ts(data.get("completed_at")),
         "shopify_created_at": ts(data.get("created_at")),
     }
@@ -550,6 +554,18 @@ def upsert_checkout(session: Session, shop_id: int, data: dict[str, Any]) -> Che
     if row.deleted_at is None:
         row.deleted_at = _checkout_tombstone(session, shop_id, row.shopify_id, row.cart_token, token)
     return row
+
+
+def _region(data: dict[str, Any]) -> dict[str, str | None]:
+    """The country and province codes of the checkout's shipping address, else its billing address's."""
+    for key in ("shipping_address", "billing_address"):
+        address = data.get(key)
+        if isinstance(address, dict) and address.get("country_code"):
+            return {
+                "country_code": text(address.get("country_code"), 8),
+                "province_code": text(address.get("province_code"), 16),
+            }
+    return {"country_code": None, "province_code": None}
 
 
 def _checkout_tombstone(

@@ -81,10 +81,12 @@ class BatchMemo:
         if row.address:
             return row.address
         if row.customer_shopify_id is None:
-            if row.channel != "email" or not is_guest(row.client_id):
+            if row.channel not in ("email", "sms") or not is_guest(row.client_id):
                 return None
             guest = self.setup(("guest", row.shop_id), lambda: self._guests(row.shop_id)).get(row.client_id)
-            return guest.email if guest is not None else None
+            if guest is None:
+                return None
+            return guest.email if row.channel == "email" else guest.phone
         key = (row.shop_id, row.channel)
         if key not in self._addresses:
             ids = [
@@ -96,5 +98,5 @@ class BatchMemo:
         return self._addresses[key].get(row.customer_shopify_id)
 
     def _guests(self, shop_id: int) -> dict[str, GuestContact]:
-        """The batch's guests of one shop (a guest checkout's address: ``app.stores.guests``)."""
+        """The batch's guests of one shop (a guest checkout's address and number: ``app.stores.guests``)."""
         return guest_contacts(self.session, shop_id, (r.client_id for r in self.rows if r.shop_id == shop_id))

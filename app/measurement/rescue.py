@@ -6,14 +6,16 @@ figures (labelled as such) and the strategic-abandonment guardrail. Plain data i
   treat: a treated checkout whose message was then suppressed or cancelled still counts as treated).
 - A checkout is **recovered** when its customer orders within ``window_days`` of that decision; a guest's
   checkout (no customer account) when an order carrying the checkout's e-mail address (normalised: trimmed, lower
-  case) is placed within the window, whether or not that order has an account. ``sources`` splits the figures
+  case), or for a phone-only checkout its number (E.164), is placed within the window, whether or not that order
+  has an account. ``sources`` splits the figures
   into customers' and guests' checkouts. Revenue is the
   orders' total after discounts; incremental revenue is the difference in revenue per checkout (Welch interval)
   times the treated checkouts. Both come from ``app.measurement.lift.measure``, the same statistics as every
   other agent's lift; each timing arm (1 h / 24 h / 72 h) is a placement with its own holdout.
-- **Guardrail**: the share of orders that followed an abandonment (the customer started a checkout between
-  ``ABANDONED_AFTER`` and 7 days before ordering) and carried a discount, before and since the agent's launch.
-  It must not rise: a rise means shoppers learn to abandon for a code.
+- **Guardrail**: the share of orders that followed an abandonment (the shopper started a checkout between
+  ``ABANDONED_AFTER`` and 7 days before ordering: a customer by account, a guest by address or number) and
+  carried a discount, before and since the agent's launch, customers' and guests' orders alike. It must not rise:
+  a rise means shoppers learn to abandon for a code.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class CheckoutExposure:
     at: datetime
     cart_value: float = 0.0
     email: str | None = None  # a guest checkout's address, normalised
+    phone: str | None = None  # a phone-only guest checkout's number (E.164)
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,9 @@ class OrderFact:
     at: datetime
     total: float  # after discounts
     discounts: float
-    checkouts_started: tuple[datetime, ...] = ()  # the customer's checkout starts near this order
+    checkouts_started: tuple[datetime, ...] = ()  # the shopper's checkout starts near this order
     email: str | None = None  # the order's address, normalised
+    phone: str | None = None  # the order's number (E.164)
 
 
 def _arm(e: CheckoutExposure) -> str:
@@ -76,16 +80,21 @@ def _lift_rows(
 ) -> Lift | None:
     by_customer: dict[int, list[OrderFact]] = {}
     by_email: dict[str, list[OrderFact]] = {}
+    by_phone: dict[str, list[OrderFact]] = {}
     for o in orders:
         if o.customer_id is not None:
             by_customer.setdefault(o.customer_id, []).append(o)
         if o.email:
             by_email.setdefault(o.email, []).append(o)
+        if o.phone:
+            by_phone.setdefault(o.phone, []).append(o)
 
     def theirs(e: CheckoutExposure) -> list[OrderFact]:
         if e.customer_id is not None:
             return by_customer.get(e.customer_id, [])
-        return by_email.get(e.email, []) if e.email else []
+        if e.email:
+            return by_email.get(e.email, [])
+        return by_phone.get(e.phone, []) if e.phone else []
 
     seen = [Exposure(AGENT, _arm(e), f"checkout:{e.checkout}", e.holdout, e.at) for e in exposures]
     bought = [
@@ -158,7 +167,10 @@ def guardrail(orders: Sequence[OrderFact], launch: datetime | None) -> dict[str,
             change = {"estimate": round(d.estimate, 6), "low": round(d.low, 6), "high": round(d.high, 6)}
     rose = change is not None and change["low"] > 0
     return {
-        "definition": "orders placed 1 h to 7 days after their customer started a checkout, with a discount",
+        "definition": (
+            "orders placed 1 h to 7 days after their shopper started a checkout (a customer by account, a guest"
+            " by e-mail address or number), with a discount"
+        ),
         "launch": launch.isoformat() if launch else None,
         "before_launch": b,
         "since_launch": s,
@@ -176,8 +188,8 @@ def readout(
     now: datetime,
     guest_orders: Sequence[OrderFact] = (),
 ) -> dict[str, Any]:
-    """The whole rescue readout for one shop. ``orders``: the customers' orders (the guardrail's too);
-    ``guest_orders``: orders without an account that carry a guest checkout's address (recovery only)."""
+    """The whole rescue readout for one shop. ``orders``: the shop's orders, customers' and guests' (the
+    guardrail's too); ``guest_orders``: more orders for the recovery only (not counted by the guardrail)."""
     every = [*orders, *guest_orders]
     lift = _lift_rows(exposures, every, window_days, now)
     sources = {}

@@ -143,6 +143,7 @@ class Order(SQLModel, table=True):
     shopify_id: int = shopify_id_field()
     customer_shopify_id: int | None = big_ref()
     email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=64)  # as Shopify sent it (a phone-only guest's match)
     name: str | None = Field(default=None, max_length=64)
     currency: str | None = Field(default=None, max_length=8)
     total_price: Decimal | None = money_field()
@@ -269,6 +270,10 @@ class Checkout(SQLModel, table=True):
     line_items: list | None = json_field()
     abandoned_checkout_url: str | None = Field(default=None, max_length=2048)
     buyer_accepts_marketing: bool | None = None
+    buyer_accepts_sms_marketing: bool | None = None
+    sms_marketing_phone: str | None = Field(default=None, max_length=64)  # as Shopify sent it
+    country_code: str | None = Field(default=None, max_length=8)  # the shipping address's, else billing's
+    province_code: str | None = Field(default=None, max_length=16)
     completed_at: datetime | None = ts_field()
     shopify_created_at: datetime | None = ts_field()
     shopify_updated_at: datetime | None = ts_field()

@@ -167,9 +167,14 @@ def load_facts(
         consent = dict(consents.get(cid, {})) if cid is not None else {}
         consent.pop("push", None)
         guest = guests.get(p.shopper.client_id or "") if cid is None else None
-        if guest is not None:  # a guest checkout's address, with the consent its marketing box gave
-            reachable.add("email")
-            consent["email"] = guest.email_state
+        if guest is not None:  # a guest checkout's address and number, with the consent its boxes gave
+            if guest.email:
+                reachable.add("email")
+                consent["email"] = guest.email_state
+            if guest.phone:
+                reachable.add("sms")
+                consent["sms"] = guest.sms_state or "NOT_SUBSCRIBED"
+            address = {"country_code": guest.country_code, "province_code": guest.province_code}
         if key in pushable:
             reachable.add("push")
             consent["push"] = SUBSCRIBED

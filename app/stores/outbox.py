@@ -199,10 +199,11 @@ def why_not_now_many(session: Session, rows: Sequence[OutboxMessage]) -> dict[in
         for row in group:
             cid = row.customer_shopify_id
             guest = guests.get(row.client_id or "") if cid is None else None
-            if guest is not None:  # a guest checkout's e-mail: its consent, and its purchases by address
+            if guest is not None:  # a guest checkout's: its consent per channel, its purchases by address
                 last = guests_bought.get(guest.guest_key) if row.cancel_on_purchase else None
-                if row.id in is_marketing and guest.email_state != SUBSCRIBED:
-                    reasons[row.id] = f"email marketing consent is now {guest.email_state.lower()}"
+                state = (guest.sms_state if row.channel == "sms" else guest.email_state) or "NOT_SUBSCRIBED"
+                if row.id in is_marketing and state != SUBSCRIBED:
+                    reasons[row.id] = f"{row.channel} marketing consent is now {state.lower()}"
                 elif last is not None and last >= row.proposed_at:
                     reasons[row.id] = "the shopper bought since this was proposed"
                 continue

@@ -1,7 +1,7 @@
 """What the checkout-rescue agent and its readout read about one shop: checkouts that may have been abandoned
 (mirrored from ``checkouts/create|update``), whether an order followed them, the customer's uplift features;
-the agent's first decision per checkout and the orders of those customers, for the recovery readout. No
-commits; every query is scoped by shop."""
+the agent's first decision per checkout and the shop's orders (customers' and guests', each with its shopper's
+checkout starts), for the recovery readout and its guardrail. No commits; every query is scoped by shop."""
 
 from __future__ import annotations
 
@@ -16,17 +16,18 @@ from sqlmodel import Session, select
 
 from app.agents.rescue import ABANDONED_AFTER, AGENT, AbandonedCheckout, Line, first_key
 from app.measurement.exposure_features import profile_features
-from app.measurement.rescue import CheckoutExposure, OrderFact
+from app.measurement.rescue import STRATEGIC_WINDOW, CheckoutExposure, OrderFact
 from app.models.commerce import Checkout, Order
 from app.models.guests import normal_email
 from app.models.messaging import ChannelConfig, MessageDecision
 from app.models.profiles import CustomerProfile
 from app.models.shop import Shop
 from app.orchestrator.proposal import Shopper
-from app.stores.guests import guest_contacts, is_guest
+from app.stores.guests import guest_checkout_starts, guest_contacts, guest_key, is_guest, normal_phone
 
 LOOKBACK = timedelta(days=4)
 CHUNK = 500  # addresses or tokens per IN list  # a checkout last updated longer ago is not rescued any more
+STARTS_BEFORE = STRATEGIC_WINDOW  # how far before the readout's first order its checkout starts are read
 
 
 def shop_label(session: Session, shop: Shop) -> str:
@@ -175,8 +176,8 @@ def customer_features(
 def checkout_exposures(session: Session, shop_id: int, since: datetime) -> list[CheckoutExposure]:
     """The agent's first decision per checkout since ``since`` (its first message's decision, every arm: the
     arm is drawn before consent or budget are looked at), with the timing arm recorded on it. A guest's
-    checkout (no customer id, a ``guest:`` client id) carries its address, normalised: the checkout's e-mail, or
-    the guest's recorded address when the checkout row is gone."""
+    checkout (no customer id, a ``guest:`` client id) carries its address, normalised (the checkout's e-mail, or
+    the guest's recorded address when the checkout row is gone), or, for a phone-only guest, their number."""
     decisions = session.exec(
         select(MessageDecision)
         .where(
@@ -189,15 +190,15 @@ def checkout_exposures(session: Session, shop_id: int, since: datetime) -> list[
     ).all()
     rows = [(d.customer_shopify_id, d.client_id, d.arm, d.features, d.decided_at) for d in decisions]
     guests = [(c, (f or {}).get("checkout_token")) for cid, c, _, f, _ in rows if cid is None and is_guest(c)]
-    emails = _guest_emails(session, shop_id, guests)
+    addresses = _guest_addresses(session, shop_id, guests)
     seen: dict[str, CheckoutExposure] = {}
     for cid, _client, arm, features, at in rows:
         f = features or {}
         token = f.get("checkout_token")
         if not isinstance(token, str) or token in seen:
             continue
-        email = emails.get(token) if cid is None else None
-        if cid is None and email is None:
+        email, phone = addresses.get(token, (None, None)) if cid is None else (None, None)
+        if cid is None and email is None and phone is None:
             continue
         delay = f.get("delay_h")
         seen[token] = CheckoutExposure(
@@ -208,104 +209,97 @@ def checkout_exposures(session: Session, shop_id: int, since: datetime) -> list[
             at=at,
             cart_value=float(f.get("cart_value") or 0.0),
             email=email,
+            phone=phone,
         )
     return list(seen.values())
 
 
-def _guest_emails(session: Session, shop_id: int, guests: list[tuple[str, object]]) -> dict[str, str]:
-    """Checkout token → the guest checkout's address (normalised), for ``(guest id, token)`` pairs."""
+def _guest_addresses(
+    session: Session, shop_id: int, guests: list[tuple[str, object]]
+) -> dict[str, tuple[str | None, str | None]]:
+    """Checkout token → the guest checkout's (address, None), normalised, or (None, number) for a phone-only
+    guest, for ``(guest id, token)`` pairs: from the checkout row, else from the guest's record."""
     tokens = sorted({t for _, t in guests if isinstance(t, str)})
-    out: dict[str, str] = {}
+    out: dict[str, tuple[str | None, str | None]] = {}
     for i in range(0, len(tokens), CHUNK):
-        for token, email in session.exec(
-            select(Checkout.token, Checkout.email).where(
+        for row in session.exec(
+            select(Checkout).where(
                 Checkout.shop_id == shop_id,
                 Checkout.token.in_(tokens[i : i + CHUNK]),  # type: ignore[attr-defined]
             )
         ).all():
-            if (e := normal_email(email)) is not None:
-                out[token] = e
+            if (found := guest_key(shop_id, row)) is not None:
+                out[row.token] = (found[1], None) if found[1] else (None, found[2])
     missing = [(c, t) for c, t in guests if isinstance(t, str) and t not in out]
     if missing:
         contacts = guest_contacts(session, shop_id, [c for c, _ in missing])
         for client, token in missing:
-            if client in contacts and (e := normal_email(contacts[client].email)) is not None:
-                out[token] = e
+            if (c := contacts.get(client)) is not None and (c.email or c.phone):
+                out[token] = (normal_email(c.email), None) if c.email else (None, c.phone)
     return out
 
 
 def orders_since(session: Session, shop_id: int, since: datetime) -> list[OrderFact]:
-    """Every real, not cancelled order of a known customer placed since ``since``, with its total after
-    discounts (Shopify's ``total_price``), its discounts, and when that customer last started a checkout
-    (for the strategic-abandonment guardrail)."""
+    """Every real, not cancelled order placed since ``since``, a customer's or a guest's (no account), with its
+    total after discounts (Shopify's ``total_price``), its discounts, and when its shopper last started a checkout
+    (for the strategic-abandonment guardrail): a customer's checkouts by customer id; a guest's by the order's
+    address (trimmed, lower case), or by its number (E.164) for phone-only checkouts (``guest_checkout_starts``:
+    a few queries for all the orders, not one per order)."""
     placed = func.coalesce(Order.processed_at, Order.shopify_created_at)
     rows = session.exec(
         select(
-            Order.customer_shopify_id, placed, Order.total_price, Order.total_discounts, Order.email
+            Order.customer_shopify_id,
+            placed,
+            Order.total_price,
+            Order.total_discounts,
+            Order.email,
+            Order.phone,
         ).where(
             Order.shop_id == shop_id,
             Order.test == False,  # noqa: E712
             Order.cancelled_at.is_(None),  # type: ignore[union-attr]
-            Order.customer_shopify_id.is_not(None),  # type: ignore[union-attr]
             placed >= since,
         )
     ).all()
-    customers = sorted({int(c) for c, *_ in rows})
+    earliest = since - STARTS_BEFORE
+    customers = sorted({int(c) for c, *_ in rows if c is not None})
     started: dict[int, list[datetime]] = defaultdict(list)
-    if customers:
+    for i in range(0, len(customers), CHUNK):
         for cid, at in session.exec(
             select(Checkout.customer_shopify_id, Checkout.shopify_created_at).where(
                 Checkout.shop_id == shop_id,
-                Checkout.customer_shopify_id.in_(customers),  # type: ignore[union-attr]
-                Checkout.shopify_created_at >= since - timedelta(days=7),  # type: ignore[operator]
+                Checkout.customer_shopify_id.in_(customers[i : i + CHUNK]),  # type: ignore[union-attr]
+                Checkout.shopify_created_at >= earliest,  # type: ignore[operator]
             )
         ).all():
             if at is not None:
                 started[int(cid)].append(at)
-    return [
-        OrderFact(
-            customer_id=int(cid),
-            at=at,
-            total=float(Decimal(str(total or 0))),
-            discounts=float(Decimal(str(discounts or 0))),
-            checkouts_started=tuple(sorted(started[int(cid)])),
-            email=normal_email(email),
-        )
-        for cid, at, total, discounts, email in rows
-        if at is not None
+    guests = [
+        (normal_email(email), normal_phone(phone)) for cid, _, _, _, email, phone in rows if cid is None
     ]
-
-
-def guest_orders_since(
-    session: Session, shop_id: int, since: datetime, emails: Iterable[str]
-) -> list[OrderFact]:
-    """Real, not cancelled orders without a customer account placed since ``since`` whose address (trimmed,
-    lower case) is one of ``emails`` (the guest checkouts' addresses, normalised), totals after discounts."""
-    wanted = sorted({e for e in emails if e})
-    placed = func.coalesce(Order.processed_at, Order.shopify_created_at)
-    address = func.lower(func.trim(Order.email))
-    out: list[OrderFact] = []
-    for i in range(0, len(wanted), CHUNK):
-        for at, total, discounts, email in session.exec(
-            select(placed, Order.total_price, Order.total_discounts, Order.email).where(
-                Order.shop_id == shop_id,
-                Order.test == False,  # noqa: E712
-                Order.cancelled_at.is_(None),  # type: ignore[union-attr]
-                Order.customer_shopify_id.is_(None),  # type: ignore[union-attr]
-                address.in_(wanted[i : i + CHUNK]),
-                placed >= since,
+    by_guest = guest_checkout_starts(
+        session, shop_id, earliest, (e for e, _ in guests if e), (p for e, p in guests if p and not e)
+    )
+    out = []
+    for cid, at, total, discounts, email, phone in rows:
+        if at is None:
+            continue
+        address, number = normal_email(email), normal_phone(phone)
+        if cid is not None:
+            starts = started[int(cid)]
+        else:
+            starts = by_guest.get(address, []) if address else by_guest.get(number or "", [])
+        out.append(
+            OrderFact(
+                customer_id=int(cid) if cid is not None else None,
+                at=at,
+                total=float(Decimal(str(total or 0))),
+                discounts=float(Decimal(str(discounts or 0))),
+                checkouts_started=tuple(sorted(starts)),
+                email=address,
+                phone=number,
             )
-        ).all():
-            if at is not None:
-                out.append(
-                    OrderFact(
-                        customer_id=None,
-                        at=at,
-                        total=float(Decimal(str(total or 0))),
-                        discounts=float(Decimal(str(discounts or 0))),
-                        email=normal_email(email),
-                    )
-                )
+        )
     return out
 
 

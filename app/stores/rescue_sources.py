@@ -1,11 +1,15 @@
-"""The after-session rescue's two other sources (``app.agents.rescue``): **guest checkouts** (an e-mail address,
-no customer account) and **carts that never reached checkout** (a known customer's cart, from the web pixel's
-cart events). No commits (``sync_guests`` flushes the guests' consent rows in the caller's transaction).
+"""The after-session rescue's two other sources (``app.agents.rescue``): **guest checkouts** (an e-mail address
+or a phone number, no customer account) and **carts that never reached checkout** (a known customer's cart, from
+the web pixel's cart events). No commits (``sync_guests`` flushes the guests' consent rows in the caller's
+transaction).
 
 - A guest checkout is abandoned like a customer's (not completed or deleted, no order with its token, cart token
-  or address since its last update); one sequence per guest address (its newest checkout), e-mail only. Its
-  consent is the checkout's marketing box (``app.stores.guests``): the orchestrator suppresses a guest who did
-  not tick it, and the relay re-checks it (an unsubscribe since) before each send.
+  or address since its last update); one sequence per guest (its newest checkout; keyed by address, or by number
+  for a phone-only checkout), by e-mail, else SMS. Its consent is the checkout's marketing boxes
+  (``app.stores.guests``): e-mail when the guest ticked the e-mail box, SMS when they ticked the SMS box with a
+  valid number; the orchestrator takes the first consented channel (quiet hours in the zone of the checkout's
+  address, else the shop's), suppresses a guest who ticked neither, and the relay re-checks the channel's
+  consent (an unsubscribe or a STOP since) before each send.
 - A cart is the pixel's ``product_added_to_cart`` / ``product_removed_from_cart`` events (a ``cart_viewed``
   snapshot replaces the lines) of a browser stitched to a customer by a verified link (the pixel's own
   ``customerId`` names nobody). It is abandoned when it still holds items ``ABANDONED_AFTER`` after its last
@@ -36,16 +40,20 @@ from app.stores.rescue import LOOKBACK, abandoned, customer_features, decided_to
 
 CART_EVENTS = ("product_added_to_cart", "product_removed_from_cart", "cart_viewed")
 CHECKOUT_EVENTS = ("checkout_started", "checkout_completed")
-GUEST_CHANNELS = ("email",)
+GUEST_CHANNELS = ("email", "sms")  # e-mail first; SMS when it is the guest's only consented channel
 
 
 def guest_checkouts(session: Session, shop_id: int, now: datetime) -> list[AbandonedCheckout]:
-    """Abandoned guest checkouts, the newest per guest address, not yet decided."""
+    """Abandoned guest checkouts, the newest per guest (address, or number), not yet decided."""
     rows = session.exec(
         select(Checkout).where(
             Checkout.shop_id == shop_id,
             Checkout.customer_shopify_id.is_(None),  # type: ignore[union-attr]
-            Checkout.email.is_not(None),  # type: ignore[union-attr]
+            or_(
+                Checkout.email.is_not(None),  # type: ignore[union-attr]
+                Checkout.sms_marketing_phone.is_not(None),  # type: ignore[union-attr]
+                Checkout.phone.is_not(None),  # type: ignore[union-attr]
+            ),
             Checkout.completed_at.is_(None),  # type: ignore[union-attr]
             Checkout.deleted_at.is_(None),  # type: ignore[union-attr]
             Checkout.shopify_updated_at >= now - LOOKBACK,  # type: ignore[operator]

@@ -2,9 +2,10 @@
 the token's shop only).
 
 Abandoned-checkout recovery rate (share of the agent's checkouts whose customer ordered within the window) for
-treated and held-out checkouts (guests' checkouts too, matched to orders by address), the incremental difference with its 95 % interval, incremental revenue (orders'
-totals after discounts), each timing arm (1 h / 24 h / 72 h) with its own holdout, the market's published
-figures labelled as such, and the strategic-abandonment guardrail. Reads through ``app.stores.rescue``; the
+treated and held-out checkouts (guests' checkouts too, matched to orders by address, or by number for a
+phone-only checkout), the incremental difference with its 95 % interval, incremental revenue (orders' totals
+after discounts), each timing arm (1 h / 24 h / 72 h) with its own holdout, the market's published figures
+labelled as such, and the strategic-abandonment guardrail (customers' and guests' orders). Reads through ``app.stores.rescue``; the
 figures come from ``app.measurement.rescue`` (the same lift statistics as every agent).
 
 ``in_session``: in-session rescue's recovery (``app.measurement.nudge``): the share of at-risk sessions the nudge
@@ -24,7 +25,7 @@ from app.measurement.nudge import in_session_readout
 from app.measurement.rescue import readout
 from app.models.base import utcnow
 from app.stores.nudge_outcomes import in_session_exposures
-from app.stores.rescue import checkout_exposures, first_decision_at, guest_orders_since, orders_since
+from app.stores.rescue import checkout_exposures, first_decision_at, orders_since
 from app.web import settings
 from app.web.admin_lift import _int_arg
 from app.web.session_auth import require_session_token
@@ -49,12 +50,9 @@ def rescue() -> Any:
     with session_scope(settings().database_url) as session:
         shop_id = g.shop.id
         exposures = checkout_exposures(session, shop_id, since)
-        orders = orders_since(session, shop_id, since)
-        guest_orders = guest_orders_since(session, shop_id, since, (e.email for e in exposures if e.email))
+        orders = orders_since(session, shop_id, since)  # customers' and guests'
         launch = first_decision_at(session, shop_id)
         sessions, bought = in_session_exposures(session, shop_id, since)
-    body = readout(
-        exposures, orders, launch=launch, window_days=window_days, now=now, guest_orders=guest_orders
-    )
+    body = readout(exposures, orders, launch=launch, window_days=window_days, now=now)
     body["in_session"] = in_session_readout(sessions, bought, window_days=window_days, now=now)
     return jsonify({**body, "days": days, "since": since.isoformat()})

@@ -8,8 +8,9 @@ Bodies past ``MAX_BODY_BYTES`` get 413.
 - ``POST /channels/twilio/status``: the outbox row's delivery status (delivered, undelivered, failed …).
 - ``POST /channels/twilio/inbound``: STOP (and STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT) makes the shopper's SMS
   consent UNSUBSCRIBED, START / UNSTOP makes it SUBSCRIBED, each written back to Shopify by a job queued after
-  the commit; HELP is answered in the response (TwiML); everything is recorded in the shopper's thread. A number
-  that is no customer's is recorded under ``phone:<number>`` and answered 200.
+  the commit, and the same for every guest checkout with that number (``guest_contact``, Attune's own record);
+  HELP is answered in the response (TwiML); everything is recorded in the shopper's thread. A number that is no
+  customer's is recorded under ``phone:<number>`` and answered 200.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from app.models.base import utcnow
 from app.stores import sms as sms_store
 from app.stores.consent import record_consent
 from app.stores.conversation import record_incoming
+from app.stores.guests import stop_or_start_guests
 from app.web import settings
 
 log = logging.getLogger(__name__)
@@ -101,6 +103,19 @@ def _twiml(reply: str | None = None) -> Response:
     return Response(str(twiml), status=200, mimetype="text/xml")
 
 
+def _consent_keyword(session: Any, shop_id: int, number: str, customer_id: int | None, state: str) -> None:
+    """STOP or START from ``number``: the customer's SMS consent (written back to Shopify by a job after the
+    commit) and every guest checkout's with that number (Attune's own record: a guest has no customer)."""
+    now = utcnow()
+    if customer_id:
+        opt_in = "SINGLE_OPT_IN" if state == "SUBSCRIBED" else None
+        if record_consent(
+            session, shop_id, customer_id, "sms", state, updated_at=now, opt_in_level=opt_in, source="attune"
+        ):
+            tasks.sms_consent_after_commit(session, shop_id, customer_id)
+    stop_or_start_guests(session, shop_id, number, state, now)
+
+
 @bp.route("/channels/twilio/inbound", methods=["POST"])
 def inbound() -> Response:
     with session_scope(settings().database_url) as session:
@@ -121,20 +136,8 @@ def inbound() -> Response:
             session, setup.shop_id, shopper_key, "sms", body, customer_id=customer_id, provider_id=sid[:255]
         )
         word = keyword(body)
-        if word in CONSENT and customer_id:
-            state = CONSENT[word]
-            changed = record_consent(
-                session,
-                setup.shop_id,
-                customer_id,
-                "sms",
-                state,
-                updated_at=utcnow(),
-                opt_in_level="SINGLE_OPT_IN" if state == "SUBSCRIBED" else None,
-                source="attune",
-            )
-            if changed:
-                tasks.sms_consent_after_commit(session, setup.shop_id, customer_id)
+        if word in CONSENT:
+            _consent_keyword(session, setup.shop_id, number, customer_id, CONSENT[word])
         reply = setup.help_text if word == "help" else None
         if reply:
             sms_store.record_reply(session, setup.shop_id, shopper_key, customer_id, reply)

@@ -41,7 +41,7 @@ def data_request(
     if customer_id is None:
         return None
     request_id = shopify_id((payload.get("data_request") or {}).get("id"))
-    doc = export_customer(session, shop.id, customer_id, email=email, order_ids=orders)
+    doc = export_customer(session, shop.id, customer_id, email=email, phone=_phone(payload), order_ids=orders)
     doc["customer_model"] = export_profile(session, shop.id, customer_id)
     doc["data_request_id"] = request_id
     export = None
@@ -61,7 +61,7 @@ def customer_redact(session: Session, shop: Shop, payload: dict[str, Any], event
     customer_id, email, orders = _who(payload, "orders_to_redact")
     if customer_id is not None:
         erase_profile(session, shop.id, customer_id)  # first: it follows identity links to anonymous history
-        erase_customer(session, shop.id, customer_id, email=email, order_ids=orders)
+        erase_customer(session, shop.id, customer_id, email=email, phone=_phone(payload), order_ids=orders)
         # The stored ranker still holds the customer's baskets (its neighbour pool): retrain without them.
         tasks.train_ranker_after_commit(session, shop.id)
     # back-in-stock requests made with the customer's e-mail or phone, signed in or not
