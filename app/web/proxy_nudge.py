@@ -16,6 +16,8 @@ Signals are rate-limited per shopper (429). Bad input is a 4xx, never a 500.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request
@@ -24,6 +26,7 @@ from redis.exceptions import RedisError
 from app import tasks
 from app.channels.i18n import negotiate
 from app.channels.nudge_copy import card, pending
+from app.config import Settings
 from app.db import retry_lost_race, session_scope
 from app.modelling.hesitation import INFO_TOPICS, SIGNAL_KINDS
 from app.models.base import utcnow
@@ -131,18 +134,39 @@ def parse(body: Any, customer_id: int | None, client_id: str | None) -> tuple[Nu
     return req, locale
 
 
-@bp.post("/nudge")
-def nudge() -> Any:
-    customer_id, client_id = g.customer_id, g.client_id or None
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The endpoint's answer, as both ways in send it (the Flask route below and the WSGI fast path,
+    ``app.web.proxy_fast``): status, JSON payload, headers after Content-Type and Content-Length."""
+
+    status: int
+    payload: dict[str, Any]
+    headers: tuple[tuple[str, str], ...] = (("Cache-Control", "no-store"),)
+
+
+def checked_request(
+    customer_id: int | None,
+    client_id: str | None,
+    content_length: int | None,
+    is_json: bool,
+    body: Callable[[], Any],
+) -> tuple[NudgeRequest, str | None]:
+    """The request's checks in order (400 nobody to key the session on, 413, 415, then ``parse`` of the JSON
+    ``body()`` gives, None when it is not JSON); ``ProxyError`` for the first that fails, before anything is
+    counted or written."""
     if customer_id is None and client_id is None:
         raise ProxyError(400, "a signed-in customer or a client_id is required")
-    if (request.content_length or 0) > MAX_BODY:
+    if (content_length or 0) > MAX_BODY:
         raise ProxyError(413, f"the body exceeds {MAX_BODY} bytes")
-    if not request.is_json:
+    if not is_json:
         raise ProxyError(415, "send a JSON POST (Content-Type: application/json)")
-    req, locale = parse(request.get_json(silent=True), customer_id, client_id)
-    cfg = settings()
-    shop_id = g.shop.id
+    return parse(body(), customer_id, client_id)
+
+
+def respond(cfg: Settings, shop_id: int, req: NudgeRequest, locale: str | None) -> Answer:
+    """One checked request: the rate limit (429) with the session's live fold in one Redis round trip, the step
+    in one transaction, the fold saved after the commit, an approved incentive's code queued, the card."""
+    customer_id, client_id = req.customer_id, req.client_id
     key = nudge_store.session_key(shop_id, customer_id, client_id, req.sid)
     try:  # one round trip: the rate limit, and the session's live fold and cached reads
         found = check_rate(
@@ -156,11 +180,11 @@ def nudge() -> Any:
             also_get=nudge_live.keys(shop_id, key) if cfg.redis_url else (),
         )
     except RateLimited as exc:
-        response = jsonify(error=f"too many hesitation signals for this {exc.scope}")
-        response.status_code = 429
-        response.headers["Retry-After"] = str(exc.retry_after)
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return Answer(
+            429,
+            {"error": f"too many hesitation signals for this {exc.scope}"},
+            (("Retry-After", str(exc.retry_after)), ("Cache-Control", "no-store")),
+        )
     live = get_redis(cfg.redis_url) if cfg.redis_url and found is not None else None
     pre = None
     if found is not None and len(found) == 2:
@@ -186,6 +210,21 @@ def nudge() -> Any:
     waiting = pending(result.decision, lang)
     if waiting is not None:
         answer["pending"] = waiting
-    response = jsonify(answer)
-    response.headers["Cache-Control"] = "no-store"
+    return Answer(200, answer)
+
+
+@bp.post("/nudge")
+def nudge() -> Any:
+    req, locale = checked_request(
+        g.customer_id,
+        g.client_id or None,
+        request.content_length,
+        request.is_json,
+        lambda: request.get_json(silent=True),
+    )
+    found = respond(settings(), g.shop.id, req, locale)
+    response = jsonify(found.payload)
+    response.status_code = found.status
+    for name, value in found.headers:
+        response.headers[name] = value
     return response
