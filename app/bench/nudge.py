@@ -93,15 +93,21 @@ def request_lines(sessions: int, concurrency: int) -> list[bytes]:
 
 
 def _forget_live_sessions(redis_url: str) -> None:
-    """Drop the live sessions and rate-limit windows an earlier run left in this Redis: the sessions' ids are
-    the same every run, so a second run would otherwise find them all decided and measure no decision."""
+    """Drop the live sessions, rate-limit windows and checkout-step facts an earlier run left in this Redis: the
+    sessions' ids are the same every run, so a second run would otherwise find them all decided and measure no
+    decision."""
     from redis import Redis
 
+    from app.stores.nudge_live import STEPS, STEPS_SINCE
+
     redis = Redis.from_url(redis_url)
-    for pattern in ("attune:nudge:*", "attune:rl:nudge:*"):
+    for pattern in ("attune:nudge:*", "attune:rl:nudge:*", f"{STEPS}:*"):
         keys = list(redis.scan_iter(pattern, count=1000))
         for i in range(0, len(keys), 500):
             redis.delete(*keys[i : i + 500])
+    # production's steady state: the pixel ingress has written browsers' checkout steps to Redis for longer than
+    # the nudge looks back (app.stores.nudge_live.STEPS_SINCE), so a browser without steps there has none
+    redis.set(STEPS_SINCE, f"{time.time() - 3 * 3600:.3f}")
 
 
 def _setup(workdir: Path) -> dict[str, str]:

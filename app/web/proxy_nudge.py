@@ -16,6 +16,7 @@ Signals are rate-limited per shopper (429). Bad input is a 4xx, never a 500.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,7 @@ from app.models.base import utcnow
 from app.queue import get_redis
 from app.stores import nudge as nudge_store
 from app.stores import nudge_live
-from app.stores.nudge_step import NudgeRequest, Preloaded, step
+from app.stores.nudge_step import CHECKOUT_LOOKBACK, NudgeRequest, Preloaded, step
 from app.web import settings
 from app.web.pixel_limits import RateLimited, check_rate
 from app.web.proxy import ProxyError, _authenticate, _proxy_error, _timing
@@ -177,7 +178,7 @@ def respond(cfg: Settings, shop_id: int, req: NudgeRequest, locale: str | None) 
             per_client=cfg.nudge_rate_client_per_min,
             per_shop=cfg.nudge_rate_shop_per_min,
             prefix="nudge",
-            also_get=nudge_live.keys(shop_id, key) if cfg.redis_url else (),
+            also_get=_facts_keys(shop_id, key, client_id) if cfg.redis_url else (),
         )
     except RateLimited as exc:
         return Answer(
@@ -187,8 +188,10 @@ def respond(cfg: Settings, shop_id: int, req: NudgeRequest, locale: str | None) 
         )
     live = get_redis(cfg.redis_url) if cfg.redis_url and found is not None else None
     pre = None
-    if found is not None and len(found) == 2:
-        pre = Preloaded(nudge_live.parse(shop_id, key, found[0]), nudge_live.parse_reads(found[1]))
+    if found is not None and len(found) >= 2:
+        cutoff = time.time() - CHECKOUT_LOOKBACK.total_seconds()
+        steps = nudge_live.parse_steps(found[2], found[3], cutoff) if len(found) == 4 else None
+        pre = Preloaded(nudge_live.parse(shop_id, key, found[0]), nudge_live.parse_reads(found[1]), steps)
 
     def work() -> Any:
         with session_scope(cfg.database_url) as session:
@@ -211,6 +214,13 @@ def respond(cfg: Settings, shop_id: int, req: NudgeRequest, locale: str | None) 
     if waiting is not None:
         answer["pending"] = waiting
     return Answer(200, answer)
+
+
+def _facts_keys(shop_id: int, key: str, client_id: str | None) -> tuple[str, ...]:
+    """Read in the rate limit's round trip: the session's live fold and cached reads, and the browser's checkout
+    steps as the pixel wrote them (with the facts' start marker)."""
+    live = nudge_live.keys(shop_id, key)
+    return (*live, *nudge_live.steps_keys(shop_id, client_id)) if client_id else live
 
 
 @bp.post("/nudge")
