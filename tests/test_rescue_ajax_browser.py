@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 
-from sqlmodel import select
-
-from app.models.serving import HoldoutPolicy
 from app.storefront.demo_data import VARIANT
 from app.storefront.local import LocalStorefront
 from tests import test_nudge_browser as nudge_browser
@@ -47,10 +44,7 @@ def _watch(page, sf) -> list[dict]:
 
 
 def test_an_ajax_add_to_cart_by_xhr_or_fetch_is_seen(app, settings, session, page):
-    nudge_browser.shop_with(session, holdout=0.0)
-    shop_id = session.exec(select(HoldoutPolicy.shop_id)).first()
-    session.add(HoldoutPolicy(shop_id=shop_id, agent="global", share=0.0))
-    session.commit()
+    nudge_browser.shop_with(session, holdout=0.0)  # the shop's global holdout pinned to 0 there too
     with LocalStorefront(app, nudge_browser.SHOP, settings.database_url, TEST_API_SECRET, rescue=True) as sf:
         bodies = _watch(page, sf)
         for _ in range(40):

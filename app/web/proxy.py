@@ -23,7 +23,9 @@ wishlist, support history) needs the signed ``logged_in_customer_id`` on the req
 
 ``GET /proxy/recommendations`` is the hot path: its ordinary answers are served by
 ``app.web.proxy_fast.ProxyFastPath`` in front of Flask with the same checks and bytes as the route below,
-which answers everything the fast path hands over (every error, HEAD, odd queries).
+which answers everything the fast path hands over (every error, HEAD, odd queries). ``POST /proxy/nudge``
+(``app.web.proxy_nudge``) is served the same way. The signature, shop and shopper checks are one implementation
+for both ways in: ``verified_shop`` and ``shopper``.
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ the shop's facts and catalogue (never a customer's data) in the shopper's langua
 "risk", "why"}``, plus ``pending`` (the card's frame) for an approved incentive whose code a job is making
 after the commit (the embed picks the code up from ``GET /proxy/nudges`` once it is delivered on site).
 Signals are rate-limited per shopper (429). Bad input is a 4xx, never a 500.
+
+Ordinary requests are answered by the WSGI fast path in front of Flask (``app.web.proxy_fast``) with this module's
+``checked_request`` and ``respond``; the route below answers what it hands over (every refusal and bad input) and
+gives the same bytes when it answers an ordinary one.
 """
 
 from __future__ import annotations
