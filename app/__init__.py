@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(bp)
     install_metrics(app)  # request counts and times by route rule, and each request's id
     install_webhook_fast_path(app)  # POST /webhooks without Flask overhead; same answers as the route
-    install_proxy_fast_path(app)  # GET /proxy/recommendations without Flask overhead; all else is Flask
+    install_proxy_fast_path(app)  # GET /proxy/recommendations, POST /proxy/nudge without Flask; else Flask
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):  # JSON errors with the right status, never HTML 500s

@@ -4,8 +4,10 @@ WSGI hello-world, side by side in the same run, in alternating rounds (the ``att
 Each simulated browser session sends three signed requests in order, as the embed does: an add to cart; a removal
 and re-add; two views of the shipping information and a return from checkout (the third reaches the decision:
 help, or held out for the shop's 10 % holdout). Every request folds signals into the session's live state (Redis)
-and scores its risk after reading the shopper's intent and the pixel's checkout steps (SQLite, WAL); the third also
-gathers the ladder's facts and writes the decision to the database.
+and scores its risk after reading the pixel's checkout steps (Redis, as production reads them once the pixel
+ingress has written them for over the lookback) and, on a new session, the shopper's intent (SQLite, WAL); the
+third also gathers the ladder's facts and writes the decision to the database. Both servers run under the same
+gunicorn settings and get the same bytes from the same load generator (a new connection per request).
 """
 
 from __future__ import annotations
@@ -93,15 +95,21 @@ def request_lines(sessions: int, concurrency: int) -> list[bytes]:
 
 
 def _forget_live_sessions(redis_url: str) -> None:
-    """Drop the live sessions and rate-limit windows an earlier run left in this Redis: the sessions' ids are
-    the same every run, so a second run would otherwise find them all decided and measure no decision."""
+    """Drop the live sessions, rate-limit windows and checkout-step facts an earlier run left in this Redis: the
+    sessions' ids are the same every run, so a second run would otherwise find them all decided and measure no
+    decision."""
     from redis import Redis
 
+    from app.stores.nudge_live import STEPS, STEPS_SINCE
+
     redis = Redis.from_url(redis_url)
-    for pattern in ("attune:nudge:*", "attune:rl:nudge:*"):
+    for pattern in ("attune:nudge:*", "attune:rl:nudge:*", f"{STEPS}:*"):
         keys = list(redis.scan_iter(pattern, count=1000))
         for i in range(0, len(keys), 500):
             redis.delete(*keys[i : i + 500])
+    # production's steady state: the pixel ingress has written browsers' checkout steps to Redis for longer than
+    # the nudge looks back (app.stores.nudge_live.STEPS_SINCE), so a browser without steps there has none
+    redis.set(STEPS_SINCE, f"{time.time() - 3 * 3600:.3f}")
 
 
 def _setup(workdir: Path) -> dict[str, str]:
@@ -208,9 +216,10 @@ def nudge(sessions: int, concurrency: int, rounds: int, redis_url: str, out: str
         f"Decisions recorded: {decided} for {sessions} sessions.",
         "",
         "Server time is measured inside the app (signature check to response, `Server-Timing: app;dur=`): the",
-        "signature, the rate limit and the session's live state (Redis), the pixel's checkout steps and the",
-        "shopper's intent read (database), the risk, and on the deciding request the ladder's facts and the",
-        "decision written and committed. Client latency includes gunicorn, the TCP connection and the load generator.",
+        "signature, the rate limit with the session's live state and the pixel's checkout steps (one Redis round",
+        "trip), a new session's intent prior (database), the risk, the live state saved (Redis), and on the",
+        "deciding request the ladder's facts and the decision written and committed. Client latency includes",
+        "gunicorn, the TCP connection and the load generator.",
         "",
     ]
     Path(out).parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from app.agents.nudge import (
     NudgeDecision,
 )
 from app.measurement.holdout import GLOBAL, GLOBAL_DEFAULT_SHARE, in_global_holdout, in_holdout
-from app.modelling.hesitation import CHECKOUT_STEPS, Risk
+from app.modelling.hesitation import Risk
 from app.models.base import utcnow
 from app.models.control_room import AgentSetting
 from app.models.events import PixelEvent
@@ -32,6 +32,7 @@ from app.models.nudge import NudgeSession, NudgeShop
 from app.models.profiles import CustomerProfile
 from app.models.serving import HoldoutPolicy
 from app.stores import nudge_offer
+from app.stores.nudge_live import STEP_EVENTS
 
 log = logging.getLogger(__name__)
 DEFAULT_HOLDOUT = 0.1
@@ -248,7 +249,7 @@ def checkout_steps(
         select(PixelEvent.name, PixelEvent.occurred_at).where(
             PixelEvent.shop_id == shop_id,
             PixelEvent.client_id == client_id,
-            PixelEvent.name.in_([*CHECKOUT_STEPS, "checkout_completed"]),
+            PixelEvent.name.in_(STEP_EVENTS),
             PixelEvent.occurred_at >= since,
         )
     ).all()

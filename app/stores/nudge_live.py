@@ -8,6 +8,7 @@ in the request's transaction, and re-checked there, so a lost Redis entry never 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +17,7 @@ from typing import Any
 from redis import Redis
 from sqlmodel import Session, select
 
+from app.modelling.hesitation import CHECKOUT_STEPS
 from app.models.nudge import NudgeSession
 
 PREFIX = "attune:nudge:live"
@@ -25,6 +27,14 @@ TTL_S = 2 * 86_400
 # the fold, so most signals of a session cost no database query; a return from checkout re-reads the steps.
 READS = "attune:nudge:reads"
 READS_TTL_S = 60
+# The pixel's checkout steps of each browser, as the pixel ingress writes them after its commit (``record_steps``):
+# ``name epoch;`` appended per step, kept ``STEPS_TTL_S`` after the last. ``STEPS_SINCE`` holds when the ingress
+# first wrote one (no expiry): once that is a lookback ago, a browser without the key has no recent step, and the
+# nudge reads the steps here, in its rate limit's round trip, instead of querying ``pixel_event``.
+STEP_EVENTS = (*CHECKOUT_STEPS, "checkout_completed")
+STEPS = "attune:steps"
+STEPS_SINCE = "attune:steps:since"
+STEPS_TTL_S = 3 * 3600
 FIELDS = (
     "client_id",
     "customer_shopify_id",
@@ -96,6 +106,39 @@ def load(redis: Redis, shop_id: int, session_key: str) -> LiveSession | None:
 def keys(shop_id: int, session_key: str) -> tuple[str, str]:
     """The session's live key and its reads key, for a caller that reads them in its own round trip."""
     return _key(shop_id, session_key), f"{READS}:{shop_id}:{session_key}"
+
+
+def steps_keys(shop_id: int, client_id: str | None) -> tuple[str, str]:
+    """The browser's checkout-steps fact and the facts' start marker (read beside the live fold)."""
+    return f"{STEPS}:{shop_id}:{client_id or ''}", STEPS_SINCE
+
+
+def record_steps(redis: Redis, shop_id: int, client_id: str, steps: Iterable[tuple[str, float]]) -> None:
+    """Append a browser's checkout steps (name, epoch seconds) to its fact, in one round trip."""
+    text = "".join(f"{name} {at:.3f};" for name, at in steps)
+    if not text:
+        return
+    key, since = steps_keys(shop_id, client_id)
+    pipe = redis.pipeline(transaction=False)
+    pipe.append(key, text)
+    pipe.expire(key, STEPS_TTL_S)
+    pipe.set(since, f"{time.time():.3f}", nx=True)
+    pipe.execute()
+
+
+def parse_steps(
+    raw: bytes | str | None, since: bytes | str | None, cutoff: float
+) -> list[tuple[str, float]] | None:
+    """The browser's steps at or after ``cutoff`` (epoch seconds) from its fact; None when the facts do not
+    reach back to ``cutoff`` yet (or are unreadable): then the database answers."""
+    try:
+        if since is None or float(since) > cutoff:
+            return None
+        text = raw.decode() if isinstance(raw, bytes) else (raw or "")
+        found = [(n, float(at)) for n, _, at in (e.partition(" ") for e in text.split(";") if e)]
+    except ValueError:
+        return None
+    return [(n, at) for n, at in found if at >= cutoff]
 
 
 def parse(shop_id: int, session_key: str, raw: bytes | str | None) -> LiveSession | None:

@@ -63,6 +63,9 @@ class Preloaded:
 
     row: nudge_live.LiveSession | None
     reads: dict[str, Any]
+    steps: list[tuple[str, float]] | None = (
+        None  # the pixel's steps from their Redis fact; None: not known there
+    )
 
 
 def step(
@@ -79,7 +82,14 @@ def step(
     key = store.session_key(shop_id, req.customer_id, req.client_id, req.sid)
     row = _live_row(session, shop_id, key, req, now, live, preloaded)
     state, new = fold(row.state or {}, req.signals)
-    steps, intent, reads = _reads(session, shop_id, req, now, preloaded.reads if preloaded else {})
+    steps, intent, reads = _reads(
+        session,
+        shop_id,
+        req,
+        now,
+        preloaded.reads if preloaded else {},
+        preloaded.steps if preloaded else None,
+    )
     h = with_checkout(features_of(state), steps, now.timestamp()) if steps else features_of(state)
     settings, layer = store.shop_config(session, shop_id)
     r = risk(intent, h, ShopRiskLayer.from_dict(layer))
@@ -119,11 +129,18 @@ def step(
 
 
 def _reads(
-    session: Session, shop_id: int, req: NudgeRequest, now: datetime, cached: Mapping[str, Any]
+    session: Session,
+    shop_id: int,
+    req: NudgeRequest,
+    now: datetime,
+    cached: Mapping[str, Any],
+    known_steps: list[tuple[str, float]] | None = None,
 ) -> tuple[list[tuple[str, float]], float | None, dict[str, Any] | None]:
-    """The pixel's checkout steps and the shopper's intent prior: from the live cache while younger than
-    ``READS_TTL_S`` (the steps are re-read when the shopper reports coming back from checkout), else from the
-    database. The third value is what to cache (None: nothing new was read)."""
+    """The pixel's checkout steps and the shopper's intent prior. The steps: ``known_steps`` when the caller read
+    them from the pixel's Redis fact (``app.stores.nudge_live.parse_steps``), else from the live cache while
+    younger than ``READS_TTL_S`` (re-read when the shopper reports coming back from checkout), else from the
+    database; the intent prior from the live cache, else the database. The third value is what to cache (None:
+    nothing new was read)."""
     t = now.timestamp()
 
     def fresh(name: str) -> bool:
@@ -132,7 +149,9 @@ def _reads(
 
     back = any(s.get("kind") == "checkout_back" for s in req.signals)
     out = dict(cached)
-    if fresh("steps") and not back and isinstance(cached["steps"], list):
+    if known_steps is not None:
+        steps = known_steps
+    elif fresh("steps") and not back and isinstance(cached["steps"], list):
         steps = [(str(n), float(at)) for n, at in cached["steps"]]
     else:
         steps = store.checkout_steps(session, shop_id, req.client_id, now - CHECKOUT_LOOKBACK)

@@ -20,6 +20,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 
@@ -30,6 +31,8 @@ from app.models.events import PixelEvent
 from app.models.shop import Shop
 from app.queue import get_redis
 from app.shopify.verify import sanitize_shop_domain
+from app.stores import nudge_live
+from app.stores.nudge_live import STEP_EVENTS
 from app.web import settings
 from app.web.pixel_limits import RateLimited, check_rate
 from app.web.pixel_schema import MAX_EVENTS, BatchIn, clean_context, reason_of, validate_event
@@ -136,6 +139,11 @@ def receive() -> Any:
         if new_ids:
             redis_url = cfg.redis_url
             after_commit(session, lambda: tasks.fold_pixel_events(redis_url, shop_id, new_ids))
+        steps = [(r["name"], r["occurred_at"].timestamp()) for r in rows if r["name"] in STEP_EVENTS]
+        if (
+            steps
+        ):  # the nudge reads a browser's checkout steps from Redis (a repeated event adds nothing it uses)
+            after_commit(session, lambda: _record_steps(cfg.redis_url, shop_id, batch.clientId, steps))
 
     result = {
         "stored": len(new_ids),
@@ -145,6 +153,17 @@ def receive() -> Any:
     if not rows:
         return jsonify(error="no_valid_events", message="every event was rejected", **result), 422
     return jsonify(result), (207 if rejected else 200)
+
+
+def _record_steps(
+    redis_url: str | None, shop_id: int, client_id: str, steps: list[tuple[str, float]]
+) -> None:
+    try:
+        nudge_live.record_steps(get_redis(redis_url), shop_id, client_id, steps)
+    except (
+        RedisError
+    ) as exc:  # the rows are stored; the nudge may miss these steps (it reads them from Redis)
+        log.warning("pixel: shop %s, checkout steps not written to Redis: %s", shop_id, exc)
 
 
 def _checkout_customer(data: dict[str, Any]) -> int | None:

@@ -23,13 +23,16 @@ wishlist, support history) needs the signed ``logged_in_customer_id`` on the req
 
 ``GET /proxy/recommendations`` is the hot path: its ordinary answers are served by
 ``app.web.proxy_fast.ProxyFastPath`` in front of Flask with the same checks and bytes as the route below,
-which answers everything the fast path hands over (every error, HEAD, odd queries).
+which answers everything the fast path hands over (every error, HEAD, odd queries). ``POST /proxy/nudge``
+(``app.web.proxy_nudge``) is served the same way. The signature, shop and shopper checks are one implementation
+for both ways in: ``verified_shop`` and ``shopper``.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
@@ -131,30 +134,45 @@ def _proxy_error(exc: ProxyError):
     return _error(exc.code or 400, exc.description or "bad request")
 
 
+def verified_shop(app: Flask, pairs: list[tuple[str, str]]) -> Any:
+    """The installed shop a signed app-proxy query is for; ``ProxyError`` (401 forged or stale, 400 no valid shop,
+    403 not installed) otherwise. Shared by the Flask routes and the WSGI fast paths (``app.web.proxy_fast``)."""
+    cfg = app.extensions["attune.settings"]
+    try:
+        verify_proxy(pairs, cfg.api_secrets, max_age=PROXY_MAX_AGE_S)
+    except VerificationError as exc:
+        raise ProxyError(401, f"app proxy signature rejected: {exc}") from exc
+    domain = dict(pairs).get("shop", "")
+    if not is_valid_shop_domain(domain, allow_dev_domains=cfg.attune_env != "production"):
+        raise ProxyError(400, "missing or invalid shop")
+    shop = store_for(app).shop(domain)
+    if shop is None or not shop.installed:
+        raise ProxyError(403, "this shop has not installed Attune")
+    return shop
+
+
+def shopper(raw_customer: str, arg: Callable[[str], str | None]) -> tuple[int | None, str]:
+    """(signed-in customer id, client id or ""): the signed ``logged_in_customer_id``, and ``client_id`` when it is
+    a plain token; ``ProxyError`` for a bad customer id (400) or a ``customer_id`` asking for anyone else's data
+    (403). ``arg`` reads one query parameter."""
+    customer_id = int_param(raw_customer, "logged_in_customer_id") if raw_customer else None
+    asked = arg("customer_id")
+    if asked and (customer_id is None or asked != str(customer_id)):
+        raise ProxyError(403, "customer data is only served to that signed-in customer")
+    client = arg("client_id") or ""
+    return customer_id, client if CLIENT_ID_RE.fullmatch(client) else ""
+
+
 @bp.before_request
 def _authenticate():
     started = time.perf_counter()
     pairs = parse_query_pairs(request.query_string)
     try:
-        verify_proxy(pairs, settings().api_secrets, max_age=PROXY_MAX_AGE_S)
-    except VerificationError as exc:
-        return _error(401, f"app proxy signature rejected: {exc}")
-    query = dict(pairs)
-    domain = query.get("shop", "")
-    if not is_valid_shop_domain(domain, allow_dev_domains=settings().attune_env != "production"):
-        return _error(400, "missing or invalid shop")
-    shop = store().shop(domain)
-    if shop is None or not shop.installed:
-        return _error(403, "this shop has not installed Attune")
+        g.shop = verified_shop(current_app, pairs)
+    except ProxyError as exc:
+        return _error(exc.code or 400, exc.description or "bad request")
     g.proxy_started = started
-    g.shop = shop
-    raw_customer = query.get("logged_in_customer_id", "")
-    g.customer_id = int_param(raw_customer, "logged_in_customer_id") if raw_customer else None
-    asked = request.args.get("customer_id")
-    if asked and (g.customer_id is None or asked != str(g.customer_id)):
-        return _error(403, "customer data is only served to that signed-in customer")
-    client = request.args.get("client_id") or ""
-    g.client_id = client if CLIENT_ID_RE.fullmatch(client) else ""
+    g.customer_id, g.client_id = shopper(dict(pairs).get("logged_in_customer_id", ""), request.args.get)
     return None
 
 

@@ -1,85 +1,100 @@
-"""A thin WSGI fast path for ``GET /proxy/recommendations``, in front of the Flask app.
+"""A thin WSGI fast path for the app proxy's two hot requests, in front of the Flask app.
 
-The storefront asks for recommendations on every product, cart and home page view, so this one answer
-skips Flask's request context, routing and response objects. It makes the same checks in the same order as
-``app.web.proxy`` (signature with the shared verifier, shop, signed-in customer, parameters), then serves
-the same pre-rendered bytes, headers and served-list log entry as the Flask route. Whenever any check
-does not pass, or the request is anything but an ordinary GET, it hands the request to Flask untouched,
-so every error answer (401/403/400) and every other endpoint comes from the one Flask implementation.
+``GET /proxy/recommendations``: the storefront asks on every product, cart and home page view. ``POST
+/proxy/nudge``: the rescue embed sends a shopper's hesitation signals several times a session. Both skip Flask's
+request context, routing and response objects. They make the same checks in the same order as ``app.web.proxy``
+(signature, shop and shopper by the same functions, ``verified_shop`` and ``shopper``), then the route's own
+checks (the nudge's by ``app.web.proxy_nudge.checked_request``), and answer with the route's own code: the same
+pre-rendered bytes, headers and served-list log entry for recommendations, the same ``respond`` (rate limit,
+step, decision, card) for the nudge, encoded as ``jsonify`` would. Whenever a check does not pass, or the request
+is anything but an ordinary GET or JSON POST, it hands the request to Flask untouched (a body already read is
+given back to it), so every error answer (401/403/400/413/415/422) and every other endpoint comes from the one
+Flask implementation. The nudge's 429 comes from here: the rate limit has counted by then.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask
+from werkzeug.exceptions import InternalServerError
+from werkzeug.http import HTTP_STATUS_CODES
 
-from app.shopify.verify import VerificationError, is_valid_shop_domain, parse_query_pairs, verify_proxy
+from app.shopify.verify import parse_query_pairs
 from app.storefront.lists import PLACEMENTS
 from app.storefront.served_log import new_serve_id, record_served
 from app.web.proxy import (
-    CLIENT_ID_RE,
-    PROXY_MAX_AGE_S,
     ProxyError,
     cache_headers,
     int_param,
+    json_text,
     limit_param,
     render_recommendations,
+    shopper,
     store_for,
+    verified_shop,
 )
+from app.web.proxy_nudge import MAX_BODY, checked_request, respond
 
 log = logging.getLogger(__name__)
 
 PATH = "/proxy/recommendations"
+NUDGE_PATH = "/proxy/nudge"
 StartResponse = Callable[..., Any]
+Headers = list[tuple[str, str]]
 
 
 class ProxyFastPath:
-    """``app.wsgi_app = ProxyFastPath(app)``: answers ordinary recommendation requests, else calls Flask."""
+    """``app.wsgi_app = ProxyFastPath(app)``: answers ordinary recommendation and nudge requests, else calls
+    Flask."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.inner = app.wsgi_app
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == PATH and environ.get("REQUEST_METHOD") == "GET":
+        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        if path == PATH and method == "GET":
             answer = self.answer(environ.get("QUERY_STRING", ""))
             if answer is not None:
                 body, headers = answer
                 start_response("200 OK", headers)
                 return [body]
+        elif path == NUDGE_PATH and method == "POST":
+            found = self.answer_nudge(environ)
+            if found is not None:
+                status, body, headers = found
+                start_response(f"{status} {HTTP_STATUS_CODES[status].upper()}", headers)
+                return [body]
         return self.inner(environ, start_response)
 
-    def answer(self, query_string: str) -> tuple[bytes, list[tuple[str, str]]] | None:
-        """The 200 answer, or None to let Flask answer (with its error, or the same 200)."""
-        started = time.perf_counter()
+    def caller(self, query_string: str) -> tuple[Any, int | None, str, dict[str, str]] | None:
+        """(shop, signed-in customer id, client id, query) when the signed query passes every check of
+        ``app.web.proxy._authenticate``, else None (Flask answers, with its error)."""
         pairs = parse_query_pairs(query_string.encode("latin-1"))
         query = dict(pairs)
         if len(query) != len(pairs) or any("\ufffd" in k or "\ufffd" in v for k, v in pairs):
             return None  # repeated keys or undecodable bytes: Flask's parsing decides
-        cfg = self.app.extensions["attune.settings"]
         try:
-            verify_proxy(pairs, cfg.api_secrets, max_age=PROXY_MAX_AGE_S)
-        except VerificationError:
+            shop = verified_shop(self.app, pairs)
+            customer_id, client_id = shopper(query.get("logged_in_customer_id", ""), query.get)
+        except ProxyError:
             return None
-        domain = query.get("shop", "")
-        if not is_valid_shop_domain(domain, allow_dev_domains=cfg.attune_env != "production"):
+        return shop, customer_id, client_id, query
+
+    def answer(self, query_string: str) -> tuple[bytes, Headers] | None:
+        """The recommendations' 200 answer, or None to let Flask answer (with its error, or the same 200)."""
+        started = time.perf_counter()
+        found = self.caller(query_string)
+        if found is None:
             return None
-        store = store_for(self.app)
-        shop = store.shop(domain)
-        if shop is None or not shop.installed:
-            return None
+        shop, customer_id, client_id, query = found
         try:
-            raw_customer = query.get("logged_in_customer_id", "")
-            customer_id = int_param(raw_customer, "logged_in_customer_id") if raw_customer else None
-            asked = query.get("customer_id")
-            if asked and (customer_id is None or asked != str(customer_id)):
-                return None
-            client = query.get("client_id") or ""
-            client_id = client if CLIENT_ID_RE.fullmatch(client) else ""
             placement = query.get("placement", "product")
             if placement not in PLACEMENTS:
                 return None
@@ -96,15 +111,73 @@ class ProxyFastPath:
         )
         serve_id = new_serve_id()
         kind, subject = ("customer", str(customer_id)) if customer_id else ("client", client_id)
+        store = store_for(self.app)
         record_served(store, shop.id, rendered, subject_kind=kind, subject=subject, serve_id=serve_id)
         body = rendered.body(serve_id)
-        headers = [
+        return body, [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(body))),
             *cache_headers(personal=bool(customer_id or client_id)),
-            ("Server-Timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}"),
+            _timing(started),
         ]
-        return body, headers
+
+    def answer_nudge(self, environ: dict[str, Any]) -> tuple[int, bytes, Headers] | None:
+        """The nudge's answer (200, or 429 once the rate limit has counted), or None to let Flask answer."""
+        started = time.perf_counter()
+        declared = environ.get("CONTENT_LENGTH") or ""
+        mimetype = (environ.get("CONTENT_TYPE") or "").split(";", 1)[0].strip().lower()
+        if not declared.isdigit() or environ.get("HTTP_TRANSFER_ENCODING"):
+            return None
+        found = self.caller(environ.get("QUERY_STRING", ""))
+        if found is None:
+            return None
+        shop, customer_id, client_id, _ = found
+        size = int(declared)
+        raw = b""
+        if size <= MAX_BODY and mimetype == "application/json":  # else a 413 or 415: Flask's
+            raw = environ["wsgi.input"].read(size) if size else b""
+            environ["wsgi.input"] = io.BytesIO(raw)  # given back to Flask if it answers after all
+            if len(raw) != size:
+                return None  # the client went away mid-body: Flask's 400
+        try:
+            req, locale = checked_request(
+                customer_id, client_id or None, size, mimetype == "application/json", lambda: _json(raw)
+            )
+        except ProxyError:
+            return None
+        try:
+            answer = respond(self.app.extensions["attune.settings"], shop.id, req, locale)
+        except Exception:
+            if self.app.testing or self.app.debug:
+                raise
+            log.exception("POST %s failed", NUDGE_PATH)  # as Flask's JSON 500 answers it
+            error = InternalServerError()
+            status, payload, extra = 500, {"error": error.name, "message": error.description}, ()
+        else:
+            status, payload, extra = answer.status, answer.payload, answer.headers
+        body = json_text(self.app, payload).encode()
+        return (
+            status,
+            body,
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                *extra,
+                _timing(started),
+            ],
+        )
+
+
+def _json(raw: bytes) -> Any:
+    """The body as ``request.get_json(silent=True)`` reads it: None when it is not JSON."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _timing(started: float) -> tuple[str, str]:
+    return "Server-Timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
 
 
 def install(app: Flask) -> Flask:

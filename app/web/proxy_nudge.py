@@ -11,11 +11,18 @@ the shop's facts and catalogue (never a customer's data) in the shopper's langua
 "risk", "why"}``, plus ``pending`` (the card's frame) for an approved incentive whose code a job is making
 after the commit (the embed picks the code up from ``GET /proxy/nudges`` once it is delivered on site).
 Signals are rate-limited per shopper (429). Bad input is a 4xx, never a 500.
+
+Ordinary requests are answered by the WSGI fast path in front of Flask (``app.web.proxy_fast``) with this module's
+``checked_request`` and ``respond``; the route below answers what it hands over (every refusal and bad input) and
+gives the same bytes when it answers an ordinary one.
 """
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request
@@ -24,13 +31,14 @@ from redis.exceptions import RedisError
 from app import tasks
 from app.channels.i18n import negotiate
 from app.channels.nudge_copy import card, pending
+from app.config import Settings
 from app.db import retry_lost_race, session_scope
 from app.modelling.hesitation import INFO_TOPICS, SIGNAL_KINDS
 from app.models.base import utcnow
 from app.queue import get_redis
 from app.stores import nudge as nudge_store
 from app.stores import nudge_live
-from app.stores.nudge_step import NudgeRequest, Preloaded, step
+from app.stores.nudge_step import CHECKOUT_LOOKBACK, NudgeRequest, Preloaded, step
 from app.web import settings
 from app.web.pixel_limits import RateLimited, check_rate
 from app.web.proxy import ProxyError, _authenticate, _proxy_error, _timing
@@ -131,18 +139,39 @@ def parse(body: Any, customer_id: int | None, client_id: str | None) -> tuple[Nu
     return req, locale
 
 
-@bp.post("/nudge")
-def nudge() -> Any:
-    customer_id, client_id = g.customer_id, g.client_id or None
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The endpoint's answer, as both ways in send it (the Flask route below and the WSGI fast path,
+    ``app.web.proxy_fast``): status, JSON payload, headers after Content-Type and Content-Length."""
+
+    status: int
+    payload: dict[str, Any]
+    headers: tuple[tuple[str, str], ...] = (("Cache-Control", "no-store"),)
+
+
+def checked_request(
+    customer_id: int | None,
+    client_id: str | None,
+    content_length: int | None,
+    is_json: bool,
+    body: Callable[[], Any],
+) -> tuple[NudgeRequest, str | None]:
+    """The request's checks in order (400 nobody to key the session on, 413, 415, then ``parse`` of the JSON
+    ``body()`` gives, None when it is not JSON); ``ProxyError`` for the first that fails, before anything is
+    counted or written."""
     if customer_id is None and client_id is None:
         raise ProxyError(400, "a signed-in customer or a client_id is required")
-    if (request.content_length or 0) > MAX_BODY:
+    if (content_length or 0) > MAX_BODY:
         raise ProxyError(413, f"the body exceeds {MAX_BODY} bytes")
-    if not request.is_json:
+    if not is_json:
         raise ProxyError(415, "send a JSON POST (Content-Type: application/json)")
-    req, locale = parse(request.get_json(silent=True), customer_id, client_id)
-    cfg = settings()
-    shop_id = g.shop.id
+    return parse(body(), customer_id, client_id)
+
+
+def respond(cfg: Settings, shop_id: int, req: NudgeRequest, locale: str | None) -> Answer:
+    """One checked request: the rate limit (429) with the session's live fold in one Redis round trip, the step
+    in one transaction, the fold saved after the commit, an approved incentive's code queued, the card."""
+    customer_id, client_id = req.customer_id, req.client_id
     key = nudge_store.session_key(shop_id, customer_id, client_id, req.sid)
     try:  # one round trip: the rate limit, and the session's live fold and cached reads
         found = check_rate(
@@ -153,18 +182,20 @@ def nudge() -> Any:
             per_client=cfg.nudge_rate_client_per_min,
             per_shop=cfg.nudge_rate_shop_per_min,
             prefix="nudge",
-            also_get=nudge_live.keys(shop_id, key) if cfg.redis_url else (),
+            also_get=_facts_keys(shop_id, key, client_id) if cfg.redis_url else (),
         )
     except RateLimited as exc:
-        response = jsonify(error=f"too many hesitation signals for this {exc.scope}")
-        response.status_code = 429
-        response.headers["Retry-After"] = str(exc.retry_after)
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return Answer(
+            429,
+            {"error": f"too many hesitation signals for this {exc.scope}"},
+            (("Retry-After", str(exc.retry_after)), ("Cache-Control", "no-store")),
+        )
     live = get_redis(cfg.redis_url) if cfg.redis_url and found is not None else None
     pre = None
-    if found is not None and len(found) == 2:
-        pre = Preloaded(nudge_live.parse(shop_id, key, found[0]), nudge_live.parse_reads(found[1]))
+    if found is not None and len(found) >= 2:
+        cutoff = time.time() - CHECKOUT_LOOKBACK.total_seconds()
+        steps = nudge_live.parse_steps(found[2], found[3], cutoff) if len(found) == 4 else None
+        pre = Preloaded(nudge_live.parse(shop_id, key, found[0]), nudge_live.parse_reads(found[1]), steps)
 
     def work() -> Any:
         with session_scope(cfg.database_url) as session:
@@ -186,6 +217,28 @@ def nudge() -> Any:
     waiting = pending(result.decision, lang)
     if waiting is not None:
         answer["pending"] = waiting
-    response = jsonify(answer)
-    response.headers["Cache-Control"] = "no-store"
+    return Answer(200, answer)
+
+
+def _facts_keys(shop_id: int, key: str, client_id: str | None) -> tuple[str, ...]:
+    """Read in the rate limit's round trip: the session's live fold and cached reads, and the browser's checkout
+    steps as the pixel wrote them (with the facts' start marker)."""
+    live = nudge_live.keys(shop_id, key)
+    return (*live, *nudge_live.steps_keys(shop_id, client_id)) if client_id else live
+
+
+@bp.post("/nudge")
+def nudge() -> Any:
+    req, locale = checked_request(
+        g.customer_id,
+        g.client_id or None,
+        request.content_length,
+        request.is_json,
+        lambda: request.get_json(silent=True),
+    )
+    found = respond(settings(), g.shop.id, req, locale)
+    response = jsonify(found.payload)
+    response.status_code = found.status
+    for name, value in found.headers:
+        response.headers[name] = value
     return response
