@@ -136,18 +136,22 @@ def _send_all(client: Any, messages: list) -> None:  # noqa: ANN401 - runs in th
 
 
 def run_peer(
-    settings: Any, world: World, sinks: Sinks, channel: str, customers: range, first_id: int
+    settings: Any, world: World, sinks: Sinks, channel: str, customers: range, first_id: int, workers: int = 1
 ) -> float:  # noqa: ANN401
-    """Messages/s for the same messages straight through the same client, in one process."""
+    """Messages/s for the same messages straight through the same client, in as many processes as the relay
+    has workers (each sending its share one after another), so both sides send with the same concurrency."""
     client, messages = peer_messages(settings, world, channel, customers, first_id)
     sinks.clear()
-    proc = mp.get_context("fork").Process(target=_send_all, args=(client, messages))
+    fork = mp.get_context("fork")
+    procs = [fork.Process(target=_send_all, args=(client, messages[k::workers])) for k in range(workers)]
     start = time.perf_counter()
-    proc.start()
+    for proc in procs:
+        proc.start()
     end = _wait_for(sinks, len(messages), timeout_s=60 + len(messages))
-    proc.join(30)
-    if proc.exitcode != 0:
-        raise click.ClickException(f"the {channel} peer exited with {proc.exitcode}")
+    for proc in procs:
+        proc.join(30)
+        if proc.exitcode != 0:
+            raise click.ClickException(f"the {channel} peer exited with {proc.exitcode}")
     _exactly_once(sinks, channel, {m.outbox_id for m in messages})
     return len(messages) / (end - start)
 
@@ -190,13 +194,14 @@ def measure(
     warmup: int,
     first: int,
     submit_batch: int = 1,
+    workers: int = 1,
 ) -> list[Round]:  # noqa: ANN401
     """Warm-up, then ``rounds`` alternating rounds of the pipeline and the peer; customers from ``first`` on."""
     peer_id = 10_000_000 * (CHANNELS.index(channel) + 1)
     if warmup:
         customers = range(first, first + warmup)
         run_pipeline(settings, world, sinks, channel, customers, submit_batch)
-        run_peer(settings, world, sinks, channel, customers, peer_id)
+        run_peer(settings, world, sinks, channel, customers, peer_id, workers)
         first += warmup
     out = []
     for r in range(rounds):
@@ -205,9 +210,9 @@ def measure(
         click.echo(f"{channel} round {r + 1}/{rounds}: {messages} messages each way ...", err=True)
         if r % 2 == 0:
             pipe, latencies = run_pipeline(settings, world, sinks, channel, customers, submit_batch)
-            peer = run_peer(settings, world, sinks, channel, customers, peer_first)
+            peer = run_peer(settings, world, sinks, channel, customers, peer_first, workers)
         else:
-            peer = run_peer(settings, world, sinks, channel, customers, peer_first)
+            peer = run_peer(settings, world, sinks, channel, customers, peer_first, workers)
             pipe, latencies = run_pipeline(settings, world, sinks, channel, customers, submit_batch)
         out.append(Round(pipe, peer, latencies))
         click.echo(f"  pipeline {pipe:,.0f}/s, peer {peer:,.0f}/s: {pipe / peer:.2f}x", err=True)
@@ -243,6 +248,10 @@ def report(
         "Sinks: the loopback SMTP server (aiosmtpd, `app/channels/email_loopback.py`) and the loopback Twilio "
         "Messages endpoint (`app/channels/sms_loopback.py`, reached by the real twilio SDK), in a process of "
         f"their own. Shoppers: marketing-subscribed, one message each, living in {'/'.join(p for p in place if p)}.",
+        "",
+        f"Peer: the same messages through the same client in {workers} process{'es' if workers != 1 else ''} (as "
+        "many as the relay has workers), each over one kept connection for its whole share; the relay keeps one "
+        "per run of `relay_due` (across its batches of 25).",
         "",
         "| channel | round | pipeline (msg/s) | peer: same client, no outbox (msg/s) | ratio | decision p95 (ms) |",
         "|---|---|---|---|---|---|",
@@ -359,7 +368,7 @@ def outbox(
             first = 1
             for channel in channels:
                 results[channel] = measure(
-                    settings, world, sinks, channel, messages, rounds, warmup, first, submit_batch
+                    settings, world, sinks, channel, messages, rounds, warmup, first, submit_batch, workers
                 )
                 first += rounds * messages + warmup
         finally:

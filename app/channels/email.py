@@ -76,6 +76,7 @@ class EmailChannel:
     def __init__(self, target: SmtpTarget, timeout_s: float = 30.0) -> None:
         self.target = target
         self.timeout_s = timeout_s
+        self.key = ("email", target, timeout_s)  # equal keys: interchangeable clients (the relay keeps one)
         self._holding = False
         self._held: smtplib.SMTP | None = None
 

@@ -90,6 +90,9 @@ class SmsChannel:
         self.from_number = from_number
         self.messaging_service_sid = messaging_service_sid
         self.default_region = default_region
+        # equal keys: interchangeable clients (the relay keeps one, and its connection, across its batches)
+        self.key = ("sms", account_sid, auth_token, from_number, messaging_service_sid, default_region,
+                    api_base_url, timeout_s)  # fmt: skip
         http = TwilioHttpClient(pool_connections=False, timeout=timeout_s or TIMEOUT_S)
         self.client = Client(account_sid, auth_token, http_client=http)
         if api_base_url:

@@ -7,8 +7,9 @@ proposed: else ``cancelled``) and that it is not the recipient's quiet hours (a 
 waits for the next allowed instant, or is cancelled when that is after its latest send time). It then claims
 the rows in one compare-and-set ``UPDATE`` (pending → sending under the batch's token: of two relays of one row
 only one wins) and commits the claim before anything is sent. The messages go out over one connection per
-channel (``held_open``), and the outcomes are recorded in one transaction: ``sent`` with the provider's id; a
-transient error (no connection, 4xx, throttling) puts the row back to ``pending`` with a backoff, up to
+channel (``held_open``; ``relay_due`` keeps it open across its batches, ``Held``), and the outcomes are
+recorded in one transaction: ``sent`` with the provider's id; a transient error (no connection, 4xx,
+throttling) puts the row back to ``pending`` with a backoff, up to
 ``MAX_ATTEMPTS`` claims, then ``failed`` with the reason; a permanent error is ``failed`` at once; a connection
 lost while a message was handed over is ``unknown`` for marketing (at most once: never re-sent automatically)
 and retried for transactional messages (same Message-ID).
@@ -22,9 +23,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from sqlmodel import Session
 
 from app import tasks
 from app.channels.base import (
@@ -173,16 +177,47 @@ def _claimable(session, rows: list[OutboxMessage], now: datetime) -> tuple[list[
     return [r.id for r in candidates if r.id not in instead], instead
 
 
-def _send_all(prepared: list[tuple[OutboxMessage, Channel, OutgoingMessage]]) -> list[Accepted | SendError]:
-    """Each message through its channel, in order; the rows of one shop and channel share the first row's
-    client (prepared from the same settings in the same transaction) and its connection."""
-    clients: dict[tuple[int, str], Channel] = {}
-    for row, channel, _ in prepared:
-        clients.setdefault((row.shop_id, row.channel), channel)
+class Held:
+    """The clients a relay run keeps open across its batches (``hold()``: one SMTP session, one HTTP
+    connection), as the peer of ``attune bench outbox`` keeps one for a whole round. Every batch still reads
+    its shop's settings afresh: its client is used only while it equals the one held (``key``: the same
+    server, account and credentials), else it replaces it. A client without ``key`` is held for its batch."""
+
+    def __init__(self) -> None:
+        self._stack = ExitStack()
+        self._clients: dict[tuple[int, str], Channel] = {}
+
+    def client(self, shop_id: int, channel: Channel, batch: ExitStack) -> Channel:
+        key = getattr(channel, "key", None)
+        if key is None:
+            batch.enter_context(held_open(channel))
+            return channel
+        held = self._clients.get((shop_id, channel.name))
+        if held is not None and getattr(held, "key", None) == key:
+            return held
+        self._clients[(shop_id, channel.name)] = channel
+        self._stack.enter_context(held_open(channel))  # the one replaced closes when the run ends
+        return channel
+
+    def __enter__(self) -> Held:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+
+def _send_all(
+    prepared: list[tuple[OutboxMessage, Channel, OutgoingMessage]], held: Held | None = None
+) -> list[Accepted | SendError]:
+    """Each message through its channel, in order; the rows of one shop and channel share one client (the
+    first row's, prepared from the same settings in the same transaction, or the equal one ``held`` keeps
+    open from an earlier batch) and its connection."""
     outcomes: dict[int, Accepted | SendError] = {}
-    with ExitStack() as held:
-        for client in clients.values():
-            held.enter_context(held_open(client))
+    with ExitStack() as batch, nullcontext(held) if held else Held() as run:
+        clients: dict[tuple[int, str], Channel] = {}
+        for row, channel, _ in prepared:
+            if (row.shop_id, row.channel) not in clients:
+                clients[(row.shop_id, row.channel)] = run.client(row.shop_id, channel, batch)
         for row, _, message in prepared:
             try:
                 outcomes[row.id] = clients[(row.shop_id, row.channel)].send(message)
@@ -201,15 +236,20 @@ class _Batch:
     prepared: list[tuple[OutboxMessage, Channel, OutgoingMessage]] = field(default_factory=list)
 
 
-def _claim(settings: Settings, outbox_ids: list[int], now: datetime) -> _Batch:
-    """Check, claim and prepare the rows of ``outbox_ids`` in one transaction, committed before it returns:
-    from then on a crash leaves the claimed rows in ``sending`` for the sweeper to settle."""
-    batch = _Batch(uuid.uuid4().hex, now, {i: "missing" for i in outbox_ids})
+def _claim(
+    settings: Settings, load: Callable[[Session], list[OutboxMessage]], now: datetime, ids: Iterable[int] = ()
+) -> _Batch:
+    """Read the rows ``load`` gives, check, claim and prepare them in one transaction, committed before it
+    returns: from then on a crash leaves the claimed rows in ``sending`` for the sweeper to settle. ``ids``:
+    the ids asked for, reported ``missing`` when ``load`` does not find them."""
+    batch = _Batch(uuid.uuid4().hex, now, {i: "missing" for i in ids})
     with session_scope(settings.database_url) as session:
-        ready, instead = _claimable(session, outbox.get_many(session, list(outbox_ids)), now)
+        rows = load(session)
+        batch.result.update({r.id: "claimed by another relay" for r in rows})
+        ready, instead = _claimable(session, rows, now)
         batch.result.update(instead)
-        batch.result.update({i: "claimed by another relay" for i in ready})
-        claimed = outbox.claim_many(session, ready, batch.token, now)
+        wanted = set(ready)
+        claimed = outbox.claim_rows(session, [r for r in rows if r.id in wanted], batch.token, now)
         memo = BatchMemo(session, claimed)
         failed: list[Outcome] = []
         for row in claimed:
@@ -234,14 +274,17 @@ def _finish(settings: Settings, batch: _Batch, outcomes: list[Accepted | SendErr
     return batch.result
 
 
+def _relay(settings: Settings, batch: _Batch, held: Held | None = None) -> dict[int, str]:
+    if not batch.prepared:
+        return batch.result
+    return _finish(settings, batch, _send_all(batch.prepared, held))
+
+
 def relay_rows(outbox_ids: list[int], now: datetime | None = None) -> dict[int, str]:
     """One batch: send the rows of ``outbox_ids`` that are due and still pending. Returns each id's status
     afterwards, or ``not due``, ``deferred``, ``missing``, ``claimed by another relay``."""
-    settings = get_settings()
-    batch = _claim(settings, outbox_ids, now or utcnow())
-    if not batch.prepared:
-        return batch.result
-    return _finish(settings, batch, _send_all(batch.prepared))
+    ids, settings = list(outbox_ids), get_settings()
+    return _relay(settings, _claim(settings, lambda s: outbox.get_many(s, ids), now or utcnow(), ids))
 
 
 def relay_message(outbox_id: int, now: datetime | None = None) -> str:
@@ -260,19 +303,20 @@ def relay_due(shop_id: int, channel: str, now: datetime | None = None) -> dict[s
     settings = get_settings()
     counts: dict[str, int] = {}
     seen: set[int] = set()
-    for _ in range(MAX_BATCHES):
-        moment = now or utcnow()
-        with session_scope(settings.database_url) as session:
-            ids = [
-                i
-                for i in outbox.due(session, moment, BATCH_SIZE, shop_id=shop_id, channel=channel)
-                if i not in seen
-            ]
-        if not ids:
-            return counts
-        seen.update(ids)
-        for status in relay_rows(ids, moment).values():
-            counts[status] = counts.get(status, 0) + 1
+
+    def due(session: Session) -> list[OutboxMessage]:  # read in the claim's own transaction
+        rows = outbox.due_rows(session, moment, BATCH_SIZE, shop_id=shop_id, channel=channel)
+        return [r for r in rows if r.id not in seen]
+
+    with Held() as held:  # one connection for the run's batches
+        for _ in range(MAX_BATCHES):
+            moment = now or utcnow()
+            batch = _claim(settings, due, moment)
+            if not batch.result:
+                return counts
+            seen.update(batch.result)
+            for status in _relay(settings, batch, held).values():
+                counts[status] = counts.get(status, 0) + 1
     tasks.relay_due(settings.redis_url, shop_id, channel)
     return counts
 

@@ -1,5 +1,9 @@
-"""Many rows of one table in one ``INSERT`` (SQLAlchemy's "insert many values", with ``RETURNING`` on SQLite and
-PostgreSQL alike), for the write paths where building an ORM object per row costs more than the insert itself.
+"""Many rows of one table in one ``INSERT``, with ``RETURNING`` on SQLite and PostgreSQL alike, for the write
+paths where building an ORM object per row costs more than the insert itself. PostgreSQL: SQLAlchemy's "insert
+many values", which returns the ids in the rows' order. SQLite: SQLAlchemy cannot promise that order there and
+would insert row by row, so one multi-row ``INSERT ... VALUES`` is used instead: SQLite inserts its rows in
+order, each taking the next rowid (one more than the largest, under the write lock), so the ids sorted are the
+rows' ids in order (checked: they must be consecutive, else it raises and the transaction rolls back).
 
 Invariant: a row inserted here is the row ``Model(**values)`` would have added: every field the caller leaves
 out takes the model's own default (its value, or a fresh call of its default factory). No commits.
@@ -8,16 +12,26 @@ out takes the model's own default (its value, or a fresh call of its default fac
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import insert
 from sqlmodel import Session, SQLModel
 
 
+@cache
+def _defaults(model: type[SQLModel]) -> tuple[tuple[str, Any], ...]:
+    return tuple(
+        (name, field)
+        for name, field in model.model_fields.items()
+        if name != "id" and not field.is_required()
+    )
+
+
 def _with_defaults(model: type[SQLModel], values: dict[str, Any]) -> dict[str, Any]:
     row = dict(values)
-    for name, field in model.model_fields.items():
-        if name not in row and name != "id" and not field.is_required():
+    for name, field in _defaults(model):
+        if name not in row:
             row[name] = field.get_default(call_default_factory=True)
     return row
 
@@ -27,6 +41,15 @@ def insert_rows(session: Session, model: type[SQLModel], rows: Sequence[dict[str
     if not rows:
         return []
     table = model.__table__  # type: ignore[attr-defined]
+    values = [_with_defaults(model, r) for r in rows]
+    connection = session.connection()
+    if connection.dialect.name == "sqlite" and len(values) > 1:
+        # insertmanyvalues without the order promise: one multi-row INSERT per batch of rows
+        result = connection.execute(insert(table).returning(table.c.id), values)
+        ids = sorted(int(r[0]) for r in result)
+        if ids != list(range(ids[0], ids[0] + len(values))):  # never seen: SQLite's new rowids are max + 1
+            raise RuntimeError(f"{table.name}: a multi-row insert took non-consecutive ids {ids}")
+        return ids
     stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    result = session.connection().execute(stmt, [_with_defaults(model, r) for r in rows])
+    result = connection.execute(stmt, values)
     return [int(r[0]) for r in result]

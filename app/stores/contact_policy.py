@@ -58,6 +58,16 @@ def week_counts(session: Session, shop_id: int, agents: list[str], now: datetime
     return {agent: int(n) for agent, n in rows}
 
 
+def allowed_hours(session: Session, shop_id: int) -> tuple[time, time, str]:
+    """The shop's allowed hours and time zone alone (first allowed minute, first quiet minute again, zone), as
+    ``load_policy`` reads them, in one query: the relay's last check before a send needs nothing else."""
+    row = session.exec(select(ContactPolicyRow).where(ContactPolicyRow.shop_id == shop_id)).first()
+    if row is None:
+        default = ContactPolicy()
+        return default.quiet_start, default.quiet_end, default.shop_timezone
+    return _time(row.quiet_start_minute), _time(row.quiet_end_minute), row.timezone or "UTC"
+
+
 def load_policy(session: Session, shop_id: int) -> ContactPolicy:
     """The shop's policy; the defaults (1 a day, 3 a week, 08:00-21:00, 10 % holdout per agent, a 5 % global
     holdout, stored as the ``holdout_policy`` row named ``global``) where none is set."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from app.models.messaging import CANCELLED, PENDING, SENDING, UNKNOWN, MessageDecision, OutboxMessage
@@ -23,7 +24,7 @@ from app.orchestrator.clock import is_allowed, next_allowed
 from app.orchestrator.proposal import CHANNELS, SUBSCRIBED, Purpose
 from app.orchestrator.timezones import valid_zone
 from app.stores.consent import consents_for
-from app.stores.contact_policy import load_policy
+from app.stores.contact_policy import allowed_hours
 from app.stores.conversation import follow_outbox, follow_outbox_many
 from app.stores.guests import guest_contacts, guest_purchases
 from app.stores.orchestrator import last_purchases
@@ -74,31 +75,48 @@ def get_many(session: Session, outbox_ids: list[int]) -> list[OutboxMessage]:
 def claim_many(session: Session, outbox_ids: list[int], token: str, now: datetime) -> list[OutboxMessage]:
     """pending (and due) → sending under ``token``, in one compare-and-set ``UPDATE`` for all of
     ``outbox_ids``; the rows this caller won (a row another relay claimed first is not among them)."""
-    if not outbox_ids:
+    return claim_rows(session, get_many(session, outbox_ids), token, now)
+
+
+def claim_rows(
+    session: Session, rows: Sequence[OutboxMessage], token: str, now: datetime
+) -> list[OutboxMessage]:
+    """``claim_many`` for rows already read: one compare-and-set ``UPDATE ... RETURNING`` (SQLite ≥ 3.35 and
+    PostgreSQL) that names the rows this caller won, whose loaded state then takes the claim (status, token,
+    time, attempts as the database now holds them) without being written again."""
+    if not rows:
         return []
-    session.exec(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.id.in_(outbox_ids),  # type: ignore[attr-defined]
-            OutboxMessage.status == PENDING,
-            OutboxMessage.send_at <= now,
+    won = dict(
+        session.connection()
+        .execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_([r.id for r in rows]),  # type: ignore[attr-defined]
+                OutboxMessage.status == PENDING,
+                OutboxMessage.send_at <= now,
+            )
+            .values(
+                status=SENDING,
+                claim_token=token,
+                claimed_at=now,
+                attempts=OutboxMessage.attempts + 1,
+                updated_at=now,
+            )
+            .returning(OutboxMessage.id, OutboxMessage.attempts)
         )
-        .values(
-            status=SENDING,
-            claim_token=token,
-            claimed_at=now,
-            attempts=OutboxMessage.attempts + 1,
-            updated_at=now,
-        )
+        .all()
     )
-    return list(
-        session.exec(
-            select(OutboxMessage)
-            .where(OutboxMessage.id.in_(outbox_ids), OutboxMessage.claim_token == token)  # type: ignore[attr-defined]
-            .order_by(OutboxMessage.id)
-            .execution_options(populate_existing=True)
-        ).all()
-    )
+    claimed = sorted((r for r in rows if r.id in won), key=lambda r: r.id)
+    for row in claimed:
+        for name, value in (
+            ("status", SENDING),
+            ("claim_token", token),
+            ("claimed_at", now),
+            ("attempts", won[row.id]),
+            ("updated_at", now),
+        ):
+            set_committed_value(row, name, value)
+    return claimed
 
 
 def finish(
@@ -119,11 +137,13 @@ def finish(
 
 def finish_many(session: Session, token: str, outcomes: Sequence[Outcome], now: datetime) -> set[int]:
     """``finish`` for many rows claimed under ``token``, in one statement for the rows and one for their thread
-    entries; returns the ids that moved (a row no longer in ``sending`` under ``token`` is left alone)."""
+    entries; returns the ids that moved (a row no longer in ``sending`` under ``token`` is left alone). When
+    every row moved (the rowcount says so), no read is needed to tell which."""
     if not outcomes:
         return set()
     t = OutboxMessage.__table__
-    session.connection().execute(
+    conn = session.connection()
+    result = conn.execute(
         update(t)
         .where(t.c.id == bindparam("b_id"), t.c.status == SENDING, t.c.claim_token == token)
         .values(
@@ -145,13 +165,16 @@ def finish_many(session: Session, token: str, outcomes: Sequence[Outcome], now: 
         ],
     )
     wanted = {o.outbox_id: o for o in outcomes}
-    moved = session.exec(
-        select(OutboxMessage.id, OutboxMessage.status).where(
-            OutboxMessage.id.in_(sorted(wanted)),  # type: ignore[attr-defined]
-            OutboxMessage.claim_token == token,
-        )
-    ).all()
-    done = [wanted[i] for i, status in moved if status == wanted[i].status]
+    if conn.dialect.supports_sane_multi_rowcount and result.rowcount == len(wanted) == len(outcomes):
+        done = list(outcomes)
+    else:
+        moved = session.exec(
+            select(OutboxMessage.id, OutboxMessage.status).where(
+                OutboxMessage.id.in_(sorted(wanted)),  # type: ignore[attr-defined]
+                OutboxMessage.claim_token == token,
+            )
+        ).all()
+        done = [wanted[i] for i, status in moved if status == wanted[i].status]
     follow_outbox_many(session, [(o.shop_id, o.outbox_id, o.status, o.provider_id) for o in done])
     return {o.outbox_id for o in done}
 
@@ -251,12 +274,12 @@ def quiet_hours_wait_many(
     )
     waits: dict[int, tuple[str, datetime | None]] = {}
     for shop_id, group in _by_shop(quiet).items():
-        policy = load_policy(session, shop_id)
+        start, end, shop_zone = allowed_hours(session, shop_id)
         for row in group:
-            zone = valid_zone(zones.get(row.decision_id)) or valid_zone(policy.shop_timezone) or "UTC"
-            if is_allowed(now, zone, policy.quiet_start, policy.quiet_end):
+            zone = valid_zone(zones.get(row.decision_id)) or valid_zone(shop_zone) or "UTC"
+            if is_allowed(now, zone, start, end):
                 continue
-            at = next_allowed(now, zone, policy.quiet_start, policy.quiet_end)
+            at = next_allowed(now, zone, start, end)
             waits[row.id] = (
                 ("cancel", None) if row.latest_at is not None and at > row.latest_at else ("defer", at)
             )
@@ -283,6 +306,26 @@ def due(
     if channel is not None:
         stmt = stmt.where(OutboxMessage.channel == channel)
     return list(session.exec(stmt.order_by(OutboxMessage.send_at, OutboxMessage.id).limit(limit)).all())
+
+
+def due_rows(
+    session: Session, now: datetime, limit: int, *, shop_id: int, channel: str
+) -> list[OutboxMessage]:
+    """``due`` for one shop and channel, the rows themselves (freshly read), oldest first."""
+    return list(
+        session.exec(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status == PENDING,
+                OutboxMessage.send_at <= now,
+                OutboxMessage.shop_id == shop_id,
+                OutboxMessage.channel == channel,
+            )
+            .order_by(OutboxMessage.send_at, OutboxMessage.id)
+            .limit(limit)
+            .execution_options(populate_existing=True)
+        ).all()
+    )
 
 
 def due_groups(session: Session, now: datetime) -> list[tuple[int, str]]:
