@@ -6,6 +6,11 @@ the stored one only when its version key (``updated_at``, then content digest) i
 state after any permutation or duplication of deliveries is the state of the largest version.
 Refunds carry no ``updated_at``: their versions merge instead (``insert_refund``), which converges as well.
 
+A page of orders (the bulk backfill) goes through ``upsert_orders``: one transaction, the page's stored rows
+read up front (``app.commerce.rows.Rows``) and new order lines inserted in one statement, then each order
+through the same ``upsert_order`` as a webhook's, in page order, so the page ends in the state the same
+orders written one by one would leave: the same invariant, at a cost per order that does not grow with the shop.
+
 Longer than about 400 lines on purpose: every resource's upsert keeps the same invariant, and keeping them in
 one module lets a reader check it once, for all of them.
 """
@@ -17,6 +22,7 @@ from typing import Any
 
 from sqlmodel import Session, SQLModel, select
 
+from app.commerce.rows import Rows
 from app.commerce.values import (
     EPOCH,
     content_hash,
@@ -71,11 +77,11 @@ def _guarded(session: Session, row: Any, fields: dict[str, Any], updated_at: dat
 # --- customers ---------------------------------------------------------------------------------
 
 
-def _customer_row(session: Session, shop_id: int, cid: int) -> Customer:
-    row = _get(session, Customer, shop_id, shopify_id=cid)
+def _customer_row(session: Session, shop_id: int, cid: int, rows: Rows | None = None) -> Customer:
+    rows = rows or Rows(session, shop_id)
+    row = rows.get(Customer, "shopify_id", cid)
     if row is None:
-        row = Customer(shop_id=shop_id, shopify_id=cid)
-        session.add(row)
+        row = rows.added(Customer, "shopify_id", Customer(shop_id=shop_id, shopify_id=cid))
     return row
 
 
@@ -85,12 +91,14 @@ def _consent_fields(data: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[s
     return (email if isinstance(email, dict) else None, sms if isinstance(sms, dict) else None)
 
 
-def upsert_customer(session: Session, shop_id: int, data: dict[str, Any]) -> Customer | None:
+def upsert_customer(
+    session: Session, shop_id: int, data: dict[str, Any], rows: Rows | None = None
+) -> Customer | None:
     """customers/create|update, a customer embedded in an order or checkout, or a bulk customer."""
     cid = shopify_id(data.get("id"))
     if cid is None:
         return None
-    row = _customer_row(session, shop_id, cid)
+    row = _customer_row(session, shop_id, cid, rows)
     fields = {
         "email": text(data.get("email"), 320),
         "phone": text(data.get("phone"), 64),
@@ -166,12 +174,14 @@ def update_sms_consent(session: Session, shop_id: int, data: dict[str, Any]) -> 
     return _update_consent(session, shop_id, cid, "sms", data.get("sms_marketing_consent"))
 
 
-def update_purchasing_summary(session: Session, shop_id: int, data: dict[str, Any]) -> Customer | None:
+def update_purchasing_summary(
+    session: Session, shop_id: int, data: dict[str, Any], rows: Rows | None = None
+) -> Customer | None:
     """customers/purchasing_summary: Shopify's order count and amount spent, newest ``occurredAt`` wins."""
     cid = shopify_id(data.get("customerId"))
     if cid is None:
         return None
-    row = _customer_row(session, shop_id, cid)
+    row = _customer_row(session, shop_id, cid, rows)
     count = data.get("numberOfOrders")
     amount = money(data.get("amountSpent"))
     incoming = (ts(data.get("occurredAt")) or EPOCH, int(count or 0), amount or 0)
@@ -345,18 +355,46 @@ def _line_fields(line: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def upsert_order(session: Session, shop_id: int, data: dict[str, Any]) -> Order | None:
+def _customer_of(data: dict[str, Any]) -> dict[str, Any] | None:
+    customer = data.get("customer")
+    return customer if isinstance(customer, dict) else None
+
+
+def upsert_orders(session: Session, shop_id: int, orders: list[dict[str, Any]]) -> int:
+    """A page of orders (bulk, REST shape) in one transaction: the page's stored orders, lines, customers and
+    refunds read in one query per table, each order then written by ``upsert_order`` in page order, new lines
+    inserted in one statement. Returns how many orders it wrote."""
+    rows = Rows(session, shop_id)
+    refunds = [r for data in orders for r in data.get("refunds") or [] if isinstance(r, dict)]
+    rows.preload(Customer, "shopify_id", (shopify_id((_customer_of(d) or {}).get("id")) for d in orders))
+    rows.preload(Order, "shopify_id", (shopify_id(d.get("id")) for d in orders))
+    rows.preload(Refund, "shopify_id", (shopify_id(r.get("id")) for r in refunds))
+    rows.preload(
+        RefundLine,
+        "shopify_id",
+        (shopify_id(ln.get("id")) for r in refunds for ln in r.get("refund_line_items") or []),
+    )
+    rows.preload_lines(OrderLine, {oid for d in orders if (oid := shopify_id(d.get("id"))) is not None})
+    with session.no_autoflush:
+        written = sum(upsert_order(session, shop_id, data, rows) is not None for data in orders)
+    rows.flush_lines(OrderLine)
+    return written
+
+
+def upsert_order(
+    session: Session, shop_id: int, data: dict[str, Any], rows: Rows | None = None
+) -> Order | None:
     """orders/create|paid|updated|cancelled or a bulk order: order, its lines, embedded customer, refunds."""
     oid = shopify_id(data.get("id"))
     if oid is None:
         return None
-    customer = data.get("customer") if isinstance(data.get("customer"), dict) else None
+    rows = rows or Rows(session, shop_id)
+    customer = _customer_of(data)
     if customer and shopify_id(customer.get("id")) is not None:
-        upsert_customer(session, shop_id, customer)
-    row = _get(session, Order, shop_id, shopify_id=oid)
+        upsert_customer(session, shop_id, customer, rows)
+    row = rows.get(Order, "shopify_id", oid)
     if row is None:
-        row = Order(shop_id=shop_id, shopify_id=oid)
-        session.add(row)
+        row = rows.added(Order, "shopify_id", Order(shop_id=shop_id, shopify_id=oid))
     lines = [ln for ln in data.get("line_items") or [] if shopify_id(ln.get("id")) is not None]
     fields = {
         "customer_shopify_id": shopify_id(customer.get("id")) if customer else None,
@@ -391,31 +429,41 @@ def upsert_order(session: Session, shop_id: int, data: dict[str, Any]) -> Order 
         _apply(row, fields)
         row.shopify_updated_at, row.content_hash = updated_at or EPOCH, digest
         session.add(row)
-        _replace_lines(session, shop_id, oid, lines)
+        _replace_lines(session, shop_id, oid, lines, rows)
     for refund in data.get("refunds") or []:
         if isinstance(refund, dict):
-            insert_refund(session, shop_id, dict(refund, order_id=refund.get("order_id") or oid))
+            insert_refund(session, shop_id, dict(refund, order_id=refund.get("order_id") or oid), rows)
     return row
 
 
-def _replace_lines(session: Session, shop_id: int, oid: int, lines: list[dict[str, Any]]) -> None:
-    existing = {
-        ln.shopify_id: ln
-        for ln in session.exec(
-            select(OrderLine).where(OrderLine.shop_id == shop_id, OrderLine.order_shopify_id == oid)
-        )
-    }
+def _replace_lines(session: Session, shop_id: int, oid: int, lines: list[dict[str, Any]], rows: Rows) -> None:
+    """The order's lines become exactly ``lines``: stored ones updated, missing ones deleted, new ones added
+    (a page keeps them as dicts in ``rows.lines``, inserted in bulk by ``Rows.flush_lines``)."""
+    if rows.paged:
+        existing = rows.lines.setdefault(oid, {})  # type: ignore[union-attr]
+    else:
+        existing = {
+            ln.shopify_id: ln
+            for ln in session.exec(
+                select(OrderLine).where(OrderLine.shop_id == shop_id, OrderLine.order_shopify_id == oid)
+            )
+        }
     keep: set[int] = set()
     for line in lines:
-        fields = _line_fields(line)
+        fields = dict(_line_fields(line), order_shopify_id=oid)
         lid = fields["shopify_id"]
         keep.add(lid)
-        row = existing.get(lid) or OrderLine(shop_id=shop_id, shopify_id=lid, order_shopify_id=oid)
-        _apply(row, fields)
-        row.order_shopify_id = oid
-        session.add(row)
-    for lid, row in existing.items():
-        if lid not in keep:
+        row = existing.get(lid)
+        if isinstance(row, OrderLine):
+            _apply(row, fields)
+            session.add(row)
+        elif rows.paged:
+            existing[lid] = dict(fields, shop_id=shop_id)
+        else:
+            session.add(OrderLine(shop_id=shop_id, **fields))
+    for lid in [lid for lid in existing if lid not in keep]:
+        row = existing.pop(lid)
+        if isinstance(row, OrderLine):
             session.delete(row)
 
 
@@ -424,7 +472,9 @@ def _money_key(amount: Any, currency: str | None) -> tuple[bool, Any, str]:
     return (amount is not None, amount if amount is not None else 0, currency or "")
 
 
-def insert_refund(session: Session, shop_id: int, data: dict[str, Any]) -> Refund | None:
+def insert_refund(
+    session: Session, shop_id: int, data: dict[str, Any], rows: Rows | None = None
+) -> Refund | None:
     """refunds/create, a refund inside an order, or a bulk refund: one row per refund, merged.
 
     A refund reaches us several times (its webhook, inside each later version of its order, a sync) and
@@ -439,9 +489,10 @@ def insert_refund(session: Session, shop_id: int, data: dict[str, Any]) -> Refun
     if rid is None or oid is None:
         return None
     amount, currency = refund_money(data)
-    row = _get(session, Refund, shop_id, shopify_id=rid)
+    rows = rows or Rows(session, shop_id)
+    row = rows.get(Refund, "shopify_id", rid)
     if row is None:
-        row = Refund(shop_id=shop_id, shopify_id=rid, order_shopify_id=oid)
+        row = rows.added(Refund, "shopify_id", Refund(shop_id=shop_id, shopify_id=rid, order_shopify_id=oid))
     if _money_key(amount, currency) > _money_key(row.amount, row.currency):
         row.amount, row.currency = amount, currency
     for name, value in (
@@ -457,9 +508,11 @@ def insert_refund(session: Session, shop_id: int, data: dict[str, Any]) -> Refun
         lid = shopify_id(ln.get("id"))
         line_item = ln.get("line_item") or {}
         order_line = shopify_id(ln.get("line_item_id") or line_item.get("id"))
-        if lid is None or order_line is None or _get(session, RefundLine, shop_id, shopify_id=lid):
+        if lid is None or order_line is None or rows.get(RefundLine, "shopify_id", lid):
             continue
-        session.add(
+        rows.added(
+            RefundLine,
+            "shopify_id",
             RefundLine(
                 shop_id=shop_id,
                 shopify_id=lid,
@@ -471,7 +524,7 @@ def insert_refund(session: Session, shop_id: int, data: dict[str, Any]) -> Refun
                 quantity=int(ln.get("quantity") or 0),
                 subtotal=shop_money(ln, "subtotal"),
                 restock_type=text(ln.get("restock_type"), 32),
-            )
+            ),
         )
     return row
 

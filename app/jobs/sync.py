@@ -1,5 +1,10 @@
 """Backfill and reconciliation: the three bulk queries → JSONL → the same upserts as webhooks.
 
+Each page of a bulk result (``PAGE`` records: a parent line and its children) is written in one transaction,
+retried as a whole when a concurrent webhook inserted one of its rows first; a page of orders goes through
+``upsert_orders`` (its stored rows read up front, its new lines inserted in one statement), so the cost of an
+order does not grow with the shop.
+
 ``initial_sync`` runs after install, ``sync_shop`` on demand (``attune sync SHOP``), and
 ``reconcile_all_shops`` nightly enqueues an incremental sync (records updated since the last good run,
 less a day) for every installed shop. Progress lives in ``SyncRun`` rows for the admin; a callback
@@ -18,19 +23,21 @@ from sqlmodel import Session
 
 from app import tasks
 from app.commerce import bulk
+from app.commerce.rows import Rows
 from app.commerce.upserts import (
     update_purchasing_summary,
     upsert_customer,
     upsert_inventory_level,
-    upsert_order,
+    upsert_orders,
     upsert_product,
 )
+from app.commerce.values import shopify_id
 from app.config import Settings, get_settings
-from app.db import get_engine
+from app.db import get_engine, retry_lost_race
 from app.jobs.fan_out import for_each_installed_shop
 from app.modelling.inventory import InventoryInputError
 from app.models.base import utcnow
-from app.models.commerce import SyncRun
+from app.models.commerce import Customer, SyncRun
 from app.models.shop import Shop
 from app.queue import enqueue
 from app.shopify import bulk_queries
@@ -42,28 +49,53 @@ from app.stores.sync_runs import last_good_start
 log = logging.getLogger(__name__)
 
 RESOURCES = ("products", "customers", "orders")
-BATCH = 200
+PAGE = 200  # records (a parent and its children) per transaction
 RECONCILE_OVERLAP = timedelta(days=1)
 Progress = Callable[[str, int], None]
 
 
-def _records(resource: str, lines: Iterable[dict[str, Any]]) -> Iterator[Callable[[Session, int], Any]]:
-    """One write per resource record (parent plus its child lines)."""
+def _records(resource: str, lines: Iterable[dict[str, Any]]) -> Iterator[Any]:
+    """The resource's records in the upserts' shape: a customer, a product with its children, an order."""
     if resource == "customers":
-        for node in lines:
-            if "__parentId" in node:
-                continue
-            yield lambda s, shop_id, n=node: (
-                upsert_customer(s, shop_id, bulk.customer(n)),
-                update_purchasing_summary(s, shop_id, bulk.purchasing_summary(n)),
-            )
+        yield from (node for node in lines if "__parentId" not in node)
         return
-    if resource == "products":
-        for parent, children in bulk.group_children(lines):
-            yield lambda s, shop_id, p=parent, c=children: _product(s, shop_id, bulk.product(p, c))
-        return
+    convert = bulk.product if resource == "products" else bulk.order
     for parent, children in bulk.group_children(lines):
-        yield lambda s, shop_id, p=parent, c=children: upsert_order(s, shop_id, bulk.order(p, c))
+        yield convert(parent, children)
+
+
+def write_page(session: Session, shop_id: int, resource: str, page: list[Any]) -> None:
+    """One page of a resource's records, without committing."""
+    if resource == "orders":
+        upsert_orders(session, shop_id, page)
+    elif resource == "customers":
+        rows = Rows(session, shop_id)
+        rows.preload(Customer, "shopify_id", (shopify_id(n.get("id")) for n in page))
+        for node in page:
+            upsert_customer(session, shop_id, bulk.customer(node), rows)
+            update_purchasing_summary(session, shop_id, bulk.purchasing_summary(node), rows)
+    else:
+        for rest in page:
+            _product(session, shop_id, rest)
+
+
+def import_resource(
+    engine: Any, shop_id: int, resource: str, lines: Iterable[dict[str, Any]], done: Progress
+) -> int:
+    """Write a bulk result page by page, one transaction each (retried whole on a lost insert race);
+    ``done(resource, n)`` after each commit. Returns how many records it wrote."""
+    records, total = _records(resource, lines), 0
+    while page := list(islice(records, PAGE)):
+
+        def work(page: list[Any] = page) -> None:
+            with Session(engine) as session:
+                write_page(session, shop_id, resource, page)
+                session.commit()
+
+        retry_lost_race(work)
+        total += len(page)
+        done(resource, len(page))
+    return total
 
 
 def _product(session: Session, shop_id: int, rest: dict[str, Any]) -> None:
@@ -122,18 +154,17 @@ def sync_shop(
     client = client or AdminClient.for_shop(settings, shop_id)
     counts = {r: 0 for r in RESOURCES}
     try:
+
+        def done(resource: str, n: int) -> None:
+            counts[resource] += n
+            _set(engine, run.id, counts=dict(counts))
+            if progress:
+                progress(resource, n)
+
         for resource in RESOURCES:
             _set(engine, run.id, resource=resource)
-            writes = _records(resource, client.run_bulk_query(_query(resource, updated_since)))
-            while batch := list(islice(writes, BATCH)):
-                with Session(engine) as session:
-                    for write in batch:
-                        write(session, shop_id)
-                    session.commit()
-                counts[resource] += len(batch)
-                _set(engine, run.id, counts=dict(counts))
-                if progress:
-                    progress(resource, len(batch))
+            lines = client.run_bulk_query(_query(resource, updated_since))
+            import_resource(engine, shop_id, resource, lines, done)
         _set(engine, run.id, status="done", resource=None, finished_at=utcnow())
         _after_sync(settings, shop_id)
     except Exception as exc:
