@@ -455,16 +455,32 @@ def finish_customer_refresh(redis_url: str | None, shop_id: int, token: str) -> 
 
 
 # --- queueing once the caller's transaction commits (Saleor's rule: never before) ---------------------
+class _ChangedCustomers:
+    """The customers a transaction changed, per (shop, lists or not): queued together once it commits."""
+
+    def __init__(self, redis_url: str | None) -> None:
+        self.redis_url = redis_url
+        self.changed: dict[tuple[int, bool], set[int]] = {}
+
+    def __call__(self) -> None:
+        for (shop_id, lists), ids in self.changed.items():
+            queue_customer_refresh(self.redis_url, shop_id, ids, lists=lists)
+
+
 def customer_changed(session: Session, shop_id: int, customer_id: int | None, *, lists: bool = True) -> None:
     """A customer's orders, returns or checkouts changed: their profile and (``lists``: the change is of what
     the ranker reads, orders and returns) their personal lists. Once the change commits, the customer is
-    marked changed and the shop's one batched refresh is queued (``queue_customer_refresh``)."""
+    marked changed and the shop's one batched refresh is queued (``queue_customer_refresh``); the customers
+    of one transaction (an inbox batch) are marked together."""
     if customer_id is None:
         return
-    redis_url = get_settings().redis_url
-    after_commit(
-        session, lambda: queue_customer_refresh(redis_url, shop_id, [customer_id], lists=lists) or None
+    pending = next(
+        (cb for cb in session.info.get("after_commit", []) if isinstance(cb, _ChangedCustomers)), None
     )
+    if pending is None:
+        pending = _ChangedCustomers(get_settings().redis_url)
+        after_commit(session, pending)
+    pending.changed.setdefault((shop_id, lists), set()).add(customer_id)
 
 
 def catalog_changed(session: Session, shop_id: int) -> None:
