@@ -440,9 +440,9 @@ def customers_refreshed(redis_url: str | None, shop_id: int, done: dict[str, set
         pipe.execute()
 
 
-def finish_customer_refresh(redis_url: str | None, shop_id: int, token: str) -> None:
+def finish_customer_refresh(redis_url: str | None, shop_id: int, token: str, *, more: bool = False) -> None:
     """Release the run's claim on its shop, then queue the next run if customers changed meanwhile (a run that
-    found this one busy did nothing)."""
+    found this one busy did nothing) or ``more`` (this run left claimed customers for the next one)."""
     redis = get_redis(redis_url)
     with redis.pipeline() as pipe:
         pipe.watch(_run_key(shop_id))
@@ -450,7 +450,7 @@ def finish_customer_refresh(redis_url: str | None, shop_id: int, token: str) -> 
             pipe.multi()
             pipe.delete(_run_key(shop_id))
             pipe.execute()
-    if any(redis.exists(_changed_key(shop_id, what)) for what in CUSTOMER_SETS):
+    if more or any(redis.exists(_changed_key(shop_id, what)) for what in CUSTOMER_SETS):
         enqueue(redis_url, REFRESH_CUSTOMERS, shop_id, queue="default", job_id=customers_job_id(shop_id))
 
 

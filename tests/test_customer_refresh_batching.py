@@ -111,6 +111,18 @@ def test_one_run_per_shop_and_the_busy_one_queues_the_next(session, jobs_env):
     assert refresh_customers(shop_id)["profiles"] == 1
 
 
+def test_a_run_takes_at_most_its_limit_and_queues_the_next_for_the_rest(session, jobs_env, monkeypatch):
+    shop_id, customers = _shop(session, jobs_env)
+    monkeypatch.setattr(customer_refresh, "RUN_LIMIT", 2)
+    monkeypatch.setattr(customer_refresh, "CHUNK", 1)
+    tasks.queue_customer_refresh(jobs_env.redis_url, shop_id, customers[:3])
+    _default(jobs_env).empty()
+    assert refresh_customers(shop_id)["profiles"] == 2
+    assert _default(jobs_env).job_ids == [tasks.customers_job_id(shop_id)]  # for the one left
+    assert refresh_customers(shop_id)["profiles"] == 1
+    assert refresh_customers(shop_id)["profiles"] == 0
+
+
 def test_a_batch_is_ranked_as_each_customer_alone(session, settings):
     shop_id, customers = _shop(session, settings)
     stored = load_ranker(session, shop_id)

@@ -4,7 +4,8 @@ An order, refund or checkout marks its customer changed once it commits (``app.t
 queues the shop's ``refresh_customers`` unless one is waiting. A run claims every customer marked so far,
 refreshes their profiles (``app.jobs.profile_refresh``) and, for those whose orders or returns changed, their
 personal lists ranked together with the stored ranker (``app.jobs.recommendations.refresh_customers_lists``),
-``CHUNK`` customers per transaction, and drops each chunk from the claim once it commits. A busy shop's
+``CHUNK`` customers per transaction (``RUN_LIMIT`` per run; the next run takes the rest), and drops each chunk
+from the claim once it commits. A busy shop's
 customers are thus refreshed in batches (one job per shop and tick, each customer once however often it
 changed) and an idle shop's at once.
 
@@ -32,6 +33,7 @@ from app.stores.shop_models import load_scorers
 
 log = logging.getLogger(__name__)
 CHUNK = 100  # customers per transaction
+RUN_LIMIT = 1000  # customers per run (well within the default queue's 180 s); the rest go to the next run
 
 
 def refresh_customers(shop_id: int) -> dict[str, Any]:
@@ -42,11 +44,12 @@ def refresh_customers(shop_id: int) -> dict[str, Any]:
     if not tasks.start_customer_refresh(redis_url, shop_id, token):
         return {"shop_id": shop_id, "busy": True}
     out = {"shop_id": shop_id, "profiles": 0, "customers_lists": 0, "lists": 0}
-    due = False
+    due = more = False
     try:
         claimed = tasks.claim_changed_customers(redis_url, shop_id)
         everyone = sorted(claimed["profile"] | claimed["lists"])
-        for lo in range(0, len(everyone), CHUNK):
+        more = len(everyone) > RUN_LIMIT
+        for lo in range(0, min(len(everyone), RUN_LIMIT), CHUNK):
             chunk = everyone[lo : lo + CHUNK]
             profiles = [c for c in chunk if c in claimed["profile"]]
             lists = [c for c in chunk if c in claimed["lists"]]
@@ -56,8 +59,11 @@ def refresh_customers(shop_id: int) -> dict[str, Any]:
             out["profiles"] += len(profiles)
             out["customers_lists"] += len(lists)
             out["lists"] += written
+    except BaseException:
+        more = False  # RQ's retry takes the claim again, after its back-off
+        raise
     finally:
-        tasks.finish_customer_refresh(redis_url, shop_id, token)
+        tasks.finish_customer_refresh(redis_url, shop_id, token, more=more)
     if due:
         tasks.train_ranker(redis_url, shop_id)
     log.info("customer refresh: shop %s, %s", shop_id, out)
