@@ -34,6 +34,7 @@ CONNECT_WEB_PIXEL = "app.jobs.install.connect_web_pixel"
 FOLD_PIXEL_EVENTS = "app.jobs.profiles.process_pixel_batch"
 SWEEP_PIXEL_EVENTS = "app.jobs.profiles.sweep_pixel_events"
 REFRESH_PROFILE = "app.jobs.profiles.refresh_profile"
+REFRESH_CUSTOMERS = "app.jobs.customer_refresh.refresh_customers"  # queued by customer_changed
 FIT_SHOP_MODELS = "app.jobs.shop_models.fit_shop_models"
 FIT_ALL_SHOPS = "app.jobs.shop_models.fit_all_shops"
 RESCORE_SHOP = "app.jobs.shop_models.rescore_shop"
@@ -369,15 +370,117 @@ def training_done(redis_url: str | None, shop_id: int) -> None:
         log.warning("ranker training of shop %s: claim not released (expires by itself): %s", shop_id, exc)
 
 
+# --- the batched customer refresh: changed customers marked per shop, one job takes them all ----------------
+CUSTOMER_SETS = ("profile", "lists")
+CUSTOMER_RUN_TTL_S = 600  # a refresh run's claim on its shop (longer than the default queue's 180 s timeout)
+
+
+def customers_job_id(shop_id: int) -> str:
+    return f"customers-{shop_id}"
+
+
+def _changed_key(shop_id: int, what: str) -> str:
+    return f"attune:customers:changed:{shop_id}:{what}"
+
+
+def _claimed_key(shop_id: int, what: str) -> str:
+    return f"attune:customers:claimed:{shop_id}:{what}"
+
+
+def _run_key(shop_id: int) -> str:
+    return f"attune:customers:running:{shop_id}"
+
+
+def queue_customer_refresh(
+    redis_url: str | None, shop_id: int, customer_ids: Iterable[int], *, lists: bool = True
+) -> bool:
+    """Mark ``customer_ids`` changed (their profile; with ``lists`` their personal lists too), then queue the
+    shop's refresh unless one is waiting: that one takes every customer marked before it starts, so a busy
+    shop's changes are refreshed in batches, one job per shop and tick, each customer once however often it
+    changed. Ids only; on the default queue (O(the customers changed), never behind a training)."""
+    ids = sorted({int(c) for c in customer_ids})
+    if not ids:
+        return True
+    try:
+        with get_redis(redis_url).pipeline() as pipe:
+            pipe.sadd(_changed_key(shop_id, "profile"), *ids)
+            if lists:
+                pipe.sadd(_changed_key(shop_id, "lists"), *ids)
+            pipe.execute()
+    except RedisError as exc:
+        log.warning("customer refresh of shop %s not queued (Redis unavailable): %s", shop_id, exc)
+        return False
+    return enqueue(redis_url, REFRESH_CUSTOMERS, shop_id, queue="default", job_id=customers_job_id(shop_id))
+
+
+def start_customer_refresh(redis_url: str | None, shop_id: int, token: str) -> bool:
+    """A refresh run of the shop starts: False while another one runs (raises ``RedisError``)."""
+    return bool(get_redis(redis_url).set(_run_key(shop_id), token, nx=True, ex=CUSTOMER_RUN_TTL_S))
+
+
+def claim_changed_customers(redis_url: str | None, shop_id: int) -> dict[str, set[int]]:
+    """Move the shop's changed customers into its claimed sets and return those (what -> ids). A run that died
+    left its claim in place, so the next run takes it again: nothing marked is lost to a crash."""
+    with get_redis(redis_url).pipeline() as pipe:
+        for what in CUSTOMER_SETS:
+            claimed = _claimed_key(shop_id, what)
+            pipe.sunionstore(claimed, [claimed, _changed_key(shop_id, what)])
+            pipe.delete(_changed_key(shop_id, what))
+            pipe.smembers(claimed)
+        replies = pipe.execute()
+    return {what: {int(c) for c in replies[3 * i + 2]} for i, what in enumerate(CUSTOMER_SETS)}
+
+
+def customers_refreshed(redis_url: str | None, shop_id: int, done: dict[str, set[int]]) -> None:
+    """Drop committed customers from the claim (raises ``RedisError``)."""
+    with get_redis(redis_url).pipeline() as pipe:
+        for what, ids in done.items():
+            if ids:
+                pipe.srem(_claimed_key(shop_id, what), *ids)
+        pipe.execute()
+
+
+def finish_customer_refresh(redis_url: str | None, shop_id: int, token: str, *, more: bool = False) -> None:
+    """Release the run's claim on its shop, then queue the next run if customers changed meanwhile (a run that
+    found this one busy did nothing) or ``more`` (this run left claimed customers for the next one)."""
+    redis = get_redis(redis_url)
+    with redis.pipeline() as pipe:
+        pipe.watch(_run_key(shop_id))
+        if pipe.get(_run_key(shop_id)) == token.encode():
+            pipe.multi()
+            pipe.delete(_run_key(shop_id))
+            pipe.execute()
+    if more or any(redis.exists(_changed_key(shop_id, what)) for what in CUSTOMER_SETS):
+        enqueue(redis_url, REFRESH_CUSTOMERS, shop_id, queue="default", job_id=customers_job_id(shop_id))
+
+
 # --- queueing once the caller's transaction commits (Saleor's rule: never before) ---------------------
-def customer_changed(session: Session, shop_id: int, customer_id: int | None) -> None:
-    """A customer's orders, returns or checkouts changed: their profile and their personal lists."""
+class _ChangedCustomers:
+    """The customers a transaction changed, per (shop, lists or not): queued together once it commits."""
+
+    def __init__(self, redis_url: str | None) -> None:
+        self.redis_url = redis_url
+        self.changed: dict[tuple[int, bool], set[int]] = {}
+
+    def __call__(self) -> None:
+        for (shop_id, lists), ids in self.changed.items():
+            queue_customer_refresh(self.redis_url, shop_id, ids, lists=lists)
+
+
+def customer_changed(session: Session, shop_id: int, customer_id: int | None, *, lists: bool = True) -> None:
+    """A customer's orders, returns or checkouts changed: their profile and (``lists``: the change is of what
+    the ranker reads, orders and returns) their personal lists. Once the change commits, the customer is
+    marked changed and the shop's one batched refresh is queued (``queue_customer_refresh``); the customers
+    of one transaction (an inbox batch) are marked together."""
     if customer_id is None:
         return
-    settings = get_settings()
-    redis_url = settings.redis_url
-    after_commit(session, lambda: refresh_profile(redis_url, shop_id, f"customer:{customer_id}"))
-    refresh_lists_after_commit(session, settings, shop_id, customer_id)
+    pending = next(
+        (cb for cb in session.info.get("after_commit", []) if isinstance(cb, _ChangedCustomers)), None
+    )
+    if pending is None:
+        pending = _ChangedCustomers(get_settings().redis_url)
+        after_commit(session, pending)
+    pending.changed.setdefault((shop_id, lists), set()).add(customer_id)
 
 
 def catalog_changed(session: Session, shop_id: int) -> None:
@@ -389,25 +492,11 @@ def catalog_changed(session: Session, shop_id: int) -> None:
     after_commit(session, lambda: sync_knowledge(redis_url, shop_id))
 
 
-def refresh_lists_after_commit(
-    session: Session, settings: Settings, shop_id: int, customer_id: int | None = None
-) -> None:
-    """Queue a list refresh (the shop's, or one customer's) once the change that made it stale commits."""
+def refresh_lists_after_commit(session: Session, settings: Settings, shop_id: int) -> None:
+    """Queue the shop's list refresh once the change that made it stale commits (a customer's lists go with
+    ``customer_changed``)."""
     redis_url = settings.redis_url
-    if customer_id is None:
-        after_commit(session, lambda: refresh_shop_lists(redis_url, shop_id))
-        return
-    after_commit(
-        session,
-        lambda: enqueue(
-            redis_url,
-            REFRESH_CUSTOMER_LISTS,
-            shop_id,
-            customer_id,
-            queue="default",  # O(that customer): never behind a shop's training or list rebuild
-            job_id=f"recs-customer-{shop_id}-{customer_id}",
-        ),
-    )
+    after_commit(session, lambda: refresh_shop_lists(redis_url, shop_id))
 
 
 def send_handoff_after_commit(session: Session, redis_url: str | None, shop_id: int, message_id: int) -> None:

@@ -87,7 +87,8 @@ def test_the_procfile_serves_every_queue_and_keeps_customer_refreshes_off_the_sl
     fast = [lane for lane in lanes if "low" not in lane]
     assert fast and all(lane[0] != "low" for lane in fast)
     source = (ROOT / "app" / "tasks.py").read_text()
-    block = source[source.index("REFRESH_CUSTOMER_LISTS,\n") :][:200]
+    block = source[source.index("def queue_customer_refresh(") :]
+    block = block[block.index("REFRESH_CUSTOMERS, shop_id") :][:200]  # the batched customer refresh
     queue = block.split('queue="', 1)[1].split('"', 1)[0]
     assert queue in fast[0] and queue != "low"
     assert 'TRAIN_RANKER, shop_id, queue="low"' in source  # training stays on the slow lane

@@ -1,7 +1,8 @@
 """Inbox worker jobs: process events, sweep forgotten ones.
 
-``process_inbox`` applies the handler's effect and marks the row done in ONE transaction, so a retry
-after a crash (or a duplicate job) finds either nothing applied or the row already done. Rows are queued
+``process_inbox_batch`` applies a batch's effects and marks its rows done in ONE transaction (``process_inbox``
+does the same for one event, the fallback when an event of the batch fails), so a retry after a crash (or a
+duplicate job) finds either nothing applied or the rows already done. Rows are queued
 (and failed ones replayed) by ``webhooks.inbox_queue``, as ``process_inbox_batch`` jobs of many ids; the
 sweeper tells a row never queued from one waiting its turn by the marks that module keeps in Redis.
 """
@@ -44,8 +45,15 @@ before_commit: Callable[[WebhookInbox], None] = _nothing
 
 
 def process_inbox_batch(inbox_ids: list[int]) -> dict[str, int]:
-    """Apply each event with ``process_inbox`` (each in its own transaction). Raises after trying them
-    all when any failed, for RQ's retry; a retry skips the ones already done. Returns counts by status."""
+    """Apply the batch's events in ONE transaction, each event's effect with its row marked done (one commit
+    for the batch, not one per event). When any event fails, that transaction is rolled back and each event
+    is applied in its own transaction with ``process_inbox``, so the failing one is marked failed and the rest
+    are applied; then this raises, for RQ's retry (a retry skips the ones already done). Returns counts by
+    status."""
+    try:
+        return _apply_together(list(dict.fromkeys(inbox_ids)))
+    except Exception as exc:  # noqa: BLE001 - each event again alone: the failing one is marked and logged
+        log.info("inbox batch of %d events failed together (%s): applying each alone", len(inbox_ids), exc)
     counts: dict[str, int] = {}
     failed: list[int] = []
     for inbox_id in inbox_ids:
@@ -58,6 +66,47 @@ def process_inbox_batch(inbox_ids: list[int]) -> dict[str, int]:
     if failed:
         raise InboxEventsFailed(f"{len(failed)} of {len(inbox_ids)} inbox events failed: {failed[:20]}")
     return counts
+
+
+def _apply_together(inbox_ids: list[int]) -> dict[str, int]:
+    """Every event of ``inbox_ids`` in one transaction, rows locked in id order; raises on the first failure
+    (nothing is committed then)."""
+    settings = get_settings()
+    counts: dict[str, int] = {}
+    with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
+        found = session.exec(
+            select(WebhookInbox)
+            .where(WebhookInbox.id.in_(inbox_ids))  # type: ignore[union-attr]
+            .order_by(WebhookInbox.id)
+            .with_for_update()
+        ).all()
+        rows = {row.id: row for row in found}
+        shops: dict[int, Shop | None] = {}
+        for inbox_id in inbox_ids:
+            row = rows.get(inbox_id)
+            status = "missing" if row is None else row.status
+            if row is not None and row.status not in (DONE, DROPPED):
+                if row.shop_id is not None and row.shop_id not in shops:
+                    shops[row.shop_id] = session.get(Shop, row.shop_id)
+                status = _apply(session, row, shops.get(row.shop_id) if row.shop_id is not None else None)
+            counts[status] = counts.get(status, 0) + 1
+        session.commit()
+    return counts
+
+
+def _apply(session: Session, row: WebhookInbox, shop: Shop | None) -> str:
+    """One event's effect and its row's new status, in the caller's transaction (raises when it fails)."""
+    if shop is None:
+        row.status, row.error, row.processed_at = DROPPED, "unknown shop", utcnow()
+    elif not shop.is_installed and row.topic not in ALWAYS_PROCESSED:
+        row.status, row.error, row.processed_at = DROPPED, "shop uninstalled", utcnow()
+    else:
+        resolve(row.topic)(session, shop, row.body(), row)
+        before_commit(row)
+        row.status, row.error, row.processed_at = DONE, None, utcnow()
+        row.attempts += 1
+    session.add(row)
+    return row.status
 
 
 class InboxEventsFailed(Exception):
@@ -75,28 +124,14 @@ def process_inbox(inbox_id: int) -> str:
         if row.status in (DONE, DROPPED):
             return row.status
         shop = session.get(Shop, row.shop_id) if row.shop_id is not None else None
-        if shop is None:
-            row.status, row.error, row.processed_at = DROPPED, "unknown shop", utcnow()
-            session.add(row)
-            session.commit()
-            return DROPPED
-        if not shop.is_installed and row.topic not in ALWAYS_PROCESSED:
-            row.status, row.error, row.processed_at = DROPPED, "shop uninstalled", utcnow()
-            session.add(row)
-            session.commit()
-            return DROPPED
         try:
-            resolve(row.topic)(session, shop, row.body(), row)
-            before_commit(row)
-            row.status, row.error, row.processed_at = DONE, None, utcnow()
-            row.attempts += 1
-            session.add(row)
+            status = _apply(session, row, shop)
             session.commit()
         except Exception as exc:
             session.rollback()
             _mark_failed(engine, inbox_id, exc)
             raise
-    return DONE
+    return status
 
 
 def _mark_failed(engine, inbox_id: int, exc: BaseException) -> None:  # noqa: ANN001

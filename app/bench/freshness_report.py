@@ -17,7 +17,7 @@ def workers_text(rq_workers: int | None) -> str:
         return f"{rq_workers} `attune worker` on every queue"
     return (
         "the Procfile's RQ workers (`worker`: webhooks, default, in its own process; `worker_low`: low, then "
-        "the others, a forked work horse per job)"
+        "the others, a forked work horse per job; CPU per worker in that order)"
     )
 
 
@@ -80,7 +80,7 @@ def render(steps: list[Step], setup: dict[str, Any], target_p95: float, rates: s
         f"Measured: {setup['when']:%Y-%m-%d %H:%M UTC} on {os.cpu_count()} CPU cores, shared with other work "
         f"(load average {setup['load']:.1f} at the end; whole run {setup['wall']:.0f} s).  ",
         f"Processes: gunicorn `app.gunicorn_conf` ({gunicorn_conf.workers} {gunicorn_conf.worker_class} workers, "
-        f"{gunicorn_conf.threads} threads), {workers_text(setup['rq_workers'])} (RQ, forking), `attune cron`, "
+        f"{gunicorn_conf.threads} threads), {workers_text(setup['rq_workers'])}, `attune cron`, "
         "a private redis-server, SQLite; the fake Shopify and the load generator in the bench process, on the "
         "same cores.  ",
         f"Shop: the shipped Online Retail II sample, installed through OAuth and the bulk backfill; orders go to "
@@ -94,17 +94,17 @@ def render(steps: list[Step], setup: dict[str, Any], target_p95: float, rates: s
         "",
         "| webhooks/s asked | achieved | orders | p50 (s) | p95 (s) | p99 (s) | profile p95 | served list p95 |"
         " late / never reflected | non-2xx / rows lost / not processed / pixel lost | peak backlog "
-        "webhooks·default·low | CPU s web · worker(s) | holds |",
+        "webhooks·default·low | CPU s web · each worker | holds |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in steps:
-        workers = sum(v for k, v in s.cpu.items() if k.startswith("worker"))
+        workers = " + ".join(f"{v:.0f}" for k, v in sorted(s.cpu.items()) if k.startswith("worker")) or "0"
         lines.append(
             f"| {s.rate:g} | {s.achieved:.1f} | {s.orders} | {_s(pct(s.latencies, 0.5))} | "
             f"{_s(pct(s.latencies, 0.95))} | {_s(pct(s.latencies, 0.99))} | {_s(pct(s.profile, 0.95))} | "
             f"{_s(pct(s.served, 0.95))} | {s.late} / {s.not_reflected} | {s.non_2xx} / {s.rows_lost} / "
             f"{s.rows_undone} / {s.pixel_lost} | {s.backlog.get('webhooks', 0)}·{s.backlog.get('default', 0)}·"
-            f"{s.backlog.get('low', 0)} | {s.cpu.get('web', 0):.0f} · {workers:.0f} of {s.wall:.0f} s | "
+            f"{s.backlog.get('low', 0)} | {s.cpu.get('web', 0):.0f} · {workers} of {s.wall:.0f} s | "
             f"{'yes' if s.holds(target_p95) else 'no'} |"
         )
     lines += [

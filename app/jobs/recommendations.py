@@ -4,10 +4,12 @@
 personal lists; before its first training, which the install's sync queues, the untrained fallback computed
 here); ``refresh_personal_lists``
 rewrites only the customers' lists, after a training. ``refresh_for_customer``
-rewrites one customer's personal lists after their order or refund, from the stored ranker and that customer's
-own rows only (plus the cards of the ranked products and the shop's rules): its cost does not grow with the
-shop. It also queues a retraining once enough new orders arrived since the last one. Both are idempotent and
-queued after the commit of the change that makes them stale (``app.tasks.refresh_lists_after_commit``). The
+rewrites one customer's personal lists, from the stored ranker and that customer's own rows only (plus the
+cards of the ranked products and the shop's rules): its cost does not grow with the shop. It also queues a
+retraining once enough new orders arrived since the last one. ``refresh_customers_lists`` is the same for many
+customers at once, ranked together: the batched refresh after orders and refunds
+(``app.jobs.customer_refresh``) calls it. All are idempotent and queued after the commit of the change that
+makes them stale (``app.tasks.refresh_lists_after_commit``, ``app.tasks.customer_changed``). The
 app proxy serves the stored rows; nothing here runs on a storefront request.
 """
 
@@ -76,21 +78,44 @@ def refresh_personal_lists(shop_id: int, settings: Settings | None = None) -> in
 
 
 def customer_lists(
-    session: Session, shop_id: int, customer_id: int, stored: StoredRanker, now
+    session: Session, shop_id: int, customer_ids: list[int], stored: StoredRanker, now
 ) -> list[ListSpec]:
-    """One customer's personal lists from the stored ranker: reads the customer's orders and returns, the
-    cards of the ranked products and the shop's rules."""
+    """These customers' personal lists from the stored ranker: reads their orders and returns, the cards of
+    the ranked products and the shop's rules; nothing else of the shop. Ranked together, each as alone."""
     ranker = stored.ranker
-    history = purchase_lines(session, shop_id, [customer_id], with_products=False).baskets(ranker.catalogue)
+    history = purchase_lines(session, shop_id, customer_ids, with_products=False).baskets(ranker.catalogue)
     cs = ranker.customers(history)
-    at = np.flatnonzero(history.customers == str(customer_id))
-    when = np.array([now.timestamp() / DAY])
-    if len(at):
-        ranked = rank_personal(ranker, cs, at, when)
-    else:  # none of their orders is of a product the ranker knows yet: the best sellers until it retrains
-        ranked = rank_personal(ranker, None, np.zeros(1, np.int64), when, customer_ids=[str(customer_id)])
-    cards, rules = customer_rules(session, shop_id, [customer_id], ranked.product_ids(), stored.currency)
-    return customer_specs(cards, ranked, personal_lists(ranked, rules), stored.info())
+    row_of = {str(c): r for r, c in enumerate(history.customers)}
+    when = now.timestamp() / DAY
+    known = [str(c) for c in customer_ids if str(c) in row_of]
+    # none of their orders is of a product the ranker knows yet: the best sellers until it retrains
+    cold = [str(c) for c in customer_ids if str(c) not in row_of]
+    rankings = []
+    if known:
+        rows = np.array([row_of[c] for c in known], np.int64)
+        rankings.append(rank_personal(ranker, cs, rows, np.full(len(rows), when)))
+    if cold:
+        zeros = np.zeros(len(cold), np.int64)
+        rankings.append(rank_personal(ranker, None, zeros, np.full(len(cold), when), customer_ids=cold))
+    product_ids = set().union(*(r.product_ids() for r in rankings))
+    cards, rules = customer_rules(session, shop_id, list(customer_ids), product_ids, stored.currency)
+    specs: list[ListSpec] = []
+    for ranked in rankings:
+        specs += customer_specs(cards, ranked, personal_lists(ranked, rules), stored.info())
+    return specs
+
+
+def refresh_customers_lists(session: Session, shop_id: int, customer_ids: list[int], now) -> tuple[int, bool]:
+    """Rewrite these customers' personal lists in ``session`` (no commit). Returns (lists written, whether a
+    retraining is due: enough new orders, or no ranker that knows any order yet)."""
+    stored = load_ranker(session, shop_id)
+    if stored is None or stored.ranker.shop is None:
+        return 0, True  # no ranker (or one trained before any order): the training refreshes every list
+    specs = customer_lists(session, shop_id, customer_ids, stored, now)
+    subjects = {str(c) for c in customer_ids}
+    n = write_lists(session, shop_id, specs, replace_scopes={"customer": subjects}, now=now)
+    cap = retrain_threshold(stored.orders)
+    return n, retrain_due(stored.orders, orders_since(session, shop_id, stored.last_order_at, cap))
 
 
 def refresh_for_customer(shop_id: int, customer_id: int, settings: Settings | None = None) -> int:
@@ -101,15 +126,7 @@ def refresh_for_customer(shop_id: int, customer_id: int, settings: Settings | No
     def work() -> int:
         nonlocal due
         with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
-            stored = load_ranker(session, shop_id)
-            if stored is None or stored.ranker.shop is None:
-                due = True  # no ranker (or one trained before any order): the training refreshes every list
-                return 0
-            now = utcnow()
-            specs = customer_lists(session, shop_id, customer_id, stored, now)
-            n = write_lists(session, shop_id, specs, replace_scopes={"customer": {str(customer_id)}}, now=now)
-            cap = retrain_threshold(stored.orders)
-            due = retrain_due(stored.orders, orders_since(session, shop_id, stored.last_order_at, cap))
+            n, due = refresh_customers_lists(session, shop_id, [customer_id], utcnow())
             session.commit()
         return n
 

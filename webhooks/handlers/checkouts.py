@@ -15,7 +15,8 @@ from app.tasks import customer_changed
 def checkout_changed(session: Session, shop: Shop, payload: dict[str, Any], event: WebhookInbox) -> None:
     checkout = upsert_checkout(session, shop.id, payload)
     if checkout is not None:
-        customer_changed(session, shop.id, checkout.customer_shopify_id)
+        # a checkout is in the profile, not in what the ranker reads: the lists stay as they are
+        customer_changed(session, shop.id, checkout.customer_shopify_id, lists=False)
 
 
 def checkout_deleted(session: Session, shop: Shop, payload: dict[str, Any], event: WebhookInbox) -> None:
