@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -182,3 +182,18 @@ def order_lines_of(session: Session, shop_id: int, customer_id: int) -> tuple[in
         ).bindparams(s=shop_id, c=customer_id)
     ).one()[0]
     return int(lines), int(returned)
+
+
+def double_shop(session: Session, shop: Replayed, except_customer: int) -> None:
+    """The shop doubles: every other shopper orders their history again, a year later (new ids)."""
+    for n, body in enumerate(b for b in shop.payloads if b["customer"]["id"] != except_customer):
+        later = body["processed_at"].replace("Z", "+00:00")
+        copy = dict(body, id=body["id"] + 10_000_000, refunds=[])
+        copy["processed_at"] = copy["created_at"] = copy["updated_at"] = (
+            pd.Timestamp(later) + timedelta(days=365)
+        ).strftime("%Y-%m-%dT%H:%M:%SZ")
+        copy["line_items"] = [dict(ln, id=ln["id"] + 10_000_000) for ln in body["line_items"]]
+        upsert_order(session, shop.shop_id, copy)
+        if n % 100 == 99:
+            session.commit()
+    session.commit()

@@ -6,12 +6,17 @@ refresh reads that customer's order rows plus one count, however large the shop.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import numpy as np
 import pandas as pd
 import pytest
-from ranker_support import new_order, order_lines_of, order_rows_read, replay_sample, transactions
+from ranker_support import (
+    double_shop,
+    new_order,
+    order_lines_of,
+    order_rows_read,
+    replay_sample,
+    transactions,
+)
 from redis import Redis
 from rq import Queue
 from sqlmodel import select
@@ -116,17 +121,7 @@ def test_a_customer_refresh_reads_only_that_customers_rows(session, settings):
     first = customers[0]
     before = read(first)
     lines, _ = order_lines_of(session, shop.shop_id, first)
-    for n, body in enumerate(b for b in shop.payloads if b["customer"]["id"] != first):
-        later = body["processed_at"].replace("Z", "+00:00")
-        copy = dict(body, id=body["id"] + 10_000_000, refunds=[])
-        copy["processed_at"] = copy["created_at"] = copy["updated_at"] = (
-            pd.Timestamp(later) + timedelta(days=365)
-        ).strftime("%Y-%m-%dT%H:%M:%SZ")
-        copy["line_items"] = [dict(ln, id=ln["id"] + 10_000_000) for ln in body["line_items"]]
-        upsert_order(session, shop.shop_id, copy)
-        if n % 100 == 99:
-            session.commit()
-    session.commit()
+    double_shop(session, shop, first)
     assert read(first) == before  # the same rows as before the shop doubled
     # and the retraining rule saw the new orders (more than 10 % of the 462 trained on): one training queued
     stored = session.exec(select(RankerModel).where(RankerModel.shop_id == shop.shop_id)).one()
