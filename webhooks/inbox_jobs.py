@@ -43,28 +43,39 @@ def _nothing(row: WebhookInbox) -> None:
 # process it starts, to stop a job there and kill the worker mid-job.
 before_commit: Callable[[WebhookInbox], None] = _nothing
 
+# Events per transaction. One commit serves many events, but a transaction holds SQLite's only write lock from
+# its first write to its commit, and the ingress must commit each webhook within ``inbox_writer.WAIT_S`` (4.5 s): a
+# job's 200 events in one transaction held it for seconds on a busy 2-core box, and the ingress answered 503
+# (benchmarks/freshness.md, 2026-12-07).
+TOGETHER = 20
+
 
 def process_inbox_batch(inbox_ids: list[int]) -> dict[str, int]:
-    """Apply the batch's events in ONE transaction, each event's effect with its row marked done (one commit
-    for the batch, not one per event). When any event fails, that transaction is rolled back and each event
-    is applied in its own transaction with ``process_inbox``, so the failing one is marked failed and the rest
-    are applied; then this raises, for RQ's retry (a retry skips the ones already done). Returns counts by
-    status."""
-    try:
-        return _apply_together(list(dict.fromkeys(inbox_ids)))
-    except Exception as exc:  # noqa: BLE001 - each event again alone: the failing one is marked and logged
-        log.info("inbox batch of %d events failed together (%s): applying each alone", len(inbox_ids), exc)
+    """Apply the batch's events ``TOGETHER`` at a time, each group in ONE transaction, each event's effect with
+    its row marked done (one commit per group, not one per event). When an event of a group fails, that
+    group's transaction is rolled back and each of its events is applied in its own transaction with
+    ``process_inbox``, so the failing one is marked failed and the rest are applied; after the last group this
+    raises, for RQ's retry (a retry skips the ones already done). Returns counts by status."""
+    ids = list(dict.fromkeys(inbox_ids))
     counts: dict[str, int] = {}
     failed: list[int] = []
-    for inbox_id in inbox_ids:
+    for lo in range(0, len(ids), TOGETHER):
+        group = ids[lo : lo + TOGETHER]
         try:
-            status = process_inbox(inbox_id)
-        except Exception:  # noqa: BLE001 - marked failed and logged by process_inbox; the rest still run
-            failed.append(inbox_id)
+            for status, n in _apply_together(group).items():
+                counts[status] = counts.get(status, 0) + n
             continue
-        counts[status] = counts.get(status, 0) + 1
+        except Exception as exc:  # noqa: BLE001 - each event again alone: the failing one is marked and logged
+            log.info("inbox group of %d events failed together (%s): applying each alone", len(group), exc)
+        for inbox_id in group:
+            try:
+                status = process_inbox(inbox_id)
+            except Exception:  # noqa: BLE001 - marked failed and logged by process_inbox; the rest still run
+                failed.append(inbox_id)
+                continue
+            counts[status] = counts.get(status, 0) + 1
     if failed:
-        raise InboxEventsFailed(f"{len(failed)} of {len(inbox_ids)} inbox events failed: {failed[:20]}")
+        raise InboxEventsFailed(f"{len(failed)} of {len(ids)} inbox events failed: {failed[:20]}")
     return counts
 
 

@@ -32,7 +32,7 @@ from app.stores.profiles import StaleProfile
 from app.stores.shop_models import load_scorers
 
 log = logging.getLogger(__name__)
-CHUNK = 100  # customers per transaction
+CHUNK = 20  # customers per transaction: SQLite's one write lock is held briefly (the ingress waits on it)
 RUN_LIMIT = 1000  # customers per run (well within the default queue's 180 s); the rest go to the next run
 
 
