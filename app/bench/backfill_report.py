@@ -17,7 +17,13 @@ def render(phases: dict[str, float], f: dict[str, Any], target_s: float) -> str:
         f"Measured: {f['when']:%Y-%m-%d %H:%M UTC} on {os.cpu_count()} CPU cores, shared with other work "
         f"(load average {f['load']:.1f} at the end).  ",
         f"Data: {f['source']}: {f['lines']:,} lines → {f['customers']:,} customers; backfilled {f['counts']}.  ",
-        f"Processes: gunicorn `app.gunicorn_conf`, {f['rq_workers']} `attune worker` (RQ, forking), `attune cron`, "
+        "Processes: gunicorn `app.gunicorn_conf`, "
+        + (
+            f"{f['rq_workers']} `attune worker` (RQ, forking)"
+            if f["rq_workers"]
+            else "the Procfile's RQ workers (a fast lane and a low lane)"
+        )
+        + ", `attune cron`, "
         "a private redis-server, SQLite; the fake Shopify (bulk operations, JSONL) in the bench process.  ",
         f"Ranker: {f['ranker']}.",
         "",
