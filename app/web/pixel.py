@@ -140,9 +140,8 @@ def receive() -> Any:
             redis_url = cfg.redis_url
             after_commit(session, lambda: tasks.fold_pixel_events(redis_url, shop_id, new_ids))
         steps = [(r["name"], r["occurred_at"].timestamp()) for r in rows if r["name"] in STEP_EVENTS]
-        if (
-            steps
-        ):  # the nudge reads a browser's checkout steps from Redis (a repeated event adds nothing it uses)
+        # the nudge reads a browser's checkout steps from Redis (a repeated event adds nothing it uses)
+        if steps:
             after_commit(session, lambda: _record_steps(cfg.redis_url, shop_id, batch.clientId, steps))
 
     result = {
@@ -160,9 +159,7 @@ def _record_steps(
 ) -> None:
     try:
         nudge_live.record_steps(get_redis(redis_url), shop_id, client_id, steps)
-    except (
-        RedisError
-    ) as exc:  # the rows are stored; the nudge may miss these steps (it reads them from Redis)
+    except RedisError as exc:  # the rows are stored; the nudge may miss these steps
         log.warning("pixel: shop %s, checkout steps not written to Redis: %s", shop_id, exc)
 
 
