@@ -20,14 +20,14 @@ setup: $(STAMP) ## Create .venv and install Attune with everything it needs
 demo: setup ## Run the sandbox store through the real app (see README)
 	$(VENV)/bin/attune demo $(DEMO_ARGS)
 
-test: setup ## The whole suite, on SQLite and then on PostgreSQL (full-data backtests: make test-backtests)
-	$(MAKE) test-sqlite test-postgresql
+test: setup ## The whole suite, on SQLite and PostgreSQL side by side (full-data backtests: make test-backtests)
+	$(MAKE) -j2 test-sqlite test-postgresql
 
 test-sqlite: setup
 	ATTUNE_TEST_DATABASE=sqlite $(PY) -m pytest -n 2 -m "not backtest" $(PYTEST_ARGS)
 
 test-postgresql: setup
-	ATTUNE_TEST_DATABASE=postgresql $(PY) -m pytest -n 2 -m "not browser and not backtest" $(PYTEST_ARGS)
+	ATTUNE_TEST_DATABASE=postgresql ATTUNE_TEST_SLOT=$$(( $${ATTUNE_TEST_SLOT:-0} + 1 )) $(PY) -m pytest -n 2 -m "not browser and not backtest" $(PYTEST_ARGS)
 
 test-backtests: setup ## Full real-data backtests against the issues' targets (needs ../shared/data; ~30 min)
 	$(PY) -m pytest -m backtest -v $(PYTEST_ARGS)
