@@ -177,11 +177,24 @@ def _fill(step: Step, orders: list[Order], drain_end: float) -> None:
     for o in orders:
         if o.reflected_at is None:
             step.not_reflected += 1
+            what = _missing(o)
+            step.missing[what] = step.missing.get(what, 0) + 1
+            click.echo(f"never reflected: order {o.order_id} of customer {o.customer_id}: {what}", err=True)
             continue
         step.late += o.reflected_at > drain_end
         step.latencies.append(o.reflected_at - o.acked)
         step.profile.append((o.profile_at or 0.0) - o.acked)
         step.served.append((o.list_at or 0.0) - o.acked)
+
+
+def _missing(order: Order) -> str:
+    """What an unreflected order still lacked: its webhook applied, the profile, the served list."""
+    if order.processed_at is None:
+        return "webhook not applied"
+    parts = [
+        name for name, at in (("profile", order.profile_at), ("served list", order.list_at)) if at is None
+    ]
+    return " and ".join(parts)
 
 
 @click.command("freshness")

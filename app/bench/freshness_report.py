@@ -41,6 +41,7 @@ class Step:
     served: list[float] = field(default_factory=list)
     late: int = 0
     not_reflected: int = 0
+    missing: dict[str, int] = field(default_factory=dict)  # never reflected: what was missing -> orders
     non_2xx: int = 0
     rows_lost: int = 0
     rows_undone: int = 0
@@ -119,4 +120,8 @@ def render(steps: list[Step], setup: dict[str, Any], target_p95: float, rates: s
         "at the first rate that does not hold unless `--all-rates` is given.",
         "",
     ]
+    for s in steps:
+        if s.missing:
+            what = "; ".join(f"{n} {reason}" for reason, n in sorted(s.missing.items()))
+            lines += [f"Never reflected at {s.rate:g} webhooks/s, by what was missing: {what}.", ""]
     return "\n".join(lines)
