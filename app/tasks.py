@@ -112,6 +112,10 @@ def shop_lists_job_id(shop_id: int) -> str:
     return f"recs-shop-{shop_id}"
 
 
+def shared_lists_job_id(shop_id: int) -> str:
+    return f"recs-shared-{shop_id}"
+
+
 def personal_lists_job_id(shop_id: int) -> str:
     return f"recs-personal-{shop_id}"
 
@@ -137,14 +141,31 @@ def relay_job_id(shop_id: int, channel: str) -> str:
 
 
 # --- queueing now ---------------------------------------------------------------------------------
-def refresh_shop_lists(redis_url: str | None, shop_id: int) -> bool:
+def refresh_shop_lists(redis_url: str | None, shop_id: int, *, personal: bool = True) -> bool:
+    """Every list of the shop; without ``personal`` only the lists every shopper shares (product pages,
+    placements), for a change that cannot move a customer's personal lists (new product vectors)."""
+    if not personal:
+        return enqueue(
+            redis_url,
+            REFRESH_SHOP_LISTS,
+            shop_id,
+            queue="low",
+            job_id=shared_lists_job_id(shop_id),
+            personal=False,
+        )
     return enqueue(redis_url, REFRESH_SHOP_LISTS, shop_id, queue="low", job_id=shop_lists_job_id(shop_id))
 
 
 def refresh_personal_lists(redis_url: str | None, shop_id: int) -> bool:
-    """Every customer's personal lists of the shop (after its ranker was trained); one queued per shop."""
+    """Every customer's personal lists of the shop (after its ranker was trained); one queued per shop, at the
+    front of the low queue: what shoppers see goes before the slow work a sync queued (knowledge, vectors)."""
     return enqueue(
-        redis_url, REFRESH_PERSONAL_LISTS, shop_id, queue="low", job_id=personal_lists_job_id(shop_id)
+        redis_url,
+        REFRESH_PERSONAL_LISTS,
+        shop_id,
+        queue="low",
+        job_id=personal_lists_job_id(shop_id),
+        at_front=True,
     )
 
 

@@ -72,8 +72,11 @@ def test_vectors_are_stored_once_and_reembedded_only_on_text_change(session, set
     assert row.unpack().shape == (embedder.dim,)
     # the stored vector is the embedder's vector of the product text
     assert float(row.unpack() @ embedder.embed([row_text(session, demo.shop_id, 1005)])[0]) > 0.999
-    # embedding finished: the shop's lists are queued for a refresh (deduplicated job id)
-    assert get_queue(settings.redis_url, "low").fetch_job(f"recs-shop-{demo.shop_id}") is not None
+    # embedding finished: the lists every shopper shares are queued for a refresh (deduplicated job id);
+    # customers' personal lists do not read vectors, so they are not rewritten for this
+    refresh = get_queue(settings.redis_url, "low").fetch_job(f"recs-shared-{demo.shop_id}")
+    assert refresh is not None and refresh.kwargs == {"personal": False}
+    assert get_queue(settings.redis_url, "low").fetch_job(f"recs-shop-{demo.shop_id}") is None
     get_queue(settings.redis_url, "low").empty()
 
     second = embed_shop_products(demo.shop_id, settings)

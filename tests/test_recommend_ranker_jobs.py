@@ -134,6 +134,30 @@ def test_one_training_at_a_time_per_shop(session, settings):
     assert tasks.claim_training(settings.redis_url, shop.shop_id)  # released when it finished
 
 
+def test_after_a_training_the_personal_lists_go_first_and_new_vectors_leave_them_alone(session, settings):
+    """One pass of personal lists after an install: the training's refresh jumps the slow work a sync queued
+    (knowledge, embeddings), and the shared lists' refresh after new vectors does not rewrite them again."""
+    shop = seed_demo_shop(session)
+    tasks.sync_knowledge(settings.redis_url, shop.shop_id, full=True)
+    tasks.embed_products(settings.redis_url, shop.shop_id)
+    train_ranker(shop.shop_id, settings)
+    assert _queued(settings)[0] == tasks.personal_lists_job_id(shop.shop_id)
+    Queue("low", connection=Redis.from_url(settings.redis_url)).empty()
+
+    refresh_for_shop(shop.shop_id, settings)
+    lists = select(
+        RecommendationList.scope, RecommendationList.subject, RecommendationList.computed_at
+    ).where(RecommendationList.shop_id == shop.shop_id)
+    before = {(scope, subject): at for scope, subject, at in session.exec(lists).all()}
+    assert {scope for scope, _ in before} == {"placement", "product", "customer"}
+    assert refresh_for_shop(shop.shop_id, settings, personal=False) > 0
+    session.expire_all()
+    after = {(scope, subject): at for scope, subject, at in session.exec(lists).all()}
+    assert set(after) == set(before)  # nothing dropped, the customers' lists included
+    for key, at in after.items():
+        assert (at == before[key]) == (key[0] == "customer"), key  # only the shared lists were rewritten
+
+
 def test_without_a_ranker_a_customer_refresh_queues_one(session, settings):
     shop = seed_demo_shop(session)
     assert refresh_for_customer(shop.shop_id, DEMO_CUSTOMER, settings) == 0

@@ -36,8 +36,9 @@ def embed_shop_products(shop_id: int, settings: Settings | None = None) -> dict[
         report.unchanged,
         report.deleted,
     )
-    if report.changed:  # new vectors move cold-start similarity and can move the shop's interests
-        tasks.refresh_shop_lists(settings.redis_url, shop_id)
+    if report.changed:  # new vectors move the product pages' similar items and can move the shop's interests
+        # personal lists do not read vectors: the interests' refresh rewrites them if the interests move
+        tasks.refresh_shop_lists(settings.redis_url, shop_id, personal=False)
         tasks.infer_interests(settings.redis_url, shop_id)
     return {
         "embedded": report.embedded,

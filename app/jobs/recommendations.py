@@ -33,22 +33,18 @@ from app.stores.ranker import StoredRanker, load_ranker, orders_since, purchase_
 log = logging.getLogger(__name__)
 
 
-def refresh_for_shop(shop_id: int, settings: Settings | None = None) -> int:
-    """Rebuild every list of the shop. Returns how many lists it wrote."""
+def refresh_for_shop(shop_id: int, settings: Settings | None = None, *, personal: bool = True) -> int:
+    """Rebuild every list of the shop (without ``personal``: all but the customers' own). Returns how many lists
+    it wrote."""
     settings = settings or get_settings()
+    scopes: dict[str, None] = {"placement": None, "product": None} | ({"customer": None} if personal else {})
 
     def work() -> int:
         with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
             now = utcnow()
             data = load_shop_data(session, shop_id)
-            specs = compute_lists(data, now=now.timestamp())
-            n = write_lists(
-                session,
-                shop_id,
-                specs,
-                replace_scopes={"placement": None, "product": None, "customer": None},
-                now=now,
-            )
+            specs = compute_lists(data, now=now.timestamp(), personal=personal)
+            n = write_lists(session, shop_id, specs, replace_scopes=scopes, now=now)
             session.commit()
         return n
 

@@ -157,10 +157,10 @@ def _similar(data: ShopData) -> dict[int, list[tuple[int, float]]]:
 
 
 def compute_lists(
-    data: ShopData, customers: set[int] | None = None, now: float | None = None
+    data: ShopData, customers: set[int] | None = None, now: float | None = None, *, personal: bool = True
 ) -> list[ListSpec]:
-    """Every list of a shop (or only the given customers' lists): candidates from each recommender, ranked,
-    filtered and explained by the blender (``app.recommend.blend``)."""
+    """Every list of a shop (or only the given customers' lists; without ``personal`` no customer's): candidates
+    from each recommender, ranked, filtered and explained by the blender (``app.recommend.blend``)."""
     now = time.time() if now is None else now
     specs: list[ListSpec] = []
     shop_rules = _shop_rules(data)
@@ -221,7 +221,8 @@ def compute_lists(
             if mixed:
                 strategy_name = "bought_together+similar" if together else "similar"
                 specs.append(ListSpec("product", str(pid), "product", strategy_name, mixed))
-    specs += personal_specs(data, customers, now)
+    if personal:
+        specs += personal_specs(data, customers, now)
     return specs
 
 
