@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.config import Settings, get_settings
@@ -103,6 +104,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     def _http_error(exc: HTTPException):  # JSON errors with the right status, never HTML 500s
         response = jsonify(error=exc.name, message=exc.description)
         response.status_code = exc.code or 500
+        return response
+
+    @app.errorhandler(OperationalError)
+    def _database_busy(exc: OperationalError):  # a locked or unreachable database: try again, not a 500
+        app.logger.error("database unavailable on %s %s: %s", request.method, request.path, exc.orig)
+        response = jsonify(error="unavailable", message="the database is busy or unavailable; retry later")
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
         return response
 
     return app

@@ -179,3 +179,18 @@ def test_customer_id_from_the_batch_is_recorded(client, session, customer):
     shop = make_shop(session)
     assert post(client, batch(shop, [event()], customerId=customer)).status_code == 200
     assert stored(session)[0].customer_shopify_id == 777
+
+
+def test_an_unreachable_database_gets_503_with_retry_after_never_a_500(settings, session):
+    shop = make_shop(session)
+    body = batch(shop, [event(eid="e-db-1")])
+    down = create_app(
+        settings.model_copy(update={"database_url": "postgresql+psycopg://nobody@127.0.0.1:9/none"})
+    )
+    response = post(down.test_client(), body)
+    assert response.status_code == 503
+    assert response.json["error"] == "unavailable" and response.headers["Retry-After"] == "5"
+    assert stored(session) == []
+    # the database is back: the same batch is stored once
+    assert post(create_app(settings).test_client(), body).status_code == 200
+    assert [e.event_id for e in stored(session)] == ["e-db-1"]
