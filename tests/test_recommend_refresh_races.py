@@ -76,3 +76,42 @@ def test_concurrent_shop_and_customer_refreshes_all_succeed(session, settings):
         )
     ).all()
     assert {"home", "buy_again"} <= set(mine)
+
+
+def test_a_shop_wide_pass_never_overwrites_a_newer_customer_list(session, settings):
+    """The pass reads its data at ``t0`` and ranks for a while; an order arrives and the customer's list is
+    refreshed at ``t1``; when the pass writes, that newer list stays (neither replaced nor deleted)."""
+    from datetime import timedelta
+
+    from app.models.base import utcnow
+    from app.recommend.lists import ListSpec
+    from app.stores.lists import write_lists
+
+    shop = seed_demo_shop(session)
+    refresh_for_shop(shop.shop_id, settings)
+    lists = select(RecommendationList).where(
+        RecommendationList.shop_id == shop.shop_id, RecommendationList.scope == "customer"
+    )
+    rows = session.exec(lists).all()
+    t0 = utcnow()
+    newer = [r for r in rows if r.subject == str(DEMO_CUSTOMER)]
+    assert newer
+    t1 = t0 + timedelta(seconds=5)
+    for r in newer:  # the customer's refresh after the order, committed while the pass ranks
+        r.items, r.computed_at = [{"product_id": 1, "reason": "after the order"}], t1
+        session.add(r)
+    session.commit()
+    stale = [{"product_id": 2, "reason": "from before the order"}]
+    others = sorted({r.subject for r in rows} - {str(DEMO_CUSTOMER)})
+    specs = [ListSpec("customer", s, "home", "ranker", stale) for s in [str(DEMO_CUSTOMER), *others]]
+    # the pass produces no buy_again lists: older ones are deleted, the newer customer's stays
+    written = write_lists(session, shop.shop_id, specs, replace_scopes={"customer": None}, now=t0)
+    session.commit()
+    session.expire_all()
+    after = {(r.subject, r.placement): r for r in session.exec(lists).all()}
+    assert written == len(others)
+    for r in newer:
+        kept = after[(r.subject, r.placement)]
+        assert kept.computed_at == t1 and kept.items == [{"product_id": 1, "reason": "after the order"}]
+    assert all(after[(s, "home")].items == stale and after[(s, "home")].computed_at == t0 for s in others)
+    assert not [k for k in after if k[0] in others and k[1] != "home"]

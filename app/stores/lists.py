@@ -16,6 +16,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, delete, update
 from sqlmodel import Session, select
 
 from app.models.base import utcnow
@@ -135,10 +136,20 @@ def write_lists(
     replace_scopes: dict[str, set[str] | None],
     now: datetime | None = None,
 ) -> int:
-    """Upsert ``specs`` (computed at ``now``, their ``computed_at``); delete this shop's rows in
-    ``replace_scopes`` (scope → subjects, None = all) that the new computation no longer produces."""
+    """Upsert ``specs`` (computed from data read at ``now``, their ``computed_at``); delete this shop's rows in
+    ``replace_scopes`` (scope → subjects, None = all) that the new computation no longer produces. Returns how
+    many lists it wrote.
+
+    Invariant: a list is never replaced or deleted by a computation older than the one that wrote it. A
+    shop-wide pass reads its data, ranks for a while, then writes: a customer's list refreshed meanwhile
+    after a new order is newer than the pass and stays. The check is in each ``UPDATE`` and ``DELETE`` itself
+    (``computed_at <= now``), so it also holds against a refresh that commits between this read and write."""
     now = now or utcnow()
-    query = select(RecommendationList).where(RecommendationList.shop_id == shop_id)
+    table = RecommendationList.__table__  # type: ignore[attr-defined]
+    query = select(RecommendationList.id, RecommendationList.scope, RecommendationList.subject,
+                   RecommendationList.placement, RecommendationList.computed_at).where(
+        RecommendationList.shop_id == shop_id
+    )  # fmt: skip
     scopes = {spec.scope for spec in specs} | set(replace_scopes)
     if all(replace_scopes.get(scope, set()) is not None for scope in scopes):
         # a partial refresh (one customer's lists): read only the rows it may touch, not the whole shop's
@@ -149,29 +160,47 @@ def write_lists(
             RecommendationList.scope.in_(scopes),  # type: ignore[attr-defined]
             RecommendationList.subject.in_(subjects),  # type: ignore[attr-defined]
         )
-    existing = session.exec(query).all()
-    by_key = {(r.scope, r.subject, r.placement): r for r in existing}
-    fresh = set()
+    by_key = {
+        (scope, subject, placement): (rid, at) for rid, scope, subject, placement, at in session.exec(query)
+    }
+    fresh: set[tuple[str, str, str]] = set()
+    updates: list[dict[str, Any]] = []
+    written = 0
     for spec in specs:
         key = (spec.scope, spec.subject, spec.placement)
         fresh.add(key)
-        row = by_key.get(key) or RecommendationList(
-            shop_id=shop_id,
-            scope=spec.scope,
-            subject=spec.subject,
-            placement=spec.placement,
-            strategy=spec.strategy,
+        values = {
+            "strategy": spec.strategy,
+            "items": spec.items,
+            "inputs_hash": _hash(spec.items),
+            "computed_at": now,
+            "model_version": spec.model_version,
+            "model_note": spec.model_note[:512],
+        }
+        if key not in by_key:
+            session.add(RecommendationList(shop_id=shop_id, scope=spec.scope, subject=spec.subject,
+                                           placement=spec.placement, **values))  # fmt: skip
+            written += 1
+        elif by_key[key][1] <= now:
+            updates.append({"row_id": by_key[key][0], **values})
+    if updates:  # one guarded UPDATE, executed for every row (bind names must differ from the columns')
+        guarded = (
+            update(table)
+            .where(table.c.id == bindparam("row_id"), table.c.computed_at <= now)
+            .values({name: bindparam(f"new_{name}") for name in updates[0] if name != "row_id"})
         )
-        row.strategy, row.items, row.inputs_hash, row.computed_at = (
-            spec.strategy,
-            spec.items,
-            _hash(spec.items),
-            now,
+        params = [{("row_id" if k == "row_id" else f"new_{k}"): v for k, v in u.items()} for u in updates]
+        written += session.connection().execute(guarded, params).rowcount
+    gone = [
+        rid
+        for key, (rid, at) in by_key.items()
+        if key not in fresh
+        and key[0] in replace_scopes
+        and (replace_scopes[key[0]] is None or key[1] in (replace_scopes[key[0]] or ()))
+        and at <= now
+    ]
+    for lo in range(0, len(gone), 500):
+        session.connection().execute(
+            delete(table).where(table.c.id.in_(gone[lo : lo + 500]), table.c.computed_at <= now)
         )
-        row.model_version, row.model_note = spec.model_version, spec.model_note[:512]
-        session.add(row)
-    for key, row in by_key.items():
-        subjects = replace_scopes.get(key[0], set())
-        if key not in fresh and key[0] in replace_scopes and (subjects is None or key[1] in subjects):
-            session.delete(row)
-    return len(specs)
+    return written
