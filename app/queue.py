@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -68,13 +69,17 @@ def get_queue(url: str | None, name: str = "default") -> Queue:
     return Queue(name, connection=get_redis(url), default_timeout=JOB_TIMEOUTS.get(name))
 
 
-def _waiting(queue: Queue, job_id: str) -> bool:
-    """Whether the job ``job_id`` sits in ``queue`` and has not started yet."""
+def _waiting(queue: Queue, job_id: str) -> JobStatus | None:
+    """``QUEUED`` or ``SCHEDULED`` when the job ``job_id`` waits in (or for) ``queue`` and has not started yet,
+    else None."""
     try:
         job = Job.fetch(job_id, connection=queue.connection)
     except NoSuchJobError:
-        return False
-    return job.origin == queue.name and job.get_status(refresh=False) == JobStatus.QUEUED
+        return None
+    status = job.get_status(refresh=False)
+    if job.origin == queue.name and status in (JobStatus.QUEUED, JobStatus.SCHEDULED):
+        return status
+    return None
 
 
 def enqueue(
@@ -84,22 +89,30 @@ def enqueue(
     queue: str = "default",
     job_id: str | None = None,
     retry: Retry | None = DEFAULT_RETRY,
+    delay_s: float = 0.0,
     **kwargs: Any,
 ) -> bool:
-    """Enqueue a job; return False instead of raising when Redis is unreachable.
+    """Enqueue a job (``delay_s`` > 0: schedule it that far ahead; the workers run RQ's scheduler); return False
+    instead of raising when Redis is unreachable.
 
-    With ``job_id``, a job of that id still waiting in the queue is not queued a second time.
+    With ``job_id``, a job of that id still waiting in the queue, or scheduled, is not queued a second time.
 
     Callers that must not lose work record it durably first (an inbox row), so a sweeper can
     enqueue it later.
     """
     try:
         q = get_queue(url, queue)
-        if job_id is not None and _waiting(q, job_id):
+        waiting = _waiting(q, job_id) if job_id is not None else None
+        if waiting == JobStatus.QUEUED or (waiting == JobStatus.SCHEDULED and delay_s > 0):
             # it has not started, so it will read the latest rows when it runs: queueing it again would
             # only push its id a second time (RQ runs a re-enqueued id twice)
             return True
-        q.enqueue(func, *args, job_id=job_id, retry=retry, **kwargs)
+        if waiting == JobStatus.SCHEDULED:  # wanted now: the one scheduled for later is not needed
+            q.scheduled_job_registry.remove(job_id)
+        if delay_s > 0:
+            q.enqueue_in(timedelta(seconds=delay_s), func, *args, job_id=job_id, retry=retry, **kwargs)
+        else:
+            q.enqueue(func, *args, job_id=job_id, retry=retry, **kwargs)
         return True
     except RedisError as exc:
         log.warning("enqueue of %s failed (Redis unavailable): %s", func, exc)

@@ -239,9 +239,12 @@ def fit_shop_models(redis_url: str | None, shop_id: int) -> bool:
     return enqueue(redis_url, FIT_SHOP_MODELS, shop_id, queue="low", job_id=fit_job_id(shop_id))
 
 
-def train_ranker(redis_url: str | None, shop_id: int) -> bool:
-    """The shop's next-basket ranker (nightly, after a sync, after enough new orders); one queued per shop."""
-    return enqueue(redis_url, TRAIN_RANKER, shop_id, queue="low", job_id=ranker_job_id(shop_id))
+def train_ranker(redis_url: str | None, shop_id: int, *, delay_s: float = 0.0) -> bool:
+    """The shop's next-basket ranker (nightly, after a sync, after enough new orders: ``delay_s`` from now
+    when its last training was too recent); one queued or scheduled per shop."""
+    return enqueue(
+        redis_url, TRAIN_RANKER, shop_id, queue="low", job_id=ranker_job_id(shop_id), delay_s=delay_s
+    )
 
 
 def relay_due(redis_url: str | None, shop_id: int, channel: str) -> bool:

@@ -6,6 +6,8 @@ refresh reads that customer's order rows plus one count, however large the shop.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,7 +34,7 @@ from app.models.base import utcnow
 from app.models.serving import RecommendationList
 from app.models.shop_models import RankerModel
 from app.recommend.lists import DAY
-from app.recommend.nextbasket import NextBasketRecommender
+from app.recommend.nextbasket import RETRAIN_MIN_INTERVAL_S, NextBasketRecommender
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("hashing_embedder")]
 
@@ -127,4 +129,16 @@ def test_a_customer_refresh_reads_only_that_customers_rows(session, settings):
     stored = session.exec(select(RankerModel).where(RankerModel.shop_id == shop.shop_id)).one()
     assert stored.orders == len(shop.payloads) == 462
     refresh_for_customer(shop.shop_id, customers[1], settings)
-    assert queue.job_ids == [tasks.ranker_job_id(shop.shop_id)]
+    # trained moments ago: the retraining is scheduled for 10 minutes after that training, not queued now
+    job_id = tasks.ranker_job_id(shop.shop_id)
+    assert queue.job_ids == [] and queue.scheduled_job_registry.get_job_ids() == [job_id]
+    at = queue.scheduled_job_registry.get_scheduled_time(job_id)
+    assert abs((at - stored.trained_at).total_seconds() - RETRAIN_MIN_INTERVAL_S) < 60
+    refresh_for_customer(shop.shop_id, customers[2], settings)  # scheduled once, however many ask
+    assert queue.scheduled_job_registry.get_job_ids() == [job_id]
+    # ten minutes on, the next order's refresh queues it at once (and the one scheduled goes)
+    stored.trained_at -= timedelta(seconds=RETRAIN_MIN_INTERVAL_S)
+    session.add(stored)
+    session.commit()
+    refresh_for_customer(shop.shop_id, customers[1], settings)
+    assert queue.job_ids == [job_id] and queue.scheduled_job_registry.get_job_ids() == []

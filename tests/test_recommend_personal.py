@@ -9,7 +9,7 @@ import pytest
 
 from app.recommend import ranker_io
 from app.recommend.interests import Interest
-from app.recommend.nextbasket import NextBasketRecommender, retrain_due, retrain_threshold
+from app.recommend.nextbasket import NextBasketRecommender, retrain_due, retrain_threshold, retrain_wait
 from app.recommend.personal import ListRules, one_offs, personal_lists, rank_personal
 from app.recommend.reasons import COL, FAMILY_COLS, drivers, reason
 from app.recommend.transactions import PurchaseLines, build_baskets
@@ -178,3 +178,10 @@ def test_retraining_waits_for_enough_new_orders():
     assert retrain_threshold(0) == 1 and retrain_due(0, 1)  # a shop trained before its first order
     assert retrain_threshold(100) == 25 and not retrain_due(100, 24) and retrain_due(100, 25)
     assert retrain_threshold(36_597) == 3_660 and not retrain_due(36_597, 3_000)
+    # not again within 10 minutes of the last training, however busy the shop (unless it knew no order)
+    assert not retrain_due(100, 500, since_training_s=599) and retrain_due(100, 500, since_training_s=600)
+    assert retrain_due(0, 1, since_training_s=1)
+    assert (
+        retrain_wait(100, 500, since_training_s=420) == 180
+        and retrain_wait(100, 24, since_training_s=900) is None
+    )

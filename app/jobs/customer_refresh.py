@@ -44,7 +44,8 @@ def refresh_customers(shop_id: int) -> dict[str, Any]:
     if not tasks.start_customer_refresh(redis_url, shop_id, token):
         return {"shop_id": shop_id, "busy": True}
     out = {"shop_id": shop_id, "profiles": 0, "customers_lists": 0, "lists": 0}
-    due = more = False
+    wait: float | None = None  # seconds until a retraining is due (None: not due)
+    more = False
     try:
         claimed = tasks.claim_changed_customers(redis_url, shop_id)
         everyone = sorted(claimed["profile"] | claimed["lists"])
@@ -53,9 +54,10 @@ def refresh_customers(shop_id: int) -> dict[str, Any]:
             chunk = everyone[lo : lo + CHUNK]
             profiles = [c for c in chunk if c in claimed["profile"]]
             lists = [c for c in chunk if c in claimed["lists"]]
-            written, chunk_due = refresh_chunk(shop_id, profiles, lists)
+            written, chunk_wait = refresh_chunk(shop_id, profiles, lists)
             tasks.customers_refreshed(redis_url, shop_id, {"profile": set(profiles), "lists": set(lists)})
-            due |= chunk_due
+            if chunk_wait is not None:
+                wait = chunk_wait if wait is None else min(wait, chunk_wait)
             out["profiles"] += len(profiles)
             out["customers_lists"] += len(lists)
             out["lists"] += written
@@ -64,24 +66,24 @@ def refresh_customers(shop_id: int) -> dict[str, Any]:
         raise
     finally:
         tasks.finish_customer_refresh(redis_url, shop_id, token, more=more)
-    if due:
-        tasks.train_ranker(redis_url, shop_id)
+    if wait is not None:
+        tasks.train_ranker(redis_url, shop_id, delay_s=wait)
     log.info("customer refresh: shop %s, %s", shop_id, out)
     return out
 
 
-def refresh_chunk(shop_id: int, profiles: list[int], lists: list[int]) -> tuple[int, bool]:
+def refresh_chunk(shop_id: int, profiles: list[int], lists: list[int]) -> tuple[int, float | None]:
     """One transaction: the profiles of ``profiles`` and the personal lists of ``lists`` (customer ids).
-    Returns (lists written, whether a retraining is due)."""
+    Returns (lists written, seconds until a retraining is due, None when none is)."""
     settings = get_settings()
 
-    def work() -> tuple[int, bool]:
+    def work() -> tuple[int, float | None]:
         with session_scope(settings.database_url) as session:
             scorers = load_scorers(session, shop_id) if profiles else None
             for customer_id in profiles:
                 refresh_in_session(session, shop_id, f"customer:{customer_id}", scorers=scorers)
             if not lists:
-                return 0, False
+                return 0, None
             return refresh_customers_lists(session, shop_id, lists, utcnow())
 
     # another worker may write one of these profiles or lists meanwhile: recompute the chunk from the new rows

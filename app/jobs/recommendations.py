@@ -25,7 +25,7 @@ from app.config import Settings, get_settings
 from app.db import get_engine, retry_lost_race
 from app.models.base import utcnow
 from app.recommend.lists import DAY, ListSpec, compute_lists, customer_specs, personal_specs
-from app.recommend.nextbasket import retrain_due, retrain_threshold
+from app.recommend.nextbasket import retrain_threshold, retrain_wait
 from app.recommend.personal import personal_lists, rank_personal
 from app.stores.lists import customer_rules, load_shop_data, write_lists
 from app.stores.ranker import StoredRanker, load_ranker, orders_since, purchase_lines
@@ -101,32 +101,36 @@ def customer_lists(
     return specs
 
 
-def refresh_customers_lists(session: Session, shop_id: int, customer_ids: list[int], now) -> tuple[int, bool]:
-    """Rewrite these customers' personal lists in ``session`` (no commit). Returns (lists written, whether a
-    retraining is due: enough new orders, or no ranker that knows any order yet)."""
+def refresh_customers_lists(
+    session: Session, shop_id: int, customer_ids: list[int], now
+) -> tuple[int, float | None]:
+    """Rewrite these customers' personal lists in ``session`` (no commit). Returns (lists written, seconds until
+    a retraining is due: 0 for now, when enough new orders arrived or no ranker knows any order yet; more while
+    the last training is recent; None when none is due)."""
     stored = load_ranker(session, shop_id)
     if stored is None or stored.ranker.shop is None:
-        return 0, True  # no ranker (or one trained before any order): the training refreshes every list
+        return 0, 0.0  # no ranker (or one trained before any order): the training refreshes every list
     specs = customer_lists(session, shop_id, customer_ids, stored, now)
     subjects = {str(c) for c in customer_ids}
     n = write_lists(session, shop_id, specs, replace_scopes={"customer": subjects}, now=now)
     cap = retrain_threshold(stored.orders)
-    return n, retrain_due(stored.orders, orders_since(session, shop_id, stored.last_order_at, cap))
+    since = (now - stored.trained_at).total_seconds()
+    return n, retrain_wait(stored.orders, orders_since(session, shop_id, stored.last_order_at, cap), since)
 
 
 def refresh_for_customer(shop_id: int, customer_id: int, settings: Settings | None = None) -> int:
     """Rewrite one customer's personal lists (home, buy it again) with the shop's stored ranker."""
     settings = settings or get_settings()
-    due = False
+    wait: float | None = None
 
     def work() -> int:
-        nonlocal due
+        nonlocal wait
         with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
-            n, due = refresh_customers_lists(session, shop_id, [customer_id], utcnow())
+            n, wait = refresh_customers_lists(session, shop_id, [customer_id], utcnow())
             session.commit()
         return n
 
     n = retry_lost_race(work)
-    if due:
-        tasks.train_ranker(settings.redis_url, shop_id)
+    if wait is not None:
+        tasks.train_ranker(settings.redis_url, shop_id, delay_s=wait)
     return n

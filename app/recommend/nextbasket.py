@@ -39,9 +39,12 @@ from app.recommend.transactions import Baskets
 MIN_TRAIN_CUSTOMERS = 30
 MIN_TRAIN_ORDERS = 200
 # A shop's ranker is retrained nightly, and sooner once the orders that arrived after its last training order
-# reach 10 % of what it was trained on (at least 25; the first order of a shop trained on none).
+# reach 10 % of what it was trained on (at least 25; the first order of a shop trained on none), but not within
+# 10 minutes of its last training: a busy shop reaches 25 new orders in seconds, and each training rewrites every
+# customer's lists (the customers who ordered meanwhile are refreshed one by one in the meantime).
 RETRAIN_SHARE = 0.10
 RETRAIN_MIN_NEW = 25
+RETRAIN_MIN_INTERVAL_S = 600.0
 
 
 def retrain_threshold(trained_orders: int) -> int:
@@ -51,8 +54,19 @@ def retrain_threshold(trained_orders: int) -> int:
     return max(RETRAIN_MIN_NEW, int(np.ceil(RETRAIN_SHARE * trained_orders)))
 
 
-def retrain_due(trained_orders: int, new_orders: int) -> bool:
-    return new_orders >= retrain_threshold(trained_orders)
+def retrain_wait(trained_orders: int, new_orders: int, since_training_s: float | None = None) -> float | None:
+    """Seconds until a ranker trained on ``trained_orders`` orders, ``since_training_s`` seconds ago (None:
+    unknown), is due for retraining now that ``new_orders`` arrived after its last one: 0 for now, None while
+    too few arrived. A shop trained on no order retrains at its first, whenever that is."""
+    if new_orders < retrain_threshold(trained_orders):
+        return None
+    if trained_orders <= 0 or since_training_s is None:
+        return 0.0
+    return max(0.0, RETRAIN_MIN_INTERVAL_S - since_training_s)
+
+
+def retrain_due(trained_orders: int, new_orders: int, since_training_s: float | None = None) -> bool:
+    return retrain_wait(trained_orders, new_orders, since_training_s) == 0.0
 
 
 @dataclass
