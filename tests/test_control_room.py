@@ -173,12 +173,13 @@ def test_the_demos_control_room_shows_every_agents_simulated_lift(
     covered = sum(m["found"].interval.contains(m["true_uplift"]) for m in measured)
     assert covered >= len(measured) - 1  # always-valid 95 % intervals, one per agent
     body = get(live_app, installed_shop.domain, PATH).json
-    assert body["simulated"] is True and "Simulated" in body["labels"]["simulated"]
+    assert body["simulated"] is True and "each agent's lift" in body["labels"]["simulated"]
     cards = {c["agent"]: c for c in body["agents"]}
     assert set(truths()) <= set(cards)
     for agent in truths():
         lift = cards[agent]["lift"]
         assert lift is not None and lift["simulated"] is True, agent
+        assert lift["treated"] is None and lift["holdout"] is None  # the snapshot has no arms: none claimed
         assert lift["conversion"]["low"] < lift["conversion"]["estimate"] < lift["conversion"]["high"]
 
 
