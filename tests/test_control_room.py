@@ -13,6 +13,7 @@ from fixtures_shopify import InstalledShop, LiveApp, make_session_token
 from sqlmodel import select
 
 from app.channels.admin_words import PLURALS, WORDS, Words
+from app.measurement.control_room import METRICS
 from app.models.base import utcnow
 from app.models.control_room import AgentSetting
 from app.models.serving import HoldoutPolicy
@@ -55,6 +56,11 @@ def test_the_table_shows_the_seeded_figures(live_app: LiveApp, installed_shop: I
     }
     d = conv["difference"]
     assert d["low"] < d["estimate"] < d["high"] and d["low"] < 0.15 < d["high"]  # the seeded effect is 0.15
+    for metric in METRICS:  # every row, both arms, counted by hand from the seeded rows
+        row = _row(body, metric)
+        for arm, group in (("treated", seeded.treated), ("holdout", seeded.held)):
+            want = seeded.expected(metric, group)
+            assert want is not None and row[arm]["value"] == pytest.approx(want), (metric, arm)
     aov = _row(body, "average_order_value")
     assert aov["treated"]["value"] == pytest.approx(seeded.aov(seeded.treated))
     assert aov["references"]["with_agents"] == "+15–25 %" and "issue 20" in aov["references"]["source"]
