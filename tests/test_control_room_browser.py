@@ -1,8 +1,8 @@
 """The control room in headless Chromium, opened through the fake Shopify's admin frame, against a seeded
-database: the success table shows, in every row and both arms, the figures counted from the seeded rows; with Shopify's CDN blocked the
-fallback CSS keeps the Polaris elements readable, and with a stand-in for it they are defined and the page is
-the same; a merchant can do everything by keyboard (open a card's settings, get the field named on a bad value,
-save); the French page writes French words and numbers. Screenshots go to test-artifacts/."""
+database: the success table shows, in every row and both arms, the figures counted from the seeded rows; with
+Shopify's CDN blocked the fallback CSS keeps the Polaris elements readable, and with a stand-in for it they are
+defined and the page is the same; a merchant can do everything by keyboard (open a card's settings, get the field
+named on a bad value, save); the French page writes French words and numbers. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
