@@ -193,7 +193,7 @@ def _screenshots(admin_url: str, out: Path, storefront_url: str | None) -> None:
     storefront served) a signed-in shopper's recommendations."""
     from app.demo.screenshots import take
 
-    for path in take(admin_url, out, storefront_url):
+    for path in take(out, admin_url, storefront_url):
         click.echo(f"  screenshot {path}")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 from app.bench.storefront import launch_chromium
 
@@ -20,12 +21,13 @@ ADMIN_SHOTS = {
     "control-room.png": ("#control-room", "#success-table tbody tr"),
     "journey.png": ("#journey", "#journey-body tr[data-stage]"),
 }
-# storefront blocks as a signed-in shopper sees them on the home page
-STOREFRONT_SHOTS = {"recommended.png": "[data-attune-recs][data-state=ready]"}
+RECS = "[data-attune-recs][data-state=ready]"  # "Recommended for you" on the home page, signed in
+FBT = "[data-attune-fbt][data-state=ready]"  # "Frequently bought together" on the first recommended product
+PANEL = "#attune-panel"  # the assistant, opened from its launcher on that product page
 
 
-def take(admin_url: str, out: Path, storefront_url: str | None = None) -> list[Path]:
-    """Screenshots of the demo's admin (and storefront, when given) into ``out``; returns the files written."""
+def take(out: Path, admin_url: str | None = None, storefront_url: str | None = None) -> list[Path]:
+    """Screenshots of the demo's admin and storefront (each when given) into ``out``; the files written."""
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -33,19 +35,33 @@ def take(admin_url: str, out: Path, storefront_url: str | None = None) -> list[P
     with sync_playwright() as pw:
         browser = launch_chromium(pw)
         try:
-            page = _page(browser)
-            page.goto(admin_url)
-            for name, (section, drawn) in ADMIN_SHOTS.items():
-                page.locator(drawn).first.wait_for(timeout=WAIT_MS)
-                written.append(_shot(page.locator(section), out / name))
-            if storefront_url is not None:
+            if admin_url is not None:
                 page = _page(browser)
-                page.goto(storefront_url)
-                for name, block in STOREFRONT_SHOTS.items():
-                    if _drawn(page, block):
-                        written.append(_shot(page.locator(block), out / name))
+                page.goto(admin_url)
+                for name, (section, drawn) in ADMIN_SHOTS.items():
+                    page.locator(drawn).first.wait_for(timeout=WAIT_MS)
+                    written.append(_shot(page.locator(section), out / name))
+            if storefront_url is not None:
+                written += _storefront(_page(browser), storefront_url, out)
         finally:
             browser.close()
+    return written
+
+
+def _storefront(page: Any, url: str, out: Path) -> list[Path]:
+    """The signed-in shopper's recommendations, then the first one's product page: its bought-together block
+    and the assistant's panel."""
+    page.goto(url)
+    if not _drawn(page, RECS):
+        return []
+    written = [_shot(page.locator(RECS), out / "recommended.png")]
+    href = page.locator(f"{RECS} a.attune-title").first.get_attribute("href") or ""
+    page.goto(urljoin(url, urlsplit(href).path))  # the local storefront serves the shop's product paths
+    if _drawn(page, FBT):
+        written.append(_shot(page.locator(FBT), out / "fbt.png"))
+    page.locator(".attune-launcher").click()
+    if _drawn(page, f"{PANEL} .attune-foryou li"):
+        written.append(_shot(page.locator(PANEL), out / "assistant.png"))
     return written
 
 
