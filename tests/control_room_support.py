@@ -28,9 +28,31 @@ class Seeded:
     held: list[int] = field(default_factory=list)
     bought: set[int] = field(default_factory=set)  # an order in the period
     order_values: dict[int, list[float]] = field(default_factory=dict)
+    ordered_at: dict[int, datetime] = field(default_factory=dict)  # the order in the period
+    product: dict[int, int] = field(default_factory=dict)  # its one product
+    bought_before: set[int] = field(default_factory=set)  # an order before the period
 
     def conversion(self, group: list[int]) -> float:
         return sum(c in self.bought for c in group) / len(group)
+
+    def expected(self, metric: str, group: list[int]) -> float | None:
+        """A success-table row's value for ``group``, counted from the seeded rows (None: nobody eligible)."""
+        since = self.now - timedelta(days=DAYS)
+        checkout = since + timedelta(days=2)
+        values = {
+            "conversion_rate": [float(c in self.bought) for c in group],
+            "cart_recovery": [
+                float(c in self.bought and checkout < self.ordered_at[c] <= checkout + timedelta(days=7))
+                for c in group
+                if c % 9 == 0
+            ],
+            # product 77 is recommended to everyone and never bought before the period (that is product 5)
+            "cross_sell_rate": [float(self.product[c] == 77) for c in group if c in self.bought],
+            "repeat_purchase_rate": [float(c in self.bought) for c in group if c in self.bought_before],
+            "support_deflection": [float(c % 22 != 0) for c in group if c % 11 == 0],
+            "average_order_value": [self.order_values[c][0] for c in group if c in self.bought],
+        }[metric]
+        return sum(values) / len(values) if values else None
 
     def aov(self, group: list[int]) -> float:
         means = [sum(v) / len(v) for c, v in self.order_values.items() if c in set(group)]
@@ -65,14 +87,17 @@ def seed_shop(session: Any, shop_id: int, now: datetime, n: int = 400, seed: int
         if rng.random() < 0.4:  # a pre-period order
             oid += 1
             session.add(_order(shop_id, oid, cid, since - timedelta(days=10), 40.0))
+            out.bought_before.add(cid)
             session.add(
                 OrderLine(shop_id=shop_id, shopify_id=oid * 10, order_shopify_id=oid, product_shopify_id=5)
             )
         if rng.random() < (0.35 if treated else 0.2):
             oid += 1
             value = round(rng.uniform(20, 120), 2)
-            session.add(_order(shop_id, oid, cid, since + timedelta(days=rng.randint(1, DAYS - 2)), value))
+            at = since + timedelta(days=rng.randint(1, DAYS - 2))
+            session.add(_order(shop_id, oid, cid, at, value))
             product = 77 if rng.random() < 0.5 else 5
+            out.ordered_at[cid], out.product[cid] = at, product
             session.add(
                 OrderLine(
                     shop_id=shop_id, shopify_id=oid * 10, order_shopify_id=oid, product_shopify_id=product

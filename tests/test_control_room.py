@@ -13,6 +13,7 @@ from fixtures_shopify import InstalledShop, LiveApp, make_session_token
 from sqlmodel import select
 
 from app.channels.admin_words import PLURALS, WORDS, Words
+from app.measurement.control_room import METRICS
 from app.models.base import utcnow
 from app.models.control_room import AgentSetting
 from app.models.serving import HoldoutPolicy
@@ -55,6 +56,11 @@ def test_the_table_shows_the_seeded_figures(live_app: LiveApp, installed_shop: I
     }
     d = conv["difference"]
     assert d["low"] < d["estimate"] < d["high"] and d["low"] < 0.15 < d["high"]  # the seeded effect is 0.15
+    for metric in METRICS:  # every row, both arms, counted by hand from the seeded rows
+        row = _row(body, metric)
+        for arm, group in (("treated", seeded.treated), ("holdout", seeded.held)):
+            want = seeded.expected(metric, group)
+            assert want is not None and row[arm]["value"] == pytest.approx(want), (metric, arm)
     aov = _row(body, "average_order_value")
     assert aov["treated"]["value"] == pytest.approx(seeded.aov(seeded.treated))
     assert aov["references"]["with_agents"] == "+15–25 %" and "issue 20" in aov["references"]["source"]
@@ -173,12 +179,13 @@ def test_the_demos_control_room_shows_every_agents_simulated_lift(
     covered = sum(m["found"].interval.contains(m["true_uplift"]) for m in measured)
     assert covered >= len(measured) - 1  # always-valid 95 % intervals, one per agent
     body = get(live_app, installed_shop.domain, PATH).json
-    assert body["simulated"] is True and "Simulated" in body["labels"]["simulated"]
+    assert body["simulated"] is True and "each agent's lift" in body["labels"]["simulated"]
     cards = {c["agent"]: c for c in body["agents"]}
     assert set(truths()) <= set(cards)
     for agent in truths():
         lift = cards[agent]["lift"]
         assert lift is not None and lift["simulated"] is True, agent
+        assert lift["treated"] is None and lift["holdout"] is None  # the snapshot has no arms: none claimed
         assert lift["conversion"]["low"] < lift["conversion"]["estimate"] < lift["conversion"]["high"]
 
 

@@ -1,11 +1,12 @@
 """The control room in headless Chromium, opened through the fake Shopify's admin frame, against a seeded
-database: the success table shows the figures counted from the seeded rows; with Shopify's CDN blocked the
-fallback CSS keeps the Polaris elements readable, and with a stand-in for it they are defined and the page is
-the same; a merchant can do everything by keyboard (open a card's settings, get the field named on a bad value,
-save); the French page writes French words and numbers. Screenshots go to test-artifacts/."""
+database: the success table shows, in every row and both arms, the figures counted from the seeded rows; with
+Shopify's CDN blocked the fallback CSS keeps the Polaris elements readable, and with a stand-in for it they are
+defined and the page is the same; a merchant can do everything by keyboard (open a card's settings, get the field
+named on a bad value, save); the French page writes French words and numbers. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
@@ -13,6 +14,7 @@ from conftest import ROOT, TEST_API_KEY
 from control_room_support import seed_shop
 from fixtures_shopify import InstalledShop, LiveApp
 
+from app.measurement.control_room import METRICS, RATE
 from app.models.base import utcnow
 from tests.browser_support import BROWSER_MARKS, admin_page, chromium
 
@@ -74,13 +76,17 @@ def test_the_table_with_the_cdn_blocked_and_by_keyboard(
     ARTIFACTS.mkdir(exist_ok=True)
     with chromium() as browser:
         page, errors = _open(live_app, installed_shop, browser, "blocked")
-        # figures against the seeded database, counted by hand
-        row = page.locator("#success-table tr[data-metric=conversion_rate]")
-        treated = float(row.locator("[data-value=treated]").inner_text().rstrip("% ").replace(",", ""))
-        held = float(row.locator("[data-value=holdout]").inner_text().rstrip("% ").replace(",", ""))
-        assert treated == pytest.approx(100 * seeded.conversion(seeded.treated), abs=0.05)
-        assert held == pytest.approx(100 * seeded.conversion(seeded.held), abs=0.05)
-        assert page.locator("#success-table tbody tr").count() == 6
+        # every row's figures against the seeded database, counted by hand (rates in %, 1 decimal; money, 2)
+        assert page.locator("#success-table tbody tr").count() == len(METRICS)
+        for metric in METRICS:
+            row = page.locator(f"#success-table tr[data-metric={metric}]")
+            for arm, group in (("treated", seeded.treated), ("holdout", seeded.held)):
+                shown = float(re.sub(r"[^\d.\-]", "", row.locator(f"[data-value={arm}]").inner_text()))
+                want = seeded.expected(metric, group)
+                if RATE[metric]:
+                    assert shown == pytest.approx(100 * want, abs=0.05), (metric, arm)
+                else:
+                    assert shown == pytest.approx(want, abs=0.005), (metric, arm)
         assert "Traditional" in page.locator("#success-table thead").inner_text()
         # the fallback: Polaris never loaded, its elements are undefined yet laid out as cards and badges
         assert page.evaluate("() => customElements.get('s-section') === undefined")

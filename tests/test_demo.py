@@ -82,3 +82,7 @@ def test_demo_small_runs_end_to_end(tmp_path):
         assert record["profile"]["derived"], record["profile"]
         recs = example["recommendations"]["items"]
         assert recs and all(item.get("reason") for item in recs)
+    # the control room, read through the admin API: every agent's card has a lift, from its simulator, so labelled
+    room = summary["control_room"]
+    assert room["simulated"] is True and len(room["lifts"]) >= 11
+    assert all(lift and lift["simulated"] for lift in room["lifts"].values()), room["lifts"]

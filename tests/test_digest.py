@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from app import tasks
 from app.db import session_scope
+from app.demo.control_room_seed import seed_control_room
 from app.jobs.digest import send_weekly_digest
 from app.models.commerce import Customer
 from app.models.shop import Shop
@@ -38,6 +39,7 @@ def test_the_digest_carries_the_table_to_the_merchant(jobs_env, smtp, shop_id):
     with session_scope(jobs_env.database_url) as s:
         _only_seeded(s, shop_id)
         seeded = seed_shop(s, shop_id, NOW, n=300)
+        seed_control_room(s, shop_id)  # as in the demo: the agents' lifts simulated, the table the shop's own
     assert send_weekly_digest(shop_id, NOW) == "sent"
     (received,) = smtp.messages
     assert received.rcpt_tos == ["hello@mugs.test"] and received.message["Subject"] == (
@@ -50,6 +52,7 @@ def test_the_digest_carries_the_table_to_the_merchant(jobs_env, smtp, shop_id):
         assert label in text and label in html
     assert "Incremental revenue, net of discounts:" in text and "20–30 % · 50–60 %" in text
     assert "<table" in html and '<th scope="row"' in html
+    assert "Simulated" not in text  # the digest has no agent lift to label; its table is measured
     assert send_weekly_digest(shop_id, NOW) == "already sent" and len(smtp.messages) == 1
 
 

@@ -8,6 +8,8 @@ import pytest
 import requests
 
 from app.jobs.recommendations import refresh_for_shop
+from app.models.base import utcnow
+from app.models.commerce import Order
 from app.models.serving import HoldoutPolicy
 from app.storefront.demo_data import DEMO_CUSTOMER, seed_demo_shop
 from app.storefront.local import LocalStorefront
@@ -117,3 +119,16 @@ def test_the_shopper_switch_refuses_what_it_does_not_know(app, settings, demo, s
         assert other.shop_id != demo.shop_id
         r = requests.get(sf_other.url + "/", cookies={SHOPPER_COOKIE: str(DEMO_CUSTOMER)})
         assert r.status_code == 200 and r.text.count('href="/products/') == 16
+
+
+def test_the_shipping_notice_is_in_the_shops_currency(app, settings, demo, session):
+    """The sandbox merchant's shipping notice speaks the shop's currency (the demo's UK shop said "$50")."""
+    with storefront(app, settings) as sf:
+        assert (
+            "Free shipping on orders over $50" in requests.get(sf.url + "/").text
+        )  # the seeded shop sells in USD
+    session.add(Order(shop_id=demo.shop_id, shopify_id=990001, currency="GBP", processed_at=utcnow()))
+    session.commit()
+    with storefront(app, settings) as sf:
+        text = requests.get(sf.url + "/").text
+    assert "Free shipping on orders over £50" in text and "$50" not in text

@@ -81,7 +81,7 @@ UI = {
     "saved": "Saved",
     "enabled": "Agent on",
     "no_budget": "only the shop's contact budget",
-    "simulated": "Simulated: the demo's agent simulators produced these figures, not real shoppers.",
+    "simulated": "Simulated: in this demo each agent's lift comes from its simulator (synthetic shoppers with a known effect), not from real shoppers.",
     "chart": "Treated and holdout values per metric",
     "references_note": "References are the seed's figures as the issues quote them (— where none is quoted), not measurements of this shop.",
     "srm": "Sample-ratio mismatch",

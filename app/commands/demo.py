@@ -43,13 +43,25 @@ RESCUE_SESSIONS = 200  # the demo's short closed loop of checkout rescue (about 
     help="Where the demo's SQLite file lives (when DATABASE_URL is unset).",
 )
 @click.option(
+    "--screenshots",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also save the README's screenshots of the running demo here (headless Chromium), e.g. docs.",
+)
+@click.option(
     "--json-out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Also write the summary as JSON.",
 )
 def demo(
-    sample: str, data: Path | None, serve: bool, port: int, workdir: Path, json_out: Path | None
+    sample: str,
+    data: Path | None,
+    serve: bool,
+    port: int,
+    workdir: Path,
+    screenshots: Path | None,
+    json_out: Path | None,
 ) -> None:
     """Install Attune on a sandbox shop (fake Shopify, real app), backfill, replay webhooks and storefront
     sessions, print what Attune learned, then leave the admin and a demo storefront running."""
@@ -137,6 +149,9 @@ def demo(
         )
         summary["rescue_simulation"] = simulate_in(rt, sinks.smtp, RESCUE_SESSIONS, 1, Truth())
         click.echo("\n".join("  " + line for line in render_simulation(summary["rescue_simulation"])))
+        if screenshots is not None:
+            signed_in = next((u for k, u in urls.items() if k.startswith("Then: the storefront as")), None)
+            _screenshots(urls["Embedded admin (what the merchant sees)"], screenshots, signed_in)
         click.echo(f"Total {time.perf_counter() - t0:.1f} s")
         if json_out:
             json_out.write_text(json.dumps(summary, indent=2, default=str))
@@ -171,6 +186,15 @@ def _seed_control_room(rt, shop_id: int) -> None:  # noqa: ANN001
                 f"  {m['agent']}: simulated lift {i.estimate:+.3f} [{i.low:+.3f}, {i.high:+.3f}] "
                 f"(true {m['true_uplift']:+.3f})"
             )
+
+
+def _screenshots(admin_url: str, out: Path, storefront_url: str | None) -> None:
+    """The README's screenshots from this very demo: the admin's control room and journey, and (with the
+    storefront served) a signed-in shopper's recommendations."""
+    from app.demo.screenshots import take
+
+    for path in take(out, admin_url, storefront_url):
+        click.echo(f"  screenshot {path}")
 
 
 def _finish_models(rt, shop_id: int) -> None:  # noqa: ANN001

@@ -47,9 +47,14 @@ def gather(rt: DemoRuntime, shop: str, meter: Meter, timings: dict[str, float]) 
         examples.append({"customer": record, "recommendations": recs})
     pixel, hooks = meter.summary("pixel"), meter.summary("webhooks")
     replay_s = timings.get("replay_s") or 1.0
+    room = admin_get(rt, shop, "/api/admin/control-room")  # what the merchant's home page shows
     return {
         "segments": segments,
         "examples": examples,
+        "control_room": {
+            "simulated": room["simulated"],
+            "lifts": {c["agent"]: c["lift"] for c in room["agents"]},
+        },
         "figures": {
             **timings,
             "webhooks": hooks,

@@ -54,9 +54,8 @@ def digest_data(session: Session, shop_id: int, now: datetime) -> tuple[dict, st
         for r in table["rows"]
     ]
     rev = table["revenue"]["text"]
+    # the table is the shop's own even in the demo (only the agents' lifts are simulated, and they are not here)
     notes = [ui["references_note"], *table["warnings"]]
-    if store.is_simulated(session, shop_id):
-        notes.insert(0, ui["simulated"])
     name = shop.domain if shop else ""
     data = {
         "subject": w(UI["digest_subject"]) % {"shop": name},

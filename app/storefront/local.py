@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from babel.numbers import format_currency
 from flask import Flask
 from sqlmodel import Session, select
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -46,11 +47,12 @@ from app.storefront.local_home import (
     shop_id_of,
 )
 from app.storefront.render import ASSET_PREFIX, EXTENSION_DIR, Theme, render_page
-from app.stores.catalog import shop_currency
+from app.stores.catalog import DEFAULT_CURRENCY, shop_currency
 
 PROXY_PREFIX = "/apps/attune"
 ALL_BLOCKS = [("recommended", {}), ("fbt", {}), ("buy-again", {})]
-DEFAULT_EMBED = {"shipping_notice": "Free shipping on orders over $50"}
+# the theme embed's shipping notice, as the sandbox merchant wrote it, in the shop's currency
+FREE_SHIPPING_OVER = 50
 ASSET_CACHE_CONTROL = "public, max-age=3600"
 
 
@@ -212,11 +214,19 @@ class LocalStorefront:
             product=product,
             customer=customer,
             blocks=blocks if self.widgets else [],
-            embed=DEFAULT_EMBED if self.widgets else None,
+            embed=self._embed() if self.widgets else None,
             content=content,
             title=title,
             rescue=self.rescue,
         )
+
+    def _embed(self) -> dict[str, str]:
+        """The theme embed's settings: the shipping notice in the shop's own currency (a GBP shop says £50)."""
+        with Session(get_engine(self.database_url)) as s:
+            shop_id = self._shop_id(s)
+            currency = shop_currency(s, shop_id) if shop_id is not None else DEFAULT_CURRENCY
+        amount = format_currency(FREE_SHIPPING_OVER, currency, "¤#,##0", locale="en", currency_digits=False)
+        return {"shipping_notice": f"Free shipping on orders over {amount}"}
 
     def _customer_email(self, customer_id: int) -> str | None:
         """Liquid's ``customer.email``: the signed-in customer's address as the shop's mirror has it."""

@@ -87,7 +87,8 @@ def _simulated_lifts(rows: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if row.simulated:
             interval = interval_from_summary(row.estimate, row.standard_error, row.shoppers)
             found = RateDifference(interval, row.standard_error)
-            out[agent] = {"treated": row.shoppers, "holdout": 0, "found": found, "simulated": True}
+            # the snapshot keeps the simulated shoppers in all, not the arms: no count is claimed per arm
+            out[agent] = {"treated": None, "holdout": None, "found": found, "simulated": True}
     return out
 
 
@@ -112,7 +113,7 @@ def _card(
             "text": f"{w.points(d.estimate)} ({w.points(d.low)} … {w.points(d.high)})",
             "treated": lift["treated"],
             "holdout": lift["holdout"],
-            "thin": lift["holdout"] < THIN and not lift.get("simulated"),
+            "thin": not lift.get("simulated") and lift["holdout"] < THIN,
             "simulated": bool(lift.get("simulated")),
         }
         if prior is not None:

@@ -160,7 +160,6 @@
     document.getElementById("control-room-title").textContent = L.title;
     document.getElementById("control-room-intro").textContent = L.intro;
     const parts = [];
-    if (data.simulated) parts.push(el("s-banner", { class: "banner info", tone: "info", role: "status", id: "cr-simulated", text: L.simulated }));
     if (data.table) {
       data.table.warnings.forEach(function (w) { parts.push(el("s-banner", { class: "banner", tone: "critical", role: "alert", text: L.srm + ": " + w })); });
       parts.push(table(data.table), el("p", { class: "small muted", text: L.references_note }));
@@ -168,7 +167,10 @@
       parts.push(el("p", { id: "cr-revenue" }, el("strong", { text: L.revenue + ": " }), rev.total + (rev.interval ? " (" + rev.interval + ")" : "")));
       parts.push(chart(data.table));
     }
-    parts.push(el("h3", { text: L.agents }), cards(data.agents));
+    parts.push(el("h3", { text: L.agents }));
+    // the demo's lifts are simulated, the table above is the shop's own: the banner labels the cards only
+    if (data.simulated) parts.push(el("s-banner", { class: "banner info", tone: "info", role: "status", id: "cr-simulated", text: L.simulated }));
+    parts.push(cards(data.agents));
     parts.push(el("div", { class: "grid" },
       el("div", null, el("h3", { text: L.setup }), setup(data.setup)),
       el("div", null, el("h3", { text: L.activity }), feed(data.agents))));
