@@ -67,6 +67,25 @@ def record_incoming(
     return entry
 
 
+def record_assistant_turn(
+    session: Session, shop_id: int, shopper_key: str, question: str, result: dict[str, Any], *,
+    customer_id: int | None, client_id: str | None,
+) -> None:  # fmt: skip
+    """A question asked in the storefront assistant and the support agent's answer (``app.stores.support.ask``'s
+    result), in the shopper's one thread beside their SMS, e-mail and Messenger turns."""
+    record_incoming(
+        session, shop_id, shopper_key, "assistant", question, customer_id=customer_id, client_id=client_id
+    )
+    reason = result.get("reason") or ("hand-off to a person" if result.get("escalated") else "answered")
+    session.add(
+        ConversationMessage(
+            shop_id=shop_id, shopper_key=shopper_key, customer_shopify_id=customer_id, client_id=client_id,
+            direction="out", agent="support", channel="assistant", reason=str(reason)[:500],
+            summary=str(result.get("answer") or "")[:SUMMARY_CHARS], status="sent",
+        )  # fmt: skip
+    )
+
+
 def follow_outbox(
     session: Session, shop_id: int, outbox_id: int, status: str, provider_id: str | None
 ) -> None:
