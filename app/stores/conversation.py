@@ -79,9 +79,16 @@ def record_assistant_turn(
     reason = result.get("reason") or ("hand-off to a person" if result.get("escalated") else "answered")
     session.add(
         ConversationMessage(
-            shop_id=shop_id, shopper_key=shopper_key, customer_shopify_id=customer_id, client_id=client_id,
-            direction="out", agent="support", channel="assistant", reason=str(reason)[:500],
-            summary=str(result.get("answer") or "")[:SUMMARY_CHARS], status="sent",
+            shop_id=shop_id,
+            shopper_key=shopper_key,
+            customer_shopify_id=customer_id,
+            client_id=client_id,
+            direction="out",
+            agent="support",
+            channel="assistant",
+            reason=str(reason)[:500],
+            summary=str(result.get("answer") or "")[:SUMMARY_CHARS],
+            status="sent",
         )  # fmt: skip
     )
 
