@@ -89,7 +89,7 @@ def record_assistant_turn(
             reason=str(reason)[:500],
             summary=str(result.get("answer") or "")[:SUMMARY_CHARS],
             status="sent",
-        )  # fmt: skip
+        )
     )
 
 
