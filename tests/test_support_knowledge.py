@@ -280,3 +280,25 @@ def test_product_specifications_come_from_metafields_and_raise_questions(
     assert "What is the Alpine jacket made of?" in offered, (
         offered
     )  # raised by the metafield, not the description
+
+
+def test_a_product_webhook_updates_the_knowledge(knowledge_shop, live_app):
+    """Shopify's signed products/update reaches the index through the real ingress and worker: the job queued
+    after the mirror's upsert re-splits the changed description (issue 18 §1, "from webhooks")."""
+    from tests.webhook_support import deliver, run_jobs
+
+    cfg = live_app.settings
+    sync_shop_knowledge(knowledge_shop.id, cfg)
+    Queue("low", connection=Redis.from_url(cfg.redis_url)).empty()  # not the install's own sync
+    newer = {
+        "id": 7, "title": "Alpine jacket", "handle": "alpine-jacket", "status": "active",
+        "body_html": "<p>The Alpine jacket now has a detachable hood.</p>",
+        "updated_at": "2099-01-01T00:00:00Z", "variants": [{"id": 71, "title": "M", "price": "180.00"}],
+    }  # fmt: skip
+    accepted = deliver(live_app.client(), "products/update", newer, shop=knowledge_shop.domain)
+    assert accepted.status_code == 200
+    run_jobs(cfg.redis_url, ("webhooks", "low"))  # the inbox, then the knowledge (and catalogue) jobs
+    texts = {r.source_key: r.text for r in passages(cfg, knowledge_shop.id)}
+    assert texts["product:7:description"] == "The Alpine jacket now has a detachable hood."
+    assert texts["product:7:options"] == "Alpine jacket comes in: M."
+    assert "policy:SHIPPING_POLICY" in texts  # the local sync leaves the online store's passages alone
