@@ -53,6 +53,7 @@ META_WINDOW = timedelta(hours=24)  # Meta's window for a reply to a person's mes
 HUMAN_AGENT_WINDOW = timedelta(days=7)  # the HUMAN_AGENT tag's
 EMAIL_ANSWERS_PER_HOUR = 5  # answers to one address an hour: a loop that slips past every header stops here
 SMS_ANSWERS_PER_HOUR = 5  # the same for one phone number (an auto-responding number, a bot)
+ANSWERS_PER_HOUR = {"email": EMAIL_ANSWERS_PER_HOUR, "sms": SMS_ANSWERS_PER_HOUR}
 KEPT_S = 7 * 24 * 3600
 SENT = "sent"
 
@@ -97,6 +98,24 @@ def _ask(settings: Settings, session: Any, shop_id: int, text: str, *, customer_
     if result["escalated"]:
         tasks.handoff_after_commit(session, settings.redis_url, shop_id, result["message_id"])
     return result
+
+
+def _compose(settings: Settings, session: Any, shop_id: int, who: tuple[str, str, int | None, str | None],
+             text: str, render: Callable[[dict[str, Any], str], str],
+             now: datetime | None = None) -> dict[str, Any] | str:  # fmt: skip
+    """The answer to keep for ``text`` from ``who`` (thread key, channel, customer id, client id), rendered for
+    the channel, or why there is none: the hour's answers to them on that channel used up (a loop?), or no
+    answer from the agent."""
+    shopper_key, channel, customer_id, client_id = who
+    limit, noun = ANSWERS_PER_HOUR[channel], "address" if channel == "email" else "number"
+    since = (now or utcnow()) - timedelta(hours=1)
+    if answers_since(session, shop_id, shopper_key, channel, since) >= limit:
+        return f"skipped: {limit} answers to this {noun} in the last hour (a loop?)"
+    result = _ask(settings, session, shop_id, text, customer_id=customer_id, client_id=client_id)
+    if result is None:
+        return f"skipped: too many questions from this {noun}, or no question"
+    domain = session.get(Shop, shop_id).domain  # type: ignore[union-attr]
+    return {"text": render(result, domain), "message_id": result["message_id"]}
 
 
 def _deliver(settings: Settings, key: str, shop_id: int, thread: tuple[str, str, int | None],
@@ -193,17 +212,12 @@ def answer_email(shop_id: int, mail: dict[str, Any], now: datetime | None = None
         customer_id = customer_by_email(session, shop_id, mail["sender"])
         shopper_key = f"customer:{customer_id}" if customer_id else f"email:{mail['sender'].lower()}"
         if kept is None:
-            since = (now or utcnow()) - timedelta(hours=1)
-            if answers_since(session, shop_id, shopper_key, "email", since) >= EMAIL_ANSWERS_PER_HOUR:
-                return f"skipped: {EMAIL_ANSWERS_PER_HOUR} answers to this address in the last hour (a loop?)"
             client_id = None if customer_id else f"email:{mail['sender'].lower()}"[:64]
-            result = _ask(
-                settings, session, shop_id, mail["text"], customer_id=customer_id, client_id=client_id
-            )
-            if result is None:
-                return "skipped: too many questions from this address, or no question"
-            domain = session.get(Shop, shop_id).domain  # type: ignore[union-attr]
-            kept = {"text": channel_text(result, domain), "message_id": result["message_id"]}
+            who = (shopper_key, "email", customer_id, client_id)
+            composed = _compose(settings, session, shop_id, who, mail["text"], channel_text, now)
+            if isinstance(composed, str):
+                return composed
+            kept = composed
     get_redis(settings.redis_url).set(key, json.dumps(kept), ex=KEPT_S)
     subject = mail["subject"] or "Your question"
     subject = subject if subject.lower().startswith("re:") else f"Re: {subject}"
@@ -251,17 +265,11 @@ def answer_sms(shop_id: int, message: dict[str, Any]) -> str:
         customer_id = customer_by_phone(session, shop_id, number)
         shopper_key = f"customer:{customer_id}" if customer_id else f"phone:{number}"
         if kept is None:
-            since = utcnow() - timedelta(hours=1)
-            if answers_since(session, shop_id, shopper_key, "sms", since) >= SMS_ANSWERS_PER_HOUR:
-                return f"skipped: {SMS_ANSWERS_PER_HOUR} answers to this number in the last hour (a loop?)"
-            client_id = None if customer_id else f"sms:{number}"[:64]
-            result = _ask(
-                settings, session, shop_id, message["text"], customer_id=customer_id, client_id=client_id
-            )
-            if result is None:
-                return "skipped: too many questions from this number, or no question"
-            domain = session.get(Shop, shop_id).domain  # type: ignore[union-attr]
-            kept = {"text": sms_text(result, domain), "message_id": result["message_id"]}
+            who = (shopper_key, "sms", customer_id, None if customer_id else f"sms:{number}"[:64])
+            composed = _compose(settings, session, shop_id, who, message["text"], sms_text)
+            if isinstance(composed, str):
+                return composed
+            kept = composed
     get_redis(settings.redis_url).set(key, json.dumps(kept), ex=KEPT_S)
     send = partial(_sms, sms_channel(settings, setup), shop_id, setup.shop_name, number)
     return _deliver(settings, key, shop_id, (shopper_key, "sms", customer_id), send, kept["text"])

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from app.models.base import utcnow
 from app.models.messaging import ConversationMessage
+from app.stores.support_channels import record_answer
 
 QUEUED = "queued"
 SUMMARY_CHARS = 512
@@ -77,20 +78,10 @@ def record_assistant_turn(
         session, shop_id, shopper_key, "assistant", question, customer_id=customer_id, client_id=client_id
     )
     reason = result.get("reason") or ("hand-off to a person" if result.get("escalated") else "answered")
-    session.add(
-        ConversationMessage(
-            shop_id=shop_id,
-            shopper_key=shopper_key,
-            customer_shopify_id=customer_id,
-            client_id=client_id,
-            direction="out",
-            agent="support",
-            channel="assistant",
-            reason=str(reason)[:500],
-            summary=str(result.get("answer") or "")[:SUMMARY_CHARS],
-            status="sent",
-        )
-    )
+    record_answer(
+        session, shop_id, shopper_key, "assistant", str(result.get("answer") or ""), customer_id=customer_id,
+        client_id=client_id, reason=str(reason)[:500], status="sent",
+    )  # fmt: skip
 
 
 def follow_outbox(
