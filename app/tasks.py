@@ -72,6 +72,7 @@ SEND_HANDOFF = "app.jobs.handoff_mail.send_handoff"
 OPEN_HANDOFF_TICKET = "app.jobs.support_tickets.open_ticket"
 ANSWER_META_MESSAGE = "app.jobs.support_channels.answer_meta_message"
 ANSWER_EMAIL = "app.jobs.support_channels.answer_email"
+ANSWER_SMS = "app.jobs.support_channels.answer_sms"
 SEND_HUMAN_REPLY = "app.jobs.support_channels.send_human_reply"
 RUN_ALL_LATE_ORDERS = "app.jobs.late_orders.run_all_late_orders"
 FIT_NUDGE_RISK = "app.jobs.nudge.fit_nudge_risk"
@@ -566,6 +567,13 @@ def answer_meta_after_commit(session: Session, redis_url: str | None, shop_id: i
 def answer_email_after_commit(session: Session, redis_url: str | None, shop_id: int, mail: dict) -> None:
     """Answer a shopper's e-mail (``app.channels.inbound_mail.InboundMail`` as a dict) once it is recorded."""
     after_commit(session, lambda: enqueue(redis_url, ANSWER_EMAIL, shop_id, mail) or None)
+
+
+def answer_sms_after_commit(session: Session, redis_url: str | None, shop_id: int, message: dict) -> None:
+    """Answer a shopper's SMS that is no keyword (``{"sid", "number", "text"}``) once it is recorded; one job per
+    Twilio message id."""
+    job_id = f"sms-answer-{shop_id}-{message['sid'][:64]}"
+    after_commit(session, lambda: enqueue(redis_url, ANSWER_SMS, shop_id, message, job_id=job_id) or None)
 
 
 def human_reply_after_commit(session: Session, redis_url: str | None, shop_id: int, message_id: int) -> None:

@@ -1,4 +1,4 @@
-"""Shared by the support agent's channel tests (Messenger / Instagram, inbound e-mail, help desks): the shop with
+"""Shared by the support agent's channel tests (Messenger / Instagram, inbound e-mail, SMS, help desks): the shop with
 knowledge (``tests.test_support_knowledge``), its channels connected to loopback stand-ins, and a way to run the
 queued jobs of one kind as a worker would."""
 
@@ -12,16 +12,25 @@ from rq import Queue
 
 from app.channels.helpdesk_loopback import LoopbackHelpDesk
 from app.channels.meta_loopback import LoopbackGraph
+from app.channels.sms_loopback import LoopbackTwilio
 from app.config import get_settings
 from app.crypto import TokenCipher
 from app.db import session_scope
 from app.jobs.knowledge import sync_shop_knowledge
+from app.models.commerce import Customer
+from app.stores.sms import save_sms_settings
 from app.stores.support_channels import save_helpdesk_settings, save_meta_settings
 
 PAGE, INSTAGRAM, PAGE_TOKEN = "1122334455", "17841400000000", "EAAGpagetoken-0123456789"
 APP_SECRET, VERIFY = "meta-app-secret-0123", "verify-me-please"
 PERSON = "24681357900"
 DESK_USER, DESK_TOKEN = "agent@mugs.test", "desk-token-0123456789"
+TWILIO_ACCOUNT, TWILIO_TOKEN, TWILIO_SENDER = (
+    "AC" + "b2" * 16,
+    "twilio-auth-token-support-0123456",
+    "+15005550006",
+)
+VISITOR, ANN = "+14155550111", "+14155552671"  # a number that is no customer's; customer 7's
 
 
 def run_jobs(settings, func_name: str) -> list[object]:
@@ -65,5 +74,27 @@ def meta_shop(knowledge_shop, live_app, graph, zendesk, monkeypatch):
         save_meta_settings(s, cipher, knowledge_shop.id, PAGE, INSTAGRAM,
                            {"page_token": PAGE_TOKEN, "app_secret": APP_SECRET, "verify_token": VERIFY})  # fmt: skip
         save_helpdesk_settings(s, cipher, knowledge_shop.id, "zendesk", "mugs", DESK_USER, DESK_TOKEN)
+    yield knowledge_shop
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def twilio() -> Iterator[LoopbackTwilio]:
+    with LoopbackTwilio({TWILIO_ACCOUNT: TWILIO_TOKEN}) as stand_in:
+        yield stand_in
+
+
+@pytest.fixture
+def sms_shop(knowledge_shop, live_app, twilio, monkeypatch):
+    """The knowledge shop, synced, with SMS set up on the loopback Twilio and Ann (customer 7) with a phone."""
+    monkeypatch.setenv("ATTUNE_TWILIO_API_URL", twilio.url)
+    get_settings.cache_clear()
+    cfg = live_app.settings
+    sync_shop_knowledge(knowledge_shop.id, cfg)
+    with session_scope(cfg.database_url) as s:
+        s.add(Customer(shop_id=knowledge_shop.id, shopify_id=7, first_name="Ann", phone=ANN))
+        settings = {"account_sid": TWILIO_ACCOUNT, "from_number": TWILIO_SENDER, "shop_name": "Mugs & Co",
+                    "default_region": "US"}  # fmt: skip
+        save_sms_settings(s, TokenCipher(cfg.encryption_keys), knowledge_shop.id, settings, TWILIO_TOKEN)
     yield knowledge_shop
     get_settings.cache_clear()

@@ -11,6 +11,7 @@ from app.knowledge.answer import grounded_answer
 from app.knowledge.guard import is_grounded, unsupported_claims
 from app.knowledge.passages import Source, html_to_text, sentences, split_source, split_sources, windows
 from app.knowledge.ranker import FEATURES, KnowledgeIndex, load_model, rank
+from app.shopify.content import spec_text
 
 SHIPPING = (
     "<h2>Shipping</h2><p>We ship to the United States, Canada and the United Kingdom. Orders over $75 ship free "
@@ -250,3 +251,29 @@ def test_an_empty_index_ranks_nothing():
     assert rank(index, "anything", np.zeros(8, np.float32)) == []
     with pytest.raises(ValueError, match="one vector per passage"):
         KnowledgeIndex(split_source(SOURCES[2]), np.zeros((0, 8), np.float32))
+
+
+@pytest.mark.parametrize(
+    ("metafield", "sentence"),
+    [
+        ({"type": "boolean", "value": "true", "key": "machine_washable"}, "Socks, machine washable: yes."),
+        (
+            {"type": "list.weight", "value": '[{"value": "250", "unit": "GRAMS"}]', "key": "w"},
+            "Socks, w: 250 g.",
+        ),
+        (
+            {
+                "type": "rich_text_field",
+                "key": "care",
+                "definition": {"name": "Care guide"},
+                "value": '{"type": "root", "children": [{"type": "text", "value": "Wash cold."}]}',
+            },
+            "Socks, care guide: Wash cold.",
+        ),  # fmt: skip
+        ({"type": "list.single_line_text_field", "value": "[not json", "key": "x"}, None),
+        ({"type": "json", "value": '{"a": 1}', "key": "x"}, None),
+        ({"type": "single_line_text_field", "value": "secret", "key": "x", "namespace": "$app:attune"}, None),
+    ],
+)
+def test_a_metafield_reads_as_a_sentence_naming_its_product(metafield, sentence):
+    assert spec_text(metafield, "Socks") == sentence

@@ -117,3 +117,17 @@ def test_a_product_page_offers_questions_that_have_answers(app, settings, shop, 
         assert (
             page.locator(".attune-chat .attune-you").first.inner_text() == "You: How long does delivery take?"
         )
+
+
+def test_html_in_a_question_is_shown_as_text_and_never_run(app, settings, shop, page):  # noqa: F811
+    planted = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>Can I pay with a cow?'
+    with storefront(app, settings) as sf:
+        page.goto(sf.url + STOVE)
+        open_assistant(page)
+        ask(page, planted)
+        answer = page.locator(".attune-chat .attune-answer").first
+        answer.wait_for(timeout=8000)
+        assert answer.locator(".attune-escalated").count() == 1  # abstained: handed to a person
+        assert page.locator(".attune-chat .attune-you").first.inner_text() == f"You: {planted}"
+        assert page.locator(".attune-chat img, .attune-chat script").count() == 0
+        assert page.evaluate("window.__pwned") is None

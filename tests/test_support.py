@@ -19,10 +19,12 @@ from app.agents.support import OrderFacts, ProductFacts, answer, classify
 from app.config import Settings
 from app.jobs.catalog import embed_shop_products
 from app.models.feedback import SupportMessage
+from app.models.messaging import ConversationMessage
 from app.models.profiles import CustomerProfile
 from app.models.shop import Shop
 from app.shopify.verify import proxy_signature
 from app.storefront.demo_data import DEMO_CUSTOMER, seed_demo_shop
+from app.stores.activity import customer_thread
 from app.stores.profiles import link_commerce_identity
 from tests.conftest import TEST_API_SECRET
 
@@ -146,6 +148,32 @@ def test_signed_in_customer_gets_their_latest_order_and_the_profile_summarises(
     # the same customer id in the other shop is another person: nothing of this reaches it
     other = profile(session, b.shop_id, f"customer:{DEMO_CUSTOMER}")
     assert other is None or not (other.explicit.get("support") or {}).get("questions")
+
+
+def test_assistant_turns_join_the_shoppers_one_thread(client, session, shops):
+    """The assistant's questions and answers sit in the same thread as the shopper's SMS, e-mail and Messenger
+    turns (what the admin's customer conversation shows); an anonymous visitor's under their client id."""
+    a, b = shops
+    answer = ask(client, "Where is my order?", customer=DEMO_CUSTOMER).json
+    ask(client, "Can I talk to a person?", customer=DEMO_CUSTOMER)
+    ask(client, "warm socks", client_id="cl-9")
+    thread = customer_thread(session, a.shop_id, DEMO_CUSTOMER)
+    assert [(m["direction"], m["channel"], m["agent"]) for m in thread] == [
+        ("in", "assistant", None),
+        ("out", "assistant", "support"),
+    ] * 2
+    assert thread[0]["summary"] == "Where is my order?" and thread[1]["summary"] == answer["answer"][:512]
+    assert "person" in thread[3]["reason"]
+    assert customer_thread(session, b.shop_id, DEMO_CUSTOMER) == []  # the other shop's customer 1 is another
+    visitor = session.exec(
+        select(ConversationMessage).where(
+            ConversationMessage.shop_id == a.shop_id, ConversationMessage.shopper_key == "client:cl-9"
+        )
+    ).all()
+    assert [(m.direction, m.client_id, m.customer_shopify_id) for m in visitor] == [
+        ("in", "cl-9", None),
+        ("out", "cl-9", None),
+    ]
 
 
 def test_anonymous_visitor_gets_products_but_never_order_data(client, session, shops, jobs_env):

@@ -93,3 +93,17 @@ def test_the_email_carries_the_agents_concrete_reason(client, shops, jobs_env):
             "Why it came to you: asked about a return, which needs a person"
             in _mailed_text(smtp, a.shop_id, returns["message_id"])[1]
         )
+
+
+def test_html_in_a_question_is_escaped_in_the_hand_off_email(client, shops, jobs_env):
+    a, _ = shops
+    planted = '<img src=x onerror="alert(1)"><script>alert(2)</script> I want to return the socks'
+    with LoopbackSmtp() as smtp:
+        with session_scope(jobs_env.database_url) as s:
+            save_email_settings(s, TokenCipher(jobs_env.encryption_keys), a.shop_id, SENDER, smtp.url)
+        handed = ask(client, planted, customer=DEMO_CUSTOMER).json
+        assert handed["escalated"] is True
+        assert send_handoff(a.shop_id, handed["message_id"]) == "sent"
+        html = smtp.messages[-1].message.get_body(("html",)).get_content()
+    assert "&lt;img src=x" in html and "&lt;script&gt;alert(2)" in html
+    assert "<img src=x" not in html and "<script>" not in html

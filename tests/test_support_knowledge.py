@@ -18,7 +18,8 @@ from app.models.commerce import Product
 from app.models.feedback import ProductReview
 from app.models.knowledge import KnowledgePassage
 from app.models.shop import Shop
-from app.shopify.fake.content import add_page, set_policy
+from app.shopify.fake.content import add_page, set_policy, set_product_metafield
+from app.stores.product_questions import product_questions
 from tests.fixtures_shopify import make_session_token
 from tests.test_support import signed
 
@@ -237,3 +238,67 @@ def test_reviews_answer_too_and_go_with_their_author(knowledge_shop, live_app):
         erase_customer(session, knowledge_shop.id, 4242)  # customers/redact
         session.commit()
     assert not [r for r in passages(cfg, knowledge_shop.id) if r.source_key == "review:r-1"]
+
+
+def test_product_specifications_come_from_metafields_and_raise_questions(
+    knowledge_shop, live_app, minilm_numpy
+):
+    """A product's metafields (Admin GraphQL) are its specifications: text types read as sentences named by their
+    definition, an app's own and non-text ones left out, a draft product's too; they answer a shopper and raise
+    the product page's questions."""
+    cfg, shop = live_app.settings, knowledge_shop.domain
+    store = live_app.fake.store(shop)
+    store.add_product({"id": 7, "title": "Alpine jacket", "handle": "alpine-jacket"})
+    store.add_product({"id": 8, "title": "Prototype", "status": "draft"})
+    set_product_metafield(store, 7, "custom", "material", "Recycled nylon shell with a merino wool lining",
+                          "single_line_text_field", name="Material")  # fmt: skip
+    set_product_metafield(store, 7, "custom", "weight", '{"value": 1.2, "unit": "KILOGRAMS"}', "weight")
+    set_product_metafield(store, 7, "custom", "sizes", '["S", "M", "L"]', "list.single_line_text_field")
+    set_product_metafield(store, 7, "$app:attune", "score", "0.93", "number_decimal")
+    set_product_metafield(store, 7, "custom", "swatch", "gid://shopify/MediaImage/1", "file_reference")
+    set_product_metafield(store, 8, "custom", "material", "Unreleased fabric", "single_line_text_field")
+    report = sync_shop_knowledge(knowledge_shop.id, cfg)
+    assert "spec" not in report["skipped"]
+    specs = [r for r in passages(cfg, knowledge_shop.id) if r.source_key.startswith("spec:")]
+    assert {r.source_key for r in specs} == {"spec:7"}
+    assert all(r.kind == "metafield" and r.product_shopify_id == 7 and r.url == "/products/alpine-jacket"
+               for r in specs)  # fmt: skip
+    text = " ".join(r.text for r in specs)
+    assert "Alpine jacket, material: Recycled nylon shell with a merino wool lining." in text
+    assert "Alpine jacket, weight: 1.2 kg." in text and "Alpine jacket, sizes: S, M, L." in text
+    assert "0.93" not in text and "MediaImage" not in text
+
+    client = live_app.client()
+    made_of = client.post(
+        signed("/support", {"client_id": "c-spec-1"}, shop=shop),
+        json={"question": "What is the Alpine jacket made of?", "product_id": "7"},
+    ).get_json()
+    assert made_of["abstained"] is False and "merino wool" in made_of["answer"], made_of
+
+    with Session(get_engine(cfg.database_url)) as session:
+        offered = [q["question"] for q in product_questions(session, knowledge_shop.id, 7, minilm_numpy)]
+    assert "What is the Alpine jacket made of?" in offered, (
+        offered
+    )  # raised by the metafield, not the description
+
+
+def test_a_product_webhook_updates_the_knowledge(knowledge_shop, live_app):
+    """Shopify's signed products/update reaches the index through the real ingress and worker: the job queued
+    after the mirror's upsert re-splits the changed description (issue 18 §1, "from webhooks")."""
+    from tests.webhook_support import deliver, run_jobs
+
+    cfg = live_app.settings
+    sync_shop_knowledge(knowledge_shop.id, cfg)
+    Queue("low", connection=Redis.from_url(cfg.redis_url)).empty()  # not the install's own sync
+    newer = {
+        "id": 7, "title": "Alpine jacket", "handle": "alpine-jacket", "status": "active",
+        "body_html": "<p>The Alpine jacket now has a detachable hood.</p>",
+        "updated_at": "2099-01-01T00:00:00Z", "variants": [{"id": 71, "title": "M", "price": "180.00"}],
+    }  # fmt: skip
+    accepted = deliver(live_app.client(), "products/update", newer, shop=knowledge_shop.domain)
+    assert accepted.status_code == 200
+    run_jobs(cfg.redis_url, ("webhooks", "low"))  # the inbox, then the knowledge (and catalogue) jobs
+    texts = {r.source_key: r.text for r in passages(cfg, knowledge_shop.id)}
+    assert texts["product:7:description"] == "The Alpine jacket now has a detachable hood."
+    assert texts["product:7:options"] == "Alpine jacket comes in: M."
+    assert "policy:SHIPPING_POLICY" in texts  # the local sync leaves the online store's passages alone

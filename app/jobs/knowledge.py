@@ -2,9 +2,9 @@
 
 - ``sync_local_knowledge(shop_id)``: products, reviews and the FAQ from the shop's own mirror; queued after
   product webhooks and catalogue syncs (``app.tasks.catalog_changed``), review imports and FAQ edits.
-- ``sync_shop_knowledge(shop_id)``: that, plus the shop's policies and published pages from the Admin API
-  (each only when its scope is granted; a family whose fetch fails keeps its passages); nightly and on
-  demand from the admin.
+- ``sync_shop_knowledge(shop_id)``: that, plus the shop's policies, published pages and products'
+  specifications (metafields) from the Admin API (each only when its scope is granted; a family whose fetch
+  fails keeps its passages); nightly, after a catalogue sync and on demand from the admin.
 - ``sync_all_knowledge()``: nightly, one full sync per installed shop.
 
 Idempotent: an unchanged source is neither re-embedded nor rewritten; safe to retry.
@@ -25,8 +25,8 @@ from app.jobs.fan_out import for_each_installed_shop
 from app.knowledge.passages import Source
 from app.models.shop import Shop
 from app.shopify.admin import AdminAPIError, AdminClient
-from app.shopify.content import ContentDoc, fetch_pages, fetch_policies
-from app.shopify.scopes import READ_LEGAL_POLICIES, READ_ONLINE_STORE_PAGES, has_scope
+from app.shopify.content import ContentDoc, fetch_pages, fetch_policies, fetch_product_specs
+from app.shopify.scopes import READ_LEGAL_POLICIES, READ_ONLINE_STORE_PAGES, READ_PRODUCTS, has_scope
 from app.stores.knowledge import (
     faq_sources,
     product_sources,
@@ -64,6 +64,7 @@ def _online_store(client: Any, shop: Shop) -> tuple[dict[str, list[ContentDoc]],
     for family, scope, fetch in (
         ("policy", POLICY_SCOPE, lambda: fetch_policies(client)),
         ("page", PAGE_SCOPE, lambda: fetch_pages(client)),
+        ("spec", READ_PRODUCTS, lambda: fetch_product_specs(client)),
     ):
         if not has_scope(shop, scope):
             skipped[family] = f"scope {scope} not granted"
@@ -76,7 +77,8 @@ def _online_store(client: Any, shop: Shop) -> tuple[dict[str, list[ContentDoc]],
 
 
 def sync_shop_knowledge(shop_id: int, settings: Settings | None = None, client: Any = None) -> dict[str, Any]:
-    """Worker job: policies and pages from Shopify, then products, reviews and FAQ from the mirror."""
+    """Worker job: policies, pages and product specifications from Shopify, then products, reviews and FAQ
+    from the mirror."""
     settings = settings or get_settings()
     engine = get_engine(settings.database_url)
     with Session(engine, expire_on_commit=False) as session:
@@ -90,7 +92,9 @@ def sync_shop_knowledge(shop_id: int, settings: Settings | None = None, client: 
         report: dict[str, Any] = {"skipped": skipped}
         if fetched:
             sources = [
-                Source(d.key, d.kind, d.title, d.body_html, d.url) for docs in fetched.values() for d in docs
+                Source(d.key, d.kind, d.title, d.body_html, d.url, d.product_id)
+                for docs in fetched.values()
+                for d in docs
             ]
             report["online_store"] = replace_families(session, shop_id, fetched, sources, embedder).as_dict()
         report["local"] = _local(session, shop_id, embedder)

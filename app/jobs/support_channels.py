@@ -1,11 +1,12 @@
-"""The support agent on Messenger, Instagram and e-mail (issue 18): the same agent as the storefront assistant
+"""The support agent on Messenger, Instagram, e-mail and SMS (issue 18): the same agent as the storefront assistant
 (``app.stores.support.ask``), each turn in the shopper's one conversation, the answer sent back on the channel the
 question came from, and a hand-off queued like the assistant's (e-mail to the shop, the help desk's ticket).
 
 Who the shopper is: on Messenger and Instagram a page-scoped id (client id ``fb:<id>`` / ``ig:<id>``, thread
 ``messenger:<id>`` / ``instagram:<id>``), who may give an order number and its e-mail as any visitor may; by
 e-mail the shop's customer with that address (the answer goes to that mailbox, never to a Reply-To), else
-``email:<address>``.
+``email:<address>``; by SMS the customer with that phone number, else ``sms:<number>`` (thread ``phone:<number>``),
+answered from the shop's Twilio sender.
 
 Each answer is delivered once: the composed answer is kept in Redis under the message's id before it is sent; a
 transient failure raises (RQ retries, and the retry sends the kept answer instead of asking again); a
@@ -29,9 +30,12 @@ from app.channels.base import Accepted, AmbiguousError, OutgoingMessage, Permane
 from app.channels.email import EmailChannel, SmtpTarget
 from app.channels.inbound_mail import ANSWER_HEADERS, LOOP_HEADER
 from app.channels.meta import HUMAN_AGENT, MetaChannel
+from app.channels.sms import SmsChannel
+from app.channels.sms_text import MAX_BODY_CHARS
 from app.config import Settings, get_settings
 from app.crypto import TokenCipher
 from app.db import session_scope
+from app.jobs.outgoing import plain_sender, sms_channel
 from app.llm.client import client_from
 from app.models.base import utcnow
 from app.models.feedback import SupportMessage
@@ -40,6 +44,7 @@ from app.queue import get_redis
 from app.stores.catalog import product_cards
 from app.stores.channels import ChannelNotReady, email_setup
 from app.stores.knowledge import answer_question
+from app.stores.sms import customer_by_phone, sms_setup
 from app.stores.support import TooManyQuestions, ask
 from app.stores.support_channels import answers_since, customer_by_email, meta_setup, record_answer
 
@@ -47,6 +52,8 @@ log = logging.getLogger(__name__)
 META_WINDOW = timedelta(hours=24)  # Meta's window for a reply to a person's message
 HUMAN_AGENT_WINDOW = timedelta(days=7)  # the HUMAN_AGENT tag's
 EMAIL_ANSWERS_PER_HOUR = 5  # answers to one address an hour: a loop that slips past every header stops here
+SMS_ANSWERS_PER_HOUR = 5  # the same for one phone number (an auto-responding number, a bot)
+ANSWERS_PER_HOUR = {"email": EMAIL_ANSWERS_PER_HOUR, "sms": SMS_ANSWERS_PER_HOUR}
 KEPT_S = 7 * 24 * 3600
 SENT = "sent"
 
@@ -91,6 +98,24 @@ def _ask(settings: Settings, session: Any, shop_id: int, text: str, *, customer_
     if result["escalated"]:
         tasks.handoff_after_commit(session, settings.redis_url, shop_id, result["message_id"])
     return result
+
+
+def _compose(settings: Settings, session: Any, shop_id: int, who: tuple[str, str, int | None, str | None],
+             text: str, render: Callable[[dict[str, Any], str], str],
+             now: datetime | None = None) -> dict[str, Any] | str:  # fmt: skip
+    """The answer to keep for ``text`` from ``who`` (thread key, channel, customer id, client id), rendered for
+    the channel, or why there is none: the hour's answers to them on that channel used up (a loop?), or no
+    answer from the agent."""
+    shopper_key, channel, customer_id, client_id = who
+    limit, noun = ANSWERS_PER_HOUR[channel], "address" if channel == "email" else "number"
+    since = (now or utcnow()) - timedelta(hours=1)
+    if answers_since(session, shop_id, shopper_key, channel, since) >= limit:
+        return f"skipped: {limit} answers to this {noun} in the last hour (a loop?)"
+    result = _ask(settings, session, shop_id, text, customer_id=customer_id, client_id=client_id)
+    if result is None:
+        return f"skipped: too many questions from this {noun}, or no question"
+    domain = session.get(Shop, shop_id).domain  # type: ignore[union-attr]
+    return {"text": render(result, domain), "message_id": result["message_id"]}
 
 
 def _deliver(settings: Settings, key: str, shop_id: int, thread: tuple[str, str, int | None],
@@ -187,17 +212,12 @@ def answer_email(shop_id: int, mail: dict[str, Any], now: datetime | None = None
         customer_id = customer_by_email(session, shop_id, mail["sender"])
         shopper_key = f"customer:{customer_id}" if customer_id else f"email:{mail['sender'].lower()}"
         if kept is None:
-            since = (now or utcnow()) - timedelta(hours=1)
-            if answers_since(session, shop_id, shopper_key, "email", since) >= EMAIL_ANSWERS_PER_HOUR:
-                return f"skipped: {EMAIL_ANSWERS_PER_HOUR} answers to this address in the last hour (a loop?)"
             client_id = None if customer_id else f"email:{mail['sender'].lower()}"[:64]
-            result = _ask(
-                settings, session, shop_id, mail["text"], customer_id=customer_id, client_id=client_id
-            )
-            if result is None:
-                return "skipped: too many questions from this address, or no question"
-            domain = session.get(Shop, shop_id).domain  # type: ignore[union-attr]
-            kept = {"text": channel_text(result, domain), "message_id": result["message_id"]}
+            who = (shopper_key, "email", customer_id, client_id)
+            composed = _compose(settings, session, shop_id, who, mail["text"], channel_text, now)
+            if isinstance(composed, str):
+                return composed
+            kept = composed
     get_redis(settings.redis_url).set(key, json.dumps(kept), ex=KEPT_S)
     subject = mail["subject"] or "Your question"
     subject = subject if subject.lower().startswith("re:") else f"Re: {subject}"
@@ -210,9 +230,54 @@ def answer_email(shop_id: int, mail: dict[str, Any], now: datetime | None = None
                     kept["text"])  # fmt: skip
 
 
+def sms_text(result: dict[str, Any], domain: str) -> str:
+    """The answer as one SMS of at most Twilio's 1,600 characters: the products go first when it is longer."""
+    text = channel_text(result, domain)
+    return (
+        text
+        if len(text) <= MAX_BODY_CHARS
+        else channel_text({**result, "products": []}, domain)[:MAX_BODY_CHARS]
+    )
+
+
+def _sms(channel: SmsChannel, shop_id: int, shop_name: str, to: str, text: str) -> Accepted:
+    message = OutgoingMessage(
+        outbox_id=0, shop_id=shop_id, purpose="transactional", template="message", data={"sms_text": text},
+        recipient=to, sender=plain_sender(shop_name),
+    )  # fmt: skip
+    return channel.send(message)
+
+
+def answer_sms(shop_id: int, message: dict[str, Any]) -> str:
+    """RQ job: answer a shopper's SMS that is no STOP / START / HELP keyword (``{"sid", "number", "text"}``,
+    recorded by the Twilio webhook), by SMS from the shop's Twilio sender, in the same thread."""
+    settings = get_settings()
+    key = f"attune:support-answer:{shop_id}:{message['sid']}"
+    done, kept = _kept(settings, key)
+    if done:
+        return f"already {done}"
+    number = message["number"]
+    with session_scope(settings.database_url) as session:
+        try:
+            setup = sms_setup(session, TokenCipher(settings.encryption_keys), shop_id)
+        except ValueError as exc:  # not set up any more, or its token cannot be read
+            return f"skipped: {exc}"
+        customer_id = customer_by_phone(session, shop_id, number)
+        shopper_key = f"customer:{customer_id}" if customer_id else f"phone:{number}"
+        if kept is None:
+            who = (shopper_key, "sms", customer_id, None if customer_id else f"sms:{number}"[:64])
+            composed = _compose(settings, session, shop_id, who, message["text"], sms_text)
+            if isinstance(composed, str):
+                return composed
+            kept = composed
+    get_redis(settings.redis_url).set(key, json.dumps(kept), ex=KEPT_S)
+    send = partial(_sms, sms_channel(settings, setup), shop_id, setup.shop_name, number)
+    return _deliver(settings, key, shop_id, (shopper_key, "sms", customer_id), send, kept["text"])
+
+
 def send_human_reply(shop_id: int, message_id: int, now: datetime | None = None) -> str:
     """RQ job: the merchant's reply note on the resolved hand-off ``message_id``, sent to the shopper on the
-    channel they asked on (Messenger and Instagram with the HUMAN_AGENT tag)."""
+    channel they asked on (Messenger and Instagram with the HUMAN_AGENT tag, SMS, e-mail)."""
     settings = get_settings()
     key = f"attune:support-human-reply:{shop_id}:{message_id}"
     done, _ = _kept(settings, key)
@@ -227,12 +292,17 @@ def send_human_reply(shop_id: int, message_id: int, now: datetime | None = None)
         try:
             if client.startswith(("fb:", "ig:")):
                 setup = meta_setup(session, cipher, shop_id)
+            elif client.startswith("sms:"):
+                twilio = sms_setup(session, cipher, shop_id)
             else:
                 sender, smtp_url = email_setup(session, cipher, shop_id, settings.attune_smtp_url)
-        except ChannelNotReady as exc:
+        except ValueError as exc:  # ChannelNotReady, or a secret our keys cannot read
             return f"skipped: {exc}"
     person = client.partition(":")[2]
-    if client.startswith(("fb:", "ig:")):
+    if client.startswith("sms:"):
+        send = partial(_sms, sms_channel(settings, twilio), shop_id, twilio.shop_name, person)
+        thread = (f"phone:{person}", "sms", None)
+    elif client.startswith(("fb:", "ig:")):
         if (now or utcnow()) - asked_at > HUMAN_AGENT_WINDOW:
             return "not sent: more than seven days after the person's message"
         platform = "messenger" if client.startswith("fb:") else "instagram"

@@ -16,6 +16,7 @@ WRITE_CUSTOMERS = "write_customers"
 READ_LOCALES = "read_locales"
 READ_LEGAL_POLICIES = "read_legal_policies"
 READ_ONLINE_STORE_PAGES = "read_online_store_pages"
+READ_PRODUCTS = "read_products"
 WRITE_DISCOUNTS = "write_discounts"
 WRITE_PRODUCTS = "write_products"
 

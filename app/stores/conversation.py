@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from app.models.base import utcnow
 from app.models.messaging import ConversationMessage
+from app.stores.support_channels import record_answer
 
 QUEUED = "queued"
 SUMMARY_CHARS = 512
@@ -65,6 +66,22 @@ def record_incoming(
     )
     session.add(entry)
     return entry
+
+
+def record_assistant_turn(
+    session: Session, shop_id: int, shopper_key: str, question: str, result: dict[str, Any], *,
+    customer_id: int | None, client_id: str | None,
+) -> None:  # fmt: skip
+    """A question asked in the storefront assistant and the support agent's answer (``app.stores.support.ask``'s
+    result), in the shopper's one thread beside their SMS, e-mail and Messenger turns."""
+    record_incoming(
+        session, shop_id, shopper_key, "assistant", question, customer_id=customer_id, client_id=client_id
+    )
+    reason = result.get("reason") or ("hand-off to a person" if result.get("escalated") else "answered")
+    record_answer(
+        session, shop_id, shopper_key, "assistant", str(result.get("answer") or ""), customer_id=customer_id,
+        client_id=client_id, reason=str(reason)[:500], status="sent",
+    )  # fmt: skip
 
 
 def follow_outbox(

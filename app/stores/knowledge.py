@@ -32,7 +32,7 @@ from app.models.feedback import ProductReview
 from app.models.knowledge import KnowledgePassage, SupportFaq
 from app.stores.support_threshold import answer_threshold
 
-FAMILIES = ("product", "review", "faq", "policy", "page")
+FAMILIES = ("product", "review", "faq", "policy", "page", "spec")  # spec: a product's metafields (Admin API)
 
 
 def family_of(source_key: str) -> str:

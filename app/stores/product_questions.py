@@ -1,6 +1,7 @@
 """The questions the assistant offers on a product page before the shopper asks (``app.knowledge.product_questions``
-proposes them): only those the shop's knowledge answers with confidence, so a click always gets an answer, each
-with its answer's source. No commits."""
+proposes them from its description, variants, specifications and reviews, and what was asked on its page): only
+those the shop's knowledge answers with confidence, so a click always gets an answer, each with its answer's
+source. No commits."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from app.catalog.embedder import Embedder
 from app.knowledge.product_questions import MAX_OFFERED, candidates
 from app.models.commerce import Product, ProductVariant
 from app.models.feedback import SupportMessage
+from app.models.knowledge import KnowledgePassage
 from app.stores.knowledge import answer_questions
 
 ASKED_BEFORE = 5  # past questions on the product's page looked at, most asked first
 MAX_CANDIDATES = 10  # questions tried per product (one embedding batch)
+RAISING_KINDS = ("metafield", "review")  # besides its description, what raises questions about a product
 
 
 def asked_before(session: Session, shop_id: int, product_id: int) -> list[str]:
@@ -53,7 +56,19 @@ def product_questions(
         )
     ).all()
     asked = asked_before(session, shop_id, product_id)
-    wanted = candidates(product.body_html, [t for t in titles if t], asked, product.title)[:MAX_CANDIDATES]
+    said = (
+        session.exec(  # its specifications (metafields) and its reviews, as the shop's knowledge holds them
+            select(KnowledgePassage.text)
+            .where(
+                KnowledgePassage.shop_id == shop_id,
+                KnowledgePassage.product_shopify_id == product_id,
+                KnowledgePassage.kind.in_(RAISING_KINDS),  # type: ignore[attr-defined]
+            )
+            .limit(50)
+        ).all()
+    )
+    text = " ".join([product.body_html or "", *said])
+    wanted = candidates(text, [t for t in titles if t], asked, product.title)[:MAX_CANDIDATES]
     answers = answer_questions(session, shop_id, wanted, product_id=product_id, embedder=embedder)
     offered = [
         {"question": q, "source": found.source_title, "kind": found.kind}

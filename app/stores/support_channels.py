@@ -174,12 +174,12 @@ def seen(session: Session, shop_id: int, channel: str, provider_id: str) -> bool
 
 def record_answer(
     session: Session, shop_id: int, shopper_key: str, channel: str, text: str, *, customer_id: int | None,
-    reason: str, status: str, provider_id: str | None = None,
+    reason: str, status: str, provider_id: str | None = None, client_id: str | None = None,
 ) -> ConversationMessage:  # fmt: skip
     """The support agent's answer on ``channel``, in the shopper's thread (sent, or failed with the reason)."""
     entry = ConversationMessage(
-        shop_id=shop_id, shopper_key=shopper_key, customer_shopify_id=customer_id, direction="out",
-        agent="support", channel=channel, reason=reason, summary=text[:512], status=status,
+        shop_id=shop_id, shopper_key=shopper_key, customer_shopify_id=customer_id, client_id=client_id,
+        direction="out", agent="support", channel=channel, reason=reason, summary=text[:512], status=status,
         provider_id=provider_id,
     )  # fmt: skip
     session.add(entry)

@@ -25,7 +25,7 @@ bp = Blueprint("admin_support", __name__)
 
 MAX_LIMIT = 200
 MAX_ID = 2**63 - 1
-REPLY_CHANNELS = ("fb:", "ig:", "email:")
+REPLY_CHANNELS = ("fb:", "ig:", "email:", "sms:")
 
 
 def _error(status: int, error: str, message: str):
@@ -70,6 +70,6 @@ def resolve(message_id: int):
             key = refresh_key(customer, escalation["client_id"])
             tasks.refresh_profile_after_commit(session, cfg.redis_url, shop_id, key)
             if escalation["note"] and (escalation["client_id"] or "").startswith(REPLY_CHANNELS):
-                # the shopper asked on Messenger, Instagram or by e-mail: the note goes back to them there
+                # the shopper asked on Messenger, Instagram, by e-mail or SMS: the note goes back to them there
                 tasks.human_reply_after_commit(session, cfg.redis_url, shop_id, message_id)
     return jsonify(escalation=escalation, changed=changed)

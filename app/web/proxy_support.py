@@ -19,6 +19,7 @@ from app.llm.client import client_from
 from app.queue import get_redis
 from app.storefront import shopper_data
 from app.storefront.ttl_cache import TTLCache
+from app.stores.conversation import record_assistant_turn
 from app.stores.knowledge import answer_question
 from app.stores.product_questions import product_questions as questions_for
 from app.stores.support import TooManyQuestions, ask, rate_answer, refresh_key
@@ -125,6 +126,9 @@ def support():
         except TooManyQuestions as exc:
             raise ProxyError(429, str(exc)) from exc
         key = refresh_key(customer_id, client_id)
+        record_assistant_turn(  # the shopper's one thread, with their turns on every other channel
+            session, shop_id, key, question, result, customer_id=customer_id, client_id=client_id
+        )
         tasks.refresh_profile_after_commit(session, redis_url, shop_id, key)
         if result["escalated"]:  # a person must take it: the shop's support address (and help desk) get it
             tasks.handoff_after_commit(session, redis_url, shop_id, result["message_id"])

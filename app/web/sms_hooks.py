@@ -9,8 +9,9 @@ Bodies past ``MAX_BODY_BYTES`` get 413.
 - ``POST /channels/twilio/inbound``: STOP (and STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT) makes the shopper's SMS
   consent UNSUBSCRIBED, START / UNSTOP makes it SUBSCRIBED, each written back to Shopify by a job queued after
   the commit, and the same for every guest checkout with that number (``guest_contact``, Attune's own record);
-  HELP is answered in the response (TwiML); everything is recorded in the shopper's thread. A number that is no
-  customer's is recorded under ``phone:<number>`` and answered 200.
+  HELP is answered in the response (TwiML); any other message is a question for the support agent, answered by
+  SMS by a job queued after the commit (``app.jobs.support_channels.answer_sms``); everything is recorded in the
+  shopper's thread. A number that is no customer's is recorded under ``phone:<number>`` and answered 200.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ bp = Blueprint("sms_hooks", __name__)
 
 MAX_BODY_BYTES = 64 * 1024  # an SMS is at most 1600 characters; Twilio's form around it is small
 CONSENT = {"stop": "UNSUBSCRIBED", "start": "SUBSCRIBED"}
+MAX_QUESTION_CHARS = 1600  # Twilio's longest message
 
 
 def _limit_body() -> None:
@@ -141,4 +143,7 @@ def inbound() -> Response:
         reply = setup.help_text if word == "help" else None
         if reply:
             sms_store.record_reply(session, setup.shop_id, shopper_key, customer_id, reply)
+        elif word is None and body.strip():  # a question: the support agent answers it by SMS
+            message = {"sid": sid[:64], "number": number, "text": body[:MAX_QUESTION_CHARS]}
+            tasks.answer_sms_after_commit(session, settings().redis_url, setup.shop_id, message)
     return _twiml(reply)

@@ -1,6 +1,7 @@
 """The fake's online-store content: the shop's legal policies (``shop { shopPolicies { … } }``, which needs
-``read_legal_policies``) and its pages (``pages(first: …)``, which needs ``read_online_store_pages``), as
-Shopify's Admin GraphQL API answers them. Seeded with :func:`set_policy` and :func:`add_page`."""
+``read_legal_policies``), its pages (``pages(first: …)``, which needs ``read_online_store_pages``) and products'
+metafields (``Product.metafields``, with their ``definition``), as Shopify's Admin GraphQL API answers them.
+Seeded with :func:`set_policy`, :func:`add_page` and :func:`set_product_metafield`."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ type Page implements Node {
 }
 type PageEdge { cursor: String! node: Page! }
 type PageConnection { edges: [PageEdge!]! nodes: [Page!]! pageInfo: PageInfo! }
+type MetafieldEdge { cursor: String! node: Metafield! }
+type MetafieldConnection { edges: [MetafieldEdge!]! nodes: [Metafield!]! pageInfo: PageInfo! }
+extend type Metafield { definition: MetafieldDefinition }
+extend type Product { metafields(first: Int, after: String, namespace: String): MetafieldConnection! }
 extend type Query {
   pages(first: Int, after: String, last: Int, before: String, reverse: Boolean, query: String): PageConnection!
 }
@@ -71,6 +76,31 @@ def add_page(store: ShopStore, data: dict[str, Any]) -> dict[str, Any]:
     return page
 
 
+def set_product_metafield(
+    store: ShopStore,
+    product_id: int,
+    namespace: str,
+    key: str,
+    value: str,
+    kind: str,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """Set one metafield of a product already in the store (``kind``: Shopify's type name); ``name``: the
+    merchant's definition of it, by that name."""
+    with store.lock:
+        if name:
+            store.metafield_definitions[("PRODUCT", namespace, key)] = {
+                "id": gid("MetafieldDefinition", store.next_id()), "namespace": namespace, "key": key,
+                "name": name, "description": None, "ownerType": "PRODUCT", "type": {"name": kind},
+                "pinnedPosition": None, "access": {"admin": "MERCHANT_READ_WRITE"},
+            }  # fmt: skip
+        stored = store.products[gid("Product", product_id)].setdefault("_metafields", {})
+        record = stored.get((namespace, key)) or {"id": gid("Metafield", store.next_id())}
+        record.update(namespace=namespace, key=key, value=value, type=kind, updatedAt=iso(datetime.now(UTC)))
+        stored[(namespace, key)] = record
+        return record
+
+
 def register(schema: Any, connection, store_of) -> None:
     """Attach the resolvers of CONTENT_SDL's fields to ``schema``."""
 
@@ -87,5 +117,17 @@ def register(schema: Any, connection, store_of) -> None:
             records = list(store.pages.values())
         return connection(records, info, args)
 
+    def product_metafields(product: dict[str, Any], info: Any, **args: Any) -> dict[str, Any]:
+        with store_of(info).lock:
+            records = list((product.get("_metafields") or {}).values())
+        if args.get("namespace"):
+            records = [m for m in records if m["namespace"] == args["namespace"]]
+        return connection(records, info, args)
+
+    def definition(metafield: dict[str, Any], info: Any) -> dict[str, Any] | None:
+        return store_of(info).metafield_definitions.get(("PRODUCT", metafield["namespace"], metafield["key"]))
+
+    schema.type_map["Product"].fields["metafields"].resolve = product_metafields
+    schema.type_map["Metafield"].fields["definition"].resolve = definition
     schema.type_map["Shop"].fields["shopPolicies"].resolve = shop_policies
     schema.type_map["Query"].fields["pages"].resolve = pages
