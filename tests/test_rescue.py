@@ -210,3 +210,43 @@ def test_shopifys_sample_checkout_is_rescued_with_its_recovery_url(client, jobs_
     decisions = _decisions(jobs_env.database_url)
     assert len(decisions) == 3 and {d.customer_shopify_id for d in decisions} == {sample["customer"]["id"]}
     assert "recovery URL" in decisions[0].proposal_reason
+
+
+def test_the_ladder_never_points_at_a_product_out_of_stock(client, jobs_env, shop, smtp):
+    """A checkout whose product sells out after its sequence was decided: the relay cancels the scheduled
+    messages instead of sending them; a checkout abandoned while the product is out of stock is suppressed at
+    the decision (the orchestrator's stock step). No e-mail either way."""
+    with session_scope(jobs_env.database_url) as s:
+        rescue = s.exec(select(HoldoutPolicy).where(HoldoutPolicy.shop_id == shop.id)).one()
+        rescue.share = 0.0  # everyone treated
+        s.add(rescue)
+        s.add(HoldoutPolicy(shop_id=shop.id, agent="global", share=0.0))
+    t0 = base_time() - timedelta(hours=2)
+    first, second = CUSTOMERS[:2]
+    assert deliver(client, "checkouts/create", checkout_payload(first, t0), shop=DOMAIN).status_code == 200
+    run_jobs(jobs_env.redis_url, ("webhooks",))
+    now = t0 + timedelta(hours=1, minutes=5)
+    assert run_rescue(shop.id, now=now)["proposals"] == 3
+    with session_scope(jobs_env.database_url) as s:
+        assert [r.status for r in s.exec(select(OutboxMessage))] == ["pending"] * 3
+        variant = s.exec(select(ProductVariant).where(ProductVariant.shop_id == shop.id)).one()
+        variant.inventory_quantity = 0  # the Blue Mug sells out
+        s.add(variant)
+    for hours in range(0, 24 * 6, 6):
+        relay.relay_due(shop.id, "email", now=now + timedelta(hours=hours))
+    assert smtp.messages == []
+    with session_scope(jobs_env.database_url) as s:
+        rows = s.exec(select(OutboxMessage)).all()
+    assert [(r.status, r.last_error) for r in rows] == [
+        ("cancelled", "out of stock since it was decided: product 42")
+    ] * 3
+
+    later = t0 + timedelta(hours=1)
+    answer = deliver(client, "checkouts/create", checkout_payload(second, later), shop=DOMAIN)
+    assert answer.status_code == 200
+    run_jobs(jobs_env.redis_url, ("webhooks",))
+    assert run_rescue(shop.id, now=later + timedelta(hours=1, minutes=5))["proposals"] == 3
+    decided = [d for d in _decisions(jobs_env.database_url) if d.customer_shopify_id == second]
+    assert [d.action for d in decided] == ["suppress"] * 3
+    assert all("out of stock: product 42" in d.reason for d in decided)
+    assert smtp.messages == []
