@@ -60,6 +60,15 @@ def test_no_sequence_when_not_abandoned_or_not_restorable(change):
     assert propose(1, "Mugs & Co", "mugs.myshopify.com", checkout(**change), NOW) == []
 
 
+def test_a_sold_out_variant_in_the_cart_holds_the_sequence_back():
+    """The link would restore a cart that cannot be bought: nothing until the variant is back; a sold-out
+    variant the cart no longer holds (quantity 0) does not count."""
+    assert propose(1, "Mugs & Co", "mugs.myshopify.com", checkout(), NOW, sold_out=frozenset({1043})) == []
+    emptied = checkout(lines=(LINES[0], Line(43, 1043, 0, "Saucer")))
+    assert len(propose(1, "Mugs & Co", "mugs.myshopify.com", emptied, NOW, sold_out=frozenset({1043}))) == 3
+    assert len(propose(1, "Mugs & Co", "mugs.myshopify.com", checkout(), NOW, sold_out=frozenset({9}))) == 3
+
+
 def test_without_a_recovery_url_the_link_is_a_cart_permalink():
     (first, *_) = propose(1, "Mugs & Co", "mugs.myshopify.com", checkout(recovery_url=None), NOW)
     assert first.content.data["cta_url"] == "https://mugs.myshopify.com/cart/1042:2,1043:1"

@@ -210,3 +210,30 @@ def test_an_sms_request_is_texted_to_the_number_given_through_the_loopback_twili
     assert sms.to == "+14155552671"
     assert "Wool Socks – Large is back in stock" in sms.body
     assert "https://bis.myshopify.com/products/wool-socks?variant=701" in sms.body and "STOP" in sms.body
+
+
+def test_a_push_request_is_pushed_to_the_browser_that_asked(jobs_env, shop_id, session):
+    """A browser that turned on this shop's notifications asks by push (its client id, no address): the restock
+    pushes the message to that browser's subscription, encrypted and signed, and to no one else."""
+    from app.channels.push_loopback import LoopbackPush
+    from app.crypto import TokenCipher
+    from app.stores import push as push_store
+
+    with LoopbackPush() as service:
+        key = push_store.ensure_vapid(session, TokenCipher(jobs_env.encryption_keys), shop_id)
+        sub = service.new_subscription(application_server_key=key)
+        push_store.subscribe(session, shop_id, sub["endpoint"], sub["keys"]["p256dh"], sub["keys"]["auth"],
+                             customer_id=None, client_id="browser-1")  # fmt: skip
+        asked = record_request(session, shop_id, SOLD, "push", "", NOW, client_id="browser-1")
+        session.commit()
+        assert asked.created and asked.request.address == "client:browser-1"
+        _level(session, shop_id, SOLD, 3)
+        assert notify_back_in_stock(shop_id, now=NOW + timedelta(hours=1))["send"] == 1
+        (row,) = session.exec(select(OutboxMessage)).all()
+        assert (row.channel, row.shopper_key) == ("push", "client:browser-1")
+        assert relay.relay_message(row.id, now=NOW + timedelta(hours=1)) == "sent"
+        (got,) = service.received
+    assert got.vapid_key == key
+    assert "Wool Socks – Large is back in stock" in got.json()["title"]
+    assert got.json()["url"] == "https://bis.myshopify.com/products/wool-socks?variant=701"
+    assert _status(session, shop_id) == {("client:browser-1", SOLD): NOTIFIED}

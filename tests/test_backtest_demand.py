@@ -179,3 +179,19 @@ def test_the_sparse_lift_raises_only_items_that_rarely_sell():
     assert np.allclose(
         on.mean[1], off.mean[1] * (1 + (zero - 0.8) / 0.2)
     )  # halfway from 80 % to 100 %: +50 %
+
+
+def test_each_item_gets_the_candidate_its_rolling_origins_favour_or_the_combination():
+    """Per item, the member with the lowest rolling-origin error serves: the last value for a rising series,
+    the 28-day mean for noise around a level; with a wide ``keep_combo`` both get the members' mean."""
+    origin = 20_000
+    rising = 1 + 0.1 * np.arange(140.0)
+    noise = np.random.default_rng(7).integers(0, 5, 140).astype(float)
+    plain = {"horizon": 14, "members": ("naive", "mean_28"), "weekly": False, "calibrate": 0.0,
+             "stockout_weight": 0.0}  # fmt: skip
+    fc = forecast([rising, noise], origin, Config(**plain, keep_combo=0.0))
+    assert fc.method == ["naive", "mean_28"]
+    assert np.allclose(fc.mean[0], rising[-1]) and np.allclose(fc.mean[1], noise[-28:].mean())
+    both = forecast([rising, noise], origin, Config(**plain, keep_combo=10.0))
+    assert both.method == ["combination", "combination"]
+    assert np.allclose(both.mean[0], (rising[-1] + rising[-28:].mean()) / 2)

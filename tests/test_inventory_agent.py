@@ -204,3 +204,66 @@ def test_stock_is_summed_over_locations_and_carried_forward(jobs_env, shop_id):
     assert np.isnan(stock[0]) and stock[1] == 0 and list(stock[2:]) == [5, 5, 5]
     units = np.zeros(5)
     assert list(np.isnan(censored_series(units, stock))) == [False, True, False, False, False]
+
+
+def test_a_lone_variant_with_one_sale_gets_its_categorys_prior(jobs_env, shop_id):
+    """A one-variant product sold once borrows its category's forecast (flagged); a variant with a sibling that
+    has a history still borrows its product's; without a category a lone one keeps its product's (its own)."""
+    with session_scope(jobs_env.database_url) as s:
+        for pid, kind in ((1, "Kitchen"), (2, "Kitchen")):
+            product = s.exec(
+                select(Product).where(Product.shop_id == shop_id, Product.shopify_id == pid)
+            ).one()
+            product.product_type = kind
+            s.add(product)
+        for pid, vid, kind in ((3, 31, " kitchen "), (4, 41, None)):
+            s.add(Product(shop_id=shop_id, shopify_id=pid, title=f"P{pid}", vendor="Acme", product_type=kind))
+            s.add(
+                ProductVariant(
+                    shop_id=shop_id, shopify_id=vid, product_shopify_id=pid, inventory_item_id=vid * 10
+                )
+            )
+            _sale(s, shop_id, vid, pid, 4, 1)
+    forecast_shop(shop_id, now=NOW)
+    rows = _rows(jobs_env, shop_id)
+    assert rows[31].basis == "category_prior"  # the category's two variants with a history, averaged
+    assert rows[31].units_28d == pytest.approx(
+        (rows[STEADY].units_28d + rows[SIBLING].units_28d) / 2, abs=0.01
+    )
+    # ONCE's sibling STEADY has a history: the product's prior comes first
+    assert rows[ONCE].basis == "product_prior"
+    assert rows[41].basis == "product_prior"
+
+
+def test_a_refund_leaves_demand_as_ordered(jobs_env, shop_id):
+    """Returns are not netted out of demand (what was ordered is what was wanted), nor read as negative sales."""
+    from app.models.commerce import Refund, RefundLine
+    from app.stores.inventory import daily_units
+
+    start, end = NOW.date() - timedelta(days=10), NOW.date()
+    with session_scope(jobs_env.database_url) as s:
+        before = daily_units(s, shop_id, start, end)[SIBLING].copy()
+        line = s.exec(select(OrderLine).where(OrderLine.shop_id == shop_id,
+                                              OrderLine.variant_shopify_id == SIBLING)).first()  # fmt: skip
+        s.add(
+            Refund(shop_id=shop_id, shopify_id=77, order_shopify_id=line.order_shopify_id, processed_at=NOW)
+        )
+        s.add(RefundLine(shop_id=shop_id, shopify_id=78, refund_shopify_id=77, order_shopify_id=line.order_shopify_id,
+                         order_line_shopify_id=line.shopify_id, variant_shopify_id=SIBLING, quantity=1))  # fmt: skip
+        _sale(s, shop_id, SIBLING, 2, 2, -4)  # a negative line (an exchange's return) is no sale either
+        after = daily_units(s, shop_id, start, end)[SIBLING]
+    assert list(after) == list(before) == [1.0] * 10
+
+
+def test_cli_forecasts_a_shop_with_a_progress_bar(jobs_env, shop_id):
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    out = CliRunner().invoke(main, ["inventory", "forecast", DOMAIN])
+    assert out.exit_code == 0, out.output
+    assert f"{DOMAIN}: 4 variants forecast" in out.stdout
+    assert "variants: 100%" in out.stderr and "4/4" in out.stderr  # the bar, drawn to the end
+    assert len(_rows(jobs_env, shop_id)) == 4
+    missing = CliRunner().invoke(main, ["inventory", "forecast", "nowhere.myshopify.com"])
+    assert missing.exit_code != 0 and "is not an installed shop" in missing.output

@@ -210,3 +210,66 @@ def test_shopifys_sample_checkout_is_rescued_with_its_recovery_url(client, jobs_
     decisions = _decisions(jobs_env.database_url)
     assert len(decisions) == 3 and {d.customer_shopify_id for d in decisions} == {sample["customer"]["id"]}
     assert "recovery URL" in decisions[0].proposal_reason
+
+
+def test_the_ladder_never_points_at_a_product_out_of_stock(client, jobs_env, shop, smtp):
+    """A checkout whose product sells out after its sequence was decided: the relay cancels the scheduled
+    messages instead of sending them; a checkout abandoned while it is sold out is not proposed at all. No
+    e-mail either way."""
+    with session_scope(jobs_env.database_url) as s:
+        rescue = s.exec(select(HoldoutPolicy).where(HoldoutPolicy.shop_id == shop.id)).one()
+        rescue.share = 0.0  # everyone treated
+        s.add(rescue)
+        s.add(HoldoutPolicy(shop_id=shop.id, agent="global", share=0.0))
+    t0 = base_time() - timedelta(hours=2)
+    first, second = CUSTOMERS[:2]
+    assert deliver(client, "checkouts/create", checkout_payload(first, t0), shop=DOMAIN).status_code == 200
+    run_jobs(jobs_env.redis_url, ("webhooks",))
+    now = t0 + timedelta(hours=1, minutes=5)
+    assert run_rescue(shop.id, now=now)["proposals"] == 3
+    with session_scope(jobs_env.database_url) as s:
+        assert [r.status for r in s.exec(select(OutboxMessage))] == ["pending"] * 3
+        variant = s.exec(select(ProductVariant).where(ProductVariant.shop_id == shop.id)).one()
+        variant.inventory_quantity = 0  # the Blue Mug sells out
+        s.add(variant)
+    for hours in range(0, 24 * 6, 6):
+        relay.relay_due(shop.id, "email", now=now + timedelta(hours=hours))
+    assert smtp.messages == []
+    with session_scope(jobs_env.database_url) as s:
+        rows = s.exec(select(OutboxMessage)).all()
+    assert [(r.status, r.last_error) for r in rows] == [
+        ("cancelled", "out of stock since it was decided: product 42")
+    ] * 3
+
+    later = t0 + timedelta(hours=1)
+    answer = deliver(client, "checkouts/create", checkout_payload(second, later), shop=DOMAIN)
+    assert answer.status_code == 200
+    run_jobs(jobs_env.redis_url, ("webhooks",))
+    assert run_rescue(shop.id, now=later + timedelta(hours=1, minutes=5))["proposals"] == 0
+    assert not [d for d in _decisions(jobs_env.database_url) if d.customer_shopify_id == second]
+    assert smtp.messages == []
+
+
+def test_a_checkout_holding_a_sold_out_variant_waits_for_its_restock(client, jobs_env, shop, smtp):
+    """The Blue Mug has another variant in stock, so the product is sellable, but the checkout's own variant is
+    sold out: no sequence (its link would restore a cart that cannot be bought); once that variant is back, the
+    next run proposes it."""
+    with session_scope(jobs_env.database_url) as s:
+        s.add(ProductVariant(shop_id=shop.id, shopify_id=2042, product_shopify_id=42, price=Decimal("14.00"),
+                             inventory_quantity=8))  # fmt: skip
+        mug = s.exec(select(ProductVariant).where(ProductVariant.shopify_id == 1042)).one()
+        mug.inventory_quantity = 0
+        s.add(mug)
+    t0 = base_time() - timedelta(hours=2)
+    cid = CUSTOMERS[0]
+    assert deliver(client, "checkouts/create", checkout_payload(cid, t0), shop=DOMAIN).status_code == 200
+    run_jobs(jobs_env.redis_url, ("webhooks",))
+    now = t0 + timedelta(hours=1, minutes=5)
+    result = run_rescue(shop.id, now=now)
+    assert result["checkouts"] == 1 and result["proposals"] == 0 and _decisions(jobs_env.database_url) == []
+    with session_scope(jobs_env.database_url) as s:
+        mug = s.exec(select(ProductVariant).where(ProductVariant.shopify_id == 1042)).one()
+        mug.inventory_quantity = 3  # restocked
+        s.add(mug)
+    assert run_rescue(shop.id, now=now + timedelta(minutes=10))["proposals"] == 3
+    assert {d.customer_shopify_id for d in _decisions(jobs_env.database_url)} == {cid}

@@ -13,6 +13,9 @@ Rules:
   and the relay both re-check), and its dedupe key ``rescue:<checkout token>:<step>`` makes it unique per
   shopper: a second run or a retried job proposes nothing new (the store also skips a checkout whose sequence
   was decided, whatever the decision: a sequence suppressed for lack of consent is not re-proposed every run);
+- **stock**: a checkout with a sold-out variant in it is not proposed (its link would restore a cart that cannot
+  be bought) until that variant is back; the orchestrator and the relay also stop a message about a sold-out
+  product;
 - the link restores the cart: Shopify's ``abandoned_checkout_url`` (the recovery URL) when the checkout has
   one, else a cart permalink ``https://<shop>/cart/<variant>:<qty>,…``;
 - channels in order of preference; the orchestrator takes the first the shopper has consented to;
@@ -136,9 +139,13 @@ def propose(
     checkout: AbandonedCheckout,
     now: datetime,
     uplift: float = UPLIFT_PRIOR,
+    sold_out: frozenset[int] = frozenset(),
 ) -> list[Proposal]:
-    """The recovery sequence for ``checkout`` (empty when it is not abandoned or has no link to restore)."""
+    """The recovery sequence for ``checkout`` (empty when it is not abandoned, has no link to restore, or a line's
+    variant is in ``sold_out``: the link would restore a cart that cannot be bought, so it waits for a restock)."""
     if not is_abandoned(checkout, now):
+        return []
+    if any(ln.variant_id in sold_out for ln in checkout.lines if ln.quantity > 0):
         return []
     link = restore_link(checkout, domain)
     if link is None:

@@ -40,3 +40,18 @@ def variant_availability(
     return {
         vid: units is None or units > 0 for vid, units in variant_stock(session, shop_id, variants).items()
     }
+
+
+def sold_out_variants(session: Session, shop_id: int, variant_ids: Iterable[int]) -> frozenset[int]:
+    """Those of ``variant_ids`` (the shop's) at 0 units or below now; unknown and untracked ones are not."""
+    ids = sorted({int(v) for v in variant_ids})
+    if not ids:
+        return frozenset()
+    variants = session.exec(
+        select(ProductVariant).where(ProductVariant.shop_id == shop_id, ProductVariant.shopify_id.in_(ids))
+    ).all()
+    return frozenset(
+        v
+        for v, units in variant_stock(session, shop_id, variants).items()
+        if units is not None and units <= 0
+    )

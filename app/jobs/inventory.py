@@ -5,7 +5,8 @@
   ``app.modelling.demand.forecast`` (the function ``attune backtest demand`` measures), bootstrapped paths, and the
   decisions of ``app.modelling.inventory.decide`` under the vendor's settings; the shop's ``demand_forecast`` rows
   are rewritten. A variant with one sale day ever gets its product's forecast shared over its variants, flagged
-  ``basis = product_prior``. Idempotent: a rerun on the same day rewrites the same rows. Where an item is stocked
+  ``basis = product_prior``; when none of its product's variants sold on two days or more, the mean forecast of
+  its category's (product type's) variants that did, flagged ``basis = category_prior``. Idempotent: a rerun on the same day rewrites the same rows. Where an item is stocked
   at several locations, each location gets its own forecast and decisions (``plan_locations``: the variant's
   units times the location's share, censored by the location's own stock, through the same ``forecast``). Once
   a week the served forecasts are kept as a snapshot for the admin's live accuracy; then the alert job is queued.
@@ -82,6 +83,20 @@ def _policy(
     return Policy(row.lead_time_days, row.review_days, row.service_level)
 
 
+def _prior(
+    k: int, infos: list[VariantInfo], mean: np.ndarray, sale_days: list[int], by_product: dict[int, list[int]]
+) -> tuple[np.ndarray, str]:
+    """The forecast a variant with one sale day ever borrows: its product's, shared over its variants, when a
+    variant of the product has a history (two sale days or more); else its category's mean over the variants
+    that have one; else its product's (its own) all the same."""
+    siblings = by_product[infos[k].product_id]
+    category = infos[k].product_type
+    peers = [j for j, v in enumerate(infos) if category and v.product_type == category and sale_days[j] >= 2]
+    if peers and not any(sale_days[j] >= 2 for j in siblings):
+        return mean[peers].mean(axis=0), "category_prior"
+    return mean[siblings].sum(axis=0) / len(siblings), "product_prior"
+
+
 def plan_shop(
     shop_id: int,
     infos: list[VariantInfo],
@@ -114,9 +129,7 @@ def plan_shop(
         if sale_days[k] == 0:
             basis, method = "none", "none"
         elif sale_days[k] == 1:
-            siblings = by_product[v.product_id]
-            mean = fc.mean[siblings].sum(axis=0) / len(siblings)
-            basis = "product_prior"
+            mean, basis = _prior(k, infos, fc.mean, sale_days, by_product)
         paths = demand_paths(series[k], mean, seed=v.variant_id % (2**32))
         policy = _policy(settings, v.vendor)
         if v.on_hand is None:  # untracked: never runs out, nothing to reorder (stored as 0 on hand)

@@ -2,8 +2,8 @@
 
 ``relay_due(shop_id, channel)`` (queued after a decision commits, one waiting job per shop and channel) relays
 that shop's due rows on that channel in batches of ``BATCH_SIZE``; ``relay_rows(ids)`` is one batch. A batch
-checks each row is still wanted (consent still SUBSCRIBED, no purchase since a browse or rescue message was
-proposed: else ``cancelled``) and that it is not the recipient's quiet hours (a relay that ran late: the row
+checks each row is still wanted (what a marketing message is about still in stock, consent still SUBSCRIBED,
+no purchase since a browse or rescue message was proposed: else ``cancelled``) and that it is not the recipient's quiet hours (a relay that ran late: the row
 waits for the next allowed instant, or is cancelled when that is after its latest send time). It then claims
 the rows in one compare-and-set ``UPDATE`` (pending → sending under the batch's token: of two relays of one row
 only one wins) and commits the claim before anything is sent. The messages go out over one connection per

@@ -2,8 +2,9 @@
 ``checkouts/create|update``: customers' and guests') and known customers' carts that never reached checkout
 (the pixel's cart events, ``app.stores.rescue_sources``) are proposed their recovery sequence (``app.agents.rescue``), and the orchestrator
 decides and records it with its outbox rows in this job's transaction (holdout drawn first, consent, quiet
-hours, the contact budget). A purchase stops the sequence: the orchestrator suppresses a proposal made before
-the last purchase and the relay cancels a pending message when the shopper bought since it was proposed.
+hours, the contact budget). A checkout with a sold-out variant in it waits until that variant is back. A
+purchase stops the sequence: the orchestrator suppresses a proposal made before the last purchase and the relay
+cancels a pending message when the shopper bought since it was proposed.
 
 The last reminder asks the pricing agent (``app.jobs.pricing.attach_offers``) whether an incentive pays for
 this shopper; if one does, its single-use code is written into that message.
@@ -21,6 +22,7 @@ from sqlmodel import Session
 
 from app import tasks
 from app.agents.rescue import MAX_MESSAGES, AbandonedCheckout, propose, step_key
+from app.catalog.stock import sold_out_variants
 from app.config import get_settings
 from app.db import get_engine
 from app.jobs.fan_out import for_each_installed_shop
@@ -48,7 +50,11 @@ def run_rescue(shop_id: int, now: datetime | None = None) -> dict[str, Any]:
             *abandoned_carts(session, shop_id, now),
         ]
         name = shop_label(session, shop)
-        proposals = [p for c in checkouts for p in propose(shop_id, name, shop.domain, c, now)]
+        sold_out = sold_out_variants(session, shop_id, (ln.variant_id for c in checkouts for ln in c.lines
+                                                         if ln.variant_id))  # fmt: skip
+        proposals = [
+            p for c in checkouts for p in propose(shop_id, name, shop.domain, c, now, sold_out=sold_out)
+        ]
         proposals, decisions = submit_new(session, shop_id, proposals, now)
         offers = attach_offers(session, settings, shop_id, decisions, _asks(checkouts), now)
         session.commit()

@@ -61,7 +61,7 @@ class DemandForecast(SQLModel, table=True):
     sku: str | None = Field(default=None, max_length=255)
     vendor: str = Field(default="", max_length=255)
     method: str = Field(max_length=32)
-    basis: str = Field(max_length=16)  # history | product_prior (one sale ever) | none
+    basis: str = Field(max_length=16)  # history | product_prior | category_prior (one sale ever) | none
     censored_days: int = 0
     on_hand: int = 0
     units_28d: float = 0.0  # expected units over the next 28 days

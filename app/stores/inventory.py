@@ -30,6 +30,7 @@ class VariantInfo:
     vendor: str
     inventory_item_id: int | None
     on_hand: int | None  # None: not tracked
+    product_type: str = ""  # the category a variant with one sale ever borrows its prior from
 
 
 def check_level(available: object) -> int | None:
@@ -72,7 +73,7 @@ def variants(session: Session, shop_id: int) -> list[VariantInfo]:
     """The shop's variants with their product's title and vendor, and their units in stock now
     (``app.catalog.stock.variant_stock``: inventory levels when known, else the variant's quantity)."""
     rows = session.exec(
-        select(ProductVariant, Product.title, Product.vendor)
+        select(ProductVariant, Product.title, Product.vendor, Product.product_type)
         .join(
             Product,
             (Product.shop_id == ProductVariant.shop_id)
@@ -80,9 +81,9 @@ def variants(session: Session, shop_id: int) -> list[VariantInfo]:
         )
         .where(ProductVariant.shop_id == shop_id)
     ).all()
-    stock = variant_stock(session, shop_id, [v for v, _, _ in rows])
+    stock = variant_stock(session, shop_id, [v for v, _, _, _ in rows])
     out = []
-    for v, product_title, vendor in rows:
+    for v, product_title, vendor, product_type in rows:
         title = product_title or ""
         if v.title and v.title != "Default Title":
             title = f"{title} – {v.title}"
@@ -95,6 +96,7 @@ def variants(session: Session, shop_id: int) -> list[VariantInfo]:
                 vendor or "",
                 v.inventory_item_id,
                 stock.get(v.shopify_id),
+                (product_type or "").strip().lower(),
             )
         )
     return out

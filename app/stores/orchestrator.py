@@ -60,8 +60,9 @@ def lock_shoppers(session: Session, shop_id: int, keys: Sequence[str]) -> None:
     ).all()
 
 
-def _out_of_stock(session: Session, shop_id: int, product_ids: set[int]) -> frozenset[int]:
-    """Products with no sellable variant, or gone from the shop (deleted, not active)."""
+def out_of_stock_products(session: Session, shop_id: int, product_ids: set[int]) -> frozenset[int]:
+    """Products with no sellable variant, or gone from the shop (deleted, not active): the policy's stock step
+    at decision time and the relay's just before it sends."""
     if not product_ids:
         return frozenset()
     ids = sorted(product_ids)
@@ -148,7 +149,7 @@ def load_facts(
         )
     ).all():
         taken[key].add(dedupe_key)
-    out_of_stock = _out_of_stock(session, shop_id, {i for p in proposals for i in p.product_ids})
+    out_of_stock = out_of_stock_products(session, shop_id, {i for p in proposals for i in p.product_ids})
     pushable = subscribed_keys(session, shop_id, keys)  # a push subscription is the shopper's push opt-in
     guests = guest_contacts(session, shop_id, (p.shopper.client_id for p in proposals))
     guests_bought = guest_purchases(session, shop_id, guests.values())

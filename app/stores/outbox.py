@@ -2,8 +2,9 @@
 token once claimed), so two relays of one row can never both send it:
 
     pending ──claim──▶ sending ──▶ sent (provider id) | failed (reason) | pending again (a transient error,
-    retried later) │ pending ──▶ cancelled (consent withdrawn, bought since) │ sending, claim too old ──▶ unknown
-    (marketing: never re-sent automatically) or pending (transactional: sent again, same Message-ID)
+    retried later) │ pending ──▶ cancelled (out of stock, consent withdrawn, bought since) │ sending, claim too
+    old ──▶ unknown (marketing: never re-sent automatically) or pending (transactional: sent again, same
+    Message-ID)
 
 No commits: the relay commits each transition before it talks to the provider.
 """
@@ -19,6 +20,7 @@ from sqlalchemy import bindparam, func, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
+from app.agents.back_in_stock import AGENT as BACK_IN_STOCK
 from app.models.messaging import CANCELLED, PENDING, SENDING, UNKNOWN, MessageDecision, OutboxMessage
 from app.orchestrator.clock import is_allowed, next_allowed
 from app.orchestrator.proposal import CHANNELS, SUBSCRIBED, Purpose
@@ -27,7 +29,7 @@ from app.stores.consent import consents_for
 from app.stores.contact_policy import allowed_hours
 from app.stores.conversation import follow_outbox, follow_outbox_many
 from app.stores.guests import guest_contacts, guest_purchases
-from app.stores.orchestrator import last_purchases
+from app.stores.orchestrator import last_purchases, out_of_stock_products
 from app.stores.push import subscribed_keys
 
 CLAIM_TIMEOUT = timedelta(minutes=10)  # a send (SMTP timeouts included) never takes this long
@@ -198,12 +200,17 @@ def cancel(session: Session, row: OutboxMessage, reason: str, now: datetime) -> 
 
 def why_not_now_many(session: Session, rows: Sequence[OutboxMessage]) -> dict[int, str]:
     """Outbox id → a reason the message must no longer go out, for those of ``rows`` that have one; checked
-    just before the claim, in a few queries per shop: marketing consent withdrawn since the decision (push: no
-    subscription left; a message sent to the address the shopper gave when asking for it needs no other), or (browse, rescue) the shopper bought since it was proposed."""
+    just before the claim, in a few queries per shop: a product the marketing message is about out of stock
+    since the decision (back in stock recalls its own, per variant: ``app.stores.back_in_stock_batches``),
+    marketing consent withdrawn since the decision (push: no subscription left; a message sent to the address
+    the shopper gave when asking for it needs no other), or (browse, rescue) the shopper bought since it was
+    proposed."""
     reasons: dict[int, str] = {}
     for shop_id, group in _by_shop(rows).items():
         marketing = [r for r in group if r.purpose == Purpose.MARKETING]
         is_marketing = {r.id for r in marketing}
+        about = {r.id: set(r.product_ids or ()) for r in marketing if r.agent != BACK_IN_STOCK}
+        gone = out_of_stock_products(session, shop_id, set().union(*about.values()))
         pushing = subscribed_keys(session, shop_id, [r.shopper_key for r in marketing if r.channel == "push"])
         consents = consents_for(
             session,
@@ -220,6 +227,10 @@ def why_not_now_many(session: Session, rows: Sequence[OutboxMessage]) -> dict[in
         )
         guests_bought = guest_purchases(session, shop_id, guests.values())
         for row in group:
+            sold_out = ", ".join(map(str, sorted(about.get(row.id, set()) & gone)))
+            if sold_out:
+                reasons[row.id] = f"out of stock since it was decided: product {sold_out}"
+                continue
             cid = row.customer_shopify_id
             guest = guests.get(row.client_id or "") if cid is None else None
             if guest is not None:  # a guest checkout's: its consent per channel, its purchases by address

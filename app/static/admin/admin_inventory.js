@@ -45,7 +45,7 @@
           el("th", { scope: "col", class: "num", text: "Reorder point" }), el("th", { scope: "col", class: "num", text: "Order" }))),
         el("tbody", {}, rows.map(function (v) {
           return el("tr", { "data-variant": String(v.variant_shopify_id) },
-            el("th", { scope: "row" }, v.title + (v.basis === "product_prior" ? " (product's forecast)" : ""), announced(v), locations(v)),
+            el("th", { scope: "row" }, v.title + ({ product_prior: " (product's forecast)", category_prior: " (category's forecast)" }[v.basis] || ""), announced(v), locations(v)),
             el("td", { class: "num", text: count(v.on_hand) }), el("td", { class: "num", text: String(v.days_of_cover) }),
             el("td", { text: range(v) }), el("td", { class: "num", text: count(v.reorder_point) }),
             el("td", { class: "num" }, el("span", { class: "badge " + (v.alert ? "critical" : ""), text: count(v.suggested_order) })));
