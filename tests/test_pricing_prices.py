@@ -19,6 +19,8 @@ from app.jobs.prices import apply_price_change
 from app.models.commerce import Product, ProductVariant
 from app.models.pricing import PriceChange, PriceHistory
 from app.stores.pricing import save_unit_costs
+from tests.test_pricing_offers import run_jobs
+from tests.webhook_support import deliver
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 DOMAIN = "prices.myshopify.com"
@@ -162,3 +164,33 @@ def test_an_approved_change_is_rechecked_and_an_api_error_is_logged(live_app, jo
     assert (
         apply_price_change(shop, change_id, now=datetime.now(UTC) + timedelta(days=20))["status"] == "failed"
     )
+
+
+def test_the_price_history_follows_product_webhooks_and_the_omnibus_check_reads_it(live_app, jobs_env, shop):
+    """The merchant cut the price to 80 in Shopify twenty days ago and put it back to 100 five days ago
+    (products/update): both go into the history, so a "was 100" on a 95 price is flagged for a shop outside the
+    EU and refused, naming the 80.00, for one selling in it."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    client = live_app.client()
+    for days, price in ((20, "80.00"), (5, "100.00")):
+        at = (now - timedelta(days=days)).isoformat()
+        product = {"id": 77, "title": "Lamp", "handle": "lamp", "status": "active", "updated_at": at,
+                   "variants": [{"id": 7701, "product_id": 77, "price": price, "compare_at_price": None,
+                                 "inventory_quantity": 400, "updated_at": at}]}  # fmt: skip
+        assert deliver(client, "products/update", product, shop=DOMAIN).status_code == 200
+        run_jobs(jobs_env.redis_url, ("webhooks",))
+    with session_scope(live_app.settings.database_url) as s:
+        rows = s.exec(select(PriceHistory).where(PriceHistory.variant_id == 7701)).all()
+        history = sorted((h.observed_at.replace(tzinfo=UTC), h.price) for h in rows)
+    assert [p for _, p in history] == [Decimal("100.00"), Decimal("80.00"), Decimal("100.00")]
+    assert history[1][0] == now - timedelta(days=20)
+    flagged = _post(live_app, {"variant_id": 7701, "price": 95.0, "compare_at_price": 100.0})
+    assert flagged.status_code == 202 and "Omnibus" in flagged.json()["flags"][0]
+    assert "80.00" in flagged.json()["flags"][0]
+    auth = {"Authorization": f"Bearer {live_app.fake.session_token(DOMAIN)}"}
+    put = requests.put(f"{live_app.url}/api/admin/pricing/settings", json={"prices": {"sells_in_eu": True}},
+                       headers=auth, timeout=30)  # fmt: skip
+    assert put.status_code == 200
+    refused = _post(live_app, {"variant_id": 7701, "price": 95.0, "compare_at_price": 100.0})
+    assert refused.status_code == 422 and "Omnibus" in refused.json()["message"]
+    assert "80.00" in refused.json()["message"]
