@@ -13,7 +13,7 @@ import requests
 from sqlmodel import select
 from writeback_support import REQUIRED, point_jobs_at
 
-from app.agents.price_suggestions import PriceRules, VariantFacts, check, suggest
+from app.agents.price_suggestions import PriceRules, VariantFacts, check, live_compare_at, suggest
 from app.db import session_scope
 from app.jobs.prices import apply_price_change
 from app.models.commerce import Product, ProductVariant
@@ -67,6 +67,24 @@ def test_omnibus_compare_at_must_be_the_lowest_price_of_30_days():
     # a price in force since before the window counts too
     steady = facts(history=((NOW - timedelta(days=90), 100.0),))
     assert check(steady, 95.0, 100.0, PriceRules(sells_in_eu=True), NOW).ok
+
+
+def test_a_live_compare_at_is_checked_against_the_30_days_before_its_price():
+    """A compare-at price set in Shopify: the lowest price of the 30 days before the current price took effect."""
+    cut = NOW - timedelta(days=2)
+    history = ((NOW - timedelta(days=90), 100.0), (NOW - timedelta(days=20), 80.0),
+               (NOW - timedelta(days=5), 100.0), (cut, 90.0))  # fmt: skip
+    assert live_compare_at(facts(price=90.0, compare_at=100.0, history=history)) == (80.0, cut)
+    assert live_compare_at(facts(price=90.0, compare_at=80.0, history=history)) is None  # the 30-day low
+    # 100 for months before the sale: "was 100" is right
+    fine = ((NOW - timedelta(days=90), 100.0), (cut, 90.0))
+    assert live_compare_at(facts(price=90.0, compare_at=100.0, history=fine)) is None
+    assert live_compare_at(facts(price=90.0, compare_at=None, history=history)) is None
+    no_earlier_price = ((cut, 90.0),)  # nothing to compare with
+    assert live_compare_at(facts(price=90.0, compare_at=100.0, history=no_earlier_price)) is None
+    # a compare-at edited later at the same price (a second history row at 90) is still judged from the cut
+    edited = (*history, (NOW - timedelta(days=1), 90.0))
+    assert live_compare_at(facts(price=90.0, compare_at=120.0, history=edited)) == (80.0, cut)
 
 
 def test_suggestions_for_overstock_and_strong_demand():
@@ -194,3 +212,16 @@ def test_the_price_history_follows_product_webhooks_and_the_omnibus_check_reads_
     refused = _post(live_app, {"variant_id": 7701, "price": 95.0, "compare_at_price": 100.0})
     assert refused.status_code == 422 and "Omnibus" in refused.json()["message"]
     assert "80.00" in refused.json()["message"]
+
+    # the merchant then puts "was 100" on a 95 price in Shopify itself: Attune cannot refuse it, the admin flags it
+    at = (now - timedelta(days=1)).isoformat()
+    product = {"id": 77, "title": "Lamp", "handle": "lamp", "status": "active", "updated_at": at,
+               "variants": [{"id": 7701, "product_id": 77, "price": "95.00", "compare_at_price": "100.00",
+                             "inventory_quantity": 400, "updated_at": at}]}  # fmt: skip
+    assert deliver(client, "products/update", product, shop=DOMAIN).status_code == 200
+    run_jobs(jobs_env.redis_url, ("webhooks",))
+    sug = requests.get(f"{live_app.url}/api/admin/pricing/suggestions", headers=auth, timeout=30).json()
+    (flag,) = sug["compare_at_flags"]
+    assert (flag["variant_id"], flag["compare_at"], flag["lowest_30d"]) == (7701, 100.0, 80.0)
+    assert flag["sells_in_eu"] is True
+    assert "Omnibus" in flag["message"] and "80.00" in flag["message"]

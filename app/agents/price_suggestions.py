@@ -23,6 +23,9 @@ Guardrails (``check``), each a reason when it refuses:
 - a cool-down between changes of one variant;
 - the EU price-indication rule (Omnibus directive): a compare-at ("was") price must be the lowest price of the
   previous 30 days (the price history); otherwise it is **flagged**, and **refused** for a shop selling in the EU.
+
+A compare-at price already live on a variant (set in Shopify itself) is checked the same way against the 30 days
+before its current price took effect (``live_compare_at``): the admin flags it; Attune cannot refuse it.
 """
 
 from __future__ import annotations
@@ -126,6 +129,26 @@ def check(
             )
             (refusals if rules.sells_in_eu else flags).append(f"Omnibus: {why}")
     return Check(tuple(refusals), tuple(flags))
+
+
+def live_compare_at(v: VariantFacts) -> tuple[float, datetime] | None:
+    """The Omnibus check of a compare-at price already live on the variant (set in Shopify, or by an earlier
+    change): it must be the lowest price of the 30 days before the current price took effect. Returns (that
+    lowest price, when the current price took effect) where it is not, else None; also None where the history
+    does not reach back to an earlier price (nothing to compare with)."""
+    if v.compare_at is None or v.compare_at <= v.price:
+        return None
+    since, before = None, ()
+    for i in range(len(v.history) - 1, -1, -1):
+        at, price = v.history[i]
+        if abs(price - v.price) > 0.005:
+            before = tuple(v.history[: i + 1])
+            break
+        since = at
+    if since is None or not before:
+        return None
+    lowest = lowest_recent(before, before[-1][1], since)
+    return (lowest, since) if abs(v.compare_at - lowest) > 0.005 else None
 
 
 @dataclass(frozen=True)
