@@ -5,6 +5,7 @@ reasons, an accepted one is applied with productVariantsBulkUpdate and logged, a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -17,6 +18,7 @@ from app.agents.price_suggestions import PriceRules, VariantFacts, check, live_c
 from app.db import session_scope
 from app.jobs.prices import apply_price_change
 from app.models.commerce import Product, ProductVariant
+from app.models.inventory import DemandForecast
 from app.models.pricing import PriceChange, PriceHistory
 from app.stores.pricing import save_unit_costs
 from tests.test_pricing_offers import run_jobs
@@ -100,6 +102,21 @@ def test_suggestions_for_overstock_and_strong_demand():
     assert [s.suggested for s in tight] == [92.4]  # the markdown stops at cost plus the floor
 
 
+def test_the_inventory_agents_forecast_decides_overstock_where_it_has_one():
+    """100 in stock: 40 sold in the last 30 days is 11 weeks of cover (no markdown), but the inventory agent
+    expects 2 a week from now on (50 weeks: a markdown); 2 sold in 30 days is 214 weeks, but a forecast of 20 a
+    week is 5 (none); a forecast of nothing at all is a slow mover."""
+    falling = facts(stock=100, sold_30d=40)
+    assert suggest([falling], PriceRules(), NOW) == []
+    (cut,) = suggest([replace(falling, forecast_weekly=2.0)], PriceRules(), NOW)
+    assert cut.kind == "markdown" and "50 weeks of stock at the inventory agent's forecast" in cut.reason
+    rising = facts(stock=100, sold_30d=2)
+    assert [s.kind for s in suggest([rising], PriceRules(), NOW)] == ["markdown"]
+    assert suggest([replace(rising, forecast_weekly=20.0)], PriceRules(), NOW) == []
+    (idle,) = suggest([replace(rising, forecast_weekly=0.0)], PriceRules(), NOW)
+    assert idle.suggested == 90.0 and idle.reason.startswith("no sale forecast in 4 weeks")
+
+
 @pytest.fixture
 def shop(live_app, jobs_env, monkeypatch):
     live_app.fake.granted_scopes = REQUIRED + ",write_products"
@@ -166,6 +183,31 @@ def test_omnibus_blocks_a_misleading_was_price_for_an_eu_shop(live_app, jobs_env
     r = _post(live_app, {"variant_id": 7701, "price": 95.0, "compare_at_price": 120.0})
     assert r.status_code == 422 and "Omnibus" in r.json()["message"]
     assert live_app.fake.store(DOMAIN).variants["gid://shopify/ProductVariant/7701"]["price"] == "100.00"
+
+
+def test_the_suggestions_read_the_inventory_agents_current_forecast(live_app, jobs_env, shop):
+    """400 lamps and no sale: a markdown; the inventory agent's nightly forecast of 200 in 4 weeks (8 weeks of
+    cover) takes it away; a forecast older than a week, or one with no sales history under it, is not read."""
+    auth = {"Authorization": f"Bearer {live_app.fake.session_token(DOMAIN)}"}
+
+    def kinds() -> list[str]:
+        body = requests.get(f"{live_app.url}/api/admin/pricing/suggestions", headers=auth, timeout=30).json()
+        return [s["kind"] for s in body["suggestions"]]
+
+    assert kinds() == ["markdown"]
+    with session_scope(live_app.settings.database_url) as s:
+        row = DemandForecast(shop_id=shop, variant_shopify_id=7701, product_shopify_id=77, method="ets",
+                             basis="history", on_hand=400, units_28d=200.0, days_of_cover=56,
+                             computed_at=datetime.now(UTC) - timedelta(hours=6))  # fmt: skip
+        s.add(row)
+    assert kinds() == []
+    for change in ({"computed_at": datetime.now(UTC) - timedelta(days=9)}, {"basis": "none"}):
+        with session_scope(live_app.settings.database_url) as s:
+            found = s.exec(select(DemandForecast).where(DemandForecast.shop_id == shop)).one()
+            for name, value in {"basis": "history", "computed_at": datetime.now(UTC), **change}.items():
+                setattr(found, name, value)
+            s.add(found)
+        assert kinds() == ["markdown"], change
 
 
 def test_an_approved_change_is_rechecked_and_an_api_error_is_logged(live_app, jobs_env, shop):
