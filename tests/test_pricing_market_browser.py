@@ -1,6 +1,7 @@
 """The admin's "Prices and the market" card in a real browser (issue 20): where each matched variant sits against
 the market and by how much, a title match confirmed with a click (and then compared), undercut alerts, feeds,
-and the price suggestions with their price response."""
+the price suggestions with their price response (one approved with a click), and a live compare-at price flagged
+by the Omnibus check."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlmodel import select
 
 from app.db import session_scope
 from app.models.commerce import Product, ProductVariant
-from app.models.pricing import CompetitorFeed, CompetitorPrice, PriceHistory, VariantCost
+from app.models.pricing import CompetitorFeed, CompetitorPrice, PriceChange, PriceHistory, VariantCost
 from tests.browser_support import admin_page, chromium, needs_chromium
 from tests.conftest import TEST_API_KEY
 
@@ -75,3 +76,11 @@ def test_the_market_card_shows_above_and_below_and_confirms_a_match(live_app, in
         card.locator("tr[data-variant='4401']").wait_for(timeout=15_000)
         board = card.locator("tr[data-variant='4401']").inner_text()
         assert "+33.3 % above" in board
+        # the merchant approves the mug's markdown with a click: checked, logged and queued for Shopify
+        mug_row = card.locator("tr[data-suggestion='4301']")
+        mug_row.locator("button", has_text="Approve").click()
+        mug_row.locator(".badge", has_text="approved").wait_for(timeout=15_000)
+    with session_scope(live_app.settings.database_url) as s:
+        (change,) = s.exec(select(PriceChange).where(PriceChange.shop_id == installed_shop.id)).all()
+    assert (change.variant_id, change.status, change.old_price) == (4301, "approved", Decimal("10.00"))
+    assert Decimal("9.00") <= change.new_price < Decimal("10.00")
