@@ -28,7 +28,7 @@ from app.models.serving import HoldoutPolicy
 from app.stores.channels import save_email_settings
 from tests.email_support import SENDER
 from tests.messaging_support import add_subscribed_customer
-from tests.test_pricing_asking_agents import _control, _treated
+from tests.test_pricing_asking_agents import _assert_single_use_for, _control, _treated
 from tests.test_pricing_offers import (
     DOMAIN,
     PRODUCT,
@@ -96,12 +96,10 @@ def test_a_price_sensitive_shoppers_code_is_redeemed_and_its_margin_is_in_the_li
         assert all("offer" not in reminders[c].data for c in (loyal, *controls))
 
         # the code in the fake Shopify: this customer's only, single use, not combinable, 48-72 h
+        _assert_single_use_for(live_app, code, sensitive)
         found = live_app.fake.store(DOMAIN).discounts[code.upper()]
-        node = found["node"]["codeDiscount"]
-        assert found["customers"] == [f"gid://shopify/Customer/{sensitive}"]
-        assert node["usageLimit"] == 1 and node["appliesOncePerCustomer"] is True
-        assert not any(node["combinesWith"].values())
-        life = datetime.fromisoformat(node["endsAt"]) - datetime.fromisoformat(node["startsAt"])
+        window = found["node"]["codeDiscount"]
+        life = datetime.fromisoformat(window["endsAt"]) - datetime.fromisoformat(window["startsAt"])
         assert timedelta(hours=48) <= life <= timedelta(hours=72)
         sent_at = reminders[sensitive].send_at
         assert relay.relay_message(reminders[sensitive].id, now=sent_at) == "sent"

@@ -44,14 +44,17 @@ def _seed(db_url: str, shop_id: int, now: datetime) -> None:
                         expires_at=now + timedelta(days=2)))  # fmt: skip
 
 
+def _admin_url(live_app, domain: str) -> str:
+    return live_app.fake.origin_template.format(shop=domain) + f"/admin/apps/{TEST_API_KEY}"
+
+
 @pytest.mark.browser
 @needs_chromium
 def test_the_offers_card_shows_the_lift_spend_waste_and_the_reference(live_app, installed_shop):
     _seed(live_app.settings.database_url, installed_shop.id, datetime.now(UTC))
-    landing = live_app.fake.origin_template.format(shop=installed_shop.domain) + f"/admin/apps/{TEST_API_KEY}"
     with chromium() as browser:
         page = admin_page(browser)
-        page.goto(landing)
+        page.goto(_admin_url(live_app, installed_shop.domain))
         card = page.locator("#pricing")
         card.locator("tr[data-group='treated']").wait_for(timeout=15_000)
         assert card.get_attribute("aria-busy") is None
@@ -73,10 +76,9 @@ def test_the_offers_card_shows_the_lift_spend_waste_and_the_reference(live_app, 
 def test_before_any_window_is_over_the_card_says_so(live_app, installed_shop):
     with session_scope(live_app.settings.database_url) as s:
         s.add(_decision(installed_shop.id, 1, datetime.now(UTC), discount=Decimal("8.00")))
-    landing = live_app.fake.origin_template.format(shop=installed_shop.domain) + f"/admin/apps/{TEST_API_KEY}"
     with chromium() as browser:
         page = admin_page(browser)
-        page.goto(landing)
+        page.goto(_admin_url(live_app, installed_shop.domain))
         note = page.locator("#pricing-body p.muted", has_text="offer decision")
         note.wait_for(timeout=15_000)
         said = note.inner_text()
