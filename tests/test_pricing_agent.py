@@ -25,7 +25,16 @@ from app.agents.pricing import (
     policy_json,
     waits_for_codes,
 )
-from app.demo.pricing_truth import compare, learn_offline, regret_by_part
+from app.demo.pricing_truth import (
+    compare,
+    eligible,
+    learn_offline,
+    oracle,
+    regret_by_part,
+    segment_tiers,
+    shoppers,
+    versus,
+)
 from app.modelling.offer_response import POOL_WEIGHT, ModelStats, with_pool
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -229,3 +238,23 @@ def test_a_new_shop_with_the_installations_prior_beats_the_peers_sooner(seed):
     assert result["attune"]["incremental_margin"] > result["segment_tiers"]["incremental_margin"]
     assert result["attune"]["incremental_margin"] > result["uniform_10"]["incremental_margin"]
     assert result["attune"]["incremental_margin"] > fresh["attune"]["incremental_margin"]
+
+
+def test_the_distance_to_a_peer_is_paired_on_the_same_shoppers():
+    """The simulator's "attune − peer": each shopper's incremental margin under Attune's arm minus under the
+    peer's, averaged, with the interval of that paired difference."""
+    people = [s for s in shoppers(300, 5, 30.0) if eligible(s)]
+    chosen = [(s, "pct15" if i % 2 else NONE) for i, s in enumerate(people)]
+    d = versus(chosen, "segment_tiers")
+    diffs = [s.incremental(a) - s.incremental(segment_tiers(s)) for s, a in chosen]
+    assert d["incremental_margin"] == pytest.approx(float(np.mean(diffs)), abs=1e-4)
+    both = compare(chosen)
+    gap = both["attune"]["incremental_margin"] - both["segment_tiers"]["incremental_margin"]
+    assert d["incremental_margin"] == pytest.approx(gap, abs=1e-3)
+    lo, hi = d["interval"]
+    assert lo < d["incremental_margin"] < hi
+    assert versus([(s, oracle(s)) for s, _ in chosen], "oracle") == {
+        "incremental_margin": 0.0,
+        "interval": [0.0, 0.0],
+    }
+    assert versus(chosen, "oracle")["incremental_margin"] < 0

@@ -5,6 +5,7 @@ reasons, an accepted one is applied with productVariantsBulkUpdate and logged, a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -13,12 +14,15 @@ import requests
 from sqlmodel import select
 from writeback_support import REQUIRED, point_jobs_at
 
-from app.agents.price_suggestions import PriceRules, VariantFacts, check, suggest
+from app.agents.price_suggestions import PriceRules, VariantFacts, check, live_compare_at, suggest
 from app.db import session_scope
 from app.jobs.prices import apply_price_change
 from app.models.commerce import Product, ProductVariant
+from app.models.inventory import DemandForecast
 from app.models.pricing import PriceChange, PriceHistory
 from app.stores.pricing import save_unit_costs
+from tests.test_pricing_offers import run_jobs
+from tests.webhook_support import deliver
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 DOMAIN = "prices.myshopify.com"
@@ -67,6 +71,24 @@ def test_omnibus_compare_at_must_be_the_lowest_price_of_30_days():
     assert check(steady, 95.0, 100.0, PriceRules(sells_in_eu=True), NOW).ok
 
 
+def test_a_live_compare_at_is_checked_against_the_30_days_before_its_price():
+    """A compare-at price set in Shopify: the lowest price of the 30 days before the current price took effect."""
+    cut = NOW - timedelta(days=2)
+    history = ((NOW - timedelta(days=90), 100.0), (NOW - timedelta(days=20), 80.0),
+               (NOW - timedelta(days=5), 100.0), (cut, 90.0))  # fmt: skip
+    assert live_compare_at(facts(price=90.0, compare_at=100.0, history=history)) == (80.0, cut)
+    assert live_compare_at(facts(price=90.0, compare_at=80.0, history=history)) is None  # the 30-day low
+    # 100 for months before the sale: "was 100" is right
+    fine = ((NOW - timedelta(days=90), 100.0), (cut, 90.0))
+    assert live_compare_at(facts(price=90.0, compare_at=100.0, history=fine)) is None
+    assert live_compare_at(facts(price=90.0, compare_at=None, history=history)) is None
+    no_earlier_price = ((cut, 90.0),)  # nothing to compare with
+    assert live_compare_at(facts(price=90.0, compare_at=100.0, history=no_earlier_price)) is None
+    # a compare-at edited later at the same price (a second history row at 90) is still judged from the cut
+    edited = (*history, (NOW - timedelta(days=1), 90.0))
+    assert live_compare_at(facts(price=90.0, compare_at=120.0, history=edited)) == (80.0, cut)
+
+
 def test_suggestions_for_overstock_and_strong_demand():
     found = suggest([facts(variant_id=1, stock=500, sold_30d=4), facts(variant_id=2, stock=5, sold_30d=40),
                      facts(variant_id=3, stock=20, sold_30d=20), facts(variant_id=4, stock=500, sold_30d=1, unit_cost=95.0)],
@@ -78,6 +100,21 @@ def test_suggestions_for_overstock_and_strong_demand():
     assert 4 not in by  # cost plus the floor (104.50) is above the price: no markdown, and never a rise
     tight = suggest([facts(stock=500, sold_30d=1, unit_cost=84.0)], PriceRules(), NOW)
     assert [s.suggested for s in tight] == [92.4]  # the markdown stops at cost plus the floor
+
+
+def test_the_inventory_agents_forecast_decides_overstock_where_it_has_one():
+    """100 in stock: 40 sold in the last 30 days is 11 weeks of cover (no markdown), but the inventory agent
+    expects 2 a week from now on (50 weeks: a markdown); 2 sold in 30 days is 214 weeks, but a forecast of 20 a
+    week is 5 (none); a forecast of nothing at all is a slow mover."""
+    falling = facts(stock=100, sold_30d=40)
+    assert suggest([falling], PriceRules(), NOW) == []
+    (cut,) = suggest([replace(falling, forecast_weekly=2.0)], PriceRules(), NOW)
+    assert cut.kind == "markdown" and "50 weeks of stock at the inventory agent's forecast" in cut.reason
+    rising = facts(stock=100, sold_30d=2)
+    assert [s.kind for s in suggest([rising], PriceRules(), NOW)] == ["markdown"]
+    assert suggest([replace(rising, forecast_weekly=20.0)], PriceRules(), NOW) == []
+    (idle,) = suggest([replace(rising, forecast_weekly=0.0)], PriceRules(), NOW)
+    assert idle.suggested == 90.0 and idle.reason.startswith("no sale forecast in 4 weeks")
 
 
 @pytest.fixture
@@ -148,6 +185,31 @@ def test_omnibus_blocks_a_misleading_was_price_for_an_eu_shop(live_app, jobs_env
     assert live_app.fake.store(DOMAIN).variants["gid://shopify/ProductVariant/7701"]["price"] == "100.00"
 
 
+def test_the_suggestions_read_the_inventory_agents_current_forecast(live_app, jobs_env, shop):
+    """400 lamps and no sale: a markdown; the inventory agent's nightly forecast of 200 in 4 weeks (8 weeks of
+    cover) takes it away; a forecast older than a week, or one with no sales history under it, is not read."""
+    auth = {"Authorization": f"Bearer {live_app.fake.session_token(DOMAIN)}"}
+
+    def kinds() -> list[str]:
+        body = requests.get(f"{live_app.url}/api/admin/pricing/suggestions", headers=auth, timeout=30).json()
+        return [s["kind"] for s in body["suggestions"]]
+
+    assert kinds() == ["markdown"]
+    with session_scope(live_app.settings.database_url) as s:
+        row = DemandForecast(shop_id=shop, variant_shopify_id=7701, product_shopify_id=77, method="ets",
+                             basis="history", on_hand=400, units_28d=200.0, days_of_cover=56,
+                             computed_at=datetime.now(UTC) - timedelta(hours=6))  # fmt: skip
+        s.add(row)
+    assert kinds() == []
+    for change in ({"computed_at": datetime.now(UTC) - timedelta(days=9)}, {"basis": "none"}):
+        with session_scope(live_app.settings.database_url) as s:
+            found = s.exec(select(DemandForecast).where(DemandForecast.shop_id == shop)).one()
+            for name, value in {"basis": "history", "computed_at": datetime.now(UTC), **change}.items():
+                setattr(found, name, value)
+            s.add(found)
+        assert kinds() == ["markdown"], change
+
+
 def test_an_approved_change_is_rechecked_and_an_api_error_is_logged(live_app, jobs_env, shop):
     first = _post(live_app, {"variant_id": 7701, "price": 95.0}).json()
     second = _post(live_app, {"variant_id": 7701, "price": 92.0}).json()
@@ -162,3 +224,46 @@ def test_an_approved_change_is_rechecked_and_an_api_error_is_logged(live_app, jo
     assert (
         apply_price_change(shop, change_id, now=datetime.now(UTC) + timedelta(days=20))["status"] == "failed"
     )
+
+
+def test_the_price_history_follows_product_webhooks_and_the_omnibus_check_reads_it(live_app, jobs_env, shop):
+    """The merchant cut the price to 80 in Shopify twenty days ago and put it back to 100 five days ago
+    (products/update): both go into the history, so a "was 100" on a 95 price is flagged for a shop outside the
+    EU and refused, naming the 80.00, for one selling in it."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    client = live_app.client()
+    for days, price in ((20, "80.00"), (5, "100.00")):
+        at = (now - timedelta(days=days)).isoformat()
+        product = {"id": 77, "title": "Lamp", "handle": "lamp", "status": "active", "updated_at": at,
+                   "variants": [{"id": 7701, "product_id": 77, "price": price, "compare_at_price": None,
+                                 "inventory_quantity": 400, "updated_at": at}]}  # fmt: skip
+        assert deliver(client, "products/update", product, shop=DOMAIN).status_code == 200
+        run_jobs(jobs_env.redis_url, ("webhooks",))
+    with session_scope(live_app.settings.database_url) as s:
+        rows = s.exec(select(PriceHistory).where(PriceHistory.variant_id == 7701)).all()
+        history = sorted((h.observed_at.replace(tzinfo=UTC), h.price) for h in rows)
+    assert [p for _, p in history] == [Decimal("100.00"), Decimal("80.00"), Decimal("100.00")]
+    assert history[1][0] == now - timedelta(days=20)
+    flagged = _post(live_app, {"variant_id": 7701, "price": 95.0, "compare_at_price": 100.0})
+    assert flagged.status_code == 202 and "Omnibus" in flagged.json()["flags"][0]
+    assert "80.00" in flagged.json()["flags"][0]
+    auth = {"Authorization": f"Bearer {live_app.fake.session_token(DOMAIN)}"}
+    put = requests.put(f"{live_app.url}/api/admin/pricing/settings", json={"prices": {"sells_in_eu": True}},
+                       headers=auth, timeout=30)  # fmt: skip
+    assert put.status_code == 200
+    refused = _post(live_app, {"variant_id": 7701, "price": 95.0, "compare_at_price": 100.0})
+    assert refused.status_code == 422 and "Omnibus" in refused.json()["message"]
+    assert "80.00" in refused.json()["message"]
+
+    # the merchant then puts "was 100" on a 95 price in Shopify itself: Attune cannot refuse it, the admin flags it
+    at = (now - timedelta(days=1)).isoformat()
+    product = {"id": 77, "title": "Lamp", "handle": "lamp", "status": "active", "updated_at": at,
+               "variants": [{"id": 7701, "product_id": 77, "price": "95.00", "compare_at_price": "100.00",
+                             "inventory_quantity": 400, "updated_at": at}]}  # fmt: skip
+    assert deliver(client, "products/update", product, shop=DOMAIN).status_code == 200
+    run_jobs(jobs_env.redis_url, ("webhooks",))
+    sug = requests.get(f"{live_app.url}/api/admin/pricing/suggestions", headers=auth, timeout=30).json()
+    (flag,) = sug["compare_at_flags"]
+    assert (flag["variant_id"], flag["compare_at"], flag["lowest_30d"]) == (7701, 100.0, 80.0)
+    assert flag["sells_in_eu"] is True
+    assert "Omnibus" in flag["message"] and "80.00" in flag["message"]

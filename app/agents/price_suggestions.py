@@ -5,11 +5,13 @@ an approved change with ``productVariantsBulkUpdate`` and logs it.
 Suggestions, sized by the variant's price response (``app.modelling.price_response``: its elasticity from the
 shop's own price history, shrunk toward its product type; the prior where the shop has no change at all):
 
-- **markdown** for overstock and slow movers: more than ``OVERSTOCK_WEEKS`` of cover at the last 30 days'
-  sales rate (or no sale in 30 days with stock). The cut is the one the elasticity says brings the cover back to
-  ``OVERSTOCK_WEEKS``, at most ``max_step``, at least ``MIN_MARKDOWN``;
+- **markdown** for overstock and slow movers: more than ``OVERSTOCK_WEEKS`` of cover at the inventory agent's
+  forecast rate (its expected units over the next 28 days, where it has a current forecast from sales history),
+  else at the last 30 days' sales rate (or no sale expected / none in 30 days, with stock). The cut is the one
+  the elasticity says brings the cover back to ``OVERSTOCK_WEEKS``, at most ``max_step``, at least
+  ``MIN_MARKDOWN``;
 - **increase** where demand is strong: at least ``STRONG_SALES`` units sold in 30 days and either less than
-  ``SCARCE_WEEKS`` of cover, or a measured response weak enough that half a step up earns more gross margin
+  ``SCARCE_WEEKS`` of cover (at the same rate), or a measured response weak enough that half a step up earns more gross margin
   even at the pessimistic end of the estimate (elasticity − 1 sd). An increase is suggested only where the
   expected gross margin (units × (price − cost)) rises.
 
@@ -23,6 +25,9 @@ Guardrails (``check``), each a reason when it refuses:
 - a cool-down between changes of one variant;
 - the EU price-indication rule (Omnibus directive): a compare-at ("was") price must be the lowest price of the
   previous 30 days (the price history); otherwise it is **flagged**, and **refused** for a shop selling in the EU.
+
+A compare-at price already live on a variant (set in Shopify itself) is checked the same way against the 30 days
+before its current price took effect (``live_compare_at``): the admin flags it; Attune cannot refuse it.
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ class VariantFacts:
     history: Sequence[tuple[datetime, float]] = ()  # (since when, price), oldest first
     product_type: str = ""
     response: Response | None = None
+    # the inventory agent's expected units per week, where it has a current forecast
+    forecast_weekly: float | None = None
 
 
 def cost_of(v: VariantFacts, rules: PriceRules) -> tuple[float, str]:
@@ -128,6 +135,26 @@ def check(
     return Check(tuple(refusals), tuple(flags))
 
 
+def live_compare_at(v: VariantFacts) -> tuple[float, datetime] | None:
+    """The Omnibus check of a compare-at price already live on the variant (set in Shopify, or by an earlier
+    change): it must be the lowest price of the 30 days before the current price took effect. Returns (that
+    lowest price, when the current price took effect) where it is not, else None; also None where the history
+    does not reach back to an earlier price (nothing to compare with)."""
+    if v.compare_at is None or v.compare_at <= v.price:
+        return None
+    since, before = None, ()
+    for i in range(len(v.history) - 1, -1, -1):
+        at, price = v.history[i]
+        if abs(price - v.price) > 0.005:
+            before = tuple(v.history[: i + 1])
+            break
+        since = at
+    if since is None or not before:
+        return None
+    lowest = lowest_recent(before, before[-1][1], since)
+    return (lowest, since) if abs(v.compare_at - lowest) > 0.005 else None
+
+
 @dataclass(frozen=True)
 class Suggestion:
     variant_id: int
@@ -160,7 +187,8 @@ def suggest(variants: Sequence[VariantFacts], rules: PriceRules, now: datetime) 
         e, sd = (r.elasticity, r.sd) if r is not None else (PRIOR_ELASTICITY, PRIOR_SD)
         measured = r is not None and (r.changes > 0 or r.sd < PRIOR_SD)
         cost, _ = cost_of(v, rules)
-        weekly = v.sold_30d / (30 / 7)
+        forecast = v.forecast_weekly is not None
+        weekly = v.forecast_weekly if v.forecast_weekly is not None else v.sold_30d / (30 / 7)
         cover = v.stock / weekly if weekly > 0 else float("inf")
         up = round(v.price * (1 + rules.max_step / 2), 2)
         if cover > OVERSTOCK_WEEKS:
@@ -169,7 +197,9 @@ def suggest(variants: Sequence[VariantFacts], rules: PriceRules, now: datetime) 
             cut = rules.max_step if weekly == 0 or e > -0.05 else 1 - (cover / OVERSTOCK_WEEKS) ** (1 / e)
             cut = min(rules.max_step, max(MIN_MARKDOWN, cut))
             new = math.ceil(round(v.price * (1 - cut) * 100, 6)) / 100  # to the cent, never past the step
-            why = "no sale in 30 days" if weekly == 0 else f"{cover:.0f} weeks of stock at the current rate"
+            rate = "the inventory agent's forecast" if forecast else "the current rate"
+            idle = "no sale forecast in 4 weeks" if forecast else "no sale in 30 days"
+            why = idle if weekly == 0 else f"{cover:.0f} weeks of stock at {rate}"
         elif v.sold_30d >= STRONG_SALES and (
             cover < SCARCE_WEEKS
             or (

@@ -33,7 +33,7 @@ from typing import Any
 
 import requests
 
-from app.demo.pricing_truth import ARMS, SHIPPING, SimShopper, compare, regret_by_part, shoppers
+from app.demo.pricing_truth import ARMS, SHIPPING, SimShopper, compare, regret_by_part, shoppers, versus
 from app.demo.rescue_sim import _quiet
 
 DOMAIN = "pricing-sim.myshopify.com"
@@ -90,6 +90,7 @@ def simulate_in(
         "detail": {
             "eligible": len(eligible),
             "regret_by_third": regret_by_part(eligible),
+            "versus": {peer: versus(eligible, peer) for peer in ("uniform_10", "segment_tiers")},
             "codes": sum(1 for _, a in eligible if a != "none"),
             "pooled_shops": pooled_shops,
             "readout": _readout(rt),
@@ -267,6 +268,11 @@ def render(result: dict[str, Any]) -> list[str]:
         lo, hi = p["interval"]
         lines.append(
             f"  {name:<14} incremental margin/shopper {p['incremental_margin']:+.3f}  95% [{lo:+.3f}, {hi:+.3f}]"
+        )
+    for peer, d in result["detail"]["versus"].items():
+        lo, hi = d["interval"]
+        lines.append(
+            f"  attune − {peer:<13} (paired) {d['incremental_margin']:+.3f}  95% [{lo:+.3f}, {hi:+.3f}]"
         )
     lines.append(f"regret vs oracle by third of the run: {result['detail']['regret_by_third']}")
     ro = result["detail"]["readout"]

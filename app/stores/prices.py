@@ -1,6 +1,7 @@
 """What price suggestions and price changes read and write for one shop: each variant's facts (price,
-compare-at, unit cost, stock, 30 days' sales, last change, price history), the price history (appended when a
-product webhook or an applied change shows a new price) and the change log. No commits; scoped by shop."""
+compare-at, unit cost, stock, 30 days' sales, the inventory agent's forecast rate, last change, price history),
+the price history (appended when a product webhook or an applied change shows a new price) and the change log.
+No commits; scoped by shop."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ from sqlmodel import Session, select
 from app.agents.price_suggestions import PriceRules, VariantFacts, parse_rules
 from app.models.base import utcnow
 from app.models.commerce import Order, OrderLine, Product, ProductVariant
+from app.models.inventory import DemandForecast
 from app.models.pricing import PriceChange, PriceHistory, PricingSettings
 from app.stores.competitors import record_barcodes
 from app.stores.price_response import price_responses
 from app.stores.pricing import save_unit_costs, unit_costs
 
 HISTORY_DAYS = 60
+FORECAST_FRESH = timedelta(days=8)  # the inventory agent forecasts nightly; older ones are not current
 
 
 def load_rules(session: Session, shop_id: int) -> PriceRules:
@@ -123,6 +126,7 @@ def variant_facts(
         ).all()
     )
     responses = price_responses(session, shop_id, now) if with_response else {}
+    forecast = forecast_rates(session, shop_id, ids, now)
     return [
         VariantFacts(
             variant_id=v.shopify_id,
@@ -137,9 +141,26 @@ def variant_facts(
             history=tuple(history.get(v.shopify_id, ())),
             product_type=(ptype or "").strip().lower(),
             response=responses.get(v.shopify_id),
+            forecast_weekly=forecast.get(v.shopify_id),
         )  # fmt: skip
         for v, title, ptype in rows
     ]
+
+
+def forecast_rates(
+    session: Session, shop_id: int, variant_ids: Sequence[int], now: datetime
+) -> dict[int, float]:
+    """The inventory agent's expected units per week per variant: its current forecasts (computed in the last
+    ``FORECAST_FRESH``) that rest on the variant's own sales history or its product's."""
+    rows = session.exec(
+        select(DemandForecast.variant_shopify_id, DemandForecast.units_28d).where(
+            DemandForecast.shop_id == shop_id,
+            DemandForecast.variant_shopify_id.in_(sorted(set(variant_ids))),  # type: ignore[attr-defined]
+            DemandForecast.basis != "none",
+            DemandForecast.computed_at >= now - FORECAST_FRESH,
+        )
+    ).all()
+    return {int(vid): max(float(units), 0.0) / 4 for vid, units in rows}
 
 
 def log_change(session: Session, shop_id: int, **fields: object) -> PriceChange:

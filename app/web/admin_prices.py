@@ -1,6 +1,8 @@
 """Embedded-admin API for price suggestions and price changes (session token, the token's shop only).
 
-- ``GET /api/admin/pricing/suggestions``: markdowns and increases per variant, each with its guardrail check.
+- ``GET /api/admin/pricing/suggestions``: markdowns and increases per variant, each with its guardrail check; and
+  under ``compare_at_flags`` the live compare-at prices that are not the lowest price of the 30 days before the
+  current price took effect (Omnibus; set in Shopify, so flagged, not refused).
 - ``POST /api/admin/pricing/price-changes`` ``{"variant_id", "price", "compare_at_price"?, "reason"?}``: the
   merchant approves a change (a suggestion's or their own). Every guardrail is checked now: a refusal is a 422
   with the reasons (and is logged); an accepted change is logged ``approved`` and applied by a job (202).
@@ -13,13 +15,14 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
 from app import tasks
 from app.agents.competitors import FeedError, compare, parse_feed
-from app.agents.price_suggestions import check, suggest
+from app.agents.price_suggestions import VariantFacts, check, live_compare_at, suggest
 from app.db import after_commit, session_scope
 from app.models.base import utcnow
 from app.stores.competitor_feeds import save_feed
@@ -47,8 +50,12 @@ def suggestions() -> Any:
     now = utcnow()
     with session_scope(settings().database_url) as session:
         rules = load_rules(session, g.shop.id)
-        found = suggest(variant_facts(session, g.shop.id, now, with_response=True), rules, now)
+        facts = variant_facts(session, g.shop.id, now, with_response=True)
+    found = suggest(facts, rules, now)
     return jsonify(
+        compare_at_flags=[
+            _compare_at_flag(v, *bad, rules.sells_in_eu) for v in facts if (bad := live_compare_at(v))
+        ],
         suggestions=[
             {
                 "variant_id": s.variant_id,
@@ -68,8 +75,17 @@ def suggestions() -> Any:
                 "margin_change_30d": s.margin_change_30d,
             }
             for s in found
-        ]  # fmt: skip
+        ],  # fmt: skip
     )
+
+
+def _compare_at_flag(v: VariantFacts, lowest: float, since: datetime, eu: bool) -> dict[str, Any]:
+    why = (
+        f"Omnibus: compare-at {v.compare_at:.2f} is not the lowest price of the 30 days before "
+        f"{since:%Y-%m-%d} ({lowest:.2f})" + ("; this shop sells in the EU" if eu else "")
+    )
+    return {"variant_id": v.variant_id, "title": v.title, "price": v.price, "compare_at": v.compare_at,
+            "lowest_30d": lowest, "since": since.isoformat(), "sells_in_eu": eu, "message": why}  # fmt: skip
 
 
 @bp.post("/api/admin/pricing/price-changes")

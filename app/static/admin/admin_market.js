@@ -92,6 +92,14 @@
     }));
   }
 
+  function compareAtFlags(body) {
+    if (!body.compare_at_flags.length) return null;
+    return el("ul", { class: "alerts small" }, body.compare_at_flags.map(function (f) {
+      return el("li", { "data-compare-at": f.variant_id }, el("span", { class: "badge " + (f.sells_in_eu ? "critical" : "warning"), text: "was-price" }),
+        " " + f.title + ": " + money(f.price) + " was " + money(f.compare_at) + ". " + f.message);
+    }));
+  }
+
   function fail(err) { box.prepend(el("p", { class: "error", role: "alert", text: err.message })); }
 
   function load() {
@@ -104,7 +112,7 @@
         el("h3", { text: "Your prices against the market" }), positions(r[0]), alertsList(r[1]),
         r[2].matches.length ? el("h3", { text: "Matches to confirm" }) : null, matchesList(r[2]),
         el("h3", { text: "Competitor feeds" }), feedsList(r[3]),
-        el("h3", { text: "Price suggestions" }), suggestionsList(r[4]));
+        el("h3", { text: "Price suggestions" }), compareAtFlags(r[4]), suggestionsList(r[4]));
       box.closest(".card").removeAttribute("aria-busy");
     }).catch(function (err) {
       box.replaceChildren(el("p", { class: "error", role: "alert", text: "Could not load prices and the market: " + err.message }));
