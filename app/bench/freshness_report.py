@@ -66,7 +66,8 @@ def render(steps: list[Step], setup: dict[str, Any], target_p95: float, rates: s
     if at_target:
         verdict = "met" if at_target[0].holds(target_p95) else "NOT met"
     elif steps and not steps[-1].holds(target_p95):
-        verdict = f"NOT met (it broke at {steps[-1].rate:g} webhooks/s; higher rates were not run)"
+        broke = next(s.rate for s in steps if not s.holds(target_p95))
+        verdict = f"NOT met (it broke at {broke:g} webhooks/s; rates above {steps[-1].rate:g} were not run)"
     else:
         verdict = "not measured at 100 webhooks/s in this run"
     command = (
