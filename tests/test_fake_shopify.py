@@ -153,6 +153,17 @@ def test_graphql_max_cost_and_cost_extension(gql):
     assert set(cost["throttleStatus"]) == {"maximumAvailable", "currentlyAvailable", "restoreRate"}
 
 
+def test_the_bucket_is_refunded_to_the_actual_cost_as_shopify_does(gql):
+    fake, call = gql
+    fake.seed(SHOP, products=[{"id": i, "title": f"Product {i}"} for i in range(1, 3)])
+    fake.configure_bucket(SHOP, maximum=1000, available=1000, restore_rate=0)
+    query = "{ products(first: 50) { nodes { id variants(first: 10) { nodes { id } } } } }"
+    cost = call(query).json()["extensions"]["cost"]
+    # asked for up to 50 products with 10 variants each; two products came back, each with its one variant
+    assert cost["requestedQueryCost"] > 500 and cost["actualQueryCost"] < 20
+    assert cost["throttleStatus"]["currentlyAvailable"] == 1000 - cost["actualQueryCost"]
+
+
 def test_graphql_pagination_and_plain_dict_seeding(gql):
     fake, call = gql
     fake.seed(SHOP, products=[{"id": i, "title": f"Product {i}", "tags": ["t"]} for i in range(1, 6)])

@@ -100,10 +100,25 @@ def execute_graphql(
     if result.errors:
         body["errors"] = [_error(e) for e in result.errors]
     body["data"] = result.data
+    actual = cost if root is not None else min(cost, actual_cost(result.data))
+    with fake._lock:  # as Shopify does: the bucket is charged the requested cost, then refunded to the actual
+        bucket.level()
+        bucket.available = min(bucket.maximum, bucket.available + cost - actual)
+        status = bucket.status()
     body["extensions"] = {
-        "cost": {"requestedQueryCost": cost, "actualQueryCost": cost, "throttleStatus": bucket.status()}
+        "cost": {"requestedQueryCost": cost, "actualQueryCost": actual, "throttleStatus": status}
     }
     return body
+
+
+def actual_cost(data: Any) -> int:
+    """A query's actual cost, simplified from Shopify's: one point per object returned (at least one). A
+    connection asked for 20 nodes of which none exist costs what it returned, not what it could have."""
+    if isinstance(data, dict):
+        return 1 + sum(actual_cost(v) for k, v in data.items() if k != "pageInfo")
+    if isinstance(data, list):
+        return sum(actual_cost(v) for v in data)
+    return 0
 
 
 def run_bulk(fake: FakeState, store: ShopStore, query: str) -> dict[str, Any]:
