@@ -56,6 +56,7 @@
         status.textContent = status.getAttribute('data-failed');
       }).finally(function () { button.disabled = false; });
     });
+    form.querySelector('button').disabled = false; // the submit is handled from here on
   }
 
   document.querySelectorAll('[data-attune-bis]').forEach(wire);
