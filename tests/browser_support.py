@@ -35,3 +35,12 @@ def chromium() -> Iterator[Any]:
 def admin_page(browser: Any) -> Any:
     """A page sized and localised as the embedded admin tests expect."""
     return browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US").new_page()
+
+
+def open_admin(browser: Any, landing: str) -> tuple[Any, list[str]]:
+    """The embedded admin opened at ``landing`` in an ``admin_page``, with the page's script errors collected."""
+    page = admin_page(browser)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(landing)
+    return page, errors

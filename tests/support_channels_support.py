@@ -98,3 +98,20 @@ def sms_shop(knowledge_shop, live_app, twilio, monkeypatch):
         save_sms_settings(s, TokenCipher(cfg.encryption_keys), knowledge_shop.id, settings, TWILIO_TOKEN)
     yield knowledge_shop
     get_settings.cache_clear()
+
+
+def resolve_handoff(app_url: str, domain: str, client_id: str, note: str) -> int:
+    """The merchant answers the one waiting hand-off of ``client_id`` from the admin; the answer's status."""
+    import requests
+
+    from tests.test_support_knowledge import admin
+
+    waiting = requests.get(f"{app_url}/api/admin/support/escalations", headers=admin(domain), timeout=10)
+    (handed,) = [e for e in waiting.json()["escalations"] if e["client_id"] == client_id]
+    resolved = requests.post(
+        f"{app_url}/api/admin/support/escalations/{handed['id']}/resolve",
+        json={"note": note},
+        headers=admin(domain),
+        timeout=10,
+    )
+    return resolved.status_code

@@ -11,7 +11,7 @@ from fixtures_shopify import InstalledShop, LiveApp
 
 from app.bench.storefront import launch_chromium
 from app.models.feedback import SupportMessage
-from tests.browser_support import BROWSER_MARKS, admin_page
+from tests.browser_support import BROWSER_MARKS, open_admin
 
 pytestmark = BROWSER_MARKS
 PLANTED = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>Can I pay with a cow?'
@@ -40,10 +40,7 @@ def test_the_resolution_readout_and_html_in_questions_shown_as_text(
     landing = live_app.fake.origin_template.format(shop=installed_shop.domain) + f"/admin/apps/{TEST_API_KEY}"
     with sync_playwright() as pw:
         browser = launch_chromium(pw)
-        page = admin_page(browser)
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(landing)
+        page, errors = open_admin(browser, landing)
         readout = page.locator("#resolution-body")
         readout.locator("ul.unanswered li").first.wait_for(timeout=10_000)
         text = readout.inner_text()

@@ -143,15 +143,8 @@ def test_a_hand_off_goes_to_a_person_with_its_ticket_and_the_merchants_reply_com
     (ticket,) = zendesk.tickets
     assert "Messenger user" in ticket["comment"]["body"] and "real person" in ticket["comment"]["body"]
 
-    waiting = requests.get(
-        f"{live_app.url}/api/admin/support/escalations", headers=admin(meta_shop.domain)
-    ).json()
-    (handed,) = [e for e in waiting["escalations"] if e["client_id"] == f"fb:{PERSON}"]
-    resolved = requests.post(
-        f"{live_app.url}/api/admin/support/escalations/{handed['id']}/resolve",
-        json={"note": "Hi, this is Sam from the shop: how can I help?"}, headers=admin(meta_shop.domain),
-    )  # fmt: skip
-    assert resolved.status_code == 200
+    note = "Hi, this is Sam from the shop: how can I help?"
+    assert support.resolve_handoff(live_app.url, meta_shop.domain, f"fb:{PERSON}", note) == 200
     assert run_jobs(cfg, "app.jobs.support_channels.send_human_reply") == ["sent"]
     human = graph.messages[-1]
     assert human.tag == "HUMAN_AGENT" and human.messaging_type == "MESSAGE_TAG" and "Sam" in human.text

@@ -94,13 +94,8 @@ def test_a_customers_text_joins_their_conversation_and_a_hand_off_is_answered_by
     assert text(live_app, twilio, sms_shop, "Can I talk to a real person please?").ok
     assert run_jobs(cfg, ANSWER) == ["sent"]
     assert "person" in twilio.messages[-1].body and "app.jobs.handoff_mail.send_handoff" in queued(cfg)
-    waiting = requests.get(f"{live_app.url}/api/admin/support/escalations", headers=admin(sms_shop.domain))
-    (handed,) = [e for e in waiting.json()["escalations"] if e["client_id"] == f"sms:{VISITOR}"]
-    resolved = requests.post(
-        f"{live_app.url}/api/admin/support/escalations/{handed['id']}/resolve",
-        json={"note": "Hi, Sam from the shop here: what can I do?"}, headers=admin(sms_shop.domain),
-    )  # fmt: skip
-    assert resolved.status_code == 200
+    note = "Hi, Sam from the shop here: what can I do?"
+    assert support.resolve_handoff(live_app.url, sms_shop.domain, f"sms:{VISITOR}", note) == 200
     assert run_jobs(cfg, "app.jobs.support_channels.send_human_reply") == ["sent"]
     assert twilio.messages[-1].to == VISITOR and "Sam from the shop" in twilio.messages[-1].body
     assert thread(cfg, sms_shop.id, f"phone:{VISITOR}")[-1] == ("out", "sent")
