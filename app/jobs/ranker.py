@@ -5,7 +5,8 @@
   reason) and stores it as the shop's next version; once that commits, every customer's personal lists are
   recomputed with it (``refresh_personal_lists``).
   Queued nightly for every shop, after a sync, and by a customer refresh once enough new orders arrived
-  (``app.recommend.nextbasket.retrain_due``), deduplicated per shop by job id. A history that has not changed
+  (``app.recommend.nextbasket.retrain_wait``: scheduled for later while the last training is under 10 minutes
+  old), deduplicated per shop by job id. A history that has not changed
   since the stored ranker's training (``history_stamp``) is not trained again.
 - ``train_all_rankers()``: nightly, one training per installed shop.
 """
