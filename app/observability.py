@@ -129,9 +129,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+# Libraries that log every call at INFO: the twilio SDK writes ten lines per API request (URL, query, headers
+# and the response's headers), which at INFO doubled the relay's CPU per SMS beside the send itself
+# (benchmarks/outbox.md) and filled the log with lines no operator reads. Their warnings and errors still show.
+CHATTY_LOGGERS = ("twilio.http_client",)
+
+
 def configure_logging(fmt: str = "json", level: int = logging.INFO) -> None:
     """JSON lines on stderr for the whole process (the web app, the worker, the cron); ``text`` for a person at a
-    terminal. Like ``logging.basicConfig``, it leaves a process whose logging is already set up alone."""
+    terminal. Like ``logging.basicConfig``, it leaves a process whose logging is already set up alone. The
+    ``CHATTY_LOGGERS`` say only warnings and worse."""
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
     root = logging.getLogger()
     if root.handlers:
         return

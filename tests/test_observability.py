@@ -105,3 +105,40 @@ def test_json_logs_carry_ids_and_no_personal_data(client):
     r = client.get("/health", headers={"X-Request-ID": "abc-12345678"})
     assert r.headers["X-Request-ID"] == "abc-12345678"
     assert "X-Request-ID" not in client.get("/health", headers={"X-Request-ID": "bad id!"}).headers
+
+
+def test_configured_logging_keeps_the_twilio_sdks_per_request_lines_out(monkeypatch, caplog):
+    """The twilio SDK logs ten INFO lines per API call (URL, query, every header, the response's headers):
+    once logging is configured, an SMS send writes none of them, while the app's own INFO lines and the SDK's
+    warnings still get through."""
+    from app.channels.base import OutgoingMessage, Sender
+    from app.channels.sms import SmsChannel
+    from app.channels.sms_loopback import LoopbackTwilio
+    from app.observability import CHATTY_LOGGERS, configure_logging
+
+    account, token = "AC" + "c3" * 16, "twilio-auth-token-logging-test"
+    for name in CHATTY_LOGGERS:
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+    message = OutgoingMessage(
+        outbox_id=1,
+        shop_id=1,
+        purpose="transactional",
+        template="message",
+        data={"sms_text": "Order 1 shipped"},
+        recipient="+14155552671",
+        sender=Sender(shop_name="Mugs", from_name="Mugs", from_address=""),
+    )
+    with LoopbackTwilio({account: token}) as twilio, caplog.at_level(logging.INFO):
+        channel = SmsChannel(account, token, from_number="+15005550006", api_base_url=twilio.url)
+        channel.send(message)  # unconfigured: the SDK's lines reach the root at INFO
+        assert any(r.name == "twilio.http_client" for r in caplog.records)
+        caplog.clear()
+        configure_logging("json")
+        channel.send(message)
+        logging.getLogger("app.jobs.outbox").info("outbox 1 (sms, transactional): sent")
+        logging.getLogger("twilio.http_client").warning("retrying")
+    assert len(twilio.messages) == 2
+    assert [(r.name, r.levelname) for r in caplog.records] == [
+        ("app.jobs.outbox", "INFO"),
+        ("twilio.http_client", "WARNING"),
+    ]
