@@ -73,10 +73,10 @@ def consents_for(session: Session, shop_id: int, customer_ids: Iterable[int]) ->
     out: dict[int, dict[str, str]] = defaultdict(dict)
     if not ids:
         return out
-    for row in session.exec(
-        select(ContactConsent).where(
+    for customer_id, channel, state in session.exec(
+        select(ContactConsent.customer_shopify_id, ContactConsent.channel, ContactConsent.state).where(
             ContactConsent.shop_id == shop_id, ContactConsent.customer_shopify_id.in_(ids)
         )
     ).all():
-        out[row.customer_shopify_id][row.channel] = row.state
+        out[customer_id][channel] = state
     return out

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import func, or_, text
 from sqlmodel import Session, select
 
 from app.catalog.stock import variant_availability
@@ -34,6 +34,7 @@ from app.orchestrator.proposal import (
     Purpose,
     ShopperFacts,
 )
+from app.orchestrator.timezones import address_timezone
 from app.stores.bulk import insert_rows
 from app.stores.consent import consents_for
 from app.stores.conversation import outgoing_entry
@@ -84,8 +85,8 @@ def out_of_stock_products(session: Session, shop_id: int, product_ids: set[int])
     return frozenset(p for p in ids if p not in live or (p in with_variants and p not in in_stock))
 
 
-def _browser_zone(profile: CustomerProfile | None) -> str | None:
-    zone = ((profile.contextual or {}).get("time_zone") or {}) if profile else {}
+def _browser_zone(contextual: dict[str, Any] | None) -> str | None:
+    zone = (contextual or {}).get("time_zone") or {}
     value = zone.get("value") if isinstance(zone, dict) else None
     return value if isinstance(value, str) else None
 
@@ -110,36 +111,58 @@ def last_purchases(session: Session, shop_id: int, customer_ids: Sequence[int]) 
 def load_facts(
     session: Session, shop_id: int, proposals: Sequence[Proposal], now: datetime
 ) -> dict[str, ShopperFacts]:
-    """``Shopper.key`` → what the policy needs to know, for every shopper of ``proposals`` (one shop)."""
+    """``Shopper.key`` → what the policy needs to know, for every shopper of ``proposals`` (one shop).
+
+    Only what a decision can use is read, column by column: push subscriptions when a proposal may use push,
+    the pixel's browser time zone for shoppers whose address names none (the address wins,
+    ``recipient_timezone``), and of the shoppers' outbox rows those with a wanted dedupe key or inside the
+    budget's week."""
     keys = sorted({p.shopper.key for p in proposals})
     customer_ids = sorted({p.shopper.customer_id for p in proposals if p.shopper.customer_id is not None})
-    customers = {
-        c.shopify_id: c
-        for c in session.exec(
-            select(Customer).where(Customer.shop_id == shop_id, Customer.shopify_id.in_(customer_ids))
-        ).all()
-    }
+    customers: dict[int, Any] = {}
+    if customer_ids:
+        customers = {
+            row.shopify_id: row
+            for row in session.exec(
+                select(
+                    Customer.shopify_id,
+                    Customer.deleted_at,
+                    Customer.email,
+                    Customer.phone,
+                    Customer.default_address,
+                ).where(Customer.shop_id == shop_id, Customer.shopify_id.in_(customer_ids))  # type: ignore[attr-defined]
+            ).all()
+        }
     consents = consents_for(session, shop_id, customer_ids)
-    profiles = {
-        p.customer_key: p
-        for p in session.exec(
-            select(CustomerProfile).where(
-                CustomerProfile.shop_id == shop_id, CustomerProfile.customer_key.in_(keys)
-            )
-        ).all()
-    }
     bought = last_purchases(session, shop_id, customer_ids)
     times: dict[str, list[datetime]] = defaultdict(list)
     taken: dict[str, set[str]] = defaultdict(set)
     wanted = sorted({p.dedupe_key for p in proposals})
-    for row in session.exec(
-        select(OutboxMessage).where(OutboxMessage.shop_id == shop_id, OutboxMessage.shopper_key.in_(keys))
+    week_ago = now - WEEK
+    for key, dedupe_key, purpose, channel, status, sent_at, send_at in session.exec(
+        select(
+            OutboxMessage.shopper_key,
+            OutboxMessage.dedupe_key,
+            OutboxMessage.purpose,
+            OutboxMessage.channel,
+            OutboxMessage.status,
+            OutboxMessage.sent_at,
+            OutboxMessage.send_at,
+        ).where(
+            OutboxMessage.shop_id == shop_id,
+            OutboxMessage.shopper_key.in_(keys),  # type: ignore[attr-defined]
+            or_(
+                OutboxMessage.dedupe_key.in_(wanted),  # type: ignore[attr-defined]
+                OutboxMessage.send_at > week_ago,
+                OutboxMessage.sent_at > week_ago,  # type: ignore[operator]
+            ),
+        )
     ).all():
-        if row.dedupe_key in wanted:
-            taken[row.shopper_key].add(row.dedupe_key)
-        counted = row.purpose == Purpose.MARKETING and row.channel in BUDGET_CHANNELS
-        if counted and row.status not in (FAILED, CANCELLED) and (row.sent_at or row.send_at) > now - WEEK:
-            times[row.shopper_key].append(row.sent_at or row.send_at)
+        if dedupe_key in wanted:
+            taken[key].add(dedupe_key)
+        counted = purpose == Purpose.MARKETING and channel in BUDGET_CHANNELS
+        if counted and status not in (FAILED, CANCELLED) and (sent_at or send_at) > week_ago:
+            times[key].append(sent_at or send_at)
     for key, dedupe_key in session.exec(
         select(MessageDecision.shopper_key, MessageDecision.dedupe_key).where(
             MessageDecision.shop_id == shop_id,
@@ -150,9 +173,37 @@ def load_facts(
     ).all():
         taken[key].add(dedupe_key)
     out_of_stock = out_of_stock_products(session, shop_id, {i for p in proposals for i in p.product_ids})
-    pushable = subscribed_keys(session, shop_id, keys)  # a push subscription is the shopper's push opt-in
+    may_push = sorted({p.shopper.key for p in proposals if "push" in p.channels})
+    pushable = subscribed_keys(session, shop_id, may_push)  # a push subscription is the shopper's push opt-in
     guests = guest_contacts(session, shop_id, (p.shopper.client_id for p in proposals))
     guests_bought = guest_purchases(session, shop_id, guests.values())
+
+    def address_of(p: Proposal) -> dict[str, Any]:
+        cid = p.shopper.customer_id
+        guest = guests.get(p.shopper.client_id or "") if cid is None else None
+        if guest is not None:  # a guest checkout's address
+            return {"country_code": guest.country_code, "province_code": guest.province_code}
+        customer = customers.get(cid) if cid is not None else None
+        address = (customer.default_address or {}) if customer is not None else {}
+        return address if isinstance(address, dict) else {}
+
+    addresses = {p.shopper.key: address_of(p) for p in proposals}
+    zoneless = sorted(
+        key
+        for key, a in addresses.items()
+        if address_timezone(a.get("country_code"), a.get("province_code")) is None
+    )
+    browser_zones: dict[str, str | None] = {}
+    if zoneless:
+        browser_zones = {
+            key: _browser_zone(contextual)
+            for key, contextual in session.exec(
+                select(CustomerProfile.customer_key, CustomerProfile.contextual).where(
+                    CustomerProfile.shop_id == shop_id,
+                    CustomerProfile.customer_key.in_(zoneless),  # type: ignore[attr-defined]
+                )
+            ).all()
+        }
     facts: dict[str, ShopperFacts] = {}
     for p in proposals:
         key, cid = p.shopper.key, p.shopper.customer_id
@@ -164,27 +215,26 @@ def load_facts(
                 reachable.add("email")
             if customer.phone:
                 reachable.add("sms")
-        address: dict[str, Any] = (customer.default_address or {}) if customer is not None else {}
         consent = dict(consents.get(cid, {})) if cid is not None else {}
         consent.pop("push", None)
         guest = guests.get(p.shopper.client_id or "") if cid is None else None
-        if guest is not None:  # a guest checkout's address and number, with the consent its boxes gave
+        if guest is not None:  # a guest checkout's number and address, with the consent its boxes gave
             if guest.email:
                 reachable.add("email")
                 consent["email"] = guest.email_state
             if guest.phone:
                 reachable.add("sms")
                 consent["sms"] = guest.sms_state or "NOT_SUBSCRIBED"
-            address = {"country_code": guest.country_code, "province_code": guest.province_code}
         if key in pushable:
             reachable.add("push")
             consent["push"] = SUBSCRIBED
+        address = addresses[key]
         facts[key] = ShopperFacts(
             consents=consent,
             reachable=frozenset(reachable),
-            country=address.get("country_code") if isinstance(address, dict) else None,
-            province=address.get("province_code") if isinstance(address, dict) else None,
-            browser_timezone=_browser_zone(profiles.get(key)),
+            country=address.get("country_code"),
+            province=address.get("province_code"),
+            browser_timezone=browser_zones.get(key),
             marketing_times=tuple(times[key]),
             taken_keys=frozenset(taken[key]),
             last_purchase_at=bought.get(cid)
