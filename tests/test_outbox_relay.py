@@ -108,6 +108,27 @@ def test_a_second_proposal_in_the_budget_is_suppressed_and_recorded(jobs_env, sh
     assert d.action is Action.SUPPRESS and "dedupe" in d.reason
 
 
+def test_a_dedupe_key_is_taken_for_good_while_the_budget_forgets_after_a_week(jobs_env, shop_id, smtp):
+    """The facts read only the shopper's messages with a wanted dedupe key or inside the budget's week: a key
+    sent long ago still stops a repeat, and a message eight days old no longer counts toward the budget."""
+    (d,), (row,) = decide(jobs_env, proposal(shop_id))
+    assert d.action is Action.SEND and relay.relay_message(row.id, now=NOW) == "sent"
+    year = NOW + timedelta(days=365)
+    (d,), _ = decide(jobs_env, proposal(shop_id, earliest=year, latest=year + timedelta(days=1)), now=year)
+    assert d.action is Action.SUPPRESS and "dedupe" in d.reason
+    later = NOW + timedelta(days=8)
+    fresh = proposal(shop_id, dedupe_key="browse:7:44", earliest=later, latest=later + timedelta(days=1))
+    (d,), _ = decide(jobs_env, fresh, now=later)
+    assert d.action is Action.SEND, d.reason
+    within = NOW + timedelta(days=8, hours=2)
+    (d,), _ = decide(
+        jobs_env,
+        proposal(shop_id, dedupe_key="browse:7:45", earliest=within, latest=within + timedelta(days=1)),
+        now=within,
+    )
+    assert d.action is Action.SUPPRESS and "budget" in d.reason  # the one decided two hours before counts
+
+
 def test_not_subscribed_shoppers_get_no_marketing(jobs_env, shop_id, smtp):
     with session_scope(jobs_env.database_url) as s:
         s.add(Customer(shop_id=shop_id, shopify_id=8, email="bob@example.com"))
