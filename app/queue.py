@@ -12,7 +12,6 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
-from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 log = logging.getLogger(__name__)
@@ -72,14 +71,14 @@ def get_queue(url: str | None, name: str = "default") -> Queue:
 def _waiting(queue: Queue, job_id: str) -> JobStatus | None:
     """``QUEUED`` or ``SCHEDULED`` when the job ``job_id`` waits in (or for) ``queue`` and has not started yet,
     else None."""
-    try:
-        job = Job.fetch(job_id, connection=queue.connection)
-    except NoSuchJobError:
+    # the two fields alone, in one round trip: Job.fetch would also read and unpickle the job's arguments
+    status, origin = (
+        v.decode() if isinstance(v, bytes) else v
+        for v in queue.connection.hmget(Job.key_for(job_id), "status", "origin")
+    )
+    if origin != queue.name or status not in (JobStatus.QUEUED, JobStatus.SCHEDULED):
         return None
-    status = job.get_status(refresh=False)
-    if job.origin == queue.name and status in (JobStatus.QUEUED, JobStatus.SCHEDULED):
-        return status
-    return None
+    return JobStatus(status)
 
 
 def enqueue(
