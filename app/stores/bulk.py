@@ -11,8 +11,9 @@ out takes the model's own default (its value, or a fresh call of its default fac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import cache
+import copy
+from collections.abc import Callable, Sequence
+from functools import cache, partial
 from typing import Any
 
 from sqlalchemy import insert
@@ -20,29 +21,45 @@ from sqlmodel import Session, SQLModel
 
 
 @cache
-def _defaults(model: type[SQLModel]) -> tuple[tuple[str, Any], ...]:
-    return tuple(
-        (name, field)
-        for name, field in model.model_fields.items()
-        if name != "id" and not field.is_required()
-    )
+def _defaults(model: type[SQLModel]) -> tuple[dict[str, Any], tuple[tuple[str, Callable[[], Any]], ...]]:
+    """The model's optional fields: those with a plain default (name → value, the same for every row) and
+    those with a default factory (called afresh for every row, as the model would)."""
+    plain: dict[str, Any] = {}
+    factories: list[tuple[str, Callable[[], Any]]] = []
+    for name, field in model.model_fields.items():
+        if name == "id" or field.is_required():
+            continue
+        if field.default_factory is not None:
+            factories.append((name, field.default_factory))  # type: ignore[arg-type]
+        elif isinstance(field.default, list | dict | set):  # a mutable default: a copy per row
+            factories.append((name, partial(copy.deepcopy, field.default)))
+        else:
+            plain[name] = field.default
+    return plain, tuple(factories)
 
 
 def _with_defaults(model: type[SQLModel], values: dict[str, Any]) -> dict[str, Any]:
-    row = dict(values)
-    for name, field in _defaults(model):
-        if name not in row:
-            row[name] = field.get_default(call_default_factory=True)
+    plain, factories = _defaults(model)
+    row = {**plain, **values}
+    for name, factory in factories:
+        if name not in values:
+            row[name] = factory()
     return row
 
 
-def insert_rows(session: Session, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` of ``model``'s table in one statement; their new ids, in the order of ``rows``."""
+def insert_rows(
+    session: Session, model: type[SQLModel], rows: Sequence[dict[str, Any]], *, returning: bool = True
+) -> list[int]:
+    """Insert ``rows`` of ``model``'s table in one statement; their new ids, in the order of ``rows``
+    (``returning=False``: no ids wanted, the rows go in one ``executemany`` and ``[]`` comes back)."""
     if not rows:
         return []
     table = model.__table__  # type: ignore[attr-defined]
     values = [_with_defaults(model, r) for r in rows]
     connection = session.connection()
+    if not returning:
+        connection.execute(insert(table), values)
+        return []
     if connection.dialect.name == "sqlite" and len(values) > 1:
         # insertmanyvalues without the order promise: one multi-row INSERT per batch of rows
         result = connection.execute(insert(table).returning(table.c.id), values)

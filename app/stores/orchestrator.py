@@ -273,6 +273,7 @@ def record_decisions(session: Session, decisions: Sequence[Decision], now: datet
             outgoing_entry(values, outbox_id)
             for (_, values), outbox_id in zip(messages, outbox_ids, strict=True)
         ],
+        returning=False,
     )
     recorded = [Recorded(decision_id) for decision_id in decision_ids]
     for (i, values), outbox_id in zip(messages, outbox_ids, strict=True):
