@@ -228,6 +228,8 @@ def report(
     fork: bool = False,
 ) -> tuple[str, bool]:
     """The page, and whether both targets were met on every channel."""
+    from app.jobs.outbox import BATCH_SIZE
+
     load = os.getloadavg()
     relay = (
         "(`attune worker` with `rq.Worker`, a work horse forked per job: the slow lane's kind, for comparison)"
@@ -251,7 +253,7 @@ def report(
         "",
         f"Peer: the same messages through the same client in {workers} process{'es' if workers != 1 else ''} (as "
         "many as the relay has workers), each over one kept connection for its whole share; the relay keeps one "
-        "per run of `relay_due` (across its batches of 25).",
+        f"per run of `relay_due` (across its batches of {BATCH_SIZE}).",
         "",
         "| channel | round | pipeline (msg/s) | peer: same client, no outbox (msg/s) | ratio | decision p95 (ms) |",
         "|---|---|---|---|---|---|",
