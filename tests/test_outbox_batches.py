@@ -174,3 +174,49 @@ def test_a_kept_connection_the_server_dropped_is_replaced_once():
     assert [m.rcpt_tos[0] for m in first.messages] == ["c1@example.com", "c2@example.com"]
     assert [m.rcpt_tos[0] for m in second.messages] == ["c3@example.com"]
     assert second.handler.connections == 1
+
+
+def test_a_batchs_outcomes_are_recorded_row_by_row_in_one_statement(jobs_env, shop_id, smtp):
+    """``finish_many`` writes each row's own status, provider id, time and error, and its thread entry's, in one
+    UPDATE each; a row claimed under another token (another relay's) is left alone and not reported moved."""
+    from app.models.messaging import ConversationMessage
+    from app.stores.outbox import Outcome
+
+    _subscribed(jobs_env, shop_id, (11, 12, 13, 14))
+    decide(jobs_env, *_reminders(shop_id, (11, 12, 13, 14)))
+    ids = [r.id for r in _rows(jobs_env, shop_id)]
+    with session_scope(jobs_env.database_url) as s:
+        claimed = outbox_store.claim_many(s, ids[:3], "mine", NOW)
+        outbox_store.claim_many(s, ids[3:], "theirs", NOW)
+    assert [r.id for r in claimed] == ids[:3]
+    outcomes = [
+        Outcome(shop_id, ids[0], "sent", provider_id="P-1"),
+        Outcome(shop_id, ids[1], "sent", provider_id="P-2"),
+        Outcome(shop_id, ids[2], "failed", error="PermanentError: refused"),
+        Outcome(shop_id, ids[3], "sent", provider_id="P-4"),  # not ours: claimed under "theirs"
+    ]
+    with session_scope(jobs_env.database_url) as s:
+        moved = outbox_store.finish_many(s, "mine", outcomes, NOW)
+    assert moved == set(ids[:3])
+    rows = {r.id: r for r in _rows(jobs_env, shop_id)}
+    got = [(rows[i].status, rows[i].provider_id, rows[i].sent_at, rows[i].last_error) for i in ids]
+    assert got == [
+        ("sent", "P-1", NOW, None),
+        ("sent", "P-2", NOW, None),
+        ("failed", None, None, "PermanentError: refused"),
+        ("sending", None, None, None),
+    ]
+    with session_scope(jobs_env.database_url) as s:
+        thread = {
+            m.outbox_id: (m.status, m.provider_id)
+            for m in s.exec(select(ConversationMessage).where(ConversationMessage.shop_id == shop_id)).all()
+        }
+    assert [thread[i] for i in ids] == [("sent", "P-1"), ("sent", "P-2"), ("failed", None), ("queued", None)]
+    with session_scope(jobs_env.database_url) as s:  # the other relay's outcome, under its own token
+        assert outbox_store.finish_many(s, "theirs", [outcomes[3]], NOW) == {ids[3]}
+    assert [(r.status, r.provider_id) for r in _rows(jobs_env, shop_id)] == [
+        ("sent", "P-1"),
+        ("sent", "P-2"),
+        ("failed", None),
+        ("sent", "P-4"),
+    ]

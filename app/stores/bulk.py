@@ -12,11 +12,11 @@ out takes the model's own default (its value, or a fresh call of its default fac
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache, partial
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import case, insert, literal
 from sqlmodel import Session, SQLModel
 
 
@@ -70,3 +70,19 @@ def insert_rows(
     stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
     result = connection.execute(stmt, values)
     return [int(r[0]) for r in result]
+
+
+def per_row(key: Any, column: Any, values: Mapping[Any, Any]) -> Any:  # noqa: ANN401 - SQL expressions
+    """The ``SET`` value of ``column`` for rows told apart by ``key`` (a column of the same table), each row's
+    new value in ``values`` (key → value; None: the row keeps its own). One plain value when every row takes
+    the same one, else a ``CASE`` on the key; the column itself (no change) when no row has a value. So many
+    rows' changes go in one ``UPDATE ... WHERE key IN (...)``: one statement for the database to run, where
+    an ``executemany`` runs one per row."""
+    given = {k: v for k, v in values.items() if v is not None}
+    if not given:
+        return column
+    distinct = set(given.values())
+    if len(distinct) == 1 and len(given) == len(values):
+        return literal(next(iter(distinct)), column.type)
+    whens = {k: literal(v, column.type) for k, v in given.items()}
+    return case(whens, value=key, else_=column)

@@ -3,14 +3,16 @@ An outgoing message's entry follows its outbox row (queued → sent | unknown | 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from app.models.base import utcnow
 from app.models.messaging import ConversationMessage
+from app.stores.bulk import per_row
 from app.stores.support_channels import record_answer
 
 QUEUED = "queued"
@@ -92,23 +94,22 @@ def follow_outbox(
 
 
 def follow_outbox_many(session: Session, changes: Sequence[tuple[int, int, str, str | None]]) -> None:
-    """``follow_outbox`` for many rows at once: (shop id, outbox id, status, provider id) each."""
-    if not changes:
-        return
+    """``follow_outbox`` for many rows at once: (shop id, outbox id, status, provider id) each; one ``UPDATE``
+    per shop (``per_row``)."""
+    by_shop: dict[int, dict[int, tuple[str, str | None]]] = defaultdict(dict)
+    for shop, outbox_id, status, provider in changes:
+        by_shop[shop][outbox_id] = (status, provider or None)
     t = ConversationMessage.__table__
-    session.connection().execute(
-        update(t)
-        .where(t.c.shop_id == bindparam("b_shop"), t.c.outbox_id == bindparam("b_outbox"))
-        .values(
-            status=bindparam("b_status"),
-            provider_id=func.coalesce(bindparam("b_provider"), t.c.provider_id),
-            updated_at=utcnow(),
-        ),
-        [
-            {"b_shop": shop, "b_outbox": outbox_id, "b_status": status, "b_provider": provider or None}
-            for shop, outbox_id, status, provider in changes
-        ],
-    )
+    for shop, rows in sorted(by_shop.items()):
+        session.connection().execute(
+            update(t)
+            .where(t.c.shop_id == shop, t.c.outbox_id.in_(sorted(rows)))
+            .values(
+                status=per_row(t.c.outbox_id, t.c.status, {i: s for i, (s, _) in rows.items()}),
+                provider_id=per_row(t.c.outbox_id, t.c.provider_id, {i: p for i, (_, p) in rows.items()}),
+                updated_at=utcnow(),
+            )
+        )
 
 
 def thread(session: Session, shop_id: int, shopper_key: str, limit: int = 50) -> list[ConversationMessage]:
