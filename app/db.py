@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlmodel import Session, create_engine
 
 T = TypeVar("T")
@@ -27,11 +27,19 @@ def normalize_url(url: str) -> str:
     return url
 
 
+# A pooled connection idle longer than this is pinged before use (one round trip), as SQLAlchemy's
+# ``pool_pre_ping`` does for every checkout: the server may have closed it meanwhile (a restart, an idle
+# timeout). One used moments ago is handed out as it is: a ping per transaction was a round trip in every
+# decision batch and two in every relay batch (benchmarks/outbox-postgresql.md). A connection that broke within
+# the interval fails its statement; SQLAlchemy then invalidates the pool and the next checkout reconnects.
+IDLE_PING_S = 10.0
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
     url = normalize_url(url)
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -41,7 +49,25 @@ def get_engine(url: str) -> Engine:
     engine = create_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "checkin", _checked_in)
+    event.listen(engine, "checkout", partial(_ping_if_idle, engine.dialect))
     return engine
+
+
+def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Any, dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    """Before a pooled connection idle for ``IDLE_PING_S`` (or never used) is handed out, check it still
+    answers; one that does not is discarded and the pool connects afresh (``DisconnectionError``)."""
+    last = record.info.get("checked_in_at")
+    if last is not None and time.monotonic() - last < IDLE_PING_S:
+        return
+    try:
+        dialect.do_ping(dbapi_conn)
+    except Exception as exc:
+        raise DisconnectionError("the pooled connection no longer answers") from exc
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
