@@ -129,6 +129,24 @@ def test_a_dedupe_key_is_taken_for_good_while_the_budget_forgets_after_a_week(jo
     assert d.action is Action.SUPPRESS and "budget" in d.reason  # the one decided two hours before counts
 
 
+def test_a_held_out_proposal_is_not_drawn_again(jobs_env, shop_id, smtp):
+    """A key held out once stays taken (the same proposal must not get a second draw), while the shopper's other
+    proposals are decided as usual."""
+    with session_scope(jobs_env.database_url) as s:
+        s.add(
+            MessageDecision(
+                shop_id=shop_id, agent="browse_abandonment", shopper_key="customer:7", customer_shopify_id=7,
+                purpose="marketing", action="hold_out", arm="holdout", reason="held out",
+                proposal_reason="viewed twice", expected_value=1.0, dedupe_key="browse:7:42",
+                template="message", decided_at=NOW,
+            )
+        )  # fmt: skip
+    (d,), rows = decide(jobs_env, proposal(shop_id))
+    assert d.action is Action.SUPPRESS and "dedupe" in d.reason and rows == []
+    (d,), _ = decide(jobs_env, proposal(shop_id, dedupe_key="browse:7:43"))
+    assert d.action is Action.SEND, d.reason
+
+
 def test_not_subscribed_shoppers_get_no_marketing(jobs_env, shop_id, smtp):
     with session_scope(jobs_env.database_url) as s:
         s.add(Customer(shop_id=shop_id, shopify_id=8, email="bob@example.com"))

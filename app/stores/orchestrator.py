@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, text
+from sqlalchemy import func, null, or_, text, union_all
 from sqlmodel import Session, select
 
 from app.catalog.stock import variant_availability
@@ -139,39 +139,39 @@ def load_facts(
     taken: dict[str, set[str]] = defaultdict(set)
     wanted = sorted({p.dedupe_key for p in proposals})
     week_ago = now - WEEK
+    sent = select(
+        OutboxMessage.shopper_key,
+        OutboxMessage.dedupe_key,
+        OutboxMessage.purpose,
+        OutboxMessage.channel,
+        OutboxMessage.status,
+        OutboxMessage.sent_at,
+        OutboxMessage.send_at,
+    ).where(
+        OutboxMessage.shop_id == shop_id,
+        OutboxMessage.shopper_key.in_(keys),  # type: ignore[attr-defined]
+        or_(
+            OutboxMessage.dedupe_key.in_(wanted),  # type: ignore[attr-defined]
+            OutboxMessage.send_at > week_ago,
+            OutboxMessage.sent_at > week_ago,  # type: ignore[operator]
+        ),
+    )
+    held_out = select(  # held-out decisions take their key too: the same proposal is never drawn again
+        MessageDecision.shopper_key, MessageDecision.dedupe_key, null(), null(), null(), null(), null()
+    ).where(
+        MessageDecision.shop_id == shop_id,
+        MessageDecision.shopper_key.in_(keys),  # type: ignore[attr-defined]
+        MessageDecision.action == Action.HOLD_OUT.value,
+        MessageDecision.dedupe_key.in_(wanted),  # type: ignore[attr-defined]
+    )
     for key, dedupe_key, purpose, channel, status, sent_at, send_at in session.exec(
-        select(
-            OutboxMessage.shopper_key,
-            OutboxMessage.dedupe_key,
-            OutboxMessage.purpose,
-            OutboxMessage.channel,
-            OutboxMessage.status,
-            OutboxMessage.sent_at,
-            OutboxMessage.send_at,
-        ).where(
-            OutboxMessage.shop_id == shop_id,
-            OutboxMessage.shopper_key.in_(keys),  # type: ignore[attr-defined]
-            or_(
-                OutboxMessage.dedupe_key.in_(wanted),  # type: ignore[attr-defined]
-                OutboxMessage.send_at > week_ago,
-                OutboxMessage.sent_at > week_ago,  # type: ignore[operator]
-            ),
-        )
+        union_all(sent, held_out)  # type: ignore[call-overload]
     ).all():
         if dedupe_key in wanted:
             taken[key].add(dedupe_key)
         counted = purpose == Purpose.MARKETING and channel in BUDGET_CHANNELS
         if counted and status not in (FAILED, CANCELLED) and (sent_at or send_at) > week_ago:
             times[key].append(sent_at or send_at)
-    for key, dedupe_key in session.exec(
-        select(MessageDecision.shopper_key, MessageDecision.dedupe_key).where(
-            MessageDecision.shop_id == shop_id,
-            MessageDecision.shopper_key.in_(keys),
-            MessageDecision.action == Action.HOLD_OUT.value,
-            MessageDecision.dedupe_key.in_(wanted),
-        )
-    ).all():
-        taken[key].add(dedupe_key)
     out_of_stock = out_of_stock_products(session, shop_id, {i for p in proposals for i in p.product_ids})
     may_push = sorted({p.shopper.key for p in proposals if "push" in p.channels})
     pushable = subscribed_keys(session, shop_id, may_push)  # a push subscription is the shopper's push opt-in
