@@ -87,8 +87,9 @@ def record_decisions(decisions: Iterable[Any]) -> None:
         DECISIONS.labels(_label(d.proposal.agent), _label(d.action), _label(d.channel)).inc()
 
 
-def record_send(agent: str, channel: str, outcome: str) -> None:
-    SENDS.labels(_label(agent), _label(channel), _label(outcome)).inc()
+def record_send(agent: str, channel: str, outcome: str, n: int = 1) -> None:
+    """Count ``n`` messages an agent's channel handed over (or failed to) with the same outcome."""
+    SENDS.labels(_label(agent), _label(channel), _label(outcome)).inc(n)
 
 
 def exposition() -> tuple[bytes, str]:

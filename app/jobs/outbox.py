@@ -132,10 +132,13 @@ def _record(
     """Every outcome of a batch, in the caller's transaction; each row's status afterwards."""
     final: list[Outcome] = []
     statuses: dict[int, str] = {}
+    counted = Counter(
+        (row.agent, row.channel, "sent" if isinstance(outcome, Accepted) else type(outcome).__name__)
+        for row, outcome in sent
+    )
+    for (agent, channel, what), n in counted.items():
+        record_send(agent, channel, what, n)
     for row, outcome in sent:
-        record_send(
-            row.agent, row.channel, "sent" if isinstance(outcome, Accepted) else type(outcome).__name__
-        )
         if outcome.gone:  # web push subscriptions the push service answered 404/410 for
             relay_channels.forget_gone(session, row, outcome.gone)
         settled = _settle(row, outcome, now)
