@@ -27,6 +27,19 @@ def _row(session: Session, shop_id: int, channel: str) -> ChannelConfig | None:
     ).first()
 
 
+def config_with_shop(
+    session: Session, shop_id: int, channel: str
+) -> tuple[ChannelConfig | None, Shop | None]:
+    """The shop's settings for ``channel`` and the shop itself, in one query (the relay reads both for every
+    batch); (None, the shop) when the channel has no settings."""
+    found = session.exec(
+        select(ChannelConfig, Shop)
+        .join(Shop, Shop.id == ChannelConfig.shop_id)  # type: ignore[arg-type]
+        .where(ChannelConfig.shop_id == shop_id, ChannelConfig.channel == channel)
+    ).first()
+    return (found[0], found[1]) if found else (None, session.get(Shop, shop_id))
+
+
 def save_email_settings(
     session: Session, cipher: TokenCipher, shop_id: int, settings: dict[str, Any], smtp_url: str | None = None
 ) -> ChannelConfig:
@@ -48,7 +61,7 @@ def email_setup(
     session: Session, cipher: TokenCipher, shop_id: int, default_smtp_url: str | None
 ) -> tuple[Sender, str]:
     """The shop's sender and SMTP URL, or ``ChannelNotReady`` naming what is missing."""
-    row = _row(session, shop_id, "email")
+    row, shop = config_with_shop(session, shop_id, "email")
     if row is None or not row.enabled:
         raise ChannelNotReady("e-mail is not set up for this shop")
     s = row.settings or {}
@@ -57,7 +70,6 @@ def email_setup(
     smtp_url = cipher.decrypt(row.secret_enc) if row.secret_enc else default_smtp_url
     if not smtp_url:
         raise ChannelNotReady("e-mail has no SMTP server (the shop's or ATTUNE_SMTP_URL)")
-    shop = session.get(Shop, shop_id)
     shop_name = s.get("shop_name") or (shop.domain if shop else "")
     sender = Sender(
         shop_name=shop_name,

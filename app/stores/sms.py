@@ -26,7 +26,7 @@ from app.models.messaging import (
     OutboxMessage,
 )
 from app.models.shop import Shop
-from app.stores.channels import ChannelNotReady
+from app.stores.channels import ChannelNotReady, config_with_shop
 
 SETTING_KEYS = (
     "account_sid",
@@ -91,8 +91,7 @@ def save_sms_settings(
 
 def sms_setup(session: Session, cipher: TokenCipher, shop_id: int) -> SmsSetup:
     """The shop's Twilio setup, or ``ChannelNotReady`` naming what is missing."""
-    row = _row(session, shop_id)
-    shop = session.get(Shop, shop_id)
+    row, shop = config_with_shop(session, shop_id, "sms")
     if row is None or not row.enabled or shop is None:
         raise ChannelNotReady("SMS is not set up for this shop")
     s = row.settings or {}
