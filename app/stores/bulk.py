@@ -7,6 +7,8 @@ rows' ids in order (checked: they must be consecutive, else it raises and the tr
 
 Invariant: a row inserted here is the row ``Model(**values)`` would have added: every field the caller leaves
 out takes the model's own default (its value, or a fresh call of its default factory). No commits.
+
+``per_row`` is the same idea for updates: many rows' different new values in one ``UPDATE``.
 """
 
 from __future__ import annotations
