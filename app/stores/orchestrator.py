@@ -108,36 +108,30 @@ def last_purchases(session: Session, shop_id: int, customer_ids: Sequence[int]) 
     return {cid: at for cid, at in rows if at is not None}
 
 
-def load_facts(
-    session: Session, shop_id: int, proposals: Sequence[Proposal], now: datetime
-) -> dict[str, ShopperFacts]:
-    """``Shopper.key`` → what the policy needs to know, for every shopper of ``proposals`` (one shop).
+def _customers(session: Session, shop_id: int, customer_ids: Sequence[int]) -> dict[int, Any]:
+    """Customer id → (shopify_id, deleted_at, email, phone, default_address), for those with a record."""
+    if not customer_ids:
+        return {}
+    return {
+        row.shopify_id: row
+        for row in session.exec(
+            select(
+                Customer.shopify_id,
+                Customer.deleted_at,
+                Customer.email,
+                Customer.phone,
+                Customer.default_address,
+            ).where(Customer.shop_id == shop_id, Customer.shopify_id.in_(customer_ids))  # type: ignore[attr-defined]
+        ).all()
+    }
 
-    Only what a decision can use is read, column by column: push subscriptions when a proposal may use push,
-    the pixel's browser time zone for shoppers whose address names none (the address wins,
-    ``recipient_timezone``), and of the shoppers' outbox rows those with a wanted dedupe key or inside the
-    budget's week."""
-    keys = sorted({p.shopper.key for p in proposals})
-    customer_ids = sorted({p.shopper.customer_id for p in proposals if p.shopper.customer_id is not None})
-    customers: dict[int, Any] = {}
-    if customer_ids:
-        customers = {
-            row.shopify_id: row
-            for row in session.exec(
-                select(
-                    Customer.shopify_id,
-                    Customer.deleted_at,
-                    Customer.email,
-                    Customer.phone,
-                    Customer.default_address,
-                ).where(Customer.shop_id == shop_id, Customer.shopify_id.in_(customer_ids))  # type: ignore[attr-defined]
-            ).all()
-        }
-    consents = consents_for(session, shop_id, customer_ids)
-    bought = last_purchases(session, shop_id, customer_ids)
-    times: dict[str, list[datetime]] = defaultdict(list)
-    taken: dict[str, set[str]] = defaultdict(set)
-    wanted = sorted({p.dedupe_key for p in proposals})
+
+def _history(
+    session: Session, shop_id: int, keys: Sequence[str], wanted: set[str], now: datetime
+) -> tuple[dict[str, list[datetime]], dict[str, set[str]]]:
+    """(shopper key → when their budget-counted marketing messages of the last week went or go out, shopper key →
+    which of the ``wanted`` dedupe keys they already have): of their outbox rows only those with a wanted key or
+    inside the week, and their held-out decisions with a wanted key, in one query."""
     week_ago = now - WEEK
     sent = select(
         OutboxMessage.shopper_key,
@@ -151,7 +145,7 @@ def load_facts(
         OutboxMessage.shop_id == shop_id,
         OutboxMessage.shopper_key.in_(keys),  # type: ignore[attr-defined]
         or_(
-            OutboxMessage.dedupe_key.in_(wanted),  # type: ignore[attr-defined]
+            OutboxMessage.dedupe_key.in_(sorted(wanted)),  # type: ignore[attr-defined]
             OutboxMessage.send_at > week_ago,
             OutboxMessage.sent_at > week_ago,  # type: ignore[operator]
         ),
@@ -162,8 +156,10 @@ def load_facts(
         MessageDecision.shop_id == shop_id,
         MessageDecision.shopper_key.in_(keys),  # type: ignore[attr-defined]
         MessageDecision.action == Action.HOLD_OUT.value,
-        MessageDecision.dedupe_key.in_(wanted),  # type: ignore[attr-defined]
+        MessageDecision.dedupe_key.in_(sorted(wanted)),  # type: ignore[attr-defined]
     )
+    times: dict[str, list[datetime]] = defaultdict(list)
+    taken: dict[str, set[str]] = defaultdict(set)
     for key, dedupe_key, purpose, channel, status, sent_at, send_at in session.exec(
         union_all(sent, held_out)  # type: ignore[call-overload]
     ).all():
@@ -172,38 +168,66 @@ def load_facts(
         counted = purpose == Purpose.MARKETING and channel in BUDGET_CHANNELS
         if counted and status not in (FAILED, CANCELLED) and (sent_at or send_at) > week_ago:
             times[key].append(sent_at or send_at)
+    return times, taken
+
+
+def _browser_zones(session: Session, shop_id: int, keys: Sequence[str]) -> dict[str, str | None]:
+    """Shopper key → the time zone the pixel last reported for their browser."""
+    if not keys:
+        return {}
+    return {
+        key: _browser_zone(contextual)
+        for key, contextual in session.exec(
+            select(CustomerProfile.customer_key, CustomerProfile.contextual).where(
+                CustomerProfile.shop_id == shop_id,
+                CustomerProfile.customer_key.in_(keys),  # type: ignore[attr-defined]
+            )
+        ).all()
+    }
+
+
+def load_facts(
+    session: Session, shop_id: int, proposals: Sequence[Proposal], now: datetime
+) -> dict[str, ShopperFacts]:
+    """``Shopper.key`` → what the policy needs to know, for every shopper of ``proposals`` (one shop).
+
+    Only what a decision can use is read, column by column: push subscriptions when a proposal may use push,
+    the pixel's browser time zone for shoppers whose address names none (the address wins,
+    ``recipient_timezone``), and of the shoppers' outbox rows those with a wanted dedupe key or inside the
+    budget's week."""
+    keys = sorted({p.shopper.key for p in proposals})
+    customer_ids = sorted({p.shopper.customer_id for p in proposals if p.shopper.customer_id is not None})
+    customers = _customers(session, shop_id, customer_ids)
+    consents = consents_for(session, shop_id, customer_ids)
+    bought = last_purchases(session, shop_id, customer_ids)
+    times, taken = _history(session, shop_id, keys, {p.dedupe_key for p in proposals}, now)
     out_of_stock = out_of_stock_products(session, shop_id, {i for p in proposals for i in p.product_ids})
     may_push = sorted({p.shopper.key for p in proposals if "push" in p.channels})
     pushable = subscribed_keys(session, shop_id, may_push)  # a push subscription is the shopper's push opt-in
     guests = guest_contacts(session, shop_id, (p.shopper.client_id for p in proposals))
     guests_bought = guest_purchases(session, shop_id, guests.values())
 
+    def guest_of(p: Proposal) -> Any:  # noqa: ANN401 - a GuestContact, for a shopper known by no customer id
+        return guests.get(p.shopper.client_id or "") if p.shopper.customer_id is None else None
+
     def address_of(p: Proposal) -> dict[str, Any]:
-        cid = p.shopper.customer_id
-        guest = guests.get(p.shopper.client_id or "") if cid is None else None
+        guest = guest_of(p)
         if guest is not None:  # a guest checkout's address
             return {"country_code": guest.country_code, "province_code": guest.province_code}
-        customer = customers.get(cid) if cid is not None else None
+        customer = customers.get(p.shopper.customer_id) if p.shopper.customer_id is not None else None
         address = (customer.default_address or {}) if customer is not None else {}
         return address if isinstance(address, dict) else {}
 
     addresses = {p.shopper.key: address_of(p) for p in proposals}
-    zoneless = sorted(
-        key
-        for key, a in addresses.items()
-        if address_timezone(a.get("country_code"), a.get("province_code")) is None
+    browser_zones = _browser_zones(
+        session,
+        shop_id,
+        sorted(
+            key
+            for key, a in addresses.items()
+            if address_timezone(a.get("country_code"), a.get("province_code")) is None
+        ),
     )
-    browser_zones: dict[str, str | None] = {}
-    if zoneless:
-        browser_zones = {
-            key: _browser_zone(contextual)
-            for key, contextual in session.exec(
-                select(CustomerProfile.customer_key, CustomerProfile.contextual).where(
-                    CustomerProfile.shop_id == shop_id,
-                    CustomerProfile.customer_key.in_(zoneless),  # type: ignore[attr-defined]
-                )
-            ).all()
-        }
     facts: dict[str, ShopperFacts] = {}
     for p in proposals:
         key, cid = p.shopper.key, p.shopper.customer_id
@@ -217,8 +241,8 @@ def load_facts(
                 reachable.add("sms")
         consent = dict(consents.get(cid, {})) if cid is not None else {}
         consent.pop("push", None)
-        guest = guests.get(p.shopper.client_id or "") if cid is None else None
-        if guest is not None:  # a guest checkout's number and address, with the consent its boxes gave
+        guest = guest_of(p)
+        if guest is not None:  # a guest checkout's number, with the consent its boxes gave
             if guest.email:
                 reachable.add("email")
                 consent["email"] = guest.email_state
