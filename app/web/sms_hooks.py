@@ -24,7 +24,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from app import tasks
-from app.channels.sms_text import InvalidNumber, e164, keyword
+from app.channels.sms_text import MAX_BODY_CHARS, InvalidNumber, e164, keyword
 from app.crypto import TokenCipher
 from app.db import session_scope
 from app.models.base import utcnow
@@ -39,7 +39,6 @@ bp = Blueprint("sms_hooks", __name__)
 
 MAX_BODY_BYTES = 64 * 1024  # an SMS is at most 1600 characters; Twilio's form around it is small
 CONSENT = {"stop": "UNSUBSCRIBED", "start": "SUBSCRIBED"}
-MAX_QUESTION_CHARS = 1600  # Twilio's longest message
 
 
 def _limit_body() -> None:
@@ -144,6 +143,6 @@ def inbound() -> Response:
         if reply:
             sms_store.record_reply(session, setup.shop_id, shopper_key, customer_id, reply)
         elif word is None and body.strip():  # a question: the support agent answers it by SMS
-            message = {"sid": sid[:64], "number": number, "text": body[:MAX_QUESTION_CHARS]}
+            message = {"sid": sid[:64], "number": number, "text": body[:MAX_BODY_CHARS]}
             tasks.answer_sms_after_commit(session, settings().redis_url, setup.shop_id, message)
     return _twiml(reply)
