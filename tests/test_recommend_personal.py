@@ -9,7 +9,7 @@ import pytest
 
 from app.recommend import ranker_io
 from app.recommend.interests import Interest
-from app.recommend.nextbasket import NextBasketRecommender, retrain_due, retrain_threshold, retrain_wait
+from app.recommend.nextbasket import NextBasketRecommender, retrain_threshold, retrain_wait
 from app.recommend.personal import ListRules, one_offs, personal_lists, rank_personal
 from app.recommend.reasons import COL, FAMILY_COLS, drivers, reason
 from app.recommend.transactions import PurchaseLines, build_baskets
@@ -172,6 +172,11 @@ def test_a_trained_rankers_reasons(shop):
     )
     assert all(r.startswith(allowed) for r in reasons), reasons
     assert any(r.startswith("You buy this about every") for r in reasons)
+
+
+def retrain_due(trained_orders: int, new_orders: int, since_training_s: float | None = None) -> bool:
+    """A retraining wanted now: no wait left."""
+    return retrain_wait(trained_orders, new_orders, since_training_s) == 0.0
 
 
 def test_retraining_waits_for_enough_new_orders():

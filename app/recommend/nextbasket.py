@@ -65,10 +65,6 @@ def retrain_wait(trained_orders: int, new_orders: int, since_training_s: float |
     return max(0.0, RETRAIN_MIN_INTERVAL_S - since_training_s)
 
 
-def retrain_due(trained_orders: int, new_orders: int, since_training_s: float | None = None) -> bool:
-    return retrain_wait(trained_orders, new_orders, since_training_s) == 0.0
-
-
 @dataclass
 class Ranker:
     """A shop's fitted next-basket ranker: its signals, its boosters (none when untrained) and why."""
