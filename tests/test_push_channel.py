@@ -266,3 +266,18 @@ def test_the_notification_payload_is_json_within_the_push_size_limit(jobs_env, s
     body = service.received[0].json()
     assert len(body["title"]) == 120 and len(body["body"]) == 400 and body["url"] == "/"
     assert len(json.dumps(body)) < 3000
+
+
+def test_the_push_sinks_printed_url_shows_what_it_decrypted(jobs_env, shop, service):
+    """The demo prints the stand-in's URL: a browser opening it sees each decrypted push; any other path is a
+    404."""
+    page = requests.get(service.url + "/", timeout=5)
+    assert page.status_code == 200 and "Nothing received yet" in page.text
+    shop_id, _ = shop
+    browser(jobs_env, service, shop)
+    (_, (row,)) = decide(jobs_env, proposal(shop_id))
+    assert relay.relay_message(row.id, now=NOW) == "sent"
+    page = requests.get(service.url + "/", timeout=5)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "1 received." in page.text and "Still thinking about the Blue mug?" in page.text
+    assert requests.get(service.url + "/elsewhere", timeout=5).status_code == 404

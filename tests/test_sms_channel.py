@@ -215,3 +215,33 @@ def test_a_batch_of_sms_goes_over_one_kept_alive_connection(jobs_env, shop_id, t
     channel.send(outgoing_for(3))
     channel.send(outgoing_for(4))
     assert len(twilio.messages) == 5 and twilio.connections == 3
+
+
+def test_the_sms_sinks_printed_url_shows_the_messages_it_took(shop_id, twilio):
+    """The demo prints the stand-in's URL: a browser opening it sees every message it accepted, escaped, newest
+    first; any other path is Twilio's 404."""
+    import requests
+
+    from app.channels.base import OutgoingMessage, Sender
+    from app.channels.sms import SmsChannel
+
+    assert "Nothing received yet" in requests.get(twilio.url + "/", timeout=5).text
+    channel = SmsChannel(ACCOUNT, sms_support.TOKEN, from_number=SENDER, api_base_url=twilio.url)
+    for text in ("Order 1 shipped", "<b>Order 2</b> shipped"):
+        channel.send(
+            OutgoingMessage(
+                outbox_id=1,
+                shop_id=shop_id,
+                purpose="transactional",
+                template="message",
+                data={"sms_text": text},
+                recipient=PHONE,
+                sender=Sender(shop_name="Mugs", from_name="Mugs", from_address=""),
+            )  # fmt: skip
+        )
+    page = requests.get(twilio.url + "/", timeout=5)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "2 received." in page.text and PHONE in page.text
+    assert "&lt;b&gt;Order 2&lt;/b&gt; shipped" in page.text and "<b>Order 2" not in page.text
+    assert page.text.index("Order 2") < page.text.index("Order 1")  # newest first
+    assert requests.get(twilio.url + "/2010-04-01/nothing", timeout=5).status_code == 404

@@ -3,14 +3,17 @@ a threaded HTTP server on 127.0.0.1 that hands its handlers the stand-in's ``sta
 thread and stopped with ``stop()`` or by leaving a ``with`` block, and a request handler that answers JSON.
 
 A stand-in subclasses ``LoopbackHttpServer`` and names its handler class (``handler``); the handler
-subclasses ``JsonHandler`` and reads the shared state from ``self.server.state``.
+subclasses ``JsonHandler`` and reads the shared state from ``self.server.state``. ``inbox_page`` is what a
+stand-in whose URL the demo prints answers a browser's ``GET /``: what it received, newest first.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import socket
 import threading
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 
@@ -20,6 +23,32 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def inbox_page(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
+    """An HTML page listing what a stand-in received, newest first (every value escaped): what a person who
+    opens the stand-in's URL in a browser sees instead of an unsupported method."""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v) if v is not None else '')}</td>" for v in row) + "</tr>"
+        for row in reversed(rows)
+    )
+    empty = "" if rows else "<p>Nothing received yet.</p>"
+    return (
+        f"<!doctype html><html lang=en><meta charset=utf-8><title>{html.escape(title)}</title>"
+        "<style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}</style>"
+        f"<h1>{html.escape(title)}</h1><p>{len(rows)} received.</p>{empty}"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></html>"
+    ).encode()
+
+
+def send_html(handler: BaseHTTPRequestHandler, page: bytes) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/html; charset=utf-8")
+    handler.send_header("Content-Length", str(len(page)))
+    handler.end_headers()
+    handler.wfile.write(page)
 
 
 class StartStop:

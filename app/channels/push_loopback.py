@@ -26,6 +26,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from app.channels.loopback_http import inbox_page, send_html
 from app.channels.vapid import b64url, b64url_decode
 
 
@@ -68,6 +69,20 @@ class LoopbackPush:
         service = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - a person opening the demo's printed URL: what it decrypted
+                if self.path.split("?")[0] != "/":
+                    self.send_error(404)
+                    return
+                with service._lock:
+                    rows = [
+                        (d.token[:8], d.urgency, d.ttl, d.payload.decode(errors="replace"))
+                        for d in service.received
+                    ]
+                send_html(
+                    self,
+                    inbox_page("Push sink (decrypted)", ("Subscription", "Urgency", "TTL", "Payload"), rows),
+                )
+
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import requests
 from twilio.request_validator import RequestValidator
 
-from app.channels.loopback_http import JsonHandler, LoopbackHttpServer
+from app.channels.loopback_http import JsonHandler, LoopbackHttpServer, inbox_page, send_html
 from app.channels.sms_text import InvalidNumber, e164, segments
 
 MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages\.json$")
@@ -127,6 +127,19 @@ class _Handler(JsonHandler):
         if scheme.lower() != "basic" or user != account_sid or token is None:
             return False
         return secrets.compare_digest(token.encode(), password.encode())
+
+    def do_GET(self) -> None:  # noqa: N802 - a person opening the demo's printed URL: the messages it took
+        if self.path.split("?")[0] != "/":
+            self._answer(404, {"status": 404, "message": "The requested resource was not found"})
+            return
+        with self.server.state.lock:
+            rows = [
+                (m.sid, m.to, m.from_ or m.messaging_service_sid, m.body, m.status)
+                for m in self.server.state.messages
+            ]
+        send_html(
+            self, inbox_page("SMS sink (Twilio Messages API)", ("SID", "To", "From", "Body", "Status"), rows)
+        )
 
     def do_POST(self) -> None:  # noqa: N802
         state = self.server.state
