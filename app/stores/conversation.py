@@ -7,12 +7,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import update
 from sqlmodel import Session, select
 
 from app.models.base import utcnow
 from app.models.messaging import ConversationMessage
-from app.stores.bulk import per_row
+from app.stores.bulk import update_rows
 from app.stores.support_channels import record_answer
 
 QUEUED = "queued"
@@ -95,20 +94,19 @@ def follow_outbox(
 
 def follow_outbox_many(session: Session, changes: Sequence[tuple[int, int, str, str | None]]) -> None:
     """``follow_outbox`` for many rows at once: (shop id, outbox id, status, provider id) each; one ``UPDATE``
-    per shop (``per_row``)."""
+    per shop (``update_rows``)."""
     by_shop: dict[int, dict[int, tuple[str, str | None]]] = defaultdict(dict)
     for shop, outbox_id, status, provider in changes:
         by_shop[shop][outbox_id] = (status, provider or None)
     t = ConversationMessage.__table__
     for shop, rows in sorted(by_shop.items()):
-        session.connection().execute(
-            update(t)
-            .where(t.c.shop_id == shop, t.c.outbox_id.in_(sorted(rows)))
-            .values(
-                status=per_row(t.c.outbox_id, t.c.status, {i: s for i, (s, _) in rows.items()}),
-                provider_id=per_row(t.c.outbox_id, t.c.provider_id, {i: p for i, (_, p) in rows.items()}),
-                updated_at=utcnow(),
-            )
+        update_rows(
+            session,
+            t,
+            "outbox_id",
+            [{"outbox_id": i, "status": s, "provider_id": p} for i, (s, p) in rows.items()],
+            where=(t.c.shop_id == shop,),
+            also={"updated_at": utcnow()},
         )
 
 

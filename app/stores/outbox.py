@@ -25,7 +25,7 @@ from app.models.messaging import CANCELLED, PENDING, SENDING, UNKNOWN, MessageDe
 from app.orchestrator.clock import is_allowed, next_allowed
 from app.orchestrator.proposal import CHANNELS, SUBSCRIBED, Purpose
 from app.orchestrator.timezones import valid_zone
-from app.stores.bulk import per_row
+from app.stores.bulk import update_rows
 from app.stores.consent import consents_for
 from app.stores.contact_policy import allowed_hours
 from app.stores.conversation import follow_outbox, follow_outbox_many
@@ -140,33 +140,31 @@ def finish(
 
 def finish_many(session: Session, token: str, outcomes: Sequence[Outcome], now: datetime) -> set[int]:
     """``finish`` for many rows claimed under ``token``, in one statement for the rows and one for their thread
-    entries (``per_row``: each row's status, provider id, send time and error told apart by its id); returns
+    entries (``update_rows``: each row's status, provider id, send time and error); returns
     the ids that moved (a row no longer in ``sending`` under ``token`` is left alone). When every row moved
     (the rowcount says so), no read is needed to tell which."""
     if not outcomes:
         return set()
     wanted = {o.outbox_id: o for o in outcomes}
     t = OutboxMessage.__table__
-    result = session.connection().execute(
-        update(t)
-        .where(
-            t.c.id.in_(sorted(wanted)),
-            t.c.status == SENDING,
-            t.c.claim_token == token,
-        )
-        .values(
-            status=per_row(t.c.id, t.c.status, {i: o.status for i, o in wanted.items()}),
-            provider_id=per_row(
-                t.c.id, t.c.provider_id, {i: (o.provider_id or "")[:255] or None for i, o in wanted.items()}
-            ),
-            sent_at=per_row(
-                t.c.id, t.c.sent_at, {i: now if o.provider_id else None for i, o in wanted.items()}
-            ),
-            last_error=per_row(t.c.id, t.c.last_error, {i: o.error for i, o in wanted.items()}),
-            updated_at=now,
-        )
+    changed = update_rows(
+        session,
+        t,
+        "id",
+        [
+            {
+                "id": i,
+                "status": o.status,
+                "provider_id": (o.provider_id or "")[:255] or None,
+                "sent_at": now if o.provider_id else None,
+                "last_error": o.error,
+            }
+            for i, o in wanted.items()
+        ],
+        where=(t.c.status == SENDING, t.c.claim_token == token),
+        also={"updated_at": now},
     )
-    if result.rowcount == len(wanted) == len(outcomes):
+    if changed == len(wanted) == len(outcomes):
         done = list(outcomes)
     else:
         moved = session.exec(
