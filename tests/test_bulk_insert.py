@@ -1,14 +1,18 @@
 """``app.stores.bulk.insert_rows`` keeps its invariant: a row it inserts is the row ``Model(**values)`` would have
 added (every field left out takes the model's default, a default factory called afresh per row), the ids come
-back in the rows' order, and ``returning=False`` inserts the same rows without reading ids back."""
+back in the rows' order, every kind of value (JSON, times, big integers, None) is stored as given, and
+``returning=False`` inserts the same rows without reading ids back. On PostgreSQL the statement's text does not
+depend on the row count."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+from sqlalchemy import event
 from sqlmodel import select
 
-from app.db import session_scope
+from app.db import get_engine, session_scope
 from app.models.messaging import ConversationMessage, MessageDecision
 from app.models.shop import Shop
 from app.stores.bulk import insert_rows
@@ -80,3 +84,49 @@ def test_returning_false_inserts_the_rows_without_ids(settings):
     with session_scope(settings.database_url) as s:
         bodies = sorted(r.summary for r in s.exec(select(ConversationMessage)).all())
     assert bodies == ["Again", "Hi"]
+
+
+def test_every_kind_of_value_comes_back_as_given_in_the_rows_order(settings):
+    shop_id = _shop(settings)
+    send_at = datetime(2026, 12, 8, 9, 30, 15, 123456, tzinfo=UTC)
+    rows = [
+        {
+            **_decision(n, shop_id),
+            "reason": f'it\'s <b>"{n}"</b> — ünïcode',
+            "expected_value": [float("inf"), float("-inf")][n] if n < 2 else 0.125 * n,
+            "channel": None if n % 2 else "sms",
+            "send_at": send_at if n % 2 else None,
+            "customer_shopify_id": 2**40 + n,
+            "product_ids": [n, 2**40],
+            "features": {"recency_days": n, "nested": {"a": [1, None, "x"]}, "ok": True},
+        }
+        for n in range(7)
+    ]
+    with session_scope(settings.database_url) as s:
+        ids = insert_rows(s, MessageDecision, rows)
+    with session_scope(settings.database_url) as s:
+        got = {r.id: r for r in s.exec(select(MessageDecision)).all()}
+    for row_id, given in zip(ids, rows, strict=True):
+        row = got[row_id]
+        assert {k: getattr(row, k) for k in given} == given
+
+
+def test_on_postgresql_the_statement_is_the_same_text_for_3_rows_as_for_30(settings):
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("SQLite inserts the rows in one multi-row VALUES, whose text follows the row count")
+    shop_id = _shop(settings)
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, params, context, executemany) -> None:  # noqa: ANN001
+        if statement.lstrip().upper().startswith("INSERT"):
+            seen.append(statement)
+
+    engine = get_engine(settings.database_url)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with session_scope(settings.database_url) as s:
+            for n in (3, 30):
+                insert_rows(s, MessageDecision, [_decision(k, shop_id) for k in range(n)])
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(seen) == 2 and seen[0] == seen[1]

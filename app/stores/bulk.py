@@ -15,12 +15,26 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import cache, partial
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Table, bindparam, cast, column, func, insert, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    column,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlmodel import Session, SQLModel
 
 
@@ -61,19 +75,55 @@ def insert_rows(
     table = model.__table__  # type: ignore[attr-defined]
     values = [_with_defaults(model, r) for r in rows]
     connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        return _insert_json(connection, table, values, returning)
     if not returning:
         connection.execute(insert(table), values)
         return []
-    if connection.dialect.name == "sqlite" and len(values) > 1:
+    if len(values) > 1:  # SQLite
         # insertmanyvalues without the order promise: one multi-row INSERT per batch of rows
         result = connection.execute(insert(table).returning(table.c.id), values)
         ids = sorted(int(r[0]) for r in result)
         if ids != list(range(ids[0], ids[0] + len(values))):  # never seen: SQLite's new rowids are max + 1
             raise RuntimeError(f"{table.name}: a multi-row insert took non-consecutive ids {ids}")
         return ids
-    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    result = connection.execute(stmt, values)
-    return [int(r[0]) for r in result]
+    return [int(connection.execute(insert(table).returning(table.c.id), values[0]).scalar_one())]
+
+
+def _insert_json(
+    connection: Connection, table: Table, values: list[dict[str, Any]], returning: bool
+) -> list[int]:
+    """PostgreSQL: ``INSERT ... SELECT`` from the rows in one JSON parameter, in their order (``WITH
+    ORDINALITY``, ``ORDER BY``), so the statement is the same however many rows there are (built once per table
+    and columns). The serial ids are drawn in that order, so the returned ids sorted are the rows' ids in order
+    (what SQLAlchemy's own "insert many values" relies on)."""
+    columns = tuple(dict.fromkeys(c for row in values for c in row))
+    payload = json.dumps([{c: _plain(row.get(c)) for c in columns} for row in values], default=_json_value)
+    stmt = _insert_from_json(table, columns, returning)
+    if not returning:
+        connection.execute(stmt, {"new_rows": payload})
+        return []
+    ids = sorted(int(r[0]) for r in connection.execute(stmt, {"new_rows": payload}))
+    if len(ids) != len(values):
+        raise RuntimeError(f"{table.name}: {len(values)} rows inserted, {len(ids)} ids returned")
+    return ids
+
+
+@cache
+def _insert_from_json(table: Table, columns: tuple[str, ...], returning: bool) -> Any:  # noqa: ANN401
+    new = (
+        func.json_array_elements(cast(bindparam("new_rows", type_=Text()), JSON))
+        .table_valued("value", with_ordinality="ord")
+        .render_derived(name="new_rows")
+    )
+    fields = [
+        new.c.value.op("->")(c)
+        if isinstance(table.c[c].type, JSON)
+        else cast(new.c.value.op("->>")(c), table.c[c].type)
+        for c in columns
+    ]
+    stmt = insert(table).from_select(columns, select(*fields).select_from(new).order_by(new.c.ord))
+    return stmt.returning(table.c.id) if returning else stmt
 
 
 def update_rows(
@@ -100,7 +150,7 @@ def update_rows(
     columns = [c for c in rows[0] if c != key]
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        payload = json.dumps([dict(r) for r in rows], default=_json_value)
+        payload = json.dumps([{c: _plain(v) for c, v in r.items()} for r in rows], default=_json_value)
         new = (
             func.json_to_recordset(cast(bindparam("new_rows", payload), JSON))
             .table_valued(*(column(c, table.c[c].type) for c in (key, *columns)))
@@ -113,6 +163,13 @@ def update_rows(
     values = {c: func.coalesce(bindparam(f"new_{c}", type_=table.c[c].type), table.c[c]) for c in columns}
     params = [{f"new_{c}": r[c] for c in (key, *columns)} for r in rows]
     return connection.execute(stmt.values({**values, **(also or {})}), params).rowcount
+
+
+def _plain(value: Any) -> Any:  # noqa: ANN401
+    """A float JSON cannot hold (NaN, infinities) as the text PostgreSQL reads back into its column's type."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
 
 
 def _json_value(value: Any) -> Any:  # noqa: ANN401
