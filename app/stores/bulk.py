@@ -8,7 +8,8 @@ rows' ids in order (checked: they must be consecutive, else it raises and the tr
 Invariant: a row inserted here is the row ``Model(**values)`` would have added: every field the caller leaves
 out takes the model's own default (its value, or a fresh call of its default factory). No commits.
 
-``update_rows`` is the same idea for updates: many rows' different new values in one statement.
+``update_rows`` is the same idea for updates: many rows' different new values in one statement; ``one_of`` for
+lookups: ``IN`` a list, in one parameter on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import cache, partial
 from typing import Any
@@ -25,8 +26,10 @@ from sqlalchemy import (
     JSON,
     ColumnElement,
     Connection,
+    String,
     Table,
     Text,
+    any_,
     bindparam,
     cast,
     column,
@@ -35,6 +38,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, SQLModel
 
 
@@ -180,3 +184,15 @@ def _json_value(value: Any) -> Any:  # noqa: ANN401
             raise ValueError("naive datetimes are not stored; use UTC-aware values")
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def one_of(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:  # noqa: ANN401
+    """``column IN values``. On PostgreSQL ``column = ANY(:values)``: one array parameter however many values, so
+    the statement's text stays the same (the driver and the server reuse its parsed form; an ``IN`` list takes a
+    parameter per value, and psycopg parses a statement of over 50 parameters again at every run)."""
+    values = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        kind = getattr(column.type, "impl", column.type)  # a TypeDecorator's own (sqlmodel's AutoString)
+        item = String() if isinstance(kind, String) else column.type  # no length: a cast to one cuts values
+        return column == any_(bindparam(None, values, type_=ARRAY(item)))
+    return column.in_(values)

@@ -15,6 +15,7 @@ from app.models.base import utcnow
 from app.models.commerce import Customer
 from app.models.messaging import ChannelConfig
 from app.models.shop import Shop
+from app.stores.bulk import one_of
 
 
 class ChannelNotReady(ValueError):
@@ -93,7 +94,7 @@ def recipient_addresses(
     rows = session.exec(
         select(Customer.shopify_id, field).where(
             Customer.shop_id == shop_id,
-            Customer.shopify_id.in_(ids),  # type: ignore[attr-defined]
+            one_of(session, Customer.shopify_id, ids),
             Customer.deleted_at == None,  # noqa: E711
         )
     ).all()

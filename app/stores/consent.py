@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from app.models.base import utcnow
 from app.models.messaging import ContactConsent
+from app.stores.bulk import one_of
 
 CONSENT_CHANNELS = ("email", "sms", "push")
 EPOCH_KEY = datetime(1970, 1, 1, tzinfo=UTC)
@@ -75,7 +76,7 @@ def consents_for(session: Session, shop_id: int, customer_ids: Iterable[int]) ->
         return out
     for customer_id, channel, state in session.exec(
         select(ContactConsent.customer_shopify_id, ContactConsent.channel, ContactConsent.state).where(
-            ContactConsent.shop_id == shop_id, ContactConsent.customer_shopify_id.in_(ids)
+            ContactConsent.shop_id == shop_id, one_of(session, ContactConsent.customer_shopify_id, ids)
         )
     ).all():
         out[customer_id][channel] = state

@@ -35,7 +35,7 @@ from app.orchestrator.proposal import (
     ShopperFacts,
 )
 from app.orchestrator.timezones import address_timezone
-from app.stores.bulk import insert_rows
+from app.stores.bulk import insert_rows, one_of
 from app.stores.consent import consents_for
 from app.stores.conversation import outgoing_entry
 from app.stores.guests import guest_contacts, guest_purchases
@@ -70,13 +70,13 @@ def out_of_stock_products(session: Session, shop_id: int, product_ids: set[int])
     live = {
         p.shopify_id
         for p in session.exec(
-            select(Product).where(Product.shop_id == shop_id, Product.shopify_id.in_(ids))
+            select(Product).where(Product.shop_id == shop_id, one_of(session, Product.shopify_id, ids))
         ).all()
         if p.deleted_at is None and (p.status or "active").lower() == "active"
     }
     variants = session.exec(
         select(ProductVariant).where(
-            ProductVariant.shop_id == shop_id, ProductVariant.product_shopify_id.in_(ids)
+            ProductVariant.shop_id == shop_id, one_of(session, ProductVariant.product_shopify_id, ids)
         )
     ).all()
     sellable = variant_availability(session, shop_id, variants)
@@ -100,7 +100,7 @@ def last_purchases(session: Session, shop_id: int, customer_ids: Sequence[int]) 
         select(Order.customer_shopify_id, placed)
         .where(
             Order.shop_id == shop_id,
-            Order.customer_shopify_id.in_(sorted(set(customer_ids))),  # type: ignore[union-attr]
+            one_of(session, Order.customer_shopify_id, sorted(set(customer_ids))),
             Order.test == False,  # noqa: E712
         )
         .group_by(Order.customer_shopify_id)
@@ -121,7 +121,7 @@ def _customers(session: Session, shop_id: int, customer_ids: Sequence[int]) -> d
                 Customer.email,
                 Customer.phone,
                 Customer.default_address,
-            ).where(Customer.shop_id == shop_id, Customer.shopify_id.in_(customer_ids))  # type: ignore[attr-defined]
+            ).where(Customer.shop_id == shop_id, one_of(session, Customer.shopify_id, customer_ids))
         ).all()
     }
 
@@ -143,9 +143,9 @@ def _history(
         OutboxMessage.send_at,
     ).where(
         OutboxMessage.shop_id == shop_id,
-        OutboxMessage.shopper_key.in_(keys),  # type: ignore[attr-defined]
+        one_of(session, OutboxMessage.shopper_key, keys),
         or_(
-            OutboxMessage.dedupe_key.in_(sorted(wanted)),  # type: ignore[attr-defined]
+            one_of(session, OutboxMessage.dedupe_key, sorted(wanted)),
             OutboxMessage.send_at > week_ago,
             OutboxMessage.sent_at > week_ago,  # type: ignore[operator]
         ),
@@ -154,9 +154,9 @@ def _history(
         MessageDecision.shopper_key, MessageDecision.dedupe_key, null(), null(), null(), null(), null()
     ).where(
         MessageDecision.shop_id == shop_id,
-        MessageDecision.shopper_key.in_(keys),  # type: ignore[attr-defined]
+        one_of(session, MessageDecision.shopper_key, keys),
         MessageDecision.action == Action.HOLD_OUT.value,
-        MessageDecision.dedupe_key.in_(sorted(wanted)),  # type: ignore[attr-defined]
+        one_of(session, MessageDecision.dedupe_key, sorted(wanted)),
     )
     times: dict[str, list[datetime]] = defaultdict(list)
     taken: dict[str, set[str]] = defaultdict(set)
@@ -180,7 +180,7 @@ def _browser_zones(session: Session, shop_id: int, keys: Sequence[str]) -> dict[
         for key, contextual in session.exec(
             select(CustomerProfile.customer_key, CustomerProfile.contextual).where(
                 CustomerProfile.shop_id == shop_id,
-                CustomerProfile.customer_key.in_(keys),  # type: ignore[attr-defined]
+                one_of(session, CustomerProfile.customer_key, keys),
             )
         ).all()
     }

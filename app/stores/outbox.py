@@ -25,7 +25,7 @@ from app.models.messaging import CANCELLED, PENDING, SENDING, UNKNOWN, MessageDe
 from app.orchestrator.clock import is_allowed, next_allowed
 from app.orchestrator.proposal import CHANNELS, SUBSCRIBED, Purpose
 from app.orchestrator.timezones import valid_zone
-from app.stores.bulk import update_rows
+from app.stores.bulk import one_of, update_rows
 from app.stores.consent import consents_for
 from app.stores.contact_policy import allowed_hours
 from app.stores.conversation import follow_outbox, follow_outbox_many
@@ -68,7 +68,7 @@ def get_many(session: Session, outbox_ids: list[int]) -> list[OutboxMessage]:
     return list(
         session.exec(
             select(OutboxMessage)
-            .where(OutboxMessage.id.in_(outbox_ids))  # type: ignore[attr-defined]
+            .where(one_of(session, OutboxMessage.id, outbox_ids))
             .order_by(OutboxMessage.id)
             .execution_options(populate_existing=True)
         ).all()
@@ -94,7 +94,7 @@ def claim_rows(
         .execute(
             update(OutboxMessage)
             .where(
-                OutboxMessage.id.in_([r.id for r in rows]),  # type: ignore[attr-defined]
+                one_of(session, OutboxMessage.id, [r.id for r in rows]),
                 OutboxMessage.status == PENDING,
                 OutboxMessage.send_at <= now,
             )
@@ -169,7 +169,7 @@ def finish_many(session: Session, token: str, outcomes: Sequence[Outcome], now: 
     else:
         moved = session.exec(
             select(OutboxMessage.id, OutboxMessage.status).where(
-                OutboxMessage.id.in_(sorted(wanted)),  # type: ignore[attr-defined]
+                one_of(session, OutboxMessage.id, sorted(wanted)),
                 OutboxMessage.claim_token == token,
             )
         ).all()
@@ -276,7 +276,7 @@ def quiet_hours_wait_many(
     zones = dict(
         session.exec(
             select(MessageDecision.id, MessageDecision.timezone).where(
-                MessageDecision.id.in_(sorted({r.decision_id for r in quiet if r.decision_id}))  # type: ignore[attr-defined]
+                one_of(session, MessageDecision.id, sorted({r.decision_id for r in quiet if r.decision_id}))
             )
         ).all()
     )
