@@ -35,9 +35,12 @@ from sqlalchemy import (
     column,
     func,
     insert,
+    literal_column,
     select,
+    text,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, SQLModel
 
@@ -115,18 +118,19 @@ def _insert_json(
 
 @cache
 def _insert_from_json(table: Table, columns: tuple[str, ...], returning: bool) -> Any:  # noqa: ANN401
-    new = (
-        func.json_array_elements(cast(bindparam("new_rows", type_=Text()), JSON))
-        .table_valued("value", with_ordinality="ord")
-        .render_derived(name="new_rows")
-    )
-    fields = [
-        new.c.value.op("->")(c)
-        if isinstance(table.c[c].type, JSON)
-        else cast(new.c.value.op("->>")(c), table.c[c].type)
-        for c in columns
-    ]
-    stmt = insert(table).from_select(columns, select(*fields).select_from(new).order_by(new.c.ord))
+    """The statement: ``json_to_recordset`` reads each row into its columns' types in one pass (``->>`` per
+    column would parse a row's JSON once per column), under ``ROWS FROM ... WITH ORDINALITY`` for the order."""
+    dialect = postgresql.dialect()
+    quote = dialect.identifier_preparer.quote
+    names = [quote(c) for c in columns]
+    types = [table.c[c].type.compile(dialect=dialect) for c in columns]
+    source = text(
+        "ROWS FROM (json_to_recordset(CAST(:new_rows AS JSON)) AS ("
+        + ", ".join(f"{n} {t}" for n, t in zip(names, types, strict=True))
+        + f")) WITH ORDINALITY AS new_rows({', '.join(names)}, ord)"
+    ).bindparams(bindparam("new_rows", type_=Text()))
+    rows = select(*(literal_column(f"new_rows.{n}") for n in names)).select_from(source)
+    stmt = insert(table).from_select(columns, rows.order_by(literal_column("new_rows.ord")))
     return stmt.returning(table.c.id) if returning else stmt
 
 
@@ -160,7 +164,8 @@ def update_rows(
             .table_valued(*(column(c, table.c[c].type) for c in (key, *columns)))
             .render_derived(name="new_rows", with_types=True)
         )
-        stmt = update(table).where(table.c[key] == new.c[key], *where)
+        keys = one_of(session, table.c[key], [r[key] for r in rows])  # the rows by their index, then the join
+        stmt = update(table).where(keys, table.c[key] == new.c[key], *where)
         values: dict[str, Any] = {c: func.coalesce(new.c[c], table.c[c]) for c in columns}
         return connection.execute(stmt.values({**values, **(also or {})})).rowcount
     stmt = update(table).where(table.c[key] == bindparam(f"new_{key}", type_=table.c[key].type), *where)
