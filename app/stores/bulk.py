@@ -1,9 +1,11 @@
 """Many rows of one table in one ``INSERT``, with ``RETURNING`` on SQLite and PostgreSQL alike, for the write
-paths where building an ORM object per row costs more than the insert itself. PostgreSQL: SQLAlchemy's "insert
-many values", which returns the ids in the rows' order. SQLite: SQLAlchemy cannot promise that order there and
-would insert row by row, so one multi-row ``INSERT ... VALUES`` is used instead: SQLite inserts its rows in
-order, each taking the next rowid (one more than the largest, under the write lock), so the ids sorted are the
-rows' ids in order (checked: they must be consecutive, else it raises and the transaction rolls back).
+paths where building an ORM object per row costs more than the insert itself. PostgreSQL: ``INSERT ... SELECT``
+from the rows in one JSON parameter, in their order, so the statement's text does not follow the row count (psycopg
+parses a statement of over 50 parameters again at every run, and the server cannot reuse a plan for a new text);
+the ids are drawn in that order. SQLite: SQLAlchemy cannot promise the order there and would insert row by row, so
+one multi-row ``INSERT ... VALUES`` is used instead: SQLite inserts its rows in order, each taking the next rowid
+(one more than the largest, under the write lock), so the ids sorted are the rows' ids in order (checked: they
+must be consecutive, else it raises and the transaction rolls back).
 
 Invariant: a row inserted here is the row ``Model(**values)`` would have added: every field the caller leaves
 out takes the model's own default (its value, or a fresh call of its default factory). No commits.
@@ -76,7 +78,7 @@ def insert_rows(
     session: Session, model: type[SQLModel], rows: Sequence[dict[str, Any]], *, returning: bool = True
 ) -> list[int]:
     """Insert ``rows`` of ``model``'s table in one statement; their new ids, in the order of ``rows``
-    (``returning=False``: no ids wanted, the rows go in one ``executemany`` and ``[]`` comes back)."""
+    (``returning=False``: no ids wanted, ``[]`` comes back; SQLite then runs one ``executemany``)."""
     if not rows:
         return []
     table = model.__table__  # type: ignore[attr-defined]
@@ -182,9 +184,9 @@ def _plain(value: Any) -> Any:  # noqa: ANN401
 
 
 def _json_value(value: Any) -> Any:  # noqa: ANN401
-    if isinstance(
-        value, datetime
-    ):  # an aware one (UTCDateTime refuses naive ones): PostgreSQL reads the offset
+    """A datetime as ISO 8601 with its offset, which PostgreSQL reads into ``timestamptz`` (naive ones are refused,
+    as ``UTCDateTime`` refuses them)."""
+    if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetimes are not stored; use UTC-aware values")
         return value.isoformat()
