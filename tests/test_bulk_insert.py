@@ -9,15 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import event
 from sqlmodel import select
 
-from app.db import get_engine, session_scope
+from app.db import session_scope
 from app.models.messaging import ConversationMessage, MessageDecision
 from app.models.shop import Shop
 from app.stores.bulk import insert_rows
+from tests.bulk_support import decision_row, statements
 
-NOW = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
 IGNORED = {"id", "created_at", "updated_at"}  # the id is the database's, the times a factory's "now"
 
 
@@ -29,23 +28,6 @@ def _shop(settings) -> int:
         return shop.id
 
 
-def _decision(n: int, shop_id: int) -> dict:
-    return dict(
-        shop_id=shop_id,
-        agent="browse_abandonment",
-        shopper_key=f"customer:{n}",
-        purpose="marketing",
-        action="send",
-        arm="treated",
-        reason="fits the budget",
-        proposal_reason="viewed twice",
-        expected_value=1.0,
-        dedupe_key=f"browse:{n}",
-        template="message",
-        decided_at=NOW,
-    )
-
-
 def _columns(row) -> dict:
     return {k: v for k, v in row.model_dump().items() if k not in IGNORED}
 
@@ -53,9 +35,9 @@ def _columns(row) -> dict:
 def test_bulk_rows_equal_the_orm_rows_and_come_back_in_order(settings):
     shop_id = _shop(settings)
     with session_scope(settings.database_url) as s:
-        s.add(MessageDecision(**_decision(0, shop_id)))
+        s.add(MessageDecision(**decision_row(0, shop_id)))
         s.flush()
-        ids = insert_rows(s, MessageDecision, [_decision(n, shop_id) for n in range(1, 6)])
+        ids = insert_rows(s, MessageDecision, [decision_row(n, shop_id) for n in range(1, 6)])
     assert len(ids) == 5 and ids == sorted(ids)
     with session_scope(settings.database_url) as s:
         rows = {r.shopper_key: r for r in s.exec(select(MessageDecision)).all()}
@@ -91,7 +73,7 @@ def test_every_kind_of_value_comes_back_as_given_in_the_rows_order(settings):
     send_at = datetime(2026, 12, 8, 9, 30, 15, 123456, tzinfo=UTC)
     rows = [
         {
-            **_decision(n, shop_id),
+            **decision_row(n, shop_id),
             "reason": f'it\'s <b>"{n}"</b> — ünïcode',
             "expected_value": [float("inf"), float("-inf")][n] if n < 2 else 0.125 * n,
             "channel": None if n % 2 else "sms",
@@ -115,18 +97,8 @@ def test_on_postgresql_the_statement_is_the_same_text_for_3_rows_as_for_30(setti
     if not settings.database_url.startswith("postgresql"):
         pytest.skip("SQLite inserts the rows in one multi-row VALUES, whose text follows the row count")
     shop_id = _shop(settings)
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, params, context, executemany) -> None:  # noqa: ANN001
-        if statement.lstrip().upper().startswith("INSERT"):
-            seen.append(statement)
-
-    engine = get_engine(settings.database_url)
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        with session_scope(settings.database_url) as s:
-            for n in (3, 30):
-                insert_rows(s, MessageDecision, [_decision(k, shop_id) for k in range(n)])
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    inserts = statements(settings.database_url, lambda sql: sql.lstrip().upper().startswith("INSERT"))
+    with inserts as seen, session_scope(settings.database_url) as s:
+        for n in (3, 30):
+            insert_rows(s, MessageDecision, [decision_row(k, shop_id) for k in range(n)])
     assert len(seen) == 2 and seen[0] == seen[1]

@@ -4,13 +4,13 @@ as for 30. On both databases."""
 
 from __future__ import annotations
 
-from sqlalchemy import event
 from sqlmodel import select
 
-from app.db import get_engine, session_scope
+from app.db import session_scope
 from app.models.commerce import Customer
 from app.models.shop import Shop
 from app.stores.bulk import one_of
+from tests.bulk_support import statements
 
 FULL = "c4@" + "e" * 317  # as long as the column allows (320)
 
@@ -46,19 +46,9 @@ def test_it_finds_what_in_finds_and_nothing_more(settings):
 
 def test_on_postgresql_the_statement_is_the_same_text_for_3_values_as_for_30(settings):
     shop_id = _customers(settings, 30)
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, params, context, executemany) -> None:  # noqa: ANN001
-        if "FROM customer" in statement:
-            seen.append(statement)
-
-    engine = get_engine(settings.database_url)
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements(settings.database_url, lambda sql: "FROM customer" in sql) as seen:
         few = _found(settings, shop_id, Customer.shopify_id, [2**40 + k for k in range(3)])
         many = _found(settings, shop_id, Customer.shopify_id, [2**40 + k for k in range(30)])
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert len(few) == 3 and len(many) == 30 and len(seen) == 2
     if settings.database_url.startswith("postgresql"):
         assert seen[0] == seen[1] and "ANY" in seen[0]

@@ -4,17 +4,16 @@ for 3 rows as for 30 (so the driver and PostgreSQL reuse the parsed, prepared fo
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import event
 from sqlmodel import select
 
-from app.db import get_engine, session_scope
+from app.db import session_scope
 from app.models.messaging import MessageDecision
 from app.models.shop import Shop
 from app.stores.bulk import insert_rows, update_rows
+from tests.bulk_support import NOW, decision_row, statements
 
-NOW = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
 T = MessageDecision.__table__
 
 
@@ -23,24 +22,7 @@ def _decisions(settings, n: int) -> tuple[int, list[int]]:
         shop = Shop(domain="bulk-update.myshopify.com")
         s.add(shop)
         s.flush()
-        rows = [
-            dict(
-                shop_id=shop.id,
-                agent="browse_abandonment",
-                shopper_key=f"customer:{k}",
-                purpose="marketing",
-                action="send",
-                arm="treated",
-                channel="email",
-                reason="fits the budget",
-                proposal_reason="viewed",
-                dedupe_key=f"browse:{k}",
-                template="message",
-                decided_at=NOW,
-                send_at=NOW,
-            )  # fmt: skip
-            for k in range(n)
-        ]
+        rows = [decision_row(k, shop.id, channel="email", send_at=NOW) for k in range(n)]
         return shop.id, insert_rows(s, MessageDecision, rows)
 
 
@@ -103,21 +85,10 @@ def test_rows_the_condition_excludes_are_left_alone_and_not_counted(settings):
 
 def test_the_statement_is_the_same_text_for_3_rows_as_for_30(settings):
     shop_id, ids = _decisions(settings, 30)
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, params, context, executemany) -> None:  # noqa: ANN001
-        if statement.lstrip().upper().startswith("UPDATE"):
-            seen.append(statement)
-
-    engine = get_engine(settings.database_url)
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements(settings.database_url, lambda sql: sql.lstrip().upper().startswith("UPDATE")) as seen:
         for batch in (ids[:3], ids):
             with session_scope(settings.database_url) as s:
-                update_rows(
-                    s, T, "id", [{"id": i, "reason": f"r{i}"} for i in batch], where=(T.c.shop_id == shop_id,)
-                )
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+                rows = [{"id": i, "reason": f"r{i}"} for i in batch]
+                update_rows(s, T, "id", rows, where=(T.c.shop_id == shop_id,))
     assert len(seen) == 2 and seen[0] == seen[1]
     assert {r.reason for r in _read(settings, ids).values()} == {f"r{i}" for i in ids}
