@@ -141,9 +141,9 @@ def build_world(settings: Settings, smtp_url: str, customers: int, now: datetime
                         consent_updated_at=now - timedelta(days=30),
                     )
                 )
-    if settings.database_url.startswith("postgresql"):  # statistics, as a live database has them (autovacuum)
-        with session_scope(settings.database_url) as s:
-            s.exec(text("ANALYZE"))
+    if settings.database_url.startswith("postgresql"):  # the statistics a live database has (autovacuum)
+        with session_scope(settings.database_url) as s:  # the scratch schema's tables: it is the search path
+            s.exec(text("ANALYZE shop, customer, contact_consent, channel_config, holdout_policy"))
     return World(shop_id, place)
 
 
