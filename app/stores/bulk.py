@@ -46,6 +46,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, SQLModel
 
+from app.models.base import UTCDateTime
+
 
 @cache
 def _defaults(model: type[SQLModel]) -> tuple[dict[str, Any], tuple[tuple[str, Callable[[], Any]], ...]]:
@@ -118,14 +120,16 @@ def _insert_json(
     return ids
 
 
+_POSTGRESQL = postgresql.dialect()
+
+
 @cache
 def _insert_from_json(table: Table, columns: tuple[str, ...], returning: bool) -> Any:  # noqa: ANN401
     """The statement: ``json_to_recordset`` reads each row into its columns' types in one pass (``->>`` per
     column would parse a row's JSON once per column), under ``ROWS FROM ... WITH ORDINALITY`` for the order."""
-    dialect = postgresql.dialect()
-    quote = dialect.identifier_preparer.quote
+    quote = _POSTGRESQL.identifier_preparer.quote
     names = [quote(c) for c in columns]
-    types = [table.c[c].type.compile(dialect=dialect) for c in columns]
+    types = [table.c[c].type.compile(dialect=_POSTGRESQL) for c in columns]
     source = text(
         "ROWS FROM (json_to_recordset(CAST(:new_rows AS JSON)) AS ("
         + ", ".join(f"{n} {t}" for n, t in zip(names, types, strict=True))
@@ -184,12 +188,10 @@ def _plain(value: Any) -> Any:  # noqa: ANN401
 
 
 def _json_value(value: Any) -> Any:  # noqa: ANN401
-    """A datetime as ISO 8601 with its offset, which PostgreSQL reads into ``timestamptz`` (naive ones are refused,
-    as ``UTCDateTime`` refuses them)."""
+    """A datetime as ``UTCDateTime`` stores it on PostgreSQL (aware, in UTC; a naive one is refused), written as
+    ISO 8601 with its offset, which PostgreSQL reads into ``timestamptz``."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; use UTC-aware values")
-        return value.isoformat()
+        return UTCDateTime().process_bind_param(value, _POSTGRESQL).isoformat()
     raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
