@@ -76,6 +76,7 @@ def test_demo_small_runs_end_to_end(tmp_path):
         acts["outbox"].values()
     )
     assert "Agents acting (browse abandonment):" in text and "SMTP sink: smtp+plain://127.0.0.1:" in text
+    assert "E-mail sink (each message as the shopper sees it): http://127.0.0.1:" in text
     for example in summary["examples"]:
         record = example["customer"]
         assert record["orders_count"] >= 1 and float(record["total_spent"]) > 0

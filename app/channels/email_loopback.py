@@ -2,10 +2,12 @@
 message it accepts, for tests and the demo. ``hold`` makes it keep the connection after storing a message and
 before answering 250 (a relay killed then has handed the message over, but never heard it was accepted);
 ``refuse`` answers every message with that SMTP reply instead; ``connections`` counts the SMTP connections
-that greeted it."""
+that greeted it. ``SmtpInbox`` shows a sink's messages to a browser (the demo prints its URL): the list, and
+each message's HTML as the shopper's mail client would show it."""
 
 from __future__ import annotations
 
+import html
 import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -14,7 +16,14 @@ from email.message import EmailMessage
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from app.channels.loopback_http import StartStop, free_port
+from app.channels.loopback_http import (
+    JsonHandler,
+    LoopbackHttpServer,
+    StartStop,
+    free_port,
+    inbox_page,
+    send_html,
+)
 
 
 @dataclass
@@ -89,3 +98,44 @@ class LoopbackSmtp(StartStop):
         if self._running:
             self._running = False
             self.controller.stop()
+
+
+# A message's own page: its inline styles and embedded images, nothing fetched from elsewhere, no script.
+MESSAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+class _InboxHandler(JsonHandler):
+    server_version = "LoopbackSmtpInbox/1"
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        sink: LoopbackSmtp = self.server.state
+        received = list(sink.messages)
+        path = self.path.split("?")[0]
+        if path == "/":
+            rows = [
+                (f"#{n}", r.message["From"], ", ".join(r.rcpt_tos), r.message["Subject"])
+                for n, r in enumerate(received, 1)
+            ]
+            links = [f"/{n}" for n in range(1, len(received) + 1)]
+            page = inbox_page(
+                "E-mail sink (what arrived over SMTP)", ("Message", "From", "To", "Subject"), rows, links
+            )
+            send_html(self, page)
+            return
+        n = int(path[1:]) if path[1:].isdigit() else 0
+        if not 1 <= n <= len(received):
+            self._answer(404, {"status": 404, "message": "no such message"})
+            return
+        message = received[n - 1].message
+        part = message.get_body(("html", "plain"))
+        content = part.get_content() if part is not None else ""
+        if part is None or part.get_content_type() != "text/html":
+            content = f"<!doctype html><meta charset=utf-8><pre>{html.escape(content)}</pre>"
+        send_html(self, content.encode(), policy=MESSAGE_POLICY)
+
+
+class SmtpInbox(LoopbackHttpServer):
+    """``with SmtpInbox(sink) as inbox: …`` serves ``sink``'s messages on ``inbox.url``: ``/`` lists them
+    (newest first), ``/N`` is the N-th as its HTML part shows it (the plain text where it has none)."""
+
+    handler = _InboxHandler

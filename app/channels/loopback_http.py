@@ -25,13 +25,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def inbox_page(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
+def inbox_page(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], links: Sequence[str] | None = None
+) -> bytes:
     """An HTML page listing what a stand-in received, newest first (every value escaped): what a person who
-    opens the stand-in's URL in a browser sees instead of an unsupported method."""
+    opens the stand-in's URL in a browser sees instead of an unsupported method. ``links``: where each row's
+    first cell leads (the whole message)."""
+
+    def cell(value: Any, href: str | None) -> str:  # noqa: ANN401
+        text = html.escape(str(value) if value is not None else "")
+        return f'<td><a href="{html.escape(href)}">{text}</a></td>' if href else f"<td>{text}</td>"
+
+    hrefs = list(links) if links is not None else [None] * len(rows)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v) if v is not None else '')}</td>" for v in row) + "</tr>"
-        for row in reversed(rows)
+        "<tr>" + "".join(cell(v, href if i == 0 else None) for i, v in enumerate(row)) + "</tr>"
+        for row, href in reversed(list(zip(rows, hrefs, strict=True)))
     )
     empty = "" if rows else "<p>Nothing received yet.</p>"
     return (
@@ -43,9 +52,12 @@ def inbox_page(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ).encode()
 
 
-def send_html(handler: BaseHTTPRequestHandler, page: bytes) -> None:
+def send_html(handler: BaseHTTPRequestHandler, page: bytes, *, policy: str | None = None) -> None:
+    """``page`` as a 200 HTML answer; ``policy``: its Content-Security-Policy."""
     handler.send_response(200)
     handler.send_header("Content-Type", "text/html; charset=utf-8")
+    if policy:
+        handler.send_header("Content-Security-Policy", policy)
     handler.send_header("Content-Length", str(len(page)))
     handler.end_headers()
     handler.wfile.write(page)

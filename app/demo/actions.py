@@ -20,7 +20,7 @@ import requests
 from sqlmodel import Session, select
 
 from app import tasks
-from app.channels.email_loopback import LoopbackSmtp
+from app.channels.email_loopback import LoopbackSmtp, SmtpInbox
 from app.channels.push_loopback import LoopbackPush
 from app.channels.sms_loopback import LoopbackTwilio
 from app.crypto import TokenCipher
@@ -44,17 +44,23 @@ class Sinks:
     """The local stand-ins the demo's messages arrive at."""
 
     smtp: LoopbackSmtp = field(default_factory=LoopbackSmtp)
+    inbox: SmtpInbox = field(init=False)
     sms: LoopbackTwilio = field(default_factory=lambda: LoopbackTwilio({TWILIO_SID: TWILIO_TOKEN}))
     push: LoopbackPush = field(default_factory=LoopbackPush)
 
+    def __post_init__(self) -> None:
+        self.inbox = SmtpInbox(self.smtp)
+
     def start(self) -> Sinks:
         self.smtp.start()
+        self.inbox.start()
         self.sms.start()
         self.push.__enter__()
         os.environ["ATTUNE_TWILIO_API_URL"] = self.sms.url  # read when the runtime loads its settings
         return self
 
     def stop(self) -> None:
+        self.inbox.stop()
         self.smtp.stop()
         self.sms.stop()
         self.push.__exit__(None, None, None)
@@ -62,6 +68,7 @@ class Sinks:
     def urls(self) -> dict[str, str]:
         return {
             "SMTP sink": self.smtp.url,
+            "E-mail sink (each message as the shopper sees it)": self.inbox.url,
             "SMS sink (Twilio Messages API)": self.sms.url,
             "Push sink (decrypts each push)": self.push.url,
         }
