@@ -70,7 +70,9 @@ def test_escalations_are_resolved_from_the_admin(live_app: LiveApp, installed_sh
         assert page.evaluate("document.activeElement.textContent") == "Mark resolved"
         with page.expect_response(lambda r: "/resolve" in r.url and r.status == 200):
             page.keyboard.press("Enter")
-        page.wait_for_function("document.querySelectorAll('#support-body li[data-escalation]').length === 1")
+        page.wait_for_function(
+            "() => document.querySelectorAll('#support-body li[data-escalation]').length === 1"
+        )
         items.last.locator("button", has_text="Mark resolved").click()
         page.locator("#support-body .badge", has_text="All answered").wait_for(timeout=5000)
         browser.close()

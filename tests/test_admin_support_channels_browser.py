@@ -75,7 +75,7 @@ def test_a_merchant_connects_and_disconnects_the_support_channels(
             page.keyboard.press("Enter")
         page_id = messenger.get_by_label("Facebook Page id")
         page_id.wait_for(state="attached")
-        page.wait_for_function("document.activeElement && document.activeElement.name === 'page_id'")
+        page.wait_for_function("() => document.activeElement && document.activeElement.name === 'page_id'")
         assert page_id.get_attribute("aria-invalid") == "true"
         assert (
             "page_id must be the Page's numeric id"

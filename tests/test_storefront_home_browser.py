@@ -71,7 +71,7 @@ def test_a_newcomer_walks_the_home_page_as_anonymous_and_as_a_known_shopper(
         again.wait_for(timeout=10_000)  # the proxy now signs the shopper in, as Shopify would
         assert "Merino Wool Hiking Socks" in again.inner_text()
         # the assistant embed on a signed-in page links this browser to the customer (the proxy signs who)
-        page.wait_for_function("sessionStorage.getItem('attune_identified')", timeout=10_000)
+        page.wait_for_function("() => sessionStorage.getItem('attune_identified')", timeout=10_000)
         client_id = page.evaluate("window.__attune.cid")
         assert any(p.startswith("/apps/attune/identify?") for p in sf.proxied)
         assert resolve(session, demo.shop_id, f"client:{client_id}") == f"customer:{DEMO_CUSTOMER}"

@@ -157,7 +157,7 @@ def test_permission_is_not_asked_before_the_click_and_a_refusal_is_explained(
             page.evaluate("Notification.requestPermission = () => Promise.resolve('denied')")
             page.locator(".attune-push-on").click()
             note = page.locator(".attune-push-note")
-            page.wait_for_function("document.querySelector('.attune-push-note').textContent.length > 0")
+            page.wait_for_function("() => document.querySelector('.attune-push-note').textContent.length > 0")
             assert "could not be turned on" in note.inner_text()
             assert not sf_posted(sf, "/push/") and session.exec(select(PushSubscription)).all() == []
         finally:
