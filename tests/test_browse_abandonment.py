@@ -144,6 +144,14 @@ def test_two_views_become_one_reminder_email_and_a_lift_row(client, jobs_env, sh
     assert msg["Subject"] == "Still thinking about Blue Mug?"
     text = msg.get_body(("plain",)).get_content()
     assert "Saucer" in text and "Tea" in text and f"https://{DOMAIN}/products/blue-mug" in text
+    # the viewed product first, then the heading over the two that go with it (not over the viewed one)
+    html = msg.get_body(("html",)).get_content()
+    for body, item in ((text, "- {}"), (html, ">{}</a>")):
+        viewed, rest = (
+            body.index(item.format("Blue Mug")),
+            [body.index(item.format(t)) for t in ("Saucer", "Tea")],
+        )
+        assert body.count("go well with it") == 1 and viewed < body.index("go well with it") < min(rest)
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
     again = run_browse_abandonment(shop.id, now=now + timedelta(hours=1))

@@ -32,15 +32,16 @@ def _browse_reminder(data: Mapping[str, Any], _: Callable[[str], str]) -> dict[s
     paragraphs = [
         _("You looked at %(product)s a few times this week. It is still available at %(shop)s.") % facts
     ]
-    if len(data.get("products") or []) > 1:
-        paragraphs.append(_("A couple of things that go well with it:"))
     title = _("Still thinking about %(product)s?") % facts
-    return {
+    words = {
         "subject": title,
         "heading": title,
         "paragraphs": paragraphs,
         "cta_label": _("See %(product)s") % facts,
     }
+    if len(data.get("products") or []) > 1:  # the viewed product comes first; this heads the ones after it
+        words["more_heading"] = _("A couple of things that go well with it:")
+    return words
 
 
 def _checkout_rescue(data: Mapping[str, Any], _: Callable[[str], str]) -> dict[str, Any]:
