@@ -5,7 +5,7 @@ confined to its own row, a relay killed mid-batch never sending anything twice).
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from redis import Redis
@@ -22,6 +22,7 @@ from app.models.messaging import OutboxMessage
 from app.orchestrator.proposal import Content, Shopper
 from app.stores import outbox as outbox_store
 from tests import email_support
+from tests.bulk_support import statements
 from tests.email_support import NOW, decide, kill_relay_mid_send, proposal
 from tests.messaging_support import add_subscribed_customer
 
@@ -220,3 +221,66 @@ def test_a_batchs_outcomes_are_recorded_row_by_row_in_one_statement(jobs_env, sh
         ("failed", None),
         ("sent", "P-4"),
     ]
+
+
+def _reads(table: str):
+    return lambda sql: f"FROM {table}" in sql
+
+
+def test_a_run_reads_each_shops_settings_once_and_the_next_run_sees_a_change(
+    jobs_env, shop_id, smtp, monkeypatch
+):
+    """Five rows in batches of two: one run, three batches, one read of the shop's e-mail setup and one of its
+    allowed hours (not one a batch). The merchant turns e-mail off between runs: the next run sends nothing."""
+    from app.models.messaging import ChannelConfig
+
+    monkeypatch.setattr(relay, "BATCH_SIZE", 2)
+    _subscribed(jobs_env, shop_id, (*SHOPPERS, 16))
+    decide(jobs_env, *_reminders(shop_id))
+    with (
+        statements(jobs_env.database_url, _reads("channel_config")) as setups,
+        statements(jobs_env.database_url, _reads("contact_policy")) as hours,
+        statements(jobs_env.database_url, _reads("outbox_message")) as claims,
+    ):
+        assert relay.relay_due(shop_id, "email", now=NOW) == {"sent": 5}
+    assert len(claims) >= 4  # three batches, then the empty read that ends the run
+    assert (len(setups), len(hours)) == (1, 1)
+    assert smtp.handler.connections == 1
+
+    decide(jobs_env, *_reminders(shop_id, (16,)))
+    with session_scope(jobs_env.database_url) as s:
+        config = s.exec(
+            select(ChannelConfig).where(ChannelConfig.shop_id == shop_id, ChannelConfig.channel == "email")
+        ).one()
+        config.enabled = False
+        s.add(config)
+    assert relay.relay_due(shop_id, "email", now=NOW) == {"failed": 1}
+    (row,) = [r for r in _rows(jobs_env, shop_id) if r.customer_shopify_id == 16]
+    assert "not set up" in row.last_error and len(smtp.messages) == 5
+
+
+def test_the_row_keeps_its_recipients_zone_and_an_older_row_reads_its_decisions(jobs_env, shop_id, smtp):
+    """Decided at 20:50 in New York, relayed at 21:30: the rows wait for 08:00 there, their zone read from the
+    rows themselves. A row decided before rows kept a zone reads its decision's (still New York, not the
+    shop's UTC, whose 08:00 would come five hours earlier)."""
+    evening = datetime(2026, 12, 8, 1, 50, tzinfo=UTC)  # 20:50 in New York
+    late, morning = evening + timedelta(minutes=40), datetime(2026, 12, 8, 13, 0, tzinfo=UTC)  # 08:00 there
+    _subscribed(jobs_env, shop_id, (11, 12))
+    window = {"earliest": evening, "latest": evening + timedelta(days=2)}
+    decide(jobs_env, *_reminders(shop_id, (11, 12), **window), now=evening)
+    rows = _rows(jobs_env, shop_id)
+    assert [r.timezone for r in rows] == ["America/New_York"] * 2
+    with statements(jobs_env.database_url, _reads("message_decision")) as decisions:
+        assert relay.relay_due(shop_id, "email", now=late) == {"deferred": 2}
+    assert decisions == []
+    assert [(r.status, r.send_at) for r in _rows(jobs_env, shop_id)] == [("pending", morning)] * 2
+
+    with session_scope(jobs_env.database_url) as s:  # the second as an older row, due again at 21:30
+        older = s.get(OutboxMessage, rows[1].id)
+        older.timezone, older.send_at = None, evening
+        s.add(older)
+    with statements(jobs_env.database_url, _reads("message_decision")) as decisions:
+        assert relay.relay_due(shop_id, "email", now=late) == {"deferred": 1}
+    assert len(decisions) == 1 and _rows(jobs_env, shop_id)[1].send_at == morning
+    assert relay.relay_due(shop_id, "email", now=morning) == {"sent": 2}
+    assert len(smtp.messages) == 2

@@ -24,10 +24,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+from typing import Any
 
 from sqlmodel import Session
 
@@ -153,7 +154,9 @@ def _record(
     return statuses
 
 
-def _claimable(session, rows: list[OutboxMessage], now: datetime) -> tuple[list[int], dict[int, str]]:
+def _claimable(
+    session, rows: list[OutboxMessage], now: datetime, run: Held | None = None
+) -> tuple[list[int], dict[int, str]]:
     """The ids of ``rows`` that may be claimed now, and what happened to the others instead (recorded here:
     cancelled when no longer wanted or when quiet hours outlast the message's window, deferred to the end
     of the recipient's quiet hours)."""
@@ -173,7 +176,8 @@ def _claimable(session, rows: list[OutboxMessage], now: datetime) -> tuple[list[
             instead[row.id] = CANCELLED
     candidates = [r for r in candidates if r.id not in unwanted]
     by_id = {r.id: r for r in candidates}
-    for outbox_id, (_, at) in outbox.quiet_hours_wait_many(session, candidates, now).items():
+    waits = outbox.quiet_hours_wait_many(session, candidates, now, run.hours if run else None)
+    for outbox_id, (_, at) in waits.items():
         row = by_id[outbox_id]
         if at is None:
             why = "quiet hours in the recipient's zone until after its latest send time"
@@ -186,14 +190,18 @@ def _claimable(session, rows: list[OutboxMessage], now: datetime) -> tuple[list[
 
 
 class Held:
-    """The clients a relay run keeps open across its batches (``hold()``: one SMTP session, one HTTP
-    connection), as the peer of ``attune bench outbox`` keeps one for a whole round. Every batch still reads
-    its shop's settings afresh: its client is used only while it equals the one held (``key``: the same
-    server, account and credentials), else it replaces it. A client without ``key`` is held for its batch."""
+    """What a relay run keeps across its batches: the clients it holds open (``hold()``: one SMTP session, one
+    HTTP connection), as the peer of ``attune bench outbox`` keeps one for a whole round, and each shop's
+    channel setup (``setups``) and allowed hours (``hours``), read by the first batch that needs them. A run
+    takes at most ``MAX_BATCHES`` batches (about a second of SMS), so a settings change reaches the relay at
+    its next run. A client is used only while it equals the one held (``key``: the same server, account and
+    credentials), else it replaces it. A client without ``key`` is held for its batch."""
 
     def __init__(self) -> None:
         self._stack = ExitStack()
         self._clients: dict[tuple[int, str], Channel] = {}
+        self.setups: dict[Hashable, Any] = {}
+        self.hours: dict[int, tuple[time, time, str]] = {}
 
     def client(self, shop_id: int, channel: Channel, batch: ExitStack) -> Channel:
         key = getattr(channel, "key", None)
@@ -245,20 +253,25 @@ class _Batch:
 
 
 def _claim(
-    settings: Settings, load: Callable[[Session], list[OutboxMessage]], now: datetime, ids: Iterable[int] = ()
+    settings: Settings,
+    load: Callable[[Session], list[OutboxMessage]],
+    now: datetime,
+    ids: Iterable[int] = (),
+    run: Held | None = None,
 ) -> _Batch:
     """Read the rows ``load`` gives, check, claim and prepare them in one transaction, committed before it
     returns: from then on a crash leaves the claimed rows in ``sending`` for the sweeper to settle. ``ids``:
-    the ids asked for, reported ``missing`` when ``load`` does not find them."""
+    the ids asked for, reported ``missing`` when ``load`` does not find them; ``run``: the relay run's kept
+    shop settings."""
     batch = _Batch(uuid.uuid4().hex, now, {i: "missing" for i in ids})
     with session_scope(settings.database_url) as session:
         rows = load(session)
         batch.result.update({r.id: "claimed by another relay" for r in rows})
-        ready, instead = _claimable(session, rows, now)
+        ready, instead = _claimable(session, rows, now, run)
         batch.result.update(instead)
         wanted = set(ready)
         claimed = outbox.claim_rows(session, [r for r in rows if r.id in wanted], batch.token, now)
-        memo = BatchMemo(session, claimed)
+        memo = BatchMemo(session, claimed, run.setups if run else None)
         failed: list[Outcome] = []
         for row in claimed:
             try:
@@ -335,7 +348,7 @@ def relay_due(shop_id: int, channel: str, now: datetime | None = None) -> dict[s
     with Held() as held:  # one connection for the run's batches
         for _ in range(MAX_BATCHES):
             moment = now or utcnow()
-            batch = _claim(settings, due, moment)
+            batch = _claim(settings, due, moment, run=held)
             if not batch.result:
                 return counts
             seen.update(batch.result)

@@ -60,13 +60,17 @@ def sms_channel(settings: Settings, setup: SmsSetup) -> SmsChannel:
 
 
 class BatchMemo:
-    """What the rows of one relay batch share, read once: each shop's channel setup (``setup``) and the
+    """What the rows of one relay batch share, read once: each shop's channel setup (``setup``; kept in
+    ``setups`` when the caller passes one, so a relay run reads it once for all its batches) and the
     recipients' addresses (one query per shop and channel for every row of the batch, ``address``)."""
 
-    def __init__(self, session: Session, rows: Sequence[OutboxMessage]) -> None:
+    def __init__(
+        self, session: Session, rows: Sequence[OutboxMessage], setups: dict[Hashable, Any] | None = None
+    ) -> None:
         self.session = session
         self.rows = rows
-        self._setups: dict[Hashable, Any] = {}
+        self._setups: dict[Hashable, Any] = {} if setups is None else setups
+        self._guests: dict[int, dict[str, GuestContact]] = {}
         self._addresses: dict[tuple[int, str], dict[int, str]] = {}
 
     def setup(self, key: Hashable, load: Callable[[], T]) -> T:
@@ -83,7 +87,9 @@ class BatchMemo:
         if row.customer_shopify_id is None:
             if row.channel not in ("email", "sms") or not is_guest(row.client_id):
                 return None
-            guest = self.setup(("guest", row.shop_id), lambda: self._guests(row.shop_id)).get(row.client_id)
+            if row.shop_id not in self._guests:
+                self._guests[row.shop_id] = self._batch_guests(row.shop_id)
+            guest = self._guests[row.shop_id].get(row.client_id)
             if guest is None:
                 return None
             return guest.email if row.channel == "email" else guest.phone
@@ -97,6 +103,6 @@ class BatchMemo:
             self._addresses[key] = recipient_addresses(self.session, row.shop_id, ids, row.channel)
         return self._addresses[key].get(row.customer_shopify_id)
 
-    def _guests(self, shop_id: int) -> dict[str, GuestContact]:
+    def _batch_guests(self, shop_id: int) -> dict[str, GuestContact]:
         """The batch's guests of one shop (a guest checkout's address and number: ``app.stores.guests``)."""
         return guest_contacts(self.session, shop_id, (r.client_id for r in self.rows if r.shop_id == shop_id))

@@ -152,6 +152,9 @@ class OutboxMessage(SQLModel, table=True):
     proposed_at: datetime = ts_field(nullable=False)
     send_at: datetime = ts_field(nullable=False)
     latest_at: datetime | None = ts_field()  # the proposal's latest send time (on-site expiry, push TTL)
+    # the recipient's zone the decision used, for the relay's last quiet-hours check (NULL on rows decided
+    # before it was kept here: the relay reads their decision's)
+    timezone: str | None = Field(default=None, max_length=64)
     status: str = Field(default=PENDING, max_length=16)
     attempts: int = 0
     claim_token: str | None = Field(default=None, max_length=32)

@@ -354,4 +354,5 @@ def _outbox_values(d: Decision, decision_id: int, now: datetime) -> dict[str, An
         proposed_at=p.proposed_at or now,
         send_at=d.send_at,
         latest_at=p.latest,
+        timezone=d.timezone,
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
@@ -263,28 +263,42 @@ def _by_shop(rows: Sequence[OutboxMessage]) -> dict[int, list[OutboxMessage]]:
 
 
 def quiet_hours_wait_many(
-    session: Session, rows: Sequence[OutboxMessage], now: datetime
+    session: Session,
+    rows: Sequence[OutboxMessage],
+    now: datetime,
+    hours: dict[int, tuple[time, time, str]] | None = None,
 ) -> dict[int, tuple[str, datetime | None]]:
     """Outbox id → ``("defer", at)`` or ``("cancel", None)`` for those of ``rows`` that may not go out now.
     Checked just before the claim, as the decision was: a marketing message on a channel that keeps quiet hours
     waits while it is the recipient's quiet hours (a relay that ran late: Redis was down, retries backed off)
     until the next allowed instant when that is within the message's window, else it is cancelled. The
-    recipient's zone is the one the decision used; the window is the shop's policy."""
+    recipient's zone is the one the decision used (kept on the row; an older row's read from its decision);
+    the window is the shop's policy (read once per shop into ``hours`` when the caller keeps one across
+    batches)."""
     quiet = [r for r in rows if r.purpose == Purpose.MARKETING and CHANNELS[r.channel].quiet_hours]
     if not quiet:
         return {}
-    zones = dict(
-        session.exec(
-            select(MessageDecision.id, MessageDecision.timezone).where(
-                one_of(session, MessageDecision.id, sorted({r.decision_id for r in quiet if r.decision_id}))
-            )
-        ).all()
+    older = sorted({r.decision_id for r in quiet if r.timezone is None and r.decision_id})
+    zones = (
+        dict(
+            session.exec(
+                select(MessageDecision.id, MessageDecision.timezone).where(
+                    one_of(session, MessageDecision.id, older)
+                )
+            ).all()
+        )
+        if older
+        else {}
     )
     waits: dict[int, tuple[str, datetime | None]] = {}
     for shop_id, group in _by_shop(quiet).items():
-        start, end, shop_zone = allowed_hours(session, shop_id)
+        hours = {} if hours is None else hours
+        if shop_id not in hours:
+            hours[shop_id] = allowed_hours(session, shop_id)
+        start, end, shop_zone = hours[shop_id]
         for row in group:
-            zone = valid_zone(zones.get(row.decision_id)) or valid_zone(shop_zone) or "UTC"
+            recorded = row.timezone if row.timezone is not None else zones.get(row.decision_id)
+            zone = valid_zone(recorded) or valid_zone(shop_zone) or "UTC"
             if is_allowed(now, zone, start, end):
                 continue
             at = next_allowed(now, zone, start, end)
