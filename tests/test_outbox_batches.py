@@ -284,3 +284,29 @@ def test_the_row_keeps_its_recipients_zone_and_an_older_row_reads_its_decisions(
     assert len(decisions) == 1 and _rows(jobs_env, shop_id)[1].send_at == morning
     assert relay.relay_due(shop_id, "email", now=morning) == {"sent": 2}
     assert len(smtp.messages) == 2
+
+
+def test_a_sent_batch_is_recorded_even_when_the_next_claim_fails(jobs_env, shop_id, smtp, monkeypatch):
+    """The run records a sent batch in the next claim's transaction. When that claim fails (the database
+    refused it), the transaction rolls back, the sent batch is recorded on its own and the error goes on: the
+    two sent rows are ``sent`` with their provider ids, the third waits for the next run."""
+    monkeypatch.setattr(relay, "BATCH_SIZE", 2)
+    _subscribed(jobs_env, shop_id, (11, 12, 13))
+    decide(jobs_env, *_reminders(shop_id, (11, 12, 13)))
+    real, calls = relay._claim_in, []
+
+    def failing_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the database refused the claim")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(relay, "_claim_in", failing_second)
+    with pytest.raises(RuntimeError, match="refused the claim"):
+        relay.relay_due(shop_id, "email", now=NOW)
+    rows = _rows(jobs_env, shop_id)
+    assert [r.status for r in rows] == ["sent", "sent", "pending"]
+    assert all(r.provider_id for r in rows[:2]) and len(smtp.messages) == 2
+    monkeypatch.setattr(relay, "_claim_in", real)
+    assert relay.relay_due(shop_id, "email", now=NOW) == {"sent": 1}
+    assert len(smtp.messages) == 3

@@ -134,12 +134,6 @@ def _record(
     """Every outcome of a batch, in the caller's transaction; each row's status afterwards."""
     final: list[Outcome] = []
     statuses: dict[int, str] = {}
-    counted = Counter(
-        (row.agent, row.channel, "sent" if isinstance(outcome, Accepted) else type(outcome).__name__)
-        for row, outcome in sent
-    )
-    for (agent, channel, what), n in counted.items():
-        record_send(agent, channel, what, n)
     for row, outcome in sent:
         if outcome.gone:  # web push subscriptions the push service answered 404/410 for
             relay_channels.forget_gone(session, row, outcome.gone)
@@ -258,40 +252,85 @@ def _claim(
     now: datetime,
     ids: Iterable[int] = (),
     run: Held | None = None,
+    sent: tuple[_Batch, list[Accepted | SendError]] | None = None,
 ) -> _Batch:
     """Read the rows ``load`` gives, check, claim and prepare them in one transaction, committed before it
     returns: from then on a crash leaves the claimed rows in ``sending`` for the sweeper to settle. ``ids``:
     the ids asked for, reported ``missing`` when ``load`` does not find them; ``run``: the relay run's kept
-    shop settings."""
+    shop settings; ``sent``: the run's previous batch and its outcomes, recorded first in the same transaction
+    (one commit fewer a batch). Should the claim fail, they are recorded on their own before the error goes on,
+    so a sent batch's record never depends on the next claim."""
+    try:
+        with session_scope(settings.database_url) as session:
+            if sent is not None:
+                _record_sent(session, *sent)
+            batch = _claim_in(session, settings, load, now, ids, run)
+    except Exception:
+        if sent is not None:
+            _finish(settings, *sent)
+        raise
+    if sent is not None:
+        _log_batch(sent[0])
+    return batch
+
+
+def _claim_in(
+    session: Session,
+    settings: Settings,
+    load: Callable[[Session], list[OutboxMessage]],
+    now: datetime,
+    ids: Iterable[int],
+    run: Held | None,
+) -> _Batch:
     batch = _Batch(uuid.uuid4().hex, now, {i: "missing" for i in ids})
-    with session_scope(settings.database_url) as session:
-        rows = load(session)
-        batch.result.update({r.id: "claimed by another relay" for r in rows})
-        ready, instead = _claimable(session, rows, now, run)
-        batch.result.update(instead)
-        wanted = set(ready)
-        claimed = outbox.claim_rows(session, [r for r in rows if r.id in wanted], batch.token, now)
-        memo = BatchMemo(session, claimed, run.setups if run else None)
-        failed: list[Outcome] = []
-        for row in claimed:
-            try:
-                channel, message = _prepare(session, settings, row, now, memo)
-            except PermanentError as exc:
-                failed.append(Outcome(row.shop_id, row.id, FAILED, error=f"PermanentError: {exc}"))
-                batch.result[row.id] = FAILED
-                continue
-            batch.prepared.append((row, channel, message))
-        outbox.finish_many(session, batch.token, failed, now)
+    rows = load(session)
+    batch.result.update({r.id: "claimed by another relay" for r in rows})
+    ready, instead = _claimable(session, rows, now, run)
+    batch.result.update(instead)
+    wanted = set(ready)
+    claimed = outbox.claim_rows(session, [r for r in rows if r.id in wanted], batch.token, now)
+    memo = BatchMemo(session, claimed, run.setups if run else None)
+    failed: list[Outcome] = []
+    for row in claimed:
+        try:
+            channel, message = _prepare(session, settings, row, now, memo)
+        except PermanentError as exc:
+            failed.append(Outcome(row.shop_id, row.id, FAILED, error=f"PermanentError: {exc}"))
+            batch.result[row.id] = FAILED
+            continue
+        batch.prepared.append((row, channel, message))
+    outbox.finish_many(session, batch.token, failed, now)
     return batch
 
 
 def _finish(settings: Settings, batch: _Batch, outcomes: list[Accepted | SendError]) -> dict[int, str]:
     """Record what the provider made of a sent batch, in one transaction; each id's status afterwards."""
     with session_scope(settings.database_url) as session:
-        sent = list(zip((row for row, _, _ in batch.prepared), outcomes, strict=True))
-        batch.result.update(_record(session, batch.token, sent, batch.now))
+        _record_sent(session, batch, outcomes)
     _log_batch(batch)
     return batch.result
+
+
+def _record_sent(session: Session, batch: _Batch, outcomes: list[Accepted | SendError]) -> None:
+    """``_finish`` in the caller's transaction."""
+    sent = list(zip((row for row, _, _ in batch.prepared), outcomes, strict=True))
+    batch.result.update(_record(session, batch.token, sent, batch.now))
+
+
+def _count_sends(batch: _Batch, outcomes: list[Accepted | SendError]) -> None:
+    """What the providers answered, in the metrics, once per send (whether or not its record commits)."""
+    counted = Counter(
+        (row.agent, row.channel, "sent" if isinstance(outcome, Accepted) else type(outcome).__name__)
+        for (row, _, _), outcome in zip(batch.prepared, outcomes, strict=True)
+    )
+    for (agent, channel, what), n in counted.items():
+        record_send(agent, channel, what, n)
+
+
+def _send_batch(batch: _Batch, held: Held | None = None) -> list[Accepted | SendError]:
+    outcomes = _send_all(batch.prepared, held)
+    _count_sends(batch, outcomes)
+    return outcomes
 
 
 def _log_batch(batch: _Batch) -> None:
@@ -314,7 +353,7 @@ def _log_batch(batch: _Batch) -> None:
 def _relay(settings: Settings, batch: _Batch, held: Held | None = None) -> dict[int, str]:
     if not batch.prepared:
         return batch.result
-    return _finish(settings, batch, _send_all(batch.prepared, held))
+    return _finish(settings, batch, _send_batch(batch, held))
 
 
 def relay_rows(outbox_ids: list[int], now: datetime | None = None) -> dict[int, str]:
@@ -345,15 +384,28 @@ def relay_due(shop_id: int, channel: str, now: datetime | None = None) -> dict[s
         rows = outbox.due_rows(session, moment, BATCH_SIZE, shop_id=shop_id, channel=channel)
         return [r for r in rows if r.id not in seen]
 
+    def tally(batch: _Batch) -> None:
+        for status in batch.result.values():
+            counts[status] = counts.get(status, 0) + 1
+
+    sent: tuple[_Batch, list[Accepted | SendError]] | None = None
     with Held() as held:  # one connection for the run's batches
         for _ in range(MAX_BATCHES):
             moment = now or utcnow()
-            batch = _claim(settings, due, moment, run=held)
+            batch = _claim(settings, due, moment, run=held, sent=sent)
+            if sent is not None:
+                tally(sent[0])
+                sent = None
             if not batch.result:
                 return counts
             seen.update(batch.result)
-            for status in _relay(settings, batch, held).values():
-                counts[status] = counts.get(status, 0) + 1
+            if batch.prepared:
+                sent = (batch, _send_batch(batch, held))
+            else:
+                tally(batch)
+    if sent is not None:
+        _finish(settings, *sent)
+        tally(sent[0])
     tasks.relay_due(settings.redis_url, shop_id, channel)
     return counts
 
