@@ -310,3 +310,38 @@ def test_a_sent_batch_is_recorded_even_when_the_next_claim_fails(jobs_env, shop_
     monkeypatch.setattr(relay, "_claim_in", real)
     assert relay.relay_due(shop_id, "email", now=NOW) == {"sent": 1}
     assert len(smtp.messages) == 3
+
+
+def test_a_claim_reads_first_and_writes_last(jobs_env, shop_id, smtp, monkeypatch):
+    """Each of the run's transactions reads its batch (the rows, their checks, each message prepared) before it
+    writes anything (the sent batch's record, the claim), so SQLite's one writer lock is held for the writes
+    alone while decisions wait for it."""
+    from sqlalchemy import event
+
+    from app.db import get_engine
+
+    monkeypatch.setattr(relay, "BATCH_SIZE", 2)
+    _subscribed(jobs_env, shop_id, (11, 12, 13))
+    decide(jobs_env, *_reminders(shop_id, (11, 12, 13)))
+    transactions: list[list[str]] = []
+    engine = get_engine(jobs_env.database_url)
+
+    def begin(conn) -> None:  # noqa: ANN001
+        transactions.append([])
+
+    def statement(conn, cursor, sql, params, context, executemany) -> None:  # noqa: ANN001
+        if transactions:
+            transactions[-1].append(sql.split(None, 1)[0].upper())
+
+    event.listen(engine, "begin", begin)
+    event.listen(engine, "before_cursor_execute", statement)
+    try:
+        assert relay.relay_due(shop_id, "email", now=NOW) == {"sent": 3}
+    finally:
+        event.remove(engine, "begin", begin)
+        event.remove(engine, "before_cursor_execute", statement)
+    kinds = [t for t in transactions if "UPDATE" in t]
+    assert len(kinds) == 3  # claim 2; record them and claim 1; record it (the run's last claim found none)
+    for kind in kinds:
+        first_write = kind.index("UPDATE")
+        assert "SELECT" not in kind[first_write:], kind

@@ -262,9 +262,7 @@ def _claim(
     so a sent batch's record never depends on the next claim."""
     try:
         with session_scope(settings.database_url) as session:
-            if sent is not None:
-                _record_sent(session, *sent)
-            batch = _claim_in(session, settings, load, now, ids, run)
+            batch = _claim_in(session, settings, load, now, ids, run, sent)
     except Exception:
         if sent is not None:
             _finish(settings, *sent)
@@ -281,24 +279,35 @@ def _claim_in(
     now: datetime,
     ids: Iterable[int],
     run: Held | None,
+    sent: tuple[_Batch, list[Accepted | SendError]] | None,
 ) -> _Batch:
+    """``_claim`` in the caller's transaction. The reads come first (the rows, their checks, each message
+    prepared) and the writes last (the sent batch's record, the claim, the rows that cannot be sent), so SQLite's
+    one writer lock is held for the writes alone, not while the batch is read and rendered."""
     batch = _Batch(uuid.uuid4().hex, now, {i: "missing" for i in ids})
     rows = load(session)
     batch.result.update({r.id: "claimed by another relay" for r in rows})
     ready, instead = _claimable(session, rows, now, run)
     batch.result.update(instead)
     wanted = set(ready)
-    claimed = outbox.claim_rows(session, [r for r in rows if r.id in wanted], batch.token, now)
-    memo = BatchMemo(session, claimed, run.setups if run else None)
-    failed: list[Outcome] = []
-    for row in claimed:
+    candidates = [r for r in rows if r.id in wanted]
+    memo = BatchMemo(session, candidates, run.setups if run else None)
+    prepared: list[tuple[OutboxMessage, Channel, OutgoingMessage]] = []
+    refused: list[Outcome] = []
+    for row in candidates:
         try:
             channel, message = _prepare(session, settings, row, now, memo)
         except PermanentError as exc:
-            failed.append(Outcome(row.shop_id, row.id, FAILED, error=f"PermanentError: {exc}"))
-            batch.result[row.id] = FAILED
+            refused.append(Outcome(row.shop_id, row.id, FAILED, error=f"PermanentError: {exc}"))
             continue
-        batch.prepared.append((row, channel, message))
+        prepared.append((row, channel, message))
+    if sent is not None:
+        _record_sent(session, *sent)
+    won = {r.id for r in outbox.claim_rows(session, candidates, batch.token, now)}
+    batch.prepared = [p for p in prepared if p[0].id in won]
+    failed = [o for o in refused if o.outbox_id in won]  # another relay's rows are its own to record
+    for o in failed:
+        batch.result[o.outbox_id] = FAILED
     outbox.finish_many(session, batch.token, failed, now)
     return batch
 
