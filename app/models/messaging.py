@@ -95,7 +95,7 @@ class MessageDecision(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    shop_id: int = shop_fk()
+    shop_id: int = shop_fk(index=False)  # its composite indexes all start with shop_id
     agent: str = Field(max_length=32)
     shopper_key: str = Field(max_length=80)
     customer_shopify_id: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
@@ -128,11 +128,10 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("shop_id", "shopper_key", "dedupe_key", name="uq_outbox_message_dedupe"),
         Index("ix_outbox_message_status_due", "status", "send_at"),
-        Index("ix_outbox_message_shop_shopper", "shop_id", "shopper_key"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    shop_id: int = shop_fk()
+    shop_id: int = shop_fk(index=False)  # its composite indexes all start with shop_id
     decision_id: int = Field(foreign_key="message_decision.id", index=True, ondelete="CASCADE")
     agent: str = Field(max_length=32)
     purpose: str = Field(max_length=16)
@@ -182,7 +181,7 @@ class ConversationMessage(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    shop_id: int = shop_fk()
+    shop_id: int = shop_fk(index=False)  # its composite indexes all start with shop_id
     shopper_key: str = Field(max_length=80)
     customer_shopify_id: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
     client_id: str | None = Field(default=None, max_length=64)
