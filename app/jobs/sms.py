@@ -9,6 +9,7 @@ is skipped (the mirror keeps the change; the admin prompts for the scope), never
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from sqlmodel import Session
@@ -31,7 +32,13 @@ log = logging.getLogger(__name__)
 
 def status_callback_url(app_url: str, shop_domain: str, outbox_id: int) -> str:
     """Where Twilio reports this message's delivery (the ingress in ``app/web/sms_hooks.py``)."""
-    return f"{app_url}/channels/twilio/status?{urlencode({'shop': shop_domain, 'outbox': outbox_id})}"
+    return _status_callback_base(app_url, shop_domain) + str(int(outbox_id))
+
+
+@lru_cache(maxsize=1024)
+def _status_callback_base(app_url: str, shop_domain: str) -> str:
+    """The shop's callback URL up to the outbox id (encoded once, not for every message of a batch)."""
+    return f"{app_url}/channels/twilio/status?{urlencode({'shop': shop_domain})}&outbox="
 
 
 def prepare_sms(
