@@ -24,11 +24,9 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable
-from contextlib import ExitStack, nullcontext
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
@@ -42,7 +40,6 @@ from app.channels.base import (
     Sender,
     SendError,
     TransientError,
-    held_open,
 )
 from app.channels.email import EmailChannel, SmtpTarget
 from app.channels.unsubscribe import make_guest_token, make_token, unsubscribe_url
@@ -52,6 +49,7 @@ from app.db import session_scope
 from app.jobs import relay_channels
 from app.jobs.flow_relay import prepare_flow
 from app.jobs.outgoing import BatchMemo, outgoing
+from app.jobs.relay_run import Held, send_all
 from app.jobs.sms import prepare_sms
 from app.models.base import utcnow
 from app.models.messaging import CANCELLED, FAILED, PENDING, SENT, UNKNOWN, OutboxMessage
@@ -183,59 +181,6 @@ def _claimable(
     return [r.id for r in candidates if r.id not in instead], instead
 
 
-class Held:
-    """What a relay run keeps across its batches: the clients it holds open (``hold()``: one SMTP session, one
-    HTTP connection), as the peer of ``attune bench outbox`` keeps one for a whole round, and each shop's
-    channel setup (``setups``) and allowed hours (``hours``), read by the first batch that needs them. A run
-    takes at most ``MAX_BATCHES`` batches (about a second of SMS), so a settings change reaches the relay at
-    its next run. A client is used only while it equals the one held (``key``: the same server, account and
-    credentials), else it replaces it. A client without ``key`` is held for its batch."""
-
-    def __init__(self) -> None:
-        self._stack = ExitStack()
-        self._clients: dict[tuple[int, str], Channel] = {}
-        self.setups: dict[Hashable, Any] = {}
-        self.hours: dict[int, tuple[time, time, str]] = {}
-
-    def client(self, shop_id: int, channel: Channel, batch: ExitStack) -> Channel:
-        key = getattr(channel, "key", None)
-        if key is None:
-            batch.enter_context(held_open(channel))
-            return channel
-        held = self._clients.get((shop_id, channel.name))
-        if held is not None and getattr(held, "key", None) == key:
-            return held
-        self._clients[(shop_id, channel.name)] = channel
-        self._stack.enter_context(held_open(channel))  # the one replaced closes when the run ends
-        return channel
-
-    def __enter__(self) -> Held:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stack.close()
-
-
-def _send_all(
-    prepared: list[tuple[OutboxMessage, Channel, OutgoingMessage]], held: Held | None = None
-) -> list[Accepted | SendError]:
-    """Each message through its channel, in order; the rows of one shop and channel share one client (the
-    first row's, prepared from the same settings in the same transaction, or the equal one ``held`` keeps
-    open from an earlier batch) and its connection."""
-    outcomes: dict[int, Accepted | SendError] = {}
-    with ExitStack() as batch, nullcontext(held) if held else Held() as run:
-        clients: dict[tuple[int, str], Channel] = {}
-        for row, channel, _ in prepared:
-            if (row.shop_id, row.channel) not in clients:
-                clients[(row.shop_id, row.channel)] = run.client(row.shop_id, channel, batch)
-        for row, _, message in prepared:
-            try:
-                outcomes[row.id] = clients[(row.shop_id, row.channel)].send(message)
-            except SendError as exc:
-                outcomes[row.id] = exc
-    return [outcomes[row.id] for row, _, _ in prepared]
-
-
 @dataclass
 class _Batch:
     """A claimed batch: its claim token, each id's status so far, and the messages ready to send."""
@@ -337,7 +282,7 @@ def _count_sends(batch: _Batch, outcomes: list[Accepted | SendError]) -> None:
 
 
 def _send_batch(batch: _Batch, held: Held | None = None) -> list[Accepted | SendError]:
-    outcomes = _send_all(batch.prepared, held)
+    outcomes = send_all(batch.prepared, held)
     _count_sends(batch, outcomes)
     return outcomes
 
