@@ -327,9 +327,10 @@ def relay_due(shop_id: int, channel: str, now: datetime | None = None) -> dict[s
     ``MAX_BATCHES`` batches a run: then it queues itself again, so one busy shop cannot hold the worker).
     Returns how many rows ended in each status.
 
-    The batches run one after another. Overlapping them (sending one batch on a thread while claiming the next)
-    was measured slower on two cores: the threads contend for the interpreter (SMS 0.54× against 0.61× a bare
-    send, ``benchmarks/outbox.md``)."""
+    The batches run one after another; each sent batch is recorded in the transaction of the next claim (alone
+    when that claim fails or the run ends). Overlapping them (sending one batch on a thread while claiming the
+    next) was measured slower on two cores, four times: the threads contend for the interpreter (last, SMS
+    0.65-0.69× against 0.70-0.75× a bare send, ``benchmarks/outbox.md``)."""
     settings = get_settings()
     counts: dict[str, int] = {}
     seen: set[int] = set()

@@ -16,9 +16,9 @@ class Held:
     """What a relay run keeps across its batches: the clients it holds open (``hold()``: one SMTP session, one
     HTTP connection), as the peer of ``attune bench outbox`` keeps one for a whole round, and each shop's
     channel setup (``setups``) and allowed hours (``hours``), read by the first batch that needs them. A run
-    takes at most ``app.jobs.outbox.MAX_BATCHES`` batches (about a second of SMS), so a settings change reaches the relay at
-    its next run. A client is used only while it equals the one held (``key``: the same server, account and
-    credentials), else it replaces it. A client without ``key`` is held for its batch."""
+    takes at most ``app.jobs.outbox.MAX_BATCHES`` batches (about a second of SMS), so a settings change reaches
+    the relay at its next run. A client is used only while it equals the one held (``key``: the same server,
+    account and credentials), else it replaces it. A client without ``key`` is held for its batch."""
 
     def __init__(self) -> None:
         self._stack = ExitStack()

@@ -109,7 +109,7 @@ def _insert_json(
     and columns). The serial ids are drawn in that order, so the returned ids sorted are the rows' ids in order
     (what SQLAlchemy's own "insert many values" relies on)."""
     columns = tuple(dict.fromkeys(c for row in values for c in row))
-    payload = json.dumps([{c: _plain(row.get(c)) for c in columns} for row in values], default=_json_value)
+    payload = _json_rows(values, columns)
     stmt = _insert_from_json(table, columns, returning)
     if not returning:
         connection.execute(stmt, {"new_rows": payload})
@@ -164,7 +164,7 @@ def update_rows(
     columns = [c for c in rows[0] if c != key]
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        payload = json.dumps([{c: _plain(v) for c, v in r.items()} for r in rows], default=_json_value)
+        payload = _json_rows(rows, (key, *columns))
         new = (
             func.json_to_recordset(cast(bindparam("new_rows", payload), JSON))
             .table_valued(*(column(c, table.c[c].type) for c in (key, *columns)))
@@ -178,6 +178,11 @@ def update_rows(
     values = {c: func.coalesce(bindparam(f"new_{c}", type_=table.c[c].type), table.c[c]) for c in columns}
     params = [{f"new_{c}": r[c] for c in (key, *columns)} for r in rows]
     return connection.execute(stmt.values({**values, **(also or {})}), params).rowcount
+
+
+def _json_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """``rows`` as the one JSON parameter PostgreSQL's ``json_to_recordset`` reads (a column a row lacks: null)."""
+    return json.dumps([{c: _plain(row.get(c)) for c in columns} for row in rows], default=_json_value)
 
 
 def _plain(value: Any) -> Any:  # noqa: ANN401

@@ -291,8 +291,8 @@ def quiet_hours_wait_many(
         else {}
     )
     waits: dict[int, tuple[str, datetime | None]] = {}
+    hours = {} if hours is None else hours
     for shop_id, group in _by_shop(quiet).items():
-        hours = {} if hours is None else hours
         if shop_id not in hours:
             hours[shop_id] = allowed_hours(session, shop_id)
         start, end, shop_zone = hours[shop_id]
