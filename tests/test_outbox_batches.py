@@ -21,6 +21,7 @@ from app.jobs import outbox as relay
 from app.models.messaging import OutboxMessage
 from app.orchestrator.proposal import Content, Shopper
 from app.stores import outbox as outbox_store
+from app.stores import outbox_rows
 from tests import email_support
 from tests.bulk_support import statements
 from tests.email_support import NOW, decide, kill_relay_mid_send, proposal
@@ -187,9 +188,10 @@ def test_a_batchs_outcomes_are_recorded_row_by_row_in_one_statement(jobs_env, sh
     decide(jobs_env, *_reminders(shop_id, (11, 12, 13, 14)))
     ids = [r.id for r in _rows(jobs_env, shop_id)]
     with session_scope(jobs_env.database_url) as s:
-        claimed = outbox_store.claim_many(s, ids[:3], "mine", NOW)
-        outbox_store.claim_many(s, ids[3:], "theirs", NOW)
+        claimed = outbox_rows.claim_many(s, ids[:3], "mine", NOW)
+        outbox_rows.claim_many(s, ids[3:], "theirs", NOW)
     assert [r.id for r in claimed] == ids[:3]
+    assert {(r.status, r.claim_token, r.claimed_at, r.attempts) for r in claimed} == {("sending", "mine", NOW, 1)}
     outcomes = [
         Outcome(shop_id, ids[0], "sent", provider_id="P-1"),
         Outcome(shop_id, ids[1], "sent", provider_id="P-2"),

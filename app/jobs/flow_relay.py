@@ -12,11 +12,11 @@ from app.channels.base import AmbiguousError, OutgoingMessage, PermanentError, S
 from app.channels.flow import FlowChannel
 from app.config import Settings
 from app.jobs.outgoing import outgoing
-from app.models.messaging import OutboxMessage
 from app.models.shop import Shop
 from app.shopify.admin import AdminAPIError, AdminAuthError, AdminClient, AdminThrottledError, AdminUserError
 from app.shopify.tokens import ReauthorizationRequired
 from app.shopify.writes import ScopeDenied, flow_trigger_receive
+from app.stores.outbox_rows import RelayRow
 
 
 def firer(settings: Settings, shop_id: int) -> Callable[[str, dict[str, Any]], None]:
@@ -39,9 +39,7 @@ def firer(settings: Settings, shop_id: int) -> Callable[[str, dict[str, Any]], N
     return fire
 
 
-def prepare_flow(
-    session: Session, settings: Settings, row: OutboxMessage
-) -> tuple[FlowChannel, OutgoingMessage]:
+def prepare_flow(session: Session, settings: Settings, row: RelayRow) -> tuple[FlowChannel, OutgoingMessage]:
     """The Flow channel and the message for an outbox row on channel ``flow``."""
     shop = session.get(Shop, row.shop_id)
     if shop is None or not shop.is_installed:

@@ -52,13 +52,14 @@ from app.jobs.outgoing import BatchMemo, outgoing
 from app.jobs.relay_run import Held, send_all
 from app.jobs.sms import prepare_sms
 from app.models.base import utcnow
-from app.models.messaging import CANCELLED, FAILED, PENDING, SENT, UNKNOWN, OutboxMessage
+from app.models.messaging import CANCELLED, FAILED, PENDING, SENT, UNKNOWN
 from app.observability import record_send
 from app.orchestrator.proposal import Purpose
-from app.stores import outbox
+from app.stores import outbox, outbox_rows
 from app.stores.channels import ChannelNotReady, email_setup
 from app.stores.guests import is_guest
 from app.stores.outbox import Outcome
+from app.stores.outbox_rows import RelayRow
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ RETRY_DELAYS = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=1
 
 
 def _prepare(
-    session, settings: Settings, row: OutboxMessage, now: datetime, memo: BatchMemo
+    session, settings: Settings, row: RelayRow, now: datetime, memo: BatchMemo
 ) -> tuple[Channel, OutgoingMessage]:
     """The channel adapter and the message for it (``PermanentError`` when either cannot be had)."""
     if row.channel in relay_channels.PREPARE:  # push, onsite
@@ -110,7 +111,7 @@ def _prepare(
     return channel, outgoing(row, address, sender, unsubscribe_url=link)
 
 
-def _settle(row: OutboxMessage, outcome: Accepted | SendError, now: datetime) -> Outcome | datetime:
+def _settle(row: RelayRow, outcome: Accepted | SendError, now: datetime) -> Outcome | datetime:
     """What the provider's answer makes of a claimed row: its final ``Outcome``, or the time to try again."""
     if isinstance(outcome, Accepted):
         return Outcome(row.shop_id, row.id, SENT, provider_id=outcome.provider_id)
@@ -127,7 +128,7 @@ def _settle(row: OutboxMessage, outcome: Accepted | SendError, now: datetime) ->
 
 
 def _record(
-    session, token: str, sent: list[tuple[OutboxMessage, Accepted | SendError]], now: datetime
+    session, token: str, sent: list[tuple[RelayRow, Accepted | SendError]], now: datetime
 ) -> dict[int, str]:
     """Every outcome of a batch, in the caller's transaction; each row's status afterwards."""
     final: list[Outcome] = []
@@ -147,7 +148,7 @@ def _record(
 
 
 def _claimable(
-    session, rows: list[OutboxMessage], now: datetime, run: Held | None = None
+    session, rows: list[RelayRow], now: datetime, run: Held | None = None
 ) -> tuple[list[int], dict[int, str]]:
     """The ids of ``rows`` that may be claimed now, and what happened to the others instead (recorded here:
     cancelled when no longer wanted or when quiet hours outlast the message's window, deferred to the end
@@ -188,12 +189,12 @@ class _Batch:
     token: str
     now: datetime
     result: dict[int, str]
-    prepared: list[tuple[OutboxMessage, Channel, OutgoingMessage]] = field(default_factory=list)
+    prepared: list[tuple[RelayRow, Channel, OutgoingMessage]] = field(default_factory=list)
 
 
 def _claim(
     settings: Settings,
-    load: Callable[[Session], list[OutboxMessage]],
+    load: Callable[[Session], list[RelayRow]],
     now: datetime,
     ids: Iterable[int] = (),
     run: Held | None = None,
@@ -220,7 +221,7 @@ def _claim(
 def _claim_in(
     session: Session,
     settings: Settings,
-    load: Callable[[Session], list[OutboxMessage]],
+    load: Callable[[Session], list[RelayRow]],
     now: datetime,
     ids: Iterable[int],
     run: Held | None,
@@ -237,7 +238,7 @@ def _claim_in(
     wanted = set(ready)
     candidates = [r for r in rows if r.id in wanted]
     memo = BatchMemo(session, candidates, run.setups if run else None)
-    prepared: list[tuple[OutboxMessage, Channel, OutgoingMessage]] = []
+    prepared: list[tuple[RelayRow, Channel, OutgoingMessage]] = []
     refused: list[Outcome] = []
     for row in candidates:
         try:
@@ -248,7 +249,7 @@ def _claim_in(
         prepared.append((row, channel, message))
     if sent is not None:
         _record_sent(session, *sent)
-    won = {r.id for r in outbox.claim_rows(session, candidates, batch.token, now)}
+    won = {r.id for r in outbox_rows.claim_rows(session, candidates, batch.token, now)}
     batch.prepared = [p for p in prepared if p[0].id in won]
     failed = [o for o in refused if o.outbox_id in won]  # another relay's rows are its own to record
     for o in failed:
@@ -314,7 +315,7 @@ def relay_rows(outbox_ids: list[int], now: datetime | None = None) -> dict[int, 
     """One batch: send the rows of ``outbox_ids`` that are due and still pending. Returns each id's status
     afterwards, or ``not due``, ``deferred``, ``missing``, ``claimed by another relay``."""
     ids, settings = list(outbox_ids), get_settings()
-    return _relay(settings, _claim(settings, lambda s: outbox.get_many(s, ids), now or utcnow(), ids))
+    return _relay(settings, _claim(settings, lambda s: outbox_rows.get_many(s, ids), now or utcnow(), ids))
 
 
 def relay_message(outbox_id: int, now: datetime | None = None) -> str:
@@ -335,8 +336,8 @@ def relay_due(shop_id: int, channel: str, now: datetime | None = None) -> dict[s
     counts: dict[str, int] = {}
     seen: set[int] = set()
 
-    def due(session: Session) -> list[OutboxMessage]:  # read in the claim's own transaction
-        rows = outbox.due_rows(session, moment, BATCH_SIZE, shop_id=shop_id, channel=channel)
+    def due(session: Session) -> list[RelayRow]:  # read in the claim's own transaction
+        rows = outbox_rows.due_rows(session, moment, BATCH_SIZE, shop_id=shop_id, channel=channel)
         return [r for r in rows if r.id not in seen]
 
     def tally(batch: _Batch) -> None:

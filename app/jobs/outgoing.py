@@ -12,16 +12,16 @@ from app.channels.base import OutgoingMessage, Sender
 from app.channels.sms import SmsChannel
 from app.config import Settings
 from app.models.guests import GuestContact
-from app.models.messaging import OutboxMessage
 from app.stores.channels import recipient_addresses
 from app.stores.guests import guest_contacts, is_guest
+from app.stores.outbox_rows import RelayRow
 from app.stores.sms import SmsSetup
 
 T = TypeVar("T")
 
 
 def outgoing(
-    row: OutboxMessage,
+    row: RelayRow,
     recipient: str,
     sender: Sender,
     *,
@@ -65,7 +65,7 @@ class BatchMemo:
     recipients' addresses (one query per shop and channel for every row of the batch, ``address``)."""
 
     def __init__(
-        self, session: Session, rows: Sequence[OutboxMessage], setups: dict[Hashable, Any] | None = None
+        self, session: Session, rows: Sequence[RelayRow], setups: dict[Hashable, Any] | None = None
     ) -> None:
         self.session = session
         self.rows = rows
@@ -79,7 +79,7 @@ class BatchMemo:
             self._setups[key] = load()
         return self._setups[key]
 
-    def address(self, row: OutboxMessage) -> str | None:
+    def address(self, row: RelayRow) -> str | None:
         """The row's recipient on its channel (an e-mail address or a phone number), or None: the address the
         shopper gave when they asked for this message, else their customer record's."""
         if row.address:

@@ -15,21 +15,21 @@ from app.channels.push import PushChannel, PushTarget
 from app.config import Settings
 from app.crypto import TokenCipher
 from app.jobs.outgoing import outgoing, plain_sender
-from app.models.messaging import OutboxMessage
 from app.models.shop import Shop
 from app.stores import push
 from app.stores.channels import ChannelNotReady
+from app.stores.outbox_rows import RelayRow
 
 ONSITE_DEFAULT_LIFE = timedelta(days=7)
 
 
-def _message(session: Session, row: OutboxMessage, recipient: str, **extra) -> OutgoingMessage:
+def _message(session: Session, row: RelayRow, recipient: str, **extra) -> OutgoingMessage:
     shop = session.get(Shop, row.shop_id)
     name = shop.domain if shop is not None else ""
     return outgoing(row, recipient, plain_sender(name), extra=extra)
 
 
-def _ttl(row: OutboxMessage, now: datetime) -> int:
+def _ttl(row: RelayRow, now: datetime) -> int:
     """Seconds the push service may hold the message: until the proposal's latest send time."""
     if row.latest_at is None:
         return 24 * 3600
@@ -37,7 +37,7 @@ def _ttl(row: OutboxMessage, now: datetime) -> int:
 
 
 def prepare_push(
-    session: Session, settings: Settings, row: OutboxMessage, now: datetime
+    session: Session, settings: Settings, row: RelayRow, now: datetime
 ) -> tuple[Channel, OutgoingMessage]:
     try:
         keys = push.vapid_keys(session, TokenCipher(settings.encryption_keys), row.shop_id)
@@ -55,7 +55,7 @@ def prepare_push(
 
 
 def prepare_onsite(
-    session: Session, settings: Settings, row: OutboxMessage, now: datetime
+    session: Session, settings: Settings, row: RelayRow, now: datetime
 ) -> tuple[Channel, OutgoingMessage]:
     expires = row.latest_at or (row.send_at + ONSITE_DEFAULT_LIFE)
     message = _message(
@@ -72,15 +72,13 @@ def prepare_onsite(
     return OnsiteChannel(settings.database_url), message
 
 
-PREPARE: dict[
-    str, Callable[[Session, Settings, OutboxMessage, datetime], tuple[Channel, OutgoingMessage]]
-] = {
+PREPARE: dict[str, Callable[[Session, Settings, RelayRow, datetime], tuple[Channel, OutgoingMessage]]] = {
     "push": prepare_push,
     "onsite": prepare_onsite,
 }
 
 
-def forget_gone(session: Session, row: OutboxMessage, gone: Iterable[str]) -> None:
+def forget_gone(session: Session, row: RelayRow, gone: Iterable[str]) -> None:
     """Delete what the provider said no longer exists (web push subscriptions answered 404/410)."""
     if row.channel == "push":
         push.forget(session, row.shop_id, [int(g) for g in gone if str(g).isdigit()])

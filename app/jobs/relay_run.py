@@ -9,7 +9,7 @@ from datetime import time
 from typing import Any
 
 from app.channels.base import Accepted, Channel, OutgoingMessage, SendError, held_open
-from app.models.messaging import OutboxMessage
+from app.stores.outbox_rows import RelayRow
 
 
 class Held:
@@ -46,7 +46,7 @@ class Held:
 
 
 def send_all(
-    prepared: list[tuple[OutboxMessage, Channel, OutgoingMessage]], held: Held | None = None
+    prepared: list[tuple[RelayRow, Channel, OutgoingMessage]], held: Held | None = None
 ) -> list[Accepted | SendError]:
     """Each message through its channel, in order; the rows of one shop and channel share one client (the
     first row's, prepared from the same settings in the same transaction, or the equal one ``held`` keeps

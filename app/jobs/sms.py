@@ -19,12 +19,12 @@ from app.config import Settings, get_settings
 from app.crypto import TokenCipher
 from app.db import session_scope
 from app.jobs.outgoing import BatchMemo, outgoing, plain_sender, sms_channel
-from app.models.messaging import OutboxMessage
 from app.shopify.admin import AdminClient, AdminUserError
 from app.shopify.oauth import missing_scopes, parse_scopes
 from app.shopify.sms_consent import SCOPE, WRITABLE, update_sms_marketing_consent
 from app.stores import sms as sms_store
 from app.stores.channels import ChannelNotReady
+from app.stores.outbox_rows import RelayRow
 from app.stores.sms import SmsSetup
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def _status_callback_base(app_url: str, shop_domain: str) -> str:
 
 
 def prepare_sms(
-    session: Session, settings: Settings, row: OutboxMessage, memo: BatchMemo | None = None
+    session: Session, settings: Settings, row: RelayRow, memo: BatchMemo | None = None
 ) -> tuple[Channel, OutgoingMessage]:
     """The SMS adapter and the message for an outbox row (``PermanentError`` when either cannot be had); the
     rows of one batch share the shop's client through ``memo``."""

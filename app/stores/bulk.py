@@ -121,6 +121,7 @@ def _insert_json(
 
 
 _POSTGRESQL = postgresql.dialect()
+_UTC_DATETIME = UTCDateTime()
 
 
 @cache
@@ -196,7 +197,7 @@ def _json_value(value: Any) -> Any:  # noqa: ANN401
     """A datetime as ``UTCDateTime`` stores it on PostgreSQL (aware, in UTC; a naive one is refused), written as
     ISO 8601 with its offset, which PostgreSQL reads into ``timestamptz``."""
     if isinstance(value, datetime):
-        return UTCDateTime().process_bind_param(value, _POSTGRESQL).isoformat()
+        return _UTC_DATETIME.process_bind_param(value, _POSTGRESQL).isoformat()
     raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 

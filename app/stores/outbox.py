@@ -6,7 +6,8 @@ token once claimed), so two relays of one row can never both send it:
     old ──▶ unknown (marketing: never re-sent automatically) or pending (transactional: sent again, same
     Message-ID)
 
-No commits: the relay commits each transition before it talks to the provider.
+No commits: the relay commits each transition before it talks to the provider. The relay reads and claims its
+rows through ``app.stores.outbox_rows``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from sqlalchemy import update
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from app.agents.back_in_stock import AGENT as BACK_IN_STOCK
@@ -31,6 +31,7 @@ from app.stores.contact_policy import allowed_hours
 from app.stores.conversation import follow_outbox, follow_outbox_many
 from app.stores.guests import guest_contacts, guest_purchases
 from app.stores.orchestrator import last_purchases, out_of_stock_products
+from app.stores.outbox_rows import RelayRow
 from app.stores.push import subscribed_keys
 
 CLAIM_TIMEOUT = timedelta(minutes=10)  # a send (SMTP timeouts included) never takes this long
@@ -61,70 +62,9 @@ def get(session: Session, outbox_id: int) -> OutboxMessage | None:
     ).first()
 
 
-def get_many(session: Session, outbox_ids: list[int]) -> list[OutboxMessage]:
-    """The rows of ``outbox_ids`` that exist, freshly read, in id order."""
-    if not outbox_ids:
-        return []
-    return list(
-        session.exec(
-            select(OutboxMessage)
-            .where(one_of(session, OutboxMessage.id, outbox_ids))
-            .order_by(OutboxMessage.id)
-            .execution_options(populate_existing=True)
-        ).all()
-    )
-
-
-def claim_many(session: Session, outbox_ids: list[int], token: str, now: datetime) -> list[OutboxMessage]:
-    """pending (and due) → sending under ``token``, in one compare-and-set ``UPDATE`` for all of
-    ``outbox_ids``; the rows this caller won (a row another relay claimed first is not among them)."""
-    return claim_rows(session, get_many(session, outbox_ids), token, now)
-
-
-def claim_rows(
-    session: Session, rows: Sequence[OutboxMessage], token: str, now: datetime
-) -> list[OutboxMessage]:
-    """``claim_many`` for rows already read: one compare-and-set ``UPDATE ... RETURNING`` (SQLite ≥ 3.35 and
-    PostgreSQL) that names the rows this caller won, whose loaded state then takes the claim (status, token,
-    time, attempts as the database now holds them) without being written again."""
-    if not rows:
-        return []
-    won = dict(
-        session.connection()
-        .execute(
-            update(OutboxMessage)
-            .where(
-                one_of(session, OutboxMessage.id, [r.id for r in rows]),
-                OutboxMessage.status == PENDING,
-                OutboxMessage.send_at <= now,
-            )
-            .values(
-                status=SENDING,
-                claim_token=token,
-                claimed_at=now,
-                attempts=OutboxMessage.attempts + 1,
-                updated_at=now,
-            )
-            .returning(OutboxMessage.id, OutboxMessage.attempts)
-        )
-        .all()
-    )
-    claimed = sorted((r for r in rows if r.id in won), key=lambda r: r.id)
-    for row in claimed:
-        for name, value in (
-            ("status", SENDING),
-            ("claim_token", token),
-            ("claimed_at", now),
-            ("attempts", won[row.id]),
-            ("updated_at", now),
-        ):
-            set_committed_value(row, name, value)
-    return claimed
-
-
 def finish(
     session: Session,
-    row: OutboxMessage,
+    row: OutboxMessage | RelayRow,
     token: str,
     status: str,
     now: datetime,
@@ -179,7 +119,7 @@ def finish_many(session: Session, token: str, outcomes: Sequence[Outcome], now: 
 
 
 def retry_later(
-    session: Session, row: OutboxMessage, token: str, error: str, at: datetime, now: datetime
+    session: Session, row: OutboxMessage | RelayRow, token: str, error: str, at: datetime, now: datetime
 ) -> bool:
     """sending → pending, due again at ``at`` (a transient error before the provider accepted)."""
     return _cas(
@@ -187,7 +127,7 @@ def retry_later(
     )
 
 
-def cancel(session: Session, row: OutboxMessage, reason: str, now: datetime) -> bool:
+def cancel(session: Session, row: RelayRow, reason: str, now: datetime) -> bool:
     """pending → cancelled, before any send."""
     done = _cas(session, row.id, PENDING, None, now, status=CANCELLED, last_error=reason)
     if done:
@@ -195,7 +135,7 @@ def cancel(session: Session, row: OutboxMessage, reason: str, now: datetime) -> 
     return done
 
 
-def why_not_now_many(session: Session, rows: Sequence[OutboxMessage]) -> dict[int, str]:
+def why_not_now_many(session: Session, rows: Sequence[RelayRow]) -> dict[int, str]:
     """Outbox id → a reason the message must no longer go out, for those of ``rows`` that have one; checked
     just before the claim, in a few queries per shop: a product the marketing message is about out of stock
     since the decision (back in stock recalls its own, per variant: ``app.stores.back_in_stock_batches``),
@@ -255,8 +195,8 @@ def why_not_now_many(session: Session, rows: Sequence[OutboxMessage]) -> dict[in
     return reasons
 
 
-def _by_shop(rows: Sequence[OutboxMessage]) -> dict[int, list[OutboxMessage]]:
-    groups: dict[int, list[OutboxMessage]] = defaultdict(list)
+def _by_shop(rows: Sequence[RelayRow]) -> dict[int, list[RelayRow]]:
+    groups: dict[int, list[RelayRow]] = defaultdict(list)
     for row in rows:
         groups[row.shop_id].append(row)
     return groups
@@ -264,7 +204,7 @@ def _by_shop(rows: Sequence[OutboxMessage]) -> dict[int, list[OutboxMessage]]:
 
 def quiet_hours_wait_many(
     session: Session,
-    rows: Sequence[OutboxMessage],
+    rows: Sequence[RelayRow],
     now: datetime,
     hours: dict[int, tuple[time, time, str]] | None = None,
 ) -> dict[int, tuple[str, datetime | None]]:
@@ -308,7 +248,7 @@ def quiet_hours_wait_many(
     return waits
 
 
-def postpone(session: Session, row: OutboxMessage, at: datetime, now: datetime) -> bool:
+def postpone(session: Session, row: RelayRow, at: datetime, now: datetime) -> bool:
     """A pending row waits until ``at`` (the sweeper queues it then)."""
     return _cas(session, row.id, PENDING, None, now, send_at=at)
 
@@ -328,26 +268,6 @@ def due(
     if channel is not None:
         stmt = stmt.where(OutboxMessage.channel == channel)
     return list(session.exec(stmt.order_by(OutboxMessage.send_at, OutboxMessage.id).limit(limit)).all())
-
-
-def due_rows(
-    session: Session, now: datetime, limit: int, *, shop_id: int, channel: str
-) -> list[OutboxMessage]:
-    """``due`` for one shop and channel, the rows themselves (freshly read), oldest first."""
-    return list(
-        session.exec(
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.status == PENDING,
-                OutboxMessage.send_at <= now,
-                OutboxMessage.shop_id == shop_id,
-                OutboxMessage.channel == channel,
-            )
-            .order_by(OutboxMessage.send_at, OutboxMessage.id)
-            .limit(limit)
-            .execution_options(populate_existing=True)
-        ).all()
-    )
 
 
 def due_groups(session: Session, now: datetime) -> list[tuple[int, str]]:
