@@ -52,7 +52,7 @@ def test_each_row_takes_its_own_values_and_none_keeps_the_rows_own(settings):
                     "send_at": None,
                 },
             ],
-            where=(T.c.shop_id == shop_id,),
+            where={"shop_id": shop_id},
             also={"action": "defer"},
         )
     assert changed == 3
@@ -67,13 +67,15 @@ def test_each_row_takes_its_own_values_and_none_keeps_the_rows_own(settings):
 def test_rows_the_condition_excludes_are_left_alone_and_not_counted(settings):
     shop_id, ids = _decisions(settings, 3)
     with session_scope(settings.database_url) as s:
+        assert update_rows(s, T, "id", [{"id": ids[1], "channel": "sms"}]) == 1
         changed = update_rows(
             s,
             T,
             "id",
             [{"id": i, "reason": "changed"} for i in ids],
-            where=(T.c.shop_id == shop_id, T.c.dedupe_key != "browse:1"),
+            where={"shop_id": shop_id, "channel": "email"},
         )
+        assert update_rows(s, T, "id", [{"id": ids[1], "reason": "x"}], where={"shop_id": shop_id + 1}) == 0
         assert update_rows(s, T, "id", []) == 0
     assert changed == 2
     assert [r.reason for _, r in sorted(_read(settings, ids).items())] == [
@@ -89,6 +91,6 @@ def test_the_statement_is_the_same_text_for_3_rows_as_for_30(settings):
         for batch in (ids[:3], ids):
             with session_scope(settings.database_url) as s:
                 rows = [{"id": i, "reason": f"r{i}"} for i in batch]
-                update_rows(s, T, "id", rows, where=(T.c.shop_id == shop_id,))
+                update_rows(s, T, "id", rows, where={"shop_id": shop_id})
     assert len(seen) == 2 and seen[0] == seen[1]
     assert {r.reason for r in _read(settings, ids).values()} == {f"r{i}" for i in ids}

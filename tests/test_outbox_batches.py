@@ -191,7 +191,9 @@ def test_a_batchs_outcomes_are_recorded_row_by_row_in_one_statement(jobs_env, sh
         claimed = outbox_rows.claim_many(s, ids[:3], "mine", NOW)
         outbox_rows.claim_many(s, ids[3:], "theirs", NOW)
     assert [r.id for r in claimed] == ids[:3]
-    assert {(r.status, r.claim_token, r.claimed_at, r.attempts) for r in claimed} == {("sending", "mine", NOW, 1)}
+    assert {(r.status, r.claim_token, r.claimed_at, r.attempts) for r in claimed} == {
+        ("sending", "mine", NOW, 1)
+    }
     outcomes = [
         Outcome(shop_id, ids[0], "sent", provider_id="P-1"),
         Outcome(shop_id, ids[1], "sent", provider_id="P-2"),

@@ -22,7 +22,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import cache, partial
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -47,6 +47,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, SQLModel
 
 from app.models.base import UTCDateTime
+
+T = TypeVar("T")
 
 
 @cache
@@ -147,38 +149,61 @@ def update_rows(
     key: str,
     rows: Sequence[Mapping[str, Any]],
     *,
-    where: Sequence[ColumnElement[bool]] = (),
+    where: Mapping[str, Any] | None = None,
     also: Mapping[str, Any] | None = None,
 ) -> int:
     """Write each of ``rows`` (its ``key`` and its new values by column name, the same columns in every row; None:
-    the row keeps its own) to the row of ``table`` with that ``key`` where ``where`` holds too, and ``also``
-    (the same for every row, such as ``updated_at``). Returns how many rows changed.
+    the row keeps its own) to the row of ``table`` with that ``key`` where each column of ``where`` equals its
+    value too, and ``also`` (the same for every row, such as ``updated_at``). Returns how many rows changed.
 
     PostgreSQL: one ``UPDATE ... FROM json_to_recordset(...)`` whose rows come in one JSON parameter, so the
     statement's text is the same however many rows there are: the driver and the server reuse its parsed and
     prepared form. (A ``CASE`` per column with two parameters per row was a new text at every size, compiled
     afresh, and psycopg parses any statement of more than 50 parameters again at every run.) SQLite: an
     ``executemany`` of one cached ``UPDATE``, which sqlite3 runs in C; SQLite's ``UPDATE ... FROM`` would scan the
-    table once per new row."""
+    table once per new row. Either statement is built once per table and columns (``_update_statement``)."""
     if not rows:
         return 0
-    columns = [c for c in rows[0] if c != key]
+    where, also = where or {}, also or {}
+    columns = tuple(c for c in rows[0] if c != key)
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
+    dialect = connection.dialect.name
+    stmt = _update_statement(dialect, table, key, columns, tuple(where), tuple(also))
+    fixed = {**{f"where_{c}": v for c, v in where.items()}, **{f"also_{c}": v for c, v in also.items()}}
+    if dialect == "postgresql":
         payload = _json_rows(rows, (key, *columns))
+        return connection.execute(
+            stmt, {**fixed, "new_rows": payload, "new_keys": [r[key] for r in rows]}
+        ).rowcount
+    params = [{**fixed, **{f"new_{c}": r[c] for c in (key, *columns)}} for r in rows]
+    return connection.execute(stmt, params).rowcount
+
+
+@cache
+def _update_statement(
+    dialect: str,
+    table: Table,
+    key: str,
+    columns: tuple[str, ...],
+    where: tuple[str, ...],
+    also: tuple[str, ...],
+) -> Any:  # noqa: ANN401
+    """``update_rows``'s statement, its values all named parameters: ``new_rows`` and ``new_keys`` (PostgreSQL) or
+    ``new_<column>`` per row (SQLite), ``where_<column>`` and ``also_<column>``."""
+    conditions = [table.c[c] == bindparam(f"where_{c}", type_=table.c[c].type) for c in where]
+    fixed = {c: bindparam(f"also_{c}", type_=table.c[c].type) for c in also}
+    if dialect == "postgresql":
         new = (
-            func.json_to_recordset(cast(bindparam("new_rows", payload), JSON))
+            func.json_to_recordset(cast(bindparam("new_rows", type_=String()), JSON))
             .table_valued(*(column(c, table.c[c].type) for c in (key, *columns)))
             .render_derived(name="new_rows", with_types=True)
         )
-        keys = one_of(session, table.c[key], [r[key] for r in rows])  # the rows by their index, then the join
-        stmt = update(table).where(keys, table.c[key] == new.c[key], *where)
+        keys = any_of(dialect, table.c[key], "new_keys")  # the rows by their index, then the join
         values: dict[str, Any] = {c: func.coalesce(new.c[c], table.c[c]) for c in columns}
-        return connection.execute(stmt.values({**values, **(also or {})})).rowcount
-    stmt = update(table).where(table.c[key] == bindparam(f"new_{key}", type_=table.c[key].type), *where)
+        return update(table).where(keys, table.c[key] == new.c[key], *conditions).values({**values, **fixed})
+    stmt = update(table).where(table.c[key] == bindparam(f"new_{key}", type_=table.c[key].type), *conditions)
     values = {c: func.coalesce(bindparam(f"new_{c}", type_=table.c[c].type), table.c[c]) for c in columns}
-    params = [{f"new_{c}": r[c] for c in (key, *columns)} for r in rows]
-    return connection.execute(stmt.values({**values, **(also or {})}), params).rowcount
+    return stmt.values({**values, **fixed})
 
 
 def _json_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
@@ -207,7 +232,31 @@ def one_of(session: Session, column: Any, values: Iterable[Any]) -> ColumnElemen
     parameter per value, and psycopg parses a statement of over 50 parameters again at every run)."""
     values = list(values)
     if session.get_bind().dialect.name == "postgresql":
-        kind = getattr(column.type, "impl", column.type)  # a TypeDecorator's own (sqlmodel's AutoString)
-        item = String() if isinstance(kind, String) else column.type  # no length: a cast to one cuts values
-        return column == any_(bindparam(None, values, type_=ARRAY(item)))
+        return column == any_(bindparam(None, values, type_=ARRAY(_array_item(column))))
     return column.in_(values)
+
+
+def any_of(dialect: str, column: Any, name: str) -> ColumnElement[bool]:  # noqa: ANN401
+    """``one_of`` for a statement built once (``prebuilt``): ``column`` among the values of the parameter
+    ``name``, a list given at each execution (one array on PostgreSQL, an expanding ``IN`` elsewhere)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(_array_item(column))))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _array_item(column: Any) -> Any:  # noqa: ANN401
+    kind = getattr(column.type, "impl", column.type)  # a TypeDecorator's own (sqlmodel's AutoString)
+    return String() if isinstance(kind, String) else column.type  # no length: a cast to one cuts values
+
+
+def prebuilt(build: Callable[[str], T]) -> Callable[[Session], T]:
+    """A statement built once per SQL dialect by ``build(dialect_name)``, every value in it a named parameter
+    given at execution. SQLAlchemy builds a statement's objects and works out its cache key afresh each time the
+    code that builds it runs (0.2-0.6 ms for the relay's and the orchestrator's queries) before it finds the
+    compiled form in its cache; a statement built once keeps its key."""
+    built = cache(build)
+
+    def get(session: Session) -> T:
+        return built(session.get_bind().dialect.name)
+
+    return get

@@ -4,9 +4,10 @@ And the recipient's address on a channel. No commits."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from sqlalchemy import Select, bindparam
 from sqlmodel import Session, select
 
 from app.channels.base import Sender
@@ -15,7 +16,7 @@ from app.models.base import utcnow
 from app.models.commerce import Customer
 from app.models.messaging import ChannelConfig
 from app.models.shop import Shop
-from app.stores.bulk import one_of
+from app.stores.bulk import any_of, prebuilt
 
 
 class ChannelNotReady(ValueError):
@@ -87,15 +88,25 @@ def recipient_addresses(
 ) -> dict[int, str]:
     """Customer id → their address on ``channel`` (e-mail or phone), for those of ``customer_ids`` who have one
     and are not erased."""
-    field = {"email": Customer.email, "sms": Customer.phone}.get(channel)
     ids = sorted(set(customer_ids))
-    if field is None or not ids:
+    if channel not in _ADDRESS_FIELDS or not ids:
         return {}
-    rows = session.exec(
-        select(Customer.shopify_id, field).where(
-            Customer.shop_id == shop_id,
-            one_of(session, Customer.shopify_id, ids),
-            Customer.deleted_at == None,  # noqa: E711
-        )
-    ).all()
+    rows = session.connection().execute(_addresses[channel](session), {"shop_id": shop_id, "ids": ids}).all()
     return {cid: address for cid, address in rows if address}
+
+
+_ADDRESS_FIELDS = {"email": "email", "sms": "phone"}
+
+
+def _address_query(field: str) -> Callable[[Session], Select]:
+    @prebuilt
+    def build(dialect: str) -> Select:
+        c = Customer.__table__.c  # type: ignore[attr-defined]
+        return select(c.shopify_id, c[field]).where(
+            c.shop_id == bindparam("shop_id"), any_of(dialect, c.shopify_id, "ids"), c.deleted_at.is_(None)
+        )
+
+    return build
+
+
+_addresses = {channel: _address_query(field) for channel, field in _ADDRESS_FIELDS.items()}

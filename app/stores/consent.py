@@ -12,11 +12,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from sqlalchemy import Select, bindparam
 from sqlmodel import Session, select
 
 from app.models.base import utcnow
 from app.models.messaging import ContactConsent
-from app.stores.bulk import one_of
+from app.stores.bulk import any_of, prebuilt
 
 CONSENT_CHANNELS = ("email", "sms", "push")
 EPOCH_KEY = datetime(1970, 1, 1, tzinfo=UTC)
@@ -74,10 +75,15 @@ def consents_for(session: Session, shop_id: int, customer_ids: Iterable[int]) ->
     out: dict[int, dict[str, str]] = defaultdict(dict)
     if not ids:
         return out
-    for customer_id, channel, state in session.exec(
-        select(ContactConsent.customer_shopify_id, ContactConsent.channel, ContactConsent.state).where(
-            ContactConsent.shop_id == shop_id, one_of(session, ContactConsent.customer_shopify_id, ids)
-        )
-    ).all():
+    params = {"shop_id": shop_id, "ids": ids}
+    for customer_id, channel, state in session.connection().execute(_consents(session), params).all():
         out[customer_id][channel] = state
     return out
+
+
+@prebuilt
+def _consents(dialect: str) -> Select:
+    c = ContactConsent.__table__.c  # type: ignore[attr-defined]
+    return select(c.customer_shopify_id, c.channel, c.state).where(
+        c.shop_id == bindparam("shop_id"), any_of(dialect, c.customer_shopify_id, "ids")
+    )

@@ -105,7 +105,7 @@ def follow_outbox_many(session: Session, changes: Sequence[tuple[int, int, str, 
             t,
             "outbox_id",
             [{"outbox_id": i, "status": s, "provider_id": p} for i, (s, p) in rows.items()],
-            where=(t.c.shop_id == shop,),
+            where={"shop_id": shop},
             also={"updated_at": utcnow()},
         )
 

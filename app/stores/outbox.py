@@ -101,7 +101,7 @@ def finish_many(session: Session, token: str, outcomes: Sequence[Outcome], now: 
             }
             for i, o in wanted.items()
         ],
-        where=(t.c.status == SENDING, t.c.claim_token == token),
+        where={"status": SENDING, "claim_token": token},
         also={"updated_at": now},
     )
     if changed == len(wanted) == len(outcomes):

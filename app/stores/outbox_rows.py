@@ -16,11 +16,11 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Integer, Select, Update, bindparam, select, update
 from sqlmodel import Session
 
 from app.models.messaging import PENDING, SENDING, OutboxMessage
-from app.stores.bulk import one_of
+from app.stores.bulk import any_of, prebuilt
 
 
 @dataclass(slots=True)
@@ -57,28 +57,59 @@ _TABLE = OutboxMessage.__table__  # type: ignore[attr-defined]
 _COLUMNS = [_TABLE.c[f.name] for f in fields(RelayRow)]
 
 
-def _rows(session: Session, stmt: Select) -> list[RelayRow]:
-    return [RelayRow(*r) for r in session.connection().execute(stmt).all()]
+def _rows(session: Session, stmt: Select, params: dict[str, Any]) -> list[RelayRow]:
+    return [RelayRow(*r) for r in session.connection().execute(stmt, params).all()]
+
+
+@prebuilt
+def _by_ids(dialect: str) -> Select:
+    return select(*_COLUMNS).where(any_of(dialect, _TABLE.c.id, "ids")).order_by(_TABLE.c.id)
+
+
+@prebuilt
+def _due(dialect: str) -> Select:
+    t = _TABLE
+    return (
+        select(*_COLUMNS)
+        .where(
+            t.c.status == PENDING,
+            t.c.send_at <= bindparam("now", type_=t.c.send_at.type),
+            t.c.shop_id == bindparam("shop_id"),
+            t.c.channel == bindparam("channel"),
+        )
+        .order_by(t.c.send_at, t.c.id)
+        .limit(bindparam("limit", type_=Integer()))
+    )
+
+
+@prebuilt
+def _claim(dialect: str) -> Update:
+    t = _TABLE
+    now = bindparam("claim_now", type_=t.c.claimed_at.type)
+    return (
+        update(t)
+        .where(any_of(dialect, t.c.id, "ids"), t.c.status == PENDING, t.c.send_at <= now)
+        .values(
+            status=SENDING,
+            claim_token=bindparam("claim_token_value", type_=t.c.claim_token.type),
+            claimed_at=now,
+            attempts=t.c.attempts + 1,
+            updated_at=now,
+        )
+        .returning(t.c.id, t.c.attempts)
+    )
 
 
 def get_many(session: Session, outbox_ids: list[int]) -> list[RelayRow]:
     """The rows of ``outbox_ids`` that exist, in id order."""
     if not outbox_ids:
         return []
-    t = _TABLE
-    return _rows(session, select(*_COLUMNS).where(one_of(session, t.c.id, outbox_ids)).order_by(t.c.id))
+    return _rows(session, _by_ids(session), {"ids": list(outbox_ids)})
 
 
 def due_rows(session: Session, now: datetime, limit: int, *, shop_id: int, channel: str) -> list[RelayRow]:
     """Up to ``limit`` pending rows of one shop and channel whose time has come, oldest first."""
-    t = _TABLE
-    return _rows(
-        session,
-        select(*_COLUMNS)
-        .where(t.c.status == PENDING, t.c.send_at <= now, t.c.shop_id == shop_id, t.c.channel == channel)
-        .order_by(t.c.send_at, t.c.id)
-        .limit(limit),
-    )
+    return _rows(session, _due(session), {"now": now, "shop_id": shop_id, "channel": channel, "limit": limit})
 
 
 def claim_many(session: Session, outbox_ids: list[int], token: str, now: datetime) -> list[RelayRow]:
@@ -93,19 +124,8 @@ def claim_rows(session: Session, rows: Sequence[RelayRow], token: str, now: date
     as the database now holds them)."""
     if not rows:
         return []
-    t = _TABLE
-    won = dict(
-        session.connection()
-        .execute(
-            update(t)
-            .where(one_of(session, t.c.id, [r.id for r in rows]), t.c.status == PENDING, t.c.send_at <= now)
-            .values(
-                status=SENDING, claim_token=token, claimed_at=now, attempts=t.c.attempts + 1, updated_at=now
-            )
-            .returning(t.c.id, t.c.attempts)
-        )
-        .all()
-    )
+    params = {"ids": [r.id for r in rows], "claim_now": now, "claim_token_value": token}
+    won = dict(session.connection().execute(_claim(session), params).all())
     claimed = sorted((r for r in rows if r.id in won), key=lambda r: r.id)
     for row in claimed:
         row.status, row.claim_token, row.claimed_at, row.attempts = SENDING, token, now, won[row.id]
