@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import Select, bindparam, func
 from sqlmodel import Session, select
 
 from app.measurement.holdout import GLOBAL, GLOBAL_DEFAULT_SHARE
@@ -14,6 +14,7 @@ from app.models.control_room import AgentSetting
 from app.models.messaging import ContactPolicyRow, MessageDecision
 from app.models.serving import HoldoutPolicy
 from app.orchestrator.proposal import AgentSwitch, ContactPolicy, HoldoutShare
+from app.stores.bulk import prebuilt
 
 DEFAULT_MESSAGE_HOLDOUT = 0.1
 
@@ -28,7 +29,7 @@ def _time(minute: int) -> time:
 
 def agent_switches(session: Session, shop_id: int) -> dict[str, AgentSwitch]:
     """The agents' cards as the orchestrator reads them."""
-    rows = session.exec(select(AgentSetting).where(AgentSetting.shop_id == shop_id)).all()
+    rows = session.connection().execute(_switches(session), {"shop_id": shop_id}).all()
     return {
         r.agent: AgentSwitch(
             enabled=r.enabled,
@@ -39,6 +40,28 @@ def agent_switches(session: Session, shop_id: int) -> dict[str, AgentSwitch]:
         )
         for r in rows
     }
+
+
+@prebuilt
+def _switches(dialect: str) -> Select:
+    a = AgentSetting.__table__.c  # type: ignore[attr-defined]
+    return select(
+        a.agent, a.enabled, a.channels, a.weekly_budget, a.quiet_start_minute, a.quiet_end_minute
+    ).where(a.shop_id == bindparam("shop_id"))
+
+
+@prebuilt
+def _policy_row(dialect: str) -> Select:
+    c = ContactPolicyRow.__table__.c  # type: ignore[attr-defined]
+    return select(c.per_day, c.per_week, c.quiet_start_minute, c.quiet_end_minute, c.timezone).where(
+        c.shop_id == bindparam("shop_id")
+    )
+
+
+@prebuilt
+def _holdout_rows(dialect: str) -> Select:
+    h = HoldoutPolicy.__table__.c  # type: ignore[attr-defined]
+    return select(h.agent, h.share, h.salt).where(h.shop_id == bindparam("shop_id"))
 
 
 def week_counts(session: Session, shop_id: int, agents: list[str], now: datetime) -> dict[str, int]:
@@ -61,7 +84,7 @@ def week_counts(session: Session, shop_id: int, agents: list[str], now: datetime
 def allowed_hours(session: Session, shop_id: int) -> tuple[time, time, str]:
     """The shop's allowed hours and time zone alone (first allowed minute, first quiet minute again, zone), as
     ``load_policy`` reads them, in one query: the relay's last check before a send needs nothing else."""
-    row = session.exec(select(ContactPolicyRow).where(ContactPolicyRow.shop_id == shop_id)).first()
+    row = session.connection().execute(_policy_row(session), {"shop_id": shop_id}).first()
     if row is None:
         default = ContactPolicy()
         return default.quiet_start, default.quiet_end, default.shop_timezone
@@ -71,10 +94,10 @@ def allowed_hours(session: Session, shop_id: int) -> tuple[time, time, str]:
 def load_policy(session: Session, shop_id: int) -> ContactPolicy:
     """The shop's policy; the defaults (1 a day, 3 a week, 08:00-21:00, 10 % holdout per agent, a 5 % global
     holdout, stored as the ``holdout_policy`` row named ``global``) where none is set."""
-    row = session.exec(select(ContactPolicyRow).where(ContactPolicyRow.shop_id == shop_id)).first()
+    connection, params = session.connection(), {"shop_id": shop_id}
+    row = connection.execute(_policy_row(session), params).first()
     holdouts = {
-        h.agent: HoldoutShare(h.share, h.salt)
-        for h in session.exec(select(HoldoutPolicy).where(HoldoutPolicy.shop_id == shop_id)).all()
+        h.agent: HoldoutShare(h.share, h.salt) for h in connection.execute(_holdout_rows(session), params)
     }
     default = HoldoutShare(DEFAULT_MESSAGE_HOLDOUT)
     everyone = holdouts.pop(GLOBAL, HoldoutShare(GLOBAL_DEFAULT_SHARE))

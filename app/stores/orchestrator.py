@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, null, or_, text, union_all
+from sqlalchemy import Select, bindparam, func, null, or_, text, union_all
 from sqlmodel import Session, select
 
 from app.catalog.stock import variant_availability
@@ -35,7 +35,7 @@ from app.orchestrator.proposal import (
     ShopperFacts,
 )
 from app.orchestrator.timezones import address_timezone
-from app.stores.bulk import insert_rows, one_of
+from app.stores.bulk import any_of, insert_rows, one_of, prebuilt
 from app.stores.consent import consents_for
 from app.stores.conversation import outgoing_entry
 from app.stores.guests import guest_contacts, guest_purchases
@@ -95,35 +95,42 @@ def last_purchases(session: Session, shop_id: int, customer_ids: Sequence[int]) 
     """Customer id → when their latest real (not test) order was placed."""
     if not customer_ids:
         return {}
-    placed = func.max(func.coalesce(Order.processed_at, Order.shopify_created_at))
-    rows = session.exec(
-        select(Order.customer_shopify_id, placed)
-        .where(
-            Order.shop_id == shop_id,
-            one_of(session, Order.customer_shopify_id, sorted(set(customer_ids))),
-            Order.test == False,  # noqa: E712
-        )
-        .group_by(Order.customer_shopify_id)
-    ).all()
+    params = {"shop_id": shop_id, "ids": sorted(set(customer_ids))}
+    rows = session.connection().execute(_last_purchases(session), params).all()
     return {cid: at for cid, at in rows if at is not None}
+
+
+@prebuilt
+def _last_purchases(dialect: str) -> Select:
+    o = Order.__table__.c  # type: ignore[attr-defined]
+    placed = func.max(func.coalesce(o.processed_at, o.shopify_created_at))
+    return (
+        select(o.customer_shopify_id, placed)
+        .where(
+            o.shop_id == bindparam("shop_id"),
+            any_of(dialect, o.customer_shopify_id, "ids"),
+            o.test.is_(False),
+        )
+        .group_by(o.customer_shopify_id)
+    )
 
 
 def _customers(session: Session, shop_id: int, customer_ids: Sequence[int]) -> dict[int, Any]:
     """Customer id → (shopify_id, deleted_at, email, phone, default_address), for those with a record."""
     if not customer_ids:
         return {}
+    params = {"shop_id": shop_id, "ids": list(customer_ids)}
     return {
-        row.shopify_id: row
-        for row in session.exec(
-            select(
-                Customer.shopify_id,
-                Customer.deleted_at,
-                Customer.email,
-                Customer.phone,
-                Customer.default_address,
-            ).where(Customer.shop_id == shop_id, one_of(session, Customer.shopify_id, customer_ids))
-        ).all()
+        row.shopify_id: row for row in session.connection().execute(_customer_rows(session), params).all()
     }
+
+
+@prebuilt
+def _customer_rows(dialect: str) -> Select:
+    c = Customer.__table__.c  # type: ignore[attr-defined]
+    return select(c.shopify_id, c.deleted_at, c.email, c.phone, c.default_address).where(
+        c.shop_id == bindparam("shop_id"), any_of(dialect, c.shopify_id, "ids")
+    )
 
 
 def _history(
@@ -133,42 +140,39 @@ def _history(
     which of the ``wanted`` dedupe keys they already have): of their outbox rows only those with a wanted key or
     inside the week, and their held-out decisions with a wanted key, in one query."""
     week_ago = now - WEEK
-    sent = select(
-        OutboxMessage.shopper_key,
-        OutboxMessage.dedupe_key,
-        OutboxMessage.purpose,
-        OutboxMessage.channel,
-        OutboxMessage.status,
-        OutboxMessage.sent_at,
-        OutboxMessage.send_at,
-    ).where(
-        OutboxMessage.shop_id == shop_id,
-        one_of(session, OutboxMessage.shopper_key, keys),
-        or_(
-            one_of(session, OutboxMessage.dedupe_key, sorted(wanted)),
-            OutboxMessage.send_at > week_ago,
-            OutboxMessage.sent_at > week_ago,  # type: ignore[operator]
-        ),
-    )
-    held_out = select(  # held-out decisions take their key too: the same proposal is never drawn again
-        MessageDecision.shopper_key, MessageDecision.dedupe_key, null(), null(), null(), null(), null()
-    ).where(
-        MessageDecision.shop_id == shop_id,
-        one_of(session, MessageDecision.shopper_key, keys),
-        MessageDecision.action == Action.HOLD_OUT.value,
-        one_of(session, MessageDecision.dedupe_key, sorted(wanted)),
-    )
+    params = {"shop_id": shop_id, "keys": list(keys), "wanted": sorted(wanted), "week_ago": week_ago}
     times: dict[str, list[datetime]] = defaultdict(list)
     taken: dict[str, set[str]] = defaultdict(set)
-    for key, dedupe_key, purpose, channel, status, sent_at, send_at in session.exec(
-        union_all(sent, held_out)  # type: ignore[call-overload]
-    ).all():
+    for key, dedupe_key, purpose, channel, status, sent_at, send_at in (
+        session.connection().execute(_history_rows(session), params).all()
+    ):
         if dedupe_key in wanted:
             taken[key].add(dedupe_key)
         counted = purpose == Purpose.MARKETING and channel in BUDGET_CHANNELS
         if counted and status not in (FAILED, CANCELLED) and (sent_at or send_at) > week_ago:
             times[key].append(sent_at or send_at)
     return times, taken
+
+
+@prebuilt
+def _history_rows(dialect: str) -> Any:  # noqa: ANN401
+    o = OutboxMessage.__table__.c  # type: ignore[attr-defined]
+    d = MessageDecision.__table__.c  # type: ignore[attr-defined]
+    week_ago = bindparam("week_ago", type_=o.send_at.type)
+    sent = select(o.shopper_key, o.dedupe_key, o.purpose, o.channel, o.status, o.sent_at, o.send_at).where(
+        o.shop_id == bindparam("shop_id"),
+        any_of(dialect, o.shopper_key, "keys"),
+        or_(any_of(dialect, o.dedupe_key, "wanted"), o.send_at > week_ago, o.sent_at > week_ago),
+    )
+    held_out = select(  # held-out decisions take their key too: the same proposal is never drawn again
+        d.shopper_key, d.dedupe_key, null(), null(), null(), null(), null()
+    ).where(
+        d.shop_id == bindparam("shop_id"),
+        any_of(dialect, d.shopper_key, "keys"),
+        d.action == Action.HOLD_OUT.value,
+        any_of(dialect, d.dedupe_key, "wanted"),
+    )
+    return union_all(sent, held_out)
 
 
 def _browser_zones(session: Session, shop_id: int, keys: Sequence[str]) -> dict[str, str | None]:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from sqlalchemy import Select, bindparam
 from sqlmodel import Session, select
 
 from app.models.campaigns import MessageVariant
@@ -25,6 +26,7 @@ from app.models.commerce import Order
 from app.models.messaging import MessageDecision
 from app.orchestrator.proposal import Content, Proposal
 from app.orchestrator.variants import Counts, Variant, apply, pick_for
+from app.stores.bulk import any_of, prebuilt
 
 WINDOW = timedelta(days=7)
 SENT = ("send", "defer")
@@ -35,19 +37,23 @@ def load_variants(session: Session, shop_id: int, agents: Iterable[str]) -> dict
     names = sorted(set(agents))
     if not names:
         return {}
-    rows = session.exec(
-        select(MessageVariant)
-        .where(
-            MessageVariant.shop_id == shop_id,
-            MessageVariant.agent.in_(names),  # type: ignore[attr-defined]
-            MessageVariant.active.is_(True),  # type: ignore[attr-defined]
-        )
-        .order_by(MessageVariant.key)
-    ).all()
+    rows = (
+        session.connection().execute(_active_variants(session), {"shop_id": shop_id, "agents": names}).all()
+    )
     out: dict[str, list[Variant]] = defaultdict(list)
-    for r in rows:
-        out[r.agent].append(Variant(r.key, r.subject, r.heading, r.body))
+    for agent, key, subject, heading, body in rows:
+        out[agent].append(Variant(key, subject, heading, body))
     return dict(out)
+
+
+@prebuilt
+def _active_variants(dialect: str) -> Select:
+    v = MessageVariant.__table__.c  # type: ignore[attr-defined]
+    return (
+        select(v.agent, v.key, v.subject, v.heading, v.body)
+        .where(v.shop_id == bindparam("shop_id"), any_of(dialect, v.agent, "agents"), v.active.is_(True))
+        .order_by(v.key)
+    )
 
 
 def save_variants(session: Session, shop_id: int, agent: str, variants: Sequence[Variant]) -> None:
