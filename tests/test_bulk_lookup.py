@@ -12,7 +12,7 @@ from sqlmodel import select
 from app.db import session_scope
 from app.models.commerce import Customer
 from app.models.shop import Shop
-from app.stores.bulk import any_of, one_of, prebuilt
+from app.stores.bulk import any_of, execute, one_of, prebuilt
 from tests.bulk_support import statements
 
 FULL = "c4@" + "e" * 317  # as long as the column allows (320)
@@ -84,3 +84,16 @@ def test_on_postgresql_the_statement_is_the_same_text_for_3_values_as_for_30(set
     assert len(few) == 3 and len(many) == 30 and len(seen) == 2
     if settings.database_url.startswith("postgresql"):
         assert seen[0] == seen[1] and "ANY" in seen[0]
+
+
+def test_a_prebuilt_query_sees_what_the_session_has_not_flushed_yet(settings):
+    """``execute`` flushes first, as the ORM's own queries do: a customer added in the same transaction is found
+    (and, inside ``no_autoflush``, not)."""
+    shop_id = _customers(settings, 1)
+    with session_scope(settings.database_url) as s:
+        s.add(Customer(shop_id=shop_id, shopify_id=2**40 + 9, email="new@example.com"))
+        with s.no_autoflush:
+            unseen = execute(s, _BY_COLUMN["email"](s), {"shop_id": shop_id, "values": ["new@example.com"]})
+            assert unseen.scalars().all() == []
+        seen = execute(s, _BY_COLUMN["email"](s), {"shop_id": shop_id, "values": ["new@example.com"]})
+        assert seen.scalars().all() == ["new@example.com"]

@@ -249,6 +249,15 @@ def _array_item(column: Any) -> Any:  # noqa: ANN401
     return String() if isinstance(kind, String) else column.type  # no length: a cast to one cuts values
 
 
+def execute(session: Session, statement: Any, params: Mapping[str, Any]) -> Any:  # noqa: ANN401
+    """Run a Core statement (a ``prebuilt`` one) on the session's connection with ``params``, after flushing what
+    the session holds, as the ORM's own queries do (autoflush; skipped inside ``no_autoflush``), so objects a
+    caller added or changed in this transaction are seen. The ORM's per-statement work is skipped."""
+    if session.autoflush:
+        session.flush()
+    return session.connection().execute(statement, params)
+
+
 def prebuilt(build: Callable[[str], T]) -> Callable[[Session], T]:
     """A statement built once per SQL dialect by ``build(dialect_name)``, every value in it a named parameter
     given at execution. SQLAlchemy builds a statement's objects and works out its cache key afresh each time the

@@ -16,7 +16,7 @@ from app.models.base import utcnow
 from app.models.commerce import Customer
 from app.models.messaging import ChannelConfig
 from app.models.shop import Shop
-from app.stores.bulk import any_of, prebuilt
+from app.stores.bulk import any_of, execute, prebuilt
 
 
 class ChannelNotReady(ValueError):
@@ -91,7 +91,7 @@ def recipient_addresses(
     ids = sorted(set(customer_ids))
     if channel not in _ADDRESS_FIELDS or not ids:
         return {}
-    rows = session.connection().execute(_addresses[channel](session), {"shop_id": shop_id, "ids": ids}).all()
+    rows = execute(session, _addresses[channel](session), {"shop_id": shop_id, "ids": ids}).all()
     return {cid: address for cid, address in rows if address}
 
 

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from app.models.base import utcnow
 from app.models.messaging import ContactConsent
-from app.stores.bulk import any_of, prebuilt
+from app.stores.bulk import any_of, execute, prebuilt
 
 CONSENT_CHANNELS = ("email", "sms", "push")
 EPOCH_KEY = datetime(1970, 1, 1, tzinfo=UTC)
@@ -76,7 +76,7 @@ def consents_for(session: Session, shop_id: int, customer_ids: Iterable[int]) ->
     if not ids:
         return out
     params = {"shop_id": shop_id, "ids": ids}
-    for customer_id, channel, state in session.connection().execute(_consents(session), params).all():
+    for customer_id, channel, state in execute(session, _consents(session), params).all():
         out[customer_id][channel] = state
     return out
 

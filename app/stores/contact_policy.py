@@ -14,7 +14,7 @@ from app.models.control_room import AgentSetting
 from app.models.messaging import ContactPolicyRow, MessageDecision
 from app.models.serving import HoldoutPolicy
 from app.orchestrator.proposal import AgentSwitch, ContactPolicy, HoldoutShare
-from app.stores.bulk import prebuilt
+from app.stores.bulk import execute, prebuilt
 
 DEFAULT_MESSAGE_HOLDOUT = 0.1
 
@@ -29,7 +29,7 @@ def _time(minute: int) -> time:
 
 def agent_switches(session: Session, shop_id: int) -> dict[str, AgentSwitch]:
     """The agents' cards as the orchestrator reads them."""
-    rows = session.connection().execute(_switches(session), {"shop_id": shop_id}).all()
+    rows = execute(session, _switches(session), {"shop_id": shop_id}).all()
     return {
         r.agent: AgentSwitch(
             enabled=r.enabled,
@@ -84,7 +84,7 @@ def week_counts(session: Session, shop_id: int, agents: list[str], now: datetime
 def allowed_hours(session: Session, shop_id: int) -> tuple[time, time, str]:
     """The shop's allowed hours and time zone alone (first allowed minute, first quiet minute again, zone), as
     ``load_policy`` reads them, in one query: the relay's last check before a send needs nothing else."""
-    row = session.connection().execute(_policy_row(session), {"shop_id": shop_id}).first()
+    row = execute(session, _policy_row(session), {"shop_id": shop_id}).first()
     if row is None:
         default = ContactPolicy()
         return default.quiet_start, default.quiet_end, default.shop_timezone
@@ -94,10 +94,10 @@ def allowed_hours(session: Session, shop_id: int) -> tuple[time, time, str]:
 def load_policy(session: Session, shop_id: int) -> ContactPolicy:
     """The shop's policy; the defaults (1 a day, 3 a week, 08:00-21:00, 10 % holdout per agent, a 5 % global
     holdout, stored as the ``holdout_policy`` row named ``global``) where none is set."""
-    connection, params = session.connection(), {"shop_id": shop_id}
-    row = connection.execute(_policy_row(session), params).first()
+    params = {"shop_id": shop_id}
+    row = execute(session, _policy_row(session), params).first()
     holdouts = {
-        h.agent: HoldoutShare(h.share, h.salt) for h in connection.execute(_holdout_rows(session), params)
+        h.agent: HoldoutShare(h.share, h.salt) for h in execute(session, _holdout_rows(session), params)
     }
     default = HoldoutShare(DEFAULT_MESSAGE_HOLDOUT)
     everyone = holdouts.pop(GLOBAL, HoldoutShare(GLOBAL_DEFAULT_SHARE))

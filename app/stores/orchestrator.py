@@ -35,7 +35,7 @@ from app.orchestrator.proposal import (
     ShopperFacts,
 )
 from app.orchestrator.timezones import address_timezone
-from app.stores.bulk import any_of, insert_rows, one_of, prebuilt
+from app.stores.bulk import any_of, execute, insert_rows, one_of, prebuilt
 from app.stores.consent import consents_for
 from app.stores.conversation import outgoing_entry
 from app.stores.guests import guest_contacts, guest_purchases
@@ -96,7 +96,7 @@ def last_purchases(session: Session, shop_id: int, customer_ids: Sequence[int]) 
     if not customer_ids:
         return {}
     params = {"shop_id": shop_id, "ids": sorted(set(customer_ids))}
-    rows = session.connection().execute(_last_purchases(session), params).all()
+    rows = execute(session, _last_purchases(session), params).all()
     return {cid: at for cid, at in rows if at is not None}
 
 
@@ -120,9 +120,7 @@ def _customers(session: Session, shop_id: int, customer_ids: Sequence[int]) -> d
     if not customer_ids:
         return {}
     params = {"shop_id": shop_id, "ids": list(customer_ids)}
-    return {
-        row.shopify_id: row for row in session.connection().execute(_customer_rows(session), params).all()
-    }
+    return {row.shopify_id: row for row in execute(session, _customer_rows(session), params).all()}
 
 
 @prebuilt
@@ -143,9 +141,9 @@ def _history(
     params = {"shop_id": shop_id, "keys": list(keys), "wanted": sorted(wanted), "week_ago": week_ago}
     times: dict[str, list[datetime]] = defaultdict(list)
     taken: dict[str, set[str]] = defaultdict(set)
-    for key, dedupe_key, purpose, channel, status, sent_at, send_at in (
-        session.connection().execute(_history_rows(session), params).all()
-    ):
+    for key, dedupe_key, purpose, channel, status, sent_at, send_at in execute(
+        session, _history_rows(session), params
+    ).all():
         if dedupe_key in wanted:
             taken[key].add(dedupe_key)
         counted = purpose == Purpose.MARKETING and channel in BUDGET_CHANNELS

@@ -20,7 +20,7 @@ from sqlalchemy import Integer, Select, Update, bindparam, select, update
 from sqlmodel import Session
 
 from app.models.messaging import PENDING, SENDING, OutboxMessage
-from app.stores.bulk import any_of, prebuilt
+from app.stores.bulk import any_of, execute, prebuilt
 
 
 @dataclass(slots=True)
@@ -58,7 +58,7 @@ _COLUMNS = [_TABLE.c[f.name] for f in fields(RelayRow)]
 
 
 def _rows(session: Session, stmt: Select, params: dict[str, Any]) -> list[RelayRow]:
-    return [RelayRow(*r) for r in session.connection().execute(stmt, params).all()]
+    return [RelayRow(*r) for r in execute(session, stmt, params).all()]
 
 
 @prebuilt
@@ -125,7 +125,7 @@ def claim_rows(session: Session, rows: Sequence[RelayRow], token: str, now: date
     if not rows:
         return []
     params = {"ids": [r.id for r in rows], "claim_now": now, "claim_token_value": token}
-    won = dict(session.connection().execute(_claim(session), params).all())
+    won = dict(execute(session, _claim(session), params).all())
     claimed = sorted((r for r in rows if r.id in won), key=lambda r: r.id)
     for row in claimed:
         row.status, row.claim_token, row.claimed_at, row.attempts = SENDING, token, now, won[row.id]

@@ -26,7 +26,7 @@ from app.models.commerce import Order
 from app.models.messaging import MessageDecision
 from app.orchestrator.proposal import Content, Proposal
 from app.orchestrator.variants import Counts, Variant, apply, pick_for
-from app.stores.bulk import any_of, prebuilt
+from app.stores.bulk import any_of, execute, prebuilt
 
 WINDOW = timedelta(days=7)
 SENT = ("send", "defer")
@@ -37,9 +37,7 @@ def load_variants(session: Session, shop_id: int, agents: Iterable[str]) -> dict
     names = sorted(set(agents))
     if not names:
         return {}
-    rows = (
-        session.connection().execute(_active_variants(session), {"shop_id": shop_id, "agents": names}).all()
-    )
+    rows = execute(session, _active_variants(session), {"shop_id": shop_id, "agents": names}).all()
     out: dict[str, list[Variant]] = defaultdict(list)
     for agent, key, subject, heading, body in rows:
         out[agent].append(Variant(key, subject, heading, body))
