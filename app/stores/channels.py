@@ -4,7 +4,7 @@ And the recipient's address on a channel. No commits."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Select, bindparam
@@ -89,24 +89,15 @@ def recipient_addresses(
     """Customer id → their address on ``channel`` (e-mail or phone), for those of ``customer_ids`` who have one
     and are not erased."""
     ids = sorted(set(customer_ids))
-    if channel not in _ADDRESS_FIELDS or not ids:
+    if channel not in ("email", "sms") or not ids:
         return {}
-    rows = execute(session, _addresses[channel](session), {"shop_id": shop_id, "ids": ids}).all()
-    return {cid: address for cid, address in rows if address}
+    rows = execute(session, _recipients(session), {"shop_id": shop_id, "ids": ids}).all()
+    return {r.shopify_id: address for r in rows if (address := r.email if channel == "email" else r.phone)}
 
 
-_ADDRESS_FIELDS = {"email": "email", "sms": "phone"}
-
-
-def _address_query(field: str) -> Callable[[Session], Select]:
-    @prebuilt
-    def build(dialect: str) -> Select:
-        c = Customer.__table__.c  # type: ignore[attr-defined]
-        return select(c.shopify_id, c[field]).where(
-            c.shop_id == bindparam("shop_id"), any_of(dialect, c.shopify_id, "ids"), c.deleted_at.is_(None)
-        )
-
-    return build
-
-
-_addresses = {channel: _address_query(field) for channel, field in _ADDRESS_FIELDS.items()}
+@prebuilt
+def _recipients(dialect: str) -> Select:
+    c = Customer.__table__.c  # type: ignore[attr-defined]
+    return select(c.shopify_id, c.email, c.phone).where(
+        c.shop_id == bindparam("shop_id"), any_of(dialect, c.shopify_id, "ids"), c.deleted_at.is_(None)
+    )

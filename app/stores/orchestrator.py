@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, null, or_, text, union_all
+from sqlalchemy import CompoundSelect, Select, bindparam, func, null, or_, text, union_all
 from sqlmodel import Session, select
 
 from app.catalog.stock import variant_availability
@@ -153,7 +153,7 @@ def _history(
 
 
 @prebuilt
-def _history_rows(dialect: str) -> Any:  # noqa: ANN401
+def _history_rows(dialect: str) -> CompoundSelect:
     o = OutboxMessage.__table__.c  # type: ignore[attr-defined]
     d = MessageDecision.__table__.c  # type: ignore[attr-defined]
     week_ago = bindparam("week_ago", type_=o.send_at.type)

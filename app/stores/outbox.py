@@ -253,23 +253,6 @@ def postpone(session: Session, row: RelayRow, at: datetime, now: datetime) -> bo
     return _cas(session, row.id, PENDING, None, now, send_at=at)
 
 
-def due(
-    session: Session,
-    now: datetime,
-    limit: int = 500,
-    *,
-    shop_id: int | None = None,
-    channel: str | None = None,
-) -> list[int]:
-    """Pending rows whose time has come (of one shop and channel when given), oldest first."""
-    stmt = select(OutboxMessage.id).where(OutboxMessage.status == PENDING, OutboxMessage.send_at <= now)
-    if shop_id is not None:
-        stmt = stmt.where(OutboxMessage.shop_id == shop_id)
-    if channel is not None:
-        stmt = stmt.where(OutboxMessage.channel == channel)
-    return list(session.exec(stmt.order_by(OutboxMessage.send_at, OutboxMessage.id).limit(limit)).all())
-
-
 def due_groups(session: Session, now: datetime) -> list[tuple[int, str]]:
     """Every (shop, channel) with a pending row whose time has come."""
     rows = session.exec(
